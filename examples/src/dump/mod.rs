@@ -1,0 +1,88 @@
+//! `bngdump`: one line per captured frame with the decoded BNG protocol fields, and a
+//! byte-for-byte re-emit check of every message the crates can parse.
+//!
+//! Each protocol has its own module with one `decode` function; the dispatcher here
+//! only peels the link layer and picks the module by ethertype or UDP port.
+
+use std::fmt::Write as _;
+
+use bng_testkit::corpus::Frame;
+
+mod pppoe;
+
+/// The re-emit verdict for one frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// Parsed, re-emitted, and the bytes are identical.
+    Same,
+    /// Parsed and re-emitted, but the bytes differ (a bug, or a non-canonical input).
+    Differs,
+    /// The frame did not parse (the line says why).
+    ParseFailed,
+    /// Nothing to check (not a protocol we decode).
+    NotApplicable,
+}
+
+/// One decoded frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Line {
+    /// Human-readable decode.
+    pub text: String,
+    /// Re-emit verdict.
+    pub check: Check,
+}
+
+impl Line {
+    fn new(text: String, check: Check) -> Self {
+        Self { text, check }
+    }
+}
+
+/// Decodes one frame.
+#[must_use]
+pub fn decode(frame: &Frame<'_>) -> Line {
+    let Some((ethertype, payload)) = frame.ethertype_payload() else {
+        return Line::new(
+            format!("link {:?}: not decoded", frame.link),
+            Check::NotApplicable,
+        );
+    };
+    match ethertype {
+        0x8863 | 0x8864 => pppoe::decode(ethertype, payload),
+        0x0800 | 0x86dd => {
+            if let Some(u) = frame.udp() {
+                let mut s = format!("{}:{} > {}:{} UDP", u.src, u.sport, u.dst, u.dport);
+                let _ = write!(s, " len {}", u.payload.len());
+                Line::new(s, Check::NotApplicable)
+            } else {
+                Line::new(
+                    format!("ethertype {ethertype:#06x} (IP, not decoded)"),
+                    Check::NotApplicable,
+                )
+            }
+        }
+        _ => Line::new(
+            format!("ethertype {ethertype:#06x}: not decoded"),
+            Check::NotApplicable,
+        ),
+    }
+}
+
+/// Writes `bytes` as lowercase hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Writes `bytes` as text when printable ASCII, else as hex.
+pub(crate) fn text_or_hex(bytes: &[u8]) -> String {
+    if bytes.iter().all(|b| b.is_ascii_graphic() || *b == b' ') {
+        format!("\"{}\"", String::from_utf8_lossy(bytes))
+    } else {
+        format!("0x{}", hex(bytes))
+    }
+}

@@ -1,0 +1,8 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![forbid(unsafe_code)]
+
+pub mod discovery;
+pub mod error;
+
+pub use error::{EmitError, ParseError, ProtocolError, UsageError};
