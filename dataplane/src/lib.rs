@@ -1,3 +1,8 @@
 #![doc = include_str!("../README.md")]
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    reason = "a std crate"
+)]
 
-pub use bng_pppoe as pppoe;
+pub mod backend;

@@ -16,7 +16,7 @@ use std::path::Path;
 fn fuzz_corpora_replay() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/corpus");
     let mut total = 0;
-    for (name, body) in bng_fuzz::TARGETS {
+    for (name, body) in bng_fuzz::targets() {
         let dir = root.join(name);
         let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
         let mut n = 0;

@@ -15,27 +15,26 @@
     reason = "a fuzz body reports by panicking"
 )]
 
-/// All targets, by name, for the replay test.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[("pppoe_discovery", pppoe_discovery)];
+pub mod dhcp;
+pub mod esp;
+pub mod ikev2;
+pub mod nat44;
+pub mod pppoe;
+pub mod radius;
 
-/// PPPoE discovery (RFC 2516): view, Repr, tag walk; parse -> emit -> parse.
-pub fn pppoe_discovery(data: &[u8]) {
-    use bng_pppoe::discovery::{Packet, Repr};
-    let Ok(p) = Packet::new_checked(data) else {
-        return;
-    };
-    for t in p.tags() {
-        let _ = t;
-    }
-    let Ok(r) = Repr::parse(&p) else { return };
-    let mut out = [0u8; 65_600];
-    let n = r.emit(&mut out).expect("a parsed packet must emit");
-    assert_eq!(
-        out.get(..n),
-        Some(p.as_bytes()),
-        "re-emit must be byte-identical"
-    );
-    let p2 = Packet::new_checked(out.get(..n).unwrap_or_default()).expect("re-parse view");
-    let r2 = Repr::parse(&p2).expect("re-parse repr");
-    assert_eq!(r, r2);
+/// A fuzz target body.
+pub type Body = fn(&[u8]);
+
+/// All targets of all crates, by name, for the replay test.
+pub fn targets() -> impl Iterator<Item = &'static (&'static str, Body)> {
+    [
+        pppoe::TARGETS,
+        dhcp::TARGETS,
+        radius::TARGETS,
+        ikev2::TARGETS,
+        esp::TARGETS,
+        nat44::TARGETS,
+    ]
+    .into_iter()
+    .flatten()
 }

@@ -4,11 +4,15 @@
 //! Each protocol has its own module with one `decode` function; the dispatcher here
 //! only peels the link layer and picks the module by ethertype or UDP port.
 
-use std::fmt::Write as _;
+use core::fmt::Write as _;
 
 use bng_testkit::corpus::Frame;
 
+mod dhcp;
+mod esp;
+mod ikev2;
 mod pppoe;
+mod radius;
 
 /// The re-emit verdict for one frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,9 +55,24 @@ pub fn decode(frame: &Frame<'_>) -> Line {
         0x8863 | 0x8864 => pppoe::decode(ethertype, payload),
         0x0800 | 0x86dd => {
             if let Some(u) = frame.udp() {
-                let mut s = format!("{}:{} > {}:{} UDP", u.src, u.sport, u.dst, u.dport);
-                let _ = write!(s, " len {}", u.payload.len());
-                Line::new(s, Check::NotApplicable)
+                let ports = [u.sport, u.dport];
+                let has = |p: &[u16]| ports.iter().any(|x| p.contains(x));
+                let mut line = if has(&[67, 68]) || has(&[546, 547]) {
+                    dhcp::decode(&u)
+                } else if has(&[1812, 1813, 1645, 1646, 3799]) {
+                    radius::decode(&u)
+                } else if has(&[500]) || (has(&[4500]) && u.payload.starts_with(&[0; 4])) {
+                    ikev2::decode(&u)
+                } else if has(&[4500]) {
+                    esp::decode(&u)
+                } else {
+                    Line::new(format!("UDP len {}", u.payload.len()), Check::NotApplicable)
+                };
+                line.text = format!(
+                    "{}.{} > {}.{} {}",
+                    u.src, u.sport, u.dst, u.dport, line.text
+                );
+                line
             } else {
                 Line::new(
                     format!("ethertype {ethertype:#06x} (IP, not decoded)"),

@@ -1,0 +1,5 @@
+//! Fuzz bodies for `bng-radius`.
+
+/// The targets of this module, by name (each has `fuzz_targets/<name>.rs` and
+/// `corpus/<name>/`).
+pub const TARGETS: &[(&str, crate::Body)] = &[];
