@@ -36,5 +36,6 @@ pub mod alloc;
 pub mod corpus;
 pub mod netns;
 pub mod skip;
+pub mod vm;
 
 pub use skip::skip_or_fail;

@@ -135,6 +135,24 @@ impl Netns {
         Peer::start(what, &mut c, log)
     }
 
+    /// Runs `f` on a new thread that has entered this namespace (`setns`), and
+    /// returns its result. Sockets opened inside stay in the namespace wherever they
+    /// are used afterwards.
+    pub fn run_in<R: Send + 'static>(&self, f: impl FnOnce() -> R + Send + 'static) -> R {
+        let path = format!("/run/netns/{}", self.name);
+        std::thread::spawn(move || {
+            let ns = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+            // SAFETY: setns(2) on a namespace descriptor we own; it changes only the
+            // calling thread, which is this fresh thread.
+            #[allow(unsafe_code, reason = "setns(2) has no safe wrapper in std")]
+            let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
+            f()
+        })
+        .join()
+        .expect("thread in namespace panicked")
+    }
+
     /// Creates a TAP device `dev` in this namespace, up (for a QEMU peer).
     pub fn tap(&self, dev: &str) {
         self.ip(&["tuntap", "add", "dev", dev, "mode", "tap"]);

@@ -1,0 +1,93 @@
+#!/bin/sh
+# /init of the bngkit test VM. Runs one scenario named on the kernel command line and
+# reports on the serial console, one line per fact:
+#   BNG-VM: READY if=eth0 mac=..      the NIC is up, the scenario starts
+#   BNG-VM: PASS <check> <detail>     a check held
+#   BNG-VM: FAIL <check> <detail>     a check failed
+#   BNG-VM: DONE fails=N              then the VM powers off
+# Parameters: bng.<key>=<value> (no spaces). Common: bng.scenario, bng.timeout (s, 30).
+#   pppoe: bng.user bng.password bng.service bng.mtu (1492) bng.expect=discovery|lcp|auth|ip
+#          bng.ping=1 (ping the IPCP peer over ppp0) bng.pppdopts=a,b,c
+#   esp:   bng.mode=tunnel|transport bng.local=IP/LEN bng.remote=IP bng.spi_out bng.spi_in
+#          bng.key_out bng.key_in (rfc4106 keymat incl. salt) bng.icv (128)
+#          bng.inner_local bng.inner_net (tunnel) bng.count (3)
+export PATH=/sbin:/bin:/usr/sbin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+mount -t tmpfs tmp /run; mount -t tmpfs tmp /tmp
+exec </dev/console >/dev/console 2>&1
+arg() { tr ' ' '\n' < /proc/cmdline | sed -n "s/^bng\.$1=//p" | tail -1; }
+fails=0
+pass() { echo "BNG-VM: PASS $*"; }
+fail() { echo "BNG-VM: FAIL $*"; fails=$((fails + 1)); }
+done_() { echo "BNG-VM: DONE fails=$fails"; sync; poweroff -f; }
+now() { cut -d' ' -f1 /proc/uptime; }
+echo 1 > /proc/sys/kernel/printk
+for m in $(cat /etc/modules); do insmod "/lib/modules/$m" 2>/dev/null; done
+/sbin/ip link set lo up
+IF=eth0
+echo 1 > /proc/sys/net/ipv6/conf/$IF/disable_ipv6 2>/dev/null
+/sbin/ip link set $IF up || { fail boot "no $IF"; done_; }
+n=0; while [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" != 1 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+TMO=$(arg timeout); TMO=${TMO:-30}
+SC=$(arg scenario)
+echo "BNG-VM: READY scenario=$SC if=$IF mac=$(cat /sys/class/net/$IF/address) uptime=$(now)"
+deadline=$(( $(cut -d. -f1 /proc/uptime) + TMO ))
+before_deadline() { [ "$(cut -d. -f1 /proc/uptime)" -lt $deadline ]; }
+
+case "$SC" in
+pppoe)
+    MTU=$(arg mtu); MTU=${MTU:-1492}; EXPECT=$(arg expect); EXPECT=${EXPECT:-ip}
+    set -- plugin pppoe.so $IF nodetach debug noauth noipdefault nodefaultroute \
+        user "$(arg user)" password "$(arg password)" mtu $MTU mru $MTU \
+        noccp novj nodeflate nobsdcomp maxfail 1 lcp-echo-interval 5 lcp-echo-failure 3
+    S=$(arg service); [ -n "$S" ] && set -- "$@" rp_pppoe_service "$S"
+    pppd "$@" $(arg pppdopts | tr ',' ' ') > /tmp/pppd.log 2>&1 &
+    PID=$!
+    got=""
+    while before_deadline; do
+        case $got in
+        "") grep -q 'PPP session is' /tmp/pppd.log && { got=discovery; pass discovery "t=$(now)"; } ;;
+        discovery) grep -q 'rcvd \[LCP ConfAck' /tmp/pppd.log && { got=lcp; pass lcp "t=$(now)"; } ;;
+        lcp) grep -qE '(PAP|CHAP) authentication succeeded' /tmp/pppd.log && { got=auth; pass auth "t=$(now)"; } ;;
+        auth) /sbin/ip -4 addr show dev ppp0 2>/dev/null | grep -q inet && { got=ip; pass ipcp "t=$(now) $(/sbin/ip -4 -o addr show dev ppp0 | awk '{print $4,$5,$6}')"; } ;;
+        esac
+        [ "$got" = "$EXPECT" ] && break
+        grep -qE '(PAP|CHAP) authentication failed' /tmp/pppd.log && { fail auth "rejected t=$(now)"; break; }
+        kill -0 $PID 2>/dev/null || break
+        sleep 0.2
+    done
+    [ "$got" = "$EXPECT" ] || fail "$EXPECT" "reached '${got:-nothing}'"
+    if [ "$got" = ip ] && [ "$(arg ping)" = 1 ]; then
+        PEER=$(/sbin/ip -4 -o addr show dev ppp0 | sed -n 's/.* peer \([0-9.]*\).*/\1/p')
+        if ping -c 3 -W 2 "$PEER" > /tmp/ping.log 2>&1; then pass ping "$PEER"; else fail ping "$PEER"; fi
+        sed 's/^/ping: /' /tmp/ping.log
+    fi
+    kill $PID 2>/dev/null; n=0; while kill -0 $PID 2>/dev/null && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
+    kill -9 $PID 2>/dev/null
+    sed 's/^/pppd: /' /tmp/pppd.log
+    ;;
+esp)
+    MODE=$(arg mode); MODE=${MODE:-tunnel}
+    LOC=$(arg local); LOC=${LOC:-192.0.2.2/24}; REM=$(arg remote); REM=${REM:-192.0.2.1}
+    SO=$(arg spi_out); SO=${SO:-0x100}; SI=$(arg spi_in); SI=${SI:-0x200}
+    ICV=$(arg icv); ICV=${ICV:-128}; CNT=$(arg count); CNT=${CNT:-3}
+    IL=$(arg inner_local); IL=${IL:-198.51.100.2}; INET=$(arg inner_net); INET=${INET:-203.0.113.0/24}
+    IR=$(arg inner_remote); IR=${IR:-203.0.113.1}
+    L=${LOC%/*}
+    /sbin/ip addr add "$LOC" dev $IF
+    if [ "$MODE" = transport ]; then SRC=$L; DST=$REM; PS=$L/32; PD=$REM/32
+    else SRC=$IL; DST=$IR; PS=$IL/32; PD=$INET
+        /sbin/ip addr add "$IL/32" dev lo; /sbin/ip route add "$INET" via "$REM" dev $IF src "$IL"; fi
+    A="aead rfc4106(gcm(aes))"
+    /sbin/ip xfrm state add src "$L" dst "$REM" proto esp spi "$SO" reqid 1 mode "$MODE" $A "$(arg key_out)" "$ICV" &&
+    /sbin/ip xfrm state add src "$REM" dst "$L" proto esp spi "$SI" reqid 1 mode "$MODE" $A "$(arg key_in)" "$ICV" &&
+    /sbin/ip xfrm policy add src "$PS" dst "$PD" dir out tmpl src "$L" dst "$REM" proto esp reqid 1 mode "$MODE" &&
+    /sbin/ip xfrm policy add src "$PD" dst "$PS" dir in tmpl src "$REM" dst "$L" proto esp reqid 1 mode "$MODE" &&
+        pass esp-config "t=$(now)" || fail esp-config "ip xfrm refused"
+    ping -c "$CNT" -W 2 -I "$SRC" "$DST" > /tmp/ping.log 2>&1 && pass esp-ping "$DST" || fail esp-ping "$DST"
+    sed 's/^/ping: /' /tmp/ping.log
+    /sbin/ip -s xfrm state | sed 's/^/xfrm: /'
+    ;;
+*) fail scenario "unknown '$SC'" ;;
+esac
+done_
