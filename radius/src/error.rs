@@ -93,3 +93,27 @@ impl UsageError {
     /// Number of variants, for per-variant counters.
     pub const COUNT: usize = 1;
 }
+
+/// A packet failed a shared-secret check (RFC 2865 section 3, RFC 3579 section 3.2).
+/// Such packets are silently discarded and counted, never answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// The Request or Response Authenticator does not match (wrong secret, or forged).
+    #[error("authenticator mismatch")]
+    BadAuthenticator,
+    /// No Message-Authenticator where one is required (BlastRADIUS, CVE-2024-3596).
+    #[error("Message-Authenticator missing")]
+    MissingMessageAuthenticator,
+    /// The Message-Authenticator does not verify, or its length is not 18.
+    #[error("Message-Authenticator mismatch")]
+    BadMessageAuthenticator,
+    /// More than one Message-Authenticator (RFC 3579 section 3.2).
+    #[error("duplicate Message-Authenticator")]
+    DuplicateMessageAuthenticator,
+}
+
+impl VerifyError {
+    /// Number of variants, for per-variant counters.
+    pub const COUNT: usize = 4;
+}

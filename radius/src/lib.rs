@@ -1,7 +1,17 @@
 #![doc = include_str!("../README.md")]
 #![no_std]
 #![forbid(unsafe_code)]
+#![allow(
+    clippy::doc_markdown,
+    reason = "RADIUS names (CoA, PPPoEoA, AppleTalk) read as words, not identifiers"
+)]
 
+pub mod crypto;
+pub mod dict;
 pub mod error;
+pub mod packet;
 
-pub use error::{EmitError, ParseError, ProtocolError, UsageError};
+pub use crypto::Secret;
+pub use dict::{AttrType, Code};
+pub use error::{EmitError, ParseError, ProtocolError, UsageError, VerifyError};
+pub use packet::{Attr, Attributes, Packet, Repr, Writer};
