@@ -48,14 +48,17 @@ pub enum ProtocolError {
     /// The message code is not expected in the current state.
     #[error("unexpected message in this state")]
     Unexpected,
-    /// The peer's message failed a check the RFC requires .
+    /// The peer's message failed a check the RFC requires.
     #[error("peer violated the protocol: {0}")]
     PeerMisbehaved(&'static str),
+    /// The bytes handed to a state machine did not parse.
+    #[error("malformed message: {0}")]
+    Malformed(ParseError),
 }
 
 impl ProtocolError {
     /// Number of variants, for per-variant counters.
-    pub const COUNT: usize = 2;
+    pub const COUNT: usize = 3;
 }
 
 /// Emitting into the caller's buffer failed.
@@ -70,7 +73,7 @@ pub enum EmitError {
         /// Bytes the caller gave.
         available: usize,
     },
-    /// A field does not fit its wire width .
+    /// A field does not fit its wire width.
     #[error("value does not fit the wire format: {0}")]
     ValueTooLarge(&'static str),
 }

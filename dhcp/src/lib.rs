@@ -2,6 +2,12 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+#[macro_use]
+mod macros;
+
 pub mod error;
+pub mod pool;
+pub mod v4;
+pub mod v6;
 
 pub use error::{EmitError, ParseError, ProtocolError, UsageError};
