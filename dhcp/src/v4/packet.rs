@@ -578,4 +578,43 @@ mod tests {
         let p = Packet::new_checked(&buf[..n]).unwrap();
         assert!(Repr::parse(&p).is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn roundtrip(xid in proptest::prelude::any::<u32>(),
+                     flags in proptest::prelude::any::<u16>(),
+                     ci in proptest::prelude::any::<u32>(),
+                     gi in proptest::prelude::any::<u32>(),
+                     chaddr in proptest::prelude::any::<[u8; 16]>(),
+                     hlen in 0u8..=16,
+                     sname in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64),
+                     opts in proptest::collection::vec((1u8..=254,
+                              proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)), 0..10)) {
+            extern crate std;
+            let list: std::vec::Vec<DhcpOption<'_>> = opts
+                .iter()
+                .filter(|(c, _)| *c != OptionCode::OVERLOAD.0)
+                .map(|(c, d)| DhcpOption { code: OptionCode(*c), data: d })
+                .collect();
+            let mut r = Repr::request(xid, [0; 6], &list);
+            r.flags = flags;
+            r.ciaddr = Ipv4Addr::from(ci);
+            r.giaddr = Ipv4Addr::from(gi);
+            r.chaddr = chaddr;
+            r.hlen = hlen;
+            r.sname = &sname;
+            let mut buf = [0u8; 1024];
+            let n = r.emit(&mut buf).unwrap();
+            proptest::prop_assert_eq!(n, r.buffer_len());
+            let p = Packet::new_checked(&buf[..n]).unwrap();
+            let back = Repr::parse(&p).unwrap();
+            proptest::prop_assert_eq!(back.xid, xid);
+            proptest::prop_assert_eq!(back.chaddr, chaddr);
+            let got: std::vec::Vec<_> = back.options.iter().map(Result::unwrap).collect();
+            proptest::prop_assert_eq!(&got, &list);
+            let mut buf2 = [0u8; 1024];
+            let n2 = back.emit(&mut buf2).unwrap();
+            proptest::prop_assert_eq!(&buf[..n], &buf2[..n2]);
+        }
+    }
 }
