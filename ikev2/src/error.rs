@@ -19,11 +19,18 @@ pub enum ParseError {
     /// A length field is inconsistent with the data (would underflow or overrun).
     #[error("bad length field")]
     BadLength,
-    /// A version field holds a version this crate does not implement.
-    #[error("unsupported version {version}")]
+    /// The IKE header's major version is neither 1 nor 2 (RFC 7296 section 3.1).
+    #[error("unsupported IKE major version {version}")]
     BadVersion {
-        /// The version found.
+        /// The major version found.
         version: u8,
+    },
+    /// The message is IKEv1/ISAKMP (major version 1, RFC 2408): not IKEv2, rejected
+    /// cleanly so a caller can count or forward it (RFC 7296 section 3.1).
+    #[error("IKEv1/ISAKMP message (version 1.{minor})")]
+    Ikev1 {
+        /// The minor version found.
+        minor: u8,
     },
     /// A field holds a value the RFC forbids here.
     #[error("invalid field: {0}")]
@@ -38,7 +45,7 @@ pub enum ParseError {
 
 impl ParseError {
     /// Number of variants, for per-variant counters.
-    pub const COUNT: usize = 5;
+    pub const COUNT: usize = 6;
 }
 
 /// The message is well formed but arrived at the wrong time or breaks the protocol.
@@ -48,14 +55,74 @@ pub enum ProtocolError {
     /// The message code is not expected in the current state.
     #[error("unexpected message in this state")]
     Unexpected,
-    /// The peer's message failed a check the RFC requires .
+    /// The peer's message failed a check the RFC requires.
     #[error("peer violated the protocol: {0}")]
     PeerMisbehaved(&'static str),
+    /// The message did not parse.
+    #[error("malformed message: {0}")]
+    Malformed(ParseError),
+    /// Integrity check, decryption or key exchange failed.
+    #[error("crypto failure: {0}")]
+    Crypto(CryptoError),
+    /// The peer answered with an error notify (RFC 7296 section 3.10.1).
+    #[error("peer sent error notify {0}")]
+    PeerError(u16),
+    /// No proposal of the peer is acceptable (NO_PROPOSAL_CHOSEN, section 2.7).
+    #[error("no acceptable proposal")]
+    NoProposalChosen,
+    /// The AUTH payload did not verify (AUTHENTICATION_FAILED, section 2.15).
+    #[error("authentication failed")]
+    AuthenticationFailed,
 }
 
 impl ProtocolError {
     /// Number of variants, for per-variant counters.
-    pub const COUNT: usize = 2;
+    pub const COUNT: usize = 7;
+}
+
+impl From<ParseError> for ProtocolError {
+    fn from(e: ParseError) -> Self {
+        Self::Malformed(e)
+    }
+}
+
+impl From<CryptoError> for ProtocolError {
+    fn from(e: CryptoError) -> Self {
+        Self::Crypto(e)
+    }
+}
+
+/// A cryptographic operation failed (RFC 7296 sections 2.13-2.15, 3.14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    /// The ICV (or AEAD tag) did not verify.
+    #[error("integrity check failed")]
+    Integrity,
+    /// The ciphertext has a length or padding the cipher cannot accept.
+    #[error("bad ciphertext length or padding")]
+    BadCiphertext,
+    /// The peer's key-exchange value is invalid (wrong length, not on the curve,
+    /// or an all-zero shared secret).
+    #[error("invalid key-exchange value")]
+    BadPublicKey,
+    /// The algorithm (transform ID or key length) is not provided by this crate.
+    #[error("unsupported algorithm: {0}")]
+    Unsupported(&'static str),
+    /// An output or key buffer is too small.
+    #[error("buffer too small")]
+    BufferTooSmall,
+}
+
+impl CryptoError {
+    /// Number of variants, for per-variant counters.
+    pub const COUNT: usize = 5;
+}
+
+impl From<EmitError> for CryptoError {
+    fn from(_: EmitError) -> Self {
+        Self::BufferTooSmall
+    }
 }
 
 /// Emitting into the caller's buffer failed.
@@ -70,7 +137,7 @@ pub enum EmitError {
         /// Bytes the caller gave.
         available: usize,
     },
-    /// A field does not fit its wire width .
+    /// A field does not fit its wire width (e.g. a payload over 65535 bytes).
     #[error("value does not fit the wire format: {0}")]
     ValueTooLarge(&'static str),
 }

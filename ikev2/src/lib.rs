@@ -3,5 +3,13 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod header;
+pub mod message;
+pub mod payload;
+pub mod sa;
+pub mod types;
+pub mod crypto;
+pub mod sk;
+mod wire;
 
-pub use error::{EmitError, ParseError, ProtocolError, UsageError};
+pub use error::{CryptoError, EmitError, ParseError, ProtocolError, UsageError};

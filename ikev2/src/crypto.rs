@@ -1,0 +1,606 @@
+//! Cryptographic building blocks behind small traits, with RustCrypto providers
+//! (`no_std`, no heap): PRFs, prf+, SKEYSEED and key-material expansion (RFC 7296
+//! sections 2.13, 2.14, 2.17), integrity (RFC 4868, RFC 2404) and key exchange
+//! (X25519 RFC 8031, ECP-256/384 RFC 5903).
+//!
+//! No primitive is written here: HMAC, SHA, AES, GCM, CBC, X25519 and the NIST
+//! curves all come from RustCrypto crates.
+
+use hmac::{Hmac, Mac};
+use p256::elliptic_curve::sec1::ToEncodedPoint as _;
+use rand_core::{CryptoRng, RngCore};
+use subtle::ConstantTimeEq;
+
+use crate::error::CryptoError;
+use crate::types::{DhGroup, IntegId, PrfId};
+
+/// Largest PRF output and key this crate handles (SHA-512).
+pub const MAX_PRF_LEN: usize = 64;
+/// Largest secret held in a [`Secret`].
+pub const MAX_SECRET_LEN: usize = 64;
+
+/// A pseudorandom function (RFC 7296 section 2.13).
+pub trait Prf {
+    /// Output length in bytes.
+    fn output_len(&self) -> usize;
+    /// Preferred key length (the output length for HMAC, section 2.13).
+    fn key_len(&self) -> usize {
+        self.output_len()
+    }
+    /// `prf(key, data[0] | data[1] | ...)` into `out`; returns the output length.
+    ///
+    /// # Errors
+    /// [`CryptoError::BufferTooSmall`] if `out` is shorter than the output.
+    fn prf(&self, key: &[u8], data: &[&[u8]], out: &mut [u8]) -> Result<usize, CryptoError>;
+}
+
+/// An integrity algorithm (RFC 7296 section 3.14, RFC 4868, RFC 2404).
+pub trait Integrity {
+    /// Key length in bytes.
+    fn key_len(&self) -> usize;
+    /// ICV (truncated MAC) length in bytes.
+    fn icv_len(&self) -> usize;
+    /// Computes the truncated ICV of `data` into `out[..icv_len]`.
+    ///
+    /// # Errors
+    /// [`CryptoError::BufferTooSmall`] if `out` is short.
+    fn compute(&self, key: &[u8], data: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError>;
+    /// Checks `icv` in constant time.
+    ///
+    /// # Errors
+    /// [`CryptoError::Integrity`] when it does not match.
+    fn verify(&self, key: &[u8], data: &[&[u8]], icv: &[u8]) -> Result<(), CryptoError> {
+        let mut buf = [0u8; MAX_PRF_LEN];
+        let n = self.icv_len();
+        let out = buf.get_mut(..n).ok_or(CryptoError::BufferTooSmall)?;
+        self.compute(key, data, out)?;
+        if icv.len() == n && bool::from(out.ct_eq(icv)) {
+            Ok(())
+        } else {
+            Err(CryptoError::Integrity)
+        }
+    }
+}
+
+fn hmac<M: Mac + hmac::digest::KeyInit>(
+    key: &[u8],
+    data: &[&[u8]],
+    out: &mut [u8],
+) -> Result<usize, CryptoError> {
+    let mut m = <M as Mac>::new_from_slice(key).map_err(|_| CryptoError::BufferTooSmall)?;
+    for d in data {
+        m.update(d);
+    }
+    let tag = m.finalize().into_bytes();
+    let n = tag.len();
+    out.get_mut(..n)
+        .ok_or(CryptoError::BufferTooSmall)?
+        .copy_from_slice(&tag);
+    Ok(n)
+}
+
+fn hmac_by_len(hash_len: usize, key: &[u8], data: &[&[u8]], out: &mut [u8]) -> Result<usize, CryptoError> {
+    match hash_len {
+        20 => hmac::<Hmac<sha1::Sha1>>(key, data, out),
+        32 => hmac::<Hmac<sha2::Sha256>>(key, data, out),
+        48 => hmac::<Hmac<sha2::Sha384>>(key, data, out),
+        64 => hmac::<Hmac<sha2::Sha512>>(key, data, out),
+        _ => Err(CryptoError::Unsupported("HMAC hash")),
+    }
+}
+
+/// HMAC PRFs: PRF_HMAC_SHA1 (RFC 2104) and PRF_HMAC_SHA2_256/384/512 (RFC 4868
+/// section 2.1), RustCrypto `hmac` + `sha1`/`sha2`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HmacPrf {
+    id: PrfId,
+    len: usize,
+}
+
+impl HmacPrf {
+    /// The PRF for a transform ID.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for other PRFs.
+    pub const fn new(id: PrfId) -> Result<Self, CryptoError> {
+        let len = match id {
+            PrfId::HMAC_SHA1 => 20,
+            PrfId::HMAC_SHA2_256 => 32,
+            PrfId::HMAC_SHA2_384 => 48,
+            PrfId::HMAC_SHA2_512 => 64,
+            _ => return Err(CryptoError::Unsupported("PRF")),
+        };
+        Ok(Self { id, len })
+    }
+
+    /// The transform ID.
+    #[must_use]
+    pub const fn id(&self) -> PrfId {
+        self.id
+    }
+}
+
+impl Prf for HmacPrf {
+    fn output_len(&self) -> usize {
+        self.len
+    }
+    fn prf(&self, key: &[u8], data: &[&[u8]], out: &mut [u8]) -> Result<usize, CryptoError> {
+        hmac_by_len(self.len, key, data, out)
+    }
+}
+
+/// HMAC integrity: AUTH_HMAC_SHA1_96 (RFC 2404) and AUTH_HMAC_SHA2_256_128,
+/// 384_192, 512_256 (RFC 4868 section 2.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HmacIntegrity {
+    id: IntegId,
+    hash_len: usize,
+    icv_len: usize,
+}
+
+impl HmacIntegrity {
+    /// The algorithm for a transform ID.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for other algorithms.
+    pub const fn new(id: IntegId) -> Result<Self, CryptoError> {
+        let (hash_len, icv_len) = match id {
+            IntegId::HMAC_SHA1_96 => (20, 12),
+            IntegId::HMAC_SHA2_256_128 => (32, 16),
+            IntegId::HMAC_SHA2_384_192 => (48, 24),
+            IntegId::HMAC_SHA2_512_256 => (64, 32),
+            _ => return Err(CryptoError::Unsupported("integrity algorithm")),
+        };
+        Ok(Self {
+            id,
+            hash_len,
+            icv_len,
+        })
+    }
+
+    /// The transform ID.
+    #[must_use]
+    pub const fn id(&self) -> IntegId {
+        self.id
+    }
+}
+
+impl Integrity for HmacIntegrity {
+    fn key_len(&self) -> usize {
+        self.hash_len
+    }
+    fn icv_len(&self) -> usize {
+        self.icv_len
+    }
+    fn compute(&self, key: &[u8], data: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
+        let mut full = [0u8; MAX_PRF_LEN];
+        hmac_by_len(self.hash_len, key, data, &mut full)?;
+        let icv = full.get(..self.icv_len).ok_or(CryptoError::BufferTooSmall)?;
+        out.get_mut(..self.icv_len)
+            .ok_or(CryptoError::BufferTooSmall)?
+            .copy_from_slice(icv);
+        Ok(())
+    }
+}
+
+/// Most seed parts [`prf_plus`] accepts.
+pub const MAX_SEED_PARTS: usize = 6;
+
+/// `prf+ (K, S) = T1 | T2 | T3 | ...` with `T1 = prf(K, S | 0x01)` and
+/// `Tn = prf(K, Tn-1 | S | n)`, truncated to `out.len()` (RFC 7296 section 2.13).
+/// `S` is the concatenation of `seed`.
+///
+/// # Errors
+/// [`CryptoError::BufferTooSmall`] when `out` is longer than 255 PRF outputs or
+/// `seed` has more than [`MAX_SEED_PARTS`] parts.
+pub fn prf_plus<P: Prf + ?Sized>(
+    prf: &P,
+    key: &[u8],
+    seed: &[&[u8]],
+    out: &mut [u8],
+) -> Result<(), CryptoError> {
+    if seed.len() > MAX_SEED_PARTS {
+        return Err(CryptoError::BufferTooSmall);
+    }
+    let hlen = prf.output_len();
+    let mut t = [0u8; MAX_PRF_LEN];
+    let mut t_len = 0usize;
+    for (i, chunk) in out.chunks_mut(hlen.max(1)).enumerate() {
+        let n = u8::try_from(i + 1).map_err(|_| CryptoError::BufferTooSmall)?;
+        let counter = [n];
+        let mut parts: [&[u8]; MAX_SEED_PARTS + 2] = [&[]; MAX_SEED_PARTS + 2];
+        let prev = t;
+        if let Some(p) = parts.get_mut(0) {
+            *p = prev.get(..t_len).unwrap_or_default();
+        }
+        for (dst, s) in parts.iter_mut().skip(1).zip(seed) {
+            *dst = s;
+        }
+        if let Some(p) = parts.get_mut(1 + seed.len()) {
+            *p = &counter;
+        }
+        let used = parts.get(..seed.len() + 2).unwrap_or_default();
+        t_len = prf.prf(key, used, &mut t)?;
+        chunk.copy_from_slice(t.get(..chunk.len()).ok_or(CryptoError::BufferTooSmall)?);
+    }
+    Ok(())
+}
+
+/// A secret of up to 64 bytes, zeroed on drop, redacted in `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    bytes: [u8; MAX_SECRET_LEN],
+    len: usize,
+}
+
+impl Secret {
+    /// A copy of `b`.
+    ///
+    /// # Errors
+    /// [`CryptoError::BufferTooSmall`] above 64 bytes.
+    pub fn from_slice(b: &[u8]) -> Result<Self, CryptoError> {
+        let mut s = Self::zeroed(b.len())?;
+        s.bytes
+            .get_mut(..b.len())
+            .ok_or(CryptoError::BufferTooSmall)?
+            .copy_from_slice(b);
+        Ok(s)
+    }
+
+    /// `len` zero bytes.
+    ///
+    /// # Errors
+    /// [`CryptoError::BufferTooSmall`] above 64 bytes.
+    pub const fn zeroed(len: usize) -> Result<Self, CryptoError> {
+        if len > MAX_SECRET_LEN {
+            return Err(CryptoError::BufferTooSmall);
+        }
+        Ok(Self {
+            bytes: [0; MAX_SECRET_LEN],
+            len,
+        })
+    }
+
+    /// The secret bytes.
+    #[must_use]
+    pub fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.len).unwrap_or_default()
+    }
+
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.bytes.get_mut(..self.len).unwrap_or_default()
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Is it empty?
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Default for Secret {
+    fn default() -> Self {
+        Self {
+            bytes: [0; MAX_SECRET_LEN],
+            len: 0,
+        }
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.bytes);
+    }
+}
+
+impl core::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "Secret({} bytes)", self.len)
+    }
+}
+
+/// Lengths of the IKE SA keys, from the negotiated transforms (section 2.14).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyLengths {
+    /// SK_d, SK_pi, SK_pr: the PRF's preferred key length.
+    pub prf: usize,
+    /// SK_ai, SK_ar: the integrity key length (0 for AEAD).
+    pub integ: usize,
+    /// SK_ei, SK_er: the cipher key length plus any salt (RFC 5282 section 7.1).
+    pub encr: usize,
+}
+
+/// The seven IKE SA keys (RFC 7296 section 2.14).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IkeKeys {
+    /// SK_d: for deriving Child SA keys.
+    pub d: Secret,
+    /// SK_ai: integrity, initiator to responder.
+    pub ai: Secret,
+    /// SK_ar: integrity, responder to initiator.
+    pub ar: Secret,
+    /// SK_ei: encryption, initiator to responder.
+    pub ei: Secret,
+    /// SK_er: encryption, responder to initiator.
+    pub er: Secret,
+    /// SK_pi: for the initiator's AUTH payload.
+    pub pi: Secret,
+    /// SK_pr: for the responder's AUTH payload.
+    pub pr: Secret,
+}
+
+/// `SKEYSEED = prf(Ni | Nr, g^ir)` (RFC 7296 section 2.14). Nonces are at most 256
+/// bytes each (section 3.9).
+///
+/// # Errors
+/// [`CryptoError::BufferTooSmall`] for over-long nonces.
+pub fn skeyseed<P: Prf + ?Sized>(
+    prf: &P,
+    ni: &[u8],
+    nr: &[u8],
+    shared: &[u8],
+) -> Result<Secret, CryptoError> {
+    let mut key = [0u8; 512];
+    let n = ni.len().checked_add(nr.len()).ok_or(CryptoError::BufferTooSmall)?;
+    let k = key.get_mut(..n).ok_or(CryptoError::BufferTooSmall)?;
+    let (a, b) = k.split_at_mut(ni.len());
+    a.copy_from_slice(ni);
+    b.copy_from_slice(nr);
+    let mut s = Secret::zeroed(prf.output_len())?;
+    prf.prf(k, &[shared], s.as_mut())?;
+    zeroize::Zeroize::zeroize(&mut key);
+    Ok(s)
+}
+
+/// `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)` for an IKE SA rekey (RFC 7296
+/// section 2.18).
+///
+/// # Errors
+/// [`CryptoError::BufferTooSmall`] for a PRF output above 64 bytes.
+pub fn skeyseed_rekey<P: Prf + ?Sized>(
+    prf: &P,
+    sk_d_old: &[u8],
+    shared: &[u8],
+    ni: &[u8],
+    nr: &[u8],
+) -> Result<Secret, CryptoError> {
+    let mut s = Secret::zeroed(prf.output_len())?;
+    prf.prf(sk_d_old, &[shared, ni, nr], s.as_mut())?;
+    Ok(s)
+}
+
+/// `{SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+ (SKEYSEED, Ni | Nr |
+/// SPIi | SPIr)` (RFC 7296 section 2.14).
+///
+/// # Errors
+/// [`CryptoError::BufferTooSmall`] for a key longer than 64 bytes.
+pub fn derive_ike_keys<P: Prf + ?Sized>(
+    prf: &P,
+    skeyseed: &[u8],
+    ni: &[u8],
+    nr: &[u8],
+    spi_i: &[u8; 8],
+    spi_r: &[u8; 8],
+    lens: KeyLengths,
+) -> Result<IkeKeys, CryptoError> {
+    let total = 3 * lens.prf + 2 * lens.integ + 2 * lens.encr;
+    let mut buf = [0u8; 7 * MAX_SECRET_LEN];
+    let km = buf.get_mut(..total).ok_or(CryptoError::BufferTooSmall)?;
+    prf_plus(prf, skeyseed, &[ni, nr, spi_i, spi_r], km)?;
+    let mut rest: &[u8] = km;
+    let mut take = |n: usize| -> Result<Secret, CryptoError> {
+        let (a, b) = rest.split_at_checked(n).ok_or(CryptoError::BufferTooSmall)?;
+        rest = b;
+        Secret::from_slice(a)
+    };
+    let keys = IkeKeys {
+        d: take(lens.prf)?,
+        ai: take(lens.integ)?,
+        ar: take(lens.integ)?,
+        ei: take(lens.encr)?,
+        er: take(lens.encr)?,
+        pi: take(lens.prf)?,
+        pr: take(lens.prf)?,
+    };
+    zeroize::Zeroize::zeroize(&mut buf);
+    Ok(keys)
+}
+
+/// Keys of one Child SA pair (RFC 7296 section 2.17), as plain data for the ESP
+/// implementation: initiator-to-responder keys first.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChildKeys {
+    /// Encryption key (plus salt for AEAD), initiator to responder.
+    pub ei: Secret,
+    /// Integrity key, initiator to responder (empty for AEAD).
+    pub ai: Secret,
+    /// Encryption key (plus salt for AEAD), responder to initiator.
+    pub er: Secret,
+    /// Integrity key, responder to initiator (empty for AEAD).
+    pub ar: Secret,
+}
+
+/// `KEYMAT = prf+ (SK_d, [g^ir (new) |] Ni | Nr)` split into encryption then
+/// integrity key per direction, initiator to responder first (RFC 7296 section
+/// 2.17).
+///
+/// # Errors
+/// [`CryptoError::BufferTooSmall`] for a key longer than 64 bytes.
+pub fn derive_child_keys<P: Prf + ?Sized>(
+    prf: &P,
+    sk_d: &[u8],
+    shared: Option<&[u8]>,
+    ni: &[u8],
+    nr: &[u8],
+    encr_len: usize,
+    integ_len: usize,
+) -> Result<ChildKeys, CryptoError> {
+    let total = 2 * (encr_len + integ_len);
+    let mut buf = [0u8; 4 * MAX_SECRET_LEN];
+    let km = buf.get_mut(..total).ok_or(CryptoError::BufferTooSmall)?;
+    match shared {
+        Some(g) => prf_plus(prf, sk_d, &[g, ni, nr], km)?,
+        None => prf_plus(prf, sk_d, &[ni, nr], km)?,
+    }
+    let mut rest: &[u8] = km;
+    let mut take = |n: usize| -> Result<Secret, CryptoError> {
+        let (a, b) = rest.split_at_checked(n).ok_or(CryptoError::BufferTooSmall)?;
+        rest = b;
+        Secret::from_slice(a)
+    };
+    let keys = ChildKeys {
+        ei: take(encr_len)?,
+        ai: take(integ_len)?,
+        er: take(encr_len)?,
+        ar: take(integ_len)?,
+    };
+    zeroize::Zeroize::zeroize(&mut buf);
+    Ok(keys)
+}
+
+/// Largest public value of the supported groups (P-384: 96 bytes).
+pub const MAX_PUBLIC_LEN: usize = 96;
+/// Largest shared secret of the supported groups (P-384: 48 bytes).
+pub const MAX_SHARED_LEN: usize = 48;
+
+/// A key-exchange method (RFC 7296 section 1.2, KE payload section 3.4).
+pub trait KeyExchange {
+    /// The group.
+    fn group(&self) -> DhGroup;
+    /// Writes our public value (Key Exchange Data); returns its length.
+    ///
+    /// # Errors
+    /// [`CryptoError::BufferTooSmall`].
+    fn public_key(&self, out: &mut [u8]) -> Result<usize, CryptoError>;
+    /// Computes the shared secret `g^ir` with the peer's public value.
+    ///
+    /// # Errors
+    /// [`CryptoError::BadPublicKey`] for an invalid peer value.
+    fn agree(&self, peer: &[u8], out: &mut [u8]) -> Result<usize, CryptoError>;
+}
+
+/// An ephemeral key pair of a supported group, from RustCrypto: X25519 (RFC 8031,
+/// `x25519-dalek`), ECP-256 and ECP-384 (RFC 5903, `p256`/`p384`). MODP groups are
+/// not provided yet.
+pub enum EphemeralKey {
+    /// Curve25519 (group 31).
+    X25519(x25519_dalek::StaticSecret),
+    /// 256-bit random ECP group (19).
+    P256(p256::ecdh::EphemeralSecret),
+    /// 384-bit random ECP group (20).
+    P384(p384::ecdh::EphemeralSecret),
+}
+
+impl core::fmt::Debug for EphemeralKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "EphemeralKey({:?})", self.group())
+    }
+}
+
+impl EphemeralKey {
+    /// Is `group` provided by [`EphemeralKey::generate`]?
+    #[must_use]
+    pub const fn supports(group: DhGroup) -> bool {
+        matches!(group, DhGroup::CURVE25519 | DhGroup::ECP256 | DhGroup::ECP384)
+    }
+
+    /// Length of the Key Exchange Data for `group`, if supported.
+    #[must_use]
+    pub const fn public_len(group: DhGroup) -> Option<usize> {
+        match group {
+            DhGroup::CURVE25519 => Some(32),
+            DhGroup::ECP256 => Some(64),
+            DhGroup::ECP384 => Some(96),
+            _ => None,
+        }
+    }
+
+    /// A fresh private key from the caller's CSPRNG.
+    ///
+    /// # Errors
+    /// [`CryptoError::Unsupported`] for other groups.
+    pub fn generate<R: RngCore + CryptoRng>(group: DhGroup, rng: &mut R) -> Result<Self, CryptoError> {
+        Ok(match group {
+            DhGroup::CURVE25519 => Self::X25519(x25519_dalek::StaticSecret::random_from_rng(rng)),
+            DhGroup::ECP256 => Self::P256(p256::ecdh::EphemeralSecret::random(rng)),
+            DhGroup::ECP384 => Self::P384(p384::ecdh::EphemeralSecret::random(rng)),
+            _ => return Err(CryptoError::Unsupported("key exchange group")),
+        })
+    }
+}
+
+fn put(out: &mut [u8], b: &[u8]) -> Result<usize, CryptoError> {
+    out.get_mut(..b.len())
+        .ok_or(CryptoError::BufferTooSmall)?
+        .copy_from_slice(b);
+    Ok(b.len())
+}
+
+/// RFC 5903 section 7: the KE data is `x | y` without the SEC1 0x04 prefix.
+fn sec1_uncompressed<const N: usize>(peer: &[u8]) -> Result<[u8; N], CryptoError> {
+    let mut p = [0u8; N];
+    let (tag, xy) = p.split_first_mut().ok_or(CryptoError::BadPublicKey)?;
+    *tag = 0x04;
+    if xy.len() != peer.len() {
+        return Err(CryptoError::BadPublicKey);
+    }
+    xy.copy_from_slice(peer);
+    Ok(p)
+}
+
+impl KeyExchange for EphemeralKey {
+    fn group(&self) -> DhGroup {
+        match self {
+            Self::X25519(_) => DhGroup::CURVE25519,
+            Self::P256(_) => DhGroup::ECP256,
+            Self::P384(_) => DhGroup::ECP384,
+        }
+    }
+
+    fn public_key(&self, out: &mut [u8]) -> Result<usize, CryptoError> {
+        match self {
+            Self::X25519(s) => put(out, x25519_dalek::PublicKey::from(s).as_bytes()),
+            Self::P256(s) => {
+                let p = s.public_key().to_encoded_point(false);
+                put(out, p.as_bytes().get(1..).unwrap_or_default())
+            }
+            Self::P384(s) => {
+                let p = s.public_key().to_encoded_point(false);
+                put(out, p.as_bytes().get(1..).unwrap_or_default())
+            }
+        }
+    }
+
+    fn agree(&self, peer: &[u8], out: &mut [u8]) -> Result<usize, CryptoError> {
+        match self {
+            Self::X25519(s) => {
+                let p: [u8; 32] = peer.try_into().map_err(|_| CryptoError::BadPublicKey)?;
+                let shared = s.diffie_hellman(&x25519_dalek::PublicKey::from(p));
+                // RFC 8031 section 2: reject the all-zero shared secret.
+                if !shared.was_contributory() {
+                    return Err(CryptoError::BadPublicKey);
+                }
+                put(out, shared.as_bytes())
+            }
+            Self::P256(s) => {
+                let sec1 = sec1_uncompressed::<65>(peer)?;
+                let pk = p256::PublicKey::from_sec1_bytes(&sec1)
+                    .map_err(|_| CryptoError::BadPublicKey)?;
+                // RFC 5903 section 7: the shared secret is the x coordinate.
+                put(out, s.diffie_hellman(&pk).raw_secret_bytes())
+            }
+            Self::P384(s) => {
+                let sec1 = sec1_uncompressed::<97>(peer)?;
+                let pk = p384::PublicKey::from_sec1_bytes(&sec1)
+                    .map_err(|_| CryptoError::BadPublicKey)?;
+                put(out, s.diffie_hellman(&pk).raw_secret_bytes())
+            }
+        }
+    }
+}
