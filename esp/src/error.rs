@@ -51,11 +51,49 @@ pub enum ProtocolError {
     /// The peer's message failed a check the RFC requires .
     #[error("peer violated the protocol: {0}")]
     PeerMisbehaved(&'static str),
+    /// The Integrity Check Value did not verify (RFC 4303 section 3.4.4); the
+    /// anti-replay window was left untouched.
+    #[error("ICV verification failed")]
+    IcvMismatch,
+    /// The sequence number was already received or is left of the anti-replay
+    /// window (RFC 4303 section 3.4.3).
+    #[error("replayed or too old sequence number")]
+    Replayed,
+    /// The decrypted padding is not the default 1, 2, 3, ... series or the pad
+    /// length overruns the payload (RFC 4303 section 2.4).
+    #[error("bad ESP padding")]
+    BadPadding,
+    /// The SPI of the packet is not the SPI of this SA.
+    #[error("SPI does not match the SA")]
+    WrongSpi,
+    /// The SA has reached a hard lifetime and must not be used any more
+    /// (RFC 4301 section 4.4.2.1).
+    #[error("SA hard lifetime expired")]
+    Expired,
+    /// The outbound sequence number would cycle (RFC 4303 section 3.3.3): the SA
+    /// is exhausted and must be rekeyed.
+    #[error("sequence number space exhausted")]
+    SequenceExhausted,
 }
 
 impl ProtocolError {
     /// Number of variants, for per-variant counters.
-    pub const COUNT: usize = 2;
+    pub const COUNT: usize = 8;
+
+    /// A dense index in `0..COUNT`, for per-variant counters.
+    #[must_use]
+    pub const fn index(self) -> usize {
+        match self {
+            Self::Unexpected => 0,
+            Self::PeerMisbehaved(_) => 1,
+            Self::IcvMismatch => 2,
+            Self::Replayed => 3,
+            Self::BadPadding => 4,
+            Self::WrongSpi => 5,
+            Self::Expired => 6,
+            Self::SequenceExhausted => 7,
+        }
+    }
 }
 
 /// Emitting into the caller's buffer failed.
@@ -92,4 +130,27 @@ pub enum UsageError {
 impl UsageError {
     /// Number of variants, for per-variant counters.
     pub const COUNT: usize = 1;
+}
+
+/// Any failure of a per-packet SA operation (encapsulation or decapsulation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The packet is malformed.
+    #[error(transparent)]
+    Parse(#[from] ParseError),
+    /// The packet is well formed but rejected (ICV, replay, padding, lifetime).
+    #[error(transparent)]
+    Protocol(#[from] ProtocolError),
+    /// The caller's buffer has too little headroom or tailroom.
+    #[error(transparent)]
+    Emit(#[from] EmitError),
+    /// The caller passed an invalid range or configuration.
+    #[error(transparent)]
+    Usage(#[from] UsageError),
+}
+
+impl Error {
+    /// Number of variants, for per-variant counters.
+    pub const COUNT: usize = 4;
 }

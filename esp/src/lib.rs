@@ -2,6 +2,15 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod crypto;
 pub mod error;
+mod ip;
+pub mod natt;
+pub mod replay;
+pub mod sa;
+pub mod wire;
 
-pub use error::{EmitError, ParseError, ProtocolError, UsageError};
+#[cfg(feature = "ring")]
+pub mod ring;
+
+pub use error::{EmitError, Error, ParseError, ProtocolError, UsageError};

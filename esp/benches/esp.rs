@@ -1,0 +1,3 @@
+//! Criterion bench (filled in below).
+
+fn main() {}
