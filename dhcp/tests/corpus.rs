@@ -8,6 +8,9 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::many_single_char_names,
+    clippy::std_instead_of_core,
+    clippy::doc_markdown,
     reason = "tests"
 )]
 
