@@ -15,6 +15,7 @@
 //! Bytes after `6 + LENGTH` are Ethernet padding and are ignored.
 
 use core::fmt;
+use core::num::NonZeroU16;
 
 use crate::error::{EmitError, ParseError};
 
@@ -122,6 +123,31 @@ open_newtype! {
         AC_SYSTEM_ERROR = 0x0202, "AC-System-Error";
         /// Generic-Error (Appendix A).
         GENERIC_ERROR = 0x0203, "Generic-Error";
+    }
+}
+
+/// A PPPoE SESSION_ID as assigned by an AC: never 0 (discovery) and never 0xffff
+/// (reserved, RFC 2516 section 4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(NonZeroU16);
+
+impl SessionId {
+    /// `Some` for 1..=0xfffe.
+    #[must_use]
+    pub const fn new(id: u16) -> Option<Self> {
+        if id == 0xffff {
+            return None;
+        }
+        match NonZeroU16::new(id) {
+            Some(n) => Some(Self(n)),
+            None => None,
+        }
+    }
+
+    /// The wire value.
+    #[must_use]
+    pub const fn get(self) -> u16 {
+        self.0.get()
     }
 }
 

@@ -2,7 +2,11 @@
 #![no_std]
 #![forbid(unsafe_code)]
 
+pub mod ac;
+pub mod client;
 pub mod discovery;
 pub mod error;
+pub mod ethernet;
+pub mod tags;
 
 pub use error::{EmitError, ParseError, ProtocolError, UsageError};
