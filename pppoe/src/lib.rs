@@ -6,6 +6,7 @@ pub mod ac;
 pub mod client;
 pub mod discovery;
 pub mod error;
+pub mod ppp;
 pub mod ethernet;
 pub mod tags;
 
