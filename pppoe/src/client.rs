@@ -311,8 +311,9 @@ impl<'a> Client<'a> {
         let packet = Packet::new_checked(frame.payload).map_err(|_| bad)?;
         let repr = Repr::parse(&packet).map_err(|_| bad)?;
         let tags = DiscoveryTags::parse(packet.payload()).map_err(|_| bad)?;
-        // Appendix A: a Host-Uniq we sent must come back unchanged.
-        if tags.host_uniq != self.config.host_uniq {
+        // Appendix A: a Host-Uniq we sent must come back unchanged in PADO and PADS
+        // (PADT need not carry it).
+        if repr.code != Code::PADT && tags.host_uniq != self.config.host_uniq {
             return Err(ProtocolError::PeerMisbehaved("Host-Uniq does not match"));
         }
         let src = frame.header.src;

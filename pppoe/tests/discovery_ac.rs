@@ -6,6 +6,8 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::many_single_char_names,
+    clippy::unchecked_time_subtraction,
     reason = "tests"
 )]
 
