@@ -1,1 +1,2 @@
+//! Criterion bench (filled in below).
 fn main() {}

@@ -6,7 +6,9 @@
     reason = "RADIUS names (CoA, PPPoEoA, AppleTalk) read as words, not identifiers"
 )]
 
+pub mod client;
 pub mod crypto;
+pub mod dae;
 pub mod dict;
 pub mod error;
 pub mod packet;

@@ -454,6 +454,16 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
+impl<'a> Packet<&'a [u8]> {
+    /// The attribute area, borrowed for the buffer's lifetime rather than the view's.
+    #[must_use]
+    pub fn attribute_slice(&self) -> &'a [u8] {
+        let b: &'a [u8] = self.buffer;
+        b.get(HEADER_LEN..usize::from(self.length()))
+            .unwrap_or_default()
+    }
+}
+
 /// The attributes of a [`Repr`]: either the checked wire bytes of a parsed packet
 /// (re-emitted verbatim) or a list to emit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
