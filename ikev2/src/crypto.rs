@@ -79,7 +79,12 @@ fn hmac<M: Mac + hmac::digest::KeyInit>(
     Ok(n)
 }
 
-fn hmac_by_len(hash_len: usize, key: &[u8], data: &[&[u8]], out: &mut [u8]) -> Result<usize, CryptoError> {
+fn hmac_by_len(
+    hash_len: usize,
+    key: &[u8],
+    data: &[&[u8]],
+    out: &mut [u8],
+) -> Result<usize, CryptoError> {
     match hash_len {
         20 => hmac::<Hmac<sha1::Sha1>>(key, data, out),
         32 => hmac::<Hmac<sha2::Sha256>>(key, data, out),
@@ -175,7 +180,9 @@ impl Integrity for HmacIntegrity {
     fn compute(&self, key: &[u8], data: &[&[u8]], out: &mut [u8]) -> Result<(), CryptoError> {
         let mut full = [0u8; MAX_PRF_LEN];
         hmac_by_len(self.hash_len, key, data, &mut full)?;
-        let icv = full.get(..self.icv_len).ok_or(CryptoError::BufferTooSmall)?;
+        let icv = full
+            .get(..self.icv_len)
+            .ok_or(CryptoError::BufferTooSmall)?;
         out.get_mut(..self.icv_len)
             .ok_or(CryptoError::BufferTooSmall)?
             .copy_from_slice(icv);
@@ -347,15 +354,18 @@ pub fn skeyseed<P: Prf + ?Sized>(
     shared: &[u8],
 ) -> Result<Secret, CryptoError> {
     let mut key = [0u8; 512];
-    let n = ni.len().checked_add(nr.len()).ok_or(CryptoError::BufferTooSmall)?;
-    let k = key.get_mut(..n).ok_or(CryptoError::BufferTooSmall)?;
-    let (a, b) = k.split_at_mut(ni.len());
-    a.copy_from_slice(ni);
-    b.copy_from_slice(nr);
-    let mut s = Secret::zeroed(prf.output_len())?;
-    prf.prf(k, &[shared], s.as_mut())?;
+    let both = ni
+        .len()
+        .checked_add(nr.len())
+        .ok_or(CryptoError::BufferTooSmall)?;
+    let nonces = key.get_mut(..both).ok_or(CryptoError::BufferTooSmall)?;
+    let (key_i, key_r) = nonces.split_at_mut(ni.len());
+    key_i.copy_from_slice(ni);
+    key_r.copy_from_slice(nr);
+    let mut seed = Secret::zeroed(prf.output_len())?;
+    prf.prf(nonces, &[shared], seed.as_mut())?;
     zeroize::Zeroize::zeroize(&mut key);
-    Ok(s)
+    Ok(seed)
 }
 
 /// `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr)` for an IKE SA rekey (RFC 7296
@@ -395,7 +405,9 @@ pub fn derive_ike_keys<P: Prf + ?Sized>(
     prf_plus(prf, skeyseed, &[ni, nr, spi_i, spi_r], km)?;
     let mut rest: &[u8] = km;
     let mut take = |n: usize| -> Result<Secret, CryptoError> {
-        let (a, b) = rest.split_at_checked(n).ok_or(CryptoError::BufferTooSmall)?;
+        let (a, b) = rest
+            .split_at_checked(n)
+            .ok_or(CryptoError::BufferTooSmall)?;
         rest = b;
         Secret::from_slice(a)
     };
@@ -450,7 +462,9 @@ pub fn derive_child_keys<P: Prf + ?Sized>(
     }
     let mut rest: &[u8] = km;
     let mut take = |n: usize| -> Result<Secret, CryptoError> {
-        let (a, b) = rest.split_at_checked(n).ok_or(CryptoError::BufferTooSmall)?;
+        let (a, b) = rest
+            .split_at_checked(n)
+            .ok_or(CryptoError::BufferTooSmall)?;
         rest = b;
         Secret::from_slice(a)
     };
@@ -507,7 +521,10 @@ impl EphemeralKey {
     /// Is `group` provided by [`EphemeralKey::generate`]?
     #[must_use]
     pub const fn supports(group: DhGroup) -> bool {
-        matches!(group, DhGroup::CURVE25519 | DhGroup::ECP256 | DhGroup::ECP384)
+        matches!(
+            group,
+            DhGroup::CURVE25519 | DhGroup::ECP256 | DhGroup::ECP384
+        )
     }
 
     /// Length of the Key Exchange Data for `group`, if supported.
@@ -525,7 +542,10 @@ impl EphemeralKey {
     ///
     /// # Errors
     /// [`CryptoError::Unsupported`] for other groups.
-    pub fn generate<R: RngCore + CryptoRng>(group: DhGroup, rng: &mut R) -> Result<Self, CryptoError> {
+    pub fn generate<R: RngCore + CryptoRng>(
+        group: DhGroup,
+        rng: &mut R,
+    ) -> Result<Self, CryptoError> {
         Ok(match group {
             DhGroup::CURVE25519 => Self::X25519(x25519_dalek::StaticSecret::random_from_rng(rng)),
             DhGroup::ECP256 => Self::P256(p256::ecdh::EphemeralSecret::random(rng)),

@@ -121,7 +121,11 @@ impl<T: AsRef<[u8]>> Packet<T> {
         let version = b.get(field::VERSION).copied().unwrap_or(0);
         match version >> 4 {
             2 => {}
-            1 => return Err(ParseError::Ikev1 { minor: version & 0x0f }),
+            1 => {
+                return Err(ParseError::Ikev1 {
+                    minor: version & 0x0f,
+                });
+            }
             v => return Err(ParseError::BadVersion { version: v }),
         }
         let len = usize::try_from(be32(b, field::LENGTH)).map_err(|_| ParseError::BadLength)?;
@@ -244,7 +248,12 @@ impl HeaderRepr {
     /// # Errors
     /// [`EmitError::BufferTooSmall`], [`EmitError::ValueTooLarge`] when `length`
     /// exceeds 32 bits.
-    pub fn emit(&self, next: PayloadType, length: usize, out: &mut [u8]) -> Result<usize, EmitError> {
+    pub fn emit(
+        &self,
+        next: PayloadType,
+        length: usize,
+        out: &mut [u8],
+    ) -> Result<usize, EmitError> {
         let available = out.len();
         let h = out
             .first_chunk_mut::<HEADER_LEN>()

@@ -119,8 +119,9 @@ impl<'a> Iterator for Payloads<'a> {
         }
         if self.next == PayloadType::NONE {
             self.done = true;
-            return (!self.rest.is_empty())
-                .then_some(Err(ParseError::InvalidField("bytes after the last payload")));
+            return (!self.rest.is_empty()).then_some(Err(ParseError::InvalidField(
+                "bytes after the last payload",
+            )));
         }
         if self.count >= MAX_PAYLOADS {
             self.done = true;
@@ -197,7 +198,11 @@ impl<'a> Delete<'a> {
     /// The SPIs, one slice each.
     pub fn spis(&self) -> impl Iterator<Item = &'a [u8]> + 'a {
         let size = usize::from(self.spi_size).max(1);
-        let spis = if self.spi_size == 0 { &[][..] } else { self.spis };
+        let spis = if self.spi_size == 0 {
+            &[][..]
+        } else {
+            self.spis
+        };
         spis.chunks_exact(size)
     }
 }
@@ -368,6 +373,14 @@ impl<'a> Ts<'a> {
             }),
             SelectorList::List(l) => TsIter::List(l.iter()),
         }
+    }
+}
+
+impl<'a> IntoIterator for &Ts<'a> {
+    type Item = Result<TrafficSelector, ParseError>;
+    type IntoIter = TsIter<'a>;
+    fn into_iter(self) -> TsIter<'a> {
+        self.iter()
     }
 }
 
@@ -554,6 +567,10 @@ impl<'a> Payload<'a> {
     ///
     /// # Errors
     /// [`ParseError`] when the body is malformed for its type.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one arm per payload type of section 3"
+    )]
     pub fn parse(raw: &RawPayload<'a>) -> Result<Self, ParseError> {
         let body = raw.body;
         Ok(match raw.kind {
@@ -642,7 +659,7 @@ impl<'a> Payload<'a> {
                 let ts = Ts {
                     selectors: SelectorList::Wire(n, r.rest()),
                 };
-                for s in ts.iter() {
+                for s in &ts {
                     s?;
                 }
                 if raw.kind == PayloadType::TSI {
@@ -925,5 +942,13 @@ impl<'a> PayloadList<'a> {
             Self::Wire { first, bytes } => Payloads::new(first, bytes),
             Self::List(_) => Payloads::new(PayloadType::NONE, &[]),
         }
+    }
+}
+
+impl<'a> IntoIterator for &PayloadList<'a> {
+    type Item = Result<RawPayload<'a>, ParseError>;
+    type IntoIter = Payloads<'a>;
+    fn into_iter(self) -> Payloads<'a> {
+        self.iter()
     }
 }

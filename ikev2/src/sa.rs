@@ -185,7 +185,9 @@ impl<'a> Transforms<'a> {
         let last = r.u8()?;
         let _reserved = r.u8()?;
         let len = usize::from(r.u16()?);
-        let attr_len = len.checked_sub(TRANSFORM_HDR).ok_or(ParseError::BadLength)?;
+        let attr_len = len
+            .checked_sub(TRANSFORM_HDR)
+            .ok_or(ParseError::BadLength)?;
         let kind = TransformType(r.u8()?);
         let _reserved2 = r.u8()?;
         let id = r.u16()?;
@@ -322,7 +324,7 @@ impl TransformRepr {
         TRANSFORM_HDR + if self.key_length.is_some() { 4 } else { 0 }
     }
 
-    fn emit(&self, last: bool, w: &mut Writer<'_>) -> Result<(), EmitError> {
+    fn emit(self, last: bool, w: &mut Writer<'_>) -> Result<(), EmitError> {
         w.u8(if last { 0 } else { 3 })?;
         w.u8(0)?;
         w.u16(len16(self.wire_len(), "transform")?)?;
@@ -431,8 +433,8 @@ impl<'a> Sa<'a> {
         }
     }
 
-    /// Iterates the proposals (both forms: a list is walked after emitting it into
-    /// nothing is not possible, so a `List` yields nothing here; use the slice).
+    /// Iterates the proposals of the wire form (a `List` yields nothing: use its
+    /// slice).
     #[must_use]
     pub fn proposals(&self) -> Proposals<'a> {
         match self.proposals {

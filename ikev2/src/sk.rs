@@ -36,7 +36,7 @@ impl SkSuite {
     ///
     /// # Errors
     /// [`CryptoError::Unsupported`].
-    pub fn check(&self) -> Result<(), CryptoError> {
+    pub fn check(self) -> Result<(), CryptoError> {
         if !matches!(self.key_bits, 128 | 192 | 256) {
             return Err(CryptoError::Unsupported("AES key length"));
         }
@@ -47,35 +47,35 @@ impl SkSuite {
         }
     }
 
-    fn aes_len(&self) -> usize {
+    fn aes_len(self) -> usize {
         usize::from(self.key_bits / 8)
     }
 
-    fn is_gcm(&self) -> bool {
+    fn is_gcm(self) -> bool {
         self.encr == EncrId::AES_GCM_16
     }
 
     /// SK_e length: AES key, plus a 4-byte salt for GCM (RFC 5282 section 7.1).
     #[must_use]
-    pub fn encr_key_len(&self) -> usize {
+    pub fn encr_key_len(self) -> usize {
         self.aes_len() + if self.is_gcm() { 4 } else { 0 }
     }
 
     /// SK_a length (0 for GCM).
     #[must_use]
-    pub fn integ_key_len(&self) -> usize {
+    pub fn integ_key_len(self) -> usize {
         HmacIntegrity::new(self.integ).map_or(0, |i| i.key_len())
     }
 
     /// IV length: 16 for CBC, 8 for GCM (RFC 5282 section 3.1).
     #[must_use]
-    pub fn iv_len(&self) -> usize {
+    pub fn iv_len(self) -> usize {
         if self.is_gcm() { 8 } else { 16 }
     }
 
     /// ICV length: 16 for GCM-16, the integrity transform's for CBC.
     #[must_use]
-    pub fn icv_len(&self) -> usize {
+    pub fn icv_len(self) -> usize {
         if self.is_gcm() {
             16
         } else {
@@ -83,7 +83,7 @@ impl SkSuite {
         }
     }
 
-    fn pad_len(&self, plain: usize) -> usize {
+    fn pad_len(self, plain: usize) -> usize {
         if self.is_gcm() {
             0
         } else {
@@ -93,7 +93,7 @@ impl SkSuite {
 
     /// Bytes of a whole message carrying `inner_len` bytes of inner payloads.
     #[must_use]
-    pub fn message_len(&self, inner_len: usize) -> usize {
+    pub fn message_len(self, inner_len: usize) -> usize {
         HEADER_LEN
             + GENERIC_HDR_LEN
             + self.iv_len()
@@ -120,7 +120,8 @@ where
     C: cbc::cipher::BlockEncrypt + cbc::cipher::BlockCipher + cbc::cipher::KeyInit,
     C: cbc::cipher::BlockSizeUser<BlockSize = cbc::cipher::consts::U16>,
 {
-    let mut e = cbc::Encryptor::<C>::new_from_slices(key, iv).map_err(|_| CryptoError::BufferTooSmall)?;
+    let mut e =
+        cbc::Encryptor::<C>::new_from_slices(key, iv).map_err(|_| CryptoError::BufferTooSmall)?;
     if buf.len() % 16 != 0 {
         return Err(CryptoError::BadCiphertext);
     }
@@ -135,7 +136,8 @@ where
     C: cbc::cipher::BlockDecrypt + cbc::cipher::BlockCipher + cbc::cipher::KeyInit,
     C: cbc::cipher::BlockSizeUser<BlockSize = cbc::cipher::consts::U16>,
 {
-    let mut d = cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| CryptoError::BufferTooSmall)?;
+    let mut d =
+        cbc::Decryptor::<C>::new_from_slices(key, iv).map_err(|_| CryptoError::BufferTooSmall)?;
     if buf.is_empty() || buf.len() % 16 != 0 {
         return Err(CryptoError::BadCiphertext);
     }
@@ -145,7 +147,13 @@ where
     Ok(())
 }
 
-fn gcm_seal<C>(key: &[u8], nonce: &[u8; 12], aad: &[u8], buf: &mut [u8], tag: &mut [u8]) -> Result<(), CryptoError>
+fn gcm_seal<C>(
+    key: &[u8],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &mut [u8],
+) -> Result<(), CryptoError>
 where
     C: cbc::cipher::BlockCipher + cbc::cipher::BlockSizeUser<BlockSize = cbc::cipher::consts::U16>,
     C: cbc::cipher::BlockEncrypt + cbc::cipher::KeyInit,
@@ -161,7 +169,13 @@ where
     Ok(())
 }
 
-fn gcm_open<C>(key: &[u8], nonce: &[u8; 12], aad: &[u8], buf: &mut [u8], tag: &[u8]) -> Result<(), CryptoError>
+fn gcm_open<C>(
+    key: &[u8],
+    nonce: &[u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &[u8],
+) -> Result<(), CryptoError>
 where
     C: cbc::cipher::BlockCipher + cbc::cipher::BlockSizeUser<BlockSize = cbc::cipher::consts::U16>,
     C: cbc::cipher::BlockEncrypt + cbc::cipher::KeyInit,
@@ -171,12 +185,19 @@ where
     if tag.len() != 16 {
         return Err(CryptoError::BadCiphertext);
     }
-    g.decrypt_in_place_detached(GenericArray::from_slice(nonce), aad, buf, GenericArray::from_slice(tag))
-        .map_err(|_| CryptoError::Integrity)
+    g.decrypt_in_place_detached(
+        GenericArray::from_slice(nonce),
+        aad,
+        buf,
+        GenericArray::from_slice(tag),
+    )
+    .map_err(|_| CryptoError::Integrity)
 }
 
-fn gcm_nonce(suite: &SkSuite, key: &[u8], iv: &[u8]) -> Result<[u8; 12], CryptoError> {
-    let salt = key.get(suite.aes_len()..).ok_or(CryptoError::BufferTooSmall)?;
+fn gcm_nonce(suite: SkSuite, key: &[u8], iv: &[u8]) -> Result<[u8; 12], CryptoError> {
+    let salt = key
+        .get(suite.aes_len()..)
+        .ok_or(CryptoError::BufferTooSmall)?;
     let mut n = [0u8; 12];
     let (a, b) = n.split_at_mut(4);
     if salt.len() != 4 || iv.len() != 8 {
@@ -220,7 +241,12 @@ pub fn seal(
     let (skh, rest) = rest.split_at_mut(GENERIC_HDR_LEN);
     let sk_len = u16::try_from(total - HEADER_LEN)
         .map_err(|_| CryptoError::from(EmitError::ValueTooLarge("SK payload")))?;
-    skh.copy_from_slice(&[inner.first().0, 0, sk_len.to_be_bytes()[0], sk_len.to_be_bytes()[1]]);
+    skh.copy_from_slice(&[
+        inner.first().0,
+        0,
+        sk_len.to_be_bytes()[0],
+        sk_len.to_be_bytes()[1],
+    ]);
     let (ivb, rest) = rest.split_at_mut(iv.len());
     ivb.copy_from_slice(iv);
     let icv_len = suite.icv_len();
@@ -228,11 +254,17 @@ pub fn seal(
     let n = inner.emit(plain)?;
     let (_, tail) = plain.split_at_mut(n);
     for (i, b) in tail.iter_mut().enumerate() {
-        *b = if i == pad { u8::try_from(pad).unwrap_or(0) } else { 0 };
+        *b = if i == pad {
+            u8::try_from(pad).unwrap_or(0)
+        } else {
+            0
+        };
     }
     if suite.is_gcm() {
-        let key = ek.get(..suite.aes_len()).ok_or(CryptoError::BufferTooSmall)?;
-        let nonce = gcm_nonce(suite, ek, iv)?;
+        let key = ek
+            .get(..suite.aes_len())
+            .ok_or(CryptoError::BufferTooSmall)?;
+        let nonce = gcm_nonce(*suite, ek, iv)?;
         // AAD: IKE header + SK generic header, as they are before the IV.
         let mut aad = [0u8; HEADER_LEN + GENERIC_HDR_LEN];
         let (ah, ask) = aad.split_at_mut(HEADER_LEN);
@@ -273,8 +305,13 @@ impl<'b> Decrypted<'b> {
 /// # Errors
 /// [`ProtocolError::Malformed`] for a malformed message or a message without an SK
 /// payload; [`ProtocolError::Crypto`] for a failed ICV, bad padding or wrong keys.
-pub fn open<'b>(suite: &SkSuite, ek: &[u8], ak: &[u8], msg: &'b mut [u8]) -> Result<Decrypted<'b>, ProtocolError> {
-    open_inner(suite, ek, ak, msg, true)
+pub fn open<'b>(
+    suite: &SkSuite,
+    ek: &[u8],
+    ak: &[u8],
+    msg: &'b mut [u8],
+) -> Result<Decrypted<'b>, ProtocolError> {
+    open_inner(*suite, ek, ak, msg, true)
 }
 
 /// Like [`open`] but skips the integrity check, for captures whose integrity keys
@@ -283,12 +320,16 @@ pub fn open<'b>(suite: &SkSuite, ek: &[u8], ak: &[u8], msg: &'b mut [u8]) -> Res
 ///
 /// # Errors
 /// As [`open`], without [`CryptoError::Integrity`] for CBC.
-pub fn open_unverified<'b>(suite: &SkSuite, ek: &[u8], msg: &'b mut [u8]) -> Result<Decrypted<'b>, ProtocolError> {
-    open_inner(suite, ek, &[], msg, false)
+pub fn open_unverified<'b>(
+    suite: &SkSuite,
+    ek: &[u8],
+    msg: &'b mut [u8],
+) -> Result<Decrypted<'b>, ProtocolError> {
+    open_inner(*suite, ek, &[], msg, false)
 }
 
 fn open_inner<'b>(
-    suite: &SkSuite,
+    suite: SkSuite,
     ek: &[u8],
     ak: &[u8],
     msg: &'b mut [u8],
@@ -311,14 +352,22 @@ fn open_inner<'b>(
         (HeaderRepr::parse(&p), p.length(), body_len, first)
     };
     let msg = msg.get_mut(..total).ok_or(CryptoError::BadCiphertext)?;
-    let (aad, body) = msg.split_at_mut(total - body_len);
-    let iv_len = suite.iv_len();
-    let icv_len = suite.icv_len();
-    let (iv, rest) = body.split_at_mut_checked(iv_len).ok_or(CryptoError::BadCiphertext)?;
-    let ct_len = rest.len().checked_sub(icv_len).ok_or(CryptoError::BadCiphertext)?;
-    let (ct, icv) = rest.split_at_mut(ct_len);
+    let aad_len = total
+        .checked_sub(body_len)
+        .ok_or(CryptoError::BadCiphertext)?;
+    let (aad, body) = msg.split_at_mut(aad_len);
+    let (iv, rest) = body
+        .split_at_mut_checked(suite.iv_len())
+        .ok_or(CryptoError::BadCiphertext)?;
+    let text_len = rest
+        .len()
+        .checked_sub(suite.icv_len())
+        .ok_or(CryptoError::BadCiphertext)?;
+    let (ct, icv) = rest.split_at_mut(text_len);
     if suite.is_gcm() {
-        let key = ek.get(..suite.aes_len()).ok_or(CryptoError::BufferTooSmall)?;
+        let key = ek
+            .get(..suite.aes_len())
+            .ok_or(CryptoError::BufferTooSmall)?;
         let nonce = gcm_nonce(suite, ek, iv)?;
         by_aes!(key.len(), gcm_open, key, &nonce, aad, ct, icv)?;
     } else {

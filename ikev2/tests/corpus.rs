@@ -8,15 +8,16 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::doc_markdown,
     reason = "tests"
 )]
 
+use bng_ikev2::ParseError;
 use bng_ikev2::header::{Packet, strip_non_esp_marker};
 use bng_ikev2::message::Repr;
 use bng_ikev2::payload::{Payload, PayloadList};
 use bng_ikev2::sk::{SkSuite, open_unverified};
 use bng_ikev2::types::{EncrId, ExchangeType, IdType, IntegId, PayloadType};
-use bng_ikev2::ParseError;
 use bng_testkit::corpus;
 
 /// The IKE message of a UDP 500 / 4500 datagram.
