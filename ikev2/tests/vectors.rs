@@ -10,6 +10,7 @@
     clippy::indexing_slicing,
     clippy::panic,
     clippy::doc_markdown,
+    clippy::similar_names,
     reason = "tests"
 )]
 
@@ -105,7 +106,7 @@ fn prf_plus_matches_its_definition() {
 fn child_keymat_order() {
     let prf = HmacPrf::new(PrfId::HMAC_SHA2_256).unwrap();
     let (skd, ni, nr) = ([1u8; 32], [2u8; 16], [3u8; 16]);
-    let mut km = [0u8; 2 * (36 + 0)];
+    let mut km = [0u8; 72];
     prf_plus(&prf, &skd, &[&ni, &nr], &mut km).unwrap();
     let c = derive_child_keys(&prf, &skd, None, &ni, &nr, 36, 0).unwrap();
     assert_eq!(c.ei.as_bytes(), &km[..36]);
