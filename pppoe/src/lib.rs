@@ -6,8 +6,8 @@ pub mod ac;
 pub mod client;
 pub mod discovery;
 pub mod error;
-pub mod ppp;
 pub mod ethernet;
+pub mod ppp;
 pub mod tags;
 
 pub use error::{EmitError, ParseError, ProtocolError, UsageError};

@@ -206,6 +206,13 @@ impl<H: Handler> Cp<H> {
         self.fsm.state()
     }
 
+    /// Identifier of our last Configure-Request (a Configure-Ack/Nak/Reject must
+    /// carry it, RFC 1661 section 5.2).
+    #[must_use]
+    pub const fn request_id(&self) -> u8 {
+        self.req_id
+    }
+
     /// Whether packets wait to be sent.
     #[must_use]
     pub const fn has_pending(&self) -> bool {
