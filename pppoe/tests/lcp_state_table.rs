@@ -479,7 +479,7 @@ fn mru_above_the_pppoe_limit_is_naked_and_max_failure_turns_nak_into_reject() {
         data: &[1, 4, 0x05, 0xdc], // MRU 1500 > 1492
     };
     let mut codes = Vec::new();
-    for _ in 0..t.max_failure + 1 {
+    for _ in 0..=t.max_failure {
         cp.receive(Duration::ZERO, &req, &t, &mut reply, &mut rng);
         let n = reply.take(&mut buf).unwrap().unwrap();
         let r = ControlRepr::parse_bytes(&buf[2..n]).unwrap();
