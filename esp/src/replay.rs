@@ -79,6 +79,11 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> ReplayWindow<S> {
         if top > self.top {
             self.bitmap.as_mut().fill(u64::MAX);
             self.top = top;
+            // Numbers above `top` in its own block are still to come.
+            let (block, bit) = self.locate(top);
+            if let Some(b) = self.bitmap.as_mut().get_mut(block) {
+                *b = bit | (bit - 1);
+            }
         }
     }
 

@@ -7,6 +7,9 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::many_single_char_names,
+    clippy::std_instead_of_core,
+    clippy::format_collect,
     reason = "tests"
 )]
 
