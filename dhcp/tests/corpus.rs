@@ -197,3 +197,142 @@ fn option_82_and_overload_match_tcpdump() {
     );
     assert_eq!(hit, 2);
 }
+
+/// What tcpdump printed for one DHCPv6 frame (first IA and its first address/prefix).
+#[derive(Debug, Default)]
+struct Oracle6 {
+    kind: String,
+    xid: Option<u32>,
+    ia: Option<(u32, u32, u32)>,
+    addr: Option<(String, u32, u32)>,
+    prefix: Option<(String, u32, u32)>,
+}
+
+fn num(s: &str) -> u32 {
+    s.chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+fn read_out6(path: &Path) -> HashMap<usize, Oracle6> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut m = HashMap::new();
+    for line in text.lines() {
+        let Some(n) = line.split_whitespace().next().and_then(|s| s.parse().ok()) else {
+            continue;
+        };
+        let Some(rest) = after(line, "dhcp6 ") else {
+            continue;
+        };
+        let mut o = Oracle6 {
+            kind: rest.split([' ', '(']).next().unwrap().to_string(),
+            ..Oracle6::default()
+        };
+        o.xid = after(rest, "xid=").map(|x| {
+            u32::from_str_radix(
+                &x.chars()
+                    .take_while(char::is_ascii_hexdigit)
+                    .collect::<String>(),
+                16,
+            )
+            .unwrap()
+        });
+        if let Some(x) = after(rest, "IAID:") {
+            let t1 = after(x, "T1:").map_or(0, num);
+            let t2 = after(x, "T2:").map_or(0, num);
+            o.ia = Some((num(x), t1, t2));
+        }
+        for (key, slot) in [("IA_ADDR ", &mut o.addr), ("IA_PD-prefix ", &mut o.prefix)] {
+            if let Some(x) = after(rest, key) {
+                let a = x.split(' ').next().unwrap().to_string();
+                *slot = Some((
+                    a,
+                    num(after(x, "pltime:").unwrap()),
+                    num(after(x, "vltime:").unwrap()),
+                ));
+            }
+        }
+        m.insert(n, o);
+    }
+    m
+}
+
+#[test]
+fn dhcp6_corpus_parses_reemits_and_matches_tcpdump() {
+    use bng_dhcp::v6::{Ia, OptionCode, Packet as P6, Repr as R6};
+    let (mut seen, mut same, mut compared) = (0, 0, 0);
+    let mut oracles: HashMap<std::path::PathBuf, Option<HashMap<usize, Oracle6>>> = HashMap::new();
+    let s = corpus::walk("dhcp6 corpus", "dhcp6", |f| {
+        let Some(u) = f.udp() else { return };
+        if ![546, 547].contains(&u.sport) && ![546, 547].contains(&u.dport) {
+            return;
+        }
+        seen += 1;
+        let Ok(p) = P6::new_checked(u.payload) else {
+            return;
+        };
+        let Ok(r) = R6::parse(&p) else { return };
+        let mut out = vec![0u8; r.buffer_len()];
+        let n = r.emit(&mut out).unwrap();
+        assert_eq!(&out[..n], u.payload, "{}#{}", f.file.display(), f.number);
+        same += 1;
+        let o = oracles.entry(f.file.to_path_buf()).or_insert_with(|| {
+            let stem = f.file.file_stem()?.to_str()?;
+            let p = f.file.parent()?.join(format!("{stem}.out"));
+            p.exists().then(|| read_out6(&p))
+        });
+        let Some(o) = o.as_ref().and_then(|m| m.get(&f.number)) else {
+            return;
+        };
+        if r.msg_type.is_relay() {
+            return;
+        }
+        compared += 1;
+        let at = format!("{}#{}", f.file.display(), f.number);
+        let name = match r.msg_type.name().unwrap_or("?") {
+            "INFORMATION-REQUEST" => "inf-req".to_string(),
+            n => n.to_lowercase(),
+        };
+        assert_eq!(o.kind, name, "{at}");
+        assert_eq!(o.xid, Some(r.transaction_id()), "{at}");
+        let ia = r.options().map(Result::unwrap).find(|x| {
+            x.code == OptionCode::IA_NA
+                || x.code == OptionCode::IA_PD
+                || x.code == OptionCode::IA_TA
+        });
+        if let Some(x) = ia.filter(|x| x.code != OptionCode::IA_TA) {
+            let ia = Ia::parse(x.data).unwrap();
+            assert_eq!(o.ia, Some((ia.iaid, ia.t1, ia.t2)), "{at}");
+            let a = ia
+                .addresses()
+                .next()
+                .map(|a| (a.addr.to_string(), a.preferred, a.valid));
+            assert_eq!(o.addr, a, "{at}");
+            let pf = ia.prefixes().next().map(|p| {
+                (
+                    format!("{}/{}", p.prefix, p.prefix_len),
+                    p.preferred,
+                    p.valid,
+                )
+            });
+            assert_eq!(o.prefix, pf, "{at}");
+        }
+    });
+    if let Some(s) = s {
+        eprintln!(
+            "corpus/dhcp6: {} files, {} frames, {seen} DHCPv6, {same} re-emitted, {compared} checked against tcpdump",
+            s.files, s.frames
+        );
+        assert!(seen >= 20, "expected DHCPv6 frames, saw {seen}");
+        assert_eq!(
+            seen, same,
+            "every DHCPv6 frame of the corpus is well formed"
+        );
+        assert!(
+            compared >= 15,
+            "expected tcpdump oracles, compared {compared}"
+        );
+    }
+}
