@@ -1427,8 +1427,9 @@ impl<'a> Nat44<'a> {
     /// ICMP error translation (RFC 5508 section 4.2, RFC 792): the session is found
     /// from the embedded datagram, which is translated (address, port or identifier,
     /// its IPv4 header checksum and, when present in the quoted bytes, its transport
-    /// checksum), then the outer header and the ICMP checksum. ICMP errors never
-    /// refresh a session (RFC 5508 REQ-9? see section 4.2: they must not create one).
+    /// checksum), then the outer header and the ICMP checksum. An error whose ICMP
+    /// checksum fails is dropped (RFC 5508 section 4.2); errors never create,
+    /// refresh or delete a session (RFC 5508 section 4.2).
     #[allow(
         clippy::many_single_char_names,
         clippy::similar_names,
@@ -1438,6 +1439,12 @@ impl<'a> Nat44<'a> {
     fn icmp_error(&mut self, now: Duration, pkt: &mut [u8], f: &Flow, dir: Direction) -> Verdict {
         let m = Verdict::Drop(DropReason::Malformed);
         let e = f.l4 + 8;
+        if !pkt
+            .get(f.l4..f.end)
+            .is_some_and(|icmp| fold(sum(icmp, 0)) == 0xffff)
+        {
+            return Verdict::Drop(DropReason::BadChecksum);
+        }
         let Some(&evi) = pkt.get(e) else { return m };
         let eihl = usize::from(evi & 0x0f) * 4;
         if evi >> 4 != 4 || eihl < 20 {
