@@ -1439,9 +1439,9 @@ impl<'a> Nat44<'a> {
     fn icmp_error(&mut self, now: Duration, pkt: &mut [u8], f: &Flow, dir: Direction) -> Verdict {
         let m = Verdict::Drop(DropReason::Malformed);
         let e = f.l4 + 8;
-        if !pkt
+        if pkt
             .get(f.l4..f.end)
-            .is_some_and(|icmp| fold(sum(icmp, 0)) == 0xffff)
+            .is_none_or(|icmp| fold(sum(icmp, 0)) != 0xffff)
         {
             return Verdict::Drop(DropReason::BadChecksum);
         }
