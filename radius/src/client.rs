@@ -75,7 +75,7 @@ pub enum AcctOverflow {
 }
 
 /// Client configuration. [`Config::default`] follows RFC 5080 section 2.2.1 (IRT 2 s,
-/// MRT 16 s, MRC 3 per server, MRD 30 s for authentication).
+/// MRT 16 s, MRC 2 per server (so a request fails over within MRD), MRD 30 s for authentication).
 #[derive(Debug, Clone, Copy)]
 #[allow(
     clippy::struct_excessive_bools,
@@ -110,7 +110,7 @@ impl Default for Config {
         Self {
             initial_rt: Duration::from_secs(2),
             max_rt: Duration::from_secs(16),
-            max_retransmits: 3,
+            max_retransmits: 2,
             auth_deadline: Duration::from_secs(30),
             dead_after_failures: 2,
             probe_interval: Duration::from_secs(10),
@@ -1022,6 +1022,28 @@ impl<'s> Client<'s> {
                     port,
                     id,
                     attempt,
+                    next_rt,
+                    tx_pending: false,
+                    ..
+                } if kind == ServerKind::Auth
+                    && now >= submitted.saturating_add(cfg.auth_deadline) =>
+                {
+                    // RFC 5080 section 2.2.1 MRD: the whole transaction is bounded.
+                    if attempt >= cfg.max_retransmits && next_rt <= now {
+                        self.server_failed(server, now);
+                    }
+                    if let Some(s) = self.servers.get_mut(usize::from(server)) {
+                        s.free_id(port, id);
+                    }
+                    if let Some(sl) = self.slots.get_mut(i) {
+                        sl.state = SlotState::Expired;
+                    }
+                }
+                SlotState::InFlight {
+                    server,
+                    port,
+                    id,
+                    attempt,
                     rt,
                     next_rt,
                     tx_pending: false,
@@ -1035,6 +1057,10 @@ impl<'s> Client<'s> {
                         let j = jitter.mul_f64(f64::from(r) / f64::from(u32::MAX));
                         let nrt =
                             (base.saturating_sub(jitter) + j.saturating_mul(2)).max(cfg.initial_rt);
+                        let mut next = now + nrt;
+                        if kind == ServerKind::Auth {
+                            next = next.min(submitted.saturating_add(cfg.auth_deadline));
+                        }
                         if let Some(sl) = self.slots.get_mut(i) {
                             sl.state = SlotState::InFlight {
                                 server,
@@ -1042,7 +1068,7 @@ impl<'s> Client<'s> {
                                 id,
                                 attempt: attempt + 1,
                                 rt: nrt,
-                                next_rt: now + nrt,
+                                next_rt: next,
                                 tx_pending: true,
                             };
                         }
@@ -1078,6 +1104,12 @@ impl<'s> Client<'s> {
                 _ => {}
             }
         }
+        self.probe_timers(now, rng);
+    }
+
+    /// Status-Server probes to dead servers (RFC 5997, RFC 5080 section 2.2).
+    fn probe_timers<R: RngCore + CryptoRng>(&mut self, now: Duration, rng: &mut R) {
+        let cfg = self.cfg;
         for s in &mut self.servers {
             if s.alive {
                 continue;
