@@ -54,8 +54,14 @@ pub trait Handler {
     /// The peer's Configure-Reject (section 5.4): stop sending these options.
     fn reject_received(&mut self, opts: Options<'_>);
 
-    /// Negotiation starts afresh (This-Layer-Started / This-Layer-Down).
+    /// Negotiation starts afresh (This-Layer-Started / This-Layer-Down): restore
+    /// the options we request.
     fn reset(&mut self);
+
+    /// A new Configure-Request from the peer is about to be judged: forget the
+    /// values of its previous one (options it omits take their defaults, RFC 1661
+    /// section 6).
+    fn peer_reset(&mut self) {}
 
     /// Whether the handler can judge requests yet (e.g. the AC's IPCP has no
     /// address for the peer yet); if not, requests are silently discarded and the
@@ -140,6 +146,17 @@ impl Reply {
         }
     }
 
+    /// The PPP protocol of the waiting frame.
+    #[must_use]
+    pub fn protocol(&self) -> Option<Protocol> {
+        if !self.is_pending() {
+            return None;
+        }
+        self.buf
+            .first_chunk::<2>()
+            .map(|b| Protocol(u16::from_be_bytes(*b)))
+    }
+
     /// Discards the waiting frame.
     pub fn clear(&mut self) {
         self.len = 0;
@@ -211,6 +228,12 @@ impl<H: Handler> Cp<H> {
     #[must_use]
     pub const fn request_id(&self) -> u8 {
         self.req_id
+    }
+
+    /// Whether a Configure-Request waits to be sent.
+    #[must_use]
+    pub const fn has_request_pending(&self) -> bool {
+        self.pending & PEND_SCR != 0
     }
 
     /// Whether packets wait to be sent.
@@ -396,6 +419,7 @@ impl<H: Handler> Cp<H> {
         let mut rej = Writer::new(&mut rej_buf);
         let mut nak = Writer::new(&mut nak_buf);
         let mut naked = Writer::new(&mut naked_buf);
+        self.handler.peer_reset();
         for opt in pkt.options() {
             let Ok(opt) = opt else { break }; // validated by ControlRepr::parse
             match self.handler.check(opt, &mut nak, rng) {

@@ -164,6 +164,12 @@ impl Handler for Ipcp {
         self.send_dns = [self.want_dns, self.want_dns];
     }
 
+    fn peer_reset(&mut self) {
+        if self.role == IpcpRole::Client {
+            self.peer = [0; 4];
+        }
+    }
+
     fn ready(&self) -> bool {
         self.role == IpcpRole::Client || self.peer != [0; 4]
     }

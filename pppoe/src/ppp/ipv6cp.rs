@@ -101,4 +101,8 @@ impl Handler for Ipv6cp {
     fn reset(&mut self) {
         self.send_iid = true;
     }
+
+    fn peer_reset(&mut self) {
+        self.peer = [0; 8];
+    }
 }

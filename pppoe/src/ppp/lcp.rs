@@ -298,6 +298,9 @@ impl Handler for Lcp {
         self.send_mru = true;
         self.send_magic = true;
         self.auth_refused = false;
+    }
+
+    fn peer_reset(&mut self) {
         self.peer_mru = 1500;
         self.peer_magic = 0;
         self.peer_auth = AuthProto::None;

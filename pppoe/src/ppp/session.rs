@@ -745,6 +745,19 @@ impl<'c> Session<'c> {
     }
 
     fn next_frame(&mut self, body: &mut [u8]) -> Option<usize> {
+        // A Configure-Request goes before the Configure-Ack/Nak built with it
+        // (Opened + RCR: tld,scr,sca): the peer then sees our request while it is
+        // still in Ack-Sent and both sides converge instead of renegotiating
+        // each other's Opened state forever.
+        let first = match self.reply.protocol() {
+            Some(Protocol::LCP) if self.lcp.has_request_pending() => self.lcp.poll(body),
+            Some(Protocol::IPCP) if self.ipcp.has_request_pending() => self.ipcp.poll(body),
+            Some(Protocol::IPV6CP) if self.ipv6cp.has_request_pending() => self.ipv6cp.poll(body),
+            _ => Ok(None),
+        };
+        if let Ok(Some(n)) = first {
+            return Some(n);
+        }
         if let Ok(Some(n)) = self.reply.take(body) {
             return Some(n);
         }
@@ -917,7 +930,9 @@ impl<'c> Session<'c> {
         {
             if self.lcp.handler.loop_detected() {
                 self.close_with(now, DownCause::Loopback);
-            } else if self.lcp.handler.auth_refused {
+            } else if self.lcp.handler.auth_refused && self.lcp.handler.loops == 0 {
+                // With our own Magic-Number seen, the refusal is likely our own
+                // Reject looped back: let loop detection decide.
                 self.close_with(now, DownCause::AuthFailed);
             }
         }
@@ -1065,15 +1080,15 @@ impl<'c> Session<'c> {
 
     fn auth_timeout(&mut self, now: Duration) {
         let t = self.config.timers;
-        let resend = self.auth.st == AuthSt::Sent
-            && self.auth.tries > 0
-            && (self.config.role == Role::Server) == (self.auth.proto == AuthProto::ChapMd5);
-        if resend {
+        if self.auth.st == AuthSt::Sent && self.auth.tries > 0 {
+            // AC CHAP: the Challenge; host PAP: the request; host CHAP: the
+            // Response, since a lost Success must not strand the host (RFC 1994
+            // section 4.1 lets the authenticator accept repeated Responses).
             self.auth.tries -= 1;
-            self.auth.pend |= if self.auth.proto == AuthProto::Pap {
-                A_PAP_REQ
-            } else {
-                A_CHALLENGE
+            self.auth.pend |= match (self.config.role, self.auth.proto) {
+                (Role::Server, _) => A_CHALLENGE,
+                (Role::Client, AuthProto::Pap) => A_PAP_REQ,
+                (Role::Client, _) => A_CHAP_RESP,
             };
             self.auth.deadline_ns = nanos(now.saturating_add(t.restart));
         } else {
@@ -1106,7 +1121,10 @@ impl<'c> Session<'c> {
                         password,
                     })
                 }
-                AuthSt::Done(_) if id == self.auth.id => {
+                AuthSt::Done(_) => {
+                    // The host missed our answer (and may have renumbered its
+                    // request): repeat the decision, as pppd's upap does.
+                    self.auth.id = id;
                     self.auth.pend |= A_RESULT;
                     None
                 }
@@ -1157,6 +1175,9 @@ impl<'c> Session<'c> {
                     self.auth.pend |= A_CHAP_RESP;
                     if st == AuthSt::AwaitPeer {
                         self.auth.st = AuthSt::Sent;
+                        self.auth.tries = self.config.timers.max_configure.saturating_sub(1);
+                        self.auth.deadline_ns =
+                            nanos(now.saturating_add(self.config.timers.restart));
                     }
                 }
                 None
