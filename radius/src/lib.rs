@@ -17,3 +17,5 @@ pub use crypto::Secret;
 pub use dict::{AttrType, Code};
 pub use error::{EmitError, ParseError, ProtocolError, UsageError, VerifyError};
 pub use packet::{Attr, Attributes, Packet, Repr, Writer};
+/// The `rand_core` version whose `RngCore + CryptoRng` the machines take.
+pub use rand_core;
