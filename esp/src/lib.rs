@@ -14,3 +14,5 @@ pub mod wire;
 pub mod ring;
 
 pub use error::{EmitError, Error, ParseError, ProtocolError, UsageError};
+/// The `rand_core` this crate takes `CryptoRng`s from (re-exported so callers match versions).
+pub use rand_core;

@@ -73,6 +73,8 @@ pub fn decode(frame: &Frame<'_>) -> Line {
                     u.src, u.sport, u.dst, u.dport, line.text
                 );
                 line
+            } else if let Some(line) = esp::decode_ip(payload) {
+                line
             } else {
                 Line::new(
                     format!("ethertype {ethertype:#06x} (IP, not decoded)"),
