@@ -73,11 +73,14 @@ pub enum ProtocolError {
     /// The AUTH payload did not verify (AUTHENTICATION_FAILED, section 2.15).
     #[error("authentication failed")]
     AuthenticationFailed,
+    /// No response after the last retransmission (section 2.4).
+    #[error("peer did not answer")]
+    Timeout,
 }
 
 impl ProtocolError {
     /// Number of variants, for per-variant counters.
-    pub const COUNT: usize = 7;
+    pub const COUNT: usize = 8;
 }
 
 impl From<ParseError> for ProtocolError {

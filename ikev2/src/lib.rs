@@ -8,6 +8,7 @@
 
 pub mod crypto;
 pub mod error;
+pub mod exchange;
 pub mod header;
 pub mod message;
 pub mod payload;

@@ -1,0 +1,1714 @@
+//! Sans-IO IKE SA machines for both roles (STYLE.md section 7): IKE_SA_INIT with
+//! proposal selection, INVALID_KE_PAYLOAD, NAT detection and stateless COOKIEs
+//! (RFC 7296 sections 1.2, 2.6, 2.23), IKE_AUTH with a pre-shared key (section
+//! 2.15) creating one Child SA whose keys and selectors leave as plain data
+//! (section 2.17), retransmission timers and the message-ID window (sections 2.1,
+//! 2.3, 2.4), liveness checks and Delete in INFORMATIONAL exchanges (section 1.4).
+//!
+//! Not yet: CREATE_CHILD_SA (answered with NO_ADDITIONAL_SAS), rekeying,
+//! fragmentation (RFC 7383), certificates and EAP, window sizes above 1.
+//!
+//! The machine never reads a clock or an RNG of its own: `now` is a `Duration`
+//! since the caller's epoch, and SPIs, nonces, key pairs and IVs come from the
+//! caller's `CryptoRng`.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use hmac::{Hmac, Mac as _};
+use rand_core::{CryptoRng, RngCore};
+use sha1::{Digest as _, Sha1};
+use subtle::ConstantTimeEq as _;
+
+use crate::crypto::{
+    ChildKeys, EphemeralKey, HmacIntegrity, HmacPrf, IkeKeys, KeyExchange as _, KeyLengths,
+    MAX_PUBLIC_LEN, MAX_SHARED_LEN, Prf as _, derive_child_keys, derive_ike_keys, skeyseed,
+};
+use crate::error::{CryptoError, ProtocolError, UsageError};
+use crate::header::{Flags, HeaderRepr, Packet};
+use crate::message::Repr;
+use crate::payload::{
+    AddrRange, Auth, Delete, Id, Ke, Notify, Payload, PayloadList, Payloads, SelectorList,
+    TrafficSelector, Ts,
+};
+use crate::sa::{ProposalList, ProposalRepr, Proposals, Sa, TransformRepr};
+use crate::sk::{SkSuite, open, seal};
+use crate::types::{
+    AuthMethod, DhGroup, EncrId, EsnId, ExchangeType, IdType, IntegId, NotifyType, PayloadType,
+    PrfId, ProtocolId, TransformType,
+};
+
+/// Largest IKE message this machine builds or accepts.
+pub const MAX_MESSAGE: usize = 2048;
+/// Our nonce length (section 2.10: at least half the PRF key size, at least 16).
+pub const NONCE_LEN: usize = 32;
+const MAX_NONCE: usize = 256;
+const KEY_PAD: &[u8] = b"Key Pad for IKEv2";
+const EVENTS: usize = 4;
+
+/// An IKE SA transform set (section 3.3.2): what we propose or accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct IkeSuite {
+    /// ENCR: `AES_GCM_16` or `AES_CBC`.
+    pub encr: EncrId,
+    /// AES key length in bits.
+    pub key_bits: u16,
+    /// PRF.
+    pub prf: PrfId,
+    /// INTEG (`NONE` with AES-GCM).
+    pub integ: IntegId,
+    /// Key exchange group.
+    pub dh: DhGroup,
+}
+
+impl IkeSuite {
+    /// aes128gcm16-prfsha256-x25519.
+    pub const AES128GCM_SHA256_X25519: Self = Self {
+        encr: EncrId::AES_GCM_16,
+        key_bits: 128,
+        prf: PrfId::HMAC_SHA2_256,
+        integ: IntegId::NONE,
+        dh: DhGroup::CURVE25519,
+    };
+    /// aes256-sha256-ecp384.
+    pub const AES256_SHA256_ECP384: Self = Self {
+        encr: EncrId::AES_CBC,
+        key_bits: 256,
+        prf: PrfId::HMAC_SHA2_256,
+        integ: IntegId::HMAC_SHA2_256_128,
+        dh: DhGroup::ECP384,
+    };
+
+    const fn sk(&self) -> SkSuite {
+        SkSuite {
+            encr: self.encr,
+            key_bits: self.key_bits,
+            integ: self.integ,
+        }
+    }
+
+    fn transforms(&self) -> ([TransformRepr; 4], usize) {
+        let t = [
+            TransformRepr {
+                kind: TransformType::ENCR,
+                id: self.encr.0,
+                key_length: Some(self.key_bits),
+            },
+            TransformRepr {
+                kind: TransformType::PRF,
+                id: self.prf.0,
+                key_length: None,
+            },
+            TransformRepr {
+                kind: TransformType::DH,
+                id: self.dh.0,
+                key_length: None,
+            },
+            TransformRepr {
+                kind: TransformType::INTEG,
+                id: self.integ.0,
+                key_length: None,
+            },
+        ];
+        (t, if self.encr.is_aead() { 3 } else { 4 })
+    }
+}
+
+/// A Child SA (ESP) transform set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChildSuite {
+    /// ENCR: `AES_GCM_16` or `AES_CBC`.
+    pub encr: EncrId,
+    /// AES key length in bits.
+    pub key_bits: u16,
+    /// INTEG (`NONE` with AES-GCM).
+    pub integ: IntegId,
+    /// Extended sequence numbers.
+    pub esn: EsnId,
+}
+
+impl ChildSuite {
+    /// ESP aes128gcm16, no ESN.
+    pub const AES128GCM: Self = Self {
+        encr: EncrId::AES_GCM_16,
+        key_bits: 128,
+        integ: IntegId::NONE,
+        esn: EsnId::NO,
+    };
+    /// ESP aes256-sha256, no ESN.
+    pub const AES256_SHA256: Self = Self {
+        encr: EncrId::AES_CBC,
+        key_bits: 256,
+        integ: IntegId::HMAC_SHA2_256_128,
+        esn: EsnId::NO,
+    };
+
+    /// ESP encryption key length: AES key plus a 4-byte salt for GCM (RFC 4106
+    /// section 8.1).
+    #[must_use]
+    pub fn encr_key_len(&self) -> usize {
+        usize::from(self.key_bits / 8) + if self.encr.is_aead() { 4 } else { 0 }
+    }
+
+    /// ESP integrity key length.
+    #[must_use]
+    pub fn integ_key_len(&self) -> usize {
+        HmacIntegrity::new(self.integ).map_or(0, |i| crate::crypto::Integrity::key_len(&i))
+    }
+
+    fn transforms(self) -> ([TransformRepr; 3], usize) {
+        let t = [
+            TransformRepr {
+                kind: TransformType::ENCR,
+                id: self.encr.0,
+                key_length: Some(self.key_bits),
+            },
+            TransformRepr {
+                kind: TransformType::ESN,
+                id: self.esn.0,
+                key_length: None,
+            },
+            TransformRepr {
+                kind: TransformType::INTEG,
+                id: self.integ.0,
+                key_length: None,
+            },
+        ];
+        (t, if self.encr.is_aead() { 2 } else { 3 })
+    }
+}
+
+/// An identity (section 3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// ID Type.
+    pub id_type: IdType,
+    /// Identification Data.
+    pub data: &'a [u8],
+}
+
+/// Configuration shared by SAs (borrowed by each machine).
+#[derive(Debug, Clone, Copy)]
+pub struct Config<'a> {
+    /// IKE suites in preference order (at most 8 are proposed).
+    pub ike_suites: &'a [IkeSuite],
+    /// Child SA suites in preference order (at most 8 are proposed).
+    pub child_suites: &'a [ChildSuite],
+    /// The pre-shared key (section 2.15).
+    pub psk: &'a [u8],
+    /// Our identity.
+    pub local_id: Identity<'a>,
+    /// The peer identity we require, if any.
+    pub remote_id: Option<Identity<'a>>,
+    /// Initiator-side traffic selector (initiator: proposed; responder: allowed).
+    pub ts_i: TrafficSelector,
+    /// Responder-side traffic selector.
+    pub ts_r: TrafficSelector,
+    /// First retransmission timeout (doubles each time, section 2.4).
+    pub retransmit: Duration,
+    /// Retransmissions before giving up.
+    pub max_retransmits: u8,
+}
+
+impl Config<'_> {
+    fn check(&self) -> Result<(), UsageError> {
+        if self.ike_suites.is_empty() || self.child_suites.is_empty() {
+            return Err(UsageError::InvalidConfig("no suites"));
+        }
+        for s in self.ike_suites {
+            if s.sk().check().is_err()
+                || HmacPrf::new(s.prf).is_err()
+                || !EphemeralKey::supports(s.dh)
+            {
+                return Err(UsageError::InvalidConfig("unsupported IKE suite"));
+            }
+        }
+        if self.psk.is_empty() {
+            return Err(UsageError::InvalidConfig("empty PSK"));
+        }
+        Ok(())
+    }
+}
+
+/// A negotiated Child SA, as plain data for the ESP implementation (section 2.17).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildSa {
+    /// The ESP SPI chosen by the initiator (the responder sends with it).
+    pub spi_i: [u8; 4],
+    /// The ESP SPI chosen by the responder (the initiator sends with it).
+    pub spi_r: [u8; 4],
+    /// The negotiated transforms.
+    pub suite: ChildSuite,
+    /// Keys: `ei`/`ai` protect initiator-to-responder traffic.
+    pub keys: ChildKeys,
+    /// Initiator-side selector (narrowed).
+    pub ts_i: TrafficSelector,
+    /// Responder-side selector (narrowed).
+    pub ts_r: TrafficSelector,
+}
+
+/// What the caller must do next (from [`IkeSa::poll_action`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "Child SA keys travel by value through a fixed queue; no heap"
+)]
+pub enum Action {
+    /// Send the first `len` bytes of `tx` to the peer (UDP 500, or 4500 with a
+    /// non-ESP marker once NAT is detected).
+    Send {
+        /// Datagram length.
+        len: usize,
+    },
+    /// The IKE SA is authenticated (section 1.2).
+    IkeSaEstablished {
+        /// Initiator's SPI.
+        spi_i: [u8; 8],
+        /// Responder's SPI.
+        spi_r: [u8; 8],
+        /// The peer is behind a NAT (its NAT_DETECTION_SOURCE_IP did not match).
+        peer_behind_nat: bool,
+        /// We are behind a NAT (the peer's NAT_DETECTION_DESTINATION_IP did not match).
+        local_behind_nat: bool,
+    },
+    /// A Child SA is ready for the data plane.
+    ChildSa(ChildSa),
+    /// The IKE SA was deleted (by us or the peer); drop the machine.
+    Closed,
+    /// The exchange failed; drop the machine.
+    Failed(ProtocolError),
+}
+
+/// The role of this end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The original initiator.
+    Initiator,
+    /// The original responder.
+    Responder,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Initiator: IKE_SA_INIT sent.
+    InitSent,
+    /// Initiator: IKE_AUTH sent. Responder: IKE_SA_INIT answered.
+    AuthPending,
+    /// Established.
+    Established,
+    /// Initiator of a Delete: waiting for the answer.
+    Deleting,
+    /// Over.
+    Dead,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Buf<const N: usize> {
+    b: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> Buf<N> {
+    const fn new() -> Self {
+        Self { b: [0; N], len: 0 }
+    }
+    fn set(&mut self, s: &[u8]) -> Result<(), ProtocolError> {
+        self.b
+            .get_mut(..s.len())
+            .ok_or(ProtocolError::PeerMisbehaved("message too large"))?
+            .copy_from_slice(s);
+        self.len = s.len();
+        Ok(())
+    }
+    fn get(&self) -> &[u8] {
+        self.b.get(..self.len).unwrap_or_default()
+    }
+}
+
+/// One IKE SA, either role.
+pub struct IkeSa<'c> {
+    cfg: &'c Config<'c>,
+    role: Role,
+    state: State,
+    local: SocketAddr,
+    remote: SocketAddr,
+    spi_i: [u8; 8],
+    spi_r: [u8; 8],
+    suite: IkeSuite,
+    child_suite: ChildSuite,
+    ke: Option<EphemeralKey>,
+    ni: Buf<MAX_NONCE>,
+    nr: Buf<MAX_NONCE>,
+    cookie: Buf<64>,
+    keys: IkeKeys,
+    /// RealMessage1 and RealMessage2 (section 2.15).
+    msg1: Buf<MAX_MESSAGE>,
+    msg2: Buf<MAX_MESSAGE>,
+    /// The last message we sent (a request to retransmit or a response to repeat).
+    out: Buf<MAX_MESSAGE>,
+    send_pending: bool,
+    /// Initiator role for requests: next message ID to use; awaiting its response.
+    next_request_id: u32,
+    awaiting: Option<u32>,
+    /// Responder role for requests: next expected message ID.
+    expected_request_id: u32,
+    retransmit_at: Option<Duration>,
+    retransmits: u8,
+    child_spi: [u8; 4],
+    nat_peer: bool,
+    nat_local: bool,
+    events: heapless::Deque<Action, EVENTS>,
+}
+
+impl core::fmt::Debug for IkeSa<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("IkeSa")
+            .field("role", &self.role)
+            .field("state", &self.state)
+            .field("spi_i", &self.spi_i)
+            .field("spi_r", &self.spi_r)
+            .finish_non_exhaustive()
+    }
+}
+
+fn nat_hash(spi_i: [u8; 8], spi_r: [u8; 8], addr: SocketAddr) -> [u8; 20] {
+    // Section 2.23: SHA-1(SPIi | SPIr | IP | Port).
+    let mut h = Sha1::new();
+    h.update(spi_i);
+    h.update(spi_r);
+    match addr {
+        SocketAddr::V4(a) => h.update(a.ip().octets()),
+        SocketAddr::V6(a) => h.update(a.ip().octets()),
+    }
+    h.update(addr.port().to_be_bytes());
+    h.finalize().into()
+}
+
+fn random<const N: usize, R: RngCore + CryptoRng>(rng: &mut R) -> [u8; N] {
+    let mut b = [0u8; N];
+    rng.fill_bytes(&mut b);
+    b
+}
+
+/// Intersection of two selectors (section 2.9 narrowing), if not empty.
+#[must_use]
+pub fn narrow(a: &TrafficSelector, b: &TrafficSelector) -> Option<TrafficSelector> {
+    let ip_protocol = match (a.ip_protocol, b.ip_protocol) {
+        (0, p) | (p, 0) => p,
+        (p, q) if p == q => p,
+        _ => return None,
+    };
+    let start_port = a.start_port.max(b.start_port);
+    let end_port = a.end_port.min(b.end_port);
+    if start_port > end_port {
+        return None;
+    }
+    let range = match (a.range, b.range) {
+        (AddrRange::V4 { start: s1, end: e1 }, AddrRange::V4 { start: s2, end: e2 }) => {
+            let (start, end) = (s1.max(s2), e1.min(e2));
+            (start <= end).then_some(AddrRange::V4 { start, end })?
+        }
+        (AddrRange::V6 { start: s1, end: e1 }, AddrRange::V6 { start: s2, end: e2 }) => {
+            let (start, end) = (s1.max(s2), e1.min(e2));
+            (start <= end).then_some(AddrRange::V6 { start, end })?
+        }
+        _ => return None,
+    };
+    Some(TrafficSelector {
+        ip_protocol,
+        start_port,
+        end_port,
+        range,
+    })
+}
+
+/// The peer's proposals checked against our suites (section 2.7): the first of our
+/// suites (in preference order) that one of the peer's proposals contains.
+fn select_ike(ours: &[IkeSuite], sa_body: &[u8]) -> Result<(u8, IkeSuite), ProtocolError> {
+    for s in ours {
+        for prop in Proposals::new(sa_body) {
+            let prop = prop?;
+            if prop.protocol != ProtocolId::IKE {
+                continue;
+            }
+            let (mut encr, mut prf, mut dh) = (false, false, false);
+            let mut integ = s.integ == IntegId::NONE;
+            for t in prop.transforms() {
+                let t = t?;
+                match t.kind {
+                    TransformType::ENCR => {
+                        encr |= t.id == s.encr.0 && t.key_length() == Some(s.key_bits);
+                    }
+                    TransformType::PRF => prf |= t.id == s.prf.0,
+                    TransformType::DH => dh |= t.id == s.dh.0,
+                    TransformType::INTEG => integ |= t.id == s.integ.0,
+                    _ => {}
+                }
+            }
+            if encr && prf && dh && integ {
+                return Ok((prop.num, *s));
+            }
+        }
+    }
+    Err(ProtocolError::NoProposalChosen)
+}
+
+fn select_child(
+    ours: &[ChildSuite],
+    sa_body: &[u8],
+) -> Result<(u8, ChildSuite, [u8; 4]), ProtocolError> {
+    for s in ours {
+        for prop in Proposals::new(sa_body) {
+            let prop = prop?;
+            let Ok(spi) = <[u8; 4]>::try_from(prop.spi) else {
+                continue;
+            };
+            if prop.protocol != ProtocolId::ESP {
+                continue;
+            }
+            let (mut encr, mut esn, mut integ) = (false, false, s.integ == IntegId::NONE);
+            for t in prop.transforms() {
+                let t = t?;
+                match t.kind {
+                    TransformType::ENCR => {
+                        encr |= t.id == s.encr.0 && t.key_length() == Some(s.key_bits);
+                    }
+                    TransformType::ESN => esn |= t.id == s.esn.0,
+                    TransformType::INTEG => integ |= t.id == s.integ.0,
+                    _ => {}
+                }
+            }
+            if encr && esn && integ {
+                return Ok((prop.num, *s, spi));
+            }
+        }
+    }
+    Err(ProtocolError::NoProposalChosen)
+}
+
+/// The payloads of an IKE_SA_INIT message the machine needs.
+#[derive(Default)]
+struct InitPayloads<'a> {
+    sa: Option<&'a [u8]>,
+    ke: Option<Ke<'a>>,
+    nonce: Option<&'a [u8]>,
+    nat_src: Option<&'a [u8]>,
+    nat_dst: Option<&'a [u8]>,
+    cookie: Option<&'a [u8]>,
+    invalid_ke: Option<DhGroup>,
+    error: Option<NotifyType>,
+}
+
+fn collect_init<'a>(p: &Packet<&'a [u8]>) -> Result<InitPayloads<'a>, ProtocolError> {
+    let mut out = InitPayloads::default();
+    let bytes: &'a [u8] = p.into_inner().get(28..p.length()).unwrap_or_default();
+    for raw in Payloads::new(p.next_payload(), bytes) {
+        let raw = raw?;
+        match Payload::parse(&raw)? {
+            Payload::Sa(_) => out.sa = Some(raw.body),
+            Payload::Ke(k) => out.ke = Some(k),
+            Payload::Nonce(n) => out.nonce = Some(n),
+            Payload::Notify(n) => match n.notify_type {
+                NotifyType::NAT_DETECTION_SOURCE_IP => out.nat_src = Some(n.data),
+                NotifyType::NAT_DETECTION_DESTINATION_IP => out.nat_dst = Some(n.data),
+                NotifyType::COOKIE => out.cookie = Some(n.data),
+                NotifyType::INVALID_KE_PAYLOAD => {
+                    let g = n.data.first_chunk::<2>().map(|g| u16::from_be_bytes(*g));
+                    out.invalid_ke = g.map(DhGroup);
+                }
+                t if t.is_error() => out.error = Some(t),
+                _ => {}
+            },
+            Payload::Other { critical: true, .. } => {
+                return Err(ProtocolError::PeerMisbehaved(
+                    "unsupported critical payload",
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Stateless front end of a responder: COOKIE handling (section 2.6) and the
+/// refusals that must not create state (INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN).
+pub struct Responder<'c> {
+    cfg: &'c Config<'c>,
+    secret: [u8; 32],
+    secret_version: u8,
+    /// Half-open IKE SAs above which an IKE_SA_INIT without a valid cookie is
+    /// answered with a COOKIE and no state (section 2.6).
+    pub cookie_threshold: usize,
+}
+
+impl core::fmt::Debug for Responder<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Responder")
+            .field("cookie_threshold", &self.cookie_threshold)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What [`Responder::handle_init`] decided.
+#[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "the SA is moved once into the caller's table; no heap"
+)]
+pub enum InitOutcome<'c> {
+    /// A stateless answer (COOKIE, INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN) is in
+    /// `tx[..len]`; no state was created.
+    Reply(usize),
+    /// A new half-open SA; its IKE_SA_INIT response waits in `poll_action`.
+    NewSa(IkeSa<'c>),
+}
+
+impl<'c> Responder<'c> {
+    /// A responder with a fresh cookie secret from `rng`.
+    ///
+    /// # Errors
+    /// [`UsageError::InvalidConfig`] for a configuration the crate cannot serve.
+    pub fn new<R: RngCore + CryptoRng>(
+        cfg: &'c Config<'c>,
+        rng: &mut R,
+    ) -> Result<Self, UsageError> {
+        cfg.check()?;
+        Ok(Self {
+            cfg,
+            secret: random(rng),
+            secret_version: 0,
+            cookie_threshold: 64,
+        })
+    }
+
+    /// Replaces the cookie secret (section 2.6: change it regularly).
+    pub fn rotate_secret<R: RngCore + CryptoRng>(&mut self, rng: &mut R) {
+        self.secret = random(rng);
+        self.secret_version = self.secret_version.wrapping_add(1);
+    }
+
+    /// `Cookie = <VersionIDofSecret> | Hash(Ni | IPi | SPIi | <secret>)` (section 2.6),
+    /// with HMAC-SHA-256 keyed by the secret, truncated to 16 bytes.
+    fn cookie(&self, ni: &[u8], ip: SocketAddr, spi_i: [u8; 8]) -> [u8; 17] {
+        let mut out = [0u8; 17];
+        if let Ok(mut m) = <Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(&self.secret) {
+            m.update(ni);
+            match ip {
+                SocketAddr::V4(a) => m.update(&a.ip().octets()),
+                SocketAddr::V6(a) => m.update(&a.ip().octets()),
+            }
+            m.update(&spi_i);
+            let tag = m.finalize().into_bytes();
+            let (v, rest) = out.split_at_mut(1);
+            if let (Some(v), Some(t)) = (v.first_mut(), tag.get(..16)) {
+                *v = self.secret_version;
+                rest.copy_from_slice(t);
+            }
+        }
+        out
+    }
+
+    /// Handles an IKE_SA_INIT request from `remote` received on `local`.
+    /// `half_open` is the caller's count of SAs not yet established.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] when the message is not a valid initial request (drop it).
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::too_many_lines,
+        reason = "section 1.2 responder steps in order; the inputs are all distinct"
+    )]
+    pub fn handle_init<R: RngCore + CryptoRng>(
+        &self,
+        now: Duration,
+        half_open: usize,
+        local: SocketAddr,
+        remote: SocketAddr,
+        bytes: &[u8],
+        rng: &mut R,
+        tx: &mut [u8],
+    ) -> Result<InitOutcome<'c>, ProtocolError> {
+        let p = Packet::new_checked(bytes)?;
+        if p.exchange() != ExchangeType::IKE_SA_INIT
+            || p.flags().response()
+            || !p.flags().initiator()
+            || p.message_id() != 0
+            || p.spi_r() != [0; 8]
+        {
+            return Err(ProtocolError::Unexpected);
+        }
+        let ip = collect_init(&p)?;
+        let (Some(sa), Some(ke), Some(ni)) = (ip.sa, ip.ke, ip.nonce) else {
+            return Err(ProtocolError::PeerMisbehaved(
+                "IKE_SA_INIT without SA, KE or Ni",
+            ));
+        };
+        if !(16..=MAX_NONCE).contains(&ni.len()) {
+            return Err(ProtocolError::PeerMisbehaved("nonce length"));
+        }
+        let spi_i = p.spi_i();
+        let hdr = HeaderRepr {
+            spi_i,
+            spi_r: [0; 8],
+            version: 0x20,
+            exchange: ExchangeType::IKE_SA_INIT,
+            flags: Flags::RESPONSE,
+            message_id: 0,
+        };
+        let notify = |t: NotifyType, data: &[u8], tx: &mut [u8]| {
+            let pl = [Payload::Notify(Notify {
+                protocol: ProtocolId::NONE,
+                notify_type: t,
+                spi: &[],
+                data,
+            })];
+            Repr {
+                header: hdr,
+                payloads: PayloadList::List(&pl),
+            }
+            .emit(tx)
+            .map_err(|_| ProtocolError::Crypto(CryptoError::BufferTooSmall))
+        };
+        if half_open >= self.cookie_threshold {
+            let want = self.cookie(ni, remote, spi_i);
+            let ok = ip
+                .cookie
+                .is_some_and(|c| c.len() == want.len() && bool::from(c.ct_eq(&want)));
+            if !ok {
+                return notify(NotifyType::COOKIE, &want, tx).map(InitOutcome::Reply);
+            }
+        }
+        let Ok((num, suite)) = select_ike(self.cfg.ike_suites, sa) else {
+            return notify(NotifyType::NO_PROPOSAL_CHOSEN, &[], tx).map(InitOutcome::Reply);
+        };
+        if ke.group != suite.dh {
+            // Section 1.2: tell the initiator which group we want.
+            return notify(
+                NotifyType::INVALID_KE_PAYLOAD,
+                &suite.dh.0.to_be_bytes(),
+                tx,
+            )
+            .map(InitOutcome::Reply);
+        }
+        let mut sa_new = IkeSa::blank(self.cfg, Role::Responder, local, remote);
+        sa_new.spi_i = spi_i;
+        sa_new.spi_r = random(rng);
+        sa_new.suite = suite;
+        sa_new.ni.set(ni)?;
+        sa_new.nr.set(&random::<NONCE_LEN, R>(rng))?;
+        sa_new.msg1.set(p.as_bytes())?;
+        sa_new.nat_check(ip.nat_src, ip.nat_dst);
+        let key = EphemeralKey::generate(suite.dh, rng)?;
+        let mut shared = [0u8; MAX_SHARED_LEN];
+        let n = key.agree(ke.data, &mut shared)?;
+        let mut pubk = [0u8; MAX_PUBLIC_LEN];
+        let pn = key.public_key(&mut pubk)?;
+        sa_new.derive(shared.get(..n).unwrap_or_default())?;
+        zeroize::Zeroize::zeroize(&mut shared);
+        // The response (section 1.2): SA, KE, Nr, NAT detection.
+        let (t, tn) = suite.transforms();
+        let props = [ProposalRepr {
+            num,
+            protocol: ProtocolId::IKE,
+            spi: &[],
+            transforms: t.get(..tn).unwrap_or_default(),
+        }];
+        let src = nat_hash(sa_new.spi_i, sa_new.spi_r, local);
+        let dst = nat_hash(sa_new.spi_i, sa_new.spi_r, remote);
+        let pl = [
+            Payload::Sa(Sa {
+                proposals: ProposalList::List(&props),
+            }),
+            Payload::Ke(Ke {
+                group: suite.dh,
+                data: pubk.get(..pn).unwrap_or_default(),
+            }),
+            Payload::Nonce(sa_new.nr.get()),
+            nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src),
+            nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst),
+        ];
+        let mut buf = [0u8; MAX_MESSAGE];
+        let len = Repr {
+            header: HeaderRepr {
+                spi_r: sa_new.spi_r,
+                ..hdr
+            },
+            payloads: PayloadList::List(&pl),
+        }
+        .emit(&mut buf)
+        .map_err(|_| ProtocolError::Crypto(CryptoError::BufferTooSmall))?;
+        let m2 = buf.get(..len).unwrap_or_default();
+        sa_new.msg2.set(m2)?;
+        sa_new.out.set(m2)?;
+        sa_new.send_pending = true;
+        sa_new.expected_request_id = 1;
+        sa_new.state = State::AuthPending;
+        // A half-open SA that never completes times out (section 2.4).
+        sa_new.retransmit_at = Some(now + self.cfg.retransmit * 32);
+        Ok(InitOutcome::NewSa(sa_new))
+    }
+}
+
+const fn nat_notify(t: NotifyType, h: &[u8; 20]) -> Payload<'_> {
+    Payload::Notify(Notify {
+        protocol: ProtocolId::NONE,
+        notify_type: t,
+        spi: &[],
+        data: h,
+    })
+}
+
+impl<'c> IkeSa<'c> {
+    fn blank(cfg: &'c Config<'c>, role: Role, local: SocketAddr, remote: SocketAddr) -> Self {
+        Self {
+            cfg,
+            role,
+            state: State::InitSent,
+            local,
+            remote,
+            spi_i: [0; 8],
+            spi_r: [0; 8],
+            suite: cfg
+                .ike_suites
+                .first()
+                .copied()
+                .unwrap_or(IkeSuite::AES128GCM_SHA256_X25519),
+            child_suite: cfg
+                .child_suites
+                .first()
+                .copied()
+                .unwrap_or(ChildSuite::AES128GCM),
+            ke: None,
+            ni: Buf::new(),
+            nr: Buf::new(),
+            cookie: Buf::new(),
+            keys: IkeKeys::default(),
+            msg1: Buf::new(),
+            msg2: Buf::new(),
+            out: Buf::new(),
+            send_pending: false,
+            next_request_id: 0,
+            awaiting: None,
+            expected_request_id: 0,
+            retransmit_at: None,
+            retransmits: 0,
+            child_spi: [0; 4],
+            nat_peer: false,
+            nat_local: false,
+            events: heapless::Deque::new(),
+        }
+    }
+
+    /// Starts an IKE SA as initiator: the IKE_SA_INIT request waits in
+    /// [`IkeSa::poll_action`].
+    ///
+    /// # Errors
+    /// [`UsageError::InvalidConfig`] for a configuration the crate cannot serve.
+    pub fn initiate<R: RngCore + CryptoRng>(
+        cfg: &'c Config<'c>,
+        now: Duration,
+        local: SocketAddr,
+        remote: SocketAddr,
+        rng: &mut R,
+    ) -> Result<Self, UsageError> {
+        cfg.check()?;
+        let mut s = Self::blank(cfg, Role::Initiator, local, remote);
+        s.spi_i = random(rng);
+        let _ = s.ni.set(&random::<NONCE_LEN, R>(rng));
+        let group = s.suite.dh;
+        s.send_init(now, group, rng)
+            .map_err(|_| UsageError::InvalidConfig("cannot build IKE_SA_INIT"))?;
+        Ok(s)
+    }
+
+    /// The role of this end.
+    #[must_use]
+    pub const fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Is the IKE SA established?
+    #[must_use]
+    pub fn is_established(&self) -> bool {
+        self.state == State::Established
+    }
+
+    /// Our SPI (the one the peer puts in its messages for us).
+    #[must_use]
+    pub const fn spis(&self) -> ([u8; 8], [u8; 8]) {
+        (self.spi_i, self.spi_r)
+    }
+
+    /// The negotiated IKE suite.
+    #[must_use]
+    pub const fn suite(&self) -> IkeSuite {
+        self.suite
+    }
+
+    /// The IKE SA keys (section 2.14), for logging to a key file in tests.
+    #[must_use]
+    pub const fn keys(&self) -> &IkeKeys {
+        &self.keys
+    }
+
+    fn send_init<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        group: DhGroup,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let key = EphemeralKey::generate(group, rng)?;
+        let mut pubk = [0u8; MAX_PUBLIC_LEN];
+        let pn = key.public_key(&mut pubk)?;
+        self.ke = Some(key);
+        let mut ts = [[TransformRepr {
+            kind: TransformType::ENCR,
+            id: 0,
+            key_length: None,
+        }; 4]; 8];
+        let mut props = [ProposalRepr {
+            num: 0,
+            protocol: ProtocolId::IKE,
+            spi: &[],
+            transforms: &[],
+        }; 8];
+        let mut np = 0usize;
+        for (slot, s) in ts.iter_mut().zip(self.cfg.ike_suites) {
+            *slot = s.transforms().0;
+        }
+        for ((p, (t, s)), i) in props
+            .iter_mut()
+            .zip(ts.iter().zip(self.cfg.ike_suites))
+            .zip(1u8..)
+        {
+            let (_, n) = s.transforms();
+            *p = ProposalRepr {
+                num: i,
+                protocol: ProtocolId::IKE,
+                spi: &[],
+                transforms: t.get(..n).unwrap_or_default(),
+            };
+            np += 1;
+        }
+        let src = nat_hash(self.spi_i, [0; 8], self.local);
+        let dst = nat_hash(self.spi_i, [0; 8], self.remote);
+        let cookie = Payload::Notify(Notify {
+            protocol: ProtocolId::NONE,
+            notify_type: NotifyType::COOKIE,
+            spi: &[],
+            data: self.cookie.get(),
+        });
+        let body = [
+            Payload::Sa(Sa {
+                proposals: ProposalList::List(props.get(..np).unwrap_or_default()),
+            }),
+            Payload::Ke(Ke {
+                group,
+                data: pubk.get(..pn).unwrap_or_default(),
+            }),
+            Payload::Nonce(self.ni.get()),
+            nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src),
+            nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst),
+        ];
+        let mut all = [cookie; 6];
+        for (d, s) in all.iter_mut().skip(1).zip(&body) {
+            *d = *s;
+        }
+        // Section 2.6: the COOKIE notify comes first when retrying.
+        let pl = if self.cookie.len == 0 {
+            &body[..]
+        } else {
+            &all[..]
+        };
+        let mut buf = [0u8; MAX_MESSAGE];
+        let len = Repr {
+            header: HeaderRepr {
+                spi_i: self.spi_i,
+                spi_r: [0; 8],
+                version: 0x20,
+                exchange: ExchangeType::IKE_SA_INIT,
+                flags: Flags::INITIATOR,
+                message_id: 0,
+            },
+            payloads: PayloadList::List(pl),
+        }
+        .emit(&mut buf)
+        .map_err(|_| ProtocolError::Crypto(CryptoError::BufferTooSmall))?;
+        let m = buf.get(..len).unwrap_or_default();
+        self.msg1.set(m)?;
+        self.start_request(now, 0, m)?;
+        self.next_request_id = 1;
+        self.state = State::InitSent;
+        Ok(())
+    }
+
+    fn start_request(&mut self, now: Duration, id: u32, m: &[u8]) -> Result<(), ProtocolError> {
+        self.out.set(m)?;
+        self.send_pending = true;
+        self.awaiting = Some(id);
+        self.retransmits = 0;
+        self.retransmit_at = Some(now + self.cfg.retransmit);
+        Ok(())
+    }
+
+    fn nat_check(&mut self, src: Option<&[u8]>, dst: Option<&[u8]>) {
+        // Section 2.23: the hashes are computed with the SPIs of the message that
+        // carried them (SPIr zero in the request).
+        let spi_r = if self.role == Role::Responder {
+            [0; 8]
+        } else {
+            self.spi_r
+        };
+        if let Some(s) = src {
+            self.nat_peer = s != nat_hash(self.spi_i, spi_r, self.remote);
+        }
+        if let Some(d) = dst {
+            self.nat_local = d != nat_hash(self.spi_i, spi_r, self.local);
+        }
+    }
+
+    fn derive(&mut self, shared: &[u8]) -> Result<(), ProtocolError> {
+        let prf = HmacPrf::new(self.suite.prf)?;
+        let sk = self.suite.sk();
+        let seed = skeyseed(&prf, self.ni.get(), self.nr.get(), shared)?;
+        self.keys = derive_ike_keys(
+            &prf,
+            seed.as_bytes(),
+            self.ni.get(),
+            self.nr.get(),
+            &self.spi_i,
+            &self.spi_r,
+            KeyLengths {
+                prf: prf.output_len(),
+                integ: sk.integ_key_len(),
+                encr: sk.encr_key_len(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// `AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)` with
+    /// `SignedOctets = RealMessage | Nonce | prf(SK_p, RestOfIDPayload)` (section
+    /// 2.15).
+    fn psk_auth(
+        &self,
+        initiator: bool,
+        id_body: &[u8],
+        out: &mut [u8; 64],
+    ) -> Result<usize, ProtocolError> {
+        let prf = HmacPrf::new(self.suite.prf)?;
+        let (msg, nonce, skp) = if initiator {
+            (self.msg1.get(), self.nr.get(), self.keys.pi.as_bytes())
+        } else {
+            (self.msg2.get(), self.ni.get(), self.keys.pr.as_bytes())
+        };
+        let mut maced = [0u8; 64];
+        let mn = prf.prf(skp, &[id_body], &mut maced)?;
+        let mut k = [0u8; 64];
+        let kn = prf.prf(self.cfg.psk, &[KEY_PAD], &mut k)?;
+        let n = prf.prf(
+            k.get(..kn).unwrap_or_default(),
+            &[msg, nonce, maced.get(..mn).unwrap_or_default()],
+            out,
+        )?;
+        zeroize::Zeroize::zeroize(&mut k);
+        Ok(n)
+    }
+
+    fn send_keys(&self) -> (&[u8], &[u8]) {
+        match self.role {
+            Role::Initiator => (self.keys.ei.as_bytes(), self.keys.ai.as_bytes()),
+            Role::Responder => (self.keys.er.as_bytes(), self.keys.ar.as_bytes()),
+        }
+    }
+
+    fn recv_keys(&self) -> (&[u8], &[u8]) {
+        match self.role {
+            Role::Initiator => (self.keys.er.as_bytes(), self.keys.ar.as_bytes()),
+            Role::Responder => (self.keys.ei.as_bytes(), self.keys.ai.as_bytes()),
+        }
+    }
+
+    fn seal_out<R: RngCore + CryptoRng>(
+        &mut self,
+        exchange: ExchangeType,
+        response: bool,
+        message_id: u32,
+        inner: &[Payload<'_>],
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let sk = self.suite.sk();
+        let iv: [u8; 16] = random(rng);
+        let mut flags = if self.role == Role::Initiator {
+            Flags::INITIATOR
+        } else {
+            Flags(0)
+        };
+        if response {
+            flags = flags.with(Flags::RESPONSE);
+        }
+        let hdr = HeaderRepr {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            version: 0x20,
+            exchange,
+            flags,
+            message_id,
+        };
+        let (ek, ak) = self.send_keys();
+        let mut buf = [0u8; MAX_MESSAGE];
+        let n = seal(
+            &sk,
+            ek,
+            ak,
+            iv.get(..sk.iv_len()).unwrap_or_default(),
+            &hdr,
+            &PayloadList::List(inner),
+            &mut buf,
+        )?;
+        self.out.set(buf.get(..n).unwrap_or_default())?;
+        self.send_pending = true;
+        Ok(())
+    }
+
+    fn send_auth<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let id = self.cfg.local_id;
+        let mut id_body = [0u8; 260];
+        let idn = id_body_bytes(id, &mut id_body)?;
+        let mut auth = [0u8; 64];
+        let an = self.psk_auth(true, id_body.get(..idn).unwrap_or_default(), &mut auth)?;
+        self.child_spi = random(rng);
+        let spi = self.child_spi;
+        let mut ts = [[TransformRepr {
+            kind: TransformType::ENCR,
+            id: 0,
+            key_length: None,
+        }; 3]; 8];
+        for (slot, s) in ts.iter_mut().zip(self.cfg.child_suites) {
+            *slot = s.transforms().0;
+        }
+        let mut props = [ProposalRepr {
+            num: 0,
+            protocol: ProtocolId::ESP,
+            spi: &[],
+            transforms: &[],
+        }; 8];
+        let mut np = 0;
+        for ((p, (t, s)), i) in props
+            .iter_mut()
+            .zip(ts.iter().zip(self.cfg.child_suites))
+            .zip(1u8..)
+        {
+            *p = ProposalRepr {
+                num: i,
+                protocol: ProtocolId::ESP,
+                spi: &spi,
+                transforms: t.get(..s.transforms().1).unwrap_or_default(),
+            };
+            np += 1;
+        }
+        let tsi = [self.cfg.ts_i];
+        let tsr = [self.cfg.ts_r];
+        let inner = [
+            Payload::Idi(Id {
+                id_type: id.id_type,
+                data: id.data,
+            }),
+            Payload::Auth(Auth {
+                method: AuthMethod::SHARED_KEY_MIC,
+                data: auth.get(..an).unwrap_or_default(),
+            }),
+            Payload::Sa(Sa {
+                proposals: ProposalList::List(props.get(..np).unwrap_or_default()),
+            }),
+            Payload::Tsi(Ts {
+                selectors: SelectorList::List(&tsi),
+            }),
+            Payload::Tsr(Ts {
+                selectors: SelectorList::List(&tsr),
+            }),
+        ];
+        let mid = self.next_request_id;
+        self.seal_out(ExchangeType::IKE_AUTH, false, mid, &inner, rng)?;
+        self.awaiting = Some(mid);
+        self.next_request_id = mid.wrapping_add(1);
+        self.retransmits = 0;
+        self.retransmit_at = Some(now + self.cfg.retransmit);
+        self.state = State::AuthPending;
+        Ok(())
+    }
+
+    fn fail(&mut self, e: ProtocolError) -> ProtocolError {
+        self.state = State::Dead;
+        self.retransmit_at = None;
+        self.awaiting = None;
+        let _ = self.events.push_back(Action::Failed(e));
+        e
+    }
+
+    /// Feeds a datagram (the IKE message, non-ESP marker removed) from the peer.
+    ///
+    /// # Errors
+    /// [`ProtocolError`] for a message that is dropped (malformed, unexpected,
+    /// failing integrity) — the SA stays as it was — or one that ends the SA (then
+    /// [`Action::Failed`] is also queued).
+    pub fn handle_packet<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        bytes: &[u8],
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let p = Packet::new_checked(bytes)?;
+        if p.spi_i() != self.spi_i || matches!(self.state, State::Dead) {
+            return Err(ProtocolError::Unexpected);
+        }
+        // Section 2.21.1/3.1: the I flag must name the original initiator.
+        if p.flags().initiator() != (self.role == Role::Responder) {
+            return Err(ProtocolError::Unexpected);
+        }
+        if p.flags().response() {
+            self.handle_response(now, &p, rng)
+        } else {
+            self.handle_request(now, &p, rng)
+        }
+    }
+
+    fn handle_response<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        p: &Packet<&[u8]>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        if self.awaiting != Some(p.message_id()) {
+            return Err(ProtocolError::Unexpected);
+        }
+        match (self.state, p.exchange()) {
+            (State::InitSent, ExchangeType::IKE_SA_INIT) => self.on_init_response(now, p, rng),
+            (State::AuthPending, ExchangeType::IKE_AUTH) if self.role == Role::Initiator => {
+                self.on_auth_response(p)
+            }
+            (State::Deleting, ExchangeType::INFORMATIONAL) => {
+                self.decrypt(p)?;
+                self.state = State::Dead;
+                self.awaiting = None;
+                self.retransmit_at = None;
+                let _ = self.events.push_back(Action::Closed);
+                Ok(())
+            }
+            (State::Established, ExchangeType::INFORMATIONAL) => {
+                self.decrypt(p)?;
+                self.awaiting = None;
+                self.retransmit_at = None;
+                Ok(())
+            }
+            _ => Err(ProtocolError::Unexpected),
+        }
+    }
+
+    fn on_init_response<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        p: &Packet<&[u8]>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let ip = collect_init(p)?;
+        if let Some(c) = ip.cookie {
+            // Section 2.6: retry with the cookie first, all else unchanged.
+            if c.is_empty() || c.len() > 64 {
+                return Err(ProtocolError::PeerMisbehaved("cookie length"));
+            }
+            self.cookie.set(c)?;
+            let g = self
+                .ke
+                .as_ref()
+                .map_or(self.suite.dh, crate::crypto::KeyExchange::group);
+            return self.send_init(now, g, rng);
+        }
+        if let Some(g) = ip.invalid_ke {
+            // Section 1.2: retry with the group the responder asked for, if we
+            // proposed it.
+            let ours = self.cfg.ike_suites.iter().find(|s| s.dh == g).copied();
+            let Some(s) = ours else {
+                return Err(self.fail(ProtocolError::PeerError(NotifyType::INVALID_KE_PAYLOAD.0)));
+            };
+            if self.ke.as_ref().map(crate::crypto::KeyExchange::group) == Some(g) {
+                return Err(ProtocolError::PeerMisbehaved(
+                    "INVALID_KE_PAYLOAD for our group",
+                ));
+            }
+            self.suite = s;
+            return self.send_init(now, g, rng);
+        }
+        if let Some(e) = ip.error {
+            return Err(self.fail(ProtocolError::PeerError(e.0)));
+        }
+        let (Some(sa), Some(ke), Some(nr)) = (ip.sa, ip.ke, ip.nonce) else {
+            return Err(ProtocolError::PeerMisbehaved(
+                "IKE_SA_INIT response without SA, KE or Nr",
+            ));
+        };
+        if !(16..=MAX_NONCE).contains(&nr.len()) {
+            return Err(ProtocolError::PeerMisbehaved("nonce length"));
+        }
+        let (_, suite) = select_ike(self.cfg.ike_suites, sa).map_err(|e| self.fail(e))?;
+        // The responder must pick exactly one proposal of ours, with our KE group.
+        if Proposals::new(sa).count() != 1 || ke.group != suite.dh {
+            return Err(self.fail(ProtocolError::PeerMisbehaved("bad SA in response")));
+        }
+        let key = self.ke.take().ok_or(ProtocolError::Unexpected)?;
+        if key.group() != suite.dh {
+            return Err(self.fail(ProtocolError::NoProposalChosen));
+        }
+        let mut shared = [0u8; MAX_SHARED_LEN];
+        let n = key
+            .agree(ke.data, &mut shared)
+            .map_err(|e| self.fail(e.into()))?;
+        self.suite = suite;
+        self.spi_r = p.spi_r();
+        self.nr.set(nr)?;
+        self.msg2.set(p.as_bytes())?;
+        self.nat_check(ip.nat_src, ip.nat_dst);
+        self.derive(shared.get(..n).unwrap_or_default())?;
+        zeroize::Zeroize::zeroize(&mut shared);
+        self.send_auth(now, rng)
+    }
+
+    fn decrypt(&self, p: &Packet<&[u8]>) -> Result<DecryptedBuf, ProtocolError> {
+        let mut d = DecryptedBuf {
+            buf: [0u8; MAX_MESSAGE],
+            first: PayloadType::NONE,
+            start: 0,
+            len: 0,
+        };
+        let m = p.as_bytes();
+        let dst = d
+            .buf
+            .get_mut(..m.len())
+            .ok_or(ProtocolError::PeerMisbehaved("too large"))?;
+        dst.copy_from_slice(m);
+        let (ek, ak) = self.recv_keys();
+        let sk = self.suite.sk();
+        let base = dst.as_ptr() as usize;
+        let out = open(&sk, ek, ak, dst)?;
+        d.first = out.first;
+        d.start = (out.bytes.as_ptr() as usize).saturating_sub(base);
+        d.len = out.bytes.len();
+        Ok(d)
+    }
+
+    fn on_auth_response(&mut self, p: &Packet<&[u8]>) -> Result<(), ProtocolError> {
+        let d = self.decrypt(p)?;
+        let mut idr = None;
+        let mut auth = None;
+        let mut sa = None;
+        let mut tsi = None;
+        let mut tsr = None;
+        for raw in d.payloads() {
+            let raw = raw?;
+            match Payload::parse(&raw)? {
+                Payload::Idr(_) => idr = Some(raw.body),
+                Payload::Auth(a) => auth = Some(a),
+                Payload::Sa(_) => sa = Some(raw.body),
+                Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
+                Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
+                Payload::Notify(n) if n.notify_type.is_error() => {
+                    return Err(self.fail(ProtocolError::PeerError(n.notify_type.0)));
+                }
+                _ => {}
+            }
+        }
+        let (Some(idr), Some(auth)) = (idr, auth) else {
+            return Err(self.fail(ProtocolError::PeerMisbehaved(
+                "IKE_AUTH without IDr or AUTH",
+            )));
+        };
+        self.check_peer(idr, auth)?;
+        self.established();
+        // The Child SA (section 1.2).
+        let (Some(sa), Some(tsi), Some(tsr)) = (sa, tsi, tsr) else {
+            return Err(self.fail(ProtocolError::PeerMisbehaved("IKE_AUTH without Child SA")));
+        };
+        let (_, cs, spi_r) = select_child(self.cfg.child_suites, sa).map_err(|e| self.fail(e))?;
+        self.child_suite = cs;
+        self.push_child(self.child_spi, spi_r, tsi, tsr)?;
+        Ok(())
+    }
+
+    fn check_peer(&mut self, id_body: &[u8], auth: Auth<'_>) -> Result<(), ProtocolError> {
+        if let Some(want) = self.cfg.remote_id {
+            let mut b = [0u8; 260];
+            let n = id_body_bytes(want, &mut b)?;
+            if b.get(..n) != Some(id_body) {
+                return Err(self.fail(ProtocolError::AuthenticationFailed));
+            }
+        }
+        let mut expect = [0u8; 64];
+        let peer_is_initiator = self.role == Role::Responder;
+        let n = self.psk_auth(peer_is_initiator, id_body, &mut expect)?;
+        let ok = auth.method == AuthMethod::SHARED_KEY_MIC
+            && auth.data.len() == n
+            && bool::from(auth.data.ct_eq(expect.get(..n).unwrap_or_default()));
+        if ok {
+            Ok(())
+        } else {
+            Err(self.fail(ProtocolError::AuthenticationFailed))
+        }
+    }
+
+    fn established(&mut self) {
+        self.state = State::Established;
+        self.awaiting = None;
+        self.retransmit_at = None;
+        let _ = self.events.push_back(Action::IkeSaEstablished {
+            spi_i: self.spi_i,
+            spi_r: self.spi_r,
+            peer_behind_nat: self.nat_peer,
+            local_behind_nat: self.nat_local,
+        });
+    }
+
+    fn push_child(
+        &mut self,
+        spi_i: [u8; 4],
+        spi_r: [u8; 4],
+        ts_i: TrafficSelector,
+        ts_r: TrafficSelector,
+    ) -> Result<(), ProtocolError> {
+        let prf = HmacPrf::new(self.suite.prf)?;
+        let cs = self.child_suite;
+        let keys = derive_child_keys(
+            &prf,
+            self.keys.d.as_bytes(),
+            None,
+            self.ni.get(),
+            self.nr.get(),
+            cs.encr_key_len(),
+            cs.integ_key_len(),
+        )?;
+        let _ = self.events.push_back(Action::ChildSa(ChildSa {
+            spi_i,
+            spi_r,
+            suite: cs,
+            keys,
+            ts_i,
+            ts_r,
+        }));
+        Ok(())
+    }
+
+    fn handle_request<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        p: &Packet<&[u8]>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let id = p.message_id();
+        // Section 2.3 with a window of 1: a retransmitted request gets the same answer.
+        if id.wrapping_add(1) == self.expected_request_id && self.out.len > 0 {
+            if p.exchange() == ExchangeType::IKE_SA_INIT && p.as_bytes() != self.msg1.get() {
+                return Err(ProtocolError::Unexpected);
+            }
+            self.send_pending = true;
+            return Ok(());
+        }
+        if id != self.expected_request_id {
+            return Err(ProtocolError::PeerMisbehaved(
+                "message ID outside the window",
+            ));
+        }
+        match (self.state, p.exchange()) {
+            (State::AuthPending, ExchangeType::IKE_AUTH) if self.role == Role::Responder => {
+                self.on_auth_request(now, p, rng)
+            }
+            (State::Established | State::Deleting, ExchangeType::INFORMATIONAL) => {
+                self.on_informational(p, rng)
+            }
+            (State::Established, ExchangeType::CREATE_CHILD_SA) => {
+                self.decrypt(p)?;
+                let n = [Payload::Notify(Notify {
+                    protocol: ProtocolId::NONE,
+                    notify_type: NotifyType::NO_ADDITIONAL_SAS,
+                    spi: &[],
+                    data: &[],
+                })];
+                self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng)?;
+                self.expected_request_id = id.wrapping_add(1);
+                Ok(())
+            }
+            _ => Err(ProtocolError::Unexpected),
+        }
+    }
+
+    #[allow(
+        clippy::too_many_lines,
+        reason = "section 1.2 responder IKE_AUTH steps in order"
+    )]
+    fn on_auth_request<R: RngCore + CryptoRng>(
+        &mut self,
+        _now: Duration,
+        p: &Packet<&[u8]>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let id = p.message_id();
+        let d = self.decrypt(p)?;
+        let mut idi = None;
+        let mut auth = None;
+        let mut sa = None;
+        let mut tsi = None;
+        let mut tsr = None;
+        for raw in d.payloads() {
+            let raw = raw?;
+            match Payload::parse(&raw)? {
+                Payload::Idi(_) => idi = Some(raw.body),
+                Payload::Auth(a) => auth = Some(a),
+                Payload::Sa(_) => sa = Some(raw.body),
+                Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
+                Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
+                Payload::Other { critical: true, .. } => {
+                    return Err(ProtocolError::PeerMisbehaved(
+                        "unsupported critical payload",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        let (Some(idi), Some(auth)) = (idi, auth) else {
+            return Err(ProtocolError::PeerMisbehaved(
+                "IKE_AUTH without IDi or AUTH",
+            ));
+        };
+        self.expected_request_id = id.wrapping_add(1);
+        if let Err(e) = self.check_peer(idi, auth) {
+            // Section 2.21.2: answer AUTHENTICATION_FAILED, then forget the SA.
+            let n = [Payload::Notify(Notify {
+                protocol: ProtocolId::NONE,
+                notify_type: NotifyType::AUTHENTICATION_FAILED,
+                spi: &[],
+                data: &[],
+            })];
+            self.seal_out(ExchangeType::IKE_AUTH, true, id, &n, rng)?;
+            return Err(e);
+        }
+        // Our AUTH over RealMessage2 | Ni | prf(SK_pr, IDr').
+        let lid = self.cfg.local_id;
+        let mut id_body = [0u8; 260];
+        let idn = id_body_bytes(lid, &mut id_body)?;
+        let mut our_auth = [0u8; 64];
+        let an = self.psk_auth(false, id_body.get(..idn).unwrap_or_default(), &mut our_auth)?;
+        self.established();
+        // Child SA: proposal and selectors (section 2.9 narrowing).
+        let child = sa
+            .ok_or(ProtocolError::NoProposalChosen)
+            .and_then(|sa| select_child(self.cfg.child_suites, sa));
+        let narrowed = match (tsi, tsr) {
+            (Some(i), Some(r)) => narrow(&i, &self.cfg.ts_i).zip(narrow(&r, &self.cfg.ts_r)),
+            _ => None,
+        };
+        let idr = Payload::Idr(Id {
+            id_type: lid.id_type,
+            data: lid.data,
+        });
+        let authp = Payload::Auth(Auth {
+            method: AuthMethod::SHARED_KEY_MIC,
+            data: our_auth.get(..an).unwrap_or_default(),
+        });
+        match (child, narrowed) {
+            (Ok((num, cs, spi_i)), Some((ti, tr))) => {
+                self.child_suite = cs;
+                self.child_spi = random(rng);
+                let spi = self.child_spi;
+                let (t, tn) = cs.transforms();
+                let props = [ProposalRepr {
+                    num,
+                    protocol: ProtocolId::ESP,
+                    spi: &spi,
+                    transforms: t.get(..tn).unwrap_or_default(),
+                }];
+                let (tia, tra) = ([ti], [tr]);
+                let inner = [
+                    idr,
+                    authp,
+                    Payload::Sa(Sa {
+                        proposals: ProposalList::List(&props),
+                    }),
+                    Payload::Tsi(Ts {
+                        selectors: SelectorList::List(&tia),
+                    }),
+                    Payload::Tsr(Ts {
+                        selectors: SelectorList::List(&tra),
+                    }),
+                ];
+                self.seal_out(ExchangeType::IKE_AUTH, true, id, &inner, rng)?;
+                self.push_child(spi_i, self.child_spi, ti, tr)
+            }
+            (c, _) => {
+                // Section 1.2 / 2.9: the IKE SA stands, the Child SA is refused.
+                let t = if c.is_err() {
+                    NotifyType::NO_PROPOSAL_CHOSEN
+                } else {
+                    NotifyType::TS_UNACCEPTABLE
+                };
+                let inner = [
+                    idr,
+                    authp,
+                    Payload::Notify(Notify {
+                        protocol: ProtocolId::NONE,
+                        notify_type: t,
+                        spi: &[],
+                        data: &[],
+                    }),
+                ];
+                self.seal_out(ExchangeType::IKE_AUTH, true, id, &inner, rng)
+            }
+        }
+    }
+
+    fn on_informational<R: RngCore + CryptoRng>(
+        &mut self,
+        p: &Packet<&[u8]>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let id = p.message_id();
+        let d = self.decrypt(p)?;
+        let mut delete_ike = false;
+        for raw in d.payloads() {
+            if let Payload::Delete(del) = Payload::parse(&raw?)? {
+                delete_ike |= del.protocol == ProtocolId::IKE;
+            }
+        }
+        self.expected_request_id = id.wrapping_add(1);
+        // Section 1.4.1: an empty response acknowledges a Delete or a liveness check.
+        self.seal_out(ExchangeType::INFORMATIONAL, true, id, &[], rng)?;
+        if delete_ike {
+            self.state = State::Dead;
+            self.retransmit_at = None;
+            self.awaiting = None;
+            let _ = self.events.push_back(Action::Closed);
+        }
+        Ok(())
+    }
+
+    /// Starts an INFORMATIONAL exchange: a Delete of the IKE SA (and with it its
+    /// Child SAs), section 1.4.1.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Unexpected`] unless established with no request outstanding.
+    pub fn delete<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        self.informational(now, true, rng)?;
+        self.state = State::Deleting;
+        Ok(())
+    }
+
+    /// Starts a liveness check: an empty INFORMATIONAL request (section 1.4).
+    ///
+    /// # Errors
+    /// [`ProtocolError::Unexpected`] unless established with no request outstanding.
+    pub fn liveness_check<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        self.informational(now, false, rng)
+    }
+
+    fn informational<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        delete: bool,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        if self.state != State::Established || self.awaiting.is_some() {
+            return Err(ProtocolError::Unexpected);
+        }
+        let del = [Payload::Delete(Delete {
+            protocol: ProtocolId::IKE,
+            spi_size: 0,
+            spis: &[],
+        })];
+        let inner: &[Payload<'_>] = if delete { &del } else { &[] };
+        let mid = self.next_request_id;
+        self.seal_out(ExchangeType::INFORMATIONAL, false, mid, inner, rng)?;
+        self.awaiting = Some(mid);
+        self.next_request_id = mid.wrapping_add(1);
+        self.retransmits = 0;
+        self.retransmit_at = Some(now + self.cfg.retransmit);
+        Ok(())
+    }
+
+    /// Retransmits the outstanding request, or gives up (section 2.4).
+    pub fn handle_timeout(&mut self, now: Duration) {
+        let Some(at) = self.retransmit_at else { return };
+        if now < at {
+            return;
+        }
+        if self.awaiting.is_none() || self.retransmits >= self.cfg.max_retransmits {
+            let _ = self.fail(ProtocolError::Timeout);
+            return;
+        }
+        self.retransmits += 1;
+        self.send_pending = true;
+        let backoff = self.cfg.retransmit * (1u32 << self.retransmits.min(10));
+        self.retransmit_at = Some(now + backoff);
+    }
+
+    /// The next thing to do: events first, then a datagram to send.
+    #[must_use]
+    pub fn poll_action(&mut self, _now: Duration, tx: &mut [u8]) -> Option<Action> {
+        if let Some(e) = self.events.pop_front() {
+            return Some(e);
+        }
+        if self.send_pending {
+            let m = self.out.get();
+            let dst = tx.get_mut(..m.len())?;
+            dst.copy_from_slice(m);
+            self.send_pending = false;
+            return Some(Action::Send { len: m.len() });
+        }
+        None
+    }
+
+    /// When [`IkeSa::handle_timeout`] wants to run next.
+    #[must_use]
+    pub const fn poll_timeout(&self) -> Option<Duration> {
+        self.retransmit_at
+    }
+}
+
+/// A decrypted message copied out of the caller's buffer.
+struct DecryptedBuf {
+    buf: [u8; MAX_MESSAGE],
+    first: PayloadType,
+    start: usize,
+    len: usize,
+}
+
+impl DecryptedBuf {
+    fn payloads(&self) -> Payloads<'_> {
+        let end = self.start.saturating_add(self.len);
+        Payloads::new(
+            self.first,
+            self.buf.get(self.start..end).unwrap_or_default(),
+        )
+    }
+}
+
+/// `RestOfIDPayload`: ID Type, three reserved bytes, data (section 2.15).
+fn id_body_bytes(id: Identity<'_>, out: &mut [u8; 260]) -> Result<usize, ProtocolError> {
+    let n = 4 + id.data.len();
+    let dst = out
+        .get_mut(..n)
+        .ok_or(ProtocolError::PeerMisbehaved("identity too long"))?;
+    let (h, d) = dst.split_at_mut(4);
+    h.copy_from_slice(&[id.id_type.0, 0, 0, 0]);
+    d.copy_from_slice(id.data);
+    Ok(n)
+}

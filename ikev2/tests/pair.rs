@@ -1,0 +1,412 @@
+//! Peer-pair simulations (STYLE.md section 10): our initiator against our responder
+//! on a virtual clock, with loss, duplication, INVALID_KE_PAYLOAD, COOKIE, a wrong
+//! PSK, Delete and a dead peer (RFC 7296 sections 1.2, 1.4, 2.4, 2.6, 2.15).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::doc_markdown,
+    clippy::too_many_lines,
+    reason = "tests"
+)]
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use bng_ikev2::ProtocolError;
+use bng_ikev2::exchange::{
+    Action, ChildSa, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Responder,
+};
+use bng_ikev2::payload::{AddrRange, TrafficSelector};
+use bng_ikev2::types::{DhGroup, IdType};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+const I_ADDR: &str = "192.0.2.1:500";
+const R_ADDR: &str = "198.51.100.1:500";
+
+fn ts(a: [u8; 4], b: [u8; 4]) -> TrafficSelector {
+    TrafficSelector {
+        ip_protocol: 0,
+        start_port: 0,
+        end_port: 0xffff,
+        range: AddrRange::V4 { start: a, end: b },
+    }
+}
+
+fn cfg<'a>(
+    ike: &'a [IkeSuite],
+    child: &'a [ChildSuite],
+    psk: &'a [u8],
+    me: &'a [u8],
+) -> Config<'a> {
+    Config {
+        ike_suites: ike,
+        child_suites: child,
+        psk,
+        local_id: Identity {
+            id_type: IdType::FQDN,
+            data: me,
+        },
+        remote_id: None,
+        ts_i: ts([10, 0, 0, 0], [10, 0, 0, 255]),
+        ts_r: ts([0, 0, 0, 0], [255, 255, 255, 255]),
+        retransmit: Duration::from_millis(500),
+        max_retransmits: 4,
+    }
+}
+
+#[derive(Default, Debug)]
+struct Outcome {
+    i_events: Vec<Action>,
+    r_events: Vec<Action>,
+    sent: usize,
+    dropped: usize,
+    stateless_replies: usize,
+}
+
+impl Outcome {
+    fn child(ev: &[Action]) -> Option<&ChildSa> {
+        ev.iter().find_map(|a| match a {
+            Action::ChildSa(c) => Some(c),
+            _ => None,
+        })
+    }
+    fn established(ev: &[Action]) -> bool {
+        ev.iter()
+            .any(|a| matches!(a, Action::IkeSaEstablished { .. }))
+    }
+    fn failed(ev: &[Action]) -> Option<ProtocolError> {
+        ev.iter().find_map(|a| match a {
+            Action::Failed(e) => Some(*e),
+            _ => None,
+        })
+    }
+}
+
+/// Runs the pair; `drop(n)` says whether the n-th datagram on the wire is lost
+/// and `dup(n)` whether it is delivered twice. `then` runs once both are established.
+fn run(
+    icfg: &Config<'_>,
+    seen_from: SocketAddr,
+    rcfg: &Config<'_>,
+    cookie_threshold: usize,
+    drop: impl Fn(usize) -> bool,
+    dup: impl Fn(usize) -> bool,
+    mut then: impl FnMut(&mut IkeSa<'_>, Duration, &mut StdRng) -> bool,
+) -> Outcome {
+    let mut rng = StdRng::seed_from_u64(7);
+    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
+    let mut now = Duration::from_secs(1000);
+    let mut ini = IkeSa::initiate(icfg, now, ia, ra, &mut rng).unwrap();
+    let mut front = Responder::new(rcfg, &mut rng).unwrap();
+    front.cookie_threshold = cookie_threshold;
+    let mut resp: Option<IkeSa<'_>> = None;
+    let mut out = Outcome::default();
+    let mut tx = [0u8; 4096];
+    let mut wire: Vec<(bool, Vec<u8>)> = Vec::new(); // (to responder, bytes)
+    let mut then_done = false;
+    for _step in 0..10_000 {
+        let mut progressed = false;
+        while let Some(a) = ini.poll_action(now, &mut tx) {
+            progressed = true;
+            if let Action::Send { len } = a {
+                wire.push((true, tx[..len].to_vec()));
+            } else {
+                out.i_events.push(a);
+            }
+        }
+        if let Some(r) = resp.as_mut() {
+            while let Some(a) = r.poll_action(now, &mut tx) {
+                progressed = true;
+                if let Action::Send { len } = a {
+                    wire.push((false, tx[..len].to_vec()));
+                } else {
+                    out.r_events.push(a);
+                }
+            }
+        }
+        if !then_done && ini.is_established() && resp.as_ref().is_some_and(IkeSa::is_established) {
+            then_done = true;
+            if then(&mut ini, now, &mut rng) {
+                continue;
+            }
+        }
+        if !wire.is_empty() {
+            for (to_r, bytes) in core::mem::take(&mut wire) {
+                let n = out.sent;
+                out.sent += 1;
+                if drop(n) {
+                    out.dropped += 1;
+                    continue;
+                }
+                let copies = if dup(n) { 2 } else { 1 };
+                for _ in 0..copies {
+                    if to_r {
+                        match resp.as_mut() {
+                            Some(r) if r.spis().0 == bytes[..8] => {
+                                let _ = r.handle_packet(now, &bytes, &mut rng);
+                            }
+                            _ => match front
+                                .handle_init(now, 0, ra, seen_from, &bytes, &mut rng, &mut tx)
+                            {
+                                Ok(InitOutcome::Reply(len)) => {
+                                    out.stateless_replies += 1;
+                                    wire.push((false, tx[..len].to_vec()));
+                                }
+                                Ok(InitOutcome::NewSa(sa)) => resp = Some(sa),
+                                Err(_) => {}
+                            },
+                        }
+                    } else {
+                        let _ = ini.handle_packet(now, &bytes, &mut rng);
+                    }
+                }
+            }
+            continue;
+        }
+        if progressed {
+            continue;
+        }
+        // Idle: jump the clock to the next deadline.
+        let next = [
+            ini.poll_timeout(),
+            resp.as_ref().and_then(IkeSa::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let Some(t) = next else { break };
+        now = now.max(t);
+        ini.handle_timeout(now);
+        if let Some(r) = resp.as_mut() {
+            r.handle_timeout(now);
+        }
+        if Outcome::failed(&out.i_events).is_some() && resp.is_none() {
+            break;
+        }
+    }
+    // Drain the last events.
+    while let Some(a) = ini.poll_action(now, &mut tx) {
+        if !matches!(a, Action::Send { .. }) {
+            out.i_events.push(a);
+        }
+    }
+    if let Some(r) = resp.as_mut() {
+        while let Some(a) = r.poll_action(now, &mut tx) {
+            if !matches!(a, Action::Send { .. }) {
+                out.r_events.push(a);
+            }
+        }
+    }
+    out
+}
+
+fn assert_matching_children(o: &Outcome) {
+    assert!(Outcome::established(&o.i_events), "{o:?}");
+    assert!(Outcome::established(&o.r_events), "{o:?}");
+    let ci = Outcome::child(&o.i_events).expect("initiator child");
+    let cr = Outcome::child(&o.r_events).expect("responder child");
+    assert_eq!(ci, cr, "both ends hand the same Child SA to the data plane");
+    assert!(!ci.keys.ei.is_empty() && ci.keys.ei != ci.keys.er);
+}
+
+const GCM: [IkeSuite; 1] = [IkeSuite::AES128GCM_SHA256_X25519];
+const CBC: [IkeSuite; 1] = [IkeSuite::AES256_SHA256_ECP384];
+const ESP: [ChildSuite; 2] = [ChildSuite::AES128GCM, ChildSuite::AES256_SHA256];
+
+#[test]
+fn establishes_with_both_suites() {
+    for (ike, child) in [(&GCM, &ESP[..1]), (&CBC, &ESP[1..])] {
+        let i = cfg(ike, child, b"secret", b"west");
+        let r = cfg(ike, &ESP, b"secret", b"east");
+        let o = run(
+            &i,
+            I_ADDR.parse().unwrap(),
+            &r,
+            usize::MAX,
+            |_| false,
+            |_| false,
+            |_, _, _| false,
+        );
+        assert_matching_children(&o);
+        assert_eq!(o.sent, 4, "IKE_SA_INIT and IKE_AUTH, no retransmission");
+        let c = Outcome::child(&o.i_events).unwrap();
+        assert_eq!(c.suite, child[0]);
+        // Narrowed: the initiator's 10.0.0.0/24 within the responder's "any".
+        assert_eq!(c.ts_i, i.ts_i);
+        assert!(o.i_events.iter().chain(&o.r_events).any(|a| matches!(
+            a,
+            Action::IkeSaEstablished {
+                peer_behind_nat: false,
+                local_behind_nat: false,
+                ..
+            }
+        )));
+    }
+}
+
+#[test]
+fn nat_detection() {
+    // The responder sees the initiator from a translated address (section 2.23).
+    let i = cfg(&GCM, &ESP, b"secret", b"west");
+    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let o = run(
+        &i,
+        "203.0.113.9:4500".parse().unwrap(),
+        &r,
+        usize::MAX,
+        |_| false,
+        |_| false,
+        |_, _, _| false,
+    );
+    assert_matching_children(&o);
+    assert!(o.r_events.iter().any(|a| matches!(
+        a,
+        Action::IkeSaEstablished {
+            peer_behind_nat: true,
+            local_behind_nat: false,
+            ..
+        }
+    )));
+}
+
+#[test]
+fn survives_loss_and_duplication() {
+    for lost in [&[0usize][..], &[1], &[2], &[3], &[0, 1, 2], &[1, 3, 5]] {
+        let i = cfg(&GCM, &ESP, b"secret", b"west");
+        let r = cfg(&GCM, &ESP, b"secret", b"east");
+        let o = run(
+            &i,
+            I_ADDR.parse().unwrap(),
+            &r,
+            usize::MAX,
+            |n| lost.contains(&n),
+            |n| n == 2,
+            |_, _, _| false,
+        );
+        assert_matching_children(&o);
+        assert!(o.dropped == lost.len(), "{lost:?} {o:?}");
+    }
+}
+
+#[test]
+fn invalid_ke_payload_retry() {
+    let ike = [
+        IkeSuite {
+            dh: DhGroup::ECP256,
+            ..IkeSuite::AES128GCM_SHA256_X25519
+        },
+        IkeSuite::AES128GCM_SHA256_X25519,
+    ];
+    let i = cfg(&ike, &ESP, b"secret", b"west");
+    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let o = run(
+        &i,
+        I_ADDR.parse().unwrap(),
+        &r,
+        usize::MAX,
+        |_| false,
+        |_| false,
+        |_, _, _| false,
+    );
+    assert_matching_children(&o);
+    assert_eq!(o.stateless_replies, 1, "one INVALID_KE_PAYLOAD");
+}
+
+#[test]
+fn cookie_when_half_open_threshold_is_passed() {
+    let i = cfg(&GCM, &ESP, b"secret", b"west");
+    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let o = run(
+        &i,
+        I_ADDR.parse().unwrap(),
+        &r,
+        0,
+        |_| false,
+        |_| false,
+        |_, _, _| false,
+    );
+    assert_matching_children(&o);
+    assert_eq!(o.stateless_replies, 1, "one COOKIE, then state");
+}
+
+#[test]
+fn wrong_psk_fails_both_ends() {
+    let i = cfg(&GCM, &ESP, b"secret", b"west");
+    let r = cfg(&GCM, &ESP, b"other", b"east");
+    let o = run(
+        &i,
+        I_ADDR.parse().unwrap(),
+        &r,
+        usize::MAX,
+        |_| false,
+        |_| false,
+        |_, _, _| false,
+    );
+    assert_eq!(
+        Outcome::failed(&o.r_events),
+        Some(ProtocolError::AuthenticationFailed)
+    );
+    assert!(Outcome::failed(&o.i_events).is_some(), "{o:?}");
+    assert!(Outcome::child(&o.i_events).is_none());
+}
+
+#[test]
+fn no_common_proposal() {
+    let i = cfg(&GCM, &ESP, b"secret", b"west");
+    let r = cfg(&CBC, &ESP, b"secret", b"east");
+    let o = run(
+        &i,
+        I_ADDR.parse().unwrap(),
+        &r,
+        usize::MAX,
+        |_| false,
+        |_| false,
+        |_, _, _| false,
+    );
+    assert_eq!(
+        Outcome::failed(&o.i_events),
+        Some(ProtocolError::PeerError(14))
+    );
+}
+
+#[test]
+fn delete_and_liveness() {
+    let i = cfg(&GCM, &ESP, b"secret", b"west");
+    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let o = run(
+        &i,
+        I_ADDR.parse().unwrap(),
+        &r,
+        usize::MAX,
+        |n| n == 4,
+        |_| false,
+        |sa, now, rng| {
+            sa.delete(now, rng).unwrap();
+            true
+        },
+    );
+    assert_matching_children(&o);
+    assert!(o.i_events.contains(&Action::Closed), "{o:?}");
+    assert!(o.r_events.contains(&Action::Closed), "{o:?}");
+}
+
+#[test]
+fn dead_peer_times_out() {
+    let i = cfg(&GCM, &ESP, b"secret", b"west");
+    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let o = run(
+        &i,
+        I_ADDR.parse().unwrap(),
+        &r,
+        usize::MAX,
+        |_| true,
+        |_| false,
+        |_, _, _| false,
+    );
+    assert_eq!(Outcome::failed(&o.i_events), Some(ProtocolError::Timeout));
+    assert_eq!(o.sent, 5, "one send and four retransmissions");
+}
