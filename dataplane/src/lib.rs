@@ -6,3 +6,6 @@
 )]
 
 pub mod backend;
+pub mod buffer;
+pub mod graph;
+pub mod nodes;

@@ -1,4 +1,19 @@
-//! Packet I/O backends. All `unsafe` of the dataplane lives under this module, each
-//! block with a `// SAFETY:` comment (STYLE.md section 9).
+//! Packet I/O backends behind one trait. All `unsafe` of the dataplane lives under this
+//! module, each block with a `// SAFETY:` comment (STYLE.md section 9).
 
 pub mod afpacket;
+pub mod memory;
+
+use crate::buffer::Pool;
+use crate::graph::Frame;
+
+/// A packet I/O backend: moves bursts of packets between the wire (or memory) and the
+/// worker's frames.
+pub trait Backend {
+    /// Receives up to the frame's free room of packets into `out`, with buffers from
+    /// `pool`; returns how many were added. Never blocks.
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize;
+    /// Transmits every packet of `frame` (leaving it empty) and returns the buffers to
+    /// `pool`; returns how many were sent.
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize;
+}

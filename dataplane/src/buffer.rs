@@ -1,0 +1,248 @@
+//! Packet buffers: one arena per worker, cut into fixed-size buffers with headroom, and
+//! the [`Pkt`] handle that the nodes pass along.
+//!
+//! A [`Pkt<'p>`] borrows its buffer from the worker's [`Arena`] for `'p`, so a packet
+//! cannot outlive the memory it lives in, nor cross into another worker's arena: the
+//! borrow checker brands it (STYLE.md section 9). Buffers are recycled through the
+//! [`Pool`]'s free list; nothing is allocated per packet.
+
+#![allow(
+    clippy::cast_possible_truncation,
+    reason = "BUF_SIZE (2048) bounds every offset and length, so u16 holds them"
+)]
+
+/// Bytes of one buffer (packet data plus headroom).
+pub const BUF_SIZE: usize = 2048;
+/// Bytes kept free in front of received data, for encapsulations (PPPoE 8, VLAN 8,
+/// outer IPv4 + ESP 40+, Ethernet 14).
+pub const HEADROOM: usize = 128;
+
+/// Per-packet metadata, filled in by the nodes as the packet moves along.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Meta {
+    /// The interface (backend port) the packet came in on.
+    pub rx_if: u16,
+    /// The interface it is to leave on.
+    pub tx_if: u16,
+    /// VLAN IDs, outermost first; `vlan_count` of them are valid.
+    pub vlans: [u16; 2],
+    /// How many VLAN tags were found (0..=2).
+    pub vlan_count: u8,
+    /// Offset of the network-layer header from the start of the packet data.
+    pub l3_offset: u16,
+    /// The ethertype after the VLAN tags.
+    pub ethertype: u16,
+    /// The subscriber session this packet belongs to (0: none yet).
+    pub subscriber: u32,
+}
+
+/// The memory of one worker's buffers.
+#[derive(Debug)]
+pub struct Arena {
+    mem: Vec<u8>,
+}
+
+impl Arena {
+    /// An arena of `count` buffers of [`BUF_SIZE`] bytes.
+    #[must_use]
+    pub fn new(count: usize) -> Self {
+        Self {
+            mem: vec![0; count * BUF_SIZE],
+        }
+    }
+
+    /// Cuts the arena into a [`Pool`] of buffers borrowed for `'p`.
+    pub fn pool(&mut self) -> Pool<'_> {
+        let free: Vec<&mut [u8]> = self.mem.chunks_exact_mut(BUF_SIZE).collect();
+        let capacity = free.len();
+        Pool { free, capacity }
+    }
+}
+
+/// The free list of a worker's buffers.
+#[derive(Debug)]
+pub struct Pool<'p> {
+    free: Vec<&'p mut [u8]>,
+    capacity: usize,
+}
+
+impl<'p> Pool<'p> {
+    /// A packet holding a copy of `data` after [`HEADROOM`] bytes, or `None` if the
+    /// pool is empty or `data` does not fit.
+    pub fn alloc_from(&mut self, data: &[u8]) -> Option<Pkt<'p>> {
+        if data.len() > BUF_SIZE - HEADROOM {
+            return None;
+        }
+        let buf = self.free.pop()?;
+        let mut p = Pkt {
+            buf,
+            start: HEADROOM as u16,
+            len: 0,
+            meta: Meta::default(),
+        };
+        p.buf
+            .get_mut(HEADROOM..HEADROOM + data.len())?
+            .copy_from_slice(data);
+        p.len = data.len() as u16;
+        Some(p)
+    }
+
+    /// An empty packet (length 0, start after the headroom), or `None` if the pool is empty.
+    pub fn alloc(&mut self) -> Option<Pkt<'p>> {
+        let buf = self.free.pop()?;
+        Some(Pkt {
+            buf,
+            start: HEADROOM as u16,
+            len: 0,
+            meta: Meta::default(),
+        })
+    }
+
+    /// Returns a packet's buffer to the pool.
+    pub fn free(&mut self, p: Pkt<'p>) {
+        let Pkt { buf, .. } = p;
+        self.free.push(buf);
+    }
+
+    /// Returns every packet of `frame` to the pool, leaving it empty.
+    pub fn free_all(&mut self, frame: &mut Vec<Pkt<'p>>) {
+        self.free.extend(frame.drain(..).map(|p| p.buf));
+    }
+
+    /// Buffers available.
+    #[must_use]
+    pub fn available(&self) -> usize {
+        self.free.len()
+    }
+
+    /// Buffers in the pool when full.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// One packet: a buffer from the worker's arena, the range of it that holds data, and
+/// its metadata.
+#[derive(Debug)]
+pub struct Pkt<'p> {
+    buf: &'p mut [u8],
+    start: u16,
+    len: u16,
+    /// Metadata the nodes read and write.
+    pub meta: Meta,
+}
+
+impl Pkt<'_> {
+    /// The packet's bytes.
+    #[must_use]
+    pub fn data(&self) -> &[u8] {
+        let s = usize::from(self.start);
+        self.buf.get(s..s + usize::from(self.len)).unwrap_or(&[])
+    }
+
+    /// The packet's bytes, writable.
+    pub fn data_mut(&mut self) -> &mut [u8] {
+        let s = usize::from(self.start);
+        self.buf
+            .get_mut(s..s + usize::from(self.len))
+            .unwrap_or(&mut [])
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    /// True if the packet holds no bytes.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes free in front of the data.
+    #[must_use]
+    pub fn headroom(&self) -> usize {
+        usize::from(self.start)
+    }
+
+    /// Bytes free after the data.
+    #[must_use]
+    pub fn tailroom(&self) -> usize {
+        self.buf.len() - usize::from(self.start) - usize::from(self.len)
+    }
+
+    /// Grows the packet by `n` bytes at the front (into the headroom) and returns them
+    /// for the caller to fill; `None` if the headroom is too small.
+    pub fn push_front(&mut self, n: usize) -> Option<&mut [u8]> {
+        let n16 = u16::try_from(n).ok().filter(|&n| n <= self.start)?;
+        self.start -= n16;
+        self.len += n16;
+        let s = usize::from(self.start);
+        self.buf.get_mut(s..s + n)
+    }
+
+    /// Removes `n` bytes from the front; `false` if the packet is shorter.
+    pub fn pull_front(&mut self, n: usize) -> bool {
+        match u16::try_from(n) {
+            Ok(n) if n <= self.len => {
+                self.start += n;
+                self.len -= n;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Sets the length (growing into the tailroom or truncating); `false` if it does
+    /// not fit.
+    pub fn set_len(&mut self, len: usize) -> bool {
+        if len > self.buf.len() - usize::from(self.start) {
+            return false;
+        }
+        self.len = len as u16;
+        true
+    }
+
+    /// Replaces the data with `data` (after the default headroom); `false` if too long.
+    pub fn set_data(&mut self, data: &[u8]) -> bool {
+        let Some(dst) = self.buf.get_mut(HEADROOM..HEADROOM + data.len()) else {
+            return false;
+        };
+        dst.copy_from_slice(data);
+        self.start = HEADROOM as u16;
+        self.len = data.len() as u16;
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn headroom_push_pull_and_recycling() {
+        let mut arena = Arena::new(2);
+        let mut pool = arena.pool();
+        let mut p = pool.alloc_from(&[1, 2, 3]).unwrap();
+        assert_eq!(p.data(), &[1, 2, 3]);
+        assert_eq!(p.headroom(), HEADROOM);
+        p.push_front(2).unwrap().copy_from_slice(&[8, 9]);
+        assert_eq!(p.data(), &[8, 9, 1, 2, 3]);
+        assert!(p.pull_front(4));
+        assert_eq!(p.data(), &[3]);
+        assert!(!p.pull_front(2));
+        assert!(p.push_front(HEADROOM + 10).is_none());
+        let q = pool.alloc().unwrap();
+        assert!(pool.alloc().is_none(), "two buffers only");
+        pool.free(p);
+        pool.free(q);
+        assert_eq!(pool.available(), 2);
+        assert!(
+            pool.alloc_from(&[0; BUF_SIZE]).is_none(),
+            "too large for one buffer"
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! The node graph: VPP's model in Rust (STYLE.md section 9).
+//!
+//! A node takes a frame (a vector of up to [`FRAME_SIZE`] packets), decides one next
+//! edge per packet in one tight loop, and the graph then moves the packets to the
+//! frames of their next nodes ("enqueue by next"). Edges are enums named per node;
+//! every node has per-worker counters (packets, frames, one counter per drop reason)
+//! that are added once per frame, not once per packet. A bounded trace records what a
+//! packet did, for debugging, when enabled.
+
+use std::collections::VecDeque;
+
+use crate::buffer::{Pkt, Pool};
+
+/// Packets in one frame at most, as in VPP.
+pub const FRAME_SIZE: usize = 256;
+
+/// A frame: the packets a node processes in one call. Allocated once with capacity
+/// [`FRAME_SIZE`] and reused, so processing allocates nothing.
+pub type Frame<'p> = Vec<Pkt<'p>>;
+
+/// A new, empty frame with room for [`FRAME_SIZE`] packets.
+#[must_use]
+pub fn new_frame<'p>() -> Frame<'p> {
+    Vec::with_capacity(FRAME_SIZE)
+}
+
+/// An edge or drop reason of a node: a small enum with a dense `u16` index and a name.
+pub trait Label: Copy + Eq {
+    /// Number of values; indexes are `0..COUNT`.
+    const COUNT: usize;
+    /// Names, by index.
+    const NAMES: &'static [&'static str];
+    /// The dense index of this value.
+    fn index(self) -> usize;
+}
+
+/// Declares a `#[repr(u16)]` enum that implements [`Label`].
+#[macro_export]
+macro_rules! label {
+    ($(#[$m:meta])* $vis:vis enum $name:ident { $($(#[$vm:meta])* $v:ident => $s:literal,)* }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u16)]
+        $vis enum $name { $($(#[$vm])* $v,)* }
+        impl $crate::graph::Label for $name {
+            const COUNT: usize = [$($s),*].len();
+            const NAMES: &'static [&'static str] = &[$($s),*];
+            fn index(self) -> usize { self as usize }
+        }
+    };
+}
+
+/// What a node decides for one packet: go on along an edge, or be dropped for a reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict<N, D> {
+    /// Enqueue to the next node on this edge.
+    Next(N),
+    /// Drop, counting this reason.
+    Drop(D),
+}
+
+/// A graph node.
+pub trait Node {
+    /// The node's outgoing edges.
+    type Next: Label;
+    /// The node's drop reasons (one counter each).
+    type Drop: Label;
+    /// The node's name, for counters and traces.
+    const NAME: &'static str;
+
+    /// Decides one packet: the per-packet function, inlined into the frame loop of
+    /// [`run`]. It may rewrite the packet in place.
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Self::Next, Self::Drop>;
+}
+
+/// Per-worker counters of one node.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Frames processed.
+    pub frames: u64,
+    /// Packets processed.
+    pub packets: u64,
+    /// Packets sent along each edge, by edge index.
+    pub next: Vec<u64>,
+    /// Packets dropped, by reason index.
+    pub drops: Vec<u64>,
+}
+
+impl Counters {
+    /// Zeroed counters sized for node `N`.
+    #[must_use]
+    pub fn for_node<N: Node>() -> Self {
+        Self {
+            frames: 0,
+            packets: 0,
+            next: vec![0; N::Next::COUNT],
+            drops: vec![0; N::Drop::COUNT],
+        }
+    }
+
+    /// The counters as `(name, value)` rows for node `N`: `packets`, `frames`, then
+    /// `next.<edge>` and `drop.<reason>` rows with non-zero values.
+    #[must_use]
+    pub fn rows<N: Node>(&self) -> Vec<(String, u64)> {
+        let mut v = vec![
+            ("packets".to_owned(), self.packets),
+            ("frames".to_owned(), self.frames),
+        ];
+        for (i, n) in N::Next::NAMES.iter().enumerate() {
+            let c = self.next.get(i).copied().unwrap_or(0);
+            if c > 0 {
+                v.push((format!("next.{n}"), c));
+            }
+        }
+        for (i, n) in N::Drop::NAMES.iter().enumerate() {
+            let c = self.drops.get(i).copied().unwrap_or(0);
+            if c > 0 {
+                v.push((format!("drop.{n}"), c));
+            }
+        }
+        v
+    }
+}
+
+/// One trace record: which node sent which packet where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceEntry {
+    /// The node.
+    pub node: &'static str,
+    /// The edge or drop reason name.
+    pub verdict: &'static str,
+    /// Whether it was a drop.
+    pub dropped: bool,
+    /// The packet's length then.
+    pub len: usize,
+    /// Its first bytes (up to 64).
+    pub head: Vec<u8>,
+}
+
+/// A bounded packet trace: off by default; when on, keeps the last `capacity` records.
+#[derive(Debug, Default)]
+pub struct Trace {
+    capacity: usize,
+    entries: VecDeque<TraceEntry>,
+}
+
+impl Trace {
+    /// A trace keeping the last `capacity` records (0 turns it off).
+    #[must_use]
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            entries: VecDeque::with_capacity(capacity),
+        }
+    }
+
+    /// The records, oldest first.
+    pub fn entries(&self) -> impl Iterator<Item = &TraceEntry> {
+        self.entries.iter()
+    }
+
+    fn record(&mut self, e: TraceEntry) {
+        if self.entries.len() == self.capacity {
+            self.entries.pop_front();
+        }
+        self.entries.push_back(e);
+    }
+}
+
+/// Runs `node` over `frame`: one verdict per packet in a single loop, then each packet
+/// is moved to `outs[edge]` or, when dropped, back to `pool`. Counters are added once
+/// per frame. `outs` must have one frame per edge of the node.
+pub fn run<'p, N: Node>(
+    node: &mut N,
+    frame: &mut Frame<'p>,
+    outs: &mut [Frame<'p>],
+    pool: &mut Pool<'p>,
+    counters: &mut Counters,
+    trace: &mut Trace,
+) {
+    debug_assert_eq!(
+        outs.len(),
+        N::Next::COUNT,
+        "{}: one output frame per edge",
+        N::NAME
+    );
+    debug_assert!(
+        N::Next::COUNT <= 32 && N::Drop::COUNT <= 32,
+        "{}: at most 32 edges and reasons",
+        N::NAME
+    );
+    if frame.is_empty() {
+        return;
+    }
+    let mut next_tally = [0u32; 32];
+    let mut drop_tally = [0u32; 32];
+    let n = frame.len();
+    for mut pkt in frame.drain(..) {
+        let v = node.packet(&mut pkt);
+        if trace.capacity > 0 {
+            let (verdict, dropped) = match v {
+                Verdict::Next(e) => (N::Next::NAMES.get(e.index()).copied().unwrap_or("?"), false),
+                Verdict::Drop(d) => (N::Drop::NAMES.get(d.index()).copied().unwrap_or("?"), true),
+            };
+            let head = pkt
+                .data()
+                .get(..pkt.len().min(64))
+                .unwrap_or_default()
+                .to_vec();
+            trace.record(TraceEntry {
+                node: N::NAME,
+                verdict,
+                dropped,
+                len: pkt.len(),
+                head,
+            });
+        }
+        match v {
+            Verdict::Next(e) => {
+                let i = e.index();
+                if let Some(t) = next_tally.get_mut(i) {
+                    *t += 1;
+                }
+                match outs.get_mut(i) {
+                    Some(out) => out.push(pkt),
+                    None => pool.free(pkt),
+                }
+            }
+            Verdict::Drop(d) => {
+                if let Some(t) = drop_tally.get_mut(d.index()) {
+                    *t += 1;
+                }
+                pool.free(pkt);
+            }
+        }
+    }
+    counters.frames += 1;
+    counters.packets += n as u64;
+    for (c, t) in counters.next.iter_mut().zip(next_tally) {
+        *c += u64::from(t);
+    }
+    for (c, t) in counters.drops.iter_mut().zip(drop_tally) {
+        *c += u64::from(t);
+    }
+}

@@ -1,0 +1,117 @@
+//! `pppoe-session-input`: PPPoE session-stage decapsulation (RFC 2516 section 6), as
+//! VPP's `pppoe_decap.c` does it. The session is looked up by (client MAC, session id,
+//! VLANs); PPP data (IPv4 0x0021, IPv6 0x0057) is stripped to the network header and
+//! goes on with the subscriber's handle in its metadata; PPP control (LCP, PAP, CHAP,
+//! IPCP, IPv6CP, ...) is punted to the control plane unchanged; unknown sessions drop.
+
+use std::collections::HashMap;
+
+use bng_pppoe::discovery::{Code, Packet};
+
+use crate::buffer::Pkt;
+use crate::graph::{Node, Verdict};
+
+crate::label! {
+    /// Edges of `pppoe-session-input`.
+    pub enum Next {
+        /// An IPv4 packet of a known session, decapsulated.
+        Ip4 => "ip4",
+        /// An IPv6 packet of a known session, decapsulated.
+        Ip6 => "ip6",
+        /// A PPP control packet (protocol >= 0x8000): to the control plane, unchanged.
+        Control => "control",
+    }
+}
+
+crate::label! {
+    /// Drop reasons of `pppoe-session-input`.
+    pub enum Drop {
+        /// Not a valid PPPoE session header (RFC 2516 section 4).
+        BadHeader => "bad-header",
+        /// No session with this (MAC, session id, VLANs).
+        UnknownSession => "unknown-session",
+        /// A PPP data protocol we do not forward.
+        UnknownProtocol => "unknown-protocol",
+    }
+}
+
+/// Key of a PPPoE session: client MAC, session id, VLAN IDs (0 where absent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SessionKey {
+    /// The client's MAC address.
+    pub mac: [u8; 6],
+    /// The PPPoE session id.
+    pub session_id: u16,
+    /// Outer and inner VLAN IDs.
+    pub vlans: [u16; 2],
+}
+
+/// The `pppoe-session-input` node and its (per-worker) session table.
+#[derive(Debug, Default)]
+pub struct PppoeSessionInput {
+    sessions: HashMap<SessionKey, u32>,
+}
+
+impl PppoeSessionInput {
+    /// Adds or replaces a session; `subscriber` is the handle later nodes see
+    /// (non-zero).
+    pub fn insert(&mut self, key: SessionKey, subscriber: u32) {
+        self.sessions.insert(key, subscriber);
+    }
+
+    /// Removes a session.
+    pub fn remove(&mut self, key: &SessionKey) -> Option<u32> {
+        self.sessions.remove(key)
+    }
+}
+
+impl Node for PppoeSessionInput {
+    type Next = Next;
+    type Drop = Drop;
+    const NAME: &'static str = "pppoe-session-input";
+
+    #[inline]
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Next, Drop> {
+        let l3 = usize::from(pkt.meta.l3_offset);
+        let d = pkt.data();
+        let Some(src) = d.get(6..12).and_then(|s| <[u8; 6]>::try_from(s).ok()) else {
+            return Verdict::Drop(Drop::BadHeader);
+        };
+        let Some(Ok(p)) = d.get(l3..).map(Packet::new_checked) else {
+            return Verdict::Drop(Drop::BadHeader);
+        };
+        if p.code() != Code::SESSION {
+            return Verdict::Drop(Drop::BadHeader);
+        }
+        let key = SessionKey {
+            mac: src,
+            session_id: p.session_id(),
+            vlans: pkt.meta.vlans,
+        };
+        let Some(&sub) = self.sessions.get(&key) else {
+            return Verdict::Drop(Drop::UnknownSession);
+        };
+        let Some(proto) = p
+            .payload()
+            .first_chunk::<2>()
+            .map(|b| u16::from_be_bytes(*b))
+        else {
+            return Verdict::Drop(Drop::BadHeader);
+        };
+        let payload = usize::from(p.payload_len()).saturating_sub(2);
+        pkt.meta.subscriber = sub;
+        let next = match proto {
+            0x0021 => Next::Ip4,
+            0x0057 => Next::Ip6,
+            p if p >= 0x8000 => return Verdict::Next(Next::Control),
+            _ => return Verdict::Drop(Drop::UnknownProtocol),
+        };
+        // strip Ethernet + VLANs + PPPoE header (6) + PPP protocol (2); trailing
+        // Ethernet padding goes too (the PPPoE LENGTH bounds the payload)
+        if !pkt.pull_front(l3 + 8) || !pkt.set_len(payload) {
+            return Verdict::Drop(Drop::BadHeader);
+        }
+        pkt.meta.l3_offset = 0;
+        Verdict::Next(next)
+    }
+}
