@@ -12,11 +12,16 @@ use super::fsm::{Actions, Event, Fsm, State, Timers};
 use super::packet::{Code, ControlRepr, HEADER_LEN, Opt, Options, Writer, emit_header};
 use super::{PROTOCOL_LEN, Prng, Protocol, emit_protocol};
 
-/// Capacity of the reply slot: one PPP frame built from a received packet
+/// Capacity of one reply slot: a PPP frame built from a received packet
 /// (Configure-Ack/Nak/Reject, Code-Reject, Protocol-Reject, Echo-Reply). Rejected
 /// packets copied into Code-Reject / Protocol-Reject and Echo-Reply data are
-/// truncated to fit, as RFC 1661 sections 5.6-5.8 allow.
-pub const REPLY_CAP: usize = 236;
+/// truncated to fit, as RFC 1661 sections 5.6-5.8 allow; a Configure-Request whose
+/// options exceed 122 bytes cannot be answered (real ones carry under 60).
+pub const REPLY_CAP: usize = 128;
+
+/// Reply slots: two, so that back-to-back requests (IPCP and IPv6CP) are both
+/// answered even if the caller polls only after a burst.
+pub const REPLY_SLOTS: usize = 2;
 
 /// Largest option list we build in one Configure-* packet.
 const SCRATCH: usize = 256;
@@ -71,20 +76,24 @@ pub trait Handler {
     }
 }
 
-/// One frame built from a received packet, waiting for `poll_action`.
+/// Frames built from received packets, waiting for `poll_action` (a bounded FIFO
+/// of [`REPLY_SLOTS`]; when full, new replies are counted and dropped).
 #[derive(Clone)]
 pub struct Reply {
-    buf: [u8; REPLY_CAP],
-    len: u8,
-    /// Replies dropped because the slot was full or too small.
+    buf: [[u8; REPLY_CAP]; REPLY_SLOTS],
+    len: [u8; REPLY_SLOTS],
+    /// Index of the oldest frame.
+    head: u8,
+    /// Replies dropped because the slots were full or a frame too large.
     pub dropped: u16,
 }
 
 impl Default for Reply {
     fn default() -> Self {
         Self {
-            buf: [0; REPLY_CAP],
-            len: 0,
+            buf: [[0; REPLY_CAP]; REPLY_SLOTS],
+            len: [0; REPLY_SLOTS],
+            head: 0,
             dropped: 0,
         }
     }
@@ -100,17 +109,24 @@ impl core::fmt::Debug for Reply {
 }
 
 impl Reply {
-    /// Whether a frame waits.
-    #[must_use]
-    pub const fn is_pending(&self) -> bool {
-        self.len != 0
+    fn idx(&self, k: usize) -> usize {
+        (usize::from(self.head) + k) % REPLY_SLOTS
     }
 
-    /// Builds a control packet `protocol / code / id / data` in the slot, with
-    /// `data` truncated to fit when `truncate` is set (Code-Reject, Protocol-Reject,
-    /// Echo-Reply). `prefix` goes before `data` (e.g. the rejected protocol number
-    /// or our Magic-Number). Returns `false` (and counts a drop) if the slot is busy
-    /// or the packet does not fit.
+    fn count(&self) -> usize {
+        self.len.iter().filter(|l| **l != 0).count()
+    }
+
+    /// Whether a frame waits.
+    #[must_use]
+    pub fn is_pending(&self) -> bool {
+        self.count() != 0
+    }
+
+    /// Builds a control packet `protocol / code / id / prefix / data` in a free
+    /// slot, with `data` truncated to fit when `truncate` is set (Code-Reject,
+    /// Protocol-Reject, Echo-Reply). Returns `false` (and counts a drop) if the
+    /// slots are full or the packet does not fit.
     pub fn set(
         &mut self,
         protocol: Protocol,
@@ -120,25 +136,30 @@ impl Reply {
         data: &[u8],
         truncate: bool,
     ) -> bool {
-        if self.is_pending() {
+        let n = self.count();
+        if n >= REPLY_SLOTS {
             self.dropped = self.dropped.saturating_add(1);
             return false;
         }
-        let room = REPLY_CAP - PROTOCOL_LEN - HEADER_LEN - prefix.len().min(REPLY_CAP / 2);
+        let slot = self.idx(n);
+        let room = REPLY_CAP.saturating_sub(PROTOCOL_LEN + HEADER_LEN + prefix.len());
         let data = if truncate {
             data.get(..data.len().min(room)).unwrap_or_default()
         } else {
             data
         };
         let total = HEADER_LEN + prefix.len() + data.len();
-        let mut w = Writer::new(&mut self.buf);
+        let Some(buf) = self.buf.get_mut(slot) else {
+            return false;
+        };
+        let mut w = Writer::new(buf);
         w.bytes(&protocol.0.to_be_bytes());
         w.bytes(&[code.0, id]);
         w.bytes(&u16::try_from(total).unwrap_or(u16::MAX).to_be_bytes());
         w.bytes(prefix);
         w.bytes(data);
-        if let Ok(n) = w.finish() {
-            self.len = u8::try_from(n).unwrap_or(0);
+        if let (Ok(len), Some(l)) = (w.finish(), self.len.get_mut(slot)) {
+            *l = u8::try_from(len).unwrap_or(0);
             true
         } else {
             self.dropped = self.dropped.saturating_add(1);
@@ -146,38 +167,56 @@ impl Reply {
         }
     }
 
-    /// The PPP protocol of the waiting frame.
+    /// The PPP protocol of the oldest waiting frame.
     #[must_use]
     pub fn protocol(&self) -> Option<Protocol> {
-        if !self.is_pending() {
+        let slot = self.idx(0);
+        if self.len.get(slot).copied().unwrap_or(0) == 0 {
             return None;
         }
         self.buf
+            .get(slot)?
             .first_chunk::<2>()
             .map(|b| Protocol(u16::from_be_bytes(*b)))
     }
 
-    /// Discards the waiting frame.
-    pub fn clear(&mut self) {
-        self.len = 0;
+    /// Discards the newest waiting frame (a prepared reply whose action did not
+    /// happen).
+    pub fn clear_last(&mut self) {
+        let n = self.count();
+        if n > 0 {
+            let slot = self.idx(n - 1);
+            if let Some(l) = self.len.get_mut(slot) {
+                *l = 0;
+            }
+        }
     }
 
-    /// Moves the waiting frame into `out`.
+    /// Moves the oldest waiting frame into `out`.
     ///
     /// # Errors
     /// [`EmitError::BufferTooSmall`] (the frame stays queued).
     pub fn take(&mut self, out: &mut [u8]) -> Result<Option<usize>, EmitError> {
-        if !self.is_pending() {
+        let slot = self.idx(0);
+        let n = usize::from(self.len.get(slot).copied().unwrap_or(0));
+        if n == 0 {
             return Ok(None);
         }
-        let n = usize::from(self.len);
         let available = out.len();
         let dst = out.get_mut(..n).ok_or(EmitError::BufferTooSmall {
             needed: n,
             available,
         })?;
-        dst.copy_from_slice(self.buf.get(..n).unwrap_or_default());
-        self.len = 0;
+        let src = self
+            .buf
+            .get(slot)
+            .and_then(|b| b.get(..n))
+            .unwrap_or_default();
+        dst.copy_from_slice(src);
+        if let Some(l) = self.len.get_mut(slot) {
+            *l = 0;
+        }
+        self.head = u8::try_from((slot + 1) % REPLY_SLOTS).unwrap_or(0);
         Ok(Some(n))
     }
 }
@@ -262,7 +301,7 @@ impl<H: Handler> Cp<H> {
     ) -> Option<Actions> {
         let Some(act) = self.fsm.event(now, ev, t) else {
             if prepared {
-                reply.clear();
+                reply.clear_last();
             }
             return None;
         };
@@ -272,7 +311,7 @@ impl<H: Handler> Cp<H> {
                 || act.contains(Actions::SCJ)
                 || act.contains(Actions::SER))
         {
-            reply.clear();
+            reply.clear_last();
         }
         if act.contains(Actions::TLS) || act.contains(Actions::TLD) {
             self.handler.reset();
@@ -317,12 +356,14 @@ impl<H: Handler> Cp<H> {
         reply: &mut Reply,
         rng: &mut Prng,
     ) -> Option<Actions> {
+        let mut prepared = false;
         let ev = match pkt.code {
             Code::CONFIGURE_REQUEST => {
                 if !self.handler.ready() {
                     return None;
                 }
-                let good = self.judge(pkt, reply, rng);
+                let (good, ok) = self.judge(pkt, reply, rng);
+                prepared = ok;
                 if good {
                     Event::RcrPlus
                 } else {
@@ -390,7 +431,6 @@ impl<H: Handler> Cp<H> {
                 return self.event(now, Event::Ruc, t, reply, ok);
             }
         };
-        let prepared = matches!(ev, Event::RcrPlus | Event::RcrMinus);
         if matches!(ev, Event::Rtr | Event::Rta | Event::Rca | Event::Rcn)
             && matches!(self.fsm.state(), State::Initial | State::Starting)
         {
@@ -412,7 +452,7 @@ impl<H: Handler> Cp<H> {
 
     /// Judges a Configure-Request and prepares the Ack, Nak or Reject in the reply
     /// slot (sections 5.1-5.4). Returns `true` for RCR+.
-    fn judge(&mut self, pkt: &ControlRepr<'_>, reply: &mut Reply, rng: &mut Prng) -> bool {
+    fn judge(&mut self, pkt: &ControlRepr<'_>, reply: &mut Reply, rng: &mut Prng) -> (bool, bool) {
         let mut rej_buf = [0u8; SCRATCH];
         let mut nak_buf = [0u8; SCRATCH];
         let mut naked_buf = [0u8; SCRATCH];
@@ -430,40 +470,24 @@ impl<H: Handler> Cp<H> {
         }
         let (rl, nl, kl) = (rej.len(), nak.len(), naked.len());
         let id = pkt.identifier;
-        if rl == 0 && kl == 0 {
-            let _ = reply.set(H::PROTOCOL, Code::CONFIGURE_ACK, id, &[], pkt.data, false);
-            return true;
-        }
-        if rl > 0 {
-            let _ = reply.set(
-                H::PROTOCOL,
+        let (code, data): (Code, &[u8]) = if rl == 0 && kl == 0 {
+            (Code::CONFIGURE_ACK, pkt.data)
+        } else if rl > 0 {
+            (
                 Code::CONFIGURE_REJECT,
-                id,
-                &[],
                 rej_buf.get(..rl).unwrap_or_default(),
-                false,
-            );
+            )
         } else if self.fsm.nak_allowed() {
-            let _ = reply.set(
-                H::PROTOCOL,
-                Code::CONFIGURE_NAK,
-                id,
-                &[],
-                nak_buf.get(..nl).unwrap_or_default(),
-                false,
-            );
+            (Code::CONFIGURE_NAK, nak_buf.get(..nl).unwrap_or_default())
         } else {
             // Section 4.6 Max-Failure: further Naks become Rejects.
-            let _ = reply.set(
-                H::PROTOCOL,
+            (
                 Code::CONFIGURE_REJECT,
-                id,
-                &[],
                 naked_buf.get(..kl).unwrap_or_default(),
-                false,
-            );
-        }
-        false
+            )
+        };
+        let ok = reply.set(H::PROTOCOL, code, id, &[], data, false);
+        (code == Code::CONFIGURE_ACK, ok)
     }
 
     fn ack_matches(&self, data: &[u8]) -> bool {
