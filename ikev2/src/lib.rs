@@ -18,3 +18,5 @@ pub mod types;
 mod wire;
 
 pub use error::{CryptoError, EmitError, ParseError, ProtocolError, UsageError};
+/// The `rand_core` this crate takes its `CryptoRng` from (so callers match versions).
+pub use rand_core;
