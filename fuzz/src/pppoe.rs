@@ -5,6 +5,8 @@
 pub const TARGETS: &[(&str, crate::Body)] = &[
     ("pppoe_discovery", pppoe_discovery),
     ("pppoe_ac", pppoe_ac),
+    ("pppoe_ppp", pppoe_ppp),
+    ("pppoe_ppp_session", pppoe_ppp_session),
 ];
 
 /// PPPoE discovery (RFC 2516): view, Repr, tag walk; parse -> emit -> parse.
@@ -23,7 +25,10 @@ pub fn pppoe_discovery(data: &[u8]) {
         if let Some(vs) = t.vendor_specific {
             let subs: Vec<_> = vs.sub_options().collect();
             assert!(subs.len() <= bng_pppoe::tags::MAX_SUB_OPTIONS + 1);
-            assert!(subs.iter().filter(|s| s.is_err()).count() <= 1, "one Err, then fused");
+            assert!(
+                subs.iter().filter(|s| s.is_err()).count() <= 1,
+                "one Err, then fused"
+            );
         }
     }
     let Ok(r) = Repr::parse(&p) else { return };
@@ -257,4 +262,177 @@ pub fn pppoe_ac(data: &[u8]) {
         handled,
         "one outcome per frame"
     );
+}
+
+/// PPP frame (RFC 1661 section 2) and its control packet: LCP/IPCP/IPv6CP
+/// (sections 5, 6), PAP (RFC 1334), CHAP (RFC 1994); parse -> emit -> parse,
+/// byte-identical up to Length. Input: a PPP frame (protocol first).
+pub fn pppoe_ppp(data: &[u8]) {
+    use bng_pppoe::ppp::auth::{ChapRepr, PapRepr};
+    use bng_pppoe::ppp::packet::{ControlPacket, ControlRepr, MAX_OPTIONS};
+    use bng_pppoe::ppp::{Frame, Protocol};
+    let Ok(f) = Frame::new_checked(data) else {
+        return;
+    };
+    let Ok(p) = ControlPacket::new_checked(f.information()) else {
+        return;
+    };
+    let walked = p.options().take(MAX_OPTIONS + 10).collect::<Vec<_>>();
+    assert!(walked.len() <= MAX_OPTIONS + 1, "option walk is capped");
+    assert!(
+        walked.iter().filter(|o| o.is_err()).count() <= 1,
+        "one Err, then fused"
+    );
+    let mut out = vec![0u8; 70_000];
+    let n = match f.protocol() {
+        Protocol::PAP => {
+            let Ok(r) = PapRepr::parse(&p) else { return };
+            let n = r.emit(&mut out).expect("a parsed PAP packet must emit");
+            let again = ControlPacket::new_checked(out.get(..n).unwrap_or_default()).unwrap();
+            assert_eq!(PapRepr::parse(&again).expect("re-parse PAP"), r);
+            n
+        }
+        Protocol::CHAP => {
+            let Ok(r) = ChapRepr::parse(&p) else { return };
+            let n = r.emit(&mut out).expect("a parsed CHAP packet must emit");
+            let again = ControlPacket::new_checked(out.get(..n).unwrap_or_default()).unwrap();
+            assert_eq!(ChapRepr::parse(&again).expect("re-parse CHAP"), r);
+            n
+        }
+        _ => {
+            let Ok(r) = ControlRepr::parse(&p) else {
+                return;
+            };
+            let n = r.emit(&mut out).expect("a parsed control packet must emit");
+            let again = ControlRepr::parse_bytes(out.get(..n).unwrap_or_default());
+            assert_eq!(again.expect("re-parse control packet"), r);
+            n
+        }
+    };
+    assert_eq!(
+        out.get(..n),
+        Some(p.as_bytes()),
+        "re-emit must be byte-identical"
+    );
+}
+
+/// A PPP `Session` (LCP, PAP/CHAP, IPCP, IPv6CP) driven by arbitrary frames,
+/// timeouts and caller decisions. Input: byte 0 picks role and authentication,
+/// then records `[op, len, bytes...]`: op 0-5 a frame of LCP/PAP/CHAP/IPCP/IPv6CP/
+/// CCP with `len` bytes of body, 6 a time step of `len` x 100 ms, 7 accept, 8
+/// reject, 9 close, 10 lower down. Checks: bounded output, every frame sent is a
+/// well-formed PPPoE session packet, deadlines never in the past, Down at most
+/// once, and the AC never brings IPCP up for a peer the caller did not accept.
+pub fn pppoe_ppp_session(data: &[u8]) {
+    use bng_pppoe::ppp::lcp::AuthProto;
+    use bng_pppoe::ppp::packet::ControlPacket;
+    use bng_pppoe::ppp::session::{Config, Credentials, Event, Role, Session};
+    use bng_pppoe::ppp::{Frame, split_session};
+    use core::time::Duration;
+
+    let Some((&mode, mut rest)) = data.split_first() else {
+        return;
+    };
+    let auth = match mode & 3 {
+        0 => AuthProto::None,
+        1 => AuthProto::Pap,
+        _ => AuthProto::ChapMd5,
+    };
+    let mut cfg = if mode & 4 == 0 {
+        Config::server(auth, b"ac", [10, 0, 0, 1])
+    } else {
+        Config::client(Credentials {
+            user: b"user",
+            password: b"pw",
+        })
+    };
+    cfg.dns = [[10, 0, 0, 53], [0; 4]];
+    let sid = 0x0101;
+    let mut s = Session::from_parts(&cfg, sid, u64::from(mode), [7; 16]);
+    s.set_peer_ipv4([10, 0, 0, 2]);
+    let mut now = Duration::from_secs(10);
+    s.start(now);
+    let protos: [u16; 6] = [0xc021, 0xc023, 0xc223, 0x8021, 0x8057, 0x80fd];
+    let (mut accepted, mut downs) = (false, 0);
+    let mut tx = [0u8; 1600];
+    let mut frame = Vec::with_capacity(300);
+    let mut steps = 0;
+    while let Some((&[op, len], after)) = rest.split_first_chunk::<2>() {
+        steps += 1;
+        if steps > 400 {
+            break;
+        }
+        let len = usize::from(len);
+        match op % 11 {
+            p @ 0..=5 => {
+                let body = after.get(..len.min(after.len())).unwrap_or_default();
+                rest = after.get(body.len()..).unwrap_or_default();
+                frame.clear();
+                frame.extend_from_slice(&[0x11, 0, 0x01, 0x01]);
+                frame.extend_from_slice(&u16::try_from(body.len() + 2).unwrap().to_be_bytes());
+                frame.extend_from_slice(&protos[usize::from(p)].to_be_bytes());
+                frame.extend_from_slice(body);
+                let r = s.handle_packet(now, &frame);
+                if let Ok(Some(_)) = r {
+                    assert_eq!(cfg.role, Role::Server, "only the AC asks the caller");
+                }
+            }
+            6 => {
+                rest = after;
+                now += Duration::from_millis(100 * len as u64);
+                s.handle_timeout(now);
+                if let Some(t) = s.poll_timeout() {
+                    assert!(
+                        t > now,
+                        "deadline {t:?} not after now {now:?} after handle_timeout"
+                    );
+                }
+            }
+            7 => {
+                rest = after;
+                if s.auth_accept(now).is_ok() {
+                    accepted = true;
+                }
+            }
+            8 => {
+                rest = after;
+                let _ = s.auth_reject(now);
+            }
+            9 => {
+                rest = after;
+                s.close(now);
+            }
+            _ => {
+                rest = after;
+                s.lower_down(now);
+            }
+        }
+        let mut sent = 0;
+        while let Some(a) = s.poll_action(now, &mut tx) {
+            sent += 1;
+            assert!(sent <= 16, "unbounded output");
+            let out = tx.get(..a.len()).expect("action within tx");
+            let (id, ppp) = split_session(out).expect("we emit PPPoE session packets");
+            assert_eq!(id, sid);
+            let f = Frame::new_checked(ppp).expect("we emit valid PPP frames");
+            ControlPacket::new_checked(f.information()).expect("we emit control packets");
+        }
+        while let Some(e) = s.poll_event() {
+            match e {
+                Event::Down { .. } => {
+                    downs += 1;
+                    assert_eq!(downs, 1, "Down at most once");
+                }
+                Event::Ipv4Up { .. } | Event::Ipv6Up { .. } => {
+                    if cfg.role == Role::Server && auth != AuthProto::None {
+                        assert!(accepted, "network up without the caller's accept");
+                    }
+                }
+                _ => {}
+            }
+        }
+        if s.is_finished() {
+            assert_eq!(s.poll_timeout(), None);
+        }
+    }
 }

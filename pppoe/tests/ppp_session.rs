@@ -585,3 +585,79 @@ fn mru_from_ppp_max_payload() {
     assert!(sim.both_up());
     assert_eq!(sim.server.lcp().handler.peer_mru, 1492);
 }
+
+/// Writes seed inputs for the `pppoe_ppp_session` fuzz target: the frames our
+/// client sends to a server built exactly as the target builds it, as
+/// `[op, len, body]` records. Run with
+/// `BNG_SEED_DIR=fuzz/corpus/pppoe_ppp_session cargo test -p bng-pppoe --test ppp_session -- --ignored`.
+#[test]
+#[ignore = "generates fuzz seeds"]
+fn write_fuzz_seeds() {
+    let Some(dir) = std::env::var_os("BNG_SEED_DIR") else {
+        return;
+    };
+    for mode in [0u8, 1, 2, 5, 6] {
+        let auth = match mode & 3 {
+            0 => AuthProto::None,
+            1 => AuthProto::Pap,
+            _ => AuthProto::ChapMd5,
+        };
+        let server_role = mode & 4 == 0;
+        let mut s_cfg = Config::server(auth, b"ac", [10, 0, 0, 1]);
+        s_cfg.dns = [[10, 0, 0, 53], [0; 4]];
+        let mut c_cfg = Config::client(Credentials {
+            user: b"user",
+            password: b"pw",
+        });
+        c_cfg.dns = [[10, 0, 0, 53], [0; 4]];
+        let peer_auth = Config::server(AuthProto::ChapMd5, b"peer", [10, 0, 0, 9]);
+        let (target_cfg, other_cfg) = if server_role {
+            (&s_cfg, &c_cfg)
+        } else {
+            (&c_cfg, &peer_auth)
+        };
+        let mut target = Session::from_parts(target_cfg, 0x0101, u64::from(mode), [7; 16]);
+        target.set_peer_ipv4([10, 0, 0, 2]);
+        let mut rng = TestRng(Prng::new(99));
+        let mut other = Session::new(other_cfg, 0x0101, &mut rng);
+        other.set_peer_ipv4([10, 0, 0, 2]);
+        let mut now = Duration::from_secs(10);
+        target.start(now);
+        other.start(now);
+        let mut seed = vec![mode];
+        let mut buf = [0u8; 1500];
+        for _ in 0..40 {
+            while let Some(a) = target.poll_action(now, &mut buf) {
+                if let Ok(Some(_)) = other.handle_packet(now, &buf[..a.len()]) {
+                    other.auth_accept(now).unwrap();
+                }
+            }
+            while let Some(a) = other.poll_action(now, &mut buf) {
+                let f = &buf[..a.len()];
+                let proto = u16::from_be_bytes([f[6], f[7]]);
+                let op = [0xc021, 0xc023, 0xc223, 0x8021, 0x8057, 0x80fd]
+                    .iter()
+                    .position(|p| *p == proto)
+                    .unwrap();
+                let body = &f[8..];
+                seed.extend_from_slice(&[op as u8, body.len() as u8]);
+                seed.extend_from_slice(body);
+                if let Ok(Some(req)) = target.handle_packet(now, f) {
+                    let _ = req;
+                    target.auth_accept(now).unwrap();
+                    seed.extend_from_slice(&[7, 0]);
+                }
+            }
+            now += Duration::from_millis(100);
+            seed.extend_from_slice(&[6, 1]);
+            target.handle_timeout(now);
+            other.handle_timeout(now);
+        }
+        assert_eq!(target.ipcp().state(), State::Opened, "mode {mode}");
+        // Then a long silence: keepalive, dead peer, Down.
+        seed.extend_from_slice(&[6, 255, 6, 255, 6, 255, 6, 255, 6, 255]);
+        let path = std::path::Path::new(&dir).join(format!("transcript-mode{mode}"));
+        std::fs::write(&path, &seed).unwrap();
+        println!("{}: {} bytes", path.display(), seed.len());
+    }
+}

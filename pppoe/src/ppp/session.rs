@@ -453,6 +453,39 @@ impl<'c> Session<'c> {
         }
     }
 
+    /// A session whose randomness the caller drew itself: `prng_seed` seeds the
+    /// Magic-Number / interface-identifier PRNG, `challenge` is the CHAP challenge
+    /// (it must come from a CSPRNG; [`Session::new`] does that for you).
+    #[must_use]
+    pub fn from_parts(
+        config: &'c Config<'c>,
+        session_id: u16,
+        prng_seed: u64,
+        challenge: [u8; CHALLENGE_LEN],
+    ) -> Self {
+        struct Fixed(u64, [u8; CHALLENGE_LEN]);
+        impl RngCore for Fixed {
+            fn next_u32(&mut self) -> u32 {
+                (self.0 >> 32) as u32
+            }
+            fn next_u64(&mut self) -> u64 {
+                self.0
+            }
+            fn fill_bytes(&mut self, dest: &mut [u8]) {
+                for (d, s) in dest.iter_mut().zip(self.1.iter().cycle()) {
+                    *d = *s;
+                }
+            }
+            fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+                self.fill_bytes(dest);
+                Ok(())
+            }
+        }
+        // Only forwards caller-drawn values; never used as a generator.
+        impl CryptoRng for Fixed {}
+        Self::new(config, session_id, &mut Fixed(prng_seed, challenge))
+    }
+
     /// The PPPoE session id.
     #[must_use]
     pub const fn session_id(&self) -> u16 {
