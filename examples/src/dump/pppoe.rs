@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use bng_pppoe::discovery::{Code, Packet, Repr, TagType};
+use bng_pppoe::tags::{BBF_VENDOR_ID, VendorSpecific};
 
 use super::{Check, Line, text_or_hex};
 
@@ -37,6 +38,11 @@ pub(super) fn decode(ethertype: u16, payload: &[u8]) -> Line {
             | TagType::SERVICE_NAME_ERROR
             | TagType::AC_SYSTEM_ERROR
             | TagType::GENERIC_ERROR => text_or_hex(t.value),
+            TagType::PPP_MAX_PAYLOAD => t
+                .value
+                .first_chunk::<2>()
+                .map_or_else(|| "?".into(), |b| u16::from_be_bytes(*b).to_string()),
+            TagType::VENDOR_SPECIFIC => vendor(t.value),
             _ => format!("0x{}", super::hex(t.value)),
         };
         let _ = write!(s, " [{:?} {v}]", t.kind);
@@ -47,4 +53,34 @@ pub(super) fn decode(ethertype: u16, payload: &[u8]) -> Line {
         _ => Check::Differs,
     };
     Line::new(s, check)
+}
+
+/// A Vendor-Specific tag: the Broadband Forum's TR-101 sub-options by name, other
+/// vendors as id and hex.
+fn vendor(value: &[u8]) -> String {
+    let Ok(vs) = VendorSpecific::new(value) else {
+        return format!("0x{}", super::hex(value));
+    };
+    if vs.vendor_id != BBF_VENDOR_ID {
+        return format!("vendor {} 0x{}", vs.vendor_id, super::hex(vs.data));
+    }
+    let mut s = String::from("BBF");
+    for sub in vs.sub_options() {
+        let Ok(sub) = sub else {
+            s.push_str(" <malformed>");
+            break;
+        };
+        let name = sub
+            .kind
+            .name()
+            .map_or_else(|| format!("{:#04x}", sub.kind.0), str::to_owned);
+        let v = if sub.kind.0 >= 0x81 && sub.kind.0 <= 0x8e {
+            sub.as_u32()
+                .map_or_else(|| text_or_hex(sub.value), |n| n.to_string())
+        } else {
+            text_or_hex(sub.value)
+        };
+        let _ = write!(s, " {name}={v}");
+    }
+    s
 }
