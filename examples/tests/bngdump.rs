@@ -1,21 +1,38 @@
 //! The README's main command: `bngdump --check` over real captures prints one decoded
 //! line per frame and finds every parsed message re-emitting byte-identically.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic, reason = "tests")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests"
+)]
 
 use std::process::Command;
 
 fn bngdump(args: &[&str]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_bngdump")).args(args).output().expect("run bngdump");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_bngdump"))
+        .args(args)
+        .output()
+        .expect("run bngdump");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
 fn bngdump_checks_the_pppoe_corpus() {
-    let Some(files) = bng_testkit::corpus::files("bngdump_checks_the_pppoe_corpus", "pppoe", &[".pcap"]) else {
+    let Some(files) =
+        bng_testkit::corpus::files("bngdump_checks_the_pppoe_corpus", "pppoe", &[".pcap"])
+    else {
         return;
     };
-    let f = files.iter().find(|p| p.ends_with("tcpdump__pppoes.pcap")).expect("tcpdump__pppoes.pcap in the corpus");
+    let f = files
+        .iter()
+        .find(|p| p.ends_with("tcpdump__pppoes.pcap"))
+        .expect("tcpdump__pppoes.pcap in the corpus");
     let (ok, text) = bngdump(&["--check", f.to_str().unwrap()]);
     assert!(ok, "bngdump --check failed:\n{text}");
     let frames = bng_testkit::corpus::read_capture(f, |_| {});
@@ -23,7 +40,10 @@ fn bngdump_checks_the_pppoe_corpus() {
     assert_eq!(lines, frames, "one line per frame:\n{text}");
     assert!(text.contains("PPPoE"), "decoded PPPoE fields:\n{text}");
     let last = text.lines().last().unwrap_or_default();
-    assert!(last.starts_with("check:") && last.contains(" 0 differ"), "{last}");
+    assert!(
+        last.starts_with("check:") && last.contains(" 0 differ"),
+        "{last}"
+    );
 }
 
 #[test]

@@ -145,7 +145,8 @@ impl Netns {
             // SAFETY: setns(2) on a namespace descriptor we own; it changes only the
             // calling thread, which is this fresh thread.
             #[allow(unsafe_code, reason = "setns(2) has no safe wrapper in std")]
-            let rc = unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
+            let rc =
+                unsafe { libc::setns(std::os::fd::AsRawFd::as_raw_fd(&ns), libc::CLONE_NEWNET) };
             assert_eq!(rc, 0, "setns {path}: {}", std::io::Error::last_os_error());
             f()
         })

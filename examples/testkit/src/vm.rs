@@ -36,7 +36,12 @@ pub fn image(test: &str) -> Option<Image> {
     }
     for t in ["qemu-system-x86_64", "apt-get", "dpkg-deb", "readelf", "xz"] {
         if !have_tool(t) {
-            skip_or_fail(test, &format!("the VM test needs `{t}` (apt-get install qemu-system-x86 binutils xz-utils)"));
+            skip_or_fail(
+                test,
+                &format!(
+                    "the VM test needs `{t}` (apt-get install qemu-system-x86 binutils xz-utils)"
+                ),
+            );
             return None;
         }
     }
@@ -49,7 +54,11 @@ pub fn image(test: &str) -> Option<Image> {
         libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vm/build.sh");
-    let out = Command::new("bash").arg(&script).arg(&dir).output().expect("run examples/vm/build.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .arg(&dir)
+        .output()
+        .expect("run examples/vm/build.sh");
     assert!(
         out.status.success(),
         "examples/vm/build.sh failed:\n{}",
@@ -81,9 +90,14 @@ impl Report {
 }
 
 fn parse(console: &str) -> Report {
-    let mut r = Report { console: console.to_owned(), ..Report::default() };
+    let mut r = Report {
+        console: console.to_owned(),
+        ..Report::default()
+    };
     for l in console.lines() {
-        let Some(rest) = l.trim_end_matches('\r').strip_prefix("BNG-VM: ") else { continue };
+        let Some(rest) = l.trim_end_matches('\r').strip_prefix("BNG-VM: ") else {
+            continue;
+        };
         let (word, tail) = rest.split_once(' ').unwrap_or((rest, ""));
         let (check, detail) = tail.split_once(' ').unwrap_or((tail, ""));
         match word {
@@ -121,18 +135,45 @@ impl Image {
             let _ = write!(append, " bng.{k}={v}");
         }
         let kvm = Path::new("/dev/kvm").exists()
-            && std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|c| c.contains(" vmx") || c.contains(" svm"));
+            && std::fs::read_to_string("/proc/cpuinfo")
+                .is_ok_and(|c| c.contains(" vmx") || c.contains(" svm"));
         let console = workdir.join("vm-console.log");
         let _ = std::fs::remove_file(&console);
         let netdev = format!("tap,id=n0,ifname={tap},script=no,downscript=no");
         let chardev = format!("file,id=c0,path={}", console.display());
         let args: Vec<String> = [
-            "qemu-system-x86_64", "-M", "pc", "-accel", if kvm { "kvm" } else { "tcg" },
-            "-cpu", if kvm { "host" } else { "max" }, "-smp", "1", "-m", "192",
-            "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot", "-monitor", "none",
-            "-kernel", kernel.to_str().expect("utf-8"), "-initrd", initrd.to_str().expect("utf-8"),
-            "-append", &append, "-chardev", &chardev, "-serial", "chardev:c0",
-            "-netdev", &netdev, "-device", "virtio-net-pci,romfile=,netdev=n0,mac=52:54:00:12:34:56",
+            "qemu-system-x86_64",
+            "-M",
+            "pc",
+            "-accel",
+            if kvm { "kvm" } else { "tcg" },
+            "-cpu",
+            if kvm { "host" } else { "max" },
+            "-smp",
+            "1",
+            "-m",
+            "192",
+            "-nodefaults",
+            "-no-user-config",
+            "-display",
+            "none",
+            "-no-reboot",
+            "-monitor",
+            "none",
+            "-kernel",
+            kernel.to_str().expect("utf-8"),
+            "-initrd",
+            initrd.to_str().expect("utf-8"),
+            "-append",
+            &append,
+            "-chardev",
+            &chardev,
+            "-serial",
+            "chardev:c0",
+            "-netdev",
+            &netdev,
+            "-device",
+            "virtio-net-pci,romfile=,netdev=n0,mac=52:54:00:12:34:56",
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -166,7 +207,9 @@ impl Vm {
 mod tests {
     #[test]
     fn console_parsing() {
-        let r = super::parse("x\nBNG-VM: PASS discovery t=1.2\r\nBNG-VM: FAIL ip reached 'lcp'\nBNG-VM: DONE fails=1\n");
+        let r = super::parse(
+            "x\nBNG-VM: PASS discovery t=1.2\r\nBNG-VM: FAIL ip reached 'lcp'\nBNG-VM: DONE fails=1\n",
+        );
         assert!(r.passed("discovery"));
         assert_eq!(r.failed[0].0, "ip");
         assert!(r.done);
