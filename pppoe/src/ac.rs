@@ -120,11 +120,14 @@ pub enum DropReason {
     UnexpectedCode,
     /// The caller's transmit buffer cannot hold the reply.
     TxBufferTooSmall,
+    /// The reply (echoing a long Host-Uniq or Relay-Session-Id) would exceed the
+    /// 1500-byte Ethernet MTU (RFC 2516 section 7).
+    ReplyTooLarge,
 }
 
 impl DropReason {
     /// Number of reasons.
-    pub const COUNT: usize = 11;
+    pub const COUNT: usize = 12;
 
     /// Every reason, in counter order.
     pub const ALL: [Self; Self::COUNT] = [
@@ -139,6 +142,7 @@ impl DropReason {
         Self::UnknownSession,
         Self::UnexpectedCode,
         Self::TxBufferTooSmall,
+        Self::ReplyTooLarge,
     ];
 }
 
@@ -507,7 +511,7 @@ impl<'a, P: ServicePolicy> Ac<'a, P> {
                     len,
                 }
             }
-            Err(_) => self.dropped(DropReason::TxBufferTooSmall),
+            Err(e) => self.dropped(emit_drop(e)),
         }
     }
 
@@ -558,13 +562,15 @@ impl<'a, P: ServicePolicy> Ac<'a, P> {
         };
         let n = reply.build(tags, &mut list);
         let sid = id.map_or(0, SessionId::get);
-        let Ok(len) = emit_frame(&hdr, Code::PADS, sid, list.get(..n).unwrap_or_default(), tx)
-        else {
-            // Nothing was sent: give the id back so the client's retry can have it.
-            if let Ok(id) = id {
-                alloc.release(&link.src, id);
+        let len = match emit_frame(&hdr, Code::PADS, sid, list.get(..n).unwrap_or_default(), tx) {
+            Ok(len) => len,
+            Err(e) => {
+                // Nothing was sent: give the id back so the client's retry can have it.
+                if let Ok(id) = id {
+                    alloc.release(&link.src, id);
+                }
+                return self.dropped(emit_drop(e));
             }
-            return self.dropped(DropReason::TxBufferTooSmall);
         };
         if let Ok(session_id) = id {
             self.counters.pads_sent += 1;
@@ -672,6 +678,16 @@ impl<'t> ReplyTags<'t> {
     }
 }
 
+/// Largest PPPoE packet (header and payload) in a standard Ethernet frame.
+const MAX_PPPOE_LEN: usize = 1500;
+
+fn emit_drop(e: EmitError) -> DropReason {
+    match e {
+        EmitError::ValueTooLarge(_) => DropReason::ReplyTooLarge,
+        _ => DropReason::TxBufferTooSmall,
+    }
+}
+
 /// Writes Ethernet header + PPPoE discovery packet into `tx`.
 fn emit_frame(
     hdr: &Header,
@@ -685,6 +701,9 @@ fn emit_frame(
         session_id,
         tags: TagList::List(tags),
     };
+    if repr.buffer_len() > MAX_PPPOE_LEN {
+        return Err(EmitError::ValueTooLarge("reply exceeds the Ethernet MTU"));
+    }
     let needed = hdr.wire_len() + repr.buffer_len();
     if tx.len() < needed {
         return Err(EmitError::BufferTooSmall {

@@ -6,6 +6,7 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::too_many_lines,
     clippy::many_single_char_names,
     clippy::unchecked_time_subtraction,
     reason = "tests"
@@ -524,6 +525,22 @@ fn every_drop_reason() {
         &frame(&header(AC_MAC, HOST, &[]), Code::PADS, 1, &sn),
         DropReason::UnexpectedCode,
     );
+    // A 1480-byte Host-Uniq with a relay tag passes the PADI size rule, but the PADO
+    // echoing it would exceed 1500 bytes.
+    let long = vec![7u8; 1480];
+    check(
+        &frame(
+            &header(BROADCAST, HOST, &[]),
+            Code::PADI,
+            0,
+            &[
+                sn[0],
+                tag(TagType::HOST_UNIQ, &long),
+                tag(TagType::RELAY_SESSION_ID, b"r"),
+            ],
+        ),
+        DropReason::ReplyTooLarge,
+    );
     let mut small = [0u8; 20];
     assert_eq!(
         ac.handle_frame(T0, &padi(&[1]), &mut small, &mut t),
@@ -549,7 +566,7 @@ fn every_drop_reason() {
     {
         assert!(c.drops(r) > 0, "{r:?} never counted");
     }
-    assert_eq!(c.total_drops(), 13);
+    assert_eq!(c.total_drops(), 14);
     assert_eq!(t.calls, 0);
 }
 
