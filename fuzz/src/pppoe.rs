@@ -5,6 +5,7 @@
 pub const TARGETS: &[(&str, crate::Body)] = &[
     ("pppoe_discovery", pppoe_discovery),
     ("pppoe_ac", pppoe_ac),
+    ("pppoe_client", pppoe_client),
     ("pppoe_ppp", pppoe_ppp),
     ("pppoe_ppp_session", pppoe_ppp_session),
 ];
@@ -433,6 +434,148 @@ pub fn pppoe_ppp_session(data: &[u8]) {
         }
         if s.is_finished() {
             assert_eq!(s.poll_timeout(), None);
+        }
+    }
+}
+
+/// The host-side discovery machine (RFC 2516 sections 5 and 7) driven by a script:
+/// arbitrary frames addressed to it, clock jumps with timeouts, answers from a real AC
+/// to whatever it sent, close/restart. Checks: every transmitted frame is a discovery
+/// frame from our MAC, deadlines are in the future after `handle_timeout`, PADI/PADR
+/// retransmissions are bounded by `max_attempts` per phase, events fit the queue, and
+/// the reported state matches the events.
+pub fn pppoe_client(data: &[u8]) {
+    use core::time::Duration;
+
+    use bng_pppoe::ac::{
+        Ac, AcConfig, AnyService, CookieSecret, Outcome, SessionAllocator, SessionId,
+    };
+    use bng_pppoe::client::{Action, Client, ClientConfig, Event};
+    use bng_pppoe::discovery::{Code, Packet, Repr};
+    use bng_pppoe::ethernet::{Frame, Mac};
+
+    struct One;
+    impl SessionAllocator for One {
+        fn allocate(&mut self, _: &Mac, _: Option<&[u8]>) -> Option<SessionId> {
+            SessionId::new(7)
+        }
+        fn release(&mut self, _: &Mac, _: SessionId) -> bool {
+            true
+        }
+    }
+
+    const HOST: Mac = [2, 0, 0, 0, 0, 1];
+    const AC_MAC: Mac = [2, 0, 0, 0, 0, 0xac];
+    let cfg = ClientConfig {
+        host_uniq: Some(&[1, 2, 3, 4]),
+        max_payload: Some(1500),
+        ..ClientConfig::new(HOST)
+    };
+    let max_attempts = usize::from(cfg.max_attempts);
+    let mut client = Client::new(cfg).expect("valid config");
+    let mut ac = Ac::new(
+        AcConfig {
+            mac: AC_MAC,
+            ac_name: b"fuzz-ac",
+            cookie_window: Duration::from_secs(30),
+            max_payload: Some(1500),
+        },
+        AnyService,
+        CookieSecret::new([1; 32]),
+    )
+    .expect("valid AC");
+    let mut now = Duration::from_secs(100);
+    let mut tx = vec![0u8; 1600];
+    let mut last_sent: Option<Vec<u8>> = None;
+    let mut sent_in_phase = [0usize; 2]; // PADI, PADR since the last (re)start/PADO
+    client.start(now);
+    let mut rest = data;
+    for _ in 0..64 {
+        // Drain the machine.
+        let mut actions = 0;
+        while let Some(a) = client.poll_action(now, &mut tx) {
+            actions += 1;
+            assert!(actions <= 8, "unbounded actions");
+            match a {
+                Action::Transmit(n) => {
+                    let f = Frame::new_checked(&tx[..n]).expect("our frame");
+                    assert_eq!(f.header.src, HOST);
+                    assert_eq!(f.header.ethertype, 0x8863);
+                    let p = Packet::new_checked(f.payload).expect("our packet");
+                    let r = Repr::parse(&p).expect("our repr");
+                    match r.code {
+                        Code::PADI => sent_in_phase[0] += 1,
+                        Code::PADR => sent_in_phase[1] += 1,
+                        Code::PADT => assert!(client.is_closed()),
+                        c => panic!("client sent {c:?}"),
+                    }
+                    assert!(sent_in_phase[0] <= max_attempts, "too many PADI");
+                    assert!(sent_in_phase[1] <= max_attempts, "too many PADR");
+                    last_sent = Some(tx[..n].to_vec());
+                }
+                Action::Event(Event::SessionUp(up)) => {
+                    assert_eq!(client.session_id(), Some(up.session_id));
+                }
+                Action::Event(Event::Failed(_) | Event::Terminated) => assert!(client.is_closed()),
+                Action::Event(e) => panic!("{e:?}"),
+            }
+        }
+        assert_eq!(client.events_dropped(), 0);
+        let Some((&op, r)) = rest.split_first() else {
+            break;
+        };
+        rest = r;
+        match op % 4 {
+            0 => {
+                let (&n, r) = rest.split_first().unwrap_or((&0, &[]));
+                rest = r;
+                now += Duration::from_millis(u64::from(n) * 100);
+                client.handle_timeout(now);
+                if let Some(d) = client.poll_timeout() {
+                    assert!(d > now, "a deadline in the past after handle_timeout");
+                }
+            }
+            1 => {
+                let Some((len, r)) = rest.split_first_chunk::<2>() else {
+                    break;
+                };
+                let len = usize::from(u16::from_be_bytes(*len)).min(r.len()).min(1600);
+                let (f, r) = r.split_at(len);
+                rest = r;
+                // Aim the fuzzer's frame at us half of the time.
+                let mut f = f.to_vec();
+                if op & 0x80 != 0 && f.len() >= 14 {
+                    f[..6].copy_from_slice(&HOST);
+                    f[12..14].copy_from_slice(&0x8863u16.to_be_bytes());
+                }
+                let _ = client.handle_frame(now, &f);
+            }
+            2 => {
+                // A real AC answers the last frame we sent.
+                let Some(sent) = last_sent.take() else {
+                    continue;
+                };
+                let mut reply = vec![0u8; 1600];
+                if let Outcome::Reply { len, .. } | Outcome::SessionStarted { len, .. } =
+                    ac.handle_frame(now, &sent, &mut reply, &mut One)
+                {
+                    let code = Frame::new_checked(&reply[..len])
+                        .ok()
+                        .and_then(|f| f.payload.get(1).copied());
+                    if client.handle_frame(now, &reply[..len]).is_ok() && code == Some(Code::PADO.0)
+                    {
+                        sent_in_phase[1] = 0;
+                    }
+                }
+            }
+            _ => {
+                if op & 0x40 != 0 {
+                    client.close();
+                } else {
+                    client.start(now);
+                    sent_in_phase = [0, 0];
+                }
+            }
         }
     }
 }
