@@ -233,6 +233,29 @@ mod tests {
         assert_eq!(r.vlans(), h.vlans());
     }
 
+    proptest::proptest! {
+        #[test]
+        fn header_roundtrip(dst in proptest::prelude::any::<[u8; 6]>(),
+                            src in proptest::prelude::any::<[u8; 6]>(),
+                            tags in proptest::collection::vec((0usize..3, proptest::prelude::any::<u16>()), 0..=2),
+                            ethertype in proptest::prelude::any::<u16>(),
+                            payload in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..32)) {
+            proptest::prop_assume!(!VLAN_TPIDS.contains(&ethertype));
+            let mut h = Header::new(dst, src, ethertype);
+            for (i, (t, tci)) in tags.iter().enumerate() {
+                h.vlans[i] = Vlan { tpid: VLAN_TPIDS[*t], tci: *tci };
+            }
+            h.vlan_count = u8::try_from(tags.len()).unwrap();
+            let mut buf = [0u8; 64];
+            let n = h.emit(&mut buf).unwrap();
+            proptest::prop_assert_eq!(n, h.wire_len());
+            buf[n..n + payload.len()].copy_from_slice(&payload);
+            let f = Frame::new_checked(&buf[..n + payload.len()]).unwrap();
+            proptest::prop_assert_eq!(f.header, h);
+            proptest::prop_assert_eq!(f.payload, &payload[..]);
+        }
+    }
+
     #[test]
     fn three_tags_rejected() {
         let mut b = [0u8; 30];
