@@ -7,4 +7,6 @@
     reason = "a std crate"
 )]
 
+#![allow(clippy::many_single_char_names, reason = "decoders name packet, repr, bytes tersely")]
+
 pub mod dump;
