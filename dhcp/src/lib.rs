@@ -7,6 +7,7 @@ mod macros;
 
 pub mod error;
 pub mod pool;
+mod table;
 pub mod v4;
 pub mod v6;
 

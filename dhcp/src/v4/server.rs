@@ -57,6 +57,16 @@ impl core::fmt::Debug for Key {
     }
 }
 
+impl crate::table::Slot for LeaseSlot {
+    const EMPTY: Self = Self::Empty;
+    fn home(&self, n: usize) -> Option<usize> {
+        match self {
+            Self::Used(l) => usize::try_from(l.key.hash() % (n as u64)).ok(),
+            Self::Empty => None,
+        }
+    }
+}
+
 impl Key {
     /// A key of `kind` (a caller-chosen tag) and `parts` concatenated, truncated to
     /// [`KEY_MAX`].
@@ -273,8 +283,6 @@ pub enum LeaseSlot {
     /// Never used.
     #[default]
     Empty,
-    /// Used once, now free (keeps probe chains intact).
-    Tombstone,
     /// A lease.
     Used(Lease),
 }
@@ -470,7 +478,7 @@ impl<'s, A: AddressSource> Server<'s, A> {
     pub fn leases(&self) -> impl Iterator<Item = &Lease> {
         self.leases.iter().filter_map(|s| match s {
             LeaseSlot::Used(l) => Some(l),
-            _ => None,
+            LeaseSlot::Empty => None,
         })
     }
 
@@ -487,7 +495,7 @@ impl<'s, A: AddressSource> Server<'s, A> {
             match self.leases.get(i)? {
                 LeaseSlot::Empty => return None,
                 LeaseSlot::Used(l) if l.key == *key => return Some(i),
-                _ => {}
+                LeaseSlot::Used(_) => {}
             }
         }
         None
@@ -522,7 +530,7 @@ impl<'s, A: AddressSource> Server<'s, A> {
         let LeaseSlot::Used(l) = *slot else {
             return None;
         };
-        *slot = LeaseSlot::Tombstone;
+        crate::table::remove(self.leases, i);
         Some(l)
     }
 
@@ -878,11 +886,14 @@ impl<'s, A: AddressSource> Server<'s, A> {
             return;
         }
         let mut next: Option<Duration> = None;
-        for i in 0..self.leases.len() {
+        let mut i = 0;
+        while i < self.leases.len() {
             let Some(LeaseSlot::Used(l)) = self.leases.get(i).copied() else {
+                i += 1;
                 continue;
             };
             if l.expires <= now {
+                // a removal shifts a later entry into slot i: look at i again
                 self.remove(i);
                 self.addrs.release(l.addr);
                 if l.state == LeaseState::Bound {
@@ -890,6 +901,7 @@ impl<'s, A: AddressSource> Server<'s, A> {
                 }
             } else {
                 next = Some(next.map_or(l.expires, |t| t.min(l.expires)));
+                i += 1;
             }
         }
         self.next_expiry = next;

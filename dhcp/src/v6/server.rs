@@ -266,6 +266,16 @@ impl core::fmt::Debug for Key6 {
     }
 }
 
+impl crate::table::Slot for BindingSlot {
+    const EMPTY: Self = Self::Empty;
+    fn home(&self, n: usize) -> Option<usize> {
+        match self {
+            Self::Used(b) => usize::try_from(b.key.hash() % (n as u64)).ok(),
+            Self::Empty => None,
+        }
+    }
+}
+
 impl Key6 {
     fn new(kind: IaKind, iaid: u32, duid: &[u8]) -> Self {
         let mut k = Self {
@@ -339,8 +349,6 @@ pub enum BindingSlot {
     /// Never used.
     #[default]
     Empty,
-    /// Freed.
-    Tombstone,
     /// A binding.
     Used(Binding),
 }
@@ -519,7 +527,7 @@ impl<'s, A: Assigner6> Server6<'s, A> {
     pub fn bindings(&self) -> impl Iterator<Item = &Binding> {
         self.table.iter().filter_map(|s| match s {
             BindingSlot::Used(b) => Some(b),
-            _ => None,
+            BindingSlot::Empty => None,
         })
     }
 
@@ -531,7 +539,7 @@ impl<'s, A: Assigner6> Server6<'s, A> {
             match self.table.get(i)? {
                 BindingSlot::Empty => return None,
                 BindingSlot::Used(b) if b.key == *key => return Some(i),
-                _ => {}
+                BindingSlot::Used(_) => {}
             }
         }
         None
@@ -540,7 +548,7 @@ impl<'s, A: Assigner6> Server6<'s, A> {
     fn get(&self, key: &Key6) -> Option<Binding> {
         match self.table.get(self.find(key)?)? {
             BindingSlot::Used(b) => Some(*b),
-            _ => None,
+            BindingSlot::Empty => None,
         }
     }
 
@@ -564,11 +572,10 @@ impl<'s, A: Assigner6> Server6<'s, A> {
 
     fn remove(&mut self, key: &Key6) -> Option<Binding> {
         let i = self.find(key)?;
-        let slot = self.table.get_mut(i)?;
-        let BindingSlot::Used(b) = *slot else {
+        let BindingSlot::Used(b) = *self.table.get(i)? else {
             return None;
         };
-        *slot = BindingSlot::Tombstone;
+        crate::table::remove(self.table, i);
         Some(b)
     }
 
@@ -874,14 +881,15 @@ impl<'s, A: Assigner6> Server6<'s, A> {
             return;
         }
         let mut next: Option<Duration> = None;
-        for i in 0..self.table.len() {
+        let mut i = 0;
+        while i < self.table.len() {
             let Some(BindingSlot::Used(b)) = self.table.get(i).copied() else {
+                i += 1;
                 continue;
             };
             if b.expires <= now {
-                if let Some(s) = self.table.get_mut(i) {
-                    *s = BindingSlot::Tombstone;
-                }
+                // a removal shifts a later entry into slot i: look at i again
+                crate::table::remove(self.table, i);
                 self.assigner.release(b.key.kind, b.value);
                 if b.state == BindingState::Bound {
                     self.event(Event6::Expired {
@@ -891,6 +899,7 @@ impl<'s, A: Assigner6> Server6<'s, A> {
                 }
             } else {
                 next = Some(next.map_or(b.expires, |t| t.min(b.expires)));
+                i += 1;
             }
         }
         self.next_expiry = next;
