@@ -19,6 +19,7 @@
     clippy::many_single_char_names,
     clippy::doc_markdown,
     clippy::needless_for_each,
+    clippy::too_many_lines,
     missing_docs,
     reason = "bench"
 )]
