@@ -148,3 +148,34 @@ fn machines_allocate_nothing() {
     });
     assert_eq!(n, 0, "RADIUS machines allocated");
 }
+
+/// For BENCHMARKS.md: allocations of the `radius` crate (0.4) for the same work (printed,
+/// not asserted).
+#[test]
+fn peer_crate_allocations_for_reference() {
+    use radius::core::code::Code as PC;
+    use radius::core::packet::Packet as PP;
+    use radius::core::{rfc2865, rfc2869};
+    let secret = b"testing123";
+    let mut bytes = vec![];
+    let enc = count_allocations(|| {
+        let mut p = PP::new_with_identifier(PC::AccessRequest, secret, 42);
+        rfc2869::add_message_authenticator(&mut p, &[0u8; 16]);
+        rfc2865::add_user_name(&mut p, "subscriber-000123@isp.example");
+        rfc2865::add_user_password(&mut p, b"correct horse battery").unwrap();
+        rfc2865::add_nas_ip_address(&mut p, &Ipv4Addr::new(192, 0, 2, 1));
+        rfc2865::add_nas_port(&mut p, 12_345);
+        rfc2865::add_service_type(&mut p, 2);
+        rfc2865::add_framed_protocol(&mut p, 1);
+        rfc2865::add_calling_station_id(&mut p, "02-00-5e-00-53-01");
+        rfc2869::add_nas_port_id(&mut p, "eth0.100:200");
+        bytes = p.encode().unwrap();
+    });
+    let dec = count_allocations(|| {
+        let p = PP::decode(&bytes, secret).unwrap();
+        let pw = rfc2865::lookup_user_password(&p).unwrap().unwrap();
+        let user = rfc2865::lookup_user_name(&p).unwrap().unwrap();
+        pw.len() + user.len()
+    });
+    eprintln!("radius 0.4: encode (8 attrs + MA placeholder) {enc} allocations, decode+lookup+PAP {dec}");
+}
