@@ -15,8 +15,8 @@
     reason = "bench"
 )]
 
-use core::net::Ipv4Addr;
 use core::hint::black_box;
+use core::net::Ipv4Addr;
 
 use bng_radius::crypto::{self, Secret};
 use bng_radius::dict::{AttrType, Code};
@@ -29,13 +29,16 @@ const RA: [u8; 16] = [0x3a; 16];
 
 fn ours_encode(secret: &Secret, out: &mut [u8]) -> usize {
     let mut w = Writer::new(out, Code::ACCESS_REQUEST, 42, RA).unwrap();
-    w.attribute(AttrType::USER_NAME, b"subscriber-000123@isp.example").unwrap();
+    w.attribute(AttrType::USER_NAME, b"subscriber-000123@isp.example")
+        .unwrap();
     w.user_password(secret, b"correct horse battery").unwrap();
-    w.ipv4(AttrType::NAS_IP_ADDRESS, Ipv4Addr::new(192, 0, 2, 1)).unwrap();
+    w.ipv4(AttrType::NAS_IP_ADDRESS, Ipv4Addr::new(192, 0, 2, 1))
+        .unwrap();
     w.u32(AttrType::NAS_PORT, 12_345).unwrap();
     w.u32(AttrType::SERVICE_TYPE, 2).unwrap();
     w.u32(AttrType::FRAMED_PROTOCOL, 1).unwrap();
-    w.attribute(AttrType::CALLING_STATION_ID, b"02-00-5e-00-53-01").unwrap();
+    w.attribute(AttrType::CALLING_STATION_ID, b"02-00-5e-00-53-01")
+        .unwrap();
     w.attribute(AttrType::NAS_PORT_ID, b"eth0.100:200").unwrap();
     w.finish(secret).unwrap()
 }

@@ -728,6 +728,21 @@ impl<'s> Client<'s> {
         };
         build(&mut t)?;
         let tlen = t.len;
+        // The encoded request must fit one packet: header, Message-Authenticator,
+        // Acct-Delay-Time, User-Password padding; at most MAX_ATTRIBUTES attributes.
+        let (mut count, mut grow) = (2usize, HEADER_LEN + 18 + 6);
+        for a in Attributes::new(slot.template.get(..tlen).unwrap_or_default()) {
+            let a = a.map_err(|_| EmitError::ValueTooLarge("template"))?;
+            count += 1;
+            if a.kind == AttrType::USER_PASSWORD {
+                grow += a.value.len().div_ceil(16).max(1) * 16 - a.value.len();
+            }
+        }
+        if count > crate::packet::MAX_ATTRIBUTES || tlen + grow > MAX_PACKET_LEN {
+            return Err(SubmitError::Emit(EmitError::ValueTooLarge(
+                "request does not fit one RADIUS packet",
+            )));
+        }
         // Acct-Delay-Time given by the caller is the base the client adds to
         // (RFC 2866 section 5.2).
         let base_delay = Attributes::new(slot.template.get(..tlen).unwrap_or_default())

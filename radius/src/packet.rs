@@ -584,6 +584,7 @@ impl<'a> Repr<'a> {
 pub struct Writer<'b> {
     buf: &'b mut [u8],
     len: usize,
+    count: usize,
 }
 
 impl<'b> Writer<'b> {
@@ -609,7 +610,11 @@ impl<'b> Writer<'b> {
         head[HEADER_LEN] = AttrType::MESSAGE_AUTHENTICATOR.0;
         head[HEADER_LEN + 1] = 18;
         head[HEADER_LEN + 2..].fill(0);
-        Ok(Self { buf, len: needed })
+        Ok(Self {
+            buf,
+            len: needed,
+            count: 1,
+        })
     }
 
     /// Bytes written so far.
@@ -642,11 +647,16 @@ impl<'b> Writer<'b> {
     /// Appends an attribute.
     ///
     /// # Errors
-    /// [`EmitError::ValueTooLarge`] for a value over 253 bytes; [`EmitError::BufferTooSmall`]
-    /// when the buffer (or the 4096-byte packet limit) is exhausted.
+    /// [`EmitError::ValueTooLarge`] for a value over 253 bytes or beyond
+    /// [`MAX_ATTRIBUTES`] attributes; [`EmitError::BufferTooSmall`] when the buffer (or the
+    /// 4096-byte packet limit) is exhausted.
     pub fn attribute(&mut self, kind: AttrType, value: &[u8]) -> Result<(), EmitError> {
+        if self.count >= MAX_ATTRIBUTES {
+            return Err(EmitError::ValueTooLarge("more than 256 attributes"));
+        }
         let n = put_attr(self.tail(), kind, value)?;
         self.len += n;
+        self.count += 1;
         Ok(())
     }
 
@@ -811,8 +821,18 @@ impl<'b> Writer<'b> {
     /// from a request).
     ///
     /// # Errors
-    /// [`EmitError::BufferTooSmall`] when they do not fit.
+    /// [`EmitError::ValueTooLarge`] if `tlvs` is not a well-formed attribute area or the
+    /// packet would exceed [`MAX_ATTRIBUTES`]; [`EmitError::BufferTooSmall`] when they do
+    /// not fit.
     pub fn raw(&mut self, tlvs: &[u8]) -> Result<(), EmitError> {
+        let mut n = 0;
+        for a in Attributes::new(tlvs) {
+            a.map_err(|_| EmitError::ValueTooLarge("malformed attributes"))?;
+            n += 1;
+        }
+        if self.count + n > MAX_ATTRIBUTES {
+            return Err(EmitError::ValueTooLarge("more than 256 attributes"));
+        }
         let needed = self.len + tlvs.len();
         let available = self.buf.len().min(MAX_PACKET_LEN);
         self.tail()
@@ -820,6 +840,7 @@ impl<'b> Writer<'b> {
             .ok_or(EmitError::BufferTooSmall { needed, available })?
             .copy_from_slice(tlvs);
         self.len = needed;
+        self.count += n;
         Ok(())
     }
 

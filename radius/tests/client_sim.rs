@@ -638,3 +638,21 @@ fn lossy_peer_pair_simulation() {
     assert!(answered >= 60, "few time out: {answered}");
     assert_eq!(c.stats().replies, answered as u64);
 }
+
+#[test]
+fn requests_that_cannot_fit_one_packet_are_refused_at_submit() {
+    let mut st = slots(2);
+    let mut c = Client::new(Config::default(), &mut st).unwrap();
+    c.add_server(server(ServerKind::Auth)).unwrap();
+    let mut rng = TestRng(37);
+    let r = c.submit_access(Duration::ZERO, &mut rng, |t| {
+        for _ in 0..300 {
+            t.attribute(AttrType::CLASS, b"")?;
+        }
+        Ok(())
+    });
+    assert!(matches!(r, Err(SubmitError::Emit(_))), "{r:?}");
+    assert_eq!(c.pending(), 0, "the slot stays free");
+    let mut tx = [0u8; 4096];
+    assert!(c.poll_action(Duration::ZERO, &mut tx).is_none());
+}

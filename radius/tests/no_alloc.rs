@@ -177,5 +177,7 @@ fn peer_crate_allocations_for_reference() {
         let user = rfc2865::lookup_user_name(&p).unwrap().unwrap();
         pw.len() + user.len()
     });
-    eprintln!("radius 0.4: encode (8 attrs + MA placeholder) {enc} allocations, decode+lookup+PAP {dec}");
+    eprintln!(
+        "radius 0.4: encode (8 attrs + MA placeholder) {enc} allocations, decode+lookup+PAP {dec}"
+    );
 }
