@@ -129,3 +129,70 @@ fn pppoe_session_frames_parse_and_reemit() {
 fn ppp_link_frames_parse_and_reemit() {
     let _ = walk("ppp");
 }
+
+/// tcpdump's decode of the PPPoE session captures agrees with ours on session id,
+/// PPP protocol, control code, identifier and length.
+#[test]
+fn tcpdump_out_agrees_on_session_lcp_frames() {
+    let Some(root) = corpus::dir() else {
+        return;
+    };
+    let mut checked = 0;
+    for name in ["tcpdump__pppoes", "tcpdump__pppoe"] {
+        let pcap = root.join("pppoe").join(format!("{name}.pcap"));
+        let out = root.join("pppoe").join(format!("{name}.out"));
+        let (Ok(text), true) = (std::fs::read_to_string(&out), pcap.exists()) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        corpus::read_capture(&pcap, |f| {
+            let Some(line) = lines.get(f.number - 1) else {
+                return;
+            };
+            let Some(rest) = line.split("[ses 0x").nth(1) else {
+                return;
+            };
+            let Some((sid_hex, rest)) = rest.split_once(']') else {
+                return;
+            };
+            let Some((proto_name, rest)) = rest.trim().split_once(", ") else {
+                return;
+            };
+            let Some((code_name, rest)) = rest.split_once(" (0x") else {
+                return;
+            };
+            let id: u8 = rest
+                .split("id ")
+                .nth(1)
+                .unwrap()
+                .split(',')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            let len: usize = rest
+                .split("length ")
+                .nth(1)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            let (_et, payload) = f.ethertype_payload().unwrap();
+            let (sid, ppp) = split_session(payload).unwrap();
+            assert_eq!(sid, u16::from_str_radix(sid_hex, 16).unwrap(), "{line}");
+            let frame = Frame::new_checked(ppp).unwrap();
+            assert_eq!(format!("{:?}", frame.protocol()), proto_name, "{line}");
+            let r = ControlRepr::parse_bytes(frame.information()).unwrap();
+            assert_eq!(format!("{:?}", r.code), code_name, "{line}");
+            assert_eq!(r.identifier, id, "{line}");
+            assert_eq!(
+                r.buffer_len() + 2,
+                len,
+                "{line}: tcpdump counts the PPP frame"
+            );
+            checked += 1;
+        });
+    }
+    eprintln!("{checked} session frames agree with tcpdump");
+    assert!(checked >= 2);
+}

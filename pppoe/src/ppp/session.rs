@@ -943,6 +943,8 @@ impl<'c> Session<'c> {
             }
         }
         if act.contains(Actions::TLU) {
+            // A Terminate-Request seen during negotiation is history now.
+            self.cause = None;
             self.phase = Phase::Authenticate;
             if self.config.echo_interval > Duration::ZERO {
                 self.echo = Echo {
