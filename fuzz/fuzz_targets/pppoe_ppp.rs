@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| bng_fuzz::pppoe_ppp(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bng_fuzz::pppoe::pppoe_ppp(data));

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| bng_fuzz::pppoe_ppp_session(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| bng_fuzz::pppoe::pppoe_ppp_session(data));
