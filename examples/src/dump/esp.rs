@@ -57,8 +57,9 @@ pub(super) fn decode_ip(l3: &[u8]) -> Option<Line> {
         4 => {
             let hl = usize::from(l3.first()? & 0x0f) * 4;
             let total = l3
-                .get(2..4)
-                .map(|b| usize::from(u16::from_be_bytes([b[0], b[1]])))?;
+                .get(2..)
+                .and_then(<[u8]>::first_chunk::<2>)
+                .map(|b| usize::from(u16::from_be_bytes(*b)))?;
             let end = total.clamp(hl, l3.len());
             (*l3.get(9)?, l3.get(hl..end)?)
         }
