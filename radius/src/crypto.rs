@@ -166,10 +166,15 @@ pub fn sign(packet: &mut [u8], secret: &Secret) -> Result<(), EmitError> {
     }
     let mut auth = [0u8; 16];
     auth.copy_from_slice(&hdr[4..]);
+    let ma_auth = if ma_over_zero_authenticator(code) {
+        [0u8; 16]
+    } else {
+        auth
+    };
     let ma = find_message_authenticator(packet)
         .map_err(|_| EmitError::ValueTooLarge("malformed Message-Authenticator"))?;
     if let Some(at) = ma {
-        let mac = hmac_over(secret, packet, &auth, at);
+        let mac = hmac_over(secret, packet, &ma_auth, at);
         if let Some(dst) = packet.get_mut(at..at + 16) {
             dst.copy_from_slice(&mac);
         }
@@ -207,6 +212,17 @@ fn check_ma(
     }
 }
 
+/// Replies whose Message-Authenticator is computed over a zeroed Authenticator field
+/// rather than the request's: Accounting-Response and the CoA/Disconnect ACKs and NAKs.
+/// RFC 3579 section 3.2 defines the request-authenticator form only for the
+/// Access-* replies; for these codes FreeRADIUS (2.x to 4.x), the dominant peer, signs and
+/// verifies with 16 zero octets, as for the requests (RFC 5176 section 3.5, RFC 2866
+/// section 3). We emit that form and accept both on receipt (both are keyed by the
+/// secret, so accepting either costs no security).
+const fn ma_over_zero_authenticator(code: Code) -> bool {
+    matches!(code.0, 5 | 41 | 42 | 44 | 45)
+}
+
 /// Verifies a reply against the `request_authenticator` of the request it answers:
 /// the Response Authenticator (RFC 2865 section 3), then the Message-Authenticator
 /// (RFC 3579 section 3.2), which must be present when `require_message_authenticator`
@@ -226,13 +242,18 @@ pub fn verify_response<T: AsRef<[u8]>>(
     if !ct_eq16(&want, &packet.authenticator()) {
         return Err(VerifyError::BadAuthenticator);
     }
-    check_ma(
+    let first = check_ma(
         secret,
         bytes,
         request_authenticator,
         require_message_authenticator,
-    )
-    .map(drop)
+    );
+    match first {
+        Err(VerifyError::BadMessageAuthenticator) if ma_over_zero_authenticator(packet.code()) => {
+            check_ma(secret, bytes, &[0; 16], require_message_authenticator).map(drop)
+        }
+        r => r.map(drop),
+    }
 }
 
 /// Verifies a request: for Accounting, CoA and Disconnect requests the Request

@@ -319,3 +319,47 @@ fn chap_and_extended_and_vsa() {
         .collect();
     assert_eq!(joined, long);
 }
+
+/// CoA/Disconnect ACK/NAK and Accounting-Response: we sign the Message-Authenticator over
+/// a zero Authenticator field (FreeRADIUS' form) and accept the request-authenticator form
+/// too.
+#[test]
+fn reply_message_authenticator_forms() {
+    use hmac::{Hmac, Mac};
+    let secret = Secret::new(b"coasecret").unwrap();
+    let ra = [0x42u8; 16];
+    for code in [
+        Code::COA_ACK,
+        Code::DISCONNECT_NAK,
+        Code::ACCOUNTING_RESPONSE,
+    ] {
+        // our form
+        let mut b = [0u8; 64];
+        let w = Writer::new(&mut b, code, 1, ra).unwrap();
+        let n = w.finish(&secret).unwrap();
+        let mut z = b[..n].to_vec();
+        z[4..20].fill(0);
+        z[22..38].fill(0);
+        let mut mac = <Hmac<md5::Md5> as Mac>::new_from_slice(b"coasecret").unwrap();
+        mac.update(&z);
+        assert_eq!(&b[22..38], &mac.finalize().into_bytes()[..], "{code:?}");
+        let p = Packet::new_checked(&b[..n]).unwrap();
+        assert_eq!(crypto::verify_response(&p, &secret, &ra, true), Ok(()));
+        // the request-authenticator form
+        let mut o = b[..n].to_vec();
+        o[4..20].copy_from_slice(&ra);
+        o[22..38].fill(0);
+        let mut mac = <Hmac<md5::Md5> as Mac>::new_from_slice(b"coasecret").unwrap();
+        mac.update(&o);
+        let tag = mac.finalize().into_bytes();
+        o[22..38].copy_from_slice(&tag);
+        let a = crypto::authenticator_hash(&secret, &o, &ra);
+        o[4..20].copy_from_slice(&a);
+        let p = Packet::new_checked(&o[..]).unwrap();
+        assert_eq!(
+            crypto::verify_response(&p, &secret, &ra, true),
+            Ok(()),
+            "{code:?}"
+        );
+    }
+}
