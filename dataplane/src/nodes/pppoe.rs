@@ -4,7 +4,7 @@
 //! goes on with the subscriber's handle in its metadata; PPP control (LCP, PAP, CHAP,
 //! IPCP, IPv6CP, ...) is punted to the control plane unchanged; unknown sessions drop.
 
-use std::collections::HashMap;
+use hashbrown::HashMap;
 
 use bng_pppoe::discovery::{Code, Packet};
 
