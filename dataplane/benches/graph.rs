@@ -6,6 +6,7 @@
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
     clippy::missing_docs_in_private_items,
     missing_docs,
     reason = "bench"
