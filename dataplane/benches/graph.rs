@@ -97,7 +97,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             let mut n = 0usize;
             for f in &frames {
-                let s = etherparse::SlicedPacket::from_ethernet(std::hint::black_box(f)).unwrap();
+                let s = etherparse::SlicedPacket::from_ethernet(core::hint::black_box(f)).unwrap();
                 n += usize::from(s.vlan.is_some());
             }
             n
