@@ -12,8 +12,8 @@
     reason = "tests"
 )]
 
-use std::collections::BTreeMap;
 use core::fmt::Write as _;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bng_pppoe::discovery::{Code, Packet, Repr, TagType};

@@ -94,6 +94,8 @@ struct Sim<'c> {
     impair: Impair,
     sent: usize,
     auth_requests: usize,
+    /// Tamper: strip the Msg-Length and Message of PAP Authenticate-Acks.
+    strip_pap_message: bool,
 }
 
 impl<'c> Sim<'c> {
@@ -118,6 +120,7 @@ impl<'c> Sim<'c> {
             impair,
             sent: 0,
             auth_requests: 0,
+            strip_pap_message: false,
         }
     }
 
@@ -127,6 +130,15 @@ impl<'c> Sim<'c> {
 
     fn transmit(&mut self, to_server: bool, frame: &[u8]) {
         self.sent += 1;
+        if self.strip_pap_message && !to_server && frame[6..9] == [0xc0, 0x23, 2] {
+            // PPPoE LENGTH 6, PAP Length 4: an Authenticate-Ack with no Msg-Length.
+            let mut f = frame[..12].to_vec();
+            f[5] = 6;
+            f[11] = 4;
+            let at = self.now + Duration::from_millis(1);
+            self.wire.push((at, to_server, f));
+            return;
+        }
         if self.pct(self.impair.drop_pct) {
             return;
         }
@@ -281,6 +293,16 @@ fn establish(auth: AuthProto) {
 #[test]
 fn pap_session_comes_up() {
     establish(AuthProto::Pap);
+}
+
+#[test]
+fn pap_ack_without_msg_length_is_accepted_by_the_host() {
+    let s = server_cfg(AuthProto::Pap);
+    let c = client_cfg(PASS);
+    let mut sim = Sim::new(&c, &s, 11, CLEAN);
+    sim.strip_pap_message = true;
+    sim.run(true, 1000);
+    assert!(sim.both_up(), "{:?} {:?}", sim.c_out, sim.s_out);
 }
 
 #[test]

@@ -100,11 +100,9 @@ impl<'a> PapRepr<'a> {
                 })
             }
             c @ (pap_code::ACK | pap_code::NAK) => {
-                let (message, rest) = if data.is_empty() {
-                    (data, data) // tolerate a missing Msg-Length
-                } else {
-                    lv(data)?
-                };
+                // Msg-Length is required (section 2.2.2); a Session tolerates its
+                // absence as pppd does, but a Repr must re-emit identically.
+                let (message, rest) = lv(data)?;
                 if !rest.is_empty() {
                     return Err(ParseError::InvalidField("PAP reply trailing bytes"));
                 }

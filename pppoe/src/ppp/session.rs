@@ -59,7 +59,7 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::error::{ProtocolError, UsageError};
 
-use super::auth::{CHALLENGE_LEN, ChapRepr, PapRepr, chap_md5_response, chap_md5_verify};
+use super::auth::{CHALLENGE_LEN, ChapRepr, PapRepr, chap_md5_response, chap_md5_verify, pap_code};
 use super::cp::{Cp, Reply};
 use super::fsm::{Actions, Event as Ev, State, Timers};
 use super::ipcp::{Ipcp, IpcpRole};
@@ -715,8 +715,21 @@ impl<'c> Session<'c> {
                 let p = ControlPacket::new_checked(info)
                     .map_err(|_| ProtocolError::PeerMisbehaved("malformed auth packet"))?;
                 if proto == Protocol::PAP {
-                    let r = PapRepr::parse(&p)
-                        .map_err(|_| ProtocolError::PeerMisbehaved("malformed PAP packet"))?;
+                    let r = match (PapRepr::parse(&p), p.code(), p.data()) {
+                        (Ok(r), _, _) => r,
+                        // Authenticate-Ack/Nak without Msg-Length (pppd accepts it).
+                        (Err(_), pap_code::ACK, []) => PapRepr::Ack {
+                            id: p.identifier(),
+                            message: &[],
+                        },
+                        (Err(_), pap_code::NAK, []) => PapRepr::Nak {
+                            id: p.identifier(),
+                            message: &[],
+                        },
+                        (Err(_), _, _) => {
+                            return Err(ProtocolError::PeerMisbehaved("malformed PAP packet"));
+                        }
+                    };
                     Ok(self.pap(now, r))
                 } else {
                     let r = ChapRepr::parse(&p)
