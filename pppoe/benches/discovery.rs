@@ -20,6 +20,8 @@ use bng_pppoe::ac::{Ac, AcConfig, AnyService, CookieSecret, Outcome, SessionAllo
 use bng_pppoe::client::{Action, Client, ClientConfig, Event};
 use bng_pppoe::discovery::{Code, Packet, Repr, Tag, TagList, TagType};
 use bng_pppoe::ethernet::{BROADCAST, Frame, Header, Mac, Vlan};
+use bng_pppoe::ppp::lcp::AuthProto;
+use bng_pppoe::ppp::session::{Config, Credentials, Event as PppEvent, Session};
 use bng_pppoe::tags::{BBF_VENDOR_ID, DiscoveryTags, SubOption, SubOptionType, VendorSpecific};
 use criterion::{Criterion, criterion_main};
 
@@ -234,8 +236,98 @@ fn machines(c: &mut Criterion) {
     });
 }
 
+/// PADI -> PADO -> PADR -> PADS between our client and AC, then LCP -> PAP -> IPCP
+/// between two [`Session`]s on the agreed SESSION_ID, Ethernet framing included: the
+/// issue's "full session establishment". Returns the frames exchanged.
+fn full_establishment(
+    ac: &mut Ac<'_, AnyService>,
+    s_cfg: &Config<'_>,
+    c_cfg: &Config<'_>,
+    seed: u64,
+) -> usize {
+    let now = Duration::from_secs(1_000);
+    let host_uniq = seed.to_be_bytes();
+    let mut client = Client::new(ClientConfig {
+        host_uniq: Some(&host_uniq),
+        ..ClientConfig::new(HOST)
+    })
+    .unwrap();
+    let (mut up, mut down) = ([0u8; 1600], [0u8; 1600]);
+    let mut frames = 0;
+    client.start(now);
+    let (id, host_link, ac_link) = loop {
+        match client.poll_action(now, &mut up) {
+            Some(Action::Transmit(n)) => {
+                frames += 1;
+                match ac.handle_frame(now, &up[..n], &mut down, &mut One) {
+                    Outcome::Reply { len, .. } | Outcome::SessionStarted { len, .. } => {
+                        frames += 1;
+                        let _ = client.handle_frame(now, &down[..len]);
+                    }
+                    o => panic!("{o:?}"),
+                }
+            }
+            Some(Action::Event(Event::SessionUp(s))) => {
+                let ac_link = s.link.reply(AC_MAC, 0x8864);
+                break (s.session_id.get(), s.link, ac_link);
+            }
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut ac_s = Session::from_parts(s_cfg, id, seed, [7; 16]);
+    let mut host_s = Session::from_parts(c_cfg, id, seed ^ 0x5555, [0; 16]);
+    ac_s.set_peer_ipv4([100, 64, 0, 2]);
+    ac_s.start(now);
+    host_s.start(now);
+    let (l2a, l2h) = (ac_link.wire_len(), host_link.wire_len());
+    loop {
+        while let Some(a) = ac_s.poll_action(now, &mut down[l2a..]) {
+            ac_link.emit(&mut down).unwrap();
+            frames += 1;
+            let f = Frame::new_checked(&down[..l2a + a.len()]).unwrap();
+            let _ = host_s.handle_packet(now, f.payload);
+        }
+        while let Some(a) = host_s.poll_action(now, &mut up[l2h..]) {
+            host_link.emit(&mut up).unwrap();
+            frames += 1;
+            let f = Frame::new_checked(&up[..l2h + a.len()]).unwrap();
+            if let Ok(Some(req)) = ac_s.handle_packet(now, f.payload) {
+                if req.check_password(b"user@isp", b"secret") {
+                    ac_s.auth_accept(now).unwrap();
+                }
+            }
+        }
+        while let Some(e) = host_s.poll_event() {
+            if matches!(e, PppEvent::Ipv4Up { .. }) {
+                return frames;
+            }
+        }
+    }
+}
+
+fn full(c: &mut Criterion) {
+    let mut ac = ac();
+    let mut s_cfg = Config::server(AuthProto::Pap, b"bng", [100, 64, 0, 1]);
+    s_cfg.ipv6 = false;
+    s_cfg.dns = [[100, 64, 0, 53], [0; 4]];
+    let mut c_cfg = Config::client(Credentials {
+        user: b"user@isp",
+        password: b"secret",
+    });
+    c_cfg.ipv6 = false;
+    let frames = full_establishment(&mut ac, &s_cfg, &c_cfg, 1);
+    eprintln!("PADI..IPCP up (PAP): {frames} frames per session");
+    let mut seed = 0u64;
+    c.bench_function("pppoe/full_padi_to_ipcp_up_pap", |b| {
+        b.iter(|| {
+            seed += 1;
+            black_box(full_establishment(&mut ac, &s_cfg, &c_cfg, seed))
+        });
+    });
+}
+
 mod group {
     #![allow(missing_docs, reason = "criterion's macro defines an undocumented fn")]
-    criterion::criterion_group!(benches, super::parse, super::machines);
+    criterion::criterion_group!(benches, super::parse, super::machines, super::full);
 }
 criterion_main!(group::benches);
