@@ -212,14 +212,20 @@ fn check_ma(
     }
 }
 
-/// Replies whose Message-Authenticator is computed over a zeroed Authenticator field
-/// rather than the request's: Accounting-Response and the CoA/Disconnect ACKs and NAKs.
-/// RFC 3579 section 3.2 defines the request-authenticator form only for the
-/// Access-* replies; for these codes FreeRADIUS (2.x to 4.x), the dominant peer, signs and
-/// verifies with 16 zero octets, as for the requests (RFC 5176 section 3.5, RFC 2866
-/// section 3). We emit that form and accept both on receipt (both are keyed by the
-/// secret, so accepting either costs no security).
+/// Replies whose Message-Authenticator we compute over a zeroed Authenticator field
+/// rather than the request's: Accounting-Response. RFC 3579 section 3.2 defines the
+/// request-authenticator form for the Access-* replies, and FreeRADIUS 3.x uses it for
+/// the CoA/Disconnect ACKs and NAKs too (radclient 3.2 refuses anything else), but signs
+/// and verifies Accounting-Response over 16 zero octets, as for the requests (RFC 2866
+/// section 3). We emit those forms.
 const fn ma_over_zero_authenticator(code: Code) -> bool {
+    code.0 == 5
+}
+
+/// Replies for which both Message-Authenticator forms are accepted on receipt
+/// (Accounting-Response and the CoA/Disconnect ACKs and NAKs, where implementations
+/// differ). Both forms are keyed by the secret, so accepting either costs no security.
+const fn ma_either_form(code: Code) -> bool {
     matches!(code.0, 5 | 41 | 42 | 44 | 45)
 }
 
@@ -249,7 +255,7 @@ pub fn verify_response<T: AsRef<[u8]>>(
         require_message_authenticator,
     );
     match first {
-        Err(VerifyError::BadMessageAuthenticator) if ma_over_zero_authenticator(packet.code()) => {
+        Err(VerifyError::BadMessageAuthenticator) if ma_either_form(packet.code()) => {
             check_ma(secret, bytes, &[0; 16], require_message_authenticator).map(drop)
         }
         r => r.map(drop),
