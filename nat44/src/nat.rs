@@ -28,8 +28,15 @@
 //!
 //! # Fragments
 //!
-//! Fragments (MF set or a non-zero offset) are **dropped and counted**
-//! ([`DropReason::Fragment`]); there is no fragment table in this version.
+//! A bounded fragment table ([`FRAG_SLOTS`] datagrams) applies the first fragment's
+//! translation to the later fragments of the same datagram (RFC 4787 REQ-14 asks a
+//! NAT to handle fragments; the transport checksum is updated incrementally in the
+//! first fragment, which is valid for the whole datagram). Later fragments are
+//! matched on (source, destination, protocol, identification) for
+//! [`FRAG_TIMEOUT`] seconds. A later fragment that arrives before its first
+//! fragment, or after the entry was evicted, is **dropped and counted**
+//! ([`DropReason::Fragment`]), as are fragmented ICMP errors and fragments that would
+//! hairpin. When the table is full, the entry closest to expiry is replaced.
 //!
 //! # What is not done
 //!
@@ -45,6 +52,37 @@ use crate::det::{FIRST_PORT, PortRange};
 use crate::error::UsageError;
 use crate::table::{Index, NIL, Slab, Slot, hash};
 use crate::wire::{IcmpType, rd16, rd32, wr16, wr32};
+
+/// Datagrams whose fragments can be in flight at once.
+pub const FRAG_SLOTS: usize = 64;
+/// Seconds a first fragment's translation is kept for the later fragments (RFC 791
+/// section 3.2 suggests a reassembly timer of 15 seconds).
+pub const FRAG_TIMEOUT: u32 = 15;
+
+/// One entry of the fragment table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Frag {
+    src: u32,
+    dst: u32,
+    new_addr: u32,
+    expires: u32,
+    ident: u16,
+    proto: u8,
+    /// 1: in2out, 2: out2in, 0: free.
+    dir: u8,
+}
+
+impl Frag {
+    const EMPTY: Self = Self {
+        src: 0,
+        dst: 0,
+        new_addr: 0,
+        expires: 0,
+        ident: 0,
+        proto: 0,
+        dir: 0,
+    };
+}
 
 /// Packets per prefetch round of [`Nat44::translate_batch`].
 pub const BATCH_CHUNK: usize = 32;
@@ -329,6 +367,10 @@ pub struct Stats {
     pub blocks_released: u64,
     /// Release events lost because the queue was full.
     pub events_dropped: u64,
+    /// Later fragments translated through the fragment table.
+    pub fragments: u64,
+    /// Fragment table entries replaced before they expired (table full).
+    pub fragments_evicted: u64,
 }
 
 /// Caller-provided storage. Every index must have a power-of-two length larger than
@@ -377,6 +419,9 @@ struct Flow {
     end: usize,
     tcp_flags: u8,
     kind: Kind,
+    ident: u16,
+    /// A first fragment (MF set, offset zero).
+    first_frag: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -385,6 +430,8 @@ enum Kind {
     IcmpRequest,
     IcmpReply,
     IcmpError,
+    /// A fragment with a non-zero offset: addresses only.
+    LaterFragment,
 }
 
 /// Parses the IPv4 and transport headers (RFC 791 section 3.1, RFC 793 section 3.1,
@@ -397,9 +444,7 @@ fn parse_flow(pkt: &[u8]) -> Result<Flow, DropReason> {
     if vi >> 4 != 4 || ihl < 20 || end < ihl || end > pkt.len() {
         return Err(m);
     }
-    if rd16(pkt, 6).ok_or(m)? & 0x3fff != 0 {
-        return Err(DropReason::Fragment);
-    }
+    let frag = rd16(pkt, 6).ok_or(m)? & 0x3fff;
     let proto = *pkt.get(9).ok_or(m)?;
     let src = rd32(pkt, 12).ok_or(m)?;
     let dst = rd32(pkt, 16).ok_or(m)?;
@@ -415,7 +460,18 @@ fn parse_flow(pkt: &[u8]) -> Result<Flow, DropReason> {
         end,
         tcp_flags: 0,
         kind: Kind::Transport,
+        ident: rd16(pkt, 4).ok_or(m)?,
+        first_frag: frag != 0,
     };
+    if frag & 0x1fff != 0 {
+        f.first_frag = false;
+        f.kind = Kind::LaterFragment;
+        return if matches!(proto, TCP | UDP | ICMP) {
+            Ok(f)
+        } else {
+            Err(DropReason::Unsupported)
+        };
+    }
     match proto {
         TCP => {
             let off = usize::from(pkt.get(l4 + 12).ok_or(m)? >> 4) * 4;
@@ -428,7 +484,8 @@ fn parse_flow(pkt: &[u8]) -> Result<Flow, DropReason> {
         }
         UDP => {
             let ulen = usize::from(rd16(pkt, l4 + 4).ok_or(m)?);
-            if l4len < 8 || ulen < 8 || ulen > l4len {
+            // A first fragment carries only part of the datagram UDP Length covers.
+            if l4len < 8 || ulen < 8 || (ulen > l4len && !f.first_frag) {
                 return Err(m);
             }
             f.sport = rd16(pkt, l4).ok_or(m)?;
@@ -449,6 +506,7 @@ fn parse_flow(pkt: &[u8]) -> Result<Flow, DropReason> {
                     f.kind = Kind::IcmpReply;
                     f.dport = id;
                 }
+                None if ty.is_error() && f.first_frag => return Err(DropReason::Fragment),
                 None if ty.is_error() => f.kind = Kind::IcmpError,
                 None => return Err(DropReason::Unsupported),
             }
@@ -534,6 +592,7 @@ pub struct Nat44<'a> {
     ev_len: usize,
     sweep_cursor: u32,
     next_sweep: Duration,
+    frags: [Frag; FRAG_SLOTS],
     stats: Stats,
 }
 
@@ -599,6 +658,7 @@ impl<'a> Nat44<'a> {
             ev_len: 0,
             sweep_cursor: 0,
             next_sweep: Duration::ZERO,
+            frags: [Frag::EMPTY; FRAG_SLOTS],
             stats: Stats::default(),
             cfg,
         })
@@ -1391,7 +1451,11 @@ impl<'a> Nat44<'a> {
             Err(r) => return Verdict::Drop(r),
         };
         let t = secs(now);
+        if f.first_frag && self.in_pool(f.dst) {
+            return Verdict::Drop(DropReason::Fragment);
+        }
         match f.kind {
+            Kind::LaterFragment => return self.later_fragment(t, pkt, &f, Direction::InToOut),
             Kind::IcmpError => return self.icmp_error(now, pkt, &f, Direction::InToOut),
             Kind::IcmpReply => return Verdict::Drop(DropReason::Unsupported),
             Kind::IcmpRequest if self.in_pool(f.dst) => {
@@ -1430,6 +1494,9 @@ impl<'a> Nat44<'a> {
         }
         self.refresh(s, &f, true, t);
         rewrite(pkt, &f, true, se.out_addr, se.out_port);
+        if f.first_frag {
+            self.record_fragment(t, &f, Direction::InToOut, se.out_addr);
+        }
         Verdict::Forward
     }
 
@@ -1439,6 +1506,9 @@ impl<'a> Nat44<'a> {
             Err(r) => return Verdict::Drop(r),
         };
         match f.kind {
+            Kind::LaterFragment => {
+                return self.later_fragment(secs(now), pkt, &f, Direction::OutToIn);
+            }
             Kind::IcmpError => return self.icmp_error(now, pkt, &f, Direction::OutToIn),
             Kind::IcmpRequest => return Verdict::Drop(DropReason::Unsupported),
             _ => {}
@@ -1455,6 +1525,68 @@ impl<'a> Nat44<'a> {
         };
         self.refresh(s, &f, false, secs(now));
         rewrite(pkt, &f, false, se.in_addr, se.in_port);
+        if f.first_frag {
+            self.record_fragment(secs(now), &f, Direction::OutToIn, se.in_addr);
+        }
+        Verdict::Forward
+    }
+
+    /// Remembers the translation of a first fragment for the later ones.
+    fn record_fragment(&mut self, t: u32, f: &Flow, dir: Direction, new_addr: u32) {
+        let d = if dir == Direction::InToOut { 1 } else { 2 };
+        let e = Frag {
+            src: f.src,
+            dst: f.dst,
+            new_addr,
+            expires: t.saturating_add(FRAG_TIMEOUT),
+            ident: f.ident,
+            proto: f.proto,
+            dir: d,
+        };
+        let same = |x: &Frag| {
+            x.dir == d
+                && x.src == f.src
+                && x.dst == f.dst
+                && x.ident == f.ident
+                && x.proto == f.proto
+        };
+        let slot = self
+            .frags
+            .iter()
+            .position(|x| same(x) || x.dir == 0 || x.expires <= t);
+        let slot = slot.unwrap_or_else(|| {
+            self.stats.fragments_evicted += 1;
+            self.frags
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, x)| x.expires)
+                .map_or(0, |(i, _)| i)
+        });
+        if let Some(x) = self.frags.get_mut(slot) {
+            *x = e;
+        }
+    }
+
+    /// A fragment with a non-zero offset: rewrite the address its first fragment's
+    /// translation rewrote (source for in2out, destination for out2in).
+    #[allow(clippy::many_single_char_names, reason = "short-lived locals")]
+    fn later_fragment(&mut self, t: u32, pkt: &mut [u8], f: &Flow, dir: Direction) -> Verdict {
+        let d = if dir == Direction::InToOut { 1 } else { 2 };
+        let Some(e) = self.frags.iter().find(|x| {
+            x.dir == d
+                && x.expires > t
+                && x.src == f.src
+                && x.dst == f.dst
+                && x.ident == f.ident
+                && x.proto == f.proto
+        }) else {
+            return Verdict::Drop(DropReason::Fragment);
+        };
+        let (off, old) = if d == 1 { (12, f.src) } else { (16, f.dst) };
+        let c = rd16(pkt, 10).unwrap_or(0);
+        wr16(pkt, 10, update32(c, old, e.new_addr));
+        wr32(pkt, off, e.new_addr);
+        self.stats.fragments += 1;
         Verdict::Forward
     }
 

@@ -25,7 +25,7 @@ use common::{Owned, cfg};
 
 fn checks_ok(p: &[u8]) -> Option<bool> {
     let v = Ipv4Packet::new_checked(p).ok()?;
-    Some(v.verify_checksum() && transport_checksum_ok(&v))
+    Some(v.verify_checksum() && (v.is_fragment() || transport_checksum_ok(&v)))
 }
 
 #[test]

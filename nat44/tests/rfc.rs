@@ -10,6 +10,7 @@
     clippy::panic,
     clippy::many_single_char_names,
     clippy::similar_names,
+    clippy::cast_possible_truncation,
     reason = "tests"
 )]
 
@@ -539,17 +540,72 @@ fn deterministic_nat_uses_the_computed_range() {
     );
 }
 
+/// Splits an unfragmented datagram into two fragments at `cut` payload bytes (a
+/// multiple of 8), with correct IPv4 header checksums (RFC 791 section 3.2).
+fn split(p: &[u8], cut: usize) -> (Vec<u8>, Vec<u8>) {
+    let fix = |mut v: Vec<u8>, len: usize, frag: u16| {
+        v[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+        v[6..8].copy_from_slice(&frag.to_be_bytes());
+        v[10..12].copy_from_slice(&[0, 0]);
+        let c = bng_nat44::checksum::checksum(&v[..20]);
+        v[10..12].copy_from_slice(&c.to_be_bytes());
+        v
+    };
+    let mut a = p[..20 + cut].to_vec();
+    a = fix(a, 20 + cut, 0x2000);
+    let mut b = p[..20].to_vec();
+    b.extend_from_slice(&p[20 + cut..]);
+    let n = b.len();
+    (a, fix(b, n, (cut / 8) as u16))
+}
+
+fn reassemble(a: &[u8], b: &[u8]) -> Vec<u8> {
+    let mut v = a.to_vec();
+    v.extend_from_slice(&b[20..]);
+    let n = v.len() as u16;
+    v[2..4].copy_from_slice(&n.to_be_bytes());
+    v[6..8].copy_from_slice(&[0, 0]);
+    v[10..12].copy_from_slice(&[0, 0]);
+    let c = bng_nat44::checksum::checksum(&v[..20]);
+    v[10..12].copy_from_slice(&c.to_be_bytes());
+    v
+}
+
 #[test]
-fn fragments_are_dropped_and_counted() {
+fn fragments_follow_the_first_fragment() {
     let c = cfg();
     let mut o = Owned::new(&c, 16, 4);
     let mut nat = o.nat(c);
-    let mut p = udp("10.0.0.1:5000", "203.0.113.1:53", b"q");
-    p[6] |= 0x20; // MF
-    let c = bng_nat44::checksum::update16(u16::from_be_bytes([p[10], p[11]]), 0x4000, 0x6000);
-    p[10..12].copy_from_slice(&c.to_be_bytes());
-    assert_eq!(nat.in2out(T0, &mut p), Verdict::Drop(DropReason::Fragment));
-    assert_eq!(nat.stats().drops[DropReason::Fragment.index()], 1);
+    let payload = [0xa5u8; 100];
+    let whole = udp("10.0.0.1:5000", "203.0.113.1:53", &payload);
+    let (mut f1, mut f2) = split(&whole, 48);
+    // A later fragment before its first one: dropped and counted.
+    let mut early = f2.clone();
+    assert_eq!(
+        nat.in2out(T0, &mut early),
+        Verdict::Drop(DropReason::Fragment)
+    );
+    assert_eq!(nat.in2out(T0, &mut f1), Verdict::Forward);
+    assert_eq!(nat.in2out(T0, &mut f2), Verdict::Forward);
+    assert_eq!(nat.stats().fragments, 1);
+    let out = reassemble(&f1, &f2);
+    assert_checksums(&out);
+    let x = ends(&out).0;
+    assert_eq!(Some(x), nat.outside_of(17, ep("10.0.0.1:5000")));
+    // The reply, fragmented too, comes back to the subscriber.
+    let reply = udp("203.0.113.1:53", &x.to_string(), &payload);
+    let (mut r1, mut r2) = split(&reply, 8);
+    assert_eq!(nat.out2in(at(1), &mut r1), Verdict::Forward);
+    assert_eq!(nat.out2in(at(1), &mut r2), Verdict::Forward);
+    let back = reassemble(&r1, &r2);
+    assert_checksums(&back);
+    assert_eq!(ends(&back).1, ep("10.0.0.1:5000"));
+    // After FRAG_TIMEOUT the entry no longer applies.
+    let (_, mut r2b) = split(&reply, 8);
+    assert_eq!(
+        nat.out2in(at(1 + u64::from(bng_nat44::nat::FRAG_TIMEOUT)), &mut r2b),
+        Verdict::Drop(DropReason::Fragment)
+    );
     let mut bad = udp("10.0.0.1:5000", "203.0.113.1:53", b"q");
     bad[10] ^= 1;
     assert_eq!(
