@@ -233,6 +233,7 @@ fn valid_padr_gets_pads_and_a_session() {
         panic!()
     };
     assert_eq!(again.session_id, session.session_id);
+    assert_eq!(session.tags.host_uniq, Some(&hu[..]));
     assert_eq!(t.sessions.len(), 1);
     assert_eq!(ac.counters().pads_sent, 2);
 }
@@ -634,4 +635,50 @@ fn bad_configs_are_usage_errors() {
     assert!(SessionId::new(0).is_none());
     assert!(SessionId::new(0xffff).is_none());
     assert_eq!(SessionId::new(0xfffe).unwrap().get(), 0xfffe);
+}
+
+#[test]
+fn padr_line_info_reaches_the_caller() {
+    let mut ac = ac();
+    let mut vs = [0u8; 64];
+    let n = VendorSpecific::emit(
+        BBF_VENDOR_ID,
+        &[
+            SubOption {
+                kind: SubOptionType::AGENT_CIRCUIT_ID,
+                value: b"olt7 pon 0/1/3:12",
+            },
+            SubOption {
+                kind: SubOptionType::ACTUAL_DATA_RATE_UP,
+                value: &2_000_000u32.to_be_bytes(),
+            },
+        ],
+        &mut vs,
+    )
+    .unwrap();
+    let hu = [4u8; 4];
+    let cookie = cookie_for(&mut ac, T0, &padi(&hu));
+    let vl = [SVLAN, Vlan::dot1q(7)];
+    let rx = frame(
+        &header(AC_MAC, HOST, &vl),
+        Code::PADR,
+        0,
+        &[
+            tag(TagType::SERVICE_NAME, b""),
+            tag(TagType::HOST_UNIQ, &hu),
+            tag(TagType::AC_COOKIE, &cookie),
+            tag(TagType::VENDOR_SPECIFIC, &vs[..n]),
+        ],
+    );
+    let mut tx = [0u8; 1600];
+    let Outcome::SessionStarted { session, .. } =
+        ac.handle_frame(T0, &rx, &mut tx, &mut Table::default())
+    else {
+        panic!()
+    };
+    let line = session.tags.line_info().unwrap().unwrap();
+    assert_eq!(line.agent_circuit_id, Some(&b"olt7 pon 0/1/3:12"[..]));
+    assert_eq!(line.actual_rate_up, Some(2_000_000));
+    // The AC did not ask for PPP-Max-Payload here, so none is agreed.
+    assert_eq!(session.max_payload, None);
 }
