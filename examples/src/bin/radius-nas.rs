@@ -30,6 +30,7 @@ use std::io::Read as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bng_radius::Secret;
 use bng_radius::client::{
     AcctRecord, Client, Config, Event, Handle, ServerConfig, ServerKind, Slot,
 };
@@ -37,7 +38,6 @@ use bng_radius::dae::{DaeClient, DaeConfig, DaeServer};
 use bng_radius::dict::{AcctStatusType, AttrType, ErrorCause, TerminateCause};
 use bng_radius::packet::Packet;
 use bng_radius::rand_core::{self, CryptoRng, RngCore};
-use bng_radius::Secret;
 use clap::{Parser, Subcommand};
 
 /// The kernel's CSPRNG, read from `/dev/urandom`.
