@@ -73,12 +73,15 @@ struct Impair {
     dup_pct: u64,
     /// Extra random delay up to this many milliseconds (reorders frames).
     jitter_ms: u64,
+    /// Flip one random byte of the PPP part of this share of frames.
+    mutate_pct: u64,
 }
 
 const CLEAN: Impair = Impair {
     drop_pct: 0,
     dup_pct: 0,
     jitter_ms: 0,
+    mutate_pct: 0,
 };
 
 struct Sim<'c> {
@@ -142,6 +145,11 @@ impl<'c> Sim<'c> {
         if self.pct(self.impair.drop_pct) {
             return;
         }
+        let mut frame = frame.to_vec();
+        if self.pct(self.impair.mutate_pct) && frame.len() > 8 {
+            let at = 8 + (self.rng.next_u64() as usize) % (frame.len() - 8);
+            frame[at] ^= 1 << (self.rng.next_u64() % 8);
+        }
         let copies = if self.pct(self.impair.dup_pct) { 2 } else { 1 };
         for _ in 0..copies {
             let jitter = if self.impair.jitter_ms > 0 {
@@ -150,7 +158,7 @@ impl<'c> Sim<'c> {
                 0
             };
             let at = self.now + Duration::from_millis(1 + jitter);
-            self.wire.push((at, to_server, frame.to_vec()));
+            self.wire.push((at, to_server, frame.clone()));
         }
     }
 
@@ -238,7 +246,9 @@ impl<'c> Sim<'c> {
                         match self.server.handle_packet(self.now, &f) {
                             Ok(Some(req)) => {
                                 self.auth_requests += 1;
-                                assert_eq!(req.user(), USER);
+                                if self.impair.mutate_pct == 0 {
+                                    assert_eq!(req.user(), USER);
+                                }
                                 let ok = self.accept && req.check_password(USER, PASS);
                                 if ok {
                                     self.server.auth_accept(self.now).unwrap();
@@ -247,11 +257,17 @@ impl<'c> Sim<'c> {
                                 }
                             }
                             Ok(None) => {}
-                            Err(e) => panic!("server rejected our client's frame: {e}"),
+                            Err(e) => assert!(
+                                self.impair.mutate_pct > 0,
+                                "server rejected our client's frame: {e}"
+                            ),
                         }
                     } else {
                         let r = self.client.handle_packet(self.now, &f);
-                        assert!(matches!(r, Ok(None)), "client: {r:?}");
+                        assert!(
+                            matches!(r, Ok(None)) || (self.impair.mutate_pct > 0 && r.is_err()),
+                            "client: {r:?}"
+                        );
                     }
                 }
                 (_, Some(t)) => {
@@ -352,26 +368,37 @@ fn impaired_networks_come_up_or_fail_cleanly() {
             drop_pct: 10,
             dup_pct: 0,
             jitter_ms: 0,
+            mutate_pct: 0,
         },
         Impair {
             drop_pct: 0,
             dup_pct: 30,
             jitter_ms: 0,
+            mutate_pct: 0,
         },
         Impair {
             drop_pct: 0,
             dup_pct: 0,
             jitter_ms: 50,
+            mutate_pct: 0,
         },
         Impair {
             drop_pct: 20,
             dup_pct: 20,
             jitter_ms: 20,
+            mutate_pct: 0,
+        },
+        Impair {
+            drop_pct: 5,
+            dup_pct: 5,
+            jitter_ms: 5,
+            mutate_pct: 10,
         },
         Impair {
             drop_pct: 60,
             dup_pct: 10,
             jitter_ms: 10,
+            mutate_pct: 0,
         },
     ];
     let (mut up, mut down) = (0, 0);
@@ -396,9 +423,10 @@ fn impaired_networks_come_up_or_fail_cleanly() {
                     assert!(sim.c_out.down.is_some() || sim.s_out.down.is_some());
                     down += 1;
                     // Up to 20 % loss with duplication and reordering always
-                    // converges; only the 60 % loss network may give up.
+                    // converges; only the 60 % loss network and corrupted frames
+                    // (a flipped password byte is a rejection) may give up.
                     assert!(
-                        imp.drop_pct > 50,
+                        imp.drop_pct > 50 || imp.mutate_pct > 0,
                         "{auth:?} {imp:?} seed {seed}: {:?} {:?}",
                         sim.c_out.down,
                         sim.s_out.down
