@@ -41,7 +41,7 @@ fn bench(c: &mut Criterion) {
         let mut arena = Arena::new(4 * FRAME_SIZE);
         let mut pool = arena.pool();
         let mut eth = EthernetInput {
-            mac: MAC,
+            macs: vec![MAC],
             promiscuous: false,
         };
         let mut decap = PppoeSessionInput::default();

@@ -34,6 +34,8 @@ pub struct Meta {
     pub ethertype: u16,
     /// The subscriber session this packet belongs to (0: none yet).
     pub subscriber: u32,
+    /// The adjacency (next hop) chosen by the FIB lookup.
+    pub adjacency: u32,
 }
 
 /// The memory of one worker's buffers.

@@ -7,5 +7,7 @@
 
 pub mod backend;
 pub mod buffer;
+pub mod fib;
 pub mod graph;
 pub mod nodes;
+pub mod router;

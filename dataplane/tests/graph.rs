@@ -50,7 +50,7 @@ fn qinq_pppoe_session_decap() {
     be.push_rx(&[0u8; 10]); // runt
 
     let mut eth = EthernetInput {
-        mac: MAC,
+        macs: vec![MAC],
         promiscuous: false,
     };
     let mut decap = PppoeSessionInput::default();
@@ -114,7 +114,7 @@ fn every_corpus_frame_goes_through_without_panic() {
     let mut arena = Arena::new(512);
     let mut pool = arena.pool();
     let mut eth = EthernetInput {
-        mac: MAC,
+        macs: vec![MAC],
         promiscuous: true,
     };
     let mut decap = PppoeSessionInput::default();

@@ -16,7 +16,12 @@
 use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use super::Backend;
+use crate::buffer::Pool;
+use crate::graph::{FRAME_SIZE, Frame};
 
 /// `ETH_P_ALL` in network byte order, as `socket(2)` and `sockaddr_ll` want it.
 const ETH_P_ALL_BE: u16 = (libc::ETH_P_ALL as u16).to_be();
@@ -107,47 +112,57 @@ impl Socket {
     }
 
     /// Receives one frame into `buf`, waiting at most `timeout`. Returns `Ok(None)`
-    /// on timeout. Frames this socket sent itself are skipped.
+    /// on timeout. Frames this host sent on the interface (including our own) are
+    /// skipped.
     ///
     /// # Errors
     /// The OS error of `poll` or `recvfrom`.
     pub fn recv(&self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
-        let mut pfd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd, count 1.
-        let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
+        let mut ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        loop {
+            let mut pfd = libc::pollfd {
+                fd: self.fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            };
+            // SAFETY: one valid pollfd, count 1.
+            let n = unsafe { libc::poll(&raw mut pfd, 1, ms) };
+            if n < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if n == 0 {
+                return Ok(None);
+            }
+            // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+            let mut from: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
+            let mut flen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+            // SAFETY: `buf` is valid for `buf.len()` writable bytes; `from`/`flen`
+            // describe a sockaddr_ll we own.
+            let r = unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    buf.as_mut_ptr().cast(),
+                    buf.len(),
+                    libc::MSG_TRUNC,
+                    (&raw mut from).cast::<libc::sockaddr>(),
+                    &raw mut flen,
+                )
+            };
+            if r < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if from.sll_pkttype == libc::PACKET_OUTGOING {
+                ms = 0;
+                continue;
+            }
+            // MSG_TRUNC reports the real length: a frame larger than `buf` is dropped
+            let len = usize::try_from(r).unwrap_or(usize::MAX);
+            if len > buf.len() {
+                ms = 0;
+                continue;
+            }
+            return Ok(Some(len));
         }
-        if n == 0 {
-            return Ok(None);
-        }
-        // SAFETY: sockaddr_ll is plain data; all-zero is valid.
-        let mut from: libc::sockaddr_ll = unsafe { core::mem::zeroed() };
-        let mut flen = size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-        // SAFETY: `buf` is valid for `buf.len()` writable bytes; `from`/`flen` describe a
-        // sockaddr_ll we own.
-        let r = unsafe {
-            libc::recvfrom(
-                self.fd.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
-                0,
-                (&raw mut from).cast::<libc::sockaddr>(),
-                &raw mut flen,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if from.sll_pkttype == libc::PACKET_OUTGOING {
-            return Ok(None);
-        }
-        Ok(Some(usize::try_from(r).unwrap_or(0)))
     }
 
     /// Sends one complete Ethernet frame.
@@ -162,4 +177,77 @@ impl Socket {
         }
         Ok(())
     }
+}
+
+/// A [`Socket`] as a graph backend: bursts of up to a frame's room per call, never
+/// blocking.
+impl Backend for Socket {
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        let mut n = 0;
+        while out.len() < FRAME_SIZE {
+            let Some(mut p) = pool.alloc() else { break };
+            let room = p.tailroom();
+            p.set_len(room);
+            if let Ok(Some(len)) = self.recv(p.data_mut(), Duration::ZERO) {
+                p.set_len(len);
+                out.push(p);
+                n += 1;
+            } else {
+                pool.free(p);
+                break;
+            }
+        }
+        n
+    }
+
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
+        let mut sent = 0;
+        for p in frame.drain(..) {
+            if self.send(p.data()).is_ok() {
+                sent += 1;
+            }
+            pool.free(p);
+        }
+        sent
+    }
+}
+
+/// A flag that becomes true on SIGINT or SIGTERM, for workers' loops.
+#[must_use]
+pub fn stop_flag() -> &'static AtomicBool {
+    extern "C" fn on_signal(_: libc::c_int) {
+        STOP.store(true, Ordering::Relaxed);
+    }
+    let handler = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, handler);
+        libc::signal(libc::SIGTERM, handler);
+    }
+    &STOP
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Waits at most `timeout` until one of `sockets` has a frame to read (an idle worker
+/// sleeps here instead of spinning). Returns whether one has.
+///
+/// # Errors
+/// The OS error of `poll`.
+pub fn wait_any(sockets: &[Socket], timeout: Duration) -> io::Result<bool> {
+    let mut fds: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n > 0)
 }

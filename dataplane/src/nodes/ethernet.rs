@@ -41,9 +41,10 @@ const TPIDS: [u16; 3] = [0x8100, 0x88a8, 0x9100];
 /// The `ethernet-input` node.
 #[derive(Debug, Clone)]
 pub struct EthernetInput {
-    /// Our MAC address; unicast frames to other addresses are dropped unless
-    /// `promiscuous` is set. Broadcast and multicast always pass.
-    pub mac: [u8; 6],
+    /// Our MAC address per interface (indexed by `meta.rx_if`); unicast frames to other
+    /// addresses are dropped unless `promiscuous` is set. Broadcast and multicast always
+    /// pass.
+    pub macs: Vec<[u8; 6]>,
     /// Accept unicast to any address.
     pub promiscuous: bool,
 }
@@ -60,7 +61,11 @@ impl Node for EthernetInput {
             return Verdict::Drop(Drop::Truncated);
         };
         let dst = hdr.first_chunk::<6>().copied().unwrap_or_default();
-        if dst[0] & 1 == 0 && dst != self.mac && !self.promiscuous {
+        let ours = self
+            .macs
+            .get(usize::from(pkt.meta.rx_if))
+            .is_some_and(|m| *m == dst);
+        if dst[0] & 1 == 0 && !ours && !self.promiscuous {
             return Verdict::Drop(Drop::NotForUs);
         }
         let mut at = 12usize;

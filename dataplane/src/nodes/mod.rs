@@ -1,5 +1,7 @@
 //! The graph's nodes. Each has its edges (`Next`) and drop reasons (`Drop`) as enums and
 //! one per-packet function that [`crate::graph::run`] inlines into the frame loop.
 
+pub mod arp;
 pub mod ethernet;
+pub mod ip4;
 pub mod pppoe;
