@@ -395,6 +395,22 @@ fn ecn_and_dscp_rfc6040() {
 }
 
 #[test]
+fn pad_align_16_keeps_gcm_on_whole_blocks() {
+    let mut cfg = Config::new(Spi(0x9100), tunnel4());
+    cfg.pad_align = 16;
+    for len in [40, 64, 100, 1400] {
+        let w = roundtrip(cfg, gcm128(), &icmp4(len, 0));
+        // outer 20 + ESP header 8 + IV 8 + ciphertext + ICV 16
+        assert_eq!((w.len() - 20 - 8 - 8 - 16) % 16, 0, "len {len}");
+    }
+    cfg.pad_align = 12;
+    assert!(Outbound::new(cfg, gcm128(), T0).is_err());
+    cfg.pad_align = 4;
+    let cbc = Aes128CbcHmacSha256::new(&[1; 16], &[2; 32]).unwrap();
+    assert!(Outbound::new(cfg, cbc, T0).is_ok(), "CBC block wins over 4");
+}
+
+#[test]
 fn tfc_padding_is_removed() {
     let mut cfg = Config::new(Spi(0x9000), tunnel4());
     cfg.tfc_pad_to = 256;
@@ -481,6 +497,7 @@ mod prop {
             esn in any::<bool>(),
             natt in any::<bool>(),
             tfc in prop_oneof![Just(0u16), Just(512), Just(1400)],
+            align in prop_oneof![Just(4u16), Just(16), Just(64)],
             which in 0u8..4,
         ) {
             let mode = match (tunnel, v6) {
@@ -491,6 +508,7 @@ mod prop {
             let mut cfg = Config::new(Spi(0x77), mode);
             cfg.esn = esn;
             cfg.tfc_pad_to = tfc;
+            cfg.pad_align = align;
             if natt {
                 cfg.udp_encap = Some(UdpEncap::default());
             }
