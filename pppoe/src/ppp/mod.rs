@@ -50,6 +50,7 @@ pub mod fsm;
 pub mod ipcp;
 pub mod ipv6cp;
 pub mod lcp;
+pub mod mschapv2;
 pub mod packet;
 pub mod session;
 
