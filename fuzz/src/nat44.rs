@@ -134,6 +134,13 @@ pub fn nat44_translate(data: &[u8]) {
         assert_eq!(nat.in2out(t, &mut p), Verdict::Forward);
         outs.push(p);
     }
+    // A first fragment in flight, so that later fragments can match it.
+    let mut frag = build([10, 0, 0, 9], 6000, [203, 0, 113, 1], 53, 0);
+    frag[6] = 0x20; // MF
+    frag[10..12].copy_from_slice(&[0, 0]);
+    let c = bng_nat44::checksum::checksum(&frag[..20]);
+    frag[10..12].copy_from_slice(&c.to_be_bytes());
+    assert_eq!(nat.in2out(t, &mut frag), Verdict::Forward);
     let mut pkt = if ctl & 8 != 0 {
         let mut base = outs[usize::from(ctl >> 4) % 3].clone();
         // The reply: swap addresses (and ports for TCP/UDP; echo becomes reply).

@@ -1451,6 +1451,10 @@ impl<'a> Nat44<'a> {
             Err(r) => return Verdict::Drop(r),
         };
         let t = secs(now);
+        if self.in_pool(f.src) {
+            // A pool address is never a subscriber: such a packet is looped or spoofed.
+            return Verdict::Drop(DropReason::Unsupported);
+        }
         if f.first_frag && self.in_pool(f.dst) {
             return Verdict::Drop(DropReason::Fragment);
         }
