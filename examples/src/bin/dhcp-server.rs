@@ -1,0 +1,257 @@
+//! `dhcp-server`: the `bng-dhcp` DHCPv4 server over an AF_PACKET socket
+//! (`bng_dataplane::backend::afpacket::Socket`), for the interop tests against real
+//! clients (`examples/tests/dhcp_interop.rs`).
+//!
+//! It reads Ethernet frames, hands UDP port 67 payloads to the sans-IO server, and
+//! frames each reply (Ethernet + IPv4 + UDP, with checksums) for the destination the
+//! server chose (RFC 2131 section 4.1). Output is one line per message and per lease
+//! event, `key=value` style, so a test can grep it. It exits on SIGTERM/SIGINT or after
+//! `--max-seconds`.
+
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    reason = "a std binary"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    clippy::cast_possible_truncation,
+    reason = "a test tool: setup errors end the process with a message"
+)]
+
+use std::io::Write as _;
+use std::net::Ipv4Addr;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bng_dataplane::backend::afpacket::{Socket, stop_flag};
+use bng_dhcp::v4::server::{Action, Config, Destination, KeyBy, LeaseSlot, Pool, Server};
+use bng_dhcp::v4::{Known, Packet};
+use clap::Parser;
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(about = "bng-dhcp DHCPv4 server over AF_PACKET")]
+struct Args {
+    /// Interface to serve.
+    #[arg(long)]
+    iface: String,
+    /// Server identifier and source address.
+    #[arg(long)]
+    server_ip: Ipv4Addr,
+    /// First address of the pool.
+    #[arg(long)]
+    pool_start: Ipv4Addr,
+    /// Addresses in the pool.
+    #[arg(long, default_value_t = 1000)]
+    pool_size: u32,
+    /// Lease time, seconds.
+    #[arg(long, default_value_t = 3600)]
+    lease: u32,
+    /// Subnet mask (option 1).
+    #[arg(long, default_value = "255.255.0.0")]
+    mask: Ipv4Addr,
+    /// Router (option 3).
+    #[arg(long)]
+    router: Option<Ipv4Addr>,
+    /// DNS server (option 6).
+    #[arg(long)]
+    dns: Option<Ipv4Addr>,
+    /// Binding key: chaddr, client-id or circuit-id.
+    #[arg(long, default_value = "chaddr")]
+    key: String,
+    /// Answer rapid-commit DISCOVERs with an ACK (RFC 4039).
+    #[arg(long)]
+    rapid_commit: bool,
+    /// Exit after this many seconds.
+    #[arg(long, default_value_t = 600)]
+    max_seconds: u64,
+}
+
+/// RFC 1071 one's-complement sum.
+fn csum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for p in parts {
+        let mut chunks = p.chunks_exact(2);
+        for c in &mut chunks {
+            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
+        }
+        if let [b] = chunks.remainder() {
+            sum += u32::from(u16::from_be_bytes([*b, 0]));
+        }
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Ethernet + IPv4 + UDP around `payload`.
+fn frame(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp_len = 8 + payload.len();
+    let ip_len = 20 + udp_len;
+    let mut f = Vec::with_capacity(14 + ip_len);
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&0x0800u16.to_be_bytes());
+    let mut ip = [0u8; 20];
+    ip[0] = 0x45;
+    ip[1] = 0x10;
+    ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12..16].copy_from_slice(&src.octets());
+    ip[16..20].copy_from_slice(&dst.octets());
+    let c = csum(&[&ip]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&ip);
+    let mut udp = [0u8; 8];
+    udp[0..2].copy_from_slice(&67u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&dport.to_be_bytes());
+    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    let mut pseudo = [0u8; 12];
+    pseudo[0..4].copy_from_slice(&src.octets());
+    pseudo[4..8].copy_from_slice(&dst.octets());
+    pseudo[9] = 17;
+    pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    let mut uc = csum(&[&pseudo, &udp, payload]);
+    if uc == 0 {
+        uc = 0xffff;
+    }
+    udp[6..8].copy_from_slice(&uc.to_be_bytes());
+    f.extend_from_slice(&udp);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The UDP payload of an IPv4/UDP frame to port 67, and the Ethernet source.
+fn dhcp_payload(f: &[u8]) -> Option<(&[u8], [u8; 6])> {
+    if f.len() < 14 + 20 + 8 || f[12..14] != [0x08, 0x00] {
+        return None;
+    }
+    let ip = &f[14..];
+    let ihl = usize::from(ip[0] & 0x0f) * 4;
+    if ip[0] >> 4 != 4
+        || ihl < 20
+        || ip[9] != 17
+        || u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0
+    {
+        return None;
+    }
+    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]])).min(ip.len());
+    let udp = ip.get(ihl..total)?;
+    if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != 67 {
+        return None;
+    }
+    let ulen = usize::from(u16::from_be_bytes([udp[4], udp[5]])).clamp(8, udp.len());
+    Some((&udp[8..ulen], f[6..12].try_into().ok()?))
+}
+
+fn main() {
+    let a = Args::parse();
+    let mut cfg = Config::new(a.server_ip);
+    cfg.lease_secs = a.lease;
+    cfg.subnet_mask = Some(a.mask);
+    cfg.router = a.router;
+    cfg.dns = [
+        a.dns.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        Ipv4Addr::UNSPECIFIED,
+    ];
+    cfg.rapid_commit = a.rapid_commit;
+    cfg.key_by = match a.key.as_str() {
+        "client-id" => KeyBy::ClientId,
+        "circuit-id" => KeyBy::CircuitId,
+        _ => KeyBy::Chaddr,
+    };
+    let bits: &'static mut [u64] =
+        Box::leak(vec![0u64; a.pool_size.div_ceil(64) as usize].into_boxed_slice());
+    let slots: &'static mut [LeaseSlot] =
+        Box::leak(vec![LeaseSlot::Empty; (a.pool_size as usize * 2).max(64)].into_boxed_slice());
+    let pool = Pool::new(a.pool_start, a.pool_size, bits).expect("pool");
+    let mut server = Server::new(cfg, pool, slots).expect("server config");
+    let sock = Socket::open(&a.iface).expect("AF_PACKET socket");
+    let mac = sock.mac();
+    let stop = stop_flag();
+    let t0 = Instant::now();
+    println!(
+        "ready iface={} mac={:02x?} server={}",
+        a.iface, mac, a.server_ip
+    );
+    let _ = std::io::stdout().flush();
+    let mut buf = [0u8; 2048];
+    let mut tx = [0u8; 1500];
+    while !stop.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(a.max_seconds) {
+        let wait = server
+            .poll_timeout()
+            .map_or(Duration::from_millis(200), |t| {
+                t.saturating_sub(t0.elapsed())
+            })
+            .min(Duration::from_millis(200));
+        let got = match sock.recv(&mut buf, wait) {
+            Ok(g) => g,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => panic!("recv: {e}"),
+        };
+        let now = t0.elapsed();
+        server.handle_timeout(now);
+        let mut peer_mac = [0xff; 6];
+        if let Some(n) = got {
+            if let Some((payload, src_mac)) = dhcp_payload(&buf[..n]) {
+                peer_mac = src_mac;
+                if let Ok(p) = Packet::new_checked(payload) {
+                    let k = Known::collect(p.all_options()).unwrap_or_default();
+                    println!(
+                        "rx type={:?} xid={:#010x} chaddr={:02x?} ciaddr={} requested={:?}",
+                        k.message_type.unwrap_or(bng_dhcp::v4::MessageType(0)),
+                        p.xid(),
+                        p.chaddr(),
+                        p.ciaddr(),
+                        k.requested_ip
+                    );
+                }
+                if let Err(e) = server.handle_packet(now, payload) {
+                    println!("rx-error {e}");
+                }
+            }
+        }
+        while let Some(act) = server.poll_action(now, &mut tx) {
+            match act {
+                Action::Transmit { len, dst } => {
+                    let reply = &tx[..len];
+                    let p = Packet::new_checked(reply).expect("our reply parses");
+                    let k = Known::collect(p.all_options()).unwrap_or_default();
+                    let (dmac, dip) = match dst {
+                        Destination::Broadcast => ([0xff; 6], Ipv4Addr::BROADCAST),
+                        Destination::ClientHw { ip, mac } => (mac, ip),
+                        // the peer is on this link: answer its MAC (no ARP here)
+                        Destination::Unicast(ip) | Destination::Relay(ip) => (peer_mac, ip),
+                    };
+                    let f = frame(mac, dmac, a.server_ip, dip, dst.port(), reply);
+                    match sock.send(&f) {
+                        Ok(()) => println!(
+                            "tx type={:?} xid={:#010x} yiaddr={} dst={dst:?}",
+                            k.message_type.unwrap_or(bng_dhcp::v4::MessageType(0)),
+                            p.xid(),
+                            p.yiaddr()
+                        ),
+                        Err(e) => println!("tx-error {e}"),
+                    }
+                }
+                Action::Event(e) => println!("event {e:?}"),
+                _ => {}
+            }
+        }
+        let _ = std::io::stdout().flush();
+    }
+    println!("stats {:?}", server.stats());
+}

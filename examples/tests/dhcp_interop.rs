@@ -1,0 +1,256 @@
+//! Interop: our DHCPv4 server (`dhcp-server`, `bng-dhcp` over AF_PACKET) in one
+//! namespace gives leases to real clients in another — ISC dhclient (lease, renewal,
+//! release), busybox udhcpc (lease, release) and dhcpcd (lease) — and tshark decodes
+//! every frame we send without a malformed flag. Recipe and pitfalls:
+//! `../shared/lab/dhcp.sh` (private lease/pid files, a hook script that configures the
+//! address so unicast renewals work, dhcpcd's run and DB dirs bind-mounted).
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::too_many_lines,
+    reason = "tests"
+)]
+
+use std::path::Path;
+use std::time::Duration;
+
+use bng_testkit::netns::{Capture, Netns, require, tshark_decode, veth, wait_for, workdir};
+
+const HOOK: &str = r#"#!/bin/sh
+LOG="$(dirname "$0")/hook.log"
+echo "reason=${reason:-$1} ip=${new_ip_address:-${ip:-}} lease=${new_dhcp_lease_time:-${lease:-}}" >> "$LOG"
+case "${reason:-$1}" in
+  BOUND|RENEW|REBIND|REBOOT) [ -n "${new_ip_address:-}" ] && ip addr replace "$new_ip_address/${new_subnet_mask:-32}" dev "$interface" ;;
+  bound|renew) [ -n "${ip:-}" ] && ip addr replace "$ip/${mask:-32}" dev "$interface" ;;
+esac
+exit 0
+"#;
+
+fn grep_count(text: &str, needle: &str) -> usize {
+    text.lines().filter(|l| l.contains(needle)).count()
+}
+
+fn write_exec(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    bng_testkit::netns::run(&["chmod", "755", path.to_str().unwrap()]);
+}
+
+#[test]
+fn real_clients_get_leases_from_our_server() {
+    const T: &str = "real_clients_get_leases_from_our_server";
+    if !require(
+        T,
+        &[
+            "ip", "tshark", "dhclient", "udhcpc", "dhcpcd", "mount", "timeout",
+        ],
+    ) {
+        return;
+    }
+    let dir = workdir(T);
+    let hook = dir.join("hook.sh");
+    write_exec(&hook, HOOK);
+    let s = Netns::new("dhs");
+    let c = Netns::new("dhc");
+    veth(&s, "veth0", &c, "veth0");
+    s.ip(&["addr", "add", "100.64.0.1/16", "dev", "veth0"]);
+    let cap = Capture::start(&s, "veth0", &dir.join("veth0.pcapng"));
+    let mut server = s.spawn(
+        "dhcp-server",
+        &[
+            env!("CARGO_BIN_EXE_dhcp-server"),
+            "--iface",
+            "veth0",
+            "--server-ip",
+            "100.64.0.1",
+            "--pool-start",
+            "100.64.1.10",
+            "--pool-size",
+            "100",
+            "--router",
+            "100.64.0.1",
+            "--dns",
+            "100.64.0.1",
+            "--lease",
+            "12",
+            "--max-seconds",
+            "150",
+        ],
+        &dir.join("server.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), "server ready", || server
+            .log()
+            .contains("ready")),
+        "server did not start: {}",
+        server.log()
+    );
+    let flush = || {
+        c.ip(&["addr", "flush", "dev", "veth0", "scope", "global"]);
+    };
+
+    // ---- ISC dhclient: lease, a renewal at T1 (lease 12 s -> T1 6 s), release ----
+    let (lf, pf, cf) = (
+        dir.join("dhclient.leases"),
+        dir.join("dhclient.pid"),
+        dir.join("dhclient.conf"),
+    );
+    std::fs::write(&cf, "send dhcp-client-identifier = hardware;\nrequest subnet-mask, routers, domain-name-servers;\n").unwrap();
+    let (lf, pf, cf, hk) = (
+        lf.to_str().unwrap().to_owned(),
+        pf.to_str().unwrap().to_owned(),
+        cf.to_str().unwrap().to_owned(),
+        hook.to_str().unwrap().to_owned(),
+    );
+    let dargs = [
+        "-lf",
+        lf.as_str(),
+        "-pf",
+        pf.as_str(),
+        "-cf",
+        cf.as_str(),
+        "-sf",
+        hk.as_str(),
+    ];
+    let mut cmd = vec!["timeout", "40", "dhclient", "-4", "-d", "-v", "-1"];
+    cmd.extend_from_slice(&dargs);
+    cmd.push("veth0");
+    let dh = c.spawn("dhclient", &cmd, &dir.join("dhclient.log"));
+    assert!(
+        wait_for(Duration::from_secs(30), "dhclient bound", || dh
+            .log()
+            .contains("bound to 100.64.1.")),
+        "dhclient: {}\nserver: {}",
+        dh.log(),
+        server.log()
+    );
+    // a renewal: dhclient unicasts a REQUEST at T1 and logs a second "bound to"
+    assert!(
+        wait_for(Duration::from_secs(20), "dhclient renewal", || grep_count(
+            &dh.log(),
+            "bound to"
+        ) >= 2),
+        "dhclient did not renew: {}\nserver: {}",
+        dh.log(),
+        server.log()
+    );
+    assert!(
+        server.log().contains("Unicast("),
+        "the renewal ACK is unicast to ciaddr"
+    );
+    let mut rel = vec!["timeout", "20", "dhclient", "-4", "-r", "-v"];
+    rel.extend_from_slice(&dargs);
+    rel.push("veth0");
+    let out = c.command(&rel).output().unwrap();
+    let rel_log =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(rel_log.contains("DHCPRELEASE"), "dhclient -r: {rel_log}");
+    assert!(
+        wait_for(Duration::from_secs(10), "server saw RELEASE", || server
+            .log()
+            .contains("Released")),
+        "server: {}",
+        server.log()
+    );
+    drop(dh);
+    flush();
+
+    // ---- busybox udhcpc: lease, then SIGUSR2 makes it release (busybox udhcpc(8)) ----
+    let ud = c.spawn(
+        "udhcpc",
+        &[
+            "udhcpc",
+            "-i",
+            "veth0",
+            "-f",
+            "-t",
+            "5",
+            "-T",
+            "1",
+            "-A",
+            "1",
+            "-s",
+            hook.to_str().unwrap(),
+            "-V",
+            "bngkit-udhcpc",
+        ],
+        &dir.join("udhcpc.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(20), "udhcpc lease", || ud
+            .log()
+            .contains("obtained")),
+        "udhcpc: {}\nserver: {}",
+        ud.log(),
+        server.log()
+    );
+    bng_testkit::netns::run(&["kill", "-USR2", &ud.pid().to_string()]);
+    assert!(
+        wait_for(
+            Duration::from_secs(10),
+            "server saw udhcpc's RELEASE",
+            || { grep_count(&server.log(), "Released") >= 2 }
+        ),
+        "udhcpc: {}\nserver: {}",
+        ud.log(),
+        server.log()
+    );
+    drop(ud);
+    flush();
+
+    // ---- dhcpcd: lease (its run and DB dirs bind-mounted in the netns mount namespace) ----
+    let run_dir = dir.join("dhcpcd-run");
+    let db_dir = dir.join("dhcpcd-db");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::create_dir_all(&db_dir).unwrap();
+    std::fs::create_dir_all("/var/lib/dhcpcd").unwrap();
+    let conf = dir.join("dhcpcd.conf");
+    std::fs::write(
+        &conf,
+        "noipv6rs\nnoarp\nnohook resolv.conf, timesyncd, ntp.conf, wpa_supplicant, hostname\n",
+    )
+    .unwrap();
+    let script = format!(
+        "mount --bind {} /run && mount --bind {} /var/lib/dhcpcd && exec timeout 40 dhcpcd -4 -B -1 -d -t 15 -f {} -c {} veth0",
+        run_dir.display(),
+        db_dir.display(),
+        conf.display(),
+        hook.display()
+    );
+    let out = c
+        .command(&["unshare", "-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let dlog =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dlog.contains("leased 100.64.1."),
+        "dhcpcd: {dlog}\nserver: {}",
+        server.log()
+    );
+    flush();
+
+    // ---- every frame we sent decodes cleanly ----
+    let file = cap.finish();
+    server.stop();
+    let slog = server.log();
+    eprintln!("server log:\n{slog}");
+    assert!(
+        grep_count(&slog, "tx type=OFFER") >= 3,
+        "offers to the three clients"
+    );
+    assert!(
+        grep_count(&slog, "tx type=ACK") >= 4,
+        "ACKs incl. the renewal"
+    );
+    let d = tshark_decode(&file);
+    let dhcp_frames = d.protocols.iter().filter(|p| p.contains("dhcp")).count();
+    eprintln!(
+        "tshark: {} frames, {dhcp_frames} DHCP, {} malformed",
+        d.frames, d.malformed
+    );
+    assert!(dhcp_frames >= 10, "{:?}", d.protocols);
+    assert_eq!(d.malformed, 0, "tshark flags frames in {}", file.display());
+}
