@@ -21,6 +21,7 @@
     clippy::print_stdout,
     clippy::too_many_lines,
     clippy::cast_possible_truncation,
+    clippy::panic,
     reason = "a test tool: setup errors end the process with a message"
 )]
 
@@ -105,6 +106,9 @@ enum Cmd {
         /// Accept replies without Message-Authenticator (UNSAFE, for the test only).
         #[arg(long)]
         insecure: bool,
+        /// Token-bucket rate per server (requests/s, 0 = unlimited).
+        #[arg(long, default_value_t = 1000)]
+        rate: u32,
     },
     /// One Accounting-Request.
     Acct {
@@ -158,6 +162,9 @@ enum Cmd {
         no_event_timestamp: bool,
     },
 }
+
+/// Requests in flight at once (the slot storage).
+const MAX_PENDING: usize = 64;
 
 fn client_config(insecure: bool) -> Config {
     Config {
@@ -216,7 +223,7 @@ fn drive(
     let hard_stop = Duration::from_secs(120);
     while done < count && start.elapsed() < hard_stop {
         let now = start.elapsed();
-        while submitted < count && now >= interval * submitted {
+        while submitted < count && now >= interval * submitted && client.pending() < MAX_PENDING {
             let h = submit(client, now, &mut rng, submitted);
             index.insert(h, submitted);
             submitted += 1;
@@ -254,8 +261,15 @@ fn drive(
                 }
             }
         }
-        std::thread::sleep(Duration::from_millis(5));
+        if client.pending() > 0 || submitted < count {
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "rate requests={count} seconds={secs:.3} per_second={:.0}",
+        f64::from(count) / secs
+    );
     let s = client.stats();
     println!(
         "stats sent={} retransmits={} replies={} timeouts={} failovers={} servers_dead={} servers_revived={} probes={} drop_missing_ma={} drop_bad_auth={} drop_bad_ma={} drop_unmatched={}",
@@ -286,14 +300,15 @@ fn main() {
             count,
             interval_ms,
             insecure,
+            rate,
         } => {
-            let mut slots = vec![Slot::EMPTY; 64];
+            let mut slots = vec![Slot::EMPTY; MAX_PENDING];
             let mut c = Client::new(client_config(insecure), &mut slots).expect("config");
             for _ in &servers {
                 c.add_server(ServerConfig {
                     kind: ServerKind::Auth,
                     secret: Secret::new(secret.as_bytes()).expect("secret"),
-                    rate_per_sec: 1000,
+                    rate_per_sec: rate,
                     burst: 100,
                 })
                 .expect("server");
