@@ -87,3 +87,55 @@ fn v4_parse_emit_and_server_dora_allocate_nothing() {
     assert_eq!(n, 0, "DHCPv4 parse/emit/server allocated");
     assert_eq!(s.stats().acks, 1);
 }
+
+#[test]
+fn v6_parse_emit_and_server_allocate_nothing() {
+    use bng_dhcp::v6::options::{OptionCode as C6, OptionWriter, ia_head};
+    use bng_dhcp::v6::server::{Action6, BindingSlot, Config6, Pool6, Server6};
+    use bng_dhcp::v6::{Packet as P6, Repr as R6};
+    use core::net::Ipv6Addr;
+    const SDUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0, 0xfe];
+    let mut nb = [0u64; 2];
+    let mut pb = [0u64; 1];
+    let pool = Pool6::new()
+        .with_addresses(
+            Ipv6Addr::new(0x2001, 0xdb8, 1, 0, 0, 0, 0, 0x1000),
+            100,
+            &mut nb,
+        )
+        .unwrap()
+        .with_prefixes(
+            Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, 0, 0),
+            56,
+            16,
+            &mut pb,
+        )
+        .unwrap();
+    let mut slots = [BindingSlot::Empty; 16];
+    let mut s = Server6::new(Config6::new(&SDUID), pool, &mut slots).unwrap();
+    let now = Duration::from_secs(5);
+    let n = count_allocations(|| {
+        let mut buf = [0u8; 512];
+        let mut w = OptionWriter::new(&mut buf);
+        w.raw(&[1, 0, 0, 7]).unwrap();
+        w.option(C6::CLIENT_ID, &[0, 3, 0, 1, 2, 0, 0, 0, 0, 1])
+            .unwrap();
+        w.nested(C6::IA_NA, &ia_head(1, 0, 0), |_| Ok(())).unwrap();
+        w.nested(C6::IA_PD, &ia_head(2, 0, 0), |_| Ok(())).unwrap();
+        let len = w.len();
+        let r = R6::parse(&P6::new_checked(&buf[..len]).unwrap()).unwrap();
+        let mut again = [0u8; 512];
+        assert_eq!(r.emit(&mut again).unwrap(), len);
+        s.handle_packet(now, &buf[..len]).unwrap();
+        let mut tx = [0u8; 512];
+        let mut sent = 0;
+        while let Some(a) = s.poll_action(now, &mut tx) {
+            if let Action6::Transmit { len, .. } = a {
+                sent += len;
+            }
+        }
+        sent
+    });
+    assert_eq!(n, 0, "DHCPv6 parse/emit/server allocated");
+    assert_eq!(s.stats().advertises, 1);
+}

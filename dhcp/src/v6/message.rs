@@ -445,4 +445,35 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn roundtrip(t in 1u8..=11, xid in 0u32..0x0100_0000,
+                     opts in proptest::collection::vec((proptest::prelude::any::<u16>(),
+                              proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40)), 0..8)) {
+            extern crate std;
+            // keep to options whose contents are free-form (nested ones are validated)
+            let nested = [3u16, 4, 9, 13, 25];
+            let list: std::vec::Vec<Dhcp6Option<'_>> = opts
+                .iter()
+                .filter(|(c, _)| !nested.contains(c))
+                .map(|(c, d)| Dhcp6Option { code: OptionCode(*c), data: d })
+                .collect();
+            let r = Repr {
+                msg_type: MessageType(t),
+                header: Header::Client { transaction_id: xid },
+                options: OptionList::List(&list),
+            };
+            let mut buf = [0u8; 1024];
+            let n = r.emit(&mut buf).unwrap();
+            let p = Packet::new_checked(&buf[..n]).unwrap();
+            let back = Repr::parse(&p).unwrap();
+            proptest::prop_assert_eq!(back.transaction_id(), xid);
+            let got: std::vec::Vec<_> = back.options().map(Result::unwrap).collect();
+            proptest::prop_assert_eq!(&got, &list);
+            let mut buf2 = [0u8; 1024];
+            let n2 = back.emit(&mut buf2).unwrap();
+            proptest::prop_assert_eq!(&buf[..n], &buf2[..n2]);
+        }
+    }
 }
