@@ -5,7 +5,9 @@
 //! (section 2.17), retransmission timers and the message-ID window (sections 2.1,
 //! 2.3, 2.4), liveness checks and Delete in INFORMATIONAL exchanges (section 1.4).
 //!
-//! Not yet: CREATE_CHILD_SA (answered with NO_ADDITIONAL_SAS), rekeying,
+//! CREATE_CHILD_SA creates and rekeys Child SAs without PFS, in both directions
+//! (sections 1.3.1, 1.3.3). Not yet: PFS (a KE payload in CREATE_CHILD_SA is refused
+//! with NO_PROPOSAL_CHOSEN), IKE SA rekeying (refused with NO_ADDITIONAL_SAS),
 //! fragmentation (RFC 7383), certificates and EAP, window sizes above 1.
 //!
 //! The machine never reads a clock or an RNG of its own: `now` is a `Duration`
@@ -21,8 +23,8 @@ use sha1::{Digest as _, Sha1};
 use subtle::ConstantTimeEq as _;
 
 use crate::crypto::{
-    ChildKeys, EphemeralKey, HmacIntegrity, HmacPrf, IkeKeys, KeyExchange as _, KeyLengths,
-    MAX_PUBLIC_LEN, MAX_SHARED_LEN, Prf as _, derive_child_keys, derive_ike_keys, skeyseed,
+    EphemeralKey, HmacIntegrity, HmacPrf, IkeKeys, KeyExchange as _, KeyLengths, MAX_PUBLIC_LEN,
+    MAX_SHARED_LEN, Prf as _, Secret, derive_child_keys, derive_ike_keys, skeyseed,
 };
 use crate::error::{CryptoError, ProtocolError, UsageError};
 use crate::header::{Flags, HeaderRepr, Packet};
@@ -230,21 +232,35 @@ impl Config<'_> {
     }
 }
 
-/// A negotiated Child SA, as plain data for the ESP implementation (section 2.17).
+/// The keys of one direction of a Child SA.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DirectionKeys {
+    /// Encryption key, plus the 4-byte salt for AES-GCM (RFC 4106 section 8.1).
+    pub encr: Secret,
+    /// Integrity key (empty for AES-GCM).
+    pub integ: Secret,
+}
+
+/// A negotiated Child SA pair, as plain data for the ESP implementation, from this
+/// end's point of view (RFC 7296 section 2.17).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildSa {
-    /// The ESP SPI chosen by the initiator (the responder sends with it).
-    pub spi_i: [u8; 4],
-    /// The ESP SPI chosen by the responder (the initiator sends with it).
-    pub spi_r: [u8; 4],
+    /// The SPI we chose: the peer sends ESP to us with it.
+    pub inbound_spi: [u8; 4],
+    /// The SPI the peer chose: we send ESP with it.
+    pub outbound_spi: [u8; 4],
     /// The negotiated transforms.
     pub suite: ChildSuite,
-    /// Keys: `ei`/`ai` protect initiator-to-responder traffic.
-    pub keys: ChildKeys,
-    /// Initiator-side selector (narrowed).
-    pub ts_i: TrafficSelector,
-    /// Responder-side selector (narrowed).
-    pub ts_r: TrafficSelector,
+    /// Keys for ESP we receive.
+    pub inbound: DirectionKeys,
+    /// Keys for ESP we send.
+    pub outbound: DirectionKeys,
+    /// Our selector (narrowed, section 2.9).
+    pub local_ts: TrafficSelector,
+    /// The peer's selector (narrowed).
+    pub remote_ts: TrafficSelector,
+    /// For a rekey (section 1.3.3): the SPI named in the REKEY_SA notify.
+    pub replaces: Option<[u8; 4]>,
 }
 
 /// What the caller must do next (from [`IkeSa::poll_action`]).
@@ -274,6 +290,9 @@ pub enum Action {
     },
     /// A Child SA is ready for the data plane.
     ChildSa(ChildSa),
+    /// Our CREATE_CHILD_SA request was refused with this error notify (the IKE SA
+    /// stays up).
+    ChildSaRefused(NotifyType),
     /// The IKE SA was deleted (by us or the peer); drop the machine.
     Closed,
     /// The exchange failed; drop the machine.
@@ -358,7 +377,16 @@ pub struct IkeSa<'c> {
     child_spi: [u8; 4],
     nat_peer: bool,
     nat_local: bool,
+    pending_child: Option<PendingChild>,
     events: heapless::Deque<Action, EVENTS>,
+}
+
+/// Our side of an outstanding CREATE_CHILD_SA request.
+#[derive(Debug, Clone, Copy)]
+struct PendingChild {
+    nonce: [u8; NONCE_LEN],
+    spi: [u8; 4],
+    replaces: Option<[u8; 4]>,
 }
 
 impl core::fmt::Debug for IkeSa<'_> {
@@ -796,6 +824,7 @@ impl<'c> IkeSa<'c> {
             child_spi: [0; 4],
             nat_peer: false,
             nat_local: false,
+            pending_child: None,
             events: heapless::Deque::new(),
         }
     }
@@ -1206,6 +1235,7 @@ impl<'c> IkeSa<'c> {
                 self.retransmit_at = None;
                 Ok(())
             }
+            (State::Established, ExchangeType::CREATE_CHILD_SA) => self.on_create_child_response(p),
             _ => Err(ProtocolError::Unexpected),
         }
     }
@@ -1372,32 +1402,77 @@ impl<'c> IkeSa<'c> {
         });
     }
 
-    fn push_child(
-        &mut self,
-        spi_i: [u8; 4],
-        spi_r: [u8; 4],
+    /// Child SA keys (section 2.17): `KEYMAT = prf+(SK_d, Ni | Nr)`, the exchange
+    /// initiator's direction first.
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "the inputs of section 2.17, all distinct"
+    )]
+    fn make_child(
+        &self,
+        we_initiated: bool,
+        ni: &[u8],
+        nr: &[u8],
+        our_spi: [u8; 4],
+        peer_spi: [u8; 4],
         ts_i: TrafficSelector,
         ts_r: TrafficSelector,
-    ) -> Result<(), ProtocolError> {
+        replaces: Option<[u8; 4]>,
+    ) -> Result<ChildSa, ProtocolError> {
         let prf = HmacPrf::new(self.suite.prf)?;
         let cs = self.child_suite;
-        let keys = derive_child_keys(
+        let k = derive_child_keys(
             &prf,
             self.keys.d.as_bytes(),
             None,
-            self.ni.get(),
-            self.nr.get(),
+            ni,
+            nr,
             cs.encr_key_len(),
             cs.integ_key_len(),
         )?;
-        let _ = self.events.push_back(Action::ChildSa(ChildSa {
-            spi_i,
-            spi_r,
+        let i_to_r = DirectionKeys {
+            encr: k.ei.clone(),
+            integ: k.ai.clone(),
+        };
+        let r_to_i = DirectionKeys {
+            encr: k.er.clone(),
+            integ: k.ar.clone(),
+        };
+        let (inbound, outbound, local_ts, remote_ts) = if we_initiated {
+            (r_to_i, i_to_r, ts_i, ts_r)
+        } else {
+            (i_to_r, r_to_i, ts_r, ts_i)
+        };
+        Ok(ChildSa {
+            inbound_spi: our_spi,
+            outbound_spi: peer_spi,
             suite: cs,
-            keys,
+            inbound,
+            outbound,
+            local_ts,
+            remote_ts,
+            replaces,
+        })
+    }
+
+    fn push_child(
+        &mut self,
+        our_spi: [u8; 4],
+        peer_spi: [u8; 4],
+        ts_i: TrafficSelector,
+        ts_r: TrafficSelector,
+    ) -> Result<(), ProtocolError> {
+        let c = self.make_child(
+            self.role == Role::Initiator,
+            self.ni.get(),
+            self.nr.get(),
+            our_spi,
+            peer_spi,
             ts_i,
             ts_r,
-        }));
+            None,
+        )?;
+        let _ = self.events.push_back(Action::ChildSa(c));
         Ok(())
     }
 
@@ -1429,19 +1504,256 @@ impl<'c> IkeSa<'c> {
                 self.on_informational(p, rng)
             }
             (State::Established, ExchangeType::CREATE_CHILD_SA) => {
-                self.decrypt(p)?;
-                let n = [Payload::Notify(Notify {
-                    protocol: ProtocolId::NONE,
-                    notify_type: NotifyType::NO_ADDITIONAL_SAS,
-                    spi: &[],
-                    data: &[],
-                })];
-                self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng)?;
-                self.expected_request_id = id.wrapping_add(1);
-                Ok(())
+                self.on_create_child_request(p, rng)
             }
             _ => Err(ProtocolError::Unexpected),
         }
+    }
+
+    /// Our selectors as (TSi, TSr) of an exchange we initiate.
+    const fn our_ts_pair(&self) -> (TrafficSelector, TrafficSelector) {
+        match self.role {
+            Role::Initiator => (self.cfg.ts_i, self.cfg.ts_r),
+            Role::Responder => (self.cfg.ts_r, self.cfg.ts_i),
+        }
+    }
+
+    /// Starts a CREATE_CHILD_SA exchange for a new Child SA, or a rekey of the one
+    /// whose inbound SPI is `rekey` (sections 1.3.1 and 1.3.3). Without PFS: no KE
+    /// payload. The result arrives as [`Action::ChildSa`] or
+    /// [`Action::ChildSaRefused`].
+    ///
+    /// # Errors
+    /// [`ProtocolError::Unexpected`] unless established with no request outstanding.
+    pub fn create_child<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        rekey: Option<[u8; 4]>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        if self.state != State::Established || self.awaiting.is_some() {
+            return Err(ProtocolError::Unexpected);
+        }
+        let pending = PendingChild {
+            nonce: random(rng),
+            spi: random(rng),
+            replaces: rekey,
+        };
+        let mut ts = [[TransformRepr {
+            kind: TransformType::ENCR,
+            id: 0,
+            key_length: None,
+        }; 3]; 8];
+        for (slot, s) in ts.iter_mut().zip(self.cfg.child_suites) {
+            *slot = s.transforms().0;
+        }
+        let mut props = [ProposalRepr {
+            num: 0,
+            protocol: ProtocolId::ESP,
+            spi: &[],
+            transforms: &[],
+        }; 8];
+        let mut np = 0;
+        for ((p, (t, s)), i) in props
+            .iter_mut()
+            .zip(ts.iter().zip(self.cfg.child_suites))
+            .zip(1u8..)
+        {
+            *p = ProposalRepr {
+                num: i,
+                protocol: ProtocolId::ESP,
+                spi: &pending.spi,
+                transforms: t.get(..s.transforms().1).unwrap_or_default(),
+            };
+            np += 1;
+        }
+        let (ti, tr) = self.our_ts_pair();
+        let (tia, tra) = ([ti], [tr]);
+        let old = rekey.unwrap_or_default();
+        let rekey_n = Payload::Notify(Notify {
+            protocol: ProtocolId::ESP,
+            notify_type: NotifyType::REKEY_SA,
+            spi: &old,
+            data: &[],
+        });
+        let body = [
+            Payload::Sa(Sa {
+                proposals: ProposalList::List(props.get(..np).unwrap_or_default()),
+            }),
+            Payload::Nonce(&pending.nonce),
+            Payload::Tsi(Ts {
+                selectors: SelectorList::List(&tia),
+            }),
+            Payload::Tsr(Ts {
+                selectors: SelectorList::List(&tra),
+            }),
+        ];
+        let mut all = [rekey_n; 5];
+        for (d, s) in all.iter_mut().skip(1).zip(&body) {
+            *d = *s;
+        }
+        let inner: &[Payload<'_>] = if rekey.is_some() { &all } else { &body };
+        let mid = self.next_request_id;
+        self.seal_out(ExchangeType::CREATE_CHILD_SA, false, mid, inner, rng)?;
+        self.pending_child = Some(pending);
+        self.awaiting = Some(mid);
+        self.next_request_id = mid.wrapping_add(1);
+        self.retransmits = 0;
+        self.retransmit_at = Some(now + self.cfg.retransmit);
+        Ok(())
+    }
+
+    fn on_create_child_request<R: RngCore + CryptoRng>(
+        &mut self,
+        p: &Packet<&[u8]>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let id = p.message_id();
+        let d = self.decrypt(p)?;
+        let (mut sa, mut nonce, mut ke, mut tsi, mut tsr, mut rekey) =
+            (None, None, false, None, None, None);
+        for raw in d.payloads() {
+            let raw = raw?;
+            match Payload::parse(&raw)? {
+                Payload::Sa(_) => sa = Some(raw.body),
+                Payload::Nonce(n) => nonce = Some(n),
+                Payload::Ke(_) => ke = true,
+                Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
+                Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
+                Payload::Notify(n) if n.notify_type == NotifyType::REKEY_SA => {
+                    rekey = <[u8; 4]>::try_from(n.spi).ok();
+                }
+                Payload::Other { critical: true, .. } => {
+                    return Err(ProtocolError::PeerMisbehaved(
+                        "unsupported critical payload",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        self.expected_request_id = id.wrapping_add(1);
+        let ni = nonce.filter(|n| (16..=MAX_NONCE).contains(&n.len()));
+        let is_ike_rekey = sa.is_some_and(|b| {
+            Proposals::new(b)
+                .next()
+                .and_then(Result::ok)
+                .is_some_and(|p| p.protocol == ProtocolId::IKE)
+        });
+        // Section 1.3: IKE SA rekeying and PFS are not implemented yet.
+        let chosen = match (sa, ni, ke, is_ike_rekey) {
+            (_, _, _, true) => Err(NotifyType::NO_ADDITIONAL_SAS),
+            (Some(sa), Some(ni), false, false) => select_child(self.cfg.child_suites, sa)
+                .map(|c| (c, ni))
+                .map_err(|_| NotifyType::NO_PROPOSAL_CHOSEN),
+            _ => Err(NotifyType::NO_PROPOSAL_CHOSEN),
+        };
+        // The peer's TSi is its side (our remote), its TSr ours.
+        let (ours, theirs) = self.our_ts_pair();
+        let narrowed = match (tsi, tsr) {
+            (Some(i), Some(r)) => narrow(&i, &theirs).zip(narrow(&r, &ours)),
+            _ => None,
+        };
+        let refuse = |t: NotifyType| {
+            [Payload::Notify(Notify {
+                protocol: ProtocolId::NONE,
+                notify_type: t,
+                spi: &[],
+                data: &[],
+            })]
+        };
+        let ((num, cs, peer_spi), ni) = match chosen {
+            Ok(c) => c,
+            Err(t) => {
+                return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &refuse(t), rng);
+            }
+        };
+        let Some((ti, tr)) = narrowed else {
+            let n = refuse(NotifyType::TS_UNACCEPTABLE);
+            return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
+        };
+        let mut nib = [0u8; MAX_NONCE];
+        let ni = {
+            let dst = nib.get_mut(..ni.len()).ok_or(ProtocolError::Unexpected)?;
+            dst.copy_from_slice(ni);
+            &*dst
+        };
+        let nr: [u8; NONCE_LEN] = random(rng);
+        let our_spi: [u8; 4] = random(rng);
+        let saved = self.child_suite;
+        self.child_suite = cs;
+        let child = self.make_child(false, ni, &nr, our_spi, peer_spi, ti, tr, rekey);
+        self.child_suite = saved;
+        let child = child?;
+        let (t, tn) = cs.transforms();
+        let props = [ProposalRepr {
+            num,
+            protocol: ProtocolId::ESP,
+            spi: &our_spi,
+            transforms: t.get(..tn).unwrap_or_default(),
+        }];
+        let (tia, tra) = ([ti], [tr]);
+        let inner = [
+            Payload::Sa(Sa {
+                proposals: ProposalList::List(&props),
+            }),
+            Payload::Nonce(&nr),
+            Payload::Tsi(Ts {
+                selectors: SelectorList::List(&tia),
+            }),
+            Payload::Tsr(Ts {
+                selectors: SelectorList::List(&tra),
+            }),
+        ];
+        self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &inner, rng)?;
+        let _ = self.events.push_back(Action::ChildSa(child));
+        Ok(())
+    }
+
+    fn on_create_child_response(&mut self, p: &Packet<&[u8]>) -> Result<(), ProtocolError> {
+        let d = self.decrypt(p)?;
+        self.awaiting = None;
+        self.retransmit_at = None;
+        let pending = self.pending_child.take().ok_or(ProtocolError::Unexpected)?;
+        let (mut sa, mut nonce, mut tsi, mut tsr, mut err) = (None, None, None, None, None);
+        for raw in d.payloads() {
+            let raw = raw?;
+            match Payload::parse(&raw)? {
+                Payload::Sa(_) => sa = Some(raw.body),
+                Payload::Nonce(n) => nonce = Some(n),
+                Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
+                Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
+                Payload::Notify(n) if n.notify_type.is_error() => err = Some(n.notify_type),
+                _ => {}
+            }
+        }
+        if let Some(e) = err {
+            let _ = self.events.push_back(Action::ChildSaRefused(e));
+            return Ok(());
+        }
+        let (Some(sa), Some(nr), Some(ti), Some(tr)) = (sa, nonce, tsi, tsr) else {
+            let _ = self
+                .events
+                .push_back(Action::ChildSaRefused(NotifyType::INVALID_SYNTAX));
+            return Err(ProtocolError::PeerMisbehaved(
+                "CREATE_CHILD_SA response incomplete",
+            ));
+        };
+        let (_, cs, peer_spi) = select_child(self.cfg.child_suites, sa)?;
+        let saved = self.child_suite;
+        self.child_suite = cs;
+        let child = self.make_child(
+            true,
+            &pending.nonce,
+            nr,
+            pending.spi,
+            peer_spi,
+            ti,
+            tr,
+            pending.replaces,
+        );
+        self.child_suite = saved;
+        let _ = self.events.push_back(Action::ChildSa(child?));
+        Ok(())
     }
 
     #[allow(
@@ -1544,7 +1856,7 @@ impl<'c> IkeSa<'c> {
                     }),
                 ];
                 self.seal_out(ExchangeType::IKE_AUTH, true, id, &inner, rng)?;
-                self.push_child(spi_i, self.child_spi, ti, tr)
+                self.push_child(self.child_spi, spi_i, ti, tr)
             }
             (c, _) => {
                 // Section 1.2 / 2.9: the IKE SA stands, the Child SA is refused.

@@ -95,7 +95,7 @@ fn run(
     cookie_threshold: usize,
     drop: impl Fn(usize) -> bool,
     dup: impl Fn(usize) -> bool,
-    mut then: impl FnMut(&mut IkeSa<'_>, Duration, &mut StdRng) -> bool,
+    mut then: impl FnMut(&mut IkeSa<'_>, &mut IkeSa<'_>, Duration, &mut StdRng) -> bool,
 ) -> Outcome {
     let mut rng = StdRng::seed_from_u64(7);
     let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
@@ -107,7 +107,6 @@ fn run(
     let mut out = Outcome::default();
     let mut tx = [0u8; 4096];
     let mut wire: Vec<(bool, Vec<u8>)> = Vec::new(); // (to responder, bytes)
-    let mut then_done = false;
     for _step in 0..10_000 {
         let mut progressed = false;
         while let Some(a) = ini.poll_action(now, &mut tx) {
@@ -126,12 +125,6 @@ fn run(
                 } else {
                     out.r_events.push(a);
                 }
-            }
-        }
-        if !then_done && ini.is_established() && resp.as_ref().is_some_and(IkeSa::is_established) {
-            then_done = true;
-            if then(&mut ini, now, &mut rng) {
-                continue;
             }
         }
         if !wire.is_empty() {
@@ -170,6 +163,16 @@ fn run(
         if progressed {
             continue;
         }
+        if let Some(r) = resp.as_mut() {
+            if ini.is_established()
+                && r.is_established()
+                && ini.poll_timeout().is_none()
+                && r.poll_timeout().is_none()
+                && then(&mut ini, r, now, &mut rng)
+            {
+                continue;
+            }
+        }
         // Idle: jump the clock to the next deadline.
         let next = [
             ini.poll_timeout(),
@@ -204,13 +207,34 @@ fn run(
     out
 }
 
+/// The two ends see the same Child SA pair, mirrored.
+fn assert_mirror(a: &ChildSa, b: &ChildSa) {
+    assert_eq!(a.inbound_spi, b.outbound_spi);
+    assert_eq!(a.outbound_spi, b.inbound_spi);
+    assert_eq!(a.inbound, b.outbound);
+    assert_eq!(a.outbound, b.inbound);
+    assert_eq!(a.local_ts, b.remote_ts);
+    assert_eq!(a.remote_ts, b.local_ts);
+    assert_eq!(a.suite, b.suite);
+    assert_eq!(a.replaces, b.replaces);
+    assert!(!a.inbound.encr.is_empty() && a.inbound.encr != a.outbound.encr);
+}
+
 fn assert_matching_children(o: &Outcome) {
     assert!(Outcome::established(&o.i_events), "{o:?}");
     assert!(Outcome::established(&o.r_events), "{o:?}");
     let ci = Outcome::child(&o.i_events).expect("initiator child");
     let cr = Outcome::child(&o.r_events).expect("responder child");
-    assert_eq!(ci, cr, "both ends hand the same Child SA to the data plane");
-    assert!(!ci.keys.ei.is_empty() && ci.keys.ei != ci.keys.er);
+    assert_mirror(ci, cr);
+}
+
+fn children(ev: &[Action]) -> Vec<&ChildSa> {
+    ev.iter()
+        .filter_map(|a| match a {
+            Action::ChildSa(c) => Some(c),
+            _ => None,
+        })
+        .collect()
 }
 
 const GCM: [IkeSuite; 1] = [IkeSuite::AES128GCM_SHA256_X25519];
@@ -229,14 +253,14 @@ fn establishes_with_both_suites() {
             usize::MAX,
             |_| false,
             |_| false,
-            |_, _, _| false,
+            |_, _, _, _| false,
         );
         assert_matching_children(&o);
         assert_eq!(o.sent, 4, "IKE_SA_INIT and IKE_AUTH, no retransmission");
         let c = Outcome::child(&o.i_events).unwrap();
         assert_eq!(c.suite, child[0]);
         // Narrowed: the initiator's 10.0.0.0/24 within the responder's "any".
-        assert_eq!(c.ts_i, i.ts_i);
+        assert_eq!(c.local_ts, i.ts_i);
         assert!(o.i_events.iter().chain(&o.r_events).any(|a| matches!(
             a,
             Action::IkeSaEstablished {
@@ -260,7 +284,7 @@ fn nat_detection() {
         usize::MAX,
         |_| false,
         |_| false,
-        |_, _, _| false,
+        |_, _, _, _| false,
     );
     assert_matching_children(&o);
     assert!(o.r_events.iter().any(|a| matches!(
@@ -285,7 +309,7 @@ fn survives_loss_and_duplication() {
             usize::MAX,
             |n| lost.contains(&n),
             |n| n == 2,
-            |_, _, _| false,
+            |_, _, _, _| false,
         );
         assert_matching_children(&o);
         assert!(o.dropped == lost.len(), "{lost:?} {o:?}");
@@ -310,7 +334,7 @@ fn invalid_ke_payload_retry() {
         usize::MAX,
         |_| false,
         |_| false,
-        |_, _, _| false,
+        |_, _, _, _| false,
     );
     assert_matching_children(&o);
     assert_eq!(o.stateless_replies, 1, "one INVALID_KE_PAYLOAD");
@@ -327,7 +351,7 @@ fn cookie_when_half_open_threshold_is_passed() {
         0,
         |_| false,
         |_| false,
-        |_, _, _| false,
+        |_, _, _, _| false,
     );
     assert_matching_children(&o);
     assert_eq!(o.stateless_replies, 1, "one COOKIE, then state");
@@ -344,7 +368,7 @@ fn wrong_psk_fails_both_ends() {
         usize::MAX,
         |_| false,
         |_| false,
-        |_, _, _| false,
+        |_, _, _, _| false,
     );
     assert_eq!(
         Outcome::failed(&o.r_events),
@@ -365,7 +389,7 @@ fn no_common_proposal() {
         usize::MAX,
         |_| false,
         |_| false,
-        |_, _, _| false,
+        |_, _, _, _| false,
     );
     assert_eq!(
         Outcome::failed(&o.i_events),
@@ -377,6 +401,7 @@ fn no_common_proposal() {
 fn delete_and_liveness() {
     let i = cfg(&GCM, &ESP, b"secret", b"west");
     let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let mut done = false;
     let o = run(
         &i,
         I_ADDR.parse().unwrap(),
@@ -384,7 +409,11 @@ fn delete_and_liveness() {
         usize::MAX,
         |n| n == 4,
         |_| false,
-        |sa, now, rng| {
+        |sa, _, now, rng| {
+            if done {
+                return false;
+            }
+            done = true;
             sa.delete(now, rng).unwrap();
             true
         },
@@ -405,8 +434,45 @@ fn dead_peer_times_out() {
         usize::MAX,
         |_| true,
         |_| false,
-        |_, _, _| false,
+        |_, _, _, _| false,
     );
     assert_eq!(Outcome::failed(&o.i_events), Some(ProtocolError::Timeout));
     assert_eq!(o.sent, 5, "one send and four retransmissions");
+}
+
+#[test]
+fn create_and_rekey_child_sas_both_ways() {
+    let i = cfg(&GCM, &ESP, b"secret", b"west");
+    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let mut stage = 0;
+    let o = run(
+        &i,
+        I_ADDR.parse().unwrap(),
+        &r,
+        usize::MAX,
+        |n| n == 5,
+        |n| n == 6,
+        |ini, resp, now, rng| {
+            stage += 1;
+            match stage {
+                // A new Child SA from the initiator (section 1.3.1), response lost once.
+                1 => ini.create_child(now, None, rng).unwrap(),
+                // The responder rekeys it (section 1.3.3): requests go both ways.
+                2 => resp.create_child(now, Some([1, 2, 3, 4]), rng).unwrap(),
+                3 => ini.liveness_check(now, rng).unwrap(),
+                _ => return false,
+            }
+            true
+        },
+    );
+    let ci = children(&o.i_events);
+    let cr = children(&o.r_events);
+    assert_eq!(ci.len(), 3, "{o:?}");
+    assert_eq!(cr.len(), 3, "{o:?}");
+    for (a, b) in ci.iter().zip(&cr) {
+        assert_mirror(a, b);
+    }
+    assert_eq!(ci[2].replaces, Some([1, 2, 3, 4]));
+    assert_ne!(ci[0].inbound, ci[1].inbound, "fresh nonces give fresh keys");
+    assert!(Outcome::failed(&o.i_events).is_none() && Outcome::failed(&o.r_events).is_none());
 }
