@@ -337,7 +337,8 @@ pub fn pppoe_ppp_session(data: &[u8]) {
     let auth = match mode & 3 {
         0 => AuthProto::None,
         1 => AuthProto::Pap,
-        _ => AuthProto::ChapMd5,
+        2 => AuthProto::ChapMd5,
+        _ => AuthProto::MsChapV2,
     };
     let mut cfg = if mode & 4 == 0 {
         Config::server(auth, b"ac", [10, 0, 0, 1])
@@ -391,7 +392,11 @@ pub fn pppoe_ppp_session(data: &[u8]) {
             }
             7 => {
                 rest = after;
-                if s.auth_accept(now).is_ok() {
+                let s_eq = [b'S', b'=']
+                    .into_iter()
+                    .chain([b'0'; 40])
+                    .collect::<Vec<u8>>();
+                if s.auth_accept(now).is_ok() || s.auth_accept_mschapv2(now, &s_eq).is_ok() {
                     accepted = true;
                 }
             }

@@ -130,3 +130,86 @@ fn non_utf8_or_overlong_password_is_a_usage_error() {
     assert!(nt_password_hash(&[b'a'; 257]).is_err());
     assert!(nt_password_hash(&[b'a'; 256]).is_ok());
 }
+
+/// The AC side of MS-CHAPv2 in a `Session`, driven with the RFC 2759 section 9.2
+/// values: our challenge is the RFC's Authenticator-Challenge, the host answers
+/// with the RFC's Peer-Challenge and NT-Response, and the Success message carries
+/// the RFC's authenticator response.
+#[test]
+fn ac_session_runs_mschapv2_with_the_rfc_values() {
+    use bng_pppoe::ppp::lcp::AuthProto;
+    use bng_pppoe::ppp::packet::{Code, ControlPacket, ControlRepr};
+    use bng_pppoe::ppp::session::{AuthRequest, Config, Session};
+    use core::time::Duration;
+
+    let v = rfc_vector();
+    let mut cfg = Config::server(AuthProto::MsChapV2, b"bng", [10, 0, 0, 1]);
+    cfg.ipv6 = false;
+    let mut ac = Session::from_parts(&cfg, 5, 1, v.auth_challenge);
+    ac.set_peer_ipv4([10, 0, 0, 2]);
+    let now = Duration::ZERO;
+    ac.start(now);
+    let frame = |proto: u16, code: u8, id: u8, data: &[u8]| {
+        let mut f = vec![0x11, 0, 0, 5];
+        f.extend_from_slice(&u16::try_from(data.len() + 6).unwrap().to_be_bytes());
+        f.extend_from_slice(&proto.to_be_bytes());
+        f.extend_from_slice(&[code, id]);
+        f.extend_from_slice(&u16::try_from(data.len() + 4).unwrap().to_be_bytes());
+        f.extend_from_slice(data);
+        f
+    };
+    let mut buf = [0u8; 1500];
+    // The AC's LCP Configure-Request asks for CHAP algorithm 0x81; ack it.
+    let a = ac.poll_action(now, &mut buf).unwrap();
+    let cr = ControlRepr::parse_bytes(&buf[8..a.len()]).unwrap();
+    assert!(cr.data.windows(5).any(|w| w == [3, 5, 0xc2, 0x23, 0x81]));
+    let ack = frame(0xc021, 2, cr.identifier, cr.data);
+    ac.handle_packet(now, &ack).unwrap();
+    // Our own request (magic only) gets acknowledged: LCP opens, challenge out.
+    let req = frame(0xc021, 1, 1, &[5, 6, 1, 2, 3, 4]);
+    ac.handle_packet(now, &req).unwrap();
+    let mut challenge = None;
+    while let Some(a) = ac.poll_action(now, &mut buf) {
+        if buf[6..8] == [0xc2, 0x23] {
+            let p = ControlPacket::new_checked(&buf[8..a.len()]).unwrap();
+            assert_eq!(p.code(), Code(1));
+            assert_eq!(p.data()[0], 16);
+            assert_eq!(p.data()[1..17], v.auth_challenge);
+            challenge = Some(p.identifier());
+        }
+    }
+    let id = challenge.expect("MS-CHAPv2 challenge");
+    // The host's Response: Value-Size 49, Peer-Challenge, 8 zero, NT-Response, flags.
+    let mut value = vec![49u8];
+    value.extend_from_slice(&v.peer_challenge);
+    value.extend_from_slice(&[0; 8]);
+    value.extend_from_slice(&v.nt_response);
+    value.push(0);
+    value.extend_from_slice(&v.user);
+    let resp = frame(0xc223, 2, id, &value);
+    let req = ac
+        .handle_packet(now, &resp)
+        .unwrap()
+        .expect("credentials for the caller");
+    assert!(matches!(req, AuthRequest::MsChapV2 { .. }));
+    assert!(req.check_password(&v.user, &v.password));
+    assert!(!req.check_password(&v.user, b"nope"));
+    let s = req.mschapv2_authenticator_response(&v.password).unwrap();
+    assert!(
+        ac.auth_accept(now).is_err(),
+        "MS-CHAPv2 needs the S= string"
+    );
+    ac.auth_accept_mschapv2(now, &s).unwrap();
+    let a = ac.poll_action(now, &mut buf).unwrap();
+    assert_eq!(&buf[6..8], &[0xc2, 0x23]);
+    let p = ControlPacket::new_checked(&buf[8..a.len()]).unwrap();
+    assert_eq!((p.code(), p.identifier()), (Code(3), id));
+    assert_eq!(
+        core::str::from_utf8(p.data()).unwrap(),
+        format!("{} M=Access granted", v.authenticator_response)
+    );
+    // IPCP starts.
+    let a = ac.poll_action(now, &mut buf).unwrap();
+    assert_eq!(&buf[6..8], &[0x80, 0x21]);
+    let _ = a;
+}

@@ -34,6 +34,9 @@ ppp_newtype! {
 /// CHAP Algorithm value for MD5 (RFC 1994 section 3).
 pub const CHAP_MD5: u8 = 5;
 
+/// CHAP Algorithm value for MS-CHAPv2 (RFC 2759 section 2).
+pub const CHAP_MSCHAPV2: u8 = 0x81;
+
 /// Smallest MRU we accept from a peer (below it we Nak with this value).
 pub const MIN_MRU: u16 = 64;
 
@@ -52,6 +55,9 @@ pub enum AuthProto {
     Pap,
     /// CHAP with MD5 (RFC 1994), protocol `c223`, algorithm 5.
     ChapMd5,
+    /// MS-CHAPv2 (RFC 2759), protocol `c223`, algorithm `0x81`. AC side only: the
+    /// response goes to the caller (typically RADIUS, RFC 2548).
+    MsChapV2,
 }
 
 impl AuthProto {
@@ -63,6 +69,10 @@ impl AuthProto {
                 let [a, b] = Protocol::CHAP.0.to_be_bytes();
                 w.opt(LcpOption::AUTH_PROTOCOL.0, &[a, b, CHAP_MD5]);
             }
+            Self::MsChapV2 => {
+                let [a, b] = Protocol::CHAP.0.to_be_bytes();
+                w.opt(LcpOption::AUTH_PROTOCOL.0, &[a, b, CHAP_MSCHAPV2]);
+            }
         }
     }
 
@@ -72,6 +82,7 @@ impl AuthProto {
         match opt.split_u16()? {
             (0xc023, []) => Some(Self::Pap),
             (0xc223, [CHAP_MD5]) => Some(Self::ChapMd5),
+            (0xc223, [CHAP_MSCHAPV2]) => Some(Self::MsChapV2),
             _ => None,
         }
     }

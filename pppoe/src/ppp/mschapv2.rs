@@ -145,6 +145,34 @@ pub fn generate_authenticator_response(
     Ok(out)
 }
 
+/// Parses the `S=<40 hex digits>` authenticator response (RFC 2759 section 5)
+/// into its 20 octets.
+#[must_use]
+pub fn parse_authenticator_response(s: &[u8]) -> Option<[u8; 20]> {
+    let hex = s.strip_prefix(b"S=")?.get(..40)?;
+    let nib = |c: u8| match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    };
+    let mut out = [0u8; 20];
+    for (o, pair) in out.iter_mut().zip(hex.chunks_exact(2)) {
+        let [h, l] = <[u8; 2]>::try_from(pair).ok()?;
+        *o = (nib(h)? << 4) | nib(l)?;
+    }
+    Some(out)
+}
+
+/// Writes `bytes` as upper-case hex into `out` (two characters per octet).
+pub(crate) fn write_hex(bytes: &[u8], out: &mut [u8]) {
+    for (pair, b) in out.chunks_exact_mut(2).zip(bytes) {
+        let h = HEX.get(usize::from(b >> 4)).copied().unwrap_or(b'0');
+        let l = HEX.get(usize::from(b & 0x0f)).copied().unwrap_or(b'0');
+        pair.copy_from_slice(&[h, l]);
+    }
+}
+
 /// Checks a host's NT-Response against the password (authenticator side),
 /// comparing in constant time.
 ///

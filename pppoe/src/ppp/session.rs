@@ -246,6 +246,21 @@ pub enum AuthRequest<'b> {
         /// The peer's response value.
         response: &'b [u8],
     },
+    /// MS-CHAPv2 Response (RFC 2759 section 4) to our challenge; answer with
+    /// [`Session::auth_accept_mschapv2`] (the `S=` string from RADIUS
+    /// MS-CHAP2-Success, or [`super::mschapv2::generate_authenticator_response`]).
+    MsChapV2 {
+        /// Name.
+        user: &'b [u8],
+        /// Identifier of the challenge.
+        id: u8,
+        /// The challenge we sent.
+        authenticator_challenge: [u8; CHALLENGE_LEN],
+        /// The peer's challenge.
+        peer_challenge: [u8; 16],
+        /// The NT-Response.
+        nt_response: [u8; 24],
+    },
 }
 
 impl AuthRequest<'_> {
@@ -253,7 +268,7 @@ impl AuthRequest<'_> {
     #[must_use]
     pub const fn user(&self) -> &[u8] {
         match self {
-            Self::Pap { user, .. } | Self::Chap { user, .. } => user,
+            Self::Pap { user, .. } | Self::Chap { user, .. } | Self::MsChapV2 { user, .. } => user,
         }
     }
 
@@ -272,6 +287,46 @@ impl AuthRequest<'_> {
                 challenge,
                 response,
             } => u == user && chap_md5_verify(id, password, &challenge, response),
+            Self::MsChapV2 {
+                user: u,
+                authenticator_challenge,
+                peer_challenge,
+                nt_response,
+                ..
+            } => {
+                u == user
+                    && super::mschapv2::verify_nt_response(
+                        &authenticator_challenge,
+                        &peer_challenge,
+                        u,
+                        password,
+                        &nt_response,
+                    )
+                    .unwrap_or(false)
+            }
+        }
+    }
+
+    /// MS-CHAPv2: the `S=...` authenticator response for a locally known
+    /// password (RFC 2759 section 8.7); `None` for other protocols.
+    #[must_use]
+    pub fn mschapv2_authenticator_response(&self, password: &[u8]) -> Option<[u8; 42]> {
+        match *self {
+            Self::MsChapV2 {
+                user,
+                authenticator_challenge,
+                peer_challenge,
+                nt_response,
+                ..
+            } => super::mschapv2::generate_authenticator_response(
+                password,
+                &nt_response,
+                &peer_challenge,
+                &authenticator_challenge,
+                user,
+            )
+            .ok(),
+            _ => None,
         }
     }
 }
@@ -350,6 +405,8 @@ struct Auth {
     deadline_ns: u64,
     /// AC: our challenge. Host: our CHAP response.
     value: [u8; CHALLENGE_LEN],
+    /// AC, MS-CHAPv2: the authenticator response for the Success message.
+    digest: [u8; 20],
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -445,6 +502,7 @@ impl<'c> Session<'c> {
                 pend: 0,
                 deadline_ns: 0,
                 value,
+                digest: [0; 20],
             },
             lcp: Cp::new(lcp, first_id),
             ipcp: Cp::new(ipcp, first_id),
@@ -564,6 +622,37 @@ impl<'c> Session<'c> {
                 "no authentication request pending",
             ));
         }
+        if self.auth.proto == AuthProto::MsChapV2 {
+            return Err(UsageError::InvalidConfig(
+                "MS-CHAPv2 needs auth_accept_mschapv2 with the authenticator response",
+            ));
+        }
+        self.auth.st = AuthSt::Done(true);
+        self.auth.pend |= A_RESULT;
+        self.auth.deadline_ns = 0;
+        self.enter_network(now);
+        Ok(())
+    }
+
+    /// AC: the caller accepts a pending MS-CHAPv2 [`AuthRequest`], giving the
+    /// `S=<40 hex digits>` authenticator response (RFC 2759 section 5) that goes
+    /// into the Success message; then the Network phase.
+    ///
+    /// # Errors
+    /// [`UsageError::InvalidConfig`] if no MS-CHAPv2 request is pending or the
+    /// string is malformed.
+    pub fn auth_accept_mschapv2(
+        &mut self,
+        now: Duration,
+        authenticator_response: &[u8],
+    ) -> Result<(), UsageError> {
+        if self.auth.st != AuthSt::Pending || self.auth.proto != AuthProto::MsChapV2 {
+            return Err(UsageError::InvalidConfig("no MS-CHAPv2 request pending"));
+        }
+        self.auth.digest = super::mschapv2::parse_authenticator_response(authenticator_response)
+            .ok_or(UsageError::InvalidConfig(
+                "malformed MS-CHAPv2 authenticator response",
+            ))?;
         self.auth.st = AuthSt::Done(true);
         self.auth.pend |= A_RESULT;
         self.auth.deadline_ns = 0;
@@ -705,7 +794,7 @@ impl<'c> Session<'c> {
                 }
                 let expected = match self.auth.proto {
                     AuthProto::Pap => Protocol::PAP,
-                    AuthProto::ChapMd5 => Protocol::CHAP,
+                    AuthProto::ChapMd5 | AuthProto::MsChapV2 => Protocol::CHAP,
                     AuthProto::None => Protocol(0),
                 };
                 if proto != expected {
@@ -872,6 +961,30 @@ impl<'c> Session<'c> {
                     PapRepr::Ack { id: a.id, message }.emit(out)
                 } else {
                     PapRepr::Nak { id: a.id, message }.emit(out)
+                }
+            }
+            (A_RESULT, AuthProto::MsChapV2) => {
+                // RFC 2759 sections 5 and 6.
+                let mut m = [0u8; 96];
+                let mut w = super::packet::Writer::new(&mut m);
+                let mut hex = [0u8; 40];
+                if ok {
+                    super::mschapv2::write_hex(&a.digest, &mut hex);
+                    w.bytes(b"S=");
+                    w.bytes(&hex);
+                    w.bytes(b" M=Access granted");
+                } else {
+                    super::mschapv2::write_hex(&a.value, &mut hex);
+                    w.bytes(b"E=691 R=0 C=");
+                    w.bytes(hex.get(..32).unwrap_or_default());
+                    w.bytes(b" V=3 M=Access denied");
+                }
+                let len = w.len();
+                let message = m.get(..len).unwrap_or_default();
+                if ok {
+                    ChapRepr::Success { id: a.id, message }.emit(out)
+                } else {
+                    ChapRepr::Failure { id: a.id, message }.emit(out)
                 }
             }
             (A_RESULT, _) => {
@@ -1105,11 +1218,11 @@ impl<'c> Session<'c> {
         let retry = nanos(now.saturating_add(t.restart));
         match (proto, server) {
             (AuthProto::None, _) => self.enter_network(now),
-            (AuthProto::Pap, true) | (AuthProto::ChapMd5, false) => {
+            (AuthProto::Pap, true) | (AuthProto::ChapMd5 | AuthProto::MsChapV2, false) => {
                 self.auth.st = AuthSt::AwaitPeer;
                 self.auth.deadline_ns = wait;
             }
-            (AuthProto::ChapMd5, true) => {
+            (AuthProto::ChapMd5 | AuthProto::MsChapV2, true) => {
                 self.auth.st = AuthSt::Sent;
                 self.auth.id = self.auth.id.wrapping_add(1);
                 self.auth.pend = A_CHALLENGE;
@@ -1199,15 +1312,31 @@ impl<'c> Session<'c> {
         match (r, server) {
             (ChapRepr::Response { id, value, name }, true) => match st {
                 AuthSt::Sent if id == self.auth.id => {
+                    let req = if self.auth.proto == AuthProto::MsChapV2 {
+                        // RFC 2759 section 4: Peer-Challenge, 8 reserved octets,
+                        // NT-Response, Flags.
+                        let v: &[u8; 49] = value.try_into().ok()?;
+                        let (pc, rest) = v.split_first_chunk::<16>()?;
+                        let nt = rest.get(8..32)?.try_into().ok()?;
+                        AuthRequest::MsChapV2 {
+                            user: name,
+                            id,
+                            authenticator_challenge: self.auth.value,
+                            peer_challenge: *pc,
+                            nt_response: nt,
+                        }
+                    } else {
+                        AuthRequest::Chap {
+                            user: name,
+                            id,
+                            challenge: self.auth.value,
+                            response: value,
+                        }
+                    };
                     self.auth.st = AuthSt::Pending;
                     self.auth.pend &= !A_CHALLENGE;
                     self.auth.deadline_ns = nanos(now.saturating_add(self.config.auth_timeout));
-                    Some(AuthRequest::Chap {
-                        user: name,
-                        id,
-                        challenge: self.auth.value,
-                        response: value,
-                    })
+                    Some(req)
                 }
                 AuthSt::Done(_) if id == self.auth.id => {
                     self.auth.pend |= A_RESULT;
