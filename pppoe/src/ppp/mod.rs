@@ -2,7 +2,7 @@
 //! the protocol field (RFC 1661 section 2), control packets and their options
 //! (RFC 1661 sections 5 and 6), the option-negotiation automaton (RFC 1661 section
 //! 4), LCP, PAP (RFC 1334), CHAP-MD5 (RFC 1994), IPCP (RFC 1332, RFC 1877), IPv6CP
-//! (RFC 5072), and a [`Session`](session::Session) that runs one subscriber's
+//! (RFC 5072), and a [`Session`] that runs one subscriber's
 //! LCP → authentication → NCP progression, as the access concentrator or as the host.
 //!
 //! ```text
