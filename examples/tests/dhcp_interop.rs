@@ -254,3 +254,187 @@ fn real_clients_get_leases_from_our_server() {
     assert!(dhcp_frames >= 10, "{:?}", d.protocols);
     assert_eq!(d.malformed, 0, "tshark flags frames in {}", file.display());
 }
+
+/// DHCPv6 (RFC 8415): ISC dhclient -6 and dhcpcd -6 get an address (IA_NA) and a
+/// delegated prefix (IA_PD) from our server; dhclient renews at T1 and releases.
+#[test]
+fn real_clients_get_v6_address_and_prefix_from_our_server() {
+    const T: &str = "real_clients_get_v6_address_and_prefix_from_our_server";
+    if !require(
+        T,
+        &[
+            "ip", "tshark", "dhclient", "dhcpcd", "mount", "unshare", "timeout", "sysctl",
+        ],
+    ) {
+        return;
+    }
+    let dir = workdir(T);
+    let hook = dir.join("hook.sh");
+    write_exec(&hook, HOOK);
+    let s = Netns::new("d6s");
+    let c = Netns::new("d6c");
+    for ns in [&s, &c] {
+        // no duplicate address detection delay on the lab link
+        ns.exec(&[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv6.conf.all.accept_dad=0",
+        ]);
+    }
+    veth(&s, "veth0", &c, "veth0");
+    s.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:1::1/64",
+        "dev",
+        "veth0",
+        "nodad",
+    ]);
+    let cap = Capture::start(&s, "veth0", &dir.join("veth0.pcapng"));
+    let mut server = s.spawn(
+        "dhcp-server",
+        &[
+            env!("CARGO_BIN_EXE_dhcp-server"),
+            "--iface",
+            "veth0",
+            "--server-ip",
+            "100.64.0.1",
+            "--pool-start",
+            "100.64.1.10",
+            "--v6-src",
+            "2001:db8:1::1",
+            "--na-start",
+            "2001:db8:1::1000",
+            "--pd-base",
+            "2001:db8:100::",
+            "--pd-len",
+            "56",
+            "--lease",
+            "10",
+            "--max-seconds",
+            "120",
+        ],
+        &dir.join("server.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), "server ready", || server
+            .log()
+            .contains("ready")),
+        "server did not start: {}",
+        server.log()
+    );
+
+    // ---- dhclient -6 -N -P: IA_NA + IA_PD, a renewal at T1 (5 s), release ----
+    let (lf, pf, cf) = (
+        dir.join("d6.leases"),
+        dir.join("d6.pid"),
+        dir.join("d6.conf"),
+    );
+    std::fs::write(&cf, "request dhcp6.name-servers;\n").unwrap();
+    let (lf, pf, cf, hk) = (
+        lf.to_str().unwrap().to_owned(),
+        pf.to_str().unwrap().to_owned(),
+        cf.to_str().unwrap().to_owned(),
+        hook.to_str().unwrap().to_owned(),
+    );
+    let dargs = [
+        "-lf",
+        lf.as_str(),
+        "-pf",
+        pf.as_str(),
+        "-cf",
+        cf.as_str(),
+        "-sf",
+        hk.as_str(),
+    ];
+    let mut cmd = vec![
+        "timeout", "40", "dhclient", "-6", "-d", "-v", "-1", "-N", "-P",
+    ];
+    cmd.extend_from_slice(&dargs);
+    cmd.push("veth0");
+    let dh = c.spawn("dhclient -6", &cmd, &dir.join("dhclient6.log"));
+    assert!(
+        wait_for(Duration::from_secs(30), "dhclient -6 bound", || dh
+            .log()
+            .contains("Bound to lease")),
+        "dhclient -6: {}\nserver: {}",
+        dh.log(),
+        server.log()
+    );
+    let log = dh.log();
+    assert!(log.contains("IAADDR 2001:db8:1::"), "IA_NA address: {log}");
+    assert!(
+        log.contains("IAPREFIX 2001:db8:100::/56"),
+        "IA_PD prefix: {log}"
+    );
+    assert!(
+        wait_for(Duration::from_secs(20), "dhclient -6 renewal", || {
+            server.log().contains("rx6 type=Ok(RENEW)")
+        }),
+        "no RENEW: {}\nserver: {}",
+        dh.log(),
+        server.log()
+    );
+    let mut rel = vec!["timeout", "20", "dhclient", "-6", "-r", "-v"];
+    rel.extend_from_slice(&dargs);
+    rel.push("veth0");
+    let _ = c.command(&rel).output().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(10), "server saw RELEASE", || server
+            .log()
+            .contains("Released")),
+        "server: {}",
+        server.log()
+    );
+    drop(dh);
+    c.ip(&["-6", "addr", "flush", "dev", "veth0", "scope", "global"]);
+
+    // ---- dhcpcd -6 with ia_na and ia_pd ----
+    let run_dir = dir.join("dhcpcd-run");
+    let db_dir = dir.join("dhcpcd-db");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::create_dir_all(&db_dir).unwrap();
+    std::fs::create_dir_all("/var/lib/dhcpcd").unwrap();
+    let conf = dir.join("dhcpcd6.conf");
+    std::fs::write(
+        &conf,
+        "noipv6rs\nnoarp\nnohook resolv.conf, timesyncd, ntp.conf, wpa_supplicant, hostname\ninterface veth0\n  ia_na 1\n  ia_pd 2\n",
+    )
+    .unwrap();
+    let script = format!(
+        "mount --bind {} /run && mount --bind {} /var/lib/dhcpcd && exec timeout 40 dhcpcd -6 -B -1 -d -t 15 -f {} -c {} veth0",
+        run_dir.display(),
+        db_dir.display(),
+        conf.display(),
+        hook.display()
+    );
+    let out = c
+        .command(&["unshare", "-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let dlog =
+        String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    assert!(
+        dlog.contains("adding address 2001:db8:1::"),
+        "dhcpcd -6: {dlog}\nserver: {}",
+        server.log()
+    );
+    assert!(
+        dlog.contains("delegated prefix 2001:db8:100:"),
+        "dhcpcd -6: {dlog}"
+    );
+
+    let file = cap.finish();
+    server.stop();
+    eprintln!("server log:\n{}", server.log());
+    let d = tshark_decode(&file);
+    let dhcp6 = d.protocols.iter().filter(|p| p.contains("dhcpv6")).count();
+    eprintln!(
+        "tshark: {} frames, {dhcp6} DHCPv6, {} malformed",
+        d.frames, d.malformed
+    );
+    assert!(dhcp6 >= 8, "{:?}", d.protocols);
+    assert_eq!(d.malformed, 0, "tshark flags frames in {}", file.display());
+}

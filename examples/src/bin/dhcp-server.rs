@@ -23,13 +23,14 @@
 )]
 
 use std::io::Write as _;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::afpacket::{Socket, stop_flag};
 use bng_dhcp::v4::server::{Action, Config, Destination, KeyBy, LeaseSlot, Pool, Server};
 use bng_dhcp::v4::{Known, Packet};
+use bng_dhcp::v6::server::{Action6, BindingSlot, Config6, Pool6, Server6};
 use clap::Parser;
 
 /// Command line.
@@ -66,6 +67,19 @@ struct Args {
     /// Answer rapid-commit DISCOVERs with an ACK (RFC 4039).
     #[arg(long)]
     rapid_commit: bool,
+    /// Also serve DHCPv6 (RFC 8415) from this source address: IA_NA from
+    /// `--na-start`, IA_PD from `--pd-base`.
+    #[arg(long)]
+    v6_src: Option<Ipv6Addr>,
+    /// First IA_NA address.
+    #[arg(long, default_value = "2001:db8:1::1000")]
+    na_start: Ipv6Addr,
+    /// Base of the delegated prefixes.
+    #[arg(long, default_value = "2001:db8:100::")]
+    pd_base: Ipv6Addr,
+    /// Delegated prefix length.
+    #[arg(long, default_value_t = 56)]
+    pd_len: u8,
     /// Exit after this many seconds.
     #[arg(long, default_value_t = 600)]
     max_seconds: u64,
@@ -134,6 +148,69 @@ fn frame(
     f
 }
 
+/// Ethernet + IPv6 + UDP (547 -> `dport`) around `payload`.
+fn frame6(
+    src_mac: [u8; 6],
+    dst_mac: [u8; 6],
+    src: Ipv6Addr,
+    dst: Ipv6Addr,
+    dport: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let udp_len = 8 + payload.len();
+    let mut f = Vec::with_capacity(14 + 40 + udp_len);
+    f.extend_from_slice(&dst_mac);
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&0x86ddu16.to_be_bytes());
+    let mut ip = [0u8; 40];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    ip[6] = 17;
+    ip[7] = 64;
+    ip[8..24].copy_from_slice(&src.octets());
+    ip[24..40].copy_from_slice(&dst.octets());
+    f.extend_from_slice(&ip);
+    let mut udp = [0u8; 8];
+    udp[0..2].copy_from_slice(&547u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&dport.to_be_bytes());
+    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
+    let mut pseudo = [0u8; 40];
+    pseudo[0..16].copy_from_slice(&src.octets());
+    pseudo[16..32].copy_from_slice(&dst.octets());
+    pseudo[32..36].copy_from_slice(&(udp_len as u32).to_be_bytes());
+    pseudo[39] = 17;
+    let mut uc = csum(&[&pseudo, &udp, payload]);
+    if uc == 0 {
+        uc = 0xffff;
+    }
+    udp[6..8].copy_from_slice(&uc.to_be_bytes());
+    f.extend_from_slice(&udp);
+    f.extend_from_slice(payload);
+    f
+}
+
+/// The UDP payload of an IPv6/UDP frame to port 547 (UDP as the first next header),
+/// its Ethernet and IPv6 sources and UDP source port.
+fn dhcp6_payload(f: &[u8]) -> Option<(&[u8], [u8; 6], Ipv6Addr, u16)> {
+    if f.len() < 14 + 40 + 8 || f[12..14] != [0x86, 0xdd] || f[14 + 6] != 17 {
+        return None;
+    }
+    let ip = &f[14..];
+    let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]])).min(ip.len() - 40);
+    let udp = &ip[40..40 + plen];
+    if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != 547 {
+        return None;
+    }
+    let src: [u8; 16] = ip[8..24].try_into().ok()?;
+    let sport = u16::from_be_bytes([udp[0], udp[1]]);
+    Some((
+        &udp[8..],
+        f[6..12].try_into().ok()?,
+        Ipv6Addr::from(src),
+        sport,
+    ))
+}
+
 /// The UDP payload of an IPv4/UDP frame to port 67, and the Ethernet source.
 fn dhcp_payload(f: &[u8]) -> Option<(&[u8], [u8; 6])> {
     if f.len() < 14 + 20 + 8 || f[12..14] != [0x08, 0x00] {
@@ -181,6 +258,24 @@ fn main() {
     let mut server = Server::new(cfg, pool, slots).expect("server config");
     let sock = Socket::open(&a.iface).expect("AF_PACKET socket");
     let mac = sock.mac();
+    let duid: &'static [u8] = Box::leak(Box::new([
+        0, 3, 0, 1, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+    ]));
+    let mut server6 = a.v6_src.map(|_| {
+        let nb: &'static mut [u64] = Box::leak(vec![0u64; 16].into_boxed_slice());
+        let pb: &'static mut [u64] = Box::leak(vec![0u64; 4].into_boxed_slice());
+        let pool = Pool6::new()
+            .with_addresses(a.na_start, 1000, nb)
+            .and_then(|p| p.with_prefixes(a.pd_base, a.pd_len, 256, pb))
+            .expect("v6 pool");
+        let slots: &'static mut [BindingSlot] =
+            Box::leak(vec![BindingSlot::Empty; 2048].into_boxed_slice());
+        let mut c6 = Config6::new(duid);
+        c6.preferred_secs = a.lease;
+        c6.valid_secs = a.lease.saturating_mul(2);
+        c6.rapid_commit = a.rapid_commit;
+        Server6::new(c6, pool, slots).expect("v6 server config")
+    });
     let stop = stop_flag();
     let t0 = Instant::now();
     println!(
@@ -205,6 +300,32 @@ fn main() {
         let now = t0.elapsed();
         server.handle_timeout(now);
         let mut peer_mac = [0xff; 6];
+        if let (Some(n), Some(s6), Some(src6)) = (got, server6.as_mut(), a.v6_src) {
+            if let Some((payload, smac, sip, sport)) = dhcp6_payload(&buf[..n]) {
+                let t = bng_dhcp::v6::Packet::new_checked(payload).map(|p| p.msg_type());
+                println!("rx6 type={t:?} from={sip}");
+                if let Err(e) = s6.handle_packet(now, payload) {
+                    println!("rx6-error {e}");
+                }
+                s6.handle_timeout(now);
+                while let Some(act) = s6.poll_action(now, &mut tx) {
+                    match act {
+                        Action6::Transmit { len, .. } => {
+                            let reply = &tx[..len];
+                            let t = bng_dhcp::v6::Packet::new_checked(reply).map(|p| p.msg_type());
+                            // RFC 8415 section 18.3: back to the source address and port
+                            let f = frame6(mac, smac, src6, sip, sport, reply);
+                            match sock.send(&f) {
+                                Ok(()) => println!("tx6 type={t:?} to={sip}"),
+                                Err(e) => println!("tx6-error {e}"),
+                            }
+                        }
+                        Action6::Event(e) => println!("event6 {e:?}"),
+                        _ => {}
+                    }
+                }
+            }
+        }
         if let Some(n) = got {
             if let Some((payload, src_mac)) = dhcp_payload(&buf[..n]) {
                 peer_mac = src_mac;
