@@ -438,3 +438,102 @@ fn real_clients_get_v6_address_and_prefix_from_our_server() {
     assert!(dhcp6 >= 8, "{:?}", d.protocols);
     assert_eq!(d.malformed, 0, "tshark flags frames in {}", file.display());
 }
+
+/// Our DHCPv4 client (`dhcp-client`, the `bng-dhcp` client machine over AF_PACKET)
+/// gets a lease from Kea 2.2 (`kea-dhcp4`, raw sockets), renews it twice and releases it.
+#[test]
+fn our_client_gets_a_lease_from_kea() {
+    const T: &str = "our_client_gets_a_lease_from_kea";
+    if !require(T, &["ip", "tshark", "kea-dhcp4"]) {
+        return;
+    }
+    let dir = workdir(T);
+    let s = Netns::new("kes");
+    let c = Netns::new("kec");
+    veth(&s, "veth0", &c, "veth0");
+    s.ip(&["addr", "add", "100.64.0.1/16", "dev", "veth0"]);
+    let leases = dir.join("kea-leases4.csv");
+    let conf = dir.join("kea4.json");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"{{ "Dhcp4": {{
+  "interfaces-config": {{ "interfaces": [ "veth0" ], "dhcp-socket-type": "raw" }},
+  "lease-database": {{ "type": "memfile", "persist": true, "name": "{}", "lfc-interval": 0 }},
+  "valid-lifetime": 10, "renew-timer": 3, "rebind-timer": 8,
+  "subnet4": [ {{ "id": 1, "subnet": "100.64.0.0/16",
+      "pools": [ {{ "pool": "100.64.1.10 - 100.64.1.250" }} ],
+      "option-data": [ {{ "name": "routers", "data": "100.64.0.1" }} ] }} ],
+  "loggers": [ {{ "name": "kea-dhcp4", "output_options": [ {{ "output": "{}" }} ], "severity": "INFO" }} ]
+}} }}"#,
+            leases.display(),
+            dir.join("kea4.log").display()
+        ),
+    )
+    .unwrap();
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let pid_env = format!("KEA_PIDFILE_DIR={}", run_dir.display());
+    let cap = Capture::start(&s, "veth0", &dir.join("veth0.pcapng"));
+    let kea = s.spawn(
+        "kea-dhcp4",
+        &[
+            "env",
+            &pid_env,
+            "KEA_LOCKFILE_DIR=none",
+            "kea-dhcp4",
+            "-c",
+            conf.to_str().unwrap(),
+        ],
+        &dir.join("kea4.stdout"),
+    );
+    let kea_log = || std::fs::read_to_string(dir.join("kea4.log")).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(15), "kea started", || kea_log()
+            .contains("DHCP4_STARTED")),
+        "kea: {}\n{}",
+        kea.log(),
+        kea_log()
+    );
+    let out = c
+        .command(&[
+            env!("CARGO_BIN_EXE_dhcp-client"),
+            "--iface",
+            "veth0",
+            "--renewals",
+            "2",
+            "--release",
+            "--configure",
+            "--max-seconds",
+            "40",
+        ])
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    eprintln!("client:\n{log}");
+    assert_eq!(
+        grep_count(&log, "bound addr=100.64.1."),
+        3,
+        "a lease and two renewals: {log}\nkea: {}",
+        kea_log()
+    );
+    assert!(log.contains("router=Some(100.64.0.1)"), "{log}");
+    assert!(
+        log.contains("dst=Server(100.64.0.1)"),
+        "renewals are unicast to the server: {log}"
+    );
+    assert!(log.contains("tx type=RELEASE"), "{log}");
+    assert!(
+        wait_for(Duration::from_secs(5), "kea logged the release", || {
+            kea_log().contains("DHCP4_RELEASE")
+        }),
+        "kea: {}",
+        kea_log()
+    );
+    let file = cap.finish();
+    drop(kea);
+    let d = tshark_decode(&file);
+    eprintln!("tshark: {} frames, {} malformed", d.frames, d.malformed);
+    assert_eq!(d.malformed, 0, "tshark flags frames in {}", file.display());
+}
