@@ -232,3 +232,55 @@ fn tcpdump_out_agrees_on_session_lcp_frames() {
     eprintln!("{checked} session frames agree with tcpdump");
     assert!(checked >= 2);
 }
+
+/// A real Windows LCP Configure-Request (PPTP capture) fed to our AC: the answer
+/// is a Configure-Reject of exactly the options we do not negotiate over PPPoE
+/// (ACCM, PFC, ACFC, Callback, ...), never MRU or Magic-Number.
+#[test]
+fn captured_windows_lcp_request_gets_a_precise_reject() {
+    use bng_pppoe::ppp::lcp::AuthProto;
+    use bng_pppoe::ppp::session::{Config, Session};
+    use core::time::Duration;
+
+    let mut reqs = Vec::new();
+    let _ = corpus::walk("ppp corpus", "ppp", |f| {
+        let Some((0x0800, ip)) = f.ethertype_payload() else {
+            return;
+        };
+        let Some(ppp) = gre_ppp(ip) else { return };
+        let ppp = ppp.strip_prefix(&[0xff, 0x03]).unwrap_or(ppp);
+        if ppp.starts_with(&[0xc0, 0x21, 1]) {
+            reqs.push(ppp.to_vec());
+        }
+    });
+    if reqs.is_empty() {
+        return;
+    }
+    let cfg = Config::server(AuthProto::ChapMd5, b"bng", [10, 0, 0, 1]);
+    for ppp in reqs {
+        let mut ac = Session::from_parts(&cfg, 9, 1, [1; 16]);
+        let now = Duration::ZERO;
+        ac.start(now);
+        let mut buf = [0u8; 1500];
+        while ac.poll_action(now, &mut buf).is_some() {}
+        let mut frame = vec![0x11, 0, 0, 9];
+        frame.extend_from_slice(&u16::try_from(ppp.len()).unwrap().to_be_bytes());
+        frame.extend_from_slice(&ppp);
+        ac.handle_packet(now, &frame).unwrap();
+        let a = ac.poll_action(now, &mut buf).expect("a reply");
+        let r = ControlRepr::parse_bytes(&buf[8..a.len()]).unwrap();
+        let asked = ControlRepr::parse_bytes(&ppp[2..]).unwrap();
+        assert_eq!(r.identifier, asked.identifier);
+        let kinds: Vec<u8> = r.options().map(|o| o.unwrap().kind).collect();
+        let asked_kinds: Vec<u8> = asked.options().map(|o| o.unwrap().kind).collect();
+        eprintln!("asked {asked_kinds:?} -> {:?} {kinds:?}", r.code);
+        if asked_kinds.iter().any(|k| ![1, 5].contains(k)) {
+            assert_eq!(r.code, bng_pppoe::ppp::packet::Code::CONFIGURE_REJECT);
+            let want: Vec<u8> = asked_kinds
+                .into_iter()
+                .filter(|k| ![1, 5].contains(k))
+                .collect();
+            assert_eq!(kinds, want);
+        }
+    }
+}
