@@ -393,14 +393,22 @@ open_newtype! {
         USER_ERROR = 17, "User-Error";
         /// Host Request.
         HOST_REQUEST = 18, "Host-Request";
+        /// Supplicant Restart (RFC 3580 section 3.32).
+        SUPPLICANT_RESTART = 19, "Supplicant-Restart";
+        /// Reauthentication Failure (RFC 3580 section 3.32).
+        REAUTHENTICATION_FAILURE = 20, "Reauthentication-Failure";
+        /// Port Reinitialized (RFC 3580 section 3.32).
+        PORT_REINIT = 21, "Port-Reinit";
+        /// Port Administratively Disabled (RFC 3580 section 3.32).
+        PORT_DISABLED = 22, "Port-Disabled";
     }
 }
 
 open_newtype! {
-    /// Error-Cause values (RFC 5176 section 3.5).
+    /// Error-Cause values (RFC 5176 section 3.5); names as in the FreeRADIUS dictionary.
     ErrorCause(u32) {
         /// Residual Session Context Removed.
-        RESIDUAL_SESSION_CONTEXT_REMOVED = 201, "Residual-Session-Context-Removed";
+        RESIDUAL_SESSION_CONTEXT_REMOVED = 201, "Residual-Context-Removed";
         /// Invalid EAP Packet (Ignored).
         INVALID_EAP_PACKET = 202, "Invalid-EAP-Packet";
         /// Unsupported Attribute.
@@ -420,13 +428,13 @@ open_newtype! {
         /// Administratively Prohibited.
         ADMINISTRATIVELY_PROHIBITED = 501, "Administratively-Prohibited";
         /// Request Not Routable (Proxy).
-        REQUEST_NOT_ROUTABLE = 502, "Request-Not-Routable";
+        REQUEST_NOT_ROUTABLE = 502, "Proxy-Request-Not-Routable";
         /// Session Context Not Found.
         SESSION_CONTEXT_NOT_FOUND = 503, "Session-Context-Not-Found";
         /// Session Context Not Removable.
         SESSION_CONTEXT_NOT_REMOVABLE = 504, "Session-Context-Not-Removable";
         /// Other Proxy Processing Error.
-        OTHER_PROXY_PROCESSING_ERROR = 505, "Other-Proxy-Processing-Error";
+        OTHER_PROXY_PROCESSING_ERROR = 505, "Proxy-Processing-Error";
         /// Resources Unavailable.
         RESOURCES_UNAVAILABLE = 506, "Resources-Unavailable";
         /// Request Initiated.

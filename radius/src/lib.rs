@@ -6,10 +6,17 @@
     reason = "RADIUS names (CoA, PPPoEoA, AppleTalk) read as words, not identifiers"
 )]
 
+#[cfg(any(feature = "alloc", test))]
+extern crate alloc;
+#[cfg(test)]
+extern crate std;
+
 pub mod client;
 pub mod crypto;
 pub mod dae;
 pub mod dict;
+#[cfg(any(feature = "alloc", test))]
+pub mod dictionary;
 pub mod error;
 pub mod packet;
 
