@@ -165,7 +165,6 @@ fn main() {
                     let (dmac, dip) = match dst {
                         ClientDestination::Broadcast => ([0xff; 6], Ipv4Addr::BROADCAST),
                         ClientDestination::Server(ip) => (server_mac, ip),
-                        _ => ([0xff; 6], Ipv4Addr::BROADCAST),
                     };
                     let src = if p.ciaddr().is_unspecified() {
                         Ipv4Addr::UNSPECIFIED
@@ -212,7 +211,6 @@ fn main() {
         if done {
             if a.release {
                 client.release(now);
-                done = false;
                 // drain the RELEASE on the next turn, then stop
                 let now = t0.elapsed();
                 while let Some(act) = client.poll_action(now, &mut tx) {
