@@ -1338,6 +1338,7 @@ impl<'c> IkeSa<'c> {
         let mut sa = None;
         let mut tsi = None;
         let mut tsr = None;
+        let mut err = None;
         for raw in d.payloads() {
             let raw = raw?;
             match Payload::parse(&raw)? {
@@ -1346,24 +1347,36 @@ impl<'c> IkeSa<'c> {
                 Payload::Sa(_) => sa = Some(raw.body),
                 Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
                 Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
-                Payload::Notify(n) if n.notify_type.is_error() => {
-                    return Err(self.fail(ProtocolError::PeerError(n.notify_type.0)));
-                }
+                Payload::Notify(n) if n.notify_type.is_error() => err = Some(n.notify_type),
                 _ => {}
             }
         }
         let (Some(idr), Some(auth)) = (idr, auth) else {
-            return Err(self.fail(ProtocolError::PeerMisbehaved(
-                "IKE_AUTH without IDr or AUTH",
-            )));
+            let e = err.map_or(
+                ProtocolError::PeerMisbehaved("IKE_AUTH without IDr or AUTH"),
+                |t| ProtocolError::PeerError(t.0),
+            );
+            return Err(self.fail(e));
         };
         self.check_peer(idr, auth)?;
         self.established();
-        // The Child SA (section 1.2).
+        // Section 1.2: a Child SA error leaves the IKE SA established.
+        if let Some(t) = err {
+            let _ = self.events.push_back(Action::ChildSaRefused(t));
+            return Ok(());
+        }
         let (Some(sa), Some(tsi), Some(tsr)) = (sa, tsi, tsr) else {
-            return Err(self.fail(ProtocolError::PeerMisbehaved("IKE_AUTH without Child SA")));
+            let _ = self
+                .events
+                .push_back(Action::ChildSaRefused(NotifyType::INVALID_SYNTAX));
+            return Err(ProtocolError::PeerMisbehaved("IKE_AUTH without Child SA"));
         };
-        let (_, cs, spi_r) = select_child(self.cfg.child_suites, sa).map_err(|e| self.fail(e))?;
+        let Ok((_, cs, spi_r)) = select_child(self.cfg.child_suites, sa) else {
+            let _ = self
+                .events
+                .push_back(Action::ChildSaRefused(NotifyType::NO_PROPOSAL_CHOSEN));
+            return Err(ProtocolError::NoProposalChosen);
+        };
         self.child_suite = cs;
         self.push_child(self.child_spi, spi_r, tsi, tsr)?;
         Ok(())

@@ -23,7 +23,10 @@ pub(super) fn decode(u: &Udp<'_>) -> Line {
         Ok(p) => p,
         Err(ParseError::Ikev1 { minor }) => {
             return Line::new(
-                format!("ISAKMP/IKEv1 1.{minor} ({} bytes, not decoded)", bytes.len()),
+                format!(
+                    "ISAKMP/IKEv1 1.{minor} ({} bytes, not decoded)",
+                    bytes.len()
+                ),
                 Check::NotApplicable,
             );
         }

@@ -1,0 +1,316 @@
+//! Interop: `ikev2-gw` (built on `bng-ikev2`) against strongSwan's charon 5.9 in a
+//! pair of network namespaces (recipe: `../shared/lab/strongswan.sh`), PSK:
+//!
+//! - strongSwan initiates to our responder (IKE aes128gcm16-prfsha256-x25519 and
+//!   aes256-sha256-ecp384, ESP aes128gcm16): `swanctl --initiate` completes and
+//!   `--list-sas` shows the IKE SA and the Child SA with the SPI we chose;
+//! - our initiator to strongSwan's responder, then a second Child SA through
+//!   CREATE_CHILD_SA, then Delete, which strongSwan acknowledges.
+//!
+//! Only IKE is checked here: `ikev2-gw` installs no ESP state.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::too_many_lines,
+    reason = "tests"
+)]
+
+use core::time::Duration;
+use std::path::Path;
+
+use bng_testkit::netns::{Netns, Peer, require, veth, wait_for, workdir};
+
+const GW: &str = env!("CARGO_BIN_EXE_ikev2-gw");
+const CHARON: &str = "/usr/lib/ipsec/charon";
+const PSK: &str = "lab-psk-0123456789abcdef";
+
+fn strongswan_conf(d: &Path) -> String {
+    format!(
+        r"charon {{
+  load_modular = no
+  load = random nonce openssl aes sha1 sha2 hmac gcm kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
+  install_routes = yes
+  reuse_ikesa = no
+  dos_protection = no
+  retransmit_tries = 3
+  retransmit_timeout = 1.0
+  plugins {{
+    vici {{
+      socket = unix://{d}/run/charon.vici
+    }}
+  }}
+  filelog {{
+    main {{
+      path = {d}/charon.log
+      time_format = %T
+      default = 1
+      ike = 2
+      flush_line = yes
+    }}
+  }}
+  syslog {{
+    daemon {{
+      default = -1
+    }}
+  }}
+}}
+swanctl {{
+  load = pem pkcs1 x509 pubkey openssl random
+}}
+",
+        d = d.display()
+    )
+}
+
+/// strongSwan at 192.0.2.1 (ike1@lab, 10.1.0.0/24), the peer at 192.0.2.2 (ike2@lab).
+fn swanctl_conf(proposals: &str) -> String {
+    format!(
+        r#"connections {{
+  lab {{
+    version = 2
+    local_addrs = 192.0.2.1
+    remote_addrs = 192.0.2.2
+    proposals = {proposals}
+    rekey_time = 0
+    mobike = no
+    unique = never
+    local {{
+      auth = psk
+      id = ike1@lab
+    }}
+    remote {{
+      auth = psk
+      id = ike2@lab
+    }}
+    children {{
+      net {{
+        local_ts = 10.1.0.0/24
+        remote_ts = 10.2.0.0/24
+        mode = tunnel
+        esp_proposals = aes128gcm16
+        rekey_time = 0
+        start_action = none
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-lab {{
+    id-a = ike1@lab
+    id-b = ike2@lab
+    secret = "{PSK}"
+  }}
+}}
+"#
+    )
+}
+
+struct Lab {
+    ss: Netns,
+    gw: Netns,
+    dir: std::path::PathBuf,
+    charon: Peer,
+}
+
+impl Lab {
+    fn new(test: &str, proposals: &str) -> Self {
+        let dir = workdir(test);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::fs::create_dir_all(dir.join("swanctl")).unwrap();
+        std::fs::write(dir.join("strongswan.conf"), strongswan_conf(&dir)).unwrap();
+        std::fs::write(dir.join("swanctl/swanctl.conf"), swanctl_conf(proposals)).unwrap();
+        let ss = Netns::new("ss");
+        let gw = Netns::new("gw");
+        veth(&ss, "veth0", &gw, "veth0");
+        ss.ip(&["addr", "add", "192.0.2.1/24", "dev", "veth0"]);
+        // kernel-libipsec routes the Child SA through its TUN device from an address
+        // inside local_ts (the lab recipe does the same).
+        ss.ip(&["addr", "add", "10.1.0.1/32", "dev", "veth0"]);
+        gw.ip(&["addr", "add", "192.0.2.2/24", "dev", "veth0"]);
+        ss.ip(&["link", "set", "veth0", "up"]);
+        gw.ip(&["link", "set", "veth0", "up"]);
+        // charon hardcodes /var/run/charon.pid: give it a private /run (the lab recipe).
+        let script = format!(
+            "mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf {CHARON}",
+            d = dir.display()
+        );
+        let charon = ss.spawn("charon", &["sh", "-c", &script], &dir.join("charon.stdout"));
+        let vici = dir.join("run/charon.vici");
+        assert!(
+            wait_for(Duration::from_secs(15), "charon's vici socket", || vici
+                .exists()),
+            "charon did not start: {}",
+            charon.log()
+        );
+        let lab = Self {
+            ss,
+            gw,
+            dir,
+            charon,
+        };
+        let out = lab.swanctl(&["--load-all", "--noprompt"]);
+        assert!(out.contains("loaded connection 'lab'"), "{out}");
+        lab
+    }
+
+    fn swanctl(&self, args: &[&str]) -> String {
+        let uri = format!("unix://{}/run/charon.vici", self.dir.display());
+        let mut v = vec!["swanctl"];
+        v.extend_from_slice(args);
+        v.extend_from_slice(&["--uri", &uri]);
+        let out = self
+            .ss
+            .command(&v)
+            .env("STRONGSWAN_CONF", self.dir.join("strongswan.conf"))
+            .env("SWANCTL_DIR", self.dir.join("swanctl"))
+            .output()
+            .expect("run swanctl");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    }
+
+    fn gw(&self, what: &str, extra: &[&str]) -> Peer {
+        let mut a = vec![
+            GW,
+            "--local",
+            "192.0.2.2",
+            "--psk",
+            PSK,
+            "--id",
+            "ike2@lab",
+            "--remote-id",
+            "ike1@lab",
+        ];
+        a.extend_from_slice(extra);
+        self.gw
+            .spawn(what, &a, &self.dir.join(format!("{what}.log")))
+    }
+
+    fn charon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.charon.stop();
+    }
+}
+
+fn tools(test: &str) -> bool {
+    require(test, &["ip", "swanctl", CHARON])
+}
+
+#[test]
+fn strongswan_initiates_to_our_responder() {
+    let test = "ikev2_strongswan_to_us";
+    if !tools(test) {
+        return;
+    }
+    for (proposals, suite, expect) in [
+        (
+            "aes128gcm16-prfsha256-x25519",
+            "gcm-x25519",
+            "AES_GCM_16-128/PRF_HMAC_SHA2_256/CURVE_25519",
+        ),
+        (
+            "aes256-sha256-ecp384",
+            "cbc-ecp384",
+            "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_384",
+        ),
+    ] {
+        let lab = Lab::new(test, proposals);
+        let mut gw = lab.gw(
+            "gw-responder",
+            &[
+                "--suite",
+                suite,
+                "--ts-local",
+                "10.2.0.0/24",
+                "--ts-remote",
+                "10.1.0.0/24",
+                "--timeout",
+                "25",
+            ],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let out = lab.swanctl(&[
+            "--initiate",
+            "--child",
+            "net",
+            "--ike",
+            "lab",
+            "--timeout",
+            "15",
+        ]);
+        let sas = lab.swanctl(&["--list-sas"]);
+        gw.stop();
+        let ours = gw.log();
+        assert!(
+            out.contains("initiate completed successfully"),
+            "swanctl: {out}\nours: {ours}\ncharon: {}",
+            lab.charon_log()
+        );
+        assert!(sas.contains("ESTABLISHED") && sas.contains(expect), "{sas}");
+        assert!(sas.contains("INSTALLED"), "{sas}");
+        assert!(ours.contains("IKE_SA established"), "{ours}");
+        let child = ours
+            .lines()
+            .find(|l| l.starts_with("CHILD_SA established"))
+            .unwrap_or_else(|| panic!("{ours}"));
+        // The SPI we chose is strongSwan's outbound SPI for the Child SA.
+        let spi = child
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("inbound_spi="))
+            .unwrap();
+        assert!(sas.contains(spi), "our SPI {spi} not in\n{sas}");
+    }
+}
+
+#[test]
+fn our_initiator_to_strongswan() {
+    let test = "ikev2_us_to_strongswan";
+    if !tools(test) {
+        return;
+    }
+    let lab = Lab::new(test, "aes128gcm16-prfsha256-x25519");
+    let mut gw = lab.gw(
+        "gw-initiator",
+        &[
+            "--initiate",
+            "192.0.2.1",
+            "--ts-local",
+            "10.2.0.0/24",
+            "--ts-remote",
+            "10.1.0.0/24",
+            "--create-child",
+            "--delete",
+            "--timeout",
+            "25",
+        ],
+    );
+    let st = gw.wait(Duration::from_secs(30));
+    let ours = gw.log();
+    let charon = lab.charon_log();
+    assert!(st.is_some(), "ikev2-gw did not finish: {ours}");
+    assert!(
+        ours.contains("IKE_SA established"),
+        "{ours}\ncharon: {charon}"
+    );
+    assert_eq!(
+        ours.lines()
+            .filter(|l| l.starts_with("CHILD_SA established"))
+            .count(),
+        2,
+        "{ours}\ncharon: {charon}"
+    );
+    assert!(ours.contains("IKE_SA closed"), "{ours}\ncharon: {charon}");
+    assert!(charon.contains("IKE_SA lab[1] established"), "{charon}");
+    assert!(charon.contains("received DELETE for IKE_SA"), "{charon}");
+}
