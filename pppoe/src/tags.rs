@@ -509,6 +509,29 @@ mod tests {
 
     proptest::proptest! {
         #[test]
+        fn typed_view_agrees_with_raw_walk(tags in proptest::collection::vec(
+            (proptest::sample::select(&[0x0101u16, 0x0102, 0x0103, 0x0104, 0x0110, 0x0203, 0x7777][..]),
+             proptest::collection::vec(proptest::prelude::any::<u8>(), 0..12)), 0..10)) {
+            extern crate std;
+            let list: std::vec::Vec<Tag<'_>> =
+                tags.iter().map(|(k, v)| Tag { kind: TagType(*k), value: v }).collect();
+            let r = Repr { code: Code::PADO, session_id: 0, tags: TagList::List(&list) };
+            let mut buf = [0u8; 512];
+            let n = r.emit(&mut buf).unwrap();
+            let p = Packet::new_checked(&buf[..n]).unwrap();
+            let t = DiscoveryTags::parse(p.payload()).unwrap();
+            let raw = |k| p.tags().find(k);
+            proptest::prop_assert_eq!(t.service_name, raw(TagType::SERVICE_NAME));
+            proptest::prop_assert_eq!(t.ac_name, raw(TagType::AC_NAME));
+            proptest::prop_assert_eq!(t.host_uniq, raw(TagType::HOST_UNIQ));
+            proptest::prop_assert_eq!(t.ac_cookie, raw(TagType::AC_COOKIE));
+            proptest::prop_assert_eq!(t.relay_session_id, raw(TagType::RELAY_SESSION_ID));
+            proptest::prop_assert_eq!(t.generic_error, raw(TagType::GENERIC_ERROR));
+            let names = list.iter().filter(|x| x.kind == TagType::SERVICE_NAME).count();
+            proptest::prop_assert_eq!(usize::from(t.service_names), names);
+        }
+
+        #[test]
         fn sub_options_roundtrip(subs in proptest::collection::vec((proptest::prelude::any::<u8>(),
                                    proptest::collection::vec(proptest::prelude::any::<u8>(), 0..20)), 0..10)) {
             extern crate std;
