@@ -10,3 +10,4 @@
 #![allow(clippy::many_single_char_names, reason = "decoders name packet, repr, bytes tersely")]
 
 pub mod dump;
+pub mod lab;

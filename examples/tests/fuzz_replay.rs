@@ -7,6 +7,7 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
+    clippy::std_instead_of_core,
     reason = "tests"
 )]
 

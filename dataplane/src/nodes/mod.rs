@@ -4,4 +4,5 @@
 pub mod arp;
 pub mod ethernet;
 pub mod ip4;
+pub mod nat44;
 pub mod pppoe;

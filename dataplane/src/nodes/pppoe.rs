@@ -115,3 +115,87 @@ impl Node for PppoeSessionInput {
         Verdict::Next(next)
     }
 }
+
+crate::label! {
+    /// Edges of `pppoe-encap`.
+    pub enum EncapNext {
+        /// Encapsulated: to `interface-output` toward the subscriber.
+        Output => "interface-output",
+    }
+}
+
+crate::label! {
+    /// Drop reasons of `pppoe-encap`.
+    pub enum EncapDrop {
+        /// No PPPoE session holds the destination address.
+        NoSession => "no-session",
+        /// Not an IPv4 packet, or no headroom.
+        BadPacket => "bad-packet",
+    }
+}
+
+/// Where an address's PPPoE session is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncapEntry {
+    /// The subscriber's MAC.
+    pub mac: [u8; 6],
+    /// Our MAC on the access side.
+    pub our_mac: [u8; 6],
+    /// The PPPoE session id.
+    pub session_id: u16,
+    /// The access interface.
+    pub tx_if: u16,
+}
+
+/// `pppoe-encap`: finds the session of an IPv4 packet's destination address and adds
+/// PPP (protocol 0x0021), PPPoE session (RFC 2516 section 6) and Ethernet headers in the
+/// headroom. The packet's IPv4 header must be at `meta.l3_offset`.
+#[derive(Debug, Default)]
+pub struct PppoeEncap {
+    by_addr: HashMap<u32, EncapEntry>,
+}
+
+impl PppoeEncap {
+    /// Routes `addr` (host byte order) to a session.
+    pub fn insert(&mut self, addr: u32, e: EncapEntry) {
+        self.by_addr.insert(addr, e);
+    }
+
+    /// Forgets `addr`.
+    pub fn remove(&mut self, addr: u32) -> Option<EncapEntry> {
+        self.by_addr.remove(&addr)
+    }
+}
+
+impl Node for PppoeEncap {
+    type Next = EncapNext;
+    type Drop = EncapDrop;
+    const NAME: &'static str = "pppoe-encap";
+
+    #[inline]
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<EncapNext, EncapDrop> {
+        let l3 = usize::from(pkt.meta.l3_offset);
+        if !pkt.pull_front(l3) {
+            return Verdict::Drop(EncapDrop::BadPacket);
+        }
+        let Some(dst) = pkt.data().get(16..20).and_then(|d| <[u8; 4]>::try_from(d).ok()) else {
+            return Verdict::Drop(EncapDrop::BadPacket);
+        };
+        let Some(e) = self.by_addr.get(&u32::from_be_bytes(dst)).copied() else {
+            return Verdict::Drop(EncapDrop::NoSession);
+        };
+        let Ok(len) = u16::try_from(pkt.len() + 2) else { return Verdict::Drop(EncapDrop::BadPacket) };
+        let Some(h) = pkt.push_front(22).and_then(<[u8]>::first_chunk_mut::<22>) else {
+            return Verdict::Drop(EncapDrop::BadPacket);
+        };
+        h[..6].copy_from_slice(&e.mac);
+        h[6..12].copy_from_slice(&e.our_mac);
+        h[12..16].copy_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+        h[16..18].copy_from_slice(&e.session_id.to_be_bytes());
+        h[18..20].copy_from_slice(&len.to_be_bytes());
+        h[20..22].copy_from_slice(&[0x00, 0x21]);
+        pkt.meta.l3_offset = 22;
+        pkt.meta.tx_if = e.tx_if;
+        Verdict::Next(EncapNext::Output)
+    }
+}

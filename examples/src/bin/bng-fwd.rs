@@ -6,7 +6,7 @@
 //! bng-fwd --port veth0=10.0.1.1 --port veth1=10.0.2.1 \
 //!         --route 10.0.1.0/24=0,02:00:00:00:01:02 --route 10.0.2.0/24=1,02:00:00:00:02:02
 //! ```
-//! Needs CAP_NET_RAW. Runs until SIGINT/SIGTERM or `--seconds`, then prints the
+//! Needs `CAP_NET_RAW`. Runs until SIGINT/SIGTERM or `--seconds`, then prints the
 //! per-node counters.
 
 #![allow(clippy::std_instead_of_core, reason = "a std binary")]
@@ -25,10 +25,10 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(about = "IPv4 forwarding through the bngkit node graph over AF_PACKET")]
 struct Args {
-    /// A port: IFNAME=IPV4 (our address on it, answered for ARP). Repeat; order = port number.
+    /// A port: `IFNAME=IPV4` (our address on it, answered for ARP). Repeat; order = port number.
     #[arg(long = "port", required = true)]
     ports: Vec<String>,
-    /// A route: PREFIX/LEN=PORT,NEXTHOP_MAC. Repeat.
+    /// A route: `PREFIX/LEN=PORT,NEXTHOP_MAC`. Repeat.
     #[arg(long = "route")]
     routes: Vec<String>,
     /// Stop after this many seconds.

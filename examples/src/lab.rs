@@ -1,0 +1,749 @@
+//! `lab`: a complete access network in memory — N subscribers running our own PPPoE
+//! client and PPP host machines, the BNG (discovery access concentrator, PPP server
+//! sessions with local authentication and a local address pool, and the dataplane graph:
+//! `ethernet-input` → `pppoe-session-input` → `nat44` toward a simulated upstream host
+//! and back through `nat44` → `pppoe-encap`), all on one virtual clock.
+//!
+//! No root, no external server, deterministic for a given seed. [`run`] returns a
+//! [`Report`]; the `lab` binary prints it.
+
+#![allow(
+    clippy::cast_precision_loss,
+    clippy::cast_possible_truncation,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    reason = "a simulation over its own, well-formed frames: rates as f64, fixed offsets, built-in configs"
+)]
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bng_dataplane::backend::Backend;
+use bng_dataplane::backend::memory::Memory;
+use bng_dataplane::buffer::{Arena, Pool};
+use bng_dataplane::graph::{Counters, Frame, Label, Node, Trace, new_frame, run as run_node};
+use bng_dataplane::nodes::ethernet::{self, EthernetInput};
+use bng_dataplane::nodes::nat44::{self as nat_node, Direction, Nat44Node};
+use bng_dataplane::nodes::pppoe::{
+    self as pppoe_node, EncapEntry, PppoeEncap, PppoeSessionInput, SessionKey,
+};
+use bng_nat44::wire::{Ipv4Packet, L4Repr, PacketRepr};
+use bng_nat44::{Config as NatConfig, Mapping, Nat44, Session as NatSession, Storage, Subscriber};
+use bng_pppoe::ac::{Ac, AcConfig, AnyService, CookieSecret, Outcome, SessionAllocator, SessionId};
+use bng_pppoe::client::{Action as DiscAction, Client, ClientConfig, Event as DiscEvent};
+use bng_pppoe::ethernet::Mac;
+use bng_pppoe::ppp::lcp::AuthProto;
+use bng_pppoe::ppp::session::{
+    AuthRequest, Config as PppConfig, Credentials, Event as PppEvent, Session,
+};
+
+/// The BNG's MAC on the access side.
+pub const AC_MAC: Mac = [0x02, 0xbb, 0, 0, 0, 1];
+/// The BNG's MAC on the upstream side.
+pub const UP_MAC: Mac = [0x02, 0xbb, 0, 0, 0, 2];
+/// The upstream host's MAC.
+pub const HOST_MAC: Mac = [0x02, 0xcc, 0, 0, 0, 1];
+/// The upstream host's address.
+pub const HOST_ADDR: [u8; 4] = [198, 51, 100, 10];
+/// The NAT pool address.
+pub const NAT_ADDR: [u8; 4] = [203, 0, 113, 1];
+
+/// UDP flows per subscriber (the first packet of each creates a NAT session).
+pub const FLOWS: usize = 4;
+
+/// What to simulate.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Subscribers.
+    pub subscribers: usize,
+    /// UDP packets each subscriber sends upstream (each is answered).
+    pub packets: usize,
+    /// Seed of the deterministic randomness (CHAP challenges, magic numbers).
+    pub seed: u64,
+    /// Progress callback every this many rounds (0: never).
+    pub progress_every: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            subscribers: 1000,
+            packets: 16,
+            seed: 1,
+            progress_every: 8,
+        }
+    }
+}
+
+/// What happened.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Subscribers simulated.
+    pub subscribers: usize,
+    /// Sessions that reached IPCP Opened on both sides.
+    pub sessions_up: usize,
+    /// Subscribers that did not come up, or lost packets.
+    pub failures: usize,
+    /// Virtual time the setup took.
+    pub setup_virtual: Duration,
+    /// Wall-clock time of the setup phase.
+    pub setup_wall: Duration,
+    /// Packets sent upstream by subscribers.
+    pub sent: u64,
+    /// Replies that reached the right subscriber with the right addresses.
+    pub received: u64,
+    /// Packets through the BNG dataplane (both directions).
+    pub forwarded: u64,
+    /// Wall-clock time of the BNG dataplane work in the forwarding phase.
+    pub forward_wall: Duration,
+    /// NAT port blocks allocated (compliance events).
+    pub nat_blocks: u64,
+    /// Per-node counters: `(node, counter, value)`.
+    pub counters: Vec<(&'static str, String, u64)>,
+}
+
+impl Report {
+    /// Sessions set up per wall-clock second.
+    #[must_use]
+    pub fn setup_rate(&self) -> f64 {
+        self.sessions_up as f64 / self.setup_wall.as_secs_f64().max(1e-9)
+    }
+
+    /// Millions of packets per wall-clock second through the BNG dataplane.
+    #[must_use]
+    pub fn mpps(&self) -> f64 {
+        self.forwarded as f64 / self.forward_wall.as_secs_f64().max(1e-9) / 1e6
+    }
+}
+
+/// Progress during setup: `(sessions up, subscribers, virtual time)`.
+pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, Duration);
+
+struct Alloc {
+    next: u16,
+    by_mac: HashMap<Mac, u16>,
+}
+
+impl SessionAllocator for Alloc {
+    fn allocate(&mut self, peer: &Mac, _host_uniq: Option<&[u8]>) -> Option<SessionId> {
+        if let Some(id) = self.by_mac.get(peer) {
+            return SessionId::new(*id);
+        }
+        let id = self.next;
+        self.next = self.next.checked_add(1)?;
+        self.by_mac.insert(*peer, id);
+        SessionId::new(id)
+    }
+    fn release(&mut self, peer: &Mac, _id: SessionId) -> bool {
+        self.by_mac.remove(peer).is_some()
+    }
+}
+
+fn sub_mac(i: usize) -> Mac {
+    let b = (i as u32).to_be_bytes();
+    [0x02, 0x5b, b[0], b[1], b[2], b[3]]
+}
+
+fn eth_session(dst: Mac, src: Mac, pppoe: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + pppoe.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x88, 0x64]);
+    f.extend_from_slice(pppoe);
+    f
+}
+
+/// A splitmix64 step: the lab's deterministic randomness.
+fn mix(s: &mut u64) -> u64 {
+    *s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    let mut z = *s;
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+struct Sub<'c> {
+    mac: Mac,
+    disc: Client<'c>,
+    ppp: Option<Session<'c>>,
+    sid: u16,
+    addr: Option<[u8; 4]>,
+    replies: u64,
+}
+
+struct Server<'c> {
+    ppp: Session<'c>,
+    mac: Mac,
+    addr: [u8; 4],
+    up: bool,
+}
+
+/// Runs the lab.
+///
+/// # Panics
+/// Only on a bug in the lab itself (e.g. a configuration the crates reject).
+#[allow(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
+pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
+    let n = opt.subscribers;
+    // The embedded default: a local users file and a local pool.
+    let users: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
+        .map(|i| {
+            (
+                format!("sub{i}@lab").into_bytes(),
+                format!("pw{i}").into_bytes(),
+            )
+        })
+        .collect();
+    let users_file: HashMap<&[u8], &[u8]> = users
+        .iter()
+        .map(|(u, p)| (u.as_slice(), p.as_slice()))
+        .collect();
+    let host_cfgs: Vec<PppConfig<'_>> = users
+        .iter()
+        .map(|(u, p)| {
+            PppConfig::client(Credentials {
+                user: u,
+                password: p,
+            })
+        })
+        .collect();
+    let server_cfg = PppConfig::server(AuthProto::ChapMd5, b"bng-lab", [100, 64, 0, 1]);
+    let mut rng = opt.seed;
+
+    let mut ac = Ac::new(
+        AcConfig {
+            mac: AC_MAC,
+            ac_name: b"bng-lab",
+            cookie_window: Duration::from_secs(30),
+            max_payload: None,
+        },
+        AnyService,
+        CookieSecret::new([0x42; 32]),
+    )
+    .expect("AC config");
+    let mut alloc = Alloc {
+        next: 1,
+        by_mac: HashMap::new(),
+    };
+    let mut subs: Vec<Sub<'_>> = (0..n)
+        .map(|i| Sub {
+            mac: sub_mac(i),
+            disc: Client::new(ClientConfig::new(sub_mac(i))).expect("client config"),
+            ppp: None,
+            sid: 0,
+            addr: None,
+            replies: 0,
+        })
+        .collect();
+    let by_mac: HashMap<Mac, usize> = subs.iter().enumerate().map(|(i, s)| (s.mac, i)).collect();
+    let mut servers: HashMap<u16, Server<'_>> = HashMap::new();
+    let mut next_addr: u32 = u32::from_be_bytes([100, 64, 0, 2]);
+
+    // The dataplane of the BNG: port 0 access, port 1 upstream.
+    let mut arena = Arena::new(8192);
+    let mut pool = arena.pool();
+    let mut access = Memory::new();
+    let mut upstream = Memory::new();
+    let mut eth = EthernetInput {
+        macs: vec![AC_MAC, UP_MAC],
+        promiscuous: false,
+    };
+    let mut decap = PppoeSessionInput::default();
+    let mut encap = PppoeEncap::default();
+    let cap = (n * FLOWS * 2).next_power_of_two().max(1024);
+    // one outside address holds 1008 blocks of 64 ports: enough addresses for everyone
+    let nat_cfg = NatConfig::port_block(
+        NAT_ADDR.into(),
+        u32::try_from(n.div_ceil(1000)).unwrap_or(1),
+    );
+    let mut sessions = vec![NatSession::EMPTY; cap];
+    let mut session_index = vec![0u64; Storage::index_len(cap, 2)];
+    let mut mappings = vec![Mapping::EMPTY; cap];
+    let mut mapping_index = vec![0u64; Storage::index_len(cap, 2)];
+    let mut subscribers = vec![Subscriber::EMPTY; n.max(16)];
+    let mut subscriber_index = vec![0u64; Storage::index_len(n.max(16), 1)];
+    let mut bitmap = vec![0u64; nat_cfg.bitmap_words()];
+    let mut events = vec![None; 4096];
+    let nat = Nat44::new(
+        nat_cfg,
+        Storage {
+            sessions: &mut sessions,
+            session_index: &mut session_index,
+            mappings: &mut mappings,
+            mapping_index: &mut mapping_index,
+            subscribers: &mut subscribers,
+            subscriber_index: &mut subscriber_index,
+            block_bitmap: &mut bitmap,
+            events: &mut events,
+        },
+    )
+    .expect("NAT config");
+    let mut nat = Nat44Node {
+        nat,
+        now: Duration::ZERO,
+        direction: Direction::InToOut,
+    };
+    let mut c_eth = Counters::for_node::<EthernetInput>();
+    let mut c_decap = Counters::for_node::<PppoeSessionInput>();
+    let mut c_nat = Counters::for_node::<Nat44Node<'_>>();
+    let mut c_encap = Counters::for_node::<PppoeEncap>();
+    let mut trace = Trace::new(0);
+    let mut rx = new_frame();
+    let mut eth_out = frames::<EthernetInput>();
+    let mut decap_out = frames::<PppoeSessionInput>();
+    let mut nat_out = frames::<Nat44Node<'_>>();
+    let mut encap_out = frames::<PppoeEncap>();
+    let mut tx = [0u8; 1600];
+    let mut report = Report {
+        subscribers: n,
+        ..Report::default()
+    };
+
+    // ---------------------------------------------------------------- setup
+    let t0 = Instant::now();
+    let mut now = Duration::from_secs(1);
+    for s in &mut subs {
+        s.disc.start(now);
+    }
+    let mut up = 0usize;
+    for round in 0..100_000usize {
+        let mut busy = false;
+        // subscribers speak
+        for s in &mut subs {
+            while let Some(a) = s.disc.poll_action(now, &mut tx) {
+                match a {
+                    DiscAction::Transmit(len) => access.push_rx(&tx[..len]),
+                    DiscAction::Event(DiscEvent::SessionUp(u)) => {
+                        s.sid = u.session_id.get();
+                        let i = by_mac[&s.mac];
+                        let mut ppp =
+                            Session::from_parts(&host_cfgs[i], s.sid, mix(&mut rng), [0; 16]);
+                        ppp.start(now);
+                        s.ppp = Some(ppp);
+                    }
+                    DiscAction::Event(_) => {}
+                }
+                busy = true;
+            }
+            if let Some(ppp) = &mut s.ppp {
+                while let Some(a) = ppp.poll_action(now, &mut tx) {
+                    access.push_rx(&eth_session(AC_MAC, s.mac, &tx[..a.len()]));
+                    busy = true;
+                }
+                while let Some(e) = ppp.poll_event() {
+                    if let PppEvent::Ipv4Up { local, .. } = e {
+                        s.addr = Some(local);
+                    }
+                }
+            }
+        }
+        // the BNG: everything from the access port goes through the graph
+        while access.rx_pending() > 0 {
+            busy = true;
+            access.rx_burst(&mut pool, &mut rx);
+            for p in &mut rx {
+                p.meta.rx_if = 0;
+            }
+            run_node(
+                &mut eth,
+                &mut rx,
+                &mut eth_out,
+                &mut pool,
+                &mut c_eth,
+                &mut trace,
+            );
+            // discovery: punted to the access concentrator
+            for p in eth_out[ethernet::Next::PppoeDiscovery as usize].drain(..) {
+                match ac.handle_frame(now, p.data(), &mut tx, &mut alloc) {
+                    Outcome::Reply { len, .. } => deliver_disc(&mut subs, &by_mac, now, &tx[..len]),
+                    Outcome::SessionStarted { len, session } => {
+                        let sid = session.session_id.get();
+                        let mac = session.link.dst;
+                        decap.insert(
+                            SessionKey {
+                                mac,
+                                session_id: sid,
+                                vlans: [0, 0],
+                            },
+                            u32::from(sid),
+                        );
+                        let mut chal = [0u8; 16];
+                        chal[..8].copy_from_slice(&mix(&mut rng).to_le_bytes());
+                        chal[8..].copy_from_slice(&mix(&mut rng).to_le_bytes());
+                        let mut ppp = Session::from_parts(&server_cfg, sid, mix(&mut rng), chal);
+                        let addr = next_addr.to_be_bytes();
+                        next_addr += 1;
+                        ppp.set_peer_ipv4(addr);
+                        ppp.start(now);
+                        servers.insert(
+                            sid,
+                            Server {
+                                ppp,
+                                mac,
+                                addr,
+                                up: false,
+                            },
+                        );
+                        let pads = tx[..len].to_vec();
+                        deliver_disc(&mut subs, &by_mac, now, &pads);
+                    }
+                    _ => {}
+                }
+                pool.free(p);
+            }
+            run_node(
+                &mut decap,
+                &mut eth_out[ethernet::Next::PppoeSession as usize],
+                &mut decap_out,
+                &mut pool,
+                &mut c_decap,
+                &mut trace,
+            );
+            // PPP control: punted to the subscriber's server session
+            for p in decap_out[pppoe_node::Next::Control as usize].drain(..) {
+                let sid = u16::try_from(p.meta.subscriber).unwrap_or(0);
+                if let Some(srv) = servers.get_mut(&sid) {
+                    let bytes = p
+                        .data()
+                        .get(usize::from(p.meta.l3_offset)..)
+                        .unwrap_or_default();
+                    if let Ok(Some(req)) = srv.ppp.handle_packet(now, bytes) {
+                        let ok = match req {
+                            AuthRequest::Pap { user, .. } | AuthRequest::Chap { user, .. } => {
+                                users_file
+                                    .get(user)
+                                    .is_some_and(|pw| req.check_password(user, pw))
+                            }
+                            #[allow(
+                                unreachable_patterns,
+                                reason = "methods the lab does not configure are refused"
+                            )]
+                            _ => false,
+                        };
+                        let _ = if ok {
+                            srv.ppp.auth_accept(now)
+                        } else {
+                            srv.ppp.auth_reject(now)
+                        };
+                    }
+                }
+                pool.free(p);
+            }
+            for f in eth_out.iter_mut().chain(decap_out.iter_mut()) {
+                pool.free_all(f);
+            }
+        }
+        // server sessions answer
+        for (sid, srv) in &mut servers {
+            while let Some(a) = srv.ppp.poll_action(now, &mut tx) {
+                let frame = eth_session(srv.mac, AC_MAC, &tx[..a.len()]);
+                if let Some(s) = by_mac.get(&srv.mac).and_then(|&i| subs.get_mut(i))
+                    && let Some(ppp) = &mut s.ppp
+                {
+                    let _ = ppp.handle_packet(now, &frame[14..]);
+                }
+                busy = true;
+            }
+            while let Some(e) = srv.ppp.poll_event() {
+                if let PppEvent::Ipv4Up { peer, .. } = e {
+                    srv.up = true;
+                    srv.addr = peer;
+                    encap.insert(
+                        u32::from_be_bytes(peer),
+                        EncapEntry {
+                            mac: srv.mac,
+                            our_mac: AC_MAC,
+                            session_id: *sid,
+                            tx_if: 0,
+                        },
+                    );
+                    up += 1;
+                }
+            }
+        }
+        if opt.progress_every > 0 && round % opt.progress_every == 0 {
+            progress(up, n, now);
+        }
+        let hosts_up = subs.iter().filter(|s| s.addr.is_some()).count();
+        if hosts_up == n && up == n {
+            break;
+        }
+        if !busy {
+            // nothing to do: jump the virtual clock to the next deadline
+            let next = subs
+                .iter()
+                .flat_map(|s| {
+                    [
+                        s.disc.poll_timeout(),
+                        s.ppp.as_ref().and_then(Session::poll_timeout),
+                    ]
+                })
+                .chain(servers.values().map(|s| s.ppp.poll_timeout()))
+                .flatten()
+                .min();
+            let Some(t) = next else { break };
+            if t > Duration::from_secs(300) {
+                break;
+            }
+            now = now.max(t);
+            for s in &mut subs {
+                s.disc.handle_timeout(now);
+                if let Some(p) = &mut s.ppp {
+                    p.handle_timeout(now);
+                }
+            }
+            for s in servers.values_mut() {
+                s.ppp.handle_timeout(now);
+            }
+        }
+    }
+    progress(up, n, now);
+    report.setup_wall = t0.elapsed();
+    report.setup_virtual = now.saturating_sub(Duration::from_secs(1));
+    report.sessions_up = subs.iter().filter(|s| s.addr.is_some()).count().min(up);
+
+    // ---------------------------------------------------------------- forwarding
+    // every subscriber sends `packets` UDP datagrams to the upstream host, which answers
+    for s in subs.iter().filter(|s| s.addr.is_some()) {
+        for j in 0..opt.packets {
+            let addr = s.addr.unwrap_or_default();
+            let port = 40_000 + u16::try_from(j % FLOWS).unwrap_or(0);
+            let ip = udp(addr, HOST_ADDR, port, 7, b"bngkit-lab");
+            let mut pppoe = vec![0x11, 0x00];
+            pppoe.extend_from_slice(&s.sid.to_be_bytes());
+            pppoe.extend_from_slice(&u16::try_from(ip.len() + 2).unwrap_or(0).to_be_bytes());
+            pppoe.extend_from_slice(&[0x00, 0x21]);
+            pppoe.extend_from_slice(&ip);
+            access.push_rx(&eth_session(AC_MAC, s.mac, &pppoe));
+            report.sent += 1;
+        }
+    }
+    let mut up_tx: Vec<Frame<'_>> = vec![new_frame(), new_frame()];
+    let mut bng_time = Duration::ZERO;
+    now += Duration::from_millis(1);
+    while access.rx_pending() > 0 {
+        let t = Instant::now();
+        access.rx_burst(&mut pool, &mut rx);
+        for p in &mut rx {
+            p.meta.rx_if = 0;
+        }
+        report.forwarded += rx.len() as u64;
+        run_node(
+            &mut eth,
+            &mut rx,
+            &mut eth_out,
+            &mut pool,
+            &mut c_eth,
+            &mut trace,
+        );
+        run_node(
+            &mut decap,
+            &mut eth_out[ethernet::Next::PppoeSession as usize],
+            &mut decap_out,
+            &mut pool,
+            &mut c_decap,
+            &mut trace,
+        );
+        nat.now = now;
+        nat.direction = Direction::InToOut;
+        run_node(
+            &mut nat,
+            &mut decap_out[pppoe_node::Next::Ip4 as usize],
+            &mut nat_out,
+            &mut pool,
+            &mut c_nat,
+            &mut trace,
+        );
+        for mut p in nat_out[nat_node::Next::Forward as usize].drain(..) {
+            if let Some(h) = p.push_front(14) {
+                h[..6].copy_from_slice(&HOST_MAC);
+                h[6..12].copy_from_slice(&UP_MAC);
+                h[12..14].copy_from_slice(&[0x08, 0x00]);
+            }
+            up_tx[1].push(p);
+        }
+        upstream.tx_burst(&mut pool, &mut up_tx[1]);
+        for f in eth_out
+            .iter_mut()
+            .chain(decap_out.iter_mut())
+            .chain(nat_out.iter_mut())
+        {
+            pool.free_all(f);
+        }
+        bng_time += t.elapsed();
+        // the compliance log: the translator refuses new blocks while its queue is full
+        while let Some(e) = nat.nat.poll_event() {
+            if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
+                report.nat_blocks += 1;
+            }
+        }
+    }
+    // the upstream host answers every datagram (not BNG time)
+    for f in upstream.take_transmitted() {
+        if let Some(reply) = answer(&f) {
+            upstream.push_rx(&reply);
+        }
+    }
+    while upstream.rx_pending() > 0 {
+        let t = Instant::now();
+        upstream.rx_burst(&mut pool, &mut rx);
+        for p in &mut rx {
+            p.meta.rx_if = 1;
+        }
+        report.forwarded += rx.len() as u64;
+        run_node(
+            &mut eth,
+            &mut rx,
+            &mut eth_out,
+            &mut pool,
+            &mut c_eth,
+            &mut trace,
+        );
+        nat.direction = Direction::OutToIn;
+        run_node(
+            &mut nat,
+            &mut eth_out[ethernet::Next::Ip4 as usize],
+            &mut nat_out,
+            &mut pool,
+            &mut c_nat,
+            &mut trace,
+        );
+        run_node(
+            &mut encap,
+            &mut nat_out[nat_node::Next::Forward as usize],
+            &mut encap_out,
+            &mut pool,
+            &mut c_encap,
+            &mut trace,
+        );
+        access.tx_burst(
+            &mut pool,
+            &mut encap_out[pppoe_node::EncapNext::Output as usize],
+        );
+        for f in eth_out
+            .iter_mut()
+            .chain(nat_out.iter_mut())
+            .chain(encap_out.iter_mut())
+        {
+            pool.free_all(f);
+        }
+        bng_time += t.elapsed();
+    }
+    report.forward_wall = bng_time;
+    // subscribers check what came back
+    for f in access.take_transmitted() {
+        let Some(&i) = f.get(..6).and_then(|m| by_mac.get(m)) else {
+            continue;
+        };
+        let s = &mut subs[i];
+        let sid_ok =
+            f.get(12..14) == Some(&[0x88, 0x64]) && f.get(16..18) == Some(&s.sid.to_be_bytes()[..]);
+        let ip_ok = Ipv4Packet::new_checked(f.get(22..).unwrap_or_default()).is_ok_and(|p| {
+            p.verify_checksum()
+                && PacketRepr::parse(&p).is_ok_and(|r| {
+                    Some(r.dst_addr.octets()) == s.addr
+                        && r.src_addr.octets() == HOST_ADDR
+                        && r.payload == b"bngkit-lab"
+                })
+        });
+        if sid_ok && ip_ok {
+            s.replies += 1;
+            report.received += 1;
+        }
+    }
+    report.failures = subs
+        .iter()
+        .filter(|s| s.addr.is_none() || s.replies != opt.packets as u64)
+        .count();
+    while let Some(e) = nat.nat.poll_event() {
+        if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
+            report.nat_blocks += 1;
+        }
+    }
+    for (name, rows) in [
+        (EthernetInput::NAME, c_eth.rows::<EthernetInput>()),
+        (PppoeSessionInput::NAME, c_decap.rows::<PppoeSessionInput>()),
+        (Nat44Node::NAME, c_nat.rows::<Nat44Node<'_>>()),
+        (PppoeEncap::NAME, c_encap.rows::<PppoeEncap>()),
+    ] {
+        report
+            .counters
+            .extend(rows.into_iter().map(|(k, v)| (name, k, v)));
+    }
+    let ac_c = ac.counters();
+    report
+        .counters
+        .push(("pppoe-ac", "pado".into(), ac_c.pado_sent));
+    report
+        .counters
+        .push(("pppoe-ac", "pads".into(), ac_c.pads_sent));
+    drop(pool);
+    report
+}
+
+fn frames<'p, N: Node>() -> Vec<Frame<'p>> {
+    (0..N::Next::COUNT).map(|_| new_frame()).collect()
+}
+
+fn deliver_disc(subs: &mut [Sub<'_>], by_mac: &HashMap<Mac, usize>, now: Duration, frame: &[u8]) {
+    if let Some(s) = frame
+        .get(..6)
+        .and_then(|m| by_mac.get(m))
+        .and_then(|&i| subs.get_mut(i))
+    {
+        let _ = s.disc.handle_frame(now, frame);
+    }
+}
+
+fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let r = PacketRepr {
+        tos: 0,
+        ident: sport,
+        dont_frag: true,
+        ttl: 64,
+        src_addr: src.into(),
+        dst_addr: dst.into(),
+        ip_options: &[],
+        l4: L4Repr::Udp {
+            src_port: sport,
+            dst_port: dport,
+            checksum: true,
+        },
+        payload,
+    };
+    let mut buf = vec![0u8; 20 + 8 + payload.len()];
+    let n = r.emit(&mut buf).unwrap_or(0);
+    buf.truncate(n);
+    buf
+}
+
+/// The upstream host: answers a UDP datagram (Ethernet frame) from the BNG.
+fn answer(frame: &[u8]) -> Option<Vec<u8>> {
+    let p = Ipv4Packet::new_checked(frame.get(14..)?).ok()?;
+    let r = PacketRepr::parse(&p).ok()?;
+    if r.dst_addr.octets() != HOST_ADDR {
+        return None;
+    }
+    let L4Repr::Udp {
+        src_port, dst_port, ..
+    } = r.l4
+    else {
+        return None;
+    };
+    let ip = udp(
+        HOST_ADDR,
+        r.src_addr.octets(),
+        dst_port,
+        src_port,
+        r.payload,
+    );
+    let mut f = UP_MAC.to_vec();
+    f.extend_from_slice(&HOST_MAC);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip);
+    Some(f)
+}
+
+/// Keeps `Pool` in the public signature family (so `run`'s locals stay one type).
+#[doc(hidden)]
+pub fn _pool_type_check(_: &Pool<'_>) {}
