@@ -682,3 +682,25 @@ fn padr_line_info_reaches_the_caller() {
     // The AC did not ask for PPP-Max-Payload here, so none is agreed.
     assert_eq!(session.max_payload, None);
 }
+
+#[test]
+fn ethernet_padding_is_ignored() {
+    let mut ac = ac();
+    let mut rx = frame(
+        &header(BROADCAST, HOST, &[]),
+        Code::PADI,
+        0,
+        &[tag(TagType::SERVICE_NAME, b"")],
+    );
+    assert!(rx.len() < 60);
+    rx.resize(60, 0); // the minimum Ethernet frame, zero padded
+    let mut tx = [0u8; 1600];
+    let Outcome::Reply { len, .. } = ac.handle_frame(T0, &rx, &mut tx, &mut Table::default())
+    else {
+        panic!()
+    };
+    let (_, code, _, tags) = parse_reply(&tx[..len]);
+    assert_eq!(code, Code::PADO);
+    assert_eq!(tags.service_name, Some(&b""[..]));
+    assert_eq!(tags.host_uniq, None);
+}
