@@ -1172,7 +1172,22 @@ impl<'s> Client<'s> {
         let mut at = |d: Duration| t = Some(t.map_or(d, |x| x.min(d)));
         for s in self.slots.iter() {
             match s.state {
-                SlotState::InFlight { next_rt, .. } => at(next_rt),
+                SlotState::InFlight {
+                    server,
+                    next_rt,
+                    tx_pending,
+                    ..
+                } => {
+                    at(next_rt);
+                    // a retransmission waiting for a token
+                    if let Some(sv) = self
+                        .servers
+                        .get(usize::from(server))
+                        .filter(|sv| tx_pending && sv.credit < sv.cost())
+                    {
+                        at(sv.token_at(sv.last_refill));
+                    }
+                }
                 SlotState::Queued => {
                     if s.kind() == ServerKind::Auth {
                         at(s.submitted.saturating_add(self.cfg.auth_deadline));

@@ -265,8 +265,8 @@ pub fn verify_response<T: AsRef<[u8]>>(
 /// Verifies a request: for Accounting, CoA and Disconnect requests the Request
 /// Authenticator hash (RFC 2866 section 3, RFC 5176 section 3.5); for every code the
 /// Message-Authenticator (RFC 3579 section 3.2), which must be present when
-/// `require_message_authenticator` or when the packet carries EAP-Message (RFC 3579
-/// section 3.3).
+/// `require_message_authenticator`, for Status-Server (RFC 5997 section 3) and when the
+/// packet carries EAP-Message (RFC 3579 section 3.3).
 ///
 /// # Errors
 /// The first check that fails, as a [`VerifyError`].
@@ -277,8 +277,9 @@ pub fn verify_request<T: AsRef<[u8]>>(
 ) -> Result<(), VerifyError> {
     let bytes = packet.as_bytes();
     let auth = packet.authenticator();
-    let require =
-        require_message_authenticator || packet.attribute(AttrType::EAP_MESSAGE).is_some();
+    let require = require_message_authenticator
+        || packet.code() == Code::STATUS_SERVER
+        || packet.attribute(AttrType::EAP_MESSAGE).is_some();
     if packet.code().authenticator_kind() == AuthenticatorKind::RequestHash {
         let want = authenticator_hash(secret, bytes, &[0; 16]);
         if !ct_eq16(&want, &auth) {
