@@ -6,8 +6,10 @@
     clippy::std_instead_of_alloc,
     reason = "a std crate"
 )]
-
-#![allow(clippy::many_single_char_names, reason = "decoders name packet, repr, bytes tersely")]
+#![allow(
+    clippy::many_single_char_names,
+    reason = "decoders name packet, repr, bytes tersely"
+)]
 
 pub mod dump;
 pub mod lab;

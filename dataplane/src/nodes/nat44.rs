@@ -57,7 +57,9 @@ impl Node for Nat44Node<'_> {
     #[inline]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Next, Drop> {
         let l3 = usize::from(pkt.meta.l3_offset);
-        let Some(ip) = pkt.data_mut().get_mut(l3..) else { return Verdict::Drop(Drop::Refused) };
+        let Some(ip) = pkt.data_mut().get_mut(l3..) else {
+            return Verdict::Drop(Drop::Refused);
+        };
         let v = match self.direction {
             Direction::InToOut => self.nat.in2out(self.now, ip),
             Direction::OutToIn => self.nat.out2in(self.now, ip),

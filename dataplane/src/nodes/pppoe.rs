@@ -178,13 +178,19 @@ impl Node for PppoeEncap {
         if !pkt.pull_front(l3) {
             return Verdict::Drop(EncapDrop::BadPacket);
         }
-        let Some(dst) = pkt.data().get(16..20).and_then(|d| <[u8; 4]>::try_from(d).ok()) else {
+        let Some(dst) = pkt
+            .data()
+            .get(16..20)
+            .and_then(|d| <[u8; 4]>::try_from(d).ok())
+        else {
             return Verdict::Drop(EncapDrop::BadPacket);
         };
         let Some(e) = self.by_addr.get(&u32::from_be_bytes(dst)).copied() else {
             return Verdict::Drop(EncapDrop::NoSession);
         };
-        let Ok(len) = u16::try_from(pkt.len() + 2) else { return Verdict::Drop(EncapDrop::BadPacket) };
+        let Ok(len) = u16::try_from(pkt.len() + 2) else {
+            return Verdict::Drop(EncapDrop::BadPacket);
+        };
         let Some(h) = pkt.push_front(22).and_then(<[u8]>::first_chunk_mut::<22>) else {
             return Verdict::Drop(EncapDrop::BadPacket);
         };
