@@ -135,6 +135,10 @@ pub struct SessionIdentity<'b> {
     pub calling_station_id: Option<&'b [u8]>,
     /// Called-Station-Id.
     pub called_station_id: Option<&'b [u8]>,
+    /// NAS-IP-Address (NAS identification, not session identification).
+    pub nas_ip_address: Option<Ipv4Addr>,
+    /// NAS-Identifier (NAS identification).
+    pub nas_identifier: Option<&'b [u8]>,
 }
 
 impl SessionIdentity<'_> {
@@ -142,7 +146,37 @@ impl SessionIdentity<'_> {
     /// [`ErrorCause::MISSING_ATTRIBUTE`]).
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        *self == Self::default()
+        Self {
+            nas_ip_address: None,
+            nas_identifier: None,
+            ..*self
+        } == Self::default()
+    }
+
+    /// Checks the NAS identification attributes against this NAS (RFC 5176 section 3:
+    /// a mismatch is answered with a NAK and Error-Cause 403). An absent attribute
+    /// matches.
+    ///
+    /// # Errors
+    /// [`ErrorCause::NAS_IDENTIFICATION_MISMATCH`].
+    pub fn check_nas(
+        &self,
+        nas_ip_address: Option<Ipv4Addr>,
+        nas_identifier: Option<&[u8]>,
+    ) -> Result<(), ErrorCause> {
+        let address_matches = match (self.nas_ip_address, nas_ip_address) {
+            (Some(got), Some(ours)) => got == ours,
+            _ => true,
+        };
+        let identifier_matches = match (self.nas_identifier, nas_identifier) {
+            (Some(got), Some(ours)) => got == ours,
+            _ => true,
+        };
+        if address_matches && identifier_matches {
+            Ok(())
+        } else {
+            Err(ErrorCause::NAS_IDENTIFICATION_MISMATCH)
+        }
     }
 }
 
@@ -296,6 +330,8 @@ impl<'c> DaeServer<'c> {
                 AttrType::NAS_PORT_ID => session.nas_port_id = Some(a.value),
                 AttrType::CALLING_STATION_ID => session.calling_station_id = Some(a.value),
                 AttrType::CALLED_STATION_ID => session.called_station_id = Some(a.value),
+                AttrType::NAS_IP_ADDRESS => session.nas_ip_address = a.as_ipv4(),
+                AttrType::NAS_IDENTIFIER => session.nas_identifier = Some(a.value),
                 _ => {}
             }
         }

@@ -238,3 +238,39 @@ fn corpus_rfc5176_requests_have_valid_shape() {
         }
     });
 }
+
+#[test]
+fn nas_identification_mismatch() {
+    let cl = clients();
+    let mut srv = DaeServer::new(DaeConfig::default(), &cl);
+    let s = Secret::new(b"coasecret").unwrap();
+    let mut b = [0u8; 128];
+    let mut w = Writer::new(&mut b, Code::DISCONNECT_REQUEST, 1, [0; 16]).unwrap();
+    w.attribute(AttrType::ACCT_SESSION_ID, b"s").unwrap();
+    w.ipv4(AttrType::NAS_IP_ADDRESS, Ipv4Addr::new(192, 0, 2, 99))
+        .unwrap();
+    w.u32(AttrType::EVENT_TIMESTAMP, u32::try_from(NOW).unwrap())
+        .unwrap();
+    let n = w.finish(&s).unwrap();
+    let r = srv
+        .handle_packet(Duration::from_secs(NOW), RADIUS, &b[..n])
+        .unwrap();
+    assert!(!r.session.is_empty());
+    assert_eq!(
+        r.session
+            .check_nas(Some(Ipv4Addr::new(192, 0, 2, 99)), None),
+        Ok(())
+    );
+    let e = r
+        .session
+        .check_nas(Some(Ipv4Addr::new(192, 0, 2, 2)), Some(b"bng1"));
+    assert_eq!(e, Err(ErrorCause::NAS_IDENTIFICATION_MISMATCH));
+    let mut tx = [0u8; 128];
+    let m = srv.respond(&r, e, &mut tx).unwrap();
+    let p = Packet::new_checked(&tx[..m]).unwrap();
+    assert_eq!(p.code(), Code::DISCONNECT_NAK);
+    assert_eq!(
+        p.attribute(AttrType::ERROR_CAUSE).unwrap().as_u32(),
+        Some(403)
+    );
+}
