@@ -15,6 +15,7 @@
     clippy::indexing_slicing,
     clippy::panic,
     clippy::too_many_lines,
+    clippy::doc_markdown,
     reason = "tests"
 )]
 
@@ -48,6 +49,8 @@ fn strongswan_conf(d: &Path) -> String {
       time_format = %T
       default = 1
       ike = 2
+      # level 4 logs the Child SA keys
+      chd = 4
       flush_line = yes
     }}
   }}
@@ -270,7 +273,67 @@ fn strongswan_initiates_to_our_responder() {
             .find_map(|w| w.strip_prefix("inbound_spi="))
             .unwrap();
         assert!(sas.contains(spi), "our SPI {spi} not in\n{sas}");
+        // strongSwan initiated: its "initiator" key protects what we receive.
+        let keys = ours
+            .lines()
+            .find(|l| l.starts_with("CHILD_SA keys"))
+            .unwrap();
+        let charon = lab.charon_log();
+        let theirs_i = charon_key(&charon, "encryption initiator key");
+        let theirs_r = charon_key(&charon, "encryption responder key");
+        assert!(
+            keys.contains(&format!("inbound_encr={theirs_i}"))
+                && keys.contains(&format!("outbound_encr={theirs_r}")),
+            "KEYMAT differs: ours {keys}, charon i={theirs_i} r={theirs_r}"
+        );
     }
+}
+
+/// The first Child SA key charon logged at `chd = 4` after `label`, as lowercase hex:
+/// `... encryption initiator key => 20 bytes @ 0x...` then hex-dump lines
+/// `...]    0: 3F 44 BF ...  ?D..` (16 bytes each, then an ASCII column).
+fn charon_key(log: &str, label: &str) -> String {
+    charon_keys(log, label)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no '{label}' in charon log"))
+}
+
+/// Every Child SA key charon logged after `label`, in order.
+fn charon_keys(log: &str, label: &str) -> Vec<String> {
+    let all: Vec<&str> = log.lines().collect();
+    all.iter()
+        .enumerate()
+        .filter(|(_, l)| l.contains(label))
+        .map(|(i, _)| one_key(&all[i..].join("\n"), label))
+        .collect()
+}
+
+fn one_key(log: &str, label: &str) -> String {
+    let mut lines = log.lines().skip_while(|l| !l.contains(label));
+    let head = lines
+        .next()
+        .unwrap_or_else(|| panic!("no '{label}' in charon log"));
+    let len: usize = head
+        .split("=> ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    let mut hex = String::new();
+    for l in lines.take(len.div_ceil(16)) {
+        let dump = l.split_once(": ").map_or("", |(_, r)| r);
+        let bytes = dump
+            .split_whitespace()
+            .take_while(|w| w.len() == 2 && w.chars().all(|c| c.is_ascii_hexdigit()));
+        for b in bytes {
+            if hex.len() < 2 * len {
+                hex.push_str(&b.to_ascii_lowercase());
+            }
+        }
+    }
+    assert_eq!(hex.len(), 2 * len, "{head}");
+    hex
 }
 
 #[test]
@@ -312,5 +375,23 @@ fn our_initiator_to_strongswan() {
     );
     assert!(ours.contains("IKE_SA closed"), "{ours}\ncharon: {charon}");
     assert!(charon.contains("IKE_SA lab[1] established"), "{charon}");
+    // Both Child SAs (IKE_AUTH and CREATE_CHILD_SA, each initiated by us) have the
+    // keys strongSwan derived.
+    let ours_keys: Vec<&str> = ours
+        .lines()
+        .filter(|l| l.starts_with("CHILD_SA keys"))
+        .collect();
+    let ti = charon_keys(&charon, "encryption initiator key");
+    let tr = charon_keys(&charon, "encryption responder key");
+    assert_eq!(ours_keys.len(), 2);
+    for (k, line) in ours_keys.iter().enumerate() {
+        assert!(
+            line.contains(&format!("outbound_encr={}", ti[k]))
+                && line.contains(&format!("inbound_encr={}", tr[k])),
+            "Child SA {k}: ours {line}, charon i={} r={}",
+            ti[k],
+            tr[k]
+        );
+    }
     assert!(charon.contains("received DELETE for IKE_SA"), "{charon}");
 }

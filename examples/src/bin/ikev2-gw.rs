@@ -6,6 +6,22 @@
 //! Responder: `ikev2-gw --local 192.0.2.2 --psk S --id me@lab`.
 //! Initiator: add `--initiate 192.0.2.1 --ts-local 10.2.0.0/24 --ts-remote 10.1.0.0/24`.
 
+#![allow(
+    clippy::std_instead_of_core,
+    clippy::std_instead_of_alloc,
+    reason = "a std binary"
+)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::print_stdout,
+    clippy::too_many_lines,
+    clippy::doc_markdown,
+    clippy::similar_names,
+    reason = "a test tool: setup errors end the process with a message"
+)]
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::Read as _;
@@ -113,7 +129,11 @@ fn id_type(id: &str) -> IdType {
 }
 
 fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+    use std::fmt::Write as _;
+    b.iter().fold(String::new(), |mut s, x| {
+        let _ = write!(s, "{x:02x}");
+        s
+    })
 }
 
 struct Peer<'c> {
@@ -254,6 +274,12 @@ fn main() {
                             c.suite.key_bits,
                             c.local_ts.range,
                             c.remote_ts.range
+                        );
+                        // Test tool only: the keys, to compare with charon's log.
+                        println!(
+                            "CHILD_SA keys inbound_encr={} outbound_encr={}",
+                            hex(c.inbound.encr.as_bytes()),
+                            hex(c.outbound.encr.as_bytes())
                         );
                         stage += 1;
                     }
