@@ -80,6 +80,9 @@ struct Args {
     /// Delegated prefix length.
     #[arg(long, default_value_t = 56)]
     pd_len: u8,
+    /// Print only lease events and the final counters, not a line per message.
+    #[arg(long)]
+    quiet: bool,
     /// Exit after this many seconds.
     #[arg(long, default_value_t = 600)]
     max_seconds: u64,
@@ -329,7 +332,10 @@ fn main() {
         if let Some(n) = got {
             if let Some((payload, src_mac)) = dhcp_payload(&buf[..n]) {
                 peer_mac = src_mac;
-                if let Ok(p) = Packet::new_checked(payload) {
+                if let Ok(p) = Packet::new_checked(payload)
+                    .map_err(drop)
+                    .and_then(|p| if a.quiet { Err(()) } else { Ok(p) })
+                {
                     let k = Known::collect(p.all_options()).unwrap_or_default();
                     println!(
                         "rx type={:?} xid={:#010x} chaddr={:02x?} ciaddr={} requested={:?}",
@@ -359,6 +365,7 @@ fn main() {
                     };
                     let f = frame(mac, dmac, a.server_ip, dip, dst.port(), reply);
                     match sock.send(&f) {
+                        Ok(()) if a.quiet => {}
                         Ok(()) => println!(
                             "tx type={:?} xid={:#010x} yiaddr={} dst={dst:?}",
                             k.message_type.unwrap_or(bng_dhcp::v4::MessageType(0)),
@@ -368,7 +375,8 @@ fn main() {
                         Err(e) => println!("tx-error {e}"),
                     }
                 }
-                Action::Event(e) => println!("event {e:?}"),
+                Action::Event(e) if !a.quiet => println!("event {e:?}"),
+                Action::Event(_) => {}
                 _ => {}
             }
         }
