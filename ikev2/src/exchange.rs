@@ -869,6 +869,14 @@ impl<'c> IkeSa<'c> {
         (self.spi_i, self.spi_r)
     }
 
+    /// Whether NAT detection (section 2.23) found a NAT on either side. Known once
+    /// the IKE_SA_INIT exchange is done: from then on the driver sends on UDP 4500
+    /// with the non-ESP marker (RFC 3948), and ESP goes UDP-encapsulated.
+    #[must_use]
+    pub const fn use_nat_t(&self) -> bool {
+        self.nat_peer || self.nat_local
+    }
+
     /// The negotiated IKE suite.
     #[must_use]
     pub const fn suite(&self) -> IkeSuite {

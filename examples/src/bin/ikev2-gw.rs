@@ -29,7 +29,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use bng_ikev2::exchange::{
-    Action, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Responder,
+    Action, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Responder, Role,
 };
 use bng_ikev2::header::{NON_ESP_MARKER, Packet, strip_non_esp_marker};
 use bng_ikev2::payload::{AddrRange, TrafficSelector};
@@ -243,6 +243,12 @@ fn main() {
         let mut done = false;
         for peer in peers.values_mut() {
             peer.sa.handle_timeout(now());
+            // RFC 7296 section 2.23: after IKE_SA_INIT the initiator moves to 4500 if
+            // NAT was found; a responder answers where the request came from.
+            if peer.sa.role() == Role::Initiator && peer.sa.use_nat_t() && !peer.natt {
+                peer.natt = true;
+                peer.addr.set_port(4500);
+            }
             while let Some(a) = peer.sa.poll_action(now(), &mut tx) {
                 match a {
                     Action::Send { len } => {
