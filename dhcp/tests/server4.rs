@@ -371,6 +371,13 @@ fn release_and_decline() {
     let r = h.send(T0, &Msg::new(MessageType::DISCOVER));
     assert_ne!(r[0].repr().yiaddr, yi);
     assert_eq!(h.server.addresses().used(), 2);
+    assert_eq!(h.server.leases().count(), 2, "the hold and the new offer");
+    // the offer lapses after 10 s, the decline hold after 600 s: nothing leaks
+    h.server.handle_timeout(T0 + Duration::from_secs(10));
+    assert_eq!(h.server.addresses().used(), 1);
+    h.server.handle_timeout(T0 + Duration::from_secs(600));
+    assert_eq!(h.server.addresses().used(), 0);
+    assert_eq!(h.server.leases().count(), 0);
 }
 
 #[test]

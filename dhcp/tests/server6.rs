@@ -364,3 +364,28 @@ fn confirm_and_information_request() {
     assert!(rep.find(OptionCode::DNS_SERVERS).is_some());
     assert_eq!(s.bindings().count(), 0);
 }
+
+#[test]
+fn decline_holds_the_address_not_the_client() {
+    let mut s = server(|_| {});
+    let mut ev = Vec::new();
+    let mut q = Req::new(MessageType::REQUEST);
+    q.server = Some(SDUID.to_vec());
+    q.pd = None;
+    let r = exchange(&mut s, T0, &q.bytes(), &mut ev);
+    let a = summary(&r[0].bytes).1.unwrap();
+    let mut d = Req::new(MessageType::DECLINE);
+    d.server = Some(SDUID.to_vec());
+    d.pd = None;
+    d.na = Some((1, Some(a)));
+    let r = exchange(&mut s, T0, &d.bytes(), &mut ev);
+    assert_eq!(summary(&r[0].bytes).3, vec![StatusCode::SUCCESS]);
+    assert!(matches!(ev.last(), Some(Event6::Declined { addr }) if *addr == a));
+    // the same client asks again: another address, the declined one stays held
+    let r = exchange(&mut s, T0, &q.bytes(), &mut ev);
+    let b = summary(&r[0].bytes).1.unwrap();
+    assert_ne!(a, b);
+    assert_eq!(s.assigner().used(), (2, 0));
+    s.handle_timeout(T0 + Duration::from_secs(7200));
+    assert_eq!(s.assigner().used(), (0, 0));
+}

@@ -26,6 +26,8 @@ pub const KEY_MAX: usize = 47;
 pub const QUEUE_CAP: usize = 4;
 /// Lease events queued for [`Server::poll_action`]; more are counted and dropped.
 pub const EVENT_CAP: usize = 16;
+/// Key kind of the entries holding declined addresses (not a [`KeyBy`] kind).
+const DECLINED_KIND: u8 = 0xff;
 /// Longest client identifier echoed back (RFC 6842); longer ones are not echoed.
 const CLIENT_ID_MAX: usize = 64;
 
@@ -787,18 +789,27 @@ impl<'s, A: AddressSource> Server<'s, A> {
             self.stats.ignored += 1;
             return;
         };
-        let Some(LeaseSlot::Used(l)) = self.leases.get_mut(i) else {
+        let Some(LeaseSlot::Used(l)) = self.leases.get(i).copied() else {
             return;
         };
         if Some(l.addr) != req.k.requested_ip || l.state == LeaseState::Declined {
             self.stats.ignored += 1;
             return;
         }
-        l.state = LeaseState::Declined;
-        l.expires = now + self.cfg.decline_hold;
-        let (addr, exp) = (l.addr, l.expires);
-        self.note_expiry(exp);
-        self.event(Event::Declined { addr });
+        // The hold belongs to the address, not to the client: re-key it so the
+        // client's next DISCOVER gets a new lease without losing the hold.
+        self.remove(i);
+        let held = Lease {
+            key: Key::new(DECLINED_KIND, &[&l.addr.octets()]),
+            addr: l.addr,
+            state: LeaseState::Declined,
+            expires: now + self.cfg.decline_hold,
+        };
+        if self.insert(held).is_none() {
+            // no room to hold it: better to hand it out again than to leak it
+            self.addrs.release(l.addr);
+        }
+        self.event(Event::Declined { addr: l.addr });
     }
 
     /// RFC 2131 section 4.3.4.

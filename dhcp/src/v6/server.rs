@@ -862,10 +862,22 @@ impl<'s, A: Assigner6> Server6<'s, A> {
                 None => o.status = Some(StatusCode::NO_BINDING),
             },
             MessageType::DECLINE => match cur {
-                Some(mut b) if kind == IaKind::Na => {
-                    b.state = BindingState::Declined;
-                    b.expires = valid_end;
-                    self.put(b);
+                Some(b) if kind == IaKind::Na => {
+                    // the hold belongs to the address: re-key it (section 18.3.8)
+                    self.remove(&key);
+                    let mut marker = [0xffu8; 18];
+                    if let Some(d) = marker.get_mut(2..) {
+                        d.copy_from_slice(&b.value.0.octets());
+                    }
+                    let held = Binding {
+                        key: Key6::new(IaKind::Na, u32::MAX, &marker),
+                        value: b.value,
+                        state: BindingState::Declined,
+                        expires: valid_end,
+                    };
+                    if !self.put(held) {
+                        self.assigner.release(kind, b.value);
+                    }
                     self.event(Event6::Declined { addr: b.value.0 });
                 }
                 _ => o.status = Some(StatusCode::NO_BINDING),
