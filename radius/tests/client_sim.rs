@@ -656,3 +656,73 @@ fn requests_that_cannot_fit_one_packet_are_refused_at_submit() {
     let mut tx = [0u8; 4096];
     assert!(c.poll_action(Duration::ZERO, &mut tx).is_none());
 }
+
+#[test]
+fn mutated_replies_never_verify_and_cancel_forgets() {
+    let mut st = slots(8);
+    let mut c = Client::new(Config::default(), &mut st).unwrap();
+    c.add_server(server(ServerKind::Auth)).unwrap();
+    let mut rng = TestRng(41);
+    let mut flip = TestRng(43);
+    let now = Duration::ZERO;
+    let mut tx = [0u8; 4096];
+    let mut accepted_mutants = 0;
+    for round in 0..200 {
+        let h = pap(&mut c, now, &mut rng, b"pw");
+        let t = c.poll_action(now, &mut tx).unwrap();
+        let good = answer(&tx[..t.len], &secret(), true);
+        for _ in 0..3 {
+            let mut m = good.clone();
+            let i = usize::try_from(flip.next_u32()).unwrap() % m.len();
+            let bit = 1u8 << (flip.next_u32() % 8);
+            m[i] ^= bit;
+            if let Ok(Some(_)) = c.handle_packet(now, 0, t.port, &m) {
+                accepted_mutants += 1;
+            }
+        }
+        if round % 2 == 0 {
+            let r = c.handle_packet(now, 0, t.port, &good).unwrap().unwrap();
+            assert_eq!(r.handle, h);
+        } else {
+            c.cancel(h);
+            assert_eq!(
+                c.handle_packet(now, 0, t.port, &good).unwrap_err(),
+                DropReason::Unmatched
+            );
+        }
+    }
+    assert_eq!(accepted_mutants, 0, "a bit flip must never verify");
+    assert_eq!(c.pending(), 0);
+    let s = *c.stats();
+    assert_eq!(s.replies, 100);
+    assert!(
+        s.drop_bad_authenticator
+            + s.drop_bad_message_authenticator
+            + s.drop_malformed
+            + s.drop_unmatched
+            + s.drop_unexpected_code
+            >= 600
+    );
+}
+
+#[test]
+fn no_server_of_the_kind() {
+    let mut st = slots(2);
+    let mut c = Client::new(Config::default(), &mut st).unwrap();
+    c.add_server(server(ServerKind::Acct)).unwrap();
+    let mut rng = TestRng(47);
+    let r = c.submit_access(Duration::ZERO, &mut rng, |t| {
+        t.attribute(AttrType::USER_NAME, b"x")
+    });
+    assert_eq!(r.unwrap_err(), SubmitError::NoServer);
+    assert!(
+        Client::new(
+            Config {
+                max_ports: 0,
+                ..Config::default()
+            },
+            &mut slots(1)
+        )
+        .is_err()
+    );
+}
