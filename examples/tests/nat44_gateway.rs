@@ -19,9 +19,9 @@
 )]
 
 use std::process::Output;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use bng_testkit::netns::{self, Netns, unique_name, veth, wait_for, workdir};
+use bng_testkit::netns::{self, Netns, Peer, unique_name, veth, wait_for, workdir};
 
 const PY: &str = "/usr/bin/python3";
 const POOL: &str = "198.51.100.1";
@@ -219,4 +219,172 @@ for _ in range(10):
         glog.contains("nat44 block-alloc subscriber=10.0.0.2 outside=198.51.100.1"),
         "compliance log: {glog}"
     );
+}
+
+/// Sends 64 MiB over TCP (the server counts them) and 20000 64-byte UDP datagrams
+/// (the server counts what arrives in 3 s), printing the rates.
+const LOAD_SERVER: &str = r#"
+import socket, threading, time
+def tcp():
+    s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", 8081)); s.listen(1); c, a = s.accept(); n = 0
+    while True:
+        d = c.recv(1 << 20)
+        if not d: break
+        n += len(d)
+    c.sendall(str(n).encode()); c.close()
+threading.Thread(target=tcp, daemon=True).start()
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("0.0.0.0", 5454)); u.settimeout(60)
+n = 0
+while True:
+    d, a = u.recvfrom(2048)
+    if d == b"count?":
+        u.sendto(str(n).encode(), a)
+        break
+    n += 1
+"#;
+
+const LOAD_CLIENT: &str = r#"
+import socket, time
+for i in range(50):
+    try:
+        c = socket.create_connection(("203.0.113.1", 8081), timeout=2); break
+    except OSError:
+        time.sleep(0.2)
+t = time.time(); c.settimeout(30)
+buf = b"x" * 65536
+for _ in range(1024):
+    c.sendall(buf)
+c.shutdown(socket.SHUT_WR); n = int(c.recv(100)); dt = time.time() - t
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.settimeout(3)
+p = b"y" * 36
+t = time.time()
+for _ in range(20000):
+    u.sendto(p, ("203.0.113.1", 5454))
+ut = time.time() - t
+time.sleep(0.5)
+u.sendto(b"count?", ("203.0.113.1", 5454)); got = int(u.recvfrom(100)[0])
+print("tcp_mbit %.0f bytes %d udp_sent_pps %.0f udp_received %d" % (n * 8 / dt / 1e6, n, 20000 / ut, got))
+"#;
+
+/// Builds client / middle / server namespaces; the middle runs `nat44-gw` or, with
+/// `kernel`, Linux forwarding with an nftables masquerade rule.
+fn rig(kernel: bool, dir: &std::path::Path) -> (Netns, Netns, Netns, Option<Peer>) {
+    let client = Netns::new("nc");
+    let gw = Netns::new("ng");
+    let server = Netns::new("ns");
+    let (gi, go) = (unique_name("gi"), unique_name("go"));
+    veth(&client, "c0", &gw, &gi);
+    veth(&gw, &go, &server, "s0");
+    for (ns, dev) in [
+        (&client, "c0"),
+        (&gw, gi.as_str()),
+        (&gw, go.as_str()),
+        (&server, "s0"),
+    ] {
+        ns.exec(&[
+            "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+        ]);
+    }
+    client.ip(&["addr", "add", "10.0.0.2/24", "dev", "c0"]);
+    client.ip(&["route", "add", "default", "via", "10.0.0.1"]);
+    server.ip(&["addr", "add", "203.0.113.1/24", "dev", "s0"]);
+    server.ip(&["route", "add", "198.51.100.0/24", "dev", "s0"]);
+    let peer = if kernel {
+        gw.ip(&["addr", "add", "10.0.0.1/24", "dev", &gi]);
+        gw.ip(&["addr", "add", "198.51.100.1/24", "dev", &go]);
+        gw.ip(&["route", "add", "203.0.113.0/24", "dev", &go]);
+        gw.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        gw.exec(&["nft", "add", "table", "ip", "nat"]);
+        gw.exec(&[
+            "nft",
+            "add chain ip nat post { type nat hook postrouting priority 100 ; }",
+        ]);
+        gw.exec(&[
+            "nft",
+            "add",
+            "rule",
+            "ip",
+            "nat",
+            "post",
+            "oifname",
+            &go,
+            "masquerade",
+        ]);
+        None
+    } else {
+        client.ip(&[
+            "neigh",
+            "replace",
+            "10.0.0.1",
+            "lladdr",
+            &mac(&gw, &gi),
+            "dev",
+            "c0",
+        ]);
+        server.ip(&[
+            "neigh",
+            "replace",
+            POOL,
+            "lladdr",
+            &mac(&gw, &go),
+            "dev",
+            "s0",
+        ]);
+        let peer = gw.spawn(
+            "nat44-gw",
+            &[
+                env!("CARGO_BIN_EXE_nat44-gw"),
+                "--inside",
+                &gi,
+                "--outside",
+                &go,
+                "--pool",
+                POOL,
+                "--outside-peer-mac",
+                &mac(&server, "s0"),
+                "--seconds",
+                "120",
+            ],
+            &dir.join("nat44-gw-load.log"),
+        );
+        assert!(wait_for(Duration::from_secs(10), "nat44-gw ready", || peer
+            .log()
+            .contains("ready")));
+        Some(peer)
+    };
+    (client, gw, server, peer)
+}
+
+/// Whole-process reference for BENCHMARKS.md (not a CI gate: `--ignored`): the same
+/// TCP upload and UDP burst through `nat44-gw` (one frame per system call on
+/// AF_PACKET) and through Linux nftables masquerade, in the same run.
+#[test]
+#[ignore = "measurement, run by hand: cargo test -p bng-examples --test nat44_gateway -- --ignored --nocapture"]
+fn nat44_gateway_vs_nftables_masquerade() {
+    if !netns::require(
+        "nat44_gateway_vs_nftables_masquerade",
+        &["ip", "ethtool", "nft", PY],
+    ) {
+        return;
+    }
+    let dir = workdir("nat44_gateway_load");
+    for kernel in [false, true] {
+        let (client, _gw, server, _peer) = rig(kernel, &dir);
+        let _srv = server.spawn(
+            "load server",
+            &[PY, "-c", LOAD_SERVER],
+            &dir.join("load-server.log"),
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let t = Instant::now();
+        let o = client.command(&[PY, "-c", LOAD_CLIENT]).output().unwrap();
+        let name = if kernel {
+            "nftables masquerade"
+        } else {
+            "nat44-gw (AF_PACKET)"
+        };
+        eprintln!("{name}: {} ({:?})", text(&o).trim(), t.elapsed());
+        assert!(o.status.success(), "{name}: {}", text(&o));
+    }
 }
