@@ -410,13 +410,37 @@ struct Pending {
     relay: [u8; 255],
 }
 
+impl Pending {
+    const EMPTY: Self = Self {
+        kind: MessageType(0),
+        xid: 0,
+        flags: 0,
+        htype: 0,
+        hlen: 0,
+        chaddr: [0; 16],
+        ciaddr: Ipv4Addr::UNSPECIFIED,
+        yiaddr: Ipv4Addr::UNSPECIFIED,
+        giaddr: Ipv4Addr::UNSPECIFIED,
+        server_id: Ipv4Addr::UNSPECIFIED,
+        lease: false,
+        rapid: false,
+        client_id_len: 0,
+        client_id: [0; CLIENT_ID_MAX],
+        relay_len: 0,
+        relay: [0; 255],
+    };
+}
+
 /// The DHCPv4 server (RFC 2131 section 4.3).
 #[derive(Debug)]
 pub struct Server<'s, A: AddressSource> {
     cfg: Config,
     addrs: A,
     leases: &'s mut [LeaseSlot],
-    queue: [Option<Pending>; QUEUE_CAP],
+    /// Ring of pending replies, written and read in place (no moves of ~400 bytes).
+    queue: [Pending; QUEUE_CAP],
+    q_head: usize,
+    q_len: usize,
     events: [Option<Event>; EVENT_CAP],
     next_expiry: Option<Duration>,
     stats: Stats,
@@ -441,7 +465,9 @@ impl<'s, A: AddressSource> Server<'s, A> {
             cfg,
             addrs,
             leases,
-            queue: [None; QUEUE_CAP],
+            queue: [Pending::EMPTY; QUEUE_CAP],
+            q_head: 0,
+            q_len: 0,
             events: [None; EVENT_CAP],
             next_expiry: None,
             stats: Stats::default(),
@@ -842,48 +868,47 @@ impl<'s, A: AddressSource> Server<'s, A> {
         lease: bool,
         rapid: bool,
     ) {
-        let Some(slot) = self.queue.iter_mut().find(|s| s.is_none()) else {
+        if self.q_len >= QUEUE_CAP {
             self.stats.dropped += 1;
             return;
+        }
+        let at = (self.q_head + self.q_len) % QUEUE_CAP;
+        let Some(slot) = self.queue.get_mut(at) else {
+            return;
         };
-        let mut client_id = [0; CLIENT_ID_MAX];
+        self.q_len += 1;
         let cid = req
             .k
             .client_id
             .filter(|c| c.len() <= CLIENT_ID_MAX)
             .unwrap_or(&[]);
-        if let Some(d) = client_id.get_mut(..cid.len()) {
+        if let Some(d) = slot.client_id.get_mut(..cid.len()) {
             d.copy_from_slice(cid);
         }
-        let mut relay = [0; 255];
         let rel = req.relay.map_or(&[][..], |r| r.as_bytes());
-        if let Some(d) = relay.get_mut(..rel.len()) {
+        if let Some(d) = slot.relay.get_mut(..rel.len()) {
             d.copy_from_slice(rel);
         }
         let p = req.p;
-        *slot = Some(Pending {
-            kind,
-            xid: p.xid(),
-            flags: p.flags(),
-            htype: p.htype(),
-            hlen: p.hlen(),
-            chaddr: p.chaddr_raw(),
-            // RFC 2131 table 3: ciaddr is copied into ACKs to RENEWING/INFORM clients only
-            ciaddr: if kind == MessageType::ACK {
-                p.ciaddr()
-            } else {
-                Ipv4Addr::UNSPECIFIED
-            },
-            yiaddr,
-            giaddr: p.giaddr(),
-            server_id: req.server_id,
-            lease,
-            rapid,
-            client_id_len: u8::try_from(cid.len()).unwrap_or(0),
-            client_id,
-            relay_len: u8::try_from(rel.len()).unwrap_or(0),
-            relay,
-        });
+        slot.kind = kind;
+        slot.xid = p.xid();
+        slot.flags = p.flags();
+        slot.htype = p.htype();
+        slot.hlen = p.hlen();
+        slot.chaddr = p.chaddr_raw();
+        // RFC 2131 table 3: ciaddr is copied into ACKs to RENEWING/INFORM clients only
+        slot.ciaddr = if kind == MessageType::ACK {
+            p.ciaddr()
+        } else {
+            Ipv4Addr::UNSPECIFIED
+        };
+        slot.yiaddr = yiaddr;
+        slot.giaddr = p.giaddr();
+        slot.server_id = req.server_id;
+        slot.lease = lease;
+        slot.rapid = rapid;
+        slot.client_id_len = u8::try_from(cid.len()).unwrap_or(0);
+        slot.relay_len = u8::try_from(rel.len()).unwrap_or(0);
         match kind {
             MessageType::OFFER => self.stats.offers += 1,
             MessageType::NAK => self.stats.naks += 1,
@@ -928,8 +953,11 @@ impl<'s, A: AddressSource> Server<'s, A> {
     /// `tx` is dropped and counted.
     #[must_use]
     pub fn poll_action(&mut self, _now: Duration, tx: &mut [u8]) -> Option<Action> {
-        while let Some(p) = self.queue.iter_mut().find_map(Option::take) {
-            if let Some(a) = self.write(&p, tx) {
+        while self.q_len > 0 {
+            let at = self.q_head;
+            self.q_head = (self.q_head + 1) % QUEUE_CAP;
+            self.q_len -= 1;
+            if let Some(a) = self.queue.get(at).and_then(|p| self.write(p, tx)) {
                 return Some(a);
             }
             self.stats.dropped += 1;
