@@ -119,8 +119,14 @@ fn lcp_magic_zero_is_naked_and_auth_is_judged_by_role() {
         check(&mut host, 3, &[0xc0, 0x23]),
         (Verdict::Nak, vec![3, 5, 0xc2, 0x23, 5])
     );
-    // MS-CHAPv2 (algorithm 0x81) is not offered: Nak with CHAP-MD5.
-    assert_eq!(check(&mut host, 3, &[0xc2, 0x23, 0x81]).0, Verdict::Nak);
+    // MS-CHAPv1 (algorithm 0x80) is not offered: Nak with CHAP-MD5.
+    assert_eq!(
+        check(&mut host, 3, &[0xc2, 0x23, 0x80]),
+        (Verdict::Nak, vec![3, 5, 0xc2, 0x23, 5])
+    );
+    // MS-CHAPv2 (algorithm 0x81) is answered.
+    assert_eq!(check(&mut host, 3, &[0xc2, 0x23, 0x81]).0, Verdict::Ack);
+    assert_eq!(host.peer_auth, AuthProto::MsChapV2);
     assert_eq!(check(&mut host, 3, &[0xc2, 0x23, 5]).0, Verdict::Ack);
     assert_eq!(host.peer_auth, AuthProto::ChapMd5);
     // PFC, ACFC, ACCM: rejected over PPPoE.

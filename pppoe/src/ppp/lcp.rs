@@ -55,8 +55,9 @@ pub enum AuthProto {
     Pap,
     /// CHAP with MD5 (RFC 1994), protocol `c223`, algorithm 5.
     ChapMd5,
-    /// MS-CHAPv2 (RFC 2759), protocol `c223`, algorithm `0x81`. AC side only: the
-    /// response goes to the caller (typically RADIUS, RFC 2548).
+    /// MS-CHAPv2 (RFC 2759), protocol `c223`, algorithm `0x81`. On the AC the
+    /// response goes to the caller (typically RADIUS, RFC 2548); the host answers
+    /// and checks the authenticator's `S=` response (mutual authentication).
     MsChapV2,
 }
 
@@ -219,7 +220,7 @@ impl Handler for Lcp {
                         self.peer_auth = p;
                         Verdict::Ack
                     }
-                    Some(p @ AuthProto::ChapMd5) if can_chap => {
+                    Some(p @ (AuthProto::ChapMd5 | AuthProto::MsChapV2)) if can_chap => {
                         self.peer_auth = p;
                         Verdict::Ack
                     }

@@ -22,8 +22,9 @@
 //! Known limits: the optional behaviours of RFC 1661's footnotes (restart on Open in
 //! Stopped/Closing/Stopping, passive mode) are the plain table transitions; a peer's
 //! Configure-Request with more than 122 bytes of options cannot be answered (two
-//! 128-byte reply slots keep a `Session` under 512 bytes); MS-CHAPv2 runs on the AC
-//! side only (a host Naks it with CHAP-MD5); an LCP renegotiation in Opened re-runs
+//! 128-byte reply slots keep a `Session` under 512 bytes); an MS-CHAPv2 host does
+//! not retransmit its Response (the AC re-challenges; a lost Success ends in
+//! `AuthTimeout`); an LCP renegotiation in Opened re-runs
 //! authentication and the NCPs and reports `Up` again without a `Down` in between.
 //!
 //! # Example: parse → emit → parse an LCP Configure-Request

@@ -59,7 +59,9 @@ use rand_core::{CryptoRng, RngCore};
 
 use crate::error::{ProtocolError, UsageError};
 
-use super::auth::{CHALLENGE_LEN, ChapRepr, PapRepr, chap_md5_response, chap_md5_verify, pap_code};
+use super::auth::{
+    CHALLENGE_LEN, ChapRepr, PapRepr, chap_code, chap_md5_response, chap_md5_verify, pap_code,
+};
 use super::cp::{Cp, Reply};
 use super::fsm::{Actions, Event as Ev, State, Timers};
 use super::ipcp::{Ipcp, IpcpRole};
@@ -1344,6 +1346,14 @@ impl<'c> Session<'c> {
                 }
                 _ => None,
             },
+            (ChapRepr::Challenge { id, value, .. }, false)
+                if self.auth.proto == AuthProto::MsChapV2 =>
+            {
+                if matches!(st, AuthSt::AwaitPeer | AuthSt::Sent) {
+                    self.mschapv2_respond(now, id, value);
+                }
+                None
+            }
             (ChapRepr::Challenge { id, value, .. }, false) => {
                 if matches!(st, AuthSt::AwaitPeer | AuthSt::Sent | AuthSt::Done(true)) {
                     let creds = self.config.credentials?;
@@ -1359,8 +1369,15 @@ impl<'c> Session<'c> {
                 }
                 None
             }
-            (ChapRepr::Success { id, .. }, false) if st == AuthSt::Sent && id == self.auth.id => {
-                self.auth_done(now, true);
+            (ChapRepr::Success { id, message }, false)
+                if st == AuthSt::Sent && id == self.auth.id =>
+            {
+                // RFC 2759 section 5: the authenticator proves it knows the
+                // password too; a wrong or missing S= fails the link.
+                let ok = self.auth.proto != AuthProto::MsChapV2
+                    || super::mschapv2::parse_authenticator_response(message)
+                        .is_some_and(|d| ct_eq(&d, &self.auth.digest));
+                self.auth_done(now, ok);
                 None
             }
             (ChapRepr::Failure { id, .. }, false) if st == AuthSt::Sent && id == self.auth.id => {
@@ -1368,6 +1385,67 @@ impl<'c> Session<'c> {
                 None
             }
             _ => None,
+        }
+    }
+
+    /// Host, MS-CHAPv2 (RFC 2759 sections 4 and 8): answer a challenge with a fresh
+    /// Peer-Challenge and the NT-Response, remember the authenticator response we
+    /// expect in the Success. The Response goes out through a reply slot (it is
+    /// not kept for retransmission: the authenticator re-challenges instead).
+    fn mschapv2_respond(&mut self, now: Duration, id: u8, challenge: &[u8]) {
+        let Some(creds) = self.config.credentials else {
+            return;
+        };
+        let Ok(auth_challenge) = <&[u8; 16]>::try_from(challenge) else {
+            return;
+        };
+        let mut peer_challenge = [0u8; 16];
+        let (a, b) = peer_challenge.split_at_mut(8);
+        a.copy_from_slice(&self.prng.next_u64().to_be_bytes());
+        b.copy_from_slice(&self.prng.next_u64().to_be_bytes());
+        let Ok(nt) = super::mschapv2::generate_nt_response(
+            auth_challenge,
+            &peer_challenge,
+            creds.user,
+            creds.password,
+        ) else {
+            return;
+        };
+        let Ok(s) = super::mschapv2::generate_authenticator_response(
+            creds.password,
+            &nt,
+            &peer_challenge,
+            auth_challenge,
+            creds.user,
+        ) else {
+            return;
+        };
+        let Some(digest) = super::mschapv2::parse_authenticator_response(&s) else {
+            return;
+        };
+        self.auth.digest = digest;
+        let mut value = [0u8; 50];
+        value[0] = 49;
+        if let Some(v) = value.get_mut(1..17) {
+            v.copy_from_slice(&peer_challenge);
+        }
+        if let Some(v) = value.get_mut(25..49) {
+            v.copy_from_slice(&nt);
+        }
+        if self.reply.set(
+            Protocol::CHAP,
+            chap_code::RESPONSE,
+            id,
+            &value,
+            creds.user,
+            false,
+        ) {
+            self.auth.id = id;
+            if self.auth.st == AuthSt::AwaitPeer {
+                self.auth.st = AuthSt::Sent;
+                self.auth.tries = 0;
+                self.auth.deadline_ns = nanos(now.saturating_add(self.config.auth_timeout));
+            }
         }
     }
 
