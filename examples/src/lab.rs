@@ -408,18 +408,12 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
                         .get(usize::from(p.meta.l3_offset)..)
                         .unwrap_or_default();
                     if let Ok(Some(req)) = srv.ppp.handle_packet(now, bytes) {
-                        let ok = match req {
-                            AuthRequest::Pap { user, .. } | AuthRequest::Chap { user, .. } => {
-                                users_file
-                                    .get(user)
-                                    .is_some_and(|pw| req.check_password(user, pw))
-                            }
-                            #[allow(
-                                unreachable_patterns,
-                                reason = "methods the lab does not configure are refused"
-                            )]
-                            _ => false,
-                        };
+                        let (AuthRequest::Pap { user, .. }
+                        | AuthRequest::Chap { user, .. }
+                        | AuthRequest::MsChapV2 { user, .. }) = req;
+                        let ok = users_file
+                            .get(user)
+                            .is_some_and(|pw| req.check_password(user, pw));
                         let _ = if ok {
                             srv.ppp.auth_accept(now)
                         } else {
