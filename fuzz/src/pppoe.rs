@@ -356,6 +356,7 @@ pub fn pppoe_ppp_session(data: &[u8]) {
     s.start(now);
     let protos: [u16; 6] = [0xc021, 0xc023, 0xc223, 0x8021, 0x8057, 0x80fd];
     let (mut accepted, mut downs) = (false, 0);
+    let mut ms_success: Option<[u8; 42]> = None;
     let mut tx = [0u8; 1600];
     let mut frame = Vec::with_capacity(300);
     let mut steps = 0;
@@ -375,8 +376,10 @@ pub fn pppoe_ppp_session(data: &[u8]) {
                 frame.extend_from_slice(&protos[usize::from(p)].to_be_bytes());
                 frame.extend_from_slice(body);
                 let r = s.handle_packet(now, &frame);
-                if let Ok(Some(_)) = r {
+                if let Ok(Some(req)) = r {
                     assert_eq!(cfg.role, Role::Server, "only the AC asks the caller");
+                    // What a RADIUS server would return for MS-CHAPv2 (password "pw").
+                    ms_success = req.mschapv2_authenticator_response(b"pw");
                 }
             }
             6 => {
@@ -392,10 +395,7 @@ pub fn pppoe_ppp_session(data: &[u8]) {
             }
             7 => {
                 rest = after;
-                let s_eq = [b'S', b'=']
-                    .into_iter()
-                    .chain([b'0'; 40])
-                    .collect::<Vec<u8>>();
+                let s_eq = ms_success.unwrap_or(*b"S=0000000000000000000000000000000000000000");
                 if s.auth_accept(now).is_ok() || s.auth_accept_mschapv2(now, &s_eq).is_ok() {
                     accepted = true;
                 }

@@ -694,11 +694,12 @@ fn write_fuzz_seeds() {
     let Some(dir) = std::env::var_os("BNG_SEED_DIR") else {
         return;
     };
-    for mode in [0u8, 1, 2, 5, 6] {
+    for mode in [0u8, 1, 2, 3, 5, 6] {
         let auth = match mode & 3 {
             0 => AuthProto::None,
             1 => AuthProto::Pap,
-            _ => AuthProto::ChapMd5,
+            2 => AuthProto::ChapMd5,
+            _ => AuthProto::MsChapV2,
         };
         let server_role = mode & 4 == 0;
         let mut s_cfg = Config::server(auth, b"ac", [10, 0, 0, 1]);
@@ -741,8 +742,11 @@ fn write_fuzz_seeds() {
                 seed.extend_from_slice(&[op as u8, body.len() as u8]);
                 seed.extend_from_slice(body);
                 if let Ok(Some(req)) = target.handle_packet(now, f) {
-                    let _ = req;
-                    target.auth_accept(now).unwrap();
+                    // As the fuzz target: MS-CHAPv2 accepted with the S= for "pw".
+                    match req.mschapv2_authenticator_response(b"pw") {
+                        Some(s) => target.auth_accept_mschapv2(now, &s).unwrap(),
+                        None => target.auth_accept(now).unwrap(),
+                    }
                     seed.extend_from_slice(&[7, 0]);
                 }
             }
