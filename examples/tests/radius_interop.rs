@@ -10,6 +10,8 @@
 //!   Gigawords;
 //! - failover: the first server is killed mid-run, requests move to the second; the
 //!   first is restarted and revived by Status-Server probes;
+//! - an accounting record sent while its server is down waits and is recorded once the
+//!   server is back, with Acct-Delay-Time;
 //! - radclient sends CoA-Request and Disconnect-Request to our listener and gets ACK,
 //!   and NAK with Error-Cause for an unknown session.
 //!
@@ -130,6 +132,12 @@ server default {{
 	preacct {{
 	}}
 	accounting {{
+		Acct-Type Status-Server {{
+			update reply {{
+				&Message-Authenticator := 0x00
+			}}
+			ok
+		}}
 		detail
 		update reply {{
 			&Message-Authenticator := 0x00
@@ -408,6 +416,48 @@ fn radius_interop_freeradius() {
         "no Status-Server revival:\n{log}"
     );
     assert!(!log.contains("servers_revived=0"), "{log}");
+
+    // Accounting while the only accounting server is down: the record waits in the
+    // client's slots and reaches the server once it is back, with Acct-Delay-Time.
+    fr_b.stop();
+    let mut queued = ns.spawn(
+        "radius-nas acct queued",
+        &[
+            NAS,
+            "acct",
+            "--server",
+            "127.0.0.1:11813",
+            "--secret",
+            "testing123",
+            "--user",
+            "alice",
+            "--session",
+            "sess-queued",
+            "--status",
+            "start",
+        ],
+        &dir.join("acct-queued.log"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    let mut fr_b = start_fr(&ns, &b, &dir.join("fr-b2.log"));
+    let st = queued.wait(Duration::from_secs(60));
+    let qlog = queued.log();
+    assert!(st.is_some_and(|s| s.success()), "{qlog}");
+    assert!(qlog.contains("code=Accounting-Response"), "{qlog}");
+    let detail_b = std::fs::read_to_string(b.join("log/radacct/detail")).unwrap_or_default();
+    let rec = detail_b
+        .split("\n\n")
+        .find(|r| r.contains("sess-queued"))
+        .unwrap_or_else(|| panic!("queued record not in B's detail file:\n{detail_b}"));
+    let delay: u32 = rec
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Acct-Delay-Time = "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Acct-Delay-Time:\n{rec}"));
+    assert!(
+        delay >= 2,
+        "Acct-Delay-Time {delay} after ~3 s queued:\n{rec}"
+    );
 
     // radclient CoA / Disconnect to our DAE listener.
     let mut dae = ns.spawn(
