@@ -1,6 +1,7 @@
 //! DHCPv6 (RFC 8415): messages, relay nesting, options with `IA_NA`/`IA_PD`, DUIDs and
 //! status codes, and the sans-IO server.
 
+pub mod client;
 pub mod message;
 pub mod options;
 pub mod server;
