@@ -3,11 +3,13 @@
 //!
 //! - strongSwan initiates to our responder (IKE aes128gcm16-prfsha256-x25519 and
 //!   aes256-sha256-ecp384, ESP aes128gcm16): `swanctl --initiate` completes and
-//!   `--list-sas` shows the IKE SA and the Child SA with the SPI we chose;
+//!   `--list-sas` shows the IKE SA and the Child SA with the SPI we chose; then
+//!   strongSwan rekeys the IKE SA and the Child SA (over the new IKE SA);
 //! - our initiator to strongSwan's responder, then a second Child SA through
 //!   CREATE_CHILD_SA, then Delete, which strongSwan acknowledges.
 //!
-//! Only IKE is checked here: `ikev2-gw` installs no ESP state.
+//! Every Child SA's keys equal the KEYMAT strongSwan logs (`chd = 4`). Only IKE is
+//! checked here: `ikev2-gw` installs no ESP state.
 
 #![allow(
     clippy::unwrap_used,
@@ -253,6 +255,25 @@ fn strongswan_initiates_to_our_responder() {
             "15",
         ]);
         let sas = lab.swanctl(&["--list-sas"]);
+        // strongSwan rekeys the IKE SA (section 1.3.2), then the Child SA over the
+        // new IKE SA (section 1.3.3): both must go through with our responder.
+        let _ = lab.swanctl(&["--rekey", "--ike", "lab"]);
+        let rekeyed = wait_for(Duration::from_secs(10), "IKE SA rekey", || {
+            gw.log().contains("IKE_SA rekeyed")
+                && lab
+                    .charon_log()
+                    .contains("IKE_SA lab[2] state change: REKEYED")
+                || lab
+                    .charon_log()
+                    .contains("IKE_SA lab[1] state change: REKEYED")
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let _ = lab.swanctl(&["--rekey", "--child", "net"]);
+        let child_rekeyed = wait_for(Duration::from_secs(10), "Child SA rekey", || {
+            gw.log().matches("CHILD_SA established").count() >= 2
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        let sas_after = lab.swanctl(&["--list-sas"]);
         gw.stop();
         let ours = gw.log();
         assert!(
@@ -273,30 +294,43 @@ fn strongswan_initiates_to_our_responder() {
             .find_map(|w| w.strip_prefix("inbound_spi="))
             .unwrap();
         assert!(sas.contains(spi), "our SPI {spi} not in\n{sas}");
-        // strongSwan initiated: its "initiator" key protects what we receive.
-        let keys = ours
-            .lines()
-            .find(|l| l.starts_with("CHILD_SA keys"))
-            .unwrap();
-        let charon = lab.charon_log();
-        let theirs_i = charon_key(&charon, "encryption initiator key");
-        let theirs_r = charon_key(&charon, "encryption responder key");
         assert!(
-            keys.contains(&format!("inbound_encr={theirs_i}"))
-                && keys.contains(&format!("outbound_encr={theirs_r}")),
-            "KEYMAT differs: ours {keys}, charon i={theirs_i} r={theirs_r}"
+            rekeyed && child_rekeyed,
+            "rekeys: ours {ours}\ncharon: {}\nSAs after: {sas_after}",
+            lab.charon_log()
         );
+        // The new IKE SA carries the rekeyed Child SA.
+        let new_spis = ours
+            .lines()
+            .find_map(|l| l.strip_prefix("IKE_SA rekeyed "))
+            .unwrap();
+        let new_i = new_spis
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .trim_start_matches("spi_i=");
+        assert!(sas_after.contains(new_i), "{new_i} not in\n{sas_after}");
+        assert!(sas_after.contains("INSTALLED"), "{sas_after}");
+        // strongSwan initiated every exchange: its "initiator" key protects what we
+        // receive. The second Child SA comes from the rekeyed IKE SA's SK_d.
+        let charon = lab.charon_log();
+        let ti = charon_keys(&charon, "encryption initiator key");
+        let tr = charon_keys(&charon, "encryption responder key");
+        let ours_keys: Vec<&str> = ours
+            .lines()
+            .filter(|l| l.starts_with("CHILD_SA keys"))
+            .collect();
+        assert_eq!(ours_keys.len(), 2, "{ours}");
+        for (k, line) in ours_keys.iter().enumerate() {
+            assert!(
+                line.contains(&format!("inbound_encr={}", ti[k]))
+                    && line.contains(&format!("outbound_encr={}", tr[k])),
+                "KEYMAT {k} differs: ours {line}, charon i={} r={}",
+                ti[k],
+                tr[k]
+            );
+        }
     }
-}
-
-/// The first Child SA key charon logged at `chd = 4` after `label`, as lowercase hex:
-/// `... encryption initiator key => 20 bytes @ 0x...` then hex-dump lines
-/// `...]    0: 3F 44 BF ...  ?D..` (16 bytes each, then an ASCII column).
-fn charon_key(log: &str, label: &str) -> String {
-    charon_keys(log, label)
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| panic!("no '{label}' in charon log"))
 }
 
 /// Every Child SA key charon logged after `label`, in order.

@@ -6,9 +6,10 @@
 //! 2.3, 2.4), liveness checks and Delete in INFORMATIONAL exchanges (section 1.4).
 //!
 //! CREATE_CHILD_SA creates and rekeys Child SAs without PFS, in both directions
-//! (sections 1.3.1, 1.3.3). Not yet: PFS (a KE payload in CREATE_CHILD_SA is refused
-//! with NO_PROPOSAL_CHOSEN), IKE SA rekeying (refused with NO_ADDITIONAL_SAS),
-//! fragmentation (RFC 7383), certificates and EAP, window sizes above 1.
+//! (sections 1.3.1, 1.3.3), and answers an IKE SA rekey started by the peer (section
+//! 1.3.2). Not yet: PFS (a KE payload for a Child SA is refused with
+//! NO_PROPOSAL_CHOSEN), starting an IKE SA rekey ourselves, fragmentation (RFC 7383),
+//! certificates and EAP, window sizes above 1.
 //!
 //! The machine never reads a clock or an RNG of its own: `now` is a `Duration`
 //! since the caller's epoch, and SPIs, nonces, key pairs and IVs come from the
@@ -293,6 +294,15 @@ pub enum Action {
     /// Our CREATE_CHILD_SA request was refused with this error notify (the IKE SA
     /// stays up).
     ChildSaRefused(NotifyType),
+    /// The peer rekeyed this IKE SA (section 1.3.2): take the new SA with
+    /// [`IkeSa::take_rekeyed`] and route these SPIs to it; this one ends when the
+    /// peer deletes it.
+    IkeSaRekeyed {
+        /// The new SA's initiator SPI.
+        spi_i: [u8; 8],
+        /// The new SA's responder SPI.
+        spi_r: [u8; 8],
+    },
     /// The IKE SA was deleted (by us or the peer); drop the machine.
     Closed,
     /// The exchange failed; drop the machine.
@@ -378,7 +388,17 @@ pub struct IkeSa<'c> {
     nat_peer: bool,
     nat_local: bool,
     pending_child: Option<PendingChild>,
+    rekeyed: Option<Rekeyed>,
     events: heapless::Deque<Action, EVENTS>,
+}
+
+/// The new IKE SA of a rekey, until the caller takes it.
+#[derive(Debug, Clone)]
+struct Rekeyed {
+    spi_i: [u8; 8],
+    spi_r: [u8; 8],
+    suite: IkeSuite,
+    keys: IkeKeys,
 }
 
 /// Our side of an outstanding CREATE_CHILD_SA request.
@@ -825,6 +845,7 @@ impl<'c> IkeSa<'c> {
             nat_peer: false,
             nat_local: false,
             pending_child: None,
+            rekeyed: None,
             events: heapless::Deque::new(),
         }
     }
@@ -1624,6 +1645,7 @@ impl<'c> IkeSa<'c> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_lines, reason = "section 1.3 responder steps in order")]
     fn on_create_child_request<R: RngCore + CryptoRng>(
         &mut self,
         p: &Packet<&[u8]>,
@@ -1632,13 +1654,13 @@ impl<'c> IkeSa<'c> {
         let id = p.message_id();
         let d = self.decrypt(p)?;
         let (mut sa, mut nonce, mut ke, mut tsi, mut tsr, mut rekey) =
-            (None, None, false, None, None, None);
+            (None, None, None, None, None, None);
         for raw in d.payloads() {
             let raw = raw?;
             match Payload::parse(&raw)? {
                 Payload::Sa(_) => sa = Some(raw.body),
                 Payload::Nonce(n) => nonce = Some(n),
-                Payload::Ke(_) => ke = true,
+                Payload::Ke(k) => ke = Some(k),
                 Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
                 Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
                 Payload::Notify(n) if n.notify_type == NotifyType::REKEY_SA => {
@@ -1660,10 +1682,21 @@ impl<'c> IkeSa<'c> {
                 .and_then(Result::ok)
                 .is_some_and(|p| p.protocol == ProtocolId::IKE)
         });
-        // Section 1.3: IKE SA rekeying and PFS are not implemented yet.
-        let chosen = match (sa, ni, ke, is_ike_rekey) {
-            (_, _, _, true) => Err(NotifyType::NO_ADDITIONAL_SAS),
-            (Some(sa), Some(ni), false, false) => select_child(self.cfg.child_suites, sa)
+        if is_ike_rekey {
+            if let (Some(sa), Some(ni), Some(ke)) = (sa, ni, ke) {
+                return self.on_ike_rekey_request(id, sa, ni, ke, rng);
+            }
+            let n = [Payload::Notify(Notify {
+                protocol: ProtocolId::NONE,
+                notify_type: NotifyType::INVALID_SYNTAX,
+                spi: &[],
+                data: &[],
+            })];
+            return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
+        }
+        // Section 1.3.1: PFS for Child SAs is not implemented yet.
+        let chosen = match (sa, ni, ke) {
+            (Some(sa), Some(ni), None) => select_child(self.cfg.child_suites, sa)
                 .map(|c| (c, ni))
                 .map_err(|_| NotifyType::NO_PROPOSAL_CHOSEN),
             _ => Err(NotifyType::NO_PROPOSAL_CHOSEN),
@@ -1728,6 +1761,123 @@ impl<'c> IkeSa<'c> {
         self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &inner, rng)?;
         let _ = self.events.push_back(Action::ChildSa(child));
         Ok(())
+    }
+
+    /// Responder side of an IKE SA rekey (section 1.3.2): `SA(IKE, SPIi'), Ni, KEi`
+    /// in, `SA(IKE, SPIr'), Nr, KEr` out; `SKEYSEED = prf(SK_d (old), g^ir (new) | Ni
+    /// | Nr)` (section 2.18). The new SA waits in [`IkeSa::take_rekeyed`].
+    fn on_ike_rekey_request<R: RngCore + CryptoRng>(
+        &mut self,
+        id: u32,
+        sa: &[u8],
+        ni: &[u8],
+        ke: Ke<'_>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        fn notify(t: NotifyType, data: &[u8]) -> [Payload<'_>; 1] {
+            [Payload::Notify(Notify {
+                protocol: ProtocolId::NONE,
+                notify_type: t,
+                spi: &[],
+                data,
+            })]
+        }
+        let Ok((num, suite)) = select_ike(self.cfg.ike_suites, sa) else {
+            let n = notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+            return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
+        };
+        let peer_spi = Proposals::new(sa)
+            .filter_map(Result::ok)
+            .find(|p| p.num == num)
+            .and_then(|p| <[u8; 8]>::try_from(p.spi).ok());
+        let Some(new_spi_i) = peer_spi else {
+            let n = notify(NotifyType::INVALID_SYNTAX, &[]);
+            return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
+        };
+        if ke.group != suite.dh {
+            let g = suite.dh.0.to_be_bytes();
+            let n = notify(NotifyType::INVALID_KE_PAYLOAD, &g);
+            return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
+        }
+        let key = EphemeralKey::generate(suite.dh, rng)?;
+        let mut shared = [0u8; MAX_SHARED_LEN];
+        let n = key.agree(ke.data, &mut shared)?;
+        let mut pubk = [0u8; MAX_PUBLIC_LEN];
+        let pn = key.public_key(&mut pubk)?;
+        let nr: [u8; NONCE_LEN] = random(rng);
+        let new_spi_r: [u8; 8] = random(rng);
+        // The old SA's PRF keys the new SKEYSEED; the new SA's PRF expands it.
+        let old_prf = HmacPrf::new(self.suite.prf)?;
+        let seed = crate::crypto::skeyseed_rekey(
+            &old_prf,
+            self.keys.d.as_bytes(),
+            shared.get(..n).unwrap_or_default(),
+            ni,
+            &nr,
+        )?;
+        zeroize::Zeroize::zeroize(&mut shared);
+        let prf = HmacPrf::new(suite.prf)?;
+        let sk = suite.sk();
+        let keys = derive_ike_keys(
+            &prf,
+            seed.as_bytes(),
+            ni,
+            &nr,
+            &new_spi_i,
+            &new_spi_r,
+            KeyLengths {
+                prf: prf.output_len(),
+                integ: sk.integ_key_len(),
+                encr: sk.encr_key_len(),
+            },
+        )?;
+        let (t, tn) = suite.transforms();
+        let props = [ProposalRepr {
+            num,
+            protocol: ProtocolId::IKE,
+            spi: &new_spi_r,
+            transforms: t.get(..tn).unwrap_or_default(),
+        }];
+        let inner = [
+            Payload::Sa(Sa {
+                proposals: ProposalList::List(&props),
+            }),
+            Payload::Nonce(&nr),
+            Payload::Ke(Ke {
+                group: suite.dh,
+                data: pubk.get(..pn).unwrap_or_default(),
+            }),
+        ];
+        self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &inner, rng)?;
+        self.rekeyed = Some(Rekeyed {
+            spi_i: new_spi_i,
+            spi_r: new_spi_r,
+            suite,
+            keys,
+        });
+        let _ = self.events.push_back(Action::IkeSaRekeyed {
+            spi_i: new_spi_i,
+            spi_r: new_spi_r,
+        });
+        Ok(())
+    }
+
+    /// After [`Action::IkeSaRekeyed`]: the new IKE SA (section 2.18), established,
+    /// with message IDs from 0. The peer initiated the rekey, so it is the new SA's
+    /// original initiator. This SA stays until the peer deletes it.
+    #[must_use]
+    pub fn take_rekeyed(&mut self) -> Option<IkeSa<'c>> {
+        let r = self.rekeyed.take()?;
+        let mut n = Self::blank(self.cfg, Role::Responder, self.local, self.remote);
+        n.state = State::Established;
+        n.spi_i = r.spi_i;
+        n.spi_r = r.spi_r;
+        n.suite = r.suite;
+        n.keys = r.keys;
+        n.child_suite = self.child_suite;
+        n.nat_peer = self.nat_peer;
+        n.nat_local = self.nat_local;
+        Some(n)
     }
 
     fn on_create_child_response(&mut self, p: &Packet<&[u8]>) -> Result<(), ProtocolError> {

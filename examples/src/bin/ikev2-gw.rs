@@ -241,6 +241,7 @@ fn main() {
             }
         }
         let mut done = false;
+        let mut rekeyed = Vec::new();
         for peer in peers.values_mut() {
             peer.sa.handle_timeout(now());
             // RFC 7296 section 2.23: after IKE_SA_INIT the initiator moves to 4500 if
@@ -273,9 +274,10 @@ fn main() {
                     ),
                     Action::ChildSa(c) => {
                         println!(
-                            "CHILD_SA established inbound_spi={} outbound_spi={} encr={:?}/{} local_ts={:?} remote_ts={:?}",
+                            "CHILD_SA established inbound_spi={} outbound_spi={} replaces={:?} encr={:?}/{} local_ts={:?} remote_ts={:?}",
                             hex(&c.inbound_spi),
                             hex(&c.outbound_spi),
+                            c.replaces.map(|r| hex(&r)),
                             c.suite.encr,
                             c.suite.key_bits,
                             c.local_ts.range,
@@ -290,6 +292,16 @@ fn main() {
                         stage += 1;
                     }
                     Action::ChildSaRefused(n) => println!("CHILD_SA refused: {n:?}"),
+                    Action::IkeSaRekeyed { spi_i, spi_r } => {
+                        println!("IKE_SA rekeyed spi_i={} spi_r={}", hex(&spi_i), hex(&spi_r));
+                        if let Some(sa) = peer.sa.take_rekeyed() {
+                            rekeyed.push(Peer {
+                                sa,
+                                addr: peer.addr,
+                                natt: peer.natt,
+                            });
+                        }
+                    }
                     Action::Closed => {
                         println!("IKE_SA closed");
                         done = true;
@@ -312,6 +324,9 @@ fn main() {
                     peer.sa.delete(now(), &mut rng).expect("delete");
                 }
             }
+        }
+        for p in rekeyed {
+            peers.insert(p.sa.spis().0, p);
         }
         if done && initiating {
             return;
