@@ -43,7 +43,7 @@ impl Sim {
         cfg.preferred_secs = 300;
         cfg.valid_secs = 600;
         cfg.rapid_commit = rapid;
-        let ccfg = Client6Config {
+        let client_cfg = Client6Config {
             duid: &CDUID,
             ia_na: Some(1),
             ia_pd: Some(2),
@@ -51,7 +51,7 @@ impl Sim {
         };
         Self {
             now: Duration::from_secs(1),
-            client: Client6::new(ccfg, 77),
+            client: Client6::new(client_cfg, 77),
             server: Server6::new(cfg, pool, slots).unwrap(),
             rng: 0x2545_f491_4f6c_dd1d,
             loss_pct,
@@ -104,7 +104,7 @@ impl Sim {
                 return;
             };
             self.now = self.now.max(next);
-            let due: Vec<_> = std::mem::take(&mut self.inflight);
+            let due: Vec<_> = core::mem::take(&mut self.inflight);
             for (_, to_server, b) in due {
                 if to_server {
                     let _ = self.server.handle_packet(self.now, &b);
