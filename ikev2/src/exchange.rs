@@ -260,7 +260,9 @@ pub struct ChildSa {
     pub local_ts: TrafficSelector,
     /// The peer's selector (narrowed).
     pub remote_ts: TrafficSelector,
-    /// For a rekey (section 1.3.3): the SPI named in the REKEY_SA notify.
+    /// For a rekey (section 1.3.3): the SPI of the REKEY_SA notify, which is the
+    /// rekey initiator's inbound SPI of the replaced Child SA (ours if we started the
+    /// rekey, else our outbound one).
     pub replaces: Option<[u8; 4]>,
 }
 
