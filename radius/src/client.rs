@@ -528,7 +528,9 @@ impl Server {
     /// When a token is available (now if one is).
     fn token_at(&self, now: Duration) -> Duration {
         let missing = self.cost().saturating_sub(self.credit);
-        now + Duration::from_nanos(u64::try_from(missing).unwrap_or(u64::MAX))
+        now.saturating_add(Duration::from_nanos(
+            u64::try_from(missing).unwrap_or(u64::MAX),
+        ))
     }
 
     fn take_token(&mut self, now: Duration) -> bool {
@@ -860,7 +862,7 @@ impl<'s> Client<'s> {
                 };
                 let si = u8::try_from(si).ok()?;
                 let rt = self.cfg.initial_rt;
-                (si, port, id, 0, rt, now + rt, true)
+                (si, port, id, 0, rt, now.saturating_add(rt), true)
             }
             SlotState::InFlight {
                 server,
@@ -1017,7 +1019,7 @@ impl<'s> Client<'s> {
             s.failures = s.failures.saturating_add(1);
             if s.alive && s.failures >= after {
                 s.alive = false;
-                s.next_probe = now + interval;
+                s.next_probe = now.saturating_add(interval);
                 self.stats.servers_dead += 1;
             }
         }
@@ -1070,9 +1072,11 @@ impl<'s> Client<'s> {
                         let jitter = base / 10;
                         let r = rng.next_u32();
                         let j = jitter.mul_f64(f64::from(r) / f64::from(u32::MAX));
-                        let nrt =
-                            (base.saturating_sub(jitter) + j.saturating_mul(2)).max(cfg.initial_rt);
-                        let mut next = now + nrt;
+                        let nrt = base
+                            .saturating_sub(jitter)
+                            .saturating_add(j.saturating_mul(2))
+                            .max(cfg.initial_rt);
+                        let mut next = now.saturating_add(nrt);
                         if kind == ServerKind::Auth {
                             next = next.min(submitted.saturating_add(cfg.auth_deadline));
                         }
@@ -1133,7 +1137,7 @@ impl<'s> Client<'s> {
                 Some(p) if now >= p.deadline => {
                     s.free_id(p.port, p.id);
                     s.probe = None;
-                    s.next_probe = now + cfg.probe_interval;
+                    s.next_probe = now.saturating_add(cfg.probe_interval);
                 }
                 None if now >= s.next_probe => {
                     if let Some((port, id)) = s.alloc_id(cfg.max_ports) {
@@ -1141,7 +1145,7 @@ impl<'s> Client<'s> {
                             port,
                             id,
                             authenticator: random16(rng),
-                            deadline: now + cfg.initial_rt,
+                            deadline: now.saturating_add(cfg.initial_rt),
                             tx_pending: true,
                         });
                     }

@@ -726,3 +726,35 @@ fn no_server_of_the_kind() {
         .is_err()
     );
 }
+
+#[test]
+fn extreme_clock_values_do_not_panic() {
+    let mut st = slots(4);
+    let cfg = Config {
+        max_rt: Duration::MAX,
+        dead_after_failures: 1,
+        ..Config::default()
+    };
+    let mut c = Client::new(cfg, &mut st).unwrap();
+    c.add_server(ServerConfig {
+        rate_per_sec: 1,
+        burst: 1,
+        ..server(ServerKind::Auth)
+    })
+    .unwrap();
+    c.add_server(server(ServerKind::Acct)).unwrap();
+    let mut rng = TestRng(53);
+    let mut tx = [0u8; 4096];
+    let big = Duration::MAX - Duration::from_secs(1);
+    pap(&mut c, big, &mut rng, b"pw");
+    c.submit_accounting(big, &AcctRecord::new(AcctStatusType::START, b"x"), |_| {
+        Ok(())
+    })
+    .unwrap();
+    for now in [big, Duration::MAX, Duration::ZERO, Duration::MAX] {
+        while c.poll_action(now, &mut tx).is_some() {}
+        c.handle_timeout(now, &mut rng);
+        let _ = c.poll_timeout();
+        while c.poll_event().is_some() {}
+    }
+}
