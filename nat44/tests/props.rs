@@ -207,6 +207,77 @@ proptest! {
     }
 
     #[test]
+    fn every_allocated_block_is_released_and_logged(
+        ops in proptest::collection::vec((0u8..6, 0u16..40, prop_oneof![Just(6u8), Just(17u8), Just(1u8)], 0u64..900, any::<bool>()), 1..150),
+    ) {
+        let c = Config {
+            mode: Mode::PortBlock(PortBlock { pool_first: POOL, pool_len: 2, block_size: 8, max_blocks: 3 }),
+            ..cfg()
+        };
+        let mut o = Owned::new(&c, 512, 4096);
+        let mut nat = o.nat(c);
+        let mut t = Duration::from_secs(1);
+        let mut log = Vec::new();
+        let mut live: HashMap<(Ipv4Addr, Ipv4Addr, u16), Duration> = HashMap::new();
+        let drain = |nat: &mut bng_nat44::Nat44<'_>, log: &mut Vec<bng_nat44::Event>| {
+            while let Some(e) = nat.poll_event() {
+                log.push(e);
+            }
+        };
+        for (host, port, proto, dt, sweep) in ops {
+            t += Duration::from_secs(dt);
+            let src = format!("10.0.0.{}:{}", host + 1, 2000 + port);
+            let mut v = match proto {
+                6 => tcp(&src, "203.0.113.1:80", TcpFlags::SYN),
+                17 => udp(&src, "203.0.113.1:53", b"q"),
+                _ => echo(&src, "203.0.113.1:0", 2000 + port, true),
+            };
+            let _ = nat.in2out(t, &mut v);
+            if sweep {
+                nat.handle_timeout(t);
+            }
+            drain(&mut nat, &mut log);
+        }
+        // Far in the future everything expires; sweeping releases every block.
+        let end = t + Duration::from_secs(10_000);
+        for _ in 0..8 {
+            nat.handle_timeout(end);
+        }
+        drain(&mut nat, &mut log);
+        prop_assert_eq!(nat.session_count(), 0);
+        prop_assert_eq!(nat.mapping_count(), 0);
+        prop_assert_eq!(nat.subscriber_count(), 0);
+        prop_assert_eq!(nat.stats().events_dropped, 0);
+        let mut last = Duration::ZERO;
+        for e in &log {
+            match e {
+                bng_nat44::Event::BlockAllocated(b) => {
+                    prop_assert!(b.at >= last);
+                    last = b.at;
+                    prop_assert!(b.ports.first >= 1024 && b.ports.len() == 8);
+                    let prev = live.insert((b.subscriber, b.outside, b.ports.first), b.at);
+                    prop_assert!(prev.is_none(), "block allocated twice: {:?}", b);
+                    // no two live blocks overlap on one outside address
+                    for &(s2, o2, f2) in live.keys() {
+                        if o2 == b.outside && (s2, f2) != (b.subscriber, b.ports.first) {
+                            prop_assert!(f2 != b.ports.first, "{:?} overlaps {}", b, s2);
+                        }
+                    }
+                }
+                bng_nat44::Event::BlockReleased(b) => {
+                    prop_assert!(b.at >= last);
+                    last = b.at;
+                    let since = live.remove(&(b.subscriber, b.outside, b.ports.first));
+                    prop_assert!(since.is_some_and(|s| s <= b.at), "release without allocation: {:?}", b);
+                }
+                _ => {}
+            }
+        }
+        prop_assert!(live.is_empty(), "blocks never released: {:?}", live);
+        prop_assert_eq!(nat.stats().blocks_allocated, nat.stats().blocks_released);
+    }
+
+    #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200), out in any::<bool>()) {
         let c = cfg();
         let mut o = Owned::new(&c, 16, 16);
