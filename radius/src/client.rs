@@ -1123,7 +1123,43 @@ impl<'s> Client<'s> {
                 _ => {}
             }
         }
+        self.move_off_dead_servers(rng);
         self.probe_timers(now, rng);
+    }
+
+    /// Transactions still in flight to a server now dead move to another alive server
+    /// of their kind at once (RFC 5080 section 2.2), instead of finishing their
+    /// retransmissions into the void. Access-Requests get a fresh Request
+    /// Authenticator (a new server, a new secret).
+    fn move_off_dead_servers<R: RngCore + CryptoRng>(&mut self, rng: &mut R) {
+        for i in 0..self.slots.len() {
+            let Some(slot) = self.slots.get(i) else { break };
+            let SlotState::InFlight {
+                server, port, id, ..
+            } = slot.state
+            else {
+                continue;
+            };
+            let kind = slot.kind();
+            let dead = self
+                .servers
+                .get(usize::from(server))
+                .is_some_and(|s| !s.alive);
+            if !dead || self.pick_server(kind).is_none() {
+                continue;
+            }
+            if let Some(s) = self.servers.get_mut(usize::from(server)) {
+                s.free_id(port, id);
+            }
+            let fresh = random16(rng);
+            if let Some(sl) = self.slots.get_mut(i) {
+                if kind == ServerKind::Auth {
+                    sl.authenticator = fresh;
+                }
+                sl.state = SlotState::Queued;
+            }
+            self.stats.failovers += 1;
+        }
     }
 
     /// Status-Server probes to dead servers (RFC 5997, RFC 5080 section 2.2).

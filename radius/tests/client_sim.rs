@@ -758,3 +758,44 @@ fn extreme_clock_values_do_not_panic() {
         while c.poll_event().is_some() {}
     }
 }
+
+#[test]
+fn in_flight_requests_leave_a_server_as_soon_as_it_is_dead() {
+    let mut st = slots(8);
+    let cfg = Config {
+        dead_after_failures: 1,
+        ..Config::default()
+    };
+    let mut c = Client::new(cfg, &mut st).unwrap();
+    c.add_server(server(ServerKind::Auth)).unwrap();
+    c.add_server(server(ServerKind::Auth)).unwrap();
+    let mut rng = TestRng(59);
+    let mut tx = [0u8; 4096];
+    pap(&mut c, Duration::ZERO, &mut rng, b"pw");
+    assert_eq!(c.poll_action(Duration::ZERO, &mut tx).unwrap().server, 0);
+    let t1 = Duration::from_secs(1);
+    for _ in 0..4 {
+        pap(&mut c, t1, &mut rng, b"pw");
+    }
+    while let Some(t) = c.poll_action(t1, &mut tx) {
+        assert_eq!(t.server, 0);
+    }
+    // server 0 never answers: run until the first transaction gives up on it
+    let (moved, now) = loop {
+        let now = c.poll_timeout().unwrap();
+        c.handle_timeout(now, &mut rng);
+        let mut to_1 = 0;
+        while let Some(t) = c.poll_action(now, &mut tx) {
+            if t.server == 1 {
+                to_1 += 1;
+            }
+        }
+        if to_1 > 0 {
+            break (to_1, now);
+        }
+        assert!(now < Duration::from_secs(30));
+    };
+    assert!(!c.server_alive(0));
+    assert_eq!(moved, 5, "all five moved to server 1 together at {now:?}");
+    assert_eq!(c.stats().failovers, 5);
+}
