@@ -70,19 +70,20 @@ fn send(sa: &mut IkeSa<'_>, tx: &mut [u8]) -> Vec<u8> {
 
 /// Our parse: header view, payload chain, every payload typed, the nested SA walk.
 fn ours(b: &[u8]) -> usize {
-    let p = Packet::new_checked(b).unwrap();
+    let Ok(p) = Packet::new_checked(b) else {
+        return 0;
+    };
     let mut n = 0;
-    for raw in p.payloads() {
-        let raw = raw.unwrap();
-        match Payload::parse(&raw).unwrap() {
-            Payload::Sa(sa) => {
-                for prop in sa.proposals() {
-                    for t in prop.unwrap().transforms() {
-                        n += usize::from(t.unwrap().id);
+    for raw in p.payloads().flatten() {
+        match Payload::parse(&raw) {
+            Ok(Payload::Sa(sa)) => {
+                for prop in sa.proposals().flatten() {
+                    for t in prop.transforms().flatten() {
+                        n += usize::from(t.id);
                     }
                 }
             }
-            Payload::Ke(k) => n += k.data.len(),
+            Ok(Payload::Ke(k)) => n += k.data.len(),
             _ => n += 1,
         }
     }
