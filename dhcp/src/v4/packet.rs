@@ -354,12 +354,21 @@ impl<'a> Repr<'a> {
     /// # Errors
     /// [`ParseError`] for a malformed option area.
     pub fn parse(p: &Packet<&'a [u8]>) -> Result<Self, ParseError> {
+        Self::parse_known(p).map(|(r, _)| r)
+    }
+
+    /// [`Repr::parse`] and [`Repr::known`] in one walk over the options: the same checks,
+    /// half the work.
+    ///
+    /// # Errors
+    /// As [`Repr::parse`].
+    pub fn parse_known(p: &Packet<&'a [u8]>) -> Result<(Self, Known<'a>), ParseError> {
         let b: &'a [u8] = p.buffer;
         let options = b.get(field::OPTIONS..).unwrap_or(&[]);
         let sname = b.get(field::SNAME).unwrap_or(&[]);
         let file = b.get(field::FILE).unwrap_or(&[]);
-        AllOptions::new(options, file, sname).try_for_each(|o| o.map(drop))?;
-        Ok(Self {
+        let known = Known::collect(AllOptions::new(options, file, sname))?;
+        let r = Self {
             op: p.op(),
             htype: p.htype(),
             hlen: p.hlen(),
@@ -375,7 +384,8 @@ impl<'a> Repr<'a> {
             sname,
             file,
             options: OptionList::Wire(options),
-        })
+        };
+        Ok((r, known))
     }
 
     /// The common options, read in one walk (overload followed for wire messages).
@@ -514,6 +524,7 @@ mod tests {
         assert_eq!(p.chaddr(), &[0, 0xc, 0x29, 0x1f, 0x74, 6]);
         let r = Repr::parse(&p).unwrap();
         let k = r.known().unwrap();
+        assert_eq!(Repr::parse_known(&p).unwrap(), (r, k));
         assert_eq!(k.message_type, Some(MessageType::DISCOVER));
         assert_eq!(k.requested_ip, Some(Ipv4Addr::new(192, 168, 1, 4)));
         assert_eq!(k.parameter_list, Some(&[1u8, 3, 6][..]));
