@@ -71,7 +71,7 @@ swanctl {{
 }
 
 /// strongSwan at 192.0.2.1 (ike1@lab, 10.1.0.0/24), the peer at 192.0.2.2 (ike2@lab).
-fn swanctl_conf(proposals: &str) -> String {
+fn swanctl_conf(proposals: &str, esp: &str) -> String {
     format!(
         r#"connections {{
   lab {{
@@ -95,7 +95,7 @@ fn swanctl_conf(proposals: &str) -> String {
         local_ts = 10.1.0.0/24
         remote_ts = 10.2.0.0/24
         mode = tunnel
-        esp_proposals = aes128gcm16
+        esp_proposals = {esp}
         rekey_time = 0
         start_action = none
       }}
@@ -121,12 +121,16 @@ struct Lab {
 }
 
 impl Lab {
-    fn new(test: &str, proposals: &str) -> Self {
+    fn new(test: &str, proposals: &str, esp: &str) -> Self {
         let dir = workdir(test);
         std::fs::create_dir_all(dir.join("run")).unwrap();
         std::fs::create_dir_all(dir.join("swanctl")).unwrap();
         std::fs::write(dir.join("strongswan.conf"), strongswan_conf(&dir)).unwrap();
-        std::fs::write(dir.join("swanctl/swanctl.conf"), swanctl_conf(proposals)).unwrap();
+        std::fs::write(
+            dir.join("swanctl/swanctl.conf"),
+            swanctl_conf(proposals, esp),
+        )
+        .unwrap();
         let ss = Netns::new("ss");
         let gw = Netns::new("gw");
         veth(&ss, "veth0", &gw, "veth0");
@@ -218,19 +222,22 @@ fn strongswan_initiates_to_our_responder() {
     if !tools(test) {
         return;
     }
-    for (proposals, suite, expect) in [
+    // The second run asks for PFS (x25519) on the Child SA rekey (section 1.3.1).
+    for (proposals, suite, expect, esp) in [
         (
             "aes128gcm16-prfsha256-x25519",
             "gcm-x25519",
             "AES_GCM_16-128/PRF_HMAC_SHA2_256/CURVE_25519",
+            "aes128gcm16",
         ),
         (
             "aes256-sha256-ecp384",
             "cbc-ecp384",
             "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_384",
+            "aes128gcm16-x25519",
         ),
     ] {
-        let lab = Lab::new(test, proposals);
+        let lab = Lab::new(test, proposals, esp);
         let mut gw = lab.gw(
             "gw-responder",
             &[
@@ -376,7 +383,7 @@ fn our_initiator_to_strongswan() {
     if !tools(test) {
         return;
     }
-    let lab = Lab::new(test, "aes128gcm16-prfsha256-x25519");
+    let lab = Lab::new(test, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
     let mut gw = lab.gw(
         "gw-initiator",
         &[

@@ -6,10 +6,10 @@
 //! 2.3, 2.4), liveness checks and Delete in INFORMATIONAL exchanges (section 1.4).
 //!
 //! CREATE_CHILD_SA creates and rekeys Child SAs without PFS, in both directions
-//! (sections 1.3.1, 1.3.3), and answers an IKE SA rekey started by the peer (section
-//! 1.3.2). Not yet: PFS (a KE payload for a Child SA is refused with
-//! NO_PROPOSAL_CHOSEN), starting an IKE SA rekey ourselves, fragmentation (RFC 7383),
-//! certificates and EAP, window sizes above 1.
+//! (sections 1.3.1, 1.3.3) — with PFS when the peer asks for it, without when we
+//! start it — and answers an IKE SA rekey started by the peer (section 1.3.2). Not
+//! yet: PFS in our own CREATE_CHILD_SA requests, starting an IKE SA rekey ourselves,
+//! fragmentation (RFC 7383), certificates and EAP, window sizes above 1.
 //!
 //! The machine never reads a clock or an RNG of its own: `now` is a `Duration`
 //! since the caller's epoch, and SPIs, nonces, key pairs and IVs come from the
@@ -504,9 +504,12 @@ fn select_ike(ours: &[IkeSuite], sa_body: &[u8]) -> Result<(u8, IkeSuite), Proto
     Err(ProtocolError::NoProposalChosen)
 }
 
+/// The first of our Child SA suites that one of the peer's ESP proposals contains;
+/// with `pfs`, the proposal must also list that key exchange group (section 1.3.1).
 fn select_child(
     ours: &[ChildSuite],
     sa_body: &[u8],
+    pfs: Option<DhGroup>,
 ) -> Result<(u8, ChildSuite, [u8; 4]), ProtocolError> {
     for s in ours {
         for prop in Proposals::new(sa_body) {
@@ -518,6 +521,7 @@ fn select_child(
                 continue;
             }
             let (mut encr, mut esn, mut integ) = (false, false, s.integ == IntegId::NONE);
+            let mut dh = pfs.is_none();
             for t in prop.transforms() {
                 let t = t?;
                 match t.kind {
@@ -526,10 +530,11 @@ fn select_child(
                     }
                     TransformType::ESN => esn |= t.id == s.esn.0,
                     TransformType::INTEG => integ |= t.id == s.integ.0,
+                    TransformType::DH => dh |= pfs.is_some_and(|g| g.0 == t.id),
                     _ => {}
                 }
             }
-            if encr && esn && integ {
+            if encr && esn && integ && dh {
                 return Ok((prop.num, *s, spi));
             }
         }
@@ -1402,7 +1407,7 @@ impl<'c> IkeSa<'c> {
                 .push_back(Action::ChildSaRefused(NotifyType::INVALID_SYNTAX));
             return Err(ProtocolError::PeerMisbehaved("IKE_AUTH without Child SA"));
         };
-        let Ok((_, cs, spi_r)) = select_child(self.cfg.child_suites, sa) else {
+        let Ok((_, cs, spi_r)) = select_child(self.cfg.child_suites, sa, None) else {
             let _ = self
                 .events
                 .push_back(Action::ChildSaRefused(NotifyType::NO_PROPOSAL_CHOSEN));
@@ -1446,8 +1451,8 @@ impl<'c> IkeSa<'c> {
         });
     }
 
-    /// Child SA keys (section 2.17): `KEYMAT = prf+(SK_d, Ni | Nr)`, the exchange
-    /// initiator's direction first.
+    /// Child SA keys (section 2.17): `KEYMAT = prf+(SK_d, [g^ir (new) |] Ni | Nr)`,
+    /// the exchange initiator's direction first.
     #[allow(
         clippy::too_many_arguments,
         reason = "the inputs of section 2.17, all distinct"
@@ -1457,6 +1462,7 @@ impl<'c> IkeSa<'c> {
         we_initiated: bool,
         ni: &[u8],
         nr: &[u8],
+        shared: Option<&[u8]>,
         our_spi: [u8; 4],
         peer_spi: [u8; 4],
         ts_i: TrafficSelector,
@@ -1468,7 +1474,7 @@ impl<'c> IkeSa<'c> {
         let k = derive_child_keys(
             &prf,
             self.keys.d.as_bytes(),
-            None,
+            shared,
             ni,
             nr,
             cs.encr_key_len(),
@@ -1510,6 +1516,7 @@ impl<'c> IkeSa<'c> {
             self.role == Role::Initiator,
             self.ni.get(),
             self.nr.get(),
+            None,
             our_spi,
             peer_spi,
             ts_i,
@@ -1647,7 +1654,10 @@ impl<'c> IkeSa<'c> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_lines, reason = "section 1.3 responder steps in order")]
+    #[allow(
+        clippy::too_many_lines,
+        reason = "section 1.3 responder steps in order"
+    )]
     fn on_create_child_request<R: RngCore + CryptoRng>(
         &mut self,
         p: &Packet<&[u8]>,
@@ -1696,11 +1706,14 @@ impl<'c> IkeSa<'c> {
             })];
             return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
         }
-        // Section 1.3.1: PFS for Child SAs is not implemented yet.
-        let chosen = match (sa, ni, ke) {
-            (Some(sa), Some(ni), None) => select_child(self.cfg.child_suites, sa)
-                .map(|c| (c, ni))
-                .map_err(|_| NotifyType::NO_PROPOSAL_CHOSEN),
+        // Section 1.3.1: a KE payload asks for PFS with its group.
+        let pfs = ke.map(|k| k.group);
+        let chosen = match (sa, ni) {
+            (Some(sa), Some(ni)) if pfs.is_none_or(EphemeralKey::supports) => {
+                select_child(self.cfg.child_suites, sa, pfs)
+                    .map(|c| (c, ni))
+                    .map_err(|_| NotifyType::NO_PROPOSAL_CHOSEN)
+            }
             _ => Err(NotifyType::NO_PROPOSAL_CHOSEN),
         };
         // The peer's TSi is its side (our remote), its TSr ours.
@@ -1735,19 +1748,53 @@ impl<'c> IkeSa<'c> {
         };
         let nr: [u8; NONCE_LEN] = random(rng);
         let our_spi: [u8; 4] = random(rng);
+        // PFS (section 1.3.1): our KE of the same group, g^ir into KEYMAT.
+        let mut shared = [0u8; MAX_SHARED_LEN];
+        let mut pubk = [0u8; MAX_PUBLIC_LEN];
+        let (mut sn, mut pn) = (0, 0);
+        if let Some(k) = ke {
+            let key = EphemeralKey::generate(k.group, rng)?;
+            sn = key.agree(k.data, &mut shared)?;
+            pn = key.public_key(&mut pubk)?;
+        }
         let saved = self.child_suite;
         self.child_suite = cs;
-        let child = self.make_child(false, ni, &nr, our_spi, peer_spi, ti, tr, rekey);
+        let child = self.make_child(
+            false,
+            ni,
+            &nr,
+            ke.map(|_| shared.get(..sn).unwrap_or_default()),
+            our_spi,
+            peer_spi,
+            ti,
+            tr,
+            rekey,
+        );
         self.child_suite = saved;
+        zeroize::Zeroize::zeroize(&mut shared);
         let child = child?;
         let (t, tn) = cs.transforms();
+        let mut t4 = [TransformRepr {
+            kind: TransformType::DH,
+            id: pfs.map_or(0, |g| g.0),
+            key_length: None,
+        }; 4];
+        for (d, x) in t4.iter_mut().zip(t.get(..tn).unwrap_or_default()) {
+            *d = *x;
+        }
         let props = [ProposalRepr {
             num,
             protocol: ProtocolId::ESP,
             spi: &our_spi,
-            transforms: t.get(..tn).unwrap_or_default(),
+            transforms: t4
+                .get(..tn + usize::from(pfs.is_some()))
+                .unwrap_or_default(),
         }];
         let (tia, tra) = ([ti], [tr]);
+        let ker = Payload::Ke(Ke {
+            group: pfs.unwrap_or(DhGroup::NONE),
+            data: pubk.get(..pn).unwrap_or_default(),
+        });
         let inner = [
             Payload::Sa(Sa {
                 proposals: ProposalList::List(&props),
@@ -1759,8 +1806,14 @@ impl<'c> IkeSa<'c> {
             Payload::Tsr(Ts {
                 selectors: SelectorList::List(&tra),
             }),
+            ker,
         ];
-        self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &inner, rng)?;
+        let inner = if pfs.is_some() {
+            &inner[..]
+        } else {
+            inner.get(..4).unwrap_or_default()
+        };
+        self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, inner, rng)?;
         let _ = self.events.push_back(Action::ChildSa(child));
         Ok(())
     }
@@ -1911,13 +1964,14 @@ impl<'c> IkeSa<'c> {
                 "CREATE_CHILD_SA response incomplete",
             ));
         };
-        let (_, cs, peer_spi) = select_child(self.cfg.child_suites, sa)?;
+        let (_, cs, peer_spi) = select_child(self.cfg.child_suites, sa, None)?;
         let saved = self.child_suite;
         self.child_suite = cs;
         let child = self.make_child(
             true,
             &pending.nonce,
             nr,
+            None,
             pending.spi,
             peer_spi,
             ti,
@@ -1989,7 +2043,7 @@ impl<'c> IkeSa<'c> {
         // Child SA: proposal and selectors (section 2.9 narrowing).
         let child = sa
             .ok_or(ProtocolError::NoProposalChosen)
-            .and_then(|sa| select_child(self.cfg.child_suites, sa));
+            .and_then(|sa| select_child(self.cfg.child_suites, sa, None));
         let narrowed = match (tsi, tsr) {
             (Some(i), Some(r)) => narrow(&i, &self.cfg.ts_i).zip(narrow(&r, &self.cfg.ts_r)),
             _ => None,
