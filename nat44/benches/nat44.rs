@@ -159,6 +159,17 @@ fn key(v: &[u8]) -> (u64, u64) {
     ((a << 32) | b, (p << 32) | (q << 16) | u64::from(v[9]))
 }
 
+/// Batches of distinct packets replayed (`NAT44_BENCH_ROUNDS`, default 64: 16k
+/// packets, more than the caches hold, like traffic from many flows; 4 keeps the
+/// packet buffers cache-resident and shows the translation cost alone).
+fn rounds() -> usize {
+    std::env::var("NAT44_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&r| r > 0)
+        .unwrap_or(64)
+}
+
 fn sizes() -> Vec<usize> {
     std::env::var("NAT44_BENCH_SIZES").map_or_else(
         |_| vec![16 << 10, 1 << 20, 4 << 20],
@@ -172,7 +183,7 @@ fn translate(c: &mut Criterion) {
         let mut o = Owned::new(&cfg, n);
         let mut nat = o.nat(cfg);
         let t0 = Instant::now();
-        let mut pristine: Vec<Vec<u8>> = Vec::with_capacity(BATCH * 64);
+        let mut pristine: Vec<Vec<u8>> = Vec::with_capacity(BATCH * rounds());
         for i in 0..n as u32 {
             let mut p = flow_packet(i);
             assert_eq!(nat.in2out(T, &mut p), Verdict::Forward, "populate flow {i}");
@@ -184,7 +195,7 @@ fn translate(c: &mut Criterion) {
             size_of::<Session>(),
             nat.session_index_len()
         );
-        for i in sample(n, BATCH * 64, 0x9e37_79b9 ^ n as u64) {
+        for i in sample(n, BATCH * rounds(), 0x9e37_79b9 ^ n as u64) {
             pristine.push(flow_packet(i));
         }
         for p in &mut pristine {
@@ -198,7 +209,7 @@ fn translate(c: &mut Criterion) {
         let mut round = 0usize;
         g.bench_function("in2out+out2in", |b| {
             b.iter(|| {
-                let start = (round % 64) * BATCH;
+                let start = (round % rounds()) * BATCH;
                 round += 1;
                 for p in &mut pristine[start..start + BATCH] {
                     let v1 = nat.in2out(T, p);
@@ -212,7 +223,7 @@ fn translate(c: &mut Criterion) {
         let mut verdicts = vec![Verdict::Forward; BATCH];
         g.bench_function("in2out+out2in batched", |b| {
             b.iter(|| {
-                let start = (round % 64) * BATCH;
+                let start = (round % rounds()) * BATCH;
                 round += 1;
                 let mut refs: Vec<&mut [u8]> = pristine[start..start + BATCH]
                     .iter_mut()
@@ -241,7 +252,7 @@ fn translate(c: &mut Criterion) {
             }
             g.bench_function(BenchmarkId::new("peer hashbrown+foldhash lookup", n), |b| {
                 b.iter(|| {
-                    let start = (round % 64) * BATCH;
+                    let start = (round % rounds()) * BATCH;
                     round += 1;
                     let mut acc = 0u32;
                     for p in &pristine[start..start + BATCH] {
@@ -260,7 +271,7 @@ fn translate(c: &mut Criterion) {
                 BenchmarkId::new("peer std HashMap SipHash lookup", n),
                 |b| {
                     b.iter(|| {
-                        let start = (round % 64) * BATCH;
+                        let start = (round % rounds()) * BATCH;
                         round += 1;
                         let mut acc = 0u32;
                         for p in &pristine[start..start + BATCH] {

@@ -13,15 +13,29 @@
 
 /// Adds the big-endian 16-bit words of `data` to `acc` (RFC 1071 section 4.1); an odd
 /// trailing byte is padded with a zero byte.
+///
+/// Eight bytes are added per step as two 32-bit words: a 32-bit word `h * 65536 + l`
+/// is congruent to `h + l` modulo 65535, so wider sums fold to the same one's
+/// complement sum (RFC 1071 section 2 (B), "parallel summation").
 #[must_use]
 pub fn sum(data: &[u8], mut acc: u64) -> u64 {
-    let mut chunks = data.chunks_exact(2);
+    let mut chunks = data.chunks_exact(8);
     for c in &mut chunks {
-        if let Some(w) = c.first_chunk::<2>() {
-            acc += u64::from(u16::from_be_bytes(*w));
+        if let Some(w) = c.first_chunk::<8>() {
+            let x = u64::from_be_bytes(*w);
+            acc += (x >> 32) + (x & 0xffff_ffff);
         }
     }
-    if let Some(&b) = chunks.remainder().first() {
+    let mut rest = chunks.remainder();
+    if let Some((w, tail)) = rest.split_first_chunk::<4>() {
+        acc += u64::from(u32::from_be_bytes(*w));
+        rest = tail;
+    }
+    if let Some((w, tail)) = rest.split_first_chunk::<2>() {
+        acc += u64::from(u16::from_be_bytes(*w));
+        rest = tail;
+    }
+    if let Some(&b) = rest.first() {
         acc += u64::from(b) << 8;
     }
     acc
@@ -96,7 +110,11 @@ pub fn verifies(data: &[u8], acc: u64) -> bool {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::indexing_slicing, reason = "tests")]
+    #![allow(
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        reason = "tests"
+    )]
     use super::*;
 
     /// RFC 1071 section 3 example: bytes 00 01 f2 03 f4 f5 f6 f7 sum to ddf2.
@@ -111,6 +129,22 @@ mod tests {
     #[test]
     fn rfc1624_example() {
         assert_eq!(update16(0xdd2f, 0x5555, 0x3285), 0x0000);
+    }
+
+    /// The wide sum equals the textbook 16-bit sum for every length and alignment.
+    #[test]
+    fn wide_sum_matches_16_bit_sum() {
+        let data: [u8; 67] = core::array::from_fn(|i| (i as u8).wrapping_mul(151).wrapping_add(7));
+        for start in 0..8 {
+            for end in start..data.len() {
+                let d = &data[start..end];
+                let mut slow = 0u64;
+                for (i, b) in d.iter().enumerate() {
+                    slow += u64::from(*b) << if i % 2 == 0 { 8 } else { 0 };
+                }
+                assert_eq!(fold(sum(d, 0)), fold(slow), "{start}..{end}");
+            }
+        }
     }
 
     #[test]
