@@ -478,10 +478,10 @@ pub fn derive_child_keys<P: Prf + ?Sized>(
     Ok(keys)
 }
 
-/// Largest public value of the supported groups (P-384: 96 bytes).
-pub const MAX_PUBLIC_LEN: usize = 96;
-/// Largest shared secret of the supported groups (P-384: 48 bytes).
-pub const MAX_SHARED_LEN: usize = 48;
+/// Largest public value of the supported groups (P-521: 132 bytes).
+pub const MAX_PUBLIC_LEN: usize = 132;
+/// Largest shared secret of the supported groups (P-521: 66 bytes).
+pub const MAX_SHARED_LEN: usize = 66;
 
 /// A key-exchange method (RFC 7296 section 1.2, KE payload section 3.4).
 pub trait KeyExchange {
@@ -500,8 +500,8 @@ pub trait KeyExchange {
 }
 
 /// An ephemeral key pair of a supported group, from RustCrypto: X25519 (RFC 8031,
-/// `x25519-dalek`), ECP-256 and ECP-384 (RFC 5903, `p256`/`p384`). MODP groups are
-/// not provided yet.
+/// `x25519-dalek`), ECP-256, ECP-384 and ECP-521 (RFC 5903, `p256`/`p384`/`p521`).
+/// MODP groups are not provided yet.
 pub enum EphemeralKey {
     /// Curve25519 (group 31).
     X25519(x25519_dalek::StaticSecret),
@@ -509,6 +509,8 @@ pub enum EphemeralKey {
     P256(p256::ecdh::EphemeralSecret),
     /// 384-bit random ECP group (20).
     P384(p384::ecdh::EphemeralSecret),
+    /// 521-bit random ECP group (21).
+    P521(p521::ecdh::EphemeralSecret),
 }
 
 impl core::fmt::Debug for EphemeralKey {
@@ -534,6 +536,7 @@ impl EphemeralKey {
             DhGroup::CURVE25519 => Some(32),
             DhGroup::ECP256 => Some(64),
             DhGroup::ECP384 => Some(96),
+            DhGroup::ECP521 => Some(132),
             _ => None,
         }
     }
@@ -550,6 +553,7 @@ impl EphemeralKey {
             DhGroup::CURVE25519 => Self::X25519(x25519_dalek::StaticSecret::random_from_rng(rng)),
             DhGroup::ECP256 => Self::P256(p256::ecdh::EphemeralSecret::random(rng)),
             DhGroup::ECP384 => Self::P384(p384::ecdh::EphemeralSecret::random(rng)),
+            DhGroup::ECP521 => Self::P521(p521::ecdh::EphemeralSecret::random(rng)),
             _ => return Err(CryptoError::Unsupported("key exchange group")),
         })
     }
@@ -580,6 +584,7 @@ impl KeyExchange for EphemeralKey {
             Self::X25519(_) => DhGroup::CURVE25519,
             Self::P256(_) => DhGroup::ECP256,
             Self::P384(_) => DhGroup::ECP384,
+            Self::P521(_) => DhGroup::ECP521,
         }
     }
 
@@ -591,6 +596,10 @@ impl KeyExchange for EphemeralKey {
                 put(out, p.as_bytes().get(1..).unwrap_or_default())
             }
             Self::P384(s) => {
+                let p = s.public_key().to_encoded_point(false);
+                put(out, p.as_bytes().get(1..).unwrap_or_default())
+            }
+            Self::P521(s) => {
                 let p = s.public_key().to_encoded_point(false);
                 put(out, p.as_bytes().get(1..).unwrap_or_default())
             }
@@ -618,6 +627,12 @@ impl KeyExchange for EphemeralKey {
             Self::P384(s) => {
                 let sec1 = sec1_uncompressed::<97>(peer)?;
                 let pk = p384::PublicKey::from_sec1_bytes(&sec1)
+                    .map_err(|_| CryptoError::BadPublicKey)?;
+                put(out, s.diffie_hellman(&pk).raw_secret_bytes())
+            }
+            Self::P521(s) => {
+                let sec1 = sec1_uncompressed::<133>(peer)?;
+                let pk = p521::PublicKey::from_sec1_bytes(&sec1)
                     .map_err(|_| CryptoError::BadPublicKey)?;
                 put(out, s.diffie_hellman(&pk).raw_secret_bytes())
             }

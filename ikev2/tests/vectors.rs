@@ -171,14 +171,19 @@ fn ecp_groups_agree_both_ways() {
     use bng_ikev2::crypto::{EphemeralKey, KeyExchange};
     use bng_ikev2::types::DhGroup;
     let mut rng = rand::rngs::OsRng;
-    for g in [DhGroup::ECP256, DhGroup::ECP384, DhGroup::CURVE25519] {
+    for g in [
+        DhGroup::ECP256,
+        DhGroup::ECP384,
+        DhGroup::ECP521,
+        DhGroup::CURVE25519,
+    ] {
         let a = EphemeralKey::generate(g, &mut rng).unwrap();
         let b = EphemeralKey::generate(g, &mut rng).unwrap();
         let n = EphemeralKey::public_len(g).unwrap();
-        let (mut pa, mut pb) = ([0u8; 96], [0u8; 96]);
+        let (mut pa, mut pb) = ([0u8; 132], [0u8; 132]);
         assert_eq!(a.public_key(&mut pa).unwrap(), n);
         assert_eq!(b.public_key(&mut pb).unwrap(), n);
-        let (mut ka, mut kb) = ([0u8; 48], [0u8; 48]);
+        let (mut ka, mut kb) = ([0u8; 66], [0u8; 66]);
         let la = a.agree(&pb[..n], &mut ka).unwrap();
         let lb = b.agree(&pa[..n], &mut kb).unwrap();
         assert_eq!(ka[..la], kb[..lb], "{g:?}");
