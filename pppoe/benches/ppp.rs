@@ -69,7 +69,10 @@ fn establish(s_cfg: &Config<'_>, c_cfg: &Config<'_>, seed: u64) -> usize {
         while let Some(a) = host.poll_action(now, &mut buf) {
             if let Ok(Some(req)) = ac.handle_packet(now, &buf[..a.len()]) {
                 if req.check_password(b"user@isp", b"secret") {
-                    ac.auth_accept(now).unwrap();
+                    match req.mschapv2_authenticator_response(b"secret") {
+                        Some(s) => ac.auth_accept_mschapv2(now, &s).unwrap(),
+                        None => ac.auth_accept(now).unwrap(),
+                    }
                 }
             }
             frames += 1;
@@ -92,7 +95,7 @@ fn session(c: &mut Criterion) {
     c_cfg.ipv6 = false;
     let mut g = c.benchmark_group("ppp_session");
     g.throughput(Throughput::Elements(1));
-    for auth in [AuthProto::Pap, AuthProto::ChapMd5] {
+    for auth in [AuthProto::Pap, AuthProto::ChapMd5, AuthProto::MsChapV2] {
         let mut s_cfg = Config::server(auth, b"bng", [100, 64, 0, 1]);
         s_cfg.ipv6 = false;
         s_cfg.dns = [[100, 64, 0, 53], [0; 4]];
