@@ -7,9 +7,9 @@
 //!
 //! CREATE_CHILD_SA creates and rekeys Child SAs without PFS, in both directions
 //! (sections 1.3.1, 1.3.3) — with PFS when the peer asks for it, without when we
-//! start it — and answers an IKE SA rekey started by the peer (section 1.3.2). Not
-//! yet: PFS in our own CREATE_CHILD_SA requests, starting an IKE SA rekey ourselves,
-//! fragmentation (RFC 7383), certificates and EAP, window sizes above 1.
+//! start it — and rekeys the IKE SA (section 1.3.2). Not
+//! yet: PFS in our own CREATE_CHILD_SA requests, fragmentation (RFC 7383),
+//! certificates and EAP, window sizes above 1. IKE SA rekeys go both ways.
 //!
 //! The machine never reads a clock or an RNG of its own: `now` is a `Duration`
 //! since the caller's epoch, and SPIs, nonces, key pairs and IVs come from the
@@ -390,6 +390,7 @@ pub struct IkeSa<'c> {
     nat_peer: bool,
     nat_local: bool,
     pending_child: Option<PendingChild>,
+    pending_rekey: Option<PendingIkeRekey>,
     rekeyed: Option<Rekeyed>,
     events: heapless::Deque<Action, EVENTS>,
 }
@@ -397,10 +398,18 @@ pub struct IkeSa<'c> {
 /// The new IKE SA of a rekey, until the caller takes it.
 #[derive(Debug, Clone)]
 struct Rekeyed {
+    role: Role,
     spi_i: [u8; 8],
     spi_r: [u8; 8],
     suite: IkeSuite,
     keys: IkeKeys,
+}
+
+/// Our side of an outstanding IKE SA rekey request.
+struct PendingIkeRekey {
+    nonce: [u8; NONCE_LEN],
+    spi_i: [u8; 8],
+    key: EphemeralKey,
 }
 
 /// Our side of an outstanding CREATE_CHILD_SA request.
@@ -852,6 +861,7 @@ impl<'c> IkeSa<'c> {
             nat_peer: false,
             nat_local: false,
             pending_child: None,
+            pending_rekey: None,
             rekeyed: None,
             events: heapless::Deque::new(),
         }
@@ -1270,6 +1280,9 @@ impl<'c> IkeSa<'c> {
                 self.awaiting = None;
                 self.retransmit_at = None;
                 Ok(())
+            }
+            (State::Established, ExchangeType::CREATE_CHILD_SA) if self.pending_rekey.is_some() => {
+                self.on_ike_rekey_response(p)
             }
             (State::Established, ExchangeType::CREATE_CHILD_SA) => self.on_create_child_response(p),
             _ => Err(ProtocolError::Unexpected),
@@ -1905,6 +1918,7 @@ impl<'c> IkeSa<'c> {
         ];
         self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &inner, rng)?;
         self.rekeyed = Some(Rekeyed {
+            role: Role::Responder,
             spi_i: new_spi_i,
             spi_r: new_spi_r,
             suite,
@@ -1918,12 +1932,13 @@ impl<'c> IkeSa<'c> {
     }
 
     /// After [`Action::IkeSaRekeyed`]: the new IKE SA (section 2.18), established,
-    /// with message IDs from 0. The peer initiated the rekey, so it is the new SA's
-    /// original initiator. This SA stays until the peer deletes it.
+    /// with message IDs from 0; whoever started the rekey is its original initiator.
+    /// This SA stays until deleted: by the peer if it rekeyed, else call
+    /// [`IkeSa::delete`] on it.
     #[must_use]
     pub fn take_rekeyed(&mut self) -> Option<IkeSa<'c>> {
         let r = self.rekeyed.take()?;
-        let mut n = Self::blank(self.cfg, Role::Responder, self.local, self.remote);
+        let mut n = Self::blank(self.cfg, r.role, self.local, self.remote);
         n.state = State::Established;
         n.spi_i = r.spi_i;
         n.spi_r = r.spi_r;
@@ -1933,6 +1948,129 @@ impl<'c> IkeSa<'c> {
         n.nat_peer = self.nat_peer;
         n.nat_local = self.nat_local;
         Some(n)
+    }
+
+    /// Starts an IKE SA rekey (section 1.3.2): `SA(IKE, SPIi'), Ni, KEi` with the
+    /// current suite. The new SA arrives as [`Action::IkeSaRekeyed`]; then take it
+    /// with [`IkeSa::take_rekeyed`] and delete this one.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Unexpected`] unless established with no request outstanding.
+    pub fn rekey_ike<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        if self.state != State::Established || self.awaiting.is_some() {
+            return Err(ProtocolError::Unexpected);
+        }
+        let suite = self.suite;
+        let key = EphemeralKey::generate(suite.dh, rng)?;
+        let mut pubk = [0u8; MAX_PUBLIC_LEN];
+        let pn = key.public_key(&mut pubk)?;
+        let pending = PendingIkeRekey {
+            nonce: random(rng),
+            spi_i: random(rng),
+            key,
+        };
+        let (t, tn) = suite.transforms();
+        let props = [ProposalRepr {
+            num: 1,
+            protocol: ProtocolId::IKE,
+            spi: &pending.spi_i,
+            transforms: t.get(..tn).unwrap_or_default(),
+        }];
+        let inner = [
+            Payload::Sa(Sa {
+                proposals: ProposalList::List(&props),
+            }),
+            Payload::Nonce(&pending.nonce),
+            Payload::Ke(Ke {
+                group: suite.dh,
+                data: pubk.get(..pn).unwrap_or_default(),
+            }),
+        ];
+        let mid = self.next_request_id;
+        self.seal_out(ExchangeType::CREATE_CHILD_SA, false, mid, &inner, rng)?;
+        self.pending_rekey = Some(pending);
+        self.awaiting = Some(mid);
+        self.next_request_id = mid.wrapping_add(1);
+        self.retransmits = 0;
+        self.retransmit_at = Some(now + self.cfg.retransmit);
+        Ok(())
+    }
+
+    fn on_ike_rekey_response(&mut self, p: &Packet<&[u8]>) -> Result<(), ProtocolError> {
+        let d = self.decrypt(p)?;
+        let (mut sa, mut nonce, mut ke, mut err) = (None, None, None, None);
+        for raw in d.payloads() {
+            let raw = raw?;
+            match Payload::parse(&raw)? {
+                Payload::Sa(_) => sa = Some(raw.body),
+                Payload::Nonce(n) => nonce = Some(n),
+                Payload::Ke(k) => ke = Some(k),
+                Payload::Notify(n) if n.notify_type.is_error() => err = Some(n.notify_type),
+                _ => {}
+            }
+        }
+        self.awaiting = None;
+        self.retransmit_at = None;
+        let pending = self.pending_rekey.take().ok_or(ProtocolError::Unexpected)?;
+        if let Some(e) = err {
+            return Err(ProtocolError::PeerError(e.0));
+        }
+        let (Some(sa), Some(nr), Some(ke)) = (sa, nonce, ke) else {
+            return Err(ProtocolError::PeerMisbehaved(
+                "IKE rekey response incomplete",
+            ));
+        };
+        let (num, suite) = select_ike(&[self.suite], sa)?;
+        let spi_r = Proposals::new(sa)
+            .filter_map(Result::ok)
+            .find(|p| p.num == num)
+            .and_then(|p| <[u8; 8]>::try_from(p.spi).ok())
+            .ok_or(ProtocolError::PeerMisbehaved("IKE rekey without SPI"))?;
+        if ke.group != suite.dh || !(16..=MAX_NONCE).contains(&nr.len()) {
+            return Err(ProtocolError::PeerMisbehaved("IKE rekey KE or nonce"));
+        }
+        let mut shared = [0u8; MAX_SHARED_LEN];
+        let n = pending.key.agree(ke.data, &mut shared)?;
+        let old_prf = HmacPrf::new(self.suite.prf)?;
+        let seed = crate::crypto::skeyseed_rekey(
+            &old_prf,
+            self.keys.d.as_bytes(),
+            shared.get(..n).unwrap_or_default(),
+            &pending.nonce,
+            nr,
+        )?;
+        zeroize::Zeroize::zeroize(&mut shared);
+        let prf = HmacPrf::new(suite.prf)?;
+        let sk = suite.sk();
+        let keys = derive_ike_keys(
+            &prf,
+            seed.as_bytes(),
+            &pending.nonce,
+            nr,
+            &pending.spi_i,
+            &spi_r,
+            KeyLengths {
+                prf: prf.output_len(),
+                integ: sk.integ_key_len(),
+                encr: sk.encr_key_len(),
+            },
+        )?;
+        self.rekeyed = Some(Rekeyed {
+            role: Role::Initiator,
+            spi_i: pending.spi_i,
+            spi_r,
+            suite,
+            keys,
+        });
+        let _ = self.events.push_back(Action::IkeSaRekeyed {
+            spi_i: pending.spi_i,
+            spi_r,
+        });
+        Ok(())
     }
 
     fn on_create_child_response(&mut self, p: &Packet<&[u8]>) -> Result<(), ProtocolError> {

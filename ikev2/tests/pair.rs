@@ -476,3 +476,94 @@ fn create_and_rekey_child_sas_both_ways() {
     assert_ne!(ci[0].inbound, ci[1].inbound, "fresh nonces give fresh keys");
     assert!(Outcome::failed(&o.i_events).is_none() && Outcome::failed(&o.r_events).is_none());
 }
+
+/// Delivers queued datagrams between two SAs until both are quiet; returns the
+/// non-send actions of each.
+fn pump(a: &mut IkeSa<'_>, b: &mut IkeSa<'_>, rng: &mut StdRng) -> (Vec<Action>, Vec<Action>) {
+    let now = Duration::from_secs(2000);
+    let mut tx = [0u8; 4096];
+    let (mut ea, mut eb) = (Vec::new(), Vec::new());
+    for _ in 0..20 {
+        let mut moved = false;
+        while let Some(x) = a.poll_action(now, &mut tx) {
+            moved = true;
+            match x {
+                Action::Send { len } => {
+                    let _ = b.handle_packet(now, &tx[..len], rng);
+                }
+                other => ea.push(other),
+            }
+        }
+        while let Some(x) = b.poll_action(now, &mut tx) {
+            moved = true;
+            match x {
+                Action::Send { len } => {
+                    let _ = a.handle_packet(now, &tx[..len], rng);
+                }
+                other => eb.push(other),
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+    (ea, eb)
+}
+
+#[test]
+fn ike_sa_rekey_both_directions() {
+    let i = cfg(&CBC, &ESP, b"secret", b"west");
+    let r = cfg(&CBC, &ESP, b"secret", b"east");
+    let mut rng = StdRng::seed_from_u64(9);
+    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
+    let now = Duration::from_secs(2000);
+    let mut ini = IkeSa::initiate(&i, now, ia, ra, &mut rng).unwrap();
+    let front = Responder::new(&r, &mut rng).unwrap();
+    let mut tx = [0u8; 4096];
+    let Some(Action::Send { len }) = ini.poll_action(now, &mut tx) else {
+        panic!()
+    };
+    let InitOutcome::NewSa(mut resp) = front
+        .handle_init(now, 0, ra, ia, &tx[..len], &mut rng, &mut [0u8; 4096])
+        .unwrap()
+    else {
+        panic!()
+    };
+    let _ = pump(&mut resp, &mut ini, &mut rng);
+    assert!(ini.is_established() && resp.is_established());
+
+    // Initiator rekeys (section 1.3.2): both ends derive the same new SA.
+    ini.rekey_ike(now, &mut rng).unwrap();
+    let (ei, er) = pump(&mut ini, &mut resp, &mut rng);
+    assert!(
+        ei.iter().any(|a| matches!(a, Action::IkeSaRekeyed { .. })),
+        "{ei:?}"
+    );
+    assert!(
+        er.iter().any(|a| matches!(a, Action::IkeSaRekeyed { .. })),
+        "{er:?}"
+    );
+    let mut ini2 = ini.take_rekeyed().unwrap();
+    let mut resp2 = resp.take_rekeyed().unwrap();
+    assert_eq!(ini2.spis(), resp2.spis());
+    assert_ne!(ini2.spis(), ini.spis());
+    assert_eq!(ini2.keys(), resp2.keys());
+    assert_ne!(ini2.keys(), ini.keys());
+    // The old SA is deleted; the new one carries Child SAs, message IDs from 0.
+    ini.delete(now, &mut rng).unwrap();
+    let (ei, er) = pump(&mut ini, &mut resp, &mut rng);
+    assert!(ei.contains(&Action::Closed) && er.contains(&Action::Closed));
+    ini2.create_child(now, None, &mut rng).unwrap();
+    let (ei, er) = pump(&mut ini2, &mut resp2, &mut rng);
+    let (ci, cr) = (children(&ei), children(&er));
+    assert_eq!((ci.len(), cr.len()), (1, 1), "{ei:?} {er:?}");
+    assert_mirror(ci[0], cr[0]);
+
+    // Now the other end (the new SA's responder) rekeys it.
+    resp2.rekey_ike(now, &mut rng).unwrap();
+    let _ = pump(&mut resp2, &mut ini2, &mut rng);
+    let ini3 = ini2.take_rekeyed().unwrap();
+    let resp3 = resp2.take_rekeyed().unwrap();
+    assert_eq!(ini3.keys(), resp3.keys());
+    assert_eq!(ini3.spis(), resp3.spis());
+}
