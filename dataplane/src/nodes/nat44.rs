@@ -33,7 +33,7 @@ crate::label! {
 crate::label! {
     /// Drop reasons of `nat44` (the translator keeps finer ones).
     pub enum Drop {
-        /// The translator refused the packet (see `nat.counters()` for why).
+        /// The translator refused the packet (see `nat.stats()` for why).
         Refused => "refused",
     }
 }

@@ -11,6 +11,7 @@ use bng_testkit::corpus::Frame;
 mod dhcp;
 mod esp;
 mod ikev2;
+mod nat44;
 mod pppoe;
 mod radius;
 
@@ -65,6 +66,8 @@ pub fn decode(frame: &Frame<'_>) -> Line {
                     ikev2::decode(&u)
                 } else if has(&[4500]) {
                     esp::decode(&u)
+                } else if ethertype == 0x0800 {
+                    return nat44::decode(payload);
                 } else {
                     Line::new(format!("UDP len {}", u.payload.len()), Check::NotApplicable)
                 };
@@ -75,6 +78,8 @@ pub fn decode(frame: &Frame<'_>) -> Line {
                 line
             } else if let Some(line) = esp::decode_ip(payload) {
                 line
+            } else if ethertype == 0x0800 {
+                nat44::decode(payload)
             } else {
                 Line::new(
                     format!("ethertype {ethertype:#06x} (IP, not decoded)"),

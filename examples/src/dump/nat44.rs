@@ -2,8 +2,7 @@
 //! the 5-tuple, TCP flags, ICMP type and identifier or the quoted datagram of an
 //! ICMP error (RFC 5508), checksum verdicts, and a parse -> emit comparison.
 //!
-//! Wiring (in `mod.rs`, owned by the dump maintainer): `mod nat44;` and, for an
-//! IPv4 frame no other module claims, `nat44::decode(payload)`.
+//! `mod.rs` calls [`decode`] for IPv4 frames that no other decoder claims.
 
 use std::fmt::Write as _;
 
