@@ -6,7 +6,8 @@
 //!   `--list-sas` shows the IKE SA and the Child SA with the SPI we chose; then
 //!   strongSwan rekeys the IKE SA and the Child SA (over the new IKE SA);
 //! - our initiator to strongSwan's responder, then a second Child SA through
-//!   CREATE_CHILD_SA, then Delete, which strongSwan acknowledges.
+//!   CREATE_CHILD_SA, an IKE SA rekey we start, and Deletes of the old and the new
+//!   IKE SA, which strongSwan acknowledges.
 //!
 //! Every Child SA's keys equal the KEYMAT strongSwan logs (`chd = 4`). Only IKE is
 //! checked here: `ikev2-gw` installs no ESP state.
@@ -394,6 +395,7 @@ fn our_initiator_to_strongswan() {
             "--ts-remote",
             "10.1.0.0/24",
             "--create-child",
+            "--rekey-ike",
             "--delete",
             "--timeout",
             "25",
@@ -414,7 +416,17 @@ fn our_initiator_to_strongswan() {
         2,
         "{ours}\ncharon: {charon}"
     );
-    assert!(ours.contains("IKE_SA closed"), "{ours}\ncharon: {charon}");
+    // Both the rekeyed (old) IKE SA and the new one end with our Delete.
+    assert!(ours.contains("IKE_SA rekeyed"), "{ours}\ncharon: {charon}");
+    assert_eq!(
+        ours.matches("IKE_SA closed").count(),
+        2,
+        "{ours}\ncharon: {charon}"
+    );
+    assert!(
+        charon.contains("IKE_SA lab[2] rekeyed"),
+        "{charon}"
+    );
     assert!(charon.contains("IKE_SA lab[1] established"), "{charon}");
     // Both Child SAs (IKE_AUTH and CREATE_CHILD_SA, each initiated by us) have the
     // keys strongSwan derived.
@@ -434,5 +446,5 @@ fn our_initiator_to_strongswan() {
             tr[k]
         );
     }
-    assert!(charon.contains("received DELETE for IKE_SA"), "{charon}");
+    assert!(charon.contains("received DELETE for IKE_SA lab[2]"), "{charon}");
 }

@@ -92,6 +92,10 @@ struct Args {
     /// As initiator: create one more Child SA (CREATE_CHILD_SA) once established.
     #[arg(long)]
     create_child: bool,
+    /// As initiator: rekey the IKE SA (section 1.3.2) once the Child SAs are up, then
+    /// delete the old one.
+    #[arg(long)]
+    rekey_ike: bool,
     /// As initiator: delete the IKE SA once done, and exit when it is closed.
     #[arg(long)]
     delete: bool,
@@ -140,6 +144,10 @@ struct Peer<'c> {
     sa: IkeSa<'c>,
     addr: SocketAddr,
     natt: bool,
+    /// Not closed or failed yet.
+    alive: bool,
+    /// Replaced by a rekey: only its Delete is left to do.
+    retired: bool,
 }
 
 fn main() {
@@ -191,6 +199,8 @@ fn main() {
                 sa,
                 addr,
                 natt: false,
+                alive: true,
+                retired: false,
             },
         );
     }
@@ -233,6 +243,8 @@ fn main() {
                                 sa,
                                 addr: from,
                                 natt,
+                                alive: true,
+                                retired: false,
                             },
                         );
                     }
@@ -240,7 +252,6 @@ fn main() {
                 }
             }
         }
-        let mut done = false;
         let mut rekeyed = Vec::new();
         for peer in peers.values_mut() {
             peer.sa.handle_timeout(now());
@@ -294,32 +305,47 @@ fn main() {
                     Action::ChildSaRefused(n) => println!("CHILD_SA refused: {n:?}"),
                     Action::IkeSaRekeyed { spi_i, spi_r } => {
                         println!("IKE_SA rekeyed spi_i={} spi_r={}", hex(&spi_i), hex(&spi_r));
+                        if peer.sa.role() == Role::Initiator && stage == 4 {
+                            // We started the rekey: the old SA is ours to delete.
+                            peer.retired = true;
+                            stage = 5;
+                        }
                         if let Some(sa) = peer.sa.take_rekeyed() {
                             rekeyed.push(Peer {
                                 sa,
                                 addr: peer.addr,
                                 natt: peer.natt,
+                                alive: true,
+                                retired: false,
                             });
                         }
                     }
                     Action::Closed => {
                         println!("IKE_SA closed");
-                        done = true;
+                        peer.alive = false;
                     }
                     Action::Failed(e) => {
                         println!("IKE_SA failed: {e}");
-                        done = true;
+                        peer.alive = false;
                     }
                     other => println!("{other:?}"),
                 }
             }
-            if initiating && peer.sa.is_established() && peer.sa.poll_timeout().is_none() {
+            let idle = peer.alive && peer.sa.is_established() && peer.sa.poll_timeout().is_none();
+            if initiating && idle && peer.retired {
+                peer.retired = false;
+                peer.sa.delete(now(), &mut rng).expect("delete old IKE SA");
+            } else if initiating && idle && stage < 100 {
+                let children_done = stage >= 1 && (!args.create_child || stage >= 3);
                 if args.create_child && stage == 1 {
-                    stage += 1;
+                    stage = 2;
                     peer.sa
                         .create_child(now(), None, &mut rng)
                         .expect("create_child");
-                } else if args.delete && stage >= 1 && (!args.create_child || stage >= 3) {
+                } else if args.rekey_ike && children_done && stage < 4 {
+                    stage = 4;
+                    peer.sa.rekey_ike(now(), &mut rng).expect("rekey_ike");
+                } else if args.delete && children_done && (!args.rekey_ike || stage == 5) {
                     stage = 100;
                     peer.sa.delete(now(), &mut rng).expect("delete");
                 }
@@ -328,7 +354,7 @@ fn main() {
         for p in rekeyed {
             peers.insert(p.sa.spis().0, p);
         }
-        if done && initiating {
+        if initiating && stage == 100 && peers.values().all(|p| !p.alive) {
             return;
         }
     }
