@@ -11,11 +11,12 @@
     clippy::indexing_slicing,
     clippy::panic,
     clippy::too_many_lines,
+    clippy::many_single_char_names,
     reason = "tests"
 )]
 
+use core::time::Duration;
 use std::path::Path;
-use std::time::Duration;
 
 use bng_testkit::netns::{Capture, Netns, require, tshark_decode, veth, wait_for, workdir};
 

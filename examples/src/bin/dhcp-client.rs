@@ -17,6 +17,9 @@
     clippy::indexing_slicing,
     clippy::print_stdout,
     clippy::cast_possible_truncation,
+    clippy::panic,
+    clippy::too_many_lines,
+    clippy::many_single_char_names,
     reason = "a test tool: setup errors end the process with a message"
 )]
 
@@ -219,8 +222,7 @@ fn main() {
                             continue;
                         };
                         let ci = Packet::new_checked(&tx[..len])
-                            .map(|p| p.ciaddr())
-                            .unwrap_or(Ipv4Addr::UNSPECIFIED);
+                            .map_or(Ipv4Addr::UNSPECIFIED, |p| p.ciaddr());
                         let f = frame(mac, server_mac, ci, ip, &tx[..len]);
                         if sock.send(&f).is_ok() {
                             println!("tx type=RELEASE dst={dst:?}");

@@ -19,6 +19,9 @@
     clippy::indexing_slicing,
     clippy::print_stdout,
     clippy::cast_possible_truncation,
+    clippy::panic,
+    clippy::too_many_lines,
+    clippy::many_single_char_names,
     reason = "a test tool: setup errors end the process with a message"
 )]
 
@@ -376,7 +379,6 @@ fn main() {
                     }
                 }
                 Action::Event(e) if !a.quiet => println!("event {e:?}"),
-                Action::Event(_) => {}
                 _ => {}
             }
         }
