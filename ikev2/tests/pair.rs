@@ -567,3 +567,102 @@ fn ike_sa_rekey_both_directions() {
     assert_eq!(ini3.keys(), resp3.keys());
     assert_eq!(ini3.spis(), resp3.spis());
 }
+
+#[test]
+fn narrowing() {
+    use bng_ikev2::exchange::narrow;
+    let any = TrafficSelector::ANY_V4;
+    let lan = ts([10, 0, 0, 0], [10, 0, 0, 255]);
+    assert_eq!(narrow(&any, &lan), Some(lan));
+    assert_eq!(narrow(&lan, &any), Some(lan));
+    let other = ts([10, 0, 1, 0], [10, 0, 1, 255]);
+    assert_eq!(narrow(&lan, &other), None);
+    let udp = TrafficSelector {
+        ip_protocol: 17,
+        start_port: 500,
+        end_port: 4500,
+        ..any
+    };
+    let tcp = TrafficSelector {
+        ip_protocol: 6,
+        ..any
+    };
+    assert_eq!(narrow(&udp, &any), Some(udp));
+    assert_eq!(narrow(&udp, &tcp), None);
+    let high = TrafficSelector {
+        start_port: 5000,
+        ..any
+    };
+    assert_eq!(narrow(&udp, &high), None);
+    let v6 = TrafficSelector {
+        range: AddrRange::V6 {
+            start: [0; 16],
+            end: [0xff; 16],
+        },
+        ..any
+    };
+    assert_eq!(narrow(&any, &v6), None);
+}
+
+#[test]
+fn message_id_window_and_spoofs() {
+    let i = cfg(&GCM, &ESP, b"secret", b"west");
+    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let mut rng = StdRng::seed_from_u64(11);
+    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
+    let now = Duration::from_secs(5);
+    let mut ini = IkeSa::initiate(&i, now, ia, ra, &mut rng).unwrap();
+    let front = Responder::new(&r, &mut rng).unwrap();
+    let mut tx = [0u8; 4096];
+    let Some(Action::Send { len }) = ini.poll_action(now, &mut tx) else {
+        panic!()
+    };
+    let req1 = tx[..len].to_vec();
+    let InitOutcome::NewSa(mut resp) = front
+        .handle_init(now, 0, ra, ia, &req1, &mut rng, &mut [0u8; 4096])
+        .unwrap()
+    else {
+        panic!()
+    };
+    let Some(Action::Send { len }) = resp.poll_action(now, &mut tx) else {
+        panic!()
+    };
+    let resp1 = tx[..len].to_vec();
+    // A retransmitted IKE_SA_INIT gets the same response, byte for byte.
+    resp.handle_packet(now, &req1, &mut rng).unwrap();
+    let Some(Action::Send { len }) = resp.poll_action(now, &mut tx) else {
+        panic!()
+    };
+    assert_eq!(&tx[..len], &resp1[..]);
+    ini.handle_packet(now, &resp1, &mut rng).unwrap();
+    // The same response again is outside the window: dropped, no state change.
+    assert!(ini.handle_packet(now, &resp1, &mut rng).is_err());
+    let Some(Action::Send { len }) = ini.poll_action(now, &mut tx) else {
+        panic!()
+    };
+    let req2 = tx[..len].to_vec();
+    // A request with a message ID ahead of the window is dropped.
+    let mut ahead = req2.clone();
+    ahead[20..24].copy_from_slice(&7u32.to_be_bytes());
+    assert!(resp.handle_packet(now, &ahead, &mut rng).is_err());
+    // A tampered IKE_AUTH fails integrity and changes nothing.
+    let mut bad = req2.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    assert!(resp.handle_packet(now, &bad, &mut rng).is_err());
+    assert!(!resp.is_established());
+    // A message claiming to come from the responder (I flag clear) is refused.
+    let mut spoof = req2.clone();
+    spoof[19] &= !0x08;
+    assert!(resp.handle_packet(now, &spoof, &mut rng).is_err());
+    // The genuine one establishes.
+    resp.handle_packet(now, &req2, &mut rng).unwrap();
+    assert!(resp.is_established());
+    // Unknown SPI.
+    let mut other = req2;
+    other[0] ^= 0xff;
+    assert_eq!(
+        resp.handle_packet(now, &other, &mut rng),
+        Err(ProtocolError::Unexpected)
+    );
+}
