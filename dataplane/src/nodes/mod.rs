@@ -4,5 +4,6 @@
 pub mod arp;
 pub mod ethernet;
 pub mod ip4;
+pub mod ipoe;
 pub mod nat44;
 pub mod pppoe;
