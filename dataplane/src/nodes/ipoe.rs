@@ -112,7 +112,8 @@ impl Node for IpoeInput {
         }
         // DHCP to the server port, unfragmented (fragment offset 0): punted before the
         // binding check, since a client has no address until its ACK.
-        let first_fragment = h[6] & 0x1f == 0 && h[7] == 0;
+        // (the low 13 bits of the flags/offset word are zero)
+        let first_fragment = u16::from_be_bytes([h[6], h[7]]).trailing_zeros() >= 13;
         if h[9] == 17 && first_fragment {
             let dport = ip
                 .get(ihl + 2..)
