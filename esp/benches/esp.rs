@@ -9,6 +9,10 @@
     clippy::expect_used,
     clippy::indexing_slicing,
     clippy::missing_docs_in_private_items,
+    clippy::cast_precision_loss,
+    clippy::std_instead_of_core,
+    clippy::too_many_lines,
+    clippy::many_single_char_names,
     missing_docs,
     reason = "bench"
 )]
@@ -159,7 +163,163 @@ fn bench_provider<A: Aead + Clone>(c: &mut Criterion, name: &str, keymat: &[u8])
     g.finish();
 }
 
+/// Median of a list of ratios.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Paired measurement for a shared, loaded machine: chunks of 32 raw AEAD
+/// operations and 32 ESP operations alternate, so both see the same load; the
+/// ratio reported is the median over chunks of raw time / ESP time (1.0 = ESP
+/// costs nothing beyond the AEAD), plus the fastest chunk's per-packet times.
+fn paired<A: Aead + Clone>(c: &mut Criterion, name: &str, keymat: &[u8]) {
+    const CHUNK: u64 = 32;
+    let t = AeadTransform::<A>::from_keymat(keymat).unwrap();
+    let nonce = [7u8; 12];
+    let aad = [1u8; 8];
+    let mut g = c.benchmark_group(format!("{name}_paired"));
+    for size in SIZES {
+        g.throughput(Throughput::Bytes(size as u64));
+        // Encapsulation against seal, with the default 4-byte alignment and with
+        // `pad_align = 16` (whole AES blocks).
+        for align in [4u16, 16] {
+            let (mut ratios, mut best) = (Vec::new(), (f64::MAX, f64::MAX));
+            let id = if align == 4 {
+                "encap_vs_seal"
+            } else {
+                "encap_a16_vs_seal"
+            };
+            g.bench_with_input(BenchmarkId::new(id, size), &size, |b, &size| {
+                let mut c = cfg();
+                c.pad_align = align;
+                let mut tx = Outbound::new(c, t.clone(), Duration::ZERO).unwrap();
+                let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+                let mut buf = inner(size);
+                let mut raw = vec![0u8; size];
+                let mut tag = [0u8; 16];
+                b.iter_custom(|iters| {
+                    let mut esp_total = std::time::Duration::ZERO;
+                    let mut done = 0;
+                    while done < iters {
+                        let n = CHUNK.min(iters - done);
+                        let t0 = std::time::Instant::now();
+                        for _ in 0..n {
+                            t.aead()
+                                .seal(&nonce, &aad, black_box(&mut raw), &mut tag)
+                                .unwrap();
+                        }
+                        let r = t0.elapsed();
+                        let t1 = std::time::Instant::now();
+                        for _ in 0..n {
+                            buf[HEAD] = 0x45;
+                            let out = tx
+                                .encap(
+                                    Duration::ZERO,
+                                    black_box(&mut buf),
+                                    HEAD..HEAD + size,
+                                    &mut rng,
+                                )
+                                .unwrap();
+                            black_box(out);
+                        }
+                        let e = t1.elapsed();
+                        let (rn, en) = (
+                            r.as_nanos() as f64 / n as f64,
+                            e.as_nanos() as f64 / n as f64,
+                        );
+                        ratios.push(rn / en);
+                        best = (best.0.min(rn), best.1.min(en));
+                        esp_total += e;
+                        done += n;
+                    }
+                    esp_total
+                });
+            });
+            eprintln!(
+                "PAIRED {name} {id} {size} ratio_raw_over_esp={:.3} best_raw_ns={:.1} best_esp_ns={:.1}",
+                median(&mut ratios),
+                best.0,
+                best.1
+            );
+        }
+        // Decapsulation against open (fresh packets and copies made untimed).
+        let (mut ratios, mut best) = (Vec::new(), (f64::MAX, f64::MAX));
+        g.bench_with_input(
+            BenchmarkId::new("decap_vs_open", size),
+            &size,
+            |b, &size| {
+                let mut tx = Outbound::new(cfg(), t.clone(), Duration::ZERO).unwrap();
+                let mut rx = Inbound::new(cfg(), t.clone(), Duration::ZERO).unwrap();
+                let mut rng = rand::rngs::StdRng::seed_from_u64(2);
+                let template = inner(size);
+                let mut sealed = vec![0u8; size + 16];
+                let mut tag = [0u8; 16];
+                t.aead()
+                    .seal(&nonce, &aad, &mut sealed[..size], &mut tag)
+                    .unwrap();
+                sealed[size..].copy_from_slice(&tag);
+                let mut raws: Vec<Vec<u8>> = (0..CHUNK).map(|_| sealed.clone()).collect();
+                let mut pkts: Vec<(Vec<u8>, core::ops::Range<usize>)> =
+                    (0..CHUNK).map(|_| (template.clone(), 0..0)).collect();
+                b.iter_custom(|iters| {
+                    let mut esp_total = std::time::Duration::ZERO;
+                    let mut done = 0;
+                    while done < iters {
+                        let n = CHUNK.min(iters - done);
+                        let k = usize::try_from(n).unwrap();
+                        for (r, (p, range)) in raws.iter_mut().zip(pkts.iter_mut()).take(k) {
+                            r.copy_from_slice(&sealed);
+                            p.copy_from_slice(&template);
+                            *range = tx
+                                .encap(Duration::ZERO, p, HEAD..HEAD + size, &mut rng)
+                                .unwrap();
+                        }
+                        let t0 = std::time::Instant::now();
+                        for r in raws.iter_mut().take(k) {
+                            t.aead().open(&nonce, &aad, black_box(r)).unwrap();
+                        }
+                        let r = t0.elapsed();
+                        let t1 = std::time::Instant::now();
+                        for (p, range) in pkts.iter_mut().take(k) {
+                            let d = rx
+                                .decap(Duration::ZERO, black_box(p), range.clone())
+                                .unwrap();
+                            black_box(d);
+                        }
+                        let e = t1.elapsed();
+                        let (rn, en) = (
+                            r.as_nanos() as f64 / n as f64,
+                            e.as_nanos() as f64 / n as f64,
+                        );
+                        ratios.push(rn / en);
+                        best = (best.0.min(rn), best.1.min(en));
+                        esp_total += e;
+                        done += n;
+                    }
+                    esp_total
+                });
+            },
+        );
+        eprintln!(
+            "PAIRED {name} decap {size} ratio_raw_over_esp={:.3} best_raw_ns={:.1} best_esp_ns={:.1}",
+            median(&mut ratios),
+            best.0,
+            best.1
+        );
+    }
+    g.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    paired::<RcAes128Gcm>(c, "rustcrypto_aes128gcm", &[3u8; 20]);
+    paired::<RcAes256Gcm>(c, "rustcrypto_aes256gcm", &[3u8; 36]);
+    #[cfg(feature = "ring")]
+    {
+        use bng_esp::ring::{RingAes128Gcm, RingAes256Gcm};
+        paired::<RingAes128Gcm>(c, "ring_aes128gcm", &[3u8; 20]);
+        paired::<RingAes256Gcm>(c, "ring_aes256gcm", &[3u8; 36]);
+    }
     bench_provider::<RcAes128Gcm>(c, "rustcrypto_aes128gcm", &[3u8; 20]);
     bench_provider::<RcAes256Gcm>(c, "rustcrypto_aes256gcm", &[3u8; 36]);
     #[cfg(feature = "ring")]

@@ -259,7 +259,12 @@ impl Trailer {
     #[must_use]
     pub fn for_len(content_len: usize, block_len: usize, next_header: NextHeader) -> Self {
         let block = block_len.max(4);
-        let rem = (content_len.wrapping_add(2)) % block;
+        let end = content_len.wrapping_add(2);
+        let rem = if block.is_power_of_two() {
+            end & (block - 1)
+        } else {
+            end % block
+        };
         let pad = if rem == 0 { 0 } else { block - rem };
         Self {
             pad_len: u8::try_from(pad).unwrap_or(0),
