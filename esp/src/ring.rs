@@ -1,5 +1,5 @@
 //! `ring` AEAD provider (feature `ring`, std): AES-GCM and ChaCha20-Poly1305
-//! through `ring::aead::LessSafeKey`, as an [`Aead`](crate::crypto::Aead).
+//! through `ring::aead::LessSafeKey`, as an [`Aead`].
 
 extern crate std;
 

@@ -46,7 +46,10 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn bitmap_matches_model(blocks in 2usize..8, seqs in prop::collection::vec(0u64..2000, 1..400)) {
+    fn bitmap_matches_model(
+        blocks in prop_oneof![2usize..8, Just(65usize), Just(129usize)],
+        seqs in prop::collection::vec(0u64..20_000, 1..400),
+    ) {
         let mut w = ReplayWindow::new(vec![0u64; blocks]).unwrap();
         let mut m = Model { seen: HashSet::new(), top: 0, size: w.size() };
         for s in seqs {
