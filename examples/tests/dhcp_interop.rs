@@ -538,3 +538,120 @@ fn our_client_gets_a_lease_from_kea() {
     eprintln!("tshark: {} frames, {} malformed", d.frames, d.malformed);
     assert_eq!(d.malformed, 0, "tshark flags frames in {}", file.display());
 }
+
+/// Our DHCPv6 client (`dhcp6-client`, IA_NA + IA_PD over AF_PACKET) gets an address and
+/// a delegated prefix from Kea 2.2 (`kea-dhcp6`) and renews them.
+#[test]
+fn our_v6_client_gets_address_and_prefix_from_kea() {
+    const T: &str = "our_v6_client_gets_address_and_prefix_from_kea";
+    if !require(T, &["ip", "tshark", "kea-dhcp6", "sysctl"]) {
+        return;
+    }
+    let dir = workdir(T);
+    let s = Netns::new("k6s");
+    let c = Netns::new("k6c");
+    for ns in [&s, &c] {
+        ns.exec(&[
+            "sysctl",
+            "-qw",
+            "net.ipv6.conf.default.accept_dad=0",
+            "net.ipv6.conf.all.accept_dad=0",
+        ]);
+    }
+    veth(&s, "veth0", &c, "veth0");
+    s.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:1::1/64",
+        "dev",
+        "veth0",
+        "nodad",
+    ]);
+    // wait (bounded) for both link-local addresses
+    for ns in [&s, &c] {
+        assert!(wait_for(
+            Duration::from_secs(10),
+            "link-local address",
+            || {
+                let o = ns.exec(&[
+                    "ip", "-6", "-o", "addr", "show", "dev", "veth0", "scope", "link",
+                ]);
+                String::from_utf8_lossy(&o.stdout).contains("fe80::")
+            }
+        ));
+    }
+    let conf = dir.join("kea6.json");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"{{ "Dhcp6": {{
+  "interfaces-config": {{ "interfaces": [ "veth0" ] }},
+  "server-id": {{ "type": "LL", "persist": false }},
+  "lease-database": {{ "type": "memfile", "persist": false }},
+  "preferred-lifetime": 4, "valid-lifetime": 10, "renew-timer": 2, "rebind-timer": 3,
+  "subnet6": [ {{ "id": 1, "subnet": "2001:db8:1::/64", "interface": "veth0",
+      "pools": [ {{ "pool": "2001:db8:1::1000 - 2001:db8:1::ffff" }} ],
+      "pd-pools": [ {{ "prefix": "2001:db8:100::", "prefix-len": 40, "delegated-len": 56 }} ] }} ],
+  "loggers": [ {{ "name": "kea-dhcp6", "output_options": [ {{ "output": "{}" }} ], "severity": "INFO" }} ]
+}} }}"#,
+            dir.join("kea6.log").display()
+        ),
+    )
+    .unwrap();
+    let run_dir = dir.join("run");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    let pid_env = format!("KEA_PIDFILE_DIR={}", run_dir.display());
+    let cap = Capture::start(&s, "veth0", &dir.join("veth0.pcapng"));
+    let kea = s.spawn(
+        "kea-dhcp6",
+        &[
+            "env",
+            &pid_env,
+            "KEA_LOCKFILE_DIR=none",
+            "kea-dhcp6",
+            "-c",
+            conf.to_str().unwrap(),
+        ],
+        &dir.join("kea6.stdout"),
+    );
+    let kea_log = || std::fs::read_to_string(dir.join("kea6.log")).unwrap_or_default();
+    assert!(
+        wait_for(Duration::from_secs(15), "kea6 started", || kea_log()
+            .contains("DHCP6_STARTED")),
+        "kea6: {}\n{}",
+        kea.log(),
+        kea_log()
+    );
+    let out = c
+        .command(&[
+            env!("CARGO_BIN_EXE_dhcp6-client"),
+            "--iface",
+            "veth0",
+            "--renewals",
+            "2",
+            "--max-seconds",
+            "40",
+        ])
+        .output()
+        .unwrap();
+    let log =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    eprintln!("client:\n{log}");
+    assert_eq!(
+        grep_count(&log, "bound address=Some((2001:db8:1::"),
+        3,
+        "a lease and two renewals: {log}\nkea: {}",
+        kea_log()
+    );
+    assert!(
+        log.contains("prefix=Some((2001:db8:1"),
+        "a delegated prefix: {log}"
+    );
+    assert!(log.contains("tx type=Ok(RENEW)"), "{log}");
+    let file = cap.finish();
+    drop(kea);
+    let d = tshark_decode(&file);
+    eprintln!("tshark: {} frames, {} malformed", d.frames, d.malformed);
+    assert_eq!(d.malformed, 0, "tshark flags frames in {}", file.display());
+}
