@@ -132,7 +132,9 @@ fn main() {
     let sock = Socket::open(&a.iface).expect("AF_PACKET socket");
     let mac = sock.mac();
     let src = link_local(&a.iface);
-    let duid: &'static [u8] = Box::leak(Box::new([0, 3, 0, 1, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]]));
+    let duid: &'static [u8] = Box::leak(Box::new([
+        0, 3, 0, 1, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+    ]));
     let cfg = Client6Config {
         duid,
         ia_na: Some(1),
@@ -175,7 +177,9 @@ fn main() {
         let _ = std::io::stdout().flush();
         let wait = client
             .poll_timeout()
-            .map_or(Duration::from_millis(200), |t| t.saturating_sub(t0.elapsed()))
+            .map_or(Duration::from_millis(200), |t| {
+                t.saturating_sub(t0.elapsed())
+            })
             .min(Duration::from_millis(200));
         let got = match sock.recv(&mut buf, wait) {
             Ok(g) => g,
