@@ -1,8 +1,11 @@
-//! `lab`: a complete access network in memory — N subscribers running our own PPPoE
-//! client and PPP host machines, the BNG (discovery access concentrator, PPP server
-//! sessions with local authentication and a local address pool, and the dataplane graph:
-//! `ethernet-input` → `pppoe-session-input` → `nat44` toward a simulated upstream host
-//! and back through `nat44` → `pppoe-encap`), all on one virtual clock.
+//! `lab`: a complete access network in memory — N PPPoE subscribers running our own
+//! PPPoE client and PPP host machines and M IPoE subscribers running our own DHCPv4
+//! client machine, the BNG (discovery access concentrator, PPP server sessions with local
+//! authentication and a local address pool; a DHCPv4 server with its own local pool; and
+//! the dataplane graph: `ethernet-input` → `pppoe-session-input` or `ipoe-input`
+//! (classification by MAC, anti-spoofing, DHCP punted to the server) → `nat44` toward a
+//! simulated upstream host and back through `nat44` → `ipoe-encap` or `pppoe-encap`), all
+//! on one virtual clock.
 //!
 //! No root, no external server, deterministic for a given seed. [`run`] returns a
 //! [`Report`]; the `lab` binary prints it.
@@ -23,10 +26,22 @@ use bng_dataplane::backend::memory::Memory;
 use bng_dataplane::buffer::{Arena, Pool};
 use bng_dataplane::graph::{Counters, Frame, Label, Node, Trace, new_frame, run as run_node};
 use bng_dataplane::nodes::ethernet::{self, EthernetInput};
+use bng_dataplane::nodes::ipoe::{
+    self as ipoe_node, Binding, EncapEntry as IpoeEncapEntry, IpoeEncap, IpoeInput, IpoeKey,
+};
 use bng_dataplane::nodes::nat44::{self as nat_node, Direction, Nat44Node};
 use bng_dataplane::nodes::pppoe::{
     self as pppoe_node, EncapEntry, PppoeEncap, PppoeSessionInput, SessionKey,
 };
+use bng_dhcp::v4::client::{
+    Client as DhcpClient, ClientAction, ClientConfig as DhcpClientConfig, ClientDestination,
+    ClientEvent,
+};
+use bng_dhcp::v4::server::{
+    Action as DhcpAction, Config as DhcpConfig, Event as DhcpEvent, LeaseSlot, Pool as DhcpPool,
+    Server as DhcpServer,
+};
+use bng_dhcp::v4::{Known, MessageType, Packet as DhcpPacket};
 use bng_nat44::wire::{Ipv4Packet, L4Repr, PacketRepr};
 use bng_nat44::{Config as NatConfig, Mapping, Nat44, Session as NatSession, Storage, Subscriber};
 use bng_pppoe::ac::{Ac, AcConfig, AnyService, CookieSecret, Outcome, SessionAllocator, SessionId};
@@ -48,14 +63,30 @@ pub const HOST_ADDR: [u8; 4] = [198, 51, 100, 10];
 /// The NAT pool address.
 pub const NAT_ADDR: [u8; 4] = [203, 0, 113, 1];
 
+/// The BNG's address toward IPoE subscribers: DHCP server identifier and their router.
+pub const IPOE_GW: [u8; 4] = [100, 65, 0, 1];
+/// First address of the IPoE pool (separate from the PPPoE pool in 100.64.0.0/16).
+pub const IPOE_POOL: [u8; 4] = [100, 65, 0, 10];
+/// DHCP lease time of the lab, seconds (T1 is half of it).
+pub const IPOE_LEASE_SECS: u32 = 3600;
+/// IPoE subscribers arrive in this many groups, 250 ms apart; the first three groups
+/// reach T1 (and RENEW) before the lab forwards traffic.
+pub const IPOE_ARRIVAL_GROUPS: usize = 8;
+/// Every this many IPoE subscribers, one also sends a packet with a spoofed source.
+pub const SPOOF_EVERY: usize = 50;
+/// Every this many IPoE subscribers, one RELEASEs its lease at the end.
+pub const RELEASE_EVERY: usize = 100;
+
 /// UDP flows per subscriber (the first packet of each creates a NAT session).
 pub const FLOWS: usize = 4;
 
 /// What to simulate.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
-    /// Subscribers.
+    /// PPPoE subscribers.
     pub subscribers: usize,
+    /// IPoE (DHCPv4) subscribers.
+    pub ipoe: usize,
     /// UDP packets each subscriber sends upstream (each is answered).
     pub packets: usize,
     /// Seed of the deterministic randomness (CHAP challenges, magic numbers).
@@ -68,6 +99,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             subscribers: 1000,
+            ipoe: 1000,
             packets: 16,
             seed: 1,
             progress_every: 8,
@@ -78,20 +110,44 @@ impl Default for Options {
 /// What happened.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
-    /// Subscribers simulated.
+    /// PPPoE subscribers simulated.
     pub subscribers: usize,
-    /// Sessions that reached IPCP Opened on both sides.
+    /// PPPoE sessions that reached IPCP Opened on both sides.
     pub sessions_up: usize,
-    /// Subscribers that did not come up, or lost packets.
+    /// IPoE subscribers simulated.
+    pub ipoe_subscribers: usize,
+    /// IPoE subscribers bound by DHCP (ACK seen by the client, binding in the dataplane).
+    pub ipoe_up: usize,
+    /// IPoE subscribers that renewed their lease at T1 (REQUEST/ACK while bound).
+    pub ipoe_renewed: usize,
+    /// IPoE subscribers that released their lease at the end (server saw the RELEASE).
+    pub ipoe_released: usize,
+    /// Subscribers (PPPoE or IPoE) that did not come up, or lost packets.
     pub failures: usize,
-    /// Virtual time the setup took.
+    /// Virtual time the PPPoE setup took.
     pub setup_virtual: Duration,
-    /// Wall-clock time of the setup phase.
+    /// Wall-clock time of the PPPoE setup phase.
     pub setup_wall: Duration,
-    /// Packets sent upstream by subscribers.
+    /// Virtual time the IPoE (DHCP) setup took, arrivals spread included.
+    pub ipoe_setup_virtual: Duration,
+    /// Wall-clock time of the IPoE setup phase.
+    pub ipoe_setup_wall: Duration,
+    /// Packets sent upstream by subscribers (PPPoE and IPoE, spoofed ones excluded).
     pub sent: u64,
     /// Replies that reached the right subscriber with the right addresses.
     pub received: u64,
+    /// Of `sent`, by IPoE subscribers.
+    pub ipoe_sent: u64,
+    /// Of `received`, by IPoE subscribers.
+    pub ipoe_received: u64,
+    /// Packets sent on purpose with a source address not bound to the sender's MAC.
+    pub spoofed_sent: u64,
+    /// Packets `ipoe-input` dropped as spoofed.
+    pub spoofed_dropped: u64,
+    /// Packets sent by released subscribers after their RELEASE.
+    pub after_release_sent: u64,
+    /// Packets `ipoe-input` dropped for an unknown subscriber.
+    pub unknown_dropped: u64,
     /// Packets through the BNG dataplane (both directions).
     pub forwarded: u64,
     /// Wall-clock time of the BNG dataplane work in the forwarding phase.
@@ -109,6 +165,13 @@ impl Report {
         self.sessions_up as f64 / self.setup_wall.as_secs_f64().max(1e-9)
     }
 
+    /// IPoE subscribers bound per wall-clock second (DISCOVER, OFFER, REQUEST, ACK
+    /// through the graph and the DHCP server).
+    #[must_use]
+    pub fn ipoe_setup_rate(&self) -> f64 {
+        self.ipoe_up as f64 / self.ipoe_setup_wall.as_secs_f64().max(1e-9)
+    }
+
     /// Millions of packets per wall-clock second through the BNG dataplane.
     #[must_use]
     pub fn mpps(&self) -> f64 {
@@ -116,7 +179,8 @@ impl Report {
     }
 }
 
-/// Progress during setup: `(sessions up, subscribers, virtual time)`.
+/// Progress during setup: `(sessions up, subscribers, virtual time)`, PPPoE and IPoE
+/// together.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, Duration);
 
 struct Alloc {
@@ -185,6 +249,7 @@ struct Server<'c> {
 #[allow(clippy::too_many_lines, reason = "one scenario, read top to bottom")]
 pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
     let n = opt.subscribers;
+    let m = opt.ipoe;
     // The embedded default: a local users file and a local pool.
     let users: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
         .map(|i| {
@@ -250,18 +315,20 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
     };
     let mut decap = PppoeSessionInput::default();
     let mut encap = PppoeEncap::default();
-    let cap = (n * FLOWS * 2).next_power_of_two().max(1024);
+    let mut ipoe_in = IpoeInput::default();
+    let mut ipoe_encap = IpoeEncap::default();
+    let cap = ((n + m) * FLOWS * 2).next_power_of_two().max(1024);
     // one outside address holds 1008 blocks of 64 ports: enough addresses for everyone
     let nat_cfg = NatConfig::port_block(
         NAT_ADDR.into(),
-        u32::try_from(n.div_ceil(1000)).unwrap_or(1),
+        u32::try_from((n + m).div_ceil(1000)).unwrap_or(1),
     );
     let mut sessions = vec![NatSession::EMPTY; cap];
     let mut session_index = vec![0u64; Storage::index_len(cap, 2)];
     let mut mappings = vec![Mapping::EMPTY; cap];
     let mut mapping_index = vec![0u64; Storage::index_len(cap, 2)];
-    let mut subscribers = vec![Subscriber::EMPTY; n.max(16)];
-    let mut subscriber_index = vec![0u64; Storage::index_len(n.max(16), 1)];
+    let mut subscribers = vec![Subscriber::EMPTY; (n + m).max(16)];
+    let mut subscriber_index = vec![0u64; Storage::index_len((n + m).max(16), 1)];
     let mut bitmap = vec![0u64; nat_cfg.bitmap_words()];
     let mut events = vec![None; 4096];
     let nat = Nat44::new(
@@ -287,15 +354,53 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
     let mut c_decap = Counters::for_node::<PppoeSessionInput>();
     let mut c_nat = Counters::for_node::<Nat44Node<'_>>();
     let mut c_encap = Counters::for_node::<PppoeEncap>();
+    let mut c_ipoe = Counters::for_node::<IpoeInput>();
+    let mut c_ipoe_encap = Counters::for_node::<IpoeEncap>();
     let mut trace = Trace::new(0);
     let mut rx = new_frame();
     let mut eth_out = frames::<EthernetInput>();
     let mut decap_out = frames::<PppoeSessionInput>();
     let mut nat_out = frames::<Nat44Node<'_>>();
     let mut encap_out = frames::<PppoeEncap>();
+    let mut ipoe_out = frames::<IpoeInput>();
+    let mut ipoe_encap_out = frames::<IpoeEncap>();
+
+    // The IPoE side: DHCPv4 clients, and the BNG's DHCPv4 server with its own pool.
+    let pool_size = u32::try_from(m + 16).expect("pool size");
+    let mut dhcp_bits = vec![0u64; (m + 16).div_ceil(64)];
+    let mut dhcp_leases = vec![LeaseSlot::Empty; (2 * m).max(16)];
+    let mut dhcp_cfg = DhcpConfig::new(IPOE_GW.into());
+    dhcp_cfg.lease_secs = IPOE_LEASE_SECS;
+    dhcp_cfg.subnet_mask = Some([255, 255, 0, 0].into());
+    dhcp_cfg.router = Some(IPOE_GW.into());
+    let mut ctl = DhcpCtl {
+        server: DhcpServer::new(
+            dhcp_cfg,
+            DhcpPool::new(IPOE_POOL.into(), pool_size, &mut dhcp_bits).expect("DHCP pool"),
+            &mut dhcp_leases,
+        )
+        .expect("DHCP config"),
+        by_addr: HashMap::new(),
+        released: 0,
+    };
+    let mut isubs: Vec<IpoeSub> = (0..m)
+        .map(|i| IpoeSub {
+            mac: ipoe_mac(i),
+            dhcp: DhcpClient::new(DhcpClientConfig::new(ipoe_mac(i)), mix(&mut rng)),
+            start: Duration::ZERO,
+            addr: None,
+            last: [0; 4],
+            binds: 0,
+            replies: 0,
+            released: false,
+        })
+        .collect();
+    let ipoe_by_mac: HashMap<Mac, usize> =
+        isubs.iter().enumerate().map(|(i, s)| (s.mac, i)).collect();
     let mut tx = [0u8; 1600];
     let mut report = Report {
         subscribers: n,
+        ipoe_subscribers: m,
         ..Report::default()
     };
 
@@ -456,7 +561,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             }
         }
         if opt.progress_every > 0 && round % opt.progress_every == 0 {
-            progress(up, n, now);
+            progress(up, n + m, now);
         }
         let hosts_up = subs.iter().filter(|s| s.addr.is_some()).count();
         if hosts_up == n && up == n {
@@ -491,10 +596,69 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             }
         }
     }
-    progress(up, n, now);
+    progress(up, n + m, now);
     report.setup_wall = t0.elapsed();
     report.setup_virtual = now.saturating_sub(Duration::from_secs(1));
     report.sessions_up = subs.iter().filter(|s| s.addr.is_some()).count().min(up);
+
+    // ---------------------------------------------------------------- IPoE setup
+    // subscribers arrive in groups 250 ms apart; DHCP crosses the graph (`ipoe-input`
+    // punts UDP to port 67) to the server, whose ACKs bind them in the dataplane
+    let ipoe_t0 = now;
+    for (i, s) in isubs.iter_mut().enumerate() {
+        s.start = ipoe_t0 + Duration::from_millis(250 * (i % IPOE_ARRIVAL_GROUPS) as u64);
+    }
+    let t1 = Instant::now();
+    {
+        let mut g = AccessGraph {
+            eth: &mut eth,
+            c_eth: &mut c_eth,
+            ipoe_in: &mut ipoe_in,
+            c_ipoe: &mut c_ipoe,
+            ipoe_encap: &mut ipoe_encap,
+            rx: &mut rx,
+            eth_out: &mut eth_out,
+            ipoe_out: &mut ipoe_out,
+            trace: &mut trace,
+        };
+        now = dhcp_run(
+            now,
+            ipoe_t0 + Duration::from_secs(120),
+            false,
+            &mut isubs,
+            &ipoe_by_mac,
+            &mut access,
+            &mut pool,
+            &mut g,
+            &mut ctl,
+            &mut tx,
+            &mut |b, t| progress(report.sessions_up + b, n + m, t),
+        );
+        report.ipoe_setup_wall = t1.elapsed();
+        report.ipoe_setup_virtual = now.saturating_sub(ipoe_t0);
+        report.ipoe_up = isubs.iter().filter(|s| s.addr.is_some()).count();
+        // the virtual clock reaches T1 of the first three arrival groups: they RENEW
+        now = ipoe_t0
+            + Duration::from_secs(u64::from(IPOE_LEASE_SECS / 2))
+            + Duration::from_millis(600);
+        for s in &mut isubs {
+            s.dhcp.handle_timeout(now);
+        }
+        now = dhcp_run(
+            now,
+            now,
+            true,
+            &mut isubs,
+            &ipoe_by_mac,
+            &mut access,
+            &mut pool,
+            &mut g,
+            &mut ctl,
+            &mut tx,
+            &mut |_, _| {},
+        );
+        report.ipoe_renewed = isubs.iter().filter(|s| s.binds >= 2).count();
+    }
 
     // ---------------------------------------------------------------- forwarding
     // every subscriber sends `packets` UDP datagrams to the upstream host, which answers
@@ -512,6 +676,25 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             report.sent += 1;
         }
     }
+    // and so does every IPoE subscriber, plain IPv4 over Ethernet
+    for (i, s) in isubs.iter().enumerate() {
+        let Some(addr) = s.addr else { continue };
+        for j in 0..opt.packets {
+            let port = 40_000 + u16::try_from(j % FLOWS).unwrap_or(0);
+            let ip = udp(addr, HOST_ADDR, port, 7, b"bngkit-lab");
+            access.push_rx(&eth_ip(AC_MAC, s.mac, &ip));
+            report.ipoe_sent += 1;
+        }
+        // a few lie about their source address: anti-spoofing must drop these
+        if i % SPOOF_EVERY == 0 {
+            let mut fake = addr;
+            fake[3] ^= 0x80;
+            let ip = udp(fake, HOST_ADDR, 40_000, 7, b"spoofed");
+            access.push_rx(&eth_ip(AC_MAC, s.mac, &ip));
+            report.spoofed_sent += 1;
+        }
+    }
+    report.sent += report.ipoe_sent;
     let mut up_tx: Vec<Frame<'_>> = vec![new_frame(), new_frame()];
     let mut bng_time = Duration::ZERO;
     now += Duration::from_millis(1);
@@ -538,11 +721,27 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             &mut c_decap,
             &mut trace,
         );
+        run_node(
+            &mut ipoe_in,
+            &mut eth_out[ethernet::Next::Ip4 as usize],
+            &mut ipoe_out,
+            &mut pool,
+            &mut c_ipoe,
+            &mut trace,
+        );
         nat.now = now;
         nat.direction = Direction::InToOut;
         run_node(
             &mut nat,
             &mut decap_out[pppoe_node::Next::Ip4 as usize],
+            &mut nat_out,
+            &mut pool,
+            &mut c_nat,
+            &mut trace,
+        );
+        run_node(
+            &mut nat,
+            &mut ipoe_out[ipoe_node::Next::Ip4 as usize],
             &mut nat_out,
             &mut pool,
             &mut c_nat,
@@ -560,6 +759,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
         for f in eth_out
             .iter_mut()
             .chain(decap_out.iter_mut())
+            .chain(ipoe_out.iter_mut())
             .chain(nat_out.iter_mut())
         {
             pool.free_all(f);
@@ -602,9 +802,22 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             &mut c_nat,
             &mut trace,
         );
+        // IPoE subscribers' addresses first; the rest on to PPPoE
+        run_node(
+            &mut ipoe_encap,
+            &mut nat_out[nat_node::Next::Forward as usize],
+            &mut ipoe_encap_out,
+            &mut pool,
+            &mut c_ipoe_encap,
+            &mut trace,
+        );
+        access.tx_burst(
+            &mut pool,
+            &mut ipoe_encap_out[ipoe_node::EncapNext::Output as usize],
+        );
         run_node(
             &mut encap,
-            &mut nat_out[nat_node::Next::Forward as usize],
+            &mut ipoe_encap_out[ipoe_node::EncapNext::Other as usize],
             &mut encap_out,
             &mut pool,
             &mut c_encap,
@@ -617,6 +830,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
         for f in eth_out
             .iter_mut()
             .chain(nat_out.iter_mut())
+            .chain(ipoe_encap_out.iter_mut())
             .chain(encap_out.iter_mut())
         {
             pool.free_all(f);
@@ -626,6 +840,30 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
     report.forward_wall = bng_time;
     // subscribers check what came back
     for f in access.take_transmitted() {
+        if let Some(&i) = f.get(..6).and_then(|m| ipoe_by_mac.get(m)) {
+            let s = &mut isubs[i];
+            let ok = f.get(6..14)
+                == Some(
+                    &[
+                        AC_MAC[0], AC_MAC[1], AC_MAC[2], AC_MAC[3], AC_MAC[4], AC_MAC[5], 0x08,
+                        0x00,
+                    ][..],
+                )
+                && Ipv4Packet::new_checked(f.get(14..).unwrap_or_default()).is_ok_and(|p| {
+                    p.verify_checksum()
+                        && PacketRepr::parse(&p).is_ok_and(|r| {
+                            Some(r.dst_addr.octets()) == s.addr
+                                && r.src_addr.octets() == HOST_ADDR
+                                && r.payload == b"bngkit-lab"
+                        })
+                });
+            if ok {
+                s.replies += 1;
+                report.received += 1;
+                report.ipoe_received += 1;
+            }
+            continue;
+        }
         let Some(&i) = f.get(..6).and_then(|m| by_mac.get(m)) else {
             continue;
         };
@@ -645,10 +883,81 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             report.received += 1;
         }
     }
+
+    // ---------------------------------------------------------------- RELEASE
+    // a few IPoE subscribers leave: the server frees the address and the dataplane
+    // forgets them, so what they send afterwards is dropped
+    for (i, s) in isubs.iter_mut().enumerate() {
+        if i % RELEASE_EVERY == RELEASE_EVERY - 1 && s.addr.is_some() {
+            s.dhcp.release(now);
+            s.released = true;
+        }
+    }
+    {
+        let mut g = AccessGraph {
+            eth: &mut eth,
+            c_eth: &mut c_eth,
+            ipoe_in: &mut ipoe_in,
+            c_ipoe: &mut c_ipoe,
+            ipoe_encap: &mut ipoe_encap,
+            rx: &mut rx,
+            eth_out: &mut eth_out,
+            ipoe_out: &mut ipoe_out,
+            trace: &mut trace,
+        };
+        let _ = dhcp_run(
+            now,
+            now,
+            true,
+            &mut isubs,
+            &ipoe_by_mac,
+            &mut access,
+            &mut pool,
+            &mut g,
+            &mut ctl,
+            &mut tx,
+            &mut |_, _| {},
+        );
+    }
+    report.ipoe_released = ctl.released;
+    for s in isubs.iter().filter(|s| s.released) {
+        let ip = udp(s.last, HOST_ADDR, 40_000, 7, b"after-release");
+        access.push_rx(&eth_ip(AC_MAC, s.mac, &ip));
+        report.after_release_sent += 1;
+    }
+    while access.rx_pending() > 0 {
+        access.rx_burst(&mut pool, &mut rx);
+        run_node(
+            &mut eth,
+            &mut rx,
+            &mut eth_out,
+            &mut pool,
+            &mut c_eth,
+            &mut trace,
+        );
+        run_node(
+            &mut ipoe_in,
+            &mut eth_out[ethernet::Next::Ip4 as usize],
+            &mut ipoe_out,
+            &mut pool,
+            &mut c_ipoe,
+            &mut trace,
+        );
+        for f in eth_out.iter_mut().chain(ipoe_out.iter_mut()) {
+            pool.free_all(f);
+        }
+    }
+    report.spoofed_dropped = c_ipoe.drops[ipoe_node::Drop::Spoofed as usize];
+    report.unknown_dropped = c_ipoe.drops[ipoe_node::Drop::UnknownSubscriber as usize];
+
     report.failures = subs
         .iter()
         .filter(|s| s.addr.is_none() || s.replies != opt.packets as u64)
-        .count();
+        .count()
+        + isubs
+            .iter()
+            .filter(|s| s.binds == 0 || s.replies != opt.packets as u64)
+            .count();
     while let Some(e) = nat.nat.poll_event() {
         if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
             report.nat_blocks += 1;
@@ -659,6 +968,8 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
         (PppoeSessionInput::NAME, c_decap.rows::<PppoeSessionInput>()),
         (Nat44Node::NAME, c_nat.rows::<Nat44Node<'_>>()),
         (PppoeEncap::NAME, c_encap.rows::<PppoeEncap>()),
+        (IpoeInput::NAME, c_ipoe.rows::<IpoeInput>()),
+        (IpoeEncap::NAME, c_ipoe_encap.rows::<IpoeEncap>()),
     ] {
         report
             .counters
@@ -671,8 +982,278 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
     report
         .counters
         .push(("pppoe-ac", "pads".into(), ac_c.pads_sent));
+    let st = ctl.server.stats();
+    report
+        .counters
+        .push(("dhcp-server", "offers".into(), st.offers));
+    report
+        .counters
+        .push(("dhcp-server", "acks".into(), st.acks));
+    report
+        .counters
+        .push(("dhcp-server", "naks".into(), st.naks));
+    report
+        .counters
+        .push(("dhcp-server", "dropped".into(), st.dropped));
     drop(pool);
     report
+}
+
+/// The handle of IPoE subscriber `i` in `meta.subscriber` (PPPoE ones use their session id).
+const IPOE_HANDLE: u32 = 0x0100_0000;
+
+/// An IPoE subscriber: our DHCPv4 client machine and what it holds.
+struct IpoeSub {
+    mac: Mac,
+    dhcp: DhcpClient,
+    /// When it arrives (sends its first DISCOVER).
+    start: Duration,
+    /// The address bound now.
+    addr: Option<[u8; 4]>,
+    /// The last address it was bound to (the source of its RELEASE).
+    last: [u8; 4],
+    /// ACKs that bound or extended its lease.
+    binds: u32,
+    replies: u64,
+    released: bool,
+}
+
+/// The BNG's IPoE control plane: the DHCPv4 server and who holds which address.
+struct DhcpCtl<'s> {
+    server: DhcpServer<'s, DhcpPool<'s>>,
+    by_addr: HashMap<u32, Mac>,
+    released: usize,
+}
+
+/// The access side of the BNG's graph that IPoE control traffic crosses.
+struct AccessGraph<'a, 'p> {
+    eth: &'a mut EthernetInput,
+    c_eth: &'a mut Counters,
+    ipoe_in: &'a mut IpoeInput,
+    c_ipoe: &'a mut Counters,
+    ipoe_encap: &'a mut IpoeEncap,
+    rx: &'a mut Frame<'p>,
+    eth_out: &'a mut [Frame<'p>],
+    ipoe_out: &'a mut [Frame<'p>],
+    trace: &'a mut Trace,
+}
+
+impl DhcpCtl<'_> {
+    /// Sends the server's replies to the clients; binds a subscriber in the dataplane
+    /// tables when its ACK goes out, unbinds it when its lease is released or expires.
+    fn answer(
+        &mut self,
+        now: Duration,
+        subs: &mut [IpoeSub],
+        by_mac: &HashMap<Mac, usize>,
+        g: &mut AccessGraph<'_, '_>,
+        tx: &mut [u8],
+    ) {
+        while let Some(a) = self.server.poll_action(now, tx) {
+            match a {
+                DhcpAction::Transmit { len, .. } => {
+                    let reply = &tx[..len];
+                    let Ok(p) = DhcpPacket::new_checked(reply) else {
+                        continue;
+                    };
+                    let Some((mac, &i)) = p
+                        .chaddr()
+                        .get(..6)
+                        .and_then(|m| <Mac>::try_from(m).ok())
+                        .and_then(|m| by_mac.get(&m).map(|i| (m, i)))
+                    else {
+                        continue;
+                    };
+                    let ack = Known::collect(p.all_options())
+                        .is_ok_and(|k| k.message_type == Some(MessageType::ACK));
+                    if ack {
+                        let addr = u32::from(p.yiaddr());
+                        g.ipoe_in.insert(
+                            IpoeKey { mac, vlans: [0, 0] },
+                            Binding {
+                                addr,
+                                subscriber: IPOE_HANDLE + i as u32,
+                            },
+                        );
+                        g.ipoe_encap.insert(
+                            addr,
+                            IpoeEncapEntry {
+                                mac,
+                                our_mac: AC_MAC,
+                                tx_if: 0,
+                            },
+                        );
+                        self.by_addr.insert(addr, mac);
+                    }
+                    // out of the access port, to the client's port 68
+                    let _ = subs[i].dhcp.handle_packet(now, reply);
+                }
+                DhcpAction::Event(
+                    e @ (DhcpEvent::Released { addr } | DhcpEvent::Expired { addr }),
+                ) => {
+                    let a = u32::from(addr);
+                    if let Some(mac) = self.by_addr.remove(&a) {
+                        g.ipoe_in.remove(&IpoeKey { mac, vlans: [0, 0] });
+                        g.ipoe_encap.remove(a);
+                    }
+                    if matches!(e, DhcpEvent::Released { .. }) {
+                        self.released += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// One round of IPoE control: subscribers that have arrived speak, the BNG's graph
+/// punts their DHCP to the server, the server answers. Whether anything happened.
+#[allow(clippy::too_many_arguments, reason = "the lab's parts, borrowed apart")]
+fn dhcp_round<'p>(
+    now: Duration,
+    subs: &mut [IpoeSub],
+    by_mac: &HashMap<Mac, usize>,
+    access: &mut Memory,
+    pool: &mut Pool<'p>,
+    g: &mut AccessGraph<'_, 'p>,
+    ctl: &mut DhcpCtl<'_>,
+    tx: &mut [u8],
+) -> bool {
+    let mut busy = false;
+    for s in subs.iter_mut().filter(|s| s.start <= now) {
+        while let Some(a) = s.dhcp.poll_action(now, tx) {
+            busy = true;
+            match a {
+                ClientAction::Transmit { len, dst } => {
+                    let held = s.dhcp.lease().map(|l| l.addr.octets());
+                    let (dmac, src, dip) = match dst {
+                        ClientDestination::Broadcast => {
+                            ([0xff; 6], held.unwrap_or_default(), [255; 4])
+                        }
+                        ClientDestination::Server(ip) => {
+                            (AC_MAC, held.unwrap_or(s.last), ip.octets())
+                        }
+                    };
+                    let ip = udp(src, dip, 68, 67, &tx[..len]);
+                    access.push_rx(&eth_ip(dmac, s.mac, &ip));
+                }
+                ClientAction::Event(ClientEvent::Bound(l)) => {
+                    s.addr = Some(l.addr.octets());
+                    s.last = l.addr.octets();
+                    s.binds += 1;
+                }
+                ClientAction::Event(ClientEvent::Lost { .. }) => s.addr = None,
+                _ => {}
+            }
+        }
+    }
+    while access.rx_pending() > 0 {
+        busy = true;
+        access.rx_burst(pool, g.rx);
+        for p in g.rx.iter_mut() {
+            p.meta.rx_if = 0;
+        }
+        run_node(g.eth, g.rx, g.eth_out, pool, g.c_eth, g.trace);
+        run_node(
+            g.ipoe_in,
+            &mut g.eth_out[ethernet::Next::Ip4 as usize],
+            g.ipoe_out,
+            pool,
+            g.c_ipoe,
+            g.trace,
+        );
+        let punted: Vec<_> = g.ipoe_out[ipoe_node::Next::Dhcp as usize]
+            .drain(..)
+            .collect();
+        for p in punted {
+            let l3 = usize::from(p.meta.l3_offset);
+            let d = p.data();
+            let ihl = usize::from(d.get(l3).copied().unwrap_or(0) & 0x0f) * 4;
+            let total = d
+                .get(l3 + 2..l3 + 4)
+                .map_or(0, |t| usize::from(u16::from_be_bytes([t[0], t[1]])));
+            if let Some(bootp) = d.get(l3 + ihl + 8..l3 + total) {
+                let _ = ctl.server.handle_packet(now, bootp);
+            }
+            pool.free(p);
+            ctl.answer(now, subs, by_mac, g, tx);
+        }
+        for f in g.eth_out.iter_mut().chain(g.ipoe_out.iter_mut()) {
+            pool.free_all(f);
+        }
+    }
+    busy
+}
+
+/// Runs IPoE control until every subscriber is bound (`settle_only` false: the virtual
+/// clock jumps to the next deadline when idle, up to `limit`) or, with `settle_only`,
+/// until nothing more happens at `now`. Returns the virtual time reached.
+#[allow(clippy::too_many_arguments, reason = "the lab's parts, borrowed apart")]
+fn dhcp_run<'p>(
+    mut now: Duration,
+    limit: Duration,
+    settle_only: bool,
+    subs: &mut [IpoeSub],
+    by_mac: &HashMap<Mac, usize>,
+    access: &mut Memory,
+    pool: &mut Pool<'p>,
+    g: &mut AccessGraph<'_, 'p>,
+    ctl: &mut DhcpCtl<'_>,
+    tx: &mut [u8],
+    progress: &mut dyn FnMut(usize, Duration),
+) -> Duration {
+    for round in 0..1_000_000usize {
+        let busy = dhcp_round(now, subs, by_mac, access, pool, g, ctl, tx);
+        let bound = subs.iter().filter(|s| s.addr.is_some()).count();
+        if round % 8 == 0 {
+            progress(bound, now);
+        }
+        if !settle_only && bound == subs.len() {
+            break;
+        }
+        if busy {
+            continue;
+        }
+        if settle_only {
+            break;
+        }
+        let next = subs
+            .iter()
+            .map(|s| {
+                if s.start > now {
+                    Some(s.start)
+                } else {
+                    s.dhcp.poll_timeout()
+                }
+            })
+            .chain([ctl.server.poll_timeout()])
+            .flatten()
+            .min();
+        let Some(t) = next.filter(|t| *t <= limit) else {
+            break;
+        };
+        now = now.max(t);
+        for s in subs.iter_mut().filter(|s| s.start <= now) {
+            s.dhcp.handle_timeout(now);
+        }
+        ctl.server.handle_timeout(now);
+    }
+    progress(subs.iter().filter(|s| s.addr.is_some()).count(), now);
+    now
+}
+
+fn eth_ip(dst: Mac, src: Mac, ip: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(14 + ip.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(ip);
+    f
+}
+
+fn ipoe_mac(i: usize) -> Mac {
+    let b = (i as u32).to_be_bytes();
+    [0x02, 0x1e, b[0], b[1], b[2], b[3]]
 }
 
 fn frames<'p, N: Node>() -> Vec<Frame<'p>> {

@@ -1,9 +1,12 @@
-//! `lab`: the README's main job. Builds a complete access network in memory — N
-//! subscribers with our own PPPoE and PPP client machines, the BNG with local
-//! authentication, a local pool and NAT44 toward a simulated upstream host — shows a live
-//! progress line, then a final report. No root and no external server needed.
+//! `lab`: the README's main job. Builds a complete access network in memory — N PPPoE
+//! subscribers with our own PPPoE and PPP client machines and M IPoE subscribers with our
+//! own DHCPv4 client machine, the BNG with local authentication, a DHCPv4 server, local
+//! pools, IPoE anti-spoofing and NAT44 toward a simulated upstream host — shows a live
+//! progress line, then a final report (rates only: sessions/s and Mpps, no RSS). No root
+//! and no external server needed.
 //!
-//! `lab [--subscribers N] [--packets K] [--seed S]`; exits 1 if any subscriber failed.
+//! `lab [--subscribers N] [--ipoe M] [--packets K] [--seed S]`; exits 1 if any subscriber
+//! failed.
 
 #![allow(
     clippy::std_instead_of_core,
@@ -19,11 +22,14 @@ use bng_examples::lab::{Options, run};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(about = "A complete PPPoE access network with NAT44, in memory")]
+#[command(about = "A complete PPPoE + IPoE access network with NAT44, in memory")]
 struct Args {
-    /// Simulated subscribers.
+    /// Simulated PPPoE subscribers.
     #[arg(long, default_value_t = 1000)]
     subscribers: usize,
+    /// Simulated IPoE (DHCPv4) subscribers.
+    #[arg(long, default_value_t = 1000)]
+    ipoe: usize,
     /// UDP packets each subscriber sends upstream (each is answered).
     #[arg(long, default_value_t = 16)]
     packets: usize,
@@ -36,6 +42,10 @@ fn main() -> ExitCode {
     let a = Args::parse();
     if a.subscribers == 0 || a.subscribers > 60_000 {
         eprintln!("lab: --subscribers must be 1..=60000 (one PPPoE session id each)");
+        return ExitCode::from(2);
+    }
+    if a.ipoe > 60_000 {
+        eprintln!("lab: --ipoe must be 0..=60000 (one address each from a /16 pool)");
         return ExitCode::from(2);
     }
     let tty = std::io::stderr().is_terminal();
@@ -61,6 +71,7 @@ fn main() -> ExitCode {
     let r = run(
         &Options {
             subscribers: a.subscribers,
+            ipoe: a.ipoe,
             packets: a.packets,
             seed: a.seed,
             progress_every: 8,
@@ -71,20 +82,41 @@ fn main() -> ExitCode {
         eprintln!();
     }
     println!("lab report");
-    println!("  subscribers        {}", r.subscribers);
     println!(
-        "  sessions up        {} (PPPoE discovery, LCP, CHAP-MD5, IPCP)",
+        "  subscribers        {} PPPoE, {} IPoE",
+        r.subscribers, r.ipoe_subscribers
+    );
+    println!(
+        "  PPPoE sessions up  {} (PPPoE discovery, LCP, CHAP-MD5, IPCP)",
         r.sessions_up
     );
     println!(
-        "  setup              {:.0} sessions/s wall clock ({:.2} s), {:.1} s virtual",
+        "  PPPoE setup        {:.0} sessions/s wall clock ({:.2} s), {:.1} s virtual",
         r.setup_rate(),
         r.setup_wall.as_secs_f64(),
         r.setup_virtual.as_secs_f64()
     );
     println!(
-        "  packets            {} sent upstream, {} replies delivered",
-        r.sent, r.received
+        "  IPoE sessions up   {} (DHCPv4 DISCOVER, OFFER, REQUEST, ACK)",
+        r.ipoe_up
+    );
+    println!(
+        "  DHCP setup         {:.0} sessions/s wall clock ({:.2} s), {:.1} s virtual (arrivals spread)",
+        r.ipoe_setup_rate(),
+        r.ipoe_setup_wall.as_secs_f64(),
+        r.ipoe_setup_virtual.as_secs_f64()
+    );
+    println!(
+        "  DHCP lifecycle     {} renewed at T1, {} released",
+        r.ipoe_renewed, r.ipoe_released
+    );
+    println!(
+        "  packets            {} sent upstream, {} replies delivered ({} / {} IPoE)",
+        r.sent, r.received, r.ipoe_sent, r.ipoe_received
+    );
+    println!(
+        "  anti-spoofing      {} spoofed sent, {} dropped; {} sent after RELEASE, {} dropped as unknown",
+        r.spoofed_sent, r.spoofed_dropped, r.after_release_sent, r.unknown_dropped
     );
     println!(
         "  forwarding         {:.2} Mpps through the BNG graph ({} packets in {:.3} s)",
