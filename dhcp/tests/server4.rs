@@ -492,3 +492,17 @@ fn pool_exhaustion_and_bad_input() {
     assert_eq!(s.poll_action(T0, &mut [0u8; 100]), None);
     assert_eq!(s.stats().dropped, 1);
 }
+
+#[test]
+fn long_keys_that_share_a_prefix_stay_distinct() {
+    use bng_dhcp::v4::server::{KEY_MAX, Key};
+    let a = [b'x'; 80];
+    let mut b = a;
+    b[79] = b'y';
+    let (ka, kb) = (Key::new(2, &[&a]), Key::new(2, &[&b]));
+    assert_ne!(ka, kb);
+    assert_eq!(ka.as_bytes().len(), KEY_MAX + 1);
+    // short keys are the bytes themselves
+    assert_eq!(Key::new(0, &[&[1, 2, 3]]).as_bytes(), &[0, 1, 2, 3]);
+    assert_eq!(Key::new(0, &[&[7; KEY_MAX]]).as_bytes().len(), KEY_MAX + 1);
+}

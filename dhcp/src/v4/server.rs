@@ -70,8 +70,9 @@ impl crate::table::Slot for LeaseSlot {
 }
 
 impl Key {
-    /// A key of `kind` (a caller-chosen tag) and `parts` concatenated, truncated to
-    /// [`KEY_MAX`].
+    /// A key of `kind` (a caller-chosen tag) and `parts` concatenated. Material longer
+    /// than [`KEY_MAX`] keeps its first `KEY_MAX - 8` bytes followed by a 64-bit FNV-1a
+    /// digest of all of it, so long circuit IDs that share a prefix stay distinct.
     #[must_use]
     pub fn new(kind: u8, parts: &[&[u8]]) -> Self {
         let mut k = Self {
@@ -79,13 +80,27 @@ impl Key {
             bytes: [0; KEY_MAX + 1],
         };
         k.bytes[0] = kind;
+        let total: usize = parts.iter().map(|p| p.len()).sum();
+        let keep = if total > KEY_MAX {
+            KEY_MAX - 8
+        } else {
+            KEY_MAX
+        };
         let mut at = 1usize;
-        for p in parts {
-            for b in *p {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in parts.iter().flat_map(|p| p.iter()) {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+            if at <= keep {
                 if let Some(d) = k.bytes.get_mut(at) {
                     *d = *b;
                     at += 1;
                 }
+            }
+        }
+        if total > KEY_MAX {
+            if let Some(d) = k.bytes.get_mut(at..at + 8) {
+                d.copy_from_slice(&h.to_be_bytes());
+                at += 8;
             }
         }
         k.len = u8::try_from(at).unwrap_or(u8::MAX);
