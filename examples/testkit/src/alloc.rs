@@ -1,6 +1,6 @@
 //! A counting global allocator for zero-allocation proofs.
 //!
-//! ```ignore
+//! ```text
 //! #[global_allocator]
 //! static ALLOC: bng_testkit::alloc::CountingAlloc = bng_testkit::alloc::CountingAlloc;
 //!
