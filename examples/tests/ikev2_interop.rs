@@ -4,7 +4,9 @@
 //! - strongSwan initiates to our responder (IKE aes128gcm16-prfsha256-x25519 and
 //!   aes256-sha256-ecp384, ESP aes128gcm16): `swanctl --initiate` completes and
 //!   `--list-sas` shows the IKE SA and the Child SA with the SPI we chose; then
-//!   strongSwan rekeys the IKE SA and the Child SA (over the new IKE SA);
+//!   strongSwan rekeys the IKE SA and the Child SA (over the new IKE SA, the second
+//!   time with PFS), and a remote-access connection gets the virtual IP and DNS
+//!   server we assign through the Configuration payload;
 //! - our initiator to strongSwan's responder, then a second Child SA through
 //!   CREATE_CHILD_SA, an IKE SA rekey we start, and Deletes of the old and the new
 //!   IKE SA, which strongSwan acknowledges.
@@ -98,6 +100,29 @@ fn swanctl_conf(proposals: &str, esp: &str) -> String {
         mode = tunnel
         esp_proposals = {esp}
         rekey_time = 0
+        start_action = none
+      }}
+    }}
+  }}
+  rw {{
+    version = 2
+    local_addrs = 192.0.2.1
+    remote_addrs = 192.0.2.2
+    proposals = {proposals}
+    vips = 0.0.0.0
+    mobike = no
+    local {{
+      auth = psk
+      id = ike1@lab
+    }}
+    remote {{
+      auth = psk
+      id = ike2@lab
+    }}
+    children {{
+      rwnet {{
+        remote_ts = 10.2.0.0/24
+        esp_proposals = aes128gcm16
         start_action = none
       }}
     }}
@@ -248,6 +273,10 @@ fn strongswan_initiates_to_our_responder() {
                 "10.2.0.0/24",
                 "--ts-remote",
                 "10.1.0.0/24",
+                "--virtual-ip",
+                "10.9.0.7",
+                "--dns",
+                "10.2.0.53",
                 "--timeout",
                 "25",
             ],
@@ -281,6 +310,17 @@ fn strongswan_initiates_to_our_responder() {
             gw.log().matches("CHILD_SA established").count() >= 2
         });
         std::thread::sleep(Duration::from_millis(500));
+        // Remote access (section 2.19): strongSwan asks for a virtual IP with a
+        // CFG_REQUEST and installs the one we assign.
+        let rw = lab.swanctl(&[
+            "--initiate",
+            "--child",
+            "rwnet",
+            "--ike",
+            "rw",
+            "--timeout",
+            "15",
+        ]);
         let sas_after = lab.swanctl(&["--list-sas"]);
         gw.stop();
         let ours = gw.log();
@@ -307,6 +347,13 @@ fn strongswan_initiates_to_our_responder() {
             "rekeys: ours {ours}\ncharon: {}\nSAs after: {sas_after}",
             lab.charon_log()
         );
+        assert!(
+            rw.contains("installing new virtual IP 10.9.0.7")
+                && rw.contains("initiate completed successfully"),
+            "{rw}\nours: {ours}"
+        );
+        // The DNS attribute arrives (this charon has no resolve plugin to apply it).
+        assert!(rw.contains("CPRP(ADDR DNS)"), "{rw}");
         // The new IKE SA carries the rekeyed Child SA.
         let new_spis = ours
             .lines()
@@ -320,7 +367,8 @@ fn strongswan_initiates_to_our_responder() {
         assert!(sas_after.contains(new_i), "{new_i} not in\n{sas_after}");
         assert!(sas_after.contains("INSTALLED"), "{sas_after}");
         // strongSwan initiated every exchange: its "initiator" key protects what we
-        // receive. The second Child SA comes from the rekeyed IKE SA's SK_d.
+        // receive. The second Child SA comes from the rekeyed IKE SA's SK_d, the third
+        // belongs to the remote-access IKE SA.
         let charon = lab.charon_log();
         let ti = charon_keys(&charon, "encryption initiator key");
         let tr = charon_keys(&charon, "encryption responder key");
@@ -328,7 +376,7 @@ fn strongswan_initiates_to_our_responder() {
             .lines()
             .filter(|l| l.starts_with("CHILD_SA keys"))
             .collect();
-        assert_eq!(ours_keys.len(), 2, "{ours}");
+        assert_eq!(ours_keys.len(), 3, "{ours}");
         for (k, line) in ours_keys.iter().enumerate() {
             assert!(
                 line.contains(&format!("inbound_encr={}", ti[k]))
@@ -423,10 +471,7 @@ fn our_initiator_to_strongswan() {
         2,
         "{ours}\ncharon: {charon}"
     );
-    assert!(
-        charon.contains("IKE_SA lab[2] rekeyed"),
-        "{charon}"
-    );
+    assert!(charon.contains("IKE_SA lab[2] rekeyed"), "{charon}");
     assert!(charon.contains("IKE_SA lab[1] established"), "{charon}");
     // Both Child SAs (IKE_AUTH and CREATE_CHILD_SA, each initiated by us) have the
     // keys strongSwan derived.
@@ -446,5 +491,8 @@ fn our_initiator_to_strongswan() {
             tr[k]
         );
     }
-    assert!(charon.contains("received DELETE for IKE_SA lab[2]"), "{charon}");
+    assert!(
+        charon.contains("received DELETE for IKE_SA lab[2]"),
+        "{charon}"
+    );
 }

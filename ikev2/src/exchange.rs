@@ -31,14 +31,14 @@ use crate::error::{CryptoError, ProtocolError, UsageError};
 use crate::header::{Flags, HeaderRepr, Packet};
 use crate::message::Repr;
 use crate::payload::{
-    AddrRange, Auth, Delete, Id, Ke, Notify, Payload, PayloadList, Payloads, SelectorList,
-    TrafficSelector, Ts,
+    AddrRange, Auth, ConfigAttribute, ConfigList, Cp, Delete, Id, Ke, Notify, Payload, PayloadList,
+    Payloads, SelectorList, TrafficSelector, Ts,
 };
 use crate::sa::{ProposalList, ProposalRepr, Proposals, Sa, TransformRepr};
 use crate::sk::{SkSuite, open, seal};
 use crate::types::{
-    AuthMethod, DhGroup, EncrId, EsnId, ExchangeType, IdType, IntegId, NotifyType, PayloadType,
-    PrfId, ProtocolId, TransformType,
+    AuthMethod, CfgType, ConfigAttr, DhGroup, EncrId, EsnId, ExchangeType, IdType, IntegId,
+    NotifyType, PayloadType, PrfId, ProtocolId, TransformType,
 };
 
 /// Largest IKE message this machine builds or accepts.
@@ -392,6 +392,9 @@ pub struct IkeSa<'c> {
     pending_child: Option<PendingChild>,
     pending_rekey: Option<PendingIkeRekey>,
     rekeyed: Option<Rekeyed>,
+    virtual_ip: Option<[u8; 4]>,
+    dns: [[u8; 4]; 2],
+    dns_len: usize,
     events: heapless::Deque<Action, EVENTS>,
 }
 
@@ -863,6 +866,9 @@ impl<'c> IkeSa<'c> {
             pending_child: None,
             pending_rekey: None,
             rekeyed: None,
+            virtual_ip: None,
+            dns: [[0; 4]; 2],
+            dns_len: 0,
             events: heapless::Deque::new(),
         }
     }
@@ -905,6 +911,20 @@ impl<'c> IkeSa<'c> {
     #[must_use]
     pub const fn spis(&self) -> ([u8; 8], [u8; 8]) {
         (self.spi_i, self.spi_r)
+    }
+
+    /// Sets the virtual IPv4 address (and up to two DNS servers) this responder
+    /// hands to a remote-access initiator that sends a CFG_REQUEST in IKE_AUTH
+    /// (sections 2.19, 3.15); call it before IKE_AUTH arrives. Without it such a
+    /// request gets INTERNAL_ADDRESS_FAILURE (the IKE SA still comes up). The
+    /// initiator's traffic selector is narrowed to the address.
+    pub fn set_virtual_ip(&mut self, addr: core::net::Ipv4Addr, dns: &[core::net::Ipv4Addr]) {
+        self.virtual_ip = Some(addr.octets());
+        self.dns_len = 0;
+        for (slot, d) in self.dns.iter_mut().zip(dns) {
+            *slot = d.octets();
+            self.dns_len += 1;
+        }
     }
 
     /// Whether NAT detection (section 2.23) found a NAT on either side. Known once
@@ -2138,6 +2158,7 @@ impl<'c> IkeSa<'c> {
         let mut sa = None;
         let mut tsi = None;
         let mut tsr = None;
+        let mut cp_request = false;
         for raw in d.payloads() {
             let raw = raw?;
             match Payload::parse(&raw)? {
@@ -2146,6 +2167,7 @@ impl<'c> IkeSa<'c> {
                 Payload::Sa(_) => sa = Some(raw.body),
                 Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
                 Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
+                Payload::Cp(cp) => cp_request |= cp.cfg_type == CfgType::REQUEST,
                 Payload::Other { critical: true, .. } => {
                     return Err(ProtocolError::PeerMisbehaved(
                         "unsupported critical payload",
@@ -2182,10 +2204,48 @@ impl<'c> IkeSa<'c> {
         let child = sa
             .ok_or(ProtocolError::NoProposalChosen)
             .and_then(|sa| select_child(self.cfg.child_suites, sa, None));
-        let narrowed = match (tsi, tsr) {
-            (Some(i), Some(r)) => narrow(&i, &self.cfg.ts_i).zip(narrow(&r, &self.cfg.ts_r)),
+        // Remote access (section 2.19): the initiator's side narrows to the
+        // virtual IP the caller assigned.
+        let vip_ts = self.virtual_ip.map(|a| TrafficSelector {
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 0xffff,
+            range: AddrRange::V4 { start: a, end: a },
+        });
+        let allowed_i = match (cp_request, vip_ts) {
+            (true, Some(v)) => Some(v),
+            (true, None) => None,
+            (false, _) => Some(self.cfg.ts_i),
+        };
+        let narrowed = match (tsi, tsr, allowed_i) {
+            (Some(ti), Some(tr), Some(allowed)) => {
+                narrow(&ti, &allowed).zip(narrow(&tr, &self.cfg.ts_r))
+            }
             _ => None,
         };
+        let mut cp_attrs = [ConfigAttribute {
+            kind: ConfigAttr::INTERNAL_IP4_DNS,
+            value: &[],
+        }; 3];
+        let vip = self.virtual_ip.unwrap_or_default();
+        if let Some(first) = cp_attrs.first_mut() {
+            *first = ConfigAttribute {
+                kind: ConfigAttr::INTERNAL_IP4_ADDRESS,
+                value: &vip,
+            };
+        }
+        let dns = self.dns;
+        for (slot, server) in cp_attrs
+            .iter_mut()
+            .skip(1)
+            .zip(dns.iter().take(self.dns_len))
+        {
+            slot.value = server;
+        }
+        let cp_reply = Payload::Cp(Cp {
+            cfg_type: CfgType::REPLY,
+            attributes: ConfigList::List(cp_attrs.get(..1 + self.dns_len).unwrap_or_default()),
+        });
         let idr = Payload::Idr(Id {
             id_type: lid.id_type,
             data: lid.data,
@@ -2219,14 +2279,28 @@ impl<'c> IkeSa<'c> {
                     Payload::Tsr(Ts {
                         selectors: SelectorList::List(&tra),
                     }),
+                    cp_reply,
                 ];
-                self.seal_out(ExchangeType::IKE_AUTH, true, id, &inner, rng)?;
+                let count = if cp_request && self.virtual_ip.is_some() {
+                    6
+                } else {
+                    5
+                };
+                self.seal_out(
+                    ExchangeType::IKE_AUTH,
+                    true,
+                    id,
+                    inner.get(..count).unwrap_or_default(),
+                    rng,
+                )?;
                 self.push_child(self.child_spi, spi_i, ti, tr)
             }
             (c, _) => {
                 // Section 1.2 / 2.9: the IKE SA stands, the Child SA is refused.
                 let t = if c.is_err() {
                     NotifyType::NO_PROPOSAL_CHOSEN
+                } else if cp_request && self.virtual_ip.is_none() {
+                    NotifyType::INTERNAL_ADDRESS_FAILURE
                 } else {
                     NotifyType::TS_UNACCEPTABLE
                 };

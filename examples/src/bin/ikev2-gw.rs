@@ -99,6 +99,12 @@ struct Args {
     /// As initiator: delete the IKE SA once done, and exit when it is closed.
     #[arg(long)]
     delete: bool,
+    /// As responder: the virtual IPv4 address for remote-access initiators (CP).
+    #[arg(long)]
+    virtual_ip: Option<Ipv4Addr>,
+    /// As responder: a DNS server for remote-access initiators.
+    #[arg(long)]
+    dns: Vec<Ipv4Addr>,
     /// Exit after this many seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
@@ -236,7 +242,10 @@ fn main() {
                     Ok(InitOutcome::Reply(len)) => {
                         let _ = sock.send_to(&tx[..len], from);
                     }
-                    Ok(InitOutcome::NewSa(sa)) => {
+                    Ok(InitOutcome::NewSa(mut sa)) => {
+                        if let Some(v) = args.virtual_ip {
+                            sa.set_virtual_ip(v, &args.dns);
+                        }
                         peers.insert(
                             sa.spis().0,
                             Peer {
