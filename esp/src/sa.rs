@@ -704,6 +704,11 @@ impl<T: Transform> Outbound<T> {
                     Some(6) => NextHeader::IPV6,
                     _ => return Err(ParseError::InvalidField("inner packet is not IP").into()),
                 };
+                // The inner IP length must cover exactly the packet: the receiver
+                // trims TFC padding by it (RFC 4303 section 2.7).
+                if ip::parse(pkt, false)?.total_len != range.len() {
+                    return Err(ParseError::BadLength.into());
+                }
                 let tos = ip::tos(pkt);
                 let inner_df = inner_v == Some(6) || pkt.get(6).is_some_and(|b| b & 0x40 != 0);
                 let outer = match t {

@@ -85,6 +85,10 @@ impl RngCore for Urandom {
         self.fill_bytes(&mut b);
         u64::from_ne_bytes(b)
     }
+    #[allow(
+        clippy::expect_used,
+        reason = "RngCore::fill_bytes cannot fail; an unreadable /dev/urandom must stop the gateway"
+    )]
     fn fill_bytes(&mut self, dest: &mut [u8]) {
         self.0.read_exact(dest).expect("read /dev/urandom");
     }
@@ -148,18 +152,22 @@ fn arp_reply(req: &[u8], mac: [u8; 6], ip: Ipv4Addr) -> Option<[u8; 42]> {
     Some(r)
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one linear receive loop, easier to read whole"
+)]
 fn main() -> ExitCode {
-    let a = Args::parse();
-    let (Some(key_in), Some(key_out)) = (unhex(&a.key_in), unhex(&a.key_out)) else {
+    let args = Args::parse();
+    let (Some(key_in), Some(key_out)) = (unhex(&args.key_in), unhex(&args.key_out)) else {
         eprintln!("esp-gw: keys must be hex");
         return ExitCode::from(2);
     };
-    let mode = if a.transport {
+    let mode = if args.transport {
         Mode::Transport
     } else {
         Mode::Tunnel(Tunnel::V4 {
-            src: a.local.octets(),
-            dst: a.peer.octets(),
+            src: args.local.octets(),
+            dst: args.peer.octets(),
         })
     };
     let (Ok(t_in), Ok(t_out)) = (
@@ -170,12 +178,16 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let t0 = Instant::now();
-    let mut rx =
-        Inbound::new(Config::new(Spi(a.spi_in), mode), t_in, Duration::ZERO).expect("inbound SA");
-    let mut tx = Outbound::new(Config::new(Spi(a.spi_out), mode), t_out, Duration::ZERO)
-        .expect("outbound SA");
-    let mut rng = Urandom(std::fs::File::open("/dev/urandom").expect("/dev/urandom"));
-    let sock = match Socket::open(&a.iface) {
+    let (Ok(mut rx), Ok(mut tx), Ok(urandom)) = (
+        Inbound::new(Config::new(Spi(args.spi_in), mode), t_in, Duration::ZERO),
+        Outbound::new(Config::new(Spi(args.spi_out), mode), t_out, Duration::ZERO),
+        std::fs::File::open("/dev/urandom"),
+    ) else {
+        eprintln!("esp-gw: cannot set up the SAs or open /dev/urandom");
+        return ExitCode::from(2);
+    };
+    let mut rng = Urandom(urandom);
+    let sock = match Socket::open(&args.iface) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("esp-gw: {e}");
@@ -183,11 +195,11 @@ fn main() -> ExitCode {
         }
     };
     let mac = sock.mac();
-    println!("esp-gw: listening on {} as {}", a.iface, a.local);
+    println!("esp-gw: listening on {} as {}", args.iface, args.local);
     let (mut decapped, mut replies, mut dropped) = (0u64, 0u64, 0u64);
     let mut frame = [0u8; 2048];
     let mut out = [0u8; 2048];
-    while t0.elapsed() < Duration::from_secs(a.seconds) {
+    while t0.elapsed() < Duration::from_secs(args.seconds) {
         let Ok(Some(n)) = sock.recv(&mut frame, Duration::from_millis(200)) else {
             continue;
         };
@@ -195,9 +207,9 @@ fn main() -> ExitCode {
         if f.len() < 34 || f[6..12] == mac {
             continue;
         }
-        if let Some(r) = arp_reply(f, mac, a.local) {
+        if let Some(r) = arp_reply(f, mac, args.local) {
             let _ = sock.send(&r);
-            println!("arp reply {} is-at {mac:02x?}", a.local);
+            println!("arp reply {} is-at {mac:02x?}", args.local);
             continue;
         }
         if f[12..14] != [0x08, 0x00] || (f[23] != 50 && f[23] != 17) {
