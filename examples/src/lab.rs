@@ -318,10 +318,12 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
     let mut ipoe_in = IpoeInput::default();
     let mut ipoe_encap = IpoeEncap::default();
     let cap = ((n + m) * FLOWS * 2).next_power_of_two().max(1024);
-    // one outside address holds 1008 blocks of 64 ports: enough addresses for everyone
+    // one outside address holds 1008 blocks of 64 ports, and subscribers are paired to
+    // addresses by hash: an address per 500 subscribers keeps every address below ~100%
+    // even where the hash lumps (at 99% load, 1% of 40 000 subscribers found none)
     let nat_cfg = NatConfig::port_block(
         NAT_ADDR.into(),
-        u32::try_from((n + m).div_ceil(1000)).unwrap_or(1),
+        u32::try_from((n + m).div_ceil(500)).unwrap_or(1),
     );
     let mut sessions = vec![NatSession::EMPTY; cap];
     let mut session_index = vec![0u64; Storage::index_len(cap, 2)];

@@ -91,7 +91,7 @@ fn main() -> ExitCode {
         r.sessions_up
     );
     println!(
-        "  PPPoE setup        {:.0} sessions/s wall clock ({:.2} s), {:.1} s virtual",
+        "  PPPoE setup        {:.0} sessions/s wall clock ({:.3} s), {:.1} s virtual",
         r.setup_rate(),
         r.setup_wall.as_secs_f64(),
         r.setup_virtual.as_secs_f64()
@@ -101,7 +101,7 @@ fn main() -> ExitCode {
         r.ipoe_up
     );
     println!(
-        "  DHCP setup         {:.0} sessions/s wall clock ({:.2} s), {:.1} s virtual (arrivals spread)",
+        "  DHCP setup         {:.0} sessions/s wall clock ({:.3} s), {:.1} s virtual (arrivals spread)",
         r.ipoe_setup_rate(),
         r.ipoe_setup_wall.as_secs_f64(),
         r.ipoe_setup_virtual.as_secs_f64()
