@@ -304,6 +304,29 @@ mod tests {
     }
 
     #[test]
+    fn the_binding_is_per_vlan() {
+        let mut n = node();
+        let mut arena = Arena::new(1);
+        let mut pool = arena.pool();
+        let mut p = pool.alloc_from(&frame([100, 65, 0, 7], 17, 9)).unwrap();
+        p.meta.l3_offset = 14;
+        p.meta.vlans = [100, 0];
+        assert_eq!(n.packet(&mut p), Verdict::Drop(Drop::UnknownSubscriber));
+        n.insert(
+            IpoeKey {
+                mac: SUB,
+                vlans: [100, 0],
+            },
+            Binding {
+                addr: u32::from_be_bytes([100, 65, 0, 7]),
+                subscriber: 6,
+            },
+        );
+        assert_eq!(n.packet(&mut p), Verdict::Next(Next::Ip4));
+        assert_eq!((p.meta.subscriber, n.len()), (6, 2));
+    }
+
+    #[test]
     fn dhcp_is_punted_from_anyone() {
         let mut n = IpoeInput::default();
         let (v, d, _) = verdict(&mut n, &frame([0, 0, 0, 0], 17, 67));
