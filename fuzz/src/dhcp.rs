@@ -10,6 +10,7 @@ pub const TARGETS: &[(&str, crate::Body)] = &[
     ("dhcp_v6", dhcp_v6),
     ("dhcp_v4_server", dhcp_v4_server),
     ("dhcp_v6_server", dhcp_v6_server),
+    ("dhcp_clients", dhcp_clients),
 ];
 
 /// DHCPv4 (RFC 2131/2132): view, option walk with overload, option 82; parse -> emit
@@ -167,6 +168,61 @@ pub fn dhcp_v6_server(data: &[u8]) {
                 let p =
                     Packet::new_checked(tx.get(..len).unwrap_or_default()).expect("reply parses");
                 Repr::parse(&p).expect("reply options parse");
+            }
+        }
+    }
+}
+
+/// The DHCPv4 and DHCPv6 client machines on arbitrary (time step, datagram | timeout)
+/// sequences: no panic, a bounded number of actions per step, every message they send
+/// parses back.
+pub fn dhcp_clients(data: &[u8]) {
+    use bng_dhcp::v4::client::{Client, ClientAction, ClientConfig};
+    use bng_dhcp::v6::client::{Client6, Client6Action, Client6Config};
+    const DUID: [u8; 10] = [0, 3, 0, 1, 2, 0, 0, 0, 0, 1];
+    let mut c4 = Client::new(ClientConfig::new([2, 0, 0, 0, 0, 1]), 1);
+    let mut c6 = Client6::new(
+        Client6Config {
+            duid: &DUID,
+            ia_na: Some(1),
+            ia_pd: Some(2),
+            rapid_commit: true,
+        },
+        1,
+    );
+    let mut now = Duration::ZERO;
+    let mut tx = [0u8; 1500];
+    for (dt, msg) in records(data) {
+        now += Duration::from_secs(u64::from(dt));
+        if msg.is_empty() {
+            c4.handle_timeout(now);
+            c6.handle_timeout(now);
+        } else {
+            let _ = c4.handle_packet(now, msg);
+            let _ = c6.handle_packet(now, msg);
+        }
+        for _ in 0..8 {
+            let Some(a) = c4.poll_action(now, &mut tx) else {
+                break;
+            };
+            if let ClientAction::Transmit { len, .. } = a {
+                let p = bng_dhcp::v4::Packet::new_checked(tx.get(..len).unwrap_or_default())
+                    .expect("v4 message");
+                bng_dhcp::v4::Repr::parse(&p).expect("v4 options");
+            }
+        }
+        assert!(
+            c4.poll_action(now, &mut tx).is_none() || msg.is_empty(),
+            "v4 client drains"
+        );
+        for _ in 0..8 {
+            let Some(a) = c6.poll_action(now, &mut tx) else {
+                break;
+            };
+            if let Client6Action::Transmit { len } = a {
+                let p = bng_dhcp::v6::Packet::new_checked(tx.get(..len).unwrap_or_default())
+                    .expect("v6 message");
+                bng_dhcp::v6::Repr::parse(&p).expect("v6 options");
             }
         }
     }
