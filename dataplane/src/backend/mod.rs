@@ -2,6 +2,7 @@
 //! module, each block with a `// SAFETY:` comment (STYLE.md section 9).
 
 pub mod afpacket;
+pub mod afxdp;
 pub mod memory;
 
 use crate::buffer::Pool;

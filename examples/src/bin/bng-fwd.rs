@@ -1,4 +1,4 @@
-//! `bng-fwd`: the dataplane's IPv4 forwarding graph over AF_PACKET ports — a first
+//! `bng-fwd`: the dataplane's IPv4 forwarding graph over AF_PACKET or AF_XDP ports — a first
 //! runnable composition (ethernet-input, arp-input, ip4-lookup with DIR-24-8, ip4-rewrite)
 //! used by the interop test with real Linux hosts in namespaces.
 //!
@@ -6,6 +6,8 @@
 //! bng-fwd --port veth0=10.0.1.1 --port veth1=10.0.2.1 \
 //!         --route 10.0.1.0/24=0,02:00:00:00:01:02 --route 10.0.2.0/24=1,02:00:00:00:02:02
 //! ```
+//! `--backend afxdp [--xdp-mode native|skb]` uses AF_XDP sockets (copy mode) with the XDP
+//! redirect program instead of AF_PACKET (needs `CAP_NET_ADMIN` and `CAP_BPF` too).
 //! Needs `CAP_NET_RAW`. Runs until SIGINT/SIGTERM or `--seconds`, then prints the
 //! per-node counters.
 
@@ -17,13 +19,14 @@ use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::Backend;
 use bng_dataplane::backend::afpacket::{Socket, stop_flag, wait_any};
+use bng_dataplane::backend::afxdp;
 use bng_dataplane::buffer::Arena;
 use bng_dataplane::graph::new_frame;
 use bng_dataplane::router::{Port, Router};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(about = "IPv4 forwarding through the bngkit node graph over AF_PACKET")]
+#[command(about = "IPv4 forwarding through the bngkit node graph over AF_PACKET or AF_XDP")]
 struct Args {
     /// A port: `IFNAME=IPV4` (our address on it, answered for ARP). Repeat; order = port number.
     #[arg(long = "port", required = true)]
@@ -34,6 +37,12 @@ struct Args {
     /// Stop after this many seconds.
     #[arg(long, default_value_t = 3600)]
     seconds: u64,
+    /// The packet I/O backend.
+    #[arg(long, value_enum, default_value_t = BackendKind::Afpacket)]
+    backend: BackendKind,
+    /// Where the XDP redirect program runs (`--backend afxdp`).
+    #[arg(long, value_enum, default_value_t = XdpModeArg::Native)]
+    xdp_mode: XdpModeArg,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -66,33 +75,92 @@ fn parse_route(s: &str) -> Result<(Ipv4Addr, u8, u16, [u8; 6]), String> {
     ))
 }
 
-fn main() -> ExitCode {
-    let args = Args::parse();
+/// Which packet I/O backend to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BackendKind {
+    /// AF_PACKET raw sockets.
+    Afpacket,
+    /// AF_XDP sockets (copy mode) with the XDP redirect program.
+    Afxdp,
+}
+
+/// Where the XDP program runs (AF_XDP only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum XdpModeArg {
+    /// Native (driver) mode.
+    Native,
+    /// Generic (skb) mode.
+    Skb,
+}
+
+/// Opens every port with `open`, returning the sockets and the router's port table.
+fn open_ports<S>(
+    args: &Args,
+    open: impl Fn(&str) -> std::io::Result<S>,
+    mac: impl Fn(&S) -> [u8; 6],
+) -> Result<(Vec<S>, Vec<Port>), ExitCode> {
     let mut sockets = Vec::new();
     let mut ports = Vec::new();
     for p in &args.ports {
         let Some((ifname, addr)) = p.split_once('=') else {
             eprintln!("bng-fwd: --port {p}: expected IFNAME=IPV4");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         };
         let Ok(addr) = addr.parse::<Ipv4Addr>() else {
             eprintln!("bng-fwd: --port {p}: {addr} is not an IPv4 address");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         };
-        match Socket::open(ifname) {
+        match open(ifname) {
             Ok(s) => {
-                ports.push(Port { mac: s.mac(), addr });
+                ports.push(Port { mac: mac(&s), addr });
                 sockets.push(s);
             }
             Err(e) => {
-                eprintln!("bng-fwd: {ifname}: {e} (run as root or grant CAP_NET_RAW)");
-                return ExitCode::from(1);
+                eprintln!("bng-fwd: {ifname}: {e} (run as root)");
+                return Err(ExitCode::from(1));
             }
         }
     }
+    Ok((sockets, ports))
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match args.backend {
+        BackendKind::Afpacket => match open_ports(&args, Socket::open, Socket::mac) {
+            Ok((sockets, ports)) => run(&args, sockets, &ports, |s| {
+                let _ = wait_any(s, Duration::from_millis(10));
+            }),
+            Err(code) => code,
+        },
+        BackendKind::Afxdp => {
+            let cfg = afxdp::Config {
+                mode: match args.xdp_mode {
+                    XdpModeArg::Native => afxdp::XdpMode::Native,
+                    XdpModeArg::Skb => afxdp::XdpMode::Generic,
+                },
+                ..afxdp::Config::default()
+            };
+            match open_ports(&args, |i| afxdp::Xsk::open(i, cfg), afxdp::Xsk::mac) {
+                Ok((sockets, ports)) => run(&args, sockets, &ports, |s| {
+                    let _ = afxdp::wait_any(s, Duration::from_millis(10));
+                }),
+                Err(code) => code,
+            }
+        }
+    }
+}
+
+/// The worker loop over any backend: receive a burst per port, run the graph, transmit.
+fn run<B: Backend>(
+    args: &Args,
+    mut sockets: Vec<B>,
+    ports: &[Port],
+    wait: impl Fn(&[B]),
+) -> ExitCode {
     let mut arena = Arena::new(4096);
     let mut pool = arena.pool();
-    let mut router = Router::new(&ports, 0);
+    let mut router = Router::new(ports, 0);
     for r in &args.routes {
         let route = parse_route(r).and_then(|(a, l, p, m)| {
             router
@@ -108,7 +176,11 @@ fn main() -> ExitCode {
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let mut rx = new_frame();
     let mut tx: Vec<_> = sockets.iter().map(|_| new_frame()).collect();
-    println!("bng-fwd: forwarding on {} ports", sockets.len());
+    println!(
+        "bng-fwd: forwarding on {} ports ({:?})",
+        sockets.len(),
+        args.backend
+    );
     while !stop.load(std::sync::atomic::Ordering::Relaxed) && Instant::now() < deadline {
         let mut got = 0;
         for (i, s) in sockets.iter_mut().enumerate() {
@@ -123,7 +195,7 @@ fn main() -> ExitCode {
             s.tx_burst(&mut pool, f);
         }
         if got == 0 {
-            let _ = wait_any(&sockets, Duration::from_millis(10));
+            wait(&sockets);
         }
     }
     for (node, counter, value) in router.counter_rows() {

@@ -1,0 +1,823 @@
+//! AF_XDP sockets: a UMEM, its fill and completion rings, the RX and TX rings, and the
+//! XDP program that redirects an interface queue into the socket.
+//!
+//! The ring layer is our own, over `libc` (see dataplane/README.md, "AF_XDP", for why
+//! not the `afxdp` crate): the rings are the kernel's single-producer/single-consumer
+//! queues mapped into our memory; we own one end of each and publish with
+//! acquire/release on the shared producer and consumer indices. The XDP program is the
+//! five-instruction `bpf_redirect_map(&xsks, rx_queue_index, XDP_PASS)` that libxdp
+//! also loads; it is loaded, and the `XSKMAP` created, filled and the program attached,
+//! through `libbpf-rs` (its `libbpf_sys` for the raw-instruction load), so no C compiler
+//! or clang is needed at build time.
+//!
+//! This first version binds in copy mode (`XDP_COPY`, the only mode veth allows) and
+//! copies each packet between a UMEM frame and the worker's [`Pool`]: packets stay
+//! branded by the worker's arena. Zero-copy UMEM-backed packets are a later step.
+//!
+//! Built without the `afxdp` feature, [`Xsk::open`] returns an error saying so.
+
+#![allow(
+    unsafe_code,
+    reason = "AF_XDP socket options, mmap'd rings and BPF loading; each block has a SAFETY comment"
+)]
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::cast_possible_wrap,
+    clippy::cast_sign_loss,
+    reason = "libc constants and C struct fields of fixed, known width"
+)]
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use super::Backend;
+use crate::buffer::{BUF_SIZE, Pool};
+use crate::graph::{FRAME_SIZE, Frame};
+
+/// Bytes of one UMEM frame (the same as a worker buffer).
+pub const UMEM_FRAME: usize = BUF_SIZE;
+
+/// Where the XDP program runs on the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum XdpMode {
+    /// In the driver (`XDP_FLAGS_DRV_MODE`; veth supports it).
+    Native,
+    /// Generic, on the skb (`XDP_FLAGS_SKB_MODE`; every interface).
+    Generic,
+}
+
+impl XdpMode {
+    /// The `XDP_FLAGS_*` mode bit for attaching a program (`linux/if_link.h`).
+    #[must_use]
+    pub const fn flags(self) -> u32 {
+        match self {
+            // XDP_FLAGS_DRV_MODE, XDP_FLAGS_SKB_MODE (linux/if_link.h)
+            Self::Native => 1 << 2,
+            Self::Generic => 1 << 1,
+        }
+    }
+}
+
+/// How to open an [`Xsk`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Config {
+    /// The interface queue to bind (one socket per queue).
+    pub queue: u32,
+    /// Where the redirect program runs.
+    pub mode: XdpMode,
+    /// UMEM frames; half go to the fill ring for RX, half are kept for TX.
+    pub frames: u32,
+    /// Entries of each ring (a power of two, at most `frames / 2`).
+    pub ring_size: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            queue: 0,
+            mode: XdpMode::Native,
+            frames: 4096,
+            ring_size: 2048,
+        }
+    }
+}
+
+/// Counters of one socket, including the kernel's `XDP_STATISTICS`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Packets received.
+    pub rx: u64,
+    /// Packets handed to the TX ring.
+    pub tx: u64,
+    /// Packets dropped on TX: no free UMEM frame, no TX ring room, or too long.
+    pub tx_dropped: u64,
+    /// Kernel: dropped for other reasons on RX.
+    pub rx_dropped: u64,
+    /// Kernel: RX ring full.
+    pub rx_ring_full: u64,
+    /// Kernel: fill ring empty when a packet arrived.
+    pub rx_fill_ring_empty: u64,
+    /// Kernel: invalid TX descriptors.
+    pub tx_invalid: u64,
+}
+
+/// A memory mapping, unmapped on drop.
+#[derive(Debug)]
+struct Mmap {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+impl Mmap {
+    /// Maps `len` bytes: anonymous memory when `fd` is `None`, else the region of the
+    /// socket `fd` at `offset`.
+    fn new(len: usize, fd: Option<BorrowedFd<'_>>, offset: u64) -> io::Result<Self> {
+        let (flags, raw) = match fd {
+            Some(fd) => (libc::MAP_SHARED | libc::MAP_POPULATE, fd.as_raw_fd()),
+            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
+        };
+        // SAFETY: a fresh mapping at an address the kernel chooses; nothing aliases it,
+        // the result is checked before use.
+        let p = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                flags,
+                raw,
+                offset as libc::off_t,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
+        Ok(Self { ptr, len })
+    }
+}
+
+impl Drop for Mmap {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly one mapping made in `Mmap::new`, dropped once;
+        // no reference into it outlives `self` (rings and UMEM hold `Mmap`s by value).
+        unsafe {
+            libc::munmap(self.ptr.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// One end of a kernel ring of `T` entries: producer and consumer indices (free-running
+/// u32) and the entry array, all inside `map`.
+#[derive(Debug)]
+struct Ring<T> {
+    /// Keeps the mapping the pointers below point into.
+    _map: Mmap,
+    producer: *const AtomicU32,
+    consumer: *const AtomicU32,
+    desc: *mut T,
+    mask: u32,
+    size: u32,
+}
+
+impl<T: Copy> Ring<T> {
+    /// Maps the ring of `size` entries of socket `fd` at page offset `pgoff`, with the
+    /// field offsets the kernel reported.
+    #[allow(
+        clippy::cast_ptr_alignment,
+        reason = "the offsets are checked to be aligned for their types, and mmap is page-aligned"
+    )]
+    fn map(
+        fd: BorrowedFd<'_>,
+        off: &libc::xdp_ring_offset,
+        size: u32,
+        pgoff: u64,
+    ) -> io::Result<Self> {
+        let len = off.desc as usize + size as usize * size_of::<T>();
+        let map = Mmap::new(len, Some(fd), pgoff)?;
+        let base = map.ptr.as_ptr();
+        if off.producer as usize + 4 > len
+            || off.consumer as usize + 4 > len
+            || off.desc as usize > len
+            || off.producer % 4 != 0
+            || off.consumer % 4 != 0
+            || off.desc as usize % align_of::<T>() != 0
+        {
+            return Err(io::Error::other(
+                "XDP_MMAP_OFFSETS outside the ring mapping",
+            ));
+        }
+        // SAFETY: the offsets were checked to lie inside the mapping of `len` bytes; the
+        // kernel aligns producer/consumer to 4 (they are u32s it updates atomically) and
+        // the descriptor array to its entry type.
+        let (producer, consumer, desc) = unsafe {
+            (
+                base.add(off.producer as usize)
+                    .cast::<AtomicU32>()
+                    .cast_const(),
+                base.add(off.consumer as usize)
+                    .cast::<AtomicU32>()
+                    .cast_const(),
+                base.add(off.desc as usize).cast::<T>(),
+            )
+        };
+        Ok(Self {
+            _map: map,
+            producer,
+            consumer,
+            desc,
+            mask: size - 1,
+            size,
+        })
+    }
+
+    fn producer(&self) -> &AtomicU32 {
+        // SAFETY: points into `self.map`, which lives as long as `self`; the kernel
+        // writes it only atomically.
+        unsafe { &*self.producer }
+    }
+
+    fn consumer(&self) -> &AtomicU32 {
+        // SAFETY: as for `producer`.
+        unsafe { &*self.consumer }
+    }
+
+    /// Consumer side: entries ready to read (from our consumer index on).
+    fn ready(&self) -> (u32, u32) {
+        let cons = self.consumer().load(Ordering::Relaxed);
+        let prod = self.producer().load(Ordering::Acquire);
+        (cons, prod.wrapping_sub(cons))
+    }
+
+    /// Producer side: free entries (from our producer index on).
+    fn room(&self) -> (u32, u32) {
+        let prod = self.producer().load(Ordering::Relaxed);
+        let cons = self.consumer().load(Ordering::Acquire);
+        (prod, self.size - prod.wrapping_sub(cons))
+    }
+
+    /// Reads entry `idx` (masked).
+    fn read(&self, idx: u32) -> T {
+        // SAFETY: `idx & mask` < size, inside the descriptor array of the mapping; the
+        // caller only reads entries between consumer and producer, which the kernel
+        // published (Acquire in `ready`) and does not touch until we release them.
+        unsafe { self.desc.add((idx & self.mask) as usize).read() }
+    }
+
+    /// Writes entry `idx` (masked).
+    fn write(&mut self, idx: u32, v: T) {
+        // SAFETY: `idx & mask` < size; the caller only writes entries between producer
+        // and consumer + size, which the kernel does not read until we publish them.
+        unsafe { self.desc.add((idx & self.mask) as usize).write(v) }
+    }
+
+    /// Consumer side: releases entries up to `cons`.
+    fn release(&self, cons: u32) {
+        self.consumer().store(cons, Ordering::Release);
+    }
+
+    /// Producer side: publishes entries up to `prod`.
+    fn submit(&self, prod: u32) {
+        self.producer().store(prod, Ordering::Release);
+    }
+}
+
+/// An AF_XDP socket bound to one queue of an interface, with its own UMEM and the XDP
+/// redirect program attached to the interface.
+#[derive(Debug)]
+pub struct Xsk {
+    rx: Ring<libc::xdp_desc>,
+    tx: Ring<libc::xdp_desc>,
+    fill: Ring<u64>,
+    comp: Ring<u64>,
+    umem: Mmap,
+    /// UMEM frame addresses not lent to the kernel (for TX).
+    free: Vec<u64>,
+    fd: OwnedFd,
+    prog: prog::Attached,
+    ifindex: i32,
+    mac: [u8; 6],
+    stats: Stats,
+}
+
+// SAFETY: the raw pointers point into mappings the `Xsk` owns; moving it to another
+// thread moves the only user of its rings along with it.
+unsafe impl Send for Xsk {}
+
+fn sockopt<T>(fd: BorrowedFd<'_>, name: i32, v: &T) -> io::Result<()> {
+    // SAFETY: `v` is a valid `T` for the call and its size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_XDP,
+            name,
+            (&raw const *v).cast(),
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn ctx(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
+    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// The interface's index and MAC address (through an ordinary UDP socket: AF_XDP
+/// sockets have no device ioctls).
+fn ifinfo(ifname: &str) -> io::Result<(i32, [u8; 6])> {
+    let name =
+        std::ffi::CString::new(ifname).map_err(|_| io::Error::other("interface name has a NUL"))?;
+    // SAFETY: `name` is NUL-terminated and valid during the call.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!("no interface {ifname}"),
+        ));
+    }
+    // SAFETY: plain socket(2); checked before use.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM, 0) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor nothing else owns.
+    let sock = unsafe { OwnedFd::from_raw_fd(raw) };
+    // SAFETY: ifreq is plain data; all-zero is valid.
+    let mut ifr: libc::ifreq = unsafe { core::mem::zeroed() };
+    for (d, s) in ifr.ifr_name.iter_mut().zip(name.as_bytes_with_nul()) {
+        *d = *s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR reads ifr_name and writes ifr_hwaddr of the struct we own.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFHWADDR, &raw mut ifr) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: after a successful SIOCGIFHWADDR the union holds ifru_hwaddr.
+    let hw = unsafe { ifr.ifr_ifru.ifru_hwaddr };
+    let mut mac = [0u8; 6];
+    for (d, s) in mac.iter_mut().zip(hw.sa_data.iter()) {
+        *d = *s as u8;
+    }
+    Ok((i32::try_from(ifindex).map_err(io::Error::other)?, mac))
+}
+
+impl Xsk {
+    /// Opens an AF_XDP socket on `ifname`/`cfg.queue` in copy mode, loads the redirect
+    /// program and attaches it in `cfg.mode` (needs `CAP_NET_ADMIN`, `CAP_BPF`,
+    /// `CAP_NET_RAW`).
+    ///
+    /// # Errors
+    /// The OS error of the failing step (socket, UMEM registration, ring setup, mmap,
+    /// bind, map, program load or attach) with the step in the message; a build without
+    /// the `afxdp` feature always fails here.
+    pub fn open(ifname: &str, cfg: Config) -> io::Result<Self> {
+        if !cfg.ring_size.is_power_of_two() || cfg.ring_size * 2 > cfg.frames {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "ring_size must be a power of two and at most frames / 2",
+            ));
+        }
+        let (ifindex, mac) = ifinfo(ifname)?;
+        // SAFETY: plain socket(2); checked before use.
+        let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW, 0) };
+        if raw < 0 {
+            return Err(
+                ctx("AF_XDP socket (needs CONFIG_XDP_SOCKETS, CAP_NET_RAW)")(
+                    io::Error::last_os_error(),
+                ),
+            );
+        }
+        // SAFETY: `raw` is a fresh descriptor nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let umem_len = cfg.frames as usize * UMEM_FRAME;
+        let umem = Mmap::new(umem_len, None, 0).map_err(ctx("UMEM mmap"))?;
+        let reg = libc::xdp_umem_reg {
+            addr: umem.ptr.as_ptr() as u64,
+            len: umem_len as u64,
+            chunk_size: UMEM_FRAME as u32,
+            headroom: 0,
+            flags: 0,
+            tx_metadata_len: 0,
+        };
+        sockopt(fd.as_fd(), libc::XDP_UMEM_REG, &reg).map_err(ctx("XDP_UMEM_REG"))?;
+        for opt in [
+            libc::XDP_UMEM_FILL_RING,
+            libc::XDP_UMEM_COMPLETION_RING,
+            libc::XDP_RX_RING,
+            libc::XDP_TX_RING,
+        ] {
+            sockopt(fd.as_fd(), opt, &cfg.ring_size).map_err(ctx("XDP ring size"))?;
+        }
+        // SAFETY: plain data; all-zero is valid (and the kernel fills it).
+        let mut off: libc::xdp_mmap_offsets = unsafe { core::mem::zeroed() };
+        let mut optlen = size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
+        // SAFETY: `off`/`optlen` describe a buffer we own of the size passed.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_XDP,
+                libc::XDP_MMAP_OFFSETS,
+                (&raw mut off).cast(),
+                &raw mut optlen,
+            )
+        };
+        if rc < 0 || optlen as usize != size_of::<libc::xdp_mmap_offsets>() {
+            return Err(ctx("XDP_MMAP_OFFSETS")(io::Error::last_os_error()));
+        }
+        let n = cfg.ring_size;
+        let fill = Ring::map(fd.as_fd(), &off.fr, n, libc::XDP_UMEM_PGOFF_FILL_RING)
+            .map_err(ctx("fill ring mmap"))?;
+        let comp = Ring::map(fd.as_fd(), &off.cr, n, libc::XDP_UMEM_PGOFF_COMPLETION_RING)
+            .map_err(ctx("completion ring mmap"))?;
+        let rx = Ring::map(fd.as_fd(), &off.rx, n, libc::XDP_PGOFF_RX_RING as u64)
+            .map_err(ctx("RX ring mmap"))?;
+        let tx = Ring::map(fd.as_fd(), &off.tx, n, libc::XDP_PGOFF_TX_RING as u64)
+            .map_err(ctx("TX ring mmap"))?;
+
+        let sxdp = libc::sockaddr_xdp {
+            sxdp_family: libc::AF_XDP as u16,
+            sxdp_flags: libc::XDP_COPY,
+            sxdp_ifindex: ifindex as u32,
+            sxdp_queue_id: cfg.queue,
+            sxdp_shared_umem_fd: 0,
+        };
+        // SAFETY: `sxdp` is a valid sockaddr_xdp and its size is passed.
+        let rc = unsafe {
+            libc::bind(
+                fd.as_raw_fd(),
+                (&raw const sxdp).cast::<libc::sockaddr>(),
+                size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            return Err(ctx("bind AF_XDP (XDP_COPY)")(io::Error::last_os_error()));
+        }
+        let attached = prog::Attached::new(fd.as_fd(), ifindex, cfg.queue, cfg.mode)?;
+
+        let mut s = Self {
+            rx,
+            tx,
+            fill,
+            comp,
+            umem,
+            free: Vec::with_capacity(cfg.frames as usize),
+            fd,
+            prog: attached,
+            ifindex,
+            mac,
+            stats: Stats::default(),
+        };
+        // lend the first ring_size frames to the kernel for RX; keep the rest for TX
+        let (prod, room) = s.fill.room();
+        let lend = room.min(n);
+        for i in 0..lend {
+            s.fill
+                .write(prod.wrapping_add(i), u64::from(i) * UMEM_FRAME as u64);
+        }
+        s.fill.submit(prod.wrapping_add(lend));
+        s.free
+            .extend((lend..cfg.frames).map(|i| u64::from(i) * UMEM_FRAME as u64));
+        Ok(s)
+    }
+
+    /// The interface's MAC address.
+    #[must_use]
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// The interface index.
+    #[must_use]
+    pub fn ifindex(&self) -> i32 {
+        self.ifindex
+    }
+
+    /// Where the redirect program is attached.
+    #[must_use]
+    pub fn mode(&self) -> XdpMode {
+        self.prog.mode()
+    }
+
+    /// Our counters and the kernel's `XDP_STATISTICS`.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        // SAFETY: plain data; all-zero is valid.
+        let mut k: libc::xdp_statistics = unsafe { core::mem::zeroed() };
+        let mut len = size_of::<libc::xdp_statistics>() as libc::socklen_t;
+        // SAFETY: `k`/`len` describe a buffer we own of the size passed.
+        let rc = unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_XDP,
+                libc::XDP_STATISTICS,
+                (&raw mut k).cast(),
+                &raw mut len,
+            )
+        };
+        if rc == 0 {
+            s.rx_dropped = k.rx_dropped;
+            s.rx_ring_full = k.rx_ring_full;
+            s.rx_fill_ring_empty = k.rx_fill_ring_empty_descs;
+            s.tx_invalid = k.tx_invalid_descs;
+        }
+        s
+    }
+
+    /// The bytes of UMEM frame `addr`, `len` long (`None` if outside the UMEM).
+    fn frame(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        let a = usize::try_from(addr).ok()?;
+        if a.checked_add(len)? > self.umem.len || len > UMEM_FRAME {
+            return None;
+        }
+        // SAFETY: `a..a+len` was checked to lie inside the UMEM mapping; the frame is
+        // ours (the kernel handed it over on the RX ring and gets it back only after
+        // this borrow ends, when we put it on the fill ring).
+        Some(unsafe { core::slice::from_raw_parts(self.umem.ptr.as_ptr().add(a), len) })
+    }
+
+    /// UMEM frame `addr`, writable, `len` long (`None` if outside the UMEM).
+    fn frame_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
+        let a = usize::try_from(addr).ok()?;
+        if a.checked_add(len)? > self.umem.len || len > UMEM_FRAME {
+            return None;
+        }
+        // SAFETY: inside the UMEM mapping (checked); the frame came from our free list,
+        // so the kernel does not use it until we put it on the TX ring after this borrow.
+        Some(unsafe { core::slice::from_raw_parts_mut(self.umem.ptr.as_ptr().add(a), len) })
+    }
+
+    /// Takes back frames the kernel finished sending.
+    fn reap_completions(&mut self) {
+        let (cons, n) = self.comp.ready();
+        for i in 0..n {
+            let addr = self.comp.read(cons.wrapping_add(i));
+            self.free.push(addr);
+        }
+        self.comp.release(cons.wrapping_add(n));
+    }
+
+    /// Asks the kernel to transmit what the TX ring holds (copy mode sends on `sendto`).
+    fn kick(&self) {
+        // SAFETY: a zero-length send with no buffer and no address on our socket.
+        unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                core::ptr::null(),
+                0,
+                libc::MSG_DONTWAIT,
+                core::ptr::null(),
+                0,
+            );
+        }
+    }
+}
+
+impl AsFd for Xsk {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+/// An [`Xsk`] as a graph backend: copies between UMEM frames and the worker's pool.
+impl Backend for Xsk {
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        let (cons, ready) = self.rx.ready();
+        let want = ready
+            .min(u32::try_from(FRAME_SIZE.saturating_sub(out.len())).unwrap_or(0))
+            .min(u32::try_from(pool.available()).unwrap_or(u32::MAX));
+        if want == 0 {
+            return 0;
+        }
+        let (fprod, froom) = self.fill.room();
+        let mut got = 0u32;
+        for i in 0..want {
+            let d = self.rx.read(cons.wrapping_add(i));
+            // copy mode: no UMEM headroom configured, so the data starts at the address
+            if let Some(p) = self
+                .frame(d.addr, d.len as usize)
+                .and_then(|data| pool.alloc_from(data))
+            {
+                out.push(p);
+                got += 1;
+            }
+            // the frame goes straight back to the kernel; the fill ring always has room
+            // for every frame we hold, since it is as large as the frames we lend
+            if i < froom {
+                let addr = d.addr - d.addr % UMEM_FRAME as u64;
+                self.fill.write(fprod.wrapping_add(i), addr);
+            } else {
+                self.free.push(d.addr - d.addr % UMEM_FRAME as u64);
+            }
+        }
+        self.fill.submit(fprod.wrapping_add(want.min(froom)));
+        self.rx.release(cons.wrapping_add(want));
+        self.stats.rx += u64::from(got);
+        got as usize
+    }
+
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
+        if frame.is_empty() {
+            return 0;
+        }
+        self.reap_completions();
+        let (prod, room) = self.tx.room();
+        let mut n = 0u32;
+        for p in frame.drain(..) {
+            let len = p.len();
+            let addr = if n < room && len <= UMEM_FRAME {
+                self.free.pop()
+            } else {
+                None
+            };
+            if let Some((a, f)) = addr.and_then(|a| self.frame_mut(a, len).map(|f| (a, f))) {
+                f.copy_from_slice(p.data());
+                let desc = libc::xdp_desc {
+                    addr: a,
+                    len: len as u32,
+                    options: 0,
+                };
+                self.tx.write(prod.wrapping_add(n), desc);
+                n += 1;
+            } else {
+                if let Some(a) = addr {
+                    self.free.push(a);
+                }
+                self.stats.tx_dropped += 1;
+            }
+            pool.free(p);
+        }
+        if n > 0 {
+            self.tx.submit(prod.wrapping_add(n));
+            self.kick();
+            self.reap_completions();
+        }
+        self.stats.tx += u64::from(n);
+        n as usize
+    }
+}
+
+/// Waits at most `timeout` until one of `sockets` has a packet on its RX ring.
+/// Returns whether one has.
+///
+/// # Errors
+/// The OS error of `poll`.
+pub fn wait_any(sockets: &[Xsk], timeout: Duration) -> io::Result<bool> {
+    let mut fds: Vec<libc::pollfd> = sockets
+        .iter()
+        .map(|s| libc::pollfd {
+            fd: s.fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
+    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n > 0)
+}
+
+#[cfg(feature = "afxdp")]
+mod prog {
+    //! The redirect program and its `XSKMAP`, through libbpf-rs.
+
+    use std::io;
+    use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
+
+    use libbpf_rs::libbpf_sys;
+    use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType, Xdp, XdpFlags};
+
+    use super::XdpMode;
+
+    /// One eBPF instruction (`struct bpf_insn`: code, dst/src register nibbles, offset,
+    /// immediate), laid out as the kernel reads it.
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Insn {
+        code: u8,
+        regs: u8,
+        off: i16,
+        imm: i32,
+    }
+
+    const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+        Insn {
+            code,
+            regs: (src << 4) | (dst & 0x0f),
+            off,
+            imm,
+        }
+    }
+
+    /// `return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);` — the program
+    /// libxdp loads for an XSK (kernels >= 5.3 accept the fallback action in `flags`).
+    fn redirect_insns(map_fd: i32) -> [Insn; 6] {
+        [
+            // r2 = *(u32 *)(r1 + offsetof(struct xdp_md, rx_queue_index) = 16)
+            insn(0x61, 2, 1, 16, 0),
+            // r1 = map_fd (BPF_LD | BPF_DW | BPF_IMM, src = BPF_PSEUDO_MAP_FD), 2 slots
+            insn(0x18, 1, 1, 0, map_fd),
+            insn(0, 0, 0, 0, 0),
+            // r3 = XDP_PASS
+            insn(0xb7, 3, 0, 0, 2),
+            // call bpf_redirect_map (helper 51)
+            insn(0x85, 0, 0, 0, 51),
+            // exit
+            insn(0x95, 0, 0, 0, 0),
+        ]
+    }
+
+    /// The program attached to an interface (detached on drop) and the map holding our
+    /// socket.
+    #[derive(Debug)]
+    pub(super) struct Attached {
+        prog: OwnedFd,
+        _map: MapHandle,
+        ifindex: i32,
+        mode: XdpMode,
+    }
+
+    impl Attached {
+        pub(super) fn new(
+            xsk: BorrowedFd<'_>,
+            ifindex: i32,
+            queue: u32,
+            mode: XdpMode,
+        ) -> io::Result<Self> {
+            let e = |what: &'static str| {
+                move |e: libbpf_rs::Error| io::Error::other(format!("{what}: {e}"))
+            };
+            // SAFETY: bpf_map_create_opts is plain data; all-zero is the default, and
+            // `sz` is set as libbpf requires.
+            let mut opts: libbpf_sys::bpf_map_create_opts = unsafe { core::mem::zeroed() };
+            opts.sz = size_of::<libbpf_sys::bpf_map_create_opts>() as _;
+            let map = MapHandle::create(MapType::Xskmap, Some("bng_xsks"), 4, 4, 64, &opts)
+                .map_err(e("create XSKMAP (needs CAP_BPF)"))?;
+            let fd = xsk.as_raw_fd();
+            map.update(&queue.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
+                .map_err(e("XSKMAP update"))?;
+            let insns = redirect_insns(map.as_fd().as_raw_fd());
+            // SAFETY: `insns` is an array of `insns.len()` instructions with the layout of
+            // `struct bpf_insn` (8 bytes, repr(C)); the name and license are NUL-terminated
+            // literals; NULL opts is accepted by libbpf. The result is checked.
+            let raw = unsafe {
+                libbpf_sys::bpf_prog_load(
+                    libbpf_sys::BPF_PROG_TYPE_XDP,
+                    c"bng_xsk_redir".as_ptr(),
+                    c"GPL".as_ptr(),
+                    insns.as_ptr().cast::<libbpf_sys::bpf_insn>(),
+                    insns.len() as _,
+                    core::ptr::null_mut(),
+                )
+            };
+            if raw < 0 {
+                return Err(io::Error::other(format!(
+                    "load XDP program: {}",
+                    io::Error::from_raw_os_error(-raw)
+                )));
+            }
+            // SAFETY: `raw` is a fresh program descriptor nothing else owns.
+            let prog = unsafe { OwnedFd::from_raw_fd(raw) };
+            Xdp::new(prog.as_fd())
+                .attach(ifindex, XdpFlags::from_bits_retain(mode.flags()))
+                .map_err(e("attach XDP program"))?;
+            Ok(Self {
+                prog,
+                _map: map,
+                ifindex,
+                mode,
+            })
+        }
+
+        pub(super) fn mode(&self) -> XdpMode {
+            self.mode
+        }
+    }
+
+    impl Drop for Attached {
+        fn drop(&mut self) {
+            let _ = Xdp::new(self.prog.as_fd())
+                .detach(self.ifindex, XdpFlags::from_bits_retain(self.mode.flags()));
+        }
+    }
+}
+
+#[cfg(not(feature = "afxdp"))]
+mod prog {
+    //! Built without the `afxdp` feature: no BPF loader.
+
+    use std::io;
+    use std::os::fd::BorrowedFd;
+
+    use super::XdpMode;
+
+    #[derive(Debug)]
+    pub(super) struct Attached {
+        mode: XdpMode,
+    }
+
+    impl Attached {
+        pub(super) fn new(
+            _xsk: BorrowedFd<'_>,
+            _ifindex: i32,
+            _queue: u32,
+            _mode: XdpMode,
+        ) -> io::Result<Self> {
+            Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "bng-dataplane was built without the `afxdp` feature (libbpf-rs): no XDP program loader",
+            ))
+        }
+
+        pub(super) fn mode(&self) -> XdpMode {
+            self.mode
+        }
+    }
+}
