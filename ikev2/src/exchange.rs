@@ -358,6 +358,10 @@ impl<const N: usize> Buf<N> {
 }
 
 /// One IKE SA, either role.
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "independent flags: two send queues and the two NAT detection results"
+)]
 pub struct IkeSa<'c> {
     cfg: &'c Config<'c>,
     role: Role,
@@ -376,9 +380,13 @@ pub struct IkeSa<'c> {
     /// RealMessage1 and RealMessage2 (section 2.15).
     msg1: Buf<MAX_MESSAGE>,
     msg2: Buf<MAX_MESSAGE>,
-    /// The last message we sent (a request to retransmit or a response to repeat).
-    out: Buf<MAX_MESSAGE>,
-    send_pending: bool,
+    /// Our outstanding request, kept for retransmission (section 2.1).
+    req_out: Buf<MAX_MESSAGE>,
+    send_req: bool,
+    /// Our last response, repeated when the request comes again (section 2.1);
+    /// separate from `req_out` since both ends may have a request outstanding.
+    resp_out: Buf<MAX_MESSAGE>,
+    send_resp: bool,
     /// Initiator role for requests: next message ID to use; awaiting its response.
     next_request_id: u32,
     awaiting: Option<u32>,
@@ -807,8 +815,8 @@ impl<'c> Responder<'c> {
         .map_err(|_| ProtocolError::Crypto(CryptoError::BufferTooSmall))?;
         let m2 = buf.get(..len).unwrap_or_default();
         sa_new.msg2.set(m2)?;
-        sa_new.out.set(m2)?;
-        sa_new.send_pending = true;
+        sa_new.resp_out.set(m2)?;
+        sa_new.send_resp = true;
         sa_new.expected_request_id = 1;
         sa_new.state = State::AuthPending;
         // A half-open SA that never completes times out (section 2.4).
@@ -853,8 +861,10 @@ impl<'c> IkeSa<'c> {
             keys: IkeKeys::default(),
             msg1: Buf::new(),
             msg2: Buf::new(),
-            out: Buf::new(),
-            send_pending: false,
+            req_out: Buf::new(),
+            send_req: false,
+            resp_out: Buf::new(),
+            send_resp: false,
             next_request_id: 0,
             awaiting: None,
             expected_request_id: 0,
@@ -1039,8 +1049,8 @@ impl<'c> IkeSa<'c> {
     }
 
     fn start_request(&mut self, now: Duration, id: u32, m: &[u8]) -> Result<(), ProtocolError> {
-        self.out.set(m)?;
-        self.send_pending = true;
+        self.req_out.set(m)?;
+        self.send_req = true;
         self.awaiting = Some(id);
         self.retransmits = 0;
         self.retransmit_at = Some(now + self.cfg.retransmit);
@@ -1162,8 +1172,14 @@ impl<'c> IkeSa<'c> {
             &PayloadList::List(inner),
             &mut buf,
         )?;
-        self.out.set(buf.get(..n).unwrap_or_default())?;
-        self.send_pending = true;
+        let m = buf.get(..n).unwrap_or_default();
+        if response {
+            self.resp_out.set(m)?;
+            self.send_resp = true;
+        } else {
+            self.req_out.set(m)?;
+            self.send_req = true;
+        }
         Ok(())
     }
 
@@ -1568,11 +1584,11 @@ impl<'c> IkeSa<'c> {
     ) -> Result<(), ProtocolError> {
         let id = p.message_id();
         // Section 2.3 with a window of 1: a retransmitted request gets the same answer.
-        if id.wrapping_add(1) == self.expected_request_id && self.out.len > 0 {
+        if id.wrapping_add(1) == self.expected_request_id && self.resp_out.len > 0 {
             if p.exchange() == ExchangeType::IKE_SA_INIT && p.as_bytes() != self.msg1.get() {
                 return Err(ProtocolError::Unexpected);
             }
-            self.send_pending = true;
+            self.send_resp = true;
             return Ok(());
         }
         if id != self.expected_request_id {
@@ -2406,7 +2422,7 @@ impl<'c> IkeSa<'c> {
             return;
         }
         self.retransmits += 1;
-        self.send_pending = true;
+        self.send_req = true;
         let backoff = self.cfg.retransmit * (1u32 << self.retransmits.min(10));
         self.retransmit_at = Some(now + backoff);
     }
@@ -2417,12 +2433,17 @@ impl<'c> IkeSa<'c> {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
-        if self.send_pending {
-            let m = self.out.get();
-            let dst = tx.get_mut(..m.len())?;
-            dst.copy_from_slice(m);
-            self.send_pending = false;
-            return Some(Action::Send { len: m.len() });
+        for (pending, buf) in [
+            (&mut self.send_resp, &self.resp_out),
+            (&mut self.send_req, &self.req_out),
+        ] {
+            if *pending {
+                let m = buf.get();
+                let dst = tx.get_mut(..m.len())?;
+                dst.copy_from_slice(m);
+                *pending = false;
+                return Some(Action::Send { len: m.len() });
+            }
         }
         None
     }

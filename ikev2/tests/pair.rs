@@ -666,3 +666,56 @@ fn message_id_window_and_spoofs() {
         Err(ProtocolError::Unexpected)
     );
 }
+
+#[test]
+fn simultaneous_requests_keep_their_own_retransmissions() {
+    let i = cfg(&GCM, &ESP, b"secret", b"west");
+    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let mut rng = StdRng::seed_from_u64(12);
+    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
+    let now = Duration::from_secs(2000);
+    let mut ini = IkeSa::initiate(&i, now, ia, ra, &mut rng).unwrap();
+    let front = Responder::new(&r, &mut rng).unwrap();
+    let mut tx = [0u8; 4096];
+    let Some(Action::Send { len }) = ini.poll_action(now, &mut tx) else {
+        panic!()
+    };
+    let InitOutcome::NewSa(mut resp) = front
+        .handle_init(now, 0, ra, ia, &tx[..len], &mut rng, &mut [0u8; 4096])
+        .unwrap()
+    else {
+        panic!()
+    };
+    let _ = pump(&mut resp, &mut ini, &mut rng);
+    assert!(ini.is_established() && resp.is_established());
+
+    // Both ends start a request at once (section 2.3: each has its own window).
+    ini.liveness_check(now, &mut rng).unwrap();
+    resp.create_child(now, None, &mut rng).unwrap();
+    let Some(Action::Send { .. }) = ini.poll_action(now, &mut tx) else {
+        panic!()
+    }; // lost
+    let Some(Action::Send { len }) = resp.poll_action(now, &mut tx) else {
+        panic!()
+    };
+    ini.handle_packet(now, &tx[..len].to_vec(), &mut rng)
+        .unwrap();
+    let (ei, er) = pump(&mut ini, &mut resp, &mut rng);
+    assert_eq!(children(&ei).len(), 1, "{ei:?}");
+    assert_eq!(children(&er).len(), 1, "{er:?}");
+    assert!(
+        ini.poll_timeout().is_some(),
+        "the liveness check is still outstanding"
+    );
+    // Its retransmission is the request itself, not the response sent meanwhile.
+    ini.handle_timeout(now + Duration::from_secs(1));
+    let Some(Action::Send { len }) = ini.poll_action(now, &mut tx) else {
+        panic!()
+    };
+    let retx = tx[..len].to_vec();
+    let p = bng_ikev2::header::Packet::new_checked(&retx[..]).unwrap();
+    assert!(!p.flags().response());
+    resp.handle_packet(now, &retx, &mut rng).unwrap();
+    let _ = pump(&mut resp, &mut ini, &mut rng);
+    assert_eq!(ini.poll_timeout(), None, "answered");
+}
