@@ -698,8 +698,7 @@ fn simultaneous_requests_keep_their_own_retransmissions() {
     let Some(Action::Send { len }) = resp.poll_action(now, &mut tx) else {
         panic!()
     };
-    ini.handle_packet(now, &tx[..len].to_vec(), &mut rng)
-        .unwrap();
+    ini.handle_packet(now, &tx[..len], &mut rng).unwrap();
     let (ei, er) = pump(&mut ini, &mut resp, &mut rng);
     assert_eq!(children(&ei).len(), 1, "{ei:?}");
     assert_eq!(children(&er).len(), 1, "{er:?}");
