@@ -667,7 +667,8 @@ impl<T: Transform> Outbound<T> {
     ///
     /// # Errors
     /// [`EmitError::BufferTooSmall`] (see [`Outbound::headroom`],
-    /// [`Outbound::tailroom`]), [`ParseError`] when the packet is not IP,
+    /// [`Outbound::tailroom`]), [`ParseError`] when the packet is not IP or its
+    /// IP length field does not match `range` (pass exactly the IP packet),
     /// [`ProtocolError::SequenceExhausted`], [`ProtocolError::Expired`].
     pub fn encap<R: RngCore + CryptoRng>(
         &mut self,
