@@ -595,9 +595,11 @@ impl<T: Transform> Outbound<T> {
         tfc: usize,
         rng: &mut R,
     ) -> Result<Range<usize>, Error> {
+        let len = payload.len();
         let r = self.encap_esp_inner(now, buf, payload, nh, tfc, rng);
         match r {
-            Ok(ref esp) => self.core.account(now, esp.len()),
+            // Byte lifetimes count protected payload bytes, as inbound does.
+            Ok(_) => self.core.account(now, len),
             Err(e) => self.core.stats.record(e),
         }
         r

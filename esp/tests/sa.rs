@@ -535,3 +535,35 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn tfc_dummy_packet_is_reported_empty() {
+    // RFC 4303 section 2.6: next header 59 marks a dummy packet the receiver drops.
+    let cfg = Config::new(Spi(0xc000), tunnel4());
+    let mut tx = Outbound::new(cfg, gcm128(), T0).unwrap();
+    let mut rx = Inbound::new(cfg, gcm128(), T0).unwrap();
+    let mut rng = StdRng::seed_from_u64(10);
+    let mut buf = vec![0u8; 256];
+    let esp = tx
+        .encap_esp(
+            T0,
+            &mut buf,
+            64..96,
+            NextHeader::NO_NEXT_HEADER,
+            0,
+            &mut rng,
+        )
+        .unwrap();
+    // Put an outer IPv4 header (protocol 50) in front by hand.
+    let start = esp.start - 20;
+    let total = u16::try_from(esp.end - start).unwrap();
+    buf[start..start + 20].copy_from_slice(&[
+        0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 50, 0, 0, 192, 0, 2, 2, 192, 0, 2, 1,
+    ]);
+    buf[start + 2..start + 4].copy_from_slice(&total.to_be_bytes());
+    let d = rx.decap(T0, &mut buf, start..esp.end).unwrap();
+    assert_eq!(d.next_header, NextHeader::NO_NEXT_HEADER);
+    assert!(d.packet.is_empty());
+    assert_eq!(tx.stats().bytes, 32);
+    assert_eq!(rx.stats().bytes, 32);
+}
