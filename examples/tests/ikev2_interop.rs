@@ -432,7 +432,7 @@ fn our_initiator_to_strongswan() {
     if !tools(test) {
         return;
     }
-    let lab = Lab::new(test, "aes128gcm16-prfsha256-x25519", "aes128gcm16");
+    let lab = Lab::new(test, "aes128gcm16-prfsha256-x25519", "aes128gcm16-x25519");
     let mut gw = lab.gw(
         "gw-initiator",
         &[
@@ -443,6 +443,7 @@ fn our_initiator_to_strongswan() {
             "--ts-remote",
             "10.1.0.0/24",
             "--create-child",
+            "--pfs",
             "--rekey-ike",
             "--delete",
             "--timeout",

@@ -5,11 +5,10 @@
 //! (section 2.17), retransmission timers and the message-ID window (sections 2.1,
 //! 2.3, 2.4), liveness checks and Delete in INFORMATIONAL exchanges (section 1.4).
 //!
-//! CREATE_CHILD_SA creates and rekeys Child SAs without PFS, in both directions
-//! (sections 1.3.1, 1.3.3) — with PFS when the peer asks for it, without when we
-//! start it — and rekeys the IKE SA (section 1.3.2). Not
-//! yet: PFS in our own CREATE_CHILD_SA requests, fragmentation (RFC 7383),
-//! certificates and EAP, window sizes above 1. IKE SA rekeys go both ways.
+//! CREATE_CHILD_SA creates and rekeys Child SAs in both directions, with or without
+//! PFS (sections 1.3.1, 1.3.3), and rekeys the IKE SA in both directions (section
+//! 1.3.2). Not yet: fragmentation (RFC 7383), certificates and EAP, window sizes
+//! above 1.
 //!
 //! The machine never reads a clock or an RNG of its own: `now` is a `Duration`
 //! since the caller's epoch, and SPIs, nonces, key pairs and IVs come from the
@@ -424,11 +423,13 @@ struct PendingIkeRekey {
 }
 
 /// Our side of an outstanding CREATE_CHILD_SA request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 struct PendingChild {
     nonce: [u8; NONCE_LEN],
     spi: [u8; 4],
     replaces: Option<[u8; 4]>,
+    /// With PFS: our key pair (section 1.3.1).
+    key: Option<EphemeralKey>,
 }
 
 impl core::fmt::Debug for IkeSa<'_> {
@@ -1619,33 +1620,52 @@ impl<'c> IkeSa<'c> {
     }
 
     /// Starts a CREATE_CHILD_SA exchange for a new Child SA, or a rekey of the one
-    /// whose inbound SPI is `rekey` (sections 1.3.1 and 1.3.3). Without PFS: no KE
-    /// payload. The result arrives as [`Action::ChildSa`] or
-    /// [`Action::ChildSaRefused`].
+    /// whose inbound SPI is `rekey` (sections 1.3.1 and 1.3.3); with `pfs`, a KE
+    /// payload of that group and the group in every proposal. The result arrives as
+    /// [`Action::ChildSa`] or [`Action::ChildSaRefused`].
     ///
     /// # Errors
-    /// [`ProtocolError::Unexpected`] unless established with no request outstanding.
+    /// [`ProtocolError::Unexpected`] unless established with no request outstanding;
+    /// [`ProtocolError::Crypto`] for a group this crate does not provide.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "section 1.3.1 request, payload by payload"
+    )]
     pub fn create_child<R: RngCore + CryptoRng>(
         &mut self,
         now: Duration,
         rekey: Option<[u8; 4]>,
+        pfs: Option<DhGroup>,
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
         if self.state != State::Established || self.awaiting.is_some() {
             return Err(ProtocolError::Unexpected);
         }
+        let key = pfs.map(|g| EphemeralKey::generate(g, rng)).transpose()?;
+        let mut pubk = [0u8; MAX_PUBLIC_LEN];
+        let pn = match &key {
+            Some(k) => k.public_key(&mut pubk)?,
+            None => 0,
+        };
         let pending = PendingChild {
             nonce: random(rng),
             spi: random(rng),
             replaces: rekey,
+            key,
         };
-        let mut ts = [[TransformRepr {
-            kind: TransformType::ENCR,
-            id: 0,
+        let dh = TransformRepr {
+            kind: TransformType::DH,
+            id: pfs.map_or(0, |g| g.0),
             key_length: None,
-        }; 3]; 8];
-        for (slot, s) in ts.iter_mut().zip(self.cfg.child_suites) {
-            *slot = s.transforms().0;
+        };
+        let mut ts = [[dh; 4]; 8];
+        let mut lens = [0usize; 8];
+        for ((slot, len), s) in ts.iter_mut().zip(&mut lens).zip(self.cfg.child_suites) {
+            let (t, n) = s.transforms();
+            for (d, x) in slot.iter_mut().zip(t.get(..n).unwrap_or_default()) {
+                *d = *x;
+            }
+            *len = n + usize::from(pfs.is_some());
         }
         let mut props = [ProposalRepr {
             num: 0,
@@ -1654,16 +1674,16 @@ impl<'c> IkeSa<'c> {
             transforms: &[],
         }; 8];
         let mut np = 0;
-        for ((p, (t, s)), i) in props
+        for ((p, (t, len)), i) in props
             .iter_mut()
-            .zip(ts.iter().zip(self.cfg.child_suites))
+            .zip(ts.iter().zip(lens).take(self.cfg.child_suites.len()))
             .zip(1u8..)
         {
             *p = ProposalRepr {
                 num: i,
                 protocol: ProtocolId::ESP,
                 spi: &pending.spi,
-                transforms: t.get(..s.transforms().1).unwrap_or_default(),
+                transforms: t.get(..len).unwrap_or_default(),
             };
             np += 1;
         }
@@ -1681,6 +1701,10 @@ impl<'c> IkeSa<'c> {
                 proposals: ProposalList::List(props.get(..np).unwrap_or_default()),
             }),
             Payload::Nonce(&pending.nonce),
+            Payload::Ke(Ke {
+                group: pfs.unwrap_or(DhGroup::NONE),
+                data: pubk.get(..pn).unwrap_or_default(),
+            }),
             Payload::Tsi(Ts {
                 selectors: SelectorList::List(&tia),
             }),
@@ -1688,11 +1712,19 @@ impl<'c> IkeSa<'c> {
                 selectors: SelectorList::List(&tra),
             }),
         ];
-        let mut all = [rekey_n; 5];
-        for (d, s) in all.iter_mut().skip(1).zip(&body) {
-            *d = *s;
+        // [N(REKEY_SA)], SA, Ni, [KEi], TSi, TSr (section 1.3.1).
+        let mut all = [rekey_n; 6];
+        let mut n = usize::from(rekey.is_some());
+        for (k, p) in body.iter().enumerate() {
+            if k == 2 && pfs.is_none() {
+                continue;
+            }
+            if let Some(d) = all.get_mut(n) {
+                *d = *p;
+                n += 1;
+            }
         }
-        let inner: &[Payload<'_>] = if rekey.is_some() { &all } else { &body };
+        let inner = all.get(..n).unwrap_or_default();
         let mid = self.next_request_id;
         self.seal_out(ExchangeType::CREATE_CHILD_SA, false, mid, inner, rng)?;
         self.pending_child = Some(pending);
@@ -2115,11 +2147,13 @@ impl<'c> IkeSa<'c> {
         self.retransmit_at = None;
         let pending = self.pending_child.take().ok_or(ProtocolError::Unexpected)?;
         let (mut sa, mut nonce, mut tsi, mut tsr, mut err) = (None, None, None, None, None);
+        let mut ke = None;
         for raw in d.payloads() {
             let raw = raw?;
             match Payload::parse(&raw)? {
                 Payload::Sa(_) => sa = Some(raw.body),
                 Payload::Nonce(n) => nonce = Some(n),
+                Payload::Ke(k) => ke = Some(k),
                 Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
                 Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
                 Payload::Notify(n) if n.notify_type.is_error() => err = Some(n.notify_type),
@@ -2138,14 +2172,27 @@ impl<'c> IkeSa<'c> {
                 "CREATE_CHILD_SA response incomplete",
             ));
         };
-        let (_, cs, peer_spi) = select_child(self.cfg.child_suites, sa, None)?;
+        let pfs = pending.key.as_ref().map(crate::crypto::KeyExchange::group);
+        let (_, cs, peer_spi) = select_child(self.cfg.child_suites, sa, pfs)?;
+        // PFS (section 1.3.1): the responder's KE of our group.
+        let mut shared = [0u8; MAX_SHARED_LEN];
+        let sn = match (&pending.key, ke) {
+            (Some(k), Some(ke)) if Some(ke.group) == pfs => k.agree(ke.data, &mut shared)?,
+            (None, None) => 0,
+            _ => {
+                let _ = self
+                    .events
+                    .push_back(Action::ChildSaRefused(NotifyType::INVALID_KE_PAYLOAD));
+                return Err(ProtocolError::PeerMisbehaved("CREATE_CHILD_SA KE mismatch"));
+            }
+        };
         let saved = self.child_suite;
         self.child_suite = cs;
         let child = self.make_child(
             true,
             &pending.nonce,
             nr,
-            None,
+            pfs.map(|_| shared.get(..sn).unwrap_or_default()),
             pending.spi,
             peer_spi,
             ti,
@@ -2153,6 +2200,7 @@ impl<'c> IkeSa<'c> {
             pending.replaces,
         );
         self.child_suite = saved;
+        zeroize::Zeroize::zeroize(&mut shared);
         let _ = self.events.push_back(Action::ChildSa(child?));
         Ok(())
     }

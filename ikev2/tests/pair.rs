@@ -455,10 +455,16 @@ fn create_and_rekey_child_sas_both_ways() {
         |ini, resp, now, rng| {
             stage += 1;
             match stage {
-                // A new Child SA from the initiator (section 1.3.1), response lost once.
-                1 => ini.create_child(now, None, rng).unwrap(),
-                // The responder rekeys it (section 1.3.3): requests go both ways.
-                2 => resp.create_child(now, Some([1, 2, 3, 4]), rng).unwrap(),
+                // A new Child SA from the initiator with PFS (section 1.3.1), response
+                // lost once.
+                1 => ini
+                    .create_child(now, None, Some(DhGroup::CURVE25519), rng)
+                    .unwrap(),
+                // The responder rekeys it, PFS with ECP-256 (section 1.3.3): requests go
+                // both ways.
+                2 => resp
+                    .create_child(now, Some([1, 2, 3, 4]), Some(DhGroup::ECP256), rng)
+                    .unwrap(),
                 3 => ini.liveness_check(now, rng).unwrap(),
                 _ => return false,
             }
@@ -553,7 +559,7 @@ fn ike_sa_rekey_both_directions() {
     ini.delete(now, &mut rng).unwrap();
     let (ei, er) = pump(&mut ini, &mut resp, &mut rng);
     assert!(ei.contains(&Action::Closed) && er.contains(&Action::Closed));
-    ini2.create_child(now, None, &mut rng).unwrap();
+    ini2.create_child(now, None, None, &mut rng).unwrap();
     let (ei, er) = pump(&mut ini2, &mut resp2, &mut rng);
     let (ci, cr) = (children(&ei), children(&er));
     assert_eq!((ci.len(), cr.len()), (1, 1), "{ei:?} {er:?}");
@@ -691,7 +697,7 @@ fn simultaneous_requests_keep_their_own_retransmissions() {
 
     // Both ends start a request at once (section 2.3: each has its own window).
     ini.liveness_check(now, &mut rng).unwrap();
-    resp.create_child(now, None, &mut rng).unwrap();
+    resp.create_child(now, None, None, &mut rng).unwrap();
     let Some(Action::Send { .. }) = ini.poll_action(now, &mut tx) else {
         panic!()
     }; // lost

@@ -34,7 +34,7 @@ use bng_ikev2::exchange::{
 use bng_ikev2::header::{NON_ESP_MARKER, Packet, strip_non_esp_marker};
 use bng_ikev2::payload::{AddrRange, TrafficSelector};
 use bng_ikev2::rand_core::{CryptoRng, Error, RngCore};
-use bng_ikev2::types::IdType;
+use bng_ikev2::types::{DhGroup, IdType};
 use clap::Parser;
 
 /// The operating system's CSPRNG (`/dev/urandom`).
@@ -92,6 +92,9 @@ struct Args {
     /// As initiator: create one more Child SA (CREATE_CHILD_SA) once established.
     #[arg(long)]
     create_child: bool,
+    /// With `--create-child`: PFS with an X25519 key exchange.
+    #[arg(long)]
+    pfs: bool,
     /// As initiator: rekey the IKE SA (section 1.3.2) once the Child SAs are up, then
     /// delete the old one.
     #[arg(long)]
@@ -349,7 +352,12 @@ fn main() {
                 if args.create_child && stage == 1 {
                     stage = 2;
                     peer.sa
-                        .create_child(now(), None, &mut rng)
+                        .create_child(
+                            now(),
+                            None,
+                            args.pfs.then_some(DhGroup::CURVE25519),
+                            &mut rng,
+                        )
                         .expect("create_child");
                 } else if args.rekey_ike && children_done && stage < 4 {
                     stage = 4;
