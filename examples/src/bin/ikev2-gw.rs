@@ -19,7 +19,8 @@
     clippy::too_many_lines,
     clippy::doc_markdown,
     clippy::similar_names,
-    reason = "a test tool: setup errors end the process with a message"
+    clippy::struct_excessive_bools,
+    reason = "a test tool: setup errors end the process with a message; CLI switches"
 )]
 
 use std::collections::HashMap;
