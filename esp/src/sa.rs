@@ -927,6 +927,46 @@ fn write_udp(ip_hdr: &[u8], rest: &mut [u8], u: UdpEncap) -> Result<(), Error> {
     Ok(())
 }
 
+/// Recomputes the TCP or UDP checksum of the transport segment after the
+/// `hl`-byte IP header of `pkt` (other protocols are left alone). A UDP checksum
+/// of zero over IPv4 (none sent) stays zero.
+fn fix_l4_checksum(pkt: &mut [u8], hl: usize, version: u8, nh: NextHeader) {
+    let at = match nh {
+        NextHeader::TCP => 16,
+        NextHeader::UDP => 6,
+        _ => return,
+    };
+    let (hdr, seg) = pkt.split_at_mut(hl.min(pkt.len()));
+    if seg.len() < at + 2 || u32::try_from(seg.len()).is_err() {
+        return;
+    }
+    if nh == NextHeader::UDP && version == 4 && seg.get(at..at + 2) == Some(&[0, 0]) {
+        return;
+    }
+    if let Some(c) = seg.get_mut(at..at + 2) {
+        c.fill(0);
+    }
+    let addrs = if version == 4 {
+        hdr.get(12..20)
+    } else {
+        hdr.get(8..40)
+    };
+    let len = u32::try_from(seg.len()).unwrap_or(0);
+    let mut sum = ip::sum(0, addrs.unwrap_or_default());
+    sum = sum
+        .wrapping_add(len >> 16)
+        .wrapping_add(len & 0xffff)
+        .wrapping_add(u32::from(nh.0));
+    sum = ip::sum(sum, seg);
+    let c = match ip::fold(sum) {
+        0 if nh == NextHeader::UDP => 0xffff,
+        c => c,
+    };
+    if let Some(f) = seg.get_mut(at..at + 2) {
+        f.copy_from_slice(&c.to_be_bytes());
+    }
+}
+
 /// The plaintext of one ESP packet after [`Inbound::decap_esp`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EspPayload {
@@ -1209,6 +1249,14 @@ impl<T: Transform, S: AsRef<[u64]> + AsMut<[u64]>> Inbound<T, S> {
                     *b = p.next_header.0;
                 }
                 set_ip_len(hdr, l3.version, total)?;
+                if l3.proto == 17 {
+                    // RFC 3948 section 3.1.2: behind a NAT the TCP/UDP checksum was
+                    // computed over addresses the NAT rewrote. The ICV already
+                    // authenticated the segment, so recompute it over the addresses
+                    // it arrives with.
+                    let pkt = buf.get_mut(new_start..p.payload.end).unwrap_or_default();
+                    fix_l4_checksum(pkt, hl, l3.version, p.next_header);
+                }
                 Ok(Decapped {
                     packet: new_start..p.payload.end,
                     next_header: p.next_header,

@@ -567,3 +567,32 @@ fn tfc_dummy_packet_is_reported_empty() {
     assert_eq!(tx.stats().bytes, 32);
     assert_eq!(rx.stats().bytes, 32);
 }
+
+#[test]
+fn natt_transport_fixes_inner_udp_checksum() {
+    // An IPv4/UDP packet whose checksum was computed for a private source
+    // address; it arrives behind a NAT with the public one (RFC 3948 3.1.2).
+    let mut cfg = Config::new(Spi(0xd000), Mode::Transport);
+    cfg.udp_encap = Some(UdpEncap::default());
+    let mut tx = Outbound::new(cfg, gcm128(), T0).unwrap();
+    let mut rx = Inbound::new(cfg, gcm128(), T0).unwrap();
+    let mut rng = StdRng::seed_from_u64(11);
+    let mut p = icmp4(20 + 8 + 5, 0);
+    p[9] = 17;
+    p[20..28].copy_from_slice(&[0x06, 0xa5, 0x06, 0xa5, 0, 13, 0xde, 0xad]); // L2TP ports, bogus checksum
+    p[28..].copy_from_slice(b"hello");
+    let (mut buf, r) = frame(&p);
+    let out = tx.encap(T0, &mut buf, r, &mut rng).unwrap();
+    // The NAT rewrites the outer source address (and fixes only the outer checksum).
+    buf[out.start + 12..out.start + 16].copy_from_slice(&[203, 0, 113, 7]);
+    let d = rx.decap(T0, &mut buf, out).unwrap();
+    let q = &buf[d.packet];
+    assert_eq!(q[9], 17);
+    assert_eq!(&q[12..16], &[203, 0, 113, 7]);
+    assert!(v4_sum_ok(&q[..20]));
+    // The UDP checksum verifies over the pseudo-header with the new address.
+    let mut pseudo = q[12..20].to_vec();
+    pseudo.extend([0, 17, 0, 13]);
+    pseudo.extend(&q[20..]);
+    assert!(v4_sum_ok(&pseudo), "UDP checksum recomputed");
+}
