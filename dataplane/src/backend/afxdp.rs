@@ -6,9 +6,10 @@
 //! queues mapped into our memory; we own one end of each and publish with
 //! acquire/release on the shared producer and consumer indices. The XDP program is the
 //! five-instruction `bpf_redirect_map(&xsks, rx_queue_index, XDP_PASS)` that libxdp
-//! also loads; it is loaded, and the `XSKMAP` created, filled and the program attached,
-//! through `libbpf-rs` (its `libbpf_sys` for the raw-instruction load), so no C compiler
-//! or clang is needed at build time.
+//! also loads; the `XSKMAP` is a `libbpf-rs` map, and the program is loaded from its
+//! instructions and attached as a BPF link through libbpf (`libbpf_rs::libbpf_sys`), so
+//! no clang is needed at build time. Closing the link detaches the program, also when the
+//! process dies.
 //!
 //! This first version binds in copy mode (`XDP_COPY`, the only mode veth allows) and
 //! copies each packet between a UMEM frame and the worker's [`Pool`]: packets stay
@@ -601,7 +602,9 @@ impl Backend for Xsk {
     }
 
     fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
-        if frame.is_empty() {
+        let pending = self.tx.producer().load(Ordering::Relaxed)
+            != self.tx.consumer().load(Ordering::Acquire);
+        if frame.is_empty() && !pending {
             return 0;
         }
         self.reap_completions();
@@ -631,9 +634,17 @@ impl Backend for Xsk {
             }
             pool.free(p);
         }
-        if n > 0 {
-            self.tx.submit(prod.wrapping_add(n));
-            self.kick();
+        if n > 0 || pending {
+            let end = prod.wrapping_add(n);
+            self.tx.submit(end);
+            // copy mode sends at most 32 descriptors per sendto (the kernel's TX batch):
+            // kick until the kernel has consumed the burst, a bounded number of times
+            for _ in 0..=n / 16 + 2 {
+                self.kick();
+                if self.tx.consumer().load(Ordering::Acquire) == end {
+                    break;
+                }
+            }
             self.reap_completions();
         }
         self.stats.tx += u64::from(n);
@@ -672,7 +683,7 @@ mod prog {
     use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 
     use libbpf_rs::libbpf_sys;
-    use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType, Xdp, XdpFlags};
+    use libbpf_rs::{MapCore, MapFlags, MapHandle, MapType};
 
     use super::XdpMode;
 
@@ -714,13 +725,15 @@ mod prog {
         ]
     }
 
-    /// The program attached to an interface (detached on drop) and the map holding our
-    /// socket.
+    /// The program attached to an interface through a BPF link, and the map holding our
+    /// socket. Closing the link (on drop, or when the process dies) detaches the program
+    /// from the interface it was created on, whatever network namespace the closing
+    /// thread is in.
     #[derive(Debug)]
     pub(super) struct Attached {
-        prog: OwnedFd,
+        _link: OwnedFd,
+        _prog: OwnedFd,
         _map: MapHandle,
-        ifindex: i32,
         mode: XdpMode,
     }
 
@@ -765,26 +778,39 @@ mod prog {
             }
             // SAFETY: `raw` is a fresh program descriptor nothing else owns.
             let prog = unsafe { OwnedFd::from_raw_fd(raw) };
-            Xdp::new(prog.as_fd())
-                .attach(ifindex, XdpFlags::from_bits_retain(mode.flags()))
-                .map_err(e("attach XDP program"))?;
+            // SAFETY: bpf_link_create_opts is plain data; all-zero is the default, and `sz`
+            // is set as libbpf requires.
+            let mut lopts: libbpf_sys::bpf_link_create_opts = unsafe { core::mem::zeroed() };
+            lopts.sz = size_of::<libbpf_sys::bpf_link_create_opts>() as _;
+            lopts.flags = mode.flags();
+            // SAFETY: a valid program descriptor we own, an interface index (the target of
+            // an XDP link) and options that live for the call. The result is checked.
+            let raw = unsafe {
+                libbpf_sys::bpf_link_create(
+                    prog.as_raw_fd(),
+                    ifindex,
+                    libbpf_sys::BPF_XDP,
+                    &raw const lopts,
+                )
+            };
+            if raw < 0 {
+                return Err(io::Error::other(format!(
+                    "attach XDP program ({mode:?} mode): {} (another XDP program on the interface?)",
+                    io::Error::from_raw_os_error(-raw)
+                )));
+            }
+            // SAFETY: `raw` is a fresh link descriptor nothing else owns.
+            let link = unsafe { OwnedFd::from_raw_fd(raw) };
             Ok(Self {
-                prog,
+                _link: link,
+                _prog: prog,
                 _map: map,
-                ifindex,
                 mode,
             })
         }
 
         pub(super) fn mode(&self) -> XdpMode {
             self.mode
-        }
-    }
-
-    impl Drop for Attached {
-        fn drop(&mut self) {
-            let _ = Xdp::new(self.prog.as_fd())
-                .detach(self.ifindex, XdpFlags::from_bits_retain(self.mode.flags()));
         }
     }
 }
