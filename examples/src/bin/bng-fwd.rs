@@ -128,9 +128,15 @@ fn main() -> ExitCode {
     let args = Args::parse();
     match args.backend {
         BackendKind::Afpacket => match open_ports(&args, Socket::open, Socket::mac) {
-            Ok((sockets, ports)) => run(&args, sockets, &ports, |s| {
-                let _ = wait_any(s, Duration::from_millis(10));
-            }),
+            Ok((sockets, ports)) => run(
+                &args,
+                sockets,
+                &ports,
+                |s| {
+                    let _ = wait_any(s, Duration::from_millis(10));
+                },
+                |_| {},
+            ),
             Err(code) => code,
         },
         BackendKind::Afxdp => {
@@ -142,9 +148,29 @@ fn main() -> ExitCode {
                 ..afxdp::Config::default()
             };
             match open_ports(&args, |i| afxdp::Xsk::open(i, cfg), afxdp::Xsk::mac) {
-                Ok((sockets, ports)) => run(&args, sockets, &ports, |s| {
-                    let _ = afxdp::wait_any(s, Duration::from_millis(10));
-                }),
+                Ok((sockets, ports)) => run(
+                    &args,
+                    sockets,
+                    &ports,
+                    |s| {
+                        let _ = afxdp::wait_any(s, Duration::from_millis(10));
+                    },
+                    |s| {
+                        for (i, x) in s.iter().enumerate() {
+                            let st = x.stats();
+                            println!(
+                                "xsk{i} rx {} tx {} tx_dropped {} rx_dropped {} rx_ring_full {} rx_fill_ring_empty {} tx_invalid {}",
+                                st.rx,
+                                st.tx,
+                                st.tx_dropped,
+                                st.rx_dropped,
+                                st.rx_ring_full,
+                                st.rx_fill_ring_empty,
+                                st.tx_invalid
+                            );
+                        }
+                    },
+                ),
                 Err(code) => code,
             }
         }
@@ -157,6 +183,7 @@ fn run<B: Backend>(
     mut sockets: Vec<B>,
     ports: &[Port],
     wait: impl Fn(&[B]),
+    report: impl Fn(&[B]),
 ) -> ExitCode {
     let mut arena = Arena::new(4096);
     let mut pool = arena.pool();
@@ -201,5 +228,6 @@ fn run<B: Backend>(
     for (node, counter, value) in router.counter_rows() {
         println!("{node} {counter} {value}");
     }
+    report(&sockets);
     ExitCode::SUCCESS
 }
