@@ -1409,10 +1409,9 @@ impl<'c> IkeSa<'c> {
         dst.copy_from_slice(m);
         let (ek, ak) = self.recv_keys();
         let sk = self.suite.sk();
-        let base = dst.as_ptr() as usize;
         let out = open(&sk, ek, ak, dst)?;
         d.first = out.first;
-        d.start = (out.bytes.as_ptr() as usize).saturating_sub(base);
+        d.start = out.offset;
         d.len = out.bytes.len();
         Ok(d)
     }

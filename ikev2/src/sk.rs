@@ -288,6 +288,8 @@ pub struct Decrypted<'b> {
     pub first: PayloadType,
     /// The inner payload chain (padding removed).
     pub bytes: &'b [u8],
+    /// Where `bytes` starts in the message buffer that was opened.
+    pub offset: usize,
 }
 
 impl<'b> Decrypted<'b> {
@@ -387,5 +389,6 @@ fn open_inner<'b>(
         header,
         first,
         bytes: ct.get(..inner_len).ok_or(CryptoError::BadCiphertext)?,
+        offset: aad_len + suite.iv_len(),
     })
 }

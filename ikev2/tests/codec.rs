@@ -282,6 +282,8 @@ fn sk_round_trip(suite: SkSuite) {
         .map(|r| Payload::parse(&r.unwrap()).unwrap())
         .collect();
     assert_eq!(got, inner);
+    let (off, plain) = (d.offset, d.bytes.to_vec());
+    assert_eq!(&m[off..off + plain.len()], &plain[..]);
     // Any flipped bit (header, IV, ciphertext or ICV) is detected.
     for i in 0..n {
         let mut t = buf[..n].to_vec();
