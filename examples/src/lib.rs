@@ -11,5 +11,7 @@
     reason = "decoders name packet, repr, bytes tersely"
 )]
 
+pub mod cli;
 pub mod dump;
 pub mod lab;
+pub mod net;

@@ -31,6 +31,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bng_dataplane::backend::afpacket::{Socket, stop_flag};
 use bng_dhcp::v4::client::{Client, ClientAction, ClientConfig, ClientDestination, ClientEvent};
 use bng_dhcp::v4::{Known, Packet};
+use bng_examples::net::{Udp4, parse_udp4, recv_until};
 use clap::Parser;
 
 /// Command line.
@@ -56,86 +57,6 @@ struct Args {
     /// Exit after this many seconds.
     #[arg(long, default_value_t = 60)]
     max_seconds: u64,
-}
-
-fn csum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for p in parts {
-        let mut chunks = p.chunks_exact(2);
-        for c in &mut chunks {
-            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-        if let [b] = chunks.remainder() {
-            sum += u32::from(u16::from_be_bytes([*b, 0]));
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// Ethernet + IPv4 + UDP 68 -> 67 around `payload`.
-fn frame(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    payload: &[u8],
-) -> Vec<u8> {
-    let udp_len = 8 + payload.len();
-    let ip_len = 20 + udp_len;
-    let mut f = Vec::with_capacity(14 + ip_len);
-    f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[1] = 0x10;
-    ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    let c = csum(&[&ip]);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    let mut udp = [0u8; 8];
-    udp[0..2].copy_from_slice(&68u16.to_be_bytes());
-    udp[2..4].copy_from_slice(&67u16.to_be_bytes());
-    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    let mut pseudo = [0u8; 12];
-    pseudo[0..4].copy_from_slice(&src.octets());
-    pseudo[4..8].copy_from_slice(&dst.octets());
-    pseudo[9] = 17;
-    pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    let mut uc = csum(&[&pseudo, &udp, payload]);
-    if uc == 0 {
-        uc = 0xffff;
-    }
-    udp[6..8].copy_from_slice(&uc.to_be_bytes());
-    f.extend_from_slice(&udp);
-    f.extend_from_slice(payload);
-    f
-}
-
-/// The UDP payload of an IPv4/UDP frame to port 68, and the Ethernet source.
-fn dhcp_payload(f: &[u8]) -> Option<(&[u8], [u8; 6])> {
-    if f.len() < 14 + 20 + 8 || f[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let ip = &f[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    if ip[0] >> 4 != 4 || ihl < 20 || ip[9] != 17 {
-        return None;
-    }
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]])).min(ip.len());
-    let udp = ip.get(ihl..total)?;
-    if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != 68 {
-        return None;
-    }
-    let ulen = usize::from(u16::from_be_bytes([udp[4], udp[5]])).clamp(8, udp.len());
-    Some((&udp[8..ulen], f[6..12].try_into().ok()?))
 }
 
 fn main() {
@@ -174,7 +95,15 @@ fn main() {
                     } else {
                         p.ciaddr()
                     };
-                    let f = frame(mac, dmac, src, dip, msg);
+                    let f = Udp4 {
+                        src_mac: mac,
+                        dst_mac: dmac,
+                        src,
+                        dst: dip,
+                        src_port: 68,
+                        dst_port: 67,
+                    }
+                    .frame(msg);
                     match sock.send(&f) {
                         Ok(()) => println!(
                             "tx type={:?} xid={:#010x} dst={dst:?}",
@@ -223,7 +152,15 @@ fn main() {
                         };
                         let ci = Packet::new_checked(&tx[..len])
                             .map_or(Ipv4Addr::UNSPECIFIED, |p| p.ciaddr());
-                        let f = frame(mac, server_mac, ci, ip, &tx[..len]);
+                        let f = Udp4 {
+                            src_mac: mac,
+                            dst_mac: server_mac,
+                            src: ci,
+                            dst: ip,
+                            src_port: 68,
+                            dst_port: 67,
+                        }
+                        .frame(&tx[..len]);
                         if sock.send(&f).is_ok() {
                             println!("tx type=RELEASE dst={dst:?}");
                         }
@@ -232,19 +169,12 @@ fn main() {
             }
             break;
         }
-        let wait = client
-            .poll_timeout()
-            .map_or(Duration::from_millis(200), |t| {
-                t.saturating_sub(t0.elapsed())
-            })
-            .min(Duration::from_millis(200));
-        let got = match sock.recv(&mut buf, wait) {
-            Ok(g) => g,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => panic!("recv: {e}"),
+        let Ok(got) = recv_until(&sock, &mut buf, client.poll_timeout(), t0) else {
+            continue;
         };
         if let Some(n) = got {
-            if let Some((payload, smac)) = dhcp_payload(&buf[..n]) {
+            if let Some(udp) = parse_udp4(&buf[..n], 68) {
+                let (payload, smac) = (udp.payload, udp.src_mac);
                 let now = t0.elapsed();
                 match client.handle_packet(now, payload) {
                     Ok(()) => {

@@ -34,6 +34,7 @@ use bng_dataplane::backend::afpacket::{Socket, stop_flag};
 use bng_dhcp::v4::server::{Action, Config, Destination, KeyBy, LeaseSlot, Pool, Server};
 use bng_dhcp::v4::{Known, Packet};
 use bng_dhcp::v6::server::{Action6, BindingSlot, Config6, Pool6, Server6};
+use bng_examples::net::{Udp4, Udp6, parse_udp4, parse_udp6, recv_until};
 use clap::Parser;
 
 /// Command line.
@@ -91,155 +92,6 @@ struct Args {
     max_seconds: u64,
 }
 
-/// RFC 1071 one's-complement sum.
-fn csum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for p in parts {
-        let mut chunks = p.chunks_exact(2);
-        for c in &mut chunks {
-            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-        if let [b] = chunks.remainder() {
-            sum += u32::from(u16::from_be_bytes([*b, 0]));
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// Ethernet + IPv4 + UDP around `payload`.
-fn frame(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src: Ipv4Addr,
-    dst: Ipv4Addr,
-    dport: u16,
-    payload: &[u8],
-) -> Vec<u8> {
-    let udp_len = 8 + payload.len();
-    let ip_len = 20 + udp_len;
-    let mut f = Vec::with_capacity(14 + ip_len);
-    f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[1] = 0x10;
-    ip[2..4].copy_from_slice(&(ip_len as u16).to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    let c = csum(&[&ip]);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    let mut udp = [0u8; 8];
-    udp[0..2].copy_from_slice(&67u16.to_be_bytes());
-    udp[2..4].copy_from_slice(&dport.to_be_bytes());
-    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    let mut pseudo = [0u8; 12];
-    pseudo[0..4].copy_from_slice(&src.octets());
-    pseudo[4..8].copy_from_slice(&dst.octets());
-    pseudo[9] = 17;
-    pseudo[10..12].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    let mut uc = csum(&[&pseudo, &udp, payload]);
-    if uc == 0 {
-        uc = 0xffff;
-    }
-    udp[6..8].copy_from_slice(&uc.to_be_bytes());
-    f.extend_from_slice(&udp);
-    f.extend_from_slice(payload);
-    f
-}
-
-/// Ethernet + IPv6 + UDP (547 -> `dport`) around `payload`.
-fn frame6(
-    src_mac: [u8; 6],
-    dst_mac: [u8; 6],
-    src: Ipv6Addr,
-    dst: Ipv6Addr,
-    dport: u16,
-    payload: &[u8],
-) -> Vec<u8> {
-    let udp_len = 8 + payload.len();
-    let mut f = Vec::with_capacity(14 + 40 + udp_len);
-    f.extend_from_slice(&dst_mac);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&0x86ddu16.to_be_bytes());
-    let mut ip = [0u8; 40];
-    ip[0] = 0x60;
-    ip[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    ip[6] = 17;
-    ip[7] = 64;
-    ip[8..24].copy_from_slice(&src.octets());
-    ip[24..40].copy_from_slice(&dst.octets());
-    f.extend_from_slice(&ip);
-    let mut udp = [0u8; 8];
-    udp[0..2].copy_from_slice(&547u16.to_be_bytes());
-    udp[2..4].copy_from_slice(&dport.to_be_bytes());
-    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    let mut pseudo = [0u8; 40];
-    pseudo[0..16].copy_from_slice(&src.octets());
-    pseudo[16..32].copy_from_slice(&dst.octets());
-    pseudo[32..36].copy_from_slice(&(udp_len as u32).to_be_bytes());
-    pseudo[39] = 17;
-    let mut uc = csum(&[&pseudo, &udp, payload]);
-    if uc == 0 {
-        uc = 0xffff;
-    }
-    udp[6..8].copy_from_slice(&uc.to_be_bytes());
-    f.extend_from_slice(&udp);
-    f.extend_from_slice(payload);
-    f
-}
-
-/// The UDP payload of an IPv6/UDP frame to port 547 (UDP as the first next header),
-/// its Ethernet and IPv6 sources and UDP source port.
-fn dhcp6_payload(f: &[u8]) -> Option<(&[u8], [u8; 6], Ipv6Addr, u16)> {
-    if f.len() < 14 + 40 + 8 || f[12..14] != [0x86, 0xdd] || f[14 + 6] != 17 {
-        return None;
-    }
-    let ip = &f[14..];
-    let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]])).min(ip.len() - 40);
-    let udp = &ip[40..40 + plen];
-    if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != 547 {
-        return None;
-    }
-    let src: [u8; 16] = ip[8..24].try_into().ok()?;
-    let sport = u16::from_be_bytes([udp[0], udp[1]]);
-    Some((
-        &udp[8..],
-        f[6..12].try_into().ok()?,
-        Ipv6Addr::from(src),
-        sport,
-    ))
-}
-
-/// The UDP payload of an IPv4/UDP frame to port 67, and the Ethernet source.
-fn dhcp_payload(f: &[u8]) -> Option<(&[u8], [u8; 6])> {
-    if f.len() < 14 + 20 + 8 || f[12..14] != [0x08, 0x00] {
-        return None;
-    }
-    let ip = &f[14..];
-    let ihl = usize::from(ip[0] & 0x0f) * 4;
-    if ip[0] >> 4 != 4
-        || ihl < 20
-        || ip[9] != 17
-        || u16::from_be_bytes([ip[6], ip[7]]) & 0x1fff != 0
-    {
-        return None;
-    }
-    let total = usize::from(u16::from_be_bytes([ip[2], ip[3]])).min(ip.len());
-    let udp = ip.get(ihl..total)?;
-    if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != 67 {
-        return None;
-    }
-    let ulen = usize::from(u16::from_be_bytes([udp[4], udp[5]])).clamp(8, udp.len());
-    Some((&udp[8..ulen], f[6..12].try_into().ok()?))
-}
-
 fn main() {
     let a = Args::parse();
     let mut cfg = Config::new(a.server_ip);
@@ -292,22 +144,15 @@ fn main() {
     let mut buf = [0u8; 2048];
     let mut tx = [0u8; 1500];
     while !stop.load(Ordering::Relaxed) && t0.elapsed() < Duration::from_secs(a.max_seconds) {
-        let wait = server
-            .poll_timeout()
-            .map_or(Duration::from_millis(200), |t| {
-                t.saturating_sub(t0.elapsed())
-            })
-            .min(Duration::from_millis(200));
-        let got = match sock.recv(&mut buf, wait) {
-            Ok(g) => g,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => panic!("recv: {e}"),
+        let Ok(got) = recv_until(&sock, &mut buf, server.poll_timeout(), t0) else {
+            continue;
         };
         let now = t0.elapsed();
         server.handle_timeout(now);
         let mut peer_mac = [0xff; 6];
         if let (Some(n), Some(s6), Some(src6)) = (got, server6.as_mut(), a.v6_src) {
-            if let Some((payload, smac, sip, sport)) = dhcp6_payload(&buf[..n]) {
+            if let Some(udp) = parse_udp6(&buf[..n], 547) {
+                let (payload, smac, sip, sport) = (udp.payload, udp.src_mac, udp.src, udp.src_port);
                 let t = bng_dhcp::v6::Packet::new_checked(payload).map(|p| p.msg_type());
                 println!("rx6 type={t:?} from={sip}");
                 if let Err(e) = s6.handle_packet(now, payload) {
@@ -320,7 +165,16 @@ fn main() {
                             let reply = &tx[..len];
                             let t = bng_dhcp::v6::Packet::new_checked(reply).map(|p| p.msg_type());
                             // RFC 8415 section 18.3: back to the source address and port
-                            let f = frame6(mac, smac, src6, sip, sport, reply);
+                            let f = Udp6 {
+                                src_mac: mac,
+                                dst_mac: smac,
+                                src: src6,
+                                dst: sip,
+                                src_port: 547,
+                                dst_port: sport,
+                                hop_limit: 64,
+                            }
+                            .frame(reply);
                             match sock.send(&f) {
                                 Ok(()) => println!("tx6 type={t:?} to={sip}"),
                                 Err(e) => println!("tx6-error {e}"),
@@ -333,8 +187,10 @@ fn main() {
             }
         }
         if let Some(n) = got {
-            if let Some((payload, src_mac)) = dhcp_payload(&buf[..n]) {
-                peer_mac = src_mac;
+            // not a later IPv4 fragment, whose "UDP header" is data
+            if let Some(udp) = parse_udp4(&buf[..n], 67).filter(|u| u.fragment_offset == 0) {
+                let payload = udp.payload;
+                peer_mac = udp.src_mac;
                 if let Ok(p) = Packet::new_checked(payload)
                     .map_err(drop)
                     .and_then(|p| if a.quiet { Err(()) } else { Ok(p) })
@@ -366,7 +222,15 @@ fn main() {
                         // the peer is on this link: answer its MAC (no ARP here)
                         Destination::Unicast(ip) | Destination::Relay(ip) => (peer_mac, ip),
                     };
-                    let f = frame(mac, dmac, a.server_ip, dip, dst.port(), reply);
+                    let f = Udp4 {
+                        src_mac: mac,
+                        dst_mac: dmac,
+                        src: a.server_ip,
+                        dst: dip,
+                        src_port: 67,
+                        dst_port: dst.port(),
+                    }
+                    .frame(reply);
                     match sock.send(&f) {
                         Ok(()) if a.quiet => {}
                         Ok(()) => println!(

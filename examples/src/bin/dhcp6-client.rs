@@ -29,6 +29,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use bng_dataplane::backend::afpacket::{Socket, stop_flag};
 use bng_dhcp::v6::client::{Client6, Client6Action, Client6Config, Client6Event};
 use bng_dhcp::v6::message::ALL_RELAYS_AND_SERVERS;
+use bng_examples::net::{Udp6, parse_udp6, recv_until};
 use clap::Parser;
 
 /// Command line.
@@ -44,72 +45,6 @@ struct Args {
     /// Exit after this many seconds.
     #[arg(long, default_value_t = 60)]
     max_seconds: u64,
-}
-
-fn csum(parts: &[&[u8]]) -> u16 {
-    let mut sum: u32 = 0;
-    for p in parts {
-        let mut chunks = p.chunks_exact(2);
-        for c in &mut chunks {
-            sum += u32::from(u16::from_be_bytes([c[0], c[1]]));
-        }
-        if let [b] = chunks.remainder() {
-            sum += u32::from(u16::from_be_bytes([*b, 0]));
-        }
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
-
-/// Ethernet + IPv6 + UDP 546 -> 547 to `ff02::1:2`.
-fn frame6(src_mac: [u8; 6], src: Ipv6Addr, payload: &[u8]) -> Vec<u8> {
-    let dst = ALL_RELAYS_AND_SERVERS;
-    let udp_len = 8 + payload.len();
-    let mut f = Vec::with_capacity(14 + 40 + udp_len);
-    f.extend_from_slice(&[0x33, 0x33, 0, 1, 0, 2]);
-    f.extend_from_slice(&src_mac);
-    f.extend_from_slice(&0x86ddu16.to_be_bytes());
-    let mut ip = [0u8; 40];
-    ip[0] = 0x60;
-    ip[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    ip[6] = 17;
-    ip[7] = 1;
-    ip[8..24].copy_from_slice(&src.octets());
-    ip[24..40].copy_from_slice(&dst.octets());
-    f.extend_from_slice(&ip);
-    let mut udp = [0u8; 8];
-    udp[0..2].copy_from_slice(&546u16.to_be_bytes());
-    udp[2..4].copy_from_slice(&547u16.to_be_bytes());
-    udp[4..6].copy_from_slice(&(udp_len as u16).to_be_bytes());
-    let mut pseudo = [0u8; 40];
-    pseudo[0..16].copy_from_slice(&src.octets());
-    pseudo[16..32].copy_from_slice(&dst.octets());
-    pseudo[32..36].copy_from_slice(&(udp_len as u32).to_be_bytes());
-    pseudo[39] = 17;
-    let mut uc = csum(&[&pseudo, &udp, payload]);
-    if uc == 0 {
-        uc = 0xffff;
-    }
-    udp[6..8].copy_from_slice(&uc.to_be_bytes());
-    f.extend_from_slice(&udp);
-    f.extend_from_slice(payload);
-    f
-}
-
-/// The UDP payload of an IPv6/UDP frame to port 546.
-fn dhcp6_payload(f: &[u8]) -> Option<&[u8]> {
-    if f.len() < 14 + 40 + 8 || f[12..14] != [0x86, 0xdd] || f[14 + 6] != 17 {
-        return None;
-    }
-    let ip = &f[14..];
-    let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]])).min(ip.len() - 40);
-    let udp = &ip[40..40 + plen];
-    if udp.len() < 8 || u16::from_be_bytes([udp[2], udp[3]]) != 546 {
-        return None;
-    }
-    Some(&udp[8..])
 }
 
 /// The interface's link-local address, as the kernel configured it.
@@ -158,7 +93,18 @@ fn main() {
             match act {
                 Client6Action::Transmit { len } => {
                     let t = bng_dhcp::v6::Packet::new_checked(&tx[..len]).map(|p| p.msg_type());
-                    match sock.send(&frame6(mac, src, &tx[..len])) {
+                    // to All_DHCP_Relay_Agents_and_Servers (RFC 8415 section 7.1), link scope
+                    let f = Udp6 {
+                        src_mac: mac,
+                        dst_mac: [0x33, 0x33, 0, 1, 0, 2],
+                        src,
+                        dst: ALL_RELAYS_AND_SERVERS,
+                        src_port: 546,
+                        dst_port: 547,
+                        hop_limit: 1,
+                    }
+                    .frame(&tx[..len]);
+                    match sock.send(&f) {
                         Ok(()) => println!("tx type={t:?}"),
                         Err(e) => println!("tx-error {e}"),
                     }
@@ -175,18 +121,10 @@ fn main() {
             }
         }
         let _ = std::io::stdout().flush();
-        let wait = client
-            .poll_timeout()
-            .map_or(Duration::from_millis(200), |t| {
-                t.saturating_sub(t0.elapsed())
-            })
-            .min(Duration::from_millis(200));
-        let got = match sock.recv(&mut buf, wait) {
-            Ok(g) => g,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => panic!("recv: {e}"),
+        let Ok(got) = recv_until(&sock, &mut buf, client.poll_timeout(), t0) else {
+            continue;
         };
-        if let Some(payload) = got.and_then(|n| dhcp6_payload(&buf[..n])) {
+        if let Some(payload) = got.and_then(|n| parse_udp6(&buf[..n], 546).map(|u| u.payload)) {
             let t = bng_dhcp::v6::Packet::new_checked(payload).map(|p| p.msg_type());
             match client.handle_packet(t0.elapsed(), payload) {
                 Ok(()) => println!("rx type={t:?}"),

@@ -18,6 +18,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::afpacket::Socket;
+use bng_examples::cli::parse_mac;
 use bng_nat44::{
     Config, DropReason, Event, Filtering, Mapping, Mode, Nat44, PortBlock, Session, Storage,
     Subscriber, Verdict,
@@ -51,14 +52,6 @@ struct Args {
     /// Exit after this many seconds.
     #[arg(long, default_value_t = 120)]
     seconds: u64,
-}
-
-fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let v: Vec<u8> = s
-        .split(':')
-        .map(|x| u8::from_str_radix(x, 16).ok())
-        .collect::<Option<_>>()?;
-    v.try_into().ok()
 }
 
 fn fmt_event(e: &Event) -> String {
