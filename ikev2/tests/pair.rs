@@ -86,15 +86,29 @@ impl Outcome {
     }
 }
 
+/// What the simulated network does with a datagram that is not dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Delivered once.
+    Once,
+    /// Delivered twice.
+    Twice,
+    /// Delivered with one bit flipped at this index (modulo the length).
+    Mutated(usize),
+    /// Delivered after the datagrams sent after it (reordered).
+    Late,
+}
+
 /// Runs the pair; `drop(n)` says whether the n-th datagram on the wire is lost
-/// and `dup(n)` whether it is delivered twice. `then` runs once both are established.
+/// and `fate(n)` what happens to it otherwise. `then` runs whenever both are
+/// established and idle, until it returns false.
 fn run(
     icfg: &Config<'_>,
     seen_from: SocketAddr,
     rcfg: &Config<'_>,
     cookie_threshold: usize,
     drop: impl Fn(usize) -> bool,
-    dup: impl Fn(usize) -> bool,
+    fate: impl Fn(usize) -> Fate,
     mut then: impl FnMut(&mut IkeSa<'_>, &mut IkeSa<'_>, Duration, &mut StdRng) -> bool,
 ) -> Outcome {
     let mut rng = StdRng::seed_from_u64(7);
@@ -107,6 +121,7 @@ fn run(
     let mut out = Outcome::default();
     let mut tx = [0u8; 4096];
     let mut wire: Vec<(bool, Vec<u8>)> = Vec::new(); // (to responder, bytes)
+    let mut late: Vec<(bool, Vec<u8>)> = Vec::new();
     for _step in 0..10_000 {
         let mut progressed = false;
         while let Some(a) = ini.poll_action(now, &mut tx) {
@@ -127,15 +142,32 @@ fn run(
                 }
             }
         }
-        if !wire.is_empty() {
-            for (to_r, bytes) in core::mem::take(&mut wire) {
-                let n = out.sent;
-                out.sent += 1;
-                if drop(n) {
-                    out.dropped += 1;
+        if !wire.is_empty() || !late.is_empty() {
+            let mut batch = core::mem::take(&mut wire);
+            let held = core::mem::take(&mut late);
+            let fresh = batch.len();
+            batch.extend(held);
+            for (k, (to_r, mut bytes)) in batch.into_iter().enumerate() {
+                let f = if k < fresh {
+                    let n = out.sent;
+                    out.sent += 1;
+                    if drop(n) {
+                        out.dropped += 1;
+                        continue;
+                    }
+                    fate(n)
+                } else {
+                    Fate::Once
+                };
+                if f == Fate::Late {
+                    late.push((to_r, bytes));
                     continue;
                 }
-                let copies = if dup(n) { 2 } else { 1 };
+                if let Fate::Mutated(at) = f {
+                    let i = at % bytes.len();
+                    bytes[i] ^= 0x40;
+                }
+                let copies = if f == Fate::Twice { 2 } else { 1 };
                 for _ in 0..copies {
                     if to_r {
                         match resp.as_mut() {
@@ -252,7 +284,7 @@ fn establishes_with_both_suites() {
             &r,
             usize::MAX,
             |_| false,
-            |_| false,
+            |_| Fate::Once,
             |_, _, _, _| false,
         );
         assert_matching_children(&o);
@@ -283,7 +315,7 @@ fn nat_detection() {
         &r,
         usize::MAX,
         |_| false,
-        |_| false,
+        |_| Fate::Once,
         |_, _, _, _| false,
     );
     assert_matching_children(&o);
@@ -308,7 +340,7 @@ fn survives_loss_and_duplication() {
             &r,
             usize::MAX,
             |n| lost.contains(&n),
-            |n| n == 2,
+            |n| if n == 2 { Fate::Twice } else { Fate::Once },
             |_, _, _, _| false,
         );
         assert_matching_children(&o);
@@ -333,7 +365,7 @@ fn invalid_ke_payload_retry() {
         &r,
         usize::MAX,
         |_| false,
-        |_| false,
+        |_| Fate::Once,
         |_, _, _, _| false,
     );
     assert_matching_children(&o);
@@ -350,7 +382,7 @@ fn cookie_when_half_open_threshold_is_passed() {
         &r,
         0,
         |_| false,
-        |_| false,
+        |_| Fate::Once,
         |_, _, _, _| false,
     );
     assert_matching_children(&o);
@@ -367,7 +399,7 @@ fn wrong_psk_fails_both_ends() {
         &r,
         usize::MAX,
         |_| false,
-        |_| false,
+        |_| Fate::Once,
         |_, _, _, _| false,
     );
     assert_eq!(
@@ -388,7 +420,7 @@ fn no_common_proposal() {
         &r,
         usize::MAX,
         |_| false,
-        |_| false,
+        |_| Fate::Once,
         |_, _, _, _| false,
     );
     assert_eq!(
@@ -408,7 +440,7 @@ fn delete_and_liveness() {
         &r,
         usize::MAX,
         |n| n == 4,
-        |_| false,
+        |_| Fate::Once,
         |sa, _, now, rng| {
             if done {
                 return false;
@@ -433,7 +465,7 @@ fn dead_peer_times_out() {
         &r,
         usize::MAX,
         |_| true,
-        |_| false,
+        |_| Fate::Once,
         |_, _, _, _| false,
     );
     assert_eq!(Outcome::failed(&o.i_events), Some(ProtocolError::Timeout));
@@ -451,7 +483,7 @@ fn create_and_rekey_child_sas_both_ways() {
         &r,
         usize::MAX,
         |n| n == 5,
-        |n| n == 6,
+        |n| if n == 6 { Fate::Twice } else { Fate::Once },
         |ini, resp, now, rng| {
             stage += 1;
             match stage {
@@ -723,4 +755,44 @@ fn simultaneous_requests_keep_their_own_retransmissions() {
     resp.handle_packet(now, &retx, &mut rng).unwrap();
     let _ = pump(&mut resp, &mut ini, &mut rng);
     assert_eq!(ini.poll_timeout(), None, "answered");
+}
+
+#[test]
+fn survives_mutation_and_reordering() {
+    // IKE_SA_INIT is unauthenticated (UDP's checksum guards it on a real network),
+    // so the damage starts with IKE_AUTH: flipped bits fail the ICV and are dropped,
+    // a late datagram arrives after the ones sent after it; retransmissions recover.
+    for (mutated, delayed) in [(2usize, 3usize), (3, 2), (4, 5), (5, 4)] {
+        let i = cfg(&CBC, &ESP, b"secret", b"west");
+        let r = cfg(&CBC, &ESP, b"secret", b"east");
+        let mut stage = 0;
+        let o = run(
+            &i,
+            I_ADDR.parse().unwrap(),
+            &r,
+            usize::MAX,
+            |_| false,
+            |n| {
+                if n == mutated {
+                    Fate::Mutated(n * 37)
+                } else if n == delayed {
+                    Fate::Late
+                } else {
+                    Fate::Once
+                }
+            },
+            |ini, _, now, rng| {
+                stage += 1;
+                if stage == 1 {
+                    ini.create_child(now, None, None, rng).unwrap();
+                    return true;
+                }
+                false
+            },
+        );
+        assert_matching_children(&o);
+        let (ci, cr) = (children(&o.i_events), children(&o.r_events));
+        assert_eq!((ci.len(), cr.len()), (2, 2), "{mutated} {delayed}: {o:?}");
+        assert_mirror(ci[1], cr[1]);
+    }
 }
