@@ -18,49 +18,19 @@
 use core::time::Duration;
 use std::time::Instant;
 
-use bng_dataplane::backend::afpacket::Socket;
-use bng_pppoe::ac::{Ac, AcConfig, AnyService, CookieSecret, Outcome, SessionAllocator, SessionId};
-use bng_pppoe::ethernet::{Frame, Header, Mac};
+use bng_examples::net::checksum;
+use bng_pppoe::ac::Outcome;
+use bng_pppoe::ethernet::{Frame, Header};
 use bng_pppoe::ppp::lcp::AuthProto;
 use bng_pppoe::ppp::session::{Config, Event, Session};
-use bng_testkit::netns::{Capture, Netns, require, workdir};
+use bng_testkit::netns::{require, workdir};
 use bng_testkit::vm;
+
+mod common;
+use common::{SessionTable, ac_on_tap};
 
 const GATEWAY: [u8; 4] = [198, 51, 100, 1];
 const HOST_IP: [u8; 4] = [198, 51, 100, 10];
-
-#[derive(Default)]
-struct Table {
-    sessions: Vec<(Mac, u16)>,
-}
-
-impl SessionAllocator for Table {
-    fn allocate(&mut self, peer: &Mac, _: Option<&[u8]>) -> Option<SessionId> {
-        if let Some(s) = self.sessions.iter().find(|s| s.0 == *peer) {
-            return SessionId::new(s.1);
-        }
-        let id = 0x0200 + u16::try_from(self.sessions.len()).unwrap();
-        self.sessions.push((*peer, id));
-        SessionId::new(id)
-    }
-
-    fn release(&mut self, peer: &Mac, id: SessionId) -> bool {
-        let before = self.sessions.len();
-        self.sessions.retain(|s| *s != (*peer, id.get()));
-        before != self.sessions.len()
-    }
-}
-
-fn checksum(data: &[u8]) -> u16 {
-    let mut sum: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
-}
 
 /// An ICMP echo reply to `ip` if it is an echo request to the gateway (RFC 792).
 fn echo_reply(ip: &[u8]) -> Option<Vec<u8>> {
@@ -78,11 +48,11 @@ fn echo_reply(ip: &[u8]) -> Option<Vec<u8>> {
     r[16..20].copy_from_slice(&src);
     r[8] = 64;
     r[10..12].fill(0);
-    let c = checksum(&r[..ihl]);
+    let c = checksum(&[&r[..ihl]]);
     r[10..12].copy_from_slice(&c.to_be_bytes());
     r[ihl] = 0;
     r[ihl + 2..ihl + 4].fill(0);
-    let c = checksum(&r[ihl..]);
+    let c = checksum(&[&r[ihl..]]);
     r[ihl + 2..ihl + 4].copy_from_slice(&c.to_be_bytes());
     Some(r)
 }
@@ -93,24 +63,8 @@ fn run(test: &str, auth: AuthProto, tag: &str) {
     }
     let Some(image) = vm::image(test) else { return };
     let dir = workdir(test);
-    let ns = Netns::new(tag);
-    ns.tap("tap0");
-    let cap = Capture::start(&ns, "tap0", &dir.join("tap0.pcapng"));
-    let sock = ns
-        .run_in(|| Socket::open("tap0"))
-        .expect("AF_PACKET on tap0");
-    let mut ac = Ac::new(
-        AcConfig {
-            mac: sock.mac(),
-            ac_name: b"bngkit-test-ac",
-            cookie_window: Duration::from_secs(30),
-            max_payload: None,
-        },
-        AnyService,
-        CookieSecret::new(random()),
-    )
-    .unwrap();
-    let mut table = Table::default();
+    let (ns, cap, sock, mut ac) = ac_on_tap(tag, &dir, random());
+    let mut table = SessionTable::new(0x0200);
     let mut ppp_cfg = Config::server(auth, b"bngkit", GATEWAY);
     ppp_cfg.dns = [[198, 51, 100, 53], [0; 4]];
     let mut session: Option<(Session<'_>, Header)> = None;
@@ -247,12 +201,7 @@ fn run(test: &str, auth: AuthProto, tag: &str) {
         "auths {auths}, ipv4 {ipv4_up}, pings {pings}"
     );
     assert_eq!(ac.counters().total_drops(), 0);
-    let d = bng_testkit::netns::tshark_decode(&file);
-    assert_eq!(
-        d.malformed, 0,
-        "tshark flags malformed frames: {:?}",
-        d.protocols
-    );
+    let d = common::assert_clean_capture(&file);
     eprintln!(
         "{test}: pppd reached IPCP with {auth:?} through our AC and Session, {pings} pings \
          answered, session end: {down:?}; tshark: {} frames, 0 malformed",

@@ -17,36 +17,16 @@
 use core::time::Duration;
 use std::time::Instant;
 
-use bng_dataplane::backend::afpacket::Socket;
-use bng_pppoe::ac::{Ac, AcConfig, AnyService, CookieSecret, Outcome, SessionAllocator, SessionId};
+use bng_pppoe::ac::Outcome;
 use bng_pppoe::ethernet::Mac;
-use bng_testkit::netns::{Capture, Netns, require, workdir};
+use bng_testkit::netns::{require, workdir};
 use bng_testkit::vm;
+
+mod common;
+use common::{SessionTable, ac_on_tap};
 
 /// pppd's NIC in the VM (QEMU's default MAC).
 const VM_MAC: Mac = [0x52, 0x54, 0, 0x12, 0x34, 0x56];
-
-#[derive(Default)]
-struct Table {
-    sessions: Vec<(Mac, u16)>,
-}
-
-impl SessionAllocator for Table {
-    fn allocate(&mut self, peer: &Mac, _: Option<&[u8]>) -> Option<SessionId> {
-        if let Some(s) = self.sessions.iter().find(|s| s.0 == *peer) {
-            return SessionId::new(s.1);
-        }
-        let id = 0x0100 + u16::try_from(self.sessions.len()).unwrap();
-        self.sessions.push((*peer, id));
-        SessionId::new(id)
-    }
-
-    fn release(&mut self, peer: &Mac, id: SessionId) -> bool {
-        let before = self.sessions.len();
-        self.sessions.retain(|s| *s != (*peer, id.get()));
-        before != self.sessions.len()
-    }
-}
 
 #[test]
 fn vm_pppd_discovers_our_access_concentrator() {
@@ -56,25 +36,9 @@ fn vm_pppd_discovers_our_access_concentrator() {
     }
     let Some(image) = vm::image(T) else { return };
     let dir = workdir(T);
-    let ns = Netns::new("pppoeac");
-    ns.tap("tap0");
-    let cap = Capture::start(&ns, "tap0", &dir.join("tap0.pcapng"));
-    let sock = ns
-        .run_in(|| Socket::open("tap0"))
-        .expect("AF_PACKET on tap0");
-    let mut ac = Ac::new(
-        AcConfig {
-            mac: sock.mac(),
-            ac_name: b"bngkit-test-ac",
-            cookie_window: Duration::from_secs(30),
-            max_payload: None,
-        },
-        AnyService,
-        // A fixed key is fine in a test; a gateway draws it from its CSPRNG.
-        CookieSecret::new([0x3c; 32]),
-    )
-    .unwrap();
-    let mut table = Table::default();
+    // A fixed cookie key is fine in a test; a gateway draws it from its CSPRNG.
+    let (ns, cap, sock, mut ac) = ac_on_tap("pppoeac", &dir, [0x3c; 32]);
+    let mut table = SessionTable::new(0x0100);
 
     let run = image.boot(
         &ns,
@@ -155,12 +119,7 @@ fn vm_pppd_discovers_our_access_concentrator() {
     assert!(pados >= 1 && c.pads_sent >= 1, "{c:?}");
     assert_eq!(c.total_drops(), 0, "{c:?}");
 
-    let d = bng_testkit::netns::tshark_decode(&file);
-    assert_eq!(
-        d.malformed, 0,
-        "tshark flags malformed frames: {:?}",
-        d.protocols
-    );
+    let d = common::assert_clean_capture(&file);
     eprintln!(
         "{T}: pppd took session {:#06x} from our AC ({pados} PADO, {} PADS); tshark: {} frames, 0 malformed",
         id.get(),

@@ -1,0 +1,140 @@
+//! Fixtures shared by the interop tests (`mod common;` in each): process output, waiting
+//! for a peer's log line, the final tshark check, IPv6 lab links, and the PPPoE access
+//! concentrator on the VM's TAP. Candidates for `bng_testkit::netns` once its owner
+//! takes them; each test uses a part, hence `dead_code` is allowed.
+
+#![allow(
+    dead_code,
+    unreachable_pub,
+    reason = "each test binary uses a part of the fixtures"
+)]
+
+use core::time::Duration;
+use std::path::Path;
+use std::process::Output;
+
+use bng_dataplane::backend::afpacket::Socket;
+use bng_pppoe::ac::{Ac, AcConfig, AnyService, CookieSecret, SessionAllocator, SessionId};
+use bng_pppoe::ethernet::Mac;
+use bng_testkit::netns::{Capture, Decode, Netns, Peer, tshark_decode, wait_for};
+
+/// A finished process's stdout followed by its stderr, as text.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Lines of `text` that contain `needle`.
+pub fn grep_count(text: &str, needle: &str) -> usize {
+    text.lines().filter(|l| l.contains(needle)).count()
+}
+
+/// Writes an executable (mode 755) script.
+pub fn write_exec(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    bng_testkit::netns::run(&["chmod", "755", path.to_str().unwrap()]);
+}
+
+/// Waits (at most `secs` seconds) until `peer`'s log contains `needle`; fails the test
+/// with the log otherwise. `what` names the wait in the harness's messages.
+pub fn wait_log(peer: &Peer, secs: u64, what: &str, needle: &str) {
+    assert!(
+        wait_for(Duration::from_secs(secs), what, || peer
+            .log()
+            .contains(needle)),
+        "{what}: {}",
+        peer.log()
+    );
+}
+
+/// Decodes a finished capture with tshark, prints the counts, and fails the test if
+/// tshark flags any frame as malformed.
+pub fn assert_clean_capture(file: &Path) -> Decode {
+    let d = tshark_decode(file);
+    eprintln!("tshark: {} frames, {} malformed", d.frames, d.malformed);
+    assert_eq!(
+        d.malformed,
+        0,
+        "tshark flags frames in {}: {:?}",
+        file.display(),
+        d.protocols
+    );
+    d
+}
+
+/// Turns off duplicate address detection in `ns`, so lab addresses are usable at once.
+pub fn no_dad(ns: &Netns) {
+    ns.exec(&[
+        "sysctl",
+        "-qw",
+        "net.ipv6.conf.default.accept_dad=0",
+        "net.ipv6.conf.all.accept_dad=0",
+    ]);
+}
+
+/// A PPPoE session-id allocator for one test: one id per peer MAC, numbered from
+/// `first` (a different range per test makes captures easy to tell apart).
+#[derive(Debug)]
+pub struct SessionTable {
+    /// Live sessions: peer MAC and session id.
+    pub sessions: Vec<(Mac, u16)>,
+    first: u16,
+}
+
+impl SessionTable {
+    /// An empty table numbering from `first`.
+    pub fn new(first: u16) -> Self {
+        Self {
+            sessions: Vec::new(),
+            first,
+        }
+    }
+}
+
+impl SessionAllocator for SessionTable {
+    fn allocate(&mut self, peer: &Mac, _: Option<&[u8]>) -> Option<SessionId> {
+        if let Some(s) = self.sessions.iter().find(|s| s.0 == *peer) {
+            return SessionId::new(s.1);
+        }
+        let id = self.first + u16::try_from(self.sessions.len()).unwrap();
+        self.sessions.push((*peer, id));
+        SessionId::new(id)
+    }
+
+    fn release(&mut self, peer: &Mac, id: SessionId) -> bool {
+        let before = self.sessions.len();
+        self.sessions.retain(|s| *s != (*peer, id.get()));
+        before != self.sessions.len()
+    }
+}
+
+/// Our access concentrator on the VM's side of the link: a namespace `ns_tag` with a
+/// TAP `tap0` for QEMU, a capture of it into `dir/tap0.pcapng`, an AF_PACKET socket
+/// on it, and an `Ac` (name `bngkit-test-ac`, 30 s cookie window) keyed with `secret`.
+pub fn ac_on_tap(
+    ns_tag: &str,
+    dir: &Path,
+    secret: [u8; 32],
+) -> (Netns, Capture, Socket, Ac<'static, AnyService>) {
+    let ns = Netns::new(ns_tag);
+    ns.tap("tap0");
+    let cap = Capture::start(&ns, "tap0", &dir.join("tap0.pcapng"));
+    let sock = ns
+        .run_in(|| Socket::open("tap0"))
+        .expect("AF_PACKET on tap0");
+    let ac = Ac::new(
+        AcConfig {
+            mac: sock.mac(),
+            ac_name: b"bngkit-test-ac",
+            cookie_window: Duration::from_secs(30),
+            max_payload: None,
+        },
+        AnyService,
+        CookieSecret::new(secret),
+    )
+    .unwrap();
+    (ns, cap, sock, ac)
+}
