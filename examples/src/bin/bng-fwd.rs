@@ -43,6 +43,9 @@ struct Args {
     /// Where the XDP redirect program runs (`--backend afxdp`).
     #[arg(long, value_enum, default_value_t = XdpModeArg::Native)]
     xdp_mode: XdpModeArg,
+    /// Entries of each AF_XDP ring (a power of two; the UMEM has twice as many frames).
+    #[arg(long, default_value_t = 2048)]
+    xsk_ring: u32,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -145,6 +148,8 @@ fn main() -> ExitCode {
                     XdpModeArg::Native => afxdp::XdpMode::Native,
                     XdpModeArg::Skb => afxdp::XdpMode::Generic,
                 },
+                ring_size: args.xsk_ring,
+                frames: args.xsk_ring.saturating_mul(2),
                 ..afxdp::Config::default()
             };
             match open_ports(&args, |i| afxdp::Xsk::open(i, cfg), afxdp::Xsk::mac) {
