@@ -18,10 +18,12 @@
     reason = "tests"
 )]
 
-use std::process::Output;
 use std::time::{Duration, Instant};
 
 use bng_testkit::netns::{self, Netns, Peer, unique_name, veth, wait_for, workdir};
+
+mod common;
+use common::{text, wait_log};
 
 const PY: &str = "/usr/bin/python3";
 const POOL: &str = "198.51.100.1";
@@ -74,14 +76,6 @@ fn mac(ns: &Netns, dev: &str) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_owned()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[test]
 fn nat44_gateway_between_namespaces() {
     if !netns::require(
@@ -91,73 +85,16 @@ fn nat44_gateway_between_namespaces() {
         return;
     }
     let dir = workdir("nat44_gateway");
-    let client = Netns::new("nc");
-    let gw = Netns::new("ng");
-    let server = Netns::new("ns");
-    let (gi, go) = (unique_name("gi"), unique_name("go"));
-    veth(&client, "c0", &gw, &gi);
-    veth(&gw, &go, &server, "s0");
-    // The hosts' kernels must put complete checksums and MTU-sized frames on the wire:
-    // a gateway on a raw socket sees what a real link would carry.
-    for (ns, dev) in [
-        (&client, "c0"),
-        (&gw, gi.as_str()),
-        (&gw, go.as_str()),
-        (&server, "s0"),
-    ] {
-        ns.exec(&[
-            "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
-        ]);
-    }
-    client.ip(&["addr", "add", "10.0.0.2/24", "dev", "c0"]);
+    let (client, _gw, server, gateway) = rig(
+        Middle::Nat44Gw {
+            seconds: "60",
+            log: "nat44-gw.log",
+        },
+        &dir,
+    );
+    let mut gateway = gateway.expect("nat44-gw runs");
+    // a second inside host for the hairpin check
     client.ip(&["addr", "add", "10.0.0.3/24", "dev", "c0"]);
-    client.ip(&["route", "add", "default", "via", "10.0.0.1"]);
-    client.ip(&[
-        "neigh",
-        "replace",
-        "10.0.0.1",
-        "lladdr",
-        &mac(&gw, &gi),
-        "dev",
-        "c0",
-    ]);
-    server.ip(&["addr", "add", "203.0.113.1/24", "dev", "s0"]);
-    server.ip(&["route", "add", "198.51.100.0/24", "dev", "s0"]);
-    server.ip(&[
-        "neigh",
-        "replace",
-        POOL,
-        "lladdr",
-        &mac(&gw, &go),
-        "dev",
-        "s0",
-    ]);
-
-    let log = dir.join("nat44-gw.log");
-    let mut gateway = gw.spawn(
-        "nat44-gw",
-        &[
-            env!("CARGO_BIN_EXE_nat44-gw"),
-            "--inside",
-            &gi,
-            "--outside",
-            &go,
-            "--pool",
-            POOL,
-            "--outside-peer-mac",
-            &mac(&server, "s0"),
-            "--seconds",
-            "60",
-        ],
-        &log,
-    );
-    assert!(
-        wait_for(Duration::from_secs(10), "nat44-gw ready", || gateway
-            .log()
-            .contains("ready")),
-        "{}",
-        gateway.log()
-    );
 
     // ICMP echo through the NAT.
     let ping = client
@@ -267,15 +204,27 @@ u.sendto(b"count?", ("203.0.113.1", 5454)); got = int(u.recvfrom(100)[0])
 print("tcp_mbit %.0f bytes %d udp_sent_pps %.0f udp_received %d" % (n * 8 / dt / 1e6, n, 20000 / ut, got))
 "#;
 
-/// Builds client / middle / server namespaces; the middle runs `nat44-gw` or, with
-/// `kernel`, Linux forwarding with an nftables masquerade rule.
-fn rig(kernel: bool, dir: &std::path::Path) -> (Netns, Netns, Netns, Option<Peer>) {
+/// What forwards between the client and the server namespace.
+#[derive(Clone, Copy)]
+enum Middle<'a> {
+    /// `nat44-gw` with `--seconds seconds`, logging to `dir/log`.
+    Nat44Gw { seconds: &'a str, log: &'a str },
+    /// Linux forwarding with an nftables masquerade rule.
+    Kernel,
+}
+
+/// Builds client (10.0.0.2) / middle / server (203.0.113.1) namespaces; the middle is
+/// `middle`. With `nat44-gw`, the hosts' neighbour entries point at the gateway's MACs
+/// (it answers no ARP) and the gateway is ready on return.
+fn rig(middle: Middle<'_>, dir: &std::path::Path) -> (Netns, Netns, Netns, Option<Peer>) {
     let client = Netns::new("nc");
     let gw = Netns::new("ng");
     let server = Netns::new("ns");
     let (gi, go) = (unique_name("gi"), unique_name("go"));
     veth(&client, "c0", &gw, &gi);
     veth(&gw, &go, &server, "s0");
+    // The hosts' kernels must put complete checksums and MTU-sized frames on the wire:
+    // a gateway on a raw socket sees what a real link would carry.
     for (ns, dev) in [
         (&client, "c0"),
         (&gw, gi.as_str()),
@@ -290,29 +239,7 @@ fn rig(kernel: bool, dir: &std::path::Path) -> (Netns, Netns, Netns, Option<Peer
     client.ip(&["route", "add", "default", "via", "10.0.0.1"]);
     server.ip(&["addr", "add", "203.0.113.1/24", "dev", "s0"]);
     server.ip(&["route", "add", "198.51.100.0/24", "dev", "s0"]);
-    let peer = if kernel {
-        gw.ip(&["addr", "add", "10.0.0.1/24", "dev", &gi]);
-        gw.ip(&["addr", "add", "198.51.100.1/24", "dev", &go]);
-        gw.ip(&["route", "add", "203.0.113.0/24", "dev", &go]);
-        gw.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-        gw.exec(&["nft", "add", "table", "ip", "nat"]);
-        gw.exec(&[
-            "nft",
-            "add chain ip nat post { type nat hook postrouting priority 100 ; }",
-        ]);
-        gw.exec(&[
-            "nft",
-            "add",
-            "rule",
-            "ip",
-            "nat",
-            "post",
-            "oifname",
-            &go,
-            "masquerade",
-        ]);
-        None
-    } else {
+    let peer = if let Middle::Nat44Gw { seconds, log } = middle {
         client.ip(&[
             "neigh",
             "replace",
@@ -344,14 +271,34 @@ fn rig(kernel: bool, dir: &std::path::Path) -> (Netns, Netns, Netns, Option<Peer
                 "--outside-peer-mac",
                 &mac(&server, "s0"),
                 "--seconds",
-                "120",
+                seconds,
             ],
-            &dir.join("nat44-gw-load.log"),
+            &dir.join(log),
         );
-        assert!(wait_for(Duration::from_secs(10), "nat44-gw ready", || peer
-            .log()
-            .contains("ready")));
+        wait_log(&peer, 10, "nat44-gw ready", "ready");
         Some(peer)
+    } else {
+        gw.ip(&["addr", "add", "10.0.0.1/24", "dev", &gi]);
+        gw.ip(&["addr", "add", "198.51.100.1/24", "dev", &go]);
+        gw.ip(&["route", "add", "203.0.113.0/24", "dev", &go]);
+        gw.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        gw.exec(&["nft", "add", "table", "ip", "nat"]);
+        gw.exec(&[
+            "nft",
+            "add chain ip nat post { type nat hook postrouting priority 100 ; }",
+        ]);
+        gw.exec(&[
+            "nft",
+            "add",
+            "rule",
+            "ip",
+            "nat",
+            "post",
+            "oifname",
+            &go,
+            "masquerade",
+        ]);
+        None
     };
     (client, gw, server, peer)
 }
@@ -370,7 +317,15 @@ fn nat44_gateway_vs_nftables_masquerade() {
     }
     let dir = workdir("nat44_gateway_load");
     for kernel in [false, true] {
-        let (client, _gw, server, _peer) = rig(kernel, &dir);
+        let middle = if kernel {
+            Middle::Kernel
+        } else {
+            Middle::Nat44Gw {
+                seconds: "120",
+                log: "nat44-gw-load.log",
+            }
+        };
+        let (client, _gw, server, _peer) = rig(middle, &dir);
         let _srv = server.spawn(
             "load server",
             &[PY, "-c", LOAD_SERVER],

@@ -35,6 +35,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use bng_testkit::netns::{Netns, Peer, require, wait_for, workdir};
 
+mod common;
+use common::{text, wait_log};
+
 const NAS: &str = env!("CARGO_BIN_EXE_radius-nas");
 
 fn config(dir: &Path, auth_port: u16, acct_port: u16) -> String {
@@ -245,12 +248,7 @@ fn radclient(ns: &Netns, kind: &str, attrs: &str) -> String {
         let mut i = child.stdin.take().unwrap();
         writeln!(i, "{attrs}").unwrap();
     }
-    let o = child.wait_with_output().expect("radclient output");
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    text(&child.wait_with_output().expect("radclient output"))
 }
 
 #[test]
@@ -480,13 +478,7 @@ fn radius_interop_freeradius() {
         ],
         &dir.join("dae.log"),
     );
-    assert!(
-        wait_for(Duration::from_secs(5), "dae listening", || dae
-            .log()
-            .contains("listening")),
-        "{}",
-        dae.log()
-    );
+    wait_log(&dae, 5, "dae listening", "listening");
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
