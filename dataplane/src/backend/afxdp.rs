@@ -75,6 +75,30 @@ pub struct Config {
     pub ring_size: u32,
 }
 
+impl Config {
+    /// The largest queue index the redirect program's map holds, plus one.
+    pub const MAX_QUEUES: u32 = 64;
+
+    /// Checks the sizes before any system call.
+    fn check(&self) -> io::Result<()> {
+        let bad = |m: &'static str| Err(io::Error::new(io::ErrorKind::InvalidInput, m));
+        if !self.ring_size.is_power_of_two() || self.ring_size.saturating_mul(2) > self.frames {
+            return bad("ring_size must be a power of two and at most frames / 2");
+        }
+        if usize::try_from(self.frames)
+            .ok()
+            .and_then(|f| f.checked_mul(UMEM_FRAME))
+            .is_none_or(|b| b > 1 << 32)
+        {
+            return bad("frames: the UMEM must fit in 4 GiB");
+        }
+        if self.queue >= Self::MAX_QUEUES {
+            return bad("queue must be below Config::MAX_QUEUES");
+        }
+        Ok(())
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -269,6 +293,11 @@ impl<T: Copy> Ring<T> {
 /// redirect program attached to the interface.
 #[derive(Debug)]
 pub struct Xsk {
+    // Fields drop in this order: the program is detached first, then the socket is
+    // closed, then the rings and the UMEM are unmapped (the kernel keeps the UMEM pages
+    // pinned while the socket lives).
+    prog: prog::Attached,
+    fd: OwnedFd,
     rx: Ring<libc::xdp_desc>,
     tx: Ring<libc::xdp_desc>,
     fill: Ring<u64>,
@@ -276,8 +305,6 @@ pub struct Xsk {
     umem: Mmap,
     /// UMEM frame addresses not lent to the kernel (for TX).
     free: Vec<u64>,
-    fd: OwnedFd,
-    prog: prog::Attached,
     ifindex: i32,
     mac: [u8; 6],
     stats: Stats,
@@ -356,12 +383,7 @@ impl Xsk {
     /// bind, map, program load or attach) with the step in the message; a build without
     /// the `afxdp` feature always fails here.
     pub fn open(ifname: &str, cfg: Config) -> io::Result<Self> {
-        if !cfg.ring_size.is_power_of_two() || cfg.ring_size * 2 > cfg.frames {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "ring_size must be a power of two and at most frames / 2",
-            ));
-        }
+        cfg.check()?;
         let (ifindex, mac) = ifinfo(ifname)?;
         // SAFETY: plain socket(2); checked before use.
         let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW, 0) };
@@ -440,14 +462,14 @@ impl Xsk {
         let attached = prog::Attached::new(fd.as_fd(), ifindex, cfg.queue, cfg.mode)?;
 
         let mut s = Self {
+            prog: attached,
+            fd,
             rx,
             tx,
             fill,
             comp,
             umem,
             free: Vec::with_capacity(cfg.frames as usize),
-            fd,
-            prog: attached,
             ifindex,
             mac,
             stats: Stats::default(),
@@ -725,6 +747,19 @@ mod prog {
         ]
     }
 
+    /// The program's bytes as the kernel reads them (little-endian host), for tests.
+    #[cfg(test)]
+    pub(super) fn insn_bytes(map_fd: i32) -> [[u8; 8]; 6] {
+        redirect_insns(map_fd).map(|i| {
+            let mut b = [0u8; 8];
+            b[0] = i.code;
+            b[1] = i.regs;
+            b[2..4].copy_from_slice(&i.off.to_le_bytes());
+            b[4..].copy_from_slice(&i.imm.to_le_bytes());
+            b
+        })
+    }
+
     /// The program attached to an interface through a BPF link, and the map holding our
     /// socket. Closing the link (on drop, or when the process dies) detaches the program
     /// from the interface it was created on, whatever network namespace the closing
@@ -751,8 +786,15 @@ mod prog {
             // `sz` is set as libbpf requires.
             let mut opts: libbpf_sys::bpf_map_create_opts = unsafe { core::mem::zeroed() };
             opts.sz = size_of::<libbpf_sys::bpf_map_create_opts>() as _;
-            let map = MapHandle::create(MapType::Xskmap, Some("bng_xsks"), 4, 4, 64, &opts)
-                .map_err(e("create XSKMAP (needs CAP_BPF)"))?;
+            let map = MapHandle::create(
+                MapType::Xskmap,
+                Some("bng_xsks"),
+                4,
+                4,
+                super::Config::MAX_QUEUES,
+                &opts,
+            )
+            .map_err(e("create XSKMAP (needs CAP_BPF)"))?;
             let fd = xsk.as_raw_fd();
             map.update(&queue.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
                 .map_err(e("XSKMAP update"))?;
@@ -845,5 +887,59 @@ mod prog {
         pub(super) fn mode(&self) -> XdpMode {
             self.mode
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn config_is_checked_before_any_system_call() {
+        let ok = Config::default();
+        assert!(ok.check().is_ok());
+        for bad in [
+            Config {
+                ring_size: 3000,
+                ..ok
+            },
+            Config {
+                frames: 2048,
+                ring_size: 2048,
+                ..ok
+            },
+            Config {
+                queue: Config::MAX_QUEUES,
+                ..ok
+            },
+            Config {
+                frames: u32::MAX,
+                ring_size: 1 << 30,
+                ..ok
+            },
+        ] {
+            let e = Xsk::open("lo", bad).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad:?}: {e}");
+        }
+    }
+
+    #[cfg(feature = "afxdp")]
+    #[test]
+    fn redirect_program_bytes_match_libxdp() {
+        // libxdp's default XSK program, `bpf_redirect_map(&xsks_map, ctx->rx_queue_index,
+        // XDP_PASS)`, in the encoding of the kernel's eBPF instruction-set document, map fd 7:
+        // r2 = *(u32 *)(r1 + 16); r1 = map_fd(7) (src_reg 1 = BPF_PSEUDO_MAP_FD, two slots);
+        // r3 = 2; call 51 (bpf_redirect_map); exit
+        let want: [[u8; 8]; 6] = [
+            [0x61, 0x12, 0x10, 0, 0, 0, 0, 0],
+            [0x18, 0x11, 0, 0, 7, 0, 0, 0],
+            [0; 8],
+            [0xb7, 0x03, 0, 0, 2, 0, 0, 0],
+            [0x85, 0, 0, 0, 51, 0, 0, 0],
+            [0x95, 0, 0, 0, 0, 0, 0, 0],
+        ];
+        let got = prog::insn_bytes(7);
+        assert_eq!(got, want);
     }
 }
