@@ -39,7 +39,7 @@ use bng_radius::dae::{DaeClient, DaeConfig, DaeServer};
 use bng_radius::dict::{AcctStatusType, AttrType, ErrorCause, TerminateCause};
 use bng_radius::packet::Packet;
 use bng_radius::rand_core::{self, CryptoRng, RngCore};
-use clap::{Parser, Subcommand};
+use clap::{Args as ClapArgs, Parser, Subcommand};
 
 /// The kernel's CSPRNG, read from `/dev/urandom`.
 struct UrandomRng(std::fs::File);
@@ -78,19 +78,26 @@ struct Args {
     cmd: Cmd,
 }
 
+/// The servers and user of `auth` and `acct`.
+#[derive(ClapArgs, Debug)]
+struct Target {
+    /// Servers in failover order (ip:port).
+    #[arg(long = "server", required = true)]
+    servers: Vec<SocketAddr>,
+    /// Shared secret.
+    #[arg(long)]
+    secret: String,
+    /// User-Name.
+    #[arg(long)]
+    user: String,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Access-Requests.
     Auth {
-        /// Servers in failover order (ip:port).
-        #[arg(long = "server", required = true)]
-        servers: Vec<SocketAddr>,
-        /// Shared secret.
-        #[arg(long)]
-        secret: String,
-        /// User-Name.
-        #[arg(long)]
-        user: String,
+        #[command(flatten)]
+        to: Target,
         /// Password (PAP, or the CHAP secret with --chap).
         #[arg(long)]
         password: String,
@@ -112,15 +119,8 @@ enum Cmd {
     },
     /// One Accounting-Request.
     Acct {
-        /// Servers in failover order (ip:port).
-        #[arg(long = "server", required = true)]
-        servers: Vec<SocketAddr>,
-        /// Shared secret.
-        #[arg(long)]
-        secret: String,
-        /// User-Name.
-        #[arg(long)]
-        user: String,
+        #[command(flatten)]
+        to: Target,
         /// Acct-Session-Id.
         #[arg(long)]
         session: String,
@@ -165,6 +165,26 @@ enum Cmd {
 
 /// Requests in flight at once (the slot storage).
 const MAX_PENDING: usize = 64;
+
+/// Registers `n` servers of `kind` sharing `secret`, in failover order.
+fn add_servers(
+    c: &mut Client<'_>,
+    n: usize,
+    kind: ServerKind,
+    secret: &str,
+    rate_per_sec: u32,
+    burst: u32,
+) {
+    for _ in 0..n {
+        c.add_server(ServerConfig {
+            kind,
+            secret: Secret::new(secret.as_bytes()).expect("secret"),
+            rate_per_sec,
+            burst,
+        })
+        .expect("server");
+    }
+}
 
 fn client_config(insecure: bool) -> Config {
     Config {
@@ -292,9 +312,12 @@ fn main() {
     let args = Args::parse();
     match args.cmd {
         Cmd::Auth {
-            servers,
-            secret,
-            user,
+            to:
+                Target {
+                    servers,
+                    secret,
+                    user,
+                },
             password,
             chap,
             count,
@@ -304,15 +327,7 @@ fn main() {
         } => {
             let mut slots = vec![Slot::EMPTY; MAX_PENDING];
             let mut c = Client::new(client_config(insecure), &mut slots).expect("config");
-            for _ in &servers {
-                c.add_server(ServerConfig {
-                    kind: ServerKind::Auth,
-                    secret: Secret::new(secret.as_bytes()).expect("secret"),
-                    rate_per_sec: rate,
-                    burst: 100,
-                })
-                .expect("server");
-            }
+            add_servers(&mut c, servers.len(), ServerKind::Auth, &secret, rate, 100);
             drive(
                 &mut c,
                 &servers,
@@ -339,9 +354,12 @@ fn main() {
             );
         }
         Cmd::Acct {
-            servers,
-            secret,
-            user,
+            to:
+                Target {
+                    servers,
+                    secret,
+                    user,
+                },
             session,
             status,
             in_octets,
@@ -356,15 +374,7 @@ fn main() {
             };
             let mut slots = vec![Slot::EMPTY; 4];
             let mut c = Client::new(client_config(false), &mut slots).expect("config");
-            for _ in &servers {
-                c.add_server(ServerConfig {
-                    kind: ServerKind::Acct,
-                    secret: Secret::new(secret.as_bytes()).expect("secret"),
-                    rate_per_sec: 0,
-                    burst: 0,
-                })
-                .expect("server");
-            }
+            add_servers(&mut c, servers.len(), ServerKind::Acct, &secret, 0, 0);
             let rec = AcctRecord {
                 input_octets: in_octets,
                 output_octets: out_octets,
