@@ -1,8 +1,8 @@
 //! Interop: `ikev2-gw` (built on `bng-ikev2`) against strongSwan's charon 5.9 in a
 //! pair of network namespaces (recipe: `../shared/lab/strongswan.sh`), PSK:
 //!
-//! - strongSwan initiates to our responder (IKE aes128gcm16-prfsha256-x25519 and
-//!   aes256-sha256-ecp384, ESP aes128gcm16): `swanctl --initiate` completes and
+//! - strongSwan initiates to our responder (IKE aes128gcm16-prfsha256-x25519,
+//!   aes256-sha256-ecp384 and aes128gcm16-prfsha256-modp2048, ESP aes128gcm16): `swanctl --initiate` completes and
 //!   `--list-sas` shows the IKE SA and the Child SA with the SPI we chose; then
 //!   strongSwan rekeys the IKE SA and the Child SA (over the new IKE SA, the second
 //!   time with PFS), and a remote-access connection gets the virtual IP and DNS
@@ -261,6 +261,12 @@ fn strongswan_initiates_to_our_responder() {
             "cbc-ecp384",
             "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_384",
             "aes128gcm16-x25519",
+        ),
+        (
+            "aes128gcm16-prfsha256-modp2048",
+            "gcm-modp2048",
+            "AES_GCM_16-128/PRF_HMAC_SHA2_256/MODP_2048",
+            "aes128gcm16",
         ),
     ] {
         let lab = Lab::new(test, proposals, esp);

@@ -478,10 +478,44 @@ pub fn derive_child_keys<P: Prf + ?Sized>(
     Ok(keys)
 }
 
-/// Largest public value of the supported groups (P-521: 132 bytes).
-pub const MAX_PUBLIC_LEN: usize = 132;
-/// Largest shared secret of the supported groups (P-521: 66 bytes).
-pub const MAX_SHARED_LEN: usize = 66;
+/// Largest public value of the supported groups (MODP-2048: 256 bytes).
+pub const MAX_PUBLIC_LEN: usize = 256;
+/// Largest shared secret of the supported groups (MODP-2048: 256 bytes).
+pub const MAX_SHARED_LEN: usize = 256;
+
+/// The 2048-bit MODP group's prime (RFC 3526 section 3, group 14):
+/// `p = 2^2048 - 2^1984 - 1 + 2^64 * { [2^1918 pi] + 124476 }`, generator 2.
+const MODP2048_P: crypto_bigint::U2048 = crypto_bigint::U2048::from_be_hex(concat!(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
+    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
+    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05",
+    "98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB",
+    "9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B",
+    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718",
+    "3995497CEA956AE515D2261898FA051015728E5A8AACAA68FFFFFFFFFFFFFFFF",
+));
+
+/// Bits of the secret MODP exponent: twice the group's ~112-bit strength, rounded
+/// up (RFC 3526 section 8 asks for at least twice the strength).
+const MODP_EXPONENT_BITS: usize = 256;
+
+/// A MODP-2048 secret exponent (RFC 3526), zeroed on drop.
+pub struct ModpSecret(crypto_bigint::U2048);
+
+impl Drop for ModpSecret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+fn modp_pow(base: &crypto_bigint::U2048, exp: &crypto_bigint::U2048) -> [u8; 256] {
+    use crypto_bigint::Encoding as _;
+    use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
+    let params = DynResidueParams::new(&MODP2048_P);
+    let r = DynResidue::new(base, params).pow_bounded_exp(exp, MODP_EXPONENT_BITS);
+    r.retrieve().to_be_bytes()
+}
 
 /// A key-exchange method (RFC 7296 section 1.2, KE payload section 3.4).
 pub trait KeyExchange {
@@ -511,6 +545,8 @@ pub enum EphemeralKey {
     P384(p384::ecdh::EphemeralSecret),
     /// 521-bit random ECP group (21).
     P521(p521::ecdh::EphemeralSecret),
+    /// 2048-bit MODP group (14).
+    Modp2048(ModpSecret),
 }
 
 impl core::fmt::Debug for EphemeralKey {
@@ -525,7 +561,11 @@ impl EphemeralKey {
     pub const fn supports(group: DhGroup) -> bool {
         matches!(
             group,
-            DhGroup::CURVE25519 | DhGroup::ECP256 | DhGroup::ECP384
+            DhGroup::CURVE25519
+                | DhGroup::ECP256
+                | DhGroup::ECP384
+                | DhGroup::ECP521
+                | DhGroup::MODP2048
         )
     }
 
@@ -537,6 +577,7 @@ impl EphemeralKey {
             DhGroup::ECP256 => Some(64),
             DhGroup::ECP384 => Some(96),
             DhGroup::ECP521 => Some(132),
+            DhGroup::MODP2048 => Some(256),
             _ => None,
         }
     }
@@ -554,6 +595,17 @@ impl EphemeralKey {
             DhGroup::ECP256 => Self::P256(p256::ecdh::EphemeralSecret::random(rng)),
             DhGroup::ECP384 => Self::P384(p384::ecdh::EphemeralSecret::random(rng)),
             DhGroup::ECP521 => Self::P521(p521::ecdh::EphemeralSecret::random(rng)),
+            DhGroup::MODP2048 => {
+                let mut b = [0u8; 256];
+                if let Some(low) = b.get_mut(256 - MODP_EXPONENT_BITS / 8..) {
+                    while low.iter().all(|x| *x == 0) {
+                        rng.fill_bytes(low);
+                    }
+                }
+                let x = crypto_bigint::U2048::from_be_slice(&b);
+                zeroize::Zeroize::zeroize(&mut b);
+                Self::Modp2048(ModpSecret(x))
+            }
             _ => return Err(CryptoError::Unsupported("key exchange group")),
         })
     }
@@ -585,6 +637,7 @@ impl KeyExchange for EphemeralKey {
             Self::P256(_) => DhGroup::ECP256,
             Self::P384(_) => DhGroup::ECP384,
             Self::P521(_) => DhGroup::ECP521,
+            Self::Modp2048(_) => DhGroup::MODP2048,
         }
     }
 
@@ -603,6 +656,8 @@ impl KeyExchange for EphemeralKey {
                 let p = s.public_key().to_encoded_point(false);
                 put(out, p.as_bytes().get(1..).unwrap_or_default())
             }
+            // RFC 7296 section 3.4: as long as the prime, zero-padded.
+            Self::Modp2048(x) => put(out, &modp_pow(&crypto_bigint::U2048::from_u8(2), &x.0)),
         }
     }
 
@@ -629,6 +684,21 @@ impl KeyExchange for EphemeralKey {
                 let pk = p384::PublicKey::from_sec1_bytes(&sec1)
                     .map_err(|_| CryptoError::BadPublicKey)?;
                 put(out, s.diffie_hellman(&pk).raw_secret_bytes())
+            }
+            Self::Modp2048(x) => {
+                if peer.len() != 256 {
+                    return Err(CryptoError::BadPublicKey);
+                }
+                let y = crypto_bigint::U2048::from_be_slice(peer);
+                // RFC 6989 section 2.1: 1 < y < p - 1.
+                let p_minus_1 = MODP2048_P.wrapping_sub(&crypto_bigint::U2048::ONE);
+                if y <= crypto_bigint::U2048::ONE || y >= p_minus_1 {
+                    return Err(CryptoError::BadPublicKey);
+                }
+                let mut k = modp_pow(&y, &x.0);
+                let n = put(out, &k);
+                zeroize::Zeroize::zeroize(&mut k);
+                n
             }
             Self::P521(s) => {
                 let sec1 = sec1_uncompressed::<133>(peer)?;

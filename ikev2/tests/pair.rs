@@ -275,7 +275,20 @@ const ESP: [ChildSuite; 2] = [ChildSuite::AES128GCM, ChildSuite::AES256_SHA256];
 
 #[test]
 fn establishes_with_both_suites() {
-    for (ike, child) in [(&GCM, &ESP[..1]), (&CBC, &ESP[1..])] {
+    let modp = [IkeSuite {
+        dh: DhGroup::MODP2048,
+        ..IkeSuite::AES128GCM_SHA256_X25519
+    }];
+    let p521 = [IkeSuite {
+        dh: DhGroup::ECP521,
+        ..IkeSuite::AES256_SHA256_ECP384
+    }];
+    for (ike, child) in [
+        (&GCM, &ESP[..1]),
+        (&CBC, &ESP[1..]),
+        (&modp, &ESP[..1]),
+        (&p521, &ESP[1..]),
+    ] {
         let i = cfg(ike, child, b"secret", b"west");
         let r = cfg(ike, &ESP, b"secret", b"east");
         let o = run(

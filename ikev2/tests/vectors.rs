@@ -176,23 +176,47 @@ fn ecp_groups_agree_both_ways() {
         DhGroup::ECP384,
         DhGroup::ECP521,
         DhGroup::CURVE25519,
+        DhGroup::MODP2048,
     ] {
         let a = EphemeralKey::generate(g, &mut rng).unwrap();
         let b = EphemeralKey::generate(g, &mut rng).unwrap();
         let n = EphemeralKey::public_len(g).unwrap();
-        let (mut pa, mut pb) = ([0u8; 132], [0u8; 132]);
+        let (mut pa, mut pb) = ([0u8; 256], [0u8; 256]);
         assert_eq!(a.public_key(&mut pa).unwrap(), n);
         assert_eq!(b.public_key(&mut pb).unwrap(), n);
-        let (mut ka, mut kb) = ([0u8; 66], [0u8; 66]);
+        let (mut ka, mut kb) = ([0u8; 256], [0u8; 256]);
         let la = a.agree(&pb[..n], &mut ka).unwrap();
         let lb = b.agree(&pa[..n], &mut kb).unwrap();
         assert_eq!(ka[..la], kb[..lb], "{g:?}");
         // A point off the curve is rejected.
         let mut bad = pb;
         bad[n - 1] ^= 1;
-        if g != DhGroup::CURVE25519 {
+        if g != DhGroup::CURVE25519 && g != DhGroup::MODP2048 {
             assert!(a.agree(&bad[..n], &mut ka).is_err(), "{g:?}");
         }
+        if g == DhGroup::MODP2048 {
+            // RFC 6989 section 2.1: 0, 1 and p - 1 (and anything >= p) are refused.
+            let mut one = [0u8; 256];
+            one[255] = 1;
+            assert!(a.agree(&one, &mut ka).is_err());
+            assert!(a.agree(&[0u8; 256], &mut ka).is_err());
+            assert!(a.agree(&[0xff; 256], &mut ka).is_err());
+            let mut p_minus_1 = [0xff; 256];
+            p_minus_1[255] = 0xfe;
+            // (not p - 1 itself, but > p - 1 in the top bytes: 0xff.. > p)
+            assert!(a.agree(&p_minus_1, &mut ka).is_err());
+            assert!(a.agree(&[1u8; 255], &mut ka).is_err());
+        }
     }
-    assert!(EphemeralKey::generate(DhGroup::MODP2048, &mut rng).is_err());
+    assert!(EphemeralKey::generate(DhGroup::MODP3072, &mut rng).is_err());
+    for g in [
+        DhGroup::ECP256,
+        DhGroup::ECP384,
+        DhGroup::ECP521,
+        DhGroup::CURVE25519,
+        DhGroup::MODP2048,
+    ] {
+        assert!(EphemeralKey::supports(g), "{g:?}");
+    }
+    assert!(!EphemeralKey::supports(DhGroup::MODP1024));
 }

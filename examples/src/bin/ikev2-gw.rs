@@ -87,7 +87,7 @@ struct Args {
     /// The peer's traffic selector (CIDR).
     #[arg(long, default_value = "0.0.0.0/0")]
     ts_remote: String,
-    /// IKE suite: gcm-x25519 or cbc-ecp384.
+    /// IKE suite: gcm-x25519, cbc-ecp384 or gcm-modp2048.
     #[arg(long, default_value = "gcm-x25519")]
     suite: String,
     /// As initiator: create one more Child SA (CREATE_CHILD_SA) once established.
@@ -164,6 +164,10 @@ fn main() {
     let args = Args::parse();
     let ike: [IkeSuite; 1] = [match args.suite.as_str() {
         "cbc-ecp384" => IkeSuite::AES256_SHA256_ECP384,
+        "gcm-modp2048" => IkeSuite {
+            dh: DhGroup::MODP2048,
+            ..IkeSuite::AES128GCM_SHA256_X25519
+        },
         _ => IkeSuite::AES128GCM_SHA256_X25519,
     }];
     let esp = [ChildSuite::AES128GCM, ChildSuite::AES256_SHA256];
