@@ -112,9 +112,13 @@ impl Default for Config {
 
 /// Counters of one socket, including the kernel's `XDP_STATISTICS`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Stats {
-    /// Packets received.
+    /// Packets received (and handed to the graph).
     pub rx: u64,
+    /// Packets received but dropped here: longer than a pool buffer holds after its
+    /// headroom, or outside the UMEM.
+    pub rx_too_long: u64,
     /// Packets handed to the TX ring.
     pub tx: u64,
     /// Packets dropped on TX: no free UMEM frame, no TX ring room, or too long.
@@ -607,6 +611,8 @@ impl Backend for Xsk {
             {
                 out.push(p);
                 got += 1;
+            } else {
+                self.stats.rx_too_long += 1;
             }
             // the frame goes straight back to the kernel; the fill ring always has room
             // for every frame we hold, since it is as large as the frames we lend

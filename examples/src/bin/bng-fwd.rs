@@ -162,17 +162,7 @@ fn main() -> ExitCode {
                     },
                     |s| {
                         for (i, x) in s.iter().enumerate() {
-                            let st = x.stats();
-                            println!(
-                                "xsk{i} rx {} tx {} tx_dropped {} rx_dropped {} rx_ring_full {} rx_fill_ring_empty {} tx_invalid {}",
-                                st.rx,
-                                st.tx,
-                                st.tx_dropped,
-                                st.rx_dropped,
-                                st.rx_ring_full,
-                                st.rx_fill_ring_empty,
-                                st.tx_invalid
-                            );
+                            println!("xsk{i} {:?}", x.stats());
                         }
                     },
                 ),
