@@ -18,9 +18,12 @@ use bng_pppoe::ac::{
     Ac, AcConfig, AnyService, CookieSecret, DropReason, Outcome, ServiceList, SessionAllocator,
     SessionId,
 };
-use bng_pppoe::discovery::{Code, Packet, Repr, Tag, TagList, TagType};
+use bng_pppoe::discovery::{Code, Packet, Repr, TagType};
 use bng_pppoe::ethernet::{BROADCAST, Frame, Header, Mac, Vlan};
 use bng_pppoe::tags::{BBF_VENDOR_ID, DiscoveryTags, SubOption, SubOptionType, VendorSpecific};
+
+mod common;
+use common::{discovery_frame as frame, tag};
 
 const AC_MAC: Mac = [0x02, 0, 0, 0, 0, 0xac];
 const HOST: Mac = [0x02, 0, 0, 0, 0, 0x01];
@@ -82,24 +85,6 @@ fn header(dst: Mac, src: Mac, vlans: &[Vlan]) -> Header {
     }
     h.vlan_count = u8::try_from(vlans.len()).unwrap();
     h
-}
-
-fn frame(h: &Header, code: Code, sid: u16, tags: &[Tag<'_>]) -> Vec<u8> {
-    let mut buf = vec![0u8; 1600];
-    let l2 = h.emit(&mut buf).unwrap();
-    let n = Repr {
-        code,
-        session_id: sid,
-        tags: TagList::List(tags),
-    }
-    .emit(&mut buf[l2..])
-    .unwrap();
-    buf.truncate(l2 + n);
-    buf
-}
-
-fn tag(kind: TagType, value: &[u8]) -> Tag<'_> {
-    Tag { kind, value }
 }
 
 fn parse_reply(tx: &[u8]) -> (Header, Code, u16, DiscoveryTags<'_>) {

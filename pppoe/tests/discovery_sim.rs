@@ -18,9 +18,12 @@ use core::time::Duration;
 
 use bng_pppoe::ac::{Ac, AcConfig, AnyService, CookieSecret, Outcome, SessionAllocator, SessionId};
 use bng_pppoe::client::{Action, Client, ClientConfig, Event, Failure};
-use bng_pppoe::discovery::{Code, Packet, Repr, Tag, TagList, TagType};
+use bng_pppoe::discovery::{Code, Packet, Repr, Tag, TagType};
 use bng_pppoe::ethernet::{Frame, Header, Mac, Vlan};
 use bng_pppoe::tags::DiscoveryTags;
+
+mod common;
+use common::tag;
 
 const AC_MAC: Mac = [0x02, 0, 0, 0, 0, 0xac];
 const HOST: Mac = [0x02, 0, 0, 0, 0, 0x01];
@@ -318,21 +321,7 @@ fn build(src: Mac, code: Code, sid: u16, tags: &[Tag<'_>]) -> Vec<u8> {
     let mut h = Header::new(HOST, src, 0x8863);
     h.vlans[0] = VLANS[0];
     h.vlan_count = 1;
-    let mut buf = vec![0u8; 1600];
-    let l2 = h.emit(&mut buf).unwrap();
-    let n = Repr {
-        code,
-        session_id: sid,
-        tags: TagList::List(tags),
-    }
-    .emit(&mut buf[l2..])
-    .unwrap();
-    buf.truncate(l2 + n);
-    buf
-}
-
-fn tag(kind: TagType, value: &[u8]) -> Tag<'_> {
-    Tag { kind, value }
+    common::discovery_frame(&h, code, sid, tags)
 }
 
 const HU: &[u8] = &[0xde, 0xad, 0xbe, 0xef];

@@ -22,6 +22,9 @@ use bng_pppoe::ppp::lcp::{AuthProto, Lcp, LcpConfig};
 use bng_pppoe::ppp::packet::{Code, ControlRepr, Opt, Writer};
 use bng_pppoe::ppp::session::{Config, Credentials, DownCause, Event, Phase, Session};
 
+mod common;
+use common::rng;
+
 fn check<H: Handler>(h: &mut H, kind: u8, data: &[u8]) -> (Verdict, Vec<u8>) {
     let mut rng = Prng::new(5);
     let mut buf = [0u8; 64];
@@ -134,29 +137,6 @@ fn lcp_magic_zero_is_naked_and_auth_is_judged_by_role() {
         assert_eq!(check(&mut host, kind, &[]).0, Verdict::Reject);
     }
     assert_eq!(check(&mut host, 2, &[0; 4]).0, Verdict::Reject);
-}
-
-fn rng(seed: u64) -> impl rand_core::RngCore + rand_core::CryptoRng {
-    struct R(Prng);
-    impl rand_core::RngCore for R {
-        fn next_u32(&mut self) -> u32 {
-            u32::try_from(self.0.next_u64() >> 32).unwrap()
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0.next_u64()
-        }
-        fn fill_bytes(&mut self, d: &mut [u8]) {
-            for b in d {
-                *b = self.0.next_u64().to_le_bytes()[0];
-            }
-        }
-        fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> {
-            self.fill_bytes(d);
-            Ok(())
-        }
-    }
-    impl rand_core::CryptoRng for R {}
-    R(Prng::new(seed))
 }
 
 /// Runs a lone session (its peer is silent) until it finishes; returns the

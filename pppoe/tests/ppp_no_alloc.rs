@@ -18,28 +18,11 @@ use bng_pppoe::ppp::packet::ControlRepr;
 use bng_pppoe::ppp::session::{Config, Credentials, Event, Session};
 use bng_testkit::alloc::{CountingAlloc, count_allocations};
 
+mod common;
+use common::TestRng;
+
 #[global_allocator]
 static ALLOC: CountingAlloc = CountingAlloc;
-
-struct TestRng(Prng);
-impl rand_core::RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        u32::try_from(self.0.next_u64() >> 32).unwrap()
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        for b in d {
-            *b = self.0.next_u64().to_le_bytes()[0];
-        }
-    }
-    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(d);
-        Ok(())
-    }
-}
-impl rand_core::CryptoRng for TestRng {}
 
 #[test]
 fn session_establishment_allocates_nothing() {

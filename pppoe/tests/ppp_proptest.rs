@@ -18,6 +18,9 @@ use bng_pppoe::ppp::session::{Config, Credentials, Session};
 use bng_pppoe::ppp::{Frame, Prng, lcp::AuthProto};
 use proptest::prelude::*;
 
+mod common;
+use common::TestRng;
+
 fn options() -> impl Strategy<Value = Vec<(u8, Vec<u8>)>> {
     prop::collection::vec(
         (any::<u8>(), prop::collection::vec(any::<u8>(), 0..12)),
@@ -28,26 +31,6 @@ fn options() -> impl Strategy<Value = Vec<(u8, Vec<u8>)>> {
 fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(any::<u8>(), 0..max)
 }
-
-struct TestRng(Prng);
-impl rand_core::RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        u32::try_from(self.0.next_u64() >> 32).unwrap()
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0.next_u64()
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        for b in d {
-            *b = self.0.next_u64().to_le_bytes()[0];
-        }
-    }
-    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(d);
-        Ok(())
-    }
-}
-impl rand_core::CryptoRng for TestRng {}
 
 proptest! {
     #[test]
