@@ -208,6 +208,29 @@ fn benches(c: &mut Criterion) {
             s
         });
     });
+    // The other groups alone, for choosing proposals.
+    for (name, group) in [
+        ("ecp256_keygen_agree_only", DhGroup::ECP256),
+        ("modp2048_keygen_agree_only", DhGroup::MODP2048),
+    ] {
+        let peer = {
+            let k = EphemeralKey::generate(group, &mut irng).unwrap();
+            let mut p = vec![0u8; EphemeralKey::public_len(group).unwrap()];
+            k.public_key(&mut p).unwrap();
+            p
+        };
+        g.bench_function(name, |b| {
+            let mut rng = StdRng::seed_from_u64(4);
+            b.iter(|| {
+                let k = EphemeralKey::generate(group, &mut rng).unwrap();
+                let mut p = [0u8; 256];
+                k.public_key(&mut p).unwrap();
+                let mut s = [0u8; 256];
+                k.agree(black_box(&peer), &mut s).unwrap();
+                s[0]
+            });
+        });
+    }
     g.finish();
 }
 
