@@ -15,3 +15,4 @@ pub mod cli;
 pub mod dump;
 pub mod lab;
 pub mod net;
+pub mod rng;

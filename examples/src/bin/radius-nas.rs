@@ -27,10 +27,10 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::io::Read as _;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bng_examples::rng::UrandomRng;
 use bng_radius::Secret;
 use bng_radius::client::{
     AcctRecord, Client, Config, Event, Handle, ServerConfig, ServerKind, Slot,
@@ -38,38 +38,8 @@ use bng_radius::client::{
 use bng_radius::dae::{DaeClient, DaeConfig, DaeServer};
 use bng_radius::dict::{AcctStatusType, AttrType, ErrorCause, TerminateCause};
 use bng_radius::packet::Packet;
-use bng_radius::rand_core::{self, CryptoRng, RngCore};
+use bng_radius::rand_core::RngCore;
 use clap::{Args as ClapArgs, Parser, Subcommand};
-
-/// The kernel's CSPRNG, read from `/dev/urandom`.
-struct UrandomRng(std::fs::File);
-
-impl UrandomRng {
-    fn new() -> Self {
-        Self(std::fs::File::open("/dev/urandom").expect("/dev/urandom"))
-    }
-}
-
-impl RngCore for UrandomRng {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0u8; 4];
-        self.fill_bytes(&mut b);
-        u32::from_ne_bytes(b)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0u8; 8];
-        self.fill_bytes(&mut b);
-        u64::from_ne_bytes(b)
-    }
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.0.read_exact(dest).expect("read /dev/urandom");
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for UrandomRng {}
 
 #[derive(Parser, Debug)]
 #[command(about = "A bng-radius NAS for interop tests")]
