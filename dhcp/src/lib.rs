@@ -10,5 +10,6 @@ pub mod pool;
 mod table;
 pub mod v4;
 pub mod v6;
+mod xorshift;
 
 pub use error::{EmitError, ParseError, ProtocolError, UsageError};

@@ -182,11 +182,7 @@ impl Client {
     }
 
     fn next_rand(&mut self) -> u64 {
-        // xorshift64*
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        crate::xorshift::next(&mut self.rng)
     }
 
     /// RFC 2131 section 4.1: randomised by ±1 s.

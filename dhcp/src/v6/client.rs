@@ -142,10 +142,7 @@ impl<'c> Client6<'c> {
     }
 
     fn next_rand(&mut self) -> u64 {
-        self.rng ^= self.rng >> 12;
-        self.rng ^= self.rng << 25;
-        self.rng ^= self.rng >> 27;
-        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        crate::xorshift::next(&mut self.rng)
     }
 
     /// Section 15: RT = base + RAND * base, RAND in [-0.1, +0.1].
