@@ -31,9 +31,7 @@ use std::collections::HashMap as StdHashMap;
 use std::time::Instant;
 
 use bng_nat44::wire::{L4Repr, PacketRepr};
-use bng_nat44::{
-    Config, Direction, Mapping, Mode, Nat44, PortBlock, Session, Storage, Subscriber, Verdict,
-};
+use bng_nat44::{Config, Direction, Mode, PortBlock, Session, Verdict};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 /// Sessions per subscriber in the synthetic population.
@@ -42,16 +40,9 @@ const PER_SUB: u32 = 256;
 const BATCH: usize = 256;
 const T: Duration = Duration::from_secs(100);
 
-struct Owned {
-    sessions: Vec<Session>,
-    sidx: Vec<u64>,
-    maps: Vec<Mapping>,
-    midx: Vec<u64>,
-    subs: Vec<Subscriber>,
-    subidx: Vec<u64>,
-    bitmap: Vec<u64>,
-    events: Vec<Option<bng_nat44::Event>>,
-}
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::Owned;
 
 fn config(n: usize) -> Config {
     let subs = (n as u32).div_ceil(PER_SUB);
@@ -69,37 +60,9 @@ fn config(n: usize) -> Config {
     }
 }
 
-impl Owned {
-    fn new(cfg: &Config, n: usize) -> Self {
-        let subs = n.div_ceil(PER_SUB as usize) + 1;
-        Self {
-            sessions: vec![Session::EMPTY; n],
-            sidx: vec![0; Storage::index_len(n, 2)],
-            maps: vec![Mapping::EMPTY; n],
-            midx: vec![0; Storage::index_len(n, 2)],
-            subs: vec![Subscriber::EMPTY; subs],
-            subidx: vec![0; Storage::index_len(subs, 1)],
-            bitmap: vec![0; cfg.bitmap_words()],
-            events: vec![None; 1 << 16],
-        }
-    }
-
-    fn nat(&mut self, cfg: Config) -> Nat44<'_> {
-        Nat44::new(
-            cfg,
-            Storage {
-                sessions: &mut self.sessions,
-                session_index: &mut self.sidx,
-                mappings: &mut self.maps,
-                mapping_index: &mut self.midx,
-                subscribers: &mut self.subs,
-                subscriber_index: &mut self.subidx,
-                block_bitmap: &mut self.bitmap,
-                events: &mut self.events,
-            },
-        )
-        .unwrap()
-    }
+/// Storage for `n` sessions: one subscriber per `PER_SUB` flows, 64k events.
+fn owned(cfg: &Config, n: usize) -> Owned {
+    Owned::sized(cfg, n, n.div_ceil(PER_SUB as usize) + 1, 1 << 16)
 }
 
 /// Flow `i`: subscriber `i / PER_SUB` (10.x.y.z), inside port 20000 + i % PER_SUB, to
@@ -180,7 +143,7 @@ fn sizes() -> Vec<usize> {
 fn translate(c: &mut Criterion) {
     for n in sizes() {
         let cfg = config(n);
-        let mut o = Owned::new(&cfg, n);
+        let mut o = owned(&cfg, n);
         let mut nat = o.nat(cfg);
         let t0 = Instant::now();
         let mut pristine: Vec<Vec<u8>> = Vec::with_capacity(BATCH * rounds());
@@ -295,7 +258,7 @@ fn create(c: &mut Criterion) {
     g.throughput(Throughput::Elements(K as u64));
     for n in [16 << 10, 1 << 20] {
         let cfg = config(n);
-        let mut o = Owned::new(&cfg, n);
+        let mut o = owned(&cfg, n);
         g.bench_function(BenchmarkId::new("session creation", n), |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;

@@ -20,14 +20,20 @@ pub struct Owned {
 }
 
 impl Owned {
+    /// Storage for `n` sessions and mappings, `n` subscribers and `events` events.
     pub fn new(cfg: &Config, n: usize, events: usize) -> Self {
+        Self::sized(cfg, n, n, events)
+    }
+
+    /// Storage for `n` sessions and mappings, `subs` subscribers and `events` events.
+    pub fn sized(cfg: &Config, n: usize, subs: usize, events: usize) -> Self {
         Self {
             sessions: vec![Session::EMPTY; n],
             sidx: vec![0; Storage::index_len(n, 2)],
             maps: vec![Mapping::EMPTY; n],
             midx: vec![0; Storage::index_len(n, 2)],
-            subs: vec![Subscriber::EMPTY; n],
-            subidx: vec![0; Storage::index_len(n, 1)],
+            subs: vec![Subscriber::EMPTY; subs],
+            subidx: vec![0; Storage::index_len(subs, 1)],
             bitmap: vec![0; cfg.bitmap_words()],
             events: vec![None; events],
         }
