@@ -18,12 +18,12 @@ use bng_pppoe::ac::{
     Ac, AcConfig, AnyService, CookieSecret, DropReason, Outcome, ServiceList, SessionAllocator,
     SessionId,
 };
-use bng_pppoe::discovery::{Code, Packet, Repr, TagType};
-use bng_pppoe::ethernet::{BROADCAST, Frame, Header, Mac, Vlan};
-use bng_pppoe::tags::{BBF_VENDOR_ID, DiscoveryTags, SubOption, SubOptionType, VendorSpecific};
+use bng_pppoe::discovery::{Code, TagType};
+use bng_pppoe::ethernet::{BROADCAST, Header, Mac, Vlan};
+use bng_pppoe::tags::{BBF_VENDOR_ID, SubOption, SubOptionType, VendorSpecific};
 
 mod common;
-use common::{discovery_frame as frame, tag};
+use common::{discovery_frame as frame, parse_discovery as parse_reply, tag};
 
 const AC_MAC: Mac = [0x02, 0, 0, 0, 0, 0xac];
 const HOST: Mac = [0x02, 0, 0, 0, 0, 0x01];
@@ -85,19 +85,6 @@ fn header(dst: Mac, src: Mac, vlans: &[Vlan]) -> Header {
     }
     h.vlan_count = u8::try_from(vlans.len()).unwrap();
     h
-}
-
-fn parse_reply(tx: &[u8]) -> (Header, Code, u16, DiscoveryTags<'_>) {
-    let f = Frame::new_checked(tx).unwrap();
-    let p = Packet::new_checked(f.payload).unwrap();
-    let r = Repr::parse(&p).unwrap();
-    let body = &f.payload[6..6 + usize::from(p.payload_len())];
-    (
-        f.header,
-        r.code,
-        r.session_id,
-        DiscoveryTags::parse(body).unwrap(),
-    )
 }
 
 const SVLAN: Vlan = Vlan {

@@ -18,12 +18,11 @@ use core::time::Duration;
 
 use bng_pppoe::ac::{Ac, AcConfig, AnyService, CookieSecret, Outcome, SessionAllocator, SessionId};
 use bng_pppoe::client::{Action, Client, ClientConfig, Event, Failure};
-use bng_pppoe::discovery::{Code, Packet, Repr, Tag, TagType};
-use bng_pppoe::ethernet::{Frame, Header, Mac, Vlan};
-use bng_pppoe::tags::DiscoveryTags;
+use bng_pppoe::discovery::{Code, Tag, TagType};
+use bng_pppoe::ethernet::{Header, Mac, Vlan};
 
 mod common;
-use common::tag;
+use common::{parse_discovery as parse, tag};
 
 const AC_MAC: Mac = [0x02, 0, 0, 0, 0, 0xac];
 const HOST: Mac = [0x02, 0, 0, 0, 0, 0x01];
@@ -302,19 +301,6 @@ fn dead_network_fails_after_doubling_backoff() {
     assert_eq!(now - t0, Duration::from_secs(23));
     assert!(client.is_closed());
     assert_eq!(client.poll_timeout(), None);
-}
-
-fn parse(tx: &[u8]) -> (Header, Code, u16, DiscoveryTags<'_>) {
-    let f = Frame::new_checked(tx).unwrap();
-    let p = Packet::new_checked(f.payload).unwrap();
-    let r = Repr::parse(&p).unwrap();
-    let body = &f.payload[6..6 + usize::from(p.payload_len())];
-    (
-        f.header,
-        r.code,
-        r.session_id,
-        DiscoveryTags::parse(body).unwrap(),
-    )
 }
 
 fn build(src: Mac, code: Code, sid: u16, tags: &[Tag<'_>]) -> Vec<u8> {

@@ -5,12 +5,14 @@
     dead_code,
     unreachable_pub,
     clippy::unwrap_used,
+    clippy::indexing_slicing,
     reason = "shared test fixtures; each test binary uses a part"
 )]
 
-use bng_pppoe::discovery::{Code, Repr, Tag, TagList, TagType};
-use bng_pppoe::ethernet::Header;
+use bng_pppoe::discovery::{Code, Packet, Repr, Tag, TagList, TagType};
+use bng_pppoe::ethernet::{Frame, Header};
 use bng_pppoe::ppp::Prng;
+use bng_pppoe::tags::DiscoveryTags;
 
 /// A deterministic stand-in for the caller's CSPRNG (tests only): `next_u32` is the
 /// high half of the generator's next `u64`, `fill_bytes` takes the low byte of one
@@ -60,4 +62,18 @@ pub fn discovery_frame(h: &Header, code: Code, sid: u16, tags: &[Tag<'_>]) -> Ve
 /// A tag.
 pub fn tag(kind: TagType, value: &[u8]) -> Tag<'_> {
     Tag { kind, value }
+}
+
+/// A discovery frame taken apart: its Ethernet header, code, session id and tags.
+pub fn parse_discovery(tx: &[u8]) -> (Header, Code, u16, DiscoveryTags<'_>) {
+    let f = Frame::new_checked(tx).unwrap();
+    let p = Packet::new_checked(f.payload).unwrap();
+    let r = Repr::parse(&p).unwrap();
+    let body = &f.payload[6..6 + usize::from(p.payload_len())];
+    (
+        f.header,
+        r.code,
+        r.session_id,
+        DiscoveryTags::parse(body).unwrap(),
+    )
 }
