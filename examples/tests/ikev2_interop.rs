@@ -2,7 +2,7 @@
 //! pair of network namespaces (recipe: `../shared/lab/strongswan.sh`), PSK:
 //!
 //! - strongSwan initiates to our responder (IKE aes128gcm16-prfsha256-x25519,
-//!   aes256-sha256-ecp384 and aes128gcm16-prfsha256-modp2048, ESP aes128gcm16): `swanctl --initiate` completes and
+//!   aes256-sha256-ecp384, and MODP-2048/3072/4096, ESP aes128gcm16): `swanctl --initiate` completes and
 //!   `--list-sas` shows the IKE SA and the Child SA with the SPI we chose; then
 //!   strongSwan rekeys the IKE SA and the Child SA (over the new IKE SA, the second
 //!   time with PFS), and a remote-access connection gets the virtual IP and DNS
@@ -266,6 +266,18 @@ fn strongswan_initiates_to_our_responder() {
             "aes128gcm16-prfsha256-modp2048",
             "gcm-modp2048",
             "AES_GCM_16-128/PRF_HMAC_SHA2_256/MODP_2048",
+            "aes128gcm16",
+        ),
+        (
+            "aes128gcm16-prfsha256-modp3072",
+            "gcm-modp3072",
+            "AES_GCM_16-128/PRF_HMAC_SHA2_256/MODP_3072",
+            "aes128gcm16",
+        ),
+        (
+            "aes256-sha256-modp4096",
+            "cbc-modp4096",
+            "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_4096",
             "aes128gcm16",
         ),
     ] {

@@ -478,14 +478,16 @@ pub fn derive_child_keys<P: Prf + ?Sized>(
     Ok(keys)
 }
 
-/// Largest public value of the supported groups (MODP-2048: 256 bytes).
-pub const MAX_PUBLIC_LEN: usize = 256;
-/// Largest shared secret of the supported groups (MODP-2048: 256 bytes).
-pub const MAX_SHARED_LEN: usize = 256;
+/// Largest public value of the supported groups (MODP-4096: 512 bytes).
+pub const MAX_PUBLIC_LEN: usize = 512;
+/// Largest shared secret of the supported groups (MODP-4096: 512 bytes).
+pub const MAX_SHARED_LEN: usize = 512;
 
-/// The 2048-bit MODP group's prime (RFC 3526 section 3, group 14):
-/// `p = 2^2048 - 2^1984 - 1 + 2^64 * { [2^1918 pi] + 124476 }`, generator 2.
-const MODP2048_P: crypto_bigint::U2048 = crypto_bigint::U2048::from_be_hex(concat!(
+use crypto_bigint::{U2048, U3072, U4096, Uint};
+
+/// RFC 3526 section 3, group 14: `p = 2^2048 - 2^1984 - 1 + 2^64 * { [2^1918 pi] +
+/// 124476 }`, generator 2.
+const MODP2048_P: U2048 = U2048::from_be_hex(concat!(
     "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
     "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
     "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
@@ -496,25 +498,140 @@ const MODP2048_P: crypto_bigint::U2048 = crypto_bigint::U2048::from_be_hex(conca
     "3995497CEA956AE515D2261898FA051015728E5A8AACAA68FFFFFFFFFFFFFFFF",
 ));
 
-/// Bits of the secret MODP exponent: twice the group's ~112-bit strength, rounded
-/// up (RFC 3526 section 8 asks for at least twice the strength).
-const MODP_EXPONENT_BITS: usize = 256;
+/// RFC 3526 section 4, group 15: `p = 2^3072 - 2^3008 - 1 + 2^64 * { [2^2942 pi] +
+/// 1690314 }`, generator 2.
+const MODP3072_P: U3072 = U3072::from_be_hex(concat!(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
+    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
+    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05",
+    "98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB",
+    "9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B",
+    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718",
+    "3995497CEA956AE515D2261898FA051015728E5A8AAAC42DAD33170D04507A33",
+    "A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7",
+    "ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864",
+    "D87602733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E2",
+    "08E24FA074E5AB3143DB5BFCE0FD108E4B82D120A93AD2CAFFFFFFFFFFFFFFFF",
+));
 
-/// A MODP-2048 secret exponent (RFC 3526), zeroed on drop.
-pub struct ModpSecret(crypto_bigint::U2048);
+/// RFC 3526 section 5, group 16: `p = 2^4096 - 2^4032 - 1 + 2^64 * { [2^3966 pi] +
+/// 240904 }`, generator 2.
+const MODP4096_P: U4096 = U4096::from_be_hex(concat!(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
+    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
+    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05",
+    "98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB",
+    "9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B",
+    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718",
+    "3995497CEA956AE515D2261898FA051015728E5A8AAAC42DAD33170D04507A33",
+    "A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7",
+    "ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864",
+    "D87602733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E2",
+    "08E24FA074E5AB3143DB5BFCE0FD108E4B82D120A92108011A723C12A787E6D7",
+    "88719A10BDBA5B2699C327186AF4E23C1A946834B6150BDA2583E9CA2AD44CE8",
+    "DBBBC2DB04DE8EF92E8EFC141FBECAA6287C59474E6BC05D99B2964FA090C3A2",
+    "233BA186515BE7ED1F612970CEE2D7AFB81BDD762170481CD0069127D5B05AA9",
+    "93B4EA988D8FDDC186FFB7DC90A6C08F4DF435C934063199FFFFFFFFFFFFFFFF",
+));
+
+/// A MODP secret exponent (RFC 3526), zeroed on drop. The exponent has twice the
+/// group's estimated strength in bits (RFC 3526 section 8): 256, 320, 384.
+pub enum ModpSecret {
+    /// Group 14.
+    G2048(U2048),
+    /// Group 15.
+    G3072(U3072),
+    /// Group 16.
+    G4096(U4096),
+}
 
 impl Drop for ModpSecret {
     fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
+        match self {
+            Self::G2048(x) => zeroize::Zeroize::zeroize(x),
+            Self::G3072(x) => zeroize::Zeroize::zeroize(x),
+            Self::G4096(x) => zeroize::Zeroize::zeroize(x),
+        }
     }
 }
 
-fn modp_pow(base: &crypto_bigint::U2048, exp: &crypto_bigint::U2048) -> [u8; 256] {
-    use crypto_bigint::Encoding as _;
+impl ModpSecret {
+    fn generate<R: RngCore + CryptoRng>(group: DhGroup, rng: &mut R) -> Option<Self> {
+        fn exponent<const L: usize, R: RngCore + CryptoRng>(bits: usize, rng: &mut R) -> Uint<L> {
+            let mut b = [0u8; 512];
+            let len = L * crypto_bigint::Limb::BYTES;
+            let start = len.saturating_sub(bits / 8);
+            if let Some(low) = b.get_mut(start..len) {
+                while low.iter().all(|x| *x == 0) {
+                    rng.fill_bytes(low);
+                }
+            }
+            let x = Uint::<L>::from_be_slice(b.get(..len).unwrap_or_default());
+            zeroize::Zeroize::zeroize(&mut b);
+            x
+        }
+        Some(match group {
+            DhGroup::MODP2048 => Self::G2048(exponent(256, rng)),
+            DhGroup::MODP3072 => Self::G3072(exponent(320, rng)),
+            DhGroup::MODP4096 => Self::G4096(exponent(384, rng)),
+            _ => return None,
+        })
+    }
+
+    const fn group(&self) -> DhGroup {
+        match self {
+            Self::G2048(_) => DhGroup::MODP2048,
+            Self::G3072(_) => DhGroup::MODP3072,
+            Self::G4096(_) => DhGroup::MODP4096,
+        }
+    }
+
+    /// `base^x mod p` as big-endian bytes of the prime's length (RFC 7296 sections
+    /// 2.14 and 3.4), with `base` = 2 for the public value. The peer's value is
+    /// checked first: `1 < y < p - 1` (RFC 6989 section 2.1).
+    fn pow(&self, base: Option<&[u8]>, out: &mut [u8]) -> Result<usize, CryptoError> {
+        match self {
+            Self::G2048(x) => modp_pow(&MODP2048_P, x, 256, base, out),
+            Self::G3072(x) => modp_pow(&MODP3072_P, x, 320, base, out),
+            Self::G4096(x) => modp_pow(&MODP4096_P, x, 384, base, out),
+        }
+    }
+}
+
+fn modp_pow<const L: usize>(
+    prime: &Uint<L>,
+    exp: &Uint<L>,
+    bits: usize,
+    base: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<usize, CryptoError> {
     use crypto_bigint::modular::runtime_mod::{DynResidue, DynResidueParams};
-    let params = DynResidueParams::new(&MODP2048_P);
-    let r = DynResidue::new(base, params).pow_bounded_exp(exp, MODP_EXPONENT_BITS);
-    r.retrieve().to_be_bytes()
+    let len = L * crypto_bigint::Limb::BYTES;
+    let b = match base {
+        None => Uint::<L>::from_u8(2),
+        Some(y) => {
+            if y.len() != len {
+                return Err(CryptoError::BadPublicKey);
+            }
+            let y = Uint::<L>::from_be_slice(y);
+            if y <= Uint::<L>::ONE || y >= prime.wrapping_sub(&Uint::<L>::ONE) {
+                return Err(CryptoError::BadPublicKey);
+            }
+            y
+        }
+    };
+    let params = DynResidueParams::new(prime);
+    let r = DynResidue::new(&b, params)
+        .pow_bounded_exp(exp, bits)
+        .retrieve();
+    let dst = out.get_mut(..len).ok_or(CryptoError::BufferTooSmall)?;
+    let w = crypto_bigint::Limb::BYTES;
+    for (chunk, limb) in dst.chunks_exact_mut(w).zip(r.as_words().iter().rev()) {
+        chunk.copy_from_slice(&limb.to_be_bytes());
+    }
+    Ok(len)
 }
 
 /// A key-exchange method (RFC 7296 section 1.2, KE payload section 3.4).
@@ -534,8 +651,13 @@ pub trait KeyExchange {
 }
 
 /// An ephemeral key pair of a supported group, from RustCrypto: X25519 (RFC 8031,
-/// `x25519-dalek`), ECP-256, ECP-384 and ECP-521 (RFC 5903, `p256`/`p384`/`p521`).
-/// MODP groups are not provided yet.
+/// `x25519-dalek`), ECP-256, ECP-384 and ECP-521 (RFC 5903, `p256`/`p384`/`p521`),
+/// and the 2048-, 3072- and 4096-bit MODP groups (RFC 3526, `crypto-bigint`'s
+/// constant-time Montgomery exponentiation). MODP-6144/8192 are not provided yet.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one key pair per exchange in flight, held by value; no heap"
+)]
 pub enum EphemeralKey {
     /// Curve25519 (group 31).
     X25519(x25519_dalek::StaticSecret),
@@ -545,8 +667,8 @@ pub enum EphemeralKey {
     P384(p384::ecdh::EphemeralSecret),
     /// 521-bit random ECP group (21).
     P521(p521::ecdh::EphemeralSecret),
-    /// 2048-bit MODP group (14).
-    Modp2048(ModpSecret),
+    /// 2048-, 3072- or 4096-bit MODP group (14, 15, 16).
+    Modp(ModpSecret),
 }
 
 impl core::fmt::Debug for EphemeralKey {
@@ -566,6 +688,8 @@ impl EphemeralKey {
                 | DhGroup::ECP384
                 | DhGroup::ECP521
                 | DhGroup::MODP2048
+                | DhGroup::MODP3072
+                | DhGroup::MODP4096
         )
     }
 
@@ -578,6 +702,8 @@ impl EphemeralKey {
             DhGroup::ECP384 => Some(96),
             DhGroup::ECP521 => Some(132),
             DhGroup::MODP2048 => Some(256),
+            DhGroup::MODP3072 => Some(384),
+            DhGroup::MODP4096 => Some(512),
             _ => None,
         }
     }
@@ -595,17 +721,9 @@ impl EphemeralKey {
             DhGroup::ECP256 => Self::P256(p256::ecdh::EphemeralSecret::random(rng)),
             DhGroup::ECP384 => Self::P384(p384::ecdh::EphemeralSecret::random(rng)),
             DhGroup::ECP521 => Self::P521(p521::ecdh::EphemeralSecret::random(rng)),
-            DhGroup::MODP2048 => {
-                let mut b = [0u8; 256];
-                if let Some(low) = b.get_mut(256 - MODP_EXPONENT_BITS / 8..) {
-                    while low.iter().all(|x| *x == 0) {
-                        rng.fill_bytes(low);
-                    }
-                }
-                let x = crypto_bigint::U2048::from_be_slice(&b);
-                zeroize::Zeroize::zeroize(&mut b);
-                Self::Modp2048(ModpSecret(x))
-            }
+            DhGroup::MODP2048 | DhGroup::MODP3072 | DhGroup::MODP4096 => Self::Modp(
+                ModpSecret::generate(group, rng).ok_or(CryptoError::Unsupported("MODP group"))?,
+            ),
             _ => return Err(CryptoError::Unsupported("key exchange group")),
         })
     }
@@ -637,7 +755,7 @@ impl KeyExchange for EphemeralKey {
             Self::P256(_) => DhGroup::ECP256,
             Self::P384(_) => DhGroup::ECP384,
             Self::P521(_) => DhGroup::ECP521,
-            Self::Modp2048(_) => DhGroup::MODP2048,
+            Self::Modp(m) => m.group(),
         }
     }
 
@@ -657,7 +775,7 @@ impl KeyExchange for EphemeralKey {
                 put(out, p.as_bytes().get(1..).unwrap_or_default())
             }
             // RFC 7296 section 3.4: as long as the prime, zero-padded.
-            Self::Modp2048(x) => put(out, &modp_pow(&crypto_bigint::U2048::from_u8(2), &x.0)),
+            Self::Modp(m) => m.pow(None, out),
         }
     }
 
@@ -685,21 +803,7 @@ impl KeyExchange for EphemeralKey {
                     .map_err(|_| CryptoError::BadPublicKey)?;
                 put(out, s.diffie_hellman(&pk).raw_secret_bytes())
             }
-            Self::Modp2048(x) => {
-                if peer.len() != 256 {
-                    return Err(CryptoError::BadPublicKey);
-                }
-                let y = crypto_bigint::U2048::from_be_slice(peer);
-                // RFC 6989 section 2.1: 1 < y < p - 1.
-                let p_minus_1 = MODP2048_P.wrapping_sub(&crypto_bigint::U2048::ONE);
-                if y <= crypto_bigint::U2048::ONE || y >= p_minus_1 {
-                    return Err(CryptoError::BadPublicKey);
-                }
-                let mut k = modp_pow(&y, &x.0);
-                let n = put(out, &k);
-                zeroize::Zeroize::zeroize(&mut k);
-                n
-            }
+            Self::Modp(m) => m.pow(Some(peer), out),
             Self::P521(s) => {
                 let sec1 = sec1_uncompressed::<133>(peer)?;
                 let pk = p521::PublicKey::from_sec1_bytes(&sec1)

@@ -177,21 +177,23 @@ fn ecp_groups_agree_both_ways() {
         DhGroup::ECP521,
         DhGroup::CURVE25519,
         DhGroup::MODP2048,
+        DhGroup::MODP3072,
+        DhGroup::MODP4096,
     ] {
         let a = EphemeralKey::generate(g, &mut rng).unwrap();
         let b = EphemeralKey::generate(g, &mut rng).unwrap();
         let n = EphemeralKey::public_len(g).unwrap();
-        let (mut pa, mut pb) = ([0u8; 256], [0u8; 256]);
+        let (mut pa, mut pb) = ([0u8; 512], [0u8; 512]);
         assert_eq!(a.public_key(&mut pa).unwrap(), n);
         assert_eq!(b.public_key(&mut pb).unwrap(), n);
-        let (mut ka, mut kb) = ([0u8; 256], [0u8; 256]);
+        let (mut ka, mut kb) = ([0u8; 512], [0u8; 512]);
         let la = a.agree(&pb[..n], &mut ka).unwrap();
         let lb = b.agree(&pa[..n], &mut kb).unwrap();
         assert_eq!(ka[..la], kb[..lb], "{g:?}");
         // A point off the curve is rejected.
         let mut bad = pb;
         bad[n - 1] ^= 1;
-        if g != DhGroup::CURVE25519 && g != DhGroup::MODP2048 {
+        if matches!(g, DhGroup::ECP256 | DhGroup::ECP384 | DhGroup::ECP521) {
             assert!(a.agree(&bad[..n], &mut ka).is_err(), "{g:?}");
         }
         if g == DhGroup::MODP2048 {
@@ -208,13 +210,15 @@ fn ecp_groups_agree_both_ways() {
             assert!(a.agree(&[1u8; 255], &mut ka).is_err());
         }
     }
-    assert!(EphemeralKey::generate(DhGroup::MODP3072, &mut rng).is_err());
+    assert!(EphemeralKey::generate(DhGroup::MODP6144, &mut rng).is_err());
     for g in [
         DhGroup::ECP256,
         DhGroup::ECP384,
         DhGroup::ECP521,
         DhGroup::CURVE25519,
         DhGroup::MODP2048,
+        DhGroup::MODP3072,
+        DhGroup::MODP4096,
     ] {
         assert!(EphemeralKey::supports(g), "{g:?}");
     }

@@ -87,7 +87,7 @@ struct Args {
     /// The peer's traffic selector (CIDR).
     #[arg(long, default_value = "0.0.0.0/0")]
     ts_remote: String,
-    /// IKE suite: gcm-x25519, cbc-ecp384 or gcm-modp2048.
+    /// IKE suite: gcm-x25519, cbc-ecp384, gcm-modp2048, gcm-modp3072 or cbc-modp4096.
     #[arg(long, default_value = "gcm-x25519")]
     suite: String,
     /// As initiator: create one more Child SA (CREATE_CHILD_SA) once established.
@@ -167,6 +167,14 @@ fn main() {
         "gcm-modp2048" => IkeSuite {
             dh: DhGroup::MODP2048,
             ..IkeSuite::AES128GCM_SHA256_X25519
+        },
+        "gcm-modp3072" => IkeSuite {
+            dh: DhGroup::MODP3072,
+            ..IkeSuite::AES128GCM_SHA256_X25519
+        },
+        "cbc-modp4096" => IkeSuite {
+            dh: DhGroup::MODP4096,
+            ..IkeSuite::AES256_SHA256_ECP384
         },
         _ => IkeSuite::AES128GCM_SHA256_X25519,
     }];
