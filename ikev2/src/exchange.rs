@@ -1371,6 +1371,9 @@ impl<'c> IkeSa<'c> {
         if !(16..=MAX_NONCE).contains(&nr.len()) {
             return Err(ProtocolError::PeerMisbehaved("nonce length"));
         }
+        if p.spi_r() == [0; 8] {
+            return Err(ProtocolError::PeerMisbehaved("zero responder SPI"));
+        }
         let (_, suite) = select_ike(self.cfg.ike_suites, sa).map_err(|e| self.fail(e))?;
         // The responder must pick exactly one proposal of ours, with our KE group.
         if Proposals::new(sa).count() != 1 || ke.group != suite.dh {
