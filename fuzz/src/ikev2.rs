@@ -91,9 +91,13 @@ impl RngCore for FuzzRng {
 
 impl CryptoRng for FuzzRng {}
 
-const IKE: [IkeSuite; 2] = [
+const IKE: [IkeSuite; 3] = [
     IkeSuite::AES128GCM_SHA256_X25519,
     IkeSuite::AES256_SHA256_ECP384,
+    IkeSuite {
+        dh: bng_ikev2::types::DhGroup::MODP2048,
+        ..IkeSuite::AES128GCM_SHA256_X25519
+    },
 ];
 const ESP: [ChildSuite; 2] = [ChildSuite::AES128GCM, ChildSuite::AES256_SHA256];
 
