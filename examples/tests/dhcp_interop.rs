@@ -43,8 +43,8 @@ fn v4_link(server_tag: &str, client_tag: &str) -> (Netns, Netns) {
     (s, c)
 }
 
-/// As [`v4_link`] for IPv6: no duplicate address detection delay on the lab link, and
-/// `2001:db8:1::1/64` on the server side.
+/// As [`v4_link`] for IPv6: no duplicate address detection delay on the lab link,
+/// `2001:db8:1::1/64` on the server side, and both link-local addresses up on return.
 fn v6_link(server_tag: &str, client_tag: &str) -> (Netns, Netns) {
     let s = Netns::new(server_tag);
     let c = Netns::new(client_tag);
@@ -61,6 +61,20 @@ fn v6_link(server_tag: &str, client_tag: &str) -> (Netns, Netns) {
         "veth0",
         "nodad",
     ]);
+    // wait (bounded) for both link-local addresses: dhclient -6 exits at once without
+    // one ("no link-local IPv6 address for veth0")
+    for ns in [&s, &c] {
+        assert!(wait_for(
+            Duration::from_secs(10),
+            "link-local address",
+            || {
+                let o = ns.exec(&[
+                    "ip", "-6", "-o", "addr", "show", "dev", "veth0", "scope", "link",
+                ]);
+                String::from_utf8_lossy(&o.stdout).contains("fe80::")
+            }
+        ));
+    }
     (s, c)
 }
 
@@ -516,19 +530,6 @@ fn our_v6_client_gets_address_and_prefix_from_kea() {
     }
     let dir = workdir(T);
     let (s, c) = v6_link("k6s", "k6c");
-    // wait (bounded) for both link-local addresses
-    for ns in [&s, &c] {
-        assert!(wait_for(
-            Duration::from_secs(10),
-            "link-local address",
-            || {
-                let o = ns.exec(&[
-                    "ip", "-6", "-o", "addr", "show", "dev", "veth0", "scope", "link",
-                ]);
-                String::from_utf8_lossy(&o.stdout).contains("fe80::")
-            }
-        ));
-    }
     let conf = format!(
         r#"{{ "Dhcp6": {{
   "interfaces-config": {{ "interfaces": [ "veth0" ] }},
