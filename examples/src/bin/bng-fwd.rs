@@ -49,13 +49,8 @@ struct Args {
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
-    let v: Vec<u8> = s
-        .split(':')
-        .map(|x| u8::from_str_radix(x, 16))
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("MAC {s}: {e}"))?;
-    v.try_into()
-        .map_err(|_| format!("MAC {s}: expected 6 bytes"))
+    bng_examples::cli::parse_mac(s)
+        .ok_or_else(|| format!("MAC {s}: expected six hex octets separated by ':'"))
 }
 
 fn parse_route(s: &str) -> Result<(Ipv4Addr, u8, u16, [u8; 6]), String> {

@@ -12,14 +12,12 @@
     reason = "example: every offset is checked against the frame length first"
 )]
 
-use std::io::Read as _;
 use std::net::Ipv4Addr;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::afpacket::Socket;
 use bng_esp::crypto::Aes128GcmEsp;
-use bng_esp::rand_core::{self, CryptoRng, RngCore};
 use bng_esp::sa::{Config, Inbound, Mode, Outbound, Tunnel};
 use bng_esp::wire::Spi;
 use clap::Parser;
@@ -69,35 +67,6 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .map(|i| u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok())
         .collect()
 }
-
-/// The kernel's CSPRNG as a `CryptoRng` (CBC IVs; AES-GCM IVs come from the
-/// sequence number and never use it).
-struct Urandom(std::fs::File);
-
-impl RngCore for Urandom {
-    fn next_u32(&mut self) -> u32 {
-        let mut b = [0u8; 4];
-        self.fill_bytes(&mut b);
-        u32::from_ne_bytes(b)
-    }
-    fn next_u64(&mut self) -> u64 {
-        let mut b = [0u8; 8];
-        self.fill_bytes(&mut b);
-        u64::from_ne_bytes(b)
-    }
-    #[allow(
-        clippy::expect_used,
-        reason = "RngCore::fill_bytes cannot fail; an unreadable /dev/urandom must stop the gateway"
-    )]
-    fn fill_bytes(&mut self, dest: &mut [u8]) {
-        self.0.read_exact(dest).expect("read /dev/urandom");
-    }
-    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
-        self.fill_bytes(dest);
-        Ok(())
-    }
-}
-impl CryptoRng for Urandom {}
 
 fn checksum(data: &[u8]) -> u16 {
     let mut s: u32 = data
@@ -178,15 +147,15 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     };
     let t0 = Instant::now();
-    let (Ok(mut rx), Ok(mut tx), Ok(urandom)) = (
+    let (Ok(mut rx), Ok(mut tx)) = (
         Inbound::new(Config::new(Spi(args.spi_in), mode), t_in, Duration::ZERO),
         Outbound::new(Config::new(Spi(args.spi_out), mode), t_out, Duration::ZERO),
-        std::fs::File::open("/dev/urandom"),
     ) else {
-        eprintln!("esp-gw: cannot set up the SAs or open /dev/urandom");
+        eprintln!("esp-gw: cannot set up the SAs");
         return ExitCode::from(2);
     };
-    let mut rng = Urandom(urandom);
+    // CBC IVs come from the kernel's CSPRNG; AES-GCM IVs come from the sequence number
+    let mut rng = bng_examples::rng::UrandomRng::new();
     let sock = match Socket::open(&args.iface) {
         Ok(s) => s,
         Err(e) => {
