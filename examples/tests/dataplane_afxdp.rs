@@ -25,7 +25,10 @@ use bng_dataplane::backend::afpacket::Socket;
 use bng_dataplane::backend::afxdp::{self, Config, XdpMode, Xsk};
 use bng_dataplane::buffer::Arena;
 use bng_dataplane::graph::new_frame;
-use bng_testkit::netns::{Capture, Netns, require, tshark_decode, veth, wait_for, workdir};
+mod common;
+
+use bng_testkit::netns::{Capture, Netns, require, veth, workdir};
+use common::{Routed, assert_clean_capture, fwd_counter};
 
 /// Whether this kernel and build can open an AF_XDP socket with our redirect program:
 /// tried on the loopback of a fresh namespace in generic mode. Prints why not (the test
@@ -43,7 +46,7 @@ fn af_xdp_available(test: &str) -> bool {
         Xsk::open("lo", cfg).map(|_| ()).map_err(|e| e.to_string())
     });
     if let Err(e) = &r {
-        eprintln!("{test}: skipped: no AF_XDP here: {e}");
+        bng_testkit::skip_or_fail(test, &format!("no AF_XDP here: {e}"));
     }
     r.is_ok()
 }
@@ -161,53 +164,13 @@ fn ping_over_af_xdp(t: &'static str, mode: &str) {
         return;
     }
     let dir = workdir(t);
-    let (client, gw, server) = (Netns::new("cl"), Netns::new("gw"), Netns::new("sv"));
-    veth(&client, "eth0", &gw, "p0");
-    veth(&gw, "p1", &server, "eth0");
-    client.ip(&["link", "set", "eth0", "address", "02:00:00:00:01:02"]);
-    server.ip(&["link", "set", "eth0", "address", "02:00:00:00:02:02"]);
-    client.ip(&["addr", "add", "10.0.1.2/24", "dev", "eth0"]);
-    client.ip(&["route", "add", "default", "via", "10.0.1.1"]);
-    server.ip(&["addr", "add", "10.0.2.2/24", "dev", "eth0"]);
-    server.ip(&["route", "add", "default", "via", "10.0.2.1"]);
-    for (ns, dev) in [(&gw, "p0"), (&gw, "p1")] {
-        ns.exec(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-        ]);
-    }
-
+    let net = Routed::new();
     // Captured at the server: frames an XSK redirects or sends in copy mode bypass the
     // packet taps of the gateway's own interfaces, so tcpdump on p1 sees nothing.
-    let cap = Capture::start(&server, "eth0", &dir.join("server-eth0.pcapng"));
-    let mut fwd = gw.spawn(
-        "bng-fwd",
-        &[
-            env!("CARGO_BIN_EXE_bng-fwd"),
-            "--port",
-            "p0=10.0.1.1",
-            "--port",
-            "p1=10.0.2.1",
-            "--route",
-            "10.0.1.0/24=0,02:00:00:00:01:02",
-            "--route",
-            "10.0.2.0/24=1,02:00:00:00:02:02",
-            "--seconds",
-            "60",
-            "--backend",
-            "afxdp",
-            "--xdp-mode",
-            mode,
-        ],
+    let cap = Capture::start(&net.server, "eth0", &dir.join("server-eth0.pcapng"));
+    let mut fwd = net.start_fwd(
         &dir.join("bng-fwd.log"),
-    );
-    assert!(
-        wait_for(Duration::from_secs(10), "bng-fwd to start", || fwd
-            .log()
-            .contains("forwarding on 2 ports")),
-        "{}",
-        fwd.log()
+        &["--backend", "afxdp", "--xdp-mode", mode],
     );
 
     // the redirect program is attached in the requested mode on both ports
@@ -218,49 +181,28 @@ fn ping_over_af_xdp(t: &'static str, mode: &str) {
     };
     for dev in ["p0", "p1"] {
         let link =
-            String::from_utf8_lossy(&gw.ip(&["-d", "link", "show", dev]).stdout).into_owned();
+            String::from_utf8_lossy(&net.gw.ip(&["-d", "link", "show", dev]).stdout).into_owned();
         assert!(link.contains(want), "{dev}: no{want}program:\n{link}");
     }
 
-    let ping = client
-        .command(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "10.0.2.2"])
-        .output()
-        .unwrap();
-    let ping_out = String::from_utf8_lossy(&ping.stdout).into_owned();
+    let ping_out = net.ping(&fwd);
     let file = cap.finish();
     fwd.stop();
     let log = fwd.log();
     assert!(
-        ping.status.success(),
-        "ping through bng-fwd failed:\n{ping_out}\nbng-fwd:\n{log}"
-    );
-    assert!(ping_out.contains(" 0% packet loss"), "{ping_out}");
-    let count = |name: &str| -> u64 {
-        log.lines()
-            .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
-            .unwrap_or(0)
-    };
-    assert!(
-        count("ip4-rewrite next.interface-output") >= 10,
+        fwd_counter(&log, "ip4-rewrite next.interface-output") >= 10,
         "5 requests + 5 replies forwarded:\n{log}"
     );
     assert!(
-        count("arp-input next.interface-output") >= 2,
+        fwd_counter(&log, "arp-input next.interface-output") >= 2,
         "ARP answered on both sides:\n{log}"
     );
-
-    let d = tshark_decode(&file);
+    let d = assert_clean_capture(&file);
     let icmp = d.protocols.iter().filter(|p| p.contains("icmp")).count();
     assert!(
         icmp >= 10,
         "tshark saw {icmp} ICMP frames: {:?}",
         d.protocols
-    );
-    assert_eq!(
-        d.malformed,
-        0,
-        "tshark flags malformed frames in {}",
-        file.display()
     );
     eprintln!("{t}: {ping_out}\n{log}");
 }

@@ -138,3 +138,92 @@ pub fn ac_on_tap(
     .unwrap();
     (ns, cap, sock, ac)
 }
+
+/// Two real Linux hosts — a client (10.0.1.2/24, MAC 02:00:00:00:01:02) and a server
+/// (10.0.2.2/24, MAC 02:00:00:00:02:02) — joined through a middle namespace `gw` whose
+/// kernel has no addresses and no IPv6 on its ports `p0` and `p1`: only a forwarder we
+/// start there (`bng-fwd`) answers ARP and moves packets.
+pub struct Routed {
+    /// The client host.
+    pub client: Netns,
+    /// The middle namespace for our forwarder.
+    pub gw: Netns,
+    /// The server host.
+    pub server: Netns,
+}
+
+impl Routed {
+    /// Builds the three namespaces and their links.
+    #[must_use]
+    pub fn new() -> Self {
+        let (client, gw, server) = (Netns::new("cl"), Netns::new("gw"), Netns::new("sv"));
+        bng_testkit::netns::veth(&client, "eth0", &gw, "p0");
+        bng_testkit::netns::veth(&gw, "p1", &server, "eth0");
+        client.ip(&["link", "set", "eth0", "address", "02:00:00:00:01:02"]);
+        server.ip(&["link", "set", "eth0", "address", "02:00:00:00:02:02"]);
+        client.ip(&["addr", "add", "10.0.1.2/24", "dev", "eth0"]);
+        client.ip(&["route", "add", "default", "via", "10.0.1.1"]);
+        server.ip(&["addr", "add", "10.0.2.2/24", "dev", "eth0"]);
+        server.ip(&["route", "add", "default", "via", "10.0.2.1"]);
+        for dev in ["p0", "p1"] {
+            gw.exec(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+            ]);
+        }
+        Self { client, gw, server }
+    }
+
+    /// Starts `bng-fwd` in `gw` with the two ports and routes, plus `extra` arguments,
+    /// and waits (bounded) until it forwards.
+    #[must_use]
+    pub fn start_fwd(&self, log: &Path, extra: &[&str]) -> Peer {
+        let mut args = vec![
+            env!("CARGO_BIN_EXE_bng-fwd"),
+            "--port",
+            "p0=10.0.1.1",
+            "--port",
+            "p1=10.0.2.1",
+            "--route",
+            "10.0.1.0/24=0,02:00:00:00:01:02",
+            "--route",
+            "10.0.2.0/24=1,02:00:00:00:02:02",
+            "--seconds",
+            "60",
+        ];
+        args.extend_from_slice(extra);
+        let fwd = self.gw.spawn("bng-fwd", &args, log);
+        wait_log(&fwd, 10, "bng-fwd to start", "forwarding on 2 ports");
+        fwd
+    }
+
+    /// Five pings from the client to the server; asserts none was lost and returns
+    /// ping's output.
+    #[must_use]
+    pub fn ping(&self, fwd: &Peer) -> String {
+        let ping = self
+            .client
+            .command(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "10.0.2.2"])
+            .output()
+            .expect("run ping");
+        let out = String::from_utf8_lossy(&ping.stdout).into_owned();
+        assert!(
+            ping.status.success() && out.contains(" 0% packet loss"),
+            "ping through bng-fwd failed:\n{out}\nbng-fwd:\n{}",
+            fwd.log()
+        );
+        out
+    }
+}
+
+/// A counter `bng-fwd` printed at exit (`<node> <counter> <value>` lines), 0 if absent.
+#[must_use]
+pub fn fwd_counter(log: &str, node_and_counter: &str) -> u64 {
+    log.lines()
+        .find_map(|l| {
+            l.strip_prefix(node_and_counter)
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
