@@ -112,6 +112,27 @@ fn ours_lazy(b: &[u8]) -> (Option<MessageType>, Option<Ipv4Addr>, usize) {
     (k.message_type, k.requested_ip, c)
 }
 
+/// Ours, the same walk as the peer's borrowed path below: the view, then one pass over
+/// the options field picking the three values (no option 52 overload, like the peer).
+fn ours_walk(b: &[u8]) -> (Option<MessageType>, Option<Ipv4Addr>, usize) {
+    let p = Packet::new_checked(b).unwrap();
+    let (mut t, mut rq, mut c) = (None, None, 0);
+    for o in p.options().map_while(Result::ok) {
+        match o.code {
+            OptionCode::MESSAGE_TYPE => t = o.data.first().map(|&x| MessageType(x)),
+            OptionCode::REQUESTED_IP => rq = <[u8; 4]>::try_from(o.data).ok().map(Ipv4Addr::from),
+            OptionCode::RELAY_AGENT_INFO => {
+                c = RelayAgentInfo::new_checked(o.data)
+                    .ok()
+                    .and_then(|r| r.circuit_id())
+                    .map_or(0, <[u8]>::len);
+            }
+            _ => {}
+        }
+    }
+    (t, rq, c)
+}
+
 /// Ours, full: `Repr::parse_known` validates every option (overload followed) and
 /// reads the common ones in the same walk.
 fn ours_full(b: &[u8]) -> (Option<MessageType>, Option<Ipv4Addr>, usize) {
@@ -142,6 +163,31 @@ fn peer_decode(b: &[u8]) -> (Option<dp::MessageType>, Option<Ipv4Addr>, usize) {
         }
         _ => 0,
     };
+    (t, rq, c)
+}
+
+/// The peer's lazy path (dhcproto 0.15 `v4::borrowed::Message`, zero-copy): the same three
+/// fields, walking the raw options and option 82's sub-options by hand as its API leaves it.
+fn peer_borrowed(b: &[u8]) -> (Option<u8>, Option<Ipv4Addr>, usize) {
+    let m = dp::borrowed::Message::new(b).unwrap();
+    let (mut t, mut rq, mut c) = (None, None, 0);
+    for o in m.opts() {
+        match u8::from(o.code()) {
+            53 => t = o.data().first().copied(),
+            50 => rq = <[u8; 4]>::try_from(o.data()).ok().map(Ipv4Addr::from),
+            82 => {
+                let mut d = o.data();
+                while let [code, len, rest @ ..] = d {
+                    let n = usize::from(*len).min(rest.len());
+                    if *code == 1 {
+                        c = n;
+                    }
+                    d = &rest[n..];
+                }
+            }
+            _ => {}
+        }
+    }
     (t, rq, c)
 }
 
@@ -324,7 +370,12 @@ fn report_allocations(req: &[u8]) {
             "ours decode (Repr::parse)",
             count_allocations(|| ours_full(req)),
         ),
+        ("ours decode (walk)", count_allocations(|| ours_walk(req))),
         ("dhcproto decode", count_allocations(|| peer_decode(req))),
+        (
+            "dhcproto borrowed decode",
+            count_allocations(|| peer_borrowed(req)),
+        ),
         (
             "ours ACK build+emit",
             count_allocations(|| ours_ack(&ours_r, relay, &mut out)),
@@ -343,13 +394,20 @@ fn report_allocations(req: &[u8]) {
 fn benches(c: &mut Criterion) {
     let req = request_bytes(MAC, YIADDR, MessageType::REQUEST);
     assert_eq!(ours_lazy(&req).2, peer_decode(&req).2);
+    assert_eq!(ours_walk(&req), ours_lazy(&req));
+    assert_eq!(peer_borrowed(&req).2, ours_walk(&req).2);
+    assert_eq!(peer_borrowed(&req).1, ours_walk(&req).1);
     assert_eq!(ours_full(&req).1, peer_decode(&req).1);
     report_allocations(&req);
 
     let mut g = c.benchmark_group("dhcpv4_decode_request_opt82");
     g.bench_function("ours_lazy", |b| b.iter(|| ours_lazy(black_box(&req))));
+    g.bench_function("ours_walk", |b| b.iter(|| ours_walk(black_box(&req))));
     g.bench_function("ours_repr_parse", |b| b.iter(|| ours_full(black_box(&req))));
     g.bench_function("dhcproto", |b| b.iter(|| peer_decode(black_box(&req))));
+    g.bench_function("dhcproto_borrowed", |b| {
+        b.iter(|| peer_borrowed(black_box(&req)));
+    });
     g.finish();
 
     let ours_r = Repr::parse(&Packet::new_checked(&req[..]).unwrap()).unwrap();
