@@ -45,6 +45,9 @@ fn bngdump_checks_the_pppoe_corpus() {
         last.starts_with("check:") && last.contains(" 0 differ"),
         "{last}"
     );
+    // both frames are LCP Echo-Requests: decoded and re-emitted byte for byte
+    assert!(text.contains("LCP Echo-Request"), "{text}");
+    assert!(last.starts_with("check: 2 re-emitted identically"), "{last}");
 }
 
 #[test]

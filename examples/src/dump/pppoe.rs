@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 
 use bng_pppoe::discovery::{Code, Packet, Repr, TagType};
+use bng_pppoe::ppp::Protocol;
+use bng_pppoe::ppp::packet::ControlRepr;
 use bng_pppoe::tags::{BBF_VENDOR_ID, VendorSpecific};
 
 use super::{Check, Line, text_or_hex};
@@ -14,17 +16,7 @@ pub(super) fn decode(ethertype: u16, payload: &[u8]) -> Line {
         Err(e) => return Line::new(format!("PPPoE: {e}"), Check::ParseFailed),
     };
     if ethertype == 0x8864 || p.code() == Code::SESSION {
-        let proto = p
-            .payload()
-            .first_chunk::<2>()
-            .map(|b| u16::from_be_bytes(*b));
-        let text = format!(
-            "PPPoE-S session {:#06x} len {} ppp-proto {}",
-            p.session_id(),
-            p.payload_len(),
-            proto.map_or_else(|| "-".into(), |v| format!("{v:#06x}"))
-        );
-        return Line::new(text, Check::NotApplicable);
+        return session(&p);
     }
     let r = match Repr::parse(&p) {
         Ok(r) => r,
@@ -83,4 +75,46 @@ fn vendor(value: &[u8]) -> String {
         let _ = write!(s, " {name}={v}");
     }
     s
+}
+
+/// A session-stage frame (RFC 2516 section 6): the PPP protocol and, for the control
+/// protocols (LCP, PAP, CHAP, IPCP, IPv6CP, CCP, ...: RFC 1661 section 5 framing), the
+/// packet's code, identifier and options, with a re-emit check of the control packet.
+fn session(p: &Packet<&[u8]>) -> Line {
+    let head = format!("PPPoE-S session {:#06x}", p.session_id());
+    let Some((proto, info)) = p.payload().split_first_chunk::<2>() else {
+        return Line::new(format!("{head} (no PPP protocol)"), Check::ParseFailed);
+    };
+    let proto = Protocol(u16::from_be_bytes(*proto));
+    if proto.0 < 0x8000 {
+        return Line::new(
+            format!("{head} {proto:?} data {} bytes", info.len()),
+            Check::NotApplicable,
+        );
+    }
+    let r = match ControlRepr::parse_bytes(info) {
+        Ok(r) => r,
+        Err(e) => return Line::new(format!("{head} {proto:?}: {e}"), Check::ParseFailed),
+    };
+    let mut s = format!("{head} {proto:?} {:?} id {}", r.code, r.identifier);
+    let configure =
+        (1..=4).contains(&r.code.0) && proto != Protocol::PAP && proto != Protocol::CHAP;
+    if configure {
+        for o in r.options().map_while(Result::ok) {
+            let _ = write!(s, " [opt {} 0x{}]", o.kind, super::hex(o.data));
+        }
+    } else if !r.data.is_empty() {
+        let _ = write!(s, " data {}", text_or_hex(r.data));
+    }
+    // the packet's Length field (bytes 2..4) bounds it inside any trailing padding
+    let wire = info
+        .get(2..)
+        .and_then(<[u8]>::first_chunk::<2>)
+        .map_or(0, |b| usize::from(u16::from_be_bytes(*b)));
+    let mut out = vec![0u8; info.len().max(4)];
+    let check = match r.emit(&mut out) {
+        Ok(n) if n == wire && out.get(..n) == info.get(..n) => Check::Same,
+        _ => Check::Differs,
+    };
+    Line::new(s, check)
 }
