@@ -17,6 +17,7 @@
 /// Eight bytes are added per step as two 32-bit words: a 32-bit word `h * 65536 + l`
 /// is congruent to `h + l` modulo 65535, so wider sums fold to the same one's
 /// complement sum (RFC 1071 section 2 (B), "parallel summation").
+#[inline]
 #[must_use]
 pub fn sum(data: &[u8], mut acc: u64) -> u64 {
     let mut chunks = data.chunks_exact(8);
@@ -42,14 +43,21 @@ pub fn sum(data: &[u8], mut acc: u64) -> u64 {
 }
 
 /// Folds a 64-bit accumulator into a 16-bit one's complement sum (end-around carry).
+///
+/// Four fixed end-around-carry steps, without a data-dependent loop: below 2^33
+/// after the first, 2^18 after the second, `0x1_0002` after the third, and at most
+/// `0xffff` after the fourth. Every step keeps the value modulo 65535 and keeps it
+/// non-zero when it was, so the result is the one the textbook loop gives.
+#[inline]
 #[must_use]
-pub const fn fold(mut acc: u64) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
+pub const fn fold(acc: u64) -> u16 {
+    let acc = (acc & 0xffff_ffff) + (acc >> 32);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
+    let acc = (acc & 0xffff) + (acc >> 16);
     #[allow(
         clippy::cast_possible_truncation,
-        reason = "the loop leaves at most 16 bits"
+        reason = "the four steps leave at most 16 bits"
     )]
     let r = acc as u16;
     r
@@ -76,6 +84,7 @@ pub fn pseudo_header(src: u32, dst: u32, protocol: u8, len: u16) -> u64 {
 
 /// RFC 1624 equation 3 for one changed 16-bit word: the checksum `hc` after the word
 /// `old` became `new`.
+#[inline]
 #[must_use]
 pub const fn update16(hc: u16, old: u16, new: u16) -> u16 {
     let s = (!hc) as u64 + (!old) as u64 + new as u64;
@@ -83,6 +92,7 @@ pub const fn update16(hc: u16, old: u16, new: u16) -> u16 {
 }
 
 /// RFC 1624 equation 3 for a changed 32-bit value (an IPv4 address): two words.
+#[inline]
 #[must_use]
 pub const fn update32(hc: u16, old: u32, new: u32) -> u16 {
     let s = (!hc) as u64
@@ -91,6 +101,34 @@ pub const fn update32(hc: u16, old: u32, new: u32) -> u16 {
         + (new >> 16) as u64
         + (new & 0xffff) as u64;
     !fold(s)
+}
+
+/// The `~m + m'` terms of RFC 1624 equation 3 for a changed 32-bit value (an IPv4
+/// address), to be added to several checksums with [`apply`].
+#[inline]
+#[must_use]
+pub const fn delta32(old: u32, new: u32) -> u64 {
+    (!(old >> 16) & 0xffff) as u64
+        + (!old & 0xffff) as u64
+        + (new >> 16) as u64
+        + (new & 0xffff) as u64
+}
+
+/// The `~m + m'` terms of RFC 1624 equation 3 for a changed 16-bit word.
+#[inline]
+#[must_use]
+pub const fn delta16(old: u16, new: u16) -> u64 {
+    (!old) as u64 + new as u64
+}
+
+/// RFC 1624 equation 3 with the summed `~m + m'` terms of every changed word:
+/// `HC' = ~(~HC + delta)`, one fold for all of them. Equal to applying
+/// [`update16`] / [`update32`] one word after the other (each intermediate fold
+/// keeps the sum modulo 65535 and non-zero when it was).
+#[inline]
+#[must_use]
+pub const fn apply(hc: u16, delta: u64) -> u16 {
+    !fold((!hc) as u64 + delta)
 }
 
 /// RFC 1624 equation 3 for a changed region: `old_sum` and `new_sum` are the folded
@@ -143,6 +181,65 @@ mod tests {
                     slow += u64::from(*b) << if i % 2 == 0 { 8 } else { 0 };
                 }
                 assert_eq!(fold(sum(d, 0)), fold(slow), "{start}..{end}");
+            }
+        }
+    }
+
+    /// The fixed four-step fold equals the textbook end-around-carry loop.
+    #[test]
+    fn fold_matches_loop() {
+        fn slow(mut acc: u64) -> u16 {
+            while acc > 0xffff {
+                acc = (acc & 0xffff) + (acc >> 16);
+            }
+            acc as u16
+        }
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let edges = [
+            0,
+            1,
+            0xfffe,
+            0xffff,
+            0x1_0000,
+            0x1_fffe,
+            0x1_ffff,
+            0xffff_ffff,
+            0x1_0000_0000,
+            0xffff_0000_ffff,
+            u64::MAX,
+            u64::MAX - 1,
+            u64::MAX >> 1,
+        ];
+        for &e in &edges {
+            assert_eq!(fold(e), slow(e), "{e:#x}");
+        }
+        for _ in 0..100_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            for v in [x, x >> 20, x >> 40, x & 0x3_ffff] {
+                assert_eq!(fold(v), slow(v), "{v:#x}");
+            }
+        }
+    }
+
+    /// One fold over summed deltas equals the word-by-word updates.
+    #[test]
+    fn apply_matches_chained_updates() {
+        let mut x = 0x1234_5678_9abc_def1u64;
+        for _ in 0..200_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let (hc, oa, na) = (x as u16, (x >> 16) as u32, (x >> 24) as u32);
+            let (op, np) = ((x >> 48) as u16, (x >> 3) as u16);
+            for hc in [hc, 0, 0xffff] {
+                assert_eq!(apply(hc, delta32(oa, na)), update32(hc, oa, na));
+                assert_eq!(
+                    apply(hc, delta32(oa, na) + delta16(op, np)),
+                    update16(update32(hc, oa, na), op, np)
+                );
+                assert_eq!(apply(hc, delta16(op, np)), update16(hc, op, np));
             }
         }
     }

@@ -46,7 +46,7 @@
 use core::net::{Ipv4Addr, SocketAddrV4};
 use core::time::Duration;
 
-use crate::checksum::{fold, sum, update16, update32};
+use crate::checksum::{apply, delta16, delta32, fold, sum, update16, update32};
 use crate::config::{Config, Filtering, MAX_BLOCKS, Mode};
 use crate::det::{FIRST_PORT, PortRange};
 use crate::error::UsageError;
@@ -436,6 +436,11 @@ enum Kind {
 
 /// Parses the IPv4 and transport headers (RFC 791 section 3.1, RFC 793 section 3.1,
 /// RFC 768, RFC 792). No checksum is checked here.
+#[allow(
+    clippy::inline_always,
+    reason = "hot path: the Flow stays in the caller's frame"
+)]
+#[inline(always)]
 fn parse_flow(pkt: &[u8]) -> Result<Flow, DropReason> {
     let m = DropReason::Malformed;
     let vi = *pkt.first().ok_or(m)?;
@@ -519,29 +524,33 @@ fn parse_flow(pkt: &[u8]) -> Result<Flow, DropReason> {
 /// Rewrites the source (`src_side`) or destination endpoint of a parsed packet and
 /// updates the IPv4, TCP, UDP or ICMP checksum incrementally (RFC 1624 equation 3;
 /// RFC 768: a UDP checksum of zero stays zero, a computed zero is sent as all ones).
+#[allow(
+    clippy::inline_always,
+    reason = "hot path: the Flow stays in the caller's frame"
+)]
+#[inline(always)]
 fn rewrite(pkt: &mut [u8], f: &Flow, src_side: bool, addr: u32, port: u16) {
     let (aoff, old_a, old_p, poff) = if src_side {
         (12, f.src, f.sport, f.l4)
     } else {
         (16, f.dst, f.dport, f.l4 + 2)
     };
+    // The address terms are shared by the IPv4 and the pseudo-header checksums; the
+    // port terms join them in the transport checksum, folded once.
+    let da = delta32(old_a, addr);
     let ipc = rd16(pkt, 10).unwrap_or(0);
-    wr16(pkt, 10, update32(ipc, old_a, addr));
+    wr16(pkt, 10, apply(ipc, da));
     wr32(pkt, aoff, addr);
     match f.proto {
         TCP => {
             let c = rd16(pkt, f.l4 + 16).unwrap_or(0);
-            wr16(
-                pkt,
-                f.l4 + 16,
-                update16(update32(c, old_a, addr), old_p, port),
-            );
+            wr16(pkt, f.l4 + 16, apply(c, da + delta16(old_p, port)));
             wr16(pkt, poff, port);
         }
         UDP => {
             let c = rd16(pkt, f.l4 + 6).unwrap_or(0);
             if c != 0 {
-                let n = update16(update32(c, old_a, addr), old_p, port);
+                let n = apply(c, da + delta16(old_p, port));
                 wr16(pkt, f.l4 + 6, if n == 0 { 0xffff } else { n });
             }
             wr16(pkt, poff, port);
@@ -556,6 +565,7 @@ fn rewrite(pkt: &mut [u8], f: &Flow, src_side: bool, addr: u32, port: u16) {
     }
 }
 
+#[inline]
 const fn proto_slot(proto: u8) -> usize {
     match proto {
         TCP => 0,
@@ -564,6 +574,7 @@ const fn proto_slot(proto: u8) -> usize {
     }
 }
 
+#[inline]
 fn secs(now: Duration) -> u32 {
     u32::try_from(now.as_secs()).unwrap_or(u32::MAX)
 }
@@ -702,6 +713,7 @@ impl<'a> Nat44<'a> {
 
     // ---- hashing ------------------------------------------------------------
 
+    #[inline]
     fn h_sess(&self, dir: u64, proto: u8, a: u32, p: u16, ra: u32, rp: u16) -> u64 {
         let lo = (u64::from(a) << 32) | u64::from(ra);
         let hi = (u64::from(p) << 32) | (u64::from(rp) << 16) | (u64::from(proto) << 8) | dir;
@@ -717,6 +729,7 @@ impl<'a> Nat44<'a> {
         hash(self.cfg.hash_seed, u64::from(a), 5)
     }
 
+    #[inline]
     fn find_session_in(&self, proto: u8, a: u32, p: u16, ra: u32, rp: u16) -> Option<u32> {
         let h = self.h_sess(1, proto, a, p, ra, rp);
         let s = &self.sessions;
@@ -731,6 +744,7 @@ impl<'a> Nat44<'a> {
         })
     }
 
+    #[inline]
     fn find_session_out(&self, proto: u8, a: u32, p: u16, ra: u32, rp: u16) -> Option<u32> {
         let h = self.h_sess(2, proto, a, p, ra, rp);
         let s = &self.sessions;
@@ -818,6 +832,7 @@ impl<'a> Nat44<'a> {
         }
     }
 
+    #[inline]
     fn in_pool(&self, a: u32) -> bool {
         a.wrapping_sub(self.pool_first) < self.pool_len
     }
@@ -1301,6 +1316,7 @@ impl<'a> Nat44<'a> {
 
     /// Refreshes a session: TCP state (RFC 5382 section 5, RFC 7857 section 2.2 for
     /// RST) and the idle deadline.
+    #[inline]
     fn refresh(&mut self, i: u32, f: &Flow, outbound: bool, t: u32) {
         let to = self.cfg.timeouts;
         let Some(s) = self.sessions.get_mut(i) else {
@@ -1423,6 +1439,7 @@ impl<'a> Nat44<'a> {
         })
     }
 
+    #[inline]
     fn count(&mut self, v: Verdict, dir: Direction) {
         match (v, dir) {
             (Verdict::Drop(r), _) => {
@@ -1436,15 +1453,31 @@ impl<'a> Nat44<'a> {
         }
     }
 
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: the Flow is built in the caller's frame, not copied out"
+    )]
+    #[inline(always)]
     fn checked_flow(pkt: &[u8]) -> Result<Flow, DropReason> {
         let f = parse_flow(pkt)?;
         let hdr = pkt.get(..f.l4).ok_or(DropReason::Malformed)?;
-        if fold(sum(hdr, 0)) != 0xffff {
+        // The common 20-byte header as five 32-bit words (congruent to their 16-bit
+        // halves modulo 65535, RFC 1071 section 2 (B)); options take the general sum.
+        let acc = match hdr.first_chunk::<20>() {
+            Some(h) if hdr.len() == 20 => h
+                .chunks_exact(4)
+                .filter_map(|w| w.first_chunk::<4>())
+                .map(|w| u64::from(u32::from_be_bytes(*w)))
+                .sum(),
+            _ => sum(hdr, 0),
+        };
+        if fold(acc) != 0xffff {
             return Err(DropReason::BadChecksum);
         }
         Ok(f)
     }
 
+    #[inline]
     fn in2out_inner(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
         let f = match Self::checked_flow(pkt) {
             Ok(f) => f,
@@ -1504,6 +1537,7 @@ impl<'a> Nat44<'a> {
         Verdict::Forward
     }
 
+    #[inline]
     fn out2in_inner(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
         let f = match Self::checked_flow(pkt) {
             Ok(f) => f,

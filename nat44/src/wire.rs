@@ -43,24 +43,28 @@ pub const UDP_HEADER_LEN: usize = 8;
 /// Length of the fixed ICMP header (RFC 792).
 pub const ICMP_HEADER_LEN: usize = 8;
 
+#[inline]
 pub(crate) fn rd16(b: &[u8], at: usize) -> Option<u16> {
     b.get(at..)?
         .first_chunk::<2>()
         .map(|w| u16::from_be_bytes(*w))
 }
 
+#[inline]
 pub(crate) fn rd32(b: &[u8], at: usize) -> Option<u32> {
     b.get(at..)?
         .first_chunk::<4>()
         .map(|w| u32::from_be_bytes(*w))
 }
 
+#[inline]
 pub(crate) fn wr16(b: &mut [u8], at: usize, v: u16) {
     if let Some(w) = b.get_mut(at..).and_then(|s| s.first_chunk_mut::<2>()) {
         *w = v.to_be_bytes();
     }
 }
 
+#[inline]
 pub(crate) fn wr32(b: &mut [u8], at: usize, v: u32) {
     if let Some(w) = b.get_mut(at..).and_then(|s| s.first_chunk_mut::<4>()) {
         *w = v.to_be_bytes();
