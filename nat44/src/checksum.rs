@@ -128,7 +128,17 @@ pub const fn delta16(old: u16, new: u16) -> u64 {
 #[inline]
 #[must_use]
 pub const fn apply(hc: u16, delta: u64) -> u16 {
-    !fold((!hc) as u64 + delta)
+    let s = (!hc) as u64 + delta;
+    if s >> 32 != 0 {
+        return !fold(s);
+    }
+    // Below 2^32 two end-around-carry steps suffice: at most 0x1_fffe after the
+    // first, at most 0xffff after the second (same result as `fold`).
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    #[allow(clippy::cast_possible_truncation, reason = "two steps leave 16 bits")]
+    let r = s as u16;
+    !r
 }
 
 /// RFC 1624 equation 3 for a changed region: `old_sum` and `new_sum` are the folded

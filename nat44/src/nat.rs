@@ -1316,7 +1316,8 @@ impl<'a> Nat44<'a> {
 
     /// Refreshes a session: TCP state (RFC 5382 section 5, RFC 7857 section 2.2 for
     /// RST) and the idle deadline.
-    #[inline]
+    #[allow(clippy::inline_always, reason = "hot path, once per translated packet")]
+    #[inline(always)]
     fn refresh(&mut self, i: u32, f: &Flow, outbound: bool, t: u32) {
         let to = self.cfg.timeouts;
         let Some(s) = self.sessions.get_mut(i) else {
