@@ -171,6 +171,7 @@ pub trait Transform {
 
 /// The AAD of a combined-mode ESP transform: SPI || Seq (8 bytes), or
 /// SPI || Seq-High || Seq-Low with ESN (12 bytes) — RFC 4106 section 5.
+#[inline]
 fn esp_aad(header: [u8; 8], seq_hi: Option<u32>, out: &mut [u8; 12]) -> usize {
     let (spi, seq) = header.split_at(4);
     match seq_hi {
@@ -229,6 +230,7 @@ impl<A: Aead> AeadTransform<A> {
         &self.aead
     }
 
+    #[inline]
     fn nonce(&self, iv: &[u8]) -> Result<[u8; 12], CryptoError> {
         let iv: &[u8; 8] = iv.try_into().map_err(|_| CryptoError::BadLength)?;
         let mut n = [0u8; 12];

@@ -27,6 +27,7 @@ pub(crate) struct L3 {
     pub total_len: usize,
 }
 
+#[inline]
 fn be16(b: &[u8], at: usize) -> Option<u16> {
     b.get(at..)?
         .first_chunk::<2>()
@@ -35,6 +36,7 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 
 /// Parses the IP header at the start of `p`. With `walk_ext`, IPv6 hop-by-hop,
 /// routing and destination options headers are skipped (transport mode).
+#[inline]
 pub(crate) fn parse(p: &[u8], walk_ext: bool) -> Result<L3, ParseError> {
     let b0 = *p.first().ok_or(ParseError::Truncated {
         needed: 1,
@@ -107,6 +109,7 @@ pub(crate) fn parse(p: &[u8], walk_ext: bool) -> Result<L3, ParseError> {
 
 /// One's-complement sum (RFC 1071) over `data`, added to `sum`. Every slice but
 /// the last in a chain must have even length.
+#[inline]
 pub(crate) fn sum(mut sum: u32, data: &[u8]) -> u32 {
     let mut it = data.chunks_exact(2);
     for c in &mut it {
@@ -121,6 +124,7 @@ pub(crate) fn sum(mut sum: u32, data: &[u8]) -> u32 {
 }
 
 /// Folds a sum into the 16-bit checksum value.
+#[inline]
 pub(crate) fn fold(mut s: u32) -> u16 {
     while s > 0xffff {
         s = (s & 0xffff) + (s >> 16);
@@ -131,6 +135,7 @@ pub(crate) fn fold(mut s: u32) -> u16 {
 }
 
 /// Recomputes the IPv4 header checksum in place.
+#[inline]
 pub(crate) fn v4_fix_checksum(h: &mut [u8]) {
     if let Some(c) = h.get_mut(10..12) {
         c.fill(0);
@@ -142,6 +147,7 @@ pub(crate) fn v4_fix_checksum(h: &mut [u8]) {
 }
 
 /// The traffic class byte (DSCP << 2 | ECN) of an IP header.
+#[inline]
 pub(crate) fn tos(p: &[u8]) -> u8 {
     match p.first().map(|b| b >> 4) {
         Some(4) => p.get(1).copied().unwrap_or(0),

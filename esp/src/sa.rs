@@ -397,6 +397,7 @@ impl Core {
     }
 }
 
+#[inline]
 fn check_range(buf_len: usize, r: &Range<usize>) -> Result<(), Error> {
     if r.start > r.end || r.end > buf_len {
         return Err(UsageError::InvalidConfig("range outside the buffer").into());
@@ -404,10 +405,12 @@ fn check_range(buf_len: usize, r: &Range<usize>) -> Result<(), Error> {
     Ok(())
 }
 
+#[inline]
 fn short(needed: usize, available: usize) -> Error {
     EmitError::BufferTooSmall { needed, available }.into()
 }
 
+#[inline]
 fn map_crypto(e: CryptoError) -> Error {
     match e {
         CryptoError::BadLength => ParseError::BadLength.into(),
@@ -653,7 +656,9 @@ impl<T: Transform> Outbound<T> {
         let (plain, icv) = rest.split_at_mut(rest.len() - tag_bytes);
         let (_, tr) = plain.split_at_mut(p.len());
         let (pad, trl) = tr.split_at_mut(tfc);
-        pad.fill(0);
+        if !pad.is_empty() {
+            pad.fill(0);
+        }
         trailer.emit(trl)?;
         let seq_hi = self.core.config.esn.then_some(hi);
         self.transform
@@ -817,6 +822,7 @@ impl<T: Transform> Outbound<T> {
 }
 
 /// Writes the total length (IPv4, with checksum) or payload length (IPv6).
+#[inline]
 fn set_ip_len(hdr: &mut [u8], version: u8, total: usize) -> Result<(), Error> {
     if version == 4 {
         let t = u16::try_from(total).map_err(|_| EmitError::ValueTooLarge("IPv4 total length"))?;
@@ -836,6 +842,7 @@ fn set_ip_len(hdr: &mut [u8], version: u8, total: usize) -> Result<(), Error> {
 
 /// The outer header of tunnel mode (RFC 4301 section 5.1.2).
 #[allow(clippy::too_many_arguments, reason = "one outer header, all fields")]
+#[inline]
 fn write_outer(
     h: &mut [u8],
     t: Tunnel,

@@ -187,6 +187,7 @@ impl Repr {
     ///
     /// # Errors
     /// [`EmitError::BufferTooSmall`] when `out` is shorter than 8 bytes.
+    #[inline]
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
         let available = out.len();
         let h = out
@@ -214,6 +215,7 @@ pub struct Trailer {
 impl Trailer {
     /// Bytes the trailer occupies at the end of `plaintext` (padding + 2).
     #[must_use]
+    #[inline]
     pub const fn len(&self) -> usize {
         self.pad_len as usize + 2
     }
@@ -257,6 +259,7 @@ impl Trailer {
     /// The trailer that aligns `content_len` bytes (payload plus any TFC padding)
     /// to `block_len` (at least 4, RFC 4303 section 2.4) with minimal padding.
     #[must_use]
+    #[inline]
     pub fn for_len(content_len: usize, block_len: usize, next_header: NextHeader) -> Self {
         let block = block_len.max(4);
         let end = content_len.wrapping_add(2);
@@ -277,6 +280,7 @@ impl Trailer {
     ///
     /// # Errors
     /// [`EmitError::BufferTooSmall`] when `out` has the wrong length.
+    #[inline]
     pub fn emit(&self, out: &mut [u8]) -> Result<usize, EmitError> {
         let available = out.len();
         if available != self.len() {
