@@ -47,7 +47,10 @@ fn bngdump_checks_the_pppoe_corpus() {
     );
     // both frames are LCP Echo-Requests: decoded and re-emitted byte for byte
     assert!(text.contains("LCP Echo-Request"), "{text}");
-    assert!(last.starts_with("check: 2 re-emitted identically"), "{last}");
+    assert!(
+        last.starts_with("check: 2 re-emitted identically"),
+        "{last}"
+    );
 }
 
 #[test]
