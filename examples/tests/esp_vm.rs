@@ -28,7 +28,10 @@ fn count(log: &str, word: &str) -> usize {
     log.lines().filter(|l| l.starts_with(word)).count()
 }
 
-fn roundtrip(test: &str, mode: &str) {
+/// Boots the VM's `esp` scenario against `esp-gw` on a TAP. `natt` asks the VM for
+/// RFC 3948 UDP encapsulation; it can only send that, so only the VM→us direction
+/// (`esp-encrypt` in the VM, `decap` in our log) is checked then, else the ping round trip.
+fn roundtrip(test: &str, mode: &str, natt: bool) {
     if !require(test, &["ip"]) {
         return;
     }
@@ -54,21 +57,20 @@ fn roundtrip(test: &str, mode: &str) {
         args.push("--transport");
     }
     let mut gw = ns.spawn("esp-gw", &args, &dir.join("esp-gw.log"));
-    let run = image.boot(
-        &ns,
-        "tap0",
-        &[
-            ("scenario", "esp"),
-            ("mode", mode),
-            ("key_out", KEY_VM_OUT),
-            ("key_in", KEY_VM_IN),
-            ("spi_out", "0x100"),
-            ("spi_in", "0x200"),
-            ("count", "3"),
-            ("timeout", "60"),
-        ],
-        &dir,
-    );
+    let mut params = vec![
+        ("scenario", "esp"),
+        ("mode", mode),
+        ("key_out", KEY_VM_OUT),
+        ("key_in", KEY_VM_IN),
+        ("spi_out", "0x100"),
+        ("spi_in", "0x200"),
+        ("count", "3"),
+        ("timeout", "60"),
+    ];
+    if natt {
+        params.extend([("encap", "udp"), ("expect", "out")]);
+    }
+    let run = image.boot(&ns, "tap0", &params, &dir);
     let report = run.finish(Duration::from_secs(150));
     gw.stop();
     let log = gw.log();
@@ -80,88 +82,38 @@ fn roundtrip(test: &str, mode: &str) {
         report.console
     );
     assert!(
+        report.passed("esp-encrypt"),
+        "the VM sent no ESP: {:?}\n{}",
+        report.failed,
+        report.console
+    );
+    assert!(
         count(&log, "decap ") >= 3,
         "the kernel's ESP did not decrypt with our SA\n{log}\n{}",
         report.console
     );
     assert_eq!(count(&log, "drop "), 0, "{log}");
-    assert!(
-        report.passed("esp-ping"),
-        "our ESP replies did not decrypt in the kernel: {:?}\n{}",
-        report.failed,
-        report.console
-    );
+    if !natt {
+        assert!(
+            report.passed("esp-ping"),
+            "our ESP replies did not decrypt in the kernel: {:?}\n{}",
+            report.failed,
+            report.console
+        );
+    }
 }
 
 #[test]
 fn vm_kernel_esp_tunnel_roundtrip() {
-    roundtrip("vm_kernel_esp_tunnel_roundtrip", "tunnel");
+    roundtrip("vm_kernel_esp_tunnel_roundtrip", "tunnel", false);
 }
 
 #[test]
 fn vm_kernel_esp_transport_roundtrip() {
-    roundtrip("vm_kernel_esp_transport_roundtrip", "transport");
+    roundtrip("vm_kernel_esp_transport_roundtrip", "transport", false);
 }
 
 #[test]
 fn vm_kernel_esp_natt_decaps_with_our_sa() {
-    const T: &str = "vm_kernel_esp_natt_decaps_with_our_sa";
-    if !require(T, &["ip"]) {
-        return;
-    }
-    let Some(image) = vm::image(T) else { return };
-    let dir = workdir(T);
-    let ns = Netns::new("espnatt");
-    ns.tap("tap0");
-    let mut gw = ns.spawn(
-        "esp-gw",
-        &[
-            env!("CARGO_BIN_EXE_esp-gw"),
-            "tap0",
-            "--spi-in",
-            "0x100",
-            "--key-in",
-            KEY_VM_OUT,
-            "--spi-out",
-            "0x200",
-            "--key-out",
-            KEY_VM_IN,
-            "--seconds",
-            "150",
-        ],
-        &dir.join("esp-gw.log"),
-    );
-    let run = image.boot(
-        &ns,
-        "tap0",
-        &[
-            ("scenario", "esp"),
-            ("mode", "tunnel"),
-            ("encap", "udp"),
-            ("expect", "out"),
-            ("key_out", KEY_VM_OUT),
-            ("key_in", KEY_VM_IN),
-            ("spi_out", "0x100"),
-            ("spi_in", "0x200"),
-            ("count", "3"),
-            ("timeout", "60"),
-        ],
-        &dir,
-    );
-    let report = run.finish(Duration::from_secs(150));
-    gw.stop();
-    let log = gw.log();
-    eprintln!("---- esp-gw ----\n{log}");
-    assert!(
-        report.passed("esp-encrypt"),
-        "the VM sent no UDP-encapsulated ESP: {:?}\n{}",
-        report.failed,
-        report.console
-    );
-    assert!(
-        count(&log, "decap ") >= 3,
-        "NAT-T ESP did not decapsulate\n{log}\n{}",
-        report.console
-    );
-    assert_eq!(count(&log, "drop "), 0, "{log}");
+    roundtrip("vm_kernel_esp_natt_decaps_with_our_sa", "tunnel", true);
 }
