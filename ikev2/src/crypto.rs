@@ -478,12 +478,12 @@ pub fn derive_child_keys<P: Prf + ?Sized>(
     Ok(keys)
 }
 
-/// Largest public value of the supported groups (MODP-4096: 512 bytes).
-pub const MAX_PUBLIC_LEN: usize = 512;
-/// Largest shared secret of the supported groups (MODP-4096: 512 bytes).
-pub const MAX_SHARED_LEN: usize = 512;
+/// Largest public value of the supported groups (MODP-8192: 1024 bytes).
+pub const MAX_PUBLIC_LEN: usize = 1024;
+/// Largest shared secret of the supported groups (MODP-8192: 1024 bytes).
+pub const MAX_SHARED_LEN: usize = 1024;
 
-use crypto_bigint::{U2048, U3072, U4096, Uint};
+use crypto_bigint::{U2048, U3072, U4096, U6144, U8192, Uint};
 
 /// RFC 3526 section 3, group 14: `p = 2^2048 - 2^1984 - 1 + 2^64 * { [2^1918 pi] +
 /// 124476 }`, generator 2.
@@ -536,8 +536,79 @@ const MODP4096_P: U4096 = U4096::from_be_hex(concat!(
     "93B4EA988D8FDDC186FFB7DC90A6C08F4DF435C934063199FFFFFFFFFFFFFFFF",
 ));
 
+/// RFC 3526 section 6, group 17: `p = 2^6144 - 2^6080 - 1 + 2^64 * { [2^6014 pi] +
+/// 929484 }`, generator 2.
+const MODP6144_P: U6144 = U6144::from_be_hex(concat!(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
+    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
+    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05",
+    "98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB",
+    "9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B",
+    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718",
+    "3995497CEA956AE515D2261898FA051015728E5A8AAAC42DAD33170D04507A33",
+    "A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7",
+    "ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864",
+    "D87602733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E2",
+    "08E24FA074E5AB3143DB5BFCE0FD108E4B82D120A92108011A723C12A787E6D7",
+    "88719A10BDBA5B2699C327186AF4E23C1A946834B6150BDA2583E9CA2AD44CE8",
+    "DBBBC2DB04DE8EF92E8EFC141FBECAA6287C59474E6BC05D99B2964FA090C3A2",
+    "233BA186515BE7ED1F612970CEE2D7AFB81BDD762170481CD0069127D5B05AA9",
+    "93B4EA988D8FDDC186FFB7DC90A6C08F4DF435C93402849236C3FAB4D27C7026",
+    "C1D4DCB2602646DEC9751E763DBA37BDF8FF9406AD9E530EE5DB382F413001AE",
+    "B06A53ED9027D831179727B0865A8918DA3EDBEBCF9B14ED44CE6CBACED4BB1B",
+    "DB7F1447E6CC254B332051512BD7AF426FB8F401378CD2BF5983CA01C64B92EC",
+    "F032EA15D1721D03F482D7CE6E74FEF6D55E702F46980C82B5A84031900B1C9E",
+    "59E7C97FBEC7E8F323A97A7E36CC88BE0F1D45B7FF585AC54BD407B22B4154AA",
+    "CC8F6D7EBF48E1D814CC5ED20F8037E0A79715EEF29BE32806A1D58BB7C5DA76",
+    "F550AA3D8A1FBFF0EB19CCB1A313D55CDA56C9EC2EF29632387FE8D76E3C0468",
+    "043E8F663F4860EE12BF2D5B0B7474D6E694F91E6DCC4024FFFFFFFFFFFFFFFF",
+));
+
+/// RFC 3526 section 7, group 18: `p = 2^8192 - 2^8128 - 1 + 2^64 * { [2^8062 pi] +
+/// 4743158 }`, generator 2.
+const MODP8192_P: U8192 = U8192::from_be_hex(concat!(
+    "FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74",
+    "020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437",
+    "4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED",
+    "EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05",
+    "98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB",
+    "9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B",
+    "E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718",
+    "3995497CEA956AE515D2261898FA051015728E5A8AAAC42DAD33170D04507A33",
+    "A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7",
+    "ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864",
+    "D87602733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E2",
+    "08E24FA074E5AB3143DB5BFCE0FD108E4B82D120A92108011A723C12A787E6D7",
+    "88719A10BDBA5B2699C327186AF4E23C1A946834B6150BDA2583E9CA2AD44CE8",
+    "DBBBC2DB04DE8EF92E8EFC141FBECAA6287C59474E6BC05D99B2964FA090C3A2",
+    "233BA186515BE7ED1F612970CEE2D7AFB81BDD762170481CD0069127D5B05AA9",
+    "93B4EA988D8FDDC186FFB7DC90A6C08F4DF435C93402849236C3FAB4D27C7026",
+    "C1D4DCB2602646DEC9751E763DBA37BDF8FF9406AD9E530EE5DB382F413001AE",
+    "B06A53ED9027D831179727B0865A8918DA3EDBEBCF9B14ED44CE6CBACED4BB1B",
+    "DB7F1447E6CC254B332051512BD7AF426FB8F401378CD2BF5983CA01C64B92EC",
+    "F032EA15D1721D03F482D7CE6E74FEF6D55E702F46980C82B5A84031900B1C9E",
+    "59E7C97FBEC7E8F323A97A7E36CC88BE0F1D45B7FF585AC54BD407B22B4154AA",
+    "CC8F6D7EBF48E1D814CC5ED20F8037E0A79715EEF29BE32806A1D58BB7C5DA76",
+    "F550AA3D8A1FBFF0EB19CCB1A313D55CDA56C9EC2EF29632387FE8D76E3C0468",
+    "043E8F663F4860EE12BF2D5B0B7474D6E694F91E6DBE115974A3926F12FEE5E4",
+    "38777CB6A932DF8CD8BEC4D073B931BA3BC832B68D9DD300741FA7BF8AFC47ED",
+    "2576F6936BA424663AAB639C5AE4F5683423B4742BF1C978238F16CBE39D652D",
+    "E3FDB8BEFC848AD922222E04A4037C0713EB57A81A23F0C73473FC646CEA306B",
+    "4BCBC8862F8385DDFA9D4B7FA2C087E879683303ED5BDD3A062B3CF5B3A278A6",
+    "6D2A13F83F44F82DDF310EE074AB6A364597E899A0255DC164F31CC50846851D",
+    "F9AB48195DED7EA1B1D510BD7EE74D73FAF36BC31ECFA268359046F4EB879F92",
+    "4009438B481C6CD7889A002ED5EE382BC9190DA6FC026E479558E4475677E9AA",
+    "9E3050E2765694DFC81F56E880B96E7160C980DD98EDD3DFFFFFFFFFFFFFFFFF",
+));
+
 /// A MODP secret exponent (RFC 3526), zeroed on drop. The exponent has twice the
-/// group's estimated strength in bits (RFC 3526 section 8): 256, 320, 384.
+/// group's estimated strength in bits (RFC 3526 section 8), rounded up: 256, 320,
+/// 384, 448, 512.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one exponent per exchange in flight, held by value; no heap"
+)]
 pub enum ModpSecret {
     /// Group 14.
     G2048(U2048),
@@ -545,6 +616,10 @@ pub enum ModpSecret {
     G3072(U3072),
     /// Group 16.
     G4096(U4096),
+    /// Group 17.
+    G6144(U6144),
+    /// Group 18.
+    G8192(U8192),
 }
 
 impl Drop for ModpSecret {
@@ -553,6 +628,8 @@ impl Drop for ModpSecret {
             Self::G2048(x) => zeroize::Zeroize::zeroize(x),
             Self::G3072(x) => zeroize::Zeroize::zeroize(x),
             Self::G4096(x) => zeroize::Zeroize::zeroize(x),
+            Self::G6144(x) => zeroize::Zeroize::zeroize(x),
+            Self::G8192(x) => zeroize::Zeroize::zeroize(x),
         }
     }
 }
@@ -560,7 +637,7 @@ impl Drop for ModpSecret {
 impl ModpSecret {
     fn generate<R: RngCore + CryptoRng>(group: DhGroup, rng: &mut R) -> Option<Self> {
         fn exponent<const L: usize, R: RngCore + CryptoRng>(bits: usize, rng: &mut R) -> Uint<L> {
-            let mut b = [0u8; 512];
+            let mut b = [0u8; 1024];
             let len = L * crypto_bigint::Limb::BYTES;
             let start = len.saturating_sub(bits / 8);
             if let Some(low) = b.get_mut(start..len) {
@@ -576,6 +653,8 @@ impl ModpSecret {
             DhGroup::MODP2048 => Self::G2048(exponent(256, rng)),
             DhGroup::MODP3072 => Self::G3072(exponent(320, rng)),
             DhGroup::MODP4096 => Self::G4096(exponent(384, rng)),
+            DhGroup::MODP6144 => Self::G6144(exponent(448, rng)),
+            DhGroup::MODP8192 => Self::G8192(exponent(512, rng)),
             _ => return None,
         })
     }
@@ -585,6 +664,8 @@ impl ModpSecret {
             Self::G2048(_) => DhGroup::MODP2048,
             Self::G3072(_) => DhGroup::MODP3072,
             Self::G4096(_) => DhGroup::MODP4096,
+            Self::G6144(_) => DhGroup::MODP6144,
+            Self::G8192(_) => DhGroup::MODP8192,
         }
     }
 
@@ -596,6 +677,8 @@ impl ModpSecret {
             Self::G2048(x) => modp_pow(&MODP2048_P, x, 256, base, out),
             Self::G3072(x) => modp_pow(&MODP3072_P, x, 320, base, out),
             Self::G4096(x) => modp_pow(&MODP4096_P, x, 384, base, out),
+            Self::G6144(x) => modp_pow(&MODP6144_P, x, 448, base, out),
+            Self::G8192(x) => modp_pow(&MODP8192_P, x, 512, base, out),
         }
     }
 }
@@ -652,8 +735,8 @@ pub trait KeyExchange {
 
 /// An ephemeral key pair of a supported group, from RustCrypto: X25519 (RFC 8031,
 /// `x25519-dalek`), ECP-256, ECP-384 and ECP-521 (RFC 5903, `p256`/`p384`/`p521`),
-/// and the 2048-, 3072- and 4096-bit MODP groups (RFC 3526, `crypto-bigint`'s
-/// constant-time Montgomery exponentiation). MODP-6144/8192 are not provided yet.
+/// and the 2048-, 3072-, 4096-, 6144- and 8192-bit MODP groups (RFC 3526,
+/// `crypto-bigint`'s constant-time Montgomery exponentiation).
 #[allow(
     clippy::large_enum_variant,
     reason = "one key pair per exchange in flight, held by value; no heap"
@@ -667,7 +750,7 @@ pub enum EphemeralKey {
     P384(p384::ecdh::EphemeralSecret),
     /// 521-bit random ECP group (21).
     P521(p521::ecdh::EphemeralSecret),
-    /// 2048-, 3072- or 4096-bit MODP group (14, 15, 16).
+    /// 2048- to 8192-bit MODP group (14, 15, 16, 17, 18).
     Modp(ModpSecret),
 }
 
@@ -690,6 +773,8 @@ impl EphemeralKey {
                 | DhGroup::MODP2048
                 | DhGroup::MODP3072
                 | DhGroup::MODP4096
+                | DhGroup::MODP6144
+                | DhGroup::MODP8192
         )
     }
 
@@ -704,6 +789,8 @@ impl EphemeralKey {
             DhGroup::MODP2048 => Some(256),
             DhGroup::MODP3072 => Some(384),
             DhGroup::MODP4096 => Some(512),
+            DhGroup::MODP6144 => Some(768),
+            DhGroup::MODP8192 => Some(1024),
             _ => None,
         }
     }
@@ -721,7 +808,11 @@ impl EphemeralKey {
             DhGroup::ECP256 => Self::P256(p256::ecdh::EphemeralSecret::random(rng)),
             DhGroup::ECP384 => Self::P384(p384::ecdh::EphemeralSecret::random(rng)),
             DhGroup::ECP521 => Self::P521(p521::ecdh::EphemeralSecret::random(rng)),
-            DhGroup::MODP2048 | DhGroup::MODP3072 | DhGroup::MODP4096 => Self::Modp(
+            DhGroup::MODP2048
+            | DhGroup::MODP3072
+            | DhGroup::MODP4096
+            | DhGroup::MODP6144
+            | DhGroup::MODP8192 => Self::Modp(
                 ModpSecret::generate(group, rng).ok_or(CryptoError::Unsupported("MODP group"))?,
             ),
             _ => return Err(CryptoError::Unsupported("key exchange group")),

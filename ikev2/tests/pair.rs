@@ -283,11 +283,22 @@ fn establishes_with_both_suites() {
         dh: DhGroup::ECP521,
         ..IkeSuite::AES256_SHA256_ECP384
     }];
+    // RFC 3526 groups 17 and 18: 768- and 1024-byte KE payloads in IKE_SA_INIT.
+    let modp6144 = [IkeSuite {
+        dh: DhGroup::MODP6144,
+        ..IkeSuite::AES256_SHA256_ECP384
+    }];
+    let modp8192 = [IkeSuite {
+        dh: DhGroup::MODP8192,
+        ..IkeSuite::AES128GCM_SHA256_X25519
+    }];
     for (ike, child) in [
         (&GCM, &ESP[..1]),
         (&CBC, &ESP[1..]),
         (&modp, &ESP[..1]),
         (&p521, &ESP[1..]),
+        (&modp6144, &ESP[1..]),
+        (&modp8192, &ESP[..1]),
     ] {
         let i = cfg(ike, child, b"secret", b"west");
         let r = cfg(ike, &ESP, b"secret", b"east");

@@ -179,14 +179,16 @@ fn ecp_groups_agree_both_ways() {
         DhGroup::MODP2048,
         DhGroup::MODP3072,
         DhGroup::MODP4096,
+        DhGroup::MODP6144,
+        DhGroup::MODP8192,
     ] {
         let a = EphemeralKey::generate(g, &mut rng).unwrap();
         let b = EphemeralKey::generate(g, &mut rng).unwrap();
         let n = EphemeralKey::public_len(g).unwrap();
-        let (mut pa, mut pb) = ([0u8; 512], [0u8; 512]);
+        let (mut pa, mut pb) = ([0u8; 1024], [0u8; 1024]);
         assert_eq!(a.public_key(&mut pa).unwrap(), n);
         assert_eq!(b.public_key(&mut pb).unwrap(), n);
-        let (mut ka, mut kb) = ([0u8; 512], [0u8; 512]);
+        let (mut ka, mut kb) = ([0u8; 1024], [0u8; 1024]);
         let la = a.agree(&pb[..n], &mut ka).unwrap();
         let lb = b.agree(&pa[..n], &mut kb).unwrap();
         assert_eq!(ka[..la], kb[..lb], "{g:?}");
@@ -196,21 +198,33 @@ fn ecp_groups_agree_both_ways() {
         if matches!(g, DhGroup::ECP256 | DhGroup::ECP384 | DhGroup::ECP521) {
             assert!(a.agree(&bad[..n], &mut ka).is_err(), "{g:?}");
         }
-        if g == DhGroup::MODP2048 {
+        if matches!(
+            g,
+            DhGroup::MODP2048
+                | DhGroup::MODP3072
+                | DhGroup::MODP4096
+                | DhGroup::MODP6144
+                | DhGroup::MODP8192
+        ) {
             // RFC 6989 section 2.1: 0, 1 and p - 1 (and anything >= p) are refused.
-            let mut one = [0u8; 256];
-            one[255] = 1;
-            assert!(a.agree(&one, &mut ka).is_err());
-            assert!(a.agree(&[0u8; 256], &mut ka).is_err());
-            assert!(a.agree(&[0xff; 256], &mut ka).is_err());
-            let mut p_minus_1 = [0xff; 256];
-            p_minus_1[255] = 0xfe;
-            // (not p - 1 itself, but > p - 1 in the top bytes: 0xff.. > p)
-            assert!(a.agree(&p_minus_1, &mut ka).is_err());
-            assert!(a.agree(&[1u8; 255], &mut ka).is_err());
+            let mut one = vec![0u8; n];
+            one[n - 1] = 1;
+            assert!(a.agree(&one, &mut ka).is_err(), "{g:?}");
+            assert!(a.agree(&vec![0u8; n], &mut ka).is_err(), "{g:?}");
+            assert!(a.agree(&vec![0xff; n], &mut ka).is_err(), "{g:?}");
+            // p - 1: every RFC 3526 prime ends in 64 one bits.
+            let mut p_minus_1 = vec![0xff; n];
+            p_minus_1[n - 1] = 0xfe;
+            p_minus_1[..n - 8].copy_from_slice(&modp_prime_top(g, n)[..n - 8]);
+            assert!(a.agree(&p_minus_1, &mut ka).is_err(), "{g:?}");
+            // p - 2 is a valid (if weak) value: accepted.
+            let mut p_minus_2 = p_minus_1.clone();
+            p_minus_2[n - 1] = 0xfd;
+            assert!(a.agree(&p_minus_2, &mut ka).is_ok(), "{g:?}");
+            assert!(a.agree(&vec![1u8; n - 1], &mut ka).is_err(), "{g:?}");
         }
     }
-    assert!(EphemeralKey::generate(DhGroup::MODP6144, &mut rng).is_err());
+    assert!(EphemeralKey::generate(DhGroup::MODP1536, &mut rng).is_err());
     for g in [
         DhGroup::ECP256,
         DhGroup::ECP384,
@@ -219,8 +233,32 @@ fn ecp_groups_agree_both_ways() {
         DhGroup::MODP2048,
         DhGroup::MODP3072,
         DhGroup::MODP4096,
+        DhGroup::MODP6144,
+        DhGroup::MODP8192,
     ] {
         assert!(EphemeralKey::supports(g), "{g:?}");
     }
     assert!(!EphemeralKey::supports(DhGroup::MODP1024));
+}
+
+/// The prime of an RFC 3526 group, big-endian. `tests/data/modp*.hex` were computed
+/// from the RFC's formula (`2^n - 2^(n-64) - 1 + 2^64 * ([2^(n-130) pi] + k)`) with an
+/// independent multi-precision pi, and match OpenSSL's `modp_*` groups; they check the
+/// crate's constants through the `p - 1` (refused) / `p - 2` (accepted) boundary.
+fn modp_prime_top(g: bng_ikev2::types::DhGroup, n: usize) -> Vec<u8> {
+    let hex = match g.0 {
+        14 => include_str!("data/modp2048.hex"),
+        15 => include_str!("data/modp3072.hex"),
+        16 => include_str!("data/modp4096.hex"),
+        17 => include_str!("data/modp6144.hex"),
+        18 => include_str!("data/modp8192.hex"),
+        _ => unreachable!(),
+    };
+    let hex: String = hex.split_whitespace().collect();
+    let b: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    assert_eq!(b.len(), n);
+    b
 }
