@@ -7,3 +7,4 @@ pub mod ip4;
 pub mod ipoe;
 pub mod nat44;
 pub mod pppoe;
+pub mod mss;
