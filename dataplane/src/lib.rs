@@ -11,3 +11,5 @@ pub mod fib;
 pub mod graph;
 pub mod nodes;
 pub mod router;
+pub mod bng;
+pub mod control;

@@ -1,0 +1,1489 @@
+//! `Bng`: one worker's subscriber-gateway graph, composed of the nodes.
+//!
+//! ```text
+//! upstream (subscriber -> Internet):
+//!   rx[access] -> ethernet-input -+-> pppoe-session-input -> subscriber-input -+-> ip4-lookup -> ip4-rewrite -> tx[upstream]
+//!                (802.1Q / QinQ)  +-> ip4-input -> ipoe-input ---^             +-> ip4-lookup -> nat44 in2out -^
+//!                                                 (anti-spoof)      (anti-spoof, per-session counters)
+//! downstream (Internet -> subscriber):
+//!   rx[upstream] -> ethernet-input -> ip4-input -+-> nat44 out2in -> subscriber-output -> tx[access]
+//!                                                +----------------------^  (one lookup by address: TTL,
+//!                                                                           counters, PPPoE or IPoE encap
+//!                                                                           with the session's VLANs)
+//! control: PPPoE discovery, PPP control (LCP, auth, NCP), DHCP, IPv4 to our own addresses
+//!          -> the punt queue (Bng::poll_punt); ARP for our addresses -> arp-input -> tx[rx port]
+//! ```
+//!
+//! TODO(qos, mss): the per-subscriber policer (upstream, after `subscriber-input`) and
+//! shaper (downstream, before the encapsulation) and the TCP MSS clamp of PPPoE
+//! sessions plug in on the `subscriber-input` -> `ip4-lookup` and `ip4-input` /
+//! `nat44` -> `subscriber-output` edges when their nodes land in `nodes/`;
+//! [`QosProfile`] is already stored with each session.
+//!
+//! One `Bng` per worker. It owns its tables (subscriber sessions, FIB, NAT44 over
+//! [`NatTables`]), the per-node counters and the intermediate frames (allocated once),
+//! so processing a frame allocates nothing except for punted frames, which are copied
+//! out for the control plane. Tables change only between frames, through
+//! [`Bng::apply`] (see [`crate::control`]), so the packet path takes no lock.
+
+#![allow(
+    clippy::indexing_slicing,
+    reason = "output frame vectors have one entry per edge (Label::COUNT), so an edge index is always in bounds"
+)]
+
+use core::time::Duration;
+use std::collections::VecDeque;
+use std::net::Ipv4Addr;
+
+use bng_nat44::{Config as NatConfig, Mapping, Nat44, Session as NatSession, Storage, Subscriber};
+use hashbrown::HashMap;
+
+use crate::buffer::{Pkt, Pool};
+use crate::control::{Command, ControlError, Route};
+use crate::fib::Fib;
+use crate::graph::{Counters, Frame, Label, Node, Trace, Verdict, new_frame, run};
+use crate::nodes::arp::{self, ArpInput, ArpInterface};
+use crate::nodes::ethernet::{self, EthernetInput};
+use crate::nodes::ip4::{self, Adjacency, Ip4Lookup, Ip4Rewrite};
+use crate::nodes::ipoe::{self, Binding, IpoeInput, IpoeKey};
+use crate::nodes::nat44::{self as nat_node, Direction, Nat44Node};
+use crate::nodes::pppoe::{self, PppoeSessionInput, SessionKey};
+
+/// The control plane's name for a subscriber session (any value; unique per `Bng`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId(pub u32);
+
+/// How a subscriber reaches us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// A PPPoE session (RFC 2516 section 6), keyed by (MAC, session id, VLANs).
+    Pppoe {
+        /// The PPPoE session id (non-zero).
+        session_id: u16,
+    },
+    /// An IPoE subscriber, keyed by (MAC, VLANs); the DHCP relay agent circuit id
+    /// (RFC 3046 option 82 sub-option 1) it was bound through, if any, is kept for the
+    /// control plane (the dataplane classifies by MAC and VLANs, since option 82 is
+    /// only in DHCP messages).
+    Ipoe {
+        /// The option-82 circuit id.
+        circuit_id: Option<Vec<u8>>,
+    },
+}
+
+/// Per-subscriber rates. Stored with the session; enforced once the QoS node lands
+/// (see the module TODO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QosProfile {
+    /// Upstream policer rate, bits per second.
+    pub up_bps: u64,
+    /// Downstream rate, bits per second.
+    pub down_bps: u64,
+    /// Burst, bytes.
+    pub burst_bytes: u32,
+}
+
+/// One subscriber session as the control plane provisions it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionConfig {
+    /// The control plane's name for it.
+    pub id: SessionId,
+    /// The access port it is on.
+    pub port: u16,
+    /// The subscriber's MAC address.
+    pub mac: [u8; 6],
+    /// Outer and inner VLAN IDs, 0 where absent (`[0, 0]` untagged, `[s, 0]` one
+    /// 802.1Q tag, `[s, c]` QinQ).
+    pub vlans: [u16; 2],
+    /// PPPoE or IPoE.
+    pub access: Access,
+    /// The subscriber's IPv4 address: the only source accepted (anti-spoofing) and
+    /// the destination its downstream traffic is found by.
+    pub addr: Ipv4Addr,
+    /// Translate the subscriber's traffic with NAT44 (needs the `Bng`'s NAT tables).
+    pub nat: bool,
+    /// Rates, if any.
+    pub qos: Option<QosProfile>,
+}
+
+impl SessionConfig {
+    /// The worker that owns this session under software steering: a hash of (MAC,
+    /// PPPoE session id) modulo `workers` (see [`steer_hash`]).
+    #[must_use]
+    pub fn worker(&self, workers: usize) -> usize {
+        let sid = match self.access {
+            Access::Pppoe { session_id } => session_id,
+            Access::Ipoe { .. } => 0,
+        };
+        worker_of(steer_hash(self.mac, sid), workers)
+    }
+}
+
+/// The steering hash of a subscriber: its MAC and PPPoE session id (0 for IPoE), the
+/// key NICs cannot RSS on for PPPoE (accel-ppp's single-core limitation).
+#[must_use]
+#[inline]
+pub fn steer_hash(mac: [u8; 6], session_id: u16) -> u64 {
+    let k = u64::from_be_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0])
+        | u64::from(session_id);
+    // a 64-bit finaliser (murmur3 fmix64): every input bit reaches every output bit
+    let mut h = k ^ (k >> 33);
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+/// The worker of a steering hash.
+#[must_use]
+#[inline]
+pub fn worker_of(hash: u64, workers: usize) -> usize {
+    // multiply-shift instead of a division
+    let w = u64::try_from(workers.max(1)).unwrap_or(1);
+    usize::try_from(((hash >> 32) * w) >> 32).unwrap_or(0)
+}
+
+/// Packets and bytes of one session, for accounting (RADIUS Acct-Input/Output-*).
+/// "Up" is from the subscriber (its input), "down" toward it; bytes are of the IPv4
+/// packet (without Ethernet, VLAN or PPPoE headers).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionCounters {
+    /// Packets from the subscriber forwarded.
+    pub up_packets: u64,
+    /// Their bytes.
+    pub up_bytes: u64,
+    /// Packets to the subscriber forwarded.
+    pub down_packets: u64,
+    /// Their bytes.
+    pub down_bytes: u64,
+}
+
+/// One port of the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortConfig {
+    /// The port's MAC address.
+    pub mac: [u8; 6],
+    /// Our IPv4 address on the port: the gateway address subscribers ARP for on an
+    /// access port, the upstream address on the upstream port. Answered for ARP;
+    /// packets to it are punted.
+    pub addr: Ipv4Addr,
+}
+
+/// The shape of one worker's graph.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BngConfig {
+    /// The ports, by port number (the index of `rx_if`/`tx_if` and of the `tx` frames).
+    pub ports: Vec<PortConfig>,
+    /// The upstream port's number; every other port is an access port.
+    pub upstream: u16,
+    /// Most subscriber sessions.
+    pub max_sessions: usize,
+    /// TPID of the outer tag written toward QinQ subscribers (0x88a8 802.1ad, or
+    /// 0x8100 / 0x9100 where the access network uses those); single tags are 0x8100.
+    pub qinq_tpid: u16,
+    /// Punted frames kept for the control plane at most; more are dropped and counted.
+    pub punt_queue: usize,
+    /// Packet trace records kept (0: off).
+    pub trace: usize,
+}
+
+impl BngConfig {
+    /// One access port (0) and one upstream port (1) with room for `max_sessions`.
+    #[must_use]
+    pub fn two_ports(access: PortConfig, upstream: PortConfig, max_sessions: usize) -> Self {
+        Self {
+            ports: vec![access, upstream],
+            upstream: 1,
+            max_sessions,
+            qinq_tpid: 0x88a8,
+            punt_queue: 1024,
+            trace: 0,
+        }
+    }
+}
+
+/// The storage of one worker's NAT44 translator (`bng-nat44` runs over caller storage).
+#[derive(Debug)]
+pub struct NatTables {
+    cfg: NatConfig,
+    sessions: Vec<NatSession>,
+    session_index: Vec<u64>,
+    mappings: Vec<Mapping>,
+    mapping_index: Vec<u64>,
+    subscribers: Vec<Subscriber>,
+    subscriber_index: Vec<u64>,
+    bitmap: Vec<u64>,
+    events: Vec<Option<bng_nat44::Event>>,
+}
+
+impl NatTables {
+    /// Storage for `cfg` with room for `sessions` NAT sessions (and as many mappings)
+    /// and `subscribers` inside addresses.
+    #[must_use]
+    pub fn new(cfg: NatConfig, sessions: usize, subscribers: usize) -> Self {
+        let sessions = sessions.max(16);
+        let subscribers = subscribers.max(16);
+        Self {
+            cfg,
+            sessions: vec![NatSession::EMPTY; sessions],
+            session_index: vec![0; Storage::index_len(sessions, 2)],
+            mappings: vec![Mapping::EMPTY; sessions],
+            mapping_index: vec![0; Storage::index_len(sessions, 2)],
+            subscribers: vec![Subscriber::EMPTY; subscribers],
+            subscriber_index: vec![0; Storage::index_len(subscribers, 1)],
+            bitmap: vec![0; cfg.bitmap_words()],
+            events: vec![None; 4096],
+        }
+    }
+}
+
+/// Why a frame was punted to the control plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum PuntReason {
+    /// PPPoE discovery (ethertype 0x8863, RFC 2516 section 5).
+    PppoeDiscovery,
+    /// PPP control in a PPPoE session (LCP, PAP, CHAP, IPCP, IPv6CP, ...).
+    PppControl,
+    /// DHCPv4 from an IPoE subscriber (UDP to port 67).
+    Dhcp,
+    /// IPv4 to one of our own addresses (ICMP echo to the gateway, ...).
+    Local,
+}
+
+impl PuntReason {
+    /// Number of reasons.
+    pub const COUNT: usize = 4;
+    /// Names, by `self as usize`.
+    pub const NAMES: [&'static str; 4] = ["pppoe-discovery", "ppp-control", "dhcp", "local"];
+}
+
+/// A frame for the control plane, copied out of the packet buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Punt {
+    /// Why.
+    pub reason: PuntReason,
+    /// The port it came in on.
+    pub rx_if: u16,
+    /// Its VLAN IDs (0 where absent).
+    pub vlans: [u16; 2],
+    /// The subscriber's session, for PPP control of a known session.
+    pub session: Option<SessionId>,
+    /// The frame from its Ethernet header (for `Local`: from the IPv4 header).
+    pub data: Vec<u8>,
+}
+
+/// The per-subscriber state the packet path reads: 64 bytes, one cache line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(64))]
+struct Slot {
+    /// The prebuilt downstream rewrite: Ethernet, VLAN tags, and for PPPoE the session
+    /// header and PPP protocol (its LENGTH field patched per packet).
+    hdr: [u8; 30],
+    hdr_len: u8,
+    flags: u8,
+    addr: u32,
+    port: u16,
+    _pad: u16,
+    id: SessionId,
+    up_packets: u32,
+    counters: SessionCounters,
+}
+
+impl Slot {
+    const LIVE: u8 = 1;
+    const PPPOE: u8 = 2;
+    const NAT: u8 = 4;
+    const EMPTY: Self = Self {
+        hdr: [0; 30],
+        hdr_len: 0,
+        flags: 0,
+        addr: 0,
+        port: 0,
+        _pad: 0,
+        id: SessionId(0),
+        up_packets: 0,
+        counters: SessionCounters {
+            up_packets: 0,
+            up_bytes: 0,
+            down_packets: 0,
+            down_bytes: 0,
+        },
+    };
+}
+
+const _: () = assert!(core::mem::size_of::<Slot>() <= 128);
+
+/// The subscriber table: slots by handle (`meta.subscriber` = slot + 1), and the
+/// downstream index by address.
+#[derive(Debug)]
+struct Table {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    by_id: HashMap<SessionId, (u32, SessionConfig)>,
+    by_addr: HashMap<u32, u32>,
+}
+
+/// RFC 1624 equation 3 for a 16-bit word change: HC' = ~(~HC + ~m + m').
+#[inline]
+fn csum_update(hc: u16, old: u16, new: u16) -> u16 {
+    let s = u32::from(!hc) + u32::from(!old) + u32::from(new);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    !u16::try_from(s).unwrap_or(0xffff)
+}
+
+crate::label! {
+    /// Edges of `ip4-input` (IPv4 after `ethernet-input`, split by port and address).
+    pub enum Ip4InNext {
+        /// From an access port: to `ipoe-input`.
+        Access => "ipoe-input",
+        /// From upstream to a NAT pool address: to `nat44` out2in.
+        Nat => "nat44-out2in",
+        /// From upstream to a (public) subscriber address: to `subscriber-output`.
+        Subscriber => "subscriber-output",
+        /// To one of our addresses: punted.
+        Local => "local",
+    }
+}
+
+crate::label! {
+    /// Drop reasons of `ip4-input`.
+    pub enum Ip4InDrop {
+        /// Shorter than an IPv4 header.
+        Truncated => "truncated",
+    }
+}
+
+/// `ip4-input`: splits IPv4 by the port it came from; upstream traffic by destination.
+#[derive(Debug)]
+struct Ip4Input {
+    upstream: u16,
+    local: Vec<u32>,
+    pool_first: u32,
+    pool_len: u32,
+}
+
+impl Node for Ip4Input {
+    type Next = Ip4InNext;
+    type Drop = Ip4InDrop;
+    const NAME: &'static str = "ip4-input";
+
+    #[inline]
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Ip4InNext, Ip4InDrop> {
+        if pkt.meta.rx_if != self.upstream {
+            return Verdict::Next(Ip4InNext::Access);
+        }
+        let l3 = usize::from(pkt.meta.l3_offset);
+        let Some(dst) = pkt
+            .data()
+            .get(l3 + 16..l3 + 20)
+            .and_then(|d| <[u8; 4]>::try_from(d).ok())
+        else {
+            return Verdict::Drop(Ip4InDrop::Truncated);
+        };
+        let dst = u32::from_be_bytes(dst);
+        if dst.wrapping_sub(self.pool_first) < self.pool_len {
+            Verdict::Next(Ip4InNext::Nat)
+        } else if self.local.contains(&dst) {
+            Verdict::Next(Ip4InNext::Local)
+        } else {
+            Verdict::Next(Ip4InNext::Subscriber)
+        }
+    }
+}
+
+crate::label! {
+    /// Edges of `subscriber-input`.
+    pub enum SubInNext {
+        /// To `ip4-lookup` and then `ip4-rewrite` (no NAT).
+        Route => "ip4-lookup",
+        /// To `ip4-lookup` and then `nat44` in2out.
+        Nat => "ip4-lookup-nat",
+    }
+}
+
+crate::label! {
+    /// Drop reasons of `subscriber-input`.
+    pub enum SubInDrop {
+        /// The handle names no live session.
+        UnknownSubscriber => "unknown-subscriber",
+        /// The source address is not the session's (anti-spoofing).
+        Spoofed => "spoofed-source",
+        /// Shorter than an IPv4 header.
+        Truncated => "truncated",
+    }
+}
+
+/// `subscriber-input`: anti-spoofing for PPPoE (IPoE is checked by `ipoe-input`),
+/// the session's upstream counters, and the NAT decision.
+struct SubscriberInput<'t> {
+    t: &'t mut Table,
+}
+
+impl Node for SubscriberInput<'_> {
+    type Next = SubInNext;
+    type Drop = SubInDrop;
+    const NAME: &'static str = "subscriber-input";
+
+    #[inline]
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<SubInNext, SubInDrop> {
+        let Some(slot) = (pkt.meta.subscriber as usize)
+            .checked_sub(1)
+            .and_then(|i| self.t.slots.get_mut(i))
+        else {
+            return Verdict::Drop(SubInDrop::UnknownSubscriber);
+        };
+        let l3 = usize::from(pkt.meta.l3_offset);
+        let Some(src) = pkt
+            .data()
+            .get(l3 + 12..l3 + 16)
+            .and_then(|d| <[u8; 4]>::try_from(d).ok())
+        else {
+            return Verdict::Drop(SubInDrop::Truncated);
+        };
+        if slot.flags & Slot::LIVE == 0 {
+            return Verdict::Drop(SubInDrop::UnknownSubscriber);
+        }
+        if u32::from_be_bytes(src) != slot.addr {
+            return Verdict::Drop(SubInDrop::Spoofed);
+        }
+        slot.counters.up_packets += 1;
+        slot.counters.up_bytes += (pkt.len() - l3) as u64;
+        if slot.flags & Slot::NAT == 0 {
+            Verdict::Next(SubInNext::Route)
+        } else {
+            Verdict::Next(SubInNext::Nat)
+        }
+    }
+}
+
+crate::label! {
+    /// Edges of `subscriber-output`.
+    pub enum SubOutNext {
+        /// Encapsulated toward the subscriber: to `interface-output`.
+        Output => "interface-output",
+    }
+}
+
+crate::label! {
+    /// Drop reasons of `subscriber-output`.
+    pub enum SubOutDrop {
+        /// Not an IPv4 header (RFC 791 section 3.1) or shorter than its lengths.
+        BadHeader => "bad-header",
+        /// The header checksum does not verify.
+        BadChecksum => "bad-checksum",
+        /// TTL would reach zero (RFC 1812 section 5.3.1; no ICMP is generated yet).
+        TtlExpired => "ttl-expired",
+        /// No session holds the destination address.
+        NoSession => "no-session",
+        /// No headroom for the encapsulation.
+        NoHeadroom => "no-headroom",
+    }
+}
+
+/// `subscriber-output`: one lookup by destination address, then TTL decrement (RFC
+/// 1624 incremental checksum), the session's downstream counters and the prebuilt
+/// rewrite (Ethernet, VLANs, and PPPoE session header + PPP protocol 0x0021, RFC 2516
+/// section 6).
+struct SubscriberOutput<'t> {
+    t: &'t mut Table,
+}
+
+impl Node for SubscriberOutput<'_> {
+    type Next = SubOutNext;
+    type Drop = SubOutDrop;
+    const NAME: &'static str = "subscriber-output";
+
+    #[inline]
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<SubOutNext, SubOutDrop> {
+        let l3 = usize::from(pkt.meta.l3_offset);
+        if !pkt.pull_front(l3) {
+            return Verdict::Drop(SubOutDrop::BadHeader);
+        }
+        let Some(h) = pkt.data_mut().first_chunk_mut::<20>() else {
+            return Verdict::Drop(SubOutDrop::BadHeader);
+        };
+        let total = u16::from_be_bytes([h[2], h[3]]);
+        if h[0] != 0x45 || usize::from(total) < 20 {
+            // options (IHL > 5) are rare downstream: refused rather than branched on
+            return Verdict::Drop(SubOutDrop::BadHeader);
+        }
+        let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+        let Some(&idx) = self.t.by_addr.get(&dst) else {
+            return Verdict::Drop(SubOutDrop::NoSession);
+        };
+        if !header_checksum_ok(h) {
+            return Verdict::Drop(SubOutDrop::BadChecksum);
+        }
+        if h[8] <= 1 {
+            return Verdict::Drop(SubOutDrop::TtlExpired);
+        }
+        let old = u16::from_be_bytes([h[8], h[9]]);
+        h[8] -= 1;
+        let new = u16::from_be_bytes([h[8], h[9]]);
+        let sum = csum_update(u16::from_be_bytes([h[10], h[11]]), old, new);
+        h[10..12].copy_from_slice(&sum.to_be_bytes());
+        // trailing Ethernet padding goes (the IPv4 total length bounds the packet)
+        if !pkt.set_len(usize::from(total).min(pkt.len())) {
+            return Verdict::Drop(SubOutDrop::BadHeader);
+        }
+        let Some(slot) = self.t.slots.get_mut(idx as usize) else {
+            return Verdict::Drop(SubOutDrop::NoSession);
+        };
+        slot.counters.down_packets += 1;
+        slot.counters.down_bytes += u64::from(total);
+        let n = usize::from(slot.hdr_len);
+        let pppoe = slot.flags & Slot::PPPOE != 0;
+        let ppp_len = total.wrapping_add(2).to_be_bytes();
+        let (hdr, port) = (slot.hdr, slot.port);
+        let Some(out) = pkt.push_front(n) else {
+            return Verdict::Drop(SubOutDrop::NoHeadroom);
+        };
+        if let (Some(o), Some(src)) = (out.get_mut(..n), hdr.get(..n)) {
+            o.copy_from_slice(src);
+        }
+        if pppoe && let Some(l) = out.get_mut(n - 4..n - 2) {
+            l.copy_from_slice(&ppp_len);
+        }
+        pkt.meta.l3_offset = u16::from(slot_hdr_len(n));
+        pkt.meta.tx_if = port;
+        Verdict::Next(SubOutNext::Output)
+    }
+}
+
+#[inline]
+fn slot_hdr_len(n: usize) -> u8 {
+    u8::try_from(n).unwrap_or(0)
+}
+
+/// RFC 1071 sum over a 20-byte header, as five 32-bit words.
+#[inline]
+fn header_checksum_ok(h: &[u8; 20]) -> bool {
+    let mut s = 0u64;
+    for w in h.chunks_exact(4) {
+        s += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
+    }
+    s = (s & 0xffff_ffff) + (s >> 32);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s = (s & 0xffff) + (s >> 16);
+    s == 0xffff
+}
+
+/// Counters of the graph's nodes, added once per frame.
+#[derive(Debug, Clone)]
+pub struct BngCounters {
+    /// `ethernet-input`.
+    pub ethernet: Counters,
+    /// `arp-input`.
+    pub arp: Counters,
+    /// `pppoe-session-input`.
+    pub pppoe: Counters,
+    /// `ip4-input`.
+    pub ip4_input: Counters,
+    /// `ipoe-input`.
+    pub ipoe: Counters,
+    /// `subscriber-input`.
+    pub sub_in: Counters,
+    /// `ip4-lookup` (both the NAT and the routed frames).
+    pub lookup: Counters,
+    /// `nat44` in2out.
+    pub nat_in2out: Counters,
+    /// `nat44` out2in.
+    pub nat_out2in: Counters,
+    /// `ip4-rewrite`.
+    pub rewrite: Counters,
+    /// `subscriber-output`.
+    pub sub_out: Counters,
+    /// Frames punted, by [`PuntReason`].
+    pub punted: [u64; PuntReason::COUNT],
+    /// Frames not punted because the punt queue was full, by [`PuntReason`].
+    pub punt_dropped: [u64; PuntReason::COUNT],
+    /// IPv6 packets dropped (no IPv6 forwarding yet).
+    pub ip6_dropped: u64,
+    /// Packets handed to a port number with no `tx` frame.
+    pub no_tx_port: u64,
+}
+
+fn frames<'p, N: Node>() -> Vec<Frame<'p>> {
+    (0..N::Next::COUNT).map(|_| new_frame()).collect()
+}
+
+/// Moves the frame at `outs[edge]` out for use as a node's input; put it back with
+/// [`restore`] so its capacity is kept.
+fn take<'p>(outs: &mut [Frame<'p>], edge: usize) -> Frame<'p> {
+    core::mem::take(&mut outs[edge])
+}
+
+fn restore<'p>(outs: &mut [Frame<'p>], edge: usize, f: Frame<'p>) {
+    outs[edge] = f;
+}
+
+/// One worker's subscriber-gateway graph (see the module docs).
+#[derive(Debug)]
+pub struct Bng<'p> {
+    cfg: BngConfig,
+    eth: EthernetInput,
+    arp: ArpInput,
+    pppoe: PppoeSessionInput,
+    ip4_in: Ip4Input,
+    ipoe: IpoeInput,
+    table: Table,
+    lookup: Ip4Lookup,
+    nat: Option<Nat44Node<'p>>,
+    rewrite: Ip4Rewrite,
+    /// Per-node counters.
+    pub counters: BngCounters,
+    /// The packet trace (off unless `BngConfig::trace` > 0).
+    pub trace: Trace,
+    punts: VecDeque<Punt>,
+    nat_events: VecDeque<bng_nat44::Event>,
+    eth_out: Vec<Frame<'p>>,
+    arp_out: Vec<Frame<'p>>,
+    pppoe_out: Vec<Frame<'p>>,
+    ip4_in_out: Vec<Frame<'p>>,
+    ipoe_out: Vec<Frame<'p>>,
+    sub_in_out: Vec<Frame<'p>>,
+    lookup_out: Vec<Frame<'p>>,
+    lookup_nat_out: Vec<Frame<'p>>,
+    nat_in_out: Vec<Frame<'p>>,
+    nat_out_out: Vec<Frame<'p>>,
+    rewrite_out: Vec<Frame<'p>>,
+    sub_out_out: Vec<Frame<'p>>,
+}
+
+impl<'p> Bng<'p> {
+    /// A graph with no sessions and no routes; with NAT44 when `nat` is given.
+    ///
+    /// # Errors
+    /// [`ControlError::BadConfig`]: the upstream port is not among the ports, or the
+    /// NAT configuration or storage is refused by `bng-nat44`.
+    #[allow(clippy::too_many_lines, reason = "one field per node and frame")]
+    pub fn new(cfg: BngConfig, nat: Option<&'p mut NatTables>) -> Result<Self, ControlError> {
+        let up = cfg
+            .ports
+            .get(usize::from(cfg.upstream))
+            .ok_or(ControlError::BadConfig("upstream port out of range"))?;
+        let _ = up;
+        let nat = match nat {
+            None => None,
+            Some(t) => Some(Nat44Node {
+                nat: Nat44::new(
+                    t.cfg,
+                    Storage {
+                        sessions: &mut t.sessions,
+                        session_index: &mut t.session_index,
+                        mappings: &mut t.mappings,
+                        mapping_index: &mut t.mapping_index,
+                        subscribers: &mut t.subscribers,
+                        subscriber_index: &mut t.subscriber_index,
+                        block_bitmap: &mut t.bitmap,
+                        events: &mut t.events,
+                    },
+                )
+                .map_err(|_| ControlError::BadConfig("NAT44 configuration or storage"))?,
+                now: Duration::ZERO,
+                direction: Direction::InToOut,
+            }),
+        };
+        let (pool_first, pool_len) = nat.as_ref().map_or((0, 0), |n| {
+            let (a, l) = n.nat.config().pool();
+            (u32::from(a), l)
+        });
+        let local: Vec<Ipv4Addr> = cfg.ports.iter().map(|p| p.addr).collect();
+        let max = cfg.max_sessions;
+        Ok(Self {
+            eth: EthernetInput {
+                macs: cfg.ports.iter().map(|p| p.mac).collect(),
+                promiscuous: false,
+            },
+            arp: ArpInput {
+                interfaces: cfg
+                    .ports
+                    .iter()
+                    .map(|p| ArpInterface {
+                        mac: p.mac,
+                        addr: p.addr,
+                    })
+                    .collect(),
+            },
+            pppoe: PppoeSessionInput::default(),
+            ip4_in: Ip4Input {
+                upstream: cfg.upstream,
+                local: local.iter().map(|a| u32::from(*a)).collect(),
+                pool_first,
+                pool_len,
+            },
+            ipoe: IpoeInput::default(),
+            table: Table {
+                slots: Vec::with_capacity(max.min(1 << 20)),
+                free: Vec::new(),
+                by_id: HashMap::with_capacity(max.min(1 << 20)),
+                by_addr: HashMap::with_capacity(max.min(1 << 20)),
+            },
+            lookup: Ip4Lookup {
+                fib: Fib::new(),
+                local,
+            },
+            nat,
+            rewrite: Ip4Rewrite::default(),
+            counters: BngCounters {
+                ethernet: Counters::for_node::<EthernetInput>(),
+                arp: Counters::for_node::<ArpInput>(),
+                pppoe: Counters::for_node::<PppoeSessionInput>(),
+                ip4_input: Counters::for_node::<Ip4Input>(),
+                ipoe: Counters::for_node::<IpoeInput>(),
+                sub_in: Counters::for_node::<SubscriberInput<'_>>(),
+                lookup: Counters::for_node::<Ip4Lookup>(),
+                nat_in2out: Counters::for_node::<Nat44Node<'_>>(),
+                nat_out2in: Counters::for_node::<Nat44Node<'_>>(),
+                rewrite: Counters::for_node::<Ip4Rewrite>(),
+                sub_out: Counters::for_node::<SubscriberOutput<'_>>(),
+                punted: [0; PuntReason::COUNT],
+                punt_dropped: [0; PuntReason::COUNT],
+                ip6_dropped: 0,
+                no_tx_port: 0,
+            },
+            trace: Trace::new(cfg.trace),
+            punts: VecDeque::with_capacity(cfg.punt_queue.min(4096)),
+            nat_events: VecDeque::new(),
+            eth_out: frames::<EthernetInput>(),
+            arp_out: frames::<ArpInput>(),
+            pppoe_out: frames::<PppoeSessionInput>(),
+            ip4_in_out: frames::<Ip4Input>(),
+            ipoe_out: frames::<IpoeInput>(),
+            sub_in_out: frames::<SubscriberInput<'_>>(),
+            lookup_out: frames::<Ip4Lookup>(),
+            lookup_nat_out: frames::<Ip4Lookup>(),
+            nat_in_out: frames::<Nat44Node<'_>>(),
+            nat_out_out: frames::<Nat44Node<'_>>(),
+            rewrite_out: frames::<Ip4Rewrite>(),
+            sub_out_out: frames::<SubscriberOutput<'_>>(),
+            cfg,
+        })
+    }
+
+    /// The configuration.
+    #[must_use]
+    pub fn config(&self) -> &BngConfig {
+        &self.cfg
+    }
+
+    /// Live subscriber sessions.
+    #[must_use]
+    pub fn session_count(&self) -> usize {
+        self.table.by_id.len()
+    }
+
+    // ------------------------------------------------------------------ control
+
+    /// Applies one control command (between frames: the worker calls this at frame
+    /// boundaries, so the packet path never sees a half-made change). Replies, where
+    /// the command carries a reply channel, are sent here; a reply channel whose
+    /// receiver is gone is ignored.
+    pub fn apply(&mut self, cmd: Command) {
+        match cmd {
+            Command::AddSession(cfg, reply) => {
+                let r = self.add_session(*cfg);
+                if let Some(tx) = reply {
+                    let _ = tx.send(r);
+                }
+            }
+            Command::RemoveSession(id, reply) => {
+                let r = self.remove_session(id);
+                if let Some(tx) = reply {
+                    let _ = tx.send(r);
+                }
+            }
+            Command::AddRoute(route, reply) => {
+                let r = self.add_route(route);
+                if let Some(tx) = reply {
+                    let _ = tx.send(r);
+                }
+            }
+            Command::RemoveRoute(prefix, len) => {
+                self.remove_route(prefix, len);
+            }
+            Command::SessionCounters(id, reply) => {
+                let _ = reply.send(self.session_counters(id));
+            }
+            Command::AllCounters(reply) => {
+                let _ = reply.send(self.all_session_counters());
+            }
+            Command::NodeCounters(reply) => {
+                let _ = reply.send(self.counter_rows());
+            }
+        }
+    }
+
+    /// Adds a session, or replaces the session with the same id (a modification:
+    /// new address, VLANs, NAT, QoS; its counters carry over when its key and address
+    /// stay the same).
+    ///
+    /// # Errors
+    /// [`ControlError::TableFull`], [`ControlError::AddressInUse`] (another session
+    /// holds the address), [`ControlError::KeyInUse`] (another session has the same
+    /// MAC, session id and VLANs), [`ControlError::BadSession`] (an upstream or unknown
+    /// port, PPPoE session id 0, NAT without NAT tables, an address of ours).
+    pub fn add_session(&mut self, s: SessionConfig) -> Result<(), ControlError> {
+        if s.port == self.cfg.upstream || usize::from(s.port) >= self.cfg.ports.len() {
+            return Err(ControlError::BadSession("not an access port"));
+        }
+        if matches!(s.access, Access::Pppoe { session_id: 0 }) {
+            return Err(ControlError::BadSession("PPPoE session id 0"));
+        }
+        if s.nat && self.nat.is_none() {
+            return Err(ControlError::BadSession("NAT44 is not configured"));
+        }
+        let addr = u32::from(s.addr);
+        if self.ip4_in.local.contains(&addr) {
+            return Err(ControlError::BadSession("one of our addresses"));
+        }
+        if self.table.by_addr.get(&addr).is_some_and(|&i| {
+            self.table
+                .slots
+                .get(i as usize)
+                .is_some_and(|o| o.id != s.id)
+        }) {
+            return Err(ControlError::AddressInUse);
+        }
+        let pkey = Self::pppoe_key(&s);
+        let ikey = Self::ipoe_key(&s);
+        let key_owner = match (&pkey, &ikey) {
+            (Some(k), _) => self.pppoe_lookup(k),
+            (_, Some(k)) => self.ipoe_lookup(k),
+            _ => None,
+        };
+        if key_owner.is_some_and(|o| o != s.id) {
+            return Err(ControlError::KeyInUse);
+        }
+        let old = self.table.by_id.get(&s.id).map(|(i, c)| (*i, c.clone()));
+        let counters = match &old {
+            Some((i, c)) if c.mac == s.mac && c.vlans == s.vlans && c.addr == s.addr => self
+                .table
+                .slots
+                .get(*i as usize)
+                .map(|sl| sl.counters)
+                .unwrap_or_default(),
+            _ => SessionCounters::default(),
+        };
+        let idx = if let Some((i, c)) = old {
+            self.unlink(&c);
+            i
+        } else if let Some(i) = self.table.free.pop() {
+            i
+        } else {
+            if self.table.slots.len() >= self.cfg.max_sessions {
+                return Err(ControlError::TableFull);
+            }
+            let i = u32::try_from(self.table.slots.len()).map_err(|_| ControlError::TableFull)?;
+            self.table.slots.push(Slot::EMPTY);
+            i
+        };
+        let slot = self.build_slot(&s, counters);
+        if let Some(sl) = self.table.slots.get_mut(idx as usize) {
+            *sl = slot;
+        }
+        let handle = idx + 1;
+        if let Some(k) = pkey {
+            self.pppoe.insert(k, handle);
+        }
+        if let Some(k) = ikey {
+            self.ipoe.insert(
+                k,
+                Binding {
+                    addr,
+                    subscriber: handle,
+                },
+            );
+        }
+        self.table.by_addr.insert(addr, idx);
+        self.table.by_id.insert(s.id, (idx, s));
+        Ok(())
+    }
+
+    /// Removes a session; returns its final counters (for the accounting stop).
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownSession`].
+    pub fn remove_session(&mut self, id: SessionId) -> Result<SessionCounters, ControlError> {
+        let (idx, cfg) = self
+            .table
+            .by_id
+            .remove(&id)
+            .ok_or(ControlError::UnknownSession)?;
+        self.unlink(&cfg);
+        let c = self
+            .table
+            .slots
+            .get_mut(idx as usize)
+            .map(|s| core::mem::replace(s, Slot::EMPTY).counters)
+            .unwrap_or_default();
+        self.table.free.push(idx);
+        Ok(c)
+    }
+
+    /// The counters of one session.
+    ///
+    /// # Errors
+    /// [`ControlError::UnknownSession`].
+    pub fn session_counters(&self, id: SessionId) -> Result<SessionCounters, ControlError> {
+        let (i, _) = self
+            .table
+            .by_id
+            .get(&id)
+            .ok_or(ControlError::UnknownSession)?;
+        self.table
+            .slots
+            .get(*i as usize)
+            .map(|s| s.counters)
+            .ok_or(ControlError::UnknownSession)
+    }
+
+    /// The counters of every session.
+    #[must_use]
+    pub fn all_session_counters(&self) -> Vec<(SessionId, SessionCounters)> {
+        self.table
+            .by_id
+            .iter()
+            .filter_map(|(id, (i, _))| self.table.slots.get(*i as usize).map(|s| (*id, s.counters)))
+            .collect()
+    }
+
+    /// The configuration of a session.
+    #[must_use]
+    pub fn session(&self, id: SessionId) -> Option<&SessionConfig> {
+        self.table.by_id.get(&id).map(|(_, c)| c)
+    }
+
+    /// Adds or replaces a route (the FIB is rebuilt: ~10 ms for a DIR-24-8 table, so
+    /// routes are for the few upstream prefixes, not per subscriber: subscribers are
+    /// found by [`SessionConfig::addr`]).
+    ///
+    /// # Errors
+    /// [`ControlError::BadRoute`]: unknown port, prefix length over 32, too many
+    /// adjacencies.
+    pub fn add_route(&mut self, r: Route) -> Result<(), ControlError> {
+        let src = self
+            .cfg
+            .ports
+            .get(usize::from(r.port))
+            .ok_or(ControlError::BadRoute("no such port"))?
+            .mac;
+        let adj = Adjacency {
+            tx_if: r.port,
+            dst_mac: r.next_hop_mac,
+            src_mac: src,
+        };
+        let idx = if let Some(i) = self.rewrite.adjacencies.iter().position(|a| *a == adj) {
+            i
+        } else {
+            self.rewrite.adjacencies.push(adj);
+            self.rewrite.adjacencies.len() - 1
+        };
+        let idx = u32::try_from(idx).map_err(|_| ControlError::BadRoute("too many adjacencies"))?;
+        self.lookup
+            .fib
+            .insert(r.prefix, r.len, idx)
+            .map_err(ControlError::BadRoute)
+    }
+
+    /// Removes a route; returns whether it existed.
+    pub fn remove_route(&mut self, prefix: Ipv4Addr, len: u8) -> bool {
+        self.lookup.fib.remove(prefix, len)
+    }
+
+    fn pppoe_key(s: &SessionConfig) -> Option<SessionKey> {
+        match s.access {
+            Access::Pppoe { session_id } => Some(SessionKey {
+                mac: s.mac,
+                session_id,
+                vlans: s.vlans,
+            }),
+            Access::Ipoe { .. } => None,
+        }
+    }
+
+    fn ipoe_key(s: &SessionConfig) -> Option<IpoeKey> {
+        match s.access {
+            Access::Ipoe { .. } => Some(IpoeKey {
+                mac: s.mac,
+                vlans: s.vlans,
+            }),
+            Access::Pppoe { .. } => None,
+        }
+    }
+
+    fn pppoe_lookup(&self, k: &SessionKey) -> Option<SessionId> {
+        self.table
+            .by_id
+            .iter()
+            .find_map(|(id, (_, c))| (Self::pppoe_key(c).as_ref() == Some(k)).then_some(*id))
+    }
+
+    fn ipoe_lookup(&self, k: &IpoeKey) -> Option<SessionId> {
+        self.table
+            .by_id
+            .iter()
+            .find_map(|(id, (_, c))| (Self::ipoe_key(c).as_ref() == Some(k)).then_some(*id))
+    }
+
+    fn unlink(&mut self, c: &SessionConfig) {
+        if let Some(k) = Self::pppoe_key(c) {
+            self.pppoe.remove(&k);
+        }
+        if let Some(k) = Self::ipoe_key(c) {
+            self.ipoe.remove(&k);
+        }
+        self.table.by_addr.remove(&u32::from(c.addr));
+    }
+
+    fn build_slot(&self, s: &SessionConfig, counters: SessionCounters) -> Slot {
+        let our = self
+            .cfg
+            .ports
+            .get(usize::from(s.port))
+            .map_or([0; 6], |p| p.mac);
+        let mut hdr = [0u8; 30];
+        let mut n = 0usize;
+        let mut put = |b: &[u8]| {
+            if let Some(d) = hdr.get_mut(n..n + b.len()) {
+                d.copy_from_slice(b);
+            }
+            n += b.len();
+        };
+        put(&s.mac);
+        put(&our);
+        match s.vlans {
+            [0, 0] => {}
+            [v, 0] | [0, v] => {
+                put(&[0x81, 0x00]);
+                put(&(v & 0x0fff).to_be_bytes());
+            }
+            [o, i] => {
+                put(&self.cfg.qinq_tpid.to_be_bytes());
+                put(&(o & 0x0fff).to_be_bytes());
+                put(&[0x81, 0x00]);
+                put(&(i & 0x0fff).to_be_bytes());
+            }
+        }
+        let mut flags = Slot::LIVE;
+        match s.access {
+            Access::Pppoe { session_id } => {
+                flags |= Slot::PPPOE;
+                put(&[0x88, 0x64, 0x11, 0x00]);
+                put(&session_id.to_be_bytes());
+                put(&[0, 0, 0x00, 0x21]);
+            }
+            Access::Ipoe { .. } => put(&[0x08, 0x00]),
+        }
+        if s.nat {
+            flags |= Slot::NAT;
+        }
+        Slot {
+            hdr,
+            hdr_len: slot_hdr_len(n),
+            flags,
+            addr: u32::from(s.addr),
+            port: s.port,
+            _pad: 0,
+            id: s.id,
+            up_packets: 0,
+            counters,
+        }
+    }
+
+    // ------------------------------------------------------------------ packets
+
+    /// Runs one received frame through the graph at time `now` (the NAT44 clock).
+    /// Each packet's `meta.rx_if` must be its port. Packets to transmit are appended
+    /// to `tx[port]` (one frame per port); punted frames are copied to the punt queue
+    /// ([`Bng::poll_punt`]); every other packet goes back to `pool`.
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the graph's edges, in order, in one place"
+    )]
+    pub fn process(
+        &mut self,
+        now: Duration,
+        rx: &mut Frame<'p>,
+        pool: &mut Pool<'p>,
+        tx: &mut [Frame<'p>],
+    ) {
+        let c = &mut self.counters;
+        let tr = &mut self.trace;
+        run(
+            &mut self.eth,
+            rx,
+            &mut self.eth_out,
+            pool,
+            &mut c.ethernet,
+            tr,
+        );
+
+        // ARP for our addresses
+        let mut f = take(&mut self.eth_out, ethernet::Next::Arp as usize);
+        run(
+            &mut self.arp,
+            &mut f,
+            &mut self.arp_out,
+            pool,
+            &mut c.arp,
+            tr,
+        );
+        restore(&mut self.eth_out, ethernet::Next::Arp as usize, f);
+
+        // PPPoE discovery: control plane
+        let f = &mut self.eth_out[ethernet::Next::PppoeDiscovery as usize];
+        punt_all(
+            &mut self.punts,
+            c,
+            &self.cfg,
+            f,
+            pool,
+            PuntReason::PppoeDiscovery,
+            None,
+        );
+
+        // IPv6: not forwarded yet
+        let f = &mut self.eth_out[ethernet::Next::Ip6 as usize];
+        c.ip6_dropped += f.len() as u64;
+        pool.free_all(f);
+
+        // PPPoE session decap
+        let mut f = take(&mut self.eth_out, ethernet::Next::PppoeSession as usize);
+        run(
+            &mut self.pppoe,
+            &mut f,
+            &mut self.pppoe_out,
+            pool,
+            &mut c.pppoe,
+            tr,
+        );
+        restore(&mut self.eth_out, ethernet::Next::PppoeSession as usize, f);
+        let f = &mut self.pppoe_out[pppoe::Next::Control as usize];
+        punt_all(
+            &mut self.punts,
+            c,
+            &self.cfg,
+            f,
+            pool,
+            PuntReason::PppControl,
+            Some(&self.table),
+        );
+        let f = &mut self.pppoe_out[pppoe::Next::Ip6 as usize];
+        c.ip6_dropped += f.len() as u64;
+        pool.free_all(f);
+
+        // IPv4 by port and destination
+        let mut f = take(&mut self.eth_out, ethernet::Next::Ip4 as usize);
+        run(
+            &mut self.ip4_in,
+            &mut f,
+            &mut self.ip4_in_out,
+            pool,
+            &mut c.ip4_input,
+            tr,
+        );
+        restore(&mut self.eth_out, ethernet::Next::Ip4 as usize, f);
+        let f = &mut self.ip4_in_out[Ip4InNext::Local as usize];
+        punt_all(
+            &mut self.punts,
+            c,
+            &self.cfg,
+            f,
+            pool,
+            PuntReason::Local,
+            None,
+        );
+
+        // IPoE classification and anti-spoofing
+        let mut f = take(&mut self.ip4_in_out, Ip4InNext::Access as usize);
+        run(
+            &mut self.ipoe,
+            &mut f,
+            &mut self.ipoe_out,
+            pool,
+            &mut c.ipoe,
+            tr,
+        );
+        restore(&mut self.ip4_in_out, Ip4InNext::Access as usize, f);
+        let f = &mut self.ipoe_out[ipoe::Next::Dhcp as usize];
+        punt_all(
+            &mut self.punts,
+            c,
+            &self.cfg,
+            f,
+            pool,
+            PuntReason::Dhcp,
+            None,
+        );
+
+        // subscriber-input: PPPoE and IPoE upstream packets
+        {
+            let mut node = SubscriberInput { t: &mut self.table };
+            for (outs, edge) in [
+                (&mut self.pppoe_out, pppoe::Next::Ip4 as usize),
+                (&mut self.ipoe_out, ipoe::Next::Ip4 as usize),
+            ] {
+                let mut f = take(outs, edge);
+                run(
+                    &mut node,
+                    &mut f,
+                    &mut self.sub_in_out,
+                    pool,
+                    &mut c.sub_in,
+                    tr,
+                );
+                restore(outs, edge, f);
+            }
+        }
+        // TODO(qos): upstream policer on the subscriber-input -> ip4-lookup edges.
+
+        // ip4-lookup, routed and NAT halves
+        let mut f = take(&mut self.sub_in_out, SubInNext::Route as usize);
+        run(
+            &mut self.lookup,
+            &mut f,
+            &mut self.lookup_out,
+            pool,
+            &mut c.lookup,
+            tr,
+        );
+        restore(&mut self.sub_in_out, SubInNext::Route as usize, f);
+        let mut f = take(&mut self.sub_in_out, SubInNext::Nat as usize);
+        run(
+            &mut self.lookup,
+            &mut f,
+            &mut self.lookup_nat_out,
+            pool,
+            &mut c.lookup,
+            tr,
+        );
+        restore(&mut self.sub_in_out, SubInNext::Nat as usize, f);
+        for outs in [&mut self.lookup_out, &mut self.lookup_nat_out] {
+            let f = &mut outs[ip4::LookupNext::Local as usize];
+            punt_all(
+                &mut self.punts,
+                c,
+                &self.cfg,
+                f,
+                pool,
+                PuntReason::Local,
+                None,
+            );
+        }
+
+        // nat44 in2out
+        let mut f = take(&mut self.lookup_nat_out, ip4::LookupNext::Rewrite as usize);
+        if let Some(nat) = &mut self.nat {
+            nat.now = now;
+            nat.direction = Direction::InToOut;
+            run(
+                nat,
+                &mut f,
+                &mut self.nat_in_out,
+                pool,
+                &mut c.nat_in2out,
+                tr,
+            );
+        } else {
+            pool.free_all(&mut f);
+        }
+        restore(
+            &mut self.lookup_nat_out,
+            ip4::LookupNext::Rewrite as usize,
+            f,
+        );
+
+        // ip4-rewrite toward upstream
+        for (outs, edge) in [
+            (&mut self.lookup_out, ip4::LookupNext::Rewrite as usize),
+            (&mut self.nat_in_out, nat_node::Next::Forward as usize),
+        ] {
+            let mut f = take(outs, edge);
+            run(
+                &mut self.rewrite,
+                &mut f,
+                &mut self.rewrite_out,
+                pool,
+                &mut c.rewrite,
+                tr,
+            );
+            restore(outs, edge, f);
+        }
+
+        // nat44 out2in
+        let mut f = take(&mut self.ip4_in_out, Ip4InNext::Nat as usize);
+        if let Some(nat) = &mut self.nat {
+            nat.now = now;
+            nat.direction = Direction::OutToIn;
+            run(
+                nat,
+                &mut f,
+                &mut self.nat_out_out,
+                pool,
+                &mut c.nat_out2in,
+                tr,
+            );
+        } else {
+            pool.free_all(&mut f);
+        }
+        restore(&mut self.ip4_in_out, Ip4InNext::Nat as usize, f);
+        // hairpinned packets of the in2out half are inside->inside now
+        let hp = nat_node::Next::Hairpin as usize;
+        let mut hairpin = take(&mut self.nat_in_out, hp);
+        self.nat_out_out[nat_node::Next::Forward as usize].append(&mut hairpin);
+        restore(&mut self.nat_in_out, hp, hairpin);
+
+        pool.free_all(&mut self.nat_out_out[hp]);
+        // TODO(qos, mss): downstream shaper and MSS clamp before subscriber-output.
+        {
+            let mut node = SubscriberOutput { t: &mut self.table };
+            for (outs, edge) in [
+                (&mut self.nat_out_out, nat_node::Next::Forward as usize),
+                (&mut self.ip4_in_out, Ip4InNext::Subscriber as usize),
+            ] {
+                let mut f = take(outs, edge);
+                run(
+                    &mut node,
+                    &mut f,
+                    &mut self.sub_out_out,
+                    pool,
+                    &mut c.sub_out,
+                    tr,
+                );
+                restore(outs, edge, f);
+            }
+        }
+
+        // interface-output
+        for out in [
+            &mut self.arp_out[arp::Next::Output as usize],
+            &mut self.rewrite_out[ip4::RewriteNext::Output as usize],
+            &mut self.sub_out_out[SubOutNext::Output as usize],
+        ] {
+            for p in out.drain(..) {
+                if let Some(f) = tx.get_mut(usize::from(p.meta.tx_if)) {
+                    f.push(p);
+                } else {
+                    c.no_tx_port += 1;
+                    pool.free(p);
+                }
+            }
+        }
+
+        if let Some(nat) = &mut self.nat {
+            while let Some(e) = nat.nat.poll_event() {
+                if self.nat_events.len() < 65_536 {
+                    self.nat_events.push_back(e);
+                }
+            }
+        }
+    }
+
+    /// Runs the NAT44 sweep when due ([`Bng::poll_timeout`]).
+    pub fn handle_timeout(&mut self, now: Duration) {
+        if let Some(nat) = &mut self.nat {
+            nat.nat.handle_timeout(now);
+            while let Some(e) = nat.nat.poll_event() {
+                if self.nat_events.len() < 65_536 {
+                    self.nat_events.push_back(e);
+                }
+            }
+        }
+    }
+
+    /// When [`Bng::handle_timeout`] wants to run next.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Duration> {
+        self.nat.as_ref().and_then(|n| n.nat.poll_timeout())
+    }
+
+    /// The next punted frame, oldest first.
+    pub fn poll_punt(&mut self) -> Option<Punt> {
+        self.punts.pop_front()
+    }
+
+    /// The next NAT44 compliance event (port block allocated or released).
+    pub fn poll_nat_event(&mut self) -> Option<bng_nat44::Event> {
+        self.nat_events.pop_front()
+    }
+
+    /// The NAT44 translator's own counters.
+    #[must_use]
+    pub fn nat_stats(&self) -> Option<bng_nat44::Stats> {
+        self.nat.as_ref().map(|n| *n.nat.stats())
+    }
+
+    /// Counter rows of every node, as `(node, counter, value)`.
+    #[must_use]
+    pub fn counter_rows(&self) -> Vec<(&'static str, String, u64)> {
+        let c = &self.counters;
+        let mut v = Vec::new();
+        for (name, rows) in [
+            (EthernetInput::NAME, c.ethernet.rows::<EthernetInput>()),
+            (ArpInput::NAME, c.arp.rows::<ArpInput>()),
+            (PppoeSessionInput::NAME, c.pppoe.rows::<PppoeSessionInput>()),
+            (Ip4Input::NAME, c.ip4_input.rows::<Ip4Input>()),
+            (IpoeInput::NAME, c.ipoe.rows::<IpoeInput>()),
+            (
+                SubscriberInput::NAME,
+                c.sub_in.rows::<SubscriberInput<'_>>(),
+            ),
+            (Ip4Lookup::NAME, c.lookup.rows::<Ip4Lookup>()),
+            ("nat44-in2out", c.nat_in2out.rows::<Nat44Node<'_>>()),
+            ("nat44-out2in", c.nat_out2in.rows::<Nat44Node<'_>>()),
+            (Ip4Rewrite::NAME, c.rewrite.rows::<Ip4Rewrite>()),
+            (
+                SubscriberOutput::NAME,
+                c.sub_out.rows::<SubscriberOutput<'_>>(),
+            ),
+        ] {
+            v.extend(rows.into_iter().map(|(k, n)| (name, k, n)));
+        }
+        for (i, name) in PuntReason::NAMES.iter().enumerate() {
+            v.push(("punt", format!("punted.{name}"), c.punted[i]));
+            v.push(("punt", format!("dropped.{name}"), c.punt_dropped[i]));
+        }
+        v.push(("graph", "ip6-dropped".to_owned(), c.ip6_dropped));
+        v.push(("graph", "no-tx-port".to_owned(), c.no_tx_port));
+        v
+    }
+}
+
+/// Copies every packet of `f` to the punt queue (bounded) and frees it.
+fn punt_all<'p>(
+    q: &mut VecDeque<Punt>,
+    c: &mut BngCounters,
+    cfg: &BngConfig,
+    f: &mut Frame<'p>,
+    pool: &mut Pool<'p>,
+    reason: PuntReason,
+    table: Option<&Table>,
+) {
+    let r = reason as usize;
+    for p in f.drain(..) {
+        if q.len() < cfg.punt_queue {
+            let session = table.and_then(|t| {
+                (p.meta.subscriber as usize)
+                    .checked_sub(1)
+                    .and_then(|i| t.slots.get(i))
+                    .filter(|s| s.flags & Slot::LIVE != 0)
+                    .map(|s| s.id)
+            });
+            q.push_back(Punt {
+                reason,
+                rx_if: p.meta.rx_if,
+                vlans: p.meta.vlans,
+                session,
+                data: p.data().to_vec(),
+            });
+            c.punted[r] += 1;
+        } else {
+            c.punt_dropped[r] += 1;
+        }
+        pool.free(p);
+    }
+}

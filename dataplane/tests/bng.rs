@@ -1,0 +1,474 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    missing_docs,
+    reason = "tests"
+)]
+//! The `Bng` subscriber graph over crafted frames: PPPoE (QinQ) and IPoE subscribers
+//! through NAT44 to an upstream host and back, anti-spoofing, punts, ARP, the control
+//! commands and per-session counters.
+
+use core::time::Duration;
+use std::net::Ipv4Addr;
+
+use bng_dataplane::bng::{
+    Access, Bng, BngConfig, NatTables, PortConfig, PuntReason, SessionConfig, SessionId,
+};
+use bng_dataplane::buffer::{Arena, Pool};
+use bng_dataplane::control::{ControlError, Route};
+use bng_dataplane::graph::new_frame;
+use bng_nat44::Config as NatConfig;
+
+const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
+const UP_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 2];
+const ROUTER_MAC: [u8; 6] = [2, 0xcc, 0, 0, 0, 1];
+const GW: [u8; 4] = [100, 64, 0, 1];
+const UP: [u8; 4] = [198, 51, 100, 1];
+const HOST: [u8; 4] = [198, 51, 100, 10];
+const POOL: [u8; 4] = [203, 0, 113, 1];
+
+fn csum(b: &[u8]) -> u16 {
+    let mut s = 0u32;
+    for c in b.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+/// An IPv4/UDP packet with valid checksums.
+fn udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+    let ulen = 8 + payload.len();
+    let tot = 20 + ulen;
+    let mut p = vec![
+        0x45,
+        0,
+        (tot >> 8) as u8,
+        tot as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ];
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    let c = csum(&p);
+    p[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut u = Vec::new();
+    u.extend_from_slice(&sport.to_be_bytes());
+    u.extend_from_slice(&dport.to_be_bytes());
+    u.extend_from_slice(&(ulen as u16).to_be_bytes());
+    u.extend_from_slice(&[0, 0]);
+    u.extend_from_slice(payload);
+    let mut ph = Vec::new();
+    ph.extend_from_slice(&src);
+    ph.extend_from_slice(&dst);
+    ph.extend_from_slice(&[0, 17]);
+    ph.extend_from_slice(&(ulen as u16).to_be_bytes());
+    ph.extend_from_slice(&u);
+    let c = csum(&ph);
+    u[6..8].copy_from_slice(&c.to_be_bytes());
+    p.extend_from_slice(&u);
+    p
+}
+
+fn eth(dst: [u8; 6], src: [u8; 6], vlans: &[u16], et: u16, payload: &[u8]) -> Vec<u8> {
+    let mut f = dst.to_vec();
+    f.extend_from_slice(&src);
+    for (i, v) in vlans.iter().enumerate() {
+        let tpid: u16 = if i == 0 && vlans.len() == 2 {
+            0x88a8
+        } else {
+            0x8100
+        };
+        f.extend_from_slice(&tpid.to_be_bytes());
+        f.extend_from_slice(&v.to_be_bytes());
+    }
+    f.extend_from_slice(&et.to_be_bytes());
+    f.extend_from_slice(payload);
+    while f.len() < 60 {
+        f.push(0);
+    }
+    f
+}
+
+fn pppoe(sid: u16, proto: u16, payload: &[u8]) -> Vec<u8> {
+    let mut p = vec![0x11, 0x00];
+    p.extend_from_slice(&sid.to_be_bytes());
+    p.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+    p.extend_from_slice(&proto.to_be_bytes());
+    p.extend_from_slice(payload);
+    p
+}
+
+fn sub_mac(i: u32) -> [u8; 6] {
+    [2, 0xaa, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]
+}
+
+fn cfg() -> BngConfig {
+    BngConfig::two_ports(
+        PortConfig {
+            mac: GW_MAC,
+            addr: GW.into(),
+        },
+        PortConfig {
+            mac: UP_MAC,
+            addr: UP.into(),
+        },
+        1024,
+    )
+}
+
+fn nat_tables() -> NatTables {
+    NatTables::new(NatConfig::port_block(POOL.into(), 1), 4096, 1024)
+}
+
+fn pppoe_session(id: u32, sid: u16, vlans: [u16; 2], addr: [u8; 4], nat: bool) -> SessionConfig {
+    SessionConfig {
+        id: SessionId(id),
+        port: 0,
+        mac: sub_mac(id),
+        vlans,
+        access: Access::Pppoe { session_id: sid },
+        addr: addr.into(),
+        nat,
+        qos: None,
+    }
+}
+
+fn ipoe_session(id: u32, vlans: [u16; 2], addr: [u8; 4], nat: bool) -> SessionConfig {
+    SessionConfig {
+        id: SessionId(id),
+        port: 0,
+        mac: sub_mac(id),
+        vlans,
+        access: Access::Ipoe {
+            circuit_id: Some(b"eth0/1:100".to_vec()),
+        },
+        addr: addr.into(),
+        nat,
+        qos: None,
+    }
+}
+
+fn default_route() -> Route {
+    Route {
+        prefix: Ipv4Addr::UNSPECIFIED,
+        len: 0,
+        port: 1,
+        next_hop_mac: ROUTER_MAC,
+    }
+}
+
+/// Runs `frames` (port, bytes) through `bng` as one frame; returns what each port sent.
+fn step<'p>(
+    bng: &mut Bng<'p>,
+    pool: &mut Pool<'p>,
+    frames: &[(u16, Vec<u8>)],
+) -> [Vec<Vec<u8>>; 2] {
+    let mut rx = new_frame();
+    for (port, f) in frames {
+        let mut p = pool.alloc_from(f).unwrap();
+        p.meta.rx_if = *port;
+        rx.push(p);
+    }
+    let mut tx = [new_frame(), new_frame()];
+    bng.process(Duration::from_secs(1), &mut rx, pool, &mut tx);
+    tx.map(|mut f| {
+        let v = f.iter().map(|p| p.data().to_vec()).collect();
+        pool.free_all(&mut f);
+        v
+    })
+}
+
+#[test]
+fn pppoe_qinq_with_nat_round_trip() {
+    let mut nt = nat_tables();
+    let mut bng = Bng::new(cfg(), Some(&mut nt)).unwrap();
+    let mut arena = Arena::new(256);
+    let mut pool = arena.pool();
+    bng.add_route(default_route()).unwrap();
+    bng.add_session(pppoe_session(7, 0x1234, [100, 200], [100, 64, 1, 7], true))
+        .unwrap();
+    let up = udp([100, 64, 1, 7], HOST, 5000, 53, b"query");
+    let f = eth(
+        GW_MAC,
+        sub_mac(7),
+        &[100, 200],
+        0x8864,
+        &pppoe(0x1234, 0x0021, &up),
+    );
+    let [to_access, to_up] = step(&mut bng, &mut pool, &[(0, f)]);
+    assert!(to_access.is_empty());
+    assert_eq!(to_up.len(), 1, "{:?}", bng.counter_rows());
+    let out = &to_up[0];
+    assert_eq!(&out[..6], &ROUTER_MAC);
+    assert_eq!(&out[6..12], &UP_MAC);
+    assert_eq!(&out[12..14], &[8, 0]);
+    let ip = &out[14..];
+    assert_eq!(ip.len(), up.len(), "PPPoE header and padding gone");
+    assert_eq!(&ip[12..16], &POOL, "source translated to the pool");
+    assert_eq!(ip[8], 63, "TTL decremented");
+    assert_eq!(csum(&ip[..20]), 0, "header checksum verifies");
+    let port = u16::from_be_bytes([ip[20], ip[21]]);
+
+    // the reply comes back to the pool address and is encapsulated toward the session
+    let back = udp(HOST, POOL, 53, port, b"answer");
+    let f = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &back);
+    let [to_access, to_up] = step(&mut bng, &mut pool, &[(1, f)]);
+    assert!(to_up.is_empty());
+    assert_eq!(to_access.len(), 1, "{:?}", bng.counter_rows());
+    let out = &to_access[0];
+    assert_eq!(&out[..6], &sub_mac(7));
+    assert_eq!(&out[6..12], &GW_MAC);
+    assert_eq!(
+        &out[12..22],
+        &[0x88, 0xa8, 0, 100, 0x81, 0x00, 0, 200, 0x88, 0x64]
+    );
+    assert_eq!(&out[22..24], &[0x11, 0x00]);
+    assert_eq!(&out[24..26], &0x1234u16.to_be_bytes());
+    let ip = &out[30..];
+    assert_eq!(
+        u16::from_be_bytes([out[26], out[27]]) as usize,
+        ip.len() + 2,
+        "PPPoE LENGTH"
+    );
+    assert_eq!(&out[28..30], &[0x00, 0x21]);
+    assert_eq!(&ip[16..20], &[100, 64, 1, 7], "destination translated back");
+    assert_eq!(ip[8], 63);
+    assert_eq!(csum(&ip[..20]), 0);
+    let c = bng.session_counters(SessionId(7)).unwrap();
+    assert_eq!((c.up_packets, c.down_packets), (1, 1));
+    assert_eq!(c.up_bytes, up.len() as u64);
+    assert_eq!(c.down_bytes, back.len() as u64);
+    assert!(matches!(
+        bng.poll_nat_event(),
+        Some(bng_nat44::Event::BlockAllocated(_))
+    ));
+    assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
+}
+
+#[test]
+fn ipoe_without_nat_and_anti_spoofing() {
+    let mut bng = Bng::new(cfg(), None).unwrap();
+    let mut arena = Arena::new(64);
+    let mut pool = arena.pool();
+    bng.add_route(default_route()).unwrap();
+    bng.add_session(ipoe_session(3, [42, 0], [198, 18, 0, 3], false))
+        .unwrap();
+    assert_eq!(
+        bng.add_session(ipoe_session(4, [42, 0], [198, 18, 0, 4], true)),
+        Err(ControlError::BadSession("NAT44 is not configured"))
+    );
+    let good = eth(
+        GW_MAC,
+        sub_mac(3),
+        &[42],
+        0x0800,
+        &udp([198, 18, 0, 3], HOST, 1, 2, b"x"),
+    );
+    let spoofed = eth(
+        GW_MAC,
+        sub_mac(3),
+        &[42],
+        0x0800,
+        &udp([198, 18, 0, 9], HOST, 1, 2, b"x"),
+    );
+    let wrong_vlan = eth(
+        GW_MAC,
+        sub_mac(3),
+        &[43],
+        0x0800,
+        &udp([198, 18, 0, 3], HOST, 1, 2, b"x"),
+    );
+    let [a, u] = step(
+        &mut bng,
+        &mut pool,
+        &[(0, good), (0, spoofed), (0, wrong_vlan)],
+    );
+    assert!(a.is_empty());
+    assert_eq!(u.len(), 1);
+    assert_eq!(&u[0][14 + 12..14 + 16], &[198, 18, 0, 3], "not translated");
+    let rows = bng.counter_rows();
+    let get = |node: &str, k: &str| {
+        rows.iter()
+            .find(|r| r.0 == node && r.1 == k)
+            .map_or(0, |r| r.2)
+    };
+    assert_eq!(get("ipoe-input", "drop.spoofed-source"), 1);
+    assert_eq!(get("ipoe-input", "drop.unknown-subscriber"), 1);
+
+    // downstream to a public subscriber address: straight to subscriber-output, one tag
+    let down = eth(
+        UP_MAC,
+        ROUTER_MAC,
+        &[],
+        0x0800,
+        &udp(HOST, [198, 18, 0, 3], 2, 1, b"y"),
+    );
+    let nobody = eth(
+        UP_MAC,
+        ROUTER_MAC,
+        &[],
+        0x0800,
+        &udp(HOST, [198, 18, 0, 99], 2, 1, b"y"),
+    );
+    let [a, u] = step(&mut bng, &mut pool, &[(1, down), (1, nobody)]);
+    assert!(u.is_empty());
+    assert_eq!(a.len(), 1);
+    assert_eq!(&a[0][..6], &sub_mac(3));
+    assert_eq!(&a[0][12..18], &[0x81, 0x00, 0, 42, 0x08, 0x00]);
+    assert_eq!(
+        a[0].len(),
+        18 + 29,
+        "padding removed, VLAN + Ethernet added"
+    );
+    let rows = bng.counter_rows();
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == "subscriber-output" && r.1 == "drop.no-session" && r.2 == 1)
+    );
+    assert_eq!(pool.available(), pool.capacity());
+}
+
+#[test]
+fn control_frames_are_punted_and_arp_is_answered() {
+    let mut bng = Bng::new(cfg(), None).unwrap();
+    let mut arena = Arena::new(64);
+    let mut pool = arena.pool();
+    bng.add_session(pppoe_session(1, 9, [0, 0], [100, 64, 0, 9], false))
+        .unwrap();
+    let padi = eth(
+        [0xff; 6],
+        sub_mac(5),
+        &[],
+        0x8863,
+        &[0x11, 0x09, 0, 0, 0, 0],
+    );
+    let lcp = eth(
+        GW_MAC,
+        sub_mac(1),
+        &[],
+        0x8864,
+        &pppoe(9, 0xc021, &[9, 1, 0, 8, 0, 0, 0, 0]),
+    );
+    let mut dhcp = udp([0, 0, 0, 0], [255; 4], 68, 67, &[1; 20]);
+    dhcp[10..12].copy_from_slice(&[0, 0]);
+    let c = csum(&dhcp[..20]);
+    dhcp[10..12].copy_from_slice(&c.to_be_bytes());
+    let dhcp = eth([0xff; 6], sub_mac(6), &[], 0x0800, &dhcp);
+    let ping_gw = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &udp(HOST, UP, 1, 2, b""));
+    let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 1];
+    arp.extend_from_slice(&sub_mac(6));
+    arp.extend_from_slice(&[100, 64, 0, 50]);
+    arp.extend_from_slice(&[0; 6]);
+    arp.extend_from_slice(&GW);
+    let arp = eth([0xff; 6], sub_mac(6), &[], 0x0806, &arp);
+    let [a, u] = step(
+        &mut bng,
+        &mut pool,
+        &[
+            (0, padi.clone()),
+            (0, lcp),
+            (0, dhcp),
+            (1, ping_gw),
+            (0, arp),
+        ],
+    );
+    assert!(u.is_empty());
+    assert_eq!(a.len(), 1, "the ARP reply");
+    assert_eq!(&a[0][..6], &sub_mac(6));
+    assert_eq!(&a[0][6..12], &GW_MAC);
+    assert_eq!(&a[0][12..14], &[8, 6]);
+    assert_eq!(a[0][14 + 7], 2, "a reply");
+    let punts: Vec<_> = std::iter::from_fn(|| bng.poll_punt()).collect();
+    let reasons: Vec<_> = punts.iter().map(|p| p.reason).collect();
+    assert_eq!(
+        reasons,
+        [
+            PuntReason::PppoeDiscovery,
+            PuntReason::PppControl,
+            PuntReason::Local,
+            PuntReason::Dhcp
+        ]
+    );
+    assert_eq!(punts[0].data, padi);
+    assert_eq!(punts[1].session, Some(SessionId(1)));
+    assert_eq!(pool.available(), pool.capacity());
+}
+
+#[test]
+fn punt_queue_is_bounded() {
+    let mut c = cfg();
+    c.punt_queue = 3;
+    let mut bng = Bng::new(c, None).unwrap();
+    let mut arena = Arena::new(64);
+    let mut pool = arena.pool();
+    let padi = eth(
+        [0xff; 6],
+        sub_mac(5),
+        &[],
+        0x8863,
+        &[0x11, 0x09, 0, 0, 0, 0],
+    );
+    let frames: Vec<_> = (0..10).map(|_| (0, padi.clone())).collect();
+    let _ = step(&mut bng, &mut pool, &frames);
+    assert_eq!(bng.counters.punted[PuntReason::PppoeDiscovery as usize], 3);
+    assert_eq!(
+        bng.counters.punt_dropped[PuntReason::PppoeDiscovery as usize],
+        7
+    );
+    assert_eq!(pool.available(), pool.capacity());
+}
+
+#[test]
+fn session_table_rules() {
+    let mut nt = nat_tables();
+    let mut c = cfg();
+    c.max_sessions = 2;
+    let mut bng = Bng::new(c, Some(&mut nt)).unwrap();
+    bng.add_session(pppoe_session(1, 1, [0, 0], [100, 64, 0, 1 + 1], true))
+        .unwrap();
+    // same address, another id
+    let mut s = pppoe_session(2, 2, [0, 0], [100, 64, 0, 2], true);
+    assert_eq!(bng.add_session(s.clone()), Err(ControlError::AddressInUse));
+    // same key, another id
+    s.addr = [100, 64, 0, 3].into();
+    s.mac = sub_mac(1);
+    s.access = Access::Pppoe { session_id: 1 };
+    assert_eq!(bng.add_session(s.clone()), Err(ControlError::KeyInUse));
+    s.mac = sub_mac(2);
+    bng.add_session(s.clone()).unwrap();
+    let third = pppoe_session(3, 3, [0, 0], [100, 64, 0, 4], true);
+    assert_eq!(bng.add_session(third.clone()), Err(ControlError::TableFull));
+    // modify: new address, same id
+    s.addr = [100, 64, 0, 5].into();
+    bng.add_session(s).unwrap();
+    assert_eq!(bng.session_count(), 2);
+    assert_eq!(
+        bng.session(SessionId(2)).unwrap().addr,
+        Ipv4Addr::new(100, 64, 0, 5)
+    );
+    assert!(bng.remove_session(SessionId(1)).is_ok());
+    assert_eq!(
+        bng.remove_session(SessionId(1)),
+        Err(ControlError::UnknownSession)
+    );
+    bng.add_session(third).unwrap();
+    let mut up = pppoe_session(9, 9, [0, 0], UP, false);
+    up.id = SessionId(9);
+    assert!(bng.remove_session(SessionId(3)).is_ok());
+    assert_eq!(
+        bng.add_session(up),
+        Err(ControlError::BadSession("one of our addresses"))
+    );
+}
