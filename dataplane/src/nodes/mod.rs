@@ -8,3 +8,5 @@ pub mod ipoe;
 pub mod nat44;
 pub mod pppoe;
 pub mod mss;
+pub mod punt;
+pub mod qos;
