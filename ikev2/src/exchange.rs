@@ -34,7 +34,7 @@ use crate::payload::{
     Payloads, SelectorList, TrafficSelector, Ts,
 };
 use crate::sa::{ProposalList, ProposalRepr, Proposals, Sa, TransformRepr};
-use crate::sk::{SkSuite, open, seal};
+use crate::sk::{SkSuite, open, open_fragment, seal, seal_fragment};
 use crate::types::{
     AuthMethod, CfgType, ConfigAttr, DhGroup, EncrId, EsnId, ExchangeType, IdType, IntegId,
     NotifyType, PayloadType, PrfId, ProtocolId, TransformType,
@@ -356,6 +356,316 @@ impl<const N: usize> Buf<N> {
     }
 }
 
+/// Most fragments of one message, sent or reassembled (RFC 7383 section 2.5).
+pub const MAX_FRAGMENTS: usize = 16;
+/// Smallest fragment size [`Options::fragment_len`] accepts.
+pub const MIN_FRAGMENT_LEN: u16 = 256;
+/// Bytes kept for all fragments of one outgoing message.
+const OUT_CAP: usize = 4096;
+
+/// Per-SA options beyond [`Config`]. `Default` is: no fragmentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Options {
+    /// IKE fragmentation (RFC 7383): announce IKEV2_FRAGMENTATION_SUPPORTED in
+    /// IKE_SA_INIT and, when the peer does too, send every SK message longer than
+    /// this many bytes (IKE header to ICV, without the UDP 4500 non-ESP marker) as
+    /// Encrypted Fragment messages of at most this size. At least
+    /// [`MIN_FRAGMENT_LEN`]; [`fragment_len_for_mtu`] computes it from a path MTU.
+    pub fragment_len: Option<u16>,
+}
+
+impl Options {
+    /// These options with IKE fragmentation at `fragment_len` bytes per message.
+    #[must_use]
+    pub const fn with_fragmentation(mut self, fragment_len: u16) -> Self {
+        self.fragment_len = Some(fragment_len);
+        self
+    }
+
+    fn check(self) -> Result<(), UsageError> {
+        match self.fragment_len {
+            Some(n) if n < MIN_FRAGMENT_LEN => {
+                Err(UsageError::InvalidConfig("fragment length below 256"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The largest IKE message for a path MTU (RFC 7383 section 2.5.1): the MTU less
+/// the IPv4 (20) or IPv6 (40) header, the UDP header (8) and the non-ESP marker (4,
+/// always reserved so the value holds after a move to port 4500).
+#[must_use]
+pub const fn fragment_len_for_mtu(mtu: u16, ipv6: bool) -> u16 {
+    mtu.saturating_sub(if ipv6 { 40 } else { 20 } + 8 + 4)
+}
+
+/// An outgoing message kept for retransmission: one datagram, or every fragment of
+/// a fragmented one (RFC 7383 section 2.5: a retransmission resends them all).
+#[derive(Clone, Copy)]
+struct Out {
+    buf: [u8; OUT_CAP],
+    lens: [u16; MAX_FRAGMENTS],
+    count: usize,
+    used: usize,
+    cursor: usize,
+    pending: bool,
+}
+
+impl Out {
+    const fn new() -> Self {
+        Self {
+            buf: [0; OUT_CAP],
+            lens: [0; MAX_FRAGMENTS],
+            count: 0,
+            used: 0,
+            cursor: 0,
+            pending: false,
+        }
+    }
+
+    const fn clear(&mut self) {
+        self.count = 0;
+        self.used = 0;
+        self.cursor = 0;
+        self.pending = false;
+    }
+
+    const fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Free space for the next datagram.
+    fn slot(&mut self) -> &mut [u8] {
+        self.buf.get_mut(self.used..).unwrap_or_default()
+    }
+
+    /// Keeps the `n` bytes just written at [`Out::slot`].
+    fn commit(&mut self, n: usize) -> Result<(), ProtocolError> {
+        let len = u16::try_from(n).map_err(|_| CryptoError::BufferTooSmall)?;
+        let l = self
+            .lens
+            .get_mut(self.count)
+            .ok_or(ProtocolError::Crypto(CryptoError::BufferTooSmall))?;
+        *l = len;
+        self.count += 1;
+        self.used += n;
+        Ok(())
+    }
+
+    /// One datagram to send, replacing what was kept.
+    fn set(&mut self, m: &[u8]) -> Result<(), ProtocolError> {
+        self.clear();
+        self.slot()
+            .get_mut(..m.len())
+            .ok_or(ProtocolError::PeerMisbehaved("message too large"))?
+            .copy_from_slice(m);
+        self.commit(m.len())?;
+        self.start();
+        Ok(())
+    }
+
+    /// (Re)send every datagram from the first.
+    const fn start(&mut self) {
+        if self.count > 0 {
+            self.pending = true;
+            self.cursor = 0;
+        }
+    }
+
+    /// Copies the next datagram into `tx`.
+    fn next(&mut self, tx: &mut [u8]) -> Option<usize> {
+        if !self.pending {
+            return None;
+        }
+        let start: usize = self
+            .lens
+            .get(..self.cursor)?
+            .iter()
+            .map(|l| usize::from(*l))
+            .sum();
+        let len = usize::from(*self.lens.get(self.cursor)?);
+        let m = self.buf.get(start..start + len)?;
+        tx.get_mut(..len)?.copy_from_slice(m);
+        self.cursor += 1;
+        if self.cursor >= self.count {
+            self.pending = false;
+        }
+        Some(len)
+    }
+}
+
+/// Caller-owned storage for reassembling fragmented messages (RFC 7383 section
+/// 2.6), passed to [`IkeSa::handle_packet_with`]. Bounded three ways: at most
+/// `max_fragments` fragments per message, at most half the buffer per message (one
+/// half for requests, one for responses: with a window of one, at most one of each
+/// is in flight), and one message per direction: a fragment of another message ID
+/// starts over. Only fragments whose integrity checked are stored; duplicates are
+/// ignored; a fragment with more Total Fragments than those stored (the sender
+/// fragmented again, smaller) restarts the message, one with fewer is dropped.
+pub struct Reassembly<'b> {
+    buf: &'b mut [u8],
+    slots: [Slot; 2],
+    max_fragments: u16,
+}
+
+impl core::fmt::Debug for Reassembly<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Reassembly")
+            .field("capacity", &self.buf.len())
+            .field("max_fragments", &self.max_fragments)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct Slot {
+    active: bool,
+    spi_i: [u8; 8],
+    spi_r: [u8; 8],
+    message_id: u32,
+    exchange: ExchangeType,
+    total: u16,
+    first: PayloadType,
+    have: u32,
+    off: [usize; MAX_FRAGMENTS],
+    len: [usize; MAX_FRAGMENTS],
+    used: usize,
+}
+
+impl<'b> Reassembly<'b> {
+    /// Storage over `buf` (half per direction), up to [`MAX_FRAGMENTS`] fragments
+    /// per message. An empty `buf` drops every fragment.
+    #[must_use]
+    pub fn new(buf: &'b mut [u8]) -> Self {
+        Self {
+            buf,
+            slots: [Slot::default(); 2],
+            max_fragments: 16,
+        }
+    }
+
+    /// Lowers the per-message fragment cap (at most [`MAX_FRAGMENTS`]).
+    #[must_use]
+    pub fn with_max_fragments(mut self, n: u16) -> Self {
+        self.max_fragments = n.min(16);
+        self
+    }
+
+    /// Forgets every partial message (e.g. when the SA is rekeyed or closed).
+    pub fn clear(&mut self) {
+        self.slots = [Slot::default(); 2];
+    }
+
+    /// Number of fragments held for the message in progress in each direction
+    /// (requests, responses).
+    #[must_use]
+    pub const fn held(&self) -> (u32, u32) {
+        (
+            self.slots[0].have.count_ones(),
+            self.slots[1].have.count_ones(),
+        )
+    }
+
+    /// Keeps one verified, decrypted fragment; returns the whole inner payload
+    /// chain once every fragment is there (section 2.6).
+    fn add(
+        &mut self,
+        response: bool,
+        hdr: &HeaderRepr,
+        number: u16,
+        total: u16,
+        first: PayloadType,
+        chunk: &[u8],
+    ) -> Result<Option<Inner<'_>>, ProtocolError> {
+        if total > self.max_fragments || number == 0 || number > total {
+            return Err(ProtocolError::PeerMisbehaved("too many fragments"));
+        }
+        let half = self.buf.len() / 2;
+        let (req, resp) = self.buf.split_at_mut(half);
+        let (region, slot) = if response {
+            (resp, &mut self.slots[1])
+        } else {
+            (req, &mut self.slots[0])
+        };
+        let same = slot.active
+            && slot.message_id == hdr.message_id
+            && slot.spi_i == hdr.spi_i
+            && slot.spi_r == hdr.spi_r
+            && slot.exchange == hdr.exchange;
+        if same && total < slot.total {
+            return Err(ProtocolError::PeerMisbehaved("fewer Total Fragments"));
+        }
+        if !same || total > slot.total {
+            *slot = Slot {
+                active: true,
+                spi_i: hdr.spi_i,
+                spi_r: hdr.spi_r,
+                message_id: hdr.message_id,
+                exchange: hdr.exchange,
+                total,
+                ..Slot::default()
+            };
+        }
+        let k = usize::from(number - 1);
+        let bit = 1u32 << k;
+        if slot.have & bit != 0 {
+            return Ok(None);
+        }
+        let end = slot.used.saturating_add(chunk.len());
+        let Some(dst) = region.get_mut(slot.used..end) else {
+            *slot = Slot::default();
+            return Err(ProtocolError::PeerMisbehaved(
+                "reassembled message too large",
+            ));
+        };
+        dst.copy_from_slice(chunk);
+        if let (Some(o), Some(l)) = (slot.off.get_mut(k), slot.len.get_mut(k)) {
+            *o = slot.used;
+            *l = chunk.len();
+        }
+        slot.used = end;
+        slot.have |= bit;
+        if number == 1 {
+            slot.first = first;
+        }
+        if slot.have != (1u32 << total) - 1 {
+            return Ok(None);
+        }
+        // Put the chunks, stored in arrival order, in fragment order, in place.
+        let n = usize::from(total);
+        let mut pos = 0;
+        for k in 0..n {
+            let (o, l) = (
+                slot.off.get(k).copied().unwrap_or_default(),
+                slot.len.get(k).copied().unwrap_or_default(),
+            );
+            if o != pos {
+                region
+                    .get_mut(pos..o + l)
+                    .ok_or(ProtocolError::Unexpected)?
+                    .rotate_right(l);
+                for off in slot.off.iter_mut().take(n) {
+                    if (pos..o).contains(off) {
+                        *off += l;
+                    }
+                }
+                if let Some(off) = slot.off.get_mut(k) {
+                    *off = pos;
+                }
+            }
+            pos += l;
+        }
+        let first = slot.first;
+        *slot = Slot::default();
+        Ok(Some(Inner {
+            first,
+            bytes: region.get(..pos).unwrap_or_default(),
+        }))
+    }
+}
+
 /// One IKE SA, either role.
 #[allow(
     clippy::struct_excessive_bools,
@@ -380,12 +690,13 @@ pub struct IkeSa<'c> {
     msg1: Buf<MAX_MESSAGE>,
     msg2: Buf<MAX_MESSAGE>,
     /// Our outstanding request, kept for retransmission (section 2.1).
-    req_out: Buf<MAX_MESSAGE>,
-    send_req: bool,
+    req_out: Out,
     /// Our last response, repeated when the request comes again (section 2.1);
     /// separate from `req_out` since both ends may have a request outstanding.
-    resp_out: Buf<MAX_MESSAGE>,
-    send_resp: bool,
+    resp_out: Out,
+    /// RFC 7383: our fragment size, if we offer fragmentation; whether both do.
+    frag_len: Option<u16>,
+    frag_on: bool,
     /// Initiator role for requests: next message ID to use; awaiting its response.
     next_request_id: u32,
     awaiting: Option<u32>,
@@ -574,6 +885,8 @@ struct InitPayloads<'a> {
     cookie: Option<&'a [u8]>,
     invalid_ke: Option<DhGroup>,
     error: Option<NotifyType>,
+    /// IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 section 2.3).
+    fragmentation: bool,
 }
 
 fn collect_init<'a>(p: &Packet<&'a [u8]>) -> Result<InitPayloads<'a>, ProtocolError> {
@@ -589,6 +902,7 @@ fn collect_init<'a>(p: &Packet<&'a [u8]>) -> Result<InitPayloads<'a>, ProtocolEr
                 NotifyType::NAT_DETECTION_SOURCE_IP => out.nat_src = Some(n.data),
                 NotifyType::NAT_DETECTION_DESTINATION_IP => out.nat_dst = Some(n.data),
                 NotifyType::COOKIE => out.cookie = Some(n.data),
+                NotifyType::IKEV2_FRAGMENTATION_SUPPORTED => out.fragmentation = true,
                 NotifyType::INVALID_KE_PAYLOAD => {
                     let g = n.data.first_chunk::<2>().map(|g| u16::from_be_bytes(*g));
                     out.invalid_ke = g.map(DhGroup);
@@ -616,6 +930,10 @@ pub struct Responder<'c> {
     /// Half-open IKE SAs above which an IKE_SA_INIT without a valid cookie is
     /// answered with a COOKIE and no state (section 2.6).
     pub cookie_threshold: usize,
+    /// Options of every SA this front end creates (fragmentation, RFC 7383: answered
+    /// only when the initiator announces it too; a `fragment_len` below
+    /// [`MIN_FRAGMENT_LEN`] counts as that minimum).
+    pub options: Options,
 }
 
 impl core::fmt::Debug for Responder<'_> {
@@ -655,6 +973,7 @@ impl<'c> Responder<'c> {
             secret: random(rng),
             secret_version: 0,
             cookie_threshold: 64,
+            options: Options::default(),
         })
     }
 
@@ -775,6 +1094,10 @@ impl<'c> Responder<'c> {
         sa_new.nr.set(&random::<NONCE_LEN, R>(rng))?;
         sa_new.msg1.set(p.as_bytes())?;
         sa_new.nat_check(ip.nat_src, ip.nat_dst);
+        // RFC 7383 section 2.3: fragmentation only if both ends announce it.
+        let frag_len = self.options.fragment_len.map(|f| f.max(MIN_FRAGMENT_LEN));
+        sa_new.frag_len = frag_len;
+        sa_new.frag_on = ip.fragmentation && frag_len.is_some();
         let key = EphemeralKey::generate(suite.dh, rng)?;
         let mut shared = [0u8; MAX_SHARED_LEN];
         let n = key.agree(ke.data, &mut shared)?;
@@ -803,21 +1126,22 @@ impl<'c> Responder<'c> {
             Payload::Nonce(sa_new.nr.get()),
             nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src),
             nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst),
+            FRAGMENTATION_SUPPORTED,
         ];
+        let n = if sa_new.frag_on { 6 } else { 5 };
         let mut buf = [0u8; MAX_MESSAGE];
         let len = Repr {
             header: HeaderRepr {
                 spi_r: sa_new.spi_r,
                 ..hdr
             },
-            payloads: PayloadList::List(&pl),
+            payloads: PayloadList::List(pl.get(..n).unwrap_or_default()),
         }
         .emit(&mut buf)
         .map_err(|_| ProtocolError::Crypto(CryptoError::BufferTooSmall))?;
         let m2 = buf.get(..len).unwrap_or_default();
         sa_new.msg2.set(m2)?;
         sa_new.resp_out.set(m2)?;
-        sa_new.send_resp = true;
         sa_new.expected_request_id = 1;
         sa_new.state = State::AuthPending;
         // A half-open SA that never completes times out (section 2.4).
@@ -825,6 +1149,14 @@ impl<'c> Responder<'c> {
         Ok(InitOutcome::NewSa(sa_new))
     }
 }
+
+/// RFC 7383 section 2.3: an empty status notify in IKE_SA_INIT.
+const FRAGMENTATION_SUPPORTED: Payload<'static> = Payload::Notify(Notify {
+    protocol: ProtocolId::NONE,
+    notify_type: NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
+    spi: &[],
+    data: &[],
+});
 
 const fn nat_notify(t: NotifyType, h: &[u8; 20]) -> Payload<'_> {
     Payload::Notify(Notify {
@@ -862,10 +1194,10 @@ impl<'c> IkeSa<'c> {
             keys: IkeKeys::default(),
             msg1: Buf::new(),
             msg2: Buf::new(),
-            req_out: Buf::new(),
-            send_req: false,
-            resp_out: Buf::new(),
-            send_resp: false,
+            req_out: Out::new(),
+            resp_out: Out::new(),
+            frag_len: None,
+            frag_on: false,
             next_request_id: 0,
             awaiting: None,
             expected_request_id: 0,
@@ -896,8 +1228,26 @@ impl<'c> IkeSa<'c> {
         remote: SocketAddr,
         rng: &mut R,
     ) -> Result<Self, UsageError> {
+        Self::initiate_with(cfg, Options::default(), now, local, remote, rng)
+    }
+
+    /// [`IkeSa::initiate`] with [`Options`] (e.g. IKE fragmentation, RFC 7383).
+    ///
+    /// # Errors
+    /// [`UsageError::InvalidConfig`] for a configuration or options the crate cannot
+    /// serve.
+    pub fn initiate_with<R: RngCore + CryptoRng>(
+        cfg: &'c Config<'c>,
+        options: Options,
+        now: Duration,
+        local: SocketAddr,
+        remote: SocketAddr,
+        rng: &mut R,
+    ) -> Result<Self, UsageError> {
         cfg.check()?;
+        options.check()?;
         let mut s = Self::blank(cfg, Role::Initiator, local, remote);
+        s.frag_len = options.fragment_len;
         s.spi_i = random(rng);
         let _ = s.ni.set(&random::<NONCE_LEN, R>(rng));
         let group = s.suite.dh;
@@ -944,6 +1294,13 @@ impl<'c> IkeSa<'c> {
     #[must_use]
     pub const fn use_nat_t(&self) -> bool {
         self.nat_peer || self.nat_local
+    }
+
+    /// Whether both ends announced IKE fragmentation (RFC 7383 section 2.3); known
+    /// once the IKE_SA_INIT exchange is done.
+    #[must_use]
+    pub const fn fragmentation(&self) -> bool {
+        self.frag_on
     }
 
     /// The negotiated IKE suite.
@@ -1016,16 +1373,18 @@ impl<'c> IkeSa<'c> {
             Payload::Nonce(self.ni.get()),
             nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src),
             nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst),
+            FRAGMENTATION_SUPPORTED,
         ];
-        let mut all = [cookie; 6];
+        let nb = if self.frag_len.is_some() { 6 } else { 5 };
+        let mut all = [cookie; 7];
         for (d, s) in all.iter_mut().skip(1).zip(&body) {
             *d = *s;
         }
         // Section 2.6: the COOKIE notify comes first when retrying.
         let pl = if self.cookie.len == 0 {
-            &body[..]
+            body.get(..nb).unwrap_or_default()
         } else {
-            &all[..]
+            all.get(..=nb).unwrap_or_default()
         };
         let mut buf = [0u8; MAX_MESSAGE];
         let len = Repr {
@@ -1051,7 +1410,6 @@ impl<'c> IkeSa<'c> {
 
     fn start_request(&mut self, now: Duration, id: u32, m: &[u8]) -> Result<(), ProtocolError> {
         self.req_out.set(m)?;
-        self.send_req = true;
         self.awaiting = Some(id);
         self.retransmits = 0;
         self.retransmit_at = Some(now + self.cfg.retransmit);
@@ -1122,13 +1480,6 @@ impl<'c> IkeSa<'c> {
         Ok(n)
     }
 
-    fn send_keys(&self) -> (&[u8], &[u8]) {
-        match self.role {
-            Role::Initiator => (self.keys.ei.as_bytes(), self.keys.ai.as_bytes()),
-            Role::Responder => (self.keys.er.as_bytes(), self.keys.ar.as_bytes()),
-        }
-    }
-
     fn recv_keys(&self) -> (&[u8], &[u8]) {
         match self.role {
             Role::Initiator => (self.keys.er.as_bytes(), self.keys.ar.as_bytes()),
@@ -1145,7 +1496,6 @@ impl<'c> IkeSa<'c> {
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
         let sk = self.suite.sk();
-        let iv: [u8; 16] = random(rng);
         let mut flags = if self.role == Role::Initiator {
             Flags::INITIATOR
         } else {
@@ -1162,25 +1512,65 @@ impl<'c> IkeSa<'c> {
             flags,
             message_id,
         };
-        let (ek, ak) = self.send_keys();
-        let mut buf = [0u8; MAX_MESSAGE];
+        let (ek, ak) = match self.role {
+            Role::Initiator => (self.keys.ei.as_bytes(), self.keys.ai.as_bytes()),
+            Role::Responder => (self.keys.er.as_bytes(), self.keys.ar.as_bytes()),
+        };
+        let list = PayloadList::List(inner);
+        let out = if response {
+            &mut self.resp_out
+        } else {
+            &mut self.req_out
+        };
+        out.clear();
+        let frag = self
+            .frag_len
+            .filter(|f| self.frag_on && sk.message_len(list.wire_len()) > usize::from(*f));
+        if let Some(f) = frag {
+            // RFC 7383 section 2.5: split the inner payload chain, protect each
+            // piece as its own Encrypted Fragment message.
+            let cap = sk
+                .fragment_capacity(usize::from(f))
+                .ok_or(CryptoError::BufferTooSmall)?;
+            let mut plain = [0u8; MAX_MESSAGE];
+            let n = list.emit(&mut plain).map_err(CryptoError::from)?;
+            let chunks = plain.get(..n).unwrap_or_default().chunks(cap);
+            let total = u16::try_from(chunks.len())
+                .ok()
+                .filter(|t| usize::from(*t) <= MAX_FRAGMENTS)
+                .ok_or(CryptoError::BufferTooSmall)?;
+            for (c, number) in chunks.zip(1u16..) {
+                let iv: [u8; 16] = random(rng);
+                let m = seal_fragment(
+                    &sk,
+                    ek,
+                    ak,
+                    iv.get(..sk.iv_len()).unwrap_or_default(),
+                    &hdr,
+                    list.first(),
+                    number,
+                    total,
+                    c,
+                    out.slot(),
+                )?;
+                out.commit(m)?;
+            }
+            zeroize::Zeroize::zeroize(&mut plain);
+            out.start();
+            return Ok(());
+        }
+        let iv: [u8; 16] = random(rng);
         let n = seal(
             &sk,
             ek,
             ak,
             iv.get(..sk.iv_len()).unwrap_or_default(),
             &hdr,
-            &PayloadList::List(inner),
-            &mut buf,
+            &list,
+            out.slot(),
         )?;
-        let m = buf.get(..n).unwrap_or_default();
-        if response {
-            self.resp_out.set(m)?;
-            self.send_resp = true;
-        } else {
-            self.req_out.set(m)?;
-            self.send_req = true;
-        }
+        out.commit(n)?;
+        out.start();
         Ok(())
     }
 
@@ -1275,6 +1665,25 @@ impl<'c> IkeSa<'c> {
         bytes: &[u8],
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
+        self.handle_packet_with(now, bytes, &mut Reassembly::new(&mut []), rng)
+    }
+
+    /// [`IkeSa::handle_packet`] with storage for reassembling fragmented messages
+    /// (RFC 7383 section 2.6). Keep one [`Reassembly`] per IKE SA, next to it, and
+    /// pass it with every datagram of that SA; [`IkeSa::handle_packet`] drops every
+    /// fragment.
+    ///
+    /// # Errors
+    /// As [`IkeSa::handle_packet`]; a fragment that does not verify, is outside the
+    /// message-ID window or does not fit `reassembly` is dropped with an error and
+    /// changes nothing else.
+    pub fn handle_packet_with<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        bytes: &[u8],
+        reassembly: &mut Reassembly<'_>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
         let p = Packet::new_checked(bytes)?;
         if p.spi_i() != self.spi_i || matches!(self.state, State::Dead) {
             return Err(ProtocolError::Unexpected);
@@ -1283,10 +1692,72 @@ impl<'c> IkeSa<'c> {
         if p.flags().initiator() != (self.role == Role::Responder) {
             return Err(ProtocolError::Unexpected);
         }
+        if p.next_payload() == PayloadType::SKF {
+            return self.on_fragment(now, &p, reassembly, rng);
+        }
         if p.flags().response() {
-            self.handle_response(now, &p, rng)
+            self.handle_response(now, &p, None, rng)
         } else {
-            self.handle_request(now, &p, rng)
+            self.handle_request(&p, None, rng)
+        }
+    }
+
+    /// One Encrypted Fragment message (RFC 7383 section 2.6): checked against the
+    /// message-ID window, verified and decrypted on its own, then kept in
+    /// `reassembly`; the message is processed once every fragment is there.
+    fn on_fragment<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        p: &Packet<&[u8]>,
+        reassembly: &mut Reassembly<'_>,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        // Section 2.5: only after IKE_SA_INIT, and only if both ends announced it.
+        if !self.frag_on || p.exchange() == ExchangeType::IKE_SA_INIT {
+            return Err(ProtocolError::PeerMisbehaved("unnegotiated fragment"));
+        }
+        let response = p.flags().response();
+        let id = p.message_id();
+        let retransmitted = !response
+            && id.wrapping_add(1) == self.expected_request_id
+            && !self.resp_out.is_empty();
+        let in_window = if response {
+            self.awaiting == Some(id)
+        } else {
+            retransmitted || id == self.expected_request_id
+        };
+        if !in_window {
+            return Err(ProtocolError::Unexpected);
+        }
+        let mut buf = [0u8; MAX_MESSAGE];
+        let m = p.as_bytes();
+        let dst = buf
+            .get_mut(..m.len())
+            .ok_or(ProtocolError::PeerMisbehaved("too large"))?;
+        dst.copy_from_slice(m);
+        let sk = self.suite.sk();
+        let (ek, ak) = self.recv_keys();
+        let f = open_fragment(&sk, ek, ak, dst)?;
+        if retransmitted {
+            // Section 2.6.1: only fragment 1 of a retransmitted request makes us
+            // resend the (whole) response.
+            if f.number == 1 {
+                self.resp_out.start();
+            }
+            return Ok(());
+        }
+        let hdr = HeaderRepr::parse(p);
+        match reassembly.add(
+            response,
+            &hdr,
+            f.number,
+            f.total,
+            f.chunk.first,
+            f.chunk.bytes,
+        )? {
+            None => Ok(()),
+            Some(d) if response => self.handle_response(now, p, Some(d), rng),
+            Some(d) => self.handle_request(p, Some(d), rng),
         }
     }
 
@@ -1294,35 +1765,58 @@ impl<'c> IkeSa<'c> {
         &mut self,
         now: Duration,
         p: &Packet<&[u8]>,
+        reassembled: Option<Inner<'_>>,
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
+        #[derive(Clone, Copy)]
+        enum Kind {
+            Auth,
+            Closing,
+            Info,
+            IkeRekey,
+            Child,
+        }
         if self.awaiting != Some(p.message_id()) {
             return Err(ProtocolError::Unexpected);
         }
-        match (self.state, p.exchange()) {
-            (State::InitSent, ExchangeType::IKE_SA_INIT) => self.on_init_response(now, p, rng),
-            (State::AuthPending, ExchangeType::IKE_AUTH) if self.role == Role::Initiator => {
-                self.on_auth_response(p)
+        let kind = match (self.state, p.exchange()) {
+            (State::InitSent, ExchangeType::IKE_SA_INIT) if reassembled.is_none() => {
+                return self.on_init_response(now, p, rng);
             }
-            (State::Deleting, ExchangeType::INFORMATIONAL) => {
-                self.decrypt(p)?;
+            (State::AuthPending, ExchangeType::IKE_AUTH) if self.role == Role::Initiator => {
+                Kind::Auth
+            }
+            (State::Deleting, ExchangeType::INFORMATIONAL) => Kind::Closing,
+            (State::Established, ExchangeType::INFORMATIONAL) => Kind::Info,
+            (State::Established, ExchangeType::CREATE_CHILD_SA) if self.pending_rekey.is_some() => {
+                Kind::IkeRekey
+            }
+            (State::Established, ExchangeType::CREATE_CHILD_SA) => Kind::Child,
+            _ => return Err(ProtocolError::Unexpected),
+        };
+        let owned;
+        let d = if let Some(d) = reassembled {
+            d
+        } else {
+            owned = self.decrypt(p)?;
+            owned.inner()
+        };
+        match kind {
+            Kind::Auth => self.on_auth_response(d),
+            Kind::Closing => {
                 self.state = State::Dead;
                 self.awaiting = None;
                 self.retransmit_at = None;
                 let _ = self.events.push_back(Action::Closed);
                 Ok(())
             }
-            (State::Established, ExchangeType::INFORMATIONAL) => {
-                self.decrypt(p)?;
+            Kind::Info => {
                 self.awaiting = None;
                 self.retransmit_at = None;
                 Ok(())
             }
-            (State::Established, ExchangeType::CREATE_CHILD_SA) if self.pending_rekey.is_some() => {
-                self.on_ike_rekey_response(p)
-            }
-            (State::Established, ExchangeType::CREATE_CHILD_SA) => self.on_create_child_response(p),
-            _ => Err(ProtocolError::Unexpected),
+            Kind::IkeRekey => self.on_ike_rekey_response(d),
+            Kind::Child => self.on_create_child_response(d),
         }
     }
 
@@ -1392,6 +1886,7 @@ impl<'c> IkeSa<'c> {
         self.nr.set(nr)?;
         self.msg2.set(p.as_bytes())?;
         self.nat_check(ip.nat_src, ip.nat_dst);
+        self.frag_on = self.frag_len.is_some() && ip.fragmentation;
         self.derive(shared.get(..n).unwrap_or_default())?;
         zeroize::Zeroize::zeroize(&mut shared);
         self.send_auth(now, rng)
@@ -1419,8 +1914,7 @@ impl<'c> IkeSa<'c> {
         Ok(d)
     }
 
-    fn on_auth_response(&mut self, p: &Packet<&[u8]>) -> Result<(), ProtocolError> {
-        let d = self.decrypt(p)?;
+    fn on_auth_response(&mut self, d: Inner<'_>) -> Result<(), ProtocolError> {
         let mut idr = None;
         let mut auth = None;
         let mut sa = None;
@@ -1581,17 +2075,24 @@ impl<'c> IkeSa<'c> {
 
     fn handle_request<R: RngCore + CryptoRng>(
         &mut self,
-        now: Duration,
         p: &Packet<&[u8]>,
+        reassembled: Option<Inner<'_>>,
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
+        #[derive(Clone, Copy)]
+        enum Kind {
+            Auth,
+            Info,
+            Child,
+        }
         let id = p.message_id();
-        // Section 2.3 with a window of 1: a retransmitted request gets the same answer.
-        if id.wrapping_add(1) == self.expected_request_id && self.resp_out.len > 0 {
+        // Section 2.3 with a window of 1: a retransmitted request gets the same answer
+        // (all its fragments, RFC 7383 section 2.6.1).
+        if id.wrapping_add(1) == self.expected_request_id && !self.resp_out.is_empty() {
             if p.exchange() == ExchangeType::IKE_SA_INIT && p.as_bytes() != self.msg1.get() {
                 return Err(ProtocolError::Unexpected);
             }
-            self.send_resp = true;
+            self.resp_out.start();
             return Ok(());
         }
         if id != self.expected_request_id {
@@ -1599,17 +2100,25 @@ impl<'c> IkeSa<'c> {
                 "message ID outside the window",
             ));
         }
-        match (self.state, p.exchange()) {
+        let kind = match (self.state, p.exchange()) {
             (State::AuthPending, ExchangeType::IKE_AUTH) if self.role == Role::Responder => {
-                self.on_auth_request(now, p, rng)
+                Kind::Auth
             }
-            (State::Established | State::Deleting, ExchangeType::INFORMATIONAL) => {
-                self.on_informational(p, rng)
-            }
-            (State::Established, ExchangeType::CREATE_CHILD_SA) => {
-                self.on_create_child_request(p, rng)
-            }
-            _ => Err(ProtocolError::Unexpected),
+            (State::Established | State::Deleting, ExchangeType::INFORMATIONAL) => Kind::Info,
+            (State::Established, ExchangeType::CREATE_CHILD_SA) => Kind::Child,
+            _ => return Err(ProtocolError::Unexpected),
+        };
+        let owned;
+        let d = if let Some(d) = reassembled {
+            d
+        } else {
+            owned = self.decrypt(p)?;
+            owned.inner()
+        };
+        match kind {
+            Kind::Auth => self.on_auth_request(id, d, rng),
+            Kind::Info => self.on_informational(id, d, rng),
+            Kind::Child => self.on_create_child_request(id, d, rng),
         }
     }
 
@@ -1743,11 +2252,10 @@ impl<'c> IkeSa<'c> {
     )]
     fn on_create_child_request<R: RngCore + CryptoRng>(
         &mut self,
-        p: &Packet<&[u8]>,
+        id: u32,
+        d: Inner<'_>,
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
-        let id = p.message_id();
-        let d = self.decrypt(p)?;
         let (mut sa, mut nonce, mut ke, mut tsi, mut tsr, mut rekey) =
             (None, None, None, None, None, None);
         for raw in d.payloads() {
@@ -2017,6 +2525,8 @@ impl<'c> IkeSa<'c> {
         n.child_suite = self.child_suite;
         n.nat_peer = self.nat_peer;
         n.nat_local = self.nat_local;
+        n.frag_len = self.frag_len;
+        n.frag_on = self.frag_on;
         Some(n)
     }
 
@@ -2070,8 +2580,7 @@ impl<'c> IkeSa<'c> {
         Ok(())
     }
 
-    fn on_ike_rekey_response(&mut self, p: &Packet<&[u8]>) -> Result<(), ProtocolError> {
-        let d = self.decrypt(p)?;
+    fn on_ike_rekey_response(&mut self, d: Inner<'_>) -> Result<(), ProtocolError> {
         let (mut sa, mut nonce, mut ke, mut err) = (None, None, None, None);
         for raw in d.payloads() {
             let raw = raw?;
@@ -2143,8 +2652,7 @@ impl<'c> IkeSa<'c> {
         Ok(())
     }
 
-    fn on_create_child_response(&mut self, p: &Packet<&[u8]>) -> Result<(), ProtocolError> {
-        let d = self.decrypt(p)?;
+    fn on_create_child_response(&mut self, d: Inner<'_>) -> Result<(), ProtocolError> {
         self.awaiting = None;
         self.retransmit_at = None;
         let pending = self.pending_child.take().ok_or(ProtocolError::Unexpected)?;
@@ -2213,12 +2721,10 @@ impl<'c> IkeSa<'c> {
     )]
     fn on_auth_request<R: RngCore + CryptoRng>(
         &mut self,
-        _now: Duration,
-        p: &Packet<&[u8]>,
+        id: u32,
+        d: Inner<'_>,
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
-        let id = p.message_id();
-        let d = self.decrypt(p)?;
         let mut idi = None;
         let mut auth = None;
         let mut sa = None;
@@ -2387,11 +2893,10 @@ impl<'c> IkeSa<'c> {
 
     fn on_informational<R: RngCore + CryptoRng>(
         &mut self,
-        p: &Packet<&[u8]>,
+        id: u32,
+        d: Inner<'_>,
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
-        let id = p.message_id();
-        let d = self.decrypt(p)?;
         let mut delete_ike = false;
         for raw in d.payloads() {
             if let Payload::Delete(del) = Payload::parse(&raw?)? {
@@ -2472,7 +2977,7 @@ impl<'c> IkeSa<'c> {
             return;
         }
         self.retransmits += 1;
-        self.send_req = true;
+        self.req_out.start();
         let backoff = self.cfg.retransmit * (1u32 << self.retransmits.min(10));
         self.retransmit_at = Some(now + backoff);
     }
@@ -2483,16 +2988,9 @@ impl<'c> IkeSa<'c> {
         if let Some(e) = self.events.pop_front() {
             return Some(e);
         }
-        for (pending, buf) in [
-            (&mut self.send_resp, &self.resp_out),
-            (&mut self.send_req, &self.req_out),
-        ] {
-            if *pending {
-                let m = buf.get();
-                let dst = tx.get_mut(..m.len())?;
-                dst.copy_from_slice(m);
-                *pending = false;
-                return Some(Action::Send { len: m.len() });
+        for out in [&mut self.resp_out, &mut self.req_out] {
+            if out.pending {
+                return out.next(tx).map(|len| Action::Send { len });
             }
         }
         None
@@ -2514,12 +3012,26 @@ struct DecryptedBuf {
 }
 
 impl DecryptedBuf {
-    fn payloads(&self) -> Payloads<'_> {
+    fn inner(&self) -> Inner<'_> {
         let end = self.start.saturating_add(self.len);
-        Payloads::new(
-            self.first,
-            self.buf.get(self.start..end).unwrap_or_default(),
-        )
+        Inner {
+            first: self.first,
+            bytes: self.buf.get(self.start..end).unwrap_or_default(),
+        }
+    }
+}
+
+/// The decrypted inner payload chain of a message (from one SK payload or
+/// reassembled from fragments).
+#[derive(Debug, Clone, Copy)]
+struct Inner<'x> {
+    first: PayloadType,
+    bytes: &'x [u8],
+}
+
+impl<'x> Inner<'x> {
+    const fn payloads(self) -> Payloads<'x> {
+        Payloads::new(self.first, self.bytes)
     }
 }
 

@@ -91,6 +91,20 @@ impl SkSuite {
         }
     }
 
+    /// Largest chunk of inner payload bytes one fragment of at most `max_len` bytes
+    /// (IKE header to ICV) can carry (RFC 7383 section 2.5.1), if any.
+    #[must_use]
+    pub fn fragment_capacity(self, max_len: usize) -> Option<usize> {
+        let fixed = HEADER_LEN + GENERIC_HDR_LEN + 4 + self.iv_len() + self.icv_len();
+        let room = max_len.checked_sub(fixed)?;
+        let c = if self.is_gcm() {
+            room.checked_sub(1)?
+        } else {
+            (room / 16 * 16).checked_sub(1)?
+        };
+        (c > 0).then_some(c)
+    }
+
     /// Bytes of a whole message carrying `inner_len` bytes of inner payloads.
     #[must_use]
     pub fn message_len(self, inner_len: usize) -> usize {
@@ -228,30 +242,134 @@ pub fn seal(
     inner: &PayloadList<'_>,
     out: &mut [u8],
 ) -> Result<usize, CryptoError> {
+    seal_with(
+        *suite,
+        (ek, ak, iv),
+        header,
+        Kind::Sk,
+        inner.first(),
+        inner.wire_len(),
+        |plain| inner.emit(plain).map_err(CryptoError::from),
+        out,
+    )
+}
+
+/// Builds one fragment of a fragmented message (RFC 7383 section 2.5): the IKE
+/// header, an Encrypted Fragment (SKF) payload with `number` of `total`, and `chunk`
+/// (a slice of the inner payload chain as [`PayloadList::emit`] writes it) encrypted
+/// and protected on its own with the caller's `iv`. `first_inner` is the type of the
+/// first inner payload; it goes on the wire in fragment 1 only (0 in the others).
+/// The ICV (or the AEAD's associated data) covers the IKE header and the whole SKF
+/// header including Fragment Number and Total Fragments. Returns the length.
+///
+/// # Errors
+/// [`CryptoError`] for an unsupported suite, wrong key or IV lengths, a fragment
+/// number of 0 or above `total`, or a short buffer.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "RFC 7383 section 2.5 inputs, all distinct"
+)]
+pub fn seal_fragment(
+    suite: &SkSuite,
+    ek: &[u8],
+    ak: &[u8],
+    iv: &[u8],
+    header: &HeaderRepr,
+    first_inner: PayloadType,
+    number: u16,
+    total: u16,
+    chunk: &[u8],
+    out: &mut [u8],
+) -> Result<usize, CryptoError> {
+    if number == 0 || number > total {
+        return Err(CryptoError::Unsupported("fragment number"));
+    }
+    let first = if number == 1 {
+        first_inner
+    } else {
+        PayloadType::NONE
+    };
+    seal_with(
+        *suite,
+        (ek, ak, iv),
+        header,
+        Kind::Skf { number, total },
+        first,
+        chunk.len(),
+        |plain| {
+            plain
+                .get_mut(..chunk.len())
+                .ok_or(CryptoError::BufferTooSmall)?
+                .copy_from_slice(chunk);
+            Ok(chunk.len())
+        },
+        out,
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Sk,
+    Skf { number: u16, total: u16 },
+}
+
+impl Kind {
+    const fn extra(self) -> usize {
+        match self {
+            Self::Sk => 0,
+            Self::Skf { .. } => 4,
+        }
+    }
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "shared body of seal and seal_fragment"
+)]
+fn seal_with(
+    suite: SkSuite,
+    (ek, ak, iv): (&[u8], &[u8], &[u8]),
+    header: &HeaderRepr,
+    kind: Kind,
+    first: PayloadType,
+    inner_len: usize,
+    write: impl FnOnce(&mut [u8]) -> Result<usize, CryptoError>,
+    out: &mut [u8],
+) -> Result<usize, CryptoError> {
     suite.check()?;
     if iv.len() != suite.iv_len() || ek.len() != suite.encr_key_len() {
         return Err(CryptoError::BufferTooSmall);
     }
-    let inner_len = inner.wire_len();
     let pad = suite.pad_len(inner_len);
-    let total = suite.message_len(inner_len);
+    let total = suite.message_len(inner_len) + kind.extra();
     let msg = out.get_mut(..total).ok_or(CryptoError::BufferTooSmall)?;
     let (hdr, rest) = msg.split_at_mut(HEADER_LEN);
-    header.emit(PayloadType::SK, total, hdr)?;
-    let (skh, rest) = rest.split_at_mut(GENERIC_HDR_LEN);
+    let (ptype, fields) = match kind {
+        Kind::Sk => (PayloadType::SK, [0; 4]),
+        Kind::Skf { number, total } => {
+            let (n, t) = (number.to_be_bytes(), total.to_be_bytes());
+            (PayloadType::SKF, [n[0], n[1], t[0], t[1]])
+        }
+    };
+    header.emit(ptype, total, hdr)?;
+    let (skh, rest) = rest.split_at_mut(GENERIC_HDR_LEN + kind.extra());
     let sk_len = u16::try_from(total - HEADER_LEN)
         .map_err(|_| CryptoError::from(EmitError::ValueTooLarge("SK payload")))?;
-    skh.copy_from_slice(&[
-        inner.first().0,
-        0,
-        sk_len.to_be_bytes()[0],
-        sk_len.to_be_bytes()[1],
-    ]);
+    let len = sk_len.to_be_bytes();
+    for (d, s) in skh
+        .iter_mut()
+        .zip([first.0, 0, len[0], len[1]].iter().chain(&fields))
+    {
+        *d = *s;
+    }
     let (ivb, rest) = rest.split_at_mut(iv.len());
     ivb.copy_from_slice(iv);
     let icv_len = suite.icv_len();
     let (plain, icv) = rest.split_at_mut(rest.len() - icv_len);
-    let n = inner.emit(plain)?;
+    let n = write(plain)?;
+    if n != inner_len {
+        return Err(CryptoError::BufferTooSmall);
+    }
     let (_, tail) = plain.split_at_mut(n);
     for (i, b) in tail.iter_mut().enumerate() {
         *b = if i == pad {
@@ -264,13 +382,17 @@ pub fn seal(
         let key = ek
             .get(..suite.aes_len())
             .ok_or(CryptoError::BufferTooSmall)?;
-        let nonce = gcm_nonce(*suite, ek, iv)?;
-        // AAD: IKE header + SK generic header, as they are before the IV.
-        let mut aad = [0u8; HEADER_LEN + GENERIC_HDR_LEN];
+        let nonce = gcm_nonce(suite, ek, iv)?;
+        // AAD: IKE header + SK (or SKF, with its two fragment fields) header, as
+        // they are before the IV (RFC 5282 section 5.1, RFC 7383 section 2.5).
+        let mut aad = [0u8; HEADER_LEN + GENERIC_HDR_LEN + 4];
+        let aad = aad
+            .get_mut(..HEADER_LEN + skh.len())
+            .ok_or(CryptoError::BufferTooSmall)?;
         let (ah, ask) = aad.split_at_mut(HEADER_LEN);
         ah.copy_from_slice(hdr);
         ask.copy_from_slice(skh);
-        by_aes!(key.len(), gcm_seal, key, &nonce, &aad, plain, icv)?;
+        by_aes!(key.len(), gcm_seal, key, &nonce, aad, plain, icv)?;
     } else {
         by_aes!(ek.len(), cbc_encrypt, ek, iv, plain)?;
         let integ = HmacIntegrity::new(suite.integ)?;
@@ -313,7 +435,41 @@ pub fn open<'b>(
     ak: &[u8],
     msg: &'b mut [u8],
 ) -> Result<Decrypted<'b>, ProtocolError> {
-    open_inner(*suite, ek, ak, msg, true)
+    open_inner(*suite, ek, ak, msg, true, false).map(|(d, _)| d)
+}
+
+/// One decrypted fragment (RFC 7383 section 2.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecryptedFragment<'b> {
+    /// The decrypted chunk; `first` is the SKF header's Next Payload (the first
+    /// inner payload type in fragment 1, 0 in the others).
+    pub chunk: Decrypted<'b>,
+    /// Fragment Number (1-based, at most `total`).
+    pub number: u16,
+    /// Total Fragments.
+    pub total: u16,
+}
+
+/// Verifies and decrypts, in place, the Encrypted Fragment (SKF) payload that ends
+/// `msg` (RFC 7383 sections 2.5 and 2.6: each fragment is checked on its own, before
+/// it is kept for reassembly).
+///
+/// # Errors
+/// As [`open`]; [`ProtocolError::Malformed`] for a Fragment Number of 0 or above
+/// Total Fragments.
+pub fn open_fragment<'b>(
+    suite: &SkSuite,
+    ek: &[u8],
+    ak: &[u8],
+    msg: &'b mut [u8],
+) -> Result<DecryptedFragment<'b>, ProtocolError> {
+    let (chunk, nt) = open_inner(*suite, ek, ak, msg, true, true)?;
+    let (number, total) = nt.ok_or(ProtocolError::PeerMisbehaved("no SKF payload"))?;
+    Ok(DecryptedFragment {
+        chunk,
+        number,
+        total,
+    })
 }
 
 /// Like [`open`] but skips the integrity check, for captures whose integrity keys
@@ -327,7 +483,7 @@ pub fn open_unverified<'b>(
     ek: &[u8],
     msg: &'b mut [u8],
 ) -> Result<Decrypted<'b>, ProtocolError> {
-    open_inner(*suite, ek, &[], msg, false)
+    open_inner(*suite, ek, &[], msg, false, false).map(|(d, _)| d)
 }
 
 fn open_inner<'b>(
@@ -336,22 +492,43 @@ fn open_inner<'b>(
     ak: &[u8],
     msg: &'b mut [u8],
     verify: bool,
-) -> Result<Decrypted<'b>, ProtocolError> {
+    fragment: bool,
+) -> Result<(Decrypted<'b>, Option<(u16, u16)>), ProtocolError> {
     suite.check()?;
     if ek.len() != suite.encr_key_len() {
         return Err(CryptoError::BufferTooSmall.into());
     }
-    let (header, total, body_len, first) = {
+    let want = if fragment {
+        PayloadType::SKF
+    } else {
+        PayloadType::SK
+    };
+    let (header, total, body_len, first, nt) = {
         let p = Packet::new_checked(&*msg)?;
         let mut sk = None;
         for r in p.payloads() {
             let r = r?;
-            if r.kind == PayloadType::SK {
-                sk = Some((r.next, r.body.len()));
+            if r.kind == want {
+                sk = Some((r.next, r.body));
             }
         }
-        let (first, body_len) = sk.ok_or(ProtocolError::PeerMisbehaved("no SK payload"))?;
-        (HeaderRepr::parse(&p), p.length(), body_len, first)
+        let (first, body) = sk.ok_or(ProtocolError::PeerMisbehaved("no SK payload"))?;
+        // RFC 7383 section 2.5: Fragment Number and Total Fragments lead the body
+        // and are covered by the ICV like the generic header.
+        let (body_len, nt) = if fragment {
+            let (f, rest) = body
+                .split_first_chunk::<4>()
+                .ok_or(crate::error::ParseError::BadLength)?;
+            let number = u16::from_be_bytes([f[0], f[1]]);
+            let total = u16::from_be_bytes([f[2], f[3]]);
+            if number == 0 || number > total {
+                return Err(crate::error::ParseError::InvalidField("SKF fragment number").into());
+            }
+            (rest.len(), Some((number, total)))
+        } else {
+            (body.len(), None)
+        };
+        (HeaderRepr::parse(&p), p.length(), body_len, first, nt)
     };
     let msg = msg.get_mut(..total).ok_or(CryptoError::BadCiphertext)?;
     let aad_len = total
@@ -385,10 +562,11 @@ fn open_inner<'b>(
         .checked_sub(usize::from(*pad_len) + 1)
         .ok_or(CryptoError::BadCiphertext)?;
     let ct: &'b [u8] = ct;
-    Ok(Decrypted {
+    let d = Decrypted {
         header,
         first,
         bytes: ct.get(..inner_len).ok_or(CryptoError::BadCiphertext)?,
         offset: aad_len + suite.iv_len(),
-    })
+    };
+    Ok((d, nt))
 }
