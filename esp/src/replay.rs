@@ -22,6 +22,10 @@ pub struct ReplayWindow<S = [u64; DEFAULT_BLOCKS]> {
     bitmap: S,
     /// Highest sequence number that passed the ICV (0 before the first packet).
     top: u64,
+    /// `(top >> 6) % blocks`: the block holding `top`, kept up to date as the
+    /// window slides so the per-packet path never divides (the default 65
+    /// blocks is not a power of two).
+    top_block: usize,
 }
 
 impl Default for ReplayWindow {
@@ -29,6 +33,7 @@ impl Default for ReplayWindow {
         Self {
             bitmap: [0; DEFAULT_BLOCKS],
             top: 0,
+            top_block: 0,
         }
     }
 }
@@ -47,6 +52,7 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> ReplayWindow<S> {
         Ok(Self {
             bitmap: storage,
             top: 0,
+            top_block: 0,
         })
     }
 
@@ -67,8 +73,25 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> ReplayWindow<S> {
         self.top
     }
 
+    /// Block index of `seq` (by division: only for rare, whole-window moves).
+    fn block_of(&self, seq: u64) -> usize {
+        usize::try_from((seq >> 6) % self.blocks()).unwrap_or(0)
+    }
+
+    /// Block index and bit of a `seq` inside the window (`seq <= top` and
+    /// `top - seq < size`, so at most `blocks - 1` blocks behind `top`'s):
+    /// counted back from `top_block` without a division.
+    #[inline]
     fn locate(&self, seq: u64) -> (usize, u64) {
-        let block = usize::try_from((seq >> 6) % self.blocks()).unwrap_or(0);
+        let n = self.bitmap.as_ref().len();
+        let back = usize::try_from((self.top >> 6).wrapping_sub(seq >> 6))
+            .unwrap_or(usize::MAX)
+            .min(n.saturating_sub(1));
+        let block = if self.top_block >= back {
+            self.top_block - back
+        } else {
+            self.top_block + n - back
+        };
         (block, 1u64 << (seq & 63))
     }
 
@@ -79,6 +102,7 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> ReplayWindow<S> {
         if top > self.top {
             self.bitmap.as_mut().fill(u64::MAX);
             self.top = top;
+            self.top_block = self.block_of(top);
             // Numbers above `top` in its own block are still to come.
             let (block, bit) = self.locate(top);
             if let Some(b) = self.bitmap.as_mut().get_mut(block) {
@@ -118,15 +142,27 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> ReplayWindow<S> {
         self.check(seq)?;
         if seq > self.top {
             // RFC 6479 section 2: clear the blocks the window slides over.
-            let old = self.top >> 6;
-            let new = seq >> 6;
-            let n = self.blocks();
-            let clear = (new - old).min(n);
-            let bm = self.bitmap.as_mut();
-            for i in 1..=clear {
-                let idx = usize::try_from((old + i) % n).unwrap_or(0);
-                if let Some(b) = bm.get_mut(idx) {
-                    *b = 0;
+            let n = self.bitmap.as_ref().len();
+            let slide = (seq >> 6) - (self.top >> 6);
+            match usize::try_from(slide) {
+                Ok(k) if k < n => {
+                    let bm = self.bitmap.as_mut();
+                    let mut idx = self.top_block;
+                    for _ in 0..k {
+                        idx += 1;
+                        if idx == n {
+                            idx = 0;
+                        }
+                        if let Some(b) = bm.get_mut(idx) {
+                            *b = 0;
+                        }
+                    }
+                    self.top_block = idx;
+                }
+                // A jump of a whole window or more: everything is left of it.
+                _ => {
+                    self.bitmap.as_mut().fill(0);
+                    self.top_block = self.block_of(seq);
                 }
             }
             self.top = seq;

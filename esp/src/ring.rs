@@ -37,16 +37,23 @@ macro_rules! ring_aead {
                 buf: &mut [u8],
                 tag: &mut [u8; 16],
             ) -> Result<(), CryptoError> {
-                let t = self
-                    .0
-                    .seal_in_place_separate_tag(
-                        Nonce::assume_unique_for_key(*nonce),
-                        Aad::from(aad),
-                        buf,
-                    )
-                    .map_err(|_| CryptoError::BadLength)?;
-                tag.copy_from_slice(t.as_ref());
-                Ok(())
+                // The tag is read in place from ring's result (no move of the
+                // `Tag` into a temporary first: that compiled to overlapping
+                // 8-byte copies that missed store forwarding).
+                let r = self.0.seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(*nonce),
+                    Aad::from(aad),
+                    buf,
+                );
+                match &r {
+                    Ok(t) => {
+                        if let Some(t) = t.as_ref().first_chunk::<16>() {
+                            *tag = *t;
+                        }
+                        Ok(())
+                    }
+                    Err(_) => Err(CryptoError::BadLength),
+                }
             }
 
             #[inline]

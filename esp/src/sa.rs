@@ -349,11 +349,14 @@ impl Core {
         }
     }
 
+    /// Counts one packet of `bytes` after [`Core::alive`] passed at the same
+    /// `now` (so only the byte and packet thresholds can have been crossed):
+    /// two adds and two compares against the precomputed next limits.
     #[inline]
     fn account(&mut self, now: Duration, bytes: usize) {
         self.stats.packets += 1;
         self.stats.bytes = self.stats.bytes.saturating_add(bytes as u64);
-        if self.due(now) {
+        if self.stats.bytes >= self.next_bytes || self.stats.packets >= self.next_packets {
             let _ = self.check(now);
         }
     }
@@ -608,6 +611,8 @@ impl<T: Transform> Outbound<T> {
         r
     }
 
+    /// [`Outbound::encap_esp`] without the accounting.
+    #[inline]
     fn encap_esp_inner<R: RngCore + CryptoRng>(
         &mut self,
         now: Duration,
@@ -618,22 +623,41 @@ impl<T: Transform> Outbound<T> {
         rng: &mut R,
     ) -> Result<Range<usize>, Error> {
         check_range(buf.len(), &p)?;
-        self.core.alive(now)?;
-        let iv_bytes = self.transform.iv_len();
-        let tag_bytes = self.transform.icv_len();
-        let hdr = HEADER_LEN + iv_bytes;
+        let hdr = HEADER_LEN + self.transform.iv_len();
         let start = p.start.checked_sub(hdr).ok_or(short(hdr, p.start))?;
-        let content = p.len() + tfc;
-        let trailer = Trailer::for_len(content, self.align, nh);
-        let tail = tfc + trailer.len() + tag_bytes;
+        let trailer = Trailer::for_len(p.len() + tfc, self.align, nh);
+        let tail = tfc + trailer.len() + self.transform.icv_len();
         let end = p.end + tail;
         if end > buf.len() {
             return Err(short(tail, buf.len() - p.end));
         }
+        self.core.alive(now)?;
         let seq = self.take_seq()?;
+        let esp = buf.get_mut(start..end).ok_or(short(end, 0))?;
+        self.seal_esp(esp, p.len(), tfc, trailer, seq, rng)?;
+        Ok(start..end)
+    }
+
+    /// Fills in one ESP packet around its payload and seals it (RFC 4303
+    /// section 3.3.2): `esp` is exactly the packet, header through ICV, with
+    /// `plen` payload bytes at `HEADER_LEN + iv_len`. Writes the header (SPI,
+    /// low sequence number), the IV, `tfc` zero bytes of TFC padding and the
+    /// trailer, then encrypts and writes the ICV. The layout was checked by the
+    /// caller; the sequence number is taken.
+    #[inline]
+    fn seal_esp<R: RngCore + CryptoRng>(
+        &self,
+        esp: &mut [u8],
+        plen: usize,
+        tfc: usize,
+        trailer: Trailer,
+        seq: u64,
+        rng: &mut R,
+    ) -> Result<(), Error> {
+        let iv_bytes = self.transform.iv_len();
+        let tag_bytes = self.transform.icv_len();
         let (hi, lo) = split_seq(seq);
-        let region = buf.get_mut(start..end).ok_or(short(end, 0))?;
-        let (header, rest) = region
+        let (header, rest) = esp
             .split_first_chunk_mut::<HEADER_LEN>()
             .ok_or(short(HEADER_LEN, 0))?;
         // RFC 4303 section 2: SPI and low sequence number, written with one
@@ -642,7 +666,9 @@ impl<T: Transform> Outbound<T> {
         // forwarding and cost tens of cycles per packet).
         let hdr = ((u64::from(self.core.config.spi.0) << 32) | u64::from(lo)).to_be_bytes();
         *header = hdr;
-        let (iv, rest) = rest.split_at_mut(iv_bytes);
+        let (iv, rest) = rest
+            .split_at_mut_checked(iv_bytes)
+            .ok_or(short(iv_bytes, 0))?;
         let ivv = (seq ^ self.core.config.iv_mask).to_be_bytes();
         let iv: &[u8] = if self.transform.random_iv() {
             rng.fill_bytes(iv);
@@ -659,18 +685,32 @@ impl<T: Transform> Outbound<T> {
             }
             iv
         };
-        let (plain, icv) = rest.split_at_mut(rest.len() - tag_bytes);
-        let (_, tr) = plain.split_at_mut(p.len());
-        let (pad, trl) = tr.split_at_mut(tfc);
-        if !pad.is_empty() {
-            pad.fill(0);
+        let plain_len = rest
+            .len()
+            .checked_sub(tag_bytes)
+            .ok_or(short(tag_bytes, 0))?;
+        // TFC padding and trailer (RFC 4303 sections 2.4-2.7) after the payload.
+        let tr = rest.get_mut(plen..).unwrap_or_default();
+        match tr.first_chunk_mut::<8>() {
+            // Common case: no TFC and at most 6 padding bytes, so padding, pad
+            // length and next header fit one 8-byte store; the bytes past the
+            // trailer land in the ICV, which the seal overwrites.
+            Some(w) if tfc == 0 && trailer.pad_len <= 6 => *w = trailer.word(),
+            _ => {
+                let (pad, trl) = tr
+                    .get_mut(..plain_len.saturating_sub(plen))
+                    .unwrap_or_default()
+                    .split_at_mut_checked(tfc)
+                    .ok_or(short(tfc, 0))?;
+                pad.fill(0);
+                trailer.emit(trl)?;
+            }
         }
-        trailer.emit(trl)?;
+        let (plain, icv) = rest.split_at_mut(plain_len);
         let seq_hi = self.core.config.esn.then_some(hi);
         self.transform
             .seal(&hdr, seq_hi, iv, plain, icv)
-            .map_err(map_crypto)?;
-        Ok(start..end)
+            .map_err(map_crypto)
     }
 
     /// Protects the IP packet at `range` in `buf` (RFC 4303 section 3.3): tunnel
@@ -690,15 +730,101 @@ impl<T: Transform> Outbound<T> {
         range: Range<usize>,
         rng: &mut R,
     ) -> Result<Range<usize>, Error> {
-        let r = self.encap_inner(now, buf, range, rng);
-        match r {
-            Ok(_) => {}
-            Err(e) => self.core.stats.record(e),
+        let r = match self.core.config.mode {
+            Mode::Tunnel(t) => self.encap_tunnel(now, buf, range, t, rng),
+            Mode::Transport => self.encap_transport(now, buf, range, rng),
+        };
+        if let Err(e) = r {
+            self.core.stats.record(e);
         }
         r
     }
 
-    fn encap_inner<R: RngCore + CryptoRng>(
+    /// Tunnel mode (RFC 4301 section 5.1.2, RFC 4303 section 3.1.2): all
+    /// lengths are checked once up front, then outer header, optional UDP
+    /// header, ESP header, IV and trailer are written and the payload sealed,
+    /// each through one fixed-size split of the packet's region.
+    #[inline]
+    fn encap_tunnel<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        buf: &mut [u8],
+        range: Range<usize>,
+        t: Tunnel,
+        rng: &mut R,
+    ) -> Result<Range<usize>, Error> {
+        let pkt = buf
+            .get(range.clone())
+            .ok_or(UsageError::InvalidConfig("range outside the buffer"))?;
+        let inner_v = pkt.first().map(|b| b >> 4);
+        let nh = match inner_v {
+            Some(4) => NextHeader::IPV4,
+            Some(6) => NextHeader::IPV6,
+            _ => return Err(ParseError::InvalidField("inner packet is not IP").into()),
+        };
+        // The inner IP length must cover exactly the packet: the receiver
+        // trims TFC padding by it (RFC 4303 section 2.7).
+        if ip::parse(pkt, false)?.total_len != range.len() {
+            return Err(ParseError::BadLength.into());
+        }
+        let tos = ip::tos(pkt);
+        let inner_df = inner_v == Some(6) || pkt.get(6).is_some_and(|b| b & 0x40 != 0);
+        let cfg = &self.core.config;
+        let outer = match t {
+            Tunnel::V4 { .. } => ip::V4_LEN,
+            Tunnel::V6 { .. } => ip::V6_LEN,
+        };
+        let udp = if cfg.udp_encap.is_some() { 8 } else { 0 };
+        let head = outer + udp + HEADER_LEN + self.transform.iv_len();
+        let start = range
+            .start
+            .checked_sub(head)
+            .ok_or(short(head, range.start))?;
+        let tfc = usize::from(cfg.tfc_pad_to).saturating_sub(range.len());
+        let trailer = Trailer::for_len(range.len() + tfc, self.align, nh);
+        let tail = tfc + trailer.len() + self.transform.icv_len();
+        let room = buf.len() - range.end;
+        if room < tail {
+            return Err(short(tail, room));
+        }
+        let end = range.end + tail;
+        let tos = match cfg.dscp {
+            Dscp::Copy => tos & 0xfc,
+            Dscp::Set(v) => v << 2,
+        } | match cfg.ecn {
+            EcnMode::Normal => tos & 3,
+            EcnMode::Compatibility => 0,
+        };
+        let df = match cfg.df {
+            DfPolicy::Copy => inner_df,
+            DfPolicy::Set => true,
+            DfPolicy::Clear => false,
+        };
+        let (ttl, udp_encap) = (cfg.ttl, cfg.udp_encap);
+        let proto = if udp > 0 { 17 } else { IP_PROTO_ESP };
+        self.core.alive(now)?;
+        let seq = self.take_seq()?;
+        let region = buf.get_mut(start..end).ok_or(short(end, 0))?;
+        let (hdr, rest) = region.split_at_mut(outer);
+        // The IPv4 identification is the low 16 bits of the sequence number:
+        // unique per SA for 2^16 packets (RFC 6864 allows any for DF=1 atomic
+        // datagrams).
+        #[allow(clippy::cast_possible_truncation, reason = "low 16 bits")]
+        let id = (seq as u16).to_be_bytes();
+        write_outer(hdr, t, tos, df, id, ttl, proto, end - start)?;
+        let esp = rest.get_mut(udp..).unwrap_or_default();
+        self.seal_esp(esp, range.len(), tfc, trailer, seq, rng)?;
+        if let Some(u) = udp_encap {
+            write_udp(hdr, rest, u)?;
+        }
+        // Byte lifetimes count protected payload bytes, as inbound does.
+        self.core.account(now, range.len());
+        Ok(start..end)
+    }
+
+    /// Transport mode (RFC 4303 section 3.1.1): ESP goes between the IP header
+    /// (moved down into the headroom) and its payload.
+    fn encap_transport<R: RngCore + CryptoRng>(
         &mut self,
         now: Duration,
         buf: &mut [u8],
@@ -710,98 +836,43 @@ impl<T: Transform> Outbound<T> {
         let udp = if cfg.udp_encap.is_some() { 8 } else { 0 };
         let esp_hdr = HEADER_LEN + self.transform.iv_len();
         let pkt = buf.get(range.clone()).unwrap_or_default();
-        match cfg.mode {
-            Mode::Tunnel(t) => {
-                let inner_v = pkt.first().map(|b| b >> 4);
-                let nh = match inner_v {
-                    Some(4) => NextHeader::IPV4,
-                    Some(6) => NextHeader::IPV6,
-                    _ => return Err(ParseError::InvalidField("inner packet is not IP").into()),
-                };
-                // The inner IP length must cover exactly the packet: the receiver
-                // trims TFC padding by it (RFC 4303 section 2.7).
-                if ip::parse(pkt, false)?.total_len != range.len() {
-                    return Err(ParseError::BadLength.into());
-                }
-                let tos = ip::tos(pkt);
-                let inner_df = inner_v == Some(6) || pkt.get(6).is_some_and(|b| b & 0x40 != 0);
-                let outer = match t {
-                    Tunnel::V4 { .. } => ip::V4_LEN,
-                    Tunnel::V6 { .. } => ip::V6_LEN,
-                };
-                let need = outer + udp + esp_hdr;
-                if range.start < need {
-                    return Err(short(need, range.start));
-                }
-                let tfc = usize::from(cfg.tfc_pad_to).saturating_sub(range.len());
-                let esp = self.encap_esp(now, buf, range, nh, tfc, rng)?;
-                let start = esp.start - udp - outer;
-                let total = esp.end - start;
-                let dscp = match cfg.dscp {
-                    Dscp::Copy => tos & 0xfc,
-                    Dscp::Set(v) => v << 2,
-                };
-                let ecn = match cfg.ecn {
-                    EcnMode::Normal => tos & 3,
-                    EcnMode::Compatibility => 0,
-                };
-                let df = match cfg.df {
-                    DfPolicy::Copy => inner_df,
-                    DfPolicy::Set => true,
-                    DfPolicy::Clear => false,
-                };
-                let seq_lo = buf
-                    .get(esp.start + 6..esp.start + 8)
-                    .and_then(<[u8]>::first_chunk::<2>)
-                    .copied()
-                    .unwrap_or_default();
-                let proto = if udp > 0 { 17 } else { IP_PROTO_ESP };
-                let h = buf.get_mut(start..esp.end).ok_or(short(total, 0))?;
-                let (hdr, rest) = h.split_at_mut(outer);
-                write_outer(hdr, t, dscp | ecn, df, seq_lo, cfg.ttl, proto, total)?;
-                if let Some(u) = cfg.udp_encap {
-                    write_udp(hdr, rest, u)?;
-                }
-                Ok(start..esp.end)
-            }
-            Mode::Transport => {
-                let l3 = ip::parse(pkt, true)?;
-                if l3.total_len != range.len() {
-                    return Err(ParseError::BadLength.into());
-                }
-                let hl = l3.header_len;
-                let shift = udp + esp_hdr;
-                let new_start = range
-                    .start
-                    .checked_sub(shift)
-                    .ok_or(short(shift, range.start))?;
-                let payload = range.start + hl..range.end;
-                let tail = self.tailroom(payload.len());
-                if buf.len() - range.end < tail {
-                    return Err(short(tail, buf.len() - range.end));
-                }
-                let nh = NextHeader(l3.proto);
-                self.core.alive(now)?;
-                if self.exhausted {
-                    return Err(ProtocolError::SequenceExhausted.into());
-                }
-                // Reserve the sequence number only once the layout fits: move the
-                // IP header first, then encapsulate the payload behind it.
-                buf.copy_within(range.start..range.start + hl, new_start);
-                let esp = self.encap_esp(now, buf, payload, nh, 0, rng)?;
-                let total = esp.end - new_start;
-                let h = buf.get_mut(new_start..esp.end).ok_or(short(total, 0))?;
-                let (hdr, rest) = h.split_at_mut(hl);
-                if let Some(b) = hdr.get_mut(l3.proto_at) {
-                    *b = if udp > 0 { 17 } else { IP_PROTO_ESP };
-                }
-                set_ip_len(hdr, l3.version, total)?;
-                if let Some(u) = cfg.udp_encap {
-                    write_udp(hdr, rest, u)?;
-                }
-                Ok(new_start..esp.end)
-            }
+        let l3 = ip::parse(pkt, true)?;
+        if l3.total_len != range.len() {
+            return Err(ParseError::BadLength.into());
         }
+        let hl = l3.header_len;
+        let shift = udp + esp_hdr;
+        let new_start = range
+            .start
+            .checked_sub(shift)
+            .ok_or(short(shift, range.start))?;
+        let payload = range.start + hl..range.end;
+        let tail = self.tailroom(payload.len());
+        if buf.len() - range.end < tail {
+            return Err(short(tail, buf.len() - range.end));
+        }
+        let nh = NextHeader(l3.proto);
+        self.core.alive(now)?;
+        if self.exhausted {
+            return Err(ProtocolError::SequenceExhausted.into());
+        }
+        // Reserve the sequence number only once the layout fits: move the
+        // IP header first, then encapsulate the payload behind it.
+        buf.copy_within(range.start..range.start + hl, new_start);
+        let plen = payload.len();
+        let esp = self.encap_esp_inner(now, buf, payload, nh, 0, rng)?;
+        self.core.account(now, plen);
+        let total = esp.end - new_start;
+        let h = buf.get_mut(new_start..esp.end).ok_or(short(total, 0))?;
+        let (hdr, rest) = h.split_at_mut(hl);
+        if let Some(b) = hdr.get_mut(l3.proto_at) {
+            *b = if udp > 0 { 17 } else { IP_PROTO_ESP };
+        }
+        set_ip_len(hdr, l3.version, total)?;
+        if let Some(u) = cfg.udp_encap {
+            write_udp(hdr, rest, u)?;
+        }
+        Ok(new_start..esp.end)
     }
 
     /// Encapsulates every item (as [`Outbound::encap`]); returns how many

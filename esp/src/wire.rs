@@ -275,6 +275,19 @@ impl Trailer {
         }
     }
 
+    /// Padding (1, 2, 3, ...), pad length and next header as the first
+    /// [`Trailer::len`] bytes of one 8-byte word (the rest zero), for a pad
+    /// length of at most 6: lets the encapsulation write the trailer with a
+    /// single store (RFC 4303 section 2.4).
+    #[must_use]
+    #[inline]
+    pub(crate) fn word(self) -> [u8; 8] {
+        let p = u32::from(self.pad_len.min(6)) * 8;
+        let series = 0x0000_0605_0403_0201_u64 & ((1u64 << p) - 1);
+        (series | (u64::from(self.pad_len) << p) | (u64::from(self.next_header.0) << (p + 8)))
+            .to_le_bytes()
+    }
+
     /// Writes padding (1, 2, 3, ...), pad length and next header into `out`,
     /// which must be exactly [`Trailer::len`] bytes.
     ///
@@ -321,6 +334,19 @@ mod tests {
             assert!(Packet::new_checked(&bytes[..n]).is_err());
         }
         assert!(r.emit(&mut out[..7]).is_err());
+    }
+
+    #[test]
+    fn trailer_word_matches_emit() {
+        for pad in 0..=6u8 {
+            let t = Trailer {
+                pad_len: pad,
+                next_header: NextHeader::IPV6,
+            };
+            let mut want = [0u8; 8];
+            t.emit(&mut want[..t.len()]).unwrap();
+            assert_eq!(t.word(), want, "pad {pad}");
+        }
     }
 
     #[test]

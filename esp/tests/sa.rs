@@ -596,3 +596,50 @@ fn natt_transport_fixes_inner_udp_checksum() {
     pseudo.extend(&q[20..]);
     assert!(v4_sum_ok(&pseudo), "UDP checksum recomputed");
 }
+
+/// Every failed encapsulation is counted exactly once, in tunnel and transport
+/// mode (the ESP step inside `encap` does not count it a second time).
+#[test]
+fn encap_errors_counted_once() {
+    let key = [7u8; 20];
+    for mode in [
+        Mode::Tunnel(Tunnel::V4 {
+            src: [192, 0, 2, 1],
+            dst: [192, 0, 2, 2],
+        }),
+        Mode::Transport,
+    ] {
+        let mut cfg = Config::new(Spi(0x4242), mode);
+        cfg.lifetime.hard = Limits {
+            packets: Some(1),
+            ..Limits::default()
+        };
+        let mut tx = Outbound::new(cfg, Aes128GcmEsp::from_keymat(&key).unwrap(), T0).unwrap();
+        let mut rng = StdRng::seed_from_u64(9);
+        let pkt = icmp4(64, 0);
+        // Too little tailroom.
+        let mut buf = vec![0u8; HEAD + pkt.len()];
+        buf[HEAD..].copy_from_slice(&pkt);
+        let e = tx.encap(T0, &mut buf, HEAD..HEAD + pkt.len(), &mut rng);
+        assert!(matches!(
+            e,
+            Err(Error::Emit(EmitError::BufferTooSmall { .. }))
+        ));
+        assert_eq!(tx.stats().emit_errors, 1, "{mode:?}");
+        // One packet, then the hard packet limit refuses the next.
+        let mut buf = vec![0u8; HEAD + pkt.len() + 64];
+        buf[HEAD..HEAD + pkt.len()].copy_from_slice(&pkt);
+        tx.encap(T0, &mut buf, HEAD..HEAD + pkt.len(), &mut rng)
+            .unwrap();
+        assert_eq!(tx.stats().packets, 1);
+        buf[HEAD..HEAD + pkt.len()].copy_from_slice(&pkt);
+        let e = tx.encap(T0, &mut buf, HEAD..HEAD + pkt.len(), &mut rng);
+        assert_eq!(e, Err(Error::Protocol(ProtocolError::Expired)));
+        assert_eq!(
+            tx.stats().protocol_errors[ProtocolError::Expired.index()],
+            1,
+            "{mode:?}"
+        );
+        assert_eq!(tx.stats().packets, 1);
+    }
+}
