@@ -13,6 +13,7 @@
 
 pub mod cli;
 pub mod dump;
+pub mod ipsec;
 pub mod lab;
 pub mod net;
 pub mod rng;

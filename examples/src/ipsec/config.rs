@@ -1,0 +1,829 @@
+//! The `ipsec-gw` configuration: a swanctl-like TOML file (`examples/ipsec-gw/site.toml`
+//! is the commented example), checked completely before anything starts. Every error
+//! names the key, what was expected and what was found.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::time::Duration;
+
+use bng_ikev2::exchange::{ChildSuite, IkeSuite};
+use bng_ikev2::payload::{AddrRange, TrafficSelector};
+use bng_ikev2::types::{DhGroup, EncrId, EsnId, IdType, IntegId, PrfId};
+use serde::Deserialize;
+
+/// A configuration error: the key (dotted TOML path), what was expected, what was found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The key, e.g. `connections.site.proposals`.
+    pub key: String,
+    /// What the key must hold.
+    pub expected: String,
+    /// What it held (or why it could not be read).
+    pub found: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: expected {}, found {}",
+            self.key, self.expected, self.found
+        )
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn err(key: &str, expected: &str, found: impl fmt::Display) -> ConfigError {
+    ConfigError {
+        key: key.to_owned(),
+        expected: expected.to_owned(),
+        found: found.to_string(),
+    }
+}
+
+/// A duration as strongSwan writes it: seconds, or a number with `s`, `m`, `h`, `d`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum RawDuration {
+    Secs(u64),
+    Text(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    gateway: RawGateway,
+    connections: BTreeMap<String, RawConnection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGateway {
+    tun: Option<String>,
+    tun_mtu: Option<u16>,
+    install_routes: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConnection {
+    local_addrs: String,
+    remote_addrs: Option<String>,
+    proposals: Option<String>,
+    psk_file: Option<String>,
+    rekey_time: Option<RawDuration>,
+    dpd_delay: Option<RawDuration>,
+    start_action: Option<String>,
+    pools: Option<String>,
+    dns: Option<Vec<String>>,
+    #[serde(default)]
+    local: RawEnd,
+    #[serde(default)]
+    remote: RawEnd,
+    children: BTreeMap<String, RawChild>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEnd {
+    auth: Option<String>,
+    id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChild {
+    local_ts: String,
+    remote_ts: String,
+    esp_proposals: Option<String>,
+    rekey_time: Option<RawDuration>,
+    life_time: Option<RawDuration>,
+    mode: Option<String>,
+}
+
+/// What to do with a connection at start (swanctl `start_action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StartAction {
+    /// Wait for the peer to initiate (`none`, the default).
+    Wait,
+    /// Initiate the IKE SA and its Child SA at once (`start`/`initiate`).
+    Initiate,
+}
+
+/// An IPv4 prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    /// Network address (host bits cleared).
+    pub addr: Ipv4Addr,
+    /// Prefix length.
+    pub len: u8,
+}
+
+impl Cidr {
+    /// The first and last address.
+    #[must_use]
+    pub fn bounds(&self) -> (u32, u32) {
+        let mask = if self.len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.len))
+        };
+        let start = u32::from(self.addr) & mask;
+        (start, start | !mask)
+    }
+
+    /// The selector covering this prefix, any protocol and port (RFC 7296 section 3.13.1).
+    #[must_use]
+    pub fn selector(&self) -> TrafficSelector {
+        let (s, e) = self.bounds();
+        TrafficSelector {
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 0xffff,
+            range: AddrRange::V4 {
+                start: s.to_be_bytes(),
+                end: e.to_be_bytes(),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// An identity as strongSwan reads one (RFC 7296 section 3.5): an IPv4 address is
+/// `ID_IPV4_ADDR`, `user@domain` `ID_RFC822_ADDR`, `@name` or anything else `ID_FQDN`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Id {
+    /// The ID Type.
+    pub id_type: IdType,
+    /// The identification data.
+    pub data: Vec<u8>,
+}
+
+impl Id {
+    /// Reads `s`.
+    #[must_use]
+    pub fn parse(s: &str) -> Self {
+        if let Ok(a) = s.parse::<Ipv4Addr>() {
+            return Self {
+                id_type: IdType::IPV4_ADDR,
+                data: a.octets().to_vec(),
+            };
+        }
+        if let Some(fqdn) = s.strip_prefix('@') {
+            return Self {
+                id_type: IdType::FQDN,
+                data: fqdn.as_bytes().to_vec(),
+            };
+        }
+        let id_type = if s.contains('@') {
+            IdType::RFC822_ADDR
+        } else {
+            IdType::FQDN
+        };
+        Self {
+            id_type,
+            data: s.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// One Child SA configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Child {
+    /// Its name.
+    pub name: String,
+    /// Our selector.
+    pub local_ts: Cidr,
+    /// The peer's selector.
+    pub remote_ts: Cidr,
+    /// ESP proposals in preference order.
+    pub esp: Vec<ChildSuite>,
+    /// The key exchange group for PFS in rekeys (a group in `esp_proposals`).
+    pub pfs: Option<DhGroup>,
+    /// Rekey after this long (`None`: never).
+    pub rekey_time: Option<Duration>,
+    /// Hard lifetime of the ESP SAs (`None`: none).
+    pub life_time: Option<Duration>,
+}
+
+/// One connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    /// Its name.
+    pub name: String,
+    /// Our address (UDP 500 and 4500 are bound on it).
+    pub local: Ipv4Addr,
+    /// The peer's address (`None`: any peer may initiate).
+    pub remote: Option<Ipv4Addr>,
+    /// Our identity (default: our address).
+    pub local_id: Id,
+    /// The identity the peer must prove (`None`: any).
+    pub remote_id: Option<Id>,
+    /// IKE proposals in preference order.
+    pub ike: Vec<IkeSuite>,
+    /// The pre-shared key (read from `psk_file`).
+    pub psk: Vec<u8>,
+    /// IKE SA rekey time (`None`: never).
+    pub rekey_time: Option<Duration>,
+    /// Liveness check after this long without hearing from the peer (`None`: off).
+    pub dpd_delay: Option<Duration>,
+    /// What to do at start.
+    pub start_action: StartAction,
+    /// Virtual IPv4 addresses for remote-access initiators (CP, RFC 7296 section 2.19).
+    pub pool: Option<Cidr>,
+    /// DNS servers handed out with a pool address (at most two).
+    pub dns: Vec<Ipv4Addr>,
+    /// The Child SA.
+    pub child: Child,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GwConfig {
+    /// The TUN device for the route-based inner side.
+    pub tun: String,
+    /// Its MTU.
+    pub tun_mtu: u16,
+    /// Route the remote selectors (and the pool) into the TUN device at start.
+    pub install_routes: bool,
+    /// The connection.
+    pub conn: Connection,
+}
+
+fn duration(
+    key: &str,
+    d: Option<&RawDuration>,
+    default: Option<Duration>,
+) -> Result<Option<Duration>, ConfigError> {
+    const WHAT: &str = "a duration: seconds, or a number with s, m, h or d (0 = off)";
+    let Some(d) = d else { return Ok(default) };
+    let secs = match d {
+        RawDuration::Secs(s) => *s,
+        RawDuration::Text(t) => {
+            let t = t.trim();
+            let (num, mult) = match t.char_indices().last() {
+                Some((i, 's')) => (t.get(..i), 1),
+                Some((i, 'm')) => (t.get(..i), 60),
+                Some((i, 'h')) => (t.get(..i), 3600),
+                Some((i, 'd')) => (t.get(..i), 86400),
+                _ => (Some(t), 1),
+            };
+            let n: u64 = num
+                .and_then(|n| n.trim().parse().ok())
+                .ok_or_else(|| err(key, WHAT, format!("{t:?}")))?;
+            n.checked_mul(mult)
+                .ok_or_else(|| err(key, WHAT, format!("{t:?} (too large)")))?
+        }
+    };
+    Ok((secs > 0).then(|| Duration::from_secs(secs)))
+}
+
+/// Reads `a.b.c.d/len`.
+///
+/// # Errors
+/// A [`ConfigError`] for `key` when `s` is not an IPv4 prefix.
+pub fn cidr(key: &str, s: &str) -> Result<Cidr, ConfigError> {
+    const WHAT: &str = "an IPv4 prefix a.b.c.d/len (one; IPv6 is not served yet)";
+    let s = s.trim();
+    if s.contains(',') {
+        return Err(err(key, WHAT, format!("a list {s:?}")));
+    }
+    let (a, len) = s.split_once('/').unwrap_or((s, "32"));
+    let addr: Ipv4Addr = a.parse().map_err(|_| err(key, WHAT, format!("{s:?}")))?;
+    let len: u8 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= 32)
+        .ok_or_else(|| err(key, WHAT, format!("{s:?}")))?;
+    let c = Cidr { addr, len };
+    let (start, _) = c.bounds();
+    Ok(Cidr {
+        addr: Ipv4Addr::from(start),
+        len,
+    })
+}
+
+fn dh_group(tok: &str) -> Option<DhGroup> {
+    Some(match tok {
+        "x25519" | "curve25519" => DhGroup::CURVE25519,
+        "ecp256" => DhGroup::ECP256,
+        "ecp384" => DhGroup::ECP384,
+        "ecp521" => DhGroup::ECP521,
+        "modp2048" => DhGroup::MODP2048,
+        "modp3072" => DhGroup::MODP3072,
+        "modp4096" => DhGroup::MODP4096,
+        "modp6144" => DhGroup::MODP6144,
+        "modp8192" => DhGroup::MODP8192,
+        _ => return None,
+    })
+}
+
+/// An encryption token: (algorithm, key bits).
+fn encr(tok: &str) -> Option<(EncrId, u16)> {
+    Some(match tok {
+        "aes128gcm16" | "aes128gcm128" | "aes128gcm" => (EncrId::AES_GCM_16, 128),
+        "aes256gcm16" | "aes256gcm128" | "aes256gcm" => (EncrId::AES_GCM_16, 256),
+        "aes128" => (EncrId::AES_CBC, 128),
+        "aes256" => (EncrId::AES_CBC, 256),
+        _ => return None,
+    })
+}
+
+fn integ(tok: &str) -> Option<IntegId> {
+    Some(match tok {
+        "sha256" | "sha2_256" => IntegId::HMAC_SHA2_256_128,
+        "sha384" | "sha2_384" => IntegId::HMAC_SHA2_384_192,
+        "sha512" | "sha2_512" => IntegId::HMAC_SHA2_512_256,
+        _ => return None,
+    })
+}
+
+fn prf(tok: &str) -> Option<PrfId> {
+    Some(match tok {
+        "prfsha256" => PrfId::HMAC_SHA2_256,
+        "prfsha384" => PrfId::HMAC_SHA2_384,
+        "prfsha512" => PrfId::HMAC_SHA2_512,
+        _ => return None,
+    })
+}
+
+/// One IKE proposal in strongSwan syntax, e.g. `aes128gcm16-prfsha256-x25519` or
+/// `aes256-sha256-ecp384` (the PRF follows the integrity algorithm when not given).
+///
+/// # Errors
+/// A [`ConfigError`] naming `key` and the token that is not understood or supported.
+pub fn ike_proposal(key: &str, s: &str) -> Result<IkeSuite, ConfigError> {
+    const WHAT: &str = "an IKE proposal ENCR[-INTEG][-PRF]-DH, e.g. aes128gcm16-prfsha256-x25519 or aes256-sha256-ecp384 \
+         (ENCR aes128gcm16 aes256gcm16 aes128 aes256; INTEG sha256 sha384 sha512; PRF prfsha256 prfsha384 prfsha512; \
+         DH x25519 ecp256 ecp384 ecp521 modp2048..modp8192)";
+    let mut e = None;
+    let (mut i, mut p, mut d) = (None, None, None);
+    for tok in s.trim().split('-') {
+        if let (None, Some(x)) = (e, encr(tok)) {
+            e = Some(x);
+        } else if let (None, Some(x)) = (i, integ(tok)) {
+            i = Some(x);
+        } else if let (None, Some(x)) = (p, prf(tok)) {
+            p = Some(x);
+        } else if let (None, Some(x)) = (d, dh_group(tok)) {
+            d = Some(x);
+        } else {
+            return Err(err(key, WHAT, format!("{s:?} (token {tok:?})")));
+        }
+    }
+    let (Some((encr, key_bits)), Some(dh)) = (e, d) else {
+        return Err(err(key, WHAT, format!("{s:?} (needs ENCR and DH)")));
+    };
+    let integ = if encr.is_aead() {
+        if i.is_some() {
+            return Err(err(key, WHAT, format!("{s:?} (AES-GCM takes no INTEG)")));
+        }
+        IntegId::NONE
+    } else {
+        i.ok_or_else(|| err(key, WHAT, format!("{s:?} (AES-CBC needs an INTEG)")))?
+    };
+    let prf = match (p, integ) {
+        (Some(p), _) => p,
+        (None, IntegId::HMAC_SHA2_256_128) => PrfId::HMAC_SHA2_256,
+        (None, IntegId::HMAC_SHA2_384_192) => PrfId::HMAC_SHA2_384,
+        (None, IntegId::HMAC_SHA2_512_256) => PrfId::HMAC_SHA2_512,
+        (None, _) => return Err(err(key, WHAT, format!("{s:?} (needs a PRF)"))),
+    };
+    Ok(IkeSuite {
+        encr,
+        key_bits,
+        prf,
+        integ,
+        dh,
+    })
+}
+
+/// One ESP proposal in strongSwan syntax, e.g. `aes128gcm16`, `aes256-sha256`, with an
+/// optional DH group for PFS and `esn`/`noesn`. Returns the suite and the PFS group.
+///
+/// # Errors
+/// A [`ConfigError`] naming `key` and what is not understood or supported.
+pub fn esp_proposal(key: &str, s: &str) -> Result<(ChildSuite, Option<DhGroup>), ConfigError> {
+    const WHAT: &str = "an ESP proposal ENCR[-INTEG][-DH][-esn|-noesn], e.g. aes128gcm16 or aes256-sha256 \
+         (ENCR aes128gcm16 aes256gcm16 aes128 aes256; INTEG sha256 only)";
+    let (mut e, mut i, mut d, mut esn) = (None, None, None, None);
+    for tok in s.trim().split('-') {
+        if let (None, Some(x)) = (e, encr(tok)) {
+            e = Some(x);
+        } else if let (None, Some(x)) = (i, integ(tok)) {
+            i = Some(x);
+        } else if let (None, Some(x)) = (d, dh_group(tok)) {
+            d = Some(x);
+        } else if esn.is_none() && (tok == "esn" || tok == "noesn") {
+            esn = Some(tok == "esn");
+        } else {
+            return Err(err(key, WHAT, format!("{s:?} (token {tok:?})")));
+        }
+    }
+    let Some((encr, key_bits)) = e else {
+        return Err(err(key, WHAT, format!("{s:?} (needs ENCR)")));
+    };
+    let integ = match (encr.is_aead(), i) {
+        (true, None) => IntegId::NONE,
+        (false, Some(IntegId::HMAC_SHA2_256_128)) => IntegId::HMAC_SHA2_256_128,
+        (true, Some(_)) => return Err(err(key, WHAT, format!("{s:?} (AES-GCM takes no INTEG)"))),
+        (false, _) => {
+            return Err(err(
+                key,
+                WHAT,
+                format!("{s:?} (AES-CBC needs sha256: bng-esp has HMAC-SHA-256-128)"),
+            ));
+        }
+    };
+    Ok((
+        ChildSuite {
+            encr,
+            key_bits,
+            integ,
+            esn: if esn == Some(true) {
+                EsnId::YES
+            } else {
+                EsnId::NO
+            },
+        },
+        d,
+    ))
+}
+
+fn list(s: &str) -> impl Iterator<Item = &str> {
+    s.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// Reads and checks the configuration file at `path` (`psk_file` is relative to its
+/// directory).
+///
+/// # Errors
+/// A [`ConfigError`] for an unreadable file, bad TOML, an unknown or missing key, or a
+/// value this gateway cannot serve.
+pub fn load(path: &Path) -> Result<GwConfig, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| err(&path.display().to_string(), "a readable TOML file", e))?;
+    parse(&text, path.parent().unwrap_or_else(|| Path::new(".")))
+}
+
+/// Checks the configuration in `text`; `base` is the directory `psk_file` is relative to.
+///
+/// # Errors
+/// As [`load`].
+#[allow(clippy::too_many_lines, reason = "one key after the other")]
+pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| {
+        let msg = e.message().to_owned();
+        let at = e
+            .span()
+            .map(|s| {
+                let line = text.get(..s.start).map_or(0, |t| t.lines().count().max(1));
+                format!(" (line {line})")
+            })
+            .unwrap_or_default();
+        err(
+            "<file>",
+            "the ipsec-gw TOML schema (see examples/ipsec-gw/site.toml)",
+            format!("{msg}{at}"),
+        )
+    })?;
+    let gw = raw.gateway;
+    let mut conns = raw.connections.into_iter();
+    let Some((name, c)) = conns.next() else {
+        return Err(err("connections", "one connection table", "none"));
+    };
+    if let Some((other, _)) = conns.next() {
+        return Err(err(
+            "connections",
+            "exactly one connection (this gateway serves one per process)",
+            format!("also {other:?}"),
+        ));
+    }
+    let k = |s: &str| format!("connections.{name}.{s}");
+    let local: Ipv4Addr = c.local_addrs.trim().parse().map_err(|_| {
+        err(
+            &k("local_addrs"),
+            "one IPv4 address",
+            format!("{:?}", c.local_addrs),
+        )
+    })?;
+    let remote = match c.remote_addrs.as_deref().map(str::trim) {
+        None | Some("%any") => None,
+        Some(r) => Some(r.parse::<Ipv4Addr>().map_err(|_| {
+            err(
+                &k("remote_addrs"),
+                "one IPv4 address or %any",
+                format!("{r:?}"),
+            )
+        })?),
+    };
+    let start_action = match c.start_action.as_deref() {
+        None | Some("none" | "wait" | "trap") => StartAction::Wait,
+        Some("start" | "initiate") => StartAction::Initiate,
+        Some(o) => return Err(err(&k("start_action"), "none or start", format!("{o:?}"))),
+    };
+    if start_action == StartAction::Initiate && remote.is_none() {
+        return Err(err(
+            &k("remote_addrs"),
+            "the peer's address with start_action = \"start\"",
+            "none",
+        ));
+    }
+    for (end, e) in [("local", &c.local), ("remote", &c.remote)] {
+        if let Some(a) = e.auth.as_deref().filter(|a| *a != "psk") {
+            return Err(err(
+                &k(&format!("{end}.auth")),
+                "psk (the only method served)",
+                format!("{a:?}"),
+            ));
+        }
+    }
+    let local_id = c
+        .local
+        .id
+        .as_deref()
+        .map_or_else(|| Id::parse(&local.to_string()), Id::parse);
+    let remote_id = c
+        .remote
+        .id
+        .as_deref()
+        .filter(|r| *r != "%any")
+        .map(Id::parse);
+    let proposals = c
+        .proposals
+        .as_deref()
+        .unwrap_or("aes128gcm16-prfsha256-x25519");
+    let ike = list(proposals)
+        .map(|p| ike_proposal(&k("proposals"), p))
+        .collect::<Result<Vec<_>, _>>()?;
+    if ike.is_empty() || ike.len() > 8 {
+        return Err(err(
+            &k("proposals"),
+            "1 to 8 proposals",
+            format!("{}", ike.len()),
+        ));
+    }
+    let Some(psk_file) = c.psk_file.as_deref() else {
+        return Err(err(
+            &k("psk_file"),
+            "the path of a file holding the pre-shared key",
+            "nothing",
+        ));
+    };
+    let psk_path = base.join(psk_file);
+    let psk = std::fs::read(&psk_path).map_err(|e| {
+        err(
+            &k("psk_file"),
+            "a readable file",
+            format!("{}: {e}", psk_path.display()),
+        )
+    })?;
+    let psk = psk.trim_ascii().to_vec();
+    if psk.len() < 16 {
+        return Err(err(
+            &k("psk_file"),
+            "a pre-shared key of at least 16 bytes",
+            format!("{} bytes in {}", psk.len(), psk_path.display()),
+        ));
+    }
+    let pool = c
+        .pools
+        .as_deref()
+        .map(|p| cidr(&k("pools"), p))
+        .transpose()?;
+    let dns = c
+        .dns
+        .unwrap_or_default()
+        .iter()
+        .map(|d| {
+            d.parse::<Ipv4Addr>()
+                .map_err(|_| err(&k("dns"), "IPv4 addresses", format!("{d:?}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if dns.len() > 2 {
+        return Err(err(&k("dns"), "at most two DNS servers", dns.len()));
+    }
+    let mut children = c.children.into_iter();
+    let Some((cname, ch)) = children.next() else {
+        return Err(err(&k("children"), "one child table", "none"));
+    };
+    if let Some((other, _)) = children.next() {
+        return Err(err(
+            &k("children"),
+            "exactly one Child SA per connection",
+            format!("also {other:?}"),
+        ));
+    }
+    let ck = |s: &str| format!("connections.{name}.children.{cname}.{s}");
+    if let Some(m) = ch.mode.as_deref().filter(|m| *m != "tunnel") {
+        return Err(err(
+            &ck("mode"),
+            "tunnel (route-based gateway)",
+            format!("{m:?}"),
+        ));
+    }
+    let esp_list = ch.esp_proposals.as_deref().unwrap_or("aes128gcm16");
+    let mut esp = Vec::new();
+    let mut pfs = None;
+    for p in list(esp_list) {
+        let (s, g) = esp_proposal(&ck("esp_proposals"), p)?;
+        if esp.is_empty() {
+            pfs = g;
+        }
+        esp.push(s);
+    }
+    if esp.is_empty() || esp.len() > 8 {
+        return Err(err(&ck("esp_proposals"), "1 to 8 proposals", esp.len()));
+    }
+    let child = Child {
+        local_ts: cidr(&ck("local_ts"), &ch.local_ts)?,
+        remote_ts: cidr(&ck("remote_ts"), &ch.remote_ts)?,
+        esp,
+        pfs,
+        rekey_time: duration(
+            &ck("rekey_time"),
+            ch.rekey_time.as_ref(),
+            Some(Duration::from_secs(3600)),
+        )?,
+        life_time: duration(&ck("life_time"), ch.life_time.as_ref(), None)?,
+        name: cname.clone(),
+    };
+    if let (Some(r), Some(l)) = (child.rekey_time, child.life_time) {
+        if l <= r {
+            return Err(err(
+                &ck("life_time"),
+                "longer than rekey_time",
+                format!("{l:?} <= {r:?}"),
+            ));
+        }
+    }
+    let tun = gw.tun.unwrap_or_else(|| "ipsecgw0".to_owned());
+    if tun.is_empty() || tun.len() > 15 {
+        return Err(err(
+            "gateway.tun",
+            "an interface name of 1 to 15 bytes",
+            format!("{tun:?}"),
+        ));
+    }
+    let tun_mtu = gw.tun_mtu.unwrap_or(1400);
+    if !(576..=9000).contains(&tun_mtu) {
+        return Err(err("gateway.tun_mtu", "576 to 9000", tun_mtu));
+    }
+    Ok(GwConfig {
+        tun,
+        tun_mtu,
+        install_routes: gw.install_routes.unwrap_or(true),
+        conn: Connection {
+            local,
+            remote,
+            local_id,
+            remote_id,
+            ike,
+            psk,
+            rekey_time: duration(
+                &k("rekey_time"),
+                c.rekey_time.as_ref(),
+                Some(Duration::from_secs(4 * 3600)),
+            )?,
+            dpd_delay: duration(&k("dpd_delay"), c.dpd_delay.as_ref(), None)?,
+            start_action,
+            pool,
+            dns,
+            child,
+            name,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+
+    use super::*;
+
+    const SITE: &str = r#"
+[gateway]
+tun = "tst0"
+
+[connections.site]
+local_addrs = "192.0.2.2"
+remote_addrs = "192.0.2.1"
+proposals = "aes128gcm16-prfsha256-x25519, aes256-sha256-ecp384"
+psk_file = "psk.txt"
+rekey_time = "4h"
+dpd_delay = 30
+start_action = "start"
+local.id = "ike2@lab"
+remote.id = "ike1@lab"
+
+[connections.site.children.net]
+local_ts = "10.2.0.0/24"
+remote_ts = "10.1.0.0/24"
+esp_proposals = "aes128gcm16, aes256-sha256-x25519"
+rekey_time = "50m"
+life_time = "1h"
+"#;
+
+    fn dir_with_psk() -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("ipsecgw-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("psk.txt"), "lab-psk-0123456789abcdef\n").unwrap();
+        d
+    }
+
+    #[test]
+    fn site_config() {
+        let c = parse(SITE, &dir_with_psk()).unwrap();
+        assert_eq!(c.tun, "tst0");
+        let k = &c.conn;
+        assert_eq!(
+            k.ike,
+            [
+                IkeSuite::AES128GCM_SHA256_X25519,
+                IkeSuite::AES256_SHA256_ECP384
+            ]
+        );
+        assert_eq!(
+            k.child.esp,
+            [ChildSuite::AES128GCM, ChildSuite::AES256_SHA256]
+        );
+        assert_eq!(k.psk, b"lab-psk-0123456789abcdef");
+        assert_eq!(k.local_id.id_type, IdType::RFC822_ADDR);
+        assert_eq!(k.rekey_time, Some(Duration::from_secs(4 * 3600)));
+        assert_eq!(k.dpd_delay, Some(Duration::from_secs(30)));
+        assert_eq!(k.child.rekey_time, Some(Duration::from_secs(3000)));
+        assert_eq!(k.start_action, StartAction::Initiate);
+        assert_eq!(k.child.local_ts.to_string(), "10.2.0.0/24");
+    }
+
+    #[test]
+    fn the_example_file_loads() {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("ipsec-gw/site.toml");
+        let c = load(&p).unwrap();
+        assert_eq!(c.conn.name, "site");
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text, &dir_with_psk()).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn errors_name_key_and_expectation() {
+        let e = error_of(&SITE.replace("x25519, aes256", "x25519, aes256-md5"));
+        assert!(
+            e.starts_with("connections.site.proposals: expected an IKE proposal"),
+            "{e}"
+        );
+        assert!(e.contains("\"md5\""), "{e}");
+        let e = error_of(&SITE.replace("\"50m\"", "\"soon\""));
+        assert!(
+            e.starts_with("connections.site.children.net.rekey_time: expected a duration"),
+            "{e}"
+        );
+        let e = error_of(&SITE.replace("10.1.0.0/24", "10.1.0.0/33"));
+        assert!(
+            e.starts_with("connections.site.children.net.remote_ts: expected an IPv4 prefix"),
+            "{e}"
+        );
+        let e = error_of(&SITE.replace("psk.txt", "missing.txt"));
+        assert!(
+            e.starts_with("connections.site.psk_file: expected a readable file"),
+            "{e}"
+        );
+        let e = error_of(&SITE.replace("start_action = \"start\"", "start_action = \"go\""));
+        assert!(e.contains("start_action: expected none or start"), "{e}");
+        let e = error_of(&SITE.replace("dpd_delay", "dpd_dlay"));
+        assert!(
+            e.contains("unknown field `dpd_dlay`") && e.contains("line"),
+            "{e}"
+        );
+        let e = error_of(&SITE.replace("aes256-sha256-x25519", "aes256-sha384"));
+        assert!(e.contains("needs sha256"), "{e}");
+        let e = error_of(&SITE.replace("life_time = \"1h\"", "life_time = \"40m\""));
+        assert!(
+            e.contains("life_time: expected longer than rekey_time"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn proposals_in_strongswan_syntax() {
+        let s = ike_proposal("k", "aes256-sha256-ecp384").unwrap();
+        assert_eq!(s, IkeSuite::AES256_SHA256_ECP384);
+        assert!(ike_proposal("k", "aes128gcm16-sha256-x25519").is_err());
+        assert!(ike_proposal("k", "aes128gcm16-prfsha256").is_err());
+        let (e, g) = esp_proposal("k", "aes256-sha256-ecp256-esn").unwrap();
+        assert_eq!((e.esn, g), (EsnId::YES, Some(DhGroup::ECP256)));
+        assert_eq!(Id::parse("192.0.2.1").data, [192, 0, 2, 1]);
+        assert_eq!(Id::parse("@gw").data, b"gw");
+    }
+}

@@ -1,0 +1,608 @@
+//! Interop: `ipsec-gw` (bng-ikev2 + bng-esp, route-based over TUN) against strongSwan
+//! 5.9's charon with kernel-libipsec (userspace ESP, always UDP-encapsulated on 4500),
+//! PSK site-to-site, each gateway with a LAN namespace behind it:
+//!
+//! ```text
+//! sslan 10.1.0.2 -- ss (charon) 192.0.2.1 ==veth== 192.0.2.2 gw (ipsec-gw) -- gwlan 10.2.0.2
+//! ```
+//!
+//! - `ipsec_gw_responder`: strongSwan initiates (aes128gcm16-prfsha256-x25519 / ESP
+//!   aes128gcm16, then aes256-sha256-ecp384 / ESP aes256-sha256); ping LAN to LAN both
+//!   ways, iperf3 (3 s) through the tunnel; strongSwan rekeys the Child SA and the IKE
+//!   SA while a 20/s ping runs (at most one packet lost); SIGTERM to ipsec-gw and
+//!   strongSwan receives the Delete.
+//! - `ipsec_gw_initiator`: ipsec-gw initiates (both suites) with short rekey times, so
+//!   it rekeys the Child SA and the IKE SA itself while a 20/s ping runs; Delete on
+//!   SIGTERM.
+//! - `ipsec_gw_nat`: strongSwan behind an nftables masquerade namespace; both sides
+//!   detect the NAT and talk on 4500; ping both ways.
+//!
+//! Every frame captured on the outer link decodes in tshark without a malformed flag.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::too_many_lines,
+    clippy::doc_markdown,
+    reason = "tests"
+)]
+
+mod common;
+
+use core::time::Duration;
+use std::path::{Path, PathBuf};
+
+use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir};
+use common::{assert_clean_capture, text, wait_log};
+
+const GW: &str = env!("CARGO_BIN_EXE_ipsec-gw");
+const CHARON: &str = "/usr/lib/ipsec/charon";
+const PSK: &str = "lab-psk-0123456789abcdef";
+
+const SUITES: [(&str, &str, &str); 2] = [
+    (
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+        "AES_GCM_16-128/PRF_HMAC_SHA2_256/CURVE_25519",
+    ),
+    (
+        "aes256-sha256-ecp384",
+        "aes256-sha256",
+        "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_384",
+    ),
+];
+
+fn strongswan_conf(d: &Path) -> String {
+    format!(
+        r"charon {{
+  load_modular = no
+  load = random nonce openssl aes sha1 sha2 hmac gcm kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
+  install_routes = yes
+  reuse_ikesa = no
+  dos_protection = no
+  retransmit_tries = 3
+  retransmit_timeout = 1.0
+  plugins {{
+    vici {{
+      socket = unix://{d}/run/charon.vici
+    }}
+  }}
+  filelog {{
+    main {{
+      path = {d}/charon.log
+      time_format = %T
+      default = 1
+      ike = 2
+      chd = 2
+      flush_line = yes
+    }}
+  }}
+  syslog {{
+    daemon {{
+      default = -1
+    }}
+  }}
+}}
+swanctl {{
+  load = pem pkcs1 x509 pubkey openssl random
+}}
+",
+        d = d.display()
+    )
+}
+
+fn swanctl_conf(local: &str, proposals: &str, esp: &str) -> String {
+    format!(
+        r#"connections {{
+  lab {{
+    version = 2
+    local_addrs = {local}
+    remote_addrs = 192.0.2.2
+    proposals = {proposals}
+    rekey_time = 0
+    mobike = no
+    unique = never
+    local {{
+      auth = psk
+      id = ike1@lab
+    }}
+    remote {{
+      auth = psk
+      id = ike2@lab
+    }}
+    children {{
+      net {{
+        local_ts = 10.1.0.0/24
+        remote_ts = 10.2.0.0/24
+        mode = tunnel
+        esp_proposals = {esp}
+        rekey_time = 0
+        start_action = none
+      }}
+    }}
+  }}
+}}
+secrets {{
+  ike-lab {{
+    id-a = ike1@lab
+    id-b = ike2@lab
+    secret = "{PSK}"
+  }}
+}}
+"#
+    )
+}
+
+/// The ipsec-gw configuration for one run.
+fn gw_conf(
+    remote: &str,
+    proposals: &str,
+    esp: &str,
+    start: bool,
+    rekey: &str,
+    child_rekey: &str,
+) -> String {
+    format!(
+        r#"[gateway]
+tun = "ipsecgw0"
+tun_mtu = 1400
+
+[connections.lab]
+local_addrs = "192.0.2.2"
+remote_addrs = "{remote}"
+proposals = "{proposals}"
+psk_file = "psk.txt"
+rekey_time = "{rekey}"
+dpd_delay = "30s"
+start_action = "{start}"
+local.id = "ike2@lab"
+remote.id = "ike1@lab"
+
+[connections.lab.children.net]
+local_ts = "10.2.0.0/24"
+remote_ts = "10.1.0.0/24"
+esp_proposals = "{esp}"
+rekey_time = "{child_rekey}"
+"#,
+        start = if start { "start" } else { "none" }
+    )
+}
+
+struct Lab {
+    sslan: Netns,
+    ss: Netns,
+    nat: Option<Netns>,
+    gw: Netns,
+    gwlan: Netns,
+    dir: PathBuf,
+    charon: Peer,
+    cap: Option<Capture>,
+}
+
+fn sysctl(ns: &Netns, kv: &[&str]) {
+    let mut a = vec!["sysctl", "-qw"];
+    a.extend_from_slice(kv);
+    ns.exec(&a);
+}
+
+impl Lab {
+    /// The namespaces, links and addresses, a capture on the gateway's outer link, and
+    /// charon with its swanctl configuration loaded. With `nat`, a masquerading
+    /// namespace sits between strongSwan (192.168.1.2) and ipsec-gw.
+    fn new(test: &str, proposals: &str, esp: &str, nat: bool) -> Self {
+        let dir = workdir(test);
+        std::fs::create_dir_all(dir.join("run")).unwrap();
+        std::fs::create_dir_all(dir.join("swanctl")).unwrap();
+        std::fs::write(dir.join("strongswan.conf"), strongswan_conf(&dir)).unwrap();
+        let ss_outer = if nat { "192.168.1.2" } else { "192.0.2.1" };
+        std::fs::write(
+            dir.join("swanctl/swanctl.conf"),
+            swanctl_conf(ss_outer, proposals, esp),
+        )
+        .unwrap();
+        std::fs::write(dir.join("psk.txt"), format!("{PSK}\n")).unwrap();
+        let (sslan, ss, gw, gwlan) = (
+            Netns::new("ipgw-sl"),
+            Netns::new("ipgw-ss"),
+            Netns::new("ipgw-gw"),
+            Netns::new("ipgw-gl"),
+        );
+        veth(&sslan, "eth0", &ss, "lan0");
+        veth(&gw, "lan0", &gwlan, "eth0");
+        let nat_ns = if nat {
+            let n = Netns::new("ipgw-nat");
+            veth(&ss, "veth0", &n, "in0");
+            veth(&n, "out0", &gw, "veth0");
+            n.ip(&["addr", "add", "192.168.1.1/24", "dev", "in0"]);
+            n.ip(&["addr", "add", "192.0.2.254/24", "dev", "out0"]);
+            sysctl(&n, &["net.ipv4.ip_forward=1"]);
+            let rules = "table ip ipgw_nat {\n chain post {\n  type nat hook postrouting priority 100;\n  oifname \"out0\" masquerade\n }\n}\n";
+            std::fs::write(dir.join("nat.nft"), rules).unwrap();
+            n.exec(&["nft", "-f", dir.join("nat.nft").to_str().unwrap()]);
+            ss.ip(&["addr", "add", "192.168.1.2/24", "dev", "veth0"]);
+            ss.ip(&["route", "add", "192.0.2.0/24", "via", "192.168.1.1"]);
+            Some(n)
+        } else {
+            veth(&ss, "veth0", &gw, "veth0");
+            ss.ip(&["addr", "add", "192.0.2.1/24", "dev", "veth0"]);
+            None
+        };
+        gw.ip(&["addr", "add", "192.0.2.2/24", "dev", "veth0"]);
+        ss.ip(&["addr", "add", "10.1.0.1/24", "dev", "lan0"]);
+        gw.ip(&["addr", "add", "10.2.0.1/24", "dev", "lan0"]);
+        sslan.ip(&["addr", "add", "10.1.0.2/24", "dev", "eth0"]);
+        sslan.ip(&["route", "add", "default", "via", "10.1.0.1"]);
+        gwlan.ip(&["addr", "add", "10.2.0.2/24", "dev", "eth0"]);
+        gwlan.ip(&["route", "add", "default", "via", "10.2.0.1"]);
+        for ns in [&ss, &gw] {
+            sysctl(
+                ns,
+                &[
+                    "net.ipv4.ip_forward=1",
+                    "net.ipv4.conf.all.rp_filter=0",
+                    "net.ipv4.conf.default.rp_filter=0",
+                ],
+            );
+        }
+        let cap = Capture::start(&gw, "veth0", &dir.join("outer.pcapng"));
+        // charon hardcodes /var/run/charon.pid: give it a private /run (the lab recipe).
+        let script = format!(
+            "mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf {CHARON}",
+            d = dir.display()
+        );
+        let charon = ss.spawn("charon", &["sh", "-c", &script], &dir.join("charon.stdout"));
+        let vici = dir.join("run/charon.vici");
+        assert!(
+            wait_for(Duration::from_secs(15), "charon's vici socket", || vici
+                .exists()),
+            "charon did not start: {}",
+            charon.log()
+        );
+        let lab = Self {
+            sslan,
+            ss,
+            nat: nat_ns,
+            gw,
+            gwlan,
+            dir,
+            charon,
+            cap: Some(cap),
+        };
+        let out = lab.swanctl(&["--load-all", "--noprompt"]);
+        assert!(out.contains("loaded connection 'lab'"), "{out}");
+        lab
+    }
+
+    fn swanctl(&self, args: &[&str]) -> String {
+        let uri = format!("unix://{}/run/charon.vici", self.dir.display());
+        let mut v = vec!["swanctl"];
+        v.extend_from_slice(args);
+        v.extend_from_slice(&["--uri", &uri]);
+        let out = self
+            .ss
+            .command(&v)
+            .env("STRONGSWAN_CONF", self.dir.join("strongswan.conf"))
+            .env("SWANCTL_DIR", self.dir.join("swanctl"))
+            .output()
+            .expect("run swanctl");
+        text(&out)
+    }
+
+    /// Starts ipsec-gw with `conf` and waits until it serves.
+    fn gw(&self, what: &str, conf: &str) -> Peer {
+        let file = self.dir.join(format!("{what}.toml"));
+        std::fs::write(&file, conf).unwrap();
+        let gw = self.gw.spawn(
+            what,
+            &[GW, "--config", file.to_str().unwrap(), "--seconds", "120"],
+            &self.dir.join(format!("{what}.log")),
+        );
+        wait_log(&gw, 10, "ipsec-gw to start", "ipsec-gw: connection");
+        gw
+    }
+
+    fn charon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default()
+    }
+
+    /// `count` pings every `interval` from `from` to `to`; returns (sent, received, output).
+    fn ping(from: &Netns, to: &str, count: u32, interval: &str) -> (u32, u32, String) {
+        let c = count.to_string();
+        let out = from
+            .command(&["ping", "-n", "-c", &c, "-i", interval, "-W", "2", to])
+            .output()
+            .expect("run ping");
+        let s = text(&out);
+        let line = s
+            .lines()
+            .find(|l| l.contains("packets transmitted"))
+            .unwrap_or_default()
+            .to_owned();
+        let num = |key: &str| -> u32 {
+            line.split(',')
+                .find(|p| p.contains(key))
+                .and_then(|p| p.split_whitespace().next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        (num("transmitted"), num("received"), s)
+    }
+
+    /// Pings both ways (5 each, none lost).
+    fn ping_both_ways(&self, gw: &Peer) {
+        for (from, to) in [(&self.sslan, "10.2.0.2"), (&self.gwlan, "10.1.0.2")] {
+            let (tx, rx, out) = Self::ping(from, to, 5, "0.2");
+            assert!(
+                tx == 5 && rx == 5,
+                "ping to {to}: {out}\nours: {}\ncharon: {}",
+                gw.log(),
+                self.charon_log()
+            );
+        }
+    }
+
+    /// iperf3 TCP for 3 s from strongSwan's LAN to ours; the receiver's rate in Mbit/s.
+    fn iperf(&self) -> f64 {
+        let mut srv = self.gwlan.spawn(
+            "iperf3-s",
+            &["iperf3", "-s", "-1", "-B", "10.2.0.2"],
+            &self.dir.join("iperf-s.log"),
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        let out = self
+            .sslan
+            .command(&[
+                "timeout", "20", "iperf3", "-c", "10.2.0.2", "-t", "3", "-f", "m",
+            ])
+            .output()
+            .expect("run iperf3");
+        srv.stop();
+        let s = text(&out);
+        let rate = s
+            .lines()
+            .find(|l| l.contains("receiver"))
+            .and_then(|l| {
+                let w: Vec<&str> = l.split_whitespace().collect();
+                w.iter()
+                    .position(|x| *x == "Mbits/sec")
+                    .and_then(|k| w.get(k - 1))
+                    .and_then(|r| r.parse().ok())
+            })
+            .unwrap_or_else(|| panic!("iperf3: {s}"));
+        eprintln!("iperf3 through the tunnel: {rate} Mbit/s");
+        rate
+    }
+
+    /// A 20/s ping from strongSwan's LAN for `secs` seconds, in the background.
+    fn background_ping(&self, secs: u32) -> Peer {
+        let count = (secs * 20).to_string();
+        self.sslan.spawn(
+            "ping",
+            &[
+                "ping", "-n", "-c", &count, "-i", "0.05", "-W", "1", "10.2.0.2",
+            ],
+            &self.dir.join("bgping.log"),
+        )
+    }
+
+    /// Stops ipsec-gw with SIGTERM and checks strongSwan saw the Delete.
+    fn shutdown(&self, gw: &mut Peer) {
+        gw.stop();
+        let ours = gw.log();
+        assert!(ours.contains("shutdown: deleting"), "{ours}");
+        assert!(ours.contains("counters "), "no counters at exit: {ours}");
+        let gone = wait_for(Duration::from_secs(5), "strongSwan to drop the SA", || {
+            !self.swanctl(&["--list-sas"]).contains("ESTABLISHED")
+        });
+        let charon = self.charon_log();
+        assert!(
+            gone && charon.contains("received DELETE for IKE_SA lab["),
+            "ours: {ours}\nSAs: {}\ncharon: {charon}",
+            self.swanctl(&["--list-sas"])
+        );
+    }
+
+    fn finish_capture(&mut self) {
+        if let Some(cap) = self.cap.take() {
+            let file = cap.finish();
+            let d = assert_clean_capture(&file);
+            assert!(
+                d.protocols.iter().any(|p| p.contains("esp")),
+                "no ESP in the capture: {:?}",
+                d.protocols.iter().take(10).collect::<Vec<_>>()
+            );
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.charon.stop();
+        let _ = (&self.nat, &self.ss);
+    }
+}
+
+fn tools(test: &str) -> bool {
+    require(
+        test,
+        &[
+            "ip",
+            "swanctl",
+            CHARON,
+            "ping",
+            "iperf3",
+            "tshark",
+            "nft",
+            "/dev/net/tun",
+        ],
+    )
+}
+
+fn sent_received(log: &str) -> (u32, u32) {
+    let line = log
+        .lines()
+        .find(|l| l.contains("packets transmitted"))
+        .unwrap_or_default();
+    let num = |key: &str| -> u32 {
+        line.split(',')
+            .find(|p| p.contains(key))
+            .and_then(|p| p.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    (num("transmitted"), num("received"))
+}
+
+#[test]
+fn ipsec_gw_responder() {
+    let test = "ipsec_gw_responder";
+    if !tools(test) {
+        return;
+    }
+    for (k, (proposals, esp, expect)) in SUITES.iter().enumerate() {
+        let mut lab = Lab::new(test, proposals, esp, false);
+        let mut gw = lab.gw(
+            "gw-responder",
+            &gw_conf("192.0.2.1", proposals, esp, false, "0", "0"),
+        );
+        let out = lab.swanctl(&[
+            "--initiate",
+            "--child",
+            "net",
+            "--ike",
+            "lab",
+            "--timeout",
+            "15",
+        ]);
+        assert!(
+            out.contains("initiate completed successfully"),
+            "swanctl: {out}\nours: {}\ncharon: {}",
+            gw.log(),
+            lab.charon_log()
+        );
+        let sas = lab.swanctl(&["--list-sas"]);
+        assert!(
+            sas.contains(expect) && sas.contains("TUNNEL-in-UDP"),
+            "{sas}"
+        );
+        wait_log(&gw, 5, "Child SA installed", "CHILD_SA installed");
+        lab.ping_both_ways(&gw);
+        if k == 0 {
+            let rate = lab.iperf();
+            assert!(rate > 1.0, "iperf3 {rate} Mbit/s");
+        }
+        // strongSwan rekeys the Child SA, then the IKE SA, under a 20/s ping.
+        let mut ping = lab.background_ping(6);
+        std::thread::sleep(Duration::from_secs(1));
+        let r1 = lab.swanctl(&["--rekey", "--child", "net"]);
+        wait_log(&gw, 5, "Child SA rekey", "rekeys=");
+        std::thread::sleep(Duration::from_millis(1500));
+        let r2 = lab.swanctl(&["--rekey", "--ike", "lab"]);
+        wait_log(&gw, 5, "IKE SA rekey", "IKE_SA rekeyed");
+        assert!(
+            ping.wait(Duration::from_secs(15)).is_some(),
+            "ping did not end"
+        );
+        let (tx, rx) = sent_received(&ping.log());
+        eprintln!("rekeys under ping: {rx}/{tx} received");
+        assert!(
+            tx >= 100 && tx - rx <= 1,
+            "lost {} of {tx} across rekeys ({r1} {r2})\nours: {}\ncharon: {}",
+            tx - rx,
+            gw.log(),
+            lab.charon_log()
+        );
+        // Still up after both rekeys.
+        lab.ping_both_ways(&gw);
+        lab.shutdown(&mut gw);
+        lab.finish_capture();
+    }
+}
+
+#[test]
+fn ipsec_gw_initiator() {
+    let test = "ipsec_gw_initiator";
+    if !tools(test) {
+        return;
+    }
+    for (proposals, esp, expect) in SUITES {
+        let mut lab = Lab::new(test, proposals, esp, false);
+        // Our own rekeys: Child SA every 3 s, IKE SA every 5 s.
+        let mut gw = lab.gw(
+            "gw-initiator",
+            &gw_conf("192.0.2.1", proposals, esp, true, "5s", "3s"),
+        );
+        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+        let sas = lab.swanctl(&["--list-sas"]);
+        assert!(sas.contains(expect) && sas.contains("INSTALLED"), "{sas}");
+        lab.ping_both_ways(&gw);
+        let mut ping = lab.background_ping(8);
+        assert!(
+            ping.wait(Duration::from_secs(20)).is_some(),
+            "ping did not end"
+        );
+        let (tx, rx) = sent_received(&ping.log());
+        let ours = gw.log();
+        eprintln!("our rekeys under ping: {rx}/{tx} received");
+        assert!(ours.contains("CHILD_SA rekey started"), "{ours}");
+        assert!(
+            ours.contains("IKE_SA rekey started") && ours.contains("IKE_SA rekeyed"),
+            "{ours}"
+        );
+        assert!(
+            tx >= 150 && tx - rx <= 1,
+            "lost {} of {tx} across our rekeys\nours: {ours}\ncharon: {}",
+            tx - rx,
+            lab.charon_log()
+        );
+        lab.ping_both_ways(&gw);
+        lab.shutdown(&mut gw);
+        lab.finish_capture();
+    }
+}
+
+#[test]
+fn ipsec_gw_nat() {
+    let test = "ipsec_gw_nat";
+    if !tools(test) {
+        return;
+    }
+    let (proposals, esp, _) = SUITES[0];
+    let mut lab = Lab::new(test, proposals, esp, true);
+    let mut gw = lab.gw("gw-nat", &gw_conf("%any", proposals, esp, false, "0", "0"));
+    let out = lab.swanctl(&[
+        "--initiate",
+        "--child",
+        "net",
+        "--ike",
+        "lab",
+        "--timeout",
+        "15",
+    ]);
+    assert!(
+        out.contains("initiate completed successfully"),
+        "swanctl: {out}\nours: {}\ncharon: {}",
+        gw.log(),
+        lab.charon_log()
+    );
+    wait_log(&gw, 5, "Child SA installed", "CHILD_SA installed");
+    let ours = gw.log();
+    // We see the peer behind the NAT (its source is 192.0.2.254, not 192.168.1.2) ...
+    assert!(ours.contains("peer_behind_nat=true"), "{ours}");
+    // ... and it sees itself behind one (RFC 7296 section 2.23).
+    assert!(
+        lab.charon_log().contains("local host is behind NAT"),
+        "{}",
+        lab.charon_log()
+    );
+    lab.ping_both_ways(&gw);
+    let established = ours
+        .lines()
+        .find(|l| l.starts_with("IKE_SA established"))
+        .unwrap();
+    assert!(established.contains("peer=192.0.2.254:"), "{established}");
+    lab.shutdown(&mut gw);
+    lab.finish_capture();
+}
