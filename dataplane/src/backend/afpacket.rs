@@ -1,6 +1,7 @@
 //! AF_PACKET raw sockets: the fallback backend that works on every Linux interface
-//! (veth, TAP, physical). This first version moves one frame per system call; the
-//! dataplane issue replaces it with a TPACKET_V3 ring behind the burst trait.
+//! (veth, TAP, physical). This plain socket moves one frame per system call; the
+//! ring version (TPACKET_V3 RX ring, TX ring) is [`super::tpacket`], which falls back to
+//! this socket when ring setup fails.
 
 #![allow(
     unsafe_code,
@@ -15,7 +16,7 @@
 
 use std::ffi::CString;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -176,6 +177,12 @@ impl Socket {
             return Err(io::Error::last_os_error());
         }
         Ok(())
+    }
+}
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
     }
 }
 

@@ -30,11 +30,11 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
-use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::Backend;
+use super::mmap::Mmap;
 use crate::buffer::{BUF_SIZE, Pool};
 use crate::graph::{FRAME_SIZE, Frame};
 
@@ -131,51 +131,6 @@ pub struct Stats {
     pub rx_fill_ring_empty: u64,
     /// Kernel: invalid TX descriptors.
     pub tx_invalid: u64,
-}
-
-/// A memory mapping, unmapped on drop.
-#[derive(Debug)]
-struct Mmap {
-    ptr: NonNull<u8>,
-    len: usize,
-}
-
-impl Mmap {
-    /// Maps `len` bytes: anonymous memory when `fd` is `None`, else the region of the
-    /// socket `fd` at `offset`.
-    fn new(len: usize, fd: Option<BorrowedFd<'_>>, offset: u64) -> io::Result<Self> {
-        let (flags, raw) = match fd {
-            Some(fd) => (libc::MAP_SHARED | libc::MAP_POPULATE, fd.as_raw_fd()),
-            None => (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1),
-        };
-        // SAFETY: a fresh mapping at an address the kernel chooses; nothing aliases it,
-        // the result is checked before use.
-        let p = unsafe {
-            libc::mmap(
-                core::ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                flags,
-                raw,
-                offset as libc::off_t,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(io::Error::last_os_error());
-        }
-        let ptr = NonNull::new(p.cast::<u8>()).ok_or_else(|| io::Error::other("mmap gave NULL"))?;
-        Ok(Self { ptr, len })
-    }
-}
-
-impl Drop for Mmap {
-    fn drop(&mut self) {
-        // SAFETY: `ptr`/`len` are exactly one mapping made in `Mmap::new`, dropped once;
-        // no reference into it outlives `self` (rings and UMEM hold `Mmap`s by value).
-        unsafe {
-            libc::munmap(self.ptr.as_ptr().cast(), self.len);
-        }
-    }
 }
 
 /// One end of a kernel ring of `T` entries: producer and consumer indices (free-running
@@ -341,7 +296,7 @@ fn ctx(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
 
 /// The interface's index and MAC address (through an ordinary UDP socket: AF_XDP
 /// sockets have no device ioctls).
-fn ifinfo(ifname: &str) -> io::Result<(i32, [u8; 6])> {
+pub(super) fn ifinfo(ifname: &str) -> io::Result<(i32, [u8; 6])> {
     let name =
         std::ffi::CString::new(ifname).map_err(|_| io::Error::other("interface name has a NUL"))?;
     // SAFETY: `name` is NUL-terminated and valid during the call.

@@ -4,6 +4,8 @@
 pub mod afpacket;
 pub mod afxdp;
 pub mod memory;
+mod mmap;
+pub mod tpacket;
 
 use crate::buffer::Pool;
 use crate::graph::Frame;

@@ -6,6 +6,8 @@
 //! bng-fwd --port veth0=10.0.1.1 --port veth1=10.0.2.1 \
 //!         --route 10.0.1.0/24=0,02:00:00:00:01:02 --route 10.0.2.0/24=1,02:00:00:00:02:02
 //! ```
+//! AF_PACKET ports use TPACKET_V3 rings unless `--afpacket-io plain` (or ring setup
+//! fails: the fallback and its reason are printed).
 //! `--backend afxdp [--xdp-mode native|skb]` uses AF_XDP sockets (copy mode) with the XDP
 //! redirect program instead of AF_PACKET (needs `CAP_NET_ADMIN` and `CAP_BPF` too).
 //! Needs `CAP_NET_RAW`. Runs until SIGINT/SIGTERM or `--seconds`, then prints the
@@ -18,8 +20,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::Backend;
-use bng_dataplane::backend::afpacket::{Socket, stop_flag, wait_any};
+use bng_dataplane::backend::afpacket::stop_flag;
 use bng_dataplane::backend::afxdp;
+use bng_dataplane::backend::tpacket::{self, Port as PacketPort, RingConfig};
 use bng_dataplane::buffer::Arena;
 use bng_dataplane::graph::new_frame;
 use bng_dataplane::router::{Port, Router};
@@ -43,6 +46,10 @@ struct Args {
     /// Where the XDP redirect program runs (`--backend afxdp`).
     #[arg(long, value_enum, default_value_t = XdpModeArg::Native)]
     xdp_mode: XdpModeArg,
+    /// AF_PACKET I/O: TPACKET_V3 rings (falling back to the plain socket if ring setup
+    /// fails) or the plain socket (one system call per frame).
+    #[arg(long, value_enum, default_value_t = AfPacketIo::Ring)]
+    afpacket_io: AfPacketIo,
     /// Entries of each AF_XDP ring (a power of two; the UMEM has twice as many frames).
     #[arg(long, default_value_t = 2048)]
     xsk_ring: u32,
@@ -80,6 +87,15 @@ enum BackendKind {
     Afpacket,
     /// AF_XDP sockets (copy mode) with the XDP redirect program.
     Afxdp,
+}
+
+/// How the AF_PACKET backend moves frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AfPacketIo {
+    /// TPACKET_V3 RX ring and TX ring (`sendto` per burst).
+    Ring,
+    /// One `recvfrom`/`send` per frame.
+    Plain,
 }
 
 /// Where the XDP program runs (AF_XDP only).
@@ -125,18 +141,41 @@ fn open_ports<S>(
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.backend {
-        BackendKind::Afpacket => match open_ports(&args, Socket::open, Socket::mac) {
-            Ok((sockets, ports)) => run(
-                &args,
-                sockets,
-                &ports,
-                |s| {
-                    let _ = wait_any(s, Duration::from_millis(10));
-                },
-                |_| {},
-            ),
-            Err(code) => code,
-        },
+        BackendKind::Afpacket => {
+            let ring = RingConfig::default();
+            let cfg = (args.afpacket_io == AfPacketIo::Ring).then_some(&ring);
+            match open_ports(&args, |i| PacketPort::open(i, cfg), PacketPort::mac) {
+                Ok((sockets, ports)) => {
+                    for (p, s) in args.ports.iter().zip(&sockets) {
+                        match s {
+                            PacketPort::Plain(_, why) if !why.is_empty() => {
+                                println!(
+                                    "bng-fwd: {p}: plain AF_PACKET (ring setup failed: {why})"
+                                );
+                            }
+                            PacketPort::Plain(..) => println!("bng-fwd: {p}: plain AF_PACKET"),
+                            _ => println!("bng-fwd: {p}: AF_PACKET TPACKET_V3 rings"),
+                        }
+                    }
+                    run(
+                        &args,
+                        sockets,
+                        &ports,
+                        |s| {
+                            let _ = tpacket::wait_any(s, Duration::from_millis(10));
+                        },
+                        |s| {
+                            for (i, p) in s.iter_mut().enumerate() {
+                                if let PacketPort::Ring(r) = p {
+                                    println!("ring{i} {:?}", r.stats());
+                                }
+                            }
+                        },
+                    )
+                }
+                Err(code) => code,
+            }
+        }
         BackendKind::Afxdp => {
             let cfg = afxdp::Config {
                 mode: match args.xdp_mode {
@@ -173,7 +212,7 @@ fn run<B: Backend>(
     mut sockets: Vec<B>,
     ports: &[Port],
     wait: impl Fn(&[B]),
-    report: impl Fn(&[B]),
+    report: impl Fn(&mut [B]),
 ) -> ExitCode {
     let mut arena = Arena::new(4096);
     let mut pool = arena.pool();
@@ -218,6 +257,6 @@ fn run<B: Backend>(
     for (node, counter, value) in router.counter_rows() {
         println!("{node} {counter} {value}");
     }
-    report(&sockets);
+    report(&mut sockets);
     ExitCode::SUCCESS
 }
