@@ -4,7 +4,8 @@ use core::net::SocketAddr;
 use core::time::Duration;
 
 use bng_ikev2::exchange::{
-    Action, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Responder,
+    Action, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Options, Reassembly,
+    Responder,
 };
 use bng_ikev2::header::Packet;
 use bng_ikev2::message::Repr;
@@ -18,6 +19,7 @@ pub const TARGETS: &[(&str, crate::Body)] = &[
     ("ikev2_message", ikev2_message),
     ("ikev2_responder", ikev2_responder),
     ("ikev2_initiator", ikev2_initiator),
+    ("ikev2_fragments", ikev2_fragments),
 ];
 
 /// IKE message (RFC 7296 section 3): header view, payload chain, every typed payload
@@ -209,5 +211,154 @@ pub fn ikev2_initiator(data: &[u8]) {
         let _ = sa.handle_packet(now, msg, &mut rng);
         sa.handle_timeout(now);
         drain(&mut sa, now, &mut tx);
+    }
+}
+
+/// A responder whose IKE_AUTH request arrives in fragments, and those fragments: a
+/// deterministic handshake with long identities and 256-byte fragments (RFC 7383).
+fn fragmented_auth<'c>(
+    cfg: &'c Config<'c>,
+    rng: &mut FuzzRng,
+) -> Option<(IkeSa<'c>, Vec<Vec<u8>>)> {
+    let local: SocketAddr = ([192, 0, 2, 1], 500).into();
+    let remote: SocketAddr = ([192, 0, 2, 2], 500).into();
+    let now = Duration::from_secs(1);
+    let opts = Options::default().with_fragmentation(256);
+    let mut ini = IkeSa::initiate_with(cfg, opts, now, local, remote, rng).ok()?;
+    let mut front = Responder::new(cfg, rng).ok()?;
+    front.options = opts;
+    let mut tx = vec![0u8; 4096];
+    let Some(Action::Send { len }) = ini.poll_action(now, &mut tx) else {
+        return None;
+    };
+    let init = tx.get(..len)?.to_vec();
+    let Ok(InitOutcome::NewSa(mut resp)) =
+        front.handle_init(now, 0, remote, local, &init, rng, &mut tx)
+    else {
+        return None;
+    };
+    let Some(Action::Send { len }) = resp.poll_action(now, &mut tx) else {
+        return None;
+    };
+    ini.handle_packet(now, tx.get(..len)?, rng).ok()?;
+    let mut frags = Vec::new();
+    while let Some(Action::Send { len }) = ini.poll_action(now, &mut tx) {
+        frags.push(tx.get(..len)?.to_vec());
+    }
+    Some((resp, frags))
+}
+
+/// The identity of [`ikev2_fragments`]: long enough for three 256-byte fragments.
+static LONG_ID: [u8; 250] = [b'f'; 250];
+
+/// Fragment reassembly (RFC 7383 section 2.6) in a responder waiting for a
+/// fragmented IKE_AUTH. The first byte sizes the caller's storage (x 16 bytes), the
+/// rest are operations: `0 i` delivers genuine fragment i, `1 i at x` delivers it
+/// with byte `at` XORed with x, `2 len bytes` delivers an arbitrary datagram, `3 ms`
+/// advances the clock. Checked: no panic, the outbox stays bounded, the storage never
+/// holds more than the fragment cap, and the SA is established only once every
+/// genuine fragment was delivered intact.
+pub fn ikev2_fragments(data: &[u8]) {
+    let _ = fragments_run(data);
+}
+
+/// The body of [`ikev2_fragments`]; true when the SA came up.
+fn fragments_run(data: &[u8]) -> bool {
+    let mut cfg = config();
+    cfg.local_id = Identity {
+        id_type: IdType::FQDN,
+        data: &LONG_ID,
+    };
+    let mut rng = FuzzRng(3);
+    let Some((mut sa, frags)) = fragmented_auth(&cfg, &mut rng) else {
+        return false;
+    };
+    assert!(frags.len() >= 2, "the seed handshake is fragmented");
+    let Some((&size, mut ops)) = data.split_first() else {
+        return false;
+    };
+    let mut buf = vec![0u8; usize::from(size) * 16];
+    let mut store = Reassembly::new(&mut buf);
+    let mut now = Duration::from_secs(1);
+    let mut tx = vec![0u8; 4096];
+    let mut intact = vec![false; frags.len()];
+    while let Some((&op, rest)) = ops.split_first() {
+        ops = rest;
+        let msg: Vec<u8> = match op % 4 {
+            0 | 1 => {
+                let Some((&i, rest)) = ops.split_first() else {
+                    break;
+                };
+                ops = rest;
+                let k = usize::from(i) % frags.len();
+                let mut m = frags.get(k).cloned().unwrap_or_default();
+                if op % 4 == 1 {
+                    let Some((&[at, x], rest)) = ops.split_first_chunk::<2>().map(|(a, r)| (a, r))
+                    else {
+                        break;
+                    };
+                    ops = rest;
+                    let n = m.len();
+                    if let Some(b) = m.get_mut(usize::from(at) % n) {
+                        *b ^= x;
+                    }
+                    if x == 0 {
+                        if let Some(f) = intact.get_mut(k) {
+                            *f = true;
+                        }
+                    }
+                } else if let Some(f) = intact.get_mut(k) {
+                    *f = true;
+                }
+                m
+            }
+            2 => {
+                let Some((len, rest)) = ops.split_first_chunk::<2>() else {
+                    break;
+                };
+                let len = usize::from(u16::from_be_bytes(*len)).min(rest.len());
+                let (m, rest) = rest.split_at(len);
+                ops = rest;
+                m.to_vec()
+            }
+            _ => {
+                let Some((&ms, rest)) = ops.split_first() else {
+                    break;
+                };
+                ops = rest;
+                now += Duration::from_millis(u64::from(ms) * 64);
+                sa.handle_timeout(now);
+                drain(&mut sa, now, &mut tx);
+                continue;
+            }
+        };
+        let _ = sa.handle_packet_with(now, &msg, &mut store, &mut rng);
+        let (req, resp) = store.held();
+        assert!(req <= 16 && resp <= 16, "fragment cap");
+        if sa.is_established() {
+            assert!(
+                intact.iter().all(|f| *f),
+                "established before every genuine fragment arrived"
+            );
+        }
+        drain(&mut sa, now, &mut tx);
+    }
+    sa.is_established()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fragment_seeds_do_what_their_names_say() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/corpus/ikev2_fragments/");
+        for (name, up) in [
+            ("in_order", true),
+            ("reversed_with_duplicate", true),
+            ("tampered_then_genuine", true),
+            ("storage_too_small", false),
+        ] {
+            let data = std::fs::read(format!("{dir}{name}")).expect("seed");
+            assert_eq!(super::fragments_run(&data), up, "{name}");
+        }
     }
 }
