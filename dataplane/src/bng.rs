@@ -814,6 +814,7 @@ impl<'p> Bng<'p> {
             Command::NodeCounters(reply) => {
                 let _ = reply.send(self.counter_rows());
             }
+            Command::SteerAddress(..) => {}
         }
     }
 

@@ -99,6 +99,10 @@ pub enum Command {
     AllCounters(Reply<Vec<(SessionId, SessionCounters)>>),
     /// The per-node counter rows of the worker's graph.
     NodeCounters(Reply<Vec<(&'static str, String, u64)>>),
+    /// Downstream packets to this public (not translated) subscriber address belong
+    /// to worker `.1` (`None`: forget it). For the workers' steering stages
+    /// ([`crate::worker::Steering`]); a lone `Bng` ignores it.
+    SteerAddress(Ipv4Addr, Option<usize>),
 }
 
 /// Commands applied per frame boundary at most by [`drain`].
@@ -179,7 +183,19 @@ impl Control {
     /// [`ControlError::QueueFull`], [`ControlError::WorkerGone`].
     pub fn add_session(&self, s: SessionConfig) -> Result<(), ControlError> {
         let w = self.worker_of(&s);
+        self.steer(&s, w)?;
         self.send(w, Command::AddSession(Box::new(s), None))
+    }
+
+    /// With more than one worker, tells every worker where a public subscriber
+    /// address lives (translated addresses are steered by their pool slice).
+    fn steer(&self, s: &SessionConfig, w: usize) -> Result<(), ControlError> {
+        if self.queues.len() > 1 && !s.nat {
+            for q in 0..self.queues.len() {
+                self.send(q, Command::SteerAddress(s.addr, Some(w)))?;
+            }
+        }
+        Ok(())
     }
 
     /// Adds (or modifies) a session and waits for the worker's answer.
@@ -188,6 +204,7 @@ impl Control {
     /// The queue's errors, [`ControlError::Timeout`], or the worker's refusal.
     pub fn add_session_wait(&self, s: SessionConfig) -> Result<(), ControlError> {
         let w = self.worker_of(&s);
+        self.steer(&s, w)?;
         let (tx, rx) = mpsc::channel();
         self.send(w, Command::AddSession(Box::new(s), Some(tx)))?;
         self.wait(&rx)?

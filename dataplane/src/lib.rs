@@ -6,10 +6,11 @@
 )]
 
 pub mod backend;
+pub mod bng;
 pub mod buffer;
+pub mod control;
 pub mod fib;
 pub mod graph;
 pub mod nodes;
 pub mod router;
-pub mod bng;
-pub mod control;
+pub mod worker;

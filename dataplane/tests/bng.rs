@@ -4,6 +4,7 @@
     clippy::indexing_slicing,
     clippy::panic,
     clippy::cast_possible_truncation,
+    clippy::std_instead_of_core,
     missing_docs,
     reason = "tests"
 )]

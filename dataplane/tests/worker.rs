@@ -1,0 +1,272 @@
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::cast_possible_truncation,
+    clippy::std_instead_of_core,
+    missing_docs,
+    reason = "tests"
+)]
+//! Worker threads over the memory backend: control changes from another thread while
+//! the worker forwards, and two workers with software steering (every frame arrives
+//! on worker 0's port, as when the NIC cannot RSS PPPoE).
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bng_dataplane::backend::Backend;
+use bng_dataplane::backend::memory::Memory;
+use bng_dataplane::bng::{Access, BngConfig, PortConfig, SessionConfig, SessionId};
+use bng_dataplane::buffer::Pool;
+use bng_dataplane::control::{Control, Route};
+use bng_dataplane::graph::Frame;
+use bng_dataplane::worker::{Steering, Worker, WorkerConfig, pool_slice};
+use bng_nat44::Config as NatConfig;
+
+const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
+const UP_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 2];
+const ROUTER_MAC: [u8; 6] = [2, 0xcc, 0, 0, 0, 1];
+const HOST: [u8; 4] = [198, 51, 100, 10];
+const POOL: [u8; 4] = [203, 0, 113, 0];
+
+/// A memory port that receives nothing until its gate opens.
+struct Gated {
+    inner: Memory,
+    open: Arc<AtomicBool>,
+}
+
+impl Backend for Gated {
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        if self.open.load(Ordering::Acquire) {
+            self.inner.rx_burst(pool, out)
+        } else {
+            0
+        }
+    }
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
+        self.inner.tx_burst(pool, frame)
+    }
+}
+
+fn csum(b: &[u8]) -> u16 {
+    let mut s = 0u32;
+    for c in b.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+fn mac(i: u32) -> [u8; 6] {
+    [
+        2,
+        0xaa,
+        (i >> 24) as u8,
+        (i >> 16) as u8,
+        (i >> 8) as u8,
+        i as u8,
+    ]
+}
+fn sid(i: u32) -> u16 {
+    (i % 65_000) as u16 + 1
+}
+fn addr(i: u32) -> [u8; 4] {
+    (u32::from_be_bytes([100, 64, 0, 0]) + i + 2).to_be_bytes()
+}
+
+fn frame(i: u32, tag: u32) -> Vec<u8> {
+    let mut ip = vec![0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0];
+    ip.extend_from_slice(&addr(i));
+    ip.extend_from_slice(&HOST);
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip.extend_from_slice(&[0x13, 0x88, 0, 53, 0, 12, 0, 0]);
+    ip.extend_from_slice(&tag.to_be_bytes());
+    let mut f = GW_MAC.to_vec();
+    f.extend_from_slice(&mac(i));
+    f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+    f.extend_from_slice(&sid(i).to_be_bytes());
+    f.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+    f.extend_from_slice(&[0x00, 0x21]);
+    f.extend_from_slice(&ip);
+    f
+}
+
+fn session(i: u32, nat: bool) -> SessionConfig {
+    SessionConfig {
+        id: SessionId(i),
+        port: 0,
+        mac: mac(i),
+        vlans: [0, 0],
+        access: Access::Pppoe { session_id: sid(i) },
+        addr: addr(i).into(),
+        nat,
+        qos: None,
+    }
+}
+
+fn worker_cfg(w: usize, workers: usize) -> WorkerConfig {
+    let (first, len) = pool_slice(POOL.into(), 4, w, workers);
+    WorkerConfig {
+        bng: BngConfig::two_ports(
+            PortConfig {
+                mac: GW_MAC,
+                addr: [100, 64, 0, 1].into(),
+            },
+            PortConfig {
+                mac: UP_MAC,
+                addr: [198, 51, 100, 1].into(),
+            },
+            100_000,
+        ),
+        buffers: 4096,
+        nat: Some((NatConfig::port_block(first, len), 1 << 16, 1 << 12)),
+    }
+}
+
+fn route() -> Route {
+    Route {
+        prefix: Ipv4Addr::UNSPECIFIED,
+        len: 0,
+        port: 1,
+        next_hop_mac: ROUTER_MAC,
+    }
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(60), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Streams of `streams` sessions through `workers` workers, all frames arriving on
+/// worker 0's access port; other sessions churn from this thread meanwhile. Returns
+/// the upstream frames of every worker.
+fn run(workers: usize, streams: u32, rounds: u32) -> (Vec<Vec<u8>>, u64) {
+    let (ctl, rxs) = Control::new(workers, 8192);
+    let steering = Steering::mesh(workers, 1, POOL.into(), 4, 64);
+    let gate = Arc::new(AtomicBool::new(false));
+    let mut steer = steering.into_iter().map(Some).collect::<Vec<_>>();
+    if workers == 1 {
+        steer[0] = None;
+    }
+    let ws: Vec<Worker<Gated>> = rxs
+        .into_iter()
+        .zip(steer)
+        .enumerate()
+        .map(|(w, (q, st))| {
+            let mut access = Memory::new();
+            if w == 0 {
+                for r in 0..rounds {
+                    for i in 0..streams {
+                        access.push_rx(&frame(i, r));
+                    }
+                }
+            }
+            let ports = vec![
+                Gated {
+                    inner: access,
+                    open: Arc::clone(&gate),
+                },
+                Gated {
+                    inner: Memory::new(),
+                    open: Arc::clone(&gate),
+                },
+            ];
+            Worker::spawn(w, worker_cfg(w, workers), ports, q, st, None)
+        })
+        .collect();
+    ctl.add_route(route()).unwrap();
+    for i in 0..streams {
+        ctl.add_session_wait(session(i, i % 3 != 0)).unwrap();
+    }
+    gate.store(true, Ordering::Release);
+    // churn while the workers forward
+    let total = u64::from(streams * rounds);
+    let mut k = 0u32;
+    let processed = || {
+        ws.iter()
+            .map(|w| w.stats.tx.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
+    while processed() < total && k < 200_000 {
+        let s = session(1_000_000 + k, k % 2 == 0);
+        let owner = ctl.worker_of(&s);
+        if ctl.add_session(s).is_ok() && k % 2 == 1 {
+            let _ = ctl.remove_session(owner, SessionId(1_000_000 + k - 1));
+        }
+        k += 1;
+    }
+    wait_until("all forwarded", || processed() >= total);
+    let counters = ctl.all_counters().unwrap();
+    let streamed: u64 = counters
+        .iter()
+        .filter(|(id, _)| id.0 < streams)
+        .map(|(_, c)| c.up_packets)
+        .sum();
+    assert_eq!(streamed, total);
+    let steered: u64 = ws
+        .iter()
+        .map(|w| w.stats.steered_out.load(Ordering::Relaxed))
+        .sum();
+    let dropped: u64 = ws
+        .iter()
+        .map(|w| w.stats.steer_dropped.load(Ordering::Relaxed))
+        .sum();
+    assert_eq!(dropped, 0);
+    let mut up = Vec::new();
+    for w in ws {
+        let mut ports = w.join().unwrap();
+        up.extend(ports[1].inner.take_transmitted());
+    }
+    assert!(k > 0, "churn happened");
+    (up, steered)
+}
+
+fn check(up: &[Vec<u8>], streams: u32, rounds: u32) {
+    assert_eq!(up.len() as u64, u64::from(streams * rounds));
+    let mut per_round = vec![0u32; rounds as usize];
+    for o in up {
+        assert_eq!(&o[..6], &ROUTER_MAC);
+        let tag = u32::from_be_bytes(o[14 + 28..14 + 32].try_into().unwrap());
+        per_round[tag as usize] += 1;
+    }
+    assert!(per_round.iter().all(|&n| n == streams));
+}
+
+#[test]
+fn one_worker_with_control_churn_from_another_thread() {
+    let (up, steered) = run(1, 300, 50);
+    check(&up, 300, 50);
+    assert_eq!(steered, 0);
+}
+
+#[test]
+fn two_workers_steer_subscribers_to_their_owner() {
+    let (up, steered) = run(2, 300, 50);
+    check(&up, 300, 50);
+    // about half of the sessions belong to worker 1
+    assert!(steered > 300 * 50 / 4, "steered {steered}");
+}
+
+#[test]
+fn pool_slices_partition_the_pool() {
+    for workers in 1..5 {
+        let mut next = u32::from(Ipv4Addr::from(POOL));
+        let mut total = 0;
+        for w in 0..workers {
+            let (first, len) = pool_slice(POOL.into(), 7, w, workers);
+            assert_eq!(u32::from(first), next);
+            next += len;
+            total += len;
+        }
+        assert_eq!(total, 7);
+    }
+}
