@@ -11,6 +11,7 @@
     reason = "decoders name packet, repr, bytes tersely"
 )]
 
+pub mod bng;
 pub mod cli;
 pub mod dump;
 pub mod ipsec;

@@ -1,0 +1,657 @@
+//! The gateway's forwarding plane over the dataplane's nodes: `ethernet-input` →
+//! `pppoe-session-input` → anti-spoofing and the upstream policer → `nat44` (in2out) →
+//! the upstream next hop; and back: `ethernet-input` → `nat44` (out2in) → the
+//! downstream policer → `pppoe-encap`. PPPoE discovery and PPP control are punted to
+//! the control plane; ARP on the upstream port is answered for our addresses and
+//! resolves the next hop.
+//!
+//! It implements [`Forwarding`] for the control planes. When the dataplane's `Bng`
+//! (lock-free control API, workers) lands, it replaces this type behind the same trait.
+
+#![allow(
+    clippy::indexing_slicing,
+    reason = "edge frames are indexed by their node's edge enums, one frame per edge by construction"
+)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use bng_dataplane::backend::Backend;
+use bng_dataplane::buffer::{Pkt, Pool};
+use bng_dataplane::graph::{Counters as NodeCounters, Frame, Label, Node, Trace, new_frame, run};
+use bng_dataplane::nodes::ethernet::{self, EthernetInput};
+use bng_dataplane::nodes::nat44::{self as nat_node, Direction, Nat44Node};
+use bng_dataplane::nodes::pppoe::{
+    self as pppoe_node, EncapEntry, PppoeEncap, PppoeSessionInput, SessionKey,
+};
+
+use super::session::{
+    AccessKey, Counters, Forwarding, Handle, Mac, Port, PuntKind, Qos, State, Subscriber,
+};
+
+/// A token bucket (bits/s, burst bytes).
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    rate: u64,
+    burst: f64,
+    tokens: f64,
+    last: Duration,
+}
+
+impl Bucket {
+    fn new(rate: u64, burst: u64, now: Duration) -> Self {
+        #[allow(clippy::cast_precision_loss, reason = "rates far below 2^52")]
+        let burst = burst.max(1600) as f64;
+        Self {
+            rate,
+            burst,
+            tokens: burst,
+            last: now,
+        }
+    }
+
+    #[allow(clippy::cast_precision_loss, reason = "rates far below 2^52")]
+    fn allow(&mut self, bytes: usize, now: Duration) -> bool {
+        let dt = now.saturating_sub(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + dt * self.rate as f64 / 8.0).min(self.burst);
+        let need = bytes as f64;
+        if self.tokens >= need {
+            self.tokens -= need;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Sub {
+    key: AccessKey,
+    addr: Option<u32>,
+    up: bool,
+    qos: Option<(Bucket, Bucket)>,
+    rate: Option<Qos>,
+    counters: Counters,
+}
+
+/// A frame punted to the control plane (owned copy).
+#[derive(Debug, Clone)]
+pub struct Punted {
+    /// Kind.
+    pub kind: PuntKind,
+    /// The whole frame.
+    pub frame: Vec<u8>,
+    /// Offset of the Ethernet payload.
+    pub l3_offset: usize,
+    /// VLAN ids.
+    pub vlans: [u16; 2],
+    /// The session, when known.
+    pub handle: Option<Handle>,
+}
+
+/// The plane (one worker, both ports).
+pub struct GraphPlane<'p, 's> {
+    /// Our MAC on the access port.
+    pub access_mac: Mac,
+    /// Our MAC on the upstream port.
+    pub up_mac: Mac,
+    /// Our upstream address.
+    pub up_addr: Ipv4Addr,
+    /// The next hop.
+    pub gateway: Ipv4Addr,
+    /// Its MAC, once ARP resolved it.
+    pub gateway_mac: Option<Mac>,
+    /// Addresses answered for by ARP on the upstream port (ours, the NAT pool).
+    pub arp_addrs: Vec<Ipv4Addr>,
+    /// The current time (set by the caller before each [`GraphPlane::poll`]).
+    pub now: Duration,
+    eth: EthernetInput,
+    decap: PppoeSessionInput,
+    encap: PppoeEncap,
+    nat: Option<Nat44Node<'s>>,
+    c_eth: NodeCounters,
+    c_decap: NodeCounters,
+    c_nat: NodeCounters,
+    c_encap: NodeCounters,
+    trace: Trace,
+    rx: Frame<'p>,
+    eth_out: Vec<Frame<'p>>,
+    decap_out: Vec<Frame<'p>>,
+    nat_out: Vec<Frame<'p>>,
+    encap_out: Vec<Frame<'p>>,
+    fwd: Frame<'p>,
+    tx_access: Frame<'p>,
+    tx_up: Frame<'p>,
+    ctl_access: Vec<Vec<u8>>,
+    ctl_up: Vec<Vec<u8>>,
+    /// Frames for the control plane, drained by the caller.
+    pub punts: Vec<Punted>,
+    subs: HashMap<Handle, Sub>,
+    by_addr: HashMap<u32, Handle>,
+    /// Drops outside the nodes, by reason.
+    pub drops: BTreeMap<&'static str, u64>,
+    /// Packets forwarded (both directions).
+    pub forwarded: u64,
+    last_arp: Option<Duration>,
+}
+
+fn frames<'p, N: Node>() -> Vec<Frame<'p>> {
+    (0..N::Next::COUNT).map(|_| new_frame()).collect()
+}
+
+impl<'p, 's> GraphPlane<'p, 's> {
+    /// A plane with these MACs and addresses, translating with `nat` if given.
+    #[must_use]
+    pub fn new(
+        access_mac: Mac,
+        up_mac: Mac,
+        up_addr: Ipv4Addr,
+        gateway: Ipv4Addr,
+        nat: Option<Nat44Node<'s>>,
+    ) -> Self {
+        Self {
+            access_mac,
+            up_mac,
+            up_addr,
+            gateway,
+            gateway_mac: None,
+            arp_addrs: vec![up_addr],
+            now: Duration::ZERO,
+            eth: EthernetInput {
+                macs: vec![access_mac, up_mac],
+                promiscuous: false,
+            },
+            decap: PppoeSessionInput::default(),
+            encap: PppoeEncap::default(),
+            nat,
+            c_eth: NodeCounters::for_node::<EthernetInput>(),
+            c_decap: NodeCounters::for_node::<PppoeSessionInput>(),
+            c_nat: NodeCounters::for_node::<Nat44Node<'_>>(),
+            c_encap: NodeCounters::for_node::<PppoeEncap>(),
+            trace: Trace::new(0),
+            rx: new_frame(),
+            eth_out: frames::<EthernetInput>(),
+            decap_out: frames::<PppoeSessionInput>(),
+            nat_out: frames::<Nat44Node<'_>>(),
+            encap_out: frames::<PppoeEncap>(),
+            fwd: new_frame(),
+            tx_access: new_frame(),
+            tx_up: new_frame(),
+            ctl_access: Vec::new(),
+            ctl_up: Vec::new(),
+            punts: Vec::new(),
+            subs: HashMap::new(),
+            by_addr: HashMap::new(),
+            drops: BTreeMap::new(),
+            forwarded: 0,
+            last_arp: None,
+        }
+    }
+
+    /// The translator, for its events (compliance log) and timers.
+    pub fn nat_mut(&mut self) -> Option<&mut Nat44Node<'s>> {
+        self.nat.as_mut()
+    }
+
+    /// Per-node counters: `(node, counter, value)`.
+    #[must_use]
+    pub fn counter_rows(&self) -> Vec<(&'static str, String, u64)> {
+        let mut out = Vec::new();
+        for (name, rows) in [
+            (EthernetInput::NAME, self.c_eth.rows::<EthernetInput>()),
+            (
+                PppoeSessionInput::NAME,
+                self.c_decap.rows::<PppoeSessionInput>(),
+            ),
+            (Nat44Node::NAME, self.c_nat.rows::<Nat44Node<'_>>()),
+            (PppoeEncap::NAME, self.c_encap.rows::<PppoeEncap>()),
+        ] {
+            out.extend(rows.into_iter().map(|(k, v)| (name, k, v)));
+        }
+        out
+    }
+
+    fn drop(&mut self, pool: &mut Pool<'p>, p: Pkt<'p>, why: &'static str) {
+        *self.drops.entry(why).or_insert(0) += 1;
+        pool.free(p);
+    }
+
+    /// One round: receive a burst on each port, run the graph, transmit. Returns how
+    /// many frames were received.
+    pub fn poll<B: Backend>(
+        &mut self,
+        access: &mut B,
+        upstream: &mut B,
+        pool: &mut Pool<'p>,
+    ) -> usize {
+        let mut got = 0;
+        self.resolve_gateway();
+        got += access.rx_burst(pool, &mut self.rx);
+        for p in &mut self.rx {
+            p.meta.rx_if = 0;
+        }
+        self.rx_access(pool);
+        got += upstream.rx_burst(pool, &mut self.rx);
+        for p in &mut self.rx {
+            p.meta.rx_if = 1;
+        }
+        self.rx_upstream(pool);
+        for f in self.ctl_access.drain(..) {
+            if let Some(p) = pool.alloc_from(&f) {
+                self.tx_access.push(p);
+            }
+        }
+        for f in self.ctl_up.drain(..) {
+            if let Some(p) = pool.alloc_from(&f) {
+                self.tx_up.push(p);
+            }
+        }
+        access.tx_burst(pool, &mut self.tx_access);
+        upstream.tx_burst(pool, &mut self.tx_up);
+        got
+    }
+
+    fn punt(&mut self, kind: PuntKind, p: &Pkt<'_>, handle: Option<Handle>) {
+        self.punts.push(Punted {
+            kind,
+            frame: p.data().to_vec(),
+            l3_offset: usize::from(p.meta.l3_offset),
+            vlans: p.meta.vlans,
+            handle,
+        });
+    }
+
+    fn rx_access(&mut self, pool: &mut Pool<'p>) {
+        run(
+            &mut self.eth,
+            &mut self.rx,
+            &mut self.eth_out,
+            pool,
+            &mut self.c_eth,
+            &mut self.trace,
+        );
+        let disc: Vec<_> = self.eth_out[ethernet::Next::PppoeDiscovery as usize]
+            .drain(..)
+            .collect();
+        for p in disc {
+            self.punt(PuntKind::PppoeDiscovery, &p, None);
+            pool.free(p);
+        }
+        run(
+            &mut self.decap,
+            &mut self.eth_out[ethernet::Next::PppoeSession as usize],
+            &mut self.decap_out,
+            pool,
+            &mut self.c_decap,
+            &mut self.trace,
+        );
+        let ctl: Vec<_> = self.decap_out[pppoe_node::Next::Control as usize]
+            .drain(..)
+            .collect();
+        for p in ctl {
+            let h = p.meta.subscriber;
+            self.punt(PuntKind::PppControl, &p, Some(h));
+            pool.free(p);
+        }
+        // anti-spoofing, upstream policer, counters
+        let ip4: Vec<_> = self.decap_out[pppoe_node::Next::Ip4 as usize]
+            .drain(..)
+            .collect();
+        let now = self.now;
+        for p in ip4 {
+            let Some(s) = self.subs.get_mut(&p.meta.subscriber) else {
+                self.drop(pool, p, "unknown-subscriber");
+                continue;
+            };
+            if !s.up {
+                self.drop(pool, p, "session-not-up");
+                continue;
+            }
+            let src = p
+                .data()
+                .get(12..16)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok());
+            if src.map(u32::from_be_bytes) != s.addr {
+                self.drop(pool, p, "spoofed-source");
+                continue;
+            }
+            if let Some((up, _)) = &mut s.qos
+                && !up.allow(p.len(), now)
+            {
+                self.drop(pool, p, "qos-upstream");
+                continue;
+            }
+            s.counters.in_packets += 1;
+            s.counters.in_bytes += p.len() as u64;
+            self.fwd.push(p);
+        }
+        for f in self.eth_out.iter_mut().chain(self.decap_out.iter_mut()) {
+            pool.free_all(f);
+        }
+        if let Some(nat) = &mut self.nat {
+            nat.now = now;
+            nat.direction = Direction::InToOut;
+            run(
+                nat,
+                &mut self.fwd,
+                &mut self.nat_out,
+                pool,
+                &mut self.c_nat,
+                &mut self.trace,
+            );
+            let fw: Vec<_> = self.nat_out[nat_node::Next::Forward as usize]
+                .drain(..)
+                .collect();
+            self.out_upstream(pool, fw);
+            let hp: Vec<_> = self.nat_out[nat_node::Next::Hairpin as usize]
+                .drain(..)
+                .collect();
+            self.out_access(pool, hp);
+        } else {
+            let fw: Vec<_> = self.fwd.drain(..).collect();
+            self.out_upstream(pool, fw);
+        }
+    }
+
+    fn out_upstream(&mut self, pool: &mut Pool<'p>, pkts: Vec<Pkt<'p>>) {
+        for mut p in pkts {
+            let Some(gw) = self.gateway_mac else {
+                self.drop(pool, p, "no-next-hop");
+                continue;
+            };
+            let l3 = usize::from(p.meta.l3_offset);
+            if !p.pull_front(l3) {
+                self.drop(pool, p, "bad-packet");
+                continue;
+            }
+            let Some(h) = p.push_front(14) else {
+                self.drop(pool, p, "no-headroom");
+                continue;
+            };
+            h[..6].copy_from_slice(&gw);
+            h[6..12].copy_from_slice(&self.up_mac);
+            h[12..14].copy_from_slice(&[0x08, 0x00]);
+            self.forwarded += 1;
+            self.tx_up.push(p);
+        }
+    }
+
+    /// Downstream: policer and counters by destination address, then `pppoe-encap`.
+    fn out_access(&mut self, pool: &mut Pool<'p>, pkts: Vec<Pkt<'p>>) {
+        let now = self.now;
+        for p in pkts {
+            let l3 = usize::from(p.meta.l3_offset);
+            let dst = p
+                .data()
+                .get(l3 + 16..l3 + 20)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(u32::from_be_bytes);
+            let Some(s) = dst
+                .and_then(|d| self.by_addr.get(&d))
+                .and_then(|h| self.subs.get_mut(h))
+            else {
+                self.drop(pool, p, "no-session");
+                continue;
+            };
+            let len = p.len().saturating_sub(l3);
+            if let Some((_, down)) = &mut s.qos
+                && !down.allow(len, now)
+            {
+                self.drop(pool, p, "qos-downstream");
+                continue;
+            }
+            s.counters.out_packets += 1;
+            s.counters.out_bytes += len as u64;
+            self.fwd.push(p);
+        }
+        run(
+            &mut self.encap,
+            &mut self.fwd,
+            &mut self.encap_out,
+            pool,
+            &mut self.c_encap,
+            &mut self.trace,
+        );
+        for p in self.encap_out[pppoe_node::EncapNext::Output as usize].drain(..) {
+            self.forwarded += 1;
+            self.tx_access.push(p);
+        }
+    }
+
+    fn rx_upstream(&mut self, pool: &mut Pool<'p>) {
+        run(
+            &mut self.eth,
+            &mut self.rx,
+            &mut self.eth_out,
+            pool,
+            &mut self.c_eth,
+            &mut self.trace,
+        );
+        let arp: Vec<_> = self.eth_out[ethernet::Next::Arp as usize]
+            .drain(..)
+            .collect();
+        for p in arp {
+            let l3 = usize::from(p.meta.l3_offset);
+            if let Some(a) = p.data().get(l3..) {
+                self.arp(a);
+            }
+            pool.free(p);
+        }
+        let ip4: Vec<_> = self.eth_out[ethernet::Next::Ip4 as usize]
+            .drain(..)
+            .collect();
+        for f in &mut self.eth_out {
+            pool.free_all(f);
+        }
+        if let Some(nat) = &mut self.nat {
+            self.fwd.extend(ip4);
+            nat.now = self.now;
+            nat.direction = Direction::OutToIn;
+            run(
+                nat,
+                &mut self.fwd,
+                &mut self.nat_out,
+                pool,
+                &mut self.c_nat,
+                &mut self.trace,
+            );
+            let fw: Vec<_> = self.nat_out[nat_node::Next::Forward as usize]
+                .drain(..)
+                .collect();
+            let hp: Vec<_> = self.nat_out[nat_node::Next::Hairpin as usize]
+                .drain(..)
+                .collect();
+            self.out_access(pool, fw);
+            self.out_access(pool, hp);
+        } else {
+            self.out_access(pool, ip4);
+        }
+    }
+
+    /// ARP on the upstream port (RFC 826): answer requests for our addresses, learn
+    /// the next hop's MAC from anything it sends.
+    fn arp(&mut self, a: &[u8]) {
+        let (Some(op), Some(sha), Some(spa), Some(tpa)) = (
+            a.get(6..8),
+            a.get(8..14).and_then(|b| <[u8; 6]>::try_from(b).ok()),
+            a.get(14..18).and_then(|b| <[u8; 4]>::try_from(b).ok()),
+            a.get(24..28).and_then(|b| <[u8; 4]>::try_from(b).ok()),
+        ) else {
+            return;
+        };
+        if a.get(..6) != Some(&[0, 1, 8, 0, 6, 4][..]) {
+            return;
+        }
+        if Ipv4Addr::from(spa) == self.gateway {
+            if self.gateway_mac != Some(sha) {
+                tracing::info!(gateway = %self.gateway, mac = ?sha, "next hop resolved");
+            }
+            self.gateway_mac = Some(sha);
+        }
+        if op == [0, 1] && self.arp_addrs.contains(&Ipv4Addr::from(tpa)) {
+            let reply = arp_frame(2, self.up_mac, tpa, sha, spa);
+            self.ctl_up.push(reply);
+        }
+    }
+
+    /// Sends an ARP request for the next hop every second until it answers.
+    fn resolve_gateway(&mut self) {
+        if self.gateway_mac.is_some() {
+            return;
+        }
+        if self
+            .last_arp
+            .is_some_and(|t| self.now.saturating_sub(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_arp = Some(self.now);
+        let req = arp_frame(
+            1,
+            self.up_mac,
+            self.up_addr.octets(),
+            [0xff; 6],
+            self.gateway.octets(),
+        );
+        self.ctl_up.push(req);
+    }
+
+    /// Sessions installed and up.
+    #[must_use]
+    pub fn sessions_up(&self) -> usize {
+        self.subs.values().filter(|s| s.up).count()
+    }
+
+    /// The rate applied to `h`, if any.
+    #[must_use]
+    pub fn rate(&self, h: Handle) -> Option<Qos> {
+        self.subs.get(&h).and_then(|s| s.rate)
+    }
+}
+
+/// An ARP frame (RFC 826): `op` 1 request (to broadcast) or 2 reply.
+fn arp_frame(op: u8, our_mac: Mac, our_ip: [u8; 4], to_mac: Mac, to_ip: [u8; 4]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(60);
+    f.extend_from_slice(&to_mac);
+    f.extend_from_slice(&our_mac);
+    f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4, 0, op]);
+    f.extend_from_slice(&our_mac);
+    f.extend_from_slice(&our_ip);
+    f.extend_from_slice(if op == 1 { &[0; 6] } else { &to_mac });
+    f.extend_from_slice(&to_ip);
+    f.resize(60, 0);
+    f
+}
+
+fn pppoe_key(k: &AccessKey) -> Option<SessionKey> {
+    match k {
+        AccessKey::Pppoe {
+            mac,
+            session_id,
+            vlans,
+        } => Some(SessionKey {
+            mac: *mac,
+            session_id: *session_id,
+            vlans: *vlans,
+        }),
+        AccessKey::Ipoe { .. } => None,
+    }
+}
+
+impl Forwarding for GraphPlane<'_, '_> {
+    fn session_created(&mut self, s: &Subscriber) {
+        if let Some(k) = pppoe_key(&s.key) {
+            self.decap.insert(k, s.handle);
+        }
+        self.subs.insert(
+            s.handle,
+            Sub {
+                key: s.key.clone(),
+                addr: None,
+                up: false,
+                qos: None,
+                rate: None,
+                counters: Counters::default(),
+            },
+        );
+    }
+
+    fn session_up(&mut self, s: &Subscriber) {
+        if !self.subs.contains_key(&s.handle) {
+            self.session_created(s);
+        }
+        let now = self.now;
+        let access_mac = self.access_mac;
+        let Some(sub) = self.subs.get_mut(&s.handle) else {
+            return;
+        };
+        sub.up = s.state == State::Up;
+        sub.addr = s.ipv4.map(u32::from);
+        sub.rate = s.qos.as_ref().map(|q| q.1);
+        sub.qos = sub.rate.map(|q| {
+            (
+                Bucket::new(q.up_bps, q.burst_bytes, now),
+                Bucket::new(q.down_bps, q.burst_bytes, now),
+            )
+        });
+        if let (
+            Some(a),
+            AccessKey::Pppoe {
+                mac, session_id, ..
+            },
+        ) = (sub.addr, &sub.key)
+        {
+            self.by_addr.insert(a, s.handle);
+            self.encap.insert(
+                a,
+                EncapEntry {
+                    mac: *mac,
+                    our_mac: access_mac,
+                    session_id: *session_id,
+                    tx_if: 0,
+                },
+            );
+        }
+    }
+
+    fn session_down(&mut self, s: &Subscriber) {
+        if let Some(sub) = self.subs.remove(&s.handle) {
+            if let Some(a) = sub.addr {
+                self.by_addr.remove(&a);
+                self.encap.remove(a);
+            }
+            if let Some(k) = pppoe_key(&sub.key) {
+                self.decap.remove(&k);
+            }
+        }
+    }
+
+    fn set_qos(&mut self, s: &Subscriber) {
+        let now = self.now;
+        if let Some(sub) = self.subs.get_mut(&s.handle) {
+            sub.rate = s.qos.as_ref().map(|q| q.1);
+            sub.qos = sub.rate.map(|q| {
+                (
+                    Bucket::new(q.up_bps, q.burst_bytes, now),
+                    Bucket::new(q.down_bps, q.burst_bytes, now),
+                )
+            });
+        }
+    }
+
+    fn counters(&self, handle: Handle) -> Counters {
+        self.subs
+            .get(&handle)
+            .map(|s| s.counters)
+            .unwrap_or_default()
+    }
+
+    fn transmit(&mut self, port: Port, frame: &[u8]) {
+        match port {
+            Port::Access => self.ctl_access.push(frame.to_vec()),
+            Port::Upstream => self.ctl_up.push(frame.to_vec()),
+        }
+    }
+}
