@@ -8,11 +8,12 @@
     clippy::indexing_slicing,
     clippy::panic,
     clippy::cast_possible_truncation,
+    clippy::many_single_char_names,
     reason = "tests"
 )]
 
+use core::net::Ipv4Addr;
 use core::time::Duration;
-use std::net::Ipv4Addr;
 
 use bng_dataplane::buffer::{Arena, Pool};
 use bng_dataplane::graph::{Counters, Frame, Label, Trace, new_frame, run};
