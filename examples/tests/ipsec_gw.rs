@@ -247,19 +247,7 @@ impl Lab {
             );
         }
         let cap = Capture::start(&gw, "veth0", &dir.join("outer.pcapng"));
-        // charon hardcodes /var/run/charon.pid: give it a private /run (the lab recipe).
-        let script = format!(
-            "mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf {CHARON}",
-            d = dir.display()
-        );
-        let charon = ss.spawn("charon", &["sh", "-c", &script], &dir.join("charon.stdout"));
-        let vici = dir.join("run/charon.vici");
-        assert!(
-            wait_for(Duration::from_secs(15), "charon's vici socket", || vici
-                .exists()),
-            "charon did not start: {}",
-            charon.log()
-        );
+        let charon = start_charon(&ss, &dir);
         let lab = Self {
             sslan,
             ss,
@@ -276,18 +264,7 @@ impl Lab {
     }
 
     fn swanctl(&self, args: &[&str]) -> String {
-        let uri = format!("unix://{}/run/charon.vici", self.dir.display());
-        let mut v = vec!["swanctl"];
-        v.extend_from_slice(args);
-        v.extend_from_slice(&["--uri", &uri]);
-        let out = self
-            .ss
-            .command(&v)
-            .env("STRONGSWAN_CONF", self.dir.join("strongswan.conf"))
-            .env("SWANCTL_DIR", self.dir.join("swanctl"))
-            .output()
-            .expect("run swanctl");
-        text(&out)
+        swanctl_in(&self.ss, &self.dir, args)
     }
 
     /// Starts ipsec-gw with `conf` and waits until it serves.
@@ -345,6 +322,12 @@ impl Lab {
 
     /// iperf3 TCP for 3 s from strongSwan's LAN to ours; the receiver's rate in Mbit/s.
     fn iperf(&self) -> f64 {
+        self.iperf_with_cpu(&[]).0
+    }
+
+    /// As [`Lab::iperf`], plus the CPU seconds each of `pids` spent meanwhile.
+    fn iperf_with_cpu(&self, pids: &[u32]) -> (f64, Vec<f64>) {
+        let before: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
         let mut srv = self.gwlan.spawn(
             "iperf3-s",
             &["iperf3", "-s", "-1", "-B", "10.2.0.2"],
@@ -371,8 +354,13 @@ impl Lab {
                     .and_then(|r| r.parse().ok())
             })
             .unwrap_or_else(|| panic!("iperf3: {s}"));
+        let cpu = pids
+            .iter()
+            .zip(before)
+            .map(|(p, b)| cpu_secs(*p) - b)
+            .collect();
         eprintln!("iperf3 through the tunnel: {rate} Mbit/s");
-        rate
+        (rate, cpu)
     }
 
     /// A 20/s ping from strongSwan's LAN for `secs` seconds, in the background.
@@ -422,6 +410,49 @@ impl Drop for Lab {
         self.charon.stop();
         let _ = (&self.nat, &self.ss);
     }
+}
+
+/// Starts charon in `ns` with the configuration in `dir` and waits for its vici socket.
+fn start_charon(ns: &Netns, dir: &Path) -> Peer {
+    // charon hardcodes /var/run/charon.pid: give it a private /run (the lab recipe).
+    let script = format!(
+        "mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf {CHARON}",
+        d = dir.display()
+    );
+    let charon = ns.spawn("charon", &["sh", "-c", &script], &dir.join("charon.stdout"));
+    let vici = dir.join("run/charon.vici");
+    assert!(
+        wait_for(Duration::from_secs(15), "charon's vici socket", || vici
+            .exists()),
+        "charon did not start: {}",
+        charon.log()
+    );
+    charon
+}
+
+/// swanctl against the charon of `dir` in `ns`.
+fn swanctl_in(ns: &Netns, dir: &Path, args: &[&str]) -> String {
+    let uri = format!("unix://{}/run/charon.vici", dir.display());
+    let mut v = vec!["swanctl"];
+    v.extend_from_slice(args);
+    v.extend_from_slice(&["--uri", &uri]);
+    let out = ns
+        .command(&v)
+        .env("STRONGSWAN_CONF", dir.join("strongswan.conf"))
+        .env("SWANCTL_DIR", dir.join("swanctl"))
+        .output()
+        .expect("run swanctl");
+    text(&out)
+}
+
+/// User + system CPU time of `pid` so far, from `/proc/<pid>/stat`, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let rest = stat.rsplit_once(')').map_or("", |r| r.1);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|u| u.parse::<f64>().ok()).unwrap_or(0.0)
+        + f.get(12).and_then(|s| s.parse::<f64>().ok()).unwrap_or(0.0);
+    ticks / 100.0
 }
 
 fn tools(test: &str) -> bool {
@@ -604,5 +635,73 @@ fn ipsec_gw_nat() {
         .unwrap();
     assert!(established.contains("peer=192.0.2.254:"), "{established}");
     lab.shutdown(&mut gw);
+    lab.finish_capture();
+}
+
+/// The same tunnel and iperf3 run twice in one test: strongSwan to ipsec-gw, then
+/// strongSwan to a second strongSwan (kernel-libipsec too) in ipsec-gw's place, with
+/// the CPU time of each process during the transfer: the figure for BENCHMARKS.md.
+#[test]
+fn ipsec_gw_iperf_vs_strongswan() {
+    let test = "ipsec_gw_iperf_vs_strongswan";
+    if !tools(test) {
+        return;
+    }
+    let (proposals, esp, _) = SUITES[0];
+    let mut lab = Lab::new(test, proposals, esp, false);
+    let mut gw = lab.gw("gw", &gw_conf("192.0.2.1", proposals, esp, false, "0", "0"));
+    let out = lab.swanctl(&[
+        "--initiate",
+        "--child",
+        "net",
+        "--ike",
+        "lab",
+        "--timeout",
+        "15",
+    ]);
+    assert!(out.contains("initiate completed successfully"), "{out}");
+    lab.ping_both_ways(&gw);
+    let (ours, cpu_ours) = lab.iperf_with_cpu(&[lab.charon.pid(), gw.pid()]);
+    gw.stop();
+    let _ = lab.swanctl(&["--terminate", "--ike", "lab", "--timeout", "5"]);
+    // A second charon in the gateway's namespace, the mirror of the first.
+    let peer_dir = lab.dir.join("peer");
+    std::fs::create_dir_all(peer_dir.join("run")).unwrap();
+    std::fs::create_dir_all(peer_dir.join("swanctl")).unwrap();
+    std::fs::write(peer_dir.join("strongswan.conf"), strongswan_conf(&peer_dir)).unwrap();
+    let mirror = swanctl_conf("192.0.2.2", proposals, esp)
+        .replace("remote_addrs = 192.0.2.2", "remote_addrs = 192.0.2.1")
+        .replace("local_ts = 10.1.0.0/24", "local_ts = 10.2.0.0/24")
+        .replace("remote_ts = 10.2.0.0/24", "remote_ts = 10.1.0.0/24")
+        .replace("id = ike1@lab", "id = IKE1")
+        .replace("id = ike2@lab", "id = ike1@lab")
+        .replace("id = IKE1", "id = ike2@lab");
+    std::fs::write(peer_dir.join("swanctl/swanctl.conf"), mirror).unwrap();
+    let mut peer = start_charon(&lab.gw, &peer_dir);
+    let load = swanctl_in(&lab.gw, &peer_dir, &["--load-all", "--noprompt"]);
+    assert!(load.contains("loaded connection 'lab'"), "{load}");
+    let out = lab.swanctl(&[
+        "--initiate",
+        "--child",
+        "net",
+        "--ike",
+        "lab",
+        "--timeout",
+        "15",
+    ]);
+    assert!(out.contains("initiate completed successfully"), "{out}");
+    lab.ping_both_ways(&peer);
+    let (theirs, cpu_theirs) = lab.iperf_with_cpu(&[lab.charon.pid(), peer.pid()]);
+    peer.stop();
+    eprintln!(
+        "iperf3 TCP 3 s, strongSwan (libipsec) -> ipsec-gw: {ours} Mbit/s (CPU s: charon {:.2}, ipsec-gw {:.2}); \
+         strongSwan -> strongSwan (libipsec both): {theirs} Mbit/s (CPU s: charon {:.2}, charon {:.2}); ratio {:.2}",
+        cpu_ours[0],
+        cpu_ours[1],
+        cpu_theirs[0],
+        cpu_theirs[1],
+        ours / theirs
+    );
+    assert!(ours > 1.0 && theirs > 1.0);
     lab.finish_capture();
 }
