@@ -10,3 +10,4 @@ pub mod pppoe;
 pub mod mss;
 pub mod punt;
 pub mod qos;
+pub mod esp;
