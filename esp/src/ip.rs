@@ -107,6 +107,27 @@ pub(crate) fn parse(p: &[u8], walk_ext: bool) -> Result<L3, ParseError> {
     }
 }
 
+/// [`parse`] with the common case inline: an IPv4 header without options
+/// (RFC 791 section 3.1, first byte 0x45) is read from one fixed 20-byte
+/// array; anything else goes through [`parse`].
+#[inline]
+pub(crate) fn parse_fast(p: &[u8], walk_ext: bool) -> Result<L3, ParseError> {
+    if let Some(&[0x45, _, l0, l1, _, _, _, _, _, proto, ..]) = p.first_chunk::<V4_LEN>() {
+        let total = usize::from(u16::from_be_bytes([l0, l1]));
+        if total < V4_LEN {
+            return Err(ParseError::BadLength);
+        }
+        return Ok(L3 {
+            version: 4,
+            header_len: V4_LEN,
+            proto_at: 9,
+            proto,
+            total_len: total,
+        });
+    }
+    parse(p, walk_ext)
+}
+
 /// One's-complement sum (RFC 1071) over `data`, added to `sum`. Every slice but
 /// the last in a chain must have even length.
 #[inline]

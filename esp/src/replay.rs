@@ -140,6 +140,13 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> ReplayWindow<S> {
     /// [`ProtocolError::Replayed`] as [`ReplayWindow::check`].
     pub fn update(&mut self, seq: u64) -> Result<(), ProtocolError> {
         self.check(seq)?;
+        self.advance(seq);
+        Ok(())
+    }
+
+    /// Slides the window to `seq` if it is new and sets its bit.
+    #[inline]
+    fn advance(&mut self, seq: u64) {
         if seq > self.top {
             // RFC 6479 section 2: clear the blocks the window slides over.
             let n = self.bitmap.as_ref().len();
@@ -171,7 +178,14 @@ impl<S: AsRef<[u64]> + AsMut<[u64]>> ReplayWindow<S> {
         if let Some(b) = self.bitmap.as_mut().get_mut(block) {
             *b |= bit;
         }
-        Ok(())
+    }
+
+    /// [`ReplayWindow::update`] for a `seq` that [`ReplayWindow::check`] just
+    /// accepted with no window change since (the SA's decapsulation, which
+    /// holds the window exclusively between the two).
+    #[inline]
+    pub(crate) fn mark_checked(&mut self, seq: u64) {
+        self.advance(seq);
     }
 
     /// Infers the full 64-bit extended sequence number from its low 32 bits,

@@ -23,7 +23,7 @@ use crate::error::{EmitError, Error, ParseError, ProtocolError, UsageError};
 use crate::ip;
 use crate::natt;
 use crate::replay::ReplayWindow;
-use crate::wire::{HEADER_LEN, IP_PROTO_ESP, NextHeader, Packet, Spi, Trailer};
+use crate::wire::{HEADER_LEN, IP_PROTO_ESP, NextHeader, Spi, Trailer};
 
 /// Outer addresses of a tunnel-mode SA (RFC 4301 section 5.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -565,6 +565,7 @@ impl<T: Transform> Outbound<T> {
     }
 
     /// Takes the next sequence number; never wraps (RFC 4303 section 3.3.3).
+    #[inline]
     fn take_seq(&mut self) -> Result<u64, Error> {
         let max = if self.core.config.esn {
             u64::MAX
@@ -644,7 +645,8 @@ impl<T: Transform> Outbound<T> {
     /// low sequence number), the IV, `tfc` zero bytes of TFC padding and the
     /// trailer, then encrypts and writes the ICV. The layout was checked by the
     /// caller; the sequence number is taken.
-    #[inline]
+    #[allow(clippy::inline_always, reason = "per-packet hot path, measured")]
+    #[inline(always)]
     fn seal_esp<R: RngCore + CryptoRng>(
         &self,
         esp: &mut [u8],
@@ -764,7 +766,7 @@ impl<T: Transform> Outbound<T> {
         };
         // The inner IP length must cover exactly the packet: the receiver
         // trims TFC padding by it (RFC 4303 section 2.7).
-        if ip::parse(pkt, false)?.total_len != range.len() {
+        if ip::parse_fast(pkt, false)?.total_len != range.len() {
             return Err(ParseError::BadLength.into());
         }
         let tos = ip::tos(pkt);
@@ -919,7 +921,8 @@ fn set_ip_len(hdr: &mut [u8], version: u8, total: usize) -> Result<(), Error> {
 
 /// The outer header of tunnel mode (RFC 4301 section 5.1.2).
 #[allow(clippy::too_many_arguments, reason = "one outer header, all fields")]
-#[inline]
+#[allow(clippy::inline_always, reason = "per-packet hot path, measured")]
+#[inline(always)]
 fn write_outer(
     h: &mut [u8],
     t: Tunnel,
@@ -933,31 +936,36 @@ fn write_outer(
     match t {
         Tunnel::V4 { src, dst } => {
             let h: &mut [u8; 20] = h.try_into().map_err(|_| short(20, 0))?;
-            let [id0, id1] = id;
-            let len = u16::try_from(total)
-                .map_err(|_| EmitError::ValueTooLarge("IPv4 total length"))?
-                .to_be_bytes();
-            let [s0, s1, s2, s3] = src;
-            let [d0, d1, d2, d3] = dst;
-            let flags = if df { 0x40 } else { 0 };
+            let len =
+                u16::try_from(total).map_err(|_| EmitError::ValueTooLarge("IPv4 total length"))?;
+            let (src, dst) = (u32::from_be_bytes(src), u32::from_be_bytes(dst));
+            let flags: u16 = if df { 0x4000 } else { 0 };
+            let id = u16::from_be_bytes(id);
+            let ttl_proto = u16::from_be_bytes([ttl, proto]);
             // RFC 791 / RFC 1071: the checksum is summed from the values, not
             // read back from the bytes just stored (store-forwarding stalls).
-            let words = [
-                u16::from_be_bytes([0x45, tos]),
-                u16::from_be_bytes(len),
-                u16::from_be_bytes([id0, id1]),
-                u16::from_be_bytes([flags, 0]),
-                u16::from_be_bytes([ttl, proto]),
-                u16::from_be_bytes([s0, s1]),
-                u16::from_be_bytes([s2, s3]),
-                u16::from_be_bytes([d0, d1]),
-                u16::from_be_bytes([d2, d3]),
-            ];
-            let c = ip::fold(words.iter().map(|&w| u32::from(w)).sum()).to_be_bytes();
-            *h = [
-                0x45, tos, len[0], len[1], id0, id1, flags, 0, ttl, proto, c[0], c[1], s0, s1, s2,
-                s3, d0, d1, d2, d3,
-            ];
+            let sum = u32::from(0x4500 | u16::from(tos))
+                + u32::from(len)
+                + u32::from(id)
+                + u32::from(flags)
+                + u32::from(ttl_proto)
+                + (src >> 16)
+                + (src & 0xffff)
+                + (dst >> 16)
+                + (dst & 0xffff);
+            let csum = ip::fold(sum);
+            // Three stores: version..fragment, TTL..source, destination.
+            let w0 = (u64::from(0x4500 | u16::from(tos)) << 48)
+                | (u64::from(len) << 32)
+                | (u64::from(id) << 16)
+                | u64::from(flags);
+            let w1 = (u64::from(ttl_proto) << 48) | (u64::from(csum) << 32) | u64::from(src);
+            let (first, rest) = h.split_first_chunk_mut::<8>().ok_or(short(20, 0))?;
+            *first = w0.to_be_bytes();
+            let (second, rest) = rest.split_first_chunk_mut::<8>().ok_or(short(20, 0))?;
+            *second = w1.to_be_bytes();
+            let third = rest.first_chunk_mut::<4>().ok_or(short(20, 0))?;
+            *third = dst.to_be_bytes();
         }
         Tunnel::V6 { src, dst } => {
             let h: &mut [u8; 40] = h.try_into().map_err(|_| short(40, 0))?;
@@ -1171,52 +1179,66 @@ impl<T: Transform, S: AsRef<[u64]> + AsMut<[u64]>> Inbound<T, S> {
         r
     }
 
+    #[inline]
     fn decap_esp_inner(
         &mut self,
         now: Duration,
         buf: &mut [u8],
         esp: Range<usize>,
     ) -> Result<EspPayload, Error> {
-        check_range(buf.len(), &esp)?;
-        self.core.alive(now)?;
         let start = esp.start;
-        let region = buf.get_mut(esp).unwrap_or_default();
-        let p = Packet::new_checked(&*region)?;
-        if p.spi() != self.core.config.spi {
+        let region = buf
+            .get_mut(esp)
+            .ok_or(UsageError::InvalidConfig("range outside the buffer"))?;
+        self.core.alive(now)?;
+        let len = region.len();
+        let iv_bytes = self.transform.iv_len();
+        let tag_bytes = self.transform.icv_len();
+        // RFC 4303 section 2.1-2.2: SPI and low sequence number, one load.
+        let (header, rest) =
+            region
+                .split_first_chunk_mut::<HEADER_LEN>()
+                .ok_or(ParseError::Truncated {
+                    needed: HEADER_LEN,
+                    available: len,
+                })?;
+        let (spi, lo) = split_seq(u64::from_be_bytes(*header));
+        if spi != self.core.config.spi.0 {
             return Err(ProtocolError::WrongSpi.into());
         }
-        let lo = p.seq();
         let seq = if self.core.config.esn {
             self.window.infer_esn(lo).ok_or(ProtocolError::Replayed)?
         } else {
             u64::from(lo)
         };
+        // Section 3.4.3: the cheap replay check before the ICV.
         self.window.check(seq)?;
-        let iv_bytes = self.transform.iv_len();
-        let tag_bytes = self.transform.icv_len();
         let min = HEADER_LEN + iv_bytes + 2 + tag_bytes;
-        if region.len() < min {
+        let Some(ct_len) = len
+            .checked_sub(HEADER_LEN + iv_bytes + tag_bytes)
+            .filter(|_| len >= min)
+        else {
             return Err(ParseError::Truncated {
                 needed: min,
-                available: region.len(),
+                available: len,
             }
             .into());
-        }
-        let ct_len = region.len() - HEADER_LEN - iv_bytes - tag_bytes;
+        };
         let block = self.transform.block_len();
         if block > 4 && ct_len % block != 0 {
             return Err(ParseError::BadLength.into());
         }
-        let (header, rest) = region
-            .split_first_chunk_mut::<HEADER_LEN>()
+        let (iv, payload_icv) = rest
+            .split_at_mut_checked(iv_bytes)
             .ok_or(ParseError::BadLength)?;
-        let (iv, payload_icv) = rest.split_at_mut(iv_bytes);
         let (hi, _) = split_seq(seq);
         let seq_hi = self.core.config.esn.then_some(hi);
         self.transform
             .open(header, seq_hi, iv, payload_icv)
             .map_err(map_crypto)?;
-        self.window.update(seq)?;
+        // Only now, with the ICV verified, does the window move (section 3.4.3);
+        // `check` above passed for this `seq` and nothing changed the window since.
+        self.window.mark_checked(seq);
         let plain = payload_icv.get(..ct_len).unwrap_or_default();
         let (inner, trailer) = Trailer::parse(plain, self.core.config.check_padding)?;
         let pstart = start + HEADER_LEN + iv_bytes;
@@ -1256,9 +1278,10 @@ impl<T: Transform, S: AsRef<[u64]> + AsMut<[u64]>> Inbound<T, S> {
         buf: &mut [u8],
         range: Range<usize>,
     ) -> Result<Decapped, Error> {
-        check_range(buf.len(), &range)?;
-        let pkt = buf.get(range.clone()).unwrap_or_default();
-        let l3 = ip::parse(pkt, true)?;
+        let pkt = buf
+            .get(range.clone())
+            .ok_or(UsageError::InvalidConfig("range outside the buffer"))?;
+        let l3 = ip::parse_fast(pkt, true)?;
         if l3.total_len > pkt.len() {
             return Err(ParseError::Truncated {
                 needed: l3.total_len,
@@ -1302,7 +1325,7 @@ impl<T: Transform, S: AsRef<[u64]> + AsMut<[u64]>> Inbound<T, S> {
                     });
                 }
                 let inner = buf.get_mut(p.payload.clone()).unwrap_or_default();
-                let il3 = ip::parse(inner, false)?;
+                let il3 = ip::parse_fast(inner, false)?;
                 if il3.total_len > inner.len() {
                     return Err(ParseError::BadLength.into());
                 }
