@@ -8,6 +8,8 @@
 # Parameters: bng.<key>=<value> (no spaces). Common: bng.scenario, bng.timeout (s, 30).
 #   pppoe: bng.user bng.password bng.service bng.mtu (1492) bng.expect=discovery|lcp|auth|ip
 #          bng.ping=1 (ping the IPCP peer over ppp0) bng.pppdopts=a,b,c
+#          bng.ping_to=IP (ping IP through ppp0) bng.hold=1 (stay up until the AC
+#          terminates the session: PASS terminated on LCP TermReq or PADT)
 #   esp:   bng.mode=tunnel|transport bng.local=IP/LEN bng.remote=IP bng.spi_out bng.spi_in
 #          bng.key_out bng.key_in (rfc4106 keymat incl. salt) bng.icv (128)
 #          bng.inner_local bng.inner_net (tunnel) bng.count (3)
@@ -63,6 +65,20 @@ pppoe)
         PEER=$(/sbin/ip -4 -o addr show dev ppp0 | sed -n 's/.* peer \([0-9.]*\).*/\1/p')
         if ping -c 3 -W 2 "$PEER" > /tmp/ping.log 2>&1; then pass ping "$PEER"; else fail ping "$PEER"; fi
         sed 's/^/ping: /' /tmp/ping.log
+    fi
+    PT=$(arg ping_to)
+    if [ "$got" = ip ] && [ -n "$PT" ]; then
+        /sbin/ip route add "$PT" dev ppp0 2>/dev/null
+        if ping -c 3 -W 2 "$PT" > /tmp/pingto.log 2>&1; then pass pingto "$PT"; else fail pingto "$PT"; fi
+        sed 's/^/pingto: /' /tmp/pingto.log
+    fi
+    if [ "$got" = ip ] && [ "$(arg hold)" = 1 ]; then
+        # stay up until the AC ends the session (LCP Terminate-Request / PADT)
+        echo "BNG-VM: HOLD t=$(now)"
+        while before_deadline && kill -0 $PID 2>/dev/null; do sleep 0.2; done
+        if kill -0 $PID 2>/dev/null; then fail terminated "session still up t=$(now)"
+        elif grep -qE 'rcvd \[LCP TermReq|PADT' /tmp/pppd.log; then pass terminated "t=$(now)"
+        else fail terminated "pppd exited without TermReq/PADT"; fi
     fi
     kill $PID 2>/dev/null; n=0; while kill -0 $PID 2>/dev/null && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
     kill -9 $PID 2>/dev/null

@@ -178,6 +178,7 @@ fn run_with<B: Backend>(
     let mut arena = Arena::new(8192);
     let mut pool = arena.pool();
     let mut plane = GraphPlane::new(access_mac, up_mac, up_addr, cfg.upstream.gateway, nat);
+    plane.local.push(cfg.pppoe.gateway);
     if cfg.nat.enabled {
         for i in 0..cfg.nat.pool_len {
             plane
@@ -340,7 +341,7 @@ fn run_with<B: Backend>(
             plane.poll(a, u, &mut pool);
         }
     }
-    aaa.flush(Duration::from_secs(3));
+    aaa.flush(Duration::from_millis(1500));
     println!("bng: stopped");
     Ok(())
 }

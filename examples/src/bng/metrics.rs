@@ -91,6 +91,7 @@ fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
 
 /// Renders the exposition text.
 #[must_use]
+#[allow(clippy::too_many_lines, reason = "one metric family after another")]
 pub fn render(s: &Sources<'_, '_, '_>) -> Snapshot {
     let mut o = String::new();
     metric(

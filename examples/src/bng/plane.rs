@@ -105,6 +105,8 @@ pub struct GraphPlane<'p, 's> {
     pub gateway_mac: Option<Mac>,
     /// Addresses answered for by ARP on the upstream port (ours, the NAT pool).
     pub arp_addrs: Vec<Ipv4Addr>,
+    /// Our addresses toward subscribers (the PPP peer address): ICMP echo is answered.
+    pub local: Vec<Ipv4Addr>,
     /// The current time (set by the caller before each [`GraphPlane::poll`]).
     pub now: Duration,
     eth: EthernetInput,
@@ -158,6 +160,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
             gateway,
             gateway_mac: None,
             arp_addrs: vec![up_addr],
+            local: Vec::new(),
             now: Duration::ZERO,
             eth: EthernetInput {
                 macs: vec![access_mac, up_mac],
@@ -263,6 +266,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
         });
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the access side of the graph, in order"
+    )]
     fn rx_access(&mut self, pool: &mut Pool<'p>) {
         run(
             &mut self.eth,
@@ -300,6 +307,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
             .drain(..)
             .collect();
         let now = self.now;
+        let mut echo = Vec::new();
         for p in ip4 {
             let Some(s) = self.subs.get_mut(&p.meta.subscriber) else {
                 self.drop(pool, p, "unknown-subscriber");
@@ -325,7 +333,26 @@ impl<'p, 's> GraphPlane<'p, 's> {
             }
             s.counters.in_packets += 1;
             s.counters.in_bytes += p.len() as u64;
+            let to_us = p
+                .data()
+                .get(16..20)
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .is_some_and(|d| self.local.contains(&Ipv4Addr::from(d)));
+            if to_us {
+                let mut p = p;
+                if echo_reply(p.data_mut()) {
+                    echo.push(p);
+                } else {
+                    self.drop(pool, p, "to-gateway");
+                }
+                continue;
+            }
             self.fwd.push(p);
+        }
+        if !echo.is_empty() {
+            let fw: Vec<_> = self.fwd.drain(..).collect();
+            self.out_access(pool, echo);
+            self.fwd.extend(fw);
         }
         for f in self.eth_out.iter_mut().chain(self.decap_out.iter_mut()) {
             pool.free_all(f);
@@ -529,6 +556,37 @@ impl<'p, 's> GraphPlane<'p, 's> {
     pub fn rate(&self, h: Handle) -> Option<Qos> {
         self.subs.get(&h).and_then(|s| s.rate)
     }
+}
+
+/// Turns an ICMP echo request (RFC 792) in `ip` into its reply in place; whether it was one.
+fn echo_reply(ip: &mut [u8]) -> bool {
+    let ihl = usize::from(ip.first().map_or(0, |b| b & 0x0f)) * 4;
+    let total = ip
+        .get(2..4)
+        .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+    if ihl < 20
+        || total < ihl + 8
+        || total > ip.len()
+        || ip.get(9) != Some(&1)
+        || ip.get(ihl) != Some(&8)
+    {
+        return false;
+    }
+    let (src, dst) = (
+        <[u8; 4]>::try_from(&ip[12..16]).unwrap_or_default(),
+        <[u8; 4]>::try_from(&ip[16..20]).unwrap_or_default(),
+    );
+    ip[12..16].copy_from_slice(&dst);
+    ip[16..20].copy_from_slice(&src);
+    ip[8] = 64;
+    ip[10..12].fill(0);
+    let c = crate::net::checksum(&[&ip[..ihl]]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip[ihl] = 0;
+    ip[ihl + 2..ihl + 4].fill(0);
+    let c = crate::net::checksum(&[&ip[ihl..total]]);
+    ip[ihl + 2..ihl + 4].copy_from_slice(&c.to_be_bytes());
+    true
 }
 
 /// An ARP frame (RFC 826): `op` 1 request (to broadcast) or 2 reply.

@@ -1,0 +1,536 @@
+//! Interop, whole gateway: Linux pppd 2.4.9 (kernel PPPoE) in the test VM against the
+//! `bng` binary on the VM's TAP, with an upstream veth to a server namespace.
+//!
+//! - `bng_pppoe_local_pap`: the embedded-default style config (local users file, local
+//!   pool, NAT44 with a compliance log), PAP; the VM pings the server through NAT44 and
+//!   the server sees the pool address; SIGTERM to `bng` ends the session (pppd sees
+//!   LCP Terminate-Request / PADT).
+//! - `bng_pppoe_radius_chap`: CHAP against FreeRADIUS (in the namespace, generated config
+//!   dir), Framed-IP-Address and Filter-Id from the Access-Accept; a `radclient` `CoA`
+//!   changes the rate (bng's log and `/metrics`); a Disconnect-Request ends the session
+//!   (the VM reports the termination); Accounting Start and Stop reach FreeRADIUS's
+//!   detail file.
+//!
+//! Both check that tshark flags no frame on the TAP as malformed.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::too_many_lines,
+    reason = "tests"
+)]
+
+use core::time::Duration;
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir};
+use bng_testkit::vm;
+
+mod common;
+use common::{assert_clean_capture, text, wait_log};
+
+const BNG: &str = env!("CARGO_BIN_EXE_bng");
+const SERVER: &str = "192.0.2.254";
+const NAT_ADDR: &str = "203.0.113.1";
+
+/// The gateway's namespace (TAP for the VM, `up0` toward the server) and the server's.
+struct Lab {
+    ns: Netns,
+    server: Netns,
+    tap_cap: Capture,
+    up_cap: Capture,
+}
+
+fn lab(tag: &str, dir: &Path) -> Lab {
+    let ns = Netns::new(tag);
+    let server = Netns::new(&format!("{tag}s"));
+    ns.tap("tap0");
+    veth(&ns, "up0", &server, "up1");
+    for dev in ["tap0", "up0"] {
+        ns.exec(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+        ]);
+    }
+    server.ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "up1"]);
+    server.ip(&["route", "add", "203.0.113.0/24", "via", "192.0.2.1"]);
+    let tap_cap = Capture::start(&ns, "tap0", &dir.join("tap0.pcapng"));
+    let up_cap = Capture::start(&server, "up1", &dir.join("up1.pcapng"));
+    Lab {
+        ns,
+        server,
+        tap_cap,
+        up_cap,
+    }
+}
+
+fn config(dir: &Path, auth: &str, ppp_auth: &str, extra: &str) -> PathBuf {
+    let text = format!(
+        r#"[nas]
+identifier = "bngkit-test"
+ip = "192.0.2.1"
+
+[access]
+interface = "tap0"
+backend = "afpacket"
+
+[upstream]
+interface = "up0"
+backend = "afpacket"
+address = "192.0.2.1/24"
+gateway = "{SERVER}"
+
+[pppoe]
+ac_name = "bngkit-test"
+auth = "{ppp_auth}"
+gateway = "100.64.0.1"
+pool = "default"
+echo_interval = 10
+
+[auth]
+mode = "{auth}"
+users_file = "users"
+
+[[pools.v4]]
+name = "default"
+first = "100.64.0.10"
+last = "100.64.0.200"
+
+[dns]
+v4 = ["198.51.100.53"]
+
+[qos]
+default_profile = "silver"
+
+[qos.profiles.silver]
+down = 10_000_000
+up = 2_000_000
+
+[qos.profiles.gold]
+down = 50_000_000
+up = 10_000_000
+
+[nat]
+pool = "{NAT_ADDR}"
+block_size = 512
+log = "nat44.log"
+
+[metrics]
+listen = "127.0.0.1:9187"
+{extra}"#
+    );
+    let p = dir.join("bng.toml");
+    std::fs::write(&p, text).unwrap();
+    std::fs::write(dir.join("users"), "bob bobpw silver\n").unwrap();
+    p
+}
+
+fn start_bng(ns: &Netns, cfg: &Path, dir: &Path) -> Peer {
+    let log = dir.join("bng.log");
+    let mut p = ns.spawn("bng", &[BNG, "--config", cfg.to_str().unwrap()], &log);
+    let ok = wait_for(Duration::from_secs(10), "bng ready", || {
+        p.log().contains("bng: ready") || p.exited().is_some()
+    });
+    assert!(
+        ok && p.exited().is_none(),
+        "bng did not start:\n{}",
+        p.log()
+    );
+    p
+}
+
+fn metrics(ns: &Netns) -> String {
+    ns.run_in(|| {
+        let mut s = std::net::TcpStream::connect("127.0.0.1:9187").expect("metrics connect");
+        s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    })
+}
+
+/// Waits (bounded) until the VM's runner reports `check` as passed or the run ends.
+fn wait_vm(run: &vm::Vm, secs: u64, check: &str) -> bool {
+    wait_for(Duration::from_secs(secs), check, || {
+        let r = run.report();
+        r.passed(check) || r.done
+    }) && run.report().passed(check)
+}
+
+/// ICMP from the NAT pool address seen by the server (its capture, decoded by tshark).
+fn server_saw_pool_address(file: &Path) -> usize {
+    let o = bng_testkit::netns::run(&[
+        "tshark",
+        "-r",
+        file.to_str().unwrap(),
+        "-Y",
+        &format!("icmp.type == 8 && ip.src == {NAT_ADDR}"),
+        "-T",
+        "fields",
+        "-e",
+        "ip.src",
+    ]);
+    String::from_utf8_lossy(&o.stdout).lines().count()
+}
+
+#[test]
+fn bng_pppoe_local_pap() {
+    let test = "bng_pppoe_local_pap";
+    if !require(test, &["ip", "tshark"]) {
+        return;
+    }
+    let Some(image) = vm::image(test) else { return };
+    let dir = workdir(test);
+    let lab = lab("bnglp", &dir);
+    let cfg = config(&dir, "local", "pap", "");
+    let mut bng = start_bng(&lab.ns, &cfg, &dir);
+    let t0 = Instant::now();
+    let run = image.boot(
+        &lab.ns,
+        "tap0",
+        &[
+            ("scenario", "pppoe"),
+            ("expect", "ip"),
+            ("ping", "1"),
+            ("ping_to", SERVER),
+            ("hold", "1"),
+            ("timeout", "90"),
+            ("user", "bob"),
+            ("password", "bobpw"),
+        ],
+        &dir,
+    );
+    let up = wait_vm(&run, 150, "ipcp");
+    let setup = t0.elapsed();
+    let pinged = up && wait_vm(&run, 30, "pingto");
+    let m = metrics(&lab.ns);
+    // graceful shutdown: bng ends the session (LCP Terminate-Request + PADT)
+    bng.stop();
+    let report = run.finish(Duration::from_secs(60));
+    let console = &report.console;
+    let log = bng.log();
+    assert!(up, "{test}: pppd did not reach IPCP.\n{console}\n{log}");
+    assert!(
+        pinged,
+        "{test}: ping through NAT44 failed.\n{console}\n{log}"
+    );
+    assert!(
+        report.passed("terminated"),
+        "{test}: pppd did not see the session end at shutdown.\n{console}\n{log}"
+    );
+    assert!(
+        report.failed.is_empty(),
+        "{test}: {:?}\n{console}",
+        report.failed
+    );
+    assert!(m.contains("bng_sessions{state=\"up\"} 1"), "{m}");
+    assert!(log.contains("session up"), "{log}");
+    assert!(log.contains("session down"), "{log}");
+    assert!(log.contains("kind=Stop") || log.contains("Stop"), "{log}");
+    let nat_log = std::fs::read_to_string(dir.join("nat44.log")).unwrap_or_default();
+    assert!(
+        nat_log.contains("NAT44_PORT_BLOCK_ALLOC") && nat_log.contains(NAT_ADDR),
+        "compliance log: {nat_log}"
+    );
+    let up_file = lab.up_cap.finish();
+    let seen = server_saw_pool_address(&up_file);
+    assert!(seen >= 1, "the server saw no echo request from {NAT_ADDR}");
+    let d = assert_clean_capture(&lab.tap_cap.finish());
+    drop(lab.server);
+    eprintln!(
+        "{test}: pppd up (PAP, local users) in {:.2} s from boot, {seen} pings from {NAT_ADDR} at the server, \
+         session ended at SIGTERM; tshark: {} frames on the TAP, 0 malformed",
+        setup.as_secs_f64(),
+        d.frames
+    );
+}
+
+fn radius_config(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"prefix = /usr
+exec_prefix = /usr
+sysconfdir = /etc
+localstatedir = /var
+sbindir = /usr/sbin
+logdir = {d}/log
+raddbdir = {d}
+radacctdir = ${{logdir}}/radacct
+name = freeradius
+confdir = ${{raddbdir}}
+modconfdir = ${{confdir}}/mods-config
+run_dir = {d}/run
+db_dir = ${{raddbdir}}
+libdir = /usr/lib/freeradius
+pidfile = ${{run_dir}}/${{name}}.pid
+max_request_time = 30
+cleanup_delay = 5
+max_requests = 65536
+hostname_lookups = no
+log {{
+	destination = files
+	file = ${{logdir}}/radius.log
+	auth = yes
+}}
+security {{
+	max_attributes = 200
+	reject_delay = 0
+	status_server = yes
+}}
+client localhost {{
+	ipaddr = 127.0.0.1
+	secret = testing123
+	require_message_authenticator = yes
+}}
+modules {{
+	pap {{
+		normalise = yes
+	}}
+	chap {{
+	}}
+	always ok {{
+		rcode = ok
+	}}
+	files {{
+		filename = ${{raddbdir}}/users
+		acctusersfile = ${{raddbdir}}/acct_users
+	}}
+	detail {{
+		filename = ${{radacctdir}}/detail
+		header = "%t"
+		permissions = 0600
+		locking = no
+	}}
+}}
+server default {{
+	listen {{
+		type = auth
+		ipaddr = 127.0.0.1
+		port = 1812
+	}}
+	listen {{
+		type = acct
+		ipaddr = 127.0.0.1
+		port = 1813
+	}}
+	authorize {{
+		chap
+		files
+		pap
+	}}
+	authenticate {{
+		Auth-Type PAP {{
+			pap
+		}}
+		Auth-Type CHAP {{
+			chap
+		}}
+	}}
+	preacct {{
+	}}
+	accounting {{
+		detail
+		update reply {{
+			&Message-Authenticator := 0x00
+		}}
+		ok
+	}}
+	post-auth {{
+		update reply {{
+			&Message-Authenticator := 0x00
+		}}
+		Post-Auth-Type REJECT {{
+			update reply {{
+				&Message-Authenticator := 0x00
+			}}
+		}}
+	}}
+}}
+"#
+    )
+}
+
+const RADIUS_USERS: &str = "alice\tCleartext-Password := \"alicepw\"\n\tService-Type = Framed-User,\n\tFramed-Protocol = PPP,\n\tFramed-IP-Address = 100.64.0.77,\n\tFilter-Id = \"silver\",\n\tSession-Timeout = 3600,\n\tAcct-Interim-Interval = 60\n";
+
+fn radclient(ns: &Netns, kind: &str, attrs: &str) -> String {
+    let mut c = ns.command(&[
+        "radclient",
+        "-r",
+        "1",
+        "-t",
+        "3",
+        "-x",
+        "127.0.0.1:3799",
+        kind,
+        "coasecret",
+    ]);
+    c.stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("radclient");
+    {
+        let mut i = child.stdin.take().unwrap();
+        writeln!(i, "{attrs}").unwrap();
+    }
+    text(&child.wait_with_output().expect("radclient output"))
+}
+
+#[test]
+fn bng_pppoe_radius_chap() {
+    let test = "bng_pppoe_radius_chap";
+    if !require(test, &["ip", "tshark", "freeradius", "radclient"]) {
+        return;
+    }
+    let Some(image) = vm::image(test) else { return };
+    let dir = workdir(test);
+    let lab = lab("bngrc", &dir);
+    // FreeRADIUS on the gateway namespace's loopback
+    let rd = dir.join("raddb");
+    for sub in ["log/radacct", "run"] {
+        std::fs::create_dir_all(rd.join(sub)).unwrap();
+    }
+    std::fs::write(rd.join("radiusd.conf"), radius_config(&rd)).unwrap();
+    std::fs::write(rd.join("users"), RADIUS_USERS).unwrap();
+    std::fs::write(rd.join("acct_users"), "").unwrap();
+    let mut fr = lab.ns.spawn(
+        "freeradius",
+        &[
+            "freeradius",
+            "-X",
+            "-d",
+            rd.to_str().unwrap(),
+            "-n",
+            "radiusd",
+        ],
+        &dir.join("freeradius.log"),
+    );
+    wait_log(&fr, 15, "freeradius ready", "Ready to process requests");
+    std::fs::write(dir.join("radius.secret"), "testing123\n").unwrap();
+    std::fs::write(dir.join("coa.secret"), "coasecret\n").unwrap();
+    let cfg = config(
+        &dir,
+        "radius",
+        "chap",
+        r#"
+[radius]
+interim_interval = 300
+
+[[radius.servers]]
+auth = "127.0.0.1:1812"
+acct = "127.0.0.1:1813"
+secret_file = "radius.secret"
+timeout_ms = 1000
+retries = 2
+
+[coa]
+listen = "127.0.0.1:3799"
+clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
+"#,
+    );
+    let mut bng = start_bng(&lab.ns, &cfg, &dir);
+    let run = image.boot(
+        &lab.ns,
+        "tap0",
+        &[
+            ("scenario", "pppoe"),
+            ("expect", "ip"),
+            ("ping_to", SERVER),
+            ("hold", "1"),
+            ("timeout", "100"),
+            ("user", "alice"),
+            ("password", "alicepw"),
+        ],
+        &dir,
+    );
+    let up = wait_vm(&run, 150, "ipcp");
+    let pinged = up && wait_vm(&run, 30, "pingto");
+    let before = metrics(&lab.ns);
+    let ts = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    // CoA: Filter-Id names the gold profile (RFC 5176 section 3.2)
+    let coa = radclient(
+        &lab.ns,
+        "coa",
+        &format!("User-Name=alice,Filter-Id=gold,Event-Timestamp={ts},Message-Authenticator=0x00"),
+    );
+    let changed = wait_for(Duration::from_secs(3), "CoA in the log", || {
+        bng.log().contains("CoA: rate changed")
+    });
+    let after = metrics(&lab.ns);
+    // Disconnect-Request: LCP Terminate-Request + PADT
+    let disc = radclient(
+        &lab.ns,
+        "disconnect",
+        &format!("User-Name=alice,Event-Timestamp={ts},Message-Authenticator=0x00"),
+    );
+    let report = run.finish(Duration::from_secs(60));
+    bng.stop();
+    let console = &report.console;
+    let log = bng.log();
+    assert!(
+        up,
+        "{test}: pppd did not reach IPCP.\n{console}\n{log}\n{}",
+        fr.log()
+    );
+    assert!(
+        pinged,
+        "{test}: ping through NAT44 failed.\n{console}\n{log}"
+    );
+    assert!(
+        console.contains("100.64.0.77"),
+        "Framed-IP-Address not used:\n{console}"
+    );
+    assert!(coa.contains("Received CoA-ACK"), "{coa}\n{log}");
+    assert!(changed, "no rate change in the log:\n{log}");
+    assert!(
+        before.contains("direction=\"down\"} 10000000"),
+        "silver rate before CoA:\n{before}"
+    );
+    assert!(
+        after.contains("direction=\"down\"} 50000000"),
+        "gold rate after CoA:\n{after}"
+    );
+    assert!(
+        after.contains("bng_radius_request_seconds_count 1"),
+        "{after}"
+    );
+    assert!(disc.contains("Received Disconnect-ACK"), "{disc}\n{log}");
+    assert!(
+        report.passed("terminated"),
+        "{test}: pppd did not see the Disconnect.\n{console}\n{log}"
+    );
+    let detail = rd.join("log/radacct/detail");
+    let ok = wait_for(Duration::from_secs(5), "detail Stop", || {
+        std::fs::read_to_string(&detail).is_ok_and(|d| d.contains("Acct-Status-Type = Stop"))
+    });
+    let d = std::fs::read_to_string(&detail).unwrap_or_default();
+    assert!(ok, "no Stop in the detail file:\n{d}\n{log}");
+    for want in [
+        "Acct-Status-Type = Start",
+        "User-Name = \"alice\"",
+        "Framed-IP-Address = 100.64.0.77",
+        "Acct-Terminate-Cause = Admin-Reset",
+        "NAS-Identifier = \"bngkit-test\"",
+    ] {
+        assert!(d.contains(want), "detail lacks {want}:\n{d}");
+    }
+    let seen = server_saw_pool_address(&lab.up_cap.finish());
+    assert!(seen >= 1, "the server saw no echo request from {NAT_ADDR}");
+    let cap = assert_clean_capture(&lab.tap_cap.finish());
+    fr.stop();
+    drop(lab.server);
+    eprintln!(
+        "{test}: CHAP via FreeRADIUS, Framed-IP-Address used, ping through NAT44 ({seen} at the server), \
+         CoA silver->gold, Disconnect ended the session, Start/Stop in the detail file; tshark: {} frames, 0 malformed",
+        cap.frames
+    );
+}
