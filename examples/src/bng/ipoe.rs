@@ -50,6 +50,9 @@ use bng_dhcp::v6::server::{
 
 use crate::net::checksum;
 
+pub mod service;
+pub use service::IpoeCp;
+
 /// How long a rejected subscriber's requests are ignored.
 pub const REJECT_HOLD: Duration = Duration::from_secs(30);
 /// How long an authorized subscriber without any binding is remembered.
@@ -491,7 +494,7 @@ pub fn link_local(mac: [u8; 6]) -> Ipv6Addr {
     )
 }
 
-fn mac_text(m: &[u8]) -> String {
+pub(crate) fn mac_text(m: &[u8]) -> String {
     let mut s = String::new();
     for (i, b) in m.iter().enumerate() {
         if i > 0 {
@@ -1522,6 +1525,37 @@ fn len16(n: usize) -> [u8; 2] {
     (n as u16).to_be_bytes()
 }
 
+/// Helpers shared by this module's tests and the service's.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests_support {
+    use super::{Code4, DhcpOption, Ipv4Addr, Packet4, Repr4};
+
+    /// `payload` as a relay agent forwards it: option 82 with `circuit` (and remote-id
+    /// `remote-1`) appended, `giaddr` set, one hop (RFC 3046 section 2.1).
+    pub(super) fn relayed(payload: &[u8], circuit: &[u8], giaddr: Ipv4Addr) -> Vec<u8> {
+        let p = Packet4::new_checked(payload).unwrap();
+        let r = Repr4::parse(&p).unwrap();
+        let mut opts: Vec<DhcpOption<'_>> = r.options.iter().map(Result::unwrap).collect();
+        let mut ri = vec![1, u8::try_from(circuit.len()).unwrap()];
+        ri.extend_from_slice(circuit);
+        ri.extend_from_slice(&[2, 8]);
+        ri.extend_from_slice(b"remote-1");
+        opts.push(DhcpOption {
+            code: Code4::RELAY_AGENT_INFO,
+            data: &ri,
+        });
+        let mut out = r;
+        out.options = bng_dhcp::v4::OptionList::List(&opts);
+        out.giaddr = giaddr;
+        out.hops = 1;
+        let mut buf = vec![0u8; out.buffer_len()];
+        let n = out.emit(&mut buf).unwrap();
+        buf.truncate(n);
+        buf
+    }
+}
+
 #[cfg(test)]
 #[allow(
     clippy::unwrap_used,
@@ -1672,26 +1706,8 @@ mod tests {
 
     /// Adds option 82 (circuit-id, remote-id) and giaddr, as a relay agent does
     /// (RFC 3046 section 2.1).
-    fn relay4(payload: &[u8], circuit: &[u8], remote: &[u8]) -> Vec<u8> {
-        let p = Packet4::new_checked(payload).unwrap();
-        let r = Repr4::parse(&p).unwrap();
-        let mut opts: Vec<DhcpOption<'_>> = r.options.iter().map(Result::unwrap).collect();
-        let mut ri = vec![1, u8::try_from(circuit.len()).unwrap()];
-        ri.extend_from_slice(circuit);
-        ri.extend_from_slice(&[2, u8::try_from(remote.len()).unwrap()]);
-        ri.extend_from_slice(remote);
-        opts.push(DhcpOption {
-            code: Code4::RELAY_AGENT_INFO,
-            data: &ri,
-        });
-        let mut out = r;
-        out.options = bng_dhcp::v4::OptionList::List(&opts);
-        out.giaddr = GIADDR;
-        out.hops = 1;
-        let mut buf = vec![0u8; out.buffer_len()];
-        let n = out.emit(&mut buf).unwrap();
-        buf.truncate(n);
-        buf
+    fn relay4(payload: &[u8], circuit: &[u8]) -> Vec<u8> {
+        super::tests_support::relayed(payload, circuit, GIADDR)
     }
 
     struct Sub4 {
@@ -1721,7 +1737,7 @@ mod tests {
                     let payload = &tx[..len];
                     let held = self.c.lease().map_or(Ipv4Addr::UNSPECIFIED, |l| l.addr);
                     let f = if let Some(circuit) = &self.relay {
-                        let relayed = relay4(payload, circuit, b"remote-1");
+                        let relayed = relay4(payload, circuit);
                         Udp4 {
                             src_mac: RELAY_MAC,
                             dst_mac: GW_MAC,
