@@ -465,7 +465,12 @@ clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
     let changed = wait_for(Duration::from_secs(3), "CoA in the log", || {
         bng.log().contains("CoA: rate changed")
     });
-    let after = metrics(&lab.ns);
+    // the metrics snapshot is rendered every 500 ms
+    let mut after = String::new();
+    wait_for(Duration::from_secs(3), "gold rate in /metrics", || {
+        after = metrics(&lab.ns);
+        after.contains("direction=\"down\"} 50000000")
+    });
     // Disconnect-Request: LCP Terminate-Request + PADT
     let disc = radclient(
         &lab.ns,
