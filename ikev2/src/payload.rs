@@ -48,6 +48,70 @@ impl RawPayload<'_> {
     }
 }
 
+/// The accepting walk of [`Payloads::validate`] in one pass, without building
+/// [`RawPayload`]s or [`Payload`]s for the simple bodies: true exactly when the
+/// iterator walk plus [`Payload::parse`] of every payload finds no error (same caps,
+/// same rule that SK/SKF ends the chain, section 3.2).
+fn chain_ok(first: PayloadType, bytes: &[u8]) -> bool {
+    let mut next = first;
+    let mut rest = bytes;
+    let mut count = 0;
+    loop {
+        if next == PayloadType::NONE {
+            return rest.is_empty();
+        }
+        if count >= MAX_PAYLOADS {
+            return false;
+        }
+        count += 1;
+        let Some((&[np, flags, l0, l1], r)) = rest.split_first_chunk::<4>() else {
+            return false;
+        };
+        let Some(body_len) = usize::from(u16::from_be_bytes([l0, l1])).checked_sub(GENERIC_HDR_LEN)
+        else {
+            return false;
+        };
+        let Some((body, r)) = r.split_at_checked(body_len) else {
+            return false;
+        };
+        let kind = next;
+        rest = r;
+        if kind == PayloadType::SK || kind == PayloadType::SKF {
+            if !rest.is_empty() {
+                return false;
+            }
+            next = PayloadType::NONE;
+        } else {
+            next = PayloadType(np);
+        }
+        let ok = match kind {
+            PayloadType::SA => crate::sa::Proposals::validate(body).is_ok(),
+            // Fixed 4-byte head (sections 3.4, 3.5, 3.8).
+            PayloadType::KE | PayloadType::IDI | PayloadType::IDR | PayloadType::AUTH => {
+                body.len() >= 4
+            }
+            // Section 3.10: Protocol ID, SPI Size, Notify Type, then the SPI.
+            PayloadType::NOTIFY => body
+                .first_chunk::<4>()
+                .is_some_and(|h| usize::from(h[1]) <= body.len() - 4),
+            PayloadType::NONCE | PayloadType::VENDOR_ID | PayloadType::EAP | PayloadType::SK => {
+                true
+            }
+            PayloadType::CERT | PayloadType::CERTREQ => !body.is_empty(),
+            _ => Payload::parse(&RawPayload {
+                kind,
+                next: PayloadType(np),
+                flags,
+                body,
+            })
+            .is_ok(),
+        };
+        if !ok {
+            return false;
+        }
+    }
+}
+
 /// Iterator over a payload chain (section 3.2). Yields one `Err`, then fuses. An SK
 /// or SKF payload ends the chain (its Next Payload names the first encrypted payload,
 /// section 3.14) and must be the last bytes.
@@ -76,6 +140,10 @@ impl<'a> Payloads<'a> {
     /// # Errors
     /// The first [`ParseError`] found.
     pub fn validate(first: PayloadType, bytes: &'a [u8]) -> Result<(), ParseError> {
+        if chain_ok(first, bytes) {
+            return Ok(());
+        }
+        // The iterator walk is the authority and gives the error.
         for p in Self::new(first, bytes) {
             Payload::parse(&p?)?;
         }
