@@ -604,6 +604,49 @@ pub struct BngCounters {
     pub ip6_dropped: u64,
     /// Packets handed to a port number with no `tx` frame.
     pub no_tx_port: u64,
+    /// With [`Bng::set_profile`] on: nanoseconds spent per node, by
+    /// [`BngCounters::NODES`] index (each includes the frame moves after it).
+    pub nanos: [u64; 12],
+}
+
+impl BngCounters {
+    /// Names of the `nanos` entries.
+    pub const NODES: [&'static str; 12] = [
+        "ethernet-input",
+        "arp-input",
+        "pppoe-session-input",
+        "ip4-input",
+        "ipoe-input",
+        "subscriber-input",
+        "ip4-lookup",
+        "nat44-in2out",
+        "ip4-rewrite",
+        "nat44-out2in",
+        "subscriber-output",
+        "interface-output",
+    ];
+}
+
+/// A per-node stopwatch for profiling (off: no clock is read).
+struct Lap {
+    last: Option<std::time::Instant>,
+}
+
+impl Lap {
+    fn new(on: bool) -> Self {
+        Self {
+            last: on.then(std::time::Instant::now),
+        }
+    }
+
+    #[inline]
+    fn lap(&mut self, slot: &mut u64) {
+        if let Some(l) = self.last {
+            let n = std::time::Instant::now();
+            *slot += u64::try_from((n - l).as_nanos()).unwrap_or(u64::MAX);
+            self.last = Some(n);
+        }
+    }
 }
 
 fn frames<'p, N: Node>() -> Vec<Frame<'p>> {
@@ -637,6 +680,7 @@ pub struct Bng<'p> {
     pub counters: BngCounters,
     /// The packet trace (off unless `BngConfig::trace` > 0).
     pub trace: Trace,
+    profile: bool,
     punts: VecDeque<Punt>,
     nat_events: VecDeque<bng_nat44::Event>,
     eth_out: Vec<Frame<'p>>,
@@ -744,7 +788,9 @@ impl<'p> Bng<'p> {
                 punt_dropped: [0; PuntReason::COUNT],
                 ip6_dropped: 0,
                 no_tx_port: 0,
+                nanos: [0; 12],
             },
+            profile: false,
             trace: Trace::new(cfg.trace),
             punts: VecDeque::with_capacity(cfg.punt_queue.min(4096)),
             nat_events: VecDeque::new(),
@@ -768,6 +814,12 @@ impl<'p> Bng<'p> {
     #[must_use]
     pub fn config(&self) -> &BngConfig {
         &self.cfg
+    }
+
+    /// Turns per-node time accounting ([`BngCounters::nanos`]) on or off: one clock
+    /// read per node per frame, for benchmarks and profiling.
+    pub fn set_profile(&mut self, on: bool) {
+        self.profile = on;
     }
 
     /// Live subscriber sessions.
@@ -1114,6 +1166,7 @@ impl<'p> Bng<'p> {
     ) {
         let c = &mut self.counters;
         let tr = &mut self.trace;
+        let mut clock = Lap::new(self.profile);
         run(
             &mut self.eth,
             rx,
@@ -1122,6 +1175,7 @@ impl<'p> Bng<'p> {
             &mut c.ethernet,
             tr,
         );
+        clock.lap(&mut c.nanos[0]);
 
         // ARP for our addresses
         let mut f = take(&mut self.eth_out, ethernet::Next::Arp as usize);
@@ -1134,6 +1188,7 @@ impl<'p> Bng<'p> {
             tr,
         );
         restore(&mut self.eth_out, ethernet::Next::Arp as usize, f);
+        clock.lap(&mut c.nanos[1]);
 
         // PPPoE discovery: control plane
         let f = &mut self.eth_out[ethernet::Next::PppoeDiscovery as usize];
@@ -1163,6 +1218,7 @@ impl<'p> Bng<'p> {
             tr,
         );
         restore(&mut self.eth_out, ethernet::Next::PppoeSession as usize, f);
+        clock.lap(&mut c.nanos[2]);
         let f = &mut self.pppoe_out[pppoe::Next::Control as usize];
         punt_all(
             &mut self.punts,
@@ -1188,6 +1244,7 @@ impl<'p> Bng<'p> {
             tr,
         );
         restore(&mut self.eth_out, ethernet::Next::Ip4 as usize, f);
+        clock.lap(&mut c.nanos[3]);
         let f = &mut self.ip4_in_out[Ip4InNext::Local as usize];
         punt_all(
             &mut self.punts,
@@ -1210,6 +1267,7 @@ impl<'p> Bng<'p> {
             tr,
         );
         restore(&mut self.ip4_in_out, Ip4InNext::Access as usize, f);
+        clock.lap(&mut c.nanos[4]);
         let f = &mut self.ipoe_out[ipoe::Next::Dhcp as usize];
         punt_all(
             &mut self.punts,
@@ -1240,6 +1298,7 @@ impl<'p> Bng<'p> {
                 restore(outs, edge, f);
             }
         }
+        clock.lap(&mut c.nanos[5]);
         // TODO(qos): upstream policer on the subscriber-input -> ip4-lookup edges.
 
         // ip4-lookup, routed and NAT halves
@@ -1263,6 +1322,7 @@ impl<'p> Bng<'p> {
             tr,
         );
         restore(&mut self.sub_in_out, SubInNext::Nat as usize, f);
+        clock.lap(&mut c.nanos[6]);
         for outs in [&mut self.lookup_out, &mut self.lookup_nat_out] {
             let f = &mut outs[ip4::LookupNext::Local as usize];
             punt_all(
@@ -1297,6 +1357,7 @@ impl<'p> Bng<'p> {
             ip4::LookupNext::Rewrite as usize,
             f,
         );
+        clock.lap(&mut c.nanos[7]);
 
         // ip4-rewrite toward upstream
         for (outs, edge) in [
@@ -1314,6 +1375,7 @@ impl<'p> Bng<'p> {
             );
             restore(outs, edge, f);
         }
+        clock.lap(&mut c.nanos[8]);
 
         // nat44 out2in
         let mut f = take(&mut self.ip4_in_out, Ip4InNext::Nat as usize);
@@ -1332,6 +1394,7 @@ impl<'p> Bng<'p> {
             pool.free_all(&mut f);
         }
         restore(&mut self.ip4_in_out, Ip4InNext::Nat as usize, f);
+        clock.lap(&mut c.nanos[9]);
         // hairpinned packets of the in2out half are inside->inside now
         let hp = nat_node::Next::Hairpin as usize;
         let mut hairpin = take(&mut self.nat_in_out, hp);
@@ -1358,6 +1421,7 @@ impl<'p> Bng<'p> {
                 restore(outs, edge, f);
             }
         }
+        clock.lap(&mut c.nanos[10]);
 
         // interface-output
         for out in [
@@ -1375,6 +1439,7 @@ impl<'p> Bng<'p> {
             }
         }
 
+        clock.lap(&mut c.nanos[11]);
         if let Some(nat) = &mut self.nat {
             while let Some(e) = nat.nat.poll_event() {
                 if self.nat_events.len() < 65_536 {

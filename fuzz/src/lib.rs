@@ -15,6 +15,7 @@
     reason = "a fuzz body reports by panicking"
 )]
 
+pub mod dataplane;
 pub mod dhcp;
 pub mod esp;
 pub mod ikev2;
@@ -34,6 +35,7 @@ pub fn targets() -> impl Iterator<Item = &'static (&'static str, Body)> {
         ikev2::TARGETS,
         esp::TARGETS,
         nat44::TARGETS,
+        dataplane::TARGETS,
     ]
     .into_iter()
     .flatten()

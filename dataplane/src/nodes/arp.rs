@@ -53,10 +53,13 @@ impl Node for ArpInput {
             return Verdict::Drop(Drop::NotForUs);
         };
         let l3 = usize::from(pkt.meta.l3_offset);
-        if !pkt.pull_front(l3) {
+        // the reply is written in place: the Ethernet addresses, and the ARP payload at
+        // `l3`; any VLAN tags in between stay, so the reply goes back on the VLAN the
+        // request came from
+        let Some((eth, arp)) = pkt.data_mut().split_at_mut_checked(l3) else {
             return Verdict::Drop(Drop::Malformed);
-        }
-        let Some(a) = pkt.data_mut().first_chunk_mut::<28>() else {
+        };
+        let Some(a) = arp.first_chunk_mut::<28>() else {
             return Verdict::Drop(Drop::Malformed);
         };
         // htype 1 (Ethernet), ptype 0x0800, hlen 6, plen 4
@@ -75,13 +78,12 @@ impl Node for ArpInput {
         a[14..18].copy_from_slice(&me.addr.octets());
         a[18..24].copy_from_slice(&sha);
         a[24..28].copy_from_slice(&spa);
-        let _ = pkt.set_len(28);
-        let Some(eth) = pkt.push_front(14).and_then(<[u8]>::first_chunk_mut::<14>) else {
+        let Some(e) = eth.first_chunk_mut::<12>() else {
             return Verdict::Drop(Drop::Malformed);
         };
-        eth[..6].copy_from_slice(&sha);
-        eth[6..12].copy_from_slice(&me.mac);
-        eth[12..14].copy_from_slice(&[0x08, 0x06]);
+        e[..6].copy_from_slice(&sha);
+        e[6..12].copy_from_slice(&me.mac);
+        let _ = pkt.set_len(l3 + 28);
         pkt.meta.tx_if = rx;
         Verdict::Next(Next::Output)
     }

@@ -1,0 +1,293 @@
+//! The subscriber chain of `Bng`, 64-byte frames in frames of 256 packets, 1k and 100k
+//! PPPoE sessions with NAT44: upstream (ethernet-input, pppoe-session-input,
+//! subscriber-input anti-spoofing, ip4-lookup DIR-24-8, nat44 in2out, ip4-rewrite) and
+//! downstream (ethernet-input, ip4-input, nat44 out2in, subscriber-output: lookup by
+//! address, TTL, PPPoE + VLAN encapsulation). Every iteration copies the 256 frames
+//! into pool buffers first (as a backend's RX does) and frees what the graph sends.
+//!
+//! The reference in the same run: `touch`, the same copy-in and free around the least
+//! a forwarder does to each packet (swap the MACs, decrement the TTL, update the
+//! checksum incrementally): the chain's cost above it is lookups and branches.
+//!
+//! After the criterion groups, a profiled pass prints each node's ns/packet.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    clippy::cast_precision_loss,
+    clippy::missing_docs_in_private_items,
+    clippy::std_instead_of_core,
+    clippy::too_many_lines,
+    missing_docs,
+    reason = "bench"
+)]
+
+use core::time::Duration;
+use std::net::Ipv4Addr;
+
+use bng_dataplane::bng::{
+    Access, Bng, BngConfig, BngCounters, NatTables, PortConfig, SessionConfig, SessionId,
+};
+use bng_dataplane::buffer::Arena;
+use bng_dataplane::control::Route;
+use bng_dataplane::graph::{FRAME_SIZE, Frame, new_frame};
+use bng_nat44::Config as NatConfig;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
+const UP_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 2];
+const ROUTER_MAC: [u8; 6] = [2, 0xcc, 0, 0, 0, 1];
+const HOST: [u8; 4] = [198, 51, 100, 10];
+const POOL: [u8; 4] = [203, 0, 112, 0];
+const NOW: Duration = Duration::from_secs(1);
+
+fn csum(b: &[u8]) -> u16 {
+    let mut s = 0u32;
+    for c in b.chunks(2) {
+        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    !(s as u16)
+}
+
+fn mac(i: u32) -> [u8; 6] {
+    [
+        2,
+        0xaa,
+        (i >> 24) as u8,
+        (i >> 16) as u8,
+        (i >> 8) as u8,
+        i as u8,
+    ]
+}
+fn sid(i: u32) -> u16 {
+    (i % 65_000) as u16 + 1
+}
+fn vlan(i: u32) -> u16 {
+    (i % 4000) as u16 + 1
+}
+fn addr(i: u32) -> [u8; 4] {
+    (u32::from_be_bytes([100, 64, 0, 0]) + i + 2).to_be_bytes()
+}
+
+fn ip_udp(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
+    let mut ip = vec![0x45, 0, 0, 34, 0, 1, 0, 0, 64, 17, 0, 0];
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    ip.extend_from_slice(&sport.to_be_bytes());
+    ip.extend_from_slice(&dport.to_be_bytes());
+    ip.extend_from_slice(&[0, 14, 0, 0, 1, 2, 3, 4, 5, 6]);
+    ip
+}
+
+/// A 60-byte (64 with FCS) PPPoE session frame with one 802.1Q tag.
+fn up_frame(i: u32) -> Vec<u8> {
+    let ip = ip_udp(addr(i), HOST, 5000, 53);
+    let mut f = GW_MAC.to_vec();
+    f.extend_from_slice(&mac(i));
+    f.extend_from_slice(&[0x81, 0x00]);
+    f.extend_from_slice(&vlan(i).to_be_bytes());
+    f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+    f.extend_from_slice(&sid(i).to_be_bytes());
+    f.extend_from_slice(&((ip.len() + 2) as u16).to_be_bytes());
+    f.extend_from_slice(&[0x00, 0x21]);
+    f.extend_from_slice(&ip);
+    assert_eq!(f.len(), 60);
+    f
+}
+
+fn session(i: u32) -> SessionConfig {
+    SessionConfig {
+        id: SessionId(i),
+        port: 0,
+        mac: mac(i),
+        vlans: [vlan(i), 0],
+        access: Access::Pppoe { session_id: sid(i) },
+        addr: addr(i).into(),
+        nat: true,
+        qos: None,
+    }
+}
+
+fn cfg(n: usize) -> BngConfig {
+    BngConfig::two_ports(
+        PortConfig {
+            mac: GW_MAC,
+            addr: [100, 64, 0, 1].into(),
+        },
+        PortConfig {
+            mac: UP_MAC,
+            addr: [198, 51, 100, 1].into(),
+        },
+        n,
+    )
+}
+
+/// A fixed pseudo-random order of `count` sessions out of `n`.
+fn picks(n: u32, count: usize) -> Vec<u32> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut v: Vec<u32> = (0..n).collect();
+    for i in (1..v.len()).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.swap(i, (x % (i as u64 + 1)) as usize);
+    }
+    v.into_iter().cycle().take(count).collect()
+}
+
+fn touch(f: &mut [u8]) {
+    let (a, b) = f.split_at_mut(6);
+    a.swap_with_slice(&mut b[..6]);
+    let ip = &mut f[14..34];
+    let old = u16::from_be_bytes([ip[8], ip[9]]);
+    ip[8] -= 1;
+    let new = u16::from_be_bytes([ip[8], ip[9]]);
+    let s = u32::from(!u16::from_be_bytes([ip[10], ip[11]])) + u32::from(!old) + u32::from(new);
+    let s = (s & 0xffff) + (s >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    ip[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("chain");
+    g.throughput(Throughput::Elements(FRAME_SIZE as u64));
+    for n in [1_000u32, 100_000] {
+        let distinct = (n as usize).min(32_768);
+        let order = picks(n, distinct);
+        let ups: Vec<Vec<u8>> = order.iter().map(|&i| up_frame(i)).collect();
+
+        let mut nat = NatTables::new(
+            NatConfig::port_block(POOL.into(), 256),
+            2 * n as usize,
+            n as usize,
+        );
+        let mut bng = Bng::new(cfg(n as usize), Some(&mut nat)).unwrap();
+        bng.add_route(Route {
+            prefix: Ipv4Addr::UNSPECIFIED,
+            len: 0,
+            port: 1,
+            next_hop_mac: ROUTER_MAC,
+        })
+        .unwrap();
+        for i in 0..n {
+            bng.add_session(session(i)).unwrap();
+        }
+        let mut arena = Arena::new(4 * FRAME_SIZE);
+        let mut pool = arena.pool();
+        let mut rx: Frame<'_> = new_frame();
+        let mut tx = [new_frame(), new_frame()];
+
+        // warm-up: every distinct frame once (creates the NAT sessions); the replies
+        // are built from what went out
+        let mut downs = Vec::with_capacity(distinct);
+        for chunk in ups.chunks(FRAME_SIZE) {
+            for f in chunk {
+                rx.push(pool.alloc_from(f).unwrap());
+            }
+            bng.process(NOW, &mut rx, &mut pool, &mut tx);
+            assert_eq!(tx[1].len(), chunk.len(), "{:?}", bng.counter_rows());
+            for p in &tx[1] {
+                let ip = &p.data()[14..];
+                let mut f = UP_MAC.to_vec();
+                f.extend_from_slice(&ROUTER_MAC);
+                f.extend_from_slice(&[0x08, 0x00]);
+                let sport = u16::from_be_bytes([ip[20], ip[21]]);
+                let out: [u8; 4] = ip[12..16].try_into().unwrap();
+                f.extend_from_slice(&ip_udp(HOST, out, 53, sport));
+                downs.push(f);
+            }
+            for f in &mut tx {
+                pool.free_all(f);
+            }
+        }
+
+        let mut k = 0usize;
+        g.bench_function(format!("up/{n}-sessions"), |b| {
+            b.iter(|| {
+                for _ in 0..FRAME_SIZE {
+                    let mut p = pool.alloc_from(&ups[k]).unwrap();
+                    p.meta.rx_if = 0;
+                    rx.push(p);
+                    k = (k + 1) % ups.len();
+                }
+                bng.process(NOW, &mut rx, &mut pool, &mut tx);
+                debug_assert_eq!(tx[1].len(), FRAME_SIZE);
+                for f in &mut tx {
+                    pool.free_all(f);
+                }
+            });
+        });
+        let mut k = 0usize;
+        g.bench_function(format!("down/{n}-sessions"), |b| {
+            b.iter(|| {
+                for _ in 0..FRAME_SIZE {
+                    let mut p = pool.alloc_from(&downs[k]).unwrap();
+                    p.meta.rx_if = 1;
+                    rx.push(p);
+                    k = (k + 1) % downs.len();
+                }
+                bng.process(NOW, &mut rx, &mut pool, &mut tx);
+                debug_assert_eq!(tx[0].len(), FRAME_SIZE);
+                for f in &mut tx {
+                    pool.free_all(f);
+                }
+            });
+        });
+        let mut k = 0usize;
+        g.bench_function(format!("touch/{n}-sessions"), |b| {
+            b.iter(|| {
+                for _ in 0..FRAME_SIZE {
+                    rx.push(pool.alloc_from(&ups[k]).unwrap());
+                    k = (k + 1) % ups.len();
+                }
+                for p in &mut rx {
+                    touch(p.data_mut());
+                }
+                pool.free_all(&mut rx);
+            });
+        });
+
+        // per-node profile: 2000 frames each way
+        for (dir, port, frames) in [("up", 0u16, &ups), ("down", 1, &downs)] {
+            bng.counters.nanos = [0; 12];
+            bng.set_profile(true);
+            let mut k = 0usize;
+            for _ in 0..2000 {
+                for _ in 0..FRAME_SIZE {
+                    let mut p = pool.alloc_from(&frames[k]).unwrap();
+                    p.meta.rx_if = port;
+                    rx.push(p);
+                    k = (k + 1) % frames.len();
+                }
+                bng.process(NOW, &mut rx, &mut pool, &mut tx);
+                for f in &mut tx {
+                    pool.free_all(f);
+                }
+            }
+            bng.set_profile(false);
+            let packets = 2000.0 * FRAME_SIZE as f64;
+            eprintln!("profile {dir}, {n} sessions, ns/packet (copy-in and free not included):");
+            let mut total = 0.0;
+            for (name, ns) in BngCounters::NODES.iter().zip(bng.counters.nanos) {
+                if ns > 0 {
+                    let v = ns as f64 / packets;
+                    total += v;
+                    eprintln!("  {name:22} {v:6.2}");
+                }
+            }
+            eprintln!("  {:22} {total:6.2}", "total");
+        }
+        let _ = bng.session_counters(SessionId(0));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,188 @@
+//! Fuzz bodies for `bng-dataplane`: arbitrary frames through the whole `Bng` subscriber
+//! graph with a populated session table (PPPoE and IPoE, untagged, 802.1Q and QinQ,
+//! with and without NAT44) and a default route.
+
+use core::time::Duration;
+use std::cell::RefCell;
+use std::net::Ipv4Addr;
+
+use bng_dataplane::bng::{Access, Bng, BngConfig, NatTables, PortConfig, SessionConfig, SessionId};
+use bng_dataplane::buffer::{Arena, Pool};
+use bng_dataplane::control::Route;
+use bng_dataplane::graph::{Frame, new_frame};
+use bng_nat44::Config as NatConfig;
+
+/// The targets of this module, by name (each has `fuzz_targets/<name>.rs` and
+/// `corpus/<name>/`).
+pub const TARGETS: &[(&str, crate::Body)] = &[("dataplane_bng", dataplane_bng)];
+
+/// The gateway's MAC on the access port (0).
+pub const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
+/// The gateway's MAC on the upstream port (1).
+pub const UP_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 2];
+/// The NAT44 pool.
+pub const POOL: [u8; 4] = [203, 0, 113, 0];
+
+/// The subscriber sessions every input starts with.
+#[must_use]
+pub fn sessions() -> Vec<SessionConfig> {
+    let v = |i: u8| match i % 3 {
+        0 => [0, 0],
+        1 => [100 + u16::from(i), 0],
+        _ => [100, 200 + u16::from(i)],
+    };
+    (0u8..12)
+        .map(|i| SessionConfig {
+            id: SessionId(u32::from(i)),
+            port: 0,
+            mac: [2, 0xaa, 0, 0, 0, i],
+            vlans: v(i),
+            access: if i % 2 == 0 {
+                Access::Pppoe {
+                    session_id: u16::from(i) + 1,
+                }
+            } else {
+                Access::Ipoe { circuit_id: None }
+            },
+            addr: Ipv4Addr::new(100, 64, 0, 10 + i),
+            nat: i % 4 < 2,
+            qos: None,
+        })
+        .collect()
+}
+
+struct State {
+    bng: Bng<'static>,
+    pool: Pool<'static>,
+}
+
+thread_local! {
+    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+}
+
+fn state() -> State {
+    // the FIB (DIR-24-8, 64 MiB) and the NAT tables are built once per thread and
+    // leaked; each input re-populates the session table
+    let arena: &'static mut Arena = Box::leak(Box::new(Arena::new(512)));
+    let nat: &'static mut NatTables = Box::leak(Box::new(NatTables::new(
+        NatConfig::port_block(POOL.into(), 4),
+        1024,
+        64,
+    )));
+    let mut bng = Bng::new(
+        BngConfig::two_ports(
+            PortConfig {
+                mac: GW_MAC,
+                addr: [100, 64, 0, 1].into(),
+            },
+            PortConfig {
+                mac: UP_MAC,
+                addr: [198, 51, 100, 1].into(),
+            },
+            64,
+        ),
+        Some(nat),
+    )
+    .expect("config");
+    bng.add_route(Route {
+        prefix: Ipv4Addr::UNSPECIFIED,
+        len: 0,
+        port: 1,
+        next_hop_mac: [2, 0xcc, 0, 0, 0, 1],
+    })
+    .expect("route");
+    State {
+        bng,
+        pool: arena.pool(),
+    }
+}
+
+fn ipv4_header_ok(ip: &[u8]) -> bool {
+    let Some(h) = ip.get(..20) else { return false };
+    let mut s = 0u32;
+    for c in h.chunks_exact(2) {
+        s += u32::from(u16::from_be_bytes([c[0], c[1]]));
+    }
+    while s > 0xffff {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    s == 0xffff
+}
+
+/// Input: a sequence of `[port & 1][len: u8][len bytes]` packets, processed in frames
+/// of up to 16. Asserts: no panic; every buffer returns to the pool; every IPv4 packet
+/// the graph transmits has a verifying header checksum (nodes verify before they
+/// update incrementally); access-side output goes to a session's MAC or is an ARP
+/// reply; the per-session counters never exceed the packets offered.
+pub fn dataplane_bng(data: &[u8]) {
+    STATE.with(|cell| {
+        let mut guard = cell.borrow_mut();
+        let st = guard.get_or_insert_with(state);
+        let subs = sessions();
+        for s in &subs {
+            let _ = st.bng.remove_session(s.id);
+        }
+        for s in &subs {
+            st.bng.add_session(s.clone()).expect("session");
+        }
+        let cap = st.pool.capacity();
+        let mut rx: Frame<'static> = new_frame();
+        let mut tx: [Frame<'static>; 2] = [new_frame(), new_frame()];
+        let mut rest = data;
+        let mut offered = 0u64;
+        let mut now = Duration::from_secs(10);
+        while !rest.is_empty() {
+            for _ in 0..16 {
+                let Some((&[port, len], tail)) = rest.split_first_chunk::<2>() else {
+                    rest = &[];
+                    break;
+                };
+                let (pkt, tail) = tail.split_at(usize::from(len).min(tail.len()));
+                rest = tail;
+                if let Some(mut p) = st.pool.alloc_from(pkt) {
+                    p.meta.rx_if = u16::from(port & 1);
+                    rx.push(p);
+                    offered += 1;
+                }
+                if rest.is_empty() {
+                    break;
+                }
+            }
+            st.bng.process(now, &mut rx, &mut st.pool, &mut tx);
+            assert!(rx.is_empty(), "the graph consumes its input frame");
+            for (port, f) in tx.iter_mut().enumerate() {
+                for p in f.iter() {
+                    let d = p.data();
+                    let l3 = usize::from(p.meta.l3_offset);
+                    let et = d.get(l3.wrapping_sub(2)..l3).map(|e| [e[0], e[1]]);
+                    let ip = match et {
+                        Some([0x08, 0x00]) => d.get(l3..),
+                        Some([0x00, 0x21]) => d.get(l3..),
+                        _ => None,
+                    };
+                    if let Some(ip) = ip {
+                        assert!(ipv4_header_ok(ip), "transmitted IPv4 header checksum");
+                    }
+                    if port == 0 && et != Some([0x08, 0x06]) {
+                        let dst = d.get(..6).expect("Ethernet");
+                        assert!(
+                            subs.iter().any(|s| s.mac == dst),
+                            "access output to a session's MAC"
+                        );
+                    }
+                }
+                st.pool.free_all(f);
+            }
+            while st.bng.poll_punt().is_some() {}
+            while st.bng.poll_nat_event().is_some() {}
+            now += Duration::from_millis(100);
+        }
+        let up: u64 = subs
+            .iter()
+            .filter_map(|s| st.bng.session_counters(s.id).ok())
+            .map(|c| c.up_packets + c.down_packets)
+            .sum();
+        assert!(up <= offered, "counted more packets than offered");
+        assert_eq!(st.pool.available(), cap, "no buffer leaked");
+    });
+}
