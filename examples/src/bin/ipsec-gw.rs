@@ -4,9 +4,11 @@
 //!   once NAT detection says so (RFC 7296 section 2.23), on UDP 4500 behind the
 //!   non-ESP marker.
 //! - Data plane: `bng-esp`, ESP always UDP-encapsulated on 4500 (RFC 3948; what
-//!   strongSwan's kernel-libipsec speaks). The outer side uses the kernel's UDP
-//!   sockets (not yet AF_PACKET); the inner side is route-based: a TUN device with
-//!   routes to the remote selectors. Plaintext read from the TUN device is matched
+//!   strongSwan's kernel-libipsec speaks; plain ESP, IP protocol 50, is not served).
+//!   The outer side is an `AF_PACKET` socket (`bng-dataplane`) with our own ARP,
+//!   IPv4 and UDP (`outer = "af_packet"`: ESP leaves as whole frames built in place
+//!   by `Outbound::encap`), or the kernel's UDP sockets (`outer = "udp"`). The inner
+//!   side is route-based: a TUN device with routes to the remote selectors. Plaintext read from the TUN device is matched
 //!   against the Child SA selectors and encapsulated; ESP received is decapsulated,
 //!   checked against the selectors and written to the TUN device.
 //! - Child SA rekeys (either side) are make-before-break; the IKE SA is rekeyed after
@@ -30,7 +32,7 @@
     reason = "one event loop, easier to read whole; events go to stdout; per-SA flags"
 )]
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
@@ -39,9 +41,11 @@ use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::afpacket::stop_flag;
 use bng_esp::natt::{self, Payload as NattPayload};
+use bng_esp::sa::UdpEncap;
 use bng_esp::wire::NextHeader;
-use bng_examples::ipsec::config::{self, GwConfig, StartAction};
+use bng_examples::ipsec::config::{self, GwConfig, OuterMode, StartAction};
 use bng_examples::ipsec::esp::{Flow, InstallParams, Sas, selector_matches, ts_text};
+use bng_examples::ipsec::outer::{IKE_PORT, NATT_PORT, Outer};
 use bng_examples::ipsec::tun::{Tun, poll_readable};
 use bng_examples::rng::UrandomRng;
 use bng_ikev2::exchange::{Action, Config, Identity, IkeSa, InitOutcome, Responder, Role};
@@ -63,7 +67,7 @@ struct Args {
 }
 
 /// Headroom before a plaintext packet read from the TUN device (ESP header and IV).
-const HEAD: usize = 64;
+const HEAD: usize = 128;
 
 fn hex(b: &[u8]) -> String {
     use std::fmt::Write as _;
@@ -186,13 +190,13 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
         ..ike_cfg
     };
     let mut rng = UrandomRng::new();
-    let ike_sock =
-        UdpSocket::bind((c.local, 500)).map_err(|e| format!("bind {}:500: {e}", c.local))?;
-    let natt_sock = UdpSocket::bind((c.local, natt::PORT))
-        .map_err(|e| format!("bind {}:4500: {e}", c.local))?;
-    for s in [&ike_sock, &natt_sock] {
-        s.set_nonblocking(true).map_err(|e| e.to_string())?;
-    }
+    let mut outer = match &g.outer {
+        OuterMode::Udp => Outer::udp(c.local)?,
+        OuterMode::Packet {
+            interface,
+            next_hop,
+        } => Outer::packet(interface, c.local, *next_hop)?,
+    };
     let tun = Tun::open(&g.tun)
         .map_err(|e| format!("TUN {}: {e} (needs /dev/net/tun and CAP_NET_ADMIN)", g.tun))?;
     let mtu = g.tun_mtu.to_string();
@@ -208,9 +212,14 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
         }
     }
     println!(
-        "ipsec-gw: connection {} on {} (UDP 500/4500), tun {} mtu {}, {}",
+        "ipsec-gw: connection {} on {} ({}), tun {} mtu {}, {}",
         c.name,
         c.local,
+        match &g.outer {
+            OuterMode::Udp => "UDP sockets 500/4500".to_owned(),
+            OuterMode::Packet { interface, .. } =>
+                format!("AF_PACKET on {interface}, UDP 500/4500"),
+        },
         tun.name(),
         g.tun_mtu,
         if initiating { "initiating" } else { "waiting" }
@@ -275,7 +284,10 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
         // Wait for a datagram, a packet from the TUN device, or the next timer.
         let wait = Duration::from_millis(if stopping_since.is_some() { 20 } else { 100 });
         let ready = poll_readable(
-            [ike_sock.as_raw_fd(), natt_sock.as_raw_fd(), tun.as_raw_fd()],
+            {
+                let [a, b] = outer.fds();
+                [a, b, tun.as_raw_fd()]
+            },
             wait,
         )
         .or_else(|e| {
@@ -286,17 +298,15 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
             }
         })?;
         // UDP 500 and 4500: IKE, and ESP on 4500.
-        for (k, sock) in [(0, &ike_sock), (1, &natt_sock)] {
-            if ready.get(k) != Some(&true) {
-                continue;
-            }
+        if ready.get(..2).is_some_and(|r| r.contains(&true)) {
             for _ in 0..64 {
-                let Ok((len, from)) = sock.recv_from(&mut buf) else {
+                let t = now();
+                let Some(d) = outer.recv(t, &mut buf) else {
                     break;
                 };
-                let t = now();
-                let on_4500 = k == 1;
-                let Some(dgram) = buf.get_mut(..len) else {
+                let (from, on_4500) = (d.from, d.port == NATT_PORT);
+                let len = d.payload.len();
+                let Some(dgram) = buf.get_mut(d.payload) else {
                     break;
                 };
                 let ike_msg = if on_4500 {
@@ -338,11 +348,10 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                             println!("IKE drop: {from} is not the configured peer");
                             continue;
                         }
-                        let sock_out = if on_4500 { &natt_sock } else { &ike_sock };
                         match front.handle_init(t, 0, local, from, msg, &mut rng, &mut tx) {
                             Ok(InitOutcome::Reply(l)) => {
                                 if let Some(r) = tx.get(..l) {
-                                    send_ike(sock_out, on_4500, r, from, &mut n);
+                                    send_ike(&mut outer, t, on_4500, r, from, &mut n);
                                 }
                             }
                             Ok(InitOutcome::NewSa(mut sa)) => {
@@ -448,26 +457,37 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                         if i.natt {
                             i.peer
                         } else {
-                            SocketAddr::new(i.peer.ip(), natt::PORT)
+                            SocketAddr::new(i.peer.ip(), NATT_PORT)
                         }
                     })
                 else {
                     n.no_sa_out += 1;
                     continue;
                 };
-                match pair.outbound.encap_esp(
-                    t,
-                    &mut obuf,
-                    HEAD..HEAD + len,
-                    NextHeader::IPV4,
-                    0,
-                    &mut rng,
-                ) {
+                let r = if outer.is_packet() {
+                    // The whole outer packet (IPv4 + UDP 4500 + ESP) in place.
+                    pair.outbound
+                        .encap(t, &mut obuf, HEAD..HEAD + len, &mut rng)
+                } else {
+                    pair.outbound.encap_esp(
+                        t,
+                        &mut obuf,
+                        HEAD..HEAD + len,
+                        NextHeader::IPV4,
+                        0,
+                        &mut rng,
+                    )
+                };
+                match r {
+                    Ok(r) if outer.is_packet() => {
+                        if outer.send_ip_in_place(t, v4(peer), &mut obuf, r) {
+                            n.encap += 1;
+                        }
+                    }
                     Ok(r) => {
                         if let Some(esp) = obuf.get(r) {
-                            if natt_sock.send_to(esp, peer).is_ok() {
-                                n.encap += 1;
-                            }
+                            outer.send_udp(t, NATT_PORT, peer, esp);
+                            n.encap += 1;
                         }
                     }
                     Err(e) => {
@@ -488,14 +508,13 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
             // Section 2.23: the initiator moves to 4500 once NAT is detected.
             if i.sa.role() == Role::Initiator && i.sa.use_nat_t() && !i.natt {
                 i.natt = true;
-                i.peer.set_port(natt::PORT);
+                i.peer.set_port(NATT_PORT);
             }
             while let Some(a) = i.sa.poll_action(t, &mut tx) {
                 match a {
                     Action::Send { len } => {
-                        let sock = if i.natt { &natt_sock } else { &ike_sock };
                         if let Some(m) = tx.get(..len) {
-                            send_ike(sock, i.natt, m, i.peer, &mut n);
+                            send_ike(&mut outer, t, i.natt, m, i.peer, &mut n);
                         }
                     }
                     Action::IkeSaEstablished {
@@ -526,6 +545,10 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                             now: t,
                             life_time: c.child.life_time,
                             rekey_time: c.child.rekey_time,
+                            udp_encap: Some(UdpEncap {
+                                src_port: NATT_PORT,
+                                dst_port: if i.natt { i.peer.port() } else { NATT_PORT },
+                            }),
                             we_initiated,
                         };
                         match sas.install(&ch, params) {
@@ -615,7 +638,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
             // RFC 3948 section 2.3: NAT keepalives from behind a NAT.
             if i.natt && i.local_behind_nat && t >= i.keepalive_at {
                 i.keepalive_at = t + Duration::from_secs(20);
-                let _ = natt_sock.send_to(&natt::KEEPALIVE, i.peer);
+                outer.send_udp(t, NATT_PORT, i.peer, &natt::KEEPALIVE);
                 n.keepalives += 1;
             }
         }
@@ -668,6 +691,9 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
         n.selector_drops,
         n.keepalives
     );
+    if let Some((frags, arp)) = outer.packet_counters() {
+        println!("af_packet fragments_dropped={frags} arp_replies={arp}");
+    }
     Ok(())
 }
 
@@ -689,17 +715,23 @@ fn new_ike(sa: IkeSa<'_>, peer: SocketAddr, natt: bool, lineage: u64, t: Duratio
     }
 }
 
-fn send_ike(sock: &UdpSocket, natt: bool, msg: &[u8], to: SocketAddr, n: &mut Counters) {
+/// Sends an IKE message: on 4500 behind the non-ESP marker (RFC 3948 section 2.2)
+/// once NAT-T is in use, else on 500.
+fn send_ike(
+    outer: &mut Outer,
+    t: Duration,
+    natt: bool,
+    msg: &[u8],
+    to: SocketAddr,
+    n: &mut Counters,
+) {
     n.ike_out += 1;
-    let r = if natt {
+    if natt {
         let mut d = Vec::with_capacity(msg.len() + NON_ESP_MARKER.len());
         d.extend_from_slice(&NON_ESP_MARKER);
         d.extend_from_slice(msg);
-        sock.send_to(&d, to)
+        outer.send_udp(t, NATT_PORT, to, &d);
     } else {
-        sock.send_to(msg, to)
-    };
-    if let Err(e) = r {
-        println!("IKE send to {to}: {e}");
+        outer.send_udp(t, IKE_PORT, to, msg);
     }
 }

@@ -63,6 +63,9 @@ struct RawFile {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGateway {
+    outer: Option<String>,
+    interface: Option<String>,
+    next_hop: Option<String>,
     tun: Option<String>,
     tun_mtu: Option<u16>,
     install_routes: Option<bool>,
@@ -246,9 +249,25 @@ pub struct Connection {
     pub child: Child,
 }
 
+/// How the outer side is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OuterMode {
+    /// The kernel's UDP sockets on 500 and 4500 (`outer = "udp"`, the default).
+    Udp,
+    /// An `AF_PACKET` socket with our own ARP/IPv4/UDP (`outer = "af_packet"`).
+    Packet {
+        /// The interface (`interface`).
+        interface: String,
+        /// The next hop toward the peer (`next_hop`; default: the peer is on-link).
+        next_hop: Option<Ipv4Addr>,
+    },
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GwConfig {
+    /// The outer side.
+    pub outer: OuterMode,
     /// The TUN device for the route-based inner side.
     pub tun: String,
     /// Its MTU.
@@ -666,6 +685,36 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
             ));
         }
     }
+    let outer = match gw.outer.as_deref() {
+        None | Some("udp") => OuterMode::Udp,
+        Some("af_packet") => {
+            let Some(interface) = gw.interface.filter(|i| !i.is_empty() && i.len() < 16) else {
+                return Err(err(
+                    "gateway.interface",
+                    "the outer interface name (1 to 15 bytes) with outer = \"af_packet\"",
+                    "nothing",
+                ));
+            };
+            let next_hop = gw
+                .next_hop
+                .map(|h| {
+                    h.parse::<Ipv4Addr>()
+                        .map_err(|_| err("gateway.next_hop", "an IPv4 address", format!("{h:?}")))
+                })
+                .transpose()?;
+            OuterMode::Packet {
+                interface,
+                next_hop,
+            }
+        }
+        Some(o) => {
+            return Err(err(
+                "gateway.outer",
+                "\"udp\" or \"af_packet\"",
+                format!("{o:?}"),
+            ));
+        }
+    };
     let tun = gw.tun.unwrap_or_else(|| "ipsecgw0".to_owned());
     if tun.is_empty() || tun.len() > 15 {
         return Err(err(
@@ -679,6 +728,7 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
         return Err(err("gateway.tun_mtu", "576 to 9000", tun_mtu));
     }
     Ok(GwConfig {
+        outer,
         tun,
         tun_mtu,
         install_routes: gw.install_routes.unwrap_or(true),
@@ -733,8 +783,8 @@ rekey_time = "50m"
 life_time = "1h"
 "#;
 
-    fn dir_with_psk() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("ipsecgw-cfg-{}", std::process::id()));
+    fn dir_with_psk(tag: &str) -> std::path::PathBuf {
+        let d = std::env::temp_dir().join(format!("ipsecgw-cfg-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
         std::fs::write(d.join("psk.txt"), "lab-psk-0123456789abcdef\n").unwrap();
         d
@@ -742,7 +792,7 @@ life_time = "1h"
 
     #[test]
     fn site_config() {
-        let c = parse(SITE, &dir_with_psk()).unwrap();
+        let c = parse(SITE, &dir_with_psk("site")).unwrap();
         assert_eq!(c.tun, "tst0");
         let k = &c.conn;
         assert_eq!(
@@ -773,7 +823,9 @@ life_time = "1h"
     }
 
     fn error_of(text: &str) -> String {
-        parse(text, &dir_with_psk()).unwrap_err().to_string()
+        parse(text, &dir_with_psk("errors"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -808,6 +860,11 @@ life_time = "1h"
         );
         let e = error_of(&SITE.replace("aes256-sha256-x25519", "aes256-sha384"));
         assert!(e.contains("needs sha256"), "{e}");
+        let e = error_of(&SITE.replace("tun = \"tst0\"", "tun = \"tst0\"\nouter = \"af_packet\""));
+        assert!(
+            e.starts_with("gateway.interface: expected the outer interface name"),
+            "{e}"
+        );
         let e = error_of(&SITE.replace("life_time = \"1h\"", "life_time = \"40m\""));
         assert!(
             e.contains("life_time: expected longer than rekey_time"),

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bng_esp::crypto::{
     Aes128CbcHmacSha256, Aes128GcmEsp, Aes256CbcHmacSha256, Aes256GcmEsp, CryptoError, Transform,
 };
-use bng_esp::sa::{Config, Inbound, Limits, Mode, Outbound, Tunnel};
+use bng_esp::sa::{Config, Inbound, Limits, Mode, Outbound, Tunnel, UdpEncap};
 use bng_esp::wire::Spi;
 use bng_ikev2::exchange::{ChildSa, ChildSuite, DirectionKeys};
 use bng_ikev2::payload::{AddrRange, TrafficSelector};
@@ -220,6 +220,9 @@ pub struct InstallParams {
     pub life_time: Option<Duration>,
     /// Rekey after this long.
     pub rekey_time: Option<Duration>,
+    /// RFC 3948 ports for [`Outbound::encap`] (whole outer packets); `None` when the
+    /// caller sends [`Outbound::encap_esp`] output through a UDP socket.
+    pub udp_encap: Option<UdpEncap>,
     /// We started the `CREATE_CHILD_SA` exchange (the peer installed both directions
     /// before answering, so we send on the new SA at once); as the responder of a
     /// rekey we wait `switch_delay`, until the initiator surely has the response.
@@ -256,6 +259,7 @@ impl Sas {
         let lifetime = |spi: u32| {
             let mut cfg = Config::new(Spi(spi), mode);
             cfg.esn = c.suite.esn == EsnId::YES;
+            cfg.udp_encap = p.udp_encap;
             cfg.lifetime.hard = Limits {
                 time: p.life_time,
                 ..Limits::default()
@@ -421,6 +425,7 @@ mod tests {
             now,
             life_time: None,
             rekey_time: None,
+            udp_encap: None,
             we_initiated: we,
         };
         s.install(&child(1, 2, None), p(Duration::ZERO, false))
