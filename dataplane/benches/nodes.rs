@@ -355,6 +355,44 @@ fn bench(c: &mut Criterion) {
         )
         .unwrap();
         let mut rng = Rng(3);
+        {
+            // bng-esp's own decap of the same packets, for the ratio
+            let mut rx_sa = Inbound::new(
+                esp_cfg(),
+                Aes128GcmEsp::from_keymat(&KEYMAT).unwrap(),
+                Duration::ZERO,
+            )
+            .unwrap();
+            let mut tx2 = Outbound::new(
+                esp_cfg(),
+                Aes128GcmEsp::from_keymat(&KEYMAT).unwrap(),
+                Duration::ZERO,
+            )
+            .unwrap();
+            let mut rng2 = Rng(4);
+            g.bench_function("bng-esp-decap-direct/1400B", |b| {
+                b.iter_batched(
+                    || {
+                        (0..FRAME_SIZE)
+                            .map(|_| {
+                                let mut buf = vec![0u8; 64 + 1400 + 64];
+                                buf[64..64 + 1400].copy_from_slice(&inner);
+                                let r = tx2
+                                    .encap(Duration::ZERO, &mut buf, 64..64 + 1400, &mut rng2)
+                                    .unwrap();
+                                (buf, r)
+                            })
+                            .collect::<Vec<_>>()
+                    },
+                    |mut wire| {
+                        for (buf, r) in &mut wire {
+                            black_box(rx_sa.decap(Duration::ZERO, buf, r.clone()).unwrap());
+                        }
+                    },
+                    BatchSize::LargeInput,
+                );
+            });
+        }
         let mut out = outs::<EspDecrypt<Aes128GcmEsp>>();
         let mut counters = Counters::for_node::<EspDecrypt<Aes128GcmEsp>>();
         let mut trace = Trace::new(0);
