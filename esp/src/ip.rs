@@ -110,7 +110,8 @@ pub(crate) fn parse(p: &[u8], walk_ext: bool) -> Result<L3, ParseError> {
 /// [`parse`] with the common case inline: an IPv4 header without options
 /// (RFC 791 section 3.1, first byte 0x45) is read from one fixed 20-byte
 /// array; anything else goes through [`parse`].
-#[inline]
+#[allow(clippy::inline_always, reason = "per-packet hot path, measured")]
+#[inline(always)]
 pub(crate) fn parse_fast(p: &[u8], walk_ext: bool) -> Result<L3, ParseError> {
     if let Some(&[0x45, _, l0, l1, _, _, _, _, _, proto, ..]) = p.first_chunk::<V4_LEN>() {
         let total = usize::from(u16::from_be_bytes([l0, l1]));
@@ -168,7 +169,8 @@ pub(crate) fn v4_fix_checksum(h: &mut [u8]) {
 }
 
 /// The traffic class byte (DSCP << 2 | ECN) of an IP header.
-#[inline]
+#[allow(clippy::inline_always, reason = "per-packet hot path, measured")]
+#[inline(always)]
 pub(crate) fn tos(p: &[u8]) -> u8 {
     match p.first().map(|b| b >> 4) {
         Some(4) => p.get(1).copied().unwrap_or(0),

@@ -233,6 +233,7 @@ impl Trailer {
     /// # Errors
     /// [`ProtocolError::BadPadding`] when the pad length overruns the payload or
     /// the padding bytes are not the default series.
+    #[inline]
     pub fn parse(plaintext: &[u8], check_padding: bool) -> Result<(usize, Self), ProtocolError> {
         let (rest, [pad_len, nh]) = plaintext
             .split_last_chunk::<2>()
@@ -241,19 +242,29 @@ impl Trailer {
             .len()
             .checked_sub(usize::from(*pad_len))
             .ok_or(ProtocolError::BadPadding)?;
+        let t = Self {
+            pad_len: *pad_len,
+            next_header: NextHeader(*nh),
+        };
         if check_padding {
-            let pad = rest.get(inner..).unwrap_or_default();
-            if !pad.iter().zip(1u8..).all(|(b, want)| *b == want) {
-                return Err(ProtocolError::BadPadding);
+            match plaintext.last_chunk::<8>() {
+                // Common case: the whole trailer in the last 8 bytes, compared
+                // as one word against the expected series.
+                Some(last) if *pad_len <= 6 => {
+                    let got = u64::from_le_bytes(*last) >> (8 * (6 - u32::from(*pad_len)));
+                    if got != u64::from_le_bytes(t.word()) {
+                        return Err(ProtocolError::BadPadding);
+                    }
+                }
+                _ => {
+                    let pad = rest.get(inner..).unwrap_or_default();
+                    if !pad.iter().zip(1u8..).all(|(b, want)| *b == want) {
+                        return Err(ProtocolError::BadPadding);
+                    }
+                }
             }
         }
-        Ok((
-            inner,
-            Self {
-                pad_len: *pad_len,
-                next_header: NextHeader(*nh),
-            },
-        ))
+        Ok((inner, t))
     }
 
     /// The trailer that aligns `content_len` bytes (payload plus any TFC padding)
@@ -334,6 +345,55 @@ mod tests {
             assert!(Packet::new_checked(&bytes[..n]).is_err());
         }
         assert!(r.emit(&mut out[..7]).is_err());
+    }
+
+    /// The one-word padding check agrees with the byte-wise definition for every
+    /// length, pad length and single corrupted byte.
+    #[test]
+    fn trailer_parse_word_path_matches_bytewise() {
+        fn reference(p: &[u8]) -> Result<(usize, Trailer), ProtocolError> {
+            let (rest, [pl, nh]) = p.split_last_chunk::<2>().ok_or(ProtocolError::BadPadding)?;
+            let inner = rest
+                .len()
+                .checked_sub(usize::from(*pl))
+                .ok_or(ProtocolError::BadPadding)?;
+            if !rest[inner..].iter().zip(1u8..).all(|(b, w)| *b == w) {
+                return Err(ProtocolError::BadPadding);
+            }
+            Ok((
+                inner,
+                Trailer {
+                    pad_len: *pl,
+                    next_header: NextHeader(*nh),
+                },
+            ))
+        }
+        for len in 0..=14usize {
+            for pad in 0..=9u8 {
+                let mut p = [0xeeu8; 14];
+                let p = &mut p[..len];
+                if len >= 2 {
+                    p[len - 2] = pad;
+                    p[len - 1] = 4;
+                    for i in 0..usize::from(pad).min(len - 2) {
+                        p[len - 2 - usize::from(pad).min(len - 2) + i] =
+                            u8::try_from(i + 1).unwrap();
+                    }
+                }
+                assert_eq!(Trailer::parse(p, true), reference(p), "len {len} pad {pad}");
+                for at in 0..len {
+                    let mut q = [0u8; 14];
+                    q[..len].copy_from_slice(p);
+                    q[at] ^= 0x10;
+                    let q = &q[..len];
+                    assert_eq!(
+                        Trailer::parse(q, true),
+                        reference(q),
+                        "len {len} pad {pad} at {at}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
