@@ -81,7 +81,7 @@ impl CoaListener {
     }
 
     /// Answers every pending request.
-    pub fn poll(&mut self, cx: &mut Ctx<'_>, svc: &mut dyn Service) {
+    pub fn poll(&mut self, cx: &mut Ctx<'_>, services: &mut [&mut dyn Service]) {
         loop {
             let Ok((n, from)) = self.sock.recv_from(&mut self.rx) else {
                 return;
@@ -114,7 +114,10 @@ impl CoaListener {
                     Some(h) => match req.kind {
                         DaeKind::Disconnect => {
                             tracing::info!(handle = h, "Disconnect-Request: ending the session");
-                            if svc.disconnect(h, EndCause::AdminReset, cx) {
+                            if services
+                                .iter_mut()
+                                .any(|svc| svc.disconnect(h, EndCause::AdminReset, cx))
+                            {
                                 Ok(())
                             } else {
                                 Err(ErrorCause::SESSION_CONTEXT_NOT_FOUND)

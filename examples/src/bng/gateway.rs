@@ -27,11 +27,13 @@ use super::aaa::{Aaa, LocalAaa};
 use super::caps;
 use super::coa::CoaListener;
 use super::config::{AuthMode, AuthProtocol, BackendKind, Config};
+use super::ipoe::IpoeCp;
+use super::ipoe::service::TAG_BIT as IPOE_TAG_BIT;
 use super::metrics::{self, Snapshot};
 use super::plane::GraphPlane;
 use super::pppoe::{Policy, PppoeCp};
 use super::radius::RadiusAaa;
-use super::session::{AddressPools, Ctx, EndCause, Punt, Service, Sessions};
+use super::session::{AddressPools, Ctx, EndCause, Punt, PuntKind, Service, Sessions};
 use crate::rng::UrandomRng;
 
 /// Options from the command line.
@@ -217,6 +219,16 @@ fn run_with<B: Backend>(
         cfg.pppoe.pd_pool.as_deref(),
         &cfg.access.interface,
     )?;
+    let mut ipoe = if cfg.ipoe.enabled {
+        let c = IpoeCp::from_config(cfg, access_mac)?;
+        if let Some(gw) = cfg.ipoe.gateway {
+            plane.access_arp.push(gw);
+            plane.local.push(gw);
+        }
+        Some(c)
+    } else {
+        None
+    };
     let mut pools = AddressPools::new(&cfg.pools.v4, &cfg.pools.v6, &cfg.pools.v6_pd);
     let boot = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -265,21 +277,39 @@ fn run_with<B: Backend>(
                 vlans: p.vlans,
                 handle: p.handle,
             };
-            pppoe.handle_punt(&punt, &mut cx);
+            match (p.kind, &mut ipoe) {
+                (PuntKind::Dhcp4 | PuntKind::Dhcp6, Some(i)) => i.handle_punt(&punt, &mut cx),
+                _ => pppoe.handle_punt(&punt, &mut cx),
+            }
         }
         cx.aaa.poll(now);
         while let Some((tag, res)) = cx.aaa.poll_result() {
-            pppoe.handle_auth(tag, res, &mut cx);
+            match &mut ipoe {
+                Some(i) if tag & IPOE_TAG_BIT != 0 => i.handle_auth(tag, res, &mut cx),
+                _ => pppoe.handle_auth(tag, res, &mut cx),
+            }
         }
         if pppoe.poll_timeout().is_some_and(|t| t <= now) {
             pppoe.handle_timeout(&mut cx);
         }
+        if let Some(i) = &mut ipoe
+            && i.poll_timeout().is_some_and(|t| t <= now)
+        {
+            i.handle_timeout(&mut cx);
+        }
         for (h, cause) in cx.sessions.handle_timeout(now, &*cx.plane, cx.aaa) {
             tracing::info!(handle = h, cause = ?cause, "session timeout");
-            pppoe.disconnect(h, cause, &mut cx);
+            if !pppoe.disconnect(h, cause, &mut cx)
+                && let Some(i) = &mut ipoe
+            {
+                i.disconnect(h, cause, &mut cx);
+            }
         }
         if let Some(c) = &mut coa {
-            c.poll(&mut cx, &mut pppoe);
+            match &mut ipoe {
+                Some(i) => c.poll(&mut cx, &mut [&mut pppoe, i]),
+                None => c.poll(&mut cx, &mut [&mut pppoe]),
+            }
         }
         if let Some(nat) = plane.nat_mut() {
             if nat.nat.poll_timeout().is_some_and(|t| t <= now) {
@@ -332,7 +362,11 @@ fn run_with<B: Backend>(
             pools: &mut pools,
         };
         for h in handles {
-            pppoe.disconnect(h, EndCause::AdminReboot, &mut cx);
+            if !pppoe.disconnect(h, EndCause::AdminReboot, &mut cx)
+                && let Some(i) = &mut ipoe
+            {
+                i.disconnect(h, EndCause::AdminReboot, &mut cx);
+            }
         }
     }
     {

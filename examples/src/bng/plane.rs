@@ -21,6 +21,9 @@ use bng_dataplane::backend::Backend;
 use bng_dataplane::buffer::{Pkt, Pool};
 use bng_dataplane::graph::{Counters as NodeCounters, Frame, Label, Node, Trace, new_frame, run};
 use bng_dataplane::nodes::ethernet::{self, EthernetInput};
+use bng_dataplane::nodes::ipoe::{
+    self as ipoe_node, Binding, EncapEntry as IpoeEncapEntry, IpoeEncap, IpoeInput, IpoeKey,
+};
 use bng_dataplane::nodes::nat44::{self as nat_node, Direction, Nat44Node};
 use bng_dataplane::nodes::pppoe::{
     self as pppoe_node, EncapEntry, PppoeEncap, PppoeSessionInput, SessionKey,
@@ -107,10 +110,18 @@ pub struct GraphPlane<'p, 's> {
     pub arp_addrs: Vec<Ipv4Addr>,
     /// Our addresses toward subscribers (the PPP peer address): ICMP echo is answered.
     pub local: Vec<Ipv4Addr>,
+    /// Addresses answered for by ARP on the access port (the IPoE gateway).
+    pub access_arp: Vec<Ipv4Addr>,
     /// The current time (set by the caller before each [`GraphPlane::poll`]).
     pub now: Duration,
     eth: EthernetInput,
     decap: PppoeSessionInput,
+    ipoe_in: IpoeInput,
+    ipoe_encap: IpoeEncap,
+    c_ipoe: NodeCounters,
+    c_ipoe_encap: NodeCounters,
+    ipoe_out: Vec<Frame<'p>>,
+    ipoe_encap_out: Vec<Frame<'p>>,
     encap: PppoeEncap,
     nat: Option<Nat44Node<'s>>,
     c_eth: NodeCounters,
@@ -161,6 +172,13 @@ impl<'p, 's> GraphPlane<'p, 's> {
             gateway_mac: None,
             arp_addrs: vec![up_addr],
             local: Vec::new(),
+            access_arp: Vec::new(),
+            ipoe_in: IpoeInput::default(),
+            ipoe_encap: IpoeEncap::default(),
+            c_ipoe: NodeCounters::for_node::<IpoeInput>(),
+            c_ipoe_encap: NodeCounters::for_node::<IpoeEncap>(),
+            ipoe_out: frames::<IpoeInput>(),
+            ipoe_encap_out: frames::<IpoeEncap>(),
             now: Duration::ZERO,
             eth: EthernetInput {
                 macs: vec![access_mac, up_mac],
@@ -210,6 +228,8 @@ impl<'p, 's> GraphPlane<'p, 's> {
             ),
             (Nat44Node::NAME, self.c_nat.rows::<Nat44Node<'_>>()),
             (PppoeEncap::NAME, self.c_encap.rows::<PppoeEncap>()),
+            (IpoeInput::NAME, self.c_ipoe.rows::<IpoeInput>()),
+            (IpoeEncap::NAME, self.c_ipoe_encap.rows::<IpoeEncap>()),
         ] {
             out.extend(rows.into_iter().map(|(k, v)| (name, k, v)));
         }
@@ -294,6 +314,51 @@ impl<'p, 's> GraphPlane<'p, 's> {
             &mut self.c_decap,
             &mut self.trace,
         );
+        // IPoE: ARP for our gateway address, DHCPv6 to the server port, ipoe-input
+        let arp: Vec<_> = self.eth_out[ethernet::Next::Arp as usize]
+            .drain(..)
+            .collect();
+        for p in arp {
+            let l3 = usize::from(p.meta.l3_offset);
+            if let Some(a) = p.data().get(l3..)
+                && let Some(reply) = arp_answer(a, self.access_mac, &self.access_arp)
+            {
+                self.ctl_access
+                    .push(reply_with_tags(p.data(), l3, self.access_mac, &reply));
+            }
+            pool.free(p);
+        }
+        let ip6: Vec<_> = self.eth_out[ethernet::Next::Ip6 as usize]
+            .drain(..)
+            .collect();
+        for p in ip6 {
+            let l3 = usize::from(p.meta.l3_offset);
+            let d = p.data();
+            let dhcp6 =
+                d.get(l3 + 6) == Some(&17) && d.get(l3 + 42..l3 + 44) == Some(&[0x02, 0x23][..]);
+            if dhcp6 {
+                self.punt(PuntKind::Dhcp6, &p, None);
+            }
+            pool.free(p);
+        }
+        run(
+            &mut self.ipoe_in,
+            &mut self.eth_out[ethernet::Next::Ip4 as usize],
+            &mut self.ipoe_out,
+            pool,
+            &mut self.c_ipoe,
+            &mut self.trace,
+        );
+        let dhcp: Vec<_> = self.ipoe_out[ipoe_node::Next::Dhcp as usize]
+            .drain(..)
+            .collect();
+        for p in dhcp {
+            self.punt(PuntKind::Dhcp4, &p, None);
+            pool.free(p);
+        }
+        let ipoe4: Vec<_> = self.ipoe_out[ipoe_node::Next::Ip4 as usize]
+            .drain(..)
+            .collect();
         let ctl: Vec<_> = self.decap_out[pppoe_node::Next::Control as usize]
             .drain(..)
             .collect();
@@ -303,9 +368,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
             pool.free(p);
         }
         // anti-spoofing, upstream policer, counters
-        let ip4: Vec<_> = self.decap_out[pppoe_node::Next::Ip4 as usize]
+        let mut ip4: Vec<_> = self.decap_out[pppoe_node::Next::Ip4 as usize]
             .drain(..)
             .collect();
+        ip4.extend(ipoe4);
         let now = self.now;
         let mut echo = Vec::new();
         for p in ip4 {
@@ -354,7 +420,12 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.out_access(pool, echo);
             self.fwd.extend(fw);
         }
-        for f in self.eth_out.iter_mut().chain(self.decap_out.iter_mut()) {
+        for f in self
+            .eth_out
+            .iter_mut()
+            .chain(self.decap_out.iter_mut())
+            .chain(self.ipoe_out.iter_mut())
+        {
             pool.free_all(f);
         }
         if let Some(nat) = &mut self.nat {
@@ -434,8 +505,20 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.fwd.push(p);
         }
         run(
-            &mut self.encap,
+            &mut self.ipoe_encap,
             &mut self.fwd,
+            &mut self.ipoe_encap_out,
+            pool,
+            &mut self.c_ipoe_encap,
+            &mut self.trace,
+        );
+        for p in self.ipoe_encap_out[ipoe_node::EncapNext::Output as usize].drain(..) {
+            self.forwarded += 1;
+            self.tx_access.push(p);
+        }
+        run(
+            &mut self.encap,
+            &mut self.ipoe_encap_out[ipoe_node::EncapNext::Other as usize],
             &mut self.encap_out,
             pool,
             &mut self.c_encap,
@@ -589,6 +672,38 @@ fn echo_reply(ip: &mut [u8]) -> bool {
     true
 }
 
+/// The ARP reply (RFC 826) to a request `a` for one of `addrs`, as the ARP payload.
+fn arp_answer(a: &[u8], our_mac: Mac, addrs: &[Ipv4Addr]) -> Option<Vec<u8>> {
+    if a.get(..8) != Some(&[0, 1, 8, 0, 6, 4, 0, 1][..]) {
+        return None;
+    }
+    let sha = a.get(8..14)?;
+    let spa = a.get(14..18)?;
+    let tpa = <[u8; 4]>::try_from(a.get(24..28)?).ok()?;
+    if !addrs.contains(&Ipv4Addr::from(tpa)) {
+        return None;
+    }
+    let mut r = vec![0, 1, 8, 0, 6, 4, 0, 2];
+    r.extend_from_slice(&our_mac);
+    r.extend_from_slice(&tpa);
+    r.extend_from_slice(sha);
+    r.extend_from_slice(spa);
+    Some(r)
+}
+
+/// An Ethernet frame back to the sender of `orig` (same VLAN tags) carrying `payload`.
+fn reply_with_tags(orig: &[u8], l3: usize, our_mac: Mac, payload: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(64);
+    f.extend_from_slice(orig.get(6..12).unwrap_or(&[0xff; 6]));
+    f.extend_from_slice(&our_mac);
+    f.extend_from_slice(orig.get(12..l3).unwrap_or(&[0x08, 0x06]));
+    f.extend_from_slice(payload);
+    if f.len() < 60 {
+        f.resize(60, 0);
+    }
+    f
+}
+
 /// An ARP frame (RFC 826): `op` 1 request (to broadcast) or 2 reply.
 fn arp_frame(op: u8, our_mac: Mac, our_ip: [u8; 4], to_mac: Mac, to_ip: [u8; 4]) -> Vec<u8> {
     let mut f = Vec::with_capacity(60);
@@ -646,6 +761,7 @@ impl Forwarding for GraphPlane<'_, '_> {
             return;
         };
         sub.up = s.state == State::Up;
+        let old_addr = sub.addr;
         sub.addr = s.ipv4.map(u32::from);
         sub.rate = s.qos.as_ref().map(|q| q.1);
         sub.qos = sub.rate.map(|q| {
@@ -654,6 +770,32 @@ impl Forwarding for GraphPlane<'_, '_> {
                 Bucket::new(q.down_bps, q.burst_bytes, now),
             )
         });
+        if let Some(old) = old_addr.filter(|o| Some(*o) != sub.addr) {
+            self.by_addr.remove(&old);
+            self.encap.remove(old);
+            self.ipoe_encap.remove(old);
+        }
+        if let (Some(a), AccessKey::Ipoe { mac, vlans, .. }) = (sub.addr, &sub.key) {
+            self.by_addr.insert(a, s.handle);
+            self.ipoe_in.insert(
+                IpoeKey {
+                    mac: *mac,
+                    vlans: *vlans,
+                },
+                Binding {
+                    addr: a,
+                    subscriber: s.handle,
+                },
+            );
+            self.ipoe_encap.insert(
+                a,
+                IpoeEncapEntry {
+                    mac: *mac,
+                    our_mac: access_mac,
+                    tx_if: 0,
+                },
+            );
+        }
         if let (
             Some(a),
             AccessKey::Pppoe {
@@ -679,6 +821,13 @@ impl Forwarding for GraphPlane<'_, '_> {
             if let Some(a) = sub.addr {
                 self.by_addr.remove(&a);
                 self.encap.remove(a);
+                self.ipoe_encap.remove(a);
+            }
+            if let AccessKey::Ipoe { mac, vlans, .. } = &sub.key {
+                self.ipoe_in.remove(&IpoeKey {
+                    mac: *mac,
+                    vlans: *vlans,
+                });
             }
             if let Some(k) = pppoe_key(&sub.key) {
                 self.decap.remove(&k);
