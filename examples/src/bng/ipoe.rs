@@ -471,6 +471,8 @@ pub struct Ipoe<'s> {
     by_token: HashMap<u64, SubscriberKey>,
     by_v4: HashMap<Ipv4Addr, SubscriberKey>,
     by_v6: HashMap<(Ipv6Addr, u8), SubscriberKey>,
+    /// chaddr -> circuit-keyed subscriber, for requests that come without option 82.
+    by_chaddr: HashMap<[u8; 6], SubscriberKey>,
     next_id: u32,
     next_token: u64,
     out: VecDeque<Output>,
@@ -531,11 +533,11 @@ impl<'s> Ipoe<'s> {
         for (d, s) in c4.dns.iter_mut().zip(&cfg.dns) {
             *d = *s;
         }
-        c4.key_by = if cfg.key_by_circuit {
-            KeyBy::CircuitId
-        } else {
-            KeyBy::Chaddr
-        };
+        // Leases are keyed by chaddr even when sessions are keyed by circuit-id: a
+        // RENEWING client unicasts to us without the relay, so without option 82
+        // (RFC 3046 section 2.1 covers what the relay forwards only); the session
+        // table maps its chaddr back to the circuit.
+        c4.key_by = KeyBy::Chaddr;
         c4.rapid_commit = cfg.rapid_commit;
         let Storage {
             bits4,
@@ -602,6 +604,7 @@ impl<'s> Ipoe<'s> {
             by_token: HashMap::new(),
             by_v4: HashMap::new(),
             by_v6: HashMap::new(),
+            by_chaddr: HashMap::new(),
             next_id: 1,
             next_token: 1,
             out: VecDeque::new(),
@@ -700,6 +703,15 @@ impl<'s> Ipoe<'s> {
         let circuit = ra.and_then(RelayAgentInfo::circuit_id);
         let key = match circuit {
             Some(c) if self.cfg.key_by_circuit => SubscriberKey::Circuit(c.to_vec()),
+            // a unicast RENEW/RELEASE of a relayed client comes without option 82
+            None if p.giaddr().is_unspecified() && self.by_chaddr.contains_key(&mac) => self
+                .by_chaddr
+                .get(&mac)
+                .cloned()
+                .unwrap_or(SubscriberKey::Mac {
+                    mac,
+                    vlans: l2.vlans(),
+                }),
             _ => SubscriberKey::Mac {
                 mac,
                 vlans: l2.vlans(),
@@ -733,20 +745,30 @@ impl<'s> Ipoe<'s> {
             let Some(sub) = self.sub_for(now, &key, mac, &l2) else {
                 return;
             };
-            // what a relay said is refreshed with every request
-            sub.s.relay = (!giaddr.is_unspecified()).then_some(giaddr);
-            sub.s.next_hop_mac = l2.src;
+            // what a relay said is refreshed with every relayed request (a unicast
+            // renewal of a relayed client keeps it)
+            let relayed = !giaddr.is_unspecified() || ra.is_some();
+            if relayed || matches!(key, SubscriberKey::Mac { .. }) {
+                sub.s.relay = (!giaddr.is_unspecified()).then_some(giaddr);
+                sub.s.next_hop_mac = l2.src;
+                sub.relay_info = k.relay_agent_info.map(<[u8]>::to_vec);
+                sub.s.circuit_id = ra
+                    .as_ref()
+                    .and_then(RelayAgentInfo::circuit_id)
+                    .map(<[u8]>::to_vec);
+                sub.s.remote_id = ra
+                    .as_ref()
+                    .and_then(RelayAgentInfo::remote_id)
+                    .map(<[u8]>::to_vec);
+            }
             sub.s.mac = mac;
             sub.chaddr = p.chaddr_raw();
-            sub.relay_info = k.relay_agent_info.map(<[u8]>::to_vec);
-            sub.s.circuit_id = ra
-                .as_ref()
-                .and_then(RelayAgentInfo::circuit_id)
-                .map(<[u8]>::to_vec);
-            sub.s.remote_id = ra
-                .as_ref()
-                .and_then(RelayAgentInfo::remote_id)
-                .map(<[u8]>::to_vec);
+            if matches!(key, SubscriberKey::Circuit(_)) {
+                self.by_chaddr.insert(mac, key.clone());
+            }
+            let Some(sub) = self.subs.get_mut(&key) else {
+                return;
+            };
             if sub.s.username.is_empty() {
                 sub.s.username = username(sub.s.circuit_id.as_deref(), mac);
             }
@@ -1359,6 +1381,7 @@ impl<'s> Ipoe<'s> {
         for (k, id) in gone {
             self.subs.remove(&k);
             self.by_id.remove(&id);
+            self.by_chaddr.retain(|_, v| *v != k);
         }
     }
 
@@ -1736,7 +1759,8 @@ mod tests {
                 if let ClientAction::Transmit { len, dst } = a {
                     let payload = &tx[..len];
                     let held = self.c.lease().map_or(Ipv4Addr::UNSPECIFIED, |l| l.addr);
-                    let f = if let Some(circuit) = &self.relay {
+                    let routed = matches!(dst, ClientDestination::Server(_));
+                    let f = if let (Some(circuit), false) = (&self.relay, routed) {
                         let relayed = relay4(payload, circuit);
                         Udp4 {
                             src_mac: RELAY_MAC,
@@ -1752,8 +1776,14 @@ mod tests {
                             ClientDestination::Broadcast => ([0xff; 6], Ipv4Addr::BROADCAST),
                             ClientDestination::Server(ip) => (GW_MAC, ip),
                         };
+                        // a relayed client's unicast is routed by the relay: its MAC,
+                        // no option 82
                         Udp4 {
-                            src_mac: self.mac,
+                            src_mac: if self.relay.is_some() {
+                                RELAY_MAC
+                            } else {
+                                self.mac
+                            },
                             dst_mac: dmac,
                             src: held,
                             dst: dip,
@@ -1884,7 +1914,7 @@ mod tests {
     }
 
     #[test]
-    fn a_second_mac_on_the_same_circuit_gets_the_same_session() {
+    fn a_second_mac_on_the_same_circuit_joins_the_session() {
         let c = cfg();
         let mut st = Storage::new(&c);
         let mut n = net(&mut st, c);
@@ -1894,10 +1924,44 @@ mod tests {
         let mut b = Sub4::new(4);
         b.relay = Some(b"port-7".to_vec());
         exchange(&mut n, &mut b, Duration::from_secs(1));
-        // one lease per access port (RFC 3046 section 3.1): the same address
-        assert_eq!(a.c.lease().unwrap().addr, b.c.lease().unwrap().addr);
+        // leases are per client; the session is per access port: one Up, one Changed
+        assert_eq!(b.c.state(), ClientState::Bound);
         assert_eq!(n.ups().len(), 1);
         assert_eq!(n.ipoe.sessions().count(), 1);
+        let Some(Output::Changed(s)) = n.events.last() else {
+            panic!("{:?}", n.events)
+        };
+        assert_eq!(s.ipv4, Some(b.c.lease().unwrap().addr));
+        assert_eq!(s.mac, b.mac);
+    }
+
+    #[test]
+    fn relayed_client_renews_by_unicast_without_option_82() {
+        let c = cfg();
+        let mut st = Storage::new(&c);
+        let mut n = net(&mut st, c);
+        let mut s = Sub4::new(13);
+        s.relay = Some(b"port-13".to_vec());
+        exchange(&mut n, &mut s, Duration::ZERO);
+        let addr = s.c.lease().unwrap().addr;
+        let t1 = Duration::from_secs(300);
+        s.c.handle_timeout(t1);
+        let seen = exchange(&mut n, &mut s, t1);
+        // RFC 2131 section 4.1: the ACK goes to ciaddr, through the relay's MAC
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].dst4, Some(addr));
+        assert_eq!(seen[0].dst_mac, RELAY_MAC);
+        assert_eq!(s.c.state(), ClientState::Bound);
+        assert_eq!(s.c.lease().unwrap().expires, t1 + Duration::from_secs(600));
+        // still one session, keyed by the circuit, relay details kept
+        assert_eq!(n.events.len(), 1);
+        let x = n.ipoe.sessions().next().unwrap();
+        assert_eq!(x.key, SubscriberKey::Circuit(b"port-13".to_vec()));
+        assert_eq!(x.relay, Some(GIADDR));
+        // and a unicast RELEASE ends it
+        s.c.release(t1);
+        exchange(&mut n, &mut s, t1);
+        assert_eq!(n.downs()[0].1, DownReason::Released);
     }
 
     #[test]

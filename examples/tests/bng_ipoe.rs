@@ -1,0 +1,511 @@
+//! Interop: real DHCP clients behind a real relay agent against the `bng` IPoE control
+//! plane (`bng_examples::bng::ipoe::Ipoe` over an AF_PACKET socket, local
+//! authorisation): ISC dhclient, busybox udhcpc and dhcpcd (DHCPv4) each on its own
+//! port of ISC dhcrelay, which adds option 82 with the port name as circuit-id (RFC
+//! 3046); dhclient -6 (IA_NA + IA_PD) behind dhcrelay -6 with Interface-Id (RFC 8415
+//! section 19). Each client gets a lease, the gateway keys the session by the
+//! circuit-id it saw, relayed replies go back to the relay (port 67 / Relay-reply on
+//! 547), a RELEASE ends a session, and tshark decodes every frame on the gateway's link
+//! without a malformed flag. Recipe: `../shared/lab/dhcp-relay.sh`.
+//!
+//! ```text
+//! c0 [veth0] -- [d0 10.0.0.1/24]  \
+//! c1 [veth0] -- [d1 10.0.1.1/24]   relay [upl 100.65.0.2/24, 2001:db8:ff::2] -- [acc 100.65.0.1/24] gateway
+//! c2 [veth0] -- [d2 10.0.2.1/24]  /   dhcrelay -4 (option 82), dhcrelay -6 (Interface-Id)
+//! c3 [veth0] -- [d3 2001:db8:10::1/64]
+//! ```
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::too_many_lines,
+    reason = "tests"
+)]
+
+use core::time::Duration;
+use std::net::{Ipv4Addr, Ipv6Addr};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bng_dataplane::backend::afpacket::Socket;
+use bng_examples::bng::ipoe::{Authorization, Ipoe, IpoeConfig, Ipv6Config, Output, Storage};
+use bng_examples::net::recv_until;
+use bng_testkit::netns::{Capture, Netns, require, veth, wait_for, workdir};
+
+mod common;
+use common::{assert_clean_capture, no_dad, text, write_exec};
+
+/// Client hook (dhclient, udhcpc, dhcpcd): logs, and configures the leased address
+/// as a /32 with an on-link default route (the relay answers ARP for the gateway by
+/// proxy), so unicast RENEW and RELEASE reach the gateway through the relay.
+const HOOK: &str = r#"#!/bin/sh
+LOG="$(dirname "$0")/hook.log"
+R="${reason:-$1}"
+echo "reason=$R ip=${new_ip_address:-${ip:-}}" >> "$LOG"
+case "$R" in
+  BOUND|RENEW|REBIND|REBOOT) A="${new_ip_address:-}" ;;
+  bound|renew) A="${ip:-}" ;;
+  *) exit 0 ;;
+esac
+[ -n "$A" ] && ip addr replace "$A/32" dev "$interface" && ip route replace default dev "$interface"
+exit 0
+"#;
+
+/// The gateway's control plane on `acc` in its namespace, in a thread, until `stop`.
+/// Every output line (session events, frames out) goes to `log`.
+fn run_gateway(
+    sock: Socket,
+    stop: Arc<AtomicBool>,
+    log: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut cfg = IpoeConfig::new(
+            sock.mac(),
+            Ipv4Addr::new(100, 65, 0, 1),
+            Ipv4Addr::new(100, 64, 0, 10),
+            1000,
+        );
+        cfg.subnet_mask = Ipv4Addr::new(255, 255, 0, 0);
+        // T1 at 10 s: dhclient renews (unicast, without option 82) during the test
+        cfg.lease_secs = 20;
+        cfg.key_by_circuit = true;
+        cfg.v6 = Some(Ipv6Config {
+            na_first: "2001:db8:10::1000".parse().unwrap(),
+            na_count: 1000,
+            pd_base: "2001:db8:100::".parse().unwrap(),
+            pd_len: 56,
+            pd_count: 256,
+            preferred_secs: 120,
+            valid_secs: 240,
+            dns: vec![],
+        });
+        let storage: &'static mut Storage = Box::leak(Box::new(Storage::new(&cfg)));
+        let mut ipoe = Ipoe::new(cfg, storage).unwrap();
+        let t0 = Instant::now();
+        let mut buf = vec![0u8; 2048];
+        let say = |l: String| log.lock().unwrap().push(l);
+        while !stop.load(Ordering::Relaxed) {
+            let Ok(got) = recv_until(&sock, &mut buf, ipoe.poll_timeout(), t0) else {
+                continue;
+            };
+            let now = t0.elapsed();
+            if let Some(n) = got {
+                let f = &buf[..n];
+                // DHCP only: UDP to 67 (IPv4) or 547 (IPv6); the rest is the kernel's
+                let dhcp = match f.get(12..14) {
+                    Some([0x08, 0x00]) => f.get(23) == Some(&17) && f.get(36..38) == Some(&[0, 67]),
+                    Some([0x86, 0xdd]) => {
+                        f.get(20) == Some(&17) && f.get(56..58) == Some(&[2, 0x23])
+                    }
+                    _ => false,
+                };
+                if dhcp {
+                    ipoe.handle_frame(now, f);
+                }
+            }
+            ipoe.handle_timeout(now);
+            while let Some(o) = ipoe.poll_output() {
+                match o {
+                    Output::Frame(f) => {
+                        if let Err(e) = sock.send(&f) {
+                            say(format!("tx-error {e}"));
+                        }
+                    }
+                    // local authorisation: everyone, from the local pools
+                    Output::Authorize(r) => {
+                        say(format!(
+                            "authorize user={} circuit={:?}",
+                            r.username,
+                            r.circuit_id.as_deref().map(String::from_utf8_lossy)
+                        ));
+                        ipoe.authorized(now, r.token, Some(Authorization::default()));
+                    }
+                    Output::Up(s) => say(format!(
+                        "up id={} user={} circuit={:?} relay={:?} ipv4={:?} ipv6={:?} pd={:?}",
+                        s.id,
+                        s.username,
+                        s.circuit_id.as_deref().map(String::from_utf8_lossy),
+                        s.relay,
+                        s.ipv4,
+                        s.ipv6,
+                        s.delegated
+                    )),
+                    Output::Changed(s) => say(format!(
+                        "changed id={} user={} ipv4={:?} ipv6={:?} pd={:?}",
+                        s.id, s.username, s.ipv4, s.ipv6, s.delegated
+                    )),
+                    Output::Down(s, why) => {
+                        say(format!("down id={} user={} why={why:?}", s.id, s.username));
+                    }
+                }
+            }
+        }
+        say(format!(
+            "stats {:?} dhcp4 {:?} dhcp6 {:?}",
+            ipoe.stats(),
+            ipoe.dhcp4_stats(),
+            ipoe.dhcp6_stats()
+        ));
+    })
+}
+
+fn lines(log: &Mutex<Vec<String>>, needle: &str) -> Vec<String> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(needle))
+        .cloned()
+        .collect()
+}
+
+fn dump(log: &Mutex<Vec<String>>) -> String {
+    log.lock().unwrap().join("\n")
+}
+
+/// dhcpcd once on `veth0` of `c` (private run and DB dirs, as `dhcp_interop.rs`).
+fn dhcpcd(c: &Netns, dir: &Path, hook: &Path) -> String {
+    let run_dir = dir.join("dhcpcd-run");
+    let db_dir = dir.join("dhcpcd-db");
+    std::fs::create_dir_all(&run_dir).unwrap();
+    std::fs::create_dir_all(&db_dir).unwrap();
+    std::fs::create_dir_all("/var/lib/dhcpcd").unwrap();
+    let conf = dir.join("dhcpcd.conf");
+    std::fs::write(
+        &conf,
+        "noipv6rs\nnoarp\nnohook resolv.conf, timesyncd, ntp.conf, wpa_supplicant, hostname\n",
+    )
+    .unwrap();
+    let script = format!(
+        "mount --bind {} /run && mount --bind {} /var/lib/dhcpcd && exec timeout 40 dhcpcd -4 -B -1 -d -t 20 -f {} -c {} veth0",
+        run_dir.display(),
+        db_dir.display(),
+        conf.display(),
+        hook.display()
+    );
+    text(
+        &c.command(&["unshare", "-m", "sh", "-c", &script])
+            .output()
+            .unwrap(),
+    )
+}
+
+#[test]
+fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_control_plane() {
+    if !require(
+        "bng_ipoe",
+        &[
+            "ip", "tshark", "dhclient", "udhcpc", "dhcpcd", "dhcrelay", "mount", "timeout",
+            "unshare",
+        ],
+    ) {
+        return;
+    }
+    let dir = workdir("bng_ipoe");
+    let hook = dir.join("hook.sh");
+    write_exec(&hook, HOOK);
+    let g = Netns::new("bipg");
+    let r = Netns::new("bipr");
+    let cs: Vec<Netns> = (0..4).map(|i| Netns::new(&format!("bipc{i}"))).collect();
+    for ns in [&g, &r].into_iter().chain(&cs) {
+        no_dad(ns);
+    }
+    veth(&g, "acc", &r, "upl");
+    g.ip(&["addr", "add", "100.65.0.1/24", "dev", "acc"]);
+    g.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:ff::1/64",
+        "dev",
+        "acc",
+        "nodad",
+    ]);
+    r.ip(&["addr", "add", "100.65.0.2/24", "dev", "upl"]);
+    r.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:ff::2/64",
+        "dev",
+        "upl",
+        "nodad",
+    ]);
+    for (i, c) in cs.iter().enumerate() {
+        let d = format!("d{i}");
+        veth(&r, &d, c, "veth0");
+        if i < 3 {
+            r.ip(&["addr", "add", &format!("10.0.{i}.1/24"), "dev", &d]);
+        } else {
+            r.ip(&["-6", "addr", "add", "2001:db8:10::1/64", "dev", &d, "nodad"]);
+        }
+    }
+    // the relay routes (clients' unicast RENEW/RELEASE to the gateway) and answers
+    // ARP for the gateway on its ports; client addresses come from a pool it has no
+    // route for, so no reverse-path filter
+    r.exec(&[
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+        "net.ipv4.conf.all.proxy_arp=1",
+        "net.ipv4.conf.default.proxy_arp=1",
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.ipv4.conf.default.rp_filter=0",
+    ]);
+    for i in 0..3 {
+        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.proxy_arp=1")]);
+        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.rp_filter=0")]);
+    }
+    // link-local addresses for DHCPv6 (dhclient -6 and dhcrelay -6 need them)
+    for (ns, dev) in [(&cs[3], "veth0"), (&r, "d3"), (&r, "upl"), (&g, "acc")] {
+        assert!(wait_for(Duration::from_secs(10), "link-local", || {
+            let o = ns.exec(&[
+                "ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
+            ]);
+            String::from_utf8_lossy(&o.stdout).contains("fe80::")
+        }));
+    }
+    // our control plane on acc; the kernel keeps the addresses (ARP for 100.65.0.1)
+    let sock = g.run_in(|| Socket::open("acc").expect("AF_PACKET on acc"));
+    let stop = Arc::new(AtomicBool::new(false));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let cap = Capture::start(&g, "acc", &dir.join("acc.pcapng"));
+    let gw = run_gateway(sock, Arc::clone(&stop), Arc::clone(&log));
+
+    // ISC dhcrelay: option 82 with the downstream port as circuit-id (-a), v4 and v6
+    let relay4 = r.spawn(
+        "dhcrelay -4",
+        &[
+            "dhcrelay",
+            "-d",
+            "-4",
+            "-a",
+            "-m",
+            "replace",
+            "-id",
+            "d0",
+            "-id",
+            "d1",
+            "-id",
+            "d2",
+            "-iu",
+            "upl",
+            "-pf",
+            dir.join("relay4.pid").to_str().unwrap(),
+            "100.65.0.1",
+        ],
+        &dir.join("relay4.log"),
+    );
+    let relay6 = r.spawn(
+        "dhcrelay -6",
+        &[
+            "dhcrelay",
+            "-d",
+            "-6",
+            "-I",
+            "-l",
+            "d3",
+            "-u",
+            "upl",
+            "-pf",
+            dir.join("relay6.pid").to_str().unwrap(),
+        ],
+        &dir.join("relay6.log"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+
+    // ---- dhclient on d0 ----
+    let lf = dir.join("c0.leases");
+    let dh = cs[0].spawn(
+        "dhclient",
+        &[
+            "timeout",
+            "30",
+            "dhclient",
+            "-4",
+            "-d",
+            "-v",
+            "-1",
+            "-lf",
+            lf.to_str().unwrap(),
+            "-pf",
+            dir.join("c0.pid").to_str().unwrap(),
+            "-sf",
+            hook.to_str().unwrap(),
+            "veth0",
+        ],
+        &dir.join("dhclient.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(25), "dhclient bound", || dh
+            .log()
+            .contains("bound to")),
+        "dhclient: {}\nrelay: {}\ngateway:\n{}",
+        dh.log(),
+        relay4.log(),
+        dump(&log)
+    );
+    let up = lines(&log, "up id=");
+    assert!(
+        up.iter()
+            .any(|l| l.contains("circuit=Some(\"d0\")") && l.contains("relay=Some(10.0.0.1)")),
+        "gateway:\n{}",
+        dump(&log)
+    );
+    // it renews at T1 by unicast through the relay (no option 82): ACKed, same session
+    assert!(
+        wait_for(Duration::from_secs(20), "dhclient renewal", || dh
+            .log()
+            .matches("bound to")
+            .count()
+            >= 2),
+        "dhclient: {}\ngateway:\n{}",
+        dh.log(),
+        dump(&log)
+    );
+    assert_eq!(lines(&log, "user=d0").len(), 2, "{}", dump(&log));
+    drop(dh);
+
+    // ---- udhcpc on d1 ----
+    let ud = cs[1].spawn(
+        "udhcpc",
+        &[
+            "udhcpc",
+            "-i",
+            "veth0",
+            "-f",
+            "-t",
+            "5",
+            "-T",
+            "2",
+            "-A",
+            "1",
+            "-s",
+            hook.to_str().unwrap(),
+        ],
+        &dir.join("udhcpc.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(25), "udhcpc lease", || ud
+            .log()
+            .contains("obtained")),
+        "udhcpc: {}\nrelay: {}\ngateway:\n{}",
+        ud.log(),
+        relay4.log(),
+        dump(&log)
+    );
+    assert!(
+        lines(&log, "up id=")
+            .iter()
+            .any(|l| l.contains("circuit=Some(\"d1\")")),
+        "gateway:\n{}",
+        dump(&log)
+    );
+    // SIGUSR2: udhcpc releases (busybox udhcpc(8)); relayed, it ends the session
+    bng_testkit::netns::run(&["kill", "-USR2", &ud.pid().to_string()]);
+    assert!(
+        wait_for(
+            Duration::from_secs(10),
+            "RELEASE ends the d1 session",
+            || { !lines(&log, "user=d1 why=Released").is_empty() }
+        ),
+        "udhcpc: {}\ngateway:\n{}",
+        ud.log(),
+        dump(&log)
+    );
+    drop(ud);
+
+    // ---- dhcpcd on d2 ----
+    let dl = dhcpcd(&cs[2], &dir, &hook);
+    assert!(
+        dl.contains("leased 100.64."),
+        "dhcpcd: {dl}\ngateway:\n{}",
+        dump(&log)
+    );
+    assert!(
+        lines(&log, "up id=")
+            .iter()
+            .any(|l| l.contains("circuit=Some(\"d2\")")),
+        "gateway:\n{}",
+        dump(&log)
+    );
+
+    // ---- dhclient -6 -N -P on d3, relayed with Interface-Id ----
+    let lf6 = dir.join("c3.leases");
+    let dh6 = cs[3].spawn(
+        "dhclient -6",
+        &[
+            "timeout",
+            "30",
+            "dhclient",
+            "-6",
+            "-d",
+            "-v",
+            "-1",
+            "-N",
+            "-P",
+            "-lf",
+            lf6.to_str().unwrap(),
+            "-pf",
+            dir.join("c3.pid").to_str().unwrap(),
+            "-sf",
+            hook.to_str().unwrap(),
+            "veth0",
+        ],
+        &dir.join("dhclient6.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(25), "dhclient -6 bound", || dh6
+            .log()
+            .contains("Bound to lease")),
+        "dhclient -6: {}\nrelay6: {}\ngateway:\n{}",
+        dh6.log(),
+        relay6.log(),
+        dump(&log)
+    );
+    let l6 = dh6.log();
+    assert!(l6.contains("IAADDR 2001:db8:10::"), "IA_NA: {l6}");
+    assert!(l6.contains("IAPREFIX 2001:db8:100:"), "IA_PD: {l6}");
+    drop(dh6);
+    // dhcrelay's Interface-Id is the port's ifindex (4 bytes): the v6 session is keyed
+    // by it, and holds the IA_NA address and the delegated prefix
+    let v6 = lines(&log, "ipv6=Some(2001:db8:10::");
+    assert!(
+        v6.iter().any(|l| l.contains("pd=Some((2001:db8:100:")),
+        "gateway:\n{}",
+        dump(&log)
+    );
+    assert!(
+        lines(&log, "authorize ")
+            .iter()
+            .any(|l| l.contains("circuit=Some(") && !l.contains("\"d")),
+        "gateway:\n{}",
+        dump(&log)
+    );
+
+    stop.store(true, Ordering::Relaxed);
+    gw.join().unwrap();
+    drop(relay4);
+    drop(relay6);
+    let all = dump(&log);
+    eprintln!("gateway:\n{all}");
+    // one session per relay port: four circuits authorised, four up
+    assert_eq!(lines(&log, "authorize ").len(), 4, "{all}");
+    assert!(lines(&log, "tx-error").is_empty(), "{all}");
+    let file = cap.finish();
+    let d = assert_clean_capture(&file);
+    assert!(
+        d.protocols.iter().any(|p| p.contains("dhcp")),
+        "{:?}",
+        d.protocols
+    );
+    assert!(
+        d.protocols.iter().any(|p| p.contains("dhcpv6")),
+        "{:?}",
+        d.protocols
+    );
+    let _ = (Ipv6Addr::UNSPECIFIED, &g);
+}
