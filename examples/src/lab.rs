@@ -44,12 +44,19 @@ use bng_dhcp::v4::server::{
 use bng_dhcp::v4::{Known, MessageType, Packet as DhcpPacket};
 use bng_nat44::wire::{Ipv4Packet, L4Repr, PacketRepr};
 use bng_nat44::{Config as NatConfig, Mapping, Nat44, Session as NatSession, Storage, Subscriber};
-use bng_pppoe::ac::{Ac, AcConfig, AnyService, CookieSecret, Outcome, SessionAllocator, SessionId};
+use bng_pppoe::ac::AcConfig;
 use bng_pppoe::client::{Action as DiscAction, Client, ClientConfig, Event as DiscEvent};
 use bng_pppoe::ethernet::Mac;
 use bng_pppoe::ppp::lcp::AuthProto;
-use bng_pppoe::ppp::session::{
-    AuthRequest, Config as PppConfig, Credentials, Event as PppEvent, Session,
+use bng_pppoe::ppp::session::{Config as PppConfig, Credentials, Event as PppEvent, Session};
+use bng_radius::rand_core::{self, RngCore};
+
+use crate::bng::aaa::LocalAaa;
+use crate::bng::config::Config as BngConfig;
+use crate::bng::pppoe::{Policy, PppoeCp};
+use crate::bng::session::{
+    AddressPools, Counters as SessionCounters, Ctx, Forwarding, Port, Punt, PuntKind, Service,
+    Sessions, Subscriber as BngSubscriber,
 };
 
 /// The BNG's MAC on the access side.
@@ -183,23 +190,145 @@ impl Report {
 /// together.
 pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, Duration);
 
-struct Alloc {
-    next: u16,
-    by_mac: HashMap<Mac, u16>,
+/// The lab's deterministic randomness as a `RngCore` (the PPPoE control plane draws its
+/// cookie key, magic numbers and CHAP challenges from it).
+struct LabRng(u64);
+
+impl RngCore for LabRng {
+    fn next_u32(&mut self) -> u32 {
+        (mix(&mut self.0) >> 32) as u32
+    }
+    fn next_u64(&mut self) -> u64 {
+        mix(&mut self.0)
+    }
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for c in dest.chunks_mut(8) {
+            let v = mix(&mut self.0).to_le_bytes();
+            c.copy_from_slice(&v[..c.len()]);
+        }
+    }
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
 }
 
-impl SessionAllocator for Alloc {
-    fn allocate(&mut self, peer: &Mac, _host_uniq: Option<&[u8]>) -> Option<SessionId> {
-        if let Some(id) = self.by_mac.get(peer) {
-            return SessionId::new(*id);
+/// The lab's forwarding plane as the shared PPPoE control plane sees it: session
+/// tables of `pppoe-session-input` and `pppoe-encap`, and the control frames it sends
+/// toward the simulated subscribers.
+struct LabPlane<'a> {
+    decap: &'a mut PppoeSessionInput,
+    encap: &'a mut PppoeEncap,
+    out: &'a mut Vec<Vec<u8>>,
+}
+
+impl Forwarding for LabPlane<'_> {
+    fn session_created(&mut self, s: &BngSubscriber) {
+        if let crate::bng::session::AccessKey::Pppoe {
+            mac,
+            session_id,
+            vlans,
+        } = s.key
+        {
+            self.decap.insert(
+                SessionKey {
+                    mac,
+                    session_id,
+                    vlans,
+                },
+                s.handle,
+            );
         }
-        let id = self.next;
-        self.next = self.next.checked_add(1)?;
-        self.by_mac.insert(*peer, id);
-        SessionId::new(id)
     }
-    fn release(&mut self, peer: &Mac, _id: SessionId) -> bool {
-        self.by_mac.remove(peer).is_some()
+    fn session_up(&mut self, s: &BngSubscriber) {
+        if let (
+            Some(a),
+            crate::bng::session::AccessKey::Pppoe {
+                mac, session_id, ..
+            },
+        ) = (s.ipv4, &s.key)
+        {
+            self.encap.insert(
+                u32::from(a),
+                EncapEntry {
+                    mac: *mac,
+                    our_mac: AC_MAC,
+                    session_id: *session_id,
+                    tx_if: 0,
+                },
+            );
+        }
+    }
+    fn session_down(&mut self, s: &BngSubscriber) {
+        if let Some(a) = s.ipv4 {
+            self.encap.remove(u32::from(a));
+        }
+        if let crate::bng::session::AccessKey::Pppoe {
+            mac,
+            session_id,
+            vlans,
+        } = s.key
+        {
+            self.decap.remove(&SessionKey {
+                mac,
+                session_id,
+                vlans,
+            });
+        }
+    }
+    fn set_qos(&mut self, _s: &BngSubscriber) {}
+    fn counters(&self, _h: u32) -> SessionCounters {
+        SessionCounters::default()
+    }
+    fn transmit(&mut self, _port: Port, frame: &[u8]) {
+        self.out.push(frame.to_vec());
+    }
+}
+
+/// The BNG's PPPoE side in the lab: the shared control plane (`bng::pppoe`) with local
+/// users, the session registry and the pools, as in the `bng` gateway.
+struct PppoeSide<'c> {
+    cp: PppoeCp<'c, LabRng>,
+    aaa: LocalAaa,
+    sessions: Sessions,
+    pools: AddressPools,
+    config: &'c BngConfig,
+    out: Vec<Vec<u8>>,
+}
+
+impl PppoeSide<'_> {
+    /// Runs `f` with the context the control plane needs, then delivers what it sent to
+    /// the simulated subscribers.
+    fn with(
+        &mut self,
+        now: Duration,
+        decap: &mut PppoeSessionInput,
+        encap: &mut PppoeEncap,
+        f: impl FnOnce(&mut PppoeCp<'_, LabRng>, &mut Ctx<'_>),
+        deliver: &mut dyn FnMut(&[u8]),
+    ) {
+        {
+            let mut plane = LabPlane {
+                decap,
+                encap,
+                out: &mut self.out,
+            };
+            let mut cx = Ctx {
+                now,
+                config: self.config,
+                plane: &mut plane,
+                sessions: &mut self.sessions,
+                aaa: &mut self.aaa,
+                pools: &mut self.pools,
+            };
+            f(&mut self.cp, &mut cx);
+            while let Some((tag, r)) = cx.aaa.poll_result() {
+                self.cp.handle_auth(tag, r, &mut cx);
+            }
+        }
+        for frame in self.out.drain(..) {
+            deliver(&frame);
+        }
     }
 }
 
@@ -235,13 +364,6 @@ struct Sub<'c> {
     replies: u64,
 }
 
-struct Server<'c> {
-    ppp: Session<'c>,
-    mac: Mac,
-    addr: [u8; 4],
-    up: bool,
-}
-
 /// Runs the lab.
 ///
 /// # Panics
@@ -259,10 +381,6 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             )
         })
         .collect();
-    let users_file: HashMap<&[u8], &[u8]> = users
-        .iter()
-        .map(|(u, p)| (u.as_slice(), p.as_slice()))
-        .collect();
     let host_cfgs: Vec<PppConfig<'_>> = users
         .iter()
         .map(|(u, p)| {
@@ -274,21 +392,46 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
         .collect();
     let server_cfg = PppConfig::server(AuthProto::ChapMd5, b"bng-lab", [100, 64, 0, 1]);
     let mut rng = opt.seed;
+    // the embedded default of `bng` (no RADIUS, no interim accounting, no QoS)
+    let mut bng_cfg = BngConfig::embedded_default();
+    bng_cfg.radius.interim_interval = 0;
+    bng_cfg.qos.default_profile = None;
 
-    let mut ac = Ac::new(
-        AcConfig {
-            mac: AC_MAC,
-            ac_name: b"bng-lab",
-            cookie_window: Duration::from_secs(30),
-            max_payload: None,
-        },
-        AnyService,
-        CookieSecret::new([0x42; 32]),
-    )
-    .expect("AC config");
-    let mut alloc = Alloc {
-        next: 1,
-        by_mac: HashMap::new(),
+    let mut pppoe = PppoeSide {
+        cp: PppoeCp::new(
+            AcConfig {
+                mac: AC_MAC,
+                ac_name: b"bng-lab",
+                cookie_window: Duration::from_secs(30),
+                max_payload: None,
+            },
+            Policy::new(b""),
+            &server_cfg,
+            LabRng(mix(&mut rng)),
+            "lab",
+            None,
+            "access0",
+        )
+        .expect("AC config"),
+        aaa: LocalAaa::new(users.iter().map(|(u, p)| {
+            (
+                String::from_utf8_lossy(u).into_owned(),
+                p.clone(),
+                None::<String>,
+            )
+        })),
+        sessions: Sessions::new("lab-"),
+        pools: AddressPools::new(
+            &[crate::bng::config::V4Pool {
+                name: "lab".into(),
+                first: [100, 64, 0, 2].into(),
+                last: [100, 127, 255, 254].into(),
+            }],
+            &[],
+            &[],
+        ),
+        config: &bng_cfg,
+        out: Vec::new(),
     };
     let mut subs: Vec<Sub<'_>> = (0..n)
         .map(|i| Sub {
@@ -301,8 +444,6 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
         })
         .collect();
     let by_mac: HashMap<Mac, usize> = subs.iter().enumerate().map(|(i, s)| (s.mac, i)).collect();
-    let mut servers: HashMap<u16, Server<'_>> = HashMap::new();
-    let mut next_addr: u32 = u32::from_be_bytes([100, 64, 0, 2]);
 
     // The dataplane of the BNG: port 0 access, port 1 upstream.
     let mut arena = Arena::new(8192);
@@ -459,45 +600,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
                 &mut c_eth,
                 &mut trace,
             );
-            // discovery: punted to the access concentrator
-            for p in eth_out[ethernet::Next::PppoeDiscovery as usize].drain(..) {
-                match ac.handle_frame(now, p.data(), &mut tx, &mut alloc) {
-                    Outcome::Reply { len, .. } => deliver_disc(&mut subs, &by_mac, now, &tx[..len]),
-                    Outcome::SessionStarted { len, session } => {
-                        let sid = session.session_id.get();
-                        let mac = session.link.dst;
-                        decap.insert(
-                            SessionKey {
-                                mac,
-                                session_id: sid,
-                                vlans: [0, 0],
-                            },
-                            u32::from(sid),
-                        );
-                        let mut chal = [0u8; 16];
-                        chal[..8].copy_from_slice(&mix(&mut rng).to_le_bytes());
-                        chal[8..].copy_from_slice(&mix(&mut rng).to_le_bytes());
-                        let mut ppp = Session::from_parts(&server_cfg, sid, mix(&mut rng), chal);
-                        let addr = next_addr.to_be_bytes();
-                        next_addr += 1;
-                        ppp.set_peer_ipv4(addr);
-                        ppp.start(now);
-                        servers.insert(
-                            sid,
-                            Server {
-                                ppp,
-                                mac,
-                                addr,
-                                up: false,
-                            },
-                        );
-                        let pads = tx[..len].to_vec();
-                        deliver_disc(&mut subs, &by_mac, now, &pads);
-                    }
-                    _ => {}
-                }
-                pool.free(p);
-            }
+            // discovery and PPP control: punted to the shared PPPoE control plane
             run_node(
                 &mut decap,
                 &mut eth_out[ethernet::Next::PppoeSession as usize],
@@ -506,62 +609,37 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
                 &mut c_decap,
                 &mut trace,
             );
-            // PPP control: punted to the subscriber's server session
-            for p in decap_out[pppoe_node::Next::Control as usize].drain(..) {
-                let sid = u16::try_from(p.meta.subscriber).unwrap_or(0);
-                if let Some(srv) = servers.get_mut(&sid) {
-                    let bytes = p
-                        .data()
-                        .get(usize::from(p.meta.l3_offset)..)
-                        .unwrap_or_default();
-                    if let Ok(Some(req)) = srv.ppp.handle_packet(now, bytes) {
-                        let (AuthRequest::Pap { user, .. }
-                        | AuthRequest::Chap { user, .. }
-                        | AuthRequest::MsChapV2 { user, .. }) = req;
-                        let ok = users_file
-                            .get(user)
-                            .is_some_and(|pw| req.check_password(user, pw));
-                        let _ = if ok {
-                            srv.ppp.auth_accept(now)
-                        } else {
-                            srv.ppp.auth_reject(now)
-                        };
-                    }
-                }
+            let punted = eth_out[ethernet::Next::PppoeDiscovery as usize]
+                .drain(..)
+                .map(|p| (PuntKind::PppoeDiscovery, p))
+                .chain(
+                    decap_out[pppoe_node::Next::Control as usize]
+                        .drain(..)
+                        .map(|p| (PuntKind::PppControl, p)),
+                )
+                .collect::<Vec<_>>();
+            for (kind, p) in punted {
+                let punt = Punt {
+                    kind,
+                    frame: p.data(),
+                    l3_offset: usize::from(p.meta.l3_offset),
+                    vlans: p.meta.vlans,
+                    handle: Some(p.meta.subscriber),
+                };
+                pppoe.with(
+                    now,
+                    &mut decap,
+                    &mut encap,
+                    |cp, cx| cp.handle_punt(&punt, cx),
+                    &mut |f| deliver(&mut subs, &by_mac, now, f),
+                );
                 pool.free(p);
             }
             for f in eth_out.iter_mut().chain(decap_out.iter_mut()) {
                 pool.free_all(f);
             }
         }
-        // server sessions answer
-        for (sid, srv) in &mut servers {
-            while let Some(a) = srv.ppp.poll_action(now, &mut tx) {
-                let frame = eth_session(srv.mac, AC_MAC, &tx[..a.len()]);
-                if let Some(s) = by_mac.get(&srv.mac).and_then(|&i| subs.get_mut(i))
-                    && let Some(ppp) = &mut s.ppp
-                {
-                    let _ = ppp.handle_packet(now, &frame[14..]);
-                }
-                busy = true;
-            }
-            while let Some(e) = srv.ppp.poll_event() {
-                if let PppEvent::Ipv4Up { peer, .. } = e {
-                    srv.up = true;
-                    srv.addr = peer;
-                    encap.insert(
-                        u32::from_be_bytes(peer),
-                        EncapEntry {
-                            mac: srv.mac,
-                            our_mac: AC_MAC,
-                            session_id: *sid,
-                            tx_if: 0,
-                        },
-                    );
-                    up += 1;
-                }
-            }
-        }
+        up = usize::try_from(pppoe.cp.stats.ipcp_up).unwrap_or(usize::MAX);
         if opt.progress_every > 0 && round % opt.progress_every == 0 {
             progress(up, n + m, now);
         }
@@ -579,7 +657,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
                         s.ppp.as_ref().and_then(Session::poll_timeout),
                     ]
                 })
-                .chain(servers.values().map(|s| s.ppp.poll_timeout()))
+                .chain([pppoe.cp.poll_timeout()])
                 .flatten()
                 .min();
             let Some(t) = next else { break };
@@ -593,9 +671,13 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
                     p.handle_timeout(now);
                 }
             }
-            for s in servers.values_mut() {
-                s.ppp.handle_timeout(now);
-            }
+            pppoe.with(
+                now,
+                &mut decap,
+                &mut encap,
+                |cp, cx| cp.handle_timeout(cx),
+                &mut |f| deliver(&mut subs, &by_mac, now, f),
+            );
         }
     }
     progress(up, n + m, now);
@@ -977,7 +1059,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             .counters
             .extend(rows.into_iter().map(|(k, v)| (name, k, v)));
     }
-    let ac_c = ac.counters();
+    let ac_c = pppoe.cp.ac_counters();
     report
         .counters
         .push(("pppoe-ac", "pado".into(), ac_c.pado_sent));
@@ -1260,6 +1342,25 @@ fn ipoe_mac(i: usize) -> Mac {
 
 fn frames<'p, N: Node>() -> Vec<Frame<'p>> {
     (0..N::Next::COUNT).map(|_| new_frame()).collect()
+}
+
+/// A frame from the BNG's control plane to the simulated subscriber it is addressed to:
+/// discovery to its PPPoE client, session frames to its PPP host session.
+fn deliver(subs: &mut [Sub<'_>], by_mac: &HashMap<Mac, usize>, now: Duration, frame: &[u8]) {
+    match frame.get(12..14) {
+        Some([0x88, 0x63]) => deliver_disc(subs, by_mac, now, frame),
+        Some([0x88, 0x64]) => {
+            if let Some(s) = frame
+                .get(..6)
+                .and_then(|m| by_mac.get(m))
+                .and_then(|&i| subs.get_mut(i))
+                && let Some(ppp) = &mut s.ppp
+            {
+                let _ = ppp.handle_packet(now, frame.get(14..).unwrap_or_default());
+            }
+        }
+        _ => {}
+    }
 }
 
 fn deliver_disc(subs: &mut [Sub<'_>], by_mac: &HashMap<Mac, usize>, now: Duration, frame: &[u8]) {

@@ -636,6 +636,20 @@ impl Config {
         Ok(c)
     }
 
+    /// The embedded default ([`DEFAULT`]) as parsed, without the checks that need
+    /// files (the users file): for in-process uses such as `lab`.
+    ///
+    /// # Panics
+    /// Never: the embedded text is tested to parse.
+    #[must_use]
+    #[allow(
+        clippy::expect_used,
+        reason = "the embedded default is tested to parse"
+    )]
+    pub fn embedded_default() -> Self {
+        toml::from_str(DEFAULT).expect("the embedded default parses")
+    }
+
     /// Reads and validates the file at `path`.
     ///
     /// # Errors
