@@ -1068,18 +1068,17 @@ impl<'p> Bng<'p> {
         }
     }
 
+    fn handle_id(&self, handle: u32) -> Option<SessionId> {
+        let s = self.table.slots.get((handle as usize).checked_sub(1)?)?;
+        (s.flags & Slot::LIVE != 0).then_some(s.id)
+    }
+
     fn pppoe_lookup(&self, k: &SessionKey) -> Option<SessionId> {
-        self.table
-            .by_id
-            .iter()
-            .find_map(|(id, (_, c))| (Self::pppoe_key(c).as_ref() == Some(k)).then_some(*id))
+        self.handle_id(self.pppoe.get(k)?)
     }
 
     fn ipoe_lookup(&self, k: &IpoeKey) -> Option<SessionId> {
-        self.table
-            .by_id
-            .iter()
-            .find_map(|(id, (_, c))| (Self::ipoe_key(c).as_ref() == Some(k)).then_some(*id))
+        self.handle_id(self.ipoe.get(k)?.subscriber)
     }
 
     fn unlink(&mut self, c: &SessionConfig) {

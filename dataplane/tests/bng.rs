@@ -5,6 +5,7 @@
     clippy::panic,
     clippy::cast_possible_truncation,
     clippy::std_instead_of_core,
+    clippy::cast_precision_loss,
     missing_docs,
     reason = "tests"
 )]
@@ -112,7 +113,14 @@ fn pppoe(sid: u16, proto: u16, payload: &[u8]) -> Vec<u8> {
 }
 
 fn sub_mac(i: u32) -> [u8; 6] {
-    [2, 0xaa, 0, (i >> 16) as u8, (i >> 8) as u8, i as u8]
+    [
+        2,
+        0xaa,
+        (i >> 24) as u8,
+        (i >> 16) as u8,
+        (i >> 8) as u8,
+        i as u8,
+    ]
 }
 
 fn cfg() -> BngConfig {
@@ -472,4 +480,78 @@ fn session_table_rules() {
         bng.add_session(up),
         Err(ControlError::BadSession("one of our addresses"))
     );
+}
+
+fn status_kib(field: &str) -> u64 {
+    let s = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = s.lines().find(|l| l.starts_with(field)).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// 1M PPPoE sessions with NAT44 tables for them (2M NAT sessions, 1M subscribers) and
+/// a default route held by one `Bng`: the process's peak RSS stays under 1 GiB.
+/// `cargo test --release -p bng-dataplane --test bng -- --ignored --nocapture rss`
+#[test]
+#[ignore = "builds 1M sessions (seconds in release); run by hand for BENCHMARKS.md"]
+fn rss_of_1m_sessions() {
+    const N: u32 = 1_000_000;
+    let before = status_kib("VmRSS:");
+    let mut nt = NatTables::new(
+        NatConfig::port_block([203, 0, 112, 0].into(), 1024),
+        2 * N as usize,
+        N as usize,
+    );
+    let mut c = cfg();
+    c.max_sessions = N as usize;
+    let mut bng = Bng::new(c, Some(&mut nt)).unwrap();
+    bng.add_route(default_route()).unwrap();
+    let t = std::time::Instant::now();
+    for i in 0..N {
+        let a = u32::from_be_bytes([100, 64, 0, 0]) + 2 + i;
+        bng.add_session(SessionConfig {
+            id: SessionId(i),
+            port: 0,
+            mac: sub_mac(i),
+            vlans: [(i % 4000) as u16 + 1, (i / 4000 % 4000) as u16 + 1],
+            access: Access::Pppoe {
+                session_id: (i % 65_000) as u16 + 1,
+            },
+            addr: Ipv4Addr::from(a),
+            nat: true,
+            qos: None,
+        })
+        .unwrap();
+    }
+    let added = t.elapsed();
+    // traffic through a few sessions, so the NAT tables are in use
+    let mut arena = Arena::new(1024);
+    let mut pool = arena.pool();
+    let frames: Vec<_> = (0..256u32)
+        .map(|k| {
+            let i = k * 3901 % N;
+            let a = (u32::from_be_bytes([100, 64, 0, 0]) + 2 + i).to_be_bytes();
+            let v = [(i % 4000) as u16 + 1, (i / 4000 % 4000) as u16 + 1];
+            let f = eth(
+                GW_MAC,
+                sub_mac(i),
+                &v,
+                0x8864,
+                &pppoe((i % 65_000) as u16 + 1, 0x21, &udp(a, HOST, 1, 2, b"x")),
+            );
+            (0u16, f)
+        })
+        .collect();
+    let [_, up] = step(&mut bng, &mut pool, &frames);
+    assert_eq!(up.len(), 256, "{:?}", bng.counter_rows());
+    let rss = status_kib("VmRSS:");
+    let hwm = status_kib("VmHWM:");
+    eprintln!(
+        "1M sessions: added in {added:?} ({:.0} sessions/s); VmRSS {} MiB (before {} MiB), VmHWM {} MiB",
+        f64::from(N) / added.as_secs_f64(),
+        rss / 1024,
+        before / 1024,
+        hwm / 1024
+    );
+    assert_eq!(bng.session_count(), N as usize);
+    assert!(hwm < 1024 * 1024, "peak RSS {hwm} KiB over 1 GiB");
 }

@@ -74,6 +74,12 @@ impl IpoeInput {
         self.bindings.remove(key)
     }
 
+    /// The binding of a subscriber.
+    #[must_use]
+    pub fn get(&self, key: &IpoeKey) -> Option<Binding> {
+        self.bindings.get(key).copied()
+    }
+
     /// Bound subscribers.
     #[must_use]
     pub fn len(&self) -> usize {

@@ -63,6 +63,12 @@ impl PppoeSessionInput {
     pub fn remove(&mut self, key: &SessionKey) -> Option<u32> {
         self.sessions.remove(key)
     }
+
+    /// The subscriber handle of a session.
+    #[must_use]
+    pub fn get(&self, key: &SessionKey) -> Option<u32> {
+        self.sessions.get(key).copied()
+    }
 }
 
 impl Node for PppoeSessionInput {
