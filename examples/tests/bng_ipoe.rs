@@ -24,10 +24,10 @@
     reason = "tests"
 )]
 
+use core::net::Ipv4Addr;
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::time::Duration;
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -507,5 +507,4 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
         "{:?}",
         d.protocols
     );
-    let _ = (Ipv6Addr::UNSPECIFIED, &g);
 }
