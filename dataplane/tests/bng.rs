@@ -6,6 +6,7 @@
     clippy::cast_possible_truncation,
     clippy::std_instead_of_core,
     clippy::cast_precision_loss,
+    clippy::too_many_lines,
     missing_docs,
     reason = "tests"
 )]
@@ -501,11 +502,11 @@ fn rss_of_1m_sessions() {
         2 * N as usize,
         N as usize,
     );
-    let mut c = cfg();
-    c.max_sessions = N as usize;
-    let mut bng = Bng::new(c, Some(&mut nt)).unwrap();
+    let mut config = cfg();
+    config.max_sessions = N as usize;
+    let mut bng = Bng::new(config, Some(&mut nt)).unwrap();
     bng.add_route(default_route()).unwrap();
-    let t = std::time::Instant::now();
+    let start = std::time::Instant::now();
     for i in 0..N {
         let a = u32::from_be_bytes([100, 64, 0, 0]) + 2 + i;
         bng.add_session(SessionConfig {
@@ -522,7 +523,7 @@ fn rss_of_1m_sessions() {
         })
         .unwrap();
     }
-    let added = t.elapsed();
+    let added = start.elapsed();
     // traffic through a few sessions, so the NAT tables are in use
     let mut arena = Arena::new(1024);
     let mut pool = arena.pool();

@@ -5,6 +5,7 @@
     clippy::panic,
     clippy::cast_possible_truncation,
     clippy::std_instead_of_core,
+    clippy::too_many_lines,
     missing_docs,
     reason = "tests"
 )]
