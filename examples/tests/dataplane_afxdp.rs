@@ -206,3 +206,119 @@ fn ping_over_af_xdp(t: &'static str, mode: &str) {
     );
     eprintln!("{t}: {ping_out}\n{log}");
 }
+
+/// A 60-byte IPv4/UDP frame from source port `sport` (different flows hash to different
+/// queues of a multi-queue veth).
+fn udp_flow(dst: [u8; 6], src: [u8; 6], sport: u16) -> Vec<u8> {
+    let mut f = vec![0u8; 60];
+    f[..6].copy_from_slice(&dst);
+    f[6..12].copy_from_slice(&src);
+    f[12..14].copy_from_slice(&[0x08, 0x00]);
+    f[14..34].copy_from_slice(&[
+        0x45, 0, 0, 46, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, 2, 10, 9, 0, 1,
+    ]);
+    f[34..36].copy_from_slice(&sport.to_be_bytes());
+    f[36..38].copy_from_slice(&9u16.to_be_bytes());
+    f[38..40].copy_from_slice(&26u16.to_be_bytes());
+    f
+}
+
+/// Multi-queue: a veth with 4 RX queues, one socket per queue behind one redirect
+/// program (its XSKMAP keyed by queue id), zero-copy tried first and refused by veth
+/// (the reason kept). 512 frames of 512 UDP flows from the peer all arrive, spread over
+/// more than one queue's socket, each socket reporting its own queue.
+#[test]
+fn xsk_one_socket_per_queue_on_multiqueue_veth() {
+    const T: &str = "xsk_one_socket_per_queue_on_multiqueue_veth";
+    const N: usize = 512;
+    if !require(T, &["ip", "sysctl"]) || !af_xdp_available(T) {
+        return;
+    }
+    for mode in [XdpMode::Native, XdpMode::Generic] {
+        let (a, b) = (Netns::new("qa"), Netns::new("qb"));
+        bng_testkit::netns::run(&[
+            "ip",
+            "link",
+            "add",
+            "q0",
+            "numtxqueues",
+            "4",
+            "numrxqueues",
+            "4",
+            "netns",
+            a.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "r0",
+            "numtxqueues",
+            "4",
+            "numrxqueues",
+            "4",
+            "netns",
+            b.name(),
+        ]);
+        for (ns, dev) in [(&a, "q0"), (&b, "r0")] {
+            ns.exec(&[
+                "sysctl",
+                "-qw",
+                &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+            ]);
+            ns.ip(&["link", "set", dev, "up"]);
+        }
+        let peer = b.run_in(|| Socket::open("r0").expect("AF_PACKET on r0"));
+        let per_queue = a.run_in(move || {
+            let cfg = Config {
+                mode,
+                frames: 1024,
+                ring_size: 512,
+                ..Config::default()
+            };
+            let mut xsks = Xsk::open_queues("q0", &[0, 1, 2, 3], cfg)
+                .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
+            for (q, x) in xsks.iter().enumerate() {
+                assert_eq!(x.queue() as usize, q);
+                let why = x.copy_reason().expect("veth refuses zero-copy");
+                assert!(why.contains("XDP_ZEROCOPY"), "{why}");
+            }
+            eprintln!(
+                "{T}: {mode:?}: copy mode because: {:?}",
+                xsks[0].copy_reason()
+            );
+            let (us, them) = (xsks[0].mac(), peer.mac());
+            let mut arena = Arena::new(1024);
+            let mut pool = arena.pool();
+            for i in 0..N {
+                peer.send(&udp_flow(us, them, 1024 + u16::try_from(i).unwrap()))
+                    .unwrap();
+            }
+            let mut got = [0usize; 4];
+            let mut rx = new_frame();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while got.iter().sum::<usize>() < N && Instant::now() < deadline {
+                let mut any = 0;
+                for (q, x) in xsks.iter_mut().enumerate() {
+                    let n = x.rx_burst(&mut pool, &mut rx);
+                    got[q] += n;
+                    any += n;
+                    pool.free_all(&mut rx);
+                }
+                if any == 0 {
+                    let _ = afxdp::wait_any(&xsks, Duration::from_millis(50));
+                }
+            }
+            got
+        });
+        eprintln!("{T}: {mode:?}: frames per queue {per_queue:?}");
+        assert_eq!(
+            per_queue.iter().sum::<usize>(),
+            N,
+            "{mode:?}: {per_queue:?}"
+        );
+        assert!(
+            per_queue.iter().filter(|&&n| n > 0).count() >= 2,
+            "{mode:?}: flows spread over queues: {per_queue:?}"
+        );
+    }
+}

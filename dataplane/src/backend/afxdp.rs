@@ -73,6 +73,8 @@ pub struct Config {
     pub frames: u32,
     /// Entries of each ring (a power of two, at most `frames / 2`).
     pub ring_size: u32,
+    /// Try `XDP_ZEROCOPY` first (falling back to copy mode when the driver refuses).
+    pub zero_copy: bool,
 }
 
 impl Config {
@@ -106,6 +108,7 @@ impl Default for Config {
             mode: XdpMode::Native,
             frames: 4096,
             ring_size: 2048,
+            zero_copy: true,
         }
     }
 }
@@ -255,7 +258,7 @@ pub struct Xsk {
     // Fields drop in this order: the program is detached first, then the socket is
     // closed, then the rings and the UMEM are unmapped (the kernel keeps the UMEM pages
     // pinned while the socket lives).
-    prog: prog::Attached,
+    prog: std::sync::Arc<prog::Attached>,
     fd: OwnedFd,
     rx: Ring<libc::xdp_desc>,
     tx: Ring<libc::xdp_desc>,
@@ -266,6 +269,8 @@ pub struct Xsk {
     free: Vec<u64>,
     ifindex: i32,
     mac: [u8; 6],
+    queue: u32,
+    copy_reason: Option<String>,
     stats: Stats,
 }
 
@@ -332,118 +337,210 @@ pub(super) fn ifinfo(ifname: &str) -> io::Result<(i32, [u8; 6])> {
     Ok((i32::try_from(ifindex).map_err(io::Error::other)?, mac))
 }
 
+/// One socket's parts before the program is attached.
+struct Parts {
+    fd: OwnedFd,
+    rx: Ring<libc::xdp_desc>,
+    tx: Ring<libc::xdp_desc>,
+    fill: Ring<u64>,
+    comp: Ring<u64>,
+    umem: Mmap,
+}
+
+/// Socket, UMEM, rings and bind to `ifindex`/`queue` with `bind_flags` (`XDP_COPY` or
+/// `XDP_ZEROCOPY`).
+fn setup(ifindex: i32, queue: u32, cfg: &Config, bind_flags: u16) -> io::Result<Parts> {
+    // SAFETY: plain socket(2); checked before use.
+    let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW, 0) };
+    if raw < 0 {
+        return Err(
+            ctx("AF_XDP socket (needs CONFIG_XDP_SOCKETS, CAP_NET_RAW)")(io::Error::last_os_error()),
+        );
+    }
+    // SAFETY: `raw` is a fresh descriptor nothing else owns.
+    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let umem_len = cfg.frames as usize * UMEM_FRAME;
+    let umem = Mmap::new(umem_len, None, 0).map_err(ctx("UMEM mmap"))?;
+    let reg = libc::xdp_umem_reg {
+        addr: umem.ptr.as_ptr() as u64,
+        len: umem_len as u64,
+        chunk_size: UMEM_FRAME as u32,
+        headroom: 0,
+        flags: 0,
+        tx_metadata_len: 0,
+    };
+    sockopt(fd.as_fd(), libc::XDP_UMEM_REG, &reg).map_err(ctx("XDP_UMEM_REG"))?;
+    for opt in [
+        libc::XDP_UMEM_FILL_RING,
+        libc::XDP_UMEM_COMPLETION_RING,
+        libc::XDP_RX_RING,
+        libc::XDP_TX_RING,
+    ] {
+        sockopt(fd.as_fd(), opt, &cfg.ring_size).map_err(ctx("XDP ring size"))?;
+    }
+    // SAFETY: plain data; all-zero is valid (and the kernel fills it).
+    let mut off: libc::xdp_mmap_offsets = unsafe { core::mem::zeroed() };
+    let mut optlen = size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
+    // SAFETY: `off`/`optlen` describe a buffer we own of the size passed.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_MMAP_OFFSETS,
+            (&raw mut off).cast(),
+            &raw mut optlen,
+        )
+    };
+    if rc < 0 || optlen as usize != size_of::<libc::xdp_mmap_offsets>() {
+        return Err(ctx("XDP_MMAP_OFFSETS")(io::Error::last_os_error()));
+    }
+    let n = cfg.ring_size;
+    let fill = Ring::map(fd.as_fd(), &off.fr, n, libc::XDP_UMEM_PGOFF_FILL_RING)
+        .map_err(ctx("fill ring mmap"))?;
+    let comp = Ring::map(fd.as_fd(), &off.cr, n, libc::XDP_UMEM_PGOFF_COMPLETION_RING)
+        .map_err(ctx("completion ring mmap"))?;
+    let rx = Ring::map(fd.as_fd(), &off.rx, n, libc::XDP_PGOFF_RX_RING as u64)
+        .map_err(ctx("RX ring mmap"))?;
+    let tx = Ring::map(fd.as_fd(), &off.tx, n, libc::XDP_PGOFF_TX_RING as u64)
+        .map_err(ctx("TX ring mmap"))?;
+
+    let sxdp = libc::sockaddr_xdp {
+        sxdp_family: libc::AF_XDP as u16,
+        sxdp_flags: bind_flags,
+        sxdp_ifindex: ifindex as u32,
+        sxdp_queue_id: queue,
+        sxdp_shared_umem_fd: 0,
+    };
+    // SAFETY: `sxdp` is a valid sockaddr_xdp and its size is passed.
+    let rc = unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&raw const sxdp).cast::<libc::sockaddr>(),
+            size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        let what = if bind_flags == libc::XDP_ZEROCOPY {
+            "bind AF_XDP (XDP_ZEROCOPY)"
+        } else {
+            "bind AF_XDP (XDP_COPY)"
+        };
+        return Err(ctx(what)(io::Error::last_os_error()));
+    }
+    Ok(Parts {
+        fd,
+        rx,
+        tx,
+        fill,
+        comp,
+        umem,
+    })
+}
+
 impl Xsk {
-    /// Opens an AF_XDP socket on `ifname`/`cfg.queue` in copy mode, loads the redirect
-    /// program and attaches it in `cfg.mode` (needs `CAP_NET_ADMIN`, `CAP_BPF`,
-    /// `CAP_NET_RAW`).
+    /// Opens an AF_XDP socket on `ifname`/`cfg.queue`, loads the redirect program and
+    /// attaches it in `cfg.mode` (needs `CAP_NET_ADMIN`, `CAP_BPF`, `CAP_NET_RAW`).
+    /// Binds zero-copy first when `cfg.zero_copy`, else (or when the driver refuses)
+    /// in copy mode; [`Xsk::copy_reason`] says why.
     ///
     /// # Errors
     /// The OS error of the failing step (socket, UMEM registration, ring setup, mmap,
     /// bind, map, program load or attach) with the step in the message; a build without
     /// the `afxdp` feature always fails here.
     pub fn open(ifname: &str, cfg: Config) -> io::Result<Self> {
+        let mut v = Self::open_queues(ifname, &[cfg.queue], cfg)?;
+        v.pop().ok_or_else(|| io::Error::other("no socket"))
+    }
+
+    /// Opens one socket per queue of `queues` on `ifname` (each with its own UMEM and
+    /// rings; `cfg.queue` is ignored), and one redirect program whose `XSKMAP` holds
+    /// each socket at its queue id (the program does `bpf_redirect_map(&xsks,
+    /// ctx->rx_queue_index, XDP_PASS)`). One worker may own each socket. The program is
+    /// detached when the last of the sockets is dropped.
+    ///
+    /// # Errors
+    /// As [`Xsk::open`]; `InvalidInput` for no queue, a repeated queue or one at or
+    /// above [`Config::MAX_QUEUES`].
+    pub fn open_queues(ifname: &str, queues: &[u32], cfg: Config) -> io::Result<Vec<Self>> {
         cfg.check()?;
+        let bad = |m: &'static str| io::Error::new(io::ErrorKind::InvalidInput, m);
+        if queues.is_empty() {
+            return Err(bad("no queue to open"));
+        }
+        for (i, q) in queues.iter().enumerate() {
+            if *q >= Config::MAX_QUEUES {
+                return Err(bad("queue must be below Config::MAX_QUEUES"));
+            }
+            if queues.get(..i).is_some_and(|b| b.contains(q)) {
+                return Err(bad("a queue is listed twice"));
+            }
+        }
         let (ifindex, mac) = ifinfo(ifname)?;
-        // SAFETY: plain socket(2); checked before use.
-        let raw = unsafe { libc::socket(libc::AF_XDP, libc::SOCK_RAW, 0) };
-        if raw < 0 {
-            return Err(
-                ctx("AF_XDP socket (needs CONFIG_XDP_SOCKETS, CAP_NET_RAW)")(
-                    io::Error::last_os_error(),
-                ),
-            );
+        let mut parts = Vec::with_capacity(queues.len());
+        for &q in queues {
+            let (p, why) = if cfg.zero_copy {
+                match setup(ifindex, q, &cfg, libc::XDP_ZEROCOPY) {
+                    Ok(p) => (p, None),
+                    Err(e) => (
+                        setup(ifindex, q, &cfg, libc::XDP_COPY)?,
+                        Some(e.to_string()),
+                    ),
+                }
+            } else {
+                (
+                    setup(ifindex, q, &cfg, libc::XDP_COPY)?,
+                    Some("zero-copy not asked for".to_owned()),
+                )
+            };
+            parts.push((q, p, why));
         }
-        // SAFETY: `raw` is a fresh descriptor nothing else owns.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-        let umem_len = cfg.frames as usize * UMEM_FRAME;
-        let umem = Mmap::new(umem_len, None, 0).map_err(ctx("UMEM mmap"))?;
-        let reg = libc::xdp_umem_reg {
-            addr: umem.ptr.as_ptr() as u64,
-            len: umem_len as u64,
-            chunk_size: UMEM_FRAME as u32,
-            headroom: 0,
-            flags: 0,
-            tx_metadata_len: 0,
-        };
-        sockopt(fd.as_fd(), libc::XDP_UMEM_REG, &reg).map_err(ctx("XDP_UMEM_REG"))?;
-        for opt in [
-            libc::XDP_UMEM_FILL_RING,
-            libc::XDP_UMEM_COMPLETION_RING,
-            libc::XDP_RX_RING,
-            libc::XDP_TX_RING,
-        ] {
-            sockopt(fd.as_fd(), opt, &cfg.ring_size).map_err(ctx("XDP ring size"))?;
+        let fds: Vec<(u32, BorrowedFd<'_>)> =
+            parts.iter().map(|(q, p, _)| (*q, p.fd.as_fd())).collect();
+        let attached = std::sync::Arc::new(prog::Attached::new(&fds, ifindex, cfg.mode)?);
+        let mut out = Vec::with_capacity(parts.len());
+        for (queue, p, copy_reason) in parts {
+            let mut s = Self {
+                prog: std::sync::Arc::clone(&attached),
+                fd: p.fd,
+                rx: p.rx,
+                tx: p.tx,
+                fill: p.fill,
+                comp: p.comp,
+                umem: p.umem,
+                free: Vec::with_capacity(cfg.frames as usize),
+                ifindex,
+                mac,
+                queue,
+                copy_reason,
+                stats: Stats::default(),
+            };
+            // lend the first ring_size frames to the kernel for RX; keep the rest for TX
+            let (prod, room) = s.fill.room();
+            let lend = room.min(cfg.ring_size);
+            for i in 0..lend {
+                s.fill
+                    .write(prod.wrapping_add(i), u64::from(i) * UMEM_FRAME as u64);
+            }
+            s.fill.submit(prod.wrapping_add(lend));
+            s.free
+                .extend((lend..cfg.frames).map(|i| u64::from(i) * UMEM_FRAME as u64));
+            out.push(s);
         }
-        // SAFETY: plain data; all-zero is valid (and the kernel fills it).
-        let mut off: libc::xdp_mmap_offsets = unsafe { core::mem::zeroed() };
-        let mut optlen = size_of::<libc::xdp_mmap_offsets>() as libc::socklen_t;
-        // SAFETY: `off`/`optlen` describe a buffer we own of the size passed.
-        let rc = unsafe {
-            libc::getsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_XDP,
-                libc::XDP_MMAP_OFFSETS,
-                (&raw mut off).cast(),
-                &raw mut optlen,
-            )
-        };
-        if rc < 0 || optlen as usize != size_of::<libc::xdp_mmap_offsets>() {
-            return Err(ctx("XDP_MMAP_OFFSETS")(io::Error::last_os_error()));
-        }
-        let n = cfg.ring_size;
-        let fill = Ring::map(fd.as_fd(), &off.fr, n, libc::XDP_UMEM_PGOFF_FILL_RING)
-            .map_err(ctx("fill ring mmap"))?;
-        let comp = Ring::map(fd.as_fd(), &off.cr, n, libc::XDP_UMEM_PGOFF_COMPLETION_RING)
-            .map_err(ctx("completion ring mmap"))?;
-        let rx = Ring::map(fd.as_fd(), &off.rx, n, libc::XDP_PGOFF_RX_RING as u64)
-            .map_err(ctx("RX ring mmap"))?;
-        let tx = Ring::map(fd.as_fd(), &off.tx, n, libc::XDP_PGOFF_TX_RING as u64)
-            .map_err(ctx("TX ring mmap"))?;
+        Ok(out)
+    }
 
-        let sxdp = libc::sockaddr_xdp {
-            sxdp_family: libc::AF_XDP as u16,
-            sxdp_flags: libc::XDP_COPY,
-            sxdp_ifindex: ifindex as u32,
-            sxdp_queue_id: cfg.queue,
-            sxdp_shared_umem_fd: 0,
-        };
-        // SAFETY: `sxdp` is a valid sockaddr_xdp and its size is passed.
-        let rc = unsafe {
-            libc::bind(
-                fd.as_raw_fd(),
-                (&raw const sxdp).cast::<libc::sockaddr>(),
-                size_of::<libc::sockaddr_xdp>() as libc::socklen_t,
-            )
-        };
-        if rc < 0 {
-            return Err(ctx("bind AF_XDP (XDP_COPY)")(io::Error::last_os_error()));
-        }
-        let attached = prog::Attached::new(fd.as_fd(), ifindex, cfg.queue, cfg.mode)?;
+    /// The interface queue this socket is bound to.
+    #[must_use]
+    pub fn queue(&self) -> u32 {
+        self.queue
+    }
 
-        let mut s = Self {
-            prog: attached,
-            fd,
-            rx,
-            tx,
-            fill,
-            comp,
-            umem,
-            free: Vec::with_capacity(cfg.frames as usize),
-            ifindex,
-            mac,
-            stats: Stats::default(),
-        };
-        // lend the first ring_size frames to the kernel for RX; keep the rest for TX
-        let (prod, room) = s.fill.room();
-        let lend = room.min(n);
-        for i in 0..lend {
-            s.fill
-                .write(prod.wrapping_add(i), u64::from(i) * UMEM_FRAME as u64);
-        }
-        s.fill.submit(prod.wrapping_add(lend));
-        s.free
-            .extend((lend..cfg.frames).map(|i| u64::from(i) * UMEM_FRAME as u64));
-        Ok(s)
+    /// `None` when bound zero-copy (`XDP_ZEROCOPY`); else why copy mode is used (the
+    /// driver's refusal of zero-copy, e.g. veth's `EOPNOTSUPP`, or that it was not asked
+    /// for).
+    #[must_use]
+    pub fn copy_reason(&self) -> Option<&str> {
+        self.copy_reason.as_deref()
     }
 
     /// The interface's MAC address.
@@ -735,9 +832,8 @@ mod prog {
 
     impl Attached {
         pub(super) fn new(
-            xsk: BorrowedFd<'_>,
+            xsks: &[(u32, BorrowedFd<'_>)],
             ifindex: i32,
-            queue: u32,
             mode: XdpMode,
         ) -> io::Result<Self> {
             let e = |what: &'static str| {
@@ -756,9 +852,11 @@ mod prog {
                 &opts,
             )
             .map_err(e("create XSKMAP (needs CAP_BPF)"))?;
-            let fd = xsk.as_raw_fd();
-            map.update(&queue.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
-                .map_err(e("XSKMAP update"))?;
+            for (queue, xsk) in xsks {
+                let fd = xsk.as_raw_fd();
+                map.update(&queue.to_ne_bytes(), &fd.to_ne_bytes(), MapFlags::ANY)
+                    .map_err(e("XSKMAP update"))?;
+            }
             let insns = redirect_insns(map.as_fd().as_raw_fd());
             // SAFETY: `insns` is an array of `insns.len()` instructions with the layout of
             // `struct bpf_insn` (8 bytes, repr(C)); the name and license are NUL-terminated
@@ -834,9 +932,8 @@ mod prog {
 
     impl Attached {
         pub(super) fn new(
-            _xsk: BorrowedFd<'_>,
+            _xsks: &[(u32, BorrowedFd<'_>)],
             _ifindex: i32,
-            _queue: u32,
             _mode: XdpMode,
         ) -> io::Result<Self> {
             Err(io::Error::new(

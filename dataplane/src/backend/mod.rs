@@ -3,6 +3,8 @@
 
 pub mod afpacket;
 pub mod afxdp;
+#[cfg(feature = "dpdk")]
+pub mod dpdk;
 pub mod memory;
 mod mmap;
 pub mod tpacket;

@@ -53,6 +53,14 @@ struct Args {
     /// Entries of each AF_XDP ring (a power of two; the UMEM has twice as many frames).
     #[arg(long, default_value_t = 2048)]
     xsk_ring: u32,
+    /// EAL arguments for `--backend dpdk`, one string split at spaces, e.g.
+    /// `--no-huge -m 512 --no-pci --file-prefix=x --vdev=net_af_packet0,iface=p0`.
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    dpdk_eal: String,
+    /// AF_XDP queues per port: one socket per queue, one worker thread per queue
+    /// (each owning that queue's socket on every port).
+    #[arg(long, default_value_t = 1)]
+    queues: u32,
 }
 
 fn parse_mac(s: &str) -> Result<[u8; 6], String> {
@@ -87,6 +95,9 @@ enum BackendKind {
     Afpacket,
     /// AF_XDP sockets (copy mode) with the XDP redirect program.
     Afxdp,
+    /// DPDK ethdevs (build with `--features dpdk`); `--port` names the DPDK device
+    /// (e.g. `net_af_packet0=10.0.1.1`) and `--dpdk-eal` gives the EAL arguments.
+    Dpdk,
 }
 
 /// How the AF_PACKET backend moves frames.
@@ -138,9 +149,43 @@ fn open_ports<S>(
     Ok((sockets, ports))
 }
 
+#[cfg(feature = "dpdk")]
+fn run_dpdk(args: &Args) -> ExitCode {
+    use bng_dataplane::backend::dpdk;
+    let eal: Vec<&str> = args.dpdk_eal.split_whitespace().collect();
+    if let Err(e) = dpdk::init(&eal) {
+        eprintln!("bng-fwd: DPDK EAL: {e}");
+        return ExitCode::from(1);
+    }
+    println!("bng-fwd: {}", dpdk::version());
+    match open_ports(args, dpdk::DpdkPort::open, dpdk::DpdkPort::mac) {
+        Ok((sockets, ports)) => run(
+            args,
+            sockets,
+            &ports,
+            // DPDK ports have no descriptor to sleep on: an idle worker naps briefly
+            // instead of spinning a shared core
+            |_| std::thread::sleep(Duration::from_micros(100)),
+            |s| {
+                for (i, p) in s.iter().enumerate() {
+                    println!("dpdk{i} {:?}", p.stats());
+                }
+            },
+        ),
+        Err(code) => code,
+    }
+}
+
+#[cfg(not(feature = "dpdk"))]
+fn run_dpdk(_: &Args) -> ExitCode {
+    eprintln!("bng-fwd: built without the `dpdk` feature (cargo build --features dpdk)");
+    ExitCode::from(2)
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     match args.backend {
+        BackendKind::Dpdk => run_dpdk(&args),
         BackendKind::Afpacket => {
             let ring = RingConfig::default();
             let cfg = (args.afpacket_io == AfPacketIo::Ring).then_some(&ring);
@@ -186,22 +231,59 @@ fn main() -> ExitCode {
                 frames: args.xsk_ring.saturating_mul(2),
                 ..afxdp::Config::default()
             };
-            match open_ports(&args, |i| afxdp::Xsk::open(i, cfg), afxdp::Xsk::mac) {
-                Ok((sockets, ports)) => run(
-                    &args,
-                    sockets,
-                    &ports,
-                    |s| {
-                        let _ = afxdp::wait_any(s, Duration::from_millis(10));
-                    },
-                    |s| {
-                        for (i, x) in s.iter().enumerate() {
-                            println!("xsk{i} {:?}", x.stats());
-                        }
-                    },
-                ),
-                Err(code) => code,
+            let queues: Vec<u32> = (0..args.queues.max(1)).collect();
+            let opened = open_ports(
+                &args,
+                |i| afxdp::Xsk::open_queues(i, &queues, cfg),
+                |v: &Vec<afxdp::Xsk>| v.first().map_or([0; 6], afxdp::Xsk::mac),
+            );
+            let (per_port, ports) = match opened {
+                Ok(x) => x,
+                Err(code) => return code,
+            };
+            for (p, v) in args.ports.iter().zip(&per_port) {
+                let why = v.first().and_then(afxdp::Xsk::copy_reason);
+                println!(
+                    "bng-fwd: {p}: AF_XDP, {} queue(s), {}",
+                    v.len(),
+                    why.map_or_else(|| "zero-copy".to_owned(), |w| format!("copy mode ({w})"))
+                );
             }
+            // one worker per queue, owning that queue's socket on every port
+            let mut workers: Vec<Vec<afxdp::Xsk>> = queues.iter().map(|_| Vec::new()).collect();
+            for v in per_port {
+                for (w, x) in workers.iter_mut().zip(v) {
+                    w.push(x);
+                }
+            }
+            let codes: Vec<ExitCode> = std::thread::scope(|sc| {
+                let handles: Vec<_> = workers
+                    .into_iter()
+                    .map(|sockets| {
+                        let (args, ports) = (&args, &ports);
+                        sc.spawn(move || {
+                            run(
+                                args,
+                                sockets,
+                                ports,
+                                |s| {
+                                    let _ = afxdp::wait_any(s, Duration::from_millis(10));
+                                },
+                                |s| {
+                                    for (i, x) in s.iter().enumerate() {
+                                        println!("xsk{i} queue {} {:?}", x.queue(), x.stats());
+                                    }
+                                },
+                            )
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or(ExitCode::FAILURE))
+                    .collect()
+            });
+            codes.into_iter().next().unwrap_or(ExitCode::FAILURE)
         }
     }
 }

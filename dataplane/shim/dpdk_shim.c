@@ -1,0 +1,145 @@
+/*
+ * bng-dataplane's DPDK shim: the few DPDK calls the Rust backend needs, as plain
+ * functions. rte_eth_rx_burst/rte_eth_tx_burst and the mbuf accessors are static inline
+ * in DPDK's headers, so Rust cannot call them through FFI directly; everything else is
+ * a thin wrapper so that the Rust side never depends on DPDK's struct layouts.
+ *
+ * Compiled by dataplane/build.rs (only with the `dpdk` cargo feature) against
+ * pkg-config's libdpdk (Debian 12: libdpdk-dev 22.11).
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_mbuf.h>
+#include <rte_mempool.h>
+#include <rte_version.h>
+
+/* EAL arguments as argv; returns rte_eal_init's result (< 0: failure, rte_errno set). */
+int bng_dpdk_eal_init(int argc, char **argv)
+{
+	return rte_eal_init(argc, argv);
+}
+
+int bng_dpdk_errno(void)
+{
+	return rte_errno;
+}
+
+const char *bng_dpdk_version(void)
+{
+	return rte_version();
+}
+
+/* A packet mbuf pool of n mbufs with the default data room (2048 + headroom). */
+struct rte_mempool *bng_dpdk_pool(const char *name, unsigned n)
+{
+	return rte_pktmbuf_pool_create(name, n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+				       (int)rte_socket_id());
+}
+
+/* The port id of an ethdev by name (e.g. "net_af_packet0"); 0 on success. */
+int bng_dpdk_port_by_name(const char *name, uint16_t *port)
+{
+	return rte_eth_dev_get_port_by_name(name, port);
+}
+
+/*
+ * Configures port with one RX and one TX queue of `ring` descriptors, starts it in
+ * promiscuous mode (a gateway port sees every frame) and writes its MAC to mac[6].
+ * 0 on success, else the failing call's negative error.
+ */
+int bng_dpdk_port_start(uint16_t port, struct rte_mempool *mp, uint16_t ring, uint8_t *mac)
+{
+	struct rte_eth_conf conf;
+	struct rte_ether_addr addr;
+	int rc;
+
+	memset(&conf, 0, sizeof(conf));
+	rc = rte_eth_dev_configure(port, 1, 1, &conf);
+	if (rc < 0)
+		return rc;
+	rc = rte_eth_rx_queue_setup(port, 0, ring, rte_eth_dev_socket_id(port), NULL, mp);
+	if (rc < 0)
+		return rc;
+	rc = rte_eth_tx_queue_setup(port, 0, ring, rte_eth_dev_socket_id(port), NULL);
+	if (rc < 0)
+		return rc;
+	rc = rte_eth_dev_start(port);
+	if (rc < 0)
+		return rc;
+	(void)rte_eth_promiscuous_enable(port);
+	rc = rte_eth_macaddr_get(port, &addr);
+	if (rc < 0)
+		return rc;
+	memcpy(mac, addr.addr_bytes, 6);
+	return 0;
+}
+
+void bng_dpdk_port_stop(uint16_t port)
+{
+	(void)rte_eth_dev_stop(port);
+	(void)rte_eth_dev_close(port);
+}
+
+/*
+ * Receives up to n packets of queue 0 and copies each single-segment one into
+ * bufs[i] (caps[i] bytes room), writing its length to lens[i]; returns how many were
+ * copied. Multi-segment or too long packets are dropped and counted in *dropped. All
+ * mbufs are freed here.
+ */
+uint16_t bng_dpdk_rx_copy(uint16_t port, uint8_t *const *bufs, const uint16_t *caps,
+			  uint16_t *lens, uint16_t n, uint64_t *dropped)
+{
+	struct rte_mbuf *m[256];
+	uint16_t got, i, k = 0;
+
+	if (n > 256)
+		n = 256;
+	got = rte_eth_rx_burst(port, 0, m, n);
+	for (i = 0; i < got; i++) {
+		uint16_t len = rte_pktmbuf_data_len(m[i]);
+		if (m[i]->nb_segs == 1 && len <= caps[k]) {
+			memcpy(bufs[k], rte_pktmbuf_mtod(m[i], const uint8_t *), len);
+			lens[k] = len;
+			k++;
+		} else {
+			(*dropped)++;
+		}
+	}
+	if (got)
+		rte_pktmbuf_free_bulk(m, got);
+	return k;
+}
+
+/*
+ * Copies n frames (datas[i], lens[i]) into mbufs from mp and transmits them on queue
+ * 0; returns how many the driver took (the rest are freed here).
+ */
+uint16_t bng_dpdk_tx_copy(uint16_t port, struct rte_mempool *mp, const uint8_t *const *datas,
+			  const uint16_t *lens, uint16_t n)
+{
+	struct rte_mbuf *m[256];
+	uint16_t i, sent;
+
+	if (n > 256)
+		n = 256;
+	if (n == 0 || rte_pktmbuf_alloc_bulk(mp, m, n) != 0)
+		return 0;
+	for (i = 0; i < n; i++) {
+		char *d = rte_pktmbuf_append(m[i], lens[i]);
+		if (d == NULL) {
+			/* longer than an mbuf's room: send nothing of this burst past here */
+			rte_pktmbuf_free_bulk(&m[i], n - i);
+			n = i;
+			break;
+		}
+		memcpy(d, datas[i], lens[i]);
+	}
+	sent = rte_eth_tx_burst(port, 0, m, n);
+	if (sent < n)
+		rte_pktmbuf_free_bulk(&m[sent], n - sent);
+	return sent;
+}

@@ -1,0 +1,276 @@
+//! DPDK ports as a [`Backend`] (cargo feature `dpdk`, not default).
+//!
+//! DPDK's burst functions (`rte_eth_rx_burst`, `rte_eth_tx_burst`) and mbuf accessors
+//! are `static inline` in its headers, so a small C shim (`dataplane/shim/dpdk_shim.c`,
+//! compiled by `build.rs` against pkg-config's `libdpdk`, Debian's libdpdk-dev 22.11)
+//! wraps them, and the EAL and port calls, as plain functions. The Rust side never sees
+//! a DPDK struct: it passes arrays of buffer pointers and lengths, and the shim copies
+//! between mbufs and our pool buffers (one copy each way, as the AF_XDP backend in copy
+//! mode; zero-copy mbuf-backed `Pkt`s would need the arena to be an mbuf pool).
+//!
+//! The EAL is process-global: [`init`] runs it once with the caller's arguments, e.g.
+//! `--no-huge -m 512 --no-pci --file-prefix=NAME --vdev=net_af_packet0,iface=p0`, and
+//! [`DpdkPort::open`] then starts an ethdev by name (`net_af_packet0`, `net_af_xdp0`,
+//! `net_null0`, or a PCI device when the EAL probed one) with one RX and one TX queue.
+//! Ports poll: DPDK has no descriptor to sleep on.
+
+#![allow(
+    unsafe_code,
+    reason = "FFI to the DPDK shim; each block has a SAFETY comment"
+)]
+
+use std::ffi::{CStr, CString, c_char, c_int, c_uint, c_void};
+use std::io;
+use std::sync::Mutex;
+
+use super::Backend;
+use crate::buffer::{BUF_SIZE, HEADROOM, Pool};
+use crate::graph::{FRAME_SIZE, Frame};
+
+unsafe extern "C" {
+    fn bng_dpdk_eal_init(argc: c_int, argv: *mut *mut c_char) -> c_int;
+    fn bng_dpdk_errno() -> c_int;
+    fn bng_dpdk_version() -> *const c_char;
+    fn bng_dpdk_pool(name: *const c_char, n: c_uint) -> *mut c_void;
+    fn bng_dpdk_port_by_name(name: *const c_char, port: *mut u16) -> c_int;
+    fn bng_dpdk_port_start(port: u16, mp: *mut c_void, ring: u16, mac: *mut u8) -> c_int;
+    fn bng_dpdk_port_stop(port: u16);
+    fn bng_dpdk_rx_copy(
+        port: u16,
+        bufs: *const *mut u8,
+        caps: *const u16,
+        lens: *mut u16,
+        n: u16,
+        dropped: *mut u64,
+    ) -> u16;
+    fn bng_dpdk_tx_copy(
+        port: u16,
+        mp: *mut c_void,
+        datas: *const *const u8,
+        lens: *const u16,
+        n: u16,
+    ) -> u16;
+}
+
+/// Whether the EAL has been initialised (it can be only once per process).
+static EAL: Mutex<bool> = Mutex::new(false);
+
+/// Initialises DPDK's EAL with `eal_args` (without a program name), once per process; a
+/// second call returns `Ok` without doing anything.
+///
+/// # Errors
+/// `rte_eal_init`'s failure with `rte_errno`.
+pub fn init(eal_args: &[&str]) -> io::Result<()> {
+    let mut done = EAL
+        .lock()
+        .map_err(|_| io::Error::other("EAL lock poisoned"))?;
+    if *done {
+        return Ok(());
+    }
+    let owned: Vec<CString> = std::iter::once("bng-dataplane")
+        .chain(eal_args.iter().copied())
+        .map(|a| CString::new(a).map_err(|_| io::Error::other("EAL argument has a NUL")))
+        .collect::<io::Result<_>>()?;
+    // the EAL may permute argv and keeps pointers into it: leak the strings for the
+    // life of the process (once)
+    let mut argv: Vec<*mut c_char> = owned.into_iter().map(CString::into_raw).collect();
+    let count = c_int::try_from(argv.len()).map_err(io::Error::other)?;
+    argv.push(core::ptr::null_mut());
+    let argv = argv.leak();
+    // SAFETY: `argv` holds `count` valid NUL-terminated strings and a NULL, all leaked so
+    // they outlive the EAL; this runs once per process (guarded by `EAL`).
+    let rc = unsafe { bng_dpdk_eal_init(count, argv.as_mut_ptr()) };
+    if rc < 0 {
+        // SAFETY: reads DPDK's per-thread rte_errno.
+        let e = unsafe { bng_dpdk_errno() };
+        return Err(io::Error::other(format!(
+            "rte_eal_init: {} (rte_errno {e})",
+            io::Error::from_raw_os_error(e)
+        )));
+    }
+    *done = true;
+    Ok(())
+}
+
+/// DPDK's version string.
+#[must_use]
+pub fn version() -> String {
+    // SAFETY: rte_version returns a static NUL-terminated string.
+    unsafe { CStr::from_ptr(bng_dpdk_version()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Counters of a [`DpdkPort`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DpdkStats {
+    /// Packets received and handed to the graph.
+    pub rx: u64,
+    /// Packets received but dropped: multi-segment, or longer than a pool buffer.
+    pub rx_dropped: u64,
+    /// Packets the driver took for transmission.
+    pub tx: u64,
+    /// Packets not taken (TX queue full, no mbuf).
+    pub tx_dropped: u64,
+}
+
+/// One started DPDK ethdev (queue 0 RX and TX) with its own mbuf pool.
+#[derive(Debug)]
+pub struct DpdkPort {
+    port: u16,
+    pool: *mut c_void,
+    mac: [u8; 6],
+    stats: DpdkStats,
+}
+
+// SAFETY: the port id and the mempool pointer are used by one thread at a time (the
+// owner of the `DpdkPort`); DPDK's ethdev queue 0 and mempools allow a different thread
+// than the creating one to use them.
+unsafe impl Send for DpdkPort {}
+
+impl DpdkPort {
+    /// Starts the ethdev `name` (after [`init`]) with 4096 mbufs and 1024-descriptor
+    /// rings, promiscuous.
+    ///
+    /// # Errors
+    /// No such device, or the failing DPDK call's error.
+    pub fn open(name: &str) -> io::Result<Self> {
+        let cname = CString::new(name).map_err(|_| io::Error::other("name has a NUL"))?;
+        let mut port = 0u16;
+        // SAFETY: `cname` is NUL-terminated, `port` is a valid out pointer.
+        if unsafe { bng_dpdk_port_by_name(cname.as_ptr(), &raw mut port) } != 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no DPDK port {name} (is it in the EAL's --vdev list?)"),
+            ));
+        }
+        let pname = CString::new(format!("bng_mp{port}")).map_err(io::Error::other)?;
+        // SAFETY: `pname` is NUL-terminated; the result is checked.
+        let pool = unsafe { bng_dpdk_pool(pname.as_ptr(), 4095) };
+        if pool.is_null() {
+            // SAFETY: reads DPDK's per-thread rte_errno.
+            let e = unsafe { bng_dpdk_errno() };
+            return Err(io::Error::other(format!(
+                "{name}: mbuf pool: rte_errno {e} (more -m memory?)"
+            )));
+        }
+        let mut mac = [0u8; 6];
+        // SAFETY: a valid port id and pool; `mac` has the 6 bytes the shim writes.
+        let rc = unsafe { bng_dpdk_port_start(port, pool, 1024, mac.as_mut_ptr()) };
+        if rc < 0 {
+            return Err(io::Error::other(format!(
+                "{name}: start: {}",
+                io::Error::from_raw_os_error(-rc)
+            )));
+        }
+        Ok(Self {
+            port,
+            pool,
+            mac,
+            stats: DpdkStats::default(),
+        })
+    }
+
+    /// The port's MAC address.
+    #[must_use]
+    pub fn mac(&self) -> [u8; 6] {
+        self.mac
+    }
+
+    /// Our counters.
+    #[must_use]
+    pub fn stats(&self) -> DpdkStats {
+        self.stats
+    }
+}
+
+impl Drop for DpdkPort {
+    fn drop(&mut self) {
+        // SAFETY: a port we started; stopped and closed once.
+        unsafe { bng_dpdk_port_stop(self.port) }
+    }
+}
+
+/// A [`DpdkPort`] as a graph backend: one `rte_eth_rx_burst`/`rte_eth_tx_burst` per
+/// call, copying between mbufs and the worker's pool in the shim.
+impl Backend for DpdkPort {
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        // the empty buffers go into `out` first (no allocation), then the ones the
+        // burst did not fill come back off its end
+        let start = out.len();
+        let want = FRAME_SIZE.saturating_sub(start).min(256);
+        let mut bufs = [core::ptr::null_mut::<u8>(); 256];
+        let mut caps = [0u16; 256];
+        let mut lens = [0u16; 256];
+        let mut n = 0usize;
+        for (b, c) in bufs.iter_mut().zip(caps.iter_mut()).take(want) {
+            let Some(mut p) = pool.alloc() else { break };
+            p.set_len(BUF_SIZE - HEADROOM);
+            let d = p.data_mut();
+            *b = d.as_mut_ptr();
+            *c = u16::try_from(d.len()).unwrap_or(u16::MAX);
+            out.push(p);
+            n += 1;
+        }
+        if n == 0 {
+            return 0;
+        }
+        // SAFETY: `bufs[i]` points to `caps[i]` writable bytes of the i-th packet pushed
+        // above, alive in `out` and not otherwise borrowed during the call; `lens` has
+        // room for `n` lengths; `n <= 256`.
+        let got = unsafe {
+            bng_dpdk_rx_copy(
+                self.port,
+                bufs.as_ptr(),
+                caps.as_ptr(),
+                lens.as_mut_ptr(),
+                u16::try_from(n).unwrap_or(256),
+                &raw mut self.stats.rx_dropped,
+            )
+        };
+        let got = usize::from(got).min(n);
+        while out.len() > start + got {
+            if let Some(p) = out.pop() {
+                pool.free(p);
+            }
+        }
+        for (p, len) in out.iter_mut().skip(start).zip(lens) {
+            p.set_len(usize::from(len));
+        }
+        self.stats.rx += got as u64;
+        got
+    }
+
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
+        let mut sent_total = 0usize;
+        while !frame.is_empty() {
+            let k = frame.len().min(256);
+            let mut datas = [core::ptr::null::<u8>(); 256];
+            let mut lens = [0u16; 256];
+            for ((d, l), p) in datas.iter_mut().zip(lens.iter_mut()).zip(frame.iter()) {
+                *d = p.data().as_ptr();
+                *l = u16::try_from(p.len()).unwrap_or(u16::MAX);
+            }
+            // SAFETY: `datas[i]` points to `lens[i]` readable bytes of the i-th packet of
+            // `frame`, alive and unchanged during the call; `k <= 256`; the pool is ours.
+            let sent = unsafe {
+                bng_dpdk_tx_copy(
+                    self.port,
+                    self.pool,
+                    datas.as_ptr(),
+                    lens.as_ptr(),
+                    u16::try_from(k).unwrap_or(256),
+                )
+            };
+            let sent = usize::from(sent).min(k);
+            self.stats.tx += sent as u64;
+            self.stats.tx_dropped += (k - sent) as u64;
+            sent_total += sent;
+            for p in frame.drain(..k) {
+                pool.free(p);
+            }
+        }
+        sent_total
+    }
+}
