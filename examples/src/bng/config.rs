@@ -623,13 +623,35 @@ impl Config {
     pub fn parse(text: &str, base_dir: &Path) -> Result<Self, ConfigError> {
         let mut c: Self = toml::from_str(text).map_err(|e| {
             let msg = e.message().to_string();
-            let line = e
-                .span()
-                .map(|s| text.get(..s.start).map_or(0, |t| t.lines().count().max(1)));
-            ConfigError::new(
-                line.map_or_else(|| "(file)".to_string(), |l| format!("(line {l})")),
-                msg,
-            )
+            let key = e.span().map_or_else(
+                || "(file)".to_string(),
+                |sp| {
+                    let before = text.get(..sp.start).unwrap_or("");
+                    let line = before.lines().count().max(1);
+                    // the table the error is in: the nearest `[header]` above it
+                    let table = before
+                        .lines()
+                        .rev()
+                        .map(str::trim)
+                        .find(|l| l.starts_with('['))
+                        .map(|h| h.trim_matches(|c| c == '[' || c == ']').to_string());
+                    // the key on the error's line (`key = value`)
+                    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                    let field = text
+                        .get(line_start..)
+                        .and_then(|l| l.lines().next())
+                        .and_then(|l| l.split_once('='))
+                        .map(|(k, _)| k.trim().to_string())
+                        .filter(|k| !k.is_empty() && !k.starts_with('['));
+                    match (table, field) {
+                        (Some(t), Some(f)) => format!("{t}.{f} (line {line})"),
+                        (Some(t), None) => format!("{t} (line {line})"),
+                        (None, Some(f)) => format!("{f} (line {line})"),
+                        (None, None) => format!("(line {line})"),
+                    }
+                },
+            );
+            ConfigError::new(key, msg)
         })?;
         c.base_dir = base_dir.to_path_buf();
         c.validate()?;
@@ -1042,7 +1064,7 @@ mod tests {
         let text = DEFAULT.replace("[pppoe]", "[pppoe]\nservce_name = \"x\"");
         let e = Config::parse(&text, &d).unwrap_err();
         assert!(e.message.contains("servce_name"), "{e}");
-        assert!(e.key.starts_with("(line"), "{e}");
+        assert!(e.key.starts_with("pppoe.servce_name (line"), "{e}");
     }
 
     #[test]

@@ -750,3 +750,151 @@ mod tests {
         assert_eq!(p.alloc_v6("pd").map(|x| x.0).is_some(), true);
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod registry_tests {
+    use super::*;
+    use crate::bng::aaa::{AuthRequest, AuthResult};
+
+    #[derive(Default)]
+    struct Plane {
+        installed: Vec<Handle>,
+        counters: Counters,
+    }
+
+    impl Forwarding for Plane {
+        fn session_up(&mut self, s: &Subscriber) {
+            self.installed.push(s.handle);
+        }
+        fn session_down(&mut self, s: &Subscriber) {
+            self.installed.retain(|h| *h != s.handle);
+        }
+        fn set_qos(&mut self, _s: &Subscriber) {}
+        fn counters(&self, _h: Handle) -> Counters {
+            self.counters
+        }
+        fn transmit(&mut self, _p: Port, _f: &[u8]) {}
+    }
+
+    #[derive(Default)]
+    struct Log(Vec<(AcctKind, u64, Option<EndCause>)>);
+
+    impl Aaa for Log {
+        fn submit(&mut self, _: Duration, _: u64, _: AuthRequest) {}
+        fn poll_result(&mut self) -> Option<(u64, AuthResult)> {
+            None
+        }
+        fn account(
+            &mut self,
+            _: Duration,
+            k: AcctKind,
+            _: &Subscriber,
+            c: &Counters,
+            cause: Option<EndCause>,
+        ) {
+            self.0.push((k, c.in_bytes, cause));
+        }
+        fn flush(&mut self, _: Duration) {}
+    }
+
+    fn cfg() -> Config {
+        let mut c = Config::embedded_default();
+        c.radius.interim_interval = 0;
+        c
+    }
+
+    #[test]
+    fn start_interim_and_session_timeout_stop() {
+        let (mut plane, mut aaa, mut pools) =
+            (Plane::default(), Log::default(), AddressPools::default());
+        let mut reg = Sessions::new("t-");
+        let key = AccessKey::Pppoe {
+            mac: [2, 0, 0, 0, 0, 1],
+            session_id: 7,
+            vlans: [0, 0],
+        };
+        let h = reg.create(Duration::ZERO, key);
+        let a = Authorization {
+            session_timeout: Some(Duration::from_secs(100)),
+            interim: Some(Duration::from_secs(60)),
+            profile: Some("default".into()),
+            ..Authorization::default()
+        };
+        reg.authorize(h, "alice", &a, &cfg());
+        assert_eq!(
+            reg.get(h).unwrap().qos.as_ref().unwrap().1.down_bps,
+            100_000_000
+        );
+        reg.up(h, Duration::from_secs(1), &mut plane, &mut aaa);
+        assert_eq!(plane.installed, vec![h]);
+        assert_eq!(reg.poll_timeout(), Some(Duration::from_secs(61)));
+        plane.counters.in_bytes = 1000;
+        assert!(
+            reg.handle_timeout(Duration::from_secs(61), &plane, &mut aaa)
+                .is_empty()
+        );
+        let end = reg.handle_timeout(Duration::from_secs(101), &plane, &mut aaa);
+        assert_eq!(end, vec![(h, EndCause::SessionTimeout)]);
+        reg.down(
+            h,
+            Duration::from_secs(101),
+            EndCause::SessionTimeout,
+            &mut plane,
+            &mut aaa,
+            &mut pools,
+        );
+        assert!(plane.installed.is_empty() && reg.is_empty());
+        assert_eq!(
+            aaa.0,
+            vec![
+                (AcctKind::Start, 0, None),
+                (AcctKind::Interim, 1000, None),
+                (AcctKind::Stop, 1000, Some(EndCause::SessionTimeout)),
+            ]
+        );
+        assert_eq!(reg.ended.get("session_timeout"), Some(&1));
+    }
+
+    #[test]
+    fn idle_timeout_follows_traffic_and_find_by_identity() {
+        let (mut plane, mut aaa) = (Plane::default(), Log::default());
+        let mut reg = Sessions::new("t-");
+        let h = reg.create(
+            Duration::ZERO,
+            AccessKey::Pppoe {
+                mac: [2, 0, 0, 0, 0, 2],
+                session_id: 8,
+                vlans: [0, 0],
+            },
+        );
+        let a = Authorization {
+            idle_timeout: Some(Duration::from_secs(30)),
+            ..Authorization::default()
+        };
+        reg.authorize(h, "bob", &a, &cfg());
+        reg.get_mut(h).unwrap().ipv4 = Some(Ipv4Addr::new(100, 64, 0, 9));
+        reg.up(h, Duration::ZERO, &mut plane, &mut aaa);
+        plane.counters.in_packets = 5;
+        assert!(
+            reg.handle_timeout(Duration::from_secs(20), &plane, &mut aaa)
+                .is_empty()
+        );
+        // active at 20 s: idle until 50 s
+        assert!(
+            reg.handle_timeout(Duration::from_secs(45), &plane, &mut aaa)
+                .is_empty()
+        );
+        let end = reg.handle_timeout(Duration::from_secs(51), &plane, &mut aaa);
+        assert_eq!(end, vec![(h, EndCause::IdleTimeout)]);
+        let id = reg.get(h).unwrap().acct_session_id.clone();
+        assert_eq!(reg.find(Some(id.as_bytes()), None, None), Some(h));
+        assert_eq!(reg.find(None, Some(b"bob"), None), Some(h));
+        assert_eq!(
+            reg.find(None, None, Some(Ipv4Addr::new(100, 64, 0, 9))),
+            Some(h)
+        );
+        assert_eq!(reg.find(None, Some(b"eve"), None), None);
+        assert_eq!(reg.find(None, None, None), None);
+    }
+}
