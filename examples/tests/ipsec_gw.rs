@@ -123,6 +123,31 @@ fn swanctl_conf(local: &str, proposals: &str, esp: &str) -> String {
       }}
     }}
   }}
+  rw {{
+    version = 2
+    local_addrs = {local}
+    remote_addrs = 192.0.2.2
+    proposals = {proposals}
+    vips = 0.0.0.0
+    rekey_time = 0
+    mobike = no
+    local {{
+      auth = psk
+      id = ike1@lab
+    }}
+    remote {{
+      auth = psk
+      id = ike2@lab
+    }}
+    children {{
+      rwnet {{
+        remote_ts = 10.2.0.0/24
+        esp_proposals = {esp}
+        rekey_time = 0
+        start_action = none
+      }}
+    }}
+  }}
 }}
 secrets {{
   ike-lab {{
@@ -736,4 +761,121 @@ fn ipsec_gw_iperf_vs_strongswan() {
     }
     assert!(theirs > 1.0);
     lab.finish_capture();
+}
+
+/// Remote access (RFC 7296 section 2.19): strongSwan asks for a virtual IP, ipsec-gw
+/// hands out the first address of its pool (and a DNS server) and routes the pool into
+/// its TUN device; ping from the virtual IP and back. With `dpd_delay = 1s` and no
+/// traffic, ipsec-gw's liveness checks are answered and the tunnel stays up.
+#[test]
+fn ipsec_gw_road_warrior_and_dpd() {
+    let test = "ipsec_gw_road_warrior_and_dpd";
+    if !tools(test) {
+        return;
+    }
+    let (proposals, esp, _) = SUITES[0];
+    let lab = Lab::new(test, proposals, esp, false, Outer::Packet);
+    let conf = gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, false, "0", "0")
+        .replace(
+            "dpd_delay = \"30s\"",
+            "dpd_delay = \"1s\"\npools = \"10.9.0.0/24\"\ndns = [\"10.2.0.53\"]",
+        )
+        .replace("remote_ts = \"10.1.0.0/24\"", "remote_ts = \"10.9.0.0/24\"");
+    let mut gw = lab.gw("gw-rw", &conf);
+    let out = lab.swanctl(&[
+        "--initiate",
+        "--child",
+        "rwnet",
+        "--ike",
+        "rw",
+        "--timeout",
+        "15",
+    ]);
+    assert!(
+        out.contains("installing new virtual IP 10.9.0.1")
+            && out.contains("initiate completed successfully"),
+        "swanctl: {out}\nours: {}\ncharon: {}",
+        gw.log(),
+        lab.charon_log()
+    );
+    assert!(out.contains("CPRP(ADDR DNS)"), "{out}");
+    wait_log(&gw, 5, "Child SA installed", "remote_ts=10.9.0.1-10.9.0.1");
+    let ping = |ns: &Netns, args: &[&str]| {
+        let mut a = vec!["ping", "-n", "-c", "3", "-i", "0.2", "-W", "2"];
+        a.extend_from_slice(args);
+        let o = text(&ns.command(&a).output().unwrap());
+        assert!(o.contains(" 0% packet loss"), "{o}\nours: {}", gw.log());
+    };
+    ping(&lab.ss, &["-I", "10.9.0.1", "10.2.0.2"]);
+    ping(&lab.gwlan, &["10.9.0.1"]);
+    // Idle: liveness checks every second, answered (no failure, still pinging).
+    std::thread::sleep(Duration::from_millis(3500));
+    let ours = gw.log();
+    assert!(ours.matches("DPD liveness check").count() >= 2, "{ours}");
+    assert!(!ours.contains("IKE_SA failed"), "{ours}");
+    ping(&lab.gwlan, &["10.9.0.1"]);
+    let _ = lab.swanctl(&["--terminate", "--ike", "rw", "--timeout", "5"]);
+    wait_log(&gw, 5, "our side to see the Delete", "CHILD_SA removed");
+    gw.stop();
+}
+
+/// A bad configuration stops ipsec-gw before anything starts, naming the key, what was
+/// expected and what was found (no root needed).
+#[test]
+fn ipsec_gw_bad_config() {
+    let dir = workdir("ipsec_gw_bad_config");
+    std::fs::write(dir.join("psk.txt"), format!("{PSK}\n")).unwrap();
+    let good = gw_conf(
+        Outer::Udp,
+        "192.0.2.1",
+        "aes128gcm16-prfsha256-x25519",
+        "aes128gcm16",
+        false,
+        "0",
+        "0",
+    );
+    let check = |conf: &str| {
+        let f = dir.join("gw.toml");
+        std::fs::write(&f, conf).unwrap();
+        let o = std::process::Command::new(GW)
+            .args(["--config", f.to_str().unwrap(), "--check"])
+            .output()
+            .unwrap();
+        (o.status.code(), text(&o))
+    };
+    let (code, out) = check(&good);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("config ok"), "{out}");
+    for (bad, expect) in [
+        (
+            good.replace(
+                "aes128gcm16-prfsha256-x25519",
+                "aes128gcm16-prfsha256-modp1024",
+            ),
+            "connections.lab.proposals: expected an IKE proposal",
+        ),
+        (
+            good.replace(
+                "esp_proposals = \"aes128gcm16\"",
+                "esp_proposals = \"3des-md5\"",
+            ),
+            "connections.lab.children.net.esp_proposals: expected an ESP proposal",
+        ),
+        (
+            good.replace("psk.txt", "nope.txt"),
+            "connections.lab.psk_file: expected a readable file",
+        ),
+        (
+            good.replace("local_addrs = \"192.0.2.2\"", "local_addrs = \"192.0.2\""),
+            "connections.lab.local_addrs: expected one IPv4 address",
+        ),
+        (
+            good.replace("start_action", "start_acton"),
+            "unknown field `start_acton`",
+        ),
+    ] {
+        let (code, out) = check(&bad);
+        assert_eq!(code, Some(2), "{out}");
+        assert!(out.contains(expect), "expected {expect:?} in {out}");
+    }
 }

@@ -203,7 +203,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
     ip(&["link", "set", tun.name(), "mtu", &mtu, "up"])?;
     if g.install_routes {
         let mut nets = vec![c.child.remote_ts.to_string()];
-        if let Some(p) = c.pool {
+        if let Some(p) = c.pool.filter(|p| *p != c.child.remote_ts) {
             nets.push(p.to_string());
         }
         for n in &nets {

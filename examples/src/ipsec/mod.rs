@@ -2,11 +2,29 @@
 //! site-to-site / road-warrior gateway built on `bng-ikev2` (key management) and
 //! `bng-esp` (the data plane), route-based through a TUN device.
 //!
-//! - [`config`]: the swanctl-like TOML configuration, checked before anything starts;
+//! - [`config`]: the swanctl-like TOML configuration, checked before anything starts
+//!   (`examples/ipsec-gw/site.toml` is the commented example);
 //! - [`esp`]: Child SAs installed as `bng-esp` SAs, selector checks, make-before-break
 //!   rekeying;
-//! - [`outer`]: IKE and ESP-in-UDP over kernel UDP sockets or `AF_PACKET`;
+//! - [`outer`]: IKE and ESP-in-UDP over an `AF_PACKET` socket with our own ARP/IPv4/UDP,
+//!   or over kernel UDP sockets;
 //! - [`tun`]: the TUN device and `poll(2)`.
+//!
+//! Proven against strongSwan 5.9 (charon with kernel-libipsec) in
+//! `examples/tests/ipsec_gw.rs`: PSK site-to-site in both roles with
+//! aes128gcm16-prfsha256-x25519 / aes128gcm16 and aes256-sha256-ecp384 / aes256-sha256,
+//! ping and iperf3 between the LANs, Child SA and IKE SA rekeys started by either side
+//! under a 20/s ping, Delete on SIGTERM, NAT-T through an nftables masquerade, a
+//! road-warrior virtual IP from the pool, DPD.
+//!
+//! Not served (yet): more than one connection per process, more than one Child SA per
+//! connection or one selector per side; IPv6; plain ESP (IP protocol 50): ESP is always
+//! UDP-encapsulated on 4500 (RFC 3948), which is what kernel-libipsec and any peer behind
+//! a NAT speak; certificates and EAP; IPv4 reassembly on the `AF_PACKET` outer side.
+//! `bng-ikev2` does not yet send or report a Delete of a single Child SA (RFC 7296
+//! section 1.4.1), so after a rekey the old inbound SA is kept for
+//! [`esp::GRACE`] and then dropped locally; when ipsec-gw started the rekey, the peer
+//! keeps its copy of the old Child SA until the IKE SA ends.
 
 pub mod config;
 pub mod esp;
