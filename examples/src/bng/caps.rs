@@ -68,6 +68,7 @@ pub fn check_afxdp(set: u64) -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
 
