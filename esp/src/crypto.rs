@@ -8,6 +8,13 @@
 //!   [`CbcHmacSha256`] (AES-CBC, RFC 3602, with HMAC-SHA-256-128, RFC 4868) and
 //!   [`NullHmacSha256`] (NULL encryption, RFC 2410, with HMAC-SHA-256-128).
 //!
+//! Each AEAD is one generic over its provider: [`RustCrypto<C>`] over any
+//! `RustCrypto` `AeadInPlace + KeyInit` with a 12-byte nonce and 16-byte tag
+//! ([`RcAes128Gcm`], [`RcAes192Gcm`], [`RcAes256Gcm`], [`RcChaCha20Poly1305`]
+//! are type aliases), `ring::RingAead<M>` over a marker per algorithm, and
+//! [`AeadTransform<A>`] turns any of them into an ESP transform. The CBC
+//! transforms are one generic over the block cipher.
+//!
 //! No primitive is written here: block ciphers, modes, GHASH, Poly1305, SHA-2
 //! and HMAC all come from the `RustCrypto` crates or `ring`.
 
@@ -97,6 +104,7 @@ where
             .map_err(|_| UsageError::InvalidConfig("AEAD key length"))
     }
 
+    #[inline]
     fn seal(
         &self,
         nonce: &[u8; 12],
@@ -112,6 +120,7 @@ where
         Ok(())
     }
 
+    #[inline]
     fn open(&self, nonce: &[u8; 12], aad: &[u8], buf: &mut [u8]) -> Result<(), CryptoError> {
         let n = buf.len().checked_sub(16).ok_or(CryptoError::BadLength)?;
         let (ct, tag) = buf.split_at_mut(n);
@@ -230,13 +239,21 @@ impl<A: Aead> AeadTransform<A> {
         &self.aead
     }
 
-    #[inline]
-    fn nonce(&self, iv: &[u8]) -> Result<[u8; 12], CryptoError> {
+    /// The nonce (RFC 4106 section 4: salt || explicit IV) and the AAD with
+    /// its length (RFC 4106 section 5) of one packet.
+    #[allow(clippy::inline_always, reason = "per-packet hot path, measured")]
+    #[inline(always)]
+    fn nonce_aad(
+        &self,
+        header: [u8; 8],
+        seq_hi: Option<u32>,
+        iv: &[u8],
+    ) -> Result<([u8; 12], [u8; 12], usize), CryptoError> {
         let iv = u64::from_be_bytes(iv.try_into().map_err(|_| CryptoError::BadLength)?);
-        // RFC 4106 section 4: salt || explicit IV, as two words (bytes 0..8 and
-        // 8..12) so that each is one store: the AEAD reads the nonce back as an
-        // 8-byte and a 4-byte load, and a load spanning several narrow stores
-        // misses store forwarding (tens of cycles per packet).
+        // Two words (bytes 0..8 and 8..12) so that each is one store: the AEAD
+        // reads the nonce back as an 8-byte and a 4-byte load, and a load
+        // spanning several narrow stores misses store forwarding (tens of
+        // cycles per packet).
         let hi = (u64::from(u32::from_be_bytes(self.salt)) << 32) | (iv >> 32);
         #[allow(clippy::cast_possible_truncation, reason = "low half of the IV")]
         let lo = iv as u32;
@@ -244,7 +261,9 @@ impl<A: Aead> AeadTransform<A> {
         let (a, b) = nonce.split_at_mut(8);
         a.copy_from_slice(&hi.to_be_bytes());
         b.copy_from_slice(&lo.to_be_bytes());
-        Ok(nonce)
+        let mut aad = [0u8; 12];
+        let n = esp_aad(header, seq_hi, &mut aad);
+        Ok((nonce, aad, n))
     }
 }
 
@@ -276,9 +295,7 @@ impl<A: Aead> Transform for AeadTransform<A> {
         payload: &mut [u8],
         icv: &mut [u8],
     ) -> Result<(), CryptoError> {
-        let nonce = self.nonce(iv)?;
-        let mut aad = [0u8; 12];
-        let n = esp_aad(*header, seq_hi, &mut aad);
+        let (nonce, aad, n) = self.nonce_aad(*header, seq_hi, iv)?;
         let tag: &mut [u8; 16] = icv.try_into().map_err(|_| CryptoError::BadLength)?;
         self.aead
             .seal(&nonce, aad.get(..n).unwrap_or_default(), payload, tag)
@@ -293,9 +310,7 @@ impl<A: Aead> Transform for AeadTransform<A> {
         iv: &[u8],
         payload_icv: &mut [u8],
     ) -> Result<(), CryptoError> {
-        let nonce = self.nonce(iv)?;
-        let mut aad = [0u8; 12];
-        let n = esp_aad(*header, seq_hi, &mut aad);
+        let (nonce, aad, n) = self.nonce_aad(*header, seq_hi, iv)?;
         self.aead
             .open(&nonce, aad.get(..n).unwrap_or_default(), payload_icv)
     }
@@ -329,7 +344,9 @@ impl Integrity {
             .map_err(|_| UsageError::InvalidConfig("HMAC key"))
     }
 
-    fn icv(&self, header: [u8; 8], seq_hi: Option<u32>, iv: &[u8], ct: &[u8]) -> [u8; 16] {
+    /// The MAC state over ESP header, IV and ciphertext, then the high
+    /// sequence bits with ESN (RFC 4303 section 3.3.2.1).
+    fn mac(&self, header: [u8; 8], seq_hi: Option<u32>, iv: &[u8], ct: &[u8]) -> HmacSha256 {
         let mut m = self.0.clone();
         m.update(&header);
         m.update(iv);
@@ -337,12 +354,13 @@ impl Integrity {
         if let Some(hi) = seq_hi {
             m.update(&hi.to_be_bytes());
         }
-        let full = m.finalize().into_bytes();
-        let mut out = [0u8; 16];
-        if let Some(h) = full.first_chunk::<16>() {
-            out = *h;
-        }
-        out
+        m
+    }
+
+    /// The ICV: the HMAC truncated to its first 128 bits (RFC 4868 section 2.3).
+    fn icv(&self, header: [u8; 8], seq_hi: Option<u32>, iv: &[u8], ct: &[u8]) -> [u8; 16] {
+        let full = self.mac(header, seq_hi, iv, ct).finalize().into_bytes();
+        full.first_chunk::<16>().copied().unwrap_or_default()
     }
 
     fn verify(
@@ -353,17 +371,20 @@ impl Integrity {
         ct: &[u8],
         icv: &[u8],
     ) -> Result<(), CryptoError> {
-        let mut m = self.0.clone();
-        m.update(&header);
-        m.update(iv);
-        m.update(ct);
-        if let Some(hi) = seq_hi {
-            m.update(&hi.to_be_bytes());
-        }
         // Constant-time comparison of the truncated tag (hmac's verify_truncated_left).
-        m.verify_truncated_left(icv)
+        self.mac(header, seq_hi, iv, ct)
+            .verify_truncated_left(icv)
             .map_err(|_| CryptoError::AuthFailed)
     }
+}
+
+/// Splits ciphertext || 16-byte ICV.
+fn split_icv(payload_icv: &mut [u8]) -> Result<(&mut [u8], &mut [u8]), CryptoError> {
+    let n = payload_icv
+        .len()
+        .checked_sub(16)
+        .ok_or(CryptoError::BadLength)?;
+    Ok(payload_icv.split_at_mut(n))
 }
 
 /// AES-CBC (RFC 3602) with HMAC-SHA-256-128 (RFC 4868): encrypt-then-MAC,
@@ -459,11 +480,7 @@ where
         iv: &[u8],
         payload_icv: &mut [u8],
     ) -> Result<(), CryptoError> {
-        let n = payload_icv
-            .len()
-            .checked_sub(16)
-            .ok_or(CryptoError::BadLength)?;
-        let (ct, icv) = payload_icv.split_at_mut(n);
+        let (ct, icv) = split_icv(payload_icv)?;
         // RFC 4303 section 3.4.4.1: integrity first, then decryption.
         self.integ.verify(*header, seq_hi, iv, ct, icv)?;
         if ct.len() % 16 != 0 {
@@ -538,11 +555,7 @@ impl Transform for NullHmacSha256 {
         _iv: &[u8],
         payload_icv: &mut [u8],
     ) -> Result<(), CryptoError> {
-        let n = payload_icv
-            .len()
-            .checked_sub(16)
-            .ok_or(CryptoError::BadLength)?;
-        let (ct, icv) = payload_icv.split_at_mut(n);
+        let (ct, icv) = split_icv(payload_icv)?;
         self.integ.verify(*header, seq_hi, &[], ct, icv)
     }
 }
