@@ -30,14 +30,14 @@ use crate::error::{CryptoError, ProtocolError, UsageError};
 use crate::header::{Flags, HeaderRepr, Packet};
 use crate::message::Repr;
 use crate::payload::{
-    AddrRange, Auth, ConfigAttribute, ConfigList, Cp, Delete, Id, Ke, Notify, Payload, PayloadList,
-    Payloads, SelectorList, TrafficSelector, Ts,
+    AddrRange, Auth, Cert, ConfigAttribute, ConfigList, Cp, Delete, Id, Ke, Notify, Payload,
+    PayloadList, Payloads, SelectorList, TrafficSelector, Ts,
 };
 use crate::sa::{ProposalList, ProposalRepr, Proposals, Sa, TransformRepr};
 use crate::sk::{SkSuite, open, open_fragment, seal, seal_fragment};
 use crate::types::{
-    AuthMethod, CfgType, ConfigAttr, DhGroup, EncrId, EsnId, ExchangeType, IdType, IntegId,
-    NotifyType, PayloadType, PrfId, ProtocolId, TransformType,
+    AuthMethod, CertEncoding, CfgType, ConfigAttr, DhGroup, EncrId, EsnId, ExchangeType, IdType,
+    IntegId, NotifyType, PayloadType, PrfId, ProtocolId, TransformType,
 };
 
 /// Largest IKE message this machine builds or accepts.
@@ -355,6 +355,61 @@ impl<const N: usize> Buf<N> {
         self.b.get(..self.len).unwrap_or_default()
     }
 }
+
+/// Signature creation for certificate authentication (RFC 7427, RFC 7296 section
+/// 2.15), done by the caller: the machine computes the octets to be signed, the
+/// caller's key (software, HSM, `ring`, RustCrypto) signs them.
+pub trait Signer {
+    /// The DER `AlgorithmIdentifier` of the signatures made (RFC 7427 section 3 and
+    /// appendix A, e.g. ecdsa-with-SHA256 `30 0a 06 08 2a 86 48 ce 3d 04 03 02`), at
+    /// most 255 bytes.
+    fn algorithm(&self) -> &[u8];
+    /// The end-entity certificate (DER) sent in a CERT payload of encoding
+    /// X.509 Certificate - Signature (RFC 7296 section 3.6); empty for none.
+    fn certificate(&self) -> &[u8];
+    /// Signs the concatenation of `octets`; writes the signature to `out` and
+    /// returns its length.
+    ///
+    /// # Errors
+    /// [`CryptoError`] when the signature cannot be made.
+    fn sign(&self, octets: &[&[u8]], out: &mut [u8]) -> Result<usize, CryptoError>;
+}
+
+/// Signature verification for certificate authentication, done by the caller,
+/// including the certificate path validation and the binding of the certificate to
+/// the peer's identity (RFC 7296 sections 2.15 and 3.6, RFC 7427).
+pub trait Verifier {
+    /// Is `signature`, made with the DER `algorithm`, a valid signature of the
+    /// concatenation of `octets` by the key of `certificate` (the peer's first CERT
+    /// payload, if any), and is that certificate valid for `peer`?
+    fn verify(
+        &self,
+        peer: Identity<'_>,
+        certificate: Option<&[u8]>,
+        algorithm: &[u8],
+        octets: &[&[u8]],
+        signature: &[u8],
+    ) -> bool;
+}
+
+/// Certificate authentication for one SA: our signer and the peer's verifier.
+#[derive(Clone, Copy)]
+pub struct CertAuth<'c> {
+    /// Makes our AUTH payload.
+    pub signer: &'c dyn Signer,
+    /// Checks the peer's.
+    pub verifier: &'c dyn Verifier,
+}
+
+impl core::fmt::Debug for CertAuth<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("CertAuth").finish_non_exhaustive()
+    }
+}
+
+/// Largest signature a [`Signer`] may return (RSA-8192).
+pub const MAX_SIGNATURE: usize = 1024;
+const AUTH_BUF: usize = 1 + 255 + MAX_SIGNATURE;
 
 /// Most fragments of one message, sent or reassembled (RFC 7383 section 2.5).
 pub const MAX_FRAGMENTS: usize = 16;
@@ -697,6 +752,8 @@ pub struct IkeSa<'c> {
     /// RFC 7383: our fragment size, if we offer fragmentation; whether both do.
     frag_len: Option<u16>,
     frag_on: bool,
+    /// RFC 7427 digital signatures instead of the PSK, both ways.
+    cert: Option<CertAuth<'c>>,
     /// Initiator role for requests: next message ID to use; awaiting its response.
     next_request_id: u32,
     awaiting: Option<u32>,
@@ -934,6 +991,7 @@ pub struct Responder<'c> {
     /// only when the initiator announces it too; a `fragment_len` below
     /// [`MIN_FRAGMENT_LEN`] counts as that minimum).
     pub options: Options,
+    cert: Option<CertAuth<'c>>,
 }
 
 impl core::fmt::Debug for Responder<'_> {
@@ -974,7 +1032,15 @@ impl<'c> Responder<'c> {
             secret_version: 0,
             cookie_threshold: 64,
             options: Options::default(),
+            cert: None,
         })
+    }
+
+    /// Authenticates every SA this front end creates with digital signatures (RFC
+    /// 7427, auth method 14) made and checked by the caller, instead of the PSK;
+    /// a peer that uses another method fails authentication.
+    pub const fn set_cert_auth(&mut self, cert: CertAuth<'c>) {
+        self.cert = Some(cert);
     }
 
     /// Replaces the cookie secret (section 2.6: change it regularly).
@@ -1098,6 +1164,7 @@ impl<'c> Responder<'c> {
         let frag_len = self.options.fragment_len.map(|f| f.max(MIN_FRAGMENT_LEN));
         sa_new.frag_len = frag_len;
         sa_new.frag_on = ip.fragmentation && frag_len.is_some();
+        sa_new.cert = self.cert;
         let key = EphemeralKey::generate(suite.dh, rng)?;
         let mut shared = [0u8; MAX_SHARED_LEN];
         let n = key.agree(ke.data, &mut shared)?;
@@ -1198,6 +1265,7 @@ impl<'c> IkeSa<'c> {
             resp_out: Out::new(),
             frag_len: None,
             frag_on: false,
+            cert: None,
             next_request_id: 0,
             awaiting: None,
             expected_request_id: 0,
@@ -1294,6 +1362,14 @@ impl<'c> IkeSa<'c> {
     #[must_use]
     pub const fn use_nat_t(&self) -> bool {
         self.nat_peer || self.nat_local
+    }
+
+    /// Authenticates with digital signatures (RFC 7427, auth method 14) made and
+    /// checked by the caller, instead of the PSK. Call it before the IKE_SA_INIT
+    /// response arrives (right after [`IkeSa::initiate_with`]); a peer that uses
+    /// another method fails authentication.
+    pub const fn set_cert_auth(&mut self, cert: CertAuth<'c>) {
+        self.cert = Some(cert);
     }
 
     /// Whether both ends announced IKE fragmentation (RFC 7383 section 2.3); known
@@ -1452,6 +1528,32 @@ impl<'c> IkeSa<'c> {
         Ok(())
     }
 
+    /// `RealMessage` and `Nonce` of the signed octets of section 2.15: the
+    /// initiator signs message 1 and Nr, the responder message 2 and Ni.
+    fn real_message_nonce(&self, initiator: bool) -> (&[u8], &[u8]) {
+        if initiator {
+            (self.msg1.get(), self.nr.get())
+        } else {
+            (self.msg2.get(), self.ni.get())
+        }
+    }
+
+    /// `MACedIDFor[I|R] = prf(SK_p[i|r], RestOfIDPayload)` (section 2.15).
+    fn maced_id(
+        &self,
+        initiator: bool,
+        id_body: &[u8],
+        out: &mut [u8; 64],
+    ) -> Result<usize, ProtocolError> {
+        let prf = HmacPrf::new(self.suite.prf)?;
+        let skp = if initiator {
+            self.keys.pi.as_bytes()
+        } else {
+            self.keys.pr.as_bytes()
+        };
+        Ok(prf.prf(skp, &[id_body], out)?)
+    }
+
     /// `AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <SignedOctets>)` with
     /// `SignedOctets = RealMessage | Nonce | prf(SK_p, RestOfIDPayload)` (section
     /// 2.15).
@@ -1462,13 +1564,9 @@ impl<'c> IkeSa<'c> {
         out: &mut [u8; 64],
     ) -> Result<usize, ProtocolError> {
         let prf = HmacPrf::new(self.suite.prf)?;
-        let (msg, nonce, skp) = if initiator {
-            (self.msg1.get(), self.nr.get(), self.keys.pi.as_bytes())
-        } else {
-            (self.msg2.get(), self.ni.get(), self.keys.pr.as_bytes())
-        };
+        let (msg, nonce) = self.real_message_nonce(initiator);
         let mut maced = [0u8; 64];
-        let mn = prf.prf(skp, &[id_body], &mut maced)?;
+        let mn = self.maced_id(initiator, id_body, &mut maced)?;
         let mut k = [0u8; 64];
         let kn = prf.prf(self.cfg.psk, &[KEY_PAD], &mut k)?;
         let n = prf.prf(
@@ -1478,6 +1576,54 @@ impl<'c> IkeSa<'c> {
         )?;
         zeroize::Zeroize::zeroize(&mut k);
         Ok(n)
+    }
+
+    /// Our AUTH payload: the PSK MAC, or with [`CertAuth`] the RFC 7427 section 3
+    /// Digital Signature (`ASN.1 length | AlgorithmIdentifier | signature`) over the
+    /// same signed octets.
+    fn our_auth(
+        &self,
+        initiator: bool,
+        id_body: &[u8],
+        out: &mut [u8; AUTH_BUF],
+    ) -> Result<(AuthMethod, usize), ProtocolError> {
+        let Some(c) = self.cert else {
+            let mut a = [0u8; 64];
+            let n = self.psk_auth(initiator, id_body, &mut a)?;
+            out.get_mut(..n)
+                .ok_or(ProtocolError::Unexpected)?
+                .copy_from_slice(a.get(..n).unwrap_or_default());
+            return Ok((AuthMethod::SHARED_KEY_MIC, n));
+        };
+        let (msg, nonce) = self.real_message_nonce(initiator);
+        let mut maced = [0u8; 64];
+        let mn = self.maced_id(initiator, id_body, &mut maced)?;
+        let alg = c.signer.algorithm();
+        let al = u8::try_from(alg.len())
+            .map_err(|_| CryptoError::Unsupported("AlgorithmIdentifier above 255 bytes"))?;
+        let (head, sig) = out.split_at_mut(1 + alg.len());
+        if let Some((l, a)) = head.split_first_mut() {
+            *l = al;
+            a.copy_from_slice(alg);
+        }
+        let sig = sig.get_mut(..MAX_SIGNATURE).unwrap_or_default();
+        let n = c
+            .signer
+            .sign(&[msg, nonce, maced.get(..mn).unwrap_or_default()], sig)?;
+        Ok((
+            AuthMethod::DIGITAL_SIGNATURE,
+            1 + alg.len() + n.min(MAX_SIGNATURE),
+        ))
+    }
+
+    /// Our CERT payload, with [`CertAuth`] and a certificate (section 3.6).
+    fn our_cert(&self) -> Option<Payload<'c>> {
+        let c = self.cert?;
+        let data = c.signer.certificate();
+        (!data.is_empty()).then_some(Payload::Cert(Cert {
+            encoding: CertEncoding::X509_SIGNATURE,
+            data,
+        }))
     }
 
     fn recv_keys(&self) -> (&[u8], &[u8]) {
@@ -1582,8 +1728,10 @@ impl<'c> IkeSa<'c> {
         let id = self.cfg.local_id;
         let mut id_body = [0u8; 260];
         let idn = id_body_bytes(id, &mut id_body)?;
-        let mut auth = [0u8; 64];
-        let an = self.psk_auth(true, id_body.get(..idn).unwrap_or_default(), &mut auth)?;
+        let mut auth = [0u8; AUTH_BUF];
+        let (method, an) =
+            self.our_auth(true, id_body.get(..idn).unwrap_or_default(), &mut auth)?;
+        let cert = self.our_cert();
         self.child_spi = random(rng);
         let spi = self.child_spi;
         let mut ts = [[TransformRepr {
@@ -1616,27 +1764,30 @@ impl<'c> IkeSa<'c> {
         }
         let tsi = [self.cfg.ts_i];
         let tsr = [self.cfg.ts_r];
-        let inner = [
-            Payload::Idi(Id {
+        // IDi, [CERT,] AUTH, SAi2, TSi, TSr (section 1.2).
+        let (inner, n) = compact([
+            Some(Payload::Idi(Id {
                 id_type: id.id_type,
                 data: id.data,
-            }),
-            Payload::Auth(Auth {
-                method: AuthMethod::SHARED_KEY_MIC,
+            })),
+            cert,
+            Some(Payload::Auth(Auth {
+                method,
                 data: auth.get(..an).unwrap_or_default(),
-            }),
-            Payload::Sa(Sa {
+            })),
+            Some(Payload::Sa(Sa {
                 proposals: ProposalList::List(props.get(..np).unwrap_or_default()),
-            }),
-            Payload::Tsi(Ts {
+            })),
+            Some(Payload::Tsi(Ts {
                 selectors: SelectorList::List(&tsi),
-            }),
-            Payload::Tsr(Ts {
+            })),
+            Some(Payload::Tsr(Ts {
                 selectors: SelectorList::List(&tsr),
-            }),
-        ];
+            })),
+        ]);
+        let inner = inner.get(..n).unwrap_or_default();
         let mid = self.next_request_id;
-        self.seal_out(ExchangeType::IKE_AUTH, false, mid, &inner, rng)?;
+        self.seal_out(ExchangeType::IKE_AUTH, false, mid, inner, rng)?;
         self.awaiting = Some(mid);
         self.next_request_id = mid.wrapping_add(1);
         self.retransmits = 0;
@@ -1916,6 +2067,7 @@ impl<'c> IkeSa<'c> {
 
     fn on_auth_response(&mut self, d: Inner<'_>) -> Result<(), ProtocolError> {
         let mut idr = None;
+        let mut cert = None;
         let mut auth = None;
         let mut sa = None;
         let mut tsi = None;
@@ -1925,6 +2077,7 @@ impl<'c> IkeSa<'c> {
             let raw = raw?;
             match Payload::parse(&raw)? {
                 Payload::Idr(_) => idr = Some(raw.body),
+                Payload::Cert(c) => cert = cert.or(Some(c.data)),
                 Payload::Auth(a) => auth = Some(a),
                 Payload::Sa(_) => sa = Some(raw.body),
                 Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
@@ -1940,7 +2093,7 @@ impl<'c> IkeSa<'c> {
             );
             return Err(self.fail(e));
         };
-        self.check_peer(idr, auth)?;
+        self.check_peer(idr, auth, cert)?;
         self.established();
         // Section 1.2: a Child SA error leaves the IKE SA established.
         if let Some(t) = err {
@@ -1964,7 +2117,12 @@ impl<'c> IkeSa<'c> {
         Ok(())
     }
 
-    fn check_peer(&mut self, id_body: &[u8], auth: Auth<'_>) -> Result<(), ProtocolError> {
+    fn check_peer(
+        &mut self,
+        id_body: &[u8],
+        auth: Auth<'_>,
+        cert: Option<&[u8]>,
+    ) -> Result<(), ProtocolError> {
         if let Some(want) = self.cfg.remote_id {
             let mut b = [0u8; 260];
             let n = id_body_bytes(want, &mut b)?;
@@ -1972,8 +2130,39 @@ impl<'c> IkeSa<'c> {
                 return Err(self.fail(ProtocolError::AuthenticationFailed));
             }
         }
-        let mut expect = [0u8; 64];
         let peer_is_initiator = self.role == Role::Responder;
+        if let Some(c) = self.cert {
+            // RFC 7427 section 3: ASN.1 length, AlgorithmIdentifier, signature.
+            let parts = (auth.method == AuthMethod::DIGITAL_SIGNATURE)
+                .then(|| auth.data.split_first())
+                .flatten()
+                .and_then(|(l, rest)| rest.split_at_checked(usize::from(*l)));
+            let peer = id_body.split_first().map(|(t, rest)| Identity {
+                id_type: IdType(*t),
+                data: rest.get(3..).unwrap_or_default(),
+            });
+            let ok = match (parts, peer) {
+                (Some((alg, sig)), Some(peer)) => {
+                    let (msg, nonce) = self.real_message_nonce(peer_is_initiator);
+                    let mut maced = [0u8; 64];
+                    let mn = self.maced_id(peer_is_initiator, id_body, &mut maced)?;
+                    c.verifier.verify(
+                        peer,
+                        cert,
+                        alg,
+                        &[msg, nonce, maced.get(..mn).unwrap_or_default()],
+                        sig,
+                    )
+                }
+                _ => false,
+            };
+            return if ok {
+                Ok(())
+            } else {
+                Err(self.fail(ProtocolError::AuthenticationFailed))
+            };
+        }
+        let mut expect = [0u8; 64];
         let n = self.psk_auth(peer_is_initiator, id_body, &mut expect)?;
         let ok = auth.method == AuthMethod::SHARED_KEY_MIC
             && auth.data.len() == n
@@ -2527,6 +2716,7 @@ impl<'c> IkeSa<'c> {
         n.nat_local = self.nat_local;
         n.frag_len = self.frag_len;
         n.frag_on = self.frag_on;
+        n.cert = self.cert;
         Some(n)
     }
 
@@ -2726,6 +2916,7 @@ impl<'c> IkeSa<'c> {
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
         let mut idi = None;
+        let mut cert = None;
         let mut auth = None;
         let mut sa = None;
         let mut tsi = None;
@@ -2735,6 +2926,7 @@ impl<'c> IkeSa<'c> {
             let raw = raw?;
             match Payload::parse(&raw)? {
                 Payload::Idi(_) => idi = Some(raw.body),
+                Payload::Cert(c) => cert = cert.or(Some(c.data)),
                 Payload::Auth(a) => auth = Some(a),
                 Payload::Sa(_) => sa = Some(raw.body),
                 Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
@@ -2754,7 +2946,7 @@ impl<'c> IkeSa<'c> {
             ));
         };
         self.expected_request_id = id.wrapping_add(1);
-        if let Err(e) = self.check_peer(idi, auth) {
+        if let Err(e) = self.check_peer(idi, auth, cert) {
             // Section 2.21.2: answer AUTHENTICATION_FAILED, then forget the SA.
             let n = [Payload::Notify(Notify {
                 protocol: ProtocolId::NONE,
@@ -2769,8 +2961,10 @@ impl<'c> IkeSa<'c> {
         let lid = self.cfg.local_id;
         let mut id_body = [0u8; 260];
         let idn = id_body_bytes(lid, &mut id_body)?;
-        let mut our_auth = [0u8; 64];
-        let an = self.psk_auth(false, id_body.get(..idn).unwrap_or_default(), &mut our_auth)?;
+        let mut our_auth = [0u8; AUTH_BUF];
+        let (method, an) =
+            self.our_auth(false, id_body.get(..idn).unwrap_or_default(), &mut our_auth)?;
+        let certp = self.our_cert();
         self.established();
         // Child SA: proposal and selectors (section 2.9 narrowing).
         let child = sa
@@ -2823,7 +3017,7 @@ impl<'c> IkeSa<'c> {
             data: lid.data,
         });
         let authp = Payload::Auth(Auth {
-            method: AuthMethod::SHARED_KEY_MIC,
+            method,
             data: our_auth.get(..an).unwrap_or_default(),
         });
         match (child, narrowed) {
@@ -2839,25 +3033,22 @@ impl<'c> IkeSa<'c> {
                     transforms: t.get(..tn).unwrap_or_default(),
                 }];
                 let (tia, tra) = ([ti], [tr]);
-                let inner = [
-                    idr,
-                    authp,
-                    Payload::Sa(Sa {
+                // IDr, [CERT,] AUTH, SAr2, TSi, TSr, [CP(CFG_REPLY)] (sections 1.2, 2.19).
+                let (inner, count) = compact([
+                    Some(idr),
+                    certp,
+                    Some(authp),
+                    Some(Payload::Sa(Sa {
                         proposals: ProposalList::List(&props),
-                    }),
-                    Payload::Tsi(Ts {
+                    })),
+                    Some(Payload::Tsi(Ts {
                         selectors: SelectorList::List(&tia),
-                    }),
-                    Payload::Tsr(Ts {
+                    })),
+                    Some(Payload::Tsr(Ts {
                         selectors: SelectorList::List(&tra),
-                    }),
-                    cp_reply,
-                ];
-                let count = if cp_request && self.virtual_ip.is_some() {
-                    6
-                } else {
-                    5
-                };
+                    })),
+                    (cp_request && self.virtual_ip.is_some()).then_some(cp_reply),
+                ]);
                 self.seal_out(
                     ExchangeType::IKE_AUTH,
                     true,
@@ -2876,17 +3067,19 @@ impl<'c> IkeSa<'c> {
                 } else {
                     NotifyType::TS_UNACCEPTABLE
                 };
-                let inner = [
-                    idr,
-                    authp,
-                    Payload::Notify(Notify {
+                let (inner, count) = compact([
+                    Some(idr),
+                    certp,
+                    Some(authp),
+                    Some(Payload::Notify(Notify {
                         protocol: ProtocolId::NONE,
                         notify_type: t,
                         spi: &[],
                         data: &[],
-                    }),
-                ];
-                self.seal_out(ExchangeType::IKE_AUTH, true, id, &inner, rng)
+                    })),
+                ]);
+                let inner = inner.get(..count).unwrap_or_default();
+                self.seal_out(ExchangeType::IKE_AUTH, true, id, inner, rng)
             }
         }
     }
@@ -3033,6 +3226,19 @@ impl<'x> Inner<'x> {
     const fn payloads(self) -> Payloads<'x> {
         Payloads::new(self.first, self.bytes)
     }
+}
+
+/// The present payloads of `items`, in order, and their count.
+fn compact<const N: usize>(items: [Option<Payload<'_>>; N]) -> ([Payload<'_>; N], usize) {
+    let mut out = [Payload::Nonce(&[]); N];
+    let mut n = 0;
+    for p in items.into_iter().flatten() {
+        if let Some(d) = out.get_mut(n) {
+            *d = p;
+            n += 1;
+        }
+    }
+    (out, n)
 }
 
 /// `RestOfIDPayload`: ID Type, three reserved bytes, data (section 2.15).

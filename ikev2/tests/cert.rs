@@ -1,0 +1,393 @@
+//! Certificate authentication (RFC 7427 Digital Signature, auth method 14; RFC 7296
+//! sections 2.15 and 3.6): our initiator against our responder with ECDSA P-256 /
+//! SHA-256 signers and verifiers supplied by the test, as an integrator would
+//! supply them (the machine computes the signed octets; the caller signs, verifies
+//! and validates the certificate). Also with fragmentation (RFC 7383) for a large
+//! certificate, and the failures: wrong key, unknown certificate, PSK peer.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::doc_markdown,
+    clippy::too_many_lines,
+    reason = "tests"
+)]
+
+use core::net::SocketAddr;
+use core::time::Duration;
+
+use bng_ikev2::exchange::{
+    Action, CertAuth, ChildSa, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Options,
+    Reassembly, Responder, Signer, Verifier,
+};
+use bng_ikev2::header::Packet;
+use bng_ikev2::payload::{Payload, TrafficSelector};
+use bng_ikev2::sk::{SkSuite, open};
+use bng_ikev2::types::{AuthMethod, IdType, PayloadType};
+use bng_ikev2::{CryptoError, ProtocolError};
+use p256::ecdsa::signature::{Signer as _, Verifier as _};
+use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+/// RFC 7427 appendix A.3.1: ecdsa-with-SHA256 AlgorithmIdentifier.
+const ECDSA_SHA256: [u8; 12] = [
+    0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+];
+
+/// A stand-in certificate: "CERT", the subject identity, the SEC1 public key, and
+/// padding (to make it as large as a real one). Path validation is the caller's
+/// job; this test's verifier trusts a fixed list of these.
+fn certificate(id: &[u8], key: &VerifyingKey, pad: usize) -> Vec<u8> {
+    let mut c = b"CERT".to_vec();
+    c.push(u8::try_from(id.len()).unwrap());
+    c.extend_from_slice(id);
+    c.extend_from_slice(key.to_encoded_point(false).as_bytes());
+    c.resize(c.len() + pad, 0xc5);
+    c
+}
+
+struct TestSigner {
+    key: SigningKey,
+    cert: Vec<u8>,
+}
+
+impl Signer for TestSigner {
+    fn algorithm(&self) -> &[u8] {
+        &ECDSA_SHA256
+    }
+    fn certificate(&self) -> &[u8] {
+        &self.cert
+    }
+    fn sign(&self, octets: &[&[u8]], out: &mut [u8]) -> Result<usize, CryptoError> {
+        let msg: Vec<u8> = octets.concat();
+        let sig: DerSignature = self.key.sign(&msg);
+        let b = sig.as_bytes();
+        out.get_mut(..b.len())
+            .ok_or(CryptoError::BufferTooSmall)?
+            .copy_from_slice(b);
+        Ok(b.len())
+    }
+}
+
+struct TestVerifier {
+    /// Trusted certificates.
+    trusted: Vec<Vec<u8>>,
+}
+
+impl Verifier for TestVerifier {
+    fn verify(
+        &self,
+        peer: Identity<'_>,
+        certificate: Option<&[u8]>,
+        algorithm: &[u8],
+        octets: &[&[u8]],
+        signature: &[u8],
+    ) -> bool {
+        let Some(cert) = certificate else {
+            return false;
+        };
+        if algorithm != ECDSA_SHA256 || !self.trusted.iter().any(|t| t == cert) {
+            return false;
+        }
+        // The certificate names the peer's identity, then holds its key.
+        let n = usize::from(cert[4]);
+        if &cert[5..5 + n] != peer.data || peer.id_type != IdType::FQDN {
+            return false;
+        }
+        let Ok(key) = VerifyingKey::from_sec1_bytes(&cert[5 + n..5 + n + 65]) else {
+            return false;
+        };
+        let Ok(sig) = DerSignature::try_from(signature) else {
+            return false;
+        };
+        key.verify(&octets.concat(), &sig).is_ok()
+    }
+}
+
+const IKE: [IkeSuite; 1] = [IkeSuite::AES128GCM_SHA256_X25519];
+const ESP: [ChildSuite; 1] = [ChildSuite::AES128GCM];
+
+fn cfg(me: &'static [u8]) -> Config<'static> {
+    Config {
+        ike_suites: &IKE,
+        child_suites: &ESP,
+        psk: b"not used with certificates",
+        local_id: Identity {
+            id_type: IdType::FQDN,
+            data: me,
+        },
+        remote_id: None,
+        ts_i: TrafficSelector::ANY_V4,
+        ts_r: TrafficSelector::ANY_V4,
+        retransmit: Duration::from_millis(500),
+        max_retransmits: 4,
+    }
+}
+
+#[derive(Default, Debug)]
+struct Outcome {
+    i_events: Vec<Action>,
+    r_events: Vec<Action>,
+    fragments: usize,
+    /// Decrypted IKE_AUTH payload types, initiator's request first.
+    auth_payloads: Vec<Vec<PayloadType>>,
+}
+
+fn children(ev: &[Action]) -> Vec<&ChildSa> {
+    ev.iter()
+        .filter_map(|a| match a {
+            Action::ChildSa(c) => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+fn established(ev: &[Action]) -> bool {
+    ev.iter()
+        .any(|a| matches!(a, Action::IkeSaEstablished { .. }))
+}
+
+fn failed(ev: &[Action]) -> Option<ProtocolError> {
+    ev.iter().find_map(|a| match a {
+        Action::Failed(e) => Some(*e),
+        _ => None,
+    })
+}
+
+fn run(i_cert: Option<CertAuth<'_>>, r_cert: Option<CertAuth<'_>>, opts: Options) -> Outcome {
+    let icfg = cfg(b"west.example");
+    let rcfg = cfg(b"east.example");
+    let mut rng = StdRng::seed_from_u64(5);
+    let (ia, ra): (SocketAddr, SocketAddr) = (
+        "192.0.2.1:500".parse().unwrap(),
+        "198.51.100.1:500".parse().unwrap(),
+    );
+    let mut now = Duration::from_secs(1);
+    let mut ini = IkeSa::initiate_with(&icfg, opts, now, ia, ra, &mut rng).unwrap();
+    if let Some(c) = i_cert {
+        ini.set_cert_auth(c);
+    }
+    let mut front = Responder::new(&rcfg, &mut rng).unwrap();
+    front.options = opts;
+    if let Some(c) = r_cert {
+        front.set_cert_auth(c);
+    }
+    let mut resp: Option<IkeSa<'_>> = None;
+    let (mut ib, mut rb) = ([0u8; 8192], [0u8; 8192]);
+    let (mut istore, mut rstore) = (Reassembly::new(&mut ib), Reassembly::new(&mut rb));
+    let mut out = Outcome::default();
+    let mut tx = [0u8; 4096];
+    for _ in 0..200 {
+        let mut wire: Vec<(bool, Vec<u8>)> = Vec::new();
+        while let Some(a) = ini.poll_action(now, &mut tx) {
+            match a {
+                Action::Send { len } => wire.push((true, tx[..len].to_vec())),
+                a => out.i_events.push(a),
+            }
+        }
+        if let Some(r) = resp.as_mut() {
+            while let Some(a) = r.poll_action(now, &mut tx) {
+                match a {
+                    Action::Send { len } => wire.push((false, tx[..len].to_vec())),
+                    a => out.r_events.push(a),
+                }
+            }
+        }
+        if wire.is_empty() {
+            let next = [
+                ini.poll_timeout(),
+                resp.as_ref().and_then(IkeSa::poll_timeout),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let Some(t) = next else { break };
+            now = now.max(t);
+            ini.handle_timeout(now);
+            if let Some(r) = resp.as_mut() {
+                r.handle_timeout(now);
+            }
+            continue;
+        }
+        for (to_r, bytes) in wire {
+            let p = Packet::new_checked(&bytes[..]).unwrap();
+            out.fragments += usize::from(p.next_payload() == PayloadType::SKF);
+            if to_r {
+                match resp.as_mut() {
+                    Some(r) => {
+                        if p.next_payload() == PayloadType::SK && p.exchange().0 == 35 {
+                            out.auth_payloads.push(inner_types(r, &bytes, true));
+                        }
+                        let _ = r.handle_packet_with(now, &bytes, &mut rstore, &mut rng);
+                    }
+                    None => {
+                        if let Ok(InitOutcome::NewSa(sa)) =
+                            front.handle_init(now, 0, ra, ia, &bytes, &mut rng, &mut tx)
+                        {
+                            resp = Some(sa);
+                        }
+                    }
+                }
+            } else {
+                if p.next_payload() == PayloadType::SK && p.exchange().0 == 35 {
+                    out.auth_payloads.push(inner_types(&ini, &bytes, false));
+                }
+                let _ = ini.handle_packet_with(now, &bytes, &mut istore, &mut rng);
+            }
+        }
+    }
+    out
+}
+
+/// The inner payload types of an unfragmented IKE_AUTH message, decrypted with the
+/// receiving SA's keys.
+fn inner_types(receiver: &IkeSa<'_>, bytes: &[u8], from_initiator: bool) -> Vec<PayloadType> {
+    let s = receiver.suite();
+    let sk = SkSuite {
+        encr: s.encr,
+        key_bits: s.key_bits,
+        integ: s.integ,
+    };
+    let k = receiver.keys();
+    let (ek, ak) = if from_initiator {
+        (k.ei.as_bytes(), k.ai.as_bytes())
+    } else {
+        (k.er.as_bytes(), k.ar.as_bytes())
+    };
+    let mut m = bytes.to_vec();
+    let d = open(&sk, ek, ak, &mut m).unwrap();
+    d.payloads().map(|r| r.unwrap().kind).collect()
+}
+
+fn signer(id: &[u8], seed: u8, pad: usize) -> TestSigner {
+    let key = SigningKey::from_slice(&[seed; 32]).unwrap();
+    let cert = certificate(id, key.verifying_key(), pad);
+    TestSigner { key, cert }
+}
+
+#[test]
+fn ecdsa_p256_certificates_both_ways() {
+    let west = signer(b"west.example", 1, 0);
+    let east = signer(b"east.example", 2, 0);
+    let v = TestVerifier {
+        trusted: vec![west.cert.clone(), east.cert.clone()],
+    };
+    let o = run(
+        Some(CertAuth {
+            signer: &west,
+            verifier: &v,
+        }),
+        Some(CertAuth {
+            signer: &east,
+            verifier: &v,
+        }),
+        Options::default(),
+    );
+    assert!(established(&o.i_events), "{o:?}");
+    assert!(established(&o.r_events), "{o:?}");
+    let (ci, cr) = (children(&o.i_events), children(&o.r_events));
+    assert_eq!((ci.len(), cr.len()), (1, 1));
+    assert_eq!(ci[0].inbound, cr[0].outbound);
+    assert_eq!(ci[0].outbound_spi, cr[0].inbound_spi);
+    // IDi, CERT, AUTH, SA, TSi, TSr and IDr, CERT, AUTH, SA, TSi, TSr.
+    assert_eq!(o.auth_payloads.len(), 2, "{o:?}");
+    for types in &o.auth_payloads {
+        assert_eq!(types[1], PayloadType::CERT, "{types:?}");
+        assert_eq!(types[2], PayloadType::AUTH, "{types:?}");
+    }
+    let _ = AuthMethod::DIGITAL_SIGNATURE;
+}
+
+/// A 1500-byte certificate makes IKE_AUTH larger than the 576-byte fragment size:
+/// it goes in fragments (RFC 7383) and still authenticates.
+#[test]
+fn large_certificates_with_fragmentation() {
+    let west = signer(b"west.example", 3, 1500);
+    let east = signer(b"east.example", 4, 1500);
+    let v = TestVerifier {
+        trusted: vec![west.cert.clone(), east.cert.clone()],
+    };
+    let o = run(
+        Some(CertAuth {
+            signer: &west,
+            verifier: &v,
+        }),
+        Some(CertAuth {
+            signer: &east,
+            verifier: &v,
+        }),
+        Options::default().with_fragmentation(576),
+    );
+    assert!(
+        established(&o.i_events) && established(&o.r_events),
+        "{o:?}"
+    );
+    assert!(o.fragments >= 6, "{}", o.fragments);
+    assert_eq!(children(&o.i_events).len(), 1);
+}
+
+#[test]
+fn untrusted_or_wrong_key_or_psk_peer_fails() {
+    let west = signer(b"west.example", 5, 0);
+    let east = signer(b"east.example", 6, 0);
+    // West signs with a key that does not match its certificate.
+    let forged = TestSigner {
+        key: SigningKey::from_slice(&[9; 32]).unwrap(),
+        cert: west.cert.clone(),
+    };
+    let v = TestVerifier {
+        trusted: vec![west.cert.clone(), east.cert.clone()],
+    };
+    let untrusting = TestVerifier { trusted: vec![] };
+    let e = CertAuth {
+        signer: &east,
+        verifier: &v,
+    };
+    for (i, r) in [
+        (
+            Some(CertAuth {
+                signer: &forged,
+                verifier: &v,
+            }),
+            Some(e),
+        ),
+        (
+            Some(CertAuth {
+                signer: &west,
+                verifier: &v,
+            }),
+            Some(CertAuth {
+                signer: &east,
+                verifier: &untrusting,
+            }),
+        ),
+        (None, Some(e)),
+    ] {
+        let o = run(i, r, Options::default());
+        assert!(!established(&o.r_events), "{o:?}");
+        assert_eq!(
+            failed(&o.r_events),
+            Some(ProtocolError::AuthenticationFailed),
+            "{o:?}"
+        );
+        assert!(!established(&o.i_events), "{o:?}");
+    }
+    // The responder is fine but the initiator does not trust it.
+    let o = run(
+        Some(CertAuth {
+            signer: &west,
+            verifier: &untrusting,
+        }),
+        Some(e),
+        Options::default(),
+    );
+    assert!(established(&o.r_events));
+    assert_eq!(
+        failed(&o.i_events),
+        Some(ProtocolError::AuthenticationFailed)
+    );
+    let _ = Payload::Nonce(&[]);
+}
