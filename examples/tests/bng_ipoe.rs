@@ -508,3 +508,277 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
         d.protocols
     );
 }
+
+const BNG: &str = env!("CARGO_BIN_EXE_bng");
+const SERVER: &str = "192.0.2.254";
+const NAT_ADDR: &str = "203.0.113.1";
+
+/// Client hook for the gateway test: the leased address as a /32, the router as an
+/// on-link host route and the default route through it.
+const HOOK_ROUTED: &str = r#"#!/bin/sh
+LOG="$(dirname "$0")/hook.log"
+R="${reason:-$1}"
+case "$R" in
+  BOUND|RENEW|REBIND|REBOOT) A="${new_ip_address:-}"; G="${new_routers%% *}" ;;
+  bound|renew) A="${ip:-}"; G="${router%% *}" ;;
+  *) exit 0 ;;
+esac
+echo "reason=$R ip=$A router=$G if=$interface" >> "$LOG"
+[ -n "$A" ] || exit 0
+ip addr replace "$A/32" dev "$interface"
+[ -n "$G" ] && ip route replace "$G" dev "$interface" && ip route replace default via "$G"
+exit 0
+"#;
+
+/// The `bng` gateway (IPoE only, local authorisation, NAT44) on `acc` behind a switch
+/// namespace with dhclient, udhcpc and dhcpcd (DHCPv4, no relay): each gets a lease
+/// from the IPoE pool, pings the server through NAT44 (the server sees the NAT pool
+/// address), and iperf3 runs through the gateway for 3 s; tshark flags nothing on the
+/// access or upstream link.
+#[test]
+fn bng_ipoe_real_clients_through_nat44() {
+    if !require(
+        "bng_ipoe_real_clients_through_nat44",
+        &[
+            "ip", "tshark", "dhclient", "udhcpc", "dhcpcd", "mount", "timeout", "unshare",
+            "iperf3", "ping", "ethtool",
+        ],
+    ) {
+        return;
+    }
+    let dir = workdir("bng_ipoe_gw");
+    let hook = dir.join("hook.sh");
+    write_exec(&hook, HOOK_ROUTED);
+    let g = Netns::new("bigg");
+    let sw = Netns::new("bigw");
+    let srv = Netns::new("bigs");
+    let cs: Vec<Netns> = (0..3).map(|i| Netns::new(&format!("bigc{i}"))).collect();
+    veth(&g, "acc", &sw, "p9");
+    veth(&g, "up0", &srv, "up1");
+    sw.ip(&["link", "add", "br0", "type", "bridge"]);
+    sw.ip(&["link", "set", "br0", "up"]);
+    sw.ip(&["link", "set", "p9", "master", "br0"]);
+    for (i, c) in cs.iter().enumerate() {
+        let p = format!("p{i}");
+        veth(&sw, &p, c, "veth0");
+        sw.ip(&["link", "set", &p, "master", "br0"]);
+    }
+    for ns in [&g, &sw] {
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    }
+    // complete checksums and MTU-sized frames on every link (a gateway on a raw socket
+    // sees what a real link would carry), as in `nat44_gateway.rs`
+    let mut devs = vec![
+        (&g, "acc".to_owned()),
+        (&g, "up0".to_owned()),
+        (&srv, "up1".to_owned()),
+        (&sw, "p9".to_owned()),
+    ];
+    for (i, c) in cs.iter().enumerate() {
+        devs.push((c, "veth0".to_owned()));
+        devs.push((&sw, format!("p{i}")));
+    }
+    for (ns, dev) in devs {
+        ns.exec(&[
+            "ethtool", "-K", &dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
+        ]);
+    }
+    srv.ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "up1"]);
+    srv.ip(&["route", "add", "203.0.113.0/24", "via", "192.0.2.1"]);
+    let cfg = dir.join("bng.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[access]
+interface = "acc"
+backend = "afpacket"
+
+[upstream]
+interface = "up0"
+backend = "afpacket"
+address = "192.0.2.1/24"
+gateway = "{SERVER}"
+
+[pppoe]
+enabled = false
+pool = "default"
+
+[ipoe]
+enabled = true
+gateway = "100.65.0.1"
+pool = "ipoe"
+lease_secs = 60
+
+[auth]
+mode = "local"
+users_file = "users"
+
+[[pools.v4]]
+name = "default"
+first = "100.64.0.10"
+last = "100.64.0.200"
+
+[[pools.v4]]
+name = "ipoe"
+first = "100.65.0.10"
+last = "100.65.0.200"
+
+[nat]
+pool = "{NAT_ADDR}"
+block_size = 512
+log = "nat44.log"
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("users"), "").unwrap();
+    let acc_cap = Capture::start(&g, "acc", &dir.join("acc.pcapng"));
+    let up_cap = Capture::start(&srv, "up1", &dir.join("up1.pcapng"));
+    let mut bng = g.spawn(
+        "bng",
+        &[BNG, "--config", cfg.to_str().unwrap()],
+        &dir.join("bng.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), "bng ready", || {
+            bng.log().contains("bng: ready") || bng.exited().is_some()
+        }) && bng.exited().is_none(),
+        "bng did not start:\n{}",
+        bng.log()
+    );
+
+    // ---- leases: dhclient, udhcpc, dhcpcd ----
+    let dh = cs[0].spawn(
+        "dhclient",
+        &[
+            "timeout",
+            "60",
+            "dhclient",
+            "-4",
+            "-d",
+            "-v",
+            "-1",
+            "-lf",
+            dir.join("c0.leases").to_str().unwrap(),
+            "-pf",
+            dir.join("c0.pid").to_str().unwrap(),
+            "-sf",
+            hook.to_str().unwrap(),
+            "veth0",
+        ],
+        &dir.join("dhclient.log"),
+    );
+    let ud = cs[1].spawn(
+        "udhcpc",
+        &[
+            "udhcpc",
+            "-i",
+            "veth0",
+            "-f",
+            "-t",
+            "5",
+            "-T",
+            "2",
+            "-A",
+            "1",
+            "-s",
+            hook.to_str().unwrap(),
+        ],
+        &dir.join("udhcpc.log"),
+    );
+    assert!(
+        wait_for(
+            Duration::from_secs(25),
+            "dhclient and udhcpc leases",
+            || { dh.log().contains("bound to") && ud.log().contains("obtained") }
+        ),
+        "dhclient: {}\nudhcpc: {}\nbng: {}",
+        dh.log(),
+        ud.log(),
+        bng.log()
+    );
+    let dl = dhcpcd(&cs[2], &dir, &hook);
+    assert!(
+        dl.contains("leased 100.65.0."),
+        "dhcpcd: {dl}\nbng: {}",
+        bng.log()
+    );
+
+    // ---- ping through NAT44 from each ----
+    for (i, c) in cs.iter().enumerate() {
+        let o = c
+            .command(&["ping", "-c", "3", "-i", "0.2", "-W", "2", SERVER])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "client {i} ping: {}\nbng: {}",
+            text(&o),
+            bng.log()
+        );
+    }
+
+    // ---- iperf3 -t 3 through bng and NAT44 ----
+    let mut iperf_srv = srv.spawn(
+        "iperf3 -s",
+        &["iperf3", "-s", "-1", "-B", SERVER],
+        &dir.join("iperf3-server.log"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let o = cs[0]
+        .command(&[
+            "timeout", "20", "iperf3", "-c", SERVER, "-t", "3", "-f", "m",
+        ])
+        .output()
+        .unwrap();
+    let it = text(&o);
+    assert!(o.status.success(), "iperf3: {it}\nbng: {}", bng.log());
+    let rate = it
+        .lines()
+        .filter(|l| l.contains("receiver"))
+        .find_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.iter()
+                .position(|x| *x == "Mbits/sec")
+                .and_then(|p| w.get(p - 1))
+                .map(|x| (*x).to_owned())
+        })
+        .unwrap_or_default();
+    eprintln!("iperf3 through bng (IPoE, NAT44): {rate} Mbit/s");
+    iperf_srv.stop();
+    drop(dh);
+    drop(ud);
+
+    // ---- the server saw the NAT pool address, not the subscribers' ----
+    bng.stop();
+    let blog = bng.log();
+    eprintln!("bng:\n{blog}");
+    let up = up_cap.finish();
+    let acc = acc_cap.finish();
+    let o = bng_testkit::netns::run(&[
+        "tshark",
+        "-r",
+        up.to_str().unwrap(),
+        "-Y",
+        &format!("icmp.type == 8 && ip.src == {NAT_ADDR}"),
+        "-T",
+        "fields",
+        "-e",
+        "frame.number",
+    ]);
+    let n = String::from_utf8_lossy(&o.stdout).lines().count();
+    assert!(n >= 9, "server saw {n} echo requests from {NAT_ADDR}");
+    let o = bng_testkit::netns::run(&[
+        "tshark",
+        "-r",
+        up.to_str().unwrap(),
+        "-Y",
+        "ip.src == 100.65.0.0/24",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).trim().is_empty(),
+        "subscriber addresses leaked upstream"
+    );
+    assert_clean_capture(&acc);
+    assert_clean_capture(&up);
+}
