@@ -631,6 +631,13 @@ fn ipsec_gw_initiator() {
             lab.charon_log()
         );
         lab.ping_both_ways(&gw);
+        // We started the IKE SA rekey, so we delete the old IKE SA (section 1.3.2).
+        assert!(
+            lab.charon_log()
+                .contains("received DELETE for IKE_SA lab[1]"),
+            "{}",
+            lab.charon_log()
+        );
         lab.shutdown(&mut gw);
         lab.finish_capture();
     }
@@ -817,6 +824,8 @@ fn ipsec_gw_road_warrior_and_dpd() {
     let _ = lab.swanctl(&["--terminate", "--ike", "rw", "--timeout", "5"]);
     wait_log(&gw, 5, "our side to see the Delete", "CHILD_SA removed");
     gw.stop();
+    let mut lab = lab;
+    lab.finish_capture();
 }
 
 /// A bad configuration stops ipsec-gw before anything starts, naming the key, what was
