@@ -358,3 +358,97 @@ proptest! {
         prop_assert_eq!(pool.available(), pool.capacity());
     }
 }
+
+/// The oracle for a captured frame, from the test kit's own parsing.
+fn oracle(f: &bng_testkit::corpus::Frame<'_>) -> Option<PuntType> {
+    let (et, l3) = f.ethertype_payload()?;
+    match et {
+        0x8863 => return Some(PuntType::PppoeDiscovery),
+        0x0806 => return Some(PuntType::Arp),
+        0x8864 => {
+            return match l3.get(6..8).map(|p| u16::from_be_bytes([p[0], p[1]]))? {
+                0xc021 => Some(PuntType::Lcp),
+                0xc023 | 0xc223 | 0xc227 => Some(PuntType::Auth),
+                0x8021 | 0x8057 => Some(PuntType::Ncp),
+                _ => None,
+            };
+        }
+        _ => {}
+    }
+    let u = f.udp()?;
+    match (u.dport, u.dst.is_ipv4()) {
+        (67 | 68, true) => Some(PuntType::Dhcp4),
+        (546 | 547, false) => Some(PuntType::Dhcp6),
+        (500, _) => Some(PuntType::Ike),
+        (4500, _) if u.payload.starts_with(&[0; 4]) || u.payload == [0xff] => Some(PuntType::Ike),
+        _ => None,
+    }
+}
+
+/// Every Ethernet frame of the PPPoE, PPP, DHCP, IKE and VLAN captures through
+/// `ethernet-input`, then classified: each control frame the test kit's own parser
+/// identifies gets the same type from `punt`, and no frame panics.
+#[test]
+fn corpus_control_frames_classified_like_the_oracle() {
+    use bng_dataplane::nodes::ethernet::EthernetInput;
+    let Some(root) = bng_testkit::corpus::dir() else {
+        bng_testkit::skip_or_fail("corpus_control_frames_classified", "no ../shared/corpus");
+        return;
+    };
+    let mut arena = Arena::new(64);
+    let mut pool = arena.pool();
+    let mut eth = EthernetInput {
+        macs: vec![],
+        promiscuous: true,
+    };
+    let n = node(&[]);
+    let mut ce = Counters::for_node::<EthernetInput>();
+    let mut matched = [0u64; PuntType::COUNT];
+    let mut checked = 0u64;
+    for proto in ["pppoe", "ppp", "dhcp4", "dhcp6", "ikev2", "vlan", "esp"] {
+        if !root.join(proto).is_dir() {
+            continue;
+        }
+        bng_testkit::corpus::walk("punt corpus", proto, |f| {
+            if f.link != bng_testkit::corpus::Link::Ethernet {
+                return;
+            }
+            let mut rx = new_frame();
+            rx.push(pool.alloc_from(&f.data[..f.data.len().min(1900)]).unwrap());
+            let mut eo: Vec<_> = (0..bng_dataplane::nodes::ethernet::Next::COUNT)
+                .map(|_| new_frame())
+                .collect();
+            run(
+                &mut eth,
+                &mut rx,
+                &mut eo,
+                &mut pool,
+                &mut ce,
+                &mut Trace::new(0),
+            );
+            for fr in &mut eo {
+                for p in fr.drain(..) {
+                    let got = n.classify(&p);
+                    // frames with more than 2 VLAN tags never reach here
+                    if let Some(want) = oracle(f) {
+                        assert_eq!(got, Some(want), "{} #{}", f.file.display(), f.number);
+                        matched[want as usize] += 1;
+                        checked += 1;
+                    }
+                    pool.free(p);
+                }
+            }
+        });
+    }
+    eprintln!("punt corpus: {checked} control frames, by type {matched:?}");
+    for t in [
+        PuntType::PppoeDiscovery,
+        PuntType::Lcp,
+        PuntType::Dhcp4,
+        PuntType::Dhcp6,
+        PuntType::Ike,
+    ] {
+        assert!(matched[t as usize] > 0, "{t:?} seen in the corpus");
+    }
+    assert_eq!(pool.available(), pool.capacity());
+}
