@@ -888,3 +888,53 @@ fn ipsec_gw_bad_config() {
         assert!(out.contains(expect), "expected {expect:?} in {out}");
     }
 }
+
+/// Peer loss: ipsec-gw initiates with DPD every second and one retransmission; charon
+/// is killed (no Delete), the liveness check fails, the Child SA goes, and ipsec-gw
+/// initiates again until the restarted charon answers; the tunnel carries pings again.
+#[test]
+fn ipsec_gw_dpd_reconnect() {
+    let test = "ipsec_gw_dpd_reconnect";
+    if !tools(test) {
+        return;
+    }
+    let (proposals, esp, _) = SUITES[0];
+    let mut lab = Lab::new(test, proposals, esp, false, Outer::Packet);
+    let conf = gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, true, "0", "0")
+        .replace("dpd_delay = \"30s\"", "dpd_delay = \"1s\"")
+        .replace(
+            "tun_mtu = 1400",
+            "tun_mtu = 1400\nretransmit_timeout = \"1s\"\nretransmit_tries = 1",
+        );
+    let mut gw = lab.gw("gw-dpd", &conf);
+    wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+    lab.ping_both_ways(&gw);
+    // SIGKILL: charon sends nothing.
+    let pid = lab.charon.pid().to_string();
+    bng_testkit::netns::run(&["kill", "-9", &pid]);
+    lab.charon.stop();
+    wait_log(&gw, 15, "DPD to declare the peer dead", "connection down");
+    let ours = gw.log();
+    assert!(ours.contains("DPD liveness check"), "{ours}");
+    assert!(ours.contains("IKE_SA failed"), "{ours}");
+    assert!(ours.contains("CHILD_SA removed"), "{ours}");
+    // A new charon (a fresh /run for its pid file and vici socket).
+    let _ = std::fs::remove_file(lab.dir.join("run/charon.vici"));
+    let _ = std::fs::remove_file(lab.dir.join("run/charon.pid"));
+    lab.charon = start_charon(&lab.ss, &lab.dir);
+    let load = lab.swanctl(&["--load-all", "--noprompt"]);
+    assert!(load.contains("loaded connection 'lab'"), "{load}");
+    assert!(
+        wait_for(Duration::from_secs(20), "ipsec-gw to reconnect", || gw
+            .log()
+            .matches("CHILD_SA installed")
+            .count()
+            >= 2),
+        "ours: {}\ncharon: {}",
+        gw.log(),
+        lab.charon_log()
+    );
+    lab.ping_both_ways(&gw);
+    lab.shutdown(&mut gw);
+    lab.finish_capture();
+}

@@ -181,8 +181,8 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
         remote_id,
         ts_i: ts_l,
         ts_r,
-        retransmit: Duration::from_secs(1),
-        max_retransmits: 4,
+        retransmit: g.retransmit_timeout,
+        max_retransmits: g.retransmit_tries,
     };
     let resp_cfg = Config {
         ts_i: ts_remote,

@@ -69,6 +69,8 @@ struct RawGateway {
     tun: Option<String>,
     tun_mtu: Option<u16>,
     install_routes: Option<bool>,
+    retransmit_timeout: Option<RawDuration>,
+    retransmit_tries: Option<u8>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,6 +276,10 @@ pub struct GwConfig {
     pub tun_mtu: u16,
     /// Route the remote selectors (and the pool) into the TUN device at start.
     pub install_routes: bool,
+    /// First IKE retransmission timeout (doubles each time, RFC 7296 section 2.4).
+    pub retransmit_timeout: Duration,
+    /// IKE retransmissions before the peer is declared dead (also ends DPD).
+    pub retransmit_tries: u8,
     /// The connection.
     pub conn: Connection,
 }
@@ -727,8 +733,20 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
     if !(576..=9000).contains(&tun_mtu) {
         return Err(err("gateway.tun_mtu", "576 to 9000", tun_mtu));
     }
+    let retransmit_timeout = duration(
+        "gateway.retransmit_timeout",
+        gw.retransmit_timeout.as_ref(),
+        Some(Duration::from_secs(1)),
+    )?
+    .ok_or_else(|| err("gateway.retransmit_timeout", "a duration above 0", "0"))?;
+    let retransmit_tries = gw.retransmit_tries.unwrap_or(4);
+    if retransmit_tries > 10 {
+        return Err(err("gateway.retransmit_tries", "0 to 10", retransmit_tries));
+    }
     Ok(GwConfig {
         outer,
+        retransmit_timeout,
+        retransmit_tries,
         tun,
         tun_mtu,
         install_routes: gw.install_routes.unwrap_or(true),
