@@ -16,8 +16,18 @@
 //!   SIGTERM.
 //! - `ipsec_gw_nat`: strongSwan behind an nftables masquerade namespace; both sides
 //!   detect the NAT and talk on 4500; ping both ways.
+//! - `ipsec_gw_road_warrior_and_dpd`: a virtual IP from ipsec-gw's pool (CP), pings from
+//!   and to it, answered liveness checks while idle.
+//! - `ipsec_gw_dpd_reconnect`: charon killed; DPD declares it dead, ipsec-gw initiates
+//!   again to a restarted charon.
+//! - `ipsec_gw_iperf_vs_strongswan`: iperf3 through ipsec-gw (both outer modes) and, in
+//!   the same run, through a second charon in its place (BENCHMARKS.md).
+//! - `ipsec_gw_bad_config` (no root): `--check` names the key, the expectation and the
+//!   value of a bad configuration and exits 2.
 //!
-//! Every frame captured on the outer link decodes in tshark without a malformed flag.
+//! ipsec-gw serves the outer side over AF_PACKET (veth0 has no kernel address in its
+//! namespace) except in the UDP-socket half of the iperf test. Every frame captured on
+//! the outer link decodes in tshark without a malformed flag.
 
 #![allow(
     clippy::unwrap_used,
