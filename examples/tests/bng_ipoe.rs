@@ -608,6 +608,8 @@ enabled = true
 gateway = "100.65.0.1"
 pool = "ipoe"
 lease_secs = 60
+v6_pool = "na"
+pd_pool = "pd"
 
 [auth]
 mode = "local"
@@ -622,6 +624,16 @@ last = "100.64.0.200"
 name = "ipoe"
 first = "100.65.0.10"
 last = "100.65.0.200"
+
+[[pools.v6]]
+name = "na"
+prefix = "2001:db8:10::/64"
+length = 128
+
+[[pools.v6_pd]]
+name = "pd"
+prefix = "2001:db8:100::/40"
+length = 56
 
 [nat]
 pool = "{NAT_ADDR}"
@@ -748,6 +760,48 @@ log = "nat44.log"
     iperf_srv.stop();
     drop(dh);
     drop(ud);
+
+    // ---- DHCPv6: dhclient -6 -N -P (IA_NA + IA_PD) from client 0 ----
+    assert!(wait_for(Duration::from_secs(10), "link-local", || {
+        let o = cs[0].exec(&[
+            "ip", "-6", "-o", "addr", "show", "dev", "veth0", "scope", "link",
+        ]);
+        String::from_utf8_lossy(&o.stdout).contains("fe80::")
+    }));
+    let dh6 = cs[0].spawn(
+        "dhclient -6",
+        &[
+            "timeout",
+            "30",
+            "dhclient",
+            "-6",
+            "-d",
+            "-v",
+            "-1",
+            "-N",
+            "-P",
+            "-lf",
+            dir.join("c0v6.leases").to_str().unwrap(),
+            "-pf",
+            dir.join("c0v6.pid").to_str().unwrap(),
+            "-sf",
+            hook.to_str().unwrap(),
+            "veth0",
+        ],
+        &dir.join("dhclient6.log"),
+    );
+    assert!(
+        wait_for(Duration::from_secs(25), "dhclient -6 bound", || dh6
+            .log()
+            .contains("Bound to lease")),
+        "dhclient -6: {}\nbng: {}",
+        dh6.log(),
+        bng.log()
+    );
+    let l6 = dh6.log();
+    assert!(l6.contains("IAADDR 2001:db8:10::"), "IA_NA: {l6}");
+    assert!(l6.contains("IAPREFIX 2001:db8:100:"), "IA_PD: {l6}");
+    drop(dh6);
 
     // ---- the server saw the NAT pool address, not the subscribers' ----
     bng.stop();

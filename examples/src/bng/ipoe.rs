@@ -291,13 +291,13 @@ impl Storage {
         let slots = usize::try_from(cfg.pool_size)
             .unwrap_or(usize::MAX)
             .saturating_mul(2)
-            .clamp(64, 1 << 22);
+            .clamp(64, 1 << 20);
         let (na, pd, b6) = cfg.v6.as_ref().map_or((1, 1, 1), |v| {
             let n = usize::try_from(v.na_count.saturating_add(v.pd_count)).unwrap_or(usize::MAX);
             (
                 words(v.na_count),
                 words(v.pd_count),
-                n.saturating_mul(2).clamp(64, 1 << 22),
+                n.saturating_mul(2).clamp(64, 1 << 18),
             )
         });
         let m = cfg.access_mac;

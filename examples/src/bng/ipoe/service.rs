@@ -25,8 +25,9 @@ use super::{
 
 /// Set in the AAA tags this service submits.
 pub const TAG_BIT: u64 = 1 << 62;
-/// Most addresses or prefixes one local DHCP pool tracks.
-const MAX_POOL: u128 = 1 << 20;
+/// Most addresses or prefixes one local DHCPv6 range tracks (a /64 of addresses is
+/// cut to its first 64k).
+const MAX_POOL: u128 = 1 << 16;
 
 /// Counters of [`IpoeCp`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -478,6 +479,7 @@ length = 56
         assert!(c.key_by_circuit);
         let v6 = c.v6.unwrap();
         assert_eq!((v6.pd_len, v6.pd_count, v6.na_count), (56, 65536, 0));
+        assert_eq!(v6.na_first, Ipv6Addr::UNSPECIFIED);
         let shared = TOML.replace("pool = \"ipoe\"", "pool = \"ppp\"");
         let cfg = parse(&shared);
         let e = ipoe_config(&cfg, [0; 6]).unwrap_err();
