@@ -54,6 +54,28 @@ impl RngCore for Rng {
 }
 impl CryptoRng for Rng {}
 
+bng_dataplane::label! {
+    enum NoopNext { Out => "out", }
+}
+bng_dataplane::label! {
+    enum NoopDrop { Never => "never", }
+}
+
+/// A node that forwards every packet untouched: the graph's own per-packet cost.
+struct Noop;
+impl Node for Noop {
+    type Next = NoopNext;
+    type Drop = NoopDrop;
+    const NAME: &'static str = "noop";
+    fn packet(
+        &mut self,
+        pkt: &mut bng_dataplane::buffer::Pkt<'_>,
+    ) -> bng_dataplane::graph::Verdict<NoopNext, NoopDrop> {
+        black_box(pkt.len());
+        bng_dataplane::graph::Verdict::Next(NoopNext::Out)
+    }
+}
+
 fn csum(b: &[u8]) -> u16 {
     let mut s: u32 = b
         .chunks(2)
@@ -216,6 +238,16 @@ fn bench(c: &mut Criterion) {
             n
         });
     });
+
+    bench_node(
+        &mut g,
+        "noop-node/64B",
+        &mut Noop,
+        &mut pool,
+        &udp,
+        14,
+        |_| {},
+    );
 
     let mut mss = MssClamp::for_mtu(1492);
     bench_node(
