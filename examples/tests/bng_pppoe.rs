@@ -164,6 +164,19 @@ fn wait_vm(run: &vm::Vm, secs: u64, check: &str) -> bool {
     }) && run.report().passed(check)
 }
 
+/// The VM's uptime at `PASS <check> t=...`.
+fn vm_t(console: &str, check: &str) -> Option<f64> {
+    let l = console
+        .lines()
+        .find(|l| l.contains(&format!("BNG-VM: PASS {check} t=")))?;
+    l.split("t=")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// ICMP from the NAT pool address seen by the server (its capture, decoded by tshark).
 fn server_saw_pool_address(file: &Path) -> usize {
     let o = bng_testkit::netns::run(&[
@@ -244,10 +257,13 @@ fn bng_pppoe_local_pap() {
     assert!(seen >= 1, "the server saw no echo request from {NAT_ADDR}");
     let d = assert_clean_capture(&lab.tap_cap.finish());
     drop(lab.server);
+    let padi_to_ipcp = vm_t(console, "ipcp").zip(vm_t(console, "discovery"));
     eprintln!(
-        "{test}: pppd up (PAP, local users) in {:.2} s from boot, {seen} pings from {NAT_ADDR} at the server, \
-         session ended at SIGTERM; tshark: {} frames on the TAP, 0 malformed",
+        "{test}: pppd up (PAP, local users) in {:.2} s from boot, PADS->IPCP {:.2} s (VM clock), \
+         {seen} pings from {NAT_ADDR} at the server, session ended at SIGTERM; tshark: {} frames on \
+         the TAP, 0 malformed",
         setup.as_secs_f64(),
+        padi_to_ipcp.map_or(f64::NAN, |(i, d)| i - d),
         d.frames
     );
 }
@@ -533,6 +549,11 @@ clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
     let cap = assert_clean_capture(&lab.tap_cap.finish());
     fr.stop();
     drop(lab.server);
+    let padi_to_ipcp = vm_t(console, "ipcp").zip(vm_t(console, "discovery"));
+    eprintln!(
+        "{test}: PADS->IPCP {:.2} s (VM clock)",
+        padi_to_ipcp.map_or(f64::NAN, |(i, d)| i - d)
+    );
     eprintln!(
         "{test}: CHAP via FreeRADIUS, Framed-IP-Address used, ping through NAT44 ({seen} at the server), \
          CoA silver->gold, Disconnect ended the session, Start/Stop in the detail file; tshark: {} frames, 0 malformed",
