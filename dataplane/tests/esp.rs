@@ -309,3 +309,52 @@ fn arbitrary_bytes_never_panic() {
     assert_eq!(cd.packets, 2000);
     assert_eq!(pool.available(), pool.capacity());
 }
+
+#[test]
+fn ipv6_outer_leaves_on_the_ip6_edge() {
+    let mut c = cfg(false);
+    c.mode = Mode::Tunnel(Tunnel::V6 {
+        src: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        dst: [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+    });
+    let mut enc = EspEncrypt::new(TestRng(9));
+    let sa = Outbound::new(
+        c,
+        Aes128GcmEsp::from_keymat(&KEYMAT).unwrap(),
+        Duration::ZERO,
+    );
+    enc.set_sa(4, sa.unwrap());
+    enc.bind(ADJ, 4);
+    let mut arena = Arena::new(4);
+    let mut pool = arena.pool();
+    let mut rx = new_frame();
+    rx.push(routed(&mut pool, &inner(3), ADJ));
+    let mut eo = outs::<EspEncrypt<Aes128GcmEsp, TestRng>>();
+    let mut ce = Counters::for_node::<EspEncrypt<Aes128GcmEsp, TestRng>>();
+    run(
+        &mut enc,
+        &mut rx,
+        &mut eo,
+        &mut pool,
+        &mut ce,
+        &mut Trace::new(0),
+    );
+    let v6 = &eo[esp::EncryptNext::Ip6 as usize];
+    assert_eq!(v6.len(), 1);
+    assert_eq!(v6[0].data()[0] >> 4, 6);
+    assert_eq!(v6[0].data()[6], 50, "next header ESP");
+    assert_eq!(enc.sa_mut(4).unwrap().stats().packets, 1);
+    pool.free_all(&mut eo[esp::EncryptNext::Ip6 as usize]);
+    assert!(enc.remove_sa(4).is_some());
+    rx.push(routed(&mut pool, &inner(3), ADJ));
+    run(
+        &mut enc,
+        &mut rx,
+        &mut eo,
+        &mut pool,
+        &mut ce,
+        &mut Trace::new(0),
+    );
+    assert_eq!(ce.drops[esp::EncryptDrop::NoSa as usize], 1, "SA removed");
+    assert_eq!(pool.available(), pool.capacity());
+}

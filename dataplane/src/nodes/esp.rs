@@ -60,6 +60,9 @@ crate::label! {
         /// The ESP packet (outer IPv4 at offset 0, `meta.l3_offset` 0): to `ip4-lookup`
         /// toward the tunnel's peer.
         Ip4 => "ip4-lookup",
+        /// The same with an IPv6 outer header (an SA with `Tunnel::V6`; `esp-decrypt`
+        /// takes IPv4 outer headers only).
+        Ip6 => "ip6-lookup",
     }
 }
 
@@ -163,6 +166,9 @@ impl<T: Transform, R: RngCore + CryptoRng> Node for EspEncrypt<T, R> {
         pkt.meta.l3_offset = 0;
         let (now, rng) = (self.now, &mut self.rng);
         match in_buffer(pkt, |buf, range| sa.encap(now, buf, range, rng)) {
+            Ok(()) if pkt.data().first().is_some_and(|b| b >> 4 == 6) => {
+                Verdict::Next(EncryptNext::Ip6)
+            }
             Ok(()) => Verdict::Next(EncryptNext::Ip4),
             Err(Error::Emit(_)) => Verdict::Drop(EncryptDrop::NoRoom),
             Err(Error::Protocol(_)) => Verdict::Drop(EncryptDrop::SaExpired),
