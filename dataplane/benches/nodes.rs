@@ -301,7 +301,7 @@ fn bench(c: &mut Criterion) {
 
     // shaper, tokens available: enqueue sends directly, poll finds nothing queued
     {
-        let mut sh = Shaper::new();
+        let mut sh = Shaper::new(1024);
         for s in 1..=FRAME_SIZE as u32 {
             let p = ShaperProfile {
                 rate: 1_000_000_000,

@@ -356,7 +356,7 @@ fn yellow_remarked_dscp_v4_and_v6() {
 fn shaper_releases_at_the_rate_with_a_bounded_queue() {
     let mut arena = Arena::new(64);
     let mut pool = arena.pool();
-    let mut sh = Shaper::new();
+    let mut sh = Shaper::new(1024);
     let prof = ShaperProfile {
         rate: 1_000_000,
         burst: 2048,
@@ -423,7 +423,7 @@ proptest! {
         let mut arena = Arena::new(80);
         let mut pool = arena.pool();
         let mut policer = Policer::new();
-        let mut shaper = Shaper::new();
+        let mut shaper = Shaper::new(1024);
         for s in 1..4 {
             policer.set_profile(s, Profile {
                 meter: Meter::TrTcm { cir: 80_000, cbs: 100, pir: 160_000, pbs: 300 },
@@ -465,4 +465,54 @@ proptest! {
         shaper.flush(&mut pool);
         prop_assert_eq!(pool.available(), pool.capacity());
     }
+}
+
+/// Two subscribers with long queues and plenty of tokens: one poll fills a frame with
+/// half of each (round robin); the shaper's global bound tail-drops beyond it.
+#[test]
+fn shaper_round_robin_and_global_bound() {
+    let mut arena = Arena::new(600);
+    let mut pool = arena.pool();
+    let mut sh = Shaper::new(400);
+    // 1 kbit/s: nothing goes at once beyond the burst of one buffer (2048 bytes)
+    let slow = ShaperProfile {
+        rate: 1000,
+        burst: 0,
+        queue: 300,
+    };
+    sh.set_profile(1, slow, Duration::ZERO, &mut pool);
+    sh.set_profile(2, slow, Duration::ZERO, &mut pool);
+    let f = ip4_frame(100, 0);
+    let (mut rx, mut out) = (new_frame(), new_frame());
+    for round in 0..250 {
+        push(&mut pool, &mut rx, &f, 1);
+        push(&mut pool, &mut rx, &f, 2);
+        if rx.len() >= 200 || round == 249 {
+            sh.enqueue(Duration::ZERO, &mut rx, &mut out, &mut pool);
+        }
+    }
+    // the burst let 20 packets of 100 bytes of each go at once
+    assert_eq!(out.len(), 40);
+    pool.free_all(&mut out);
+    assert_eq!(sh.queued(), 400, "global bound");
+    assert_eq!(sh.stats.tail_drops, 500 - 40 - 400);
+    // a profile with plenty of tokens for both: one poll, one frame, half each
+    let fast = ShaperProfile {
+        rate: 1_000_000_000,
+        burst: 1_000_000,
+        queue: 300,
+    };
+    sh.set_profile(1, fast, Duration::ZERO, &mut pool);
+    sh.set_profile(2, fast, Duration::ZERO, &mut pool);
+    sh.poll(Duration::ZERO, &mut out);
+    assert_eq!(out.len(), 256);
+    let ones = out.iter().filter(|p| p.meta.subscriber == 1).count();
+    assert_eq!(ones, 128, "round robin");
+    pool.free_all(&mut out);
+    sh.poll(Duration::ZERO, &mut out);
+    assert_eq!(out.len(), 400 - 256);
+    assert_eq!(sh.queued(), 0);
+    assert_eq!(sh.poll_timeout(), None);
+    pool.free_all(&mut out);
+    assert_eq!(pool.available(), pool.capacity());
 }

@@ -463,15 +463,20 @@ struct Shaped<'p> {
 /// The downstream shaper: per subscriber, a token bucket (bits) and a bounded FIFO of
 /// packets waiting for tokens, filled by [`Shaper::enqueue`] and drained by
 /// [`Shaper::poll`] each loop. Queues are allocated by `set_profile`, never per packet;
-/// when a queue is full the packet is dropped (tail drop, counted). Packet sizes are the
-/// network-layer bytes.
-#[derive(Debug, Default)]
+/// a packet is dropped (tail drop, counted) when its subscriber's queue is full or when
+/// the shaper already holds `max_queued` packets in all, so queued packets never take
+/// more than that many of the worker's buffers. Packet sizes are the network-layer bytes.
+#[derive(Debug)]
 pub struct Shaper<'p> {
     /// Counters.
     pub stats: ShaperStats,
     table: Vec<Option<Shaped<'p>>>,
     /// Subscribers with queued packets (each once).
     active: Vec<u32>,
+    /// Packets queued in all.
+    total: usize,
+    /// Packets queued in all at most.
+    max_total: usize,
 }
 
 fn l3_bytes(p: &Pkt<'_>) -> u64 {
@@ -479,13 +484,16 @@ fn l3_bytes(p: &Pkt<'_>) -> u64 {
 }
 
 impl<'p> Shaper<'p> {
-    /// An empty shaper.
+    /// An empty shaper holding at most `max_queued` packets in all its queues (size the
+    /// worker's arena for it).
     #[must_use]
-    pub fn new() -> Self {
+    pub fn new(max_queued: usize) -> Self {
         Self {
             stats: ShaperStats::default(),
             table: Vec::new(),
             active: Vec::new(),
+            total: 0,
+            max_total: max_queued,
         }
     }
 
@@ -514,6 +522,7 @@ impl<'p> Shaper<'p> {
                 if let Some(x) = s.queue.pop_back() {
                     pool.free(x);
                     self.stats.tail_drops += 1;
+                    self.total = self.total.saturating_sub(1);
                 }
             }
             s.queue.reserve(p.queue.saturating_sub(s.queue.len()));
@@ -534,6 +543,7 @@ impl<'p> Shaper<'p> {
         if let Some(slot) = self.table.get_mut(handle as usize)
             && let Some(mut s) = slot.take()
         {
+            self.total = self.total.saturating_sub(s.queue.len());
             for p in s.queue.drain(..) {
                 pool.free(p);
             }
@@ -544,11 +554,7 @@ impl<'p> Shaper<'p> {
     /// Packets waiting in all queues.
     #[must_use]
     pub fn queued(&self) -> usize {
-        self.active
-            .iter()
-            .filter_map(|&h| self.table.get(h as usize)?.as_ref())
-            .map(|s| s.queue.len())
-            .sum()
+        self.total
     }
 
     /// Takes every packet of `frame` at `now`: packets that may go now (no profile, or
@@ -571,11 +577,12 @@ impl<'p> Shaper<'p> {
             if s.queue.is_empty() && s.bucket.take(now, l3_bytes(&p) * 8) {
                 self.stats.direct += 1;
                 out.push(p);
-            } else if s.queue.len() < s.limit {
+            } else if s.queue.len() < s.limit && self.total < self.max_total {
                 if s.queue.is_empty() {
                     self.active.push(h);
                 }
                 s.queue.push_back(p);
+                self.total += 1;
                 self.stats.queued += 1;
             } else {
                 self.stats.tail_drops += 1;
@@ -585,30 +592,45 @@ impl<'p> Shaper<'p> {
     }
 
     /// Releases queued packets whose tokens have accrued by `now` into `out`, up to a
-    /// full frame ([`FRAME_SIZE`]), in subscriber order of activation.
+    /// full frame ([`FRAME_SIZE`]): round robin over the subscribers with queued packets,
+    /// one packet each per round, so a full frame does not always favour the same ones.
     pub fn poll(&mut self, now: Duration, out: &mut Frame<'p>) {
-        let mut i = 0;
-        while i < self.active.len() && out.len() < FRAME_SIZE {
-            let h = self.active.get(i).copied().unwrap_or_default();
-            let Some(Some(s)) = self.table.get_mut(h as usize) else {
-                self.active.swap_remove(i);
-                continue;
-            };
-            while out.len() < FRAME_SIZE {
-                let Some(front) = s.queue.front() else { break };
-                if !s.bucket.take(now, l3_bytes(front) * 8) {
+        loop {
+            let mut progress = false;
+            for &h in &self.active {
+                if out.len() >= FRAME_SIZE {
                     break;
                 }
-                if let Some(p) = s.queue.pop_front() {
+                let Some(Some(s)) = self.table.get_mut(h as usize) else {
+                    continue;
+                };
+                let Some(front) = s.queue.front() else {
+                    continue;
+                };
+                if s.bucket.take(now, l3_bytes(front) * 8)
+                    && let Some(p) = s.queue.pop_front()
+                {
                     out.push(p);
+                    self.total = self.total.saturating_sub(1);
                     self.stats.released += 1;
+                    progress = true;
                 }
             }
-            if s.queue.is_empty() {
-                self.active.swap_remove(i);
-            } else {
-                i += 1;
+            if !progress || out.len() >= FRAME_SIZE {
+                break;
             }
+        }
+        let table = &self.table;
+        self.active.retain(|&h| {
+            table
+                .get(h as usize)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| !s.queue.is_empty())
+        });
+        // start the next poll after the subscribers served first this time
+        if !self.active.is_empty() {
+            let n = self.active.len();
+            self.active.rotate_left(1 % n);
         }
     }
 
@@ -626,6 +648,7 @@ impl<'p> Shaper<'p> {
 
     /// Returns every queued packet to `pool` (on shutdown).
     pub fn flush(&mut self, pool: &mut Pool<'p>) {
+        self.total = 0;
         for h in self.active.drain(..) {
             if let Some(Some(s)) = self.table.get_mut(h as usize) {
                 for p in s.queue.drain(..) {
