@@ -22,6 +22,7 @@
 //!   again to a restarted charon.
 //! - `ipsec_gw_iperf_vs_strongswan`: iperf3 through ipsec-gw (both outer modes) and, in
 //!   the same run, through a second charon in its place (BENCHMARKS.md).
+//! - `ipsec_gw_fragmentation`: our IKE_AUTH as RFC 7383 fragments, reassembled by charon.
 //! - `ipsec_gw_bad_config` (no root): `--check` names the key, the expectation and the
 //!   value of a bad configuration and exits 2.
 //!
@@ -943,6 +944,47 @@ fn ipsec_gw_dpd_reconnect() {
         "ours: {}\ncharon: {}",
         gw.log(),
         lab.charon_log()
+    );
+    lab.ping_both_ways(&gw);
+    lab.shutdown(&mut gw);
+    lab.finish_capture();
+}
+
+/// IKE fragmentation (RFC 7383): with `fragment_size = 256` ipsec-gw's IKE_AUTH request
+/// leaves as Encrypted Fragments, which strongSwan reassembles; the tunnel carries pings.
+#[test]
+fn ipsec_gw_fragmentation() {
+    let test = "ipsec_gw_fragmentation";
+    if !tools(test) {
+        return;
+    }
+    let (proposals, esp, _) = SUITES[1];
+    let mut lab = Lab::new(test, proposals, esp, false, Outer::Packet);
+    // A 200-byte identity makes our IKE_AUTH request (about 420 bytes) exceed 256.
+    let long_id = format!("ike2-{}@lab", "x".repeat(192));
+    let sw = lab.dir.join("swanctl/swanctl.conf");
+    let text = std::fs::read_to_string(&sw)
+        .unwrap()
+        .replace("ike2@lab", &long_id);
+    std::fs::write(&sw, text).unwrap();
+    let load = lab.swanctl(&["--load-all", "--noprompt"]);
+    assert!(load.contains("loaded connection 'lab'"), "{load}");
+    let conf = gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, true, "0", "0")
+        .replace(
+            "dpd_delay = \"30s\"",
+            "dpd_delay = \"30s\"\nfragment_size = 256",
+        )
+        .replace(
+            "local.id = \"ike2@lab\"",
+            &format!("local.id = \"{long_id}\""),
+        );
+    let mut gw = lab.gw("gw-frag", &conf);
+    wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+    let charon = lab.charon_log();
+    assert!(
+        charon.contains("received fragment #1 of")
+            && charon.contains("reassembled fragmented IKE message"),
+        "{charon}"
     );
     lab.ping_both_ways(&gw);
     lab.shutdown(&mut gw);

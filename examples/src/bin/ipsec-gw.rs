@@ -48,7 +48,9 @@ use bng_examples::ipsec::esp::{Flow, InstallParams, Sas, selector_matches, ts_te
 use bng_examples::ipsec::outer::{IKE_PORT, NATT_PORT, Outer};
 use bng_examples::ipsec::tun::{Tun, poll_readable};
 use bng_examples::rng::UrandomRng;
-use bng_ikev2::exchange::{Action, Config, Identity, IkeSa, InitOutcome, Responder, Role};
+use bng_ikev2::exchange::{
+    Action, Config, Identity, IkeSa, InitOutcome, Options, Reassembly, Responder, Role,
+};
 use bng_ikev2::header::{NON_ESP_MARKER, Packet};
 use clap::Parser;
 
@@ -228,7 +230,15 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
     let t0 = Instant::now();
     let now = || t0.elapsed();
     let local = SocketAddr::new(IpAddr::V4(c.local), 500);
-    let front = Responder::new(&resp_cfg, &mut rng).map_err(|e| format!("IKE config: {e}"))?;
+    // RFC 7383: fragments of the peer's messages are reassembled here (one store for
+    // the connection: a window of one message per direction).
+    let options = c.fragment_size.map_or_else(Options::default, |f| {
+        Options::default().with_fragmentation(f)
+    });
+    let mut reasm_buf = vec![0u8; 2 * 16 * 1500];
+    let mut reasm = Reassembly::new(&mut reasm_buf);
+    let mut front = Responder::new(&resp_cfg, &mut rng).map_err(|e| format!("IKE config: {e}"))?;
+    front.options = options;
     let mut ikes: Vec<Ike<'_>> = Vec::new();
     let mut sas = Sas::default();
     let mut n = Counters::default();
@@ -269,7 +279,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
             if t >= at {
                 initiate_at = None;
                 let peer = SocketAddr::new(IpAddr::V4(remote), 500);
-                match IkeSa::initiate(&ike_cfg, t, local, peer, &mut rng) {
+                match IkeSa::initiate_with(&ike_cfg, options, t, local, peer, &mut rng) {
                     Ok(sa) => {
                         println!("IKE_SA initiate to {peer} spi_i={}", hex(&sa.spis().0));
                         let mut i = new_ike(sa, peer, false, next_lineage, t);
@@ -340,7 +350,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                         i.peer = from;
                         i.natt |= on_4500;
                         i.last_heard = t;
-                        if let Err(e) = i.sa.handle_packet(t, msg, &mut rng) {
+                        if let Err(e) = i.sa.handle_packet_with(t, msg, &mut reasm, &mut rng) {
                             println!("IKE drop from {from}: {e}");
                         }
                     } else if stopping_since.is_none() {

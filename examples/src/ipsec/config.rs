@@ -82,6 +82,8 @@ struct RawConnection {
     psk_file: Option<String>,
     rekey_time: Option<RawDuration>,
     dpd_delay: Option<RawDuration>,
+    fragmentation: Option<bool>,
+    fragment_size: Option<u16>,
     start_action: Option<String>,
     pools: Option<String>,
     dns: Option<Vec<String>>,
@@ -241,6 +243,9 @@ pub struct Connection {
     pub rekey_time: Option<Duration>,
     /// Liveness check after this long without hearing from the peer (`None`: off).
     pub dpd_delay: Option<Duration>,
+    /// IKE fragmentation (RFC 7383): `Some(size)` announces support and fragments
+    /// our SK messages longer than `size` bytes when the peer supports it too.
+    pub fragment_size: Option<u16>,
     /// What to do at start.
     pub start_action: StartAction,
     /// Virtual IPv4 addresses for remote-access initiators (CP, RFC 7296 section 2.19).
@@ -620,6 +625,19 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
             format!("{} bytes in {}", psk.len(), psk_path.display()),
         ));
     }
+    let fragment_size = if c.fragmentation.unwrap_or(true) {
+        let f = c.fragment_size.unwrap_or(1280);
+        if f < bng_ikev2::exchange::MIN_FRAGMENT_LEN {
+            return Err(err(
+                &k("fragment_size"),
+                &format!("at least {} bytes", bng_ikev2::exchange::MIN_FRAGMENT_LEN),
+                f,
+            ));
+        }
+        Some(f)
+    } else {
+        None
+    };
     let pool = c
         .pools
         .as_deref()
@@ -763,6 +781,7 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
                 Some(Duration::from_secs(4 * 3600)),
             )?,
             dpd_delay: duration(&k("dpd_delay"), c.dpd_delay.as_ref(), None)?,
+            fragment_size,
             start_action,
             pool,
             dns,

@@ -15,12 +15,14 @@
 //! aes128gcm16-prfsha256-x25519 / aes128gcm16 and aes256-sha256-ecp384 / aes256-sha256,
 //! ping and iperf3 between the LANs, Child SA and IKE SA rekeys started by either side
 //! under a 20/s ping, Delete on SIGTERM, NAT-T through an nftables masquerade, a
-//! road-warrior virtual IP from the pool, DPD.
+//! road-warrior virtual IP from the pool, DPD with re-initiation after peer loss, IKE
+//! fragmentation (RFC 7383) of our IKE_AUTH reassembled by strongSwan.
 //!
 //! Not served (yet): more than one connection per process, more than one Child SA per
 //! connection or one selector per side; IPv6; plain ESP (IP protocol 50): ESP is always
 //! UDP-encapsulated on 4500 (RFC 3948), which is what kernel-libipsec and any peer behind
-//! a NAT speak; certificates and EAP; IPv4 reassembly on the `AF_PACKET` outer side.
+//! a NAT speak; certificates and EAP; IPv4 reassembly on the `AF_PACKET` outer side (IKE
+//! fragmentation, on by default, keeps IKE messages below the MTU instead).
 //! `bng-ikev2` does not yet send or report a Delete of a single Child SA (RFC 7296
 //! section 1.4.1), so after a rekey the old inbound SA is kept for
 //! [`esp::GRACE`] and then dropped locally; when ipsec-gw started the rekey, the peer
