@@ -53,11 +53,19 @@ fn rx_packets(ns: &Netns, dev: &str) -> u64 {
 
 /// user + system CPU time of a process, from `/proc/PID/stat` (clock ticks of 10 ms).
 fn cpu_ticks(pid: u32) -> u64 {
+    let (u, s) = cpu_split(pid);
+    u + s
+}
+
+/// (user, system) CPU ticks of a process and its threads.
+fn cpu_split(pid: u32) -> (u64, u64) {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = s.rsplit_once(')').map_or("", |x| x.1);
     let f: Vec<&str> = after.split_whitespace().collect();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+    (
+        f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0),
+        f.get(12).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0),
+    )
 }
 
 /// Ticks (10 ms) of all CPUs from `/proc/stat`: (softirq, user+system).
@@ -207,7 +215,7 @@ fn forwarding_rates_next_to_the_kernel() {
     let only = std::env::var("BNG_KFWD_CASES").unwrap_or_default();
     let dir = workdir(T);
     let lab = Lab::new();
-    let cases: [(&str, &[&str]); 6] = [
+    let cases: [(&str, &[&str]); 8] = [
         ("kernel", &[]),
         ("kernel+masquerade", &[]),
         ("bng-fwd af_packet plain", &["--afpacket-io", "plain"]),
@@ -224,6 +232,23 @@ fn forwarding_rates_next_to_the_kernel() {
             ],
         ),
         (
+            "bng-fwd af_xdp native spin",
+            &[
+                "--backend",
+                "afxdp",
+                "--xdp-mode",
+                "native",
+                "--xsk-ring",
+                "4096",
+                "--idle-spins",
+                "2000",
+            ],
+        ),
+        (
+            "bng-fwd af_packet tpacket_v3 spin",
+            &["--afpacket-io", "ring", "--idle-spins", "2000"],
+        ),
+        (
             "bng-fwd af_xdp skb",
             &[
                 "--backend",
@@ -235,11 +260,57 @@ fn forwarding_rates_next_to_the_kernel() {
             ],
         ),
     ];
+    let dpdk_eal = |pmd: &str| {
+        format!(
+            "--no-huge -m 512 --no-pci --file-prefix={} --log-level=lib.eal:warning --vdev={pmd}0,iface=p0 --vdev={pmd}1,iface=p1",
+            lab.gw.name()
+        )
+    };
+    let (eal_packet, eal_xdp) = (dpdk_eal("net_af_packet"), dpdk_eal("net_af_xdp"));
+    let dpdk_cases: [(&str, [&str; 10]); 2] = [
+        (
+            "bng-fwd dpdk net_af_packet",
+            [
+                "--backend",
+                "dpdk",
+                "--dpdk-eal",
+                &eal_packet,
+                "--port",
+                "net_af_packet0=10.0.1.1",
+                "--port",
+                "net_af_packet1=10.0.2.1",
+                "--idle-spins",
+                "0",
+            ],
+        ),
+        (
+            "bng-fwd dpdk net_af_xdp",
+            [
+                "--backend",
+                "dpdk",
+                "--dpdk-eal",
+                &eal_xdp,
+                "--port",
+                "net_af_xdp0=10.0.1.1",
+                "--port",
+                "net_af_xdp1=10.0.2.1",
+                "--idle-spins",
+                "0",
+            ],
+        ),
+    ];
+    let with_dpdk = cfg!(feature = "dpdk");
     let mut table = String::from(
         "| forwarder | offered pps | forwarded pps | lost | bng-fwd CPU per forwarded packet | softirq + bng-fwd CPU per packet |\n|---|---|---|---|---|---|\n",
     );
     let mut kernel_best = 0.0f64;
-    for (name, extra) in cases {
+    let all = cases.iter().map(|(n, e)| (*n, e.to_vec())).chain(
+        dpdk_cases
+            .iter()
+            .filter(|_| with_dpdk)
+            .map(|(n, e)| (*n, e.to_vec())),
+    );
+    for (name, extra) in all {
         if !only.is_empty() && !only.split(',').any(|c| name.contains(c.trim())) {
             continue;
         }
@@ -248,20 +319,19 @@ fn forwarding_rates_next_to_the_kernel() {
             lab.kernel(true, name.contains("masquerade"));
         } else {
             lab.kernel(false, false);
-            let mut args = vec![
-                env!("CARGO_BIN_EXE_bng-fwd"),
-                "--port",
-                "p0=10.0.1.1",
-                "--port",
-                "p1=10.0.2.1",
+            let mut args = vec![env!("CARGO_BIN_EXE_bng-fwd")];
+            if !name.contains("dpdk") {
+                args.extend(["--port", "p0=10.0.1.1", "--port", "p1=10.0.2.1"]);
+            }
+            args.extend([
                 "--route",
                 "10.0.1.0/24=0,02:00:00:00:01:02",
                 "--route",
                 "10.0.2.0/24=1,02:00:00:00:02:02",
                 "--seconds",
                 "600",
-            ];
-            args.extend_from_slice(extra);
+            ]);
+            args.extend_from_slice(&extra);
             let log = dir.join(format!("{}.log", name.replace(' ', "_")));
             let p = lab.gw.spawn("bng-fwd", &args, &log);
             assert!(
@@ -276,10 +346,19 @@ fn forwarding_rates_next_to_the_kernel() {
         assert!(lab.ping(), "{name}: ping through the middle namespace");
         for r in 1..=runs {
             let cpu0 = fwd.as_ref().map_or(0, |p| cpu_ticks(p.pid()));
+            let split0 = fwd.as_ref().map_or((0, 0), |p| cpu_split(p.pid()));
             let (si0, _) = cpu_stat();
             let (n, secs) = lab.trafgen(&dir, count);
             let (si1, _) = cpu_stat();
             let cpu = fwd.as_ref().map(|p| cpu_ticks(p.pid()) - cpu0);
+            if let Some(p) = &fwd {
+                let (u, s) = cpu_split(p.pid());
+                eprintln!(
+                    "{T}: {name} run {r}: bng-fwd user {} ms, system {} ms",
+                    (u - split0.0) * 10,
+                    (s - split0.1) * 10
+                );
+            }
             // the forwarding cost per packet: softirq time of all CPUs (the kernel's
             // forwarding, the XDP redirect and copy into the XSK, the veth hops and the
             // sink, common to every case) plus bng-fwd's own CPU time
