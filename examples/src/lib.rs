@@ -16,5 +16,6 @@ pub mod cli;
 pub mod dump;
 pub mod ipsec;
 pub mod lab;
+pub mod lab_netns;
 pub mod net;
 pub mod rng;

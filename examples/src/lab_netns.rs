@@ -1,0 +1,368 @@
+//! `lab --netns`: the lab's simulated subscribers over veth namespaces against the real
+//! `bng` process (its AF_PACKET or AF_XDP backend, IPoE with local authorisation, NAT44)
+//! and a server namespace that echoes UDP. Root only.
+//!
+//! ```text
+//! [lab-sub: sub0]  --veth--  [acc  bng  up0]  --veth--  [up1 192.0.2.254: UDP echo]
+//!  N DHCPv4 client machines    (the `bng` binary)           (a std UdpSocket)
+//! ```
+//!
+//! Each subscriber is our own DHCPv4 client machine (`bng_dhcp::v4::client`) with its
+//! own MAC, all on one AF_PACKET socket in the subscriber namespace; once bound it sends
+//! UDP datagrams to the server through bng and NAT44 and counts the echoes. The report
+//! has the in-memory lab's shape ([`crate::lab::Report`]): sessions up, setup rate
+//! (wall clock: real time here, nothing is virtual), packets sent and answered,
+//! failures. PPPoE subscribers are not simulated over namespaces yet (their count is
+//! reported as 0).
+
+#![allow(
+    clippy::cast_possible_truncation,
+    clippy::indexing_slicing,
+    reason = "subscriber indices fit u16/u32; fixed offsets in frames this module parsed the length of"
+)]
+
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use bng_dataplane::backend::afpacket::Socket;
+use bng_dhcp::v4::client::{Client, ClientAction, ClientConfig, ClientDestination};
+use bng_testkit::netns::{Netns, Peer, veth, wait_for};
+
+use crate::lab::Report;
+use crate::net::{Udp4, parse_udp4};
+
+/// The server's address (upstream side).
+pub const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
+/// UDP echo port on the server.
+pub const ECHO_PORT: u16 = 7;
+/// How long subscribers get to come up.
+pub const SETUP_BOUND: Duration = Duration::from_secs(40);
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct NetnsOptions {
+    /// IPoE (DHCPv4) subscribers.
+    pub ipoe: usize,
+    /// UDP datagrams each subscriber sends (each is echoed).
+    pub packets: usize,
+    /// The `bng` binary.
+    pub bng: PathBuf,
+    /// `afpacket` or `afxdp`.
+    pub backend: String,
+    /// Work directory (config, users file, bng log).
+    pub dir: PathBuf,
+}
+
+/// Whether this process may create namespaces: the error says what to do otherwise.
+///
+/// # Errors
+/// Not root.
+pub fn check_root() -> Result<(), String> {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    #[allow(unsafe_code, reason = "geteuid has no safe wrapper in std")]
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
+        Ok(())
+    } else {
+        Err(
+            "lab --netns: needs root (it creates network namespaces and veth pairs and opens \
+             AF_PACKET sockets): run it with sudo, or drop --netns for the in-memory lab"
+                .into(),
+        )
+    }
+}
+
+fn config(dir: &Path, backend: &str, n: usize) -> PathBuf {
+    let last = 10 + n.max(1) as u32 + 50;
+    let text = format!(
+        r#"[access]
+interface = "acc"
+backend = "{backend}"
+
+[upstream]
+interface = "up0"
+backend = "{backend}"
+address = "192.0.2.1/24"
+gateway = "{SERVER}"
+
+[pppoe]
+enabled = false
+pool = "default"
+
+[ipoe]
+enabled = true
+gateway = "100.65.0.1"
+pool = "ipoe"
+lease_secs = 600
+
+[auth]
+mode = "local"
+users_file = "users"
+
+[[pools.v4]]
+name = "default"
+first = "100.64.0.10"
+last = "100.64.0.200"
+
+[[pools.v4]]
+name = "ipoe"
+first = "100.65.0.10"
+last = "{}"
+
+[nat]
+pool = "203.0.113.1"
+block_size = 512
+"#,
+        Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 65, 0, 0)) + last)
+    );
+    let p = dir.join("bng.toml");
+    let _ = std::fs::write(&p, text);
+    let _ = std::fs::write(dir.join("users"), "");
+    p
+}
+
+fn sub_mac(i: usize) -> [u8; 6] {
+    let b = (i as u32).to_be_bytes();
+    [0x02, 0x1a, b[0], b[1], b[2], b[3]]
+}
+
+struct Sub {
+    c: Client,
+    mac: [u8; 6],
+    addr: Option<Ipv4Addr>,
+    echoes: u64,
+}
+
+/// Runs the namespace lab; `progress(up, n, elapsed)` is called while subscribers come
+/// up.
+///
+/// # Errors
+/// Not root, or the gateway did not start (its log is in the message).
+#[allow(
+    clippy::too_many_lines,
+    reason = "setup, the two phases and the report, in order"
+)]
+pub fn run(
+    opt: &NetnsOptions,
+    progress: &mut dyn FnMut(usize, usize, Duration),
+) -> Result<Report, String> {
+    check_root()?;
+    let n = opt.ipoe;
+    std::fs::create_dir_all(&opt.dir).map_err(|e| format!("{}: {e}", opt.dir.display()))?;
+    let g = Netns::new("labg");
+    let c = Netns::new("labc");
+    let s = Netns::new("labs");
+    veth(&g, "acc", &c, "sub0");
+    veth(&g, "up0", &s, "up1");
+    for (ns, dev) in [(&g, "acc"), (&g, "up0"), (&c, "sub0"), (&s, "up1")] {
+        ns.exec(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+        ]);
+    }
+    s.ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "up1"]);
+    s.ip(&["route", "add", "203.0.113.0/24", "via", "192.0.2.1"]);
+    // the server: a UDP echo responder
+    let echo = s.run_in(|| UdpSocket::bind((SERVER, ECHO_PORT)));
+    let echo = echo.map_err(|e| format!("echo socket: {e}"))?;
+    let _ = echo.set_read_timeout(Some(Duration::from_millis(100)));
+    let stop = Arc::new(AtomicBool::new(false));
+    let echo_stop = Arc::clone(&stop);
+    let echo_thread = std::thread::spawn(move || {
+        let mut b = [0u8; 2048];
+        while !echo_stop.load(Ordering::Relaxed) {
+            if let Ok((k, from)) = echo.recv_from(&mut b) {
+                let _ = echo.send_to(&b[..k], from);
+            }
+        }
+    });
+    let cfg = config(&opt.dir, &opt.backend, n);
+    let bng_path = opt.bng.to_str().ok_or("bng path is not UTF-8")?;
+    let cfg_path = cfg.to_str().ok_or("config path is not UTF-8")?;
+    let mut bng: Peer = g.spawn(
+        "bng",
+        &[bng_path, "--config", cfg_path],
+        &opt.dir.join("bng.log"),
+    );
+    let ready = wait_for(Duration::from_secs(10), "bng ready", || {
+        bng.log().contains("bng: ready") || bng.exited().is_some()
+    });
+    if !ready || bng.exited().is_some() {
+        stop.store(true, Ordering::Relaxed);
+        let _ = echo_thread.join();
+        return Err(format!("bng did not start:\n{}", bng.log()));
+    }
+    let sock = c
+        .run_in(|| Socket::open("sub0"))
+        .map_err(|e| format!("AF_PACKET on sub0: {e}"))?;
+
+    let mut subs: Vec<Sub> = (0..n)
+        .map(|i| Sub {
+            c: Client::new(ClientConfig::new(sub_mac(i)), i as u64 + 1),
+            mac: sub_mac(i),
+            addr: None,
+            echoes: 0,
+        })
+        .collect();
+    let by_mac: HashMap<[u8; 6], usize> =
+        subs.iter().enumerate().map(|(i, s)| (s.mac, i)).collect();
+    let mut bng_mac = [0xff; 6];
+    let mut buf = vec![0u8; 2048];
+    let mut tx = [0u8; 600];
+    let t0 = Instant::now();
+
+    // ---- phase 1: every subscriber runs DHCP until bound ----
+    let mut last_progress = Duration::ZERO;
+    while t0.elapsed() < SETUP_BOUND {
+        let now = t0.elapsed();
+        for s in &mut subs {
+            s.c.handle_timeout(now);
+            while let Some(a) = s.c.poll_action(now, &mut tx) {
+                match a {
+                    ClientAction::Transmit { len, dst } => {
+                        let held = s.c.lease().map_or(Ipv4Addr::UNSPECIFIED, |l| l.addr);
+                        let (dmac, dip) = match dst {
+                            ClientDestination::Broadcast => ([0xff; 6], Ipv4Addr::BROADCAST),
+                            ClientDestination::Server(ip) => (bng_mac, ip),
+                        };
+                        let f = Udp4 {
+                            src_mac: s.mac,
+                            dst_mac: dmac,
+                            src: held,
+                            dst: dip,
+                            src_port: 68,
+                            dst_port: 67,
+                        }
+                        .frame(&tx[..len]);
+                        let _ = sock.send(&f);
+                    }
+                    ClientAction::Event(bng_dhcp::v4::client::ClientEvent::Bound(l)) => {
+                        s.addr = Some(l.addr);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        while let Ok(Some(k)) = sock.recv(&mut buf, Duration::from_millis(2)) {
+            let f = &buf[..k];
+            let Some(dst) = f.get(..6).and_then(|d| <[u8; 6]>::try_from(d).ok()) else {
+                continue;
+            };
+            let Some(&i) = by_mac.get(&dst) else { continue };
+            if let Some(u) = parse_udp4(f, 68) {
+                bng_mac = u.src_mac;
+                let _ = subs[i].c.handle_packet(t0.elapsed(), u.payload);
+            }
+        }
+        let up = subs.iter().filter(|s| s.addr.is_some()).count();
+        if now >= last_progress + Duration::from_millis(200) || up == n {
+            progress(up, n, now);
+            last_progress = now;
+        }
+        if up == n {
+            break;
+        }
+    }
+    let setup = t0.elapsed();
+    let up = subs.iter().filter(|s| s.addr.is_some()).count();
+
+    // ---- phase 2: UDP through bng and NAT44, echoed by the server ----
+    let t1 = Instant::now();
+    let mut sent = 0u64;
+    let mut echoes = vec![0u64; n];
+    for (i, s) in subs.iter().enumerate() {
+        let Some(a) = s.addr else { continue };
+        for k in 0..opt.packets {
+            let f = Udp4 {
+                src_mac: s.mac,
+                dst_mac: bng_mac,
+                src: a,
+                dst: SERVER,
+                src_port: 20_000 + (i % 40_000) as u16,
+                dst_port: ECHO_PORT,
+            }
+            .frame(&(k as u32).to_be_bytes());
+            if sock.send(&f).is_ok() {
+                sent += 1;
+            }
+        }
+        // let the gateway and the server keep up (bounded socket buffers)
+        drain_echoes(&sock, &mut buf, &by_mac, &mut echoes, Duration::ZERO);
+        if i % 8 == 7 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline && echoes.iter().sum::<u64>() < sent {
+        drain_echoes(
+            &sock,
+            &mut buf,
+            &by_mac,
+            &mut echoes,
+            Duration::from_millis(20),
+        );
+    }
+    for (s, e) in subs.iter_mut().zip(&echoes) {
+        s.echoes = *e;
+    }
+    let fwd = t1.elapsed();
+    bng.stop();
+    stop.store(true, Ordering::Relaxed);
+    let _ = echo_thread.join();
+    let received: u64 = echoes.iter().sum();
+    let lossy = subs
+        .iter()
+        .filter(|s| s.addr.is_some() && s.echoes < opt.packets as u64)
+        .count();
+    Ok(Report {
+        ipoe_subscribers: n,
+        ipoe_up: up,
+        failures: (n - up) + lossy,
+        ipoe_setup_virtual: setup,
+        ipoe_setup_wall: setup,
+        sent,
+        received,
+        ipoe_sent: sent,
+        ipoe_received: received,
+        forwarded: sent + received,
+        forward_wall: fwd,
+        ..Report::default()
+    })
+}
+
+/// Counts UDP echoes (from the server's echo port) per subscriber, for up to `wait`.
+fn drain_echoes(
+    sock: &Socket,
+    buf: &mut [u8],
+    by_mac: &HashMap<[u8; 6], usize>,
+    echoes: &mut [u64],
+    wait: Duration,
+) -> usize {
+    let mut got = 0;
+    while let Ok(Some(k)) = sock.recv(buf, wait) {
+        let f = &buf[..k];
+        let Some(&i) = f
+            .get(..6)
+            .and_then(|d| <[u8; 6]>::try_from(d).ok())
+            .and_then(|d| by_mac.get(&d))
+        else {
+            continue;
+        };
+        // IPv4 UDP from the echo port: ethertype, protocol, source port
+        if f.get(12..14) == Some(&[0x08, 0x00])
+            && f.get(23) == Some(&17)
+            && f.get(34..36) == Some(&ECHO_PORT.to_be_bytes())
+        {
+            if let Some(e) = echoes.get_mut(i) {
+                *e += 1;
+                got += 1;
+            }
+        }
+    }
+    got
+}

@@ -1,0 +1,55 @@
+//! `lab --netns` with a small N: 50 simulated IPoE subscribers (our DHCPv4 client
+//! machines on one AF_PACKET socket) over a veth namespace against the real `bng`
+//! binary (AF_PACKET backend, IPoE, local authorisation, NAT44) and a UDP echo server:
+//! every subscriber comes up, every datagram is echoed back through NAT44, no failures.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    clippy::cast_precision_loss,
+    reason = "tests"
+)]
+
+use core::time::Duration;
+
+use bng_examples::lab_netns::{NetnsOptions, run};
+use bng_testkit::netns::{require, workdir};
+
+#[test]
+fn lab_netns_50_ipoe_subscribers_through_bng_and_nat44() {
+    if !require("lab_netns", &["ip", "sysctl"]) {
+        return;
+    }
+    let opt = NetnsOptions {
+        ipoe: 50,
+        packets: 4,
+        bng: env!("CARGO_BIN_EXE_bng").into(),
+        backend: "afpacket".into(),
+        dir: workdir("lab_netns"),
+    };
+    let mut last = 0;
+    let r = run(&opt, &mut |up, n, t: Duration| {
+        if up != last {
+            eprintln!("lab --netns: {up}/{n} up at {:.2} s", t.as_secs_f64());
+            last = up;
+        }
+    })
+    .unwrap();
+    let log = std::fs::read_to_string(opt.dir.join("bng.log")).unwrap_or_default();
+    eprintln!(
+        "lab --netns: {} IPoE up in {:.3} s ({:.0} sessions/s over veth), {} sent, {} echoed in {:.3} s",
+        r.ipoe_up,
+        r.ipoe_setup_wall.as_secs_f64(),
+        r.ipoe_setup_rate(),
+        r.sent,
+        r.received,
+        r.forward_wall.as_secs_f64()
+    );
+    assert_eq!(r.ipoe_up, 50, "bng:\n{log}");
+    assert_eq!(r.sent, 200);
+    assert_eq!(r.received, 200, "bng:\n{log}");
+    assert_eq!(r.failures, 0);
+    assert!(r.ipoe_setup_wall < Duration::from_secs(30));
+}
