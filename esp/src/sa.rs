@@ -226,6 +226,8 @@ pub struct Stats {
 }
 
 impl Stats {
+    #[cold]
+    #[inline(never)]
     fn record(&mut self, e: Error) {
         match e {
             Error::Protocol(p) => {
@@ -314,6 +316,8 @@ impl Core {
     }
 
     /// Fires every limit reached at `now`; true when the SA is dead.
+    #[cold]
+    #[inline(never)]
     fn check(&mut self, now: Duration) -> bool {
         let lt = self.config.lifetime;
         let age = now.saturating_sub(self.created);
@@ -565,7 +569,8 @@ impl<T: Transform> Outbound<T> {
     }
 
     /// Takes the next sequence number; never wraps (RFC 4303 section 3.3.3).
-    #[inline]
+    #[allow(clippy::inline_always, reason = "per-packet hot path, measured")]
+    #[inline(always)]
     fn take_seq(&mut self) -> Result<u64, Error> {
         let max = if self.core.config.esn {
             u64::MAX
