@@ -36,6 +36,13 @@ struct Args {
     /// Seed of the deterministic randomness.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Over veth namespaces against the real `bng` process instead of in memory (root;
+    /// IPoE subscribers only so far: `bng_examples::lab_netns`).
+    #[arg(long)]
+    netns: bool,
+    /// With `--netns`: the gateway's backend, `afpacket` or `afxdp`.
+    #[arg(long, default_value = "afpacket")]
+    backend: String,
 }
 
 fn main() -> ExitCode {
@@ -68,16 +75,37 @@ fn main() -> ExitCode {
             last = up;
         }
     };
-    let r = run(
-        &Options {
-            subscribers: a.subscribers,
+    let r = if a.netns {
+        let bng = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.parent().map(|d| d.join("bng")))
+            .unwrap_or_else(|| "bng".into());
+        let opt = bng_examples::lab_netns::NetnsOptions {
             ipoe: a.ipoe,
             packets: a.packets,
-            seed: a.seed,
-            progress_every: 8,
-        },
-        &mut progress,
-    );
+            bng,
+            backend: a.backend.clone(),
+            dir: std::env::temp_dir().join("bngkit-lab-netns"),
+        };
+        match bng_examples::lab_netns::run(&opt, &mut progress) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        run(
+            &Options {
+                subscribers: a.subscribers,
+                ipoe: a.ipoe,
+                packets: a.packets,
+                seed: a.seed,
+                progress_every: 8,
+            },
+            &mut progress,
+        )
+    };
     if tty {
         eprintln!();
     }
