@@ -5,6 +5,8 @@
 //!   pool, NAT44 with a compliance log), PAP; the VM pings the server through NAT44 and
 //!   the server sees the pool address; SIGTERM to `bng` ends the session (pppd sees
 //!   LCP Terminate-Request / PADT).
+//! - `bng_pppoe_local_chap_auto_backend`: the same with CHAP and `backend = "auto"`, which
+//!   opens AF_XDP sockets (XDP redirect program) on the TAP and the veth when run as root.
 //! - `bng_pppoe_radius_chap`: CHAP against FreeRADIUS (in the namespace, generated config
 //!   dir), Framed-IP-Address and Filter-Id from the Access-Accept; a `radclient` `CoA`
 //!   changes the rate (bng's log and `/metrics`); a Disconnect-Request ends the session
@@ -69,7 +71,7 @@ fn lab(tag: &str, dir: &Path) -> Lab {
     }
 }
 
-fn config(dir: &Path, auth: &str, ppp_auth: &str, extra: &str) -> PathBuf {
+fn config(dir: &Path, auth: &str, ppp_auth: &str, backend: &str, extra: &str) -> PathBuf {
     let text = format!(
         r#"[nas]
 identifier = "bngkit-test"
@@ -77,11 +79,11 @@ ip = "192.0.2.1"
 
 [access]
 interface = "tap0"
-backend = "afpacket"
+backend = "{backend}"
 
 [upstream]
 interface = "up0"
-backend = "afpacket"
+backend = "{backend}"
 address = "192.0.2.1/24"
 gateway = "{SERVER}"
 
@@ -195,14 +197,25 @@ fn server_saw_pool_address(file: &Path) -> usize {
 
 #[test]
 fn bng_pppoe_local_pap() {
-    let test = "bng_pppoe_local_pap";
+    local("bng_pppoe_local_pap", "bnglp", "pap", "afpacket");
+}
+
+/// `backend = "auto"`: AF_XDP (the XDP redirect program on the TAP and the veth) where
+/// it opens. The XDP program takes the TAP's frames before the kernel's capture point, so
+/// this run's TAP capture is empty; the AF_PACKET run checks the frames.
+#[test]
+fn bng_pppoe_local_chap_auto_backend() {
+    local("bng_pppoe_local_chap_auto_backend", "bnglx", "chap", "auto");
+}
+
+fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     if !require(test, &["ip", "tshark"]) {
         return;
     }
     let Some(image) = vm::image(test) else { return };
     let dir = workdir(test);
-    let lab = lab("bnglp", &dir);
-    let cfg = config(&dir, "local", "pap", "");
+    let lab = lab(tag, &dir);
+    let cfg = config(&dir, "local", ppp_auth, backend_cfg, "");
     let mut bng = start_bng(&lab.ns, &cfg, &dir);
     let t0 = Instant::now();
     let run = image.boot(
@@ -229,6 +242,11 @@ fn bng_pppoe_local_pap() {
     let report = run.finish(Duration::from_secs(60));
     let console = &report.console;
     let log = bng.log();
+    let backend = if log.contains("ports open (afxdp)") {
+        "AF_XDP"
+    } else {
+        "AF_PACKET"
+    };
     assert!(up, "{test}: pppd did not reach IPCP.\n{console}\n{log}");
     assert!(
         pinged,
@@ -256,10 +274,13 @@ fn bng_pppoe_local_pap() {
     let seen = server_saw_pool_address(&up_file);
     assert!(seen >= 1, "the server saw no echo request from {NAT_ADDR}");
     let d = assert_clean_capture(&lab.tap_cap.finish());
+    if backend_cfg == "afpacket" {
+        assert!(d.frames > 10, "the TAP capture holds {} frames", d.frames);
+    }
     drop(lab.server);
     let padi_to_ipcp = vm_t(console, "ipcp").zip(vm_t(console, "discovery"));
     eprintln!(
-        "{test}: pppd up (PAP, local users) in {:.2} s from boot, PADS->IPCP {:.2} s (VM clock), \
+        "{test}: pppd up ({ppp_auth}, local users, {backend}) in {:.2} s from boot, PADS->IPCP {:.2} s (VM clock), \
          {seen} pings from {NAT_ADDR} at the server, session ended at SIGTERM; tshark: {} frames on \
          the TAP, 0 malformed",
         setup.as_secs_f64(),
@@ -434,6 +455,7 @@ fn bng_pppoe_radius_chap() {
         &dir,
         "radius",
         "chap",
+        "afpacket",
         r#"
 [radius]
 interim_interval = 300

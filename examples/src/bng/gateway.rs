@@ -73,6 +73,7 @@ pub fn run(cfg: Config, opt: &Options) -> Result<(), String> {
         ) {
             (Ok(a), Ok(u)) => {
                 tracing::info!(backend = "afxdp", "ports open");
+                println!("bng: ports open (afxdp)");
                 let (am, um) = (a.mac(), u.mac());
                 return run_with(cfg, opt, vec![a, u], am, um, |p| {
                     let _ = afxdp::wait_any(p, Duration::from_millis(5));
@@ -93,6 +94,7 @@ pub fn run(cfg: Config, opt: &Options) -> Result<(), String> {
     let u = Socket::open(&cfg.upstream.interface)
         .map_err(|e| format!("upstream.interface {}: {e}", cfg.upstream.interface))?;
     tracing::info!(backend = "afpacket", "ports open");
+    println!("bng: ports open (afpacket)");
     let (am, um) = (a.mac(), u.mac());
     run_with(cfg, opt, vec![a, u], am, um, |p| {
         let _ = afpacket::wait_any(p, Duration::from_millis(5));

@@ -89,8 +89,20 @@ impl SessionAllocator for SidAlloc {
     }
 }
 
+/// How long after the PADS the AC waits for the client's first PPP frame before it
+/// starts LCP itself. Starting at once loses the first Configure-Request to a client whose
+/// kernel PPPoE channel is not ready yet (pppd), which then costs a 3 s restart timer.
+pub const LCP_START_DELAY: Duration = Duration::from_millis(500);
+
+/// The next deadline of a session: its LCP start, else its own timers.
+fn deadline(s: &Sess<'_>) -> Option<Duration> {
+    s.start_at.or_else(|| s.ppp.poll_timeout())
+}
+
 struct Sess<'c> {
     ppp: Session<'c>,
+    /// LCP not started yet: until the client's first PPP frame or this deadline.
+    start_at: Option<Duration>,
     link: Header,
     handle: Handle,
     /// Why we are ending it (set by [`PppoeCp::disconnect`]).
@@ -229,13 +241,12 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
                 }
                 let mut challenge = [0u8; 16];
                 self.rng.fill_bytes(&mut challenge);
-                let mut ppp =
-                    Session::from_parts(self.ppp_cfg, sid, self.rng.next_u64(), challenge);
-                ppp.start(now);
+                let ppp = Session::from_parts(self.ppp_cfg, sid, self.rng.next_u64(), challenge);
                 self.by_sid.insert(
                     sid,
                     Sess {
                         ppp,
+                        start_at: Some(now + LCP_START_DELAY),
                         link,
                         handle,
                         ending: None,
@@ -282,6 +293,10 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
         };
         if punt.frame.get(6..12) != Some(&s.link.dst[..]) {
             return;
+        }
+        if s.start_at.take().is_some() {
+            // the client speaks: its channel is up, start LCP (RFC 1661 section 3.2)
+            s.ppp.start(now);
         }
         if let Ok(Some(req)) = s.ppp.handle_packet(now, pppoe) {
             let owned =
@@ -450,22 +465,24 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
         let due: Vec<u16> = self
             .by_sid
             .iter()
-            .filter(|(_, s)| s.ppp.poll_timeout().is_some_and(|t| t <= now))
+            .filter(|(_, s)| deadline(s).is_some_and(|t| t <= now))
             .map(|(k, _)| *k)
             .collect();
         for sid in due {
             if let Some(s) = self.by_sid.get_mut(&sid) {
-                s.ppp.handle_timeout(now);
+                if s.start_at.is_some_and(|t| t <= now) {
+                    s.start_at = None;
+                    s.ppp.start(now);
+                } else {
+                    s.ppp.handle_timeout(now);
+                }
             }
             self.flush(sid, cx);
         }
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        self.by_sid
-            .values()
-            .filter_map(|s| s.ppp.poll_timeout())
-            .min()
+        self.by_sid.values().filter_map(deadline).min()
     }
 
     fn disconnect(&mut self, handle: Handle, cause: EndCause, cx: &mut Ctx<'_>) -> bool {
