@@ -22,7 +22,7 @@
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,6 +34,10 @@ use crate::bng::{Bng, BngConfig, NatTables, Punt, steer_hash, worker_of};
 use crate::buffer::{Arena, Pkt};
 use crate::control::{Command, ControlError, DRAIN_BUDGET};
 use crate::graph::{FRAME_SIZE, Frame, new_frame};
+
+/// Packets a steering batch may hold while its worker's queue is full before it is
+/// dropped.
+pub const STEER_HOLD: usize = 4096;
 
 /// Packets copied from one worker to another: their bytes back to back, and per
 /// packet its port and length.
@@ -354,6 +358,7 @@ fn run<B: Backend>(
     let mut tx: Vec<Frame<'_>> = (0..nports).map(|_| new_frame()).collect();
     let start = Instant::now();
     let mut commands_open = true;
+    let mut held = false;
     loop {
         if commands_open {
             commands_open = drain_worker(commands, &mut bng, steering.as_mut());
@@ -364,6 +369,9 @@ fn run<B: Backend>(
         }
         let mut work = 0usize;
         for (i, port) in ports.iter_mut().enumerate() {
+            if held {
+                break;
+            }
             let n = port.rx_burst(&mut pool, &mut rx);
             if n == 0 {
                 continue;
@@ -394,7 +402,11 @@ fn run<B: Backend>(
             bng.process(now, &mut rx, &mut pool, &mut tx);
         }
         if let Some(st) = &mut steering {
-            // hand the batches over, one channel operation each
+            // hand the batches over, one channel operation each; a batch whose queue
+            // is full is kept and retried (and this worker stops receiving until it
+            // goes: backpressure to its RX ring) unless it has grown past
+            // STEER_HOLD packets, then it is dropped and counted
+            held = false;
             for w in 0..st.workers {
                 if st.out.get(w).is_none_or(Batch::is_empty) {
                     continue;
@@ -409,6 +421,15 @@ fn run<B: Backend>(
                 match st.to.get(w).map(|q| q.try_send(b)) {
                     Some(Ok(())) => {
                         stats.steered_out.fetch_add(n, Ordering::Relaxed);
+                    }
+                    Some(Err(TrySendError::Full(mut b))) if b.len() < STEER_HOLD => {
+                        // put it back in front of what was batched since
+                        if let Some(slot) = st.out.get_mut(w) {
+                            core::mem::swap(slot, &mut b);
+                            slot.data.extend_from_slice(&b.data);
+                            slot.pkts.extend_from_slice(&b.pkts);
+                        }
+                        held = true;
                     }
                     _ => {
                         stats.steer_dropped.fetch_add(n, Ordering::Relaxed);
@@ -444,6 +465,7 @@ fn run<B: Backend>(
                     .processed
                     .fetch_add(rx.len() as u64, Ordering::Relaxed);
                 bng.process(now, &mut rx, &mut pool, &mut tx);
+                flush(&mut ports, &mut pool, &mut tx, stats);
                 // back to the worker that filled it, for reuse
                 let mut b = b;
                 b.clear();
@@ -467,10 +489,14 @@ fn run<B: Backend>(
         }
         if work == 0 {
             stats.idle_loops.fetch_add(1, Ordering::Relaxed);
-            if stop.load(Ordering::Acquire) {
+            if stop.load(Ordering::Acquire) && !held {
                 break;
             }
-            std::thread::sleep(Duration::from_micros(20));
+            if held {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(20));
+            }
         }
     }
     drop(bng);

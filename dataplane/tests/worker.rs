@@ -271,3 +271,185 @@ fn pool_slices_partition_the_pool() {
         assert_eq!(total, 7);
     }
 }
+
+/// Replays a fixed set of frames `remaining` times over (a generator), and counts and
+/// frees what is transmitted (a sink): no allocation per packet on either side.
+struct Replay {
+    frames: Arc<Vec<Vec<u8>>>,
+    next: usize,
+    remaining: u64,
+    sent: u64,
+}
+
+impl Backend for Replay {
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        let mut n = 0;
+        while self.remaining > 0 && out.len() < bng_dataplane::graph::FRAME_SIZE {
+            let Some(p) = pool.alloc_from(&self.frames[self.next]) else {
+                break;
+            };
+            out.push(p);
+            self.next = (self.next + 1) % self.frames.len();
+            self.remaining -= 1;
+            n += 1;
+        }
+        n
+    }
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
+        let n = frame.len();
+        self.sent += n as u64;
+        pool.free_all(frame);
+        n
+    }
+}
+
+/// Forwarding rate of `workers` workers over `packets` upstream packets of `streams`
+/// sessions; `steer`: every packet arrives at worker 0 (no RSS for PPPoE) and is
+/// steered, else each worker's port receives its own sessions' packets (RSS).
+fn rate(workers: usize, streams: u32, packets: u64, steer: bool) -> (f64, u64) {
+    let (ctl, rxs) = Control::new(workers, 8192);
+    let mut steering: Vec<Option<Steering>> = Steering::mesh(workers, 1, POOL.into(), 4, 256)
+        .into_iter()
+        .map(Some)
+        .collect();
+    if workers == 1 || !steer {
+        steering.iter_mut().for_each(|s| *s = None);
+    }
+    let gate = Arc::new(AtomicBool::new(false));
+    let owner = |i: u32| session(i, true).worker(workers);
+    let ws: Vec<Worker<Gated2>> = rxs
+        .into_iter()
+        .zip(steering)
+        .enumerate()
+        .map(|(w, (q, st))| {
+            let mine: Vec<Vec<u8>> = (0..streams)
+                .filter(|&i| if steer { w == 0 } else { owner(i) == w })
+                .map(|i| frame(i, 0))
+                .collect();
+            let share = if steer {
+                if w == 0 { packets } else { 0 }
+            } else {
+                packets * mine.len() as u64 / u64::from(streams)
+            };
+            let ports = vec![
+                Gated2 {
+                    inner: Replay {
+                        frames: Arc::new(if mine.is_empty() {
+                            vec![vec![0; 60]]
+                        } else {
+                            mine
+                        }),
+                        next: 0,
+                        remaining: share,
+                        sent: 0,
+                    },
+                    open: Arc::clone(&gate),
+                },
+                Gated2 {
+                    inner: Replay {
+                        frames: Arc::new(vec![vec![0; 60]]),
+                        next: 0,
+                        remaining: 0,
+                        sent: 0,
+                    },
+                    open: Arc::clone(&gate),
+                },
+            ];
+            let mut cfg = worker_cfg(w, workers);
+            cfg.buffers = 8192;
+            Worker::spawn(w, cfg, ports, q, st, None)
+        })
+        .collect();
+    ctl.add_route(route()).unwrap();
+    for i in 0..streams {
+        ctl.add_session_wait(session(i, true)).unwrap();
+    }
+    let expected: u64 = ws
+        .iter()
+        .enumerate()
+        .map(|(w, _)| {
+            if steer {
+                if w == 0 { packets } else { 0 }
+            } else {
+                packets * (0..streams).filter(|&i| owner(i) == w).count() as u64
+                    / u64::from(streams)
+            }
+        })
+        .sum();
+    let t = Instant::now();
+    gate.store(true, Ordering::Release);
+    let t0 = Instant::now();
+    while ws
+        .iter()
+        .map(|w| w.stats.tx.load(Ordering::Relaxed))
+        .sum::<u64>()
+        < expected
+    {
+        if t0.elapsed() > Duration::from_secs(120) {
+            let rows: Vec<_> = ctl
+                .node_counters(ws.len() - 1)
+                .unwrap()
+                .into_iter()
+                .filter(|r| r.2 > 0)
+                .collect();
+            eprintln!("{:?}", ws.iter().map(|w| &w.stats).collect::<Vec<_>>());
+            panic!(
+                "timed out: tx {:?} rx {:?} expected {expected}; {rows:?}",
+                ws.iter()
+                    .map(|w| w.stats.tx.load(Ordering::Relaxed))
+                    .collect::<Vec<_>>(),
+                ws.iter()
+                    .map(|w| w.stats.rx.load(Ordering::Relaxed))
+                    .collect::<Vec<_>>()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let steered = ws
+        .iter()
+        .map(|w| w.stats.steered_out.load(Ordering::Relaxed))
+        .sum();
+    for w in ws {
+        w.join().unwrap();
+    }
+    (expected as f64 / secs / 1e6, steered)
+}
+
+struct Gated2 {
+    inner: Replay,
+    open: Arc<AtomicBool>,
+}
+
+impl Backend for Gated2 {
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        if self.open.load(Ordering::Acquire) {
+            self.inner.rx_burst(pool, out)
+        } else {
+            0
+        }
+    }
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
+        self.inner.tx_burst(pool, frame)
+    }
+}
+
+/// 1 worker vs 2 workers, with RSS-like spreading and with software steering.
+/// `cargo test --release -p bng-dataplane --test worker -- --ignored --nocapture scaling`
+#[test]
+#[ignore = "a whole-process rate measurement; run by hand in release for BENCHMARKS.md"]
+fn scaling() {
+    let packets: u64 = std::env::var("SCALING_PACKETS").map_or(20_000_000, |v| v.parse().unwrap());
+    for round in 0..3 {
+        let (one, _) = rate(1, 1000, packets / 2, false);
+        let (two, _) = rate(2, 1000, packets, false);
+        let (two_steered, steered) = rate(2, 1000, packets, true);
+        let load = std::fs::read_to_string("/proc/loadavg").unwrap();
+        eprintln!(
+            "round {round}: 1 worker {one:.2} Mpps; 2 workers (RSS) {two:.2} Mpps = {:.2}x; 2 workers (steered from worker 0, {steered} handed over) {two_steered:.2} Mpps = {:.2}x; loadavg {}",
+            two / one,
+            two_steered / one,
+            load.trim()
+        );
+    }
+}
