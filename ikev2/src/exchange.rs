@@ -305,6 +305,11 @@ pub enum Action {
         /// The new SA's responder SPI.
         spi_r: [u8; 8],
     },
+    /// EAP (RFC 7296 section 2.16): an EAP message from the peer waits in
+    /// [`IkeSa::eap_message`] (empty on a responder: send the first EAP request).
+    /// Answer with [`IkeSa::eap_reply`]; an initiator that received EAP-Success
+    /// calls [`IkeSa::set_msk`] and [`IkeSa::eap_complete`] instead.
+    Eap,
     /// The IKE SA was deleted (by us or the peer); drop the machine.
     Closed,
     /// The exchange failed; drop the machine.
@@ -405,6 +410,52 @@ pub struct CertAuth<'c> {
 impl core::fmt::Debug for CertAuth<'_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CertAuth").finish_non_exhaustive()
+    }
+}
+
+/// Where an EAP authentication (RFC 7296 section 2.16) stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EapStage {
+    /// Responder: no EAP message sent yet. Initiator: IKE_AUTH without AUTH sent.
+    Start,
+    /// EAP messages going back and forth.
+    Running,
+    /// EAP-Success sent (responder) or our MSK AUTH sent (initiator).
+    Success,
+}
+
+/// EAP state of one IKE SA.
+struct Eap {
+    stage: EapStage,
+    /// The last EAP message from the peer.
+    inbox: Buf<MAX_MESSAGE>,
+    /// Responder: the request ID whose response waits for the caller's EAP message.
+    owed: Option<u32>,
+    /// The Master Session Key of the EAP method (caller-supplied).
+    msk: Option<crate::crypto::Secret>,
+    /// The peer's RestOfIDPayload, for the MSK AUTH at the end.
+    peer_id: Buf<260>,
+    /// Responder: the initiator's SA payload body and selectors from the first
+    /// IKE_AUTH request, answered at the end.
+    sa: Buf<512>,
+    tsi: Option<TrafficSelector>,
+    tsr: Option<TrafficSelector>,
+    cp_request: bool,
+}
+
+impl Eap {
+    const fn new() -> Self {
+        Self {
+            stage: EapStage::Start,
+            inbox: Buf::new(),
+            owed: None,
+            msk: None,
+            peer_id: Buf::new(),
+            sa: Buf::new(),
+            tsi: None,
+            tsr: None,
+            cp_request: false,
+        }
     }
 }
 
@@ -755,6 +806,8 @@ pub struct IkeSa<'c> {
     frag_on: bool,
     /// RFC 7427 digital signatures instead of the PSK, both ways.
     cert: Option<CertAuth<'c>>,
+    /// EAP (section 2.16) for the initiator's authentication.
+    eap: Option<Eap>,
     /// Initiator role for requests: next message ID to use; awaiting its response.
     next_request_id: u32,
     awaiting: Option<u32>,
@@ -993,6 +1046,7 @@ pub struct Responder<'c> {
     /// [`MIN_FRAGMENT_LEN`] counts as that minimum).
     pub options: Options,
     cert: Option<CertAuth<'c>>,
+    eap: bool,
 }
 
 impl core::fmt::Debug for Responder<'_> {
@@ -1034,7 +1088,15 @@ impl<'c> Responder<'c> {
             cookie_threshold: 64,
             options: Options::default(),
             cert: None,
+            eap: false,
         })
+    }
+
+    /// Offers EAP (section 2.16) to initiators that leave AUTH out of IKE_AUTH: the
+    /// SAs this front end creates then raise [`Action::Eap`] and relay EAP
+    /// messages between the initiator and the caller (e.g. a RADIUS server).
+    pub const fn set_eap(&mut self) {
+        self.eap = true;
     }
 
     /// Authenticates every SA this front end creates with digital signatures (RFC
@@ -1166,6 +1228,9 @@ impl<'c> Responder<'c> {
         sa_new.frag_len = frag_len;
         sa_new.frag_on = ip.fragmentation && frag_len.is_some();
         sa_new.cert = self.cert;
+        if self.eap {
+            sa_new.eap = Some(Eap::new());
+        }
         let key = EphemeralKey::generate(suite.dh, rng)?;
         let mut shared = [0u8; MAX_SHARED_LEN];
         let n = key.agree(ke.data, &mut shared)?;
@@ -1267,6 +1332,7 @@ impl<'c> IkeSa<'c> {
             frag_len: None,
             frag_on: false,
             cert: None,
+            eap: None,
             next_request_id: 0,
             awaiting: None,
             expected_request_id: 0,
@@ -1371,6 +1437,203 @@ impl<'c> IkeSa<'c> {
     /// another method fails authentication.
     pub const fn set_cert_auth(&mut self, cert: CertAuth<'c>) {
         self.cert = Some(cert);
+    }
+
+    /// Initiator: authenticates with EAP (section 2.16) instead of an AUTH payload
+    /// of its own; call it before the IKE_SA_INIT response arrives.
+    pub fn set_eap(&mut self) {
+        self.eap = Some(Eap::new());
+    }
+
+    /// The last EAP message from the peer (after [`Action::Eap`]).
+    #[must_use]
+    pub fn eap_message(&self) -> &[u8] {
+        self.eap.as_ref().map_or(&[][..], |e| e.inbox.get())
+    }
+
+    /// The Master Session Key of the EAP method (section 2.16): the responder sets
+    /// it before relaying EAP-Success, the initiator after receiving it. At most
+    /// 64 bytes.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Unexpected`] without EAP or for a longer key.
+    pub fn set_msk(&mut self, msk: &[u8]) -> Result<(), ProtocolError> {
+        let e = self.eap.as_mut().ok_or(ProtocolError::Unexpected)?;
+        e.msk =
+            Some(crate::crypto::Secret::from_slice(msk).map_err(|_| ProtocolError::Unexpected)?);
+        Ok(())
+    }
+
+    /// Sends the caller's next EAP message (section 2.16). Responder: the answer
+    /// to the initiator's last IKE_AUTH request (the first one also carries IDr and
+    /// our AUTH); EAP-Success (code 3) needs [`IkeSa::set_msk`] first, EAP-Failure
+    /// (code 4) ends the SA. Initiator: a new IKE_AUTH request.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Unexpected`] when no EAP message is due.
+    pub fn eap_reply<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        eap: &[u8],
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let stage = self
+            .eap
+            .as_ref()
+            .map(|e| (e.stage, e.owed, e.msk.is_some()));
+        let code = eap.first().copied();
+        match (self.role, stage) {
+            (Role::Responder, Some((stage, Some(rid), msk))) if stage != EapStage::Success => {
+                if code == Some(3) && !msk {
+                    return Err(ProtocolError::Unexpected);
+                }
+                let eapp = Payload::Eap(eap);
+                if stage == EapStage::Start {
+                    let lid = self.cfg.local_id;
+                    let mut id_body = [0u8; 260];
+                    let idn = id_body_bytes(lid, &mut id_body)?;
+                    let mut our = [0u8; AUTH_BUF];
+                    let (method, an) =
+                        self.our_auth(false, id_body.get(..idn).unwrap_or_default(), &mut our)?;
+                    // IDr, [CERT,] AUTH, EAP (section 2.16).
+                    let (inner, n) = compact([
+                        Some(Payload::Idr(Id {
+                            id_type: lid.id_type,
+                            data: lid.data,
+                        })),
+                        self.our_cert(),
+                        Some(Payload::Auth(Auth {
+                            method,
+                            data: our.get(..an).unwrap_or_default(),
+                        })),
+                        Some(eapp),
+                    ]);
+                    self.seal_out(
+                        ExchangeType::IKE_AUTH,
+                        true,
+                        rid,
+                        inner.get(..n).unwrap_or_default(),
+                        rng,
+                    )?;
+                } else {
+                    self.seal_out(ExchangeType::IKE_AUTH, true, rid, &[eapp], rng)?;
+                }
+                if let Some(e) = self.eap.as_mut() {
+                    e.owed = None;
+                    e.stage = if code == Some(3) {
+                        EapStage::Success
+                    } else {
+                        EapStage::Running
+                    };
+                }
+                if code == Some(4) {
+                    let _ = self.fail(ProtocolError::AuthenticationFailed);
+                }
+                Ok(())
+            }
+            (Role::Initiator, Some((EapStage::Running, _, _)))
+                if self.state == State::AuthPending && self.awaiting.is_none() =>
+            {
+                self.send_request(now, ExchangeType::IKE_AUTH, &[Payload::Eap(eap)], rng)
+            }
+            _ => Err(ProtocolError::Unexpected),
+        }
+    }
+
+    /// Initiator, after EAP-Success and [`IkeSa::set_msk`]: sends our AUTH computed
+    /// with the MSK as the shared secret (section 2.16); the responder's answer
+    /// brings its MSK AUTH and the Child SA.
+    ///
+    /// # Errors
+    /// [`ProtocolError::Unexpected`] when EAP is not at that point or no MSK is set.
+    pub fn eap_complete<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let ok = self.role == Role::Initiator
+            && self.state == State::AuthPending
+            && self.awaiting.is_none()
+            && self
+                .eap
+                .as_ref()
+                .is_some_and(|e| e.stage == EapStage::Running && e.msk.is_some());
+        if !ok {
+            return Err(ProtocolError::Unexpected);
+        }
+        let lid = self.cfg.local_id;
+        let mut id_body = [0u8; 260];
+        let idn = id_body_bytes(lid, &mut id_body)?;
+        let mut a = [0u8; 64];
+        let n = self.msk_auth(true, id_body.get(..idn).unwrap_or_default(), &mut a)?;
+        let inner = [Payload::Auth(Auth {
+            method: AuthMethod::SHARED_KEY_MIC,
+            data: a.get(..n).unwrap_or_default(),
+        })];
+        self.send_request(now, ExchangeType::IKE_AUTH, &inner, rng)?;
+        if let Some(e) = self.eap.as_mut() {
+            e.stage = EapStage::Success;
+        }
+        Ok(())
+    }
+
+    /// Seals and starts a request with the next message ID.
+    fn send_request<R: RngCore + CryptoRng>(
+        &mut self,
+        now: Duration,
+        exchange: ExchangeType,
+        inner: &[Payload<'_>],
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
+        let mid = self.next_request_id;
+        self.seal_out(exchange, false, mid, inner, rng)?;
+        self.awaiting = Some(mid);
+        self.next_request_id = mid.wrapping_add(1);
+        self.retransmits = 0;
+        self.retransmit_at = Some(now + self.cfg.retransmit);
+        Ok(())
+    }
+
+    /// `prf(prf(MSK, "Key Pad for IKEv2"), <SignedOctets>)` (section 2.16).
+    fn msk_auth(
+        &self,
+        initiator: bool,
+        id_body: &[u8],
+        out: &mut [u8; 64],
+    ) -> Result<usize, ProtocolError> {
+        let msk = self
+            .eap
+            .as_ref()
+            .and_then(|e| e.msk.as_ref())
+            .ok_or(ProtocolError::Unexpected)?;
+        self.psk_auth_key(msk.as_bytes(), initiator, id_body, out)
+    }
+
+    /// Checks the peer's MSK AUTH (section 2.16) over its saved identity.
+    fn check_msk_auth(&mut self, auth: Auth<'_>) -> Result<(), ProtocolError> {
+        let mut id = [0u8; 260];
+        let n = self.eap.as_ref().map_or(0, |e| {
+            let b = e.peer_id.get();
+            if let Some(d) = id.get_mut(..b.len()) {
+                d.copy_from_slice(b);
+            }
+            b.len()
+        });
+        let mut expect = [0u8; 64];
+        let peer_is_initiator = self.role == Role::Responder;
+        let en = self.msk_auth(
+            peer_is_initiator,
+            id.get(..n).unwrap_or_default(),
+            &mut expect,
+        )?;
+        let ok = auth.method == AuthMethod::SHARED_KEY_MIC
+            && auth.data.len() == en
+            && bool::from(auth.data.ct_eq(expect.get(..en).unwrap_or_default()));
+        if ok {
+            Ok(())
+        } else {
+            Err(self.fail(ProtocolError::AuthenticationFailed))
+        }
     }
 
     /// Whether both ends announced IKE fragmentation (RFC 7383 section 2.3); known
@@ -1564,12 +1827,22 @@ impl<'c> IkeSa<'c> {
         id_body: &[u8],
         out: &mut [u8; 64],
     ) -> Result<usize, ProtocolError> {
+        self.psk_auth_key(self.cfg.psk, initiator, id_body, out)
+    }
+
+    fn psk_auth_key(
+        &self,
+        psk: &[u8],
+        initiator: bool,
+        id_body: &[u8],
+        out: &mut [u8; 64],
+    ) -> Result<usize, ProtocolError> {
         let prf = HmacPrf::new(self.suite.prf)?;
         let (msg, nonce) = self.real_message_nonce(initiator);
         let mut maced = [0u8; 64];
         let mn = self.maced_id(initiator, id_body, &mut maced)?;
         let mut k = [0u8; 64];
-        let kn = prf.prf(self.cfg.psk, &[KEY_PAD], &mut k)?;
+        let kn = prf.prf(psk, &[KEY_PAD], &mut k)?;
         let n = prf.prf(
             k.get(..kn).unwrap_or_default(),
             &[msg, nonce, maced.get(..mn).unwrap_or_default()],
@@ -1730,9 +2003,14 @@ impl<'c> IkeSa<'c> {
         let mut id_body = [0u8; 260];
         let idn = id_body_bytes(id, &mut id_body)?;
         let mut auth = [0u8; AUTH_BUF];
-        let (method, an) =
-            self.our_auth(true, id_body.get(..idn).unwrap_or_default(), &mut auth)?;
-        let cert = self.our_cert();
+        // Section 2.16: an EAP initiator leaves AUTH (and CERT) out.
+        let eap = self.eap.is_some();
+        let (method, an) = if eap {
+            (AuthMethod::SHARED_KEY_MIC, 0)
+        } else {
+            self.our_auth(true, id_body.get(..idn).unwrap_or_default(), &mut auth)?
+        };
+        let cert = if eap { None } else { self.our_cert() };
         self.child_spi = random(rng);
         let spi = self.child_spi;
         let mut ts = [[TransformRepr {
@@ -1772,7 +2050,7 @@ impl<'c> IkeSa<'c> {
                 data: id.data,
             })),
             cert,
-            Some(Payload::Auth(Auth {
+            (!eap).then_some(Payload::Auth(Auth {
                 method,
                 data: auth.get(..an).unwrap_or_default(),
             })),
@@ -1870,6 +2148,9 @@ impl<'c> IkeSa<'c> {
         }
         let response = p.flags().response();
         let id = p.message_id();
+        if !response && self.eap.as_ref().and_then(|e| e.owed) == Some(id) {
+            return Ok(());
+        }
         let retransmitted = !response
             && id.wrapping_add(1) == self.expected_request_id
             && !self.resp_out.is_empty();
@@ -2066,6 +2347,10 @@ impl<'c> IkeSa<'c> {
         Ok(d)
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "section 1.2 / 2.16 initiator IKE_AUTH steps in order"
+    )]
     fn on_auth_response(&mut self, d: Inner<'_>) -> Result<(), ProtocolError> {
         let mut idr = None;
         let mut cert = None;
@@ -2074,9 +2359,11 @@ impl<'c> IkeSa<'c> {
         let mut tsi = None;
         let mut tsr = None;
         let mut err = None;
+        let mut eap = None;
         for raw in d.payloads() {
             let raw = raw?;
             match Payload::parse(&raw)? {
+                Payload::Eap(m) => eap = Some(m),
                 Payload::Idr(_) => idr = Some(raw.body),
                 Payload::Cert(c) => cert = cert.or(Some(c.data)),
                 Payload::Auth(a) => auth = Some(a),
@@ -2087,14 +2374,60 @@ impl<'c> IkeSa<'c> {
                 _ => {}
             }
         }
-        let (Some(idr), Some(auth)) = (idr, auth) else {
-            let e = err.map_or(
-                ProtocolError::PeerMisbehaved("IKE_AUTH without IDr or AUTH"),
-                |t| ProtocolError::PeerError(t.0),
-            );
-            return Err(self.fail(e));
-        };
-        self.check_peer(idr, auth, cert)?;
+        let stage = self.eap.as_ref().map(|e| e.stage);
+        if let Some(EapStage::Start | EapStage::Running) = stage {
+            // Section 2.16: IDr, [CERT,] AUTH, EAP first (the responder proves
+            // itself with its own key), then EAP alone.
+            let Some(m) = eap else {
+                let e = err.map_or(ProtocolError::PeerMisbehaved("IKE_AUTH without EAP"), |t| {
+                    ProtocolError::PeerError(t.0)
+                });
+                return Err(self.fail(e));
+            };
+            if stage == Some(EapStage::Start) {
+                let (Some(idr), Some(auth)) = (idr, auth) else {
+                    return Err(self.fail(ProtocolError::PeerMisbehaved(
+                        "first EAP response without IDr or AUTH",
+                    )));
+                };
+                self.check_peer(idr, auth, cert)?;
+                if let Some(e) = self.eap.as_mut() {
+                    e.peer_id.set(idr)?;
+                }
+            }
+            if let Some(e) = self.eap.as_mut() {
+                e.inbox.set(m)?;
+                e.stage = EapStage::Running;
+            }
+            self.awaiting = None;
+            self.retransmit_at = None;
+            if m.first() == Some(&4) {
+                // EAP-Failure.
+                return Err(self.fail(ProtocolError::AuthenticationFailed));
+            }
+            let _ = self.events.push_back(Action::Eap);
+            return Ok(());
+        }
+        if stage == Some(EapStage::Success) {
+            // Section 2.16: the responder's AUTH with the MSK, then the Child SA.
+            let Some(auth) = auth else {
+                let e = err.map_or(
+                    ProtocolError::PeerMisbehaved("IKE_AUTH without AUTH"),
+                    |t| ProtocolError::PeerError(t.0),
+                );
+                return Err(self.fail(e));
+            };
+            self.check_msk_auth(auth)?;
+        } else {
+            let (Some(idr), Some(auth)) = (idr, auth) else {
+                let e = err.map_or(
+                    ProtocolError::PeerMisbehaved("IKE_AUTH without IDr or AUTH"),
+                    |t| ProtocolError::PeerError(t.0),
+                );
+                return Err(self.fail(e));
+            };
+            self.check_peer(idr, auth, cert)?;
+        }
         self.established();
         // Section 1.2: a Child SA error leaves the IKE SA established.
         if let Some(t) = err {
@@ -2276,6 +2609,10 @@ impl<'c> IkeSa<'c> {
             Child,
         }
         let id = p.message_id();
+        if self.eap.as_ref().and_then(|e| e.owed) == Some(id) {
+            // Section 2.16: the answer waits for the caller's EAP message.
+            return Ok(());
+        }
         // Section 2.3 with a window of 1: a retransmitted request gets the same answer
         // (all its fragments, RFC 7383 section 2.6.1).
         if id.wrapping_add(1) == self.expected_request_id && !self.resp_out.is_empty() {
@@ -2923,9 +3260,11 @@ impl<'c> IkeSa<'c> {
         let mut tsi = None;
         let mut tsr = None;
         let mut cp_request = false;
+        let mut eap = None;
         for raw in d.payloads() {
             let raw = raw?;
             match Payload::parse(&raw)? {
+                Payload::Eap(m) => eap = Some(m),
                 Payload::Idi(_) => idi = Some(raw.body),
                 Payload::Cert(c) => cert = cert.or(Some(c.data)),
                 Payload::Auth(a) => auth = Some(a),
@@ -2939,6 +3278,80 @@ impl<'c> IkeSa<'c> {
                     ));
                 }
                 _ => {}
+            }
+        }
+        let stage = self.eap.as_ref().map(|e| e.stage);
+        match (stage, auth, idi) {
+            (Some(EapStage::Start), None, Some(idi)) => {
+                // Section 2.16: no AUTH asks for EAP; keep what the final answer
+                // needs and let the caller send the first EAP request.
+                if let Some(want) = self.cfg.remote_id {
+                    let mut b = [0u8; 260];
+                    let n = id_body_bytes(want, &mut b)?;
+                    if b.get(..n) != Some(idi) {
+                        return Err(ProtocolError::AuthenticationFailed);
+                    }
+                }
+                self.expected_request_id = id.wrapping_add(1);
+                if let Some(e) = self.eap.as_mut() {
+                    e.peer_id.set(idi)?;
+                    e.sa.set(sa.unwrap_or_default())?;
+                    e.tsi = tsi;
+                    e.tsr = tsr;
+                    e.cp_request = cp_request;
+                    e.inbox.len = 0;
+                    e.owed = Some(id);
+                }
+                let _ = self.events.push_back(Action::Eap);
+                return Ok(());
+            }
+            (Some(EapStage::Running), _, _) => {
+                let m = eap.ok_or(ProtocolError::PeerMisbehaved("IKE_AUTH without EAP"))?;
+                self.expected_request_id = id.wrapping_add(1);
+                if let Some(e) = self.eap.as_mut() {
+                    e.inbox.set(m)?;
+                    e.owed = Some(id);
+                }
+                let _ = self.events.push_back(Action::Eap);
+                return Ok(());
+            }
+            (Some(EapStage::Success), Some(auth), _) => {
+                self.expected_request_id = id.wrapping_add(1);
+                if let Err(e) = self.check_msk_auth(auth) {
+                    let n = [Payload::Notify(Notify {
+                        protocol: ProtocolId::NONE,
+                        notify_type: NotifyType::AUTHENTICATION_FAILED,
+                        spi: &[],
+                        data: &[],
+                    })];
+                    self.seal_out(ExchangeType::IKE_AUTH, true, id, &n, rng)?;
+                    return Err(e);
+                }
+                let lid = self.cfg.local_id;
+                let mut id_body = [0u8; 260];
+                let idn = id_body_bytes(lid, &mut id_body)?;
+                let mut a = [0u8; 64];
+                let an = self.msk_auth(false, id_body.get(..idn).unwrap_or_default(), &mut a)?;
+                let mut saved = [0u8; 512];
+                let (n, tsi, tsr, cp) = self.eap.as_ref().map_or((0, None, None, false), |e| {
+                    let b = e.sa.get();
+                    if let Some(d) = saved.get_mut(..b.len()) {
+                        d.copy_from_slice(b);
+                    }
+                    (b.len(), e.tsi, e.tsr, e.cp_request)
+                });
+                let sa = (n > 0).then(|| saved.get(..n).unwrap_or_default());
+                let authp = Payload::Auth(Auth {
+                    method: AuthMethod::SHARED_KEY_MIC,
+                    data: a.get(..an).unwrap_or_default(),
+                });
+                return self.auth_response_tail(id, None, None, authp, sa, tsi, tsr, cp, rng);
+            }
+            (Some(EapStage::Start) | None, _, _) => {}
+            _ => {
+                return Err(ProtocolError::PeerMisbehaved(
+                    "unexpected IKE_AUTH during EAP",
+                ));
             }
         }
         let (Some(idi), Some(auth)) = (idi, auth) else {
@@ -2966,6 +3379,37 @@ impl<'c> IkeSa<'c> {
         let (method, an) =
             self.our_auth(false, id_body.get(..idn).unwrap_or_default(), &mut our_auth)?;
         let certp = self.our_cert();
+        let idr = Payload::Idr(Id {
+            id_type: lid.id_type,
+            data: lid.data,
+        });
+        let authp = Payload::Auth(Auth {
+            method,
+            data: our_auth.get(..an).unwrap_or_default(),
+        });
+        self.auth_response_tail(id, Some(idr), certp, authp, sa, tsi, tsr, cp_request, rng)
+    }
+
+    /// The IKE_AUTH response that establishes the SA: `[IDr, CERT,] AUTH` and the
+    /// Child SA (SA, TSi, TSr, CP) or the notify refusing it (sections 1.2, 2.9,
+    /// 2.16, 2.19).
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::too_many_lines,
+        reason = "section 1.2 responder steps in order; the inputs are all distinct"
+    )]
+    fn auth_response_tail<R: RngCore + CryptoRng>(
+        &mut self,
+        id: u32,
+        idr: Option<Payload<'_>>,
+        certp: Option<Payload<'_>>,
+        authp: Payload<'_>,
+        sa: Option<&[u8]>,
+        tsi: Option<TrafficSelector>,
+        tsr: Option<TrafficSelector>,
+        cp_request: bool,
+        rng: &mut R,
+    ) -> Result<(), ProtocolError> {
         self.established();
         // Child SA: proposal and selectors (section 2.9 narrowing).
         let child = sa
@@ -3013,14 +3457,6 @@ impl<'c> IkeSa<'c> {
             cfg_type: CfgType::REPLY,
             attributes: ConfigList::List(cp_attrs.get(..1 + self.dns_len).unwrap_or_default()),
         });
-        let idr = Payload::Idr(Id {
-            id_type: lid.id_type,
-            data: lid.data,
-        });
-        let authp = Payload::Auth(Auth {
-            method,
-            data: our_auth.get(..an).unwrap_or_default(),
-        });
         match (child, narrowed) {
             (Ok((num, cs, spi_i)), Some((ti, tr))) => {
                 self.child_suite = cs;
@@ -3036,7 +3472,7 @@ impl<'c> IkeSa<'c> {
                 let (tia, tra) = ([ti], [tr]);
                 // IDr, [CERT,] AUTH, SAr2, TSi, TSr, [CP(CFG_REPLY)] (sections 1.2, 2.19).
                 let (inner, count) = compact([
-                    Some(idr),
+                    idr,
                     certp,
                     Some(authp),
                     Some(Payload::Sa(Sa {
@@ -3069,7 +3505,7 @@ impl<'c> IkeSa<'c> {
                     NotifyType::TS_UNACCEPTABLE
                 };
                 let (inner, count) = compact([
-                    Some(idr),
+                    idr,
                     certp,
                     Some(authp),
                     Some(Payload::Notify(Notify {
