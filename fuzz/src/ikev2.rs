@@ -159,6 +159,12 @@ pub fn ikev2_responder(data: &[u8]) {
     };
     let strict = data.first().is_some_and(|b| b & 1 == 1);
     front.cookie_threshold = if strict { 0 } else { usize::MAX };
+    // Bit 1: offer EAP (RFC 7296 section 2.16); the fuzz input's next record then
+    // also serves as the "RADIUS" answer to every Action::Eap.
+    let eap = data.first().is_some_and(|b| b & 2 == 2);
+    if eap {
+        front.set_eap();
+    }
     let local: SocketAddr = ([192, 0, 2, 1], 500).into();
     let remote: SocketAddr = ([192, 0, 2, 2], 500).into();
     let mut now = Duration::from_secs(1);
@@ -189,6 +195,10 @@ pub fn ikev2_responder(data: &[u8]) {
             }
         }
         if let Some(s) = sa.as_mut() {
+            if eap && !s.is_established() {
+                let _ = s.set_msk(msg.get(..32).unwrap_or(msg));
+                let _ = s.eap_reply(now, msg, &mut rng);
+            }
             drain(s, now, &mut tx);
         }
     }

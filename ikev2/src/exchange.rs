@@ -9,7 +9,8 @@
 //! PFS (sections 1.3.1, 1.3.3), and rekeys the IKE SA in both directions (section
 //! 1.3.2). IKE fragmentation (RFC 7383) with [`Options`] and [`Reassembly`];
 //! certificate authentication (RFC 7427) through the caller's [`Signer`] and
-//! [`Verifier`]. Not yet: EAP, window sizes above 1.
+//! [`Verifier`]; EAP (section 2.16) passed through to the caller. Not yet: window
+//! sizes above 1.
 //!
 //! The machine never reads a clock or an RNG of its own: `now` is a `Duration`
 //! since the caller's epoch, and SPIs, nonces, key pairs and IVs come from the
