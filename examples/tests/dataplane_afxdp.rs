@@ -322,3 +322,141 @@ fn xsk_one_socket_per_queue_on_multiqueue_veth() {
         );
     }
 }
+
+/// `bng-fwd --backend afxdp --queues 2` on veths with two queues each way: one worker per
+/// queue, each owning that queue's socket on both ports. Ping passes, and 64 UDP flows
+/// from the client (hashed over both queues by the client's veth) are forwarded by both
+/// workers (each prints its own counters).
+#[test]
+fn forwarding_with_one_worker_per_af_xdp_queue() {
+    const T: &str = "forwarding_with_one_worker_per_af_xdp_queue";
+    if !require(T, &["ip", "ping", "bash", "sysctl"]) || !af_xdp_available(T) {
+        return;
+    }
+    let dir = workdir(T);
+    let (client, gw, server) = (Netns::new("mc"), Netns::new("mg"), Netns::new("ms"));
+    for (na, a, nb, b) in [(&client, "eth0", &gw, "p0"), (&gw, "p1", &server, "eth0")] {
+        bng_testkit::netns::run(&[
+            "ip",
+            "link",
+            "add",
+            a,
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
+            "netns",
+            na.name(),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            b,
+            "numtxqueues",
+            "2",
+            "numrxqueues",
+            "2",
+            "netns",
+            nb.name(),
+        ]);
+        na.ip(&["link", "set", a, "up"]);
+        nb.ip(&["link", "set", b, "up"]);
+    }
+    client.ip(&["link", "set", "eth0", "address", "02:00:00:00:01:02"]);
+    server.ip(&["link", "set", "eth0", "address", "02:00:00:00:02:02"]);
+    client.ip(&["addr", "add", "10.0.1.2/24", "dev", "eth0"]);
+    client.ip(&["route", "add", "default", "via", "10.0.1.1"]);
+    server.ip(&["addr", "add", "10.0.2.2/24", "dev", "eth0"]);
+    server.ip(&["route", "add", "default", "via", "10.0.2.1"]);
+    for dev in ["p0", "p1"] {
+        gw.exec(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+        ]);
+    }
+    let fwd = gw.spawn(
+        "bng-fwd",
+        &[
+            env!("CARGO_BIN_EXE_bng-fwd"),
+            "--port",
+            "p0=10.0.1.1",
+            "--port",
+            "p1=10.0.2.1",
+            "--route",
+            "10.0.1.0/24=0,02:00:00:00:01:02",
+            "--route",
+            "10.0.2.0/24=1,02:00:00:00:02:02",
+            "--seconds",
+            "60",
+            "--backend",
+            "afxdp",
+            "--queues",
+            "2",
+        ],
+        &dir.join("bng-fwd.log"),
+    );
+    let mut fwd = fwd;
+    assert!(
+        bng_testkit::netns::wait_for(Duration::from_secs(10), "bng-fwd to start", || fwd
+            .log()
+            .matches("forwarding on 2 ports")
+            .count()
+            == 2),
+        "{}",
+        fwd.log()
+    );
+    let ping = client
+        .command(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.2.2"])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&ping.stdout).into_owned();
+    assert!(out.contains(" 0% packet loss"), "{out}\n{}", fwd.log());
+    // 64 UDP flows (the server answers each with an ICMP port unreachable)
+    let udp = client
+        .command(&[
+            "bash",
+            "-c",
+            "for p in $(seq 2000 2063); do echo x > /dev/udp/10.0.2.2/$p; done",
+        ])
+        .output()
+        .unwrap();
+    assert!(udp.status.success(), "{}", common::text(&udp));
+    // bounded wait until the server has seen the 64 datagrams (and the pings)
+    let server_rx = || {
+        let o = server.ip(&["-s", "-j", "link", "show", "eth0"]);
+        let s = String::from_utf8_lossy(&o.stdout).into_owned();
+        s.find("\"rx\":{").map_or(0, |i| {
+            let t = &s[i..];
+            let p = &t[t.find("\"packets\":").unwrap() + 10..];
+            p[..p.find(|c: char| !c.is_ascii_digit()).unwrap()]
+                .parse::<u64>()
+                .unwrap()
+        })
+    };
+    let _ = bng_testkit::netns::wait_for(Duration::from_secs(3), "64 datagrams", || {
+        server_rx() >= 64 + 3
+    });
+    fwd.stop();
+    let log = fwd.log();
+    assert_eq!(
+        log.matches("AF_XDP, 2 queue(s), copy mode").count(),
+        2,
+        "{log}"
+    );
+    for q in ["queue 0", "queue 1"] {
+        assert!(log.contains(&format!("xsk0 {q} ")), "worker of {q}:\n{log}");
+    }
+    let per_worker: Vec<u64> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("ip4-rewrite next.interface-output "))
+        .map(|v| v.trim().parse().unwrap())
+        .collect();
+    eprintln!("{T}: ip4-rewrite per worker {per_worker:?}");
+    assert_eq!(per_worker.len(), 2, "{log}");
+    assert!(
+        per_worker.iter().all(|&n| n > 0),
+        "both workers forward: {per_worker:?}\n{log}"
+    );
+    assert!(per_worker.iter().sum::<u64>() >= 6 + 64, "{per_worker:?}");
+}
