@@ -962,11 +962,11 @@ fn ipsec_gw_fragmentation() {
     let mut lab = Lab::new(test, proposals, esp, false, Outer::Packet);
     // A 200-byte identity makes our IKE_AUTH request (about 420 bytes) exceed 256.
     let long_id = format!("ike2-{}@lab", "x".repeat(192));
-    let sw = lab.dir.join("swanctl/swanctl.conf");
-    let text = std::fs::read_to_string(&sw)
+    let swanctl_file = lab.dir.join("swanctl/swanctl.conf");
+    let conf_text = std::fs::read_to_string(&swanctl_file)
         .unwrap()
         .replace("ike2@lab", &long_id);
-    std::fs::write(&sw, text).unwrap();
+    std::fs::write(&swanctl_file, conf_text).unwrap();
     let load = lab.swanctl(&["--load-all", "--noprompt"]);
     assert!(load.contains("loaded connection 'lab'"), "{load}");
     let conf = gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, true, "0", "0")

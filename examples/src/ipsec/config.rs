@@ -907,6 +907,11 @@ life_time = "1h"
             e.contains("life_time: expected longer than rekey_time"),
             "{e}"
         );
+        let e = error_of(&SITE.replace("dpd_delay = 30", "dpd_delay = 30\nfragment_size = 100"));
+        assert!(
+            e.contains("fragment_size: expected at least 256 bytes, found 100"),
+            "{e}"
+        );
     }
 
     #[test]

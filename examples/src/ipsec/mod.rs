@@ -16,7 +16,7 @@
 //! ping and iperf3 between the LANs, Child SA and IKE SA rekeys started by either side
 //! under a 20/s ping, Delete on SIGTERM, NAT-T through an nftables masquerade, a
 //! road-warrior virtual IP from the pool, DPD with re-initiation after peer loss, IKE
-//! fragmentation (RFC 7383) of our IKE_AUTH reassembled by strongSwan.
+//! fragmentation (RFC 7383) of our `IKE_AUTH` reassembled by strongSwan.
 //!
 //! Not served (yet): more than one connection per process, more than one Child SA per
 //! connection or one selector per side; IPv6; plain ESP (IP protocol 50): ESP is always
