@@ -1104,6 +1104,17 @@ mod tests {
     }
 
     #[test]
+    fn example_configs_parse() {
+        let c: Config = toml::from_str(include_str!("../../bng/radius.toml")).unwrap();
+        assert_eq!(c.auth.mode, AuthMode::Radius);
+        assert_eq!(c.radius.servers.len(), 2);
+        assert_eq!(c.qos.profiles["gold"].burst_bytes(), 2_500_000);
+        assert!(c.coa.is_some() && c.metrics.is_some());
+        let d: Config = toml::from_str(DEFAULT).unwrap();
+        assert_eq!(d.access.backend, BackendKind::Auto);
+    }
+
+    #[test]
     fn users_file_lines() {
         let u = parse_users("# c\nalice pw gold\n\nbob pw2 # x\n").unwrap();
         assert_eq!(u.len(), 2);

@@ -9,7 +9,24 @@
 //! - [`aaa`]: the [`aaa::Aaa`] trait and the local users file;
 //! - [`pppoe`]: the PPPoE control plane (access concentrator + PPP server sessions);
 //! - `ipoe`: the IPoE control plane (DHCPv4 with option 82, DHCPv6 IA_NA/IA_PD);
-//! - [`caps`]: capability checks with the fix spelled out.
+//! - [`caps`]: capability checks with the fix spelled out;
+//! - [`radius`]: RADIUS AAA (Access-Request PAP/CHAP, accounting) over UDP sockets;
+//! - [`coa`]: the RFC 5176 `CoA`/Disconnect listener;
+//! - [`plane`]: the forwarding plane over the dataplane's nodes ([`session::Forwarding`]);
+//! - [`metrics`]: Prometheus text on `GET /metrics`;
+//! - [`gateway`]: the process: ports, loop, graceful shutdown.
+//!
+//! Example configurations: `examples/bng/default.toml` (embedded, `bng --default-config`)
+//! and `examples/bng/radius.toml`. Proven by `examples/tests/bng_pppoe.rs` (pppd in the
+//! test VM: PAP and CHAP, local users and FreeRADIUS, NAT44, `CoA`, Disconnect, AF_PACKET
+//! and AF_XDP) and the IPoE tests.
+//!
+//! Not yet: VLAN-tagged subscribers are keyed and answered by the control plane, but the
+//! forwarding plane's encapsulation writes untagged frames (the VLAN ranges are not
+//! enforced either); IPv6 is signalled (IPv6CP, DHCPv6, delegated prefixes) but not
+//! forwarded; one worker thread. The dataplane's `Bng` (workers, lock-free control API)
+//! replaces [`plane::GraphPlane`] behind [`session::Forwarding`] once it enforces QoS and
+//! punts what the control planes need (ARP resolution of the next hop, DHCPv6).
 
 pub mod aaa;
 pub mod caps;
