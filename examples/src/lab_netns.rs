@@ -41,6 +41,12 @@ pub const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 254);
 pub const ECHO_PORT: u16 = 7;
 /// How long subscribers get to come up.
 pub const SETUP_BOUND: Duration = Duration::from_secs(40);
+/// Subscribers in DHCP at once: more start as these bind, so a burst of thousands of
+/// DISCOVERs does not overflow the sockets' buffers (real subscribers do not all
+/// arrive in the same millisecond either).
+pub const WINDOW: usize = 64;
+/// Datagrams unanswered at most while sending.
+pub const IN_FLIGHT: u64 = 256;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -115,9 +121,12 @@ last = "{}"
 
 [nat]
 pool = "203.0.113.1"
+pool_len = {}
 block_size = 512
 "#,
-        Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 65, 0, 0)) + last)
+        Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 65, 0, 0)) + last),
+        // one 512-port block per subscriber, 126 blocks per address
+        n / 100 + 1
     );
     let p = dir.join("bng.toml");
     let _ = std::fs::write(&p, text);
@@ -218,9 +227,15 @@ pub fn run(
 
     // ---- phase 1: every subscriber runs DHCP until bound ----
     let mut last_progress = Duration::ZERO;
+    let mut started = 0usize;
     while t0.elapsed() < SETUP_BOUND {
         let now = t0.elapsed();
-        for s in &mut subs {
+        let bound = subs.iter().filter(|s| s.addr.is_some()).count();
+        while started < n && started < bound + WINDOW {
+            // it sends its DISCOVER on its first poll, now
+            started += 1;
+        }
+        for s in &mut subs[..started] {
             s.c.handle_timeout(now);
             while let Some(a) = s.c.poll_action(now, &mut tx) {
                 match a {
@@ -291,10 +306,18 @@ pub fn run(
                 sent += 1;
             }
         }
-        // let the gateway and the server keep up (bounded socket buffers)
-        drain_echoes(&sock, &mut buf, &by_mac, &mut echoes, Duration::ZERO);
-        if i % 8 == 7 {
-            std::thread::sleep(Duration::from_millis(1));
+        // at most IN_FLIGHT datagrams unanswered: the sockets' buffers are bounded
+        let t = Instant::now();
+        while sent.saturating_sub(echoes.iter().sum::<u64>()) > IN_FLIGHT
+            && t.elapsed() < Duration::from_millis(500)
+        {
+            drain_echoes(
+                &sock,
+                &mut buf,
+                &by_mac,
+                &mut echoes,
+                Duration::from_millis(5),
+            );
         }
     }
     let deadline = Instant::now() + Duration::from_secs(3);

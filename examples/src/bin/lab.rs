@@ -45,6 +45,10 @@ struct Args {
     backend: String,
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "arguments, the run (in memory or over namespaces) and the report, in order"
+)]
 fn main() -> ExitCode {
     let a = Args::parse();
     if a.subscribers == 0 || a.subscribers > 60_000 {
