@@ -862,3 +862,202 @@ impl Forwarding for GraphPlane<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation,
+    clippy::too_many_lines,
+    reason = "tests"
+)]
+mod tests {
+    use bng_dataplane::backend::memory::Memory;
+    use bng_dataplane::buffer::Arena;
+
+    use super::*;
+    use crate::bng::session::Sessions;
+
+    const ACC: Mac = [2, 0xaa, 0, 0, 0, 1];
+    const UP: Mac = [2, 0xaa, 0, 0, 0, 2];
+    const GW: Mac = [2, 0xcc, 0, 0, 0, 1];
+    const SUB: Mac = [2, 0x5b, 0, 0, 0, 1];
+
+    /// An IPv4/UDP packet (RFC 791, 768) of `len` payload bytes, header checksum set.
+    fn ip(src: [u8; 4], dst: [u8; 4], len: usize) -> Vec<u8> {
+        let total = 28 + len;
+        let mut p = vec![0u8; total];
+        p[0] = 0x45;
+        p[2..4].copy_from_slice(&(total as u16).to_be_bytes());
+        p[8] = 64;
+        p[9] = 17;
+        p[12..16].copy_from_slice(&src);
+        p[16..20].copy_from_slice(&dst);
+        let c = crate::net::checksum(&[&p[..20]]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p[20..22].copy_from_slice(&4000u16.to_be_bytes());
+        p[22..24].copy_from_slice(&7u16.to_be_bytes());
+        p[24..26].copy_from_slice(&((8 + len) as u16).to_be_bytes());
+        p
+    }
+
+    fn pppoe(sid: u16, proto: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = ACC.to_vec();
+        f.extend_from_slice(&SUB);
+        f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+        f.extend_from_slice(&sid.to_be_bytes());
+        f.extend_from_slice(&((payload.len() + 2) as u16).to_be_bytes());
+        f.extend_from_slice(&proto.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn eth(dst: Mac, src: Mac, ty: u16, payload: &[u8]) -> Vec<u8> {
+        let mut f = dst.to_vec();
+        f.extend_from_slice(&src);
+        f.extend_from_slice(&ty.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn pppoe_session_through_the_plane() {
+        let mut arena = Arena::new(256);
+        let mut pool = arena.pool();
+        let (mut access, mut upstream) = (Memory::new(), Memory::new());
+        let up_addr = Ipv4Addr::new(192, 0, 2, 1);
+        let mut plane = GraphPlane::new(ACC, UP, up_addr, Ipv4Addr::new(192, 0, 2, 254), None);
+        plane.local.push(Ipv4Addr::new(100, 64, 0, 1));
+        let mut reg = Sessions::new("t-");
+        let h = reg.create(
+            Duration::ZERO,
+            AccessKey::Pppoe {
+                mac: SUB,
+                session_id: 5,
+                vlans: [0, 0],
+            },
+        );
+        plane.session_created(reg.get(h).unwrap());
+
+        // the next hop is resolved by ARP (RFC 826)
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = upstream.take_transmitted();
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0][12..14], &[0x08, 0x06]);
+        assert_eq!(&out[0][38..42], &[192, 0, 2, 254]);
+        let reply = arp_frame(2, GW, [192, 0, 2, 254], UP, up_addr.octets());
+        upstream.push_rx(&reply);
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        assert_eq!(plane.gateway_mac, Some(GW));
+
+        // discovery and PPP control are punted; data of a session not yet up is dropped
+        access.push_rx(&eth(ACC, SUB, 0x8863, &[0x11, 0x09, 0, 0, 0, 0]));
+        access.push_rx(&pppoe(5, 0xc021, &[1, 1, 0, 4]));
+        access.push_rx(&pppoe(
+            5,
+            0x0021,
+            &ip([100, 64, 0, 10], [198, 51, 100, 1], 10),
+        ));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let kinds: Vec<_> = plane.punts.drain(..).map(|p| (p.kind, p.handle)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (PuntKind::PppoeDiscovery, None),
+                (PuntKind::PppControl, Some(h))
+            ]
+        );
+        assert_eq!(plane.drops.get("session-not-up"), Some(&1));
+
+        // up: upstream to the next hop, spoofed sources dropped, counters kept
+        {
+            let s = reg.get_mut(h).unwrap();
+            s.ipv4 = Some(Ipv4Addr::new(100, 64, 0, 10));
+            s.state = State::Up;
+            s.qos = Some((
+                "tiny".into(),
+                Qos {
+                    down_bps: 8000,
+                    up_bps: 8000,
+                    burst_bytes: 1600,
+                },
+            ));
+        }
+        plane.session_up(reg.get(h).unwrap());
+        let data = ip([100, 64, 0, 10], [198, 51, 100, 1], 10);
+        access.push_rx(&pppoe(5, 0x0021, &data));
+        access.push_rx(&pppoe(
+            5,
+            0x0021,
+            &ip([100, 64, 0, 11], [198, 51, 100, 1], 10),
+        ));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = upstream.take_transmitted();
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0][..6], &GW);
+        assert_eq!(&out[0][6..12], &UP);
+        assert_eq!(&out[0][14..], &data[..]);
+        assert_eq!(plane.drops.get("spoofed-source"), Some(&1));
+        assert_eq!(plane.counters(h).in_packets, 1);
+
+        // downstream: PPPoE encapsulation toward the subscriber's session
+        upstream.push_rx(&eth(
+            UP,
+            GW,
+            0x0800,
+            &ip([198, 51, 100, 1], [100, 64, 0, 10], 10),
+        ));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = access.take_transmitted();
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0][..6], &SUB);
+        assert_eq!(&out[0][12..18], &[0x88, 0x64, 0x11, 0x00, 0, 5]);
+        assert_eq!(plane.counters(h).out_packets, 1);
+
+        // the policer: a 1600-byte bucket passes one 1400-byte packet, not a second
+        plane.now = Duration::from_secs(10);
+        let big = ip([100, 64, 0, 10], [198, 51, 100, 1], 1372);
+        access.push_rx(&pppoe(5, 0x0021, &big));
+        access.push_rx(&pppoe(5, 0x0021, &big));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        assert_eq!(upstream.take_transmitted().len(), 1);
+        assert_eq!(plane.drops.get("qos-upstream"), Some(&1));
+
+        // ICMP echo to the gateway address is answered (RFC 792)
+        let mut echo = ip([100, 64, 0, 10], [100, 64, 0, 1], 8);
+        echo[9] = 1;
+        echo[10..12].fill(0);
+        let c = crate::net::checksum(&[&echo[..20]]);
+        echo[10..12].copy_from_slice(&c.to_be_bytes());
+        echo[20] = 8;
+        echo[21] = 0;
+        echo[22..24].fill(0);
+        let c = crate::net::checksum(&[&echo[20..]]);
+        echo[22..24].copy_from_slice(&c.to_be_bytes());
+        plane.now = Duration::from_secs(20);
+        access.push_rx(&pppoe(5, 0x0021, &echo));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = access.take_transmitted();
+        assert_eq!(out.len(), 1);
+        let r = &out[0][22..];
+        assert_eq!(r[20], 0, "echo reply");
+        assert_eq!(&r[12..16], &[100, 64, 0, 1]);
+        assert_eq!(crate::net::checksum(&[&r[..20]]), 0);
+        assert_eq!(crate::net::checksum(&[&r[20..]]), 0);
+
+        // down: the tables forget it
+        let mut s = reg.get(h).unwrap().clone();
+        s.state = State::Closing;
+        plane.session_down(&s);
+        access.push_rx(&pppoe(5, 0x0021, &data));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        assert!(upstream.take_transmitted().is_empty());
+        assert!(
+            plane
+                .counter_rows()
+                .iter()
+                .any(|(n, c, v)| *n == "pppoe-session-input"
+                    && c.contains("unknown-session")
+                    && *v == 1)
+        );
+    }
+}
