@@ -46,7 +46,7 @@ pub const SETUP_BOUND: Duration = Duration::from_secs(40);
 /// arrive in the same millisecond either).
 pub const WINDOW: usize = 64;
 /// Datagrams unanswered at most while sending.
-pub const IN_FLIGHT: u64 = 256;
+pub const IN_FLIGHT: u64 = 64;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -340,7 +340,14 @@ pub fn run(
     let received: u64 = echoes.iter().sum();
     let lossy = subs
         .iter()
-        .filter(|s| s.addr.is_some() && s.echoes < opt.packets as u64)
+        .enumerate()
+        .filter(|(_, s)| s.addr.is_some() && s.echoes < opt.packets as u64)
+        .inspect(|(i, s)| {
+            eprintln!(
+                "lab --netns: subscriber {i} ({:?}) got {} of {} echoes",
+                s.addr, s.echoes, opt.packets
+            );
+        })
         .count();
     Ok(Report {
         ipoe_subscribers: n,
