@@ -75,6 +75,10 @@ pub struct Config {
     pub ring_size: u32,
     /// Try `XDP_ZEROCOPY` first (falling back to copy mode when the driver refuses).
     pub zero_copy: bool,
+    /// Bind with `XDP_USE_NEED_WAKEUP`: system calls only when the kernel's ring flag
+    /// asks for one (saves a syscall per burst with zero-copy drivers; in copy mode the
+    /// TX flag stays set, since copy-mode TX runs inside `sendto`).
+    pub need_wakeup: bool,
 }
 
 impl Config {
@@ -109,6 +113,7 @@ impl Default for Config {
             frames: 4096,
             ring_size: 2048,
             zero_copy: true,
+            need_wakeup: true,
         }
     }
 }
@@ -134,6 +139,10 @@ pub struct Stats {
     pub rx_fill_ring_empty: u64,
     /// Kernel: invalid TX descriptors.
     pub tx_invalid: u64,
+    /// `sendto` kicks of the TX ring.
+    pub tx_kicks: u64,
+    /// `recvfrom` wakeups of RX (fill ring flagged `XDP_RING_NEED_WAKEUP`).
+    pub rx_wakeups: u64,
 }
 
 /// One end of a kernel ring of `T` entries: producer and consumer indices (free-running
@@ -144,6 +153,8 @@ struct Ring<T> {
     _map: Mmap,
     producer: *const AtomicU32,
     consumer: *const AtomicU32,
+    /// The ring's flags word (`XDP_RING_NEED_WAKEUP`).
+    flags: *const AtomicU32,
     desc: *mut T,
     mask: u32,
     size: u32,
@@ -167,9 +178,11 @@ impl<T: Copy> Ring<T> {
         let base = map.ptr.as_ptr();
         if off.producer as usize + 4 > len
             || off.consumer as usize + 4 > len
+            || off.flags as usize + 4 > len
             || off.desc as usize > len
             || off.producer % 4 != 0
             || off.consumer % 4 != 0
+            || off.flags % 4 != 0
             || off.desc as usize % align_of::<T>() != 0
         {
             return Err(io::Error::other(
@@ -179,12 +192,15 @@ impl<T: Copy> Ring<T> {
         // SAFETY: the offsets were checked to lie inside the mapping of `len` bytes; the
         // kernel aligns producer/consumer to 4 (they are u32s it updates atomically) and
         // the descriptor array to its entry type.
-        let (producer, consumer, desc) = unsafe {
+        let (producer, consumer, flags, desc) = unsafe {
             (
                 base.add(off.producer as usize)
                     .cast::<AtomicU32>()
                     .cast_const(),
                 base.add(off.consumer as usize)
+                    .cast::<AtomicU32>()
+                    .cast_const(),
+                base.add(off.flags as usize)
                     .cast::<AtomicU32>()
                     .cast_const(),
                 base.add(off.desc as usize).cast::<T>(),
@@ -194,6 +210,7 @@ impl<T: Copy> Ring<T> {
             _map: map,
             producer,
             consumer,
+            flags,
             desc,
             mask: size - 1,
             size,
@@ -209,6 +226,14 @@ impl<T: Copy> Ring<T> {
     fn consumer(&self) -> &AtomicU32 {
         // SAFETY: as for `producer`.
         unsafe { &*self.consumer }
+    }
+
+    /// Whether the kernel asks to be woken up (`XDP_RING_NEED_WAKEUP`; only meaningful
+    /// when bound with `XDP_USE_NEED_WAKEUP`).
+    fn needs_wakeup(&self) -> bool {
+        // SAFETY: as for `producer` (the flags word, checked inside the mapping).
+        let f = unsafe { &*self.flags };
+        f.load(Ordering::Relaxed) & libc::XDP_RING_NEED_WAKEUP != 0
     }
 
     /// Consumer side: entries ready to read (from our consumer index on).
@@ -271,6 +296,7 @@ pub struct Xsk {
     mac: [u8; 6],
     queue: u32,
     copy_reason: Option<String>,
+    need_wakeup: bool,
     stats: Stats,
 }
 
@@ -406,7 +432,12 @@ fn setup(ifindex: i32, queue: u32, cfg: &Config, bind_flags: u16) -> io::Result<
 
     let sxdp = libc::sockaddr_xdp {
         sxdp_family: libc::AF_XDP as u16,
-        sxdp_flags: bind_flags,
+        sxdp_flags: bind_flags
+            | if cfg.need_wakeup {
+                libc::XDP_USE_NEED_WAKEUP
+            } else {
+                0
+            },
         sxdp_ifindex: ifindex as u32,
         sxdp_queue_id: queue,
         sxdp_shared_umem_fd: 0,
@@ -512,6 +543,7 @@ impl Xsk {
                 mac,
                 queue,
                 copy_reason,
+                need_wakeup: cfg.need_wakeup,
                 stats: Stats::default(),
             };
             // lend the first ring_size frames to the kernel for RX; keep the rest for TX
@@ -676,6 +708,22 @@ impl Backend for Xsk {
             }
         }
         self.fill.submit(fprod.wrapping_add(want.min(froom)));
+        if self.need_wakeup && self.fill.needs_wakeup() {
+            // a zero-copy driver that ran out of fill entries waits for this to resume
+            // RX (copy mode never sets the flag); an idle worker's poll does the same
+            // SAFETY: a zero-length, non-blocking receive on our socket, no buffer.
+            unsafe {
+                libc::recvfrom(
+                    self.fd.as_raw_fd(),
+                    core::ptr::null_mut(),
+                    0,
+                    libc::MSG_DONTWAIT,
+                    core::ptr::null_mut(),
+                    core::ptr::null_mut(),
+                );
+            }
+            self.stats.rx_wakeups += 1;
+        }
         self.rx.release(cons.wrapping_add(want));
         self.stats.rx += u64::from(got);
         got as usize
@@ -719,8 +767,14 @@ impl Backend for Xsk {
             self.tx.submit(end);
             // copy mode sends at most 32 descriptors per sendto (the kernel's TX batch):
             // kick until the kernel has consumed the burst, a bounded number of times
+            // (with need-wakeup, only while the kernel flags that it wants a kick: a
+            // zero-copy driver consumes the ring on its own)
             for _ in 0..=n / 16 + 2 {
+                if self.need_wakeup && !self.tx.needs_wakeup() {
+                    break;
+                }
                 self.kick();
+                self.stats.tx_kicks += 1;
                 if self.tx.consumer().load(Ordering::Acquire) == end {
                     break;
                 }
