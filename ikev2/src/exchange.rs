@@ -481,6 +481,11 @@ pub struct Options {
     /// Encrypted Fragment messages of at most this size. At least
     /// [`MIN_FRAGMENT_LEN`]; [`fragment_len_for_mtu`] computes it from a path MTU.
     pub fragment_len: Option<u16>,
+    /// Announce SIGNATURE_HASH_ALGORITHMS (SHA2-256/384/512) in IKE_SA_INIT (RFC
+    /// 7427 section 4), so that a peer such as strongSwan signs with the Digital
+    /// Signature method; set it on an initiator that uses [`CertAuth`] (a responder
+    /// with [`CertAuth`] announces it anyway).
+    pub signature_hash_algorithms: bool,
 }
 
 impl Options {
@@ -488,6 +493,13 @@ impl Options {
     #[must_use]
     pub const fn with_fragmentation(mut self, fragment_len: u16) -> Self {
         self.fragment_len = Some(fragment_len);
+        self
+    }
+
+    /// These options with SIGNATURE_HASH_ALGORITHMS announced (RFC 7427 section 4).
+    #[must_use]
+    pub const fn with_signature_auth(mut self) -> Self {
+        self.signature_hash_algorithms = true;
         self
     }
 
@@ -805,6 +817,8 @@ pub struct IkeSa<'c> {
     /// RFC 7383: our fragment size, if we offer fragmentation; whether both do.
     frag_len: Option<u16>,
     frag_on: bool,
+    /// RFC 7427 section 4: announce SIGNATURE_HASH_ALGORITHMS in IKE_SA_INIT.
+    sig_hashes: bool,
     /// RFC 7427 digital signatures instead of the PSK, both ways.
     cert: Option<CertAuth<'c>>,
     /// EAP (section 2.16) for the initiator's authentication.
@@ -1249,20 +1263,21 @@ impl<'c> Responder<'c> {
         }];
         let src = nat_hash(sa_new.spi_i, sa_new.spi_r, local);
         let dst = nat_hash(sa_new.spi_i, sa_new.spi_r, remote);
-        let pl = [
-            Payload::Sa(Sa {
+        let (pl, n) = compact([
+            Some(Payload::Sa(Sa {
                 proposals: ProposalList::List(&props),
-            }),
-            Payload::Ke(Ke {
+            })),
+            Some(Payload::Ke(Ke {
                 group: suite.dh,
                 data: pubk.get(..pn).unwrap_or_default(),
-            }),
-            Payload::Nonce(sa_new.nr.get()),
-            nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src),
-            nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst),
-            FRAGMENTATION_SUPPORTED,
-        ];
-        let n = if sa_new.frag_on { 6 } else { 5 };
+            })),
+            Some(Payload::Nonce(sa_new.nr.get())),
+            Some(nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src)),
+            Some(nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)),
+            sa_new.frag_on.then_some(FRAGMENTATION_SUPPORTED),
+            (self.cert.is_some() || self.options.signature_hash_algorithms)
+                .then_some(SIGNATURE_HASHES),
+        ]);
         let mut buf = [0u8; MAX_MESSAGE];
         let len = Repr {
             header: HeaderRepr {
@@ -1283,6 +1298,15 @@ impl<'c> Responder<'c> {
         Ok(InitOutcome::NewSa(sa_new))
     }
 }
+
+/// RFC 7427 section 4: SHA2-256, SHA2-384, SHA2-512 (IANA IKEv2 Hash Algorithms 2,
+/// 3, 4).
+const SIGNATURE_HASHES: Payload<'static> = Payload::Notify(Notify {
+    protocol: ProtocolId::NONE,
+    notify_type: NotifyType::SIGNATURE_HASH_ALGORITHMS,
+    spi: &[],
+    data: &[0, 2, 0, 3, 0, 4],
+});
 
 /// RFC 7383 section 2.3: an empty status notify in IKE_SA_INIT.
 const FRAGMENTATION_SUPPORTED: Payload<'static> = Payload::Notify(Notify {
@@ -1332,6 +1356,7 @@ impl<'c> IkeSa<'c> {
             resp_out: Out::new(),
             frag_len: None,
             frag_on: false,
+            sig_hashes: false,
             cert: None,
             eap: None,
             next_request_id: 0,
@@ -1384,6 +1409,7 @@ impl<'c> IkeSa<'c> {
         options.check()?;
         let mut s = Self::blank(cfg, Role::Initiator, local, remote);
         s.frag_len = options.fragment_len;
+        s.sig_hashes = options.signature_hash_algorithms;
         s.spi_i = random(rng);
         let _ = s.ni.set(&random::<NONCE_LEN, R>(rng));
         let group = s.suite.dh;
@@ -1703,30 +1729,23 @@ impl<'c> IkeSa<'c> {
             spi: &[],
             data: self.cookie.get(),
         });
-        let body = [
-            Payload::Sa(Sa {
+        // Section 2.6: the COOKIE notify comes first when retrying.
+        let (all, n) = compact([
+            (self.cookie.len > 0).then_some(cookie),
+            Some(Payload::Sa(Sa {
                 proposals: ProposalList::List(props.get(..np).unwrap_or_default()),
-            }),
-            Payload::Ke(Ke {
+            })),
+            Some(Payload::Ke(Ke {
                 group,
                 data: pubk.get(..pn).unwrap_or_default(),
-            }),
-            Payload::Nonce(self.ni.get()),
-            nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src),
-            nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst),
-            FRAGMENTATION_SUPPORTED,
-        ];
-        let nb = if self.frag_len.is_some() { 6 } else { 5 };
-        let mut all = [cookie; 7];
-        for (d, s) in all.iter_mut().skip(1).zip(&body) {
-            *d = *s;
-        }
-        // Section 2.6: the COOKIE notify comes first when retrying.
-        let pl = if self.cookie.len == 0 {
-            body.get(..nb).unwrap_or_default()
-        } else {
-            all.get(..=nb).unwrap_or_default()
-        };
+            })),
+            Some(Payload::Nonce(self.ni.get())),
+            Some(nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src)),
+            Some(nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)),
+            self.frag_len.is_some().then_some(FRAGMENTATION_SUPPORTED),
+            (self.sig_hashes || self.cert.is_some()).then_some(SIGNATURE_HASHES),
+        ]);
+        let pl = all.get(..n).unwrap_or_default();
         let mut buf = [0u8; MAX_MESSAGE];
         let len = Repr {
             header: HeaderRepr {

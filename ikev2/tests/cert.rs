@@ -391,3 +391,62 @@ fn untrusted_or_wrong_key_or_psk_peer_fails() {
     );
     let _ = Payload::Nonce(&[]);
 }
+
+/// RFC 7427 section 4: SIGNATURE_HASH_ALGORITHMS (SHA2-256/384/512) in IKE_SA_INIT,
+/// from an initiator that asks for it and from a responder with certificates, and
+/// not otherwise.
+#[test]
+fn signature_hash_algorithms_notify() {
+    use bng_ikev2::types::NotifyType;
+    fn hashes(m: &[u8]) -> Option<Vec<u8>> {
+        let p = Packet::new_checked(m).unwrap();
+        p.payloads()
+            .find_map(|r| match Payload::parse(&r.unwrap()).unwrap() {
+                Payload::Notify(n) if n.notify_type == NotifyType::SIGNATURE_HASH_ALGORITHMS => {
+                    Some(n.data.to_vec())
+                }
+                _ => None,
+            })
+    }
+    let icfg = cfg(b"west.example");
+    let rcfg = cfg(b"east.example");
+    let east = signer(b"east.example", 7, 0);
+    let v = TestVerifier { trusted: vec![] };
+    let mut rng = StdRng::seed_from_u64(12);
+    let (ia, ra): (SocketAddr, SocketAddr) = (
+        "192.0.2.1:500".parse().unwrap(),
+        "198.51.100.1:500".parse().unwrap(),
+    );
+    let mut tx = [0u8; 4096];
+    for (opts, with_cert, want_req, want_resp) in [
+        (Options::default().with_signature_auth(), true, true, true),
+        (Options::default(), false, false, false),
+        (Options::default(), true, false, true),
+    ] {
+        let mut ini = IkeSa::initiate_with(&icfg, opts, Duration::ZERO, ia, ra, &mut rng).unwrap();
+        let Some(Action::Send { len }) = ini.poll_action(Duration::ZERO, &mut tx) else {
+            panic!()
+        };
+        let req = tx[..len].to_vec();
+        assert_eq!(hashes(&req).is_some(), want_req);
+        if want_req {
+            assert_eq!(hashes(&req).unwrap(), [0, 2, 0, 3, 0, 4]);
+        }
+        let mut front = Responder::new(&rcfg, &mut rng).unwrap();
+        if with_cert {
+            front.set_cert_auth(CertAuth {
+                signer: &east,
+                verifier: &v,
+            });
+        }
+        let Ok(InitOutcome::NewSa(mut r)) =
+            front.handle_init(Duration::ZERO, 0, ra, ia, &req, &mut rng, &mut tx)
+        else {
+            panic!()
+        };
+        let Some(Action::Send { len }) = r.poll_action(Duration::ZERO, &mut tx) else {
+            panic!()
+        };
+        assert_eq!(hashes(&tx[..len]).is_some(), want_resp);
+    }
+}

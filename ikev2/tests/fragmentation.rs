@@ -261,7 +261,13 @@ fn assert_mirror(a: &ChildSa, b: &ChildSa) {
 /// unfragmented — for the AEAD suite and for AES-CBC + HMAC (padding per fragment).
 #[test]
 fn ike_auth_fragmented_both_suites() {
-    for ike in [&GCM[..], &CBC[..]] {
+    // The largest per-fragment overhead: AES-256-CBC with HMAC-SHA2-512-256.
+    let sha512 = [IkeSuite {
+        integ: bng_ikev2::types::IntegId::HMAC_SHA2_512_256,
+        prf: bng_ikev2::types::PrfId::HMAC_SHA2_512,
+        ..IkeSuite::AES256_SHA256_ECP384
+    }];
+    for ike in [&GCM[..], &CBC[..], &sha512[..]] {
         let o = run(ike, frag(256), frag(256), CLEAN, 1, |_, _, _, _, _| false);
         assert!(established(&o.i_events), "{ike:?} {o:?}");
         assert!(established(&o.r_events), "{ike:?} {o:?}");
@@ -275,7 +281,7 @@ fn ike_auth_fragmented_both_suites() {
         assert_eq!(o.fragments, auth);
         assert_eq!(o.sent, 2 + o.fragments, "no retransmission on a clean wire");
         // Every fragment fits; IKE_SA_INIT is larger for ECP-384 and not fragmented.
-        assert!(o.largest <= 256 || ike == &CBC[..], "{}", o.largest);
+        assert!(o.largest <= 256 || ike != &GCM[..], "{}", o.largest);
     }
 }
 
