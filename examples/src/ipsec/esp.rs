@@ -7,17 +7,22 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use bng_esp::crypto::{
-    Aes128CbcHmacSha256, Aes128GcmEsp, Aes256CbcHmacSha256, Aes256GcmEsp, CryptoError, Transform,
-};
+use bng_esp::crypto::{Aes128CbcHmacSha256, Aes256CbcHmacSha256, CryptoError, Transform};
+// `ring` AES-GCM (bng-esp's `ring` feature, which bng-dataplane turns on for this crate).
+use bng_esp::ring::{Aes128GcmEsp, Aes256GcmEsp};
 use bng_esp::sa::{Config, Inbound, Limits, Mode, Outbound, Tunnel, UdpEncap};
 use bng_esp::wire::Spi;
 use bng_ikev2::exchange::{ChildSa, ChildSuite, DirectionKeys};
 use bng_ikev2::payload::{AddrRange, TrafficSelector};
 use bng_ikev2::types::{EncrId, EsnId, IntegId};
 
-/// The ESP transforms `ipsec-gw` serves (`RustCrypto` providers of `bng-esp`).
+/// The ESP transforms `ipsec-gw` serves: AES-GCM from `ring`, AES-CBC + HMAC from the
+/// `RustCrypto` crates (both providers of `bng-esp`).
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per SA direction, built once, never moved per packet"
+)]
 pub enum Cipher {
     /// AES-128-GCM-16 (RFC 4106).
     Gcm128(Aes128GcmEsp),
