@@ -61,6 +61,34 @@ const H3_ALIGNED: usize = 48;
 /// `sll_pkttype` inside the `sockaddr_ll` that follows the RX header.
 const SLL_PKTTYPE: usize = H3_ALIGNED + 10;
 
+/// One packet entry of an RX block, located by [`parse_entry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Entry {
+    /// `tp_next_offset`: from this entry to the next one (0 for the last).
+    next: usize,
+    /// The frame's bytes within the block.
+    data: core::ops::Range<usize>,
+    /// `sll_pkttype`.
+    pkttype: u8,
+}
+
+/// The packet entry at `off` of an RX block: its header, `sockaddr_ll` and data must lie
+/// inside the block (the kernel's offsets are checked, never trusted for indexing).
+fn parse_entry(blk: &[u8], off: usize) -> Option<Entry> {
+    let h = blk.get(off..)?;
+    let next = u32_at(h, H3_NEXT)? as usize;
+    let snap = u32_at(h, H3_SNAPLEN)? as usize;
+    let mac = usize::from(u16_at(h, H3_MAC)?);
+    let pkttype = *h.get(SLL_PKTTYPE)?;
+    let end = mac.checked_add(snap)?;
+    h.get(mac..end)?;
+    Some(Entry {
+        next,
+        data: off.checked_add(mac)?..off.checked_add(end)?,
+        pkttype,
+    })
+}
+
 /// Ring sizes of a [`RingSocket`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingConfig {
@@ -390,23 +418,14 @@ impl RingSocket {
             }
             let off = self.off;
             let blk = self.block(self.cur);
-            let parsed = blk.get(off..).and_then(|h| {
-                let next = u32_at(h, H3_NEXT)? as usize;
-                let snap = u32_at(h, H3_SNAPLEN)? as usize;
-                let mac = usize::from(u16_at(h, H3_MAC)?);
-                let pkttype = *h.get(SLL_PKTTYPE)?;
-                h.get(mac..mac.checked_add(snap)?)?;
-                Some((next, snap, mac, pkttype))
-            });
-            let Some((next, snap, mac, pkttype)) = parsed else {
+            let Some(e) = parse_entry(blk, off) else {
                 self.stats.rx_dropped += u64::from(self.left);
                 self.left = 0;
                 continue;
             };
             self.left -= 1;
-            self.off = off.saturating_add(next);
-            let start = off + mac;
-            let data = self.block(self.cur).get(start..start + snap).unwrap_or(&[]);
+            self.off = off.saturating_add(e.next);
+            let (data, pkttype) = (self.block(self.cur).get(e.data).unwrap_or(&[]), e.pkttype);
             return Some((data, pkttype));
         }
     }
@@ -673,7 +692,12 @@ pub fn wait_any(ports: &[Port], timeout: Duration) -> io::Result<bool> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::cast_possible_truncation,
+        reason = "tests"
+    )]
     use super::*;
 
     #[test]
@@ -702,6 +726,54 @@ mod tests {
         ] {
             let e = RingSocket::open("lo", &bad).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad:?}: {e}");
+        }
+    }
+
+    /// An RX block holding entries at 48 and 48 + 128, as the kernel lays them out.
+    fn block_with_two_entries() -> Vec<u8> {
+        let mut b = vec![0u8; 4096];
+        for (off, next, len, fill) in [(48usize, 128u32, 60u32, 0xaau8), (176, 0, 42, 0xbb)] {
+            b[off + H3_NEXT..off + H3_NEXT + 4].copy_from_slice(&next.to_ne_bytes());
+            b[off + H3_SNAPLEN..off + H3_SNAPLEN + 4].copy_from_slice(&len.to_ne_bytes());
+            b[off + H3_LEN..off + H3_LEN + 4].copy_from_slice(&len.to_ne_bytes());
+            b[off + H3_MAC..off + H3_MAC + 2].copy_from_slice(&66u16.to_ne_bytes());
+            b[off + SLL_PKTTYPE] = libc::PACKET_HOST;
+            b[off + 66..off + 66 + len as usize].fill(fill);
+        }
+        b
+    }
+
+    #[test]
+    fn rx_entries_are_located_inside_the_block() {
+        let b = block_with_two_entries();
+        let e = parse_entry(&b, 48).unwrap();
+        assert_eq!(e.next, 128);
+        assert_eq!(e.data, 114..174);
+        assert!(b[e.data].iter().all(|&x| x == 0xaa));
+        let e = parse_entry(&b, 176).unwrap();
+        assert_eq!((e.next, e.data.len()), (0, 42));
+        assert_eq!(e.pkttype, libc::PACKET_HOST);
+    }
+
+    #[test]
+    fn malformed_rx_entries_are_refused_not_indexed() {
+        let good = block_with_two_entries();
+        // an entry offset past the end, a header cut by the end of the block
+        assert!(parse_entry(&good, 4096).is_none());
+        assert!(parse_entry(&good, 4096 - 20).is_none());
+        assert!(parse_entry(&good, usize::MAX).is_none());
+        // data running past the block: huge snaplen, huge tp_mac
+        let mut b = good.clone();
+        b[48 + H3_SNAPLEN..48 + H3_SNAPLEN + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert!(parse_entry(&b, 48).is_none());
+        let mut b = good.clone();
+        b[48 + H3_MAC..48 + H3_MAC + 2].copy_from_slice(&u16::MAX.to_ne_bytes());
+        assert!(parse_entry(&b, 48).is_none());
+        // every truncation of the block: no panic, and no entry whose data is cut
+        for n in 0..good.len() {
+            if let Some(e) = parse_entry(&good[..n], 48) {
+                assert!(e.data.end <= n);
+            }
         }
     }
 
