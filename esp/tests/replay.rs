@@ -62,6 +62,26 @@ proptest! {
         }
     }
 
+    /// After a state sync (`set_top`) everything up to the synced top counts as
+    /// received, and the window then agrees with the model as it slides (also
+    /// across whole-window jumps, which clear the bitmap).
+    #[test]
+    fn set_top_then_matches_model(
+        blocks in prop_oneof![2usize..8, Just(65usize)],
+        t0 in 0u64..30_000,
+        seqs in prop::collection::vec(0u64..60_000, 1..300),
+    ) {
+        let mut w = ReplayWindow::new(vec![0u64; blocks]).unwrap();
+        w.set_top(t0);
+        let mut m = Model { seen: HashSet::new(), top: t0, size: w.size() };
+        for s in seqs {
+            let got = w.update(s).is_ok();
+            let want = s > t0 && m.accept(s);
+            prop_assert_eq!(got, want, "seq {} after set_top({})", s, t0);
+            prop_assert!(w.check(s).is_err());
+        }
+    }
+
     #[test]
     fn in_window_reordering_accepted(n in 1usize..3000, swaps in prop::collection::vec((0usize..3000, 0usize..4000), 0..500)) {
         // A permutation of 1..=n where no packet is displaced by more than the window.
