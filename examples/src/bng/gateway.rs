@@ -30,7 +30,7 @@ use super::config::{AuthMode, AuthProtocol, BackendKind, Config};
 use super::ipoe::IpoeCp;
 use super::ipoe::service::TAG_BIT as IPOE_TAG_BIT;
 use super::metrics::{self, Snapshot};
-use super::plane::GraphPlane;
+use super::plane::{GraphPlane, VlanFilter};
 use super::pppoe::{Policy, PppoeCp};
 use super::radius::RadiusAaa;
 use super::session::{AddressPools, Ctx, EndCause, Punt, PuntKind, Service, Sessions};
@@ -183,6 +183,16 @@ fn run_with<B: Backend>(
     let mut pool = arena.pool();
     let mut plane = GraphPlane::new(access_mac, up_mac, up_addr, cfg.upstream.gateway, nat);
     plane.local.push(cfg.pppoe.gateway);
+    plane.vlan_filter = Some(VlanFilter {
+        untagged: cfg.access.untagged,
+        outer: cfg.access.vlans.iter().map(|r| (r.first, r.last)).collect(),
+        inner: cfg
+            .access
+            .inner_vlans
+            .iter()
+            .map(|r| (r.first, r.last))
+            .collect(),
+    });
     if cfg.nat.enabled {
         for i in 0..cfg.nat.pool_len {
             plane

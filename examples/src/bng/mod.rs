@@ -21,9 +21,12 @@
 //! test VM: PAP and CHAP, local users and FreeRADIUS, NAT44, `CoA`, Disconnect, AF_PACKET
 //! and AF_XDP) and the IPoE tests.
 //!
-//! Not yet: VLAN-tagged subscribers are keyed and answered by the control plane, but the
-//! forwarding plane's encapsulation writes untagged frames (the VLAN ranges are not
-//! enforced either); IPv6 is signalled (IPv6CP, DHCPv6, delegated prefixes) but not
+//! VLANs: the access port accepts untagged frames and the configured 802.1Q / QinQ ranges
+//! (others are dropped and counted); sessions are keyed by their tags and downstream
+//! frames are tagged again (unit-tested over the memory backend; no real tagged peer in
+//! the interop tests yet).
+//!
+//! Not yet: IPv6 is signalled (IPv6CP, DHCPv6, delegated prefixes) but not
 //! forwarded; one worker thread. The dataplane's `Bng` (workers, lock-free control API)
 //! replaces [`plane::GraphPlane`] behind [`session::Forwarding`] once it enforces QoS and
 //! punts what the control planes need (ARP resolution of the next hop, DHCPv6).

@@ -112,6 +112,8 @@ pub struct GraphPlane<'p, 's> {
     pub local: Vec<Ipv4Addr>,
     /// Addresses answered for by ARP on the access port (the IPoE gateway).
     pub access_arp: Vec<Ipv4Addr>,
+    /// VLANs accepted on the access port (`None`: all).
+    pub vlan_filter: Option<VlanFilter>,
     /// The current time (set by the caller before each [`GraphPlane::poll`]).
     pub now: Duration,
     eth: EthernetInput,
@@ -173,6 +175,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
             arp_addrs: vec![up_addr],
             local: Vec::new(),
             access_arp: Vec::new(),
+            vlan_filter: None,
             ipoe_in: IpoeInput::default(),
             ipoe_encap: IpoeEncap::default(),
             c_ipoe: NodeCounters::for_node::<IpoeInput>(),
@@ -299,6 +302,24 @@ impl<'p, 's> GraphPlane<'p, 's> {
             &mut self.c_eth,
             &mut self.trace,
         );
+        if let Some(f) = &self.vlan_filter {
+            let mut refused = 0u64;
+            for frame in &mut self.eth_out {
+                let mut keep = Vec::with_capacity(frame.len());
+                for p in frame.drain(..) {
+                    if f.accepts(p.meta.vlans) {
+                        keep.push(p);
+                    } else {
+                        refused += 1;
+                        pool.free(p);
+                    }
+                }
+                frame.extend(keep);
+            }
+            if refused > 0 {
+                *self.drops.entry("vlan-not-configured").or_insert(0) += refused;
+            }
+        }
         let disc: Vec<_> = self.eth_out[ethernet::Next::PppoeDiscovery as usize]
             .drain(..)
             .collect();
@@ -502,6 +523,11 @@ impl<'p, 's> GraphPlane<'p, 's> {
             }
             s.counters.out_packets += 1;
             s.counters.out_bytes += len as u64;
+            let vlans = match &s.key {
+                AccessKey::Pppoe { vlans, .. } | AccessKey::Ipoe { vlans, .. } => *vlans,
+            };
+            let mut p = p;
+            p.meta.vlans = vlans;
             self.fwd.push(p);
         }
         run(
@@ -512,9 +538,13 @@ impl<'p, 's> GraphPlane<'p, 's> {
             &mut self.c_ipoe_encap,
             &mut self.trace,
         );
-        for p in self.ipoe_encap_out[ipoe_node::EncapNext::Output as usize].drain(..) {
-            self.forwarded += 1;
-            self.tx_access.push(p);
+        for mut p in self.ipoe_encap_out[ipoe_node::EncapNext::Output as usize].drain(..) {
+            if push_tags(&mut p) {
+                self.forwarded += 1;
+                self.tx_access.push(p);
+            } else {
+                pool.free(p);
+            }
         }
         run(
             &mut self.encap,
@@ -524,9 +554,13 @@ impl<'p, 's> GraphPlane<'p, 's> {
             &mut self.c_encap,
             &mut self.trace,
         );
-        for p in self.encap_out[pppoe_node::EncapNext::Output as usize].drain(..) {
-            self.forwarded += 1;
-            self.tx_access.push(p);
+        for mut p in self.encap_out[pppoe_node::EncapNext::Output as usize].drain(..) {
+            if push_tags(&mut p) {
+                self.forwarded += 1;
+                self.tx_access.push(p);
+            } else {
+                pool.free(p);
+            }
         }
     }
 
@@ -638,6 +672,57 @@ impl<'p, 's> GraphPlane<'p, 's> {
     #[must_use]
     pub fn rate(&self, h: Handle) -> Option<Qos> {
         self.subs.get(&h).and_then(|s| s.rate)
+    }
+}
+
+/// Inserts the subscriber's VLAN tags (`meta.vlans`, 0 = none) after the MAC addresses
+/// of an encapsulated frame: 802.1Q (TPID 0x8100) for one tag; 802.1ad (0x88a8) outer
+/// and 802.1Q inner for QinQ. False if there is no headroom.
+fn push_tags(p: &mut Pkt<'_>) -> bool {
+    let tags: Vec<(u16, u16)> = match p.meta.vlans {
+        [0, _] => return true,
+        [o, 0] => vec![(0x8100, o)],
+        [o, i] => vec![(0x88a8, o), (0x8100, i)],
+    };
+    let n = 4 * tags.len();
+    let Some(macs) = p.data().get(..12).map(<[u8]>::to_vec) else {
+        return false;
+    };
+    if p.push_front(n).is_none() {
+        return false;
+    }
+    let Some((m, rest)) = p.data_mut().split_at_mut_checked(12) else {
+        return false;
+    };
+    m.copy_from_slice(&macs);
+    for (t, (tpid, id)) in rest.chunks_exact_mut(4).zip(&tags) {
+        t[..2].copy_from_slice(&tpid.to_be_bytes());
+        t[2..].copy_from_slice(&(id & 0x0fff).to_be_bytes());
+    }
+    true
+}
+
+/// Which VLANs subscribers may use (the `access` config keys).
+#[derive(Debug, Clone, Default)]
+pub struct VlanFilter {
+    /// Untagged frames accepted.
+    pub untagged: bool,
+    /// Outer (or only) tag ranges.
+    pub outer: Vec<(u16, u16)>,
+    /// Inner tag ranges (QinQ); empty: single-tagged only.
+    pub inner: Vec<(u16, u16)>,
+}
+
+impl VlanFilter {
+    /// Whether a frame with VLAN ids `v` (0 = absent) is accepted.
+    #[must_use]
+    pub fn accepts(&self, v: [u16; 2]) -> bool {
+        let within = |r: &[(u16, u16)], id: u16| r.iter().any(|&(a, b)| (a..=b).contains(&id));
+        match v {
+            [0, _] => self.untagged,
+            [o, 0] => within(&self.outer, o) && self.inner.is_empty(),
+            [o, i] => within(&self.outer, o) && within(&self.inner, i),
+        }
     }
 }
 
@@ -1059,5 +1144,80 @@ mod tests {
                     && c.contains("unknown-session")
                     && *v == 1)
         );
+    }
+
+    #[test]
+    fn vlan_subscribers_are_filtered_and_tagged_again() {
+        let mut arena = Arena::new(64);
+        let mut pool = arena.pool();
+        let (mut access, mut upstream) = (Memory::new(), Memory::new());
+        let mut plane = GraphPlane::new(
+            ACC,
+            UP,
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 254),
+            None,
+        );
+        plane.gateway_mac = Some(GW);
+        plane.vlan_filter = Some(VlanFilter {
+            untagged: false,
+            outer: vec![(100, 199)],
+            inner: Vec::new(),
+        });
+        let mut reg = Sessions::new("t-");
+        let h = reg.create(
+            Duration::ZERO,
+            AccessKey::Pppoe {
+                mac: SUB,
+                session_id: 9,
+                vlans: [150, 0],
+            },
+        );
+        {
+            let s = reg.get_mut(h).unwrap();
+            s.ipv4 = Some(Ipv4Addr::new(100, 64, 0, 20));
+            s.state = State::Up;
+        }
+        plane.session_up(reg.get(h).unwrap());
+        let tagged = |vlan: u16, payload: &[u8]| {
+            let f = pppoe(9, 0x0021, payload);
+            let mut t = f[..12].to_vec();
+            t.extend_from_slice(&[0x81, 0x00]);
+            t.extend_from_slice(&vlan.to_be_bytes());
+            t.extend_from_slice(&f[12..]);
+            t
+        };
+        let data = ip([100, 64, 0, 20], [198, 51, 100, 1], 10);
+        access.push_rx(&tagged(150, &data));
+        access.push_rx(&tagged(300, &data)); // not configured
+        access.push_rx(&pppoe(9, 0x0021, &data)); // untagged refused
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        assert_eq!(
+            upstream.take_transmitted().len(),
+            1,
+            "{:?} {:?}",
+            plane.drops,
+            plane.counter_rows()
+        );
+        assert_eq!(plane.drops.get("vlan-not-configured"), Some(&2));
+        upstream.push_rx(&eth(
+            UP,
+            GW,
+            0x0800,
+            &ip([198, 51, 100, 1], [100, 64, 0, 20], 10),
+        ));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = access.take_transmitted();
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0][..6], &SUB);
+        assert_eq!(&out[0][12..16], &[0x81, 0x00, 0, 150]);
+        assert_eq!(&out[0][16..22], &[0x88, 0x64, 0x11, 0x00, 0, 9]);
+        let f = VlanFilter {
+            untagged: true,
+            outer: vec![(10, 10)],
+            inner: vec![(1, 4094)],
+        };
+        assert!(f.accepts([0, 0]) && f.accepts([10, 5]));
+        assert!(!f.accepts([10, 0]) && !f.accepts([11, 5]));
     }
 }
