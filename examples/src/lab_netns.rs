@@ -7,13 +7,13 @@
 //!  N DHCPv4 client machines    (the `bng` binary)           (a std UdpSocket)
 //! ```
 //!
-//! Each subscriber is our own DHCPv4 client machine (`bng_dhcp::v4::client`) with its
-//! own MAC, all on one AF_PACKET socket in the subscriber namespace; once bound it sends
-//! UDP datagrams to the server through bng and NAT44 and counts the echoes. The report
-//! has the in-memory lab's shape ([`crate::lab::Report`]): sessions up, setup rate
-//! (wall clock: real time here, nothing is virtual), packets sent and answered,
-//! failures. PPPoE subscribers are not simulated over namespaces yet (their count is
-//! reported as 0).
+//! Each subscriber is our own client machine with its own MAC, all on one AF_PACKET
+//! socket in the subscriber namespace: PPPoE subscribers run `bng_pppoe`'s discovery
+//! client and PPP host session (LCP, CHAP-MD5 against bng's local users file, IPCP),
+//! IPoE subscribers `bng_dhcp`'s DHCPv4 client. Once up, each sends UDP datagrams to the
+//! server through bng and NAT44 and counts the echoes. The report has the in-memory
+//! lab's shape ([`crate::lab::Report`]): sessions up, setup rates (wall clock: real
+//! time here, nothing is virtual), packets sent and answered, failures.
 
 #![allow(
     clippy::cast_possible_truncation,
@@ -22,6 +22,7 @@
 )]
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,6 +31,10 @@ use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::afpacket::Socket;
 use bng_dhcp::v4::client::{Client, ClientAction, ClientConfig, ClientDestination};
+use bng_pppoe::client::{
+    Action as DiscAction, Client as DiscClient, ClientConfig as DiscConfig, Event as DiscEvent,
+};
+use bng_pppoe::ppp::session::{Config as PppConfig, Credentials, Event as PppEvent, Session};
 use bng_testkit::netns::{Netns, Peer, veth, wait_for};
 
 use crate::lab::Report;
@@ -51,6 +56,8 @@ pub const IN_FLIGHT: u64 = 64;
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct NetnsOptions {
+    /// PPPoE subscribers.
+    pub pppoe: usize,
     /// IPoE (DHCPv4) subscribers.
     pub ipoe: usize,
     /// UDP datagrams each subscriber sends (each is echoed).
@@ -82,8 +89,9 @@ pub fn check_root() -> Result<(), String> {
     }
 }
 
-fn config(dir: &Path, backend: &str, n: usize) -> PathBuf {
+fn config(dir: &Path, backend: &str, n: usize, m: usize) -> PathBuf {
     let last = 10 + n.max(1) as u32 + 50;
+    let ppp_last = 10 + m.max(1) as u32 + 50;
     let text = format!(
         r#"[access]
 interface = "acc"
@@ -96,7 +104,9 @@ address = "192.0.2.1/24"
 gateway = "{SERVER}"
 
 [pppoe]
-enabled = false
+enabled = {}
+auth = "chap"
+gateway = "100.64.0.1"
 pool = "default"
 
 [ipoe]
@@ -112,7 +122,7 @@ users_file = "users"
 [[pools.v4]]
 name = "default"
 first = "100.64.0.10"
-last = "100.64.0.200"
+last = "{}"
 
 [[pools.v4]]
 name = "ipoe"
@@ -124,19 +134,144 @@ pool = "203.0.113.1"
 pool_len = {}
 block_size = 512
 "#,
+        m > 0,
+        Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + ppp_last),
         Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 65, 0, 0)) + last),
         // one 512-port block per subscriber, 126 blocks per address
-        n / 100 + 1
+        (n + m) / 100 + 1
     );
     let p = dir.join("bng.toml");
     let _ = std::fs::write(&p, text);
-    let _ = std::fs::write(dir.join("users"), "");
+    let users = (0..m).fold(String::new(), |mut t, i| {
+        let _ = writeln!(t, "sub{i}@lab pw{i}");
+        t
+    });
+    let _ = std::fs::write(dir.join("users"), users);
     p
 }
 
 fn sub_mac(i: usize) -> [u8; 6] {
     let b = (i as u32).to_be_bytes();
     [0x02, 0x1a, b[0], b[1], b[2], b[3]]
+}
+
+/// A PPPoE subscriber: discovery client, then the PPP host session.
+struct PppSub<'c> {
+    mac: [u8; 6],
+    disc: DiscClient<'c>,
+    ppp: Option<Session<'c>>,
+    sid: u16,
+    addr: Option<Ipv4Addr>,
+}
+
+fn ppp_mac(i: usize) -> [u8; 6] {
+    let b = (i as u32).to_be_bytes();
+    [0x02, 0x1b, b[0], b[1], b[2], b[3]]
+}
+
+/// Ethernet + PPPoE session header (RFC 2516 section 5) around `ppp` (protocol first).
+fn eth_session(dst: [u8; 6], src: [u8; 6], sid: u16, ppp: &[u8]) -> Vec<u8> {
+    let mut f = Vec::with_capacity(20 + ppp.len());
+    f.extend_from_slice(&dst);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+    f.extend_from_slice(&sid.to_be_bytes());
+    f.extend_from_slice(&(ppp.len() as u16).to_be_bytes());
+    f.extend_from_slice(ppp);
+    f
+}
+
+/// PPPoE subscribers until every one has IPCP up (or [`SETUP_BOUND`]); returns the
+/// access concentrator's MAC.
+fn pppoe_setup<'c>(
+    sock: &Socket,
+    subs: &mut [PppSub<'c>],
+    cfgs: &'c [PppConfig<'c>],
+    by_mac: &HashMap<[u8; 6], usize>,
+    progress: &mut dyn FnMut(usize, usize, Duration),
+) -> [u8; 6] {
+    let m = subs.len();
+    let t0 = Instant::now();
+    let mut ac_mac = [0xff; 6];
+    let mut tx = [0u8; 1600];
+    let mut buf = vec![0u8; 2048];
+    let mut started = 0usize;
+    let mut last_progress = Duration::ZERO;
+    while t0.elapsed() < SETUP_BOUND {
+        let now = t0.elapsed();
+        let up = subs.iter().filter(|s| s.addr.is_some()).count();
+        if now >= last_progress + Duration::from_millis(200) || up == m {
+            progress(up, m, now);
+            last_progress = now;
+        }
+        if up == m {
+            break;
+        }
+        while started < m && started < up + WINDOW {
+            subs[started].disc.start(now);
+            started += 1;
+        }
+        for (i, s) in subs[..started].iter_mut().enumerate() {
+            s.disc.handle_timeout(now);
+            while let Some(a) = s.disc.poll_action(now, &mut tx) {
+                match a {
+                    DiscAction::Transmit(len) => {
+                        let _ = sock.send(&tx[..len]);
+                    }
+                    DiscAction::Event(DiscEvent::SessionUp(u)) => {
+                        s.sid = u.session_id.get();
+                        let mut p = Session::from_parts(&cfgs[i], s.sid, i as u64 + 7, [0; 16]);
+                        p.start(now);
+                        s.ppp = Some(p);
+                    }
+                    DiscAction::Event(_) => {}
+                }
+            }
+            if let Some(p) = &mut s.ppp {
+                p.handle_timeout(now);
+                while let Some(a) = p.poll_action(now, &mut tx) {
+                    // tx holds the PPPoE header and the PPP frame
+                    let mut f = Vec::with_capacity(14 + a.len());
+                    f.extend_from_slice(&ac_mac);
+                    f.extend_from_slice(&s.mac);
+                    f.extend_from_slice(&[0x88, 0x64]);
+                    f.extend_from_slice(&tx[..a.len()]);
+                    let _ = sock.send(&f);
+                }
+                while let Some(e) = p.poll_event() {
+                    if let PppEvent::Ipv4Up { local, .. } = e {
+                        s.addr = Some(Ipv4Addr::from(local));
+                    }
+                }
+            }
+        }
+        while let Ok(Some(k)) = sock.recv(&mut buf, Duration::from_millis(2)) {
+            let f = &buf[..k];
+            let Some(&i) = f
+                .get(..6)
+                .and_then(|d| <[u8; 6]>::try_from(d).ok())
+                .and_then(|d| by_mac.get(&d))
+            else {
+                continue;
+            };
+            let now = t0.elapsed();
+            match f.get(12..14) {
+                Some([0x88, 0x63]) => {
+                    if let Some(src) = f.get(6..12).and_then(|m| <[u8; 6]>::try_from(m).ok()) {
+                        ac_mac = src;
+                    }
+                    let _ = subs[i].disc.handle_frame(now, f);
+                }
+                Some([0x88, 0x64]) => {
+                    if let Some(p) = &mut subs[i].ppp {
+                        let _ = p.handle_packet(now, &f[14..]);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    ac_mac
 }
 
 struct Sub {
@@ -190,7 +325,8 @@ pub fn run(
             }
         }
     });
-    let cfg = config(&opt.dir, &opt.backend, n);
+    let m = opt.pppoe;
+    let cfg = config(&opt.dir, &opt.backend, n, m);
     let bng_path = opt.bng.to_str().ok_or("bng path is not UTF-8")?;
     let cfg_path = cfg.to_str().ok_or("config path is not UTF-8")?;
     let mut bng: Peer = g.spawn(
@@ -209,6 +345,47 @@ pub fn run(
     let sock = c
         .run_in(|| Socket::open("sub0"))
         .map_err(|e| format!("AF_PACKET on sub0: {e}"))?;
+
+    // ---- phase 0: PPPoE subscribers (discovery, LCP, CHAP-MD5, IPCP) ----
+    let creds: Vec<(Vec<u8>, Vec<u8>)> = (0..m)
+        .map(|i| {
+            (
+                format!("sub{i}@lab").into_bytes(),
+                format!("pw{i}").into_bytes(),
+            )
+        })
+        .collect();
+    let ppp_cfgs: Vec<PppConfig<'_>> = creds
+        .iter()
+        .map(|(u, p)| {
+            PppConfig::client(Credentials {
+                user: u,
+                password: p,
+            })
+        })
+        .collect();
+    let mut psubs: Vec<PppSub<'_>> = (0..m)
+        .map(|i| {
+            Ok(PppSub {
+                mac: ppp_mac(i),
+                disc: DiscClient::new(DiscConfig::new(ppp_mac(i)))
+                    .map_err(|e| format!("PPPoE client: {e}"))?,
+                ppp: None,
+                sid: 0,
+                addr: None,
+            })
+        })
+        .collect::<Result<_, String>>()?;
+    let ppp_by_mac: HashMap<[u8; 6], usize> =
+        psubs.iter().enumerate().map(|(i, s)| (s.mac, i)).collect();
+    let tp = Instant::now();
+    let ac_mac = if m > 0 {
+        pppoe_setup(&sock, &mut psubs, &ppp_cfgs, &ppp_by_mac, progress)
+    } else {
+        [0xff; 6]
+    };
+    let ppp_setup = tp.elapsed();
+    let ppp_up = psubs.iter().filter(|s| s.addr.is_some()).count();
 
     let mut subs: Vec<Sub> = (0..n)
         .map(|i| Sub {
@@ -320,14 +497,53 @@ pub fn run(
             );
         }
     }
+    let mut ppp_echoes = vec![0u64; m];
+    let mut ppp_sent = 0u64;
+    for (i, s) in psubs.iter().enumerate() {
+        let Some(a) = s.addr else { continue };
+        for k in 0..opt.packets {
+            let ip = Udp4 {
+                src_mac: s.mac,
+                dst_mac: ac_mac,
+                src: a,
+                dst: SERVER,
+                src_port: 20_000 + (i % 40_000) as u16,
+                dst_port: ECHO_PORT,
+            }
+            .frame(&(k as u32).to_be_bytes());
+            let mut ppp = vec![0x00, 0x21];
+            ppp.extend_from_slice(&ip[14..]);
+            if sock.send(&eth_session(ac_mac, s.mac, s.sid, &ppp)).is_ok() {
+                ppp_sent += 1;
+            }
+        }
+        let t = Instant::now();
+        while (sent + ppp_sent)
+            .saturating_sub(echoes.iter().sum::<u64>() + ppp_echoes.iter().sum::<u64>())
+            > IN_FLIGHT
+            && t.elapsed() < Duration::from_millis(500)
+        {
+            drain_both(
+                &sock,
+                &mut buf,
+                &by_mac,
+                &mut echoes,
+                &ppp_by_mac,
+                &mut ppp_echoes,
+            );
+        }
+    }
     let deadline = Instant::now() + Duration::from_secs(3);
-    while Instant::now() < deadline && echoes.iter().sum::<u64>() < sent {
-        drain_echoes(
+    while Instant::now() < deadline
+        && echoes.iter().sum::<u64>() + ppp_echoes.iter().sum::<u64>() < sent + ppp_sent
+    {
+        drain_both(
             &sock,
             &mut buf,
             &by_mac,
             &mut echoes,
-            Duration::from_millis(20),
+            &ppp_by_mac,
+            &mut ppp_echoes,
         );
     }
     for (s, e) in subs.iter_mut().zip(&echoes) {
@@ -338,6 +554,12 @@ pub fn run(
     stop.store(true, Ordering::Relaxed);
     let _ = echo_thread.join();
     let received: u64 = echoes.iter().sum();
+    let ppp_received: u64 = ppp_echoes.iter().sum();
+    let ppp_lossy = ppp_echoes
+        .iter()
+        .zip(&psubs)
+        .filter(|(e, s)| s.addr.is_some() && **e < opt.packets as u64)
+        .count();
     let lossy = subs
         .iter()
         .enumerate()
@@ -350,16 +572,20 @@ pub fn run(
         })
         .count();
     Ok(Report {
+        subscribers: m,
+        sessions_up: ppp_up,
+        setup_virtual: ppp_setup,
+        setup_wall: ppp_setup,
         ipoe_subscribers: n,
         ipoe_up: up,
-        failures: (n - up) + lossy,
+        failures: (n - up) + lossy + (m - ppp_up) + ppp_lossy,
         ipoe_setup_virtual: setup,
         ipoe_setup_wall: setup,
-        sent,
-        received,
+        sent: sent + ppp_sent,
+        received: received + ppp_received,
         ipoe_sent: sent,
         ipoe_received: received,
-        forwarded: sent + received,
+        forwarded: sent + ppp_sent + received + ppp_received,
         forward_wall: fwd,
         ..Report::default()
     })
@@ -395,4 +621,43 @@ fn drain_echoes(
         }
     }
     got
+}
+
+/// [`drain_echoes`] for IPoE and PPPoE subscribers at once, for up to 20 ms.
+fn drain_both(
+    sock: &Socket,
+    buf: &mut [u8],
+    ipoe: &HashMap<[u8; 6], usize>,
+    ipoe_echoes: &mut [u64],
+    pppoe: &HashMap<[u8; 6], usize>,
+    pppoe_echoes: &mut [u64],
+) {
+    let port = ECHO_PORT.to_be_bytes();
+    while let Ok(Some(k)) = sock.recv(buf, Duration::from_millis(20)) {
+        let f = &buf[..k];
+        let Some(dst) = f.get(..6).and_then(|d| <[u8; 6]>::try_from(d).ok()) else {
+            continue;
+        };
+        if let Some(&i) = ipoe.get(&dst) {
+            if f.get(12..14) == Some(&[0x08, 0x00])
+                && f.get(23) == Some(&17)
+                && f.get(34..36) == Some(&port)
+            {
+                if let Some(e) = ipoe_echoes.get_mut(i) {
+                    *e += 1;
+                }
+            }
+        } else if let Some(&i) = pppoe.get(&dst) {
+            // PPPoE session, PPP IPv4, UDP from the echo port
+            if f.get(12..14) == Some(&[0x88, 0x64])
+                && f.get(20..22) == Some(&[0x00, 0x21])
+                && f.get(31) == Some(&17)
+                && f.get(42..44) == Some(&port)
+            {
+                if let Some(e) = pppoe_echoes.get_mut(i) {
+                    *e += 1;
+                }
+            }
+        }
+    }
 }

@@ -1,7 +1,8 @@
-//! `lab --netns` with a small N: 50 simulated IPoE subscribers (our DHCPv4 client
-//! machines on one AF_PACKET socket) over a veth namespace against the real `bng`
-//! binary (AF_PACKET backend, IPoE, local authorisation, NAT44) and a UDP echo server:
-//! every subscriber comes up, every datagram is echoed back through NAT44, no failures.
+//! `lab --netns` with a small N: 50 simulated PPPoE subscribers (our discovery client and
+//! PPP host machines, CHAP-MD5) and 50 IPoE subscribers (our DHCPv4 client machine), all
+//! on one AF_PACKET socket in a veth namespace, against the real `bng` binary (AF_PACKET
+//! backend, local users file, NAT44) and a UDP echo server: every subscriber comes up,
+//! every datagram is echoed back through NAT44, no failures.
 
 #![allow(
     clippy::unwrap_used,
@@ -23,6 +24,7 @@ fn lab_netns_50_ipoe_subscribers_through_bng_and_nat44() {
         return;
     }
     let opt = NetnsOptions {
+        pppoe: 50,
         ipoe: 50,
         packets: 4,
         bng: env!("CARGO_BIN_EXE_bng").into(),
@@ -39,6 +41,12 @@ fn lab_netns_50_ipoe_subscribers_through_bng_and_nat44() {
     .unwrap();
     let log = std::fs::read_to_string(opt.dir.join("bng.log")).unwrap_or_default();
     eprintln!(
+        "lab --netns: {} PPPoE up in {:.3} s ({:.0} sessions/s over veth)",
+        r.sessions_up,
+        r.setup_wall.as_secs_f64(),
+        r.setup_rate()
+    );
+    eprintln!(
         "lab --netns: {} IPoE up in {:.3} s ({:.0} sessions/s over veth), {} sent, {} echoed in {:.3} s",
         r.ipoe_up,
         r.ipoe_setup_wall.as_secs_f64(),
@@ -47,9 +55,12 @@ fn lab_netns_50_ipoe_subscribers_through_bng_and_nat44() {
         r.received,
         r.forward_wall.as_secs_f64()
     );
+    assert_eq!(r.sessions_up, 50, "bng:\n{log}");
     assert_eq!(r.ipoe_up, 50, "bng:\n{log}");
-    assert_eq!(r.sent, 200);
-    assert_eq!(r.received, 200, "bng:\n{log}");
+    assert_eq!(r.sent, 400);
+    assert_eq!(r.ipoe_sent, 200);
+    assert_eq!(r.received, 400, "bng:\n{log}");
     assert_eq!(r.failures, 0);
+    assert!(r.setup_wall < Duration::from_secs(30));
     assert!(r.ipoe_setup_wall < Duration::from_secs(30));
 }

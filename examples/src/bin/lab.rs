@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Over veth namespaces against the real `bng` process instead of in memory (root;
-    /// IPoE subscribers only so far: `bng_examples::lab_netns`).
+    /// `bng_examples::lab_netns`).
     #[arg(long)]
     netns: bool,
     /// With `--netns`: the gateway's backend, `afpacket` or `afxdp`.
@@ -85,6 +85,7 @@ fn main() -> ExitCode {
             .and_then(|p| p.parent().map(|d| d.join("bng")))
             .unwrap_or_else(|| "bng".into());
         let opt = bng_examples::lab_netns::NetnsOptions {
+            pppoe: a.subscribers,
             ipoe: a.ipoe,
             packets: a.packets,
             bng,
