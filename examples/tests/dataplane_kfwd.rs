@@ -18,7 +18,8 @@
 //! the last column adds the softirq time of all CPUs (`/proc/stat`; the kernel's
 //! forwarding, XDP and the veth hops: other processes' builds add little there) to get a
 //! per-packet cost comparable between the kernel and us, and its inverse, a per-core rate.
-//! `BNG_KFWD_RUNS` (default 2) runs per case, `BNG_KFWD_CASES` (comma list) picks cases.
+//! `BNG_KFWD_RUNS` (default 2) runs per case, `BNG_KFWD_CASES` (comma list) picks cases,
+//! `BNG_KFWD_EXTRA` adds bng-fwd arguments to every case.
 
 #![allow(
     clippy::unwrap_used,
@@ -332,6 +333,9 @@ fn forwarding_rates_next_to_the_kernel() {
                 "600",
             ]);
             args.extend_from_slice(&extra);
+            // more bng-fwd arguments for every case, e.g. BNG_KFWD_EXTRA="--dpdk-idle-us 0"
+            let more = std::env::var("BNG_KFWD_EXTRA").unwrap_or_default();
+            args.extend(more.split_whitespace());
             let log = dir.join(format!("{}.log", name.replace(' ', "_")));
             let p = lab.gw.spawn("bng-fwd", &args, &log);
             assert!(

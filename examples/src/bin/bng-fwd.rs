@@ -57,6 +57,9 @@ struct Args {
     /// `--no-huge -m 512 --no-pci --file-prefix=x --vdev=net_af_packet0,iface=p0`.
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     dpdk_eal: String,
+    /// Microseconds an idle `--backend dpdk` worker sleeps (0: busy polling).
+    #[arg(long, default_value_t = 100)]
+    dpdk_idle_us: u64,
     /// Empty polls of every port before an idle worker sleeps in `poll(2)` (busy-polling
     /// the rings a little saves a wakeup per small burst at the cost of some idle CPU).
     #[arg(long, default_value_t = 0)]
@@ -168,8 +171,12 @@ fn run_dpdk(args: &Args) -> ExitCode {
             sockets,
             &ports,
             // DPDK ports have no descriptor to sleep on: an idle worker naps briefly
-            // instead of spinning a shared core
-            |_| std::thread::sleep(Duration::from_micros(100)),
+            // instead of spinning a shared core (`--dpdk-idle-us 0`: busy polling)
+            |_| {
+                if args.dpdk_idle_us > 0 {
+                    std::thread::sleep(Duration::from_micros(args.dpdk_idle_us));
+                }
+            },
             |s| {
                 for (i, p) in s.iter().enumerate() {
                     println!("dpdk{i} {:?}", p.stats());
