@@ -7,7 +7,7 @@
 //!   LCP Terminate-Request / PADT).
 //! - `bng_pppoe_local_chap_auto_backend`: the same with CHAP and `backend = "auto"`, which
 //!   opens AF_XDP sockets (XDP redirect program) on the TAP and the veth when run as root.
-//! - `bng_pppoe_radius_chap`: CHAP against FreeRADIUS (in the namespace, generated config
+//! - `bng_pppoe_radius_chap` and `bng_pppoe_radius_pap`: CHAP (PAP) against FreeRADIUS (in the namespace, generated config
 //!   dir), Framed-IP-Address and Filter-Id from the Access-Accept; a `radclient` `CoA`
 //!   changes the rate (bng's log and `/metrics`); a Disconnect-Request ends the session
 //!   (the VM reports the termination); Accounting Start and Stop reach FreeRADIUS's
@@ -421,13 +421,21 @@ fn radclient(ns: &Netns, kind: &str, attrs: &str) -> String {
 
 #[test]
 fn bng_pppoe_radius_chap() {
-    let test = "bng_pppoe_radius_chap";
+    radius_case("bng_pppoe_radius_chap", "bngrc", "chap");
+}
+
+#[test]
+fn bng_pppoe_radius_pap() {
+    radius_case("bng_pppoe_radius_pap", "bngrp", "pap");
+}
+
+fn radius_case(test: &str, tag: &str, ppp_auth: &str) {
     if !require(test, &["ip", "tshark", "freeradius", "radclient"]) {
         return;
     }
     let Some(image) = vm::image(test) else { return };
     let dir = workdir(test);
-    let lab = lab("bngrc", &dir);
+    let lab = lab(tag, &dir);
     // FreeRADIUS on the gateway namespace's loopback
     let rd = dir.join("raddb");
     for sub in ["log/radacct", "run"] {
@@ -454,7 +462,7 @@ fn bng_pppoe_radius_chap() {
     let cfg = config(
         &dir,
         "radius",
-        "chap",
+        ppp_auth,
         "afpacket",
         r#"
 [radius]
@@ -577,7 +585,7 @@ clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
         padi_to_ipcp.map_or(f64::NAN, |(i, d)| i - d)
     );
     eprintln!(
-        "{test}: CHAP via FreeRADIUS, Framed-IP-Address used, ping through NAT44 ({seen} at the server), \
+        "{test}: {ppp_auth} via FreeRADIUS, Framed-IP-Address used, ping through NAT44 ({seen} at the server), \
          CoA silver->gold, Disconnect ended the session, Start/Stop in the detail file; tshark: {} frames, 0 malformed",
         cap.frames
     );
