@@ -604,83 +604,83 @@ const MODP8192_P: U8192 = U8192::from_be_hex(concat!(
 
 /// A MODP secret exponent (RFC 3526), zeroed on drop. The exponent has twice the
 /// group's estimated strength in bits (RFC 3526 section 8), rounded up: 256, 320,
-/// 384, 448, 512.
-#[allow(
-    clippy::large_enum_variant,
-    reason = "one exponent per exchange in flight, held by value; no heap"
-)]
-pub enum ModpSecret {
-    /// Group 14.
-    G2048(U2048),
-    /// Group 15.
-    G3072(U3072),
-    /// Group 16.
-    G4096(U4096),
-    /// Group 17.
-    G6144(U6144),
-    /// Group 18.
-    G8192(U8192),
+/// 384, 448, 512; it is kept as 64 big-endian bytes (not as a number as wide as the
+/// prime), so a key pair costs the same few bytes in every SA for every group.
+pub struct ModpSecret {
+    group: DhGroup,
+    exponent: [u8; 64],
 }
 
 impl Drop for ModpSecret {
     fn drop(&mut self) {
-        match self {
-            Self::G2048(x) => zeroize::Zeroize::zeroize(x),
-            Self::G3072(x) => zeroize::Zeroize::zeroize(x),
-            Self::G4096(x) => zeroize::Zeroize::zeroize(x),
-            Self::G6144(x) => zeroize::Zeroize::zeroize(x),
-            Self::G8192(x) => zeroize::Zeroize::zeroize(x),
-        }
+        zeroize::Zeroize::zeroize(&mut self.exponent);
     }
 }
 
 impl ModpSecret {
-    fn generate<R: RngCore + CryptoRng>(group: DhGroup, rng: &mut R) -> Option<Self> {
-        fn exponent<const L: usize, R: RngCore + CryptoRng>(bits: usize, rng: &mut R) -> Uint<L> {
-            let mut b = [0u8; 1024];
-            let len = L * crypto_bigint::Limb::BYTES;
-            let start = len.saturating_sub(bits / 8);
-            if let Some(low) = b.get_mut(start..len) {
-                while low.iter().all(|x| *x == 0) {
-                    rng.fill_bytes(low);
-                }
-            }
-            let x = Uint::<L>::from_be_slice(b.get(..len).unwrap_or_default());
-            zeroize::Zeroize::zeroize(&mut b);
-            x
+    /// Exponent bits per group (RFC 3526 section 8, twice the strength).
+    const fn bits(group: DhGroup) -> Option<usize> {
+        match group {
+            DhGroup::MODP2048 => Some(256),
+            DhGroup::MODP3072 => Some(320),
+            DhGroup::MODP4096 => Some(384),
+            DhGroup::MODP6144 => Some(448),
+            DhGroup::MODP8192 => Some(512),
+            _ => None,
         }
-        Some(match group {
-            DhGroup::MODP2048 => Self::G2048(exponent(256, rng)),
-            DhGroup::MODP3072 => Self::G3072(exponent(320, rng)),
-            DhGroup::MODP4096 => Self::G4096(exponent(384, rng)),
-            DhGroup::MODP6144 => Self::G6144(exponent(448, rng)),
-            DhGroup::MODP8192 => Self::G8192(exponent(512, rng)),
-            _ => return None,
-        })
+    }
+
+    fn generate<R: RngCore + CryptoRng>(group: DhGroup, rng: &mut R) -> Option<Self> {
+        let bits = Self::bits(group)?;
+        let mut exponent = [0u8; 64];
+        if let Some(low) = exponent.get_mut(64 - bits / 8..) {
+            while low.iter().all(|x| *x == 0) {
+                rng.fill_bytes(low);
+            }
+        }
+        Some(Self { group, exponent })
     }
 
     const fn group(&self) -> DhGroup {
-        match self {
-            Self::G2048(_) => DhGroup::MODP2048,
-            Self::G3072(_) => DhGroup::MODP3072,
-            Self::G4096(_) => DhGroup::MODP4096,
-            Self::G6144(_) => DhGroup::MODP6144,
-            Self::G8192(_) => DhGroup::MODP8192,
-        }
+        self.group
     }
 
     /// `base^x mod p` as big-endian bytes of the prime's length (RFC 7296 sections
     /// 2.14 and 3.4), with `base` = 2 for the public value. The peer's value is
     /// checked first: `1 < y < p - 1` (RFC 6989 section 2.1).
     fn pow(&self, base: Option<&[u8]>, out: &mut [u8]) -> Result<usize, CryptoError> {
-        match self {
-            Self::G2048(x) => modp_pow(&MODP2048_P, x, 256, base, out),
-            Self::G3072(x) => modp_pow(&MODP3072_P, x, 320, base, out),
-            Self::G4096(x) => modp_pow(&MODP4096_P, x, 384, base, out),
-            Self::G6144(x) => modp_pow(&MODP6144_P, x, 448, base, out),
-            Self::G8192(x) => modp_pow(&MODP8192_P, x, 512, base, out),
+        let bits = Self::bits(self.group).ok_or(CryptoError::Unsupported("MODP group"))?;
+        let e = &self.exponent;
+        match self.group {
+            DhGroup::MODP2048 => modp_pow_bytes(&MODP2048_P, e, bits, base, out),
+            DhGroup::MODP3072 => modp_pow_bytes(&MODP3072_P, e, bits, base, out),
+            DhGroup::MODP4096 => modp_pow_bytes(&MODP4096_P, e, bits, base, out),
+            DhGroup::MODP6144 => modp_pow_bytes(&MODP6144_P, e, bits, base, out),
+            DhGroup::MODP8192 => modp_pow_bytes(&MODP8192_P, e, bits, base, out),
+            _ => Err(CryptoError::Unsupported("MODP group")),
         }
     }
+}
+
+/// [`modp_pow`] with the exponent widened from its 64 stored bytes for the call
+/// only (and zeroed after).
+fn modp_pow_bytes<const L: usize>(
+    prime: &Uint<L>,
+    exponent: &[u8; 64],
+    bits: usize,
+    base: Option<&[u8]>,
+    out: &mut [u8],
+) -> Result<usize, CryptoError> {
+    let len = L * crypto_bigint::Limb::BYTES;
+    let mut b = [0u8; 1024];
+    b.get_mut(len.saturating_sub(64)..len)
+        .ok_or(CryptoError::BufferTooSmall)?
+        .copy_from_slice(exponent);
+    let mut x = Uint::<L>::from_be_slice(b.get(..len).unwrap_or_default());
+    zeroize::Zeroize::zeroize(&mut b);
+    let r = modp_pow(prime, &x, bits, base, out);
+    zeroize::Zeroize::zeroize(&mut x);
+    r
 }
 
 fn modp_pow<const L: usize>(
