@@ -14,11 +14,14 @@
 //!          -> the punt queue (Bng::poll_punt); ARP for our addresses -> arp-input -> tx[rx port]
 //! ```
 //!
-//! TODO(qos, mss): the per-subscriber policer (upstream, after `subscriber-input`) and
-//! shaper (downstream, before the encapsulation) and the TCP MSS clamp of PPPoE
-//! sessions plug in on the `subscriber-input` -> `ip4-lookup` and `ip4-input` /
-//! `nat44` -> `subscriber-output` edges when their nodes land in `nodes/`;
-//! [`QosProfile`] is already stored with each session.
+//! PPPoE sessions' TCP SYNs pass `tcp-mss-clamp` both ways (after
+//! `pppoe-session-input` and after `subscriber-output`; `BngConfig::pppoe_mtu`).
+//!
+//! TODO(qos): the per-subscriber policer (upstream, after `subscriber-input`) and shaper
+//! (downstream, before the encapsulation) plug in on the `subscriber-input` ->
+//! `ip4-lookup` and `nat44` -> `subscriber-output` edges; [`QosProfile`] is already
+//! stored with each session. TODO(punt): the punt queue is bounded per `Bng` but has no
+//! per-type rate limit yet (`nodes::punt` has one).
 //!
 //! One `Bng` per worker. It owns its tables (subscriber sessions, FIB, NAT44 over
 //! [`NatTables`]), the per-node counters and the intermediate frames (allocated once),
@@ -46,6 +49,7 @@ use crate::nodes::arp::{self, ArpInput, ArpInterface};
 use crate::nodes::ethernet::{self, EthernetInput};
 use crate::nodes::ip4::{self, Adjacency, Ip4Lookup, Ip4Rewrite};
 use crate::nodes::ipoe::{self, Binding, IpoeInput, IpoeKey};
+use crate::nodes::mss::{self, MssClamp};
 use crate::nodes::nat44::{self as nat_node, Direction, Nat44Node};
 use crate::nodes::pppoe::{self, PppoeSessionInput, SessionKey};
 
@@ -185,6 +189,9 @@ pub struct BngConfig {
     pub punt_queue: usize,
     /// Packet trace records kept (0: off).
     pub trace: usize,
+    /// The PPPoE link MTU the TCP MSS of PPPoE sessions is clamped to (`tcp-mss-clamp`
+    /// on SYNs both ways: MSS = MTU - 40; RFC 4638 section 1); 0 turns clamping off.
+    pub pppoe_mtu: u16,
 }
 
 impl BngConfig {
@@ -198,6 +205,7 @@ impl BngConfig {
             qinq_tpid: 0x88a8,
             punt_queue: 1024,
             trace: 0,
+            pppoe_mtu: 1492,
         }
     }
 }
@@ -461,8 +469,11 @@ impl Node for SubscriberInput<'_> {
 crate::label! {
     /// Edges of `subscriber-output`.
     pub enum SubOutNext {
-        /// Encapsulated toward the subscriber: to `interface-output`.
+        /// Encapsulated toward an IPoE subscriber: to `interface-output`.
         Output => "interface-output",
+        /// Encapsulated toward a PPPoE subscriber: to `tcp-mss-clamp`, then
+        /// `interface-output`.
+        Pppoe => "tcp-mss-clamp",
     }
 }
 
@@ -548,7 +559,11 @@ impl Node for SubscriberOutput<'_> {
         }
         pkt.meta.l3_offset = u16::from(slot_hdr_len(n));
         pkt.meta.tx_if = port;
-        Verdict::Next(SubOutNext::Output)
+        if pppoe {
+            Verdict::Next(SubOutNext::Pppoe)
+        } else {
+            Verdict::Next(SubOutNext::Output)
+        }
     }
 }
 
@@ -596,6 +611,8 @@ pub struct BngCounters {
     pub rewrite: Counters,
     /// `subscriber-output`.
     pub sub_out: Counters,
+    /// `tcp-mss-clamp` (PPPoE sessions, both directions).
+    pub mss: Counters,
     /// Frames punted, by [`PuntReason`].
     pub punted: [u64; PuntReason::COUNT],
     /// Frames not punted because the punt queue was full, by [`PuntReason`].
@@ -676,6 +693,7 @@ pub struct Bng<'p> {
     lookup: Ip4Lookup,
     nat: Option<Nat44Node<'p>>,
     rewrite: Ip4Rewrite,
+    mss: Option<MssClamp>,
     /// Per-node counters.
     pub counters: BngCounters,
     /// The packet trace (off unless `BngConfig::trace` > 0).
@@ -695,6 +713,7 @@ pub struct Bng<'p> {
     nat_out_out: Vec<Frame<'p>>,
     rewrite_out: Vec<Frame<'p>>,
     sub_out_out: Vec<Frame<'p>>,
+    mss_out: Vec<Frame<'p>>,
 }
 
 impl<'p> Bng<'p> {
@@ -772,6 +791,7 @@ impl<'p> Bng<'p> {
             },
             nat,
             rewrite: Ip4Rewrite::default(),
+            mss: (cfg.pppoe_mtu > 0).then(|| MssClamp::for_mtu(cfg.pppoe_mtu)),
             counters: BngCounters {
                 ethernet: Counters::for_node::<EthernetInput>(),
                 arp: Counters::for_node::<ArpInput>(),
@@ -784,6 +804,7 @@ impl<'p> Bng<'p> {
                 nat_out2in: Counters::for_node::<Nat44Node<'_>>(),
                 rewrite: Counters::for_node::<Ip4Rewrite>(),
                 sub_out: Counters::for_node::<SubscriberOutput<'_>>(),
+                mss: Counters::for_node::<MssClamp>(),
                 punted: [0; PuntReason::COUNT],
                 punt_dropped: [0; PuntReason::COUNT],
                 ip6_dropped: 0,
@@ -806,6 +827,7 @@ impl<'p> Bng<'p> {
             nat_out_out: frames::<Nat44Node<'_>>(),
             rewrite_out: frames::<Ip4Rewrite>(),
             sub_out_out: frames::<SubscriberOutput<'_>>(),
+            mss_out: frames::<MssClamp>(),
             cfg,
         })
     }
@@ -1278,6 +1300,15 @@ impl<'p> Bng<'p> {
             None,
         );
 
+        // tcp-mss-clamp on PPPoE sessions' upstream SYNs
+        if let Some(m) = &mut self.mss {
+            let edge = pppoe::Next::Ip4 as usize;
+            let mut f = take(&mut self.pppoe_out, edge);
+            run(m, &mut f, &mut self.mss_out, pool, &mut c.mss, tr);
+            f.append(&mut self.mss_out[mss::Next::Forward as usize]);
+            restore(&mut self.pppoe_out, edge, f);
+        }
+
         // subscriber-input: PPPoE and IPoE upstream packets
         {
             let mut node = SubscriberInput { t: &mut self.table };
@@ -1401,7 +1432,7 @@ impl<'p> Bng<'p> {
         restore(&mut self.nat_in_out, hp, hairpin);
 
         pool.free_all(&mut self.nat_out_out[hp]);
-        // TODO(qos, mss): downstream shaper and MSS clamp before subscriber-output.
+        // TODO(qos): downstream shaper before subscriber-output.
         {
             let mut node = SubscriberOutput { t: &mut self.table };
             for (outs, edge) in [
@@ -1421,6 +1452,16 @@ impl<'p> Bng<'p> {
             }
         }
         clock.lap(&mut c.nanos[10]);
+
+        // tcp-mss-clamp on PPPoE sessions' downstream SYN-ACKs
+        let edge = SubOutNext::Pppoe as usize;
+        let mut f = take(&mut self.sub_out_out, edge);
+        if let Some(m) = &mut self.mss {
+            run(m, &mut f, &mut self.mss_out, pool, &mut c.mss, tr);
+            f.append(&mut self.mss_out[mss::Next::Forward as usize]);
+        }
+        self.sub_out_out[SubOutNext::Output as usize].append(&mut f);
+        restore(&mut self.sub_out_out, edge, f);
 
         // interface-output
         for out in [
@@ -1505,6 +1546,7 @@ impl<'p> Bng<'p> {
                 SubscriberOutput::NAME,
                 c.sub_out.rows::<SubscriberOutput<'_>>(),
             ),
+            (MssClamp::NAME, c.mss.rows::<MssClamp>()),
         ] {
             v.extend(rows.into_iter().map(|(k, n)| (name, k, n)));
         }

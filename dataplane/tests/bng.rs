@@ -556,3 +556,84 @@ fn rss_of_1m_sessions() {
     assert_eq!(bng.session_count(), N as usize);
     assert!(hwm < 1024 * 1024, "peak RSS {hwm} KiB over 1 GiB");
 }
+
+/// A TCP SYN with an MSS option of `mss`, valid checksums.
+fn tcp_syn(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, mss: u16, ack: bool) -> Vec<u8> {
+    let mut t = Vec::new();
+    t.extend_from_slice(&sport.to_be_bytes());
+    t.extend_from_slice(&dport.to_be_bytes());
+    t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, u8::from(ack)]);
+    t.extend_from_slice(&[0x60, if ack { 0x12 } else { 0x02 }, 0xff, 0xff, 0, 0, 0, 0]);
+    t.extend_from_slice(&[2, 4]);
+    t.extend_from_slice(&mss.to_be_bytes());
+    let mut ip = vec![0x45, 0, 0, 44, 0, 1, 0x40, 0, 64, 6, 0, 0];
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let c = tcp_csum(src, dst, &t);
+    t[16..18].copy_from_slice(&c.to_be_bytes());
+    ip.extend_from_slice(&t);
+    ip
+}
+
+fn tcp_csum(src: [u8; 4], dst: [u8; 4], tcp: &[u8]) -> u16 {
+    let mut ph = Vec::new();
+    ph.extend_from_slice(&src);
+    ph.extend_from_slice(&dst);
+    ph.extend_from_slice(&[0, 6]);
+    ph.extend_from_slice(&(tcp.len() as u16).to_be_bytes());
+    ph.extend_from_slice(tcp);
+    csum(&ph)
+}
+
+#[test]
+fn pppoe_tcp_mss_is_clamped_both_ways() {
+    let mut nt = nat_tables();
+    let mut bng = Bng::new(cfg(), Some(&mut nt)).unwrap();
+    let mut arena = Arena::new(64);
+    let mut pool = arena.pool();
+    bng.add_route(default_route()).unwrap();
+    bng.add_session(pppoe_session(5, 0x55, [7, 0], [100, 64, 1, 5], true))
+        .unwrap();
+    bng.add_session(ipoe_session(6, [8, 0], [100, 64, 1, 6], true))
+        .unwrap();
+    let syn = tcp_syn([100, 64, 1, 5], HOST, 40000, 80, 1460, false);
+    let pppoe_syn = eth(GW_MAC, sub_mac(5), &[7], 0x8864, &pppoe(0x55, 0x21, &syn));
+    let ipoe_syn = eth(
+        GW_MAC,
+        sub_mac(6),
+        &[8],
+        0x0800,
+        &tcp_syn([100, 64, 1, 6], HOST, 40001, 80, 1460, false),
+    );
+    let [_, up] = step(&mut bng, &mut pool, &[(0, pppoe_syn), (0, ipoe_syn)]);
+    assert_eq!(up.len(), 2, "{:?}", bng.counter_rows());
+    let mss_of = |ip: &[u8]| u16::from_be_bytes([ip[42], ip[43]]);
+    let (pp, ipo) = (&up[0][14..], &up[1][14..]);
+    assert_eq!(mss_of(pp), 1452, "PPPoE SYN clamped to 1492 - 40");
+    assert_eq!(mss_of(ipo), 1460, "IPoE SYN untouched");
+    for ip in [pp, ipo] {
+        let (s, d) = (
+            ip[12..16].try_into().unwrap(),
+            ip[16..20].try_into().unwrap(),
+        );
+        assert_eq!(tcp_csum(s, d, &ip[20..44]), 0, "TCP checksum verifies");
+    }
+    // the SYN-ACK back to the PPPoE session's pool address and port
+    let (out_addr, out_port) = (
+        <[u8; 4]>::try_from(&pp[12..16]).unwrap(),
+        u16::from_be_bytes([pp[20], pp[21]]),
+    );
+    let synack = tcp_syn(HOST, out_addr, 80, out_port, 1460, true);
+    let [down, _] = step(
+        &mut bng,
+        &mut pool,
+        &[(1, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &synack))],
+    );
+    assert_eq!(down.len(), 1, "{:?}", bng.counter_rows());
+    let ip = &down[0][14 + 4 + 8..];
+    assert_eq!(mss_of(ip), 1452, "PPPoE SYN-ACK clamped");
+    assert_eq!(tcp_csum(HOST, [100, 64, 1, 5], &ip[20..44]), 0);
+    assert_eq!(pool.available(), pool.capacity());
+}

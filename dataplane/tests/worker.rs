@@ -5,6 +5,7 @@
     clippy::panic,
     clippy::cast_possible_truncation,
     clippy::std_instead_of_core,
+    clippy::cast_precision_loss,
     clippy::too_many_lines,
     missing_docs,
     reason = "tests"
@@ -313,7 +314,9 @@ fn rate(workers: usize, streams: u32, packets: u64, steer: bool) -> (f64, u64) {
         .map(Some)
         .collect();
     if workers == 1 || !steer {
-        steering.iter_mut().for_each(|s| *s = None);
+        for s in &mut steering {
+            *s = None;
+        }
     }
     let gate = Arc::new(AtomicBool::new(false));
     let owner = |i: u32| session(i, true).worker(workers);
