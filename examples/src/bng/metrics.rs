@@ -85,6 +85,13 @@ pub struct Sources<'a, 'p, 's> {
     pub pools: &'a AddressPools,
 }
 
+/// A label value escaped for the text format (backslash, double quote, newline).
+fn esc(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
 fn metric(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
 }
@@ -141,7 +148,12 @@ pub fn render(s: &Sources<'_, '_, '_>) -> Snapshot {
             let _ = writeln!(
                 o,
                 "bng_session_rate_bps{{user=\"{}\",acct_session_id=\"{}\",direction=\"down\"}} {}\nbng_session_rate_bps{{user=\"{}\",acct_session_id=\"{}\",direction=\"up\"}} {}",
-                sub.user, sub.acct_session_id, q.down_bps, sub.user, sub.acct_session_id, q.up_bps
+                esc(&sub.user),
+                esc(&sub.acct_session_id),
+                q.down_bps,
+                esc(&sub.user),
+                esc(&sub.acct_session_id),
+                q.up_bps
             );
         }
     }
@@ -256,4 +268,22 @@ pub fn serve(addr: SocketAddr, snap: Arc<Mutex<Snapshot>>) -> std::io::Result<()
             }
         })?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_are_escaped() {
+        assert_eq!(esc(r#"a"b\c"#), r#"a\"b\\c"#);
+        assert_eq!(esc("x\ny"), "x\\ny");
+        let mut h = Histogram::default();
+        h.observe(Duration::from_millis(3));
+        let mut o = String::new();
+        h.render(&mut o, "t", "help");
+        assert!(o.contains("t_bucket{le=\"0.002\"} 0"), "{o}");
+        assert!(o.contains("t_bucket{le=\"0.005\"} 1"), "{o}");
+        assert!(o.contains("t_count 1"), "{o}");
+    }
 }

@@ -617,7 +617,8 @@ impl Sessions {
             );
             *self.ended.entry(cause_label(cause)).or_insert(0) += 1;
         }
-        if let (Some(a), Some(_)) = (s.ipv4, &s.v4_pool) {
+        // a pool address, or a Framed-IP-Address reserved inside a pool's range
+        if let Some(a) = s.ipv4 {
             pools.release_v4(a);
         }
         if let (Some((p, _)), Some(name)) = (s.pd, &s.pd_pool) {
