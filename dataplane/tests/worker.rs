@@ -456,3 +456,134 @@ fn scaling() {
         );
     }
 }
+
+/// A port fed and drained through channels, so a test can inject frames at any time.
+struct Chan {
+    input: std::sync::mpsc::Receiver<Vec<u8>>,
+    output: std::sync::mpsc::Sender<Vec<u8>>,
+}
+
+impl Backend for Chan {
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        let mut n = 0;
+        while out.len() < bng_dataplane::graph::FRAME_SIZE {
+            let Ok(f) = self.input.try_recv() else { break };
+            if let Some(p) = pool.alloc_from(&f) {
+                out.push(p);
+                n += 1;
+            }
+        }
+        n
+    }
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
+        let n = frame.len();
+        for p in frame.drain(..) {
+            let _ = self.output.send(p.data().to_vec());
+            pool.free(p);
+        }
+        n
+    }
+}
+
+/// Two workers, every frame received by worker 0 (access and upstream): subscribers'
+/// packets are steered to their owner by (MAC, session id), and the replies to the
+/// NAT44 pool by the owner's pool slice; public (not translated) subscriber addresses
+/// by the owner the control plane announced. Every reply reaches its subscriber.
+#[test]
+fn replies_are_steered_to_the_worker_that_translated_them() {
+    const N: u32 = 200;
+    let workers = 2;
+    let (ctl, rxs) = Control::new(workers, 4096);
+    let steering = Steering::mesh(workers, 1, POOL.into(), 4, 64);
+    let (mut feeds, mut outs) = (Vec::new(), Vec::new());
+    let ws: Vec<Worker<Chan>> = rxs
+        .into_iter()
+        .zip(steering)
+        .enumerate()
+        .map(|(w, (q, st))| {
+            let mut ports = Vec::new();
+            for _ in 0..2 {
+                let (itx, irx) = std::sync::mpsc::channel();
+                let (otx, orx) = std::sync::mpsc::channel();
+                ports.push(Chan {
+                    input: irx,
+                    output: otx,
+                });
+                feeds.push(itx);
+                outs.push(orx);
+            }
+            Worker::spawn(w, worker_cfg(w, workers), ports, q, Some(st), None)
+        })
+        .collect();
+    ctl.add_route(route()).unwrap();
+    for i in 0..N {
+        ctl.add_session_wait(session(i, i % 4 != 0)).unwrap();
+    }
+    // feeds/outs: worker w port p at index 2w + p
+    for i in 0..N {
+        feeds[0].send(frame(i, i)).unwrap();
+    }
+    let mut up = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while up.len() < N as usize {
+        assert!(Instant::now() < deadline, "upstream: {} of {N}", up.len());
+        for o in [&outs[1], &outs[3]] {
+            while let Ok(f) = o.try_recv() {
+                up.push(f);
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // replies, all into worker 0's upstream port
+    for f in &up {
+        let ip = &f[14..];
+        let mut r = UP_MAC.to_vec();
+        r.extend_from_slice(&ROUTER_MAC);
+        r.extend_from_slice(&[0x08, 0x00]);
+        let mut h = vec![0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0];
+        h.extend_from_slice(&HOST);
+        h.extend_from_slice(&ip[12..16]);
+        let c = csum(&h);
+        h[10..12].copy_from_slice(&c.to_be_bytes());
+        h.extend_from_slice(&ip[22..24]);
+        h.extend_from_slice(&ip[20..22]);
+        h.extend_from_slice(&[0, 12, 0, 0]);
+        h.extend_from_slice(&ip[28..32]);
+        r.extend_from_slice(&h);
+        feeds[1].send(r).unwrap();
+    }
+    let mut down = [0u32; 2];
+    let mut seen = vec![false; N as usize];
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while down.iter().sum::<u32>() < N {
+        assert!(Instant::now() < deadline, "downstream: {down:?} of {N}");
+        for (w, o) in [&outs[0], &outs[2]].into_iter().enumerate() {
+            while let Ok(f) = o.try_recv() {
+                // PPPoE toward the session: its MAC, and the tag in the payload
+                let i = u32::from_be_bytes(f[2..6].try_into().unwrap());
+                let tag = u32::from_be_bytes(f[f.len() - 4..].try_into().unwrap());
+                assert_eq!(i, tag, "reply went to the session that sent the request");
+                assert_eq!(session(i, true).worker(workers), w, "sent by the owner");
+                seen[i as usize] = true;
+                down[w] += 1;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(seen.iter().all(|&s| s));
+    assert!(
+        down[0] > 0 && down[1] > 0,
+        "both workers own sessions: {down:?}"
+    );
+    let steered: u64 = ws
+        .iter()
+        .map(|w| w.stats.steered_out.load(Ordering::Relaxed))
+        .sum();
+    assert!(
+        steered >= u64::from(down[1]) * 2,
+        "requests and replies steered"
+    );
+    for w in ws {
+        w.join().unwrap();
+    }
+}
