@@ -20,8 +20,12 @@
 //! TODO(qos): the per-subscriber policer (upstream, after `subscriber-input`) and shaper
 //! (downstream, before the encapsulation) plug in on the `subscriber-input` ->
 //! `ip4-lookup` and `nat44` -> `subscriber-output` edges; [`QosProfile`] is already
-//! stored with each session. TODO(punt): the punt queue is bounded per `Bng` but has no
-//! per-type rate limit yet (`nodes::punt` has one).
+//! stored with each session.
+//!
+//! Every punt edge goes through the `punt` node (`nodes::punt`: classification, a
+//! token-bucket rate limit and a queue share per control type, so a PADI or DHCP flood
+//! cannot starve forwarding or the other types); admitted frames are copied out to the
+//! control plane's queue (`BngConfig::punt_queue`) as far as it has room.
 //!
 //! One `Bng` per worker. It owns its tables (subscriber sessions, FIB, NAT44 over
 //! [`NatTables`]), the per-node counters and the intermediate frames (allocated once),
@@ -52,6 +56,9 @@ use crate::nodes::ipoe::{self, Binding, IpoeInput, IpoeKey};
 use crate::nodes::mss::{self, MssClamp};
 use crate::nodes::nat44::{self as nat_node, Direction, Nat44Node};
 use crate::nodes::pppoe::{self, PppoeSessionInput, SessionKey};
+use crate::nodes::punt::{
+    self as punt_node, Punt as PuntNode, PuntConfig, PuntStats, PuntType, TypeLimit,
+};
 
 /// The control plane's name for a subscriber session (any value; unique per `Bng`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -271,6 +278,8 @@ impl PuntReason {
 pub struct Punt {
     /// Why.
     pub reason: PuntReason,
+    /// Its control type, as the `punt` node classified it.
+    pub kind: PuntType,
     /// The port it came in on.
     pub rx_if: u16,
     /// Its VLAN IDs (0 where absent).
@@ -613,9 +622,13 @@ pub struct BngCounters {
     pub sub_out: Counters,
     /// `tcp-mss-clamp` (PPPoE sessions, both directions).
     pub mss: Counters,
-    /// Frames punted, by [`PuntReason`].
+    /// `punt` (classification, per-type rate limit and queue share).
+    pub punt: Counters,
+    /// Frames handed to the control plane's queue ([`Bng::poll_punt`]), by
+    /// [`PuntReason`].
     pub punted: [u64; PuntReason::COUNT],
-    /// Frames not punted because the punt queue was full, by [`PuntReason`].
+    /// Frames on a punt edge the `punt` node refused (over its type's rate limit, its
+    /// type's queue share full, or no control type), by [`PuntReason`] of the edge.
     pub punt_dropped: [u64; PuntReason::COUNT],
     /// IPv6 packets dropped (no IPv6 forwarding yet).
     pub ip6_dropped: u64,
@@ -700,6 +713,8 @@ pub struct Bng<'p> {
     pub trace: Trace,
     profile: bool,
     punts: VecDeque<Punt>,
+    punt: PuntNode<'p>,
+    punt_out: Vec<Frame<'p>>,
     nat_events: VecDeque<bng_nat44::Event>,
     eth_out: Vec<Frame<'p>>,
     arp_out: Vec<Frame<'p>>,
@@ -805,6 +820,7 @@ impl<'p> Bng<'p> {
                 rewrite: Counters::for_node::<Ip4Rewrite>(),
                 sub_out: Counters::for_node::<SubscriberOutput<'_>>(),
                 mss: Counters::for_node::<MssClamp>(),
+                punt: Counters::for_node::<PuntNode<'_>>(),
                 punted: [0; PuntReason::COUNT],
                 punt_dropped: [0; PuntReason::COUNT],
                 ip6_dropped: 0,
@@ -814,6 +830,14 @@ impl<'p> Bng<'p> {
             profile: false,
             trace: Trace::new(cfg.trace),
             punts: VecDeque::with_capacity(cfg.punt_queue.min(4096)),
+            punt: PuntNode::new(
+                &PuntConfig {
+                    gateway4: cfg.ports.iter().map(|p| p.addr).collect(),
+                    ..PuntConfig::default()
+                },
+                Duration::ZERO,
+            ),
+            punt_out: frames::<PuntNode<'_>>(),
             nat_events: VecDeque::new(),
             eth_out: frames::<EthernetInput>(),
             arp_out: frames::<ArpInput>(),
@@ -1185,6 +1209,7 @@ impl<'p> Bng<'p> {
         pool: &mut Pool<'p>,
         tx: &mut [Frame<'p>],
     ) {
+        self.punt.now = now;
         let c = &mut self.counters;
         let tr = &mut self.trace;
         let mut clock = Lap::new(self.profile);
@@ -1214,13 +1239,13 @@ impl<'p> Bng<'p> {
         // PPPoE discovery: control plane
         let f = &mut self.eth_out[ethernet::Next::PppoeDiscovery as usize];
         punt_all(
-            &mut self.punts,
+            &mut self.punt,
+            &mut self.punt_out,
             c,
-            &self.cfg,
+            tr,
             f,
             pool,
             PuntReason::PppoeDiscovery,
-            None,
         );
 
         // IPv6: not forwarded yet
@@ -1243,13 +1268,13 @@ impl<'p> Bng<'p> {
         clock.lap(&mut c.nanos[2]);
         let f = &mut self.pppoe_out[pppoe::Next::Control as usize];
         punt_all(
-            &mut self.punts,
+            &mut self.punt,
+            &mut self.punt_out,
             c,
-            &self.cfg,
+            tr,
             f,
             pool,
             PuntReason::PppControl,
-            Some(&self.table),
         );
         let f = &mut self.pppoe_out[pppoe::Next::Ip6 as usize];
         c.ip6_dropped += f.len() as u64;
@@ -1269,13 +1294,13 @@ impl<'p> Bng<'p> {
         clock.lap(&mut c.nanos[3]);
         let f = &mut self.ip4_in_out[Ip4InNext::Local as usize];
         punt_all(
-            &mut self.punts,
+            &mut self.punt,
+            &mut self.punt_out,
             c,
-            &self.cfg,
+            tr,
             f,
             pool,
             PuntReason::Local,
-            None,
         );
 
         // IPoE classification and anti-spoofing
@@ -1292,13 +1317,13 @@ impl<'p> Bng<'p> {
         clock.lap(&mut c.nanos[4]);
         let f = &mut self.ipoe_out[ipoe::Next::Dhcp as usize];
         punt_all(
-            &mut self.punts,
+            &mut self.punt,
+            &mut self.punt_out,
             c,
-            &self.cfg,
+            tr,
             f,
             pool,
             PuntReason::Dhcp,
-            None,
         );
 
         // tcp-mss-clamp on PPPoE sessions' upstream SYNs
@@ -1359,13 +1384,13 @@ impl<'p> Bng<'p> {
         for outs in [&mut self.lookup_out, &mut self.lookup_nat_out] {
             let f = &mut outs[ip4::LookupNext::Local as usize];
             punt_all(
-                &mut self.punts,
+                &mut self.punt,
+                &mut self.punt_out,
                 c,
-                &self.cfg,
+                tr,
                 f,
                 pool,
                 PuntReason::Local,
-                None,
             );
         }
 
@@ -1491,6 +1516,28 @@ impl<'p> Bng<'p> {
         }
 
         clock.lap(&mut c.nanos[11]);
+        // the punt queue: copied out for the control plane as far as its queue has room
+        // (the rest waits in the punt node, within its type's share)
+        let room = self.cfg.punt_queue.saturating_sub(self.punts.len());
+        let (punts, table) = (&mut self.punts, &self.table);
+        self.punt.drain(pool, room, |kind, p| {
+            let reason = reason_of(kind);
+            let session = (p.meta.subscriber as usize)
+                .checked_sub(1)
+                .and_then(|i| table.slots.get(i))
+                .filter(|s| s.flags & Slot::LIVE != 0 && reason == PuntReason::PppControl)
+                .map(|s| s.id);
+            c.punted[reason as usize] += 1;
+            punts.push_back(Punt {
+                reason,
+                kind,
+                rx_if: p.meta.rx_if,
+                vlans: p.meta.vlans,
+                session,
+                data: p.data().to_vec(),
+            });
+        });
+
         if let Some(nat) = &mut self.nat {
             while let Some(e) = nat.nat.poll_event() {
                 if self.nat_events.len() < 65_536 {
@@ -1498,6 +1545,17 @@ impl<'p> Bng<'p> {
                 }
             }
         }
+    }
+
+    /// Changes the rate limit and queue share of one control type (see `nodes::punt`).
+    pub fn set_punt_limit(&mut self, t: PuntType, limit: TypeLimit) {
+        self.punt.set_limit(t, limit);
+    }
+
+    /// The `punt` node's per-type counters.
+    #[must_use]
+    pub fn punt_stats(&self) -> PuntStats {
+        self.punt.stats
     }
 
     /// Runs the NAT44 sweep when due ([`Bng::poll_timeout`]).
@@ -1558,6 +1616,7 @@ impl<'p> Bng<'p> {
                 c.sub_out.rows::<SubscriberOutput<'_>>(),
             ),
             (MssClamp::NAME, c.mss.rows::<MssClamp>()),
+            (PuntNode::NAME, c.punt.rows::<PuntNode<'_>>()),
         ] {
             v.extend(rows.into_iter().map(|(k, n)| (name, k, n)));
         }
@@ -1633,37 +1692,37 @@ fn warm_by_addr(t: &Table, f: &Frame<'_>) {
     core::hint::black_box(acc);
 }
 
-/// Copies every packet of `f` to the punt queue (bounded) and frees it.
+/// Runs the frames of one punt edge through the `punt` node (classification, per-type
+/// rate limit and queue share) and queues the admitted ones in it; the refused ones and
+/// those of no control type are counted under `reason` and freed.
 fn punt_all<'p>(
-    q: &mut VecDeque<Punt>,
+    pn: &mut PuntNode<'p>,
+    pout: &mut [Frame<'p>],
     c: &mut BngCounters,
-    cfg: &BngConfig,
+    tr: &mut Trace,
     f: &mut Frame<'p>,
     pool: &mut Pool<'p>,
     reason: PuntReason,
-    table: Option<&Table>,
 ) {
-    let r = reason as usize;
-    for p in f.drain(..) {
-        if q.len() < cfg.punt_queue {
-            let session = table.and_then(|t| {
-                (p.meta.subscriber as usize)
-                    .checked_sub(1)
-                    .and_then(|i| t.slots.get(i))
-                    .filter(|s| s.flags & Slot::LIVE != 0)
-                    .map(|s| s.id)
-            });
-            q.push_back(Punt {
-                reason,
-                rx_if: p.meta.rx_if,
-                vlans: p.meta.vlans,
-                session,
-                data: p.data().to_vec(),
-            });
-            c.punted[r] += 1;
-        } else {
-            c.punt_dropped[r] += 1;
+    if f.is_empty() {
+        return;
+    }
+    let n = f.len();
+    run(pn, f, pout, pool, &mut c.punt, tr);
+    let admitted = pout[punt_node::Next::Punt as usize].len();
+    pn.enqueue(&mut pout[punt_node::Next::Punt as usize], pool);
+    pool.free_all(&mut pout[punt_node::Next::Pass as usize]);
+    c.punt_dropped[reason as usize] += (n - admitted) as u64;
+}
+
+/// Which of our punt reasons a control type is.
+fn reason_of(t: PuntType) -> PuntReason {
+    match t {
+        PuntType::PppoeDiscovery => PuntReason::PppoeDiscovery,
+        PuntType::Lcp | PuntType::Auth | PuntType::Ncp | PuntType::OtherPpp => {
+            PuntReason::PppControl
         }
-        pool.free(p);
+        PuntType::Dhcp4 | PuntType::Dhcp6 => PuntReason::Dhcp,
+        _ => PuntReason::Local,
     }
 }

@@ -376,7 +376,15 @@ fn control_frames_are_punted_and_arp_is_answered() {
     let c = csum(&dhcp[..20]);
     dhcp[10..12].copy_from_slice(&c.to_be_bytes());
     let dhcp = eth([0xff; 6], sub_mac(6), &[], 0x0800, &dhcp);
-    let ping_gw = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &udp(HOST, UP, 1, 2, b""));
+    let mut icmp = udp(HOST, UP, 1, 2, b"");
+    icmp[9] = 1; // ICMP echo request (type 8), identifier/sequence/checksum below
+    icmp[10..12].copy_from_slice(&[0, 0]);
+    let hc = csum(&icmp[..20]);
+    icmp[10..12].copy_from_slice(&hc.to_be_bytes());
+    icmp[20..28].copy_from_slice(&[8, 0, 0, 0, 0, 1, 0, 1]);
+    let ic = csum(&icmp[20..]);
+    icmp[22..24].copy_from_slice(&ic.to_be_bytes());
+    let ping_gw = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &icmp);
     let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 1];
     arp.extend_from_slice(&sub_mac(6));
     arp.extend_from_slice(&[100, 64, 0, 50]);
@@ -418,10 +426,12 @@ fn control_frames_are_punted_and_arp_is_answered() {
 
 #[test]
 fn punt_queue_is_bounded() {
+    // a PADI flood: the punt node admits its burst (100) and refuses the rest; the
+    // control plane's queue holds 3, the rest wait in the node's PPPoE discovery share
     let mut c = cfg();
     c.punt_queue = 3;
     let mut bng = Bng::new(c, None).unwrap();
-    let mut arena = Arena::new(64);
+    let mut arena = Arena::new(512);
     let mut pool = arena.pool();
     let padi = eth(
         [0xff; 6],
@@ -430,13 +440,21 @@ fn punt_queue_is_bounded() {
         0x8863,
         &[0x11, 0x09, 0, 0, 0, 0],
     );
-    let frames: Vec<_> = (0..10).map(|_| (0, padi.clone())).collect();
-    let _ = step(&mut bng, &mut pool, &frames);
-    assert_eq!(bng.counters.punted[PuntReason::PppoeDiscovery as usize], 3);
-    assert_eq!(
-        bng.counters.punt_dropped[PuntReason::PppoeDiscovery as usize],
-        7
-    );
+    let frames: Vec<_> = (0..250).map(|_| (0, padi.clone())).collect();
+    for chunk in frames.chunks(125) {
+        let _ = step(&mut bng, &mut pool, chunk);
+    }
+    let d = PuntReason::PppoeDiscovery as usize;
+    assert_eq!(bng.counters.punted[d], 3);
+    assert_eq!(bng.counters.punt_dropped[d], 150, "over the burst of 100");
+    let mut got = 0;
+    for _ in 0..40 {
+        while bng.poll_punt().is_some() {
+            got += 1;
+        }
+        let _ = step(&mut bng, &mut pool, &[]);
+    }
+    assert_eq!(got, 100);
     assert_eq!(pool.available(), pool.capacity());
 }
 
