@@ -29,7 +29,7 @@ use bng_dataplane::nodes::ethernet::{self, EthernetInput};
 use bng_dataplane::nodes::ipoe::{
     self as ipoe_node, Binding, EncapEntry as IpoeEncapEntry, IpoeEncap, IpoeInput, IpoeKey,
 };
-use bng_dataplane::nodes::nat44::{self as nat_node, Direction, Nat44Node};
+use bng_dataplane::nodes::nat44::{Direction, Nat44Node};
 use bng_dataplane::nodes::pppoe::{
     self as pppoe_node, EncapEntry, PppoeEncap, PppoeSessionInput, SessionKey,
 };
@@ -53,6 +53,7 @@ use bng_radius::rand_core::{self, RngCore};
 
 use crate::bng::aaa::LocalAaa;
 use crate::bng::config::Config as BngConfig;
+use crate::bng::plane::GraphPlane;
 use crate::bng::pppoe::{Policy, PppoeCp};
 use crate::bng::session::{
     AddressPools, Counters as SessionCounters, Ctx, Forwarding, Port, Punt, PuntKind, Service,
@@ -488,25 +489,19 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
         },
     )
     .expect("NAT config");
-    let mut nat = Nat44Node {
+    let nat = Nat44Node {
         nat,
         now: Duration::ZERO,
         direction: Direction::InToOut,
     };
     let mut c_eth = Counters::for_node::<EthernetInput>();
     let mut c_decap = Counters::for_node::<PppoeSessionInput>();
-    let mut c_nat = Counters::for_node::<Nat44Node<'_>>();
-    let mut c_encap = Counters::for_node::<PppoeEncap>();
     let mut c_ipoe = Counters::for_node::<IpoeInput>();
-    let mut c_ipoe_encap = Counters::for_node::<IpoeEncap>();
     let mut trace = Trace::new(0);
     let mut rx = new_frame();
     let mut eth_out = frames::<EthernetInput>();
     let mut decap_out = frames::<PppoeSessionInput>();
-    let mut nat_out = frames::<Nat44Node<'_>>();
-    let mut encap_out = frames::<PppoeEncap>();
     let mut ipoe_out = frames::<IpoeInput>();
-    let mut ipoe_encap_out = frames::<IpoeEncap>();
 
     // The IPoE side: DHCPv4 clients, and the BNG's DHCPv4 server with its own pool.
     let pool_size = u32::try_from(m + 16).expect("pool size");
@@ -779,80 +774,50 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
         }
     }
     report.sent += report.ipoe_sent;
-    let mut up_tx: Vec<Frame<'_>> = vec![new_frame(), new_frame()];
+    // the forwarding phase runs the gateway's forwarding plane (`bng::plane`, as the
+    // `bng` binary does) with every session up so far installed through its control API
+    let mut plane = GraphPlane::new(
+        AC_MAC,
+        UP_MAC,
+        [198, 51, 100, 1].into(),
+        HOST_ADDR.into(),
+        Some(nat),
+    );
+    plane.gateway_mac = Some(HOST_MAC);
+    for s in pppoe.sessions.iter() {
+        plane.session_up(s);
+    }
+    let mut ipoe_reg = Sessions::starting_at("ipoe-", IPOE_HANDLE);
+    for s in isubs.iter().filter(|s| s.addr.is_some()) {
+        let h = ipoe_reg.create(
+            now,
+            crate::bng::session::AccessKey::Ipoe {
+                mac: s.mac,
+                vlans: [0, 0],
+                circuit: None,
+            },
+        );
+        if let Some(r) = ipoe_reg.get_mut(h) {
+            r.ipv4 = s.addr.map(Into::into);
+            r.state = crate::bng::session::State::Up;
+        }
+        if let Some(r) = ipoe_reg.get(h) {
+            plane.session_up(r);
+        }
+    }
     let mut bng_time = Duration::ZERO;
     now += Duration::from_millis(1);
+    plane.now = now;
     while access.rx_pending() > 0 {
         let t = Instant::now();
-        access.rx_burst(&mut pool, &mut rx);
-        for p in &mut rx {
-            p.meta.rx_if = 0;
-        }
-        report.forwarded += rx.len() as u64;
-        run_node(
-            &mut eth,
-            &mut rx,
-            &mut eth_out,
-            &mut pool,
-            &mut c_eth,
-            &mut trace,
-        );
-        run_node(
-            &mut decap,
-            &mut eth_out[ethernet::Next::PppoeSession as usize],
-            &mut decap_out,
-            &mut pool,
-            &mut c_decap,
-            &mut trace,
-        );
-        run_node(
-            &mut ipoe_in,
-            &mut eth_out[ethernet::Next::Ip4 as usize],
-            &mut ipoe_out,
-            &mut pool,
-            &mut c_ipoe,
-            &mut trace,
-        );
-        nat.now = now;
-        nat.direction = Direction::InToOut;
-        run_node(
-            &mut nat,
-            &mut decap_out[pppoe_node::Next::Ip4 as usize],
-            &mut nat_out,
-            &mut pool,
-            &mut c_nat,
-            &mut trace,
-        );
-        run_node(
-            &mut nat,
-            &mut ipoe_out[ipoe_node::Next::Ip4 as usize],
-            &mut nat_out,
-            &mut pool,
-            &mut c_nat,
-            &mut trace,
-        );
-        for mut p in nat_out[nat_node::Next::Forward as usize].drain(..) {
-            if let Some(h) = p.push_front(14) {
-                h[..6].copy_from_slice(&HOST_MAC);
-                h[6..12].copy_from_slice(&UP_MAC);
-                h[12..14].copy_from_slice(&[0x08, 0x00]);
-            }
-            up_tx[1].push(p);
-        }
-        upstream.tx_burst(&mut pool, &mut up_tx[1]);
-        for f in eth_out
-            .iter_mut()
-            .chain(decap_out.iter_mut())
-            .chain(ipoe_out.iter_mut())
-            .chain(nat_out.iter_mut())
-        {
-            pool.free_all(f);
-        }
+        plane.poll(&mut access, &mut upstream, &mut pool);
         bng_time += t.elapsed();
         // the compliance log: the translator refuses new blocks while its queue is full
-        while let Some(e) = nat.nat.poll_event() {
-            if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
-                report.nat_blocks += 1;
+        if let Some(nat) = plane.nat_mut() {
+            while let Some(e) = nat.nat.poll_event() {
+                if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
+                    report.nat_blocks += 1;
+                }
             }
         }
     }
@@ -864,63 +829,20 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
     }
     while upstream.rx_pending() > 0 {
         let t = Instant::now();
-        upstream.rx_burst(&mut pool, &mut rx);
-        for p in &mut rx {
-            p.meta.rx_if = 1;
-        }
-        report.forwarded += rx.len() as u64;
-        run_node(
-            &mut eth,
-            &mut rx,
-            &mut eth_out,
-            &mut pool,
-            &mut c_eth,
-            &mut trace,
-        );
-        nat.direction = Direction::OutToIn;
-        run_node(
-            &mut nat,
-            &mut eth_out[ethernet::Next::Ip4 as usize],
-            &mut nat_out,
-            &mut pool,
-            &mut c_nat,
-            &mut trace,
-        );
-        // IPoE subscribers' addresses first; the rest on to PPPoE
-        run_node(
-            &mut ipoe_encap,
-            &mut nat_out[nat_node::Next::Forward as usize],
-            &mut ipoe_encap_out,
-            &mut pool,
-            &mut c_ipoe_encap,
-            &mut trace,
-        );
-        access.tx_burst(
-            &mut pool,
-            &mut ipoe_encap_out[ipoe_node::EncapNext::Output as usize],
-        );
-        run_node(
-            &mut encap,
-            &mut ipoe_encap_out[ipoe_node::EncapNext::Other as usize],
-            &mut encap_out,
-            &mut pool,
-            &mut c_encap,
-            &mut trace,
-        );
-        access.tx_burst(
-            &mut pool,
-            &mut encap_out[pppoe_node::EncapNext::Output as usize],
-        );
-        for f in eth_out
-            .iter_mut()
-            .chain(nat_out.iter_mut())
-            .chain(ipoe_encap_out.iter_mut())
-            .chain(encap_out.iter_mut())
-        {
-            pool.free_all(f);
-        }
+        plane.poll(&mut access, &mut upstream, &mut pool);
         bng_time += t.elapsed();
+        // the compliance log: the translator refuses new blocks while its queue is full
+        if let Some(nat) = plane.nat_mut() {
+            while let Some(e) = nat.nat.poll_event() {
+                if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
+                    report.nat_blocks += 1;
+                }
+            }
+        }
     }
+    report.forwarded = plane.forwarded;
+    let plane_rows = plane.counter_rows();
+    drop(plane);
     report.forward_wall = bng_time;
     // subscribers check what came back
     for f in access.take_transmitted() {
@@ -1031,8 +953,6 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             pool.free_all(f);
         }
     }
-    report.spoofed_dropped = c_ipoe.drops[ipoe_node::Drop::Spoofed as usize];
-    report.unknown_dropped = c_ipoe.drops[ipoe_node::Drop::UnknownSubscriber as usize];
 
     report.failures = subs
         .iter()
@@ -1042,23 +962,34 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             .iter()
             .filter(|s| s.binds == 0 || s.replies != opt.packets as u64)
             .count();
-    while let Some(e) = nat.nat.poll_event() {
-        if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
-            report.nat_blocks += 1;
-        }
-    }
     for (name, rows) in [
         (EthernetInput::NAME, c_eth.rows::<EthernetInput>()),
         (PppoeSessionInput::NAME, c_decap.rows::<PppoeSessionInput>()),
-        (Nat44Node::NAME, c_nat.rows::<Nat44Node<'_>>()),
-        (PppoeEncap::NAME, c_encap.rows::<PppoeEncap>()),
         (IpoeInput::NAME, c_ipoe.rows::<IpoeInput>()),
-        (IpoeEncap::NAME, c_ipoe_encap.rows::<IpoeEncap>()),
     ] {
         report
             .counters
             .extend(rows.into_iter().map(|(k, v)| (name, k, v)));
     }
+    // the forwarding plane's node instances: summed into the setup's rows
+    for (name, k, v) in plane_rows {
+        match report
+            .counters
+            .iter_mut()
+            .find(|(n, c, _)| *n == name && *c == k)
+        {
+            Some(row) => row.2 += v,
+            None => report.counters.push((name, k, v)),
+        }
+    }
+    let row = |r: &Report, n: &str, c: &str| {
+        r.counters
+            .iter()
+            .find(|(a, b, _)| *a == n && b == c)
+            .map_or(0, |x| x.2)
+    };
+    report.spoofed_dropped = row(&report, IpoeInput::NAME, "drop.spoofed-source");
+    report.unknown_dropped = row(&report, IpoeInput::NAME, "drop.unknown-subscriber");
     let ac_c = pppoe.cp.ac_counters();
     report
         .counters

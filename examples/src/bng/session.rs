@@ -457,6 +457,16 @@ impl Sessions {
         }
     }
 
+    /// An empty registry whose handles start at `first` (non-zero), for a second
+    /// registry feeding the same forwarding plane.
+    #[must_use]
+    pub fn starting_at(acct_prefix: &str, first: Handle) -> Self {
+        Self {
+            next_handle: first.max(1),
+            ..Self::new(acct_prefix)
+        }
+    }
+
     /// A new session in state [`State::Starting`]; returns its handle.
     pub fn create(&mut self, now: Duration, key: AccessKey) -> Handle {
         let h = self.next_handle;
