@@ -7,6 +7,14 @@
 //! simulated upstream host and back through `nat44` → `ipoe-encap` or `pppoe-encap`), all
 //! on one virtual clock.
 //!
+//! The BNG's PPPoE side is the `bng` gateway's own code: its PPPoE control plane
+//! ([`crate::bng::pppoe::PppoeCp`] with [`crate::bng::aaa::LocalAaa`], the session
+//! registry and pools), and the forwarding phase runs the gateway's forwarding plane
+//! ([`crate::bng::plane::GraphPlane`], one `poll` per round over both ports) with every
+//! session installed through its control API. The IPoE setup still drives the lab's own
+//! `ipoe-input` instance and DHCPv4 server (the gateway's IPoE control plane is
+//! `bng::ipoe`).
+//!
 //! No root, no external server, deterministic for a given seed. [`run`] returns a
 //! [`Report`]; the `lab` binary prints it.
 
