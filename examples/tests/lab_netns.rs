@@ -29,7 +29,7 @@ fn lab_netns_50_ipoe_subscribers_through_bng_and_nat44() {
         packets: 4,
         bng: env!("CARGO_BIN_EXE_bng").into(),
         backend: "afpacket".into(),
-        dir: workdir("lab_netns"),
+        dir: workdir(&format!("lab_netns-{}", std::process::id())),
     };
     let mut last = 0;
     let r = run(&opt, &mut |up, n, t: Duration| {
