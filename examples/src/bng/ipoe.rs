@@ -5,7 +5,11 @@
 //! - A subscriber is keyed by the relay agent's circuit-id (option 82 sub-option 1,
 //!   RFC 3046 section 2.0; or the DHCPv6 Interface-Id of the innermost Relay-forward,
 //!   RFC 8415 section 21.18) when relayed, else by its MAC and VLANs, so that the DHCPv4
-//!   lease and the DHCPv6 bindings of one access port make one session.
+//!   lease and the DHCPv6 bindings of one access port make one session. DHCPv4 leases
+//!   themselves are keyed by `chaddr`: a relayed client RENEWs and RELEASEs by unicast,
+//!   without the relay and so without option 82, and is found again by its `chaddr`. A
+//!   second client on the same circuit gets its own lease and joins the session
+//!   ([`Output::Changed`]).
 //! - Before a subscriber's first DISCOVER/REQUEST (or Solicit/Request/Renew/Rebind/
 //!   Confirm) reaches a server, it is authorized: [`Output::Authorize`] goes to the
 //!   gateway's AAA (local users or RADIUS), the message is parked, and
