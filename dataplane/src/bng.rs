@@ -521,11 +521,12 @@ impl Node for SubscriberOutput<'_> {
         if !pkt.pull_front(l3) {
             return Verdict::Drop(SubOutDrop::BadHeader);
         }
+        let len = pkt.len();
         let Some(h) = pkt.data_mut().first_chunk_mut::<20>() else {
             return Verdict::Drop(SubOutDrop::BadHeader);
         };
         let total = u16::from_be_bytes([h[2], h[3]]);
-        if h[0] != 0x45 || usize::from(total) < 20 {
+        if h[0] != 0x45 || usize::from(total) < 20 || usize::from(total) > len {
             // options (IHL > 5) are rare downstream: refused rather than branched on
             return Verdict::Drop(SubOutDrop::BadHeader);
         }
@@ -545,7 +546,7 @@ impl Node for SubscriberOutput<'_> {
         let sum = csum_update(u16::from_be_bytes([h[10], h[11]]), old, new);
         h[10..12].copy_from_slice(&sum.to_be_bytes());
         // trailing Ethernet padding goes (the IPv4 total length bounds the packet)
-        if !pkt.set_len(usize::from(total).min(pkt.len())) {
+        if !pkt.set_len(usize::from(total)) {
             return Verdict::Drop(SubOutDrop::BadHeader);
         }
         let Some(slot) = self.t.slots.get_mut(idx as usize) else {

@@ -655,3 +655,34 @@ fn pppoe_tcp_mss_is_clamped_both_ways() {
     assert_eq!(tcp_csum(HOST, [100, 64, 1, 5], &ip[20..44]), 0);
     assert_eq!(pool.available(), pool.capacity());
 }
+
+#[test]
+fn downstream_ipv4_longer_than_its_frame_is_dropped() {
+    let mut bng = Bng::new(cfg(), None).unwrap();
+    let mut arena = Arena::new(16);
+    let mut pool = arena.pool();
+    bng.add_session(ipoe_session(3, [0, 0], [198, 18, 0, 3], false))
+        .unwrap();
+    let mut ip = udp(
+        HOST,
+        [198, 18, 0, 3],
+        2,
+        1,
+        b"0123456789012345678901234567890123456789",
+    );
+    ip[2..4].copy_from_slice(&200u16.to_be_bytes());
+    ip[10..12].copy_from_slice(&[0, 0]);
+    let c = csum(&ip[..20]);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let [a, _] = step(
+        &mut bng,
+        &mut pool,
+        &[(1, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &ip))],
+    );
+    assert!(
+        a.is_empty(),
+        "total length 200 in a {}-byte packet",
+        ip.len()
+    );
+    assert_eq!(pool.available(), pool.capacity());
+}
