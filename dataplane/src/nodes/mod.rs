@@ -2,12 +2,12 @@
 //! one per-packet function that [`crate::graph::run`] inlines into the frame loop.
 
 pub mod arp;
+pub mod esp;
 pub mod ethernet;
 pub mod ip4;
 pub mod ipoe;
+pub mod mss;
 pub mod nat44;
 pub mod pppoe;
-pub mod mss;
 pub mod punt;
 pub mod qos;
-pub mod esp;
