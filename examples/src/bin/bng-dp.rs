@@ -133,17 +133,17 @@ fn run_args(args: &Args) -> Result<(), String> {
             let open = |i: &str| {
                 PacketPort::open(i, Some(&ring)).map_err(|e| format!("{i}: {e} (run as root)"))
             };
-            let ports = vec![open(acc_if)?, open(up_if)?];
-            let macs = [ports[0].mac(), ports[1].mac()];
-            run(args, ports, macs, (acc_addr, up_addr), subs)
+            let (acc, up) = (open(acc_if)?, open(up_if)?);
+            let macs = [acc.mac(), up.mac()];
+            run(args, vec![acc, up], macs, (acc_addr, up_addr), &subs)
         }
         BackendKind::Afxdp => {
             let cfg = afxdp::Config::default();
             let open =
                 |i: &str| afxdp::Xsk::open(i, cfg).map_err(|e| format!("{i}: {e} (run as root)"));
-            let ports = vec![open(acc_if)?, open(up_if)?];
-            let macs = [ports[0].mac(), ports[1].mac()];
-            run(args, ports, macs, (acc_addr, up_addr), subs)
+            let (acc, up) = (open(acc_if)?, open(up_if)?);
+            let macs = [acc.mac(), up.mac()];
+            run(args, vec![acc, up], macs, (acc_addr, up_addr), &subs)
         }
     }
 }
@@ -153,7 +153,7 @@ fn run<B: Backend + Send + 'static>(
     ports: Vec<B>,
     macs: [[u8; 6]; 2],
     (acc_addr, up_addr): (Ipv4Addr, Ipv4Addr),
-    subs: Vec<SessionConfig>,
+    subs: &[SessionConfig],
 ) -> Result<(), String> {
     let nat = args
         .nat
@@ -193,7 +193,7 @@ fn run<B: Backend + Send + 'static>(
         })
         .map_err(|e| format!("--route {r}: {e}"))?;
     }
-    for s in &subs {
+    for s in subs {
         ctl.add_session_wait(s.clone())
             .map_err(|e| format!("--ipoe {}: {e}", s.addr))?;
     }
