@@ -25,119 +25,15 @@
 )]
 
 use core::time::Duration;
-use std::path::Path;
 
 use bng_testkit::netns::{Netns, Peer, require, veth, wait_for, workdir};
+use common::strongswan::{
+    self, CHARON, PSK, RoadWarrior, load_all, start_charon, swanctl_conf, swanctl_in,
+};
+
+mod common;
 
 const GW: &str = env!("CARGO_BIN_EXE_ikev2-gw");
-const CHARON: &str = "/usr/lib/ipsec/charon";
-const PSK: &str = "lab-psk-0123456789abcdef";
-
-fn strongswan_conf(d: &Path) -> String {
-    format!(
-        r"charon {{
-  load_modular = no
-  load = random nonce openssl aes sha1 sha2 hmac gcm kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
-  install_routes = yes
-  reuse_ikesa = no
-  dos_protection = no
-  retransmit_tries = 3
-  retransmit_timeout = 1.0
-  plugins {{
-    vici {{
-      socket = unix://{d}/run/charon.vici
-    }}
-  }}
-  filelog {{
-    main {{
-      path = {d}/charon.log
-      time_format = %T
-      default = 1
-      ike = 2
-      # level 4 logs the Child SA keys
-      chd = 4
-      flush_line = yes
-    }}
-  }}
-  syslog {{
-    daemon {{
-      default = -1
-    }}
-  }}
-}}
-swanctl {{
-  load = pem pkcs1 x509 pubkey openssl random
-}}
-",
-        d = d.display()
-    )
-}
-
-/// strongSwan at 192.0.2.1 (ike1@lab, 10.1.0.0/24), the peer at 192.0.2.2 (ike2@lab).
-fn swanctl_conf(proposals: &str, esp: &str) -> String {
-    format!(
-        r#"connections {{
-  lab {{
-    version = 2
-    local_addrs = 192.0.2.1
-    remote_addrs = 192.0.2.2
-    proposals = {proposals}
-    rekey_time = 0
-    mobike = no
-    unique = never
-    local {{
-      auth = psk
-      id = ike1@lab
-    }}
-    remote {{
-      auth = psk
-      id = ike2@lab
-    }}
-    children {{
-      net {{
-        local_ts = 10.1.0.0/24
-        remote_ts = 10.2.0.0/24
-        mode = tunnel
-        esp_proposals = {esp}
-        rekey_time = 0
-        start_action = none
-      }}
-    }}
-  }}
-  rw {{
-    version = 2
-    local_addrs = 192.0.2.1
-    remote_addrs = 192.0.2.2
-    proposals = {proposals}
-    vips = 0.0.0.0
-    mobike = no
-    local {{
-      auth = psk
-      id = ike1@lab
-    }}
-    remote {{
-      auth = psk
-      id = ike2@lab
-    }}
-    children {{
-      rwnet {{
-        remote_ts = 10.2.0.0/24
-        esp_proposals = aes128gcm16
-        start_action = none
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-lab {{
-    id-a = ike1@lab
-    id-b = ike2@lab
-    secret = "{PSK}"
-  }}
-}}
-"#
-    )
-}
 
 struct Lab {
     ss: Netns,
@@ -149,14 +45,13 @@ struct Lab {
 impl Lab {
     fn new(test: &str, proposals: &str, esp: &str) -> Self {
         let dir = workdir(test);
-        std::fs::create_dir_all(dir.join("run")).unwrap();
-        std::fs::create_dir_all(dir.join("swanctl")).unwrap();
-        std::fs::write(dir.join("strongswan.conf"), strongswan_conf(&dir)).unwrap();
-        std::fs::write(
-            dir.join("swanctl/swanctl.conf"),
-            swanctl_conf(proposals, esp),
-        )
-        .unwrap();
+        // Level 4 logs the Child SA keys; strongSwan's `rw` child offers aes128gcm16
+        // and rekeys on its defaults.
+        let rw = RoadWarrior {
+            esp: "aes128gcm16",
+            no_rekey: false,
+        };
+        strongswan::write_config(&dir, 4, &swanctl_conf("192.0.2.1", proposals, esp, rw));
         let ss = Netns::new("ss");
         let gw = Netns::new("gw");
         veth(&ss, "veth0", &gw, "veth0");
@@ -167,47 +62,19 @@ impl Lab {
         gw.ip(&["addr", "add", "192.0.2.2/24", "dev", "veth0"]);
         ss.ip(&["link", "set", "veth0", "up"]);
         gw.ip(&["link", "set", "veth0", "up"]);
-        // charon hardcodes /var/run/charon.pid: give it a private /run (the lab recipe).
-        let script = format!(
-            "mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf {CHARON}",
-            d = dir.display()
-        );
-        let charon = ss.spawn("charon", &["sh", "-c", &script], &dir.join("charon.stdout"));
-        let vici = dir.join("run/charon.vici");
-        assert!(
-            wait_for(Duration::from_secs(15), "charon's vici socket", || vici
-                .exists()),
-            "charon did not start: {}",
-            charon.log()
-        );
+        let charon = start_charon(&ss, &dir);
         let lab = Self {
             ss,
             gw,
             dir,
             charon,
         };
-        let out = lab.swanctl(&["--load-all", "--noprompt"]);
-        assert!(out.contains("loaded connection 'lab'"), "{out}");
+        load_all(&lab.ss, &lab.dir);
         lab
     }
 
     fn swanctl(&self, args: &[&str]) -> String {
-        let uri = format!("unix://{}/run/charon.vici", self.dir.display());
-        let mut v = vec!["swanctl"];
-        v.extend_from_slice(args);
-        v.extend_from_slice(&["--uri", &uri]);
-        let out = self
-            .ss
-            .command(&v)
-            .env("STRONGSWAN_CONF", self.dir.join("strongswan.conf"))
-            .env("SWANCTL_DIR", self.dir.join("swanctl"))
-            .output()
-            .expect("run swanctl");
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
+        swanctl_in(&self.ss, &self.dir, args)
     }
 
     fn gw(&self, what: &str, extra: &[&str]) -> Peer {
@@ -228,7 +95,7 @@ impl Lab {
     }
 
     fn charon_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default()
+        strongswan::charon_log(&self.dir)
     }
 }
 

@@ -43,14 +43,23 @@
 mod common;
 
 use core::time::Duration;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir};
+use common::strongswan::{
+    self, CHARON, PSK, RoadWarrior, load_all, start_charon, swanctl_conf, swanctl_in,
+};
 use common::{assert_clean_capture, text, wait_log};
 
+/// strongSwan's `rw` connection here: the same ESP proposals as `lab`, never rekeyed.
+fn rw(esp: &str) -> RoadWarrior<'_> {
+    RoadWarrior {
+        esp,
+        no_rekey: true,
+    }
+}
+
 const GW: &str = env!("CARGO_BIN_EXE_ipsec-gw");
-const CHARON: &str = "/usr/lib/ipsec/charon";
-const PSK: &str = "lab-psk-0123456789abcdef";
 
 const SUITES: [(&str, &str, &str); 2] = [
     (
@@ -64,112 +73,6 @@ const SUITES: [(&str, &str, &str); 2] = [
         "AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_384",
     ),
 ];
-
-fn strongswan_conf(d: &Path) -> String {
-    format!(
-        r"charon {{
-  load_modular = no
-  load = random nonce openssl aes sha1 sha2 hmac gcm kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
-  install_routes = yes
-  reuse_ikesa = no
-  dos_protection = no
-  retransmit_tries = 3
-  retransmit_timeout = 1.0
-  plugins {{
-    vici {{
-      socket = unix://{d}/run/charon.vici
-    }}
-  }}
-  filelog {{
-    main {{
-      path = {d}/charon.log
-      time_format = %T
-      default = 1
-      ike = 2
-      chd = 2
-      flush_line = yes
-    }}
-  }}
-  syslog {{
-    daemon {{
-      default = -1
-    }}
-  }}
-}}
-swanctl {{
-  load = pem pkcs1 x509 pubkey openssl random
-}}
-",
-        d = d.display()
-    )
-}
-
-fn swanctl_conf(local: &str, proposals: &str, esp: &str) -> String {
-    format!(
-        r#"connections {{
-  lab {{
-    version = 2
-    local_addrs = {local}
-    remote_addrs = 192.0.2.2
-    proposals = {proposals}
-    rekey_time = 0
-    mobike = no
-    unique = never
-    local {{
-      auth = psk
-      id = ike1@lab
-    }}
-    remote {{
-      auth = psk
-      id = ike2@lab
-    }}
-    children {{
-      net {{
-        local_ts = 10.1.0.0/24
-        remote_ts = 10.2.0.0/24
-        mode = tunnel
-        esp_proposals = {esp}
-        rekey_time = 0
-        start_action = none
-      }}
-    }}
-  }}
-  rw {{
-    version = 2
-    local_addrs = {local}
-    remote_addrs = 192.0.2.2
-    proposals = {proposals}
-    vips = 0.0.0.0
-    rekey_time = 0
-    mobike = no
-    local {{
-      auth = psk
-      id = ike1@lab
-    }}
-    remote {{
-      auth = psk
-      id = ike2@lab
-    }}
-    children {{
-      rwnet {{
-        remote_ts = 10.2.0.0/24
-        esp_proposals = {esp}
-        rekey_time = 0
-        start_action = none
-      }}
-    }}
-  }}
-}}
-secrets {{
-  ike-lab {{
-    id-a = ike1@lab
-    id-b = ike2@lab
-    secret = "{PSK}"
-  }}
-}}
-"#
-    )
-}
 
 /// The ipsec-gw configuration for one run.
 fn gw_conf(
@@ -244,15 +147,8 @@ impl Lab {
     /// namespace sits between strongSwan (192.168.1.2) and ipsec-gw.
     fn new(test: &str, proposals: &str, esp: &str, nat: bool, outer: Outer) -> Self {
         let dir = workdir(test);
-        std::fs::create_dir_all(dir.join("run")).unwrap();
-        std::fs::create_dir_all(dir.join("swanctl")).unwrap();
-        std::fs::write(dir.join("strongswan.conf"), strongswan_conf(&dir)).unwrap();
         let ss_outer = if nat { "192.168.1.2" } else { "192.0.2.1" };
-        std::fs::write(
-            dir.join("swanctl/swanctl.conf"),
-            swanctl_conf(ss_outer, proposals, esp),
-        )
-        .unwrap();
+        strongswan::write_config(&dir, 2, &swanctl_conf(ss_outer, proposals, esp, rw(esp)));
         std::fs::write(dir.join("psk.txt"), format!("{PSK}\n")).unwrap();
         let (sslan, ss, gw, gwlan) = (
             Netns::new("ipgw-sl"),
@@ -311,8 +207,7 @@ impl Lab {
             charon,
             cap: Some(cap),
         };
-        let out = lab.swanctl(&["--load-all", "--noprompt"]);
-        assert!(out.contains("loaded connection 'lab'"), "{out}");
+        load_all(&lab.ss, &lab.dir);
         lab
     }
 
@@ -334,7 +229,7 @@ impl Lab {
     }
 
     fn charon_log(&self) -> String {
-        std::fs::read_to_string(self.dir.join("charon.log")).unwrap_or_default()
+        strongswan::charon_log(&self.dir)
     }
 
     /// `count` pings every `interval` from `from` to `to`; returns (sent, received, output).
@@ -466,38 +361,6 @@ impl Drop for Lab {
 }
 
 /// Starts charon in `ns` with the configuration in `dir` and waits for its vici socket.
-fn start_charon(ns: &Netns, dir: &Path) -> Peer {
-    // charon hardcodes /var/run/charon.pid: give it a private /run (the lab recipe).
-    let script = format!(
-        "mount --bind {d}/run /run && exec env STRONGSWAN_CONF={d}/strongswan.conf {CHARON}",
-        d = dir.display()
-    );
-    let charon = ns.spawn("charon", &["sh", "-c", &script], &dir.join("charon.stdout"));
-    let vici = dir.join("run/charon.vici");
-    assert!(
-        wait_for(Duration::from_secs(15), "charon's vici socket", || vici
-            .exists()),
-        "charon did not start: {}",
-        charon.log()
-    );
-    charon
-}
-
-/// swanctl against the charon of `dir` in `ns`.
-fn swanctl_in(ns: &Netns, dir: &Path, args: &[&str]) -> String {
-    let uri = format!("unix://{}/run/charon.vici", dir.display());
-    let mut v = vec!["swanctl"];
-    v.extend_from_slice(args);
-    v.extend_from_slice(&["--uri", &uri]);
-    let out = ns
-        .command(&v)
-        .env("STRONGSWAN_CONF", dir.join("strongswan.conf"))
-        .env("SWANCTL_DIR", dir.join("swanctl"))
-        .output()
-        .expect("run swanctl");
-    text(&out)
-}
-
 /// User + system CPU time of `pid` so far, from `/proc/<pid>/stat`, in seconds.
 fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -738,20 +601,16 @@ fn ipsec_gw_iperf_vs_strongswan() {
     }
     // A second charon in the gateway's namespace, the mirror of the first.
     let peer_dir = lab.dir.join("peer");
-    std::fs::create_dir_all(peer_dir.join("run")).unwrap();
-    std::fs::create_dir_all(peer_dir.join("swanctl")).unwrap();
-    std::fs::write(peer_dir.join("strongswan.conf"), strongswan_conf(&peer_dir)).unwrap();
-    let mirror = swanctl_conf("192.0.2.2", proposals, esp)
+    let mirror = swanctl_conf("192.0.2.2", proposals, esp, rw(esp))
         .replace("remote_addrs = 192.0.2.2", "remote_addrs = 192.0.2.1")
         .replace("local_ts = 10.1.0.0/24", "local_ts = 10.2.0.0/24")
         .replace("remote_ts = 10.2.0.0/24", "remote_ts = 10.1.0.0/24")
         .replace("id = ike1@lab", "id = IKE1")
         .replace("id = ike2@lab", "id = ike1@lab")
         .replace("id = IKE1", "id = ike2@lab");
-    std::fs::write(peer_dir.join("swanctl/swanctl.conf"), mirror).unwrap();
+    strongswan::write_config(&peer_dir, 2, &mirror);
     let mut peer = start_charon(&lab.gw, &peer_dir);
-    let load = swanctl_in(&lab.gw, &peer_dir, &["--load-all", "--noprompt"]);
-    assert!(load.contains("loaded connection 'lab'"), "{load}");
+    load_all(&lab.gw, &peer_dir);
     let out = lab.swanctl(&[
         "--initiate",
         "--child",
@@ -933,8 +792,7 @@ fn ipsec_gw_dpd_reconnect() {
     let _ = std::fs::remove_file(lab.dir.join("run/charon.vici"));
     let _ = std::fs::remove_file(lab.dir.join("run/charon.pid"));
     lab.charon = start_charon(&lab.ss, &lab.dir);
-    let load = lab.swanctl(&["--load-all", "--noprompt"]);
-    assert!(load.contains("loaded connection 'lab'"), "{load}");
+    load_all(&lab.ss, &lab.dir);
     assert!(
         wait_for(Duration::from_secs(20), "ipsec-gw to reconnect", || gw
             .log()

@@ -9,6 +9,8 @@
     reason = "each test binary uses a part of the fixtures"
 )]
 
+pub mod strongswan;
+
 use core::time::Duration;
 use std::path::Path;
 use std::process::Output;
