@@ -33,7 +33,8 @@ use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir}
 use bng_testkit::vm;
 
 mod common;
-use common::{assert_clean_capture, text, wait_log};
+use common::assert_clean_capture;
+use common::freeradius::{self, radclient};
 
 const BNG: &str = env!("CARGO_BIN_EXE_bng");
 const SERVER: &str = "192.0.2.254";
@@ -289,135 +290,43 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     );
 }
 
-fn radius_config(dir: &Path) -> String {
-    let d = dir.display();
-    format!(
-        r#"prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = /usr/sbin
-logdir = {d}/log
-raddbdir = {d}
-radacctdir = ${{logdir}}/radacct
-name = freeradius
-confdir = ${{raddbdir}}
-modconfdir = ${{confdir}}/mods-config
-run_dir = {d}/run
-db_dir = ${{raddbdir}}
-libdir = /usr/lib/freeradius
-pidfile = ${{run_dir}}/${{name}}.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 65536
-hostname_lookups = no
-log {{
-	destination = files
-	file = ${{logdir}}/radius.log
-	auth = yes
-}}
-security {{
-	max_attributes = 200
-	reject_delay = 0
-	status_server = yes
-}}
-client localhost {{
-	ipaddr = 127.0.0.1
-	secret = testing123
-	require_message_authenticator = yes
-}}
-modules {{
-	pap {{
-		normalise = yes
-	}}
-	chap {{
-	}}
-	always ok {{
-		rcode = ok
-	}}
-	files {{
-		filename = ${{raddbdir}}/users
-		acctusersfile = ${{raddbdir}}/acct_users
-	}}
-	detail {{
-		filename = ${{radacctdir}}/detail
-		header = "%t"
-		permissions = 0600
-		locking = no
-	}}
-}}
-server default {{
-	listen {{
-		type = auth
-		ipaddr = 127.0.0.1
-		port = 1812
-	}}
-	listen {{
-		type = acct
-		ipaddr = 127.0.0.1
-		port = 1813
-	}}
-	authorize {{
+/// The virtual server's sections for the gateway's requests: users from `users`,
+/// Message-Authenticator on every reply.
+const RADIUS_POLICY: &str = r"	authorize {
 		chap
 		files
 		pap
-	}}
-	authenticate {{
-		Auth-Type PAP {{
+	}
+	authenticate {
+		Auth-Type PAP {
 			pap
-		}}
-		Auth-Type CHAP {{
+		}
+		Auth-Type CHAP {
 			chap
-		}}
-	}}
-	preacct {{
-	}}
-	accounting {{
+		}
+	}
+	preacct {
+	}
+	accounting {
 		detail
-		update reply {{
+		update reply {
 			&Message-Authenticator := 0x00
-		}}
+		}
 		ok
-	}}
-	post-auth {{
-		update reply {{
+	}
+	post-auth {
+		update reply {
 			&Message-Authenticator := 0x00
-		}}
-		Post-Auth-Type REJECT {{
-			update reply {{
+		}
+		Post-Auth-Type REJECT {
+			update reply {
 				&Message-Authenticator := 0x00
-			}}
-		}}
-	}}
-}}
-"#
-    )
-}
+			}
+		}
+	}
+";
 
 const RADIUS_USERS: &str = "alice\tCleartext-Password := \"alicepw\"\n\tService-Type = Framed-User,\n\tFramed-Protocol = PPP,\n\tFramed-IP-Address = 100.64.0.77,\n\tFilter-Id = \"silver\",\n\tSession-Timeout = 3600,\n\tAcct-Interim-Interval = 60\n";
-
-fn radclient(ns: &Netns, kind: &str, attrs: &str) -> String {
-    let mut c = ns.command(&[
-        "radclient",
-        "-r",
-        "1",
-        "-t",
-        "3",
-        "-x",
-        "127.0.0.1:3799",
-        kind,
-        "coasecret",
-    ]);
-    c.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().expect("radclient");
-    {
-        let mut i = child.stdin.take().unwrap();
-        writeln!(i, "{attrs}").unwrap();
-    }
-    text(&child.wait_with_output().expect("radclient output"))
-}
 
 #[test]
 fn bng_pppoe_radius_chap() {
@@ -438,25 +347,8 @@ fn radius_case(test: &str, tag: &str, ppp_auth: &str) {
     let lab = lab(tag, &dir);
     // FreeRADIUS on the gateway namespace's loopback
     let rd = dir.join("raddb");
-    for sub in ["log/radacct", "run"] {
-        std::fs::create_dir_all(rd.join(sub)).unwrap();
-    }
-    std::fs::write(rd.join("radiusd.conf"), radius_config(&rd)).unwrap();
-    std::fs::write(rd.join("users"), RADIUS_USERS).unwrap();
-    std::fs::write(rd.join("acct_users"), "").unwrap();
-    let mut fr = lab.ns.spawn(
-        "freeradius",
-        &[
-            "freeradius",
-            "-X",
-            "-d",
-            rd.to_str().unwrap(),
-            "-n",
-            "radiusd",
-        ],
-        &dir.join("freeradius.log"),
-    );
-    wait_log(&fr, 15, "freeradius ready", "Ready to process requests");
+    freeradius::raddb(&rd, 1812, 1813, RADIUS_POLICY, RADIUS_USERS);
+    let mut fr = freeradius::start(&lab.ns, &rd, &dir.join("freeradius.log"));
     std::fs::write(dir.join("radius.secret"), "testing123\n").unwrap();
     std::fs::write(dir.join("coa.secret"), "coasecret\n").unwrap();
     let cfg = config(

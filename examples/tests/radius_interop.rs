@@ -33,166 +33,74 @@ use std::path::Path;
 use std::process::Output;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use bng_testkit::netns::{Netns, Peer, require, wait_for, workdir};
+use bng_testkit::netns::{Netns, require, wait_for, workdir};
 
 mod common;
-use common::{text, wait_log};
+use common::freeradius::{self, radclient};
+use common::wait_log;
 
 const NAS: &str = env!("CARGO_BIN_EXE_radius-nas");
 
-fn config(dir: &Path, auth_port: u16, acct_port: u16) -> String {
-    let d = dir.display();
-    format!(
-        r#"prefix = /usr
-exec_prefix = /usr
-sysconfdir = /etc
-localstatedir = /var
-sbindir = /usr/sbin
-logdir = {d}/log
-raddbdir = {d}
-radacctdir = ${{logdir}}/radacct
-name = freeradius
-confdir = ${{raddbdir}}
-modconfdir = ${{confdir}}/mods-config
-run_dir = {d}/run
-db_dir = ${{raddbdir}}
-libdir = /usr/lib/freeradius
-pidfile = ${{run_dir}}/${{name}}.pid
-max_request_time = 30
-cleanup_delay = 5
-max_requests = 65536
-hostname_lookups = no
-log {{
-	destination = files
-	file = ${{logdir}}/radius.log
-	auth = yes
-}}
-security {{
-	max_attributes = 200
-	reject_delay = 0
-	status_server = yes
-}}
-client localhost {{
-	ipaddr = 127.0.0.1
-	secret = testing123
-	require_message_authenticator = yes
-}}
-modules {{
-	pap {{
-		normalise = yes
-	}}
-	chap {{
-	}}
-	files {{
-		filename = ${{raddbdir}}/users
-		acctusersfile = ${{raddbdir}}/acct_users
-	}}
-	always ok {{
-		rcode = ok
-	}}
-	detail {{
-		filename = ${{radacctdir}}/detail
-		header = "%t"
-		permissions = 0600
-		locking = no
-	}}
-}}
-server default {{
-	listen {{
-		type = auth
-		ipaddr = 127.0.0.1
-		port = {auth_port}
-	}}
-	listen {{
-		type = acct
-		ipaddr = 127.0.0.1
-		port = {acct_port}
-	}}
-	authorize {{
-		if (&User-Name == "nomauser") {{
-			update control {{
+/// The virtual server's sections: Message-Authenticator on every reply except to
+/// `nomauser`, Status-Server answered on both ports.
+const POLICY: &str = r#"	authorize {
+		if (&User-Name == "nomauser") {
+			update control {
 				&Cleartext-Password := "nomapw"
-			}}
-		}}
+			}
+		}
 		chap
 		files
 		pap
-		Autz-Type Status-Server {{
-			update reply {{
+		Autz-Type Status-Server {
+			update reply {
 				&Message-Authenticator := 0x00
-			}}
+			}
 			ok
-		}}
-	}}
-	authenticate {{
-		Auth-Type PAP {{
+		}
+	}
+	authenticate {
+		Auth-Type PAP {
 			pap
-		}}
-		Auth-Type CHAP {{
+		}
+		Auth-Type CHAP {
 			chap
-		}}
-	}}
-	preacct {{
-	}}
-	accounting {{
-		Acct-Type Status-Server {{
-			update reply {{
+		}
+	}
+	preacct {
+	}
+	accounting {
+		Acct-Type Status-Server {
+			update reply {
 				&Message-Authenticator := 0x00
-			}}
+			}
 			ok
-		}}
+		}
 		detail
-		update reply {{
+		update reply {
 			&Message-Authenticator := 0x00
-		}}
+		}
 		ok
-	}}
-	post-auth {{
-		if (&User-Name != "nomauser") {{
-			update reply {{
+	}
+	post-auth {
+		if (&User-Name != "nomauser") {
+			update reply {
 				&Message-Authenticator := 0x00
-			}}
-		}}
-		Post-Auth-Type REJECT {{
-			update reply {{
+			}
+		}
+		Post-Auth-Type REJECT {
+			update reply {
 				&Message-Authenticator := 0x00
-			}}
-		}}
-	}}
-}}
-"#
-    )
-}
+			}
+		}
+	}
+"#;
 
 const USERS: &str = "alice\tCleartext-Password := \"alicepw\"\n\tService-Type = Framed-User,\n\tFramed-Protocol = PPP,\n\tFramed-IP-Address = 100.64.0.10,\n\tSession-Timeout = 3600,\n\tAcct-Interim-Interval = 300\n";
 
 /// Writes a FreeRADIUS configuration directory.
 fn raddb(dir: &Path, auth_port: u16, acct_port: u16) {
-    for sub in ["log/radacct", "run"] {
-        std::fs::create_dir_all(dir.join(sub)).unwrap();
-    }
-    std::fs::write(dir.join("radiusd.conf"), config(dir, auth_port, acct_port)).unwrap();
-    std::fs::write(dir.join("users"), USERS).unwrap();
-    std::fs::write(dir.join("acct_users"), "").unwrap();
-}
-
-/// Starts `freeradius -X` and waits until it is ready (bounded).
-fn start_fr(ns: &Netns, dir: &Path, log: &Path) -> Peer {
-    let d = dir.to_str().unwrap();
-    let mut p = ns.spawn(
-        "freeradius",
-        &["freeradius", "-X", "-d", d, "-n", "radiusd"],
-        log,
-    );
-    let ok = wait_for(Duration::from_secs(15), "freeradius ready", || {
-        p.log().contains("Ready to process requests") || p.exited().is_some()
-    });
-    assert!(
-        ok && p.exited().is_none(),
-        "freeradius did not start:\n{}",
-        p.log()
-    );
-    p
+    freeradius::raddb(dir, auth_port, acct_port, POLICY, USERS);
 }
 
 fn out(o: &Output) -> String {
@@ -227,30 +135,6 @@ fn auth(ns: &Netns, server: &str, user: &str, pw: &str, extra: &[&str]) -> Strin
     nas(ns, &a)
 }
 
-fn radclient(ns: &Netns, kind: &str, attrs: &str) -> String {
-    let mut c = ns.command(&[
-        "radclient",
-        "-r",
-        "1",
-        "-t",
-        "3",
-        "-x",
-        "127.0.0.1:3799",
-        kind,
-        "coasecret",
-    ]);
-    c.stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
-    let mut child = c.spawn().expect("radclient");
-    {
-        use std::io::Write as _;
-        let mut i = child.stdin.take().unwrap();
-        writeln!(i, "{attrs}").unwrap();
-    }
-    text(&child.wait_with_output().expect("radclient output"))
-}
-
 #[test]
 fn radius_interop_freeradius() {
     let test = "radius_interop_freeradius";
@@ -262,8 +146,8 @@ fn radius_interop_freeradius() {
     raddb(&a, 1812, 1813);
     raddb(&b, 11812, 11813);
     let ns = Netns::new("rad");
-    let mut fr_a = start_fr(&ns, &a, &dir.join("fr-a.log"));
-    let mut fr_b = start_fr(&ns, &b, &dir.join("fr-b.log"));
+    let mut fr_a = freeradius::start(&ns, &a, &dir.join("fr-a.log"));
+    let mut fr_b = freeradius::start(&ns, &b, &dir.join("fr-b.log"));
 
     // PAP accept, with the reply's attributes.
     let o = auth(&ns, "127.0.0.1:1812", "alice", "alicepw", &[]);
@@ -387,7 +271,7 @@ fn radius_interop_freeradius() {
     std::thread::sleep(Duration::from_secs(2));
     fr_a.stop();
     std::thread::sleep(Duration::from_secs(3));
-    let mut fr_a2 = start_fr(&ns, &a, &dir.join("fr-a2.log"));
+    let mut fr_a2 = freeradius::start(&ns, &a, &dir.join("fr-a2.log"));
     let st = run.wait(Duration::from_secs(60));
     let log = run.log();
     assert!(
@@ -437,7 +321,7 @@ fn radius_interop_freeradius() {
         &dir.join("acct-queued.log"),
     );
     std::thread::sleep(Duration::from_secs(3));
-    let mut fr_b = start_fr(&ns, &b, &dir.join("fr-b2.log"));
+    let mut fr_b = freeradius::start(&ns, &b, &dir.join("fr-b2.log"));
     let st = queued.wait(Duration::from_secs(60));
     let qlog = queued.log();
     assert!(st.is_some_and(|s| s.success()), "{qlog}");

@@ -9,6 +9,7 @@
     reason = "each test binary uses a part of the fixtures"
 )]
 
+pub mod freeradius;
 pub mod strongswan;
 
 use core::time::Duration;
