@@ -20,7 +20,7 @@ mod common;
 use std::time::Duration;
 
 use bng_testkit::netns::{Capture, Netns, require, veth, workdir};
-use common::{assert_clean_capture, fwd_counter, text, wait_log};
+use common::{assert_clean_capture, fwd_counter, iperf, text, wait_log};
 
 const CLIENT_MAC: &str = "02:00:00:00:01:02";
 const SERVER_MAC: &str = "02:00:00:00:02:02";
@@ -99,42 +99,13 @@ fn run(t: &'static str, backend: &str) {
         "ping through bng-dp: {out}\n{}",
         dp.log()
     );
-    let mut srv = server.spawn(
-        "iperf3 -s",
-        &["iperf3", "-s", "-1", "-B", "198.51.100.2"],
-        &dir.join("iperf3-server.log"),
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let o = client
-        .command(&[
-            "timeout",
-            "20",
-            "iperf3",
-            "-c",
-            "198.51.100.2",
-            "-t",
-            "3",
-            "-f",
-            "m",
-            // random payload sometimes looks like TPKT/Q.931 to tshark's heuristic
-            // dissectors, which then flag the kernel's own segments as malformed
-            "--repeating-payload",
-        ])
-        .output()
-        .unwrap();
+    let mut srv = iperf::server(&server, "198.51.100.2", &dir.join("iperf3-server.log"));
+    // random payload sometimes looks like TPKT/Q.931 to tshark's heuristic dissectors,
+    // which then flag the kernel's own segments as malformed
+    let o = iperf::client(&client, "198.51.100.2", &["--repeating-payload"]);
     let it = text(&o);
     assert!(o.status.success(), "iperf3: {it}\nbng-dp: {}", dp.log());
-    let rate = it
-        .lines()
-        .filter(|l| l.contains("receiver"))
-        .find_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            w.iter()
-                .position(|x| *x == "Mbits/sec")
-                .and_then(|p| w.get(p - 1))
-                .map(|x| (*x).to_owned())
-        })
-        .unwrap_or_default();
+    let rate = iperf::receiver_mbits(&it);
     std::thread::sleep(Duration::from_millis(300));
     let srv_log = srv.log();
     srv.stop();

@@ -21,7 +21,7 @@
 mod common;
 
 use bng_testkit::netns::{Capture, require, workdir};
-use common::{Routed, assert_clean_capture, fwd_counter};
+use common::{Routed, assert_pings_forwarded};
 
 fn ping_over_dpdk(t: &'static str, vdev: &str) {
     if !require(t, &["ip", "ping", "tshark"]) {
@@ -63,25 +63,7 @@ fn ping_over_dpdk(t: &'static str, vdev: &str) {
     fwd.stop();
     let log = fwd.log();
     assert!(log.contains("DPDK 22."), "DPDK version printed:\n{log}");
-    assert!(
-        fwd_counter(&log, "ip4-rewrite next.interface-output") >= 10,
-        "5 requests + 5 replies forwarded:\n{log}"
-    );
-    assert!(
-        fwd_counter(&log, "arp-input next.interface-output") >= 2,
-        "ARP answered on both sides:\n{log}"
-    );
-    let d = assert_clean_capture(&file);
-    let icmp = d
-        .protocols
-        .iter()
-        .filter(|p| p.ends_with(":ip:icmp:data"))
-        .count();
-    assert!(
-        icmp >= 10,
-        "tshark saw {icmp} ICMP frames: {:?}",
-        d.protocols
-    );
+    assert_pings_forwarded(&log, &file, |p| p.ends_with(":ip:icmp:data"));
     eprintln!("{t}: {ping_out}\n{log}");
 }
 

@@ -49,7 +49,7 @@ use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir}
 use common::strongswan::{
     self, CHARON, PSK, RoadWarrior, load_all, start_charon, swanctl_conf, swanctl_in,
 };
-use common::{assert_clean_capture, text, wait_log};
+use common::{assert_clean_capture, iperf, text, wait_log};
 
 /// strongSwan's `rw` connection here: the same ESP proposals as `lab`, never rekeyed.
 fn rw(esp: &str) -> RoadWarrior<'_> {
@@ -215,6 +215,27 @@ impl Lab {
         swanctl_in(&self.ss, &self.dir, args)
     }
 
+    /// `swanctl --initiate` of `child` over `ike` (15 s at most); fails the test with
+    /// both sides' logs unless it completed. Returns swanctl's output.
+    fn initiate(&self, ike: &str, child: &str, ours: &Peer) -> String {
+        let out = self.swanctl(&[
+            "--initiate",
+            "--child",
+            child,
+            "--ike",
+            ike,
+            "--timeout",
+            "15",
+        ]);
+        assert!(
+            out.contains("initiate completed successfully"),
+            "swanctl: {out}\nours: {}\ncharon: {}",
+            ours.log(),
+            self.charon_log()
+        );
+        out
+    }
+
     /// Starts ipsec-gw with `conf` and waits until it serves.
     fn gw(&self, what: &str, conf: &str) -> Peer {
         let file = self.dir.join(format!("{what}.toml"));
@@ -276,32 +297,13 @@ impl Lab {
     /// As [`Lab::iperf`], plus the CPU seconds each of `pids` spent meanwhile.
     fn iperf_with_cpu(&self, pids: &[u32]) -> (f64, Vec<f64>) {
         let before: Vec<f64> = pids.iter().map(|p| cpu_secs(*p)).collect();
-        let mut srv = self.gwlan.spawn(
-            "iperf3-s",
-            &["iperf3", "-s", "-1", "-B", "10.2.0.2"],
-            &self.dir.join("iperf-s.log"),
-        );
-        std::thread::sleep(Duration::from_millis(500));
-        let out = self
-            .sslan
-            .command(&[
-                "timeout", "20", "iperf3", "-c", "10.2.0.2", "-t", "3", "-f", "m",
-            ])
-            .output()
-            .expect("run iperf3");
+        let mut srv = iperf::server(&self.gwlan, "10.2.0.2", &self.dir.join("iperf-s.log"));
+        let out = iperf::client(&self.sslan, "10.2.0.2", &[]);
         srv.stop();
         let s = text(&out);
-        let rate = s
-            .lines()
-            .find(|l| l.contains("receiver"))
-            .and_then(|l| {
-                let w: Vec<&str> = l.split_whitespace().collect();
-                w.iter()
-                    .position(|x| *x == "Mbits/sec")
-                    .and_then(|k| w.get(k - 1))
-                    .and_then(|r| r.parse().ok())
-            })
-            .unwrap_or_else(|| panic!("iperf3: {s}"));
+        let rate: f64 = iperf::receiver_mbits(&s)
+            .parse()
+            .unwrap_or_else(|_| panic!("iperf3: {s}"));
         let cpu = pids
             .iter()
             .zip(before)
@@ -414,21 +416,7 @@ fn ipsec_gw_responder() {
             "gw-responder",
             &gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, false, "0", "0"),
         );
-        let out = lab.swanctl(&[
-            "--initiate",
-            "--child",
-            "net",
-            "--ike",
-            "lab",
-            "--timeout",
-            "15",
-        ]);
-        assert!(
-            out.contains("initiate completed successfully"),
-            "swanctl: {out}\nours: {}\ncharon: {}",
-            gw.log(),
-            lab.charon_log()
-        );
+        lab.initiate("lab", "net", &gw);
         let sas = lab.swanctl(&["--list-sas"]);
         assert!(
             sas.contains(expect) && sas.contains("TUNNEL-in-UDP"),
@@ -529,21 +517,7 @@ fn ipsec_gw_nat() {
         "gw-nat",
         &gw_conf(Outer::Packet, "%any", proposals, esp, false, "0", "0"),
     );
-    let out = lab.swanctl(&[
-        "--initiate",
-        "--child",
-        "net",
-        "--ike",
-        "lab",
-        "--timeout",
-        "15",
-    ]);
-    assert!(
-        out.contains("initiate completed successfully"),
-        "swanctl: {out}\nours: {}\ncharon: {}",
-        gw.log(),
-        lab.charon_log()
-    );
+    lab.initiate("lab", "net", &gw);
     wait_log(&gw, 5, "Child SA installed", "CHILD_SA installed");
     let ours = gw.log();
     // We see the peer behind the NAT (its source is 192.0.2.254, not 192.168.1.2) ...
@@ -584,16 +558,7 @@ fn ipsec_gw_iperf_vs_strongswan() {
             &format!("gw-{outer:?}"),
             &gw_conf(outer, "192.0.2.1", proposals, esp, false, "0", "0"),
         );
-        let out = lab.swanctl(&[
-            "--initiate",
-            "--child",
-            "net",
-            "--ike",
-            "lab",
-            "--timeout",
-            "15",
-        ]);
-        assert!(out.contains("initiate completed successfully"), "{out}");
+        lab.initiate("lab", "net", &gw);
         lab.ping_both_ways(&gw);
         rates.push((outer, lab.iperf_with_cpu(&[lab.charon.pid(), gw.pid()])));
         gw.stop();
@@ -611,16 +576,7 @@ fn ipsec_gw_iperf_vs_strongswan() {
     strongswan::write_config(&peer_dir, 2, &mirror);
     let mut peer = start_charon(&lab.gw, &peer_dir);
     load_all(&lab.gw, &peer_dir);
-    let out = lab.swanctl(&[
-        "--initiate",
-        "--child",
-        "net",
-        "--ike",
-        "lab",
-        "--timeout",
-        "15",
-    ]);
-    assert!(out.contains("initiate completed successfully"), "{out}");
+    lab.initiate("lab", "net", &peer);
     lab.ping_both_ways(&peer);
     let (theirs, cpu_theirs) = lab.iperf_with_cpu(&[lab.charon.pid(), peer.pid()]);
     peer.stop();
@@ -659,22 +615,8 @@ fn ipsec_gw_road_warrior_and_dpd() {
         )
         .replace("remote_ts = \"10.1.0.0/24\"", "remote_ts = \"10.9.0.0/24\"");
     let mut gw = lab.gw("gw-rw", &conf);
-    let out = lab.swanctl(&[
-        "--initiate",
-        "--child",
-        "rwnet",
-        "--ike",
-        "rw",
-        "--timeout",
-        "15",
-    ]);
-    assert!(
-        out.contains("installing new virtual IP 10.9.0.1")
-            && out.contains("initiate completed successfully"),
-        "swanctl: {out}\nours: {}\ncharon: {}",
-        gw.log(),
-        lab.charon_log()
-    );
+    let out = lab.initiate("rw", "rwnet", &gw);
+    assert!(out.contains("installing new virtual IP 10.9.0.1"), "{out}");
     assert!(out.contains("CPRP(ADDR DNS)"), "{out}");
     wait_log(&gw, 5, "Child SA installed", "remote_ts=10.9.0.1-10.9.0.1");
     let ping = |ns: &Netns, args: &[&str]| {

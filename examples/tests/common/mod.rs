@@ -10,6 +10,7 @@
 )]
 
 pub mod freeradius;
+pub mod iperf;
 pub mod strongswan;
 
 use core::time::Duration;
@@ -229,4 +230,25 @@ pub fn fwd_counter(log: &str, node_and_counter: &str) -> u64 {
                 .and_then(|v| v.trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// After [`Routed::ping`] and `bng-fwd`'s exit: its counters show the 5 requests and 5
+/// replies forwarded and ARP answered on both sides (`log`), and tshark decodes the
+/// capture `file` cleanly with at least 10 frames whose protocol stack `is_icmp` accepts.
+pub fn assert_pings_forwarded(log: &str, file: &Path, is_icmp: fn(&str) -> bool) {
+    assert!(
+        fwd_counter(log, "ip4-rewrite next.interface-output") >= 10,
+        "5 requests + 5 replies forwarded:\n{log}"
+    );
+    assert!(
+        fwd_counter(log, "arp-input next.interface-output") >= 2,
+        "ARP answered on both sides:\n{log}"
+    );
+    let d = assert_clean_capture(file);
+    let icmp = d.protocols.iter().filter(|p| is_icmp(p)).count();
+    assert!(
+        icmp >= 10,
+        "tshark saw {icmp} ICMP frames: {:?}",
+        d.protocols
+    );
 }
