@@ -261,19 +261,8 @@ impl Lab {
             .output()
             .expect("run ping");
         let s = text(&out);
-        let line = s
-            .lines()
-            .find(|l| l.contains("packets transmitted"))
-            .unwrap_or_default()
-            .to_owned();
-        let num = |key: &str| -> u32 {
-            line.split(',')
-                .find(|p| p.contains(key))
-                .and_then(|p| p.split_whitespace().next())
-                .and_then(|n| n.parse().ok())
-                .unwrap_or(0)
-        };
-        (num("transmitted"), num("received"), s)
+        let (tx, rx) = sent_received(&s);
+        (tx, rx, s)
     }
 
     /// Pings both ways (5 each, none lost).
@@ -389,6 +378,7 @@ fn tools(test: &str) -> bool {
     )
 }
 
+/// Packets transmitted and received, from ping's summary line in `log`.
 fn sent_received(log: &str) -> (u32, u32) {
     let line = log
         .lines()
