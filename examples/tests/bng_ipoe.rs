@@ -34,10 +34,13 @@ use std::time::Instant;
 use bng_dataplane::backend::afpacket::Socket;
 use bng_examples::bng::ipoe::{Authorization, Ipoe, IpoeConfig, Ipv6Config, Output, Storage};
 use bng_examples::net::recv_until;
-use bng_testkit::netns::{Capture, Netns, require, veth, wait_for, workdir};
+use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir};
 
 mod common;
-use common::{assert_clean_capture, no_dad, text, write_exec};
+use common::dhcp_clients::{
+    DHCPCD_CONF, Dhcpcd, dhclient_cmd, dhclient_files, dhcpcd, spawn_udhcpc, wait_link_local,
+};
+use common::{assert_clean_capture, iperf, no_dad, text, write_exec};
 
 /// Client hook (dhclient, udhcpc, dhcpcd): logs, and configures the leased address
 /// as a /32 with an on-link default route (the relay answers ARP for the gateway by
@@ -166,31 +169,40 @@ fn dump(log: &Mutex<Vec<String>>) -> String {
     log.lock().unwrap().join("\n")
 }
 
-/// dhcpcd once on `veth0` of `c` (private run and DB dirs, as `dhcp_interop.rs`).
-fn dhcpcd(c: &Netns, dir: &Path, hook: &Path) -> String {
-    let run_dir = dir.join("dhcpcd-run");
-    let db_dir = dir.join("dhcpcd-db");
-    std::fs::create_dir_all(&run_dir).unwrap();
-    std::fs::create_dir_all(&db_dir).unwrap();
-    std::fs::create_dir_all("/var/lib/dhcpcd").unwrap();
-    let conf = dir.join("dhcpcd.conf");
-    std::fs::write(
-        &conf,
-        "noipv6rs\nnoarp\nnohook resolv.conf, timesyncd, ntp.conf, wpa_supplicant, hostname\n",
-    )
-    .unwrap();
-    let script = format!(
-        "mount --bind {} /run && mount --bind {} /var/lib/dhcpcd && exec timeout 40 dhcpcd -4 -B -1 -d -t 20 -f {} -c {} veth0",
-        run_dir.display(),
-        db_dir.display(),
-        conf.display(),
-        hook.display()
-    );
-    text(
-        &c.command(&["unshare", "-m", "sh", "-c", &script])
-            .output()
-            .unwrap(),
-    )
+/// dhcpcd once on `veth0` of `c` for a DHCPv4 lease (20 s at most).
+fn dhcpcd4(c: &Netns, dir: &Path, hook: &Path) -> String {
+    let run = Dhcpcd {
+        family: "-4",
+        wait_secs: "20",
+        conf_name: "dhcpcd.conf",
+        conf: DHCPCD_CONF,
+    };
+    dhcpcd(c, dir, run, hook)
+}
+
+/// busybox udhcpc in the foreground on `veth0` of `c` (discovers 2 s apart).
+fn udhcpc(c: &Netns, dir: &Path, hook: &Path) -> Peer {
+    spawn_udhcpc(c, &dir.join("udhcpc.log"), hook, "2", &[])
+}
+
+/// ISC dhclient (`-d -v -1` after `timeout secs`, `-6 -N -P` with `v6`) on `veth0` of
+/// `c` with its lease and pid files `dir/<stem>.*`; its output goes to
+/// `dir/dhclient.log` (`dhclient6.log`).
+fn dhclient(c: &Netns, dir: &Path, hook: &Path, stem: &str, secs: &str, v6: bool) -> Peer {
+    let files = dhclient_files(dir, stem, None, hook);
+    let head: &[&str] = if v6 {
+        &[
+            "timeout", secs, "dhclient", "-6", "-d", "-v", "-1", "-N", "-P",
+        ]
+    } else {
+        &["timeout", secs, "dhclient", "-4", "-d", "-v", "-1"]
+    };
+    let (what, log) = if v6 {
+        ("dhclient -6", "dhclient6.log")
+    } else {
+        ("dhclient", "dhclient.log")
+    };
+    c.spawn(what, &dhclient_cmd(head, &files), &dir.join(log))
 }
 
 #[test]
@@ -261,12 +273,7 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
     }
     // link-local addresses for DHCPv6 (dhclient -6 and dhcrelay -6 need them)
     for (ns, dev) in [(&cs[3], "veth0"), (&r, "d3"), (&r, "upl"), (&g, "acc")] {
-        assert!(wait_for(Duration::from_secs(10), "link-local", || {
-            let o = ns.exec(&[
-                "ip", "-6", "-o", "addr", "show", "dev", dev, "scope", "link",
-            ]);
-            String::from_utf8_lossy(&o.stdout).contains("fe80::")
-        }));
+        wait_link_local(ns, dev);
     }
     // our control plane on acc; the kernel keeps the addresses (ARP for 100.65.0.1)
     let sock = g.run_in(|| Socket::open("acc").expect("AF_PACKET on acc"));
@@ -318,27 +325,7 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
     std::thread::sleep(Duration::from_millis(500));
 
     // ---- dhclient on d0 ----
-    let lf = dir.join("c0.leases");
-    let dh = cs[0].spawn(
-        "dhclient",
-        &[
-            "timeout",
-            "30",
-            "dhclient",
-            "-4",
-            "-d",
-            "-v",
-            "-1",
-            "-lf",
-            lf.to_str().unwrap(),
-            "-pf",
-            dir.join("c0.pid").to_str().unwrap(),
-            "-sf",
-            hook.to_str().unwrap(),
-            "veth0",
-        ],
-        &dir.join("dhclient.log"),
-    );
+    let dh = dhclient(&cs[0], &dir, &hook, "c0", "30", false);
     assert!(
         wait_for(Duration::from_secs(25), "dhclient bound", || dh
             .log()
@@ -370,24 +357,7 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
     drop(dh);
 
     // ---- udhcpc on d1 ----
-    let ud = cs[1].spawn(
-        "udhcpc",
-        &[
-            "udhcpc",
-            "-i",
-            "veth0",
-            "-f",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-A",
-            "1",
-            "-s",
-            hook.to_str().unwrap(),
-        ],
-        &dir.join("udhcpc.log"),
-    );
+    let ud = udhcpc(&cs[1], &dir, &hook);
     assert!(
         wait_for(Duration::from_secs(25), "udhcpc lease", || ud
             .log()
@@ -419,7 +389,7 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
     drop(ud);
 
     // ---- dhcpcd on d2 ----
-    let dl = dhcpcd(&cs[2], &dir, &hook);
+    let dl = dhcpcd4(&cs[2], &dir, &hook);
     assert!(
         dl.contains("leased 100.64."),
         "dhcpcd: {dl}\ngateway:\n{}",
@@ -434,29 +404,7 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
     );
 
     // ---- dhclient -6 -N -P on d3, relayed with Interface-Id ----
-    let lf6 = dir.join("c3.leases");
-    let dh6 = cs[3].spawn(
-        "dhclient -6",
-        &[
-            "timeout",
-            "30",
-            "dhclient",
-            "-6",
-            "-d",
-            "-v",
-            "-1",
-            "-N",
-            "-P",
-            "-lf",
-            lf6.to_str().unwrap(),
-            "-pf",
-            dir.join("c3.pid").to_str().unwrap(),
-            "-sf",
-            hook.to_str().unwrap(),
-            "veth0",
-        ],
-        &dir.join("dhclient6.log"),
-    );
+    let dh6 = dhclient(&cs[3], &dir, &hook, "c3", "30", true);
     assert!(
         wait_for(Duration::from_secs(25), "dhclient -6 bound", || dh6
             .log()
@@ -660,44 +608,8 @@ log = "nat44.log"
     );
 
     // ---- leases: dhclient, udhcpc, dhcpcd ----
-    let dh = cs[0].spawn(
-        "dhclient",
-        &[
-            "timeout",
-            "60",
-            "dhclient",
-            "-4",
-            "-d",
-            "-v",
-            "-1",
-            "-lf",
-            dir.join("c0.leases").to_str().unwrap(),
-            "-pf",
-            dir.join("c0.pid").to_str().unwrap(),
-            "-sf",
-            hook.to_str().unwrap(),
-            "veth0",
-        ],
-        &dir.join("dhclient.log"),
-    );
-    let ud = cs[1].spawn(
-        "udhcpc",
-        &[
-            "udhcpc",
-            "-i",
-            "veth0",
-            "-f",
-            "-t",
-            "5",
-            "-T",
-            "2",
-            "-A",
-            "1",
-            "-s",
-            hook.to_str().unwrap(),
-        ],
-        &dir.join("udhcpc.log"),
-    );
+    let dh = dhclient(&cs[0], &dir, &hook, "c0", "60", false);
+    let ud = udhcpc(&cs[1], &dir, &hook);
     assert!(
         wait_for(
             Duration::from_secs(25),
@@ -709,7 +621,7 @@ log = "nat44.log"
         ud.log(),
         bng.log()
     );
-    let dl = dhcpcd(&cs[2], &dir, &hook);
+    let dl = dhcpcd4(&cs[2], &dir, &hook);
     assert!(
         dl.contains("leased 100.65.0."),
         "dhcpcd: {dl}\nbng: {}",
@@ -731,65 +643,19 @@ log = "nat44.log"
     }
 
     // ---- iperf3 -t 3 through bng and NAT44 ----
-    let mut iperf_srv = srv.spawn(
-        "iperf3 -s",
-        &["iperf3", "-s", "-1", "-B", SERVER],
-        &dir.join("iperf3-server.log"),
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let o = cs[0]
-        .command(&[
-            "timeout", "20", "iperf3", "-c", SERVER, "-t", "3", "-f", "m",
-        ])
-        .output()
-        .unwrap();
+    let mut iperf_srv = iperf::server(&srv, SERVER, &dir.join("iperf3-server.log"));
+    let o = iperf::client(&cs[0], SERVER, &[]);
     let it = text(&o);
     assert!(o.status.success(), "iperf3: {it}\nbng: {}", bng.log());
-    let rate = it
-        .lines()
-        .filter(|l| l.contains("receiver"))
-        .find_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            w.iter()
-                .position(|x| *x == "Mbits/sec")
-                .and_then(|p| w.get(p - 1))
-                .map(|x| (*x).to_owned())
-        })
-        .unwrap_or_default();
+    let rate = iperf::receiver_mbits(&it);
     eprintln!("iperf3 through bng (IPoE, NAT44): {rate} Mbit/s");
     iperf_srv.stop();
     drop(dh);
     drop(ud);
 
     // ---- DHCPv6: dhclient -6 -N -P (IA_NA + IA_PD) from client 0 ----
-    assert!(wait_for(Duration::from_secs(10), "link-local", || {
-        let o = cs[0].exec(&[
-            "ip", "-6", "-o", "addr", "show", "dev", "veth0", "scope", "link",
-        ]);
-        String::from_utf8_lossy(&o.stdout).contains("fe80::")
-    }));
-    let dh6 = cs[0].spawn(
-        "dhclient -6",
-        &[
-            "timeout",
-            "30",
-            "dhclient",
-            "-6",
-            "-d",
-            "-v",
-            "-1",
-            "-N",
-            "-P",
-            "-lf",
-            dir.join("c0v6.leases").to_str().unwrap(),
-            "-pf",
-            dir.join("c0v6.pid").to_str().unwrap(),
-            "-sf",
-            hook.to_str().unwrap(),
-            "veth0",
-        ],
-        &dir.join("dhclient6.log"),
-    );
+    wait_link_local(&cs[0], "veth0");
+    let dh6 = dhclient(&cs[0], &dir, &hook, "c0v6", "30", true);
     assert!(
         wait_for(Duration::from_secs(25), "dhclient -6 bound", || dh6
             .log()
@@ -874,37 +740,12 @@ log = "nat44.log"
         "up0",
         "masquerade",
     ]);
-    let mut iperf_srv = srv.spawn(
-        "iperf3 -s",
-        &["iperf3", "-s", "-1", "-B", SERVER],
-        &dir.join("iperf3-server-kernel.log"),
-    );
-    std::thread::sleep(Duration::from_millis(500));
-    let o = cs[0]
-        .command(&[
-            "timeout", "20", "iperf3", "-c", SERVER, "-t", "3", "-f", "m",
-        ])
-        .output()
-        .unwrap();
-    let kt = text(&o);
+    let mut iperf_srv = iperf::server(&srv, SERVER, &dir.join("iperf3-server-kernel.log"));
+    let kt = text(&iperf::client(&cs[0], SERVER, &[]));
     iperf_srv.stop();
-    let kernel = receiver_mbits(&kt);
+    let kernel = iperf::receiver_mbits(&kt);
     eprintln!("iperf3 through the kernel (forwarding + masquerade): {kernel} Mbit/s");
     if let (Ok(b), Ok(k)) = (rate.parse::<f64>(), kernel.parse::<f64>()) {
         eprintln!("ratio kernel/bng: {:.2}", k / b);
     }
-}
-
-/// The receiver's rate (Mbit/s) from iperf3's summary.
-fn receiver_mbits(out: &str) -> String {
-    out.lines()
-        .filter(|l| l.contains("receiver"))
-        .find_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            w.iter()
-                .position(|x| *x == "Mbits/sec")
-                .and_then(|p| w.get(p - 1))
-                .map(|x| (*x).to_owned())
-        })
-        .unwrap_or_default()
 }

@@ -21,6 +21,9 @@ use std::path::Path;
 use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir};
 
 mod common;
+use common::dhcp_clients::{
+    DHCPCD_CONF, Dhcpcd, dhclient_cmd, dhclient_files, dhcpcd, spawn_udhcpc, wait_link_local,
+};
 use common::{assert_clean_capture, grep_count, no_dad, text, wait_log, write_exec};
 
 const HOOK: &str = r#"#!/bin/sh
@@ -64,16 +67,7 @@ fn v6_link(server_tag: &str, client_tag: &str) -> (Netns, Netns) {
     // wait (bounded) for both link-local addresses: dhclient -6 exits at once without
     // one ("no link-local IPv6 address for veth0")
     for ns in [&s, &c] {
-        assert!(wait_for(
-            Duration::from_secs(10),
-            "link-local address",
-            || {
-                let o = ns.exec(&[
-                    "ip", "-6", "-o", "addr", "show", "dev", "veth0", "scope", "link",
-                ]);
-                String::from_utf8_lossy(&o.stdout).contains("fe80::")
-            }
-        ));
+        wait_link_local(ns, "veth0");
     }
     (s, c)
 }
@@ -86,57 +80,6 @@ fn start_server(s: &Netns, dir: &Path, args: &[&str]) -> Peer {
     let server = s.spawn("dhcp-server", &cmd, &dir.join("server.log"));
     wait_log(&server, 10, "server ready", "ready");
     server
-}
-
-/// dhclient's private lease, pid and config files (`dir/<stem>.{leases,pid,conf}`, the
-/// config holding `conf`) and the hook script, as its `-lf -pf -cf -sf` arguments.
-fn dhclient_files(dir: &Path, stem: &str, conf: &str, hook: &Path) -> Vec<String> {
-    let cf = dir.join(format!("{stem}.conf"));
-    std::fs::write(&cf, conf).unwrap();
-    let path = |p: &Path| p.to_str().unwrap().to_owned();
-    vec![
-        "-lf".into(),
-        path(&dir.join(format!("{stem}.leases"))),
-        "-pf".into(),
-        path(&dir.join(format!("{stem}.pid"))),
-        "-cf".into(),
-        path(&cf),
-        "-sf".into(),
-        path(hook),
-    ]
-}
-
-/// A dhclient command line: `head`, the files from [`dhclient_files`], `veth0`.
-fn dhclient_cmd<'a>(head: &[&'a str], files: &'a [String]) -> Vec<&'a str> {
-    let mut cmd = head.to_vec();
-    cmd.extend(files.iter().map(String::as_str));
-    cmd.push("veth0");
-    cmd
-}
-
-/// Runs dhcpcd once (`-B -1 -d -t 15`, `family` `-4` or `-6`) on `veth0` in `c` with the
-/// config `conf` (written to `dir/<conf_name>`) and the hook; its run and DB dirs are
-/// bind-mounted from `dir` in a private mount namespace. Returns its output.
-fn dhcpcd(c: &Netns, dir: &Path, family: &str, conf_name: &str, conf: &str, hook: &Path) -> String {
-    let run_dir = dir.join("dhcpcd-run");
-    let db_dir = dir.join("dhcpcd-db");
-    std::fs::create_dir_all(&run_dir).unwrap();
-    std::fs::create_dir_all(&db_dir).unwrap();
-    std::fs::create_dir_all("/var/lib/dhcpcd").unwrap();
-    let conf_file = dir.join(conf_name);
-    std::fs::write(&conf_file, conf).unwrap();
-    let script = format!(
-        "mount --bind {} /run && mount --bind {} /var/lib/dhcpcd && exec timeout 40 dhcpcd {family} -B -1 -d -t 15 -f {} -c {} veth0",
-        run_dir.display(),
-        db_dir.display(),
-        conf_file.display(),
-        hook.display()
-    );
-    let out = c
-        .command(&["unshare", "-m", "sh", "-c", &script])
-        .output()
-        .unwrap();
-    text(&out)
 }
 
 /// Kea's own log file (`dir/kea<v>.log`, named in its config's logger).
@@ -220,7 +163,9 @@ fn real_clients_get_leases_from_our_server() {
     let files = dhclient_files(
         &dir,
         "dhclient",
-        "send dhcp-client-identifier = hardware;\nrequest subnet-mask, routers, domain-name-servers;\n",
+        Some(
+            "send dhcp-client-identifier = hardware;\nrequest subnet-mask, routers, domain-name-servers;\n",
+        ),
         &hook,
     );
     let cmd = dhclient_cmd(
@@ -264,25 +209,12 @@ fn real_clients_get_leases_from_our_server() {
     flush();
 
     // ---- busybox udhcpc: lease, then SIGUSR2 makes it release (busybox udhcpc(8)) ----
-    let ud = c.spawn(
-        "udhcpc",
-        &[
-            "udhcpc",
-            "-i",
-            "veth0",
-            "-f",
-            "-t",
-            "5",
-            "-T",
-            "1",
-            "-A",
-            "1",
-            "-s",
-            hook.to_str().unwrap(),
-            "-V",
-            "bngkit-udhcpc",
-        ],
+    let ud = spawn_udhcpc(
+        &c,
         &dir.join("udhcpc.log"),
+        &hook,
+        "1",
+        &["-V", "bngkit-udhcpc"],
     );
     assert!(
         wait_for(Duration::from_secs(20), "udhcpc lease", || ud
@@ -310,9 +242,12 @@ fn real_clients_get_leases_from_our_server() {
     let dlog = dhcpcd(
         &c,
         &dir,
-        "-4",
-        "dhcpcd.conf",
-        "noipv6rs\nnoarp\nnohook resolv.conf, timesyncd, ntp.conf, wpa_supplicant, hostname\n",
+        Dhcpcd {
+            family: "-4",
+            wait_secs: "15",
+            conf_name: "dhcpcd.conf",
+            conf: DHCPCD_CONF,
+        },
         &hook,
     );
     assert!(
@@ -383,7 +318,7 @@ fn real_clients_get_v6_address_and_prefix_from_our_server() {
     );
 
     // ---- dhclient -6 -N -P: IA_NA + IA_PD, a renewal at T1 (5 s), release ----
-    let files = dhclient_files(&dir, "d6", "request dhcp6.name-servers;\n", &hook);
+    let files = dhclient_files(&dir, "d6", Some("request dhcp6.name-servers;\n"), &hook);
     let cmd = dhclient_cmd(
         &[
             "timeout", "40", "dhclient", "-6", "-d", "-v", "-1", "-N", "-P",
@@ -426,12 +361,16 @@ fn real_clients_get_v6_address_and_prefix_from_our_server() {
     c.ip(&["-6", "addr", "flush", "dev", "veth0", "scope", "global"]);
 
     // ---- dhcpcd -6 with ia_na and ia_pd ----
+    let conf6 = format!("{DHCPCD_CONF}interface veth0\n  ia_na 1\n  ia_pd 2\n");
     let dlog = dhcpcd(
         &c,
         &dir,
-        "-6",
-        "dhcpcd6.conf",
-        "noipv6rs\nnoarp\nnohook resolv.conf, timesyncd, ntp.conf, wpa_supplicant, hostname\ninterface veth0\n  ia_na 1\n  ia_pd 2\n",
+        Dhcpcd {
+            family: "-6",
+            wait_secs: "15",
+            conf_name: "dhcpcd6.conf",
+            conf: &conf6,
+        },
         &hook,
     );
     assert!(
