@@ -348,41 +348,12 @@ fn forwarding_with_one_worker_per_af_xdp_queue() {
         na.ip(&["link", "set", a, "up"]);
         nb.ip(&["link", "set", b, "up"]);
     }
-    client.ip(&["link", "set", "eth0", "address", "02:00:00:00:01:02"]);
-    server.ip(&["link", "set", "eth0", "address", "02:00:00:00:02:02"]);
-    client.ip(&["addr", "add", "10.0.1.2/24", "dev", "eth0"]);
-    client.ip(&["route", "add", "default", "via", "10.0.1.1"]);
-    server.ip(&["addr", "add", "10.0.2.2/24", "dev", "eth0"]);
-    server.ip(&["route", "add", "default", "via", "10.0.2.1"]);
-    for dev in ["p0", "p1"] {
-        gw.exec(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-        ]);
-    }
-    let fwd = gw.spawn(
-        "bng-fwd",
-        &[
-            env!("CARGO_BIN_EXE_bng-fwd"),
-            "--port",
-            "p0=10.0.1.1",
-            "--port",
-            "p1=10.0.2.1",
-            "--route",
-            "10.0.1.0/24=0,02:00:00:00:01:02",
-            "--route",
-            "10.0.2.0/24=1,02:00:00:00:02:02",
-            "--seconds",
-            "60",
-            "--backend",
-            "afxdp",
-            "--queues",
-            "2",
-        ],
+    let net = Routed::from_linked(client, gw, server);
+    let mut fwd = net.start_fwd(
         &dir.join("bng-fwd.log"),
+        &["--backend", "afxdp", "--queues", "2"],
     );
-    let mut fwd = fwd;
+    // one line per worker
     assert!(
         bng_testkit::netns::wait_for(Duration::from_secs(10), "bng-fwd to start", || fwd
             .log()
@@ -392,14 +363,16 @@ fn forwarding_with_one_worker_per_af_xdp_queue() {
         "{}",
         fwd.log()
     );
-    let ping = client
+    let ping = net
+        .client
         .command(&["ping", "-c", "3", "-i", "0.2", "-W", "2", "10.0.2.2"])
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&ping.stdout).into_owned();
     assert!(out.contains(" 0% packet loss"), "{out}\n{}", fwd.log());
     // 64 UDP flows (the server answers each with an ICMP port unreachable)
-    let udp = client
+    let udp = net
+        .client
         .command(&[
             "bash",
             "-c",
@@ -410,7 +383,7 @@ fn forwarding_with_one_worker_per_af_xdp_queue() {
     assert!(udp.status.success(), "{}", common::text(&udp));
     // bounded wait until the server has seen the 64 datagrams (and the pings)
     let server_rx = || {
-        let o = server.ip(&["-s", "-j", "link", "show", "eth0"]);
+        let o = net.server.ip(&["-s", "-j", "link", "show", "eth0"]);
         let s = String::from_utf8_lossy(&o.stdout).into_owned();
         s.find("\"rx\":{").map_or(0, |i| {
             let t = &s[i..];

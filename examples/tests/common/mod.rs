@@ -164,6 +164,13 @@ impl Routed {
         let (client, gw, server) = (Netns::new("cl"), Netns::new("gw"), Netns::new("sv"));
         bng_testkit::netns::veth(&client, "eth0", &gw, "p0");
         bng_testkit::netns::veth(&gw, "p1", &server, "eth0");
+        Self::from_linked(client, gw, server)
+    }
+
+    /// The hosts' addresses and routes, and no IPv6 on `p0` and `p1`, on namespaces the
+    /// caller has already linked (client `eth0` -- `p0` gw `p1` -- `eth0` server).
+    #[must_use]
+    pub fn from_linked(client: Netns, gw: Netns, server: Netns) -> Self {
         client.ip(&["link", "set", "eth0", "address", "02:00:00:00:01:02"]);
         server.ip(&["link", "set", "eth0", "address", "02:00:00:00:02:02"]);
         client.ip(&["addr", "add", "10.0.1.2/24", "dev", "eth0"]);
