@@ -28,7 +28,7 @@ use bng_dataplane::graph::new_frame;
 mod common;
 
 use bng_testkit::netns::{Capture, Netns, require, veth, workdir};
-use common::{Routed, assert_pings_forwarded};
+use common::{Routed, assert_pings_forwarded, no_ipv6, rx_packets};
 
 /// Whether this kernel and build can open an AF_XDP socket with our redirect program:
 /// tried on the loopback of a fresh namespace in generic mode. Prints why not (the test
@@ -73,11 +73,7 @@ fn xsk_backend_round_trip_on_veth() {
         let (a, b) = (Netns::new("xa"), Netns::new("xb"));
         veth(&a, "x0", &b, "y0");
         for (ns, dev) in [(&a, "x0"), (&b, "y0")] {
-            ns.exec(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-            ]);
+            no_ipv6(ns, dev);
         }
         let peer = b.run_in(|| Socket::open("y0").expect("AF_PACKET on y0"));
         let stats = a.run_in(move || {
@@ -246,11 +242,7 @@ fn xsk_one_socket_per_queue_on_multiqueue_veth() {
             b.name(),
         ]);
         for (ns, dev) in [(&a, "q0"), (&b, "r0")] {
-            ns.exec(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-            ]);
+            no_ipv6(ns, dev);
             ns.ip(&["link", "set", dev, "up"]);
         }
         let peer = b.run_in(|| Socket::open("r0").expect("AF_PACKET on r0"));
@@ -382,19 +374,8 @@ fn forwarding_with_one_worker_per_af_xdp_queue() {
         .unwrap();
     assert!(udp.status.success(), "{}", common::text(&udp));
     // bounded wait until the server has seen the 64 datagrams (and the pings)
-    let server_rx = || {
-        let o = net.server.ip(&["-s", "-j", "link", "show", "eth0"]);
-        let s = String::from_utf8_lossy(&o.stdout).into_owned();
-        s.find("\"rx\":{").map_or(0, |i| {
-            let t = &s[i..];
-            let p = &t[t.find("\"packets\":").unwrap() + 10..];
-            p[..p.find(|c: char| !c.is_ascii_digit()).unwrap()]
-                .parse::<u64>()
-                .unwrap()
-        })
-    };
     let _ = bng_testkit::netns::wait_for(Duration::from_secs(3), "64 datagrams", || {
-        server_rx() >= 64 + 3
+        rx_packets(&net.server, "eth0") >= 64 + 3
     });
     fwd.stop();
     let log = fwd.log();

@@ -20,7 +20,7 @@ mod common;
 use std::time::Duration;
 
 use bng_testkit::netns::{Capture, Netns, require, veth, workdir};
-use common::{assert_clean_capture, fwd_counter, iperf, text, wait_log};
+use common::{assert_clean_capture, fwd_counter, iperf, no_ipv6, text, wait_log};
 
 const CLIENT_MAC: &str = "02:00:00:00:01:02";
 const SERVER_MAC: &str = "02:00:00:00:02:02";
@@ -59,11 +59,7 @@ fn run(t: &'static str, backend: &str) {
         ns.exec(&[
             "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
         ]);
-        ns.exec(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-        ]);
+        no_ipv6(ns, dev);
     }
     let cap_c = Capture::start(&client, "eth0", &dir.join("client-eth0.pcapng"));
     let cap_s = Capture::start(&server, "eth0", &dir.join("server-eth0.pcapng"));

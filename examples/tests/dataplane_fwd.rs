@@ -24,7 +24,7 @@ use bng_dataplane::backend::tpacket::{self, Port, RingConfig, RingSocket};
 use bng_dataplane::buffer::Arena;
 use bng_dataplane::graph::new_frame;
 use bng_testkit::netns::{Capture, Netns, require, veth, workdir};
-use common::{Routed, assert_pings_forwarded, fwd_counter};
+use common::{Routed, assert_pings_forwarded, fwd_counter, no_ipv6, rx_packets};
 
 #[test]
 fn ping_through_the_graph_over_af_packet() {
@@ -88,11 +88,7 @@ fn tpacket_v3_backend_bursts_on_veth() {
     let (a, b) = (Netns::new("ta"), Netns::new("tb"));
     veth(&a, "t0", &b, "u0");
     for (ns, dev) in [(&a, "t0"), (&b, "u0")] {
-        ns.exec(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-        ]);
+        no_ipv6(ns, dev);
     }
     let peer = b.run_in(|| Socket::open("u0").expect("AF_PACKET on u0"));
     let stats = a.run_in(move || {
@@ -191,17 +187,6 @@ fn af_packet_port_falls_back_to_the_plain_socket() {
         Port::Plain(_, why) => assert!(why.is_empty(), "{why}"),
         other => panic!("expected the plain socket, got {other:?}"),
     }
-}
-
-/// The server's RX packet counter (`ip -s -j link show`).
-fn rx_packets(ns: &Netns, dev: &str) -> u64 {
-    let out = ns.ip(&["-s", "-j", "link", "show", dev]);
-    let s = String::from_utf8_lossy(&out.stdout);
-    let rx = &s[s.find("\"rx\":{").expect("rx stats")..];
-    let p = &rx[rx.find("\"packets\":").unwrap() + 10..];
-    p[..p.find(|c: char| !c.is_ascii_digit()).unwrap()]
-        .parse()
-        .unwrap()
 }
 
 /// Frames in = frames out through `bng-fwd` over the TPACKET_V3 rings: trafgen in the

@@ -70,6 +70,27 @@ pub fn assert_clean_capture(file: &Path) -> Decode {
     d
 }
 
+/// Turns IPv6 off on `dev` in `ns` (no router solicitations or MLD reports among the
+/// frames a test counts or decodes).
+pub fn no_ipv6(ns: &Netns, dev: &str) {
+    ns.exec(&[
+        "sysctl",
+        "-qw",
+        &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
+    ]);
+}
+
+/// The RX packet counter of `dev` in `ns` (`ip -s -j link show`).
+pub fn rx_packets(ns: &Netns, dev: &str) -> u64 {
+    let out = ns.ip(&["-s", "-j", "link", "show", dev]);
+    let s = String::from_utf8_lossy(&out.stdout);
+    let rx = &s[s.find("\"rx\":{").expect("rx stats")..];
+    let p = &rx[rx.find("\"packets\":").unwrap() + 10..];
+    p[..p.find(|c: char| !c.is_ascii_digit()).unwrap()]
+        .parse()
+        .unwrap()
+}
+
 /// Turns off duplicate address detection in `ns`, so lab addresses are usable at once.
 pub fn no_dad(ns: &Netns) {
     ns.exec(&[
@@ -178,11 +199,7 @@ impl Routed {
         server.ip(&["addr", "add", "10.0.2.2/24", "dev", "eth0"]);
         server.ip(&["route", "add", "default", "via", "10.0.2.1"]);
         for dev in ["p0", "p1"] {
-            gw.exec(&[
-                "sysctl",
-                "-qw",
-                &format!("net.ipv6.conf.{dev}.disable_ipv6=1"),
-            ]);
+            no_ipv6(&gw, dev);
         }
         Self { client, gw, server }
     }
