@@ -306,10 +306,21 @@ impl Capture {
     /// the capture is running.
     #[must_use]
     pub fn start(ns: &Netns, dev: &str, file: &Path) -> Self {
+        Self::start_filtered(ns, dev, file, None)
+    }
+
+    /// As [`Capture::start`], with a capture (BPF) filter, e.g. `not tcp port 5201` to
+    /// keep a bulk iperf3 stream out of a capture that tshark must decode afterwards.
+    #[must_use]
+    pub fn start_filtered(ns: &Netns, dev: &str, file: &Path, filter: Option<&str>) -> Self {
         let _ = std::fs::remove_file(file);
         let log = file.with_extension("log");
         let f = file.to_str().expect("utf-8 path");
-        let peer = ns.spawn("tshark", &["tshark", "-Q", "-i", dev, "-w", f], &log);
+        let mut args = vec!["tshark", "-Q", "-i", dev, "-w", f];
+        if let Some(filter) = filter {
+            args.extend(["-f", filter]);
+        }
+        let peer = ns.spawn("tshark", &args, &log);
         let up = wait_for(Duration::from_secs(10), "tshark to start", || file.exists());
         assert!(
             up,
