@@ -305,25 +305,10 @@ pub struct Xsk {
 unsafe impl Send for Xsk {}
 
 fn sockopt<T>(fd: BorrowedFd<'_>, name: i32, v: &T) -> io::Result<()> {
-    // SAFETY: `v` is a valid `T` for the call and its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_XDP,
-            name,
-            (&raw const *v).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    super::sys::setsockopt(fd, libc::SOL_XDP, name, v)
 }
 
-fn ctx(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
-    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
-}
+use super::sys::ctx;
 
 /// The interface's index and MAC address (through an ordinary UDP socket: AF_XDP
 /// sockets have no device ioctls).

@@ -7,6 +7,7 @@ pub mod afxdp;
 pub mod dpdk;
 pub mod memory;
 mod mmap;
+mod sys;
 pub mod tpacket;
 
 use crate::buffer::Pool;

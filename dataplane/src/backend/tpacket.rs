@@ -204,25 +204,10 @@ pub struct RingSocket {
 unsafe impl Send for RingSocket {}
 
 fn sockopt<T>(fd: BorrowedFd<'_>, name: i32, v: &T) -> io::Result<()> {
-    // SAFETY: `v` is a valid `T` for the call and its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_PACKET,
-            name,
-            (&raw const *v).cast(),
-            size_of::<T>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    super::sys::setsockopt(fd, libc::SOL_PACKET, name, v)
 }
 
-fn ctx(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
-    move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
-}
+use super::sys::ctx;
 
 fn u32_at(b: &[u8], at: usize) -> Option<u32> {
     let c = b.get(at..)?.first_chunk::<4>()?;
