@@ -23,7 +23,7 @@ use bng_dataplane::backend::Backend;
 use bng_dataplane::backend::memory::Memory;
 use bng_dataplane::bng::{Access, BngConfig, PortConfig, SessionConfig, SessionId};
 use bng_dataplane::buffer::Pool;
-use bng_dataplane::control::{Control, Route};
+use bng_dataplane::control::{Control, ControlError, Route};
 use bng_dataplane::graph::Frame;
 use bng_dataplane::worker::{Steering, Worker, WorkerConfig, pool_slice};
 use bng_nat44::Config as NatConfig;
@@ -207,7 +207,18 @@ fn run(workers: usize, streams: u32, rounds: u32) -> (Vec<Vec<u8>>, u64) {
         k += 1;
     }
     wait_until("all forwarded", || processed() >= total);
-    let counters = ctl.all_counters().unwrap();
+    // the churn may have left the control queues full: the snapshot waits for room
+    let mut counters = Vec::new();
+    wait_until("room for the counters snapshot", || {
+        match ctl.all_counters() {
+            Ok(c) => {
+                counters = c;
+                true
+            }
+            Err(ControlError::QueueFull) => false,
+            Err(e) => panic!("all_counters: {e:?}"),
+        }
+    });
     let streamed: u64 = counters
         .iter()
         .filter(|(id, _)| id.0 < streams)
