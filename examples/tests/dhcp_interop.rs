@@ -348,6 +348,22 @@ fn real_clients_get_v6_address_and_prefix_from_our_server() {
         dh.log(),
         server.log()
     );
+    // dhclient -r reads and rewrites the lease file: start it only once the running
+    // dhclient has processed the renewal's Reply and written its lease (under load, a
+    // release started at the server's RENEW raced that write and found no lease)
+    let leases = dir.join("d6.leases");
+    assert!(
+        wait_for(
+            Duration::from_secs(20),
+            "dhclient -6 renewed and wrote its lease",
+            || {
+                dh.log().matches("Bound to lease").count() >= 2
+                    && std::fs::read_to_string(&leases).is_ok_and(|l| l.contains("lease6"))
+            }
+        ),
+        "dhclient -6: {}",
+        dh.log()
+    );
     let rel = dhclient_cmd(&["timeout", "20", "dhclient", "-6", "-r", "-v"], &files);
     let _ = c.command(&rel).output().unwrap();
     assert!(
