@@ -28,45 +28,16 @@ use bng_dataplane::nodes::nat44::{self as nat_node, Direction, Nat44Node};
 use bng_dataplane::nodes::pppoe::{
     self as pppoe_node, EncapEntry, PppoeEncap, PppoeSessionInput, SessionKey,
 };
+use bng_dataplane::nodes::qos::TokenBucket;
 
 use super::session::{
     AccessKey, Counters, Forwarding, Handle, Mac, Port, PuntKind, Qos, State, Subscriber,
 };
 
-/// A token bucket (bits/s, burst bytes).
-#[derive(Debug, Clone, Copy)]
-struct Bucket {
-    rate: u64,
-    burst: f64,
-    tokens: f64,
-    last: Duration,
-}
-
-impl Bucket {
-    fn new(rate: u64, burst: u64, now: Duration) -> Self {
-        #[allow(clippy::cast_precision_loss, reason = "rates far below 2^52")]
-        let burst = burst.max(1600) as f64;
-        Self {
-            rate,
-            burst,
-            tokens: burst,
-            last: now,
-        }
-    }
-
-    #[allow(clippy::cast_precision_loss, reason = "rates far below 2^52")]
-    fn allow(&mut self, bytes: usize, now: Duration) -> bool {
-        let dt = now.saturating_sub(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + dt * self.rate as f64 / 8.0).min(self.burst);
-        let need = bytes as f64;
-        if self.tokens >= need {
-            self.tokens -= need;
-            true
-        } else {
-            false
-        }
-    }
+/// A subscriber's rate limit as the dataplane's token bucket (`nodes::qos`): `bps` in
+/// bits/s counted in bytes, `burst` bytes with at least one full frame (1600 B).
+fn bucket(bps: u64, burst: u64, now: Duration) -> TokenBucket {
+    TokenBucket::new(bps / 8, burst.max(1600), now)
 }
 
 #[derive(Debug)]
@@ -74,7 +45,7 @@ struct Sub {
     key: AccessKey,
     addr: Option<u32>,
     up: bool,
-    qos: Option<(Bucket, Bucket)>,
+    qos: Option<(TokenBucket, TokenBucket)>,
     rate: Option<Qos>,
     counters: Counters,
 }
@@ -413,7 +384,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
                 continue;
             }
             if let Some((up, _)) = &mut s.qos
-                && !up.allow(p.len(), now)
+                && !up.take(now, p.len() as u64)
             {
                 self.drop(pool, p, "qos-upstream");
                 continue;
@@ -516,7 +487,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
             };
             let len = p.len().saturating_sub(l3);
             if let Some((_, down)) = &mut s.qos
-                && !down.allow(len, now)
+                && !down.take(now, len as u64)
             {
                 self.drop(pool, p, "qos-downstream");
                 continue;
@@ -851,8 +822,8 @@ impl Forwarding for GraphPlane<'_, '_> {
         sub.rate = s.qos.as_ref().map(|q| q.1);
         sub.qos = sub.rate.map(|q| {
             (
-                Bucket::new(q.up_bps, q.burst_bytes, now),
-                Bucket::new(q.down_bps, q.burst_bytes, now),
+                bucket(q.up_bps, q.burst_bytes, now),
+                bucket(q.down_bps, q.burst_bytes, now),
             )
         });
         if let Some(old) = old_addr.filter(|o| Some(*o) != sub.addr) {
@@ -926,8 +897,8 @@ impl Forwarding for GraphPlane<'_, '_> {
             sub.rate = s.qos.as_ref().map(|q| q.1);
             sub.qos = sub.rate.map(|q| {
                 (
-                    Bucket::new(q.up_bps, q.burst_bytes, now),
-                    Bucket::new(q.down_bps, q.burst_bytes, now),
+                    bucket(q.up_bps, q.burst_bytes, now),
+                    bucket(q.down_bps, q.burst_bytes, now),
                 )
             });
         }
