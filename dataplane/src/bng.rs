@@ -341,15 +341,6 @@ struct Table {
     by_addr: HashMap<u32, u32>,
 }
 
-/// RFC 1624 equation 3 for a 16-bit word change: HC' = ~(~HC + ~m + m').
-#[inline]
-fn csum_update(hc: u16, old: u16, new: u16) -> u16 {
-    let s = u32::from(!hc) + u32::from(!old) + u32::from(new);
-    let s = (s & 0xffff) + (s >> 16);
-    let s = (s & 0xffff) + (s >> 16);
-    !u16::try_from(s).unwrap_or(0xffff)
-}
-
 crate::label! {
     /// Edges of `ip4-input` (IPv4 after `ethernet-input`, split by port and address).
     pub enum Ip4InNext {
@@ -543,7 +534,7 @@ impl Node for SubscriberOutput<'_> {
         let old = u16::from_be_bytes([h[8], h[9]]);
         h[8] -= 1;
         let new = u16::from_be_bytes([h[8], h[9]]);
-        let sum = csum_update(u16::from_be_bytes([h[10], h[11]]), old, new);
+        let sum = crate::nodes::mss::update(u16::from_be_bytes([h[10], h[11]]), old, new);
         h[10..12].copy_from_slice(&sum.to_be_bytes());
         // trailing Ethernet padding goes (the IPv4 total length bounds the packet)
         if !pkt.set_len(usize::from(total)) {

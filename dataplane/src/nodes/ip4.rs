@@ -159,8 +159,8 @@ impl Node for Ip4Rewrite {
             h[8] = h[8].wrapping_sub(1);
             let new = u16::from_be_bytes([h[8], h[9]]);
             let hc = u16::from_be_bytes([h[10], h[11]]);
-            let sum = fold(u32::from(!hc) + u32::from(!old) + u32::from(new));
-            h[10..12].copy_from_slice(&(!sum).to_be_bytes());
+            let ck = crate::nodes::mss::update(hc, old, new);
+            h[10..12].copy_from_slice(&ck.to_be_bytes());
         }
         let Some(eth) = pkt.push_front(14).and_then(<[u8]>::first_chunk_mut::<14>) else {
             return Verdict::Drop(RewriteDrop::NoHeadroom);
