@@ -20,6 +20,7 @@ use bng_dataplane::backend::afpacket::Socket;
 use bng_esp::crypto::Aes128GcmEsp;
 use bng_esp::sa::{Config, Inbound, Mode, Outbound, Tunnel};
 use bng_esp::wire::Spi;
+use bng_examples::net::checksum;
 use clap::Parser;
 
 #[derive(Parser, Debug)]
@@ -68,17 +69,6 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn checksum(data: &[u8]) -> u16 {
-    let mut s: u32 = data
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c[0], c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(u16::try_from(s).unwrap_or(0))
-}
-
 /// Turns the IPv4 ICMP echo request in `p` into its echo reply, in place.
 fn echo_reply(p: &mut [u8]) -> bool {
     if p.len() < 28 || p[0] >> 4 != 4 || p[9] != 1 {
@@ -93,11 +83,11 @@ fn echo_reply(p: &mut [u8]) -> bool {
     p[16..20].copy_from_slice(&src);
     p[8] = 64;
     p[10..12].fill(0);
-    let c = checksum(&p[..hl]);
+    let c = checksum(&[&p[..hl]]);
     p[10..12].copy_from_slice(&c.to_be_bytes());
     p[hl] = 0;
     p[hl + 2..hl + 4].fill(0);
-    let c = checksum(&p[hl..]);
+    let c = checksum(&[&p[hl..]]);
     p[hl + 2..hl + 4].copy_from_slice(&c.to_be_bytes());
     true
 }
