@@ -457,7 +457,6 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
     );
 }
 
-const BNG: &str = env!("CARGO_BIN_EXE_bng");
 const SERVER: &str = "192.0.2.254";
 const NAT_ADDR: &str = "203.0.113.1";
 
@@ -477,6 +476,81 @@ ip addr replace "$A/32" dev "$interface"
 [ -n "$G" ] && ip route replace "$G" dev "$interface" && ip route replace default via "$G"
 exit 0
 "#;
+
+/// The server's capture `up`: at least `pings` echo requests from [`NAT_ADDR`], and no
+/// frame from a subscriber address (100.65.0.0/24).
+fn server_saw_only_nat(up: &Path, pings: usize) {
+    let n = common::bng::count(up, &format!("icmp.type == 8 && ip.src == {NAT_ADDR}"));
+    assert!(n >= pings, "server saw {n} echo requests from {NAT_ADDR}");
+    let leaked = common::bng::count(up, "ip.src == 100.65.0.0/24");
+    assert_eq!(leaked, 0, "subscriber addresses leaked upstream");
+}
+
+/// The `bng` configuration of the IPoE gateway tests (IPoE only, local authorisation,
+/// NAT44 to [`NAT_ADDR`], leases from 100.65.0.10-200): `access` adds lines to
+/// `[access]` (VLANs), `gateway` is our IPoE address (server identifier, router).
+fn bng_config(dir: &Path, access: &str, gateway: &str) -> std::path::PathBuf {
+    let cfg = dir.join("bng.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[access]
+interface = "acc"
+backend = "afpacket"
+{access}
+[upstream]
+interface = "up0"
+backend = "afpacket"
+address = "192.0.2.1/24"
+gateway = "{SERVER}"
+
+[pppoe]
+enabled = false
+pool = "default"
+
+[ipoe]
+enabled = true
+gateway = "{gateway}"
+pool = "ipoe"
+lease_secs = 60
+v6_pool = "na"
+pd_pool = "pd"
+
+[auth]
+mode = "local"
+users_file = "users"
+
+[[pools.v4]]
+name = "default"
+first = "100.64.0.10"
+last = "100.64.0.200"
+
+[[pools.v4]]
+name = "ipoe"
+first = "100.65.0.10"
+last = "100.65.0.200"
+
+[[pools.v6]]
+name = "na"
+prefix = "2001:db8:10::/64"
+length = 128
+
+[[pools.v6_pd]]
+name = "pd"
+prefix = "2001:db8:100::/40"
+length = 56
+
+[nat]
+pool = "{NAT_ADDR}"
+block_size = 512
+log = "nat44.log"
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("users"), "").unwrap();
+    cfg
+}
 
 /// The `bng` gateway (IPoE only, local authorisation, NAT44) on `acc` behind a switch
 /// namespace with dhclient, udhcpc and dhcpcd (DHCPv4, no relay): each gets a lease
@@ -527,89 +601,18 @@ fn bng_ipoe_real_clients_through_nat44() {
         devs.push((&sw, format!("p{i}")));
     }
     for (ns, dev) in devs {
-        ns.exec(&[
-            "ethtool", "-K", &dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
-        ]);
+        common::bng::offloads_off(ns, &dev);
     }
     srv.ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "up1"]);
     srv.ip(&["route", "add", "203.0.113.0/24", "via", "192.0.2.1"]);
-    let cfg = dir.join("bng.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"[access]
-interface = "acc"
-backend = "afpacket"
-
-[upstream]
-interface = "up0"
-backend = "afpacket"
-address = "192.0.2.1/24"
-gateway = "{SERVER}"
-
-[pppoe]
-enabled = false
-pool = "default"
-
-[ipoe]
-enabled = true
-gateway = "100.65.0.1"
-pool = "ipoe"
-lease_secs = 60
-v6_pool = "na"
-pd_pool = "pd"
-
-[auth]
-mode = "local"
-users_file = "users"
-
-[[pools.v4]]
-name = "default"
-first = "100.64.0.10"
-last = "100.64.0.200"
-
-[[pools.v4]]
-name = "ipoe"
-first = "100.65.0.10"
-last = "100.65.0.200"
-
-[[pools.v6]]
-name = "na"
-prefix = "2001:db8:10::/64"
-length = 128
-
-[[pools.v6_pd]]
-name = "pd"
-prefix = "2001:db8:100::/40"
-length = 56
-
-[nat]
-pool = "{NAT_ADDR}"
-block_size = 512
-log = "nat44.log"
-"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("users"), "").unwrap();
+    let cfg = bng_config(&dir, "", "100.65.0.1");
     // iperf3's bulk stream (port 5201) is kept out of the captures: its random payload
     // trips tshark's heuristic Thrift dissector now and then (a false "malformed"), and
     // decoding ~100 MB of it took minutes
     let no_iperf = Some("not tcp port 5201");
     let acc_cap = Capture::start_filtered(&g, "acc", &dir.join("acc.pcapng"), no_iperf);
     let up_cap = Capture::start_filtered(&srv, "up1", &dir.join("up1.pcapng"), no_iperf);
-    let mut bng = g.spawn(
-        "bng",
-        &[BNG, "--config", cfg.to_str().unwrap()],
-        &dir.join("bng.log"),
-    );
-    assert!(
-        wait_for(Duration::from_secs(10), "bng ready", || {
-            bng.log().contains("bng: ready") || bng.exited().is_some()
-        }) && bng.exited().is_none(),
-        "bng did not start:\n{}",
-        bng.log()
-    );
+    let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
 
     // ---- leases: dhclient, udhcpc, dhcpcd ----
     let dh = dhclient(&cs[0], &dir, &hook, "c0", "60", false);
@@ -679,30 +682,7 @@ log = "nat44.log"
     eprintln!("bng:\n{blog}");
     let up = up_cap.finish();
     let acc = acc_cap.finish();
-    let o = bng_testkit::netns::run(&[
-        "tshark",
-        "-r",
-        up.to_str().unwrap(),
-        "-Y",
-        &format!("icmp.type == 8 && ip.src == {NAT_ADDR}"),
-        "-T",
-        "fields",
-        "-e",
-        "frame.number",
-    ]);
-    let n = String::from_utf8_lossy(&o.stdout).lines().count();
-    assert!(n >= 9, "server saw {n} echo requests from {NAT_ADDR}");
-    let o = bng_testkit::netns::run(&[
-        "tshark",
-        "-r",
-        up.to_str().unwrap(),
-        "-Y",
-        "ip.src == 100.65.0.0/24",
-    ]);
-    assert!(
-        String::from_utf8_lossy(&o.stdout).trim().is_empty(),
-        "subscriber addresses leaked upstream"
-    );
+    server_saw_only_nat(&up, 9);
     for f in [&acc, &up] {
         assert_clean_capture(f);
     }
@@ -740,4 +720,193 @@ log = "nat44.log"
     if let (Ok(b), Ok(k)) = (rate.parse::<f64>(), kernel.parse::<f64>()) {
         eprintln!("ratio kernel/bng: {:.2}", k / b);
     }
+}
+
+/// The `bng` gateway (IPoE, NAT44) behind ISC dhcrelay with option 82: dhclient,
+/// udhcpc and dhcpcd each on their own relay port get a lease from bng through the
+/// relay, then ping and iperf3 through the relay, bng and NAT44 to the server. Behind a
+/// relay every subscriber's frames come from the relay's MAC: bng binds them by source
+/// address and sends their downstream to the relay's MAC. The relay routes each lease
+/// to its port with a host route, as a relay-router installs one per lease; it answers
+/// the clients' ARP for their router (bng's address) by proxy. The server sees only the
+/// NAT address; tshark flags nothing on bng's two links.
+///
+/// ```text
+/// c0 [veth0] -- [d0 10.0.0.1/24]  \
+/// c1 [veth0] -- [d1 10.0.1.1/24]   relay [upl 100.66.0.2/24] -- [acc] bng 100.66.0.1 [up0 192.0.2.1] -- [up1 192.0.2.254] server
+/// c2 [veth0] -- [d2 10.0.2.1/24]  /   dhcrelay -4 -a (circuit-id = port)
+/// ```
+#[test]
+fn bng_ipoe_relayed_clients_forward_through_nat44() {
+    if !require(
+        "bng_ipoe_relayed_clients_forward_through_nat44",
+        &[
+            "ip", "tshark", "dhclient", "udhcpc", "dhcpcd", "dhcrelay", "mount", "timeout",
+            "unshare", "iperf3", "ping", "ethtool",
+        ],
+    ) {
+        return;
+    }
+    let dir = workdir(&format!("bng_ipoe_relay-{}", std::process::id()));
+    let hook = dir.join("hook.sh");
+    write_exec(&hook, HOOK_ROUTED);
+    let g = Netns::new("birg");
+    let r = Netns::new("birr");
+    let srv = Netns::new("birs");
+    let cs: Vec<Netns> = (0..3).map(|i| Netns::new(&format!("birc{i}"))).collect();
+    veth(&g, "acc", &r, "upl");
+    veth(&g, "up0", &srv, "up1");
+    let mut devs = vec![
+        (&g, "acc".to_owned()),
+        (&g, "up0".to_owned()),
+        (&srv, "up1".to_owned()),
+        (&r, "upl".to_owned()),
+    ];
+    for (i, c) in cs.iter().enumerate() {
+        let d = format!("d{i}");
+        veth(&r, &d, c, "veth0");
+        r.ip(&["addr", "add", &format!("10.0.{i}.1/24"), "dev", &d]);
+        devs.push((c, "veth0".to_owned()));
+        devs.push((&r, d));
+    }
+    for ns in [&g, &r, &srv].into_iter().chain(&cs) {
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+        ns.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+    }
+    for (ns, dev) in devs {
+        common::bng::offloads_off(ns, &dev);
+    }
+    r.ip(&["addr", "add", "100.66.0.2/24", "dev", "upl"]);
+    r.ip(&["route", "add", "default", "via", "100.66.0.1"]);
+    r.exec(&[
+        "sysctl",
+        "-qw",
+        "net.ipv4.ip_forward=1",
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.ipv4.conf.default.rp_filter=0",
+    ]);
+    for i in 0..3 {
+        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.proxy_arp=1")]);
+        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.rp_filter=0")]);
+    }
+    srv.ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "up1"]);
+    srv.ip(&["route", "add", "203.0.113.0/24", "via", "192.0.2.1"]);
+    let cfg = bng_config(&dir, "", "100.66.0.1");
+    let no_iperf = Some("not tcp port 5201");
+    let acc_cap = Capture::start_filtered(&g, "acc", &dir.join("acc.pcapng"), no_iperf);
+    let up_cap = Capture::start_filtered(&srv, "up1", &dir.join("up1.pcapng"), no_iperf);
+    let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
+    let relay = r.spawn(
+        "dhcrelay -4",
+        &[
+            "dhcrelay",
+            "-d",
+            "-4",
+            "-a",
+            "-m",
+            "replace",
+            "-id",
+            "d0",
+            "-id",
+            "d1",
+            "-id",
+            "d2",
+            "-iu",
+            "upl",
+            "-pf",
+            dir.join("relay4.pid").to_str().unwrap(),
+            "100.66.0.1",
+        ],
+        &dir.join("relay4.log"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+
+    // ---- leases through the relay ----
+    let dh = dhclient(&cs[0], &dir, &hook, "c0", "60", false);
+    let ud = udhcpc(&cs[1], &dir, &hook);
+    assert!(
+        wait_for(
+            Duration::from_secs(25),
+            "dhclient and udhcpc leases",
+            || { dh.log().contains("bound to") && ud.log().contains("obtained") }
+        ),
+        "dhclient: {}\nudhcpc: {}\nrelay: {}\nbng: {}",
+        dh.log(),
+        ud.log(),
+        relay.log(),
+        bng.log()
+    );
+    let dl = dhcpcd4(&cs[2], &dir, &hook);
+    assert!(
+        dl.contains("leased 100.65.0."),
+        "dhcpcd: {dl}\nrelay: {}\nbng: {}",
+        relay.log(),
+        bng.log()
+    );
+    // the relay-router's host route to each lease, on the client's port
+    let mut leased = Vec::new();
+    for (i, c) in cs.iter().enumerate() {
+        let o = c.ip(&["-4", "-o", "addr", "show", "dev", "veth0"]);
+        let a = String::from_utf8_lossy(&o.stdout)
+            .split_whitespace()
+            .skip_while(|w| *w != "inet")
+            .nth(1)
+            .and_then(|a| a.split('/').next())
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("client {i} has no address: {}", text(&o)));
+        assert!(a.starts_with("100.65.0."), "client {i}: {a}");
+        r.ip(&[
+            "route",
+            "replace",
+            &format!("{a}/32"),
+            "dev",
+            &format!("d{i}"),
+        ]);
+        leased.push(a);
+    }
+    eprintln!("relayed leases: {leased:?}");
+
+    // ---- ping and iperf3 from each relayed client through bng and NAT44 ----
+    let mut rates = Vec::new();
+    for (i, c) in cs.iter().enumerate() {
+        let o = c
+            .command(&["ping", "-c", "3", "-i", "0.2", "-W", "2", SERVER])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "client {i} ping: {}\nbng: {}",
+            text(&o),
+            bng.log()
+        );
+        let mut iperf_srv =
+            iperf::server(&srv, SERVER, &dir.join(format!("iperf3-server-{i}.log")));
+        let o = iperf::client(c, SERVER, &[]);
+        let it = text(&o);
+        iperf_srv.stop();
+        assert!(
+            o.status.success(),
+            "client {i} iperf3: {it}\nbng: {}",
+            bng.log()
+        );
+        rates.push(iperf::receiver_mbits(&it));
+    }
+    eprintln!("iperf3 through the relay and bng (IPoE, NAT44), Mbit/s: {rates:?}");
+    drop(dh);
+    drop(ud);
+    drop(relay);
+    bng.stop();
+    let blog = bng.log();
+    eprintln!("bng:\n{blog}");
+    // bng bound each by source address, behind the relay's MAC
+    assert_eq!(blog.matches("session up").count(), 3, "{blog}");
+    let up = up_cap.finish();
+    let acc = acc_cap.finish();
+    server_saw_only_nat(&up, 9);
+    for f in [&acc, &up] {
+        assert_clean_capture(f);
+    }
+    // the relayed DHCP and the subscribers' traffic both crossed bng's access link
+    assert!(common::bng::count(&acc, "dhcp.option.type == 82") > 0);
+    assert!(common::bng::count(&acc, &format!("icmp && ip.dst == {SERVER}")) >= 9);
 }

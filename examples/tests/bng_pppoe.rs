@@ -29,14 +29,13 @@ use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir};
+use bng_testkit::netns::{Capture, Netns, require, veth, wait_for, workdir};
 use bng_testkit::vm;
 
 mod common;
 use common::assert_clean_capture;
 use common::freeradius::{self, radclient};
 
-const BNG: &str = env!("CARGO_BIN_EXE_bng");
 const SERVER: &str = "192.0.2.254";
 const NAT_ADDR: &str = "203.0.113.1";
 
@@ -133,20 +132,6 @@ listen = "127.0.0.1:9187"
     p
 }
 
-fn start_bng(ns: &Netns, cfg: &Path, dir: &Path) -> Peer {
-    let log = dir.join("bng.log");
-    let mut p = ns.spawn("bng", &[BNG, "--config", cfg.to_str().unwrap()], &log);
-    let ok = wait_for(Duration::from_secs(10), "bng ready", || {
-        p.log().contains("bng: ready") || p.exited().is_some()
-    });
-    assert!(
-        ok && p.exited().is_none(),
-        "bng did not start:\n{}",
-        p.log()
-    );
-    p
-}
-
 fn metrics(ns: &Netns) -> String {
     ns.run_in(|| {
         let mut s = std::net::TcpStream::connect("127.0.0.1:9187").expect("metrics connect");
@@ -182,18 +167,7 @@ fn vm_t(console: &str, check: &str) -> Option<f64> {
 
 /// ICMP from the NAT pool address seen by the server (its capture, decoded by tshark).
 fn server_saw_pool_address(file: &Path) -> usize {
-    let o = bng_testkit::netns::run(&[
-        "tshark",
-        "-r",
-        file.to_str().unwrap(),
-        "-Y",
-        &format!("icmp.type == 8 && ip.src == {NAT_ADDR}"),
-        "-T",
-        "fields",
-        "-e",
-        "ip.src",
-    ]);
-    String::from_utf8_lossy(&o.stdout).lines().count()
+    common::bng::count(file, &format!("icmp.type == 8 && ip.src == {NAT_ADDR}"))
 }
 
 #[test]
@@ -217,7 +191,7 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     let dir = workdir(test);
     let lab = lab(tag, &dir);
     let cfg = config(&dir, "local", ppp_auth, backend_cfg, "");
-    let mut bng = start_bng(&lab.ns, &cfg, &dir);
+    let mut bng = common::bng::start(&lab.ns, &cfg, &dir, &[]);
     let t0 = Instant::now();
     let run = image.boot(
         &lab.ns,
@@ -372,7 +346,7 @@ listen = "127.0.0.1:3799"
 clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
 "#,
     );
-    let mut bng = start_bng(&lab.ns, &cfg, &dir);
+    let mut bng = common::bng::start(&lab.ns, &cfg, &dir, &[]);
     let run = image.boot(
         &lab.ns,
         "tap0",

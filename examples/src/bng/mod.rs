@@ -21,6 +21,14 @@
 //! test VM: PAP and CHAP, local users and FreeRADIUS, NAT44, `CoA`, Disconnect, AF_PACKET
 //! and AF_XDP) and the IPoE tests.
 //!
+//! Relayed IPoE (DHCP relay with option 82, `giaddr` set): such subscribers are routed,
+//! their frames come from the relay's MAC, so the plane binds them by source address
+//! (anti-spoofing on the leased address and the relay's MAC and VLANs) and sends their
+//! downstream to the relay's MAC, learnt from its DHCP frames
+//! ([`session::Subscriber::next_hop`]). Proven by `bng_ipoe.rs`
+//! (`bng_ipoe_relayed_clients_forward_through_nat44`: ping and iperf3 through ISC
+//! dhcrelay, bng and NAT44).
+//!
 //! VLANs: the access port accepts untagged frames and the configured 802.1Q / QinQ ranges
 //! (others are dropped and counted); sessions are keyed by their tags and downstream
 //! frames are tagged again (unit-tested over the memory backend; no real tagged peer in

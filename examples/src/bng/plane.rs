@@ -44,6 +44,8 @@ fn bucket(bps: u64, burst: u64, now: Duration) -> TokenBucket {
 struct Sub {
     key: AccessKey,
     addr: Option<u32>,
+    /// Routed (behind a relay): the router's MAC, the only source its frames have.
+    via: Option<Mac>,
     up: bool,
     qos: Option<(TokenBucket, TokenBucket)>,
     rate: Option<Qos>,
@@ -116,6 +118,9 @@ pub struct GraphPlane<'p, 's> {
     pub punts: Vec<Punted>,
     subs: HashMap<Handle, Sub>,
     by_addr: HashMap<u32, Handle>,
+    /// Routed IPoE subscribers by address: bound by source address, reached through
+    /// their relay's MAC.
+    routed: HashMap<u32, Handle>,
     /// Drops outside the nodes, by reason.
     pub drops: BTreeMap<&'static str, u64>,
     /// Packets forwarded (both directions).
@@ -179,6 +184,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
             punts: Vec::new(),
             subs: HashMap::new(),
             by_addr: HashMap::new(),
+            routed: HashMap::new(),
             drops: BTreeMap::new(),
             forwarded: 0,
             last_arp: None,
@@ -333,6 +339,24 @@ impl<'p, 's> GraphPlane<'p, 's> {
             }
             pool.free(p);
         }
+        let mut routed4 = Vec::new();
+        if !self.routed.is_empty() {
+            let ip4: Vec<_> = self.eth_out[ethernet::Next::Ip4 as usize]
+                .drain(..)
+                .collect();
+            let mut rest = Vec::with_capacity(ip4.len());
+            for p in ip4 {
+                match self.routed_input(p) {
+                    Routed::Bound(p) => routed4.push(p),
+                    Routed::Other(p) => rest.push(p),
+                    Routed::Drop(p, why) => {
+                        *self.drops.entry(why).or_insert(0) += 1;
+                        pool.free(p);
+                    }
+                }
+            }
+            self.eth_out[ethernet::Next::Ip4 as usize].extend(rest);
+        }
         run(
             &mut self.ipoe_in,
             &mut self.eth_out[ethernet::Next::Ip4 as usize],
@@ -348,9 +372,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.punt(PuntKind::Dhcp4, &p, None);
             pool.free(p);
         }
-        let ipoe4: Vec<_> = self.ipoe_out[ipoe_node::Next::Ip4 as usize]
+        let mut ipoe4: Vec<_> = self.ipoe_out[ipoe_node::Next::Ip4 as usize]
             .drain(..)
             .collect();
+        ipoe4.extend(routed4);
         let ctl: Vec<_> = self.decap_out[pppoe_node::Next::Control as usize]
             .drain(..)
             .collect();
@@ -443,6 +468,52 @@ impl<'p, 's> GraphPlane<'p, 's> {
             let fw: Vec<_> = self.fwd.drain(..).collect();
             self.out_upstream(pool, fw);
         }
+    }
+
+    /// Routed IPoE (subscribers behind a DHCP relay, RFC 2131 section 4.1 `giaddr`):
+    /// their frames all come from the relay's MAC, so they are bound by source
+    /// address. A packet whose source is a routed subscriber's address is accepted
+    /// only from that subscriber's relay MAC and VLANs (anti-spoofing), stripped to its
+    /// IPv4 header like `ipoe-input` does. DHCP (UDP to port 67: a relayed client's
+    /// unicast RENEW) and every other source go on to `ipoe-input`.
+    fn routed_input(&self, mut p: Pkt<'p>) -> Routed<'p> {
+        let l3 = usize::from(p.meta.l3_offset);
+        let d = p.data();
+        let Some(h) = d.get(l3..).and_then(<[u8]>::first_chunk::<20>) else {
+            return Routed::Other(p);
+        };
+        let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
+        let Some(&handle) = self.routed.get(&src) else {
+            return Routed::Other(p);
+        };
+        let ihl = usize::from(h[0] & 0x0f) * 4;
+        let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        if h[0] >> 4 != 4 || ihl < 20 || total < ihl || l3 + total > d.len() {
+            return Routed::Drop(p, "bad-header");
+        }
+        let first_fragment = u16::from_be_bytes([h[6], h[7]]).trailing_zeros() >= 13;
+        let dport = d
+            .get(l3 + ihl + 2..l3 + ihl + 4)
+            .map(|b| u16::from_be_bytes([b[0], b[1]]));
+        if h[9] == 17 && first_fragment && dport == Some(ipoe_node::DHCP_SERVER_PORT) {
+            return Routed::Other(p);
+        }
+        let src_mac = d.get(6..12).and_then(|m| <[u8; 6]>::try_from(m).ok());
+        let Some(s) = self.subs.get(&handle) else {
+            return Routed::Drop(p, "unknown-subscriber");
+        };
+        let vlans = match &s.key {
+            AccessKey::Pppoe { vlans, .. } | AccessKey::Ipoe { vlans, .. } => *vlans,
+        };
+        if src_mac != s.via || p.meta.vlans != vlans {
+            return Routed::Drop(p, "routed-wrong-next-hop");
+        }
+        if !p.pull_front(l3) || !p.set_len(total) {
+            return Routed::Drop(p, "bad-header");
+        }
+        p.meta.l3_offset = 0;
+        p.meta.subscriber = handle;
+        Routed::Bound(p)
     }
 
     fn out_upstream(&mut self, pool: &mut Pool<'p>, pkts: Vec<Pkt<'p>>) {
@@ -646,6 +717,16 @@ impl<'p, 's> GraphPlane<'p, 's> {
     }
 }
 
+/// What [`GraphPlane::routed_input`] made of a frame.
+enum Routed<'p> {
+    /// A routed subscriber's packet, at its IPv4 header, `meta.subscriber` set.
+    Bound(Pkt<'p>),
+    /// Not a routed subscriber's: on to `ipoe-input`.
+    Other(Pkt<'p>),
+    /// Dropped, with the reason.
+    Drop(Pkt<'p>, &'static str),
+}
+
 /// Inserts the subscriber's VLAN tags (`meta.vlans`, 0 = none) after the MAC addresses
 /// of an encapsulated frame: 802.1Q (TPID 0x8100) for one tag; 802.1ad (0x88a8) outer
 /// and 802.1Q inner for QinQ. False if there is no headroom.
@@ -799,6 +880,7 @@ impl Forwarding for GraphPlane<'_, '_> {
             Sub {
                 key: s.key.clone(),
                 addr: None,
+                via: None,
                 up: false,
                 qos: None,
                 rate: None,
@@ -831,7 +913,23 @@ impl Forwarding for GraphPlane<'_, '_> {
             self.encap.remove(old);
             self.ipoe_encap.remove(old);
         }
-        if let (Some(a), AccessKey::Ipoe { mac, vlans, .. }) = (sub.addr, &sub.key) {
+        if let Some(old) = old_addr {
+            self.routed.remove(&old);
+        }
+        sub.via = s.next_hop.map(|n| n.mac);
+        if let (Some(a), Some(via), AccessKey::Ipoe { .. }) = (sub.addr, sub.via, &sub.key) {
+            // routed: by source address in, to the relay's MAC out
+            self.by_addr.insert(a, s.handle);
+            self.routed.insert(a, s.handle);
+            self.ipoe_encap.insert(
+                a,
+                IpoeEncapEntry {
+                    mac: via,
+                    our_mac: access_mac,
+                    tx_if: 0,
+                },
+            );
+        } else if let (Some(a), AccessKey::Ipoe { mac, vlans, .. }) = (sub.addr, &sub.key) {
             self.by_addr.insert(a, s.handle);
             self.ipoe_in.insert(
                 IpoeKey {
@@ -876,10 +974,11 @@ impl Forwarding for GraphPlane<'_, '_> {
         if let Some(sub) = self.subs.remove(&s.handle) {
             if let Some(a) = sub.addr {
                 self.by_addr.remove(&a);
+                self.routed.remove(&a);
                 self.encap.remove(a);
                 self.ipoe_encap.remove(a);
             }
-            if let AccessKey::Ipoe { mac, vlans, .. } = &sub.key {
+            if let (AccessKey::Ipoe { mac, vlans, .. }, None) = (&sub.key, sub.via) {
                 self.ipoe_in.remove(&IpoeKey {
                     mac: *mac,
                     vlans: *vlans,
@@ -1115,6 +1214,85 @@ mod tests {
                     && c.contains("unknown-session")
                     && *v == 1)
         );
+    }
+
+    #[test]
+    fn relayed_ipoe_subscribers_are_bound_by_address_and_reached_through_the_relay() {
+        const RELAY: Mac = [2, 0xee, 0, 0, 0, 1];
+        let mut arena = Arena::new(64);
+        let mut pool = arena.pool();
+        let (mut access, mut upstream) = (Memory::new(), Memory::new());
+        let mut plane = GraphPlane::new(
+            ACC,
+            UP,
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 254),
+            None,
+        );
+        plane.gateway_mac = Some(GW);
+        let mut reg = Sessions::new("t-");
+        let h = reg.create(
+            Duration::ZERO,
+            AccessKey::Ipoe {
+                mac: SUB,
+                vlans: [0, 0],
+                circuit: Some(b"d0".to_vec()),
+            },
+        );
+        {
+            let s = reg.get_mut(h).unwrap();
+            s.ipv4 = Some(Ipv4Addr::new(100, 64, 0, 10));
+            s.state = State::Up;
+            s.next_hop = Some(crate::bng::session::NextHop {
+                mac: RELAY,
+                addr: Ipv4Addr::new(10, 0, 0, 1),
+            });
+        }
+        plane.session_up(reg.get(h).unwrap());
+        let data = ip([100, 64, 0, 10], [198, 51, 100, 1], 10);
+        // from the relay's MAC with the subscriber's address: forwarded
+        access.push_rx(&eth(ACC, RELAY, 0x0800, &data));
+        // the relay's own traffic (another source) is nobody's
+        access.push_rx(&eth(
+            ACC,
+            RELAY,
+            0x0800,
+            &ip([10, 0, 0, 1], [198, 51, 100, 1], 10),
+        ));
+        // the subscriber's address from another MAC: spoofed
+        access.push_rx(&eth(ACC, SUB, 0x0800, &data));
+        // a unicast RENEW through the relay (UDP to 67) goes to the control plane
+        let mut renew = ip([100, 64, 0, 10], [100, 65, 0, 1], 10);
+        renew[22..24].copy_from_slice(&67u16.to_be_bytes());
+        access.push_rx(&eth(ACC, RELAY, 0x0800, &renew));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = upstream.take_transmitted();
+        assert_eq!(out.len(), 1, "{:?}", plane.drops);
+        assert_eq!(&out[0][14..], &data[..]);
+        assert_eq!(plane.drops.get("routed-wrong-next-hop"), Some(&1));
+        assert_eq!(
+            plane.punts.drain(..).map(|p| p.kind).collect::<Vec<_>>(),
+            vec![PuntKind::Dhcp4]
+        );
+        assert_eq!(plane.counters(h).in_packets, 1);
+        // downstream: to the relay's MAC
+        upstream.push_rx(&eth(
+            UP,
+            GW,
+            0x0800,
+            &ip([198, 51, 100, 1], [100, 64, 0, 10], 10),
+        ));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = access.take_transmitted();
+        assert_eq!(out.len(), 1);
+        assert_eq!(&out[0][..6], &RELAY);
+        assert_eq!(&out[0][6..12], &ACC);
+        assert_eq!(plane.counters(h).out_packets, 1);
+        // down: nothing is bound any more
+        plane.session_down(reg.get(h).unwrap());
+        access.push_rx(&eth(ACC, RELAY, 0x0800, &data));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        assert!(upstream.take_transmitted().is_empty());
     }
 
     #[test]

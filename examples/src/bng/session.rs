@@ -200,6 +200,18 @@ pub struct Subscriber {
     pub v4_pool: Option<String>,
     /// The pool the prefix came from, if any.
     pub pd_pool: Option<String>,
+    /// A routed subscriber (IPoE behind a DHCP relay, at L3): the router its frames
+    /// come from and go to. Bound by source address instead of by MAC.
+    pub next_hop: Option<NextHop>,
+}
+
+/// The router in front of a routed (relayed) subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextHop {
+    /// Its MAC on the access port (learnt from the relay's frames).
+    pub mac: Mac,
+    /// Its address (the relay's `giaddr`).
+    pub addr: Ipv4Addr,
 }
 
 /// Which port a control frame leaves by.
@@ -492,6 +504,7 @@ impl Sessions {
                 last_active: (now, 0),
                 v4_pool: None,
                 pd_pool: None,
+                next_hop: None,
             },
         );
         h

@@ -9,6 +9,7 @@
     reason = "each test binary uses a part of the fixtures"
 )]
 
+pub mod bng;
 pub mod dhcp_clients;
 pub mod freeradius;
 pub mod iperf;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use super::super::aaa::{AuthRequest as AaaRequest, AuthResult, Authorization as AaaAuth, Method};
 use super::super::config::Config;
 use super::super::session::{
-    AccessKey, Ctx, EndCause, Handle, Port, Punt, PuntKind, Service, Sessions, State,
+    AccessKey, Ctx, EndCause, Handle, NextHop, Port, Punt, PuntKind, Service, Sessions, State,
 };
 use super::{
     AuthRequest, Authorization, DownReason, Ipoe, IpoeConfig, Ipv6Config, Output, Session, Storage,
@@ -256,6 +256,11 @@ impl IpoeCp {
             sub.ipv6 = s.ipv6;
             sub.pd = s.delegated;
             sub.key = access_key(s);
+            // behind a relay: routed, its frames come from the relay (RFC 2131 4.1 giaddr)
+            sub.next_hop = s.relay.map(|addr| NextHop {
+                mac: s.next_hop_mac,
+                addr,
+            });
         }
     }
 
