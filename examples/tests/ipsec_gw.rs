@@ -780,3 +780,252 @@ fn ipsec_gw_fragmentation() {
     lab.shutdown(&mut gw);
     lab.finish_capture();
 }
+
+/// A strongSwan site behind a bridge port of the gateway's namespace, for
+/// [`ipsec_gw_two_peers`]: charon at `outer` with `lan` behind it (its LAN host at
+/// `.2`), authenticated as `id`.
+struct Site {
+    lan: Netns,
+    ss: Netns,
+    dir: PathBuf,
+    charon: Peer,
+}
+
+impl Site {
+    /// Namespaces `tag`-l (LAN) and `tag`-s (charon), linked to port `port` of the
+    /// bridge `br0` in `gw`; charon configured as the mirror of ipsec-gw's connection
+    /// (`lab`, child `net`: `lan` == 10.2.0.0/24), started and loaded.
+    fn new(
+        dir: &std::path::Path,
+        gw: &Netns,
+        tag: &str,
+        port: &str,
+        outer: &str,
+        lan: &str,
+        id: &str,
+    ) -> Self {
+        let dir = dir.join(tag);
+        let (proposals, esp, _) = SUITES[0];
+        let conf = swanctl_conf(outer, proposals, esp, rw(esp))
+            .replace("10.1.0.0/24", &format!("{lan}.0/24"))
+            .replace("ike1@lab", id);
+        strongswan::write_config(&dir, 2, &conf);
+        let (l, ss) = (
+            Netns::new(&format!("{tag}-l")),
+            Netns::new(&format!("{tag}-s")),
+        );
+        veth(&l, "eth0", &ss, "lan0");
+        veth(&ss, "veth0", gw, port);
+        gw.ip(&["link", "set", port, "master", "br0", "up"]);
+        ss.ip(&["addr", "add", &format!("{outer}/24"), "dev", "veth0"]);
+        ss.ip(&["addr", "add", &format!("{lan}.1/24"), "dev", "lan0"]);
+        l.ip(&["addr", "add", &format!("{lan}.2/24"), "dev", "eth0"]);
+        l.ip(&["route", "add", "default", "via", &format!("{lan}.1")]);
+        sysctl(
+            &ss,
+            &[
+                "net.ipv4.ip_forward=1",
+                "net.ipv4.conf.all.rp_filter=0",
+                "net.ipv4.conf.default.rp_filter=0",
+            ],
+        );
+        let charon = start_charon(&ss, &dir);
+        load_all(&ss, &dir);
+        Self {
+            lan: l,
+            ss,
+            dir,
+            charon,
+        }
+    }
+
+    fn swanctl(&self, args: &[&str]) -> String {
+        swanctl_in(&self.ss, &self.dir, args)
+    }
+
+    /// A 20/s ping from this site's LAN to ipsec-gw's LAN for `secs` seconds.
+    fn background_ping(&self, secs: u32) -> Peer {
+        let count = (secs * 20).to_string();
+        self.lan.spawn(
+            "ping",
+            &[
+                "ping", "-n", "-c", &count, "-i", "0.05", "-W", "1", "10.2.0.2",
+            ],
+            &self.dir.join("bgping.log"),
+        )
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.charon.stop();
+    }
+}
+
+/// Several connections in one process: two strongSwan sites (192.0.2.1 with
+/// 10.1.0.0/24, 192.0.2.3 with 10.3.0.0/24) behind a bridge, one ipsec-gw (AF_PACKET on
+/// the bridge, 192.0.2.2, 10.2.0.0/24) with a connection to each: `east` waits for its
+/// peer, `west` initiates. New IKE SAs go to the connection of their peer's address,
+/// ESP by SPI, and each remote selector is routed into the one TUN device. Pings between
+/// ipsec-gw's LAN and both sites at once; then site 1 rekeys its Child SA and its IKE
+/// SA while both sites ping at 20/s: neither loses more than one packet.
+#[test]
+fn ipsec_gw_two_peers() {
+    let test = "ipsec_gw_two_peers";
+    if !tools(test) {
+        return;
+    }
+    let dir = workdir(test);
+    std::fs::write(dir.join("psk.txt"), format!("{PSK}\n")).unwrap();
+    let (gw, gwlan) = (Netns::new("ipgw2-gw"), Netns::new("ipgw2-gl"));
+    gw.ip(&["link", "add", "br0", "type", "bridge"]);
+    gw.ip(&["link", "set", "br0", "up"]);
+    let s1 = Site::new(
+        &dir,
+        &gw,
+        "ipgw2-1",
+        "p1",
+        "192.0.2.1",
+        "10.1.0",
+        "ike1@lab",
+    );
+    let s3 = Site::new(
+        &dir,
+        &gw,
+        "ipgw2-3",
+        "p3",
+        "192.0.2.3",
+        "10.3.0",
+        "ike3@lab",
+    );
+    veth(&gw, "lan0", &gwlan, "eth0");
+    gw.ip(&["addr", "add", "10.2.0.1/24", "dev", "lan0"]);
+    gwlan.ip(&["addr", "add", "10.2.0.2/24", "dev", "eth0"]);
+    gwlan.ip(&["route", "add", "default", "via", "10.2.0.1"]);
+    sysctl(
+        &gw,
+        &[
+            "net.ipv4.ip_forward=1",
+            "net.ipv4.conf.all.rp_filter=0",
+            "net.ipv4.conf.default.rp_filter=0",
+        ],
+    );
+    let cap = Capture::start(&gw, "br0", &dir.join("outer.pcapng"));
+    let (proposals, esp, _) = SUITES[0];
+    let one = gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, false, "0", "0")
+        .replace("veth0", "br0")
+        .replace("connections.lab", "connections.east");
+    let conf = format!(
+        "{one}\n{}",
+        gw_conf(Outer::Packet, "192.0.2.3", proposals, esp, true, "0", "0")
+            .split_once("[connections.lab]")
+            .unwrap()
+            .1
+            .replace("ike1@lab", "ike3@lab")
+            .replace("10.1.0.0/24", "10.3.0.0/24")
+            .replace("connections.lab", "connections.west")
+            .replace("\nlocal_addrs", "[connections.west]\nlocal_addrs")
+    );
+    let file = dir.join("gw.toml");
+    std::fs::write(&file, &conf).unwrap();
+    let mut ours = gw.spawn(
+        "ipsec-gw",
+        &[GW, "--config", file.to_str().unwrap(), "--seconds", "120"],
+        &dir.join("gw.log"),
+    );
+    wait_log(&ours, 10, "ipsec-gw to start", "connection west on");
+    // west: ipsec-gw initiates to site 3; east: site 1 initiates.
+    wait_log(
+        &ours,
+        10,
+        "west's Child SA",
+        "CHILD_SA installed connection west",
+    );
+    let out = s1.swanctl(&[
+        "--initiate",
+        "--child",
+        "net",
+        "--ike",
+        "lab",
+        "--timeout",
+        "15",
+    ]);
+    assert!(
+        out.contains("initiate completed successfully"),
+        "swanctl: {out}\nours: {}",
+        ours.log()
+    );
+    wait_log(
+        &ours,
+        5,
+        "east's Child SA",
+        "CHILD_SA installed connection east",
+    );
+    for s in [&s1, &s3] {
+        let sas = s.swanctl(&["--list-sas"]);
+        assert!(
+            sas.contains("ESTABLISHED") && sas.contains("INSTALLED"),
+            "{sas}"
+        );
+    }
+    // Both tunnels at once, both ways.
+    let p1 = s1.background_ping(3);
+    let p3 = s3.background_ping(3);
+    for to in ["10.1.0.2", "10.3.0.2"] {
+        let (tx, rx, out) = Lab::ping(&gwlan, to, 5, "0.2");
+        assert!(
+            tx == 5 && rx == 5,
+            "ping to {to}: {out}\nours: {}",
+            ours.log()
+        );
+    }
+    for (mut p, site) in [(p1, "1"), (p3, "3")] {
+        assert!(
+            p.wait(Duration::from_secs(10)).is_some(),
+            "ping did not end"
+        );
+        let (tx, rx) = sent_received(&p.log());
+        assert!(
+            tx >= 50 && rx == tx,
+            "site {site}: {rx}/{tx}\nours: {}",
+            ours.log()
+        );
+    }
+    // Site 1 rekeys its Child SA, then its IKE SA, while both sites send.
+    let (mut p1, mut p3) = (s1.background_ping(6), s3.background_ping(6));
+    std::thread::sleep(Duration::from_secs(1));
+    let r1 = s1.swanctl(&["--rekey", "--child", "net"]);
+    wait_log(&ours, 5, "Child SA rekey", "rekeys=");
+    std::thread::sleep(Duration::from_millis(1500));
+    let r2 = s1.swanctl(&["--rekey", "--ike", "lab"]);
+    wait_log(&ours, 5, "IKE SA rekey", "IKE_SA rekeyed");
+    for (p, site) in [(&mut p1, "1"), (&mut p3, "3")] {
+        assert!(
+            p.wait(Duration::from_secs(15)).is_some(),
+            "ping did not end"
+        );
+        let (tx, rx) = sent_received(&p.log());
+        eprintln!("site {site} during site 1's rekeys: {rx}/{tx} received");
+        assert!(
+            tx >= 100 && tx - rx <= 1,
+            "site {site} lost {} of {tx} ({r1} {r2})\nours: {}",
+            tx - rx,
+            ours.log()
+        );
+    }
+    ours.stop();
+    let log = ours.log();
+    assert!(log.contains("shutdown: deleting 2 IKE SA(s)"), "{log}");
+    for s in [&s1, &s3] {
+        let gone = wait_for(Duration::from_secs(5), "strongSwan to drop the SA", || {
+            !s.swanctl(&["--list-sas"]).contains("ESTABLISHED")
+        });
+        assert!(gone, "{}", strongswan::charon_log(&s.dir));
+    }
+    let d = assert_clean_capture(&cap.finish());
+    assert!(
+        d.protocols.iter().any(|p| p.contains("esp")),
+        "{:?}",
+        d.protocols
+    );
+}

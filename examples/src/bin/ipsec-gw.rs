@@ -82,6 +82,8 @@ fn hex(b: &[u8]) -> String {
 /// One IKE SA and what the gateway keeps about it.
 struct Ike<'c> {
     sa: IkeSa<'c>,
+    /// Its connection (index into the configuration's connections).
+    conn: usize,
     /// Where the peer talks from (port 4500 once NAT-T is in use).
     peer: SocketAddr,
     natt: bool,
@@ -148,7 +150,8 @@ fn main() -> ExitCode {
         }
     };
     if args.check {
-        println!("config ok: connection {}", cfg.conn.name);
+        let names: Vec<&str> = cfg.conns.iter().map(|c| c.name.as_str()).collect();
+        println!("config ok: connection {}", names.join(", "));
         return ExitCode::SUCCESS;
     }
     match run(&cfg, &args) {
@@ -161,90 +164,126 @@ fn main() -> ExitCode {
 }
 
 fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
-    let c = &g.conn;
-    let (ts_l, ts_r) = (c.child.local_ts.selector(), c.child.remote_ts.selector());
-    // As responder with a pool, the peer's selector is the pool (narrowed to its address).
-    let ts_remote = c.pool.map_or(ts_r, |p| p.selector());
-    let initiating = c.start_action == StartAction::Initiate;
-    let remote_id = c.remote_id.as_ref().map(|r| Identity {
-        id_type: r.id_type,
-        data: &r.data,
-    });
-    // The crate's Config names the selectors by IKE role; the initiator proposes its own
-    // first. A responder config serves initiators; an initiating one our own exchange.
-    let ike_cfg = Config {
-        ike_suites: &c.ike,
-        child_suites: &c.child.esp,
-        psk: &c.psk,
-        local_id: Identity {
-            id_type: c.local_id.id_type,
-            data: &c.local_id.data,
-        },
-        remote_id,
-        ts_i: ts_l,
-        ts_r,
-        retransmit: g.retransmit_timeout,
-        max_retransmits: g.retransmit_tries,
+    let Some(first) = g.conns.first() else {
+        return Err("no connection".to_owned());
     };
-    let resp_cfg = Config {
-        ts_i: ts_remote,
-        ts_r: ts_l,
-        ..ike_cfg
-    };
+    // One outer address for all connections (checked with the configuration).
+    let local_ip = first.local;
+    // The crate's Config names the selectors by IKE role; the initiator proposes its
+    // own first. A responder config serves initiators; an initiating one our own
+    // exchange. As responder with a pool, the peer's selector is the pool (narrowed
+    // to its address).
+    let cfgs: Vec<(Config<'_>, Config<'_>)> = g
+        .conns
+        .iter()
+        .map(|c| {
+            let (ts_l, ts_r) = (c.child.local_ts.selector(), c.child.remote_ts.selector());
+            let ike_cfg = Config {
+                ike_suites: &c.ike,
+                child_suites: &c.child.esp,
+                psk: &c.psk,
+                local_id: Identity {
+                    id_type: c.local_id.id_type,
+                    data: &c.local_id.data,
+                },
+                remote_id: c.remote_id.as_ref().map(|r| Identity {
+                    id_type: r.id_type,
+                    data: &r.data,
+                }),
+                ts_i: ts_l,
+                ts_r,
+                retransmit: g.retransmit_timeout,
+                max_retransmits: g.retransmit_tries,
+            };
+            let resp_cfg = Config {
+                ts_i: c.pool.map_or(ts_r, |p| p.selector()),
+                ts_r: ts_l,
+                ..ike_cfg
+            };
+            (ike_cfg, resp_cfg)
+        })
+        .collect();
+    // RFC 7383: fragmentation options of each connection.
+    let options: Vec<Options> = g
+        .conns
+        .iter()
+        .map(|c| {
+            c.fragment_size.map_or_else(Options::default, |f| {
+                Options::default().with_fragmentation(f)
+            })
+        })
+        .collect();
     let mut rng = UrandomRng::new();
     let mut outer = match &g.outer {
-        OuterMode::Udp => Outer::udp(c.local)?,
+        OuterMode::Udp => Outer::udp(local_ip)?,
         OuterMode::Packet {
             interface,
             next_hop,
-        } => Outer::packet(interface, c.local, *next_hop)?,
+        } => Outer::packet(interface, local_ip, *next_hop)?,
     };
     let tun = Tun::open(&g.tun)
         .map_err(|e| format!("TUN {}: {e} (needs /dev/net/tun and CAP_NET_ADMIN)", g.tun))?;
     let mtu = g.tun_mtu.to_string();
     ip(&["link", "set", tun.name(), "mtu", &mtu, "up"])?;
     if g.install_routes {
-        let mut nets = vec![c.child.remote_ts.to_string()];
-        if let Some(p) = c.pool.filter(|p| *p != c.child.remote_ts) {
-            nets.push(p.to_string());
-        }
-        for n in &nets {
-            ip(&["route", "replace", n, "dev", tun.name()])?;
-            println!("route {n} dev {}", tun.name());
+        // Route-based: each connection's remote selector (and pool) into the tunnel.
+        for c in &g.conns {
+            let mut nets = vec![c.child.remote_ts.to_string()];
+            if let Some(p) = c.pool.filter(|p| *p != c.child.remote_ts) {
+                nets.push(p.to_string());
+            }
+            for n in &nets {
+                ip(&["route", "replace", n, "dev", tun.name()])?;
+                println!("route {n} dev {} connection {}", tun.name(), c.name);
+            }
         }
     }
-    println!(
-        "ipsec-gw: connection {} on {} ({}), tun {} mtu {}, {}",
-        c.name,
-        c.local,
-        match &g.outer {
-            OuterMode::Udp => "UDP sockets 500/4500".to_owned(),
-            OuterMode::Packet { interface, .. } =>
-                format!("AF_PACKET on {interface}, UDP 500/4500"),
-        },
-        tun.name(),
-        g.tun_mtu,
-        if initiating { "initiating" } else { "waiting" }
-    );
+    for c in &g.conns {
+        println!(
+            "ipsec-gw: connection {} on {} ({}), tun {} mtu {}, {}",
+            c.name,
+            c.local,
+            match &g.outer {
+                OuterMode::Udp => "UDP sockets 500/4500".to_owned(),
+                OuterMode::Packet { interface, .. } =>
+                    format!("AF_PACKET on {interface}, UDP 500/4500"),
+            },
+            tun.name(),
+            g.tun_mtu,
+            if c.start_action == StartAction::Initiate {
+                "initiating"
+            } else {
+                "waiting"
+            }
+        );
+    }
     let stop = stop_flag();
     let t0 = Instant::now();
     let now = || t0.elapsed();
-    let local = SocketAddr::new(IpAddr::V4(c.local), 500);
-    // RFC 7383: fragments of the peer's messages are reassembled here (one store for
-    // the connection: a window of one message per direction).
-    let options = c.fragment_size.map_or_else(Options::default, |f| {
-        Options::default().with_fragmentation(f)
-    });
+    let local = SocketAddr::new(IpAddr::V4(local_ip), 500);
+    // RFC 7383: fragments of the peers' messages are reassembled here (one store: a
+    // window of one message per direction).
     let mut reasm_buf = vec![0u8; 2 * 16 * 1500];
     let mut reasm = Reassembly::new(&mut reasm_buf);
-    let mut front = Responder::new(&resp_cfg, &mut rng).map_err(|e| format!("IKE config: {e}"))?;
-    front.options = options;
+    // One responder front end per connection; new IKE_SA_INIT requests go to the
+    // connection of their source address (else to the one with `%any`).
+    let mut fronts = Vec::with_capacity(cfgs.len());
+    for ((_, resp_cfg), o) in cfgs.iter().zip(&options) {
+        let mut front =
+            Responder::new(resp_cfg, &mut rng).map_err(|e| format!("IKE config: {e}"))?;
+        front.options = *o;
+        fronts.push(front);
+    }
     let mut ikes: Vec<Ike<'_>> = Vec::new();
     let mut sas = Sas::default();
     let mut n = Counters::default();
     let mut next_lineage = 1u64;
-    let mut initiate_at = initiating.then_some(Duration::ZERO);
-    let mut pool_next = 1u32;
+    let mut initiate_at: Vec<Option<Duration>> = g
+        .conns
+        .iter()
+        .map(|c| (c.start_action == StartAction::Initiate).then_some(Duration::ZERO))
+        .collect();
+    let mut pool_next = vec![1u32; g.conns.len()];
     let mut stopping_since: Option<Duration> = None;
     let mut tx = vec![0u8; 4096];
     let mut buf = vec![0u8; 65536];
@@ -260,7 +299,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                 ikes.iter().filter(|i| i.alive && !i.superseded).count()
             );
             stopping_since = Some(t);
-            initiate_at = None;
+            initiate_at.fill(None);
             for i in &mut ikes {
                 if i.alive && i.sa.is_established() {
                     i.delete_when_idle = true;
@@ -274,20 +313,32 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                 break;
             }
         }
-        // Start (or restart) our IKE SA.
-        if let (Some(at), Some(remote)) = (initiate_at, c.remote) {
-            if t >= at {
-                initiate_at = None;
+        // Start (or restart) our IKE SAs.
+        for (k, c) in g.conns.iter().enumerate() {
+            let (Some(Some(at)), Some(remote)) = (initiate_at.get(k), c.remote) else {
+                continue;
+            };
+            let (Some((ike_cfg, _)), Some(o)) = (cfgs.get(k), options.get(k)) else {
+                continue;
+            };
+            if t >= *at {
+                if let Some(a) = initiate_at.get_mut(k) {
+                    *a = None;
+                }
                 let peer = SocketAddr::new(IpAddr::V4(remote), 500);
-                match IkeSa::initiate_with(&ike_cfg, options, t, local, peer, &mut rng) {
+                match IkeSa::initiate_with(ike_cfg, *o, t, local, peer, &mut rng) {
                     Ok(sa) => {
-                        println!("IKE_SA initiate to {peer} spi_i={}", hex(&sa.spis().0));
-                        let mut i = new_ike(sa, peer, false, next_lineage, t);
+                        println!(
+                            "IKE_SA initiate to {peer} connection {} spi_i={}",
+                            c.name,
+                            hex(&sa.spis().0)
+                        );
+                        let mut i = new_ike(sa, k, peer, false, next_lineage, t);
                         i.rekey_at = c.rekey_time.map(|r| t + r);
                         ikes.push(i);
                         next_lineage += 1;
                     }
-                    Err(e) => return Err(format!("initiate: {e}")),
+                    Err(e) => return Err(format!("initiate {}: {e}", c.name)),
                 }
             }
         }
@@ -354,10 +405,22 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                             println!("IKE drop from {from}: {e}");
                         }
                     } else if stopping_since.is_none() {
-                        if c.remote.is_some_and(|r| IpAddr::V4(r) != from.ip()) && !on_4500 {
-                            println!("IKE drop: {from} is not the configured peer");
+                        // The connection of this peer: by its address, else `%any`
+                        // (also for a peer whose NAT moved it to 4500).
+                        let by_addr = g
+                            .conns
+                            .iter()
+                            .position(|c| c.remote.is_some_and(|r| IpAddr::V4(r) == from.ip()));
+                        let Some(k) = by_addr
+                            .or_else(|| g.conns.iter().position(|c| c.remote.is_none()))
+                            .or_else(|| on_4500.then_some(0).filter(|_| g.conns.len() == 1))
+                        else {
+                            println!("IKE drop: {from} is the peer of no connection");
                             continue;
-                        }
+                        };
+                        let (Some(c), Some(front)) = (g.conns.get(k), fronts.get_mut(k)) else {
+                            continue;
+                        };
                         match front.handle_init(t, 0, local, from, msg, &mut rng, &mut tx) {
                             Ok(InitOutcome::Reply(l)) => {
                                 if let Some(r) = tx.get(..l) {
@@ -365,15 +428,18 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                                 }
                             }
                             Ok(InitOutcome::NewSa(mut sa)) => {
-                                if let Some(pool) = c.pool {
+                                if let (Some(pool), Some(next)) = (c.pool, pool_next.get_mut(k)) {
                                     let (start, end) = pool.bounds();
-                                    let a =
-                                        start.saturating_add(pool_next).min(end.saturating_sub(1));
-                                    pool_next += 1;
+                                    let a = start.saturating_add(*next).min(end.saturating_sub(1));
+                                    *next += 1;
                                     sa.set_virtual_ip(Ipv4Addr::from(a), &c.dns);
                                 }
-                                println!("IKE_SA_INIT from {from} spi_i={}", hex(&sa.spis().0));
-                                let mut i = new_ike(sa, from, on_4500, next_lineage, t);
+                                println!(
+                                    "IKE_SA_INIT from {from} connection {} spi_i={}",
+                                    c.name,
+                                    hex(&sa.spis().0)
+                                );
+                                let mut i = new_ike(sa, k, from, on_4500, next_lineage, t);
                                 next_lineage += 1;
                                 i.rekey_at = c.rekey_time.map(|r| t + r);
                                 ikes.push(i);
@@ -514,6 +580,9 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
             if !i.alive {
                 continue;
             }
+            let Some(c) = g.conns.get(i.conn) else {
+                continue;
+            };
             i.sa.handle_timeout(t);
             // Section 2.23: the initiator moves to 4500 once NAT is detected.
             if i.sa.role() == Role::Initiator && i.sa.use_nat_t() && !i.natt {
@@ -535,7 +604,8 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                     } => {
                         i.local_behind_nat = local_behind_nat;
                         println!(
-                            "IKE_SA established spi_i={} spi_r={} suite={:?} peer={} natt={} peer_behind_nat={peer_behind_nat} local_behind_nat={local_behind_nat}",
+                            "IKE_SA established connection {} spi_i={} spi_r={} suite={:?} peer={} natt={} peer_behind_nat={peer_behind_nat} local_behind_nat={local_behind_nat}",
+                            c.name,
                             hex(&spi_i),
                             hex(&spi_r),
                             i.sa.suite(),
@@ -563,7 +633,8 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                         };
                         match sas.install(&ch, params) {
                             Ok(replaced) => println!(
-                                "CHILD_SA installed inbound_spi={} outbound_spi={} encr={:?}/{} local_ts={} remote_ts={}{}",
+                                "CHILD_SA installed connection {} inbound_spi={} outbound_spi={} encr={:?}/{} local_ts={} remote_ts={}{}",
+                                c.name,
                                 hex(&ch.inbound_spi),
                                 hex(&ch.outbound_spi),
                                 ch.suite.encr,
@@ -588,7 +659,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                             i.delete_when_idle = true;
                         }
                         if let Some(sa) = i.sa.take_rekeyed() {
-                            let mut k = new_ike(sa, i.peer, i.natt, i.lineage, t);
+                            let mut k = new_ike(sa, i.conn, i.peer, i.natt, i.lineage, t);
                             k.local_behind_nat = i.local_behind_nat;
                             k.rekey_at = c.rekey_time.map(|r| t + r);
                             born.push(k);
@@ -660,20 +731,23 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                 return true;
             }
             if !i.superseded {
-                lost.push(i.lineage);
+                lost.push((i.lineage, i.conn));
             }
             false
         });
-        for l in lost {
+        for (l, k) in lost {
             if ikes.iter().any(|i| i.lineage == l) {
                 continue;
             }
             for spi in sas.remove_lineage(l) {
                 println!("CHILD_SA removed inbound_spi={spi:08x}");
             }
-            if stopping_since.is_none() && initiating {
-                println!("connection down: initiating again in 2 s");
-                initiate_at = Some(now() + Duration::from_secs(2));
+            let Some(c) = g.conns.get(k) else { continue };
+            if stopping_since.is_none() && c.start_action == StartAction::Initiate {
+                println!("connection down: {} initiating again in 2 s", c.name);
+                if let Some(a) = initiate_at.get_mut(k) {
+                    *a = Some(now() + Duration::from_secs(2));
+                }
             }
         }
         for spi in sas.expire(now()) {
@@ -707,9 +781,17 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
     Ok(())
 }
 
-fn new_ike(sa: IkeSa<'_>, peer: SocketAddr, natt: bool, lineage: u64, t: Duration) -> Ike<'_> {
+fn new_ike(
+    sa: IkeSa<'_>,
+    conn: usize,
+    peer: SocketAddr,
+    natt: bool,
+    lineage: u64,
+    t: Duration,
+) -> Ike<'_> {
     Ike {
         sa,
+        conn,
         peer,
         natt,
         lineage,

@@ -285,8 +285,13 @@ pub struct GwConfig {
     pub retransmit_timeout: Duration,
     /// IKE retransmissions before the peer is declared dead (also ends DPD).
     pub retransmit_tries: u8,
-    /// The connection.
-    pub conn: Connection,
+    /// The connections, by name. They share one local address (the outer side is
+    /// bound once); each has its own peer, proposals, key, selectors and pool. New
+    /// IKE SAs are matched to a connection by the peer's address, so no two
+    /// connections have the same `remote_addrs` (at most one `%any`), and no two
+    /// route the same remote addresses (their remote selectors and pools are
+    /// disjoint).
+    pub conns: Vec<Connection>,
 }
 
 fn duration(
@@ -527,17 +532,81 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
         )
     })?;
     let gw = raw.gateway;
-    let mut conns = raw.connections.into_iter();
-    let Some((name, c)) = conns.next() else {
-        return Err(err("connections", "one connection table", "none"));
+    if raw.connections.is_empty() {
+        return Err(err("connections", "at least one connection table", "none"));
+    }
+    let conns = raw
+        .connections
+        .into_iter()
+        .map(|(name, c)| connection(name, c, base))
+        .collect::<Result<Vec<_>, _>>()?;
+    check_together(&conns)?;
+    let outer = match gw.outer.as_deref() {
+        None | Some("udp") => OuterMode::Udp,
+        Some("af_packet") => {
+            let Some(interface) = gw.interface.filter(|i| !i.is_empty() && i.len() < 16) else {
+                return Err(err(
+                    "gateway.interface",
+                    "the outer interface name (1 to 15 bytes) with outer = \"af_packet\"",
+                    "nothing",
+                ));
+            };
+            let next_hop = gw
+                .next_hop
+                .map(|h| {
+                    h.parse::<Ipv4Addr>()
+                        .map_err(|_| err("gateway.next_hop", "an IPv4 address", format!("{h:?}")))
+                })
+                .transpose()?;
+            OuterMode::Packet {
+                interface,
+                next_hop,
+            }
+        }
+        Some(o) => {
+            return Err(err(
+                "gateway.outer",
+                "\"udp\" or \"af_packet\"",
+                format!("{o:?}"),
+            ));
+        }
     };
-    if let Some((other, _)) = conns.next() {
+    let tun = gw.tun.unwrap_or_else(|| "ipsecgw0".to_owned());
+    if tun.is_empty() || tun.len() > 15 {
         return Err(err(
-            "connections",
-            "exactly one connection (this gateway serves one per process)",
-            format!("also {other:?}"),
+            "gateway.tun",
+            "an interface name of 1 to 15 bytes",
+            format!("{tun:?}"),
         ));
     }
+    let tun_mtu = gw.tun_mtu.unwrap_or(1400);
+    if !(576..=9000).contains(&tun_mtu) {
+        return Err(err("gateway.tun_mtu", "576 to 9000", tun_mtu));
+    }
+    let retransmit_timeout = duration(
+        "gateway.retransmit_timeout",
+        gw.retransmit_timeout.as_ref(),
+        Some(Duration::from_secs(1)),
+    )?
+    .ok_or_else(|| err("gateway.retransmit_timeout", "a duration above 0", "0"))?;
+    let retransmit_tries = gw.retransmit_tries.unwrap_or(4);
+    if retransmit_tries > 10 {
+        return Err(err("gateway.retransmit_tries", "0 to 10", retransmit_tries));
+    }
+    Ok(GwConfig {
+        outer,
+        retransmit_timeout,
+        retransmit_tries,
+        tun,
+        tun_mtu,
+        install_routes: gw.install_routes.unwrap_or(true),
+        conns,
+    })
+}
+
+/// Reads and checks one connection table (`base`: where `psk_file` is relative to).
+#[allow(clippy::too_many_lines, reason = "one key after the other")]
+fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection, ConfigError> {
     let k = |s: &str| format!("connections.{name}.{s}");
     let local: Ipv4Addr = c.local_addrs.trim().parse().map_err(|_| {
         err(
@@ -709,86 +778,80 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
             ));
         }
     }
-    let outer = match gw.outer.as_deref() {
-        None | Some("udp") => OuterMode::Udp,
-        Some("af_packet") => {
-            let Some(interface) = gw.interface.filter(|i| !i.is_empty() && i.len() < 16) else {
+    Ok(Connection {
+        local,
+        remote,
+        local_id,
+        remote_id,
+        ike,
+        psk,
+        rekey_time: duration(
+            &k("rekey_time"),
+            c.rekey_time.as_ref(),
+            Some(Duration::from_secs(4 * 3600)),
+        )?,
+        dpd_delay: duration(&k("dpd_delay"), c.dpd_delay.as_ref(), None)?,
+        fragment_size,
+        start_action,
+        pool,
+        dns,
+        child,
+        name,
+    })
+}
+
+/// The remote addresses a connection routes into the tunnel: its remote selector and
+/// its pool.
+fn remote_nets(c: &Connection) -> impl Iterator<Item = (String, Cidr)> + '_ {
+    let child = format!("connections.{}.children.{}.remote_ts", c.name, c.child.name);
+    core::iter::once((child, c.child.remote_ts))
+        .chain(c.pool.map(|p| (format!("connections.{}.pools", c.name), p)))
+}
+
+/// What the connections must agree on: one local address, peers told apart by their
+/// address, and disjoint remote networks (each routed into exactly one tunnel).
+fn check_together(conns: &[Connection]) -> Result<(), ConfigError> {
+    let mut seen: Vec<&Connection> = Vec::new();
+    for c in conns {
+        let k = |s: &str| format!("connections.{}.{s}", c.name);
+        for o in &seen {
+            if c.local != o.local {
                 return Err(err(
-                    "gateway.interface",
-                    "the outer interface name (1 to 15 bytes) with outer = \"af_packet\"",
-                    "nothing",
+                    &k("local_addrs"),
+                    &format!(
+                        "the local_addrs of every connection ({} in connections.{}: one outer address per process)",
+                        o.local, o.name
+                    ),
+                    c.local,
                 ));
-            };
-            let next_hop = gw
-                .next_hop
-                .map(|h| {
-                    h.parse::<Ipv4Addr>()
-                        .map_err(|_| err("gateway.next_hop", "an IPv4 address", format!("{h:?}")))
-                })
-                .transpose()?;
-            OuterMode::Packet {
-                interface,
-                next_hop,
+            }
+            if c.remote == o.remote {
+                return Err(err(
+                    &k("remote_addrs"),
+                    &format!(
+                        "a peer address no other connection has (new IKE SAs are matched by it; connections.{} has it too)",
+                        o.name
+                    ),
+                    c.remote
+                        .map_or_else(|| "%any".to_owned(), |r| r.to_string()),
+                ));
+            }
+            for (key, net) in remote_nets(c) {
+                for (okey, onet) in remote_nets(o) {
+                    let ((a, b), (x, y)) = (net.bounds(), onet.bounds());
+                    if a <= y && x <= b {
+                        return Err(err(
+                            &key,
+                            "remote addresses no other connection routes",
+                            format!("{net}, which overlaps {onet} of {okey}"),
+                        ));
+                    }
+                }
             }
         }
-        Some(o) => {
-            return Err(err(
-                "gateway.outer",
-                "\"udp\" or \"af_packet\"",
-                format!("{o:?}"),
-            ));
-        }
-    };
-    let tun = gw.tun.unwrap_or_else(|| "ipsecgw0".to_owned());
-    if tun.is_empty() || tun.len() > 15 {
-        return Err(err(
-            "gateway.tun",
-            "an interface name of 1 to 15 bytes",
-            format!("{tun:?}"),
-        ));
+        seen.push(c);
     }
-    let tun_mtu = gw.tun_mtu.unwrap_or(1400);
-    if !(576..=9000).contains(&tun_mtu) {
-        return Err(err("gateway.tun_mtu", "576 to 9000", tun_mtu));
-    }
-    let retransmit_timeout = duration(
-        "gateway.retransmit_timeout",
-        gw.retransmit_timeout.as_ref(),
-        Some(Duration::from_secs(1)),
-    )?
-    .ok_or_else(|| err("gateway.retransmit_timeout", "a duration above 0", "0"))?;
-    let retransmit_tries = gw.retransmit_tries.unwrap_or(4);
-    if retransmit_tries > 10 {
-        return Err(err("gateway.retransmit_tries", "0 to 10", retransmit_tries));
-    }
-    Ok(GwConfig {
-        outer,
-        retransmit_timeout,
-        retransmit_tries,
-        tun,
-        tun_mtu,
-        install_routes: gw.install_routes.unwrap_or(true),
-        conn: Connection {
-            local,
-            remote,
-            local_id,
-            remote_id,
-            ike,
-            psk,
-            rekey_time: duration(
-                &k("rekey_time"),
-                c.rekey_time.as_ref(),
-                Some(Duration::from_secs(4 * 3600)),
-            )?,
-            dpd_delay: duration(&k("dpd_delay"), c.dpd_delay.as_ref(), None)?,
-            fragment_size,
-            start_action,
-            pool,
-            dns,
-            child,
-            name,
-        },
-    })
+    Ok(())
 }
 
 #[cfg(test)]
@@ -823,7 +886,10 @@ life_time = "1h"
     fn dir_with_psk(tag: &str) -> std::path::PathBuf {
         let d = std::env::temp_dir().join(format!("ipsecgw-cfg-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
-        std::fs::write(d.join("psk.txt"), "lab-psk-0123456789abcdef\n").unwrap();
+        // Written aside and renamed: tests running at once read whole files.
+        let tmp = d.join(format!("psk.{:?}", std::thread::current().id()));
+        std::fs::write(&tmp, "lab-psk-0123456789abcdef\n").unwrap();
+        std::fs::rename(&tmp, d.join("psk.txt")).unwrap();
         d
     }
 
@@ -831,7 +897,7 @@ life_time = "1h"
     fn site_config() {
         let c = parse(SITE, &dir_with_psk("site")).unwrap();
         assert_eq!(c.tun, "tst0");
-        let k = &c.conn;
+        let k = &c.conns[0];
         assert_eq!(
             k.ike,
             [
@@ -858,7 +924,7 @@ life_time = "1h"
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("ipsec-gw/site.toml");
         let text = std::fs::read_to_string(p).unwrap();
         let c = parse(&text, &dir_with_psk("example")).unwrap();
-        assert_eq!(c.conn.name, "site");
+        assert_eq!(c.conns[0].name, "site");
     }
 
     fn error_of(text: &str) -> String {
@@ -912,6 +978,81 @@ life_time = "1h"
         let e = error_of(&SITE.replace("dpd_delay = 30", "dpd_delay = 30\nfragment_size = 100"));
         assert!(
             e.contains("fragment_size: expected at least 256 bytes, found 100"),
+            "{e}"
+        );
+    }
+
+    /// A second connection `other` (peer 192.0.2.3, LAN 10.3.0.0/24) after [`SITE`].
+    fn two(extra: &str) -> String {
+        format!(
+            r#"{SITE}
+[connections.other]
+local_addrs = "192.0.2.2"
+remote_addrs = "192.0.2.3"
+psk_file = "psk.txt"
+{extra}
+[connections.other.children.net]
+local_ts = "10.2.0.0/24"
+remote_ts = "10.3.0.0/24"
+"#
+        )
+    }
+
+    #[test]
+    fn several_connections() {
+        let c = parse(&two(""), &dir_with_psk("two")).unwrap();
+        let names: Vec<&str> = c.conns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["other", "site"]);
+        assert_eq!(c.conns[0].remote, Some(Ipv4Addr::new(192, 0, 2, 3)));
+        assert_eq!(c.conns[0].child.remote_ts.to_string(), "10.3.0.0/24");
+        assert_eq!(c.conns[0].ike, [IkeSuite::AES128GCM_SHA256_X25519]);
+    }
+
+    #[test]
+    fn connections_that_cannot_live_together() {
+        let e = error_of(&two("").replace("10.3.0.0/24", "10.1.0.128/25"));
+        assert!(
+            e.starts_with("connections.site.children.net.remote_ts: expected remote addresses no other connection routes"),
+            "{e}"
+        );
+        assert!(
+            e.contains("overlaps 10.1.0.128/25 of connections.other.children.net.remote_ts"),
+            "{e}"
+        );
+        let e = error_of(&two("pools = \"10.1.0.0/16\""));
+        assert!(
+            e.contains("overlaps 10.1.0.0/16 of connections.other.pools"),
+            "{e}"
+        );
+        let e = error_of(&two("").replace("\"192.0.2.3\"", "\"192.0.2.1\""));
+        assert!(
+            e.starts_with(
+                "connections.site.remote_addrs: expected a peer address no other connection has"
+            ),
+            "{e}"
+        );
+        let e = error_of(&two("").replacen(
+            "local_addrs = \"192.0.2.2\"",
+            "local_addrs = \"192.0.2.9\"",
+            1,
+        ));
+        assert!(
+            e.starts_with(
+                "connections.site.local_addrs: expected the local_addrs of every connection"
+            ),
+            "{e}"
+        );
+        let e = error_of(&two("").replace("[connections.other]", "[connections.site]"));
+        assert!(
+            e.contains("duplicate key") && e.contains("site") && e.contains("line"),
+            "{e}"
+        );
+        let e = error_of(&two("").replace(
+            "psk_file = \"psk.txt\"\n\n[connections.other.children",
+            "psk_file = \"none.txt\"\n\n[connections.other.children",
+        ));
+        assert!(
+            e.starts_with("connections.other.psk_file: expected a readable file"),
             "{e}"
         );
     }

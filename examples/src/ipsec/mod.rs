@@ -10,18 +10,26 @@
 //!   or over kernel UDP sockets;
 //! - [`tun`]: the TUN device and `poll(2)`.
 //!
+//! Several connections per process (`[connections.NAME]` tables): each has its own
+//! peer, proposals, PSK file, selectors and pool; a new `IKE_SA_INIT` goes to the
+//! connection of its source address (else to the one with `remote_addrs = "%any"`),
+//! IKE messages after it by SPI, ESP by SPI, and each connection's remote selector is
+//! routed into the one TUN device. The connections share one local address.
+//!
 //! Proven against strongSwan 5.9 (charon with kernel-libipsec) in
 //! `examples/tests/ipsec_gw.rs`: PSK site-to-site in both roles with
 //! aes128gcm16-prfsha256-x25519 / aes128gcm16 and aes256-sha256-ecp384 / aes256-sha256,
 //! ping and iperf3 between the LANs, Child SA and IKE SA rekeys started by either side
 //! under a 20/s ping, Delete on SIGTERM, NAT-T through an nftables masquerade, a
 //! road-warrior virtual IP from the pool, DPD with re-initiation after peer loss, IKE
-//! fragmentation (RFC 7383) of our `IKE_AUTH` reassembled by strongSwan.
+//! fragmentation (RFC 7383) of our `IKE_AUTH` reassembled by strongSwan, and two
+//! strongSwan sites served by one process at once (one initiated by each side), one
+//! rekeying while both carry a 20/s ping.
 //!
-//! Not served (yet): more than one connection per process, more than one Child SA per
-//! connection or one selector per side; IPv6; plain ESP (IP protocol 50): ESP is always
-//! UDP-encapsulated on 4500 (RFC 3948), which is what kernel-libipsec and any peer behind
-//! a NAT speak; certificates and EAP; IPv4 reassembly on the `AF_PACKET` outer side (IKE
+//! Not served (yet): more than one Child SA per connection or one selector per side;
+//! IPv6; plain ESP (IP protocol 50): ESP is always UDP-encapsulated on 4500 (RFC 3948),
+//! which is what kernel-libipsec before strongSwan 5.9.11 (Debian 12 has 5.9.8) and any
+//! peer behind a NAT speak; certificates and EAP; IPv4 reassembly on the `AF_PACKET` outer side (IKE
 //! fragmentation, on by default, keeps IKE messages below the MTU instead).
 //! `bng-ikev2` does not yet send or report a Delete of a single Child SA (RFC 7296
 //! section 1.4.1), so after a rekey the old inbound SA is kept for

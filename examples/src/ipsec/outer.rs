@@ -38,18 +38,28 @@ pub struct PacketIo {
     sock: Socket,
     mac: [u8; 6],
     local: Ipv4Addr,
-    /// The next hop toward the peer (`None`: the peer itself).
+    /// The next hop toward every peer (`None`: each peer is on-link).
     next_hop: Option<Ipv4Addr>,
-    /// Its MAC address, learned by ARP or from received frames.
-    hop_mac: Option<[u8; 6]>,
-    hop_ip: Option<Ipv4Addr>,
-    pending: Vec<Vec<u8>>,
-    arp_sent_at: Option<Duration>,
+    /// The next hops in use (one per on-link peer, or the one `next_hop`).
+    neighbors: Vec<Neighbor>,
     /// IPv4 fragments dropped (IKE fragmentation, RFC 7383, is the remedy).
     pub fragments: u64,
     /// ARP replies sent.
     pub arp_replies: u64,
 }
+
+/// A next hop: its MAC address, learned by ARP or from received frames, and the
+/// frames waiting for it.
+#[derive(Debug)]
+struct Neighbor {
+    ip: Ipv4Addr,
+    mac: Option<[u8; 6]>,
+    arp_sent_at: Option<Duration>,
+    pending: Vec<Vec<u8>>,
+}
+
+/// Most next hops kept (the oldest unresolved one makes room).
+const NEIGHBORS: usize = 64;
 
 /// The outer side.
 #[derive(Debug)]
@@ -96,10 +106,7 @@ impl Outer {
             sock,
             local,
             next_hop,
-            hop_mac: None,
-            hop_ip: None,
-            pending: Vec::new(),
-            arp_sent_at: None,
+            neighbors: Vec::new(),
             fragments: 0,
             arp_replies: 0,
         })))
@@ -155,7 +162,7 @@ impl Outer {
                 let IpAddr::V4(dst) = to.ip() else { return };
                 let frame = Udp4 {
                     src_mac: p.mac,
-                    dst_mac: p.hop_mac.unwrap_or([0; 6]),
+                    dst_mac: [0; 6],
                     src: p.local,
                     dst,
                     src_port,
@@ -178,8 +185,9 @@ impl Outer {
         ip: Range<usize>,
     ) -> bool {
         let Self::Packet(p) = self else { return false };
-        p.resolve(now, dst);
-        let (Some(hop), Some(start)) = (p.hop_mac, ip.start.checked_sub(14)) else {
+        let at = p.resolve(now, dst);
+        let hop = p.neighbors.get(at).and_then(|n| n.mac);
+        let (Some(hop), Some(start)) = (hop, ip.start.checked_sub(14)) else {
             return false;
         };
         let Some(eth) = buf
@@ -211,21 +219,38 @@ impl PacketIo {
         self.next_hop.unwrap_or(dst)
     }
 
-    /// Makes sure the next hop toward `dst` is being resolved (one ARP request a second).
-    fn resolve(&mut self, now: Duration, dst: Ipv4Addr) {
-        let hop = self.hop_for(dst);
-        if self.hop_ip != Some(hop) {
-            self.hop_ip = Some(hop);
-            self.hop_mac = None;
+    /// The neighbor entry of `hop`, made if new (the oldest entry makes room).
+    fn neighbor(&mut self, hop: Ipv4Addr) -> usize {
+        if let Some(i) = self.neighbors.iter().position(|n| n.ip == hop) {
+            return i;
         }
-        if self.hop_mac.is_some()
-            || self
-                .arp_sent_at
+        if self.neighbors.len() >= NEIGHBORS {
+            self.neighbors.remove(0);
+        }
+        self.neighbors.push(Neighbor {
+            ip: hop,
+            mac: None,
+            arp_sent_at: None,
+            pending: Vec::new(),
+        });
+        self.neighbors.len() - 1
+    }
+
+    /// Makes sure the next hop toward `dst` is being resolved (one ARP request a
+    /// second); returns its entry.
+    fn resolve(&mut self, now: Duration, dst: Ipv4Addr) -> usize {
+        let hop = self.hop_for(dst);
+        let at = self.neighbor(hop);
+        let Some(n) = self.neighbors.get_mut(at) else {
+            return at;
+        };
+        if n.mac.is_some()
+            || n.arp_sent_at
                 .is_some_and(|t| now < t + Duration::from_secs(1))
         {
-            return;
+            return at;
         }
-        self.arp_sent_at = Some(now);
+        n.arp_sent_at = Some(now);
         // RFC 826 request: who has `hop`, tell `local`.
         let mut r = [0u8; 42];
         r[0..6].copy_from_slice(&[0xff; 6]);
@@ -236,28 +261,42 @@ impl PacketIo {
         r[28..32].copy_from_slice(&self.local.octets());
         r[38..42].copy_from_slice(&hop.octets());
         let _ = self.sock.send(&r);
+        at
     }
 
     fn send_frame(&mut self, now: Duration, dst: Ipv4Addr, mut frame: Vec<u8>) {
-        self.resolve(now, dst);
-        match self.hop_mac {
+        let at = self.resolve(now, dst);
+        let Some(n) = self.neighbors.get_mut(at) else {
+            return;
+        };
+        match n.mac {
             Some(m) => {
                 if let Some(d) = frame.get_mut(..6) {
                     d.copy_from_slice(&m);
                 }
                 let _ = self.sock.send(&frame);
             }
-            None if self.pending.len() < PENDING => self.pending.push(frame),
+            None if n.pending.len() < PENDING => n.pending.push(frame),
             None => {}
         }
     }
 
-    fn learned(&mut self, mac: [u8; 6]) {
-        if self.hop_mac == Some(mac) {
+    /// `hop` is at `mac`: remembered (when `hop` is a next hop in use, or `make`) and
+    /// the frames waiting for it sent.
+    fn learned(&mut self, hop: Ipv4Addr, mac: [u8; 6], make: bool) {
+        let at = match self.neighbors.iter().position(|n| n.ip == hop) {
+            Some(i) => i,
+            None if make => self.neighbor(hop),
+            None => return,
+        };
+        let Some(n) = self.neighbors.get_mut(at) else {
+            return;
+        };
+        if n.mac == Some(mac) {
             return;
         }
-        self.hop_mac = Some(mac);
-        for mut f in std::mem::take(&mut self.pending) {
+        n.mac = Some(mac);
+        for mut f in std::mem::take(&mut n.pending) {
             if let Some(d) = f.get_mut(..6) {
                 d.copy_from_slice(&mac);
             }
@@ -278,9 +317,7 @@ impl PacketIo {
         if f.get(14..20) != Some(&[0, 1, 0x08, 0, 6, 4][..]) {
             return;
         }
-        if self.hop_ip == Some(Ipv4Addr::from(spa)) {
-            self.learned(sha);
-        }
+        self.learned(Ipv4Addr::from(spa), sha, false);
         if op == [0, 1] && tpa == self.local.octets() {
             let mut r = [0u8; 42];
             r[0..6].copy_from_slice(&sha);
@@ -343,12 +380,10 @@ impl PacketIo {
             let src: [u8; 4] = ip.get(12..16)?.try_into().ok()?;
             let src = Ipv4Addr::from(src);
             let sport = be16(udp, 0)?;
-            // The peer's frames come through the next hop: learn its MAC.
-            if self.hop_ip.is_none_or(|h| h == self.hop_for(src)) {
-                self.hop_ip = Some(self.hop_for(src));
-                if let Some(m) = f.get(6..12).and_then(|m| <[u8; 6]>::try_from(m).ok()) {
-                    self.learned(m);
-                }
+            // The peer's frames come through its next hop: learn that one's MAC.
+            if let Some(m) = f.get(6..12).and_then(|m| <[u8; 6]>::try_from(m).ok()) {
+                let hop = self.hop_for(src);
+                self.learned(hop, m, true);
             }
             let start = 14 + ihl + 8;
             return Some(Datagram {
