@@ -109,6 +109,9 @@ pub struct Options {
     pub seed: u64,
     /// Progress callback every this many rounds (0: never).
     pub progress_every: usize,
+    /// Also stream the same traffic through the same plane without NAT44 (the same-run
+    /// reference of the forwarding rate).
+    pub reference: bool,
 }
 
 impl Default for Options {
@@ -119,6 +122,7 @@ impl Default for Options {
             packets: 16,
             seed: 1,
             progress_every: 8,
+            reference: true,
         }
     }
 }
@@ -168,8 +172,19 @@ pub struct Report {
     pub forwarded: u64,
     /// Wall-clock time of the BNG dataplane work in the forwarding phase.
     pub forward_wall: Duration,
+    /// CPU time of the BNG dataplane work in the forwarding phase (this thread's CPU
+    /// clock: unlike `forward_wall` it leaves out the time other processes held the core).
+    pub forward_cpu: Duration,
     /// NAT port blocks allocated (compliance events).
     pub nat_blocks: u64,
+    /// Reference pass (same traffic, same plane, no NAT44): packets through the plane.
+    pub reference_forwarded: u64,
+    /// Reference pass: wall-clock time of the plane's work.
+    pub reference_wall: Duration,
+    /// Reference pass: CPU time of the plane's work (this thread's clock).
+    pub reference_cpu: Duration,
+    /// Reference pass: answers that reached the right subscriber.
+    pub reference_received: u64,
     /// Per-node counters: `(node, counter, value)`.
     pub counters: Vec<(&'static str, String, u64)>,
 }
@@ -192,6 +207,30 @@ impl Report {
     #[must_use]
     pub fn mpps(&self) -> f64 {
         self.forwarded as f64 / self.forward_wall.as_secs_f64().max(1e-9) / 1e6
+    }
+
+    /// Millions of packets per CPU second (this thread's clock) through the BNG
+    /// dataplane, and through the reference plane without NAT44 (0 if it did not run).
+    #[must_use]
+    pub fn mpps_cpu(&self) -> (f64, f64) {
+        let rate = |n: u64, t: Duration| {
+            if t.is_zero() {
+                0.0
+            } else {
+                n as f64 / t.as_secs_f64() / 1e6
+            }
+        };
+        (
+            rate(self.forwarded, self.forward_cpu),
+            rate(self.reference_forwarded, self.reference_cpu),
+        )
+    }
+
+    /// Millions of packets per wall-clock second through the same plane without NAT44
+    /// (0 when the reference pass did not run).
+    #[must_use]
+    pub fn reference_mpps(&self) -> f64 {
+        self.reference_forwarded as f64 / self.reference_wall.as_secs_f64().max(1e-9) / 1e6
     }
 }
 
@@ -748,53 +787,34 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
     }
 
     // ---------------------------------------------------------------- forwarding
-    // every subscriber sends `packets` UDP datagrams to the upstream host, which answers
-    for s in subs.iter().filter(|s| s.addr.is_some()) {
-        for j in 0..opt.packets {
-            let addr = s.addr.unwrap_or_default();
-            let port = 40_000 + u16::try_from(j % FLOWS).unwrap_or(0);
-            let ip = udp(addr, HOST_ADDR, port, 7, b"bngkit-lab");
-            let mut pppoe = vec![0x11, 0x00];
-            pppoe.extend_from_slice(&s.sid.to_be_bytes());
-            pppoe.extend_from_slice(&u16::try_from(ip.len() + 2).unwrap_or(0).to_be_bytes());
-            pppoe.extend_from_slice(&[0x00, 0x21]);
-            pppoe.extend_from_slice(&ip);
-            access.push_rx(&eth_session(AC_MAC, s.mac, &pppoe));
-            report.sent += 1;
-        }
-    }
-    // and so does every IPoE subscriber, plain IPv4 over Ethernet
-    for (i, s) in isubs.iter().enumerate() {
-        let Some(addr) = s.addr else { continue };
-        for j in 0..opt.packets {
-            let port = 40_000 + u16::try_from(j % FLOWS).unwrap_or(0);
-            let ip = udp(addr, HOST_ADDR, port, 7, b"bngkit-lab");
-            access.push_rx(&eth_ip(AC_MAC, s.mac, &ip));
-            report.ipoe_sent += 1;
-        }
-        // a few lie about their source address: anti-spoofing must drop these
-        if i % SPOOF_EVERY == 0 {
-            let mut fake = addr;
-            fake[3] ^= 0x80;
-            let ip = udp(fake, HOST_ADDR, 40_000, 7, b"spoofed");
-            access.push_rx(&eth_ip(AC_MAC, s.mac, &ip));
-            report.spoofed_sent += 1;
-        }
-    }
-    report.sent += report.ipoe_sent;
+    // Every subscriber up sends `packets` UDP datagrams to the upstream host, which
+    // answers each. The traffic streams through in bursts of one frame (256 packets):
+    // round j carries packet j of every subscriber (flow j % FLOWS: the first FLOWS
+    // rounds create the NAT sessions), the host answers the burst, the answers go back
+    // down, the subscribers check them. Only `GraphPlane::poll` is timed: the memory
+    // backend's copy in and copy out, the nodes and the plane's session layer.
+    let mut senders: Vec<Sender> = subs
+        .iter()
+        .filter_map(|s| {
+            s.addr.map(|addr| Sender {
+                mac: s.mac,
+                addr,
+                sid: Some(s.sid),
+                spoof: false,
+            })
+        })
+        .collect();
+    senders.extend(isubs.iter().enumerate().filter_map(|(i, s)| {
+        s.addr.map(|addr| Sender {
+            mac: s.mac,
+            addr,
+            sid: None,
+            // a few lie about their source address: anti-spoofing must drop these
+            spoof: i % SPOOF_EVERY == 0,
+        })
+    }));
     // the forwarding phase runs the gateway's forwarding plane (`bng::plane`, as the
     // `bng` binary does) with every session up so far installed through its control API
-    let mut plane = GraphPlane::new(
-        AC_MAC,
-        UP_MAC,
-        [198, 51, 100, 1].into(),
-        HOST_ADDR.into(),
-        Some(nat),
-    );
-    plane.gateway_mac = Some(HOST_MAC);
-    for s in pppoe.sessions.iter() {
-        plane.session_up(s);
-    }
     let mut ipoe_reg = Sessions::starting_at("ipoe-", IPOE_HANDLE);
     for s in isubs.iter().filter(|s| s.addr.is_some()) {
         let h = ipoe_reg.create(
@@ -809,95 +829,61 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             r.ipv4 = s.addr.map(Into::into);
             r.state = crate::bng::session::State::Up;
         }
-        if let Some(r) = ipoe_reg.get(h) {
-            plane.session_up(r);
-        }
     }
-    let mut bng_time = Duration::ZERO;
     now += Duration::from_millis(1);
+    let mut plane = lab_plane(Some(nat), [&pppoe.sessions, &ipoe_reg]);
     plane.now = now;
-    while access.rx_pending() > 0 {
-        let t = Instant::now();
-        plane.poll(&mut access, &mut upstream, &mut pool);
-        bng_time += t.elapsed();
-        // the compliance log: the translator refuses new blocks while its queue is full
-        if let Some(nat) = plane.nat_mut() {
-            while let Some(e) = nat.nat.poll_event() {
-                if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
-                    report.nat_blocks += 1;
-                }
+    let pass = forward_pass(
+        &mut plane,
+        &senders,
+        opt.packets,
+        &mut access,
+        &mut upstream,
+        &mut pool,
+        &mut |f| match valid_reply(f, &subs, &isubs, &by_mac, &ipoe_by_mac) {
+            Some(Who::Pppoe(i)) => {
+                subs[i].replies += 1;
+                report.received += 1;
             }
-        }
-    }
-    // the upstream host answers every datagram (not BNG time)
-    for f in upstream.take_transmitted() {
-        if let Some(reply) = answer(&f) {
-            upstream.push_rx(&reply);
-        }
-    }
-    while upstream.rx_pending() > 0 {
-        let t = Instant::now();
-        plane.poll(&mut access, &mut upstream, &mut pool);
-        bng_time += t.elapsed();
-        // the compliance log: the translator refuses new blocks while its queue is full
-        if let Some(nat) = plane.nat_mut() {
-            while let Some(e) = nat.nat.poll_event() {
-                if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
-                    report.nat_blocks += 1;
-                }
-            }
-        }
-    }
-    report.forwarded = plane.forwarded;
-    let plane_rows = plane.counter_rows();
-    drop(plane);
-    report.forward_wall = bng_time;
-    // subscribers check what came back
-    for f in access.take_transmitted() {
-        if let Some(&i) = f.get(..6).and_then(|m| ipoe_by_mac.get(m)) {
-            let s = &mut isubs[i];
-            let ok = f.get(6..14)
-                == Some(
-                    &[
-                        AC_MAC[0], AC_MAC[1], AC_MAC[2], AC_MAC[3], AC_MAC[4], AC_MAC[5], 0x08,
-                        0x00,
-                    ][..],
-                )
-                && Ipv4Packet::new_checked(f.get(14..).unwrap_or_default()).is_ok_and(|p| {
-                    p.verify_checksum()
-                        && PacketRepr::parse(&p).is_ok_and(|r| {
-                            Some(r.dst_addr.octets()) == s.addr
-                                && r.src_addr.octets() == HOST_ADDR
-                                && r.payload == b"bngkit-lab"
-                        })
-                });
-            if ok {
-                s.replies += 1;
+            Some(Who::Ipoe(i)) => {
+                isubs[i].replies += 1;
                 report.received += 1;
                 report.ipoe_received += 1;
             }
-            continue;
-        }
-        let Some(&i) = f.get(..6).and_then(|m| by_mac.get(m)) else {
-            continue;
-        };
-        let s = &mut subs[i];
-        let sid_ok =
-            f.get(12..14) == Some(&[0x88, 0x64]) && f.get(16..18) == Some(&s.sid.to_be_bytes()[..]);
-        let ip_ok = Ipv4Packet::new_checked(f.get(22..).unwrap_or_default()).is_ok_and(|p| {
-            p.verify_checksum()
-                && PacketRepr::parse(&p).is_ok_and(|r| {
-                    Some(r.dst_addr.octets()) == s.addr
-                        && r.src_addr.octets() == HOST_ADDR
-                        && r.payload == b"bngkit-lab"
-                })
-        });
-        if sid_ok && ip_ok {
-            s.replies += 1;
-            report.received += 1;
-        }
+            None => {}
+        },
+    );
+    report.sent = pass.sent;
+    report.ipoe_sent = pass.ipoe_sent;
+    report.spoofed_sent = pass.spoofed;
+    report.nat_blocks = pass.nat_blocks;
+    report.forwarded = plane.forwarded;
+    report.forward_wall = pass.wall;
+    report.forward_cpu = pass.cpu;
+    let plane_rows = plane.counter_rows();
+    drop(plane);
+    // the same-run reference: the same traffic through the same plane without NAT44
+    // (the host answers the subscribers' own addresses)
+    if opt.reference {
+        let mut plain = lab_plane(None, [&pppoe.sessions, &ipoe_reg]);
+        plain.now = now;
+        let mut ok = 0u64;
+        let pass = forward_pass(
+            &mut plain,
+            &senders,
+            opt.packets,
+            &mut access,
+            &mut upstream,
+            &mut pool,
+            &mut |f| {
+                ok += u64::from(valid_reply(f, &subs, &isubs, &by_mac, &ipoe_by_mac).is_some());
+            },
+        );
+        report.reference_forwarded = plain.forwarded;
+        report.reference_wall = pass.wall;
+        report.reference_cpu = pass.cpu;
+        report.reference_received = ok;
     }
-
     // ---------------------------------------------------------------- RELEASE
     // a few IPoE subscribers leave: the server frees the address and the dataplane
     // forgets them, so what they send afterwards is dropped
@@ -1364,3 +1350,202 @@ fn answer(frame: &[u8]) -> Option<Vec<u8>> {
 /// Keeps `Pool` in the public signature family (so `run`'s locals stay one type).
 #[doc(hidden)]
 pub fn _pool_type_check(_: &Pool<'_>) {}
+
+/// Which simulated subscriber: index into the PPPoE or the IPoE subscribers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Who {
+    Pppoe(usize),
+    Ipoe(usize),
+}
+
+/// A subscriber that sends in the forwarding phase.
+#[derive(Debug, Clone, Copy)]
+struct Sender {
+    mac: Mac,
+    addr: [u8; 4],
+    /// PPPoE session id (`None`: IPoE, plain IPv4 over Ethernet).
+    sid: Option<u16>,
+    /// Also sends one datagram with a source address not its own.
+    spoof: bool,
+}
+
+impl Sender {
+    /// Its `j`-th datagram to the upstream host (flow `j % FLOWS`), from `src`.
+    fn frame(&self, src: [u8; 4], j: usize, payload: &[u8]) -> Vec<u8> {
+        let port = 40_000 + u16::try_from(j % FLOWS).unwrap_or(0);
+        let ip = udp(src, HOST_ADDR, port, 7, payload);
+        match self.sid {
+            Some(sid) => {
+                // RFC 2516 section 5: PPPoE session header, PPP protocol 0x0021 (IPv4)
+                let mut pppoe = vec![0x11, 0x00];
+                pppoe.extend_from_slice(&sid.to_be_bytes());
+                pppoe.extend_from_slice(&u16::try_from(ip.len() + 2).unwrap_or(0).to_be_bytes());
+                pppoe.extend_from_slice(&[0x00, 0x21]);
+                pppoe.extend_from_slice(&ip);
+                eth_session(AC_MAC, self.mac, &pppoe)
+            }
+            None => eth_ip(AC_MAC, self.mac, &ip),
+        }
+    }
+}
+
+/// What one forwarding pass sent, and the time the plane took.
+#[derive(Debug, Default)]
+struct Pass {
+    sent: u64,
+    ipoe_sent: u64,
+    spoofed: u64,
+    nat_blocks: u64,
+    wall: Duration,
+    cpu: Duration,
+}
+
+/// Streams `packets` datagrams of every sender through `plane` in bursts of one frame
+/// ([`bng_dataplane::graph::FRAME_SIZE`] packets); the upstream host answers each
+/// burst, and every frame the plane sends toward the subscribers goes to `reply`.
+/// Only [`GraphPlane::poll`] is timed.
+#[allow(clippy::too_many_arguments, reason = "the lab's parts, borrowed apart")]
+fn forward_pass<'p>(
+    plane: &mut GraphPlane<'p, '_>,
+    senders: &[Sender],
+    packets: usize,
+    access: &mut Memory,
+    upstream: &mut Memory,
+    pool: &mut Pool<'p>,
+    reply: &mut dyn FnMut(&[u8]),
+) -> Pass {
+    let mut pass = Pass::default();
+    let mut queued = 0usize;
+    for j in 0..packets {
+        for s in senders {
+            access.push_rx(&s.frame(s.addr, j, b"bngkit-lab"));
+            pass.sent += 1;
+            if s.sid.is_none() {
+                pass.ipoe_sent += 1;
+            }
+            if j == 0 && s.spoof {
+                let mut fake = s.addr;
+                fake[3] ^= 0x80;
+                access.push_rx(&s.frame(fake, 0, b"spoofed"));
+                pass.spoofed += 1;
+            }
+            queued += 1;
+            if queued >= bng_dataplane::graph::FRAME_SIZE {
+                flush(plane, access, upstream, pool, &mut pass, reply);
+                queued = 0;
+            }
+        }
+    }
+    flush(plane, access, upstream, pool, &mut pass, reply);
+    pass
+}
+
+/// One burst: up through the plane, answered by the host, down through the plane.
+fn flush<'p>(
+    plane: &mut GraphPlane<'p, '_>,
+    access: &mut Memory,
+    upstream: &mut Memory,
+    pool: &mut Pool<'p>,
+    pass: &mut Pass,
+    reply: &mut dyn FnMut(&[u8]),
+) {
+    let mut timed_poll = |plane: &mut GraphPlane<'p, '_>,
+                          access: &mut Memory,
+                          upstream: &mut Memory,
+                          pool: &mut Pool<'p>| {
+        let (t, c) = (Instant::now(), thread_cpu());
+        plane.poll(access, upstream, pool);
+        pass.wall += t.elapsed();
+        pass.cpu += thread_cpu().saturating_sub(c);
+        // the compliance log: the translator refuses new blocks while its queue is full
+        if let Some(nat) = plane.nat_mut() {
+            while let Some(e) = nat.nat.poll_event() {
+                if matches!(e, bng_nat44::Event::BlockAllocated(_)) {
+                    pass.nat_blocks += 1;
+                }
+            }
+        }
+    };
+    while access.rx_pending() > 0 {
+        timed_poll(plane, access, upstream, pool);
+    }
+    // the upstream host answers every datagram (not BNG time)
+    for f in upstream.take_transmitted() {
+        if let Some(r) = answer(&f) {
+            upstream.push_rx(&r);
+        }
+    }
+    while upstream.rx_pending() > 0 {
+        timed_poll(plane, access, upstream, pool);
+    }
+    for f in access.take_transmitted() {
+        reply(&f);
+    }
+}
+
+/// Whether `f`, sent by the BNG toward the subscribers, is an answer of the upstream
+/// host that reached the right subscriber (its MAC, PPPoE session, address) intact.
+fn valid_reply(
+    f: &[u8],
+    subs: &[Sub<'_>],
+    isubs: &[IpoeSub],
+    by_mac: &HashMap<Mac, usize>,
+    ipoe_by_mac: &HashMap<Mac, usize>,
+) -> Option<Who> {
+    let ip_ok = |ip: &[u8], addr: Option<[u8; 4]>| {
+        Ipv4Packet::new_checked(ip).is_ok_and(|p| {
+            p.verify_checksum()
+                && PacketRepr::parse(&p).is_ok_and(|r| {
+                    Some(r.dst_addr.octets()) == addr
+                        && r.src_addr.octets() == HOST_ADDR
+                        && r.payload == b"bngkit-lab"
+                })
+        })
+    };
+    if let Some(&i) = f.get(..6).and_then(|m| ipoe_by_mac.get(m)) {
+        let hdr_ok = f.get(6..12) == Some(&AC_MAC[..]) && f.get(12..14) == Some(&[0x08, 0x00]);
+        return (hdr_ok && ip_ok(f.get(14..).unwrap_or_default(), isubs.get(i)?.addr))
+            .then_some(Who::Ipoe(i));
+    }
+    let &i = f.get(..6).and_then(|m| by_mac.get(m))?;
+    let s = subs.get(i)?;
+    let sid_ok =
+        f.get(12..14) == Some(&[0x88, 0x64]) && f.get(16..18) == Some(&s.sid.to_be_bytes()[..]);
+    (sid_ok && ip_ok(f.get(22..).unwrap_or_default(), s.addr)).then_some(Who::Pppoe(i))
+}
+
+/// The gateway's forwarding plane as the lab wires it (next hop already resolved), with
+/// every session of the registries installed through its control API.
+fn lab_plane<'p, 's>(nat: Option<Nat44Node<'s>>, registries: [&Sessions; 2]) -> GraphPlane<'p, 's> {
+    let mut plane = GraphPlane::new(
+        AC_MAC,
+        UP_MAC,
+        [198, 51, 100, 1].into(),
+        HOST_ADDR.into(),
+        nat,
+    );
+    plane.gateway_mac = Some(HOST_MAC);
+    for s in registries.into_iter().flat_map(Sessions::iter) {
+        plane.session_up(s);
+    }
+    plane
+}
+
+/// CPU time this thread has used (`CLOCK_THREAD_CPUTIME_ID`): on a shared machine it
+/// leaves out the time other processes held the core, which the wall clock counts.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime(2) only writes the timespec it is given, which lives here.
+    #[allow(unsafe_code, reason = "clock_gettime has no safe wrapper in std")]
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(ts.tv_sec).unwrap_or(0),
+        u32::try_from(ts.tv_nsec).unwrap_or(0),
+    )
+}

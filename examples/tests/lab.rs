@@ -33,6 +33,7 @@ fn lab_with_1000_pppoe_and_1000_ipoe_subscribers_reports_no_failures() {
         packets: 8,
         seed: 7,
         progress_every: 0,
+        reference: true,
     };
     let r = run(&opt, &mut |_, _, _| {});
     assert_eq!(r.sessions_up, 1000);
@@ -99,6 +100,7 @@ fn lab_with_pppoe_only_still_works() {
         packets: 2,
         seed: 5,
         progress_every: 0,
+        reference: true,
     };
     let r = run(&opt, &mut |_, _, _| {});
     assert_eq!((r.sessions_up, r.ipoe_up, r.failures), (20, 0, 0));
@@ -113,6 +115,7 @@ fn lab_is_deterministic_for_a_seed() {
         packets: 2,
         seed: 3,
         progress_every: 0,
+        reference: true,
     };
     let a = run(&opt, &mut |_, _, _| {});
     let b = run(&opt, &mut |_, _, _| {});

@@ -107,6 +107,7 @@ fn main() -> ExitCode {
                 packets: a.packets,
                 seed: a.seed,
                 progress_every: 8,
+                reference: true,
             },
             &mut progress,
         )
@@ -152,11 +153,35 @@ fn main() -> ExitCode {
         r.spoofed_sent, r.spoofed_dropped, r.after_release_sent, r.unknown_dropped
     );
     println!(
-        "  forwarding         {:.2} Mpps through the BNG graph ({} packets in {:.3} s)",
+        "  forwarding         {:.2} Mpps through the BNG plane with NAT44, both ways ({} packets in {:.3} s)",
         r.mpps(),
         r.forwarded,
         r.forward_wall.as_secs_f64()
     );
+    let (cpu, cpu_ref) = r.mpps_cpu();
+    println!(
+        "  forwarding (CPU)   {cpu:.2} Mpps per CPU second of the plane ({:.3} s CPU){}",
+        r.forward_cpu.as_secs_f64(),
+        if cpu_ref > 0.0 {
+            format!(
+                "; reference {cpu_ref:.2} Mpps ({:.3} s CPU), ratio {:.2}",
+                r.reference_cpu.as_secs_f64(),
+                cpu / cpu_ref
+            )
+        } else {
+            String::new()
+        }
+    );
+    if r.reference_forwarded > 0 {
+        println!(
+            "  reference          {:.2} Mpps, same traffic through the same plane without NAT44 ({} packets in {:.3} s, {} answers); NAT44 plane / reference = {:.2}",
+            r.reference_mpps(),
+            r.reference_forwarded,
+            r.reference_wall.as_secs_f64(),
+            r.reference_received,
+            r.mpps() / r.reference_mpps().max(1e-9)
+        );
+    }
     println!(
         "  NAT port blocks    {} allocated (compliance events)",
         r.nat_blocks
