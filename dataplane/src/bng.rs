@@ -17,10 +17,17 @@
 //! PPPoE sessions' TCP SYNs pass `tcp-mss-clamp` both ways (after
 //! `pppoe-session-input` and after `subscriber-output`; `BngConfig::pppoe_mtu`).
 //!
-//! TODO(qos): the per-subscriber policer (upstream, after `subscriber-input`) and shaper
-//! (downstream, before the encapsulation) plug in on the `subscriber-input` ->
-//! `ip4-lookup` and `nat44` -> `subscriber-output` edges; [`QosProfile`] is already
-//! stored with each session.
+//! Per-subscriber QoS ([`QosProfile`], `nodes::qos`): sessions with an upstream
+//! profile leave `subscriber-input` on its `qos-police-up` edges (RFC 2697/2698
+//! policer: drop or DSCP re-mark) before `ip4-lookup`; sessions with a downstream
+//! profile leave `subscriber-output` (which found the session by address and
+//! encapsulated the packet) on its `qos-down` edge: a policer (`qos-police-down`) or
+//! the shaper (per-session token bucket and bounded FIFO, `qos-shaper`), whose queued
+//! packets are released by later [`Bng::process`] calls or [`Bng::poll_shaper`].
+//! Sessions without a profile pay one predictable branch on a flag in the session slot
+//! the node reads anyway. Time is each frame's `now`; nothing here reads a clock. A
+//! session's counters count what passed QoS (a policed or tail-dropped packet is not
+//! accounted).
 //!
 //! Every punt edge goes through the `punt` node (`nodes::punt`: classification, a
 //! token-bucket rate limit and a queue share per control type, so a PADI or DHCP flood
@@ -59,6 +66,7 @@ use crate::nodes::pppoe::{self, PppoeSessionInput, SessionKey};
 use crate::nodes::punt::{
     self as punt_node, Punt as PuntNode, PuntConfig, PuntStats, PuntType, TypeLimit,
 };
+use crate::nodes::qos::{self, Policer, PolicerStats, Profile, Shaper, ShaperProfile, ShaperStats};
 
 /// The control plane's name for a subscriber session (any value; unique per `Bng`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -82,17 +90,45 @@ pub enum Access {
     },
 }
 
-/// Per-subscriber rates. Stored with the session; enforced once the QoS node lands
-/// (see the module TODO).
+/// Per-subscriber QoS, enforced by the graph (see the module docs). Changing it with
+/// a session modify ([`Bng::add_session`] with the same id, as for a RADIUS `CoA` rate
+/// change) takes effect on the next frame, with full buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QosProfile {
-    /// Upstream policer rate, bits per second.
-    pub up_bps: u64,
-    /// Downstream rate, bits per second.
-    pub down_bps: u64,
-    /// Burst, bytes.
-    pub burst_bytes: u32,
+    /// Upstream policer (bits/s and burst of IPv4 bytes; drop or DSCP re-mark), if any.
+    pub up: Option<Profile>,
+    /// Downstream policer or shaper, if any.
+    pub down: Option<DownQos>,
 }
+
+impl QosProfile {
+    /// Upstream policed to `up_bps` (over the rate: dropped) and downstream shaped to
+    /// `down_bps` (a queue of 64 packets), both with a burst of `burst_bytes`.
+    #[must_use]
+    pub fn rates(up_bps: u64, down_bps: u64, burst_bytes: u32) -> Self {
+        Self {
+            up: Some(Profile::police(up_bps, u64::from(burst_bytes))),
+            down: Some(DownQos::Shape(ShaperProfile {
+                rate: down_bps,
+                burst: u64::from(burst_bytes),
+                queue: 64,
+            })),
+        }
+    }
+}
+
+/// Downstream QoS of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DownQos {
+    /// Police (drop or re-mark over the rate).
+    Police(Profile),
+    /// Shape: delay within a bounded per-session queue, tail drop beyond it.
+    Shape(ShaperProfile),
+}
+
+/// Packets the downstream shaper of one `Bng` holds at most in all its queues, unless
+/// [`Bng::set_shaper_limit`] says otherwise.
+pub const SHAPER_MAX_QUEUED: usize = 4096;
 
 /// One subscriber session as the control plane provisions it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -311,6 +347,10 @@ impl Slot {
     const LIVE: u8 = 1;
     const PPPOE: u8 = 2;
     const NAT: u8 = 4;
+    /// Upstream policed (`qos-police-up`).
+    const QOS_UP: u8 = 8;
+    /// Downstream policed or shaped (`qos-down`).
+    const QOS_DOWN: u8 = 16;
     const EMPTY: Self = Self {
         hdr: [0; 30],
         hdr_len: 0,
@@ -408,6 +448,12 @@ crate::label! {
         Route => "ip4-lookup",
         /// To `ip4-lookup` and then `nat44` in2out.
         Nat => "ip4-lookup-nat",
+        /// A session with an upstream policer, no NAT: to `qos-police-up`, then
+        /// `ip4-lookup`.
+        Police => "qos-police-up",
+        /// A session with an upstream policer and NAT: to `qos-police-up`, then
+        /// `ip4-lookup-nat`.
+        PoliceNat => "qos-police-up-nat",
     }
 }
 
@@ -456,9 +502,18 @@ impl Node for SubscriberInput<'_> {
         if u32::from_be_bytes(src) != slot.addr {
             return Verdict::Drop(SubInDrop::Spoofed);
         }
+        let f = slot.flags;
+        if f & Slot::QOS_UP != 0 {
+            // counted after the policer (`account`)
+            return Verdict::Next(if f & Slot::NAT == 0 {
+                SubInNext::Police
+            } else {
+                SubInNext::PoliceNat
+            });
+        }
         slot.counters.up_packets += 1;
         slot.counters.up_bytes += (pkt.len() - l3) as u64;
-        if slot.flags & Slot::NAT == 0 {
+        if f & Slot::NAT == 0 {
             Verdict::Next(SubInNext::Route)
         } else {
             Verdict::Next(SubInNext::Nat)
@@ -474,6 +529,9 @@ crate::label! {
         /// Encapsulated toward a PPPoE subscriber: to `tcp-mss-clamp`, then
         /// `interface-output`.
         Pppoe => "tcp-mss-clamp",
+        /// Encapsulated toward a subscriber with downstream QoS: to
+        /// `qos-police-down` and the `qos-shaper`, then as above.
+        Qos => "qos-down",
     }
 }
 
@@ -543,8 +601,12 @@ impl Node for SubscriberOutput<'_> {
         let Some(slot) = self.t.slots.get_mut(idx as usize) else {
             return Verdict::Drop(SubOutDrop::NoSession);
         };
-        slot.counters.down_packets += 1;
-        slot.counters.down_bytes += u64::from(total);
+        let qos = slot.flags & Slot::QOS_DOWN != 0;
+        if !qos {
+            // QoS sessions are counted after their policer or shaper (`account`)
+            slot.counters.down_packets += 1;
+            slot.counters.down_bytes += u64::from(total);
+        }
         let n = usize::from(slot.hdr_len);
         let pppoe = slot.flags & Slot::PPPOE != 0;
         let ppp_len = total.wrapping_add(2).to_be_bytes();
@@ -560,7 +622,10 @@ impl Node for SubscriberOutput<'_> {
         }
         pkt.meta.l3_offset = u16::from(slot_hdr_len(n));
         pkt.meta.tx_if = port;
-        if pppoe {
+        pkt.meta.subscriber = idx + 1;
+        if qos {
+            Verdict::Next(SubOutNext::Qos)
+        } else if pppoe {
             Verdict::Next(SubOutNext::Pppoe)
         } else {
             Verdict::Next(SubOutNext::Output)
@@ -616,6 +681,10 @@ pub struct BngCounters {
     pub mss: Counters,
     /// `punt` (classification, per-type rate limit and queue share).
     pub punt: Counters,
+    /// `qos-police-up` (the upstream policer; drop reasons by colour).
+    pub police_up: Counters,
+    /// `qos-police-down` (the downstream policer; drop reasons by colour).
+    pub police_down: Counters,
     /// Frames handed to the control plane's queue ([`Bng::poll_punt`]), by
     /// [`PuntReason`].
     pub punted: [u64; PuntReason::COUNT],
@@ -699,6 +768,18 @@ pub struct Bng<'p> {
     nat: Option<Nat44Node<'p>>,
     rewrite: Ip4Rewrite,
     mss: Option<MssClamp>,
+    police_up: Policer,
+    police_down: Policer,
+    shaper: Shaper<'p>,
+    /// Shaper profile changes, applied at the start of the next frame (they may free
+    /// queued packets, which needs the pool).
+    shaper_pending: Vec<(u32, Option<ShaperProfile>)>,
+    /// Slots of removed sessions whose shaper queue is flushed at the next frame, then
+    /// free for reuse.
+    retired: Vec<u32>,
+    police_out: Vec<Frame<'p>>,
+    qos_out: Frame<'p>,
+    idle: Frame<'p>,
     /// Per-node counters.
     pub counters: BngCounters,
     /// The packet trace (off unless `BngConfig::trace` > 0).
@@ -799,6 +880,14 @@ impl<'p> Bng<'p> {
             nat,
             rewrite: Ip4Rewrite::default(),
             mss: (cfg.pppoe_mtu > 0).then(|| MssClamp::for_mtu(cfg.pppoe_mtu)),
+            police_up: Policer::new(),
+            police_down: Policer::new(),
+            shaper: Shaper::new(SHAPER_MAX_QUEUED),
+            shaper_pending: Vec::new(),
+            retired: Vec::new(),
+            police_out: frames::<Policer>(),
+            qos_out: new_frame(),
+            idle: Vec::new(),
             counters: BngCounters {
                 ethernet: Counters::for_node::<EthernetInput>(),
                 arp: Counters::for_node::<ArpInput>(),
@@ -813,6 +902,8 @@ impl<'p> Bng<'p> {
                 sub_out: Counters::for_node::<SubscriberOutput<'_>>(),
                 mss: Counters::for_node::<MssClamp>(),
                 punt: Counters::for_node::<PuntNode<'_>>(),
+                police_up: Counters::for_node::<Policer>(),
+                police_down: Counters::for_node::<Policer>(),
                 punted: [0; PuntReason::COUNT],
                 punt_dropped: [0; PuntReason::COUNT],
                 ip6_dropped: 0,
@@ -977,6 +1068,7 @@ impl<'p> Bng<'p> {
             *sl = slot;
         }
         let handle = idx + 1;
+        self.set_qos(handle, s.qos.as_ref());
         if let Some(k) = pkey {
             self.pppoe.insert(k, handle);
         }
@@ -1011,7 +1103,13 @@ impl<'p> Bng<'p> {
             .get_mut(idx as usize)
             .map(|s| core::mem::replace(s, Slot::EMPTY).counters)
             .unwrap_or_default();
-        self.table.free.push(idx);
+        let shaped = self.set_qos(idx + 1, None);
+        if shaped {
+            // its queue is flushed at the next frame; the slot is reused after that
+            self.retired.push(idx);
+        } else {
+            self.table.free.push(idx);
+        }
         Ok(c)
     }
 
@@ -1129,6 +1227,77 @@ impl<'p> Bng<'p> {
         self.table.by_addr.remove(&u32::from(c.addr));
     }
 
+    /// Installs `handle`'s QoS (policers now, the shaper at the next frame); returns
+    /// whether a shaper profile was removed (its queue is flushed at the next frame).
+    fn set_qos(&mut self, handle: u32, q: Option<&QosProfile>) -> bool {
+        match q.and_then(|q| q.up) {
+            Some(p) => self.police_up.set_profile(handle, p),
+            None => self.police_up.clear(handle),
+        }
+        let (police, shape) = match q.and_then(|q| q.down) {
+            Some(DownQos::Police(p)) => (Some(p), None),
+            Some(DownQos::Shape(p)) => (None, Some(p)),
+            None => (None, None),
+        };
+        match police {
+            Some(p) => self.police_down.set_profile(handle, p),
+            None => self.police_down.clear(handle),
+        }
+        let was_shaped = self
+            .shaper_pending
+            .iter()
+            .rev()
+            .find(|(h, _)| *h == handle)
+            .map_or_else(|| self.shaper.is_shaped(handle), |(_, p)| p.is_some());
+        if shape.is_some() || was_shaped {
+            self.shaper_pending.push((handle, shape));
+        }
+        was_shaped && shape.is_none()
+    }
+
+    /// Applies queued shaper changes and frees retired slots (start of a frame).
+    fn apply_qos_changes(&mut self, now: Duration, pool: &mut Pool<'p>) {
+        for (h, p) in self.shaper_pending.drain(..) {
+            match p {
+                Some(p) => self.shaper.set_profile(h, p, now, pool),
+                None => self.shaper.clear(h, pool),
+            }
+        }
+        self.table.free.append(&mut self.retired);
+    }
+
+    /// Packets the downstream shaper holds at most in all its sessions' queues (size
+    /// the worker's buffer pool for it; default [`SHAPER_MAX_QUEUED`]). Takes effect
+    /// for packets queued from now on.
+    pub fn set_shaper_limit(&mut self, packets: usize) {
+        self.shaper.set_max_queued(packets);
+    }
+
+    /// When a packet queued by the downstream shaper can go next (`None`: none
+    /// queued); then call [`Bng::poll_shaper`] (or [`Bng::process`] with the next frame).
+    #[must_use]
+    pub fn shaper_timeout(&self) -> Option<Duration> {
+        self.shaper.poll_timeout()
+    }
+
+    /// Releases the shaped packets whose tokens have accrued by `now` into `tx`, as
+    /// [`Bng::process`] does with every frame, for when no frame comes in.
+    pub fn poll_shaper(&mut self, now: Duration, pool: &mut Pool<'p>, tx: &mut [Frame<'p>]) {
+        let mut rx = core::mem::take(&mut self.idle);
+        self.process(now, &mut rx, pool, tx);
+        self.idle = rx;
+    }
+
+    /// The QoS counters: upstream and downstream policers, and the shaper.
+    #[must_use]
+    pub fn qos_stats(&self) -> (PolicerStats, PolicerStats, ShaperStats) {
+        (
+            self.police_up.stats,
+            self.police_down.stats,
+            self.shaper.stats,
+        )
+    }
+
     fn build_slot(&self, s: &SessionConfig, counters: SessionCounters) -> Slot {
         let our = self
             .cfg
@@ -1171,6 +1340,14 @@ impl<'p> Bng<'p> {
         if s.nat {
             flags |= Slot::NAT;
         }
+        if let Some(q) = &s.qos {
+            if q.up.is_some() {
+                flags |= Slot::QOS_UP;
+            }
+            if q.down.is_some() {
+                flags |= Slot::QOS_DOWN;
+            }
+        }
         Slot {
             hdr,
             hdr_len: slot_hdr_len(n),
@@ -1202,6 +1379,9 @@ impl<'p> Bng<'p> {
         tx: &mut [Frame<'p>],
     ) {
         self.punt.now = now;
+        if !self.shaper_pending.is_empty() || !self.retired.is_empty() {
+            self.apply_qos_changes(now, pool);
+        }
         let c = &mut self.counters;
         let tr = &mut self.trace;
         let mut clock = Lap::new(self.profile);
@@ -1349,7 +1529,29 @@ impl<'p> Bng<'p> {
             }
         }
         clock.lap(&mut c.nanos[5]);
-        // TODO(qos): upstream policer on the subscriber-input -> ip4-lookup edges.
+
+        // qos-police-up: sessions with an upstream policer, back onto their edges
+        self.police_up.now = now;
+        for (edge, to) in [
+            (SubInNext::Police as usize, SubInNext::Route as usize),
+            (SubInNext::PoliceNat as usize, SubInNext::Nat as usize),
+        ] {
+            let mut f = take(&mut self.sub_in_out, edge);
+            if !f.is_empty() {
+                run(
+                    &mut self.police_up,
+                    &mut f,
+                    &mut self.police_out,
+                    pool,
+                    &mut c.police_up,
+                    tr,
+                );
+                let out = &mut self.police_out[qos::Next::Forward as usize];
+                account(&mut self.table, out, true);
+                self.sub_in_out[to].append(out);
+            }
+            restore(&mut self.sub_in_out, edge, f);
+        }
 
         // ip4-lookup, routed and NAT halves
         let mut f = take(&mut self.sub_in_out, SubInNext::Route as usize);
@@ -1452,7 +1654,6 @@ impl<'p> Bng<'p> {
         restore(&mut self.nat_in_out, hp, hairpin);
 
         pool.free_all(&mut self.nat_out_out[hp]);
-        // TODO(qos): downstream shaper before subscriber-output.
         {
             warm_by_addr(
                 &self.table,
@@ -1480,6 +1681,43 @@ impl<'p> Bng<'p> {
             }
         }
         clock.lap(&mut c.nanos[10]);
+
+        // qos-down: sessions with a downstream policer or shaper (encapsulated, with
+        // meta.subscriber set), then what may go now onto subscriber-output's edges
+        let qe = SubOutNext::Qos as usize;
+        let mut f = take(&mut self.sub_out_out, qe);
+        if !f.is_empty() {
+            self.police_down.now = now;
+            run(
+                &mut self.police_down,
+                &mut f,
+                &mut self.police_out,
+                pool,
+                &mut c.police_down,
+                tr,
+            );
+            let fwd = &mut self.police_out[qos::Next::Forward as usize];
+            self.shaper.enqueue(now, fwd, &mut self.qos_out, pool);
+        }
+        restore(&mut self.sub_out_out, qe, f);
+        if self.shaper.queued() > 0 {
+            self.shaper.poll(now, &mut self.qos_out);
+        }
+        if !self.qos_out.is_empty() {
+            account(&mut self.table, &mut self.qos_out, false);
+            for p in self.qos_out.drain(..) {
+                let pppoe = (p.meta.subscriber as usize)
+                    .checked_sub(1)
+                    .and_then(|i| self.table.slots.get(i))
+                    .is_some_and(|s| s.flags & Slot::PPPOE != 0);
+                let e = if pppoe {
+                    SubOutNext::Pppoe
+                } else {
+                    SubOutNext::Output
+                };
+                self.sub_out_out[e as usize].push(p);
+            }
+        }
 
         // tcp-mss-clamp on PPPoE sessions' downstream SYN-ACKs
         let edge = SubOutNext::Pppoe as usize;
@@ -1609,8 +1847,30 @@ impl<'p> Bng<'p> {
             ),
             (MssClamp::NAME, c.mss.rows::<MssClamp>()),
             (PuntNode::NAME, c.punt.rows::<PuntNode<'_>>()),
+            ("qos-police-up", c.police_up.rows::<Policer>()),
+            ("qos-police-down", c.police_down.rows::<Policer>()),
         ] {
             v.extend(rows.into_iter().map(|(k, n)| (name, k, n)));
+        }
+        for (name, counters, stats) in [
+            ("qos-police-up", &c.police_up, &self.police_up.stats),
+            ("qos-police-down", &c.police_down, &self.police_down.stats),
+        ] {
+            v.push((
+                name,
+                "qos-police-drop".to_owned(),
+                counters.drops.iter().sum(),
+            ));
+            v.push((name, "remarked".to_owned(), stats.remarked));
+        }
+        let sh = &self.shaper.stats;
+        for (k, n) in [
+            ("qos-shape-drop", sh.tail_drops),
+            ("direct", sh.direct),
+            ("queued", sh.queued),
+            ("released", sh.released),
+        ] {
+            v.push(("qos-shaper", k.to_owned(), n));
         }
         for (i, name) in PuntReason::NAMES.iter().enumerate() {
             v.push(("punt", format!("punted.{name}"), c.punted[i]));
@@ -1619,6 +1879,27 @@ impl<'p> Bng<'p> {
         v.push(("graph", "ip6-dropped".to_owned(), c.ip6_dropped));
         v.push(("graph", "no-tx-port".to_owned(), c.no_tx_port));
         v
+    }
+}
+
+/// Adds the packets of `f` (all of live sessions, by `meta.subscriber`) to their
+/// sessions' counters: IPv4 bytes, from `meta.l3_offset`. For QoS sessions, after
+/// their policer or shaper.
+fn account(t: &mut Table, f: &mut Frame<'_>, up: bool) {
+    for p in f.iter() {
+        let bytes = p.len().saturating_sub(usize::from(p.meta.l3_offset)) as u64;
+        if let Some(s) = (p.meta.subscriber as usize)
+            .checked_sub(1)
+            .and_then(|i| t.slots.get_mut(i))
+        {
+            if up {
+                s.counters.up_packets += 1;
+                s.counters.up_bytes += bytes;
+            } else {
+                s.counters.down_packets += 1;
+                s.counters.down_bytes += bytes;
+            }
+        }
     }
 }
 

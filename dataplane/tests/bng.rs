@@ -18,11 +18,13 @@ use core::time::Duration;
 use std::net::Ipv4Addr;
 
 use bng_dataplane::bng::{
-    Access, Bng, BngConfig, NatTables, PortConfig, PuntReason, SessionConfig, SessionId,
+    Access, Bng, BngConfig, DownQos, NatTables, PortConfig, PuntReason, QosProfile, SessionConfig,
+    SessionId,
 };
 use bng_dataplane::buffer::{Arena, Pool};
 use bng_dataplane::control::{ControlError, Route};
 use bng_dataplane::graph::new_frame;
+use bng_dataplane::nodes::qos::{Action, Meter, Profile, ShaperProfile};
 use bng_nat44::Config as NatConfig;
 
 const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
@@ -185,6 +187,16 @@ fn step<'p>(
     pool: &mut Pool<'p>,
     frames: &[(u16, Vec<u8>)],
 ) -> [Vec<Vec<u8>>; 2] {
+    step_at(bng, pool, Duration::from_secs(1), frames)
+}
+
+/// [`step`] at time `now`.
+fn step_at<'p>(
+    bng: &mut Bng<'p>,
+    pool: &mut Pool<'p>,
+    now: Duration,
+    frames: &[(u16, Vec<u8>)],
+) -> [Vec<Vec<u8>>; 2] {
     let mut rx = new_frame();
     for (port, f) in frames {
         let mut p = pool.alloc_from(f).unwrap();
@@ -192,7 +204,7 @@ fn step<'p>(
         rx.push(p);
     }
     let mut tx = [new_frame(), new_frame()];
-    bng.process(Duration::from_secs(1), &mut rx, pool, &mut tx);
+    bng.process(now, &mut rx, pool, &mut tx);
     tx.map(|mut f| {
         let v = f.iter().map(|p| p.data().to_vec()).collect();
         pool.free_all(&mut f);
@@ -685,4 +697,246 @@ fn downstream_ipv4_longer_than_its_frame_is_dropped() {
         ip.len()
     );
     assert_eq!(pool.available(), pool.capacity());
+}
+
+// ------------------------------------------------------------------ QoS
+
+fn row(bng: &Bng<'_>, node: &str, name: &str) -> u64 {
+    bng.counter_rows()
+        .into_iter()
+        .find(|(n, k, _)| *n == node && k == name)
+        .map_or(0, |(_, _, v)| v)
+}
+
+/// Runs `frames` every 10 ms for `steps` steps from `from_ms`; counts the upstream
+/// packets of session 1 (translated to the pool) and session 2 (its own address).
+fn run_updown<'p>(
+    bng: &mut Bng<'p>,
+    pool: &mut Pool<'p>,
+    frames: &[(u16, Vec<u8>)],
+    from_ms: u64,
+    steps: u64,
+) -> (u64, u64) {
+    let (mut na, mut nb) = (0u64, 0u64);
+    for i in 0..steps {
+        let now = Duration::from_millis(from_ms + i * 10);
+        let [_, up] = step_at(bng, pool, now, frames);
+        for f in &up {
+            if f[26..30] == POOL {
+                na += 1;
+            } else {
+                assert_eq!(f[26..30], [100, 64, 2, 2]);
+                nb += 1;
+            }
+        }
+    }
+    (na, nb)
+}
+
+/// Upstream policer over virtual time: a flow offered at 8x its rate gets at most
+/// rate x t + burst through (and close to it), an unpoliced session beside it loses
+/// nothing, and a modify (a `CoA` rate change) under traffic changes the rate from the
+/// next frame on.
+#[test]
+fn upstream_policer_cuts_to_rate_and_modify_changes_it() {
+    let mut nt = nat_tables();
+    let mut bng = Bng::new(cfg(), Some(&mut nt)).unwrap();
+    let mut arena = Arena::new(512);
+    let mut pool = arena.pool();
+    bng.add_route(default_route()).unwrap();
+    let rate = 100_000u64; // bits/s
+    let burst = 1_000u64; // bytes
+    let mut a = pppoe_session(1, 0x11, [10, 0], [100, 64, 2, 1], true);
+    a.qos = Some(QosProfile {
+        up: Some(Profile::police(rate, burst)),
+        down: None,
+    });
+    bng.add_session(a.clone()).unwrap();
+    bng.add_session(pppoe_session(2, 0x22, [10, 0], [100, 64, 2, 2], false))
+        .unwrap();
+    let payload = [0u8; 72]; // 100-byte IPv4 packets
+    let fa = eth(
+        GW_MAC,
+        sub_mac(1),
+        &[10],
+        0x8864,
+        &pppoe(
+            0x11,
+            0x0021,
+            &udp([100, 64, 2, 1], HOST, 5000, 53, &payload),
+        ),
+    );
+    let fb = eth(
+        GW_MAC,
+        sub_mac(2),
+        &[10],
+        0x8864,
+        &pppoe(
+            0x22,
+            0x0021,
+            &udp([100, 64, 2, 2], HOST, 5000, 53, &payload),
+        ),
+    );
+    let mut frames = Vec::new();
+    for _ in 0..10 {
+        frames.push((0u16, fa.clone()));
+        frames.push((0u16, fb.clone()));
+    }
+    // 10 packets of each session every 10 ms: A offers 800 kbit/s
+    let (na, nb) = run_updown(&mut bng, &mut pool, &frames, 1_000, 100);
+    assert_eq!(nb, 1_000, "the unpoliced session loses nothing");
+    // 100 steps span 0.99 s after the (full) first one: at most rate x t + burst
+    let bound = (rate / 8 * 99 / 100 + burst) / 100;
+    assert!(na <= bound, "{na} > {bound}");
+    assert!(na + 2 >= bound, "{na} far below {bound}");
+    let c = bng.session_counters(SessionId(1)).unwrap();
+    assert_eq!(
+        c.up_packets, na,
+        "only what passed the policer is accounted"
+    );
+    assert_eq!(row(&bng, "qos-police-up", "qos-police-drop"), 1_000 - na);
+
+    // a CoA: 4x the rate, applied from the next frame on
+    a.qos = Some(QosProfile {
+        up: Some(Profile::police(4 * rate, burst)),
+        down: None,
+    });
+    bng.add_session(a).unwrap();
+    let (na2, nb2) = run_updown(&mut bng, &mut pool, &frames, 2_000, 100);
+    assert_eq!(nb2, 1_000);
+    let bound = (4 * rate / 8 * 99 / 100 + burst) / 100;
+    assert!(na2 <= bound && na2 + 2 >= bound, "{na2} vs {bound}");
+    assert_eq!(
+        bng.session_counters(SessionId(1)).unwrap().up_packets,
+        na + na2,
+        "counters carry over the modify"
+    );
+
+    // the profile removed: everything passes
+    let mut plain = pppoe_session(1, 0x11, [10, 0], [100, 64, 2, 1], true);
+    plain.qos = None;
+    bng.add_session(plain).unwrap();
+    let (na3, _) = run_updown(&mut bng, &mut pool, &frames, 3_000, 10);
+    assert_eq!(na3, 100);
+    assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
+}
+
+/// Downstream shaper: a burst within the queue is delayed, not dropped, and leaves at
+/// the rate; beyond the queue it is tail-dropped and counted; a session without a
+/// profile beside it is not delayed.
+#[test]
+fn downstream_shaper_delays_within_its_queue() {
+    let mut bng = Bng::new(cfg(), None).unwrap();
+    let mut arena = Arena::new(512);
+    let mut pool = arena.pool();
+    let rate = 80_000u64; // 10 000 bytes/s
+    let mut c = ipoe_session(3, [0, 0], [192, 0, 2, 3], false);
+    c.qos = Some(QosProfile {
+        up: None,
+        down: Some(DownQos::Shape(ShaperProfile {
+            rate,
+            burst: 0, // at least one buffer (2048 bytes)
+            queue: 32,
+        })),
+    });
+    bng.add_session(c).unwrap();
+    bng.add_session(ipoe_session(4, [0, 0], [192, 0, 2, 4], false))
+        .unwrap();
+    let payload = [0u8; 472]; // 500-byte IPv4 packets
+    let to = |last: u8| {
+        eth(
+            UP_MAC,
+            ROUTER_MAC,
+            &[],
+            0x0800,
+            &udp(HOST, [192, 0, 2, last], 53, 5000, &payload),
+        )
+    };
+    let mut frames: Vec<(u16, Vec<u8>)> = (0..20).map(|_| (1u16, to(3))).collect();
+    frames.extend((0..20).map(|_| (1u16, to(4))));
+    let t0 = Duration::from_secs(1);
+    let [access, _] = step_at(&mut bng, &mut pool, t0, &frames);
+    let direct_c = access.iter().filter(|f| f[0..6] == sub_mac(3)).count();
+    let direct_d = access.iter().filter(|f| f[0..6] == sub_mac(4)).count();
+    assert_eq!(direct_d, 20, "the unshaped session is not delayed");
+    assert_eq!(direct_c, 4, "the 2048-byte burst: four 500-byte packets");
+    // 48 bytes left of the burst: the fifth packet needs 452 more, 45.2 ms
+    assert_eq!(
+        bng.shaper_timeout(),
+        Some(t0 + Duration::from_micros(45_200))
+    );
+    // 16 queued: one per 50 ms (500 bytes at 10 000 bytes/s), none dropped
+    let mut got = direct_c;
+    let mut tx = [new_frame(), new_frame()];
+    for ms in (10..=800).step_by(10) {
+        bng.poll_shaper(t0 + Duration::from_millis(ms), &mut pool, &mut tx);
+        got += tx[0].len();
+        for p in &tx[0] {
+            assert_eq!(p.data()[0..6], sub_mac(3));
+        }
+        pool.free_all(&mut tx[0]);
+        let expected = (4 + (ms * 10_000 / 1000 + 48) / 500).min(20);
+        assert_eq!(got as u64, expected, "at {ms} ms");
+    }
+    assert_eq!(got, 20, "delayed, not dropped");
+    assert_eq!(bng.shaper_timeout(), None);
+    assert_eq!(row(&bng, "qos-shaper", "qos-shape-drop"), 0);
+    let cc = bng.session_counters(SessionId(3)).unwrap();
+    assert_eq!((cc.down_packets, cc.down_bytes), (20, 20 * 500));
+
+    // beyond the queue: tail drop
+    let t1 = Duration::from_secs(10);
+    let frames: Vec<(u16, Vec<u8>)> = (0..60).map(|_| (1u16, to(3))).collect();
+    let [access, _] = step_at(&mut bng, &mut pool, t1, &frames);
+    assert_eq!(access.len(), 4);
+    assert_eq!(row(&bng, "qos-shaper", "qos-shape-drop"), 60 - 4 - 32);
+    // removing the session frees its queued packets at the next frame
+    bng.remove_session(SessionId(3)).unwrap();
+    let _ = step_at(&mut bng, &mut pool, t1, &[]);
+    assert_eq!(bng.shaper_timeout(), None);
+    assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
+}
+
+/// Downstream policer with DSCP re-marking of the packets over the committed rate
+/// (RFC 2697 yellow), counted as re-marked; red ones dropped.
+#[test]
+fn downstream_policer_remarks_and_drops() {
+    let mut bng = Bng::new(cfg(), None).unwrap();
+    let mut arena = Arena::new(256);
+    let mut pool = arena.pool();
+    let mut c = pppoe_session(5, 0x55, [0, 0], [192, 0, 2, 5], false);
+    c.qos = Some(QosProfile {
+        up: None,
+        down: Some(DownQos::Police(Profile {
+            meter: Meter::SrTcm {
+                cir: 8_000,
+                cbs: 1_000,
+                ebs: 1_000,
+            },
+            green: Action::Transmit,
+            yellow: Action::Remark(10),
+            red: Action::Drop,
+        })),
+    });
+    bng.add_session(c).unwrap();
+    let payload = [0u8; 472];
+    let f = eth(
+        UP_MAC,
+        ROUTER_MAC,
+        &[],
+        0x0800,
+        &udp(HOST, [192, 0, 2, 5], 53, 5000, &payload),
+    );
+    let frames: Vec<(u16, Vec<u8>)> = (0..6).map(|_| (1u16, f.clone())).collect();
+    let [access, _] = step(&mut bng, &mut pool, &frames);
+    // 2 green (1000 bytes), 2 yellow re-marked (AF11, DSCP 10), 2 red dropped
+    assert_eq!(access.len(), 4);
+    let ip = |f: &Vec<u8>| f[22..].to_vec();
+    assert_eq!(ip(&access[0])[1] >> 2, 0);
+    assert_eq!(ip(&access[3])[1] >> 2, 10);
+    assert_eq!(csum(&ip(&access[3])[..20]), 0, "checksum updated");
+    assert_eq!(row(&bng, "qos-police-down", "remarked"), 2);
+    assert_eq!(row(&bng, "qos-police-down", "qos-police-drop"), 2);
+    assert_eq!(bng.session_counters(SessionId(5)).unwrap().down_packets, 4);
+    assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
 }

@@ -6,10 +6,13 @@ use core::time::Duration;
 use std::cell::RefCell;
 use std::net::Ipv4Addr;
 
-use bng_dataplane::bng::{Access, Bng, BngConfig, NatTables, PortConfig, SessionConfig, SessionId};
+use bng_dataplane::bng::{
+    Access, Bng, BngConfig, DownQos, NatTables, PortConfig, QosProfile, SessionConfig, SessionId,
+};
 use bng_dataplane::buffer::{Arena, Pool};
 use bng_dataplane::control::Route;
 use bng_dataplane::graph::{Frame, new_frame};
+use bng_dataplane::nodes::qos::{Action, Meter, Profile};
 use bng_nat44::Config as NatConfig;
 
 /// The targets of this module, by name (each has `fuzz_targets/<name>.rs` and
@@ -46,9 +49,33 @@ pub fn sessions() -> Vec<SessionConfig> {
             },
             addr: Ipv4Addr::new(100, 64, 0, 10 + i),
             nat: i % 4 < 2,
-            qos: None,
+            qos: qos(i),
         })
         .collect()
+}
+
+/// The QoS of session `i`: none, upstream policed and downstream shaped (small rates,
+/// so the fuzzer's frames go over them), or a two-rate policer re-marking both ways.
+fn qos(i: u8) -> Option<QosProfile> {
+    let remark = Profile {
+        meter: Meter::TrTcm {
+            cir: 8_000,
+            cbs: 200,
+            pir: 16_000,
+            pbs: 400,
+        },
+        green: Action::Transmit,
+        yellow: Action::Remark(10),
+        red: Action::Drop,
+    };
+    match i % 3 {
+        0 => None,
+        1 => Some(QosProfile::rates(16_000, 16_000, 300)),
+        _ => Some(QosProfile {
+            up: Some(remark),
+            down: Some(DownQos::Police(remark)),
+        }),
+    }
 }
 
 struct State {
@@ -183,6 +210,16 @@ pub fn dataplane_bng(data: &[u8]) {
             .map(|c| c.up_packets + c.down_packets)
             .sum();
         assert!(up <= offered, "counted more packets than offered");
+        // packets still in the shaper's queues go back to the pool once their
+        // sessions are removed (at the next frame)
+        for s in &subs {
+            let _ = st.bng.remove_session(s.id);
+        }
+        st.bng.poll_shaper(now, &mut st.pool, &mut tx);
+        for f in &mut tx {
+            st.pool.free_all(f);
+        }
+        assert_eq!(st.bng.shaper_timeout(), None, "shaper queues flushed");
         assert_eq!(st.pool.available(), cap, "no buffer leaked");
     });
 }

@@ -551,6 +551,17 @@ impl<'p> Shaper<'p> {
         }
     }
 
+    /// Whether `handle` has a shaping profile.
+    #[must_use]
+    pub fn is_shaped(&self, handle: u32) -> bool {
+        self.table.get(handle as usize).is_some_and(Option::is_some)
+    }
+
+    /// Changes the most packets held in all queues (packets already queued stay).
+    pub fn set_max_queued(&mut self, max_queued: usize) {
+        self.max_total = max_queued;
+    }
+
     /// Packets waiting in all queues.
     #[must_use]
     pub fn queued(&self) -> usize {
