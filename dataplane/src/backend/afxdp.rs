@@ -79,6 +79,28 @@ pub struct Config {
     /// asks for one (saves a syscall per burst with zero-copy drivers; in copy mode the
     /// TX flag stays set, since copy-mode TX runs inside `sendto`).
     pub need_wakeup: bool,
+    /// Busy polling of the interface queue's NAPI from our own system calls
+    /// (`SO_BUSY_POLL`, `SO_BUSY_POLL_BUDGET`, `SO_PREFER_BUSY_POLL`), `None`: off. When
+    /// on, every [`Backend::rx_burst`] starts with a non-blocking `recvfrom`, which runs
+    /// the driver's NAPI poll (the XDP program and, in copy mode, the copy into our RX
+    /// ring) in the worker's context instead of a softirq. Needs the NAPI instance the
+    /// socket learns from its first packet (veth: GRO or XDP enabled).
+    pub busy_poll: Option<BusyPoll>,
+    /// Most packets one [`Backend::rx_burst`] takes off the RX ring (at most a frame,
+    /// [`FRAME_SIZE`]).
+    pub rx_batch: u32,
+}
+
+/// Busy-polling settings of an AF_XDP socket (see [`Config::busy_poll`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BusyPoll {
+    /// `SO_BUSY_POLL`: microseconds a system call may poll the NAPI for.
+    pub usecs: u32,
+    /// `SO_BUSY_POLL_BUDGET`: packets per NAPI poll.
+    pub budget: u16,
+    /// `SO_PREFER_BUSY_POLL`: keep the NAPI off the softirq while we poll (with the
+    /// interface's `napi_defer_hard_irqs` and `gro_flush_timeout` set).
+    pub prefer: bool,
 }
 
 impl Config {
@@ -114,6 +136,8 @@ impl Default for Config {
             ring_size: 2048,
             zero_copy: true,
             need_wakeup: true,
+            busy_poll: None,
+            rx_batch: FRAME_SIZE as u32,
         }
     }
 }
@@ -297,6 +321,8 @@ pub struct Xsk {
     queue: u32,
     copy_reason: Option<String>,
     need_wakeup: bool,
+    busy_poll: bool,
+    rx_batch: u32,
     stats: Stats,
 }
 
@@ -358,6 +384,28 @@ struct Parts {
     umem: Mmap,
 }
 
+/// Sets the busy-polling socket options of `bp` on `fd`.
+fn busy_poll(fd: BorrowedFd<'_>, bp: BusyPoll) -> io::Result<()> {
+    let so = |name: i32, v: i32, what: &'static str| {
+        super::sys::setsockopt(fd, libc::SOL_SOCKET, name, &v).map_err(ctx(what))
+    };
+    so(
+        libc::SO_PREFER_BUSY_POLL,
+        i32::from(bp.prefer),
+        "SO_PREFER_BUSY_POLL",
+    )?;
+    so(
+        libc::SO_BUSY_POLL,
+        i32::try_from(bp.usecs).unwrap_or(i32::MAX),
+        "SO_BUSY_POLL (needs CAP_NET_ADMIN)",
+    )?;
+    so(
+        libc::SO_BUSY_POLL_BUDGET,
+        i32::from(bp.budget),
+        "SO_BUSY_POLL_BUDGET",
+    )
+}
+
 /// Socket, UMEM, rings and bind to `ifindex`/`queue` with `bind_flags` (`XDP_COPY` or
 /// `XDP_ZEROCOPY`).
 fn setup(ifindex: i32, queue: u32, cfg: &Config, bind_flags: u16) -> io::Result<Parts> {
@@ -415,6 +463,9 @@ fn setup(ifindex: i32, queue: u32, cfg: &Config, bind_flags: u16) -> io::Result<
     let tx = Ring::map(fd.as_fd(), &off.tx, n, libc::XDP_PGOFF_TX_RING as u64)
         .map_err(ctx("TX ring mmap"))?;
 
+    if let Some(bp) = cfg.busy_poll {
+        busy_poll(fd.as_fd(), bp)?;
+    }
     let sxdp = libc::sockaddr_xdp {
         sxdp_family: libc::AF_XDP as u16,
         sxdp_flags: bind_flags
@@ -529,6 +580,8 @@ impl Xsk {
                 queue,
                 copy_reason,
                 need_wakeup: cfg.need_wakeup,
+                busy_poll: cfg.busy_poll.is_some(),
+                rx_batch: cfg.rx_batch.clamp(1, FRAME_SIZE as u32),
                 stats: Stats::default(),
             };
             // lend the first ring_size frames to the kernel for RX; keep the rest for TX
@@ -637,6 +690,23 @@ impl Xsk {
         self.comp.release(cons.wrapping_add(n));
     }
 
+    /// A zero-length, non-blocking `recvfrom`: wakes a zero-copy driver's RX, and with
+    /// busy polling runs the NAPI poll in our context.
+    fn wake_rx(&mut self) {
+        // SAFETY: a zero-length, non-blocking receive on our socket, no buffer.
+        unsafe {
+            libc::recvfrom(
+                self.fd.as_raw_fd(),
+                core::ptr::null_mut(),
+                0,
+                libc::MSG_DONTWAIT,
+                core::ptr::null_mut(),
+                core::ptr::null_mut(),
+            );
+        }
+        self.stats.rx_wakeups += 1;
+    }
+
     /// Asks the kernel to transmit what the TX ring holds (copy mode sends on `sendto`).
     fn kick(&self) {
         // SAFETY: a zero-length send with no buffer and no address on our socket.
@@ -662,8 +732,13 @@ impl AsFd for Xsk {
 /// An [`Xsk`] as a graph backend: copies between UMEM frames and the worker's pool.
 impl Backend for Xsk {
     fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        if self.busy_poll {
+            // runs the NAPI poll (XDP program, copy into our RX ring) right here
+            self.wake_rx();
+        }
         let (cons, ready) = self.rx.ready();
         let want = ready
+            .min(self.rx_batch)
             .min(u32::try_from(FRAME_SIZE.saturating_sub(out.len())).unwrap_or(0))
             .min(u32::try_from(pool.available()).unwrap_or(u32::MAX));
         if want == 0 {
@@ -693,21 +768,10 @@ impl Backend for Xsk {
             }
         }
         self.fill.submit(fprod.wrapping_add(want.min(froom)));
-        if self.need_wakeup && self.fill.needs_wakeup() {
+        if !self.busy_poll && self.need_wakeup && self.fill.needs_wakeup() {
             // a zero-copy driver that ran out of fill entries waits for this to resume
             // RX (copy mode never sets the flag); an idle worker's poll does the same
-            // SAFETY: a zero-length, non-blocking receive on our socket, no buffer.
-            unsafe {
-                libc::recvfrom(
-                    self.fd.as_raw_fd(),
-                    core::ptr::null_mut(),
-                    0,
-                    libc::MSG_DONTWAIT,
-                    core::ptr::null_mut(),
-                    core::ptr::null_mut(),
-                );
-            }
-            self.stats.rx_wakeups += 1;
+            self.wake_rx();
         }
         self.rx.release(cons.wrapping_add(want));
         self.stats.rx += u64::from(got);

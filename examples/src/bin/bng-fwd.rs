@@ -64,6 +64,23 @@ struct Args {
     /// the rings a little saves a wakeup per small burst at the cost of some idle CPU).
     #[arg(long, default_value_t = 0)]
     idle_spins: u32,
+    /// AF_XDP busy polling: `SO_BUSY_POLL` microseconds (0: off, the default). Each
+    /// RX burst then runs the veth/NIC queue's NAPI poll in the worker thread.
+    #[arg(long, default_value_t = 0)]
+    xsk_busy_poll_us: u32,
+    /// AF_XDP busy polling: `SO_BUSY_POLL_BUDGET` (packets per NAPI poll).
+    #[arg(long, default_value_t = 64)]
+    xsk_busy_poll_budget: u16,
+    /// AF_XDP busy polling: also set `SO_PREFER_BUSY_POLL` (pair it with the
+    /// interface's `napi_defer_hard_irqs` and `gro_flush_timeout`).
+    #[arg(long)]
+    xsk_prefer_busy_poll: bool,
+    /// AF_XDP: bind without `XDP_USE_NEED_WAKEUP` (kick TX on every burst).
+    #[arg(long)]
+    xsk_no_need_wakeup: bool,
+    /// AF_XDP: most packets taken off an RX ring per burst (1-256).
+    #[arg(long, default_value_t = 256)]
+    xsk_rx_batch: u32,
     /// AF_XDP queues per port: one socket per queue, one worker thread per queue
     /// (each owning that queue's socket on every port).
     #[arg(long, default_value_t = 1)]
@@ -245,6 +262,13 @@ fn run_afxdp(args: &Args) -> ExitCode {
         },
         ring_size: args.xsk_ring,
         frames: args.xsk_ring.saturating_mul(2),
+        need_wakeup: !args.xsk_no_need_wakeup,
+        busy_poll: (args.xsk_busy_poll_us > 0).then_some(afxdp::BusyPoll {
+            usecs: args.xsk_busy_poll_us,
+            budget: args.xsk_busy_poll_budget,
+            prefer: args.xsk_prefer_busy_poll,
+        }),
+        rx_batch: args.xsk_rx_batch,
         ..afxdp::Config::default()
     };
     let queues: Vec<u32> = (0..args.queues.max(1)).collect();
