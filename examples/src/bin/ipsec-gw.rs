@@ -1,6 +1,8 @@
 //! `ipsec-gw --config site.toml`: an IKEv2 + ESP site-to-site / road-warrior gateway.
 //!
-//! - Key management: `bng-ikev2` (`Responder` + `IkeSa`, PSK), IKE on UDP 500 and,
+//! - Key management: `bng-ikev2` (`Responder` + `IkeSa`, PSK or certificates), one
+//!   responder front end per connection (new IKE SAs matched by the peer's address),
+//!   IKE on UDP 500 and,
 //!   once NAT detection says so (RFC 7296 section 2.23), on UDP 4500 behind the
 //!   non-ESP marker.
 //! - Data plane: `bng-esp`, ESP always UDP-encapsulated on 4500 (RFC 3948; what
@@ -43,13 +45,14 @@ use bng_dataplane::backend::afpacket::stop_flag;
 use bng_esp::natt::{self, Payload as NattPayload};
 use bng_esp::sa::UdpEncap;
 use bng_esp::wire::NextHeader;
+use bng_examples::ipsec::cert::{CaVerifier, KeySigner};
 use bng_examples::ipsec::config::{self, GwConfig, OuterMode, StartAction};
 use bng_examples::ipsec::esp::{Flow, InstallParams, Sas, selector_matches, ts_text};
 use bng_examples::ipsec::outer::{IKE_PORT, NATT_PORT, Outer};
 use bng_examples::ipsec::tun::{Tun, poll_readable};
 use bng_examples::rng::UrandomRng;
 use bng_ikev2::exchange::{
-    Action, Config, Identity, IkeSa, InitOutcome, Options, Reassembly, Responder, Role,
+    Action, CertAuth, Config, Identity, IkeSa, InitOutcome, Options, Reassembly, Responder, Role,
 };
 use bng_ikev2::header::{NON_ESP_MARKER, Packet};
 use clap::Parser;
@@ -169,6 +172,30 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
     };
     // One outer address for all connections (checked with the configuration).
     let local_ip = first.local;
+    // Certificate authentication (RFC 7427): each such connection's signer and
+    // verifier (the files were checked with the configuration).
+    let certs: Vec<Option<(KeySigner, CaVerifier)>> = g
+        .conns
+        .iter()
+        .map(|c| {
+            c.cert
+                .as_ref()
+                .map(|f| {
+                    Ok::<_, String>((KeySigner::new(&f.key, &f.cert)?, CaVerifier::new(&f.ca)?))
+                })
+                .transpose()
+                .map_err(|e| format!("connection {}: {e}", c.name))
+        })
+        .collect::<Result<_, _>>()?;
+    let cert_auth = |k: usize| {
+        certs
+            .get(k)
+            .and_then(Option::as_ref)
+            .map(|(s, v)| CertAuth {
+                signer: s,
+                verifier: v,
+            })
+    };
     // The crate's Config names the selectors by IKE role; the initiator proposes its
     // own first. A responder config serves initiators; an initiating one our own
     // exchange. As responder with a pool, the peer's selector is the pool (narrowed
@@ -208,9 +235,15 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
         .conns
         .iter()
         .map(|c| {
-            c.fragment_size.map_or_else(Options::default, |f| {
+            let o = c.fragment_size.map_or_else(Options::default, |f| {
                 Options::default().with_fragmentation(f)
-            })
+            });
+            // RFC 7427 section 4: certificate auth announces SIGNATURE_HASH_ALGORITHMS.
+            if c.cert.is_some() {
+                o.with_signature_auth()
+            } else {
+                o
+            }
         })
         .collect();
     let mut rng = UrandomRng::new();
@@ -272,6 +305,9 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
         let mut front =
             Responder::new(resp_cfg, &mut rng).map_err(|e| format!("IKE config: {e}"))?;
         front.options = *o;
+        if let Some(a) = cert_auth(fronts.len()) {
+            front.set_cert_auth(a);
+        }
         fronts.push(front);
     }
     let mut ikes: Vec<Ike<'_>> = Vec::new();
@@ -327,7 +363,10 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                 }
                 let peer = SocketAddr::new(IpAddr::V4(remote), 500);
                 match IkeSa::initiate_with(ike_cfg, *o, t, local, peer, &mut rng) {
-                    Ok(sa) => {
+                    Ok(mut sa) => {
+                        if let Some(a) = cert_auth(k) {
+                            sa.set_cert_auth(a);
+                        }
                         println!(
                             "IKE_SA initiate to {peer} connection {} spi_i={}",
                             c.name,

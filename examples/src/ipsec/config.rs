@@ -12,6 +12,7 @@ use bng_ikev2::exchange::{ChildSuite, IkeSuite};
 use bng_ikev2::payload::{AddrRange, TrafficSelector};
 use bng_ikev2::types::{DhGroup, EncrId, EsnId, IdType, IntegId, PrfId};
 use serde::Deserialize;
+use x509_cert::der::Decode as _;
 
 /// A configuration error: the key (dotted TOML path), what was expected, what was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +100,9 @@ struct RawConnection {
 struct RawEnd {
     auth: Option<String>,
     id: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
+    cacert: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -222,6 +226,27 @@ pub struct Child {
     pub life_time: Option<Duration>,
 }
 
+/// Certificate authentication (`auth = "pubkey"`, RFC 7427): the files, read and
+/// checked at load.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CertFiles {
+    /// Our certificate (`local.cert`), DER.
+    pub cert: Vec<u8>,
+    /// Our PKCS#8 private key (`local.key`), DER.
+    pub key: Vec<u8>,
+    /// The CA certificate the peer's must be issued by (`remote.cacert`), DER.
+    pub ca: Vec<u8>,
+}
+
+impl fmt::Debug for CertFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CertFiles")
+            .field("cert", &self.cert.len())
+            .field("ca", &self.ca.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// One connection.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Connection {
@@ -237,8 +262,10 @@ pub struct Connection {
     pub remote_id: Option<Id>,
     /// IKE proposals in preference order.
     pub ike: Vec<IkeSuite>,
-    /// The pre-shared key (read from `psk_file`).
+    /// The pre-shared key (read from `psk_file`; a placeholder with certificates).
     pub psk: Vec<u8>,
+    /// Certificate authentication instead of the PSK (`auth = "pubkey"`).
+    pub cert: Option<CertFiles>,
     /// IKE SA rekey time (`None`: never).
     pub rekey_time: Option<Duration>,
     /// Liveness check after this long without hearing from the peer (`None`: off).
@@ -604,6 +631,96 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
     })
 }
 
+/// Reads the pre-shared key of `psk_file` (relative to `base`); `k` names the keys.
+fn psk(
+    k: &dyn Fn(&str) -> String,
+    psk_file: Option<&str>,
+    base: &Path,
+) -> Result<Vec<u8>, ConfigError> {
+    let Some(psk_file) = psk_file else {
+        return Err(err(
+            &k("psk_file"),
+            "the path of a file holding the pre-shared key",
+            "nothing",
+        ));
+    };
+    let psk_path = base.join(psk_file);
+    let psk = std::fs::read(&psk_path).map_err(|e| {
+        err(
+            &k("psk_file"),
+            "a readable file",
+            format!("{}: {e}", psk_path.display()),
+        )
+    })?;
+    let psk = psk.trim_ascii().to_vec();
+    if psk.len() < 16 {
+        return Err(err(
+            &k("psk_file"),
+            "a pre-shared key of at least 16 bytes",
+            format!("{} bytes in {}", psk.len(), psk_path.display()),
+        ));
+    }
+    Ok(psk)
+}
+
+/// Reads and checks `local.cert`, `local.key` and `remote.cacert` (relative to
+/// `base`): the key is the certificate's, the CA certificate verifies, and our
+/// identity `id` is in our certificate.
+fn cert_files(
+    k: &dyn Fn(&str) -> String,
+    local: &RawEnd,
+    remote: &RawEnd,
+    base: &Path,
+    id: &Id,
+) -> Result<CertFiles, ConfigError> {
+    let read = |key: &str, v: Option<&String>, what: &str| -> Result<Vec<u8>, ConfigError> {
+        let Some(f) = v else {
+            return Err(err(
+                &k(key),
+                &format!("the path of {what} (PEM) with auth = \"pubkey\""),
+                "nothing",
+            ));
+        };
+        let path = base.join(f);
+        std::fs::read(&path).map_err(|e| {
+            err(
+                &k(key),
+                "a readable file",
+                format!("{}: {e}", path.display()),
+            )
+        })
+    };
+    let cert_pem = read("local.cert", local.cert.as_ref(), "our certificate")?;
+    let cert = super::cert::certificate_der(&cert_pem)
+        .map_err(|e| err(&k("local.cert"), "an X.509 certificate in PEM", e))?;
+    let key_pem = read("local.key", local.key.as_ref(), "our private key")?;
+    let key = super::cert::private_key_der(&key_pem)
+        .map_err(|e| err(&k("local.key"), &e, "no such block"))?;
+    super::cert::KeySigner::new(&key, &cert).map_err(|e| err(&k("local.key"), &e, "otherwise"))?;
+    let ca_pem = read(
+        "remote.cacert",
+        remote.cacert.as_ref(),
+        "the CA certificate",
+    )?;
+    let ca = super::cert::certificate_der(&ca_pem)
+        .map_err(|e| err(&k("remote.cacert"), "an X.509 certificate in PEM", e))?;
+    super::cert::CaVerifier::new(&ca).map_err(|e| err(&k("remote.cacert"), &e, "otherwise"))?;
+    let parsed = x509_cert::Certificate::from_der(&cert)
+        .map_err(|e| err(&k("local.cert"), "an X.509 certificate", e))?;
+    let ident = bng_ikev2::exchange::Identity {
+        id_type: id.id_type,
+        data: &id.data,
+    };
+    if !super::cert::binds(&parsed, ident) {
+        return Err(err(
+            &k("local.id"),
+            "an identity named in local.cert's subjectAltName (dNSName for a name, rfc822Name for user@domain, iPAddress)",
+            format!("{:?}", String::from_utf8_lossy(&id.data)),
+        ));
+    }
+    Ok(CertFiles { cert, key, ca })
+}
+
 /// Reads and checks one connection table (`base`: where `psk_file` is relative to).
 #[allow(clippy::too_many_lines, reason = "one key after the other")]
 fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection, ConfigError> {
@@ -637,11 +754,20 @@ fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection,
             "none",
         ));
     }
+    let local_auth = c.local.auth.as_deref().unwrap_or("psk");
     for (end, e) in [("local", &c.local), ("remote", &c.remote)] {
-        if let Some(a) = e.auth.as_deref().filter(|a| *a != "psk") {
+        let a = e.auth.as_deref().unwrap_or(local_auth);
+        if a != "psk" && a != "pubkey" {
             return Err(err(
                 &k(&format!("{end}.auth")),
-                "psk (the only method served)",
+                "psk or pubkey (certificates, RFC 7427)",
+                format!("{a:?}"),
+            ));
+        }
+        if a != local_auth {
+            return Err(err(
+                &k(&format!("{end}.auth")),
+                &format!("the method of local.auth ({local_auth}): both ends use one"),
                 format!("{a:?}"),
             ));
         }
@@ -671,29 +797,15 @@ fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection,
             format!("{}", ike.len()),
         ));
     }
-    let Some(psk_file) = c.psk_file.as_deref() else {
-        return Err(err(
-            &k("psk_file"),
-            "the path of a file holding the pre-shared key",
-            "nothing",
-        ));
+    let cert = if local_auth == "pubkey" {
+        Some(cert_files(&k, &c.local, &c.remote, base, &local_id)?)
+    } else {
+        None
     };
-    let psk_path = base.join(psk_file);
-    let psk = std::fs::read(&psk_path).map_err(|e| {
-        err(
-            &k("psk_file"),
-            "a readable file",
-            format!("{}: {e}", psk_path.display()),
-        )
-    })?;
-    let psk = psk.trim_ascii().to_vec();
-    if psk.len() < 16 {
-        return Err(err(
-            &k("psk_file"),
-            "a pre-shared key of at least 16 bytes",
-            format!("{} bytes in {}", psk.len(), psk_path.display()),
-        ));
-    }
+    let psk = match (&cert, c.psk_file.as_deref()) {
+        (Some(_), None) => b"certificate authentication".to_vec(),
+        (_, f) => psk(&k, f, base)?,
+    };
     let fragment_size = if c.fragmentation.unwrap_or(true) {
         let f = c.fragment_size.unwrap_or(1280);
         if f < bng_ikev2::exchange::MIN_FRAGMENT_LEN {
@@ -785,6 +897,7 @@ fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection,
         remote_id,
         ike,
         psk,
+        cert,
         rekey_time: duration(
             &k("rekey_time"),
             c.rekey_time.as_ref(),

@@ -2,6 +2,10 @@
 //! site-to-site / road-warrior gateway built on `bng-ikev2` (key management) and
 //! `bng-esp` (the data plane), route-based through a TUN device.
 //!
+//! - [`cert`]: certificate authentication (RFC 7427 signatures through `bng-ikev2`'s
+//!   `Signer`/`Verifier`): PEM files, ECDSA/RSA with `ring`, X.509 with `RustCrypto`'s
+//!   `x509-cert` (chosen over `x509-parser`: the same maintainers as the `der`/`spki`
+//!   crates the workspace already builds, and fewer new dependencies);
 //! - [`config`]: the swanctl-like TOML configuration, checked before anything starts
 //!   (`examples/ipsec-gw/site.toml` is the commented example);
 //! - [`esp`]: Child SAs installed as `bng-esp` SAs, selector checks, make-before-break
@@ -24,18 +28,22 @@
 //! road-warrior virtual IP from the pool, DPD with re-initiation after peer loss, IKE
 //! fragmentation (RFC 7383) of our `IKE_AUTH` reassembled by strongSwan, and two
 //! strongSwan sites served by one process at once (one initiated by each side), one
-//! rekeying while both carry a 20/s ping.
+//! rekeying while both carry a 20/s ping, and certificate authentication (a CA and two
+//! certificates made with openssl at test time; ECDSA P-256 with strongSwan initiating,
+//! RSA-2048 with ipsec-gw initiating).
 //!
 //! Not served (yet): more than one Child SA per connection or one selector per side;
 //! IPv6; plain ESP (IP protocol 50): ESP is always UDP-encapsulated on 4500 (RFC 3948),
 //! which is what kernel-libipsec before strongSwan 5.9.11 (Debian 12 has 5.9.8) and any
-//! peer behind a NAT speak; certificates and EAP; IPv4 reassembly on the `AF_PACKET` outer side (IKE
+//! peer behind a NAT speak; EAP; CERTREQ (strongSwan needs `send_cert = always`),
+//! intermediate CAs and revocation; IPv4 reassembly on the `AF_PACKET` outer side (IKE
 //! fragmentation, on by default, keeps IKE messages below the MTU instead).
 //! `bng-ikev2` does not yet send or report a Delete of a single Child SA (RFC 7296
 //! section 1.4.1), so after a rekey the old inbound SA is kept for
 //! [`esp::GRACE`] and then dropped locally; when ipsec-gw started the rekey, the peer
 //! keeps its copy of the old Child SA until the IKE SA ends.
 
+pub mod cert;
 pub mod config;
 pub mod esp;
 pub mod outer;

@@ -23,7 +23,7 @@ pub fn strongswan_conf(d: &Path, chd: u8) -> String {
     format!(
         r"charon {{
   load_modular = no
-  load = random nonce openssl aes sha1 sha2 hmac gcm kdf pem pkcs1 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
+  load = random nonce openssl aes sha1 sha2 hmac gcm kdf pem pkcs1 pkcs8 x509 pubkey kernel-libipsec kernel-netlink socket-default vici
   install_routes = yes
   reuse_ikesa = no
   dos_protection = no
@@ -51,7 +51,7 @@ pub fn strongswan_conf(d: &Path, chd: u8) -> String {
   }}
 }}
 swanctl {{
-  load = pem pkcs1 x509 pubkey openssl random
+  load = pem pkcs1 pkcs8 x509 pubkey openssl random
 }}
 ",
         d = d.display()
@@ -200,4 +200,114 @@ pub fn load_all(ns: &Netns, dir: &Path) {
 /// charon's log file in `dir` so far (empty if there is none yet).
 pub fn charon_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("charon.log")).unwrap_or_default()
+}
+
+/// Makes a lab CA with the openssl CLI in `dir`: `ca.pem` (ECDSA P-256, self-signed,
+/// valid for two days) and its key `ca.key`.
+pub fn openssl_ca(dir: &Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=bngkit lab CA",
+        ],
+    );
+}
+
+/// Makes `name.pem`, a certificate issued by [`openssl_ca`]'s CA for the DNS name
+/// `name` (subject CN and subjectAltName), and its PKCS#8 key `name.key`: ECDSA P-256,
+/// or RSA-2048 with `rsa`.
+pub fn openssl_cert(dir: &Path, name: &str, rsa: bool) {
+    let (cert, key) = (format!("{name}.pem"), format!("{name}.key"));
+    let (subj, san) = (format!("/CN={name}"), format!("subjectAltName=DNS:{name}"));
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-nodes",
+        "-keyout",
+        &key,
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-subj",
+        &subj,
+        "-addext",
+        &san,
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+    ];
+    if rsa {
+        args.extend_from_slice(&["-newkey", "rsa:2048"]);
+    } else {
+        args.extend_from_slice(&["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+    }
+    openssl(dir, &args);
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    let out = std::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {}", text(&out));
+}
+
+/// Gives the charon of `dir` certificate authentication for the connection `lab` of
+/// [`swanctl_conf`]: the CA of `pki` and its certificate `name` (files from
+/// [`openssl_cert`]) in its swanctl directory, `auth = pubkey` with `send_cert =
+/// always` (ipsec-gw sends no CERTREQ) and the identities `name` and `peer` (DNS
+/// names) instead of the PSK ones; then reloads. The `pkcs8` plugin must be loaded
+/// by swanctl and charon (see [`strongswan_conf`]'s load lists).
+pub fn use_certificates(ns: &Netns, dir: &Path, pki: &Path, name: &str, peer: &str) {
+    for (from, to) in [
+        ("ca.pem", "x509ca/ca.pem"),
+        (
+            &format!("{name}.pem") as &str,
+            &format!("x509/{name}.pem") as &str,
+        ),
+        (&format!("{name}.key"), &format!("private/{name}.key")),
+    ] {
+        let to = dir.join("swanctl").join(to);
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(pki.join(from), to).unwrap();
+    }
+    let file = dir.join("swanctl/swanctl.conf");
+    let conf = std::fs::read_to_string(&file).unwrap();
+    let (lab, rest) = conf.split_once("  rw {").unwrap();
+    let lab = lab
+        .replace(
+            "    local {\n      auth = psk\n      id = ike1@lab\n    }",
+            &format!(
+                "    send_cert = always\n    local {{\n      auth = pubkey\n      certs = {name}.pem\n      id = {name}\n    }}"
+            ),
+        )
+        .replace(
+            "    remote {\n      auth = psk\n      id = ike2@lab\n    }",
+            &format!("    remote {{\n      auth = pubkey\n      id = {peer}\n      cacerts = ca.pem\n    }}"),
+        );
+    std::fs::write(&file, format!("{lab}  rw {{{rest}")).unwrap();
+    let out = swanctl_in(ns, dir, &["--load-all", "--noprompt"]);
+    assert!(
+        out.contains("loaded connection 'lab'") && out.contains("loaded certificate"),
+        "{out}"
+    );
 }
