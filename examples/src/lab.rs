@@ -187,6 +187,40 @@ pub struct Report {
     pub reference_received: u64,
     /// Per-node counters: `(node, counter, value)`.
     pub counters: Vec<(&'static str, String, u64)>,
+    /// `lab --netns`: the forwarding-load phase, one entry per path measured (bng, and
+    /// the kernel on the same namespaces when asked).
+    pub load: Vec<Load>,
+}
+
+/// One forwarding-load measurement of `lab --netns`: UDP datagrams from the subscriber
+/// namespace through the gateway to the server namespace, as fast as one AF_PACKET
+/// socket sends them, bounded in count and time.
+#[derive(Debug, Clone, Default)]
+pub struct Load {
+    /// What forwarded: `bng (afpacket)`, `kernel + nftables masquerade`, ...
+    pub path: String,
+    /// Datagrams the subscribers' socket sent.
+    pub offered: u64,
+    /// Datagrams the server's interface received.
+    pub forwarded: u64,
+    /// Time from the first send to the last (the count at the server is read 0.5 s later).
+    pub wall: Duration,
+    /// CPU time (user + system) of the gateway process during the phase, when it is one.
+    pub cpu: Option<Duration>,
+}
+
+impl Load {
+    /// Datagrams sent per second.
+    #[must_use]
+    pub fn offered_pps(&self) -> f64 {
+        self.offered as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// Datagrams received by the server per second of the sending.
+    #[must_use]
+    pub fn forwarded_pps(&self) -> f64 {
+        self.forwarded as f64 / self.wall.as_secs_f64().max(1e-9)
+    }
 }
 
 impl Report {
@@ -234,9 +268,44 @@ impl Report {
     }
 }
 
-/// Progress during setup: `(sessions up, subscribers, virtual time)`, PPPoE and IPoE
-/// together.
-pub type Progress<'a> = &'a mut dyn FnMut(usize, usize, Duration);
+/// Where the run is, for a live summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Status {
+    /// Sessions up, PPPoE and IPoE together.
+    pub up: usize,
+    /// Subscribers, PPPoE and IPoE together.
+    pub total: usize,
+    /// Virtual time of the setup (`lab --netns`: real time since its phase began).
+    pub time: Duration,
+    /// Packets forwarded so far (0 during setup).
+    pub forwarded: u64,
+    /// Wall-clock time the forwarding plane took for them.
+    pub forward_wall: Duration,
+    /// Packets dropped by the plane so far, every reason (spoofed sources included).
+    pub drops: u64,
+}
+
+impl Status {
+    /// Status during setup.
+    #[must_use]
+    pub fn setup(up: usize, total: usize, time: Duration) -> Self {
+        Self {
+            up,
+            total,
+            time,
+            ..Self::default()
+        }
+    }
+
+    /// Millions of packets per wall-clock second of the plane so far.
+    #[must_use]
+    pub fn mpps(&self) -> f64 {
+        self.forwarded as f64 / self.forward_wall.as_secs_f64().max(1e-9) / 1e6
+    }
+}
+
+/// The live-summary callback: called during setup and forwarding.
+pub type Progress<'a> = &'a mut dyn FnMut(&Status);
 
 /// The lab's deterministic randomness as a `RngCore` (the PPPoE control plane draws its
 /// cookie key, magic numbers and CHAP challenges from it).
@@ -683,7 +752,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
         }
         up = usize::try_from(pppoe.cp.stats.ipcp_up).unwrap_or(usize::MAX);
         if opt.progress_every > 0 && round % opt.progress_every == 0 {
-            progress(up, n + m, now);
+            progress(&Status::setup(up, n + m, now));
         }
         let hosts_up = subs.iter().filter(|s| s.addr.is_some()).count();
         if hosts_up == n && up == n {
@@ -722,7 +791,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             );
         }
     }
-    progress(up, n + m, now);
+    progress(&Status::setup(up, n + m, now));
     report.setup_wall = t0.elapsed();
     report.setup_virtual = now.saturating_sub(Duration::from_secs(1));
     report.sessions_up = subs.iter().filter(|s| s.addr.is_some()).count().min(up);
@@ -758,7 +827,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             &mut g,
             &mut ctl,
             &mut tx,
-            &mut |b, t| progress(report.sessions_up + b, n + m, t),
+            &mut |b, t| progress(&Status::setup(report.sessions_up + b, n + m, t)),
         );
         report.ipoe_setup_wall = t1.elapsed();
         report.ipoe_setup_virtual = now.saturating_sub(ipoe_t0);
@@ -831,6 +900,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
         }
     }
     now += Duration::from_millis(1);
+    let up_total = report.sessions_up + report.ipoe_up;
     let mut plane = lab_plane(Some(nat), [&pppoe.sessions, &ipoe_reg]);
     plane.now = now;
     let pass = forward_pass(
@@ -851,6 +921,16 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
                 report.ipoe_received += 1;
             }
             None => {}
+        },
+        &mut |plane, pass| {
+            progress(&Status {
+                up: up_total,
+                total: n + m,
+                time: now,
+                forwarded: plane.forwarded,
+                forward_wall: pass.wall,
+                drops: plane_drops(plane),
+            });
         },
     );
     report.sent = pass.sent;
@@ -878,6 +958,7 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
             &mut |f| {
                 ok += u64::from(valid_reply(f, &subs, &isubs, &by_mac, &ipoe_by_mac).is_some());
             },
+            &mut |_, _| {},
         );
         report.reference_forwarded = plain.forwarded;
         report.reference_wall = pass.wall;
@@ -1413,9 +1494,11 @@ fn forward_pass<'p>(
     upstream: &mut Memory,
     pool: &mut Pool<'p>,
     reply: &mut dyn FnMut(&[u8]),
+    progress: &mut dyn FnMut(&GraphPlane<'p, '_>, &Pass),
 ) -> Pass {
     let mut pass = Pass::default();
     let mut queued = 0usize;
+    let mut bursts = 0usize;
     for j in 0..packets {
         for s in senders {
             access.push_rx(&s.frame(s.addr, j, b"bngkit-lab"));
@@ -1433,10 +1516,15 @@ fn forward_pass<'p>(
             if queued >= bng_dataplane::graph::FRAME_SIZE {
                 flush(plane, access, upstream, pool, &mut pass, reply);
                 queued = 0;
+                bursts += 1;
+                if bursts % 64 == 0 {
+                    progress(plane, &pass);
+                }
             }
         }
     }
     flush(plane, access, upstream, pool, &mut pass, reply);
+    progress(plane, &pass);
     pass
 }
 
@@ -1548,4 +1636,15 @@ fn thread_cpu() -> Duration {
         u64::try_from(ts.tv_sec).unwrap_or(0),
         u32::try_from(ts.tv_nsec).unwrap_or(0),
     )
+}
+
+/// Packets `plane` dropped so far: its own drops and its nodes' drop counters.
+fn plane_drops(plane: &GraphPlane<'_, '_>) -> u64 {
+    plane.drops.values().sum::<u64>()
+        + plane
+            .counter_rows()
+            .iter()
+            .filter(|(_, k, _)| k.starts_with("drop."))
+            .map(|r| r.2)
+            .sum::<u64>()
 }

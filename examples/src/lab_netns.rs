@@ -37,7 +37,7 @@ use bng_pppoe::client::{
 use bng_pppoe::ppp::session::{Config as PppConfig, Credentials, Event as PppEvent, Session};
 use bng_testkit::netns::{Netns, Peer, veth, wait_for};
 
-use crate::lab::Report;
+use crate::lab::{Load, Progress, Report, Status};
 use crate::net::{Udp4, parse_udp4};
 
 /// The server's address (upstream side).
@@ -68,7 +68,18 @@ pub struct NetnsOptions {
     pub backend: String,
     /// Work directory (config, users file, bng log).
     pub dir: PathBuf,
+    /// Datagrams of the forwarding-load phase (0: no load phase).
+    pub load_packets: u64,
+    /// Time limit of the forwarding-load phase.
+    pub load_time: Duration,
+    /// Also measure the Linux kernel (IPv4 forwarding + nftables masquerade) with the same
+    /// load on the same namespaces, after bng has stopped.
+    pub kernel: bool,
 }
+
+/// UDP port of the load phase's sink on the server (a bound socket nobody reads, so the
+/// server sends no ICMP port unreachable back).
+pub const SINK_PORT: u16 = 9;
 
 /// Whether this process may create namespaces: the error says what to do otherwise.
 ///
@@ -188,7 +199,7 @@ fn pppoe_setup<'c>(
     subs: &mut [PppSub<'c>],
     cfgs: &'c [PppConfig<'c>],
     by_mac: &HashMap<[u8; 6], usize>,
-    progress: &mut dyn FnMut(usize, usize, Duration),
+    progress: Progress<'_>,
 ) -> [u8; 6] {
     let m = subs.len();
     let t0 = Instant::now();
@@ -201,7 +212,7 @@ fn pppoe_setup<'c>(
         let now = t0.elapsed();
         let up = subs.iter().filter(|s| s.addr.is_some()).count();
         if now >= last_progress + Duration::from_millis(200) || up == m {
-            progress(up, m, now);
+            progress(&Status::setup(up, m, now));
             last_progress = now;
         }
         if up == m {
@@ -290,10 +301,7 @@ struct Sub {
     clippy::too_many_lines,
     reason = "setup, the two phases and the report, in order"
 )]
-pub fn run(
-    opt: &NetnsOptions,
-    progress: &mut dyn FnMut(usize, usize, Duration),
-) -> Result<Report, String> {
+pub fn run(opt: &NetnsOptions, progress: Progress<'_>) -> Result<Report, String> {
     check_root()?;
     let n = opt.ipoe;
     std::fs::create_dir_all(&opt.dir).map_err(|e| format!("{}: {e}", opt.dir.display()))?;
@@ -453,7 +461,7 @@ pub fn run(
         }
         let up = subs.iter().filter(|s| s.addr.is_some()).count();
         if now >= last_progress + Duration::from_millis(200) || up == n {
-            progress(up, n, now);
+            progress(&Status::setup(up, n, now));
             last_progress = now;
         }
         if up == n {
@@ -550,7 +558,44 @@ pub fn run(
         s.echoes = *e;
     }
     let fwd = t1.elapsed();
+
+    // ---- phase 3: forwarding load (IPoE subscribers → server), bounded ----
+    let mut load = Vec::new();
+    let sink = s.run_in(|| UdpSocket::bind((SERVER, SINK_PORT)));
+    let up_subs: Vec<(usize, [u8; 6], Ipv4Addr)> = subs
+        .iter()
+        .enumerate()
+        .filter_map(|(i, x)| x.addr.map(|a| (i, x.mac, a)))
+        .collect();
+    if opt.load_packets > 0 && !up_subs.is_empty() && sink.is_ok() {
+        let frames = load_frames(&up_subs, bng_mac);
+        let cpu0 = process_cpu(bng.pid());
+        let mut l = blast(&sock, &frames, opt, || rx_packets(&s, "up1"));
+        l.cpu = cpu0.and_then(|c0| process_cpu(bng.pid()).map(|c1| c1.saturating_sub(c0)));
+        l.path = format!("bng ({})", opt.backend);
+        progress(&Status {
+            up: up + ppp_up,
+            total: n + m,
+            time: t0.elapsed(),
+            forwarded: l.forwarded,
+            forward_wall: l.wall,
+            drops: l.offered.saturating_sub(l.forwarded),
+        });
+        load.push(l);
+    }
     bng.stop();
+    if opt.kernel && opt.load_packets > 0 && !up_subs.is_empty() && sink.is_ok() {
+        match kernel_forwarding(&g) {
+            Ok(router_mac) => {
+                let frames = load_frames(&up_subs, router_mac);
+                let mut l = blast(&sock, &frames, opt, || rx_packets(&s, "up1"));
+                l.path = "kernel forwarding + nftables masquerade".into();
+                load.push(l);
+            }
+            Err(e) => eprintln!("lab --netns: no kernel comparison: {e}"),
+        }
+    }
+    drop(sink);
     stop.store(true, Ordering::Relaxed);
     let _ = echo_thread.join();
     let received: u64 = echoes.iter().sum();
@@ -587,6 +632,7 @@ pub fn run(
         ipoe_received: received,
         forwarded: sent + ppp_sent + received + ppp_received,
         forward_wall: fwd,
+        load,
         ..Report::default()
     })
 }
@@ -660,4 +706,110 @@ fn drain_both(
             }
         }
     }
+}
+
+/// One datagram per IPoE subscriber up, to the server's sink port, each its own flow
+/// (source port) and so its own NAT44 session.
+fn load_frames(subs: &[(usize, [u8; 6], Ipv4Addr)], gw_mac: [u8; 6]) -> Vec<Vec<u8>> {
+    subs.iter()
+        .map(|&(i, mac, a)| {
+            Udp4 {
+                src_mac: mac,
+                dst_mac: gw_mac,
+                src: a,
+                dst: SERVER,
+                src_port: 30_000 + (i % 30_000) as u16,
+                dst_port: SINK_PORT,
+            }
+            .frame(&[0u8; 18])
+        })
+        .collect()
+}
+
+/// Sends `frames` round robin as fast as the socket takes them, until
+/// `opt.load_packets` are sent or `opt.load_time` has passed; counts what reached the
+/// server (`rx()` before, and 0.5 s after the last send).
+fn blast(sock: &Socket, frames: &[Vec<u8>], opt: &NetnsOptions, rx: impl Fn() -> u64) -> Load {
+    let before = rx();
+    let t = Instant::now();
+    let mut sent = 0u64;
+    'send: loop {
+        for f in frames {
+            if sent >= opt.load_packets || (sent % 256 == 0 && t.elapsed() >= opt.load_time) {
+                break 'send;
+            }
+            if sock.send(f).is_ok() {
+                sent += 1;
+            }
+        }
+    }
+    let wall = t.elapsed();
+    std::thread::sleep(Duration::from_millis(500));
+    Load {
+        offered: sent,
+        forwarded: rx().saturating_sub(before),
+        wall,
+        ..Load::default()
+    }
+}
+
+/// Packets received by `dev` in `ns` (its sysfs counter).
+fn rx_packets(ns: &Netns, dev: &str) -> u64 {
+    let out = ns.exec(&[
+        "cat",
+        &format!("/sys/class/net/{dev}/statistics/rx_packets"),
+    ]);
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0)
+}
+
+/// User + system CPU time of process `pid` (`/proc/<pid>/stat`, clock ticks of 10 ms).
+fn process_cpu(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // fields after the command name in parentheses; utime and stime are fields 14, 15
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
+/// The gateway namespace as a Linux router (RFC 1812 forwarding, nftables masquerade
+/// toward the server, like `../shared/lab/kfwd.sh`) on the same veths bng used; returns
+/// the access interface's MAC, the subscribers' next hop.
+fn kernel_forwarding(g: &Netns) -> Result<[u8; 6], String> {
+    if !bng_testkit::netns::have_tool("nft") {
+        return Err("nft not installed".into());
+    }
+    g.ip(&["addr", "add", "100.65.0.1/16", "dev", "acc"]);
+    g.ip(&["addr", "add", "192.0.2.1/24", "dev", "up0"]);
+    for k in [
+        "net.ipv4.ip_forward=1",
+        "net.ipv4.conf.all.rp_filter=0",
+        "net.ipv4.conf.acc.rp_filter=0",
+    ] {
+        g.exec(&["sysctl", "-qw", k]);
+    }
+    let nft = g.exec(&[
+        "nft",
+        "add table ip labnat; add chain ip labnat post { type nat hook postrouting priority srcnat; }; add rule ip labnat post oifname up0 masquerade",
+    ]);
+    if !nft.status.success() {
+        return Err(format!(
+            "nft: {}",
+            String::from_utf8_lossy(&nft.stderr).trim()
+        ));
+    }
+    let out = g.exec(&["cat", "/sys/class/net/acc/address"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut mac = [0u8; 6];
+    let mut parts = text.trim().split(':');
+    for b in &mut mac {
+        *b = parts
+            .next()
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .ok_or_else(|| format!("MAC of acc: {text:?}"))?;
+    }
+    Ok(mac)
 }

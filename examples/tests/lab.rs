@@ -35,7 +35,7 @@ fn lab_with_1000_pppoe_and_1000_ipoe_subscribers_reports_no_failures() {
         progress_every: 0,
         reference: true,
     };
-    let r = run(&opt, &mut |_, _, _| {});
+    let r = run(&opt, &mut |_| {});
     assert_eq!(r.sessions_up, 1000);
     assert_eq!(r.ipoe_up, 1000);
     assert_eq!(r.failures, 0);
@@ -102,7 +102,7 @@ fn lab_with_pppoe_only_still_works() {
         progress_every: 0,
         reference: true,
     };
-    let r = run(&opt, &mut |_, _, _| {});
+    let r = run(&opt, &mut |_| {});
     assert_eq!((r.sessions_up, r.ipoe_up, r.failures), (20, 0, 0));
     assert_eq!(r.received, 40);
 }
@@ -117,8 +117,8 @@ fn lab_is_deterministic_for_a_seed() {
         progress_every: 0,
         reference: true,
     };
-    let a = run(&opt, &mut |_, _, _| {});
-    let b = run(&opt, &mut |_, _, _| {});
+    let a = run(&opt, &mut |_| {});
+    let b = run(&opt, &mut |_| {});
     assert_eq!(a.counters, b.counters);
     assert_eq!(a.setup_virtual, b.setup_virtual);
     assert_eq!(a.ipoe_setup_virtual, b.ipoe_setup_virtual);

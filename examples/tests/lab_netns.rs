@@ -15,6 +15,7 @@
 
 use core::time::Duration;
 
+use bng_examples::lab::Status;
 use bng_examples::lab_netns::{NetnsOptions, run};
 use bng_testkit::netns::{require, workdir};
 
@@ -30,12 +31,20 @@ fn lab_netns_50_ipoe_subscribers_through_bng_and_nat44() {
         bng: env!("CARGO_BIN_EXE_bng").into(),
         backend: "afpacket".into(),
         dir: workdir(&format!("lab_netns-{}", std::process::id())),
+        load_packets: 20_000,
+        load_time: Duration::from_secs(2),
+        kernel: false,
     };
     let mut last = 0;
-    let r = run(&opt, &mut |up, n, t: Duration| {
-        if up != last {
-            eprintln!("lab --netns: {up}/{n} up at {:.2} s", t.as_secs_f64());
-            last = up;
+    let r = run(&opt, &mut |st: &Status| {
+        if st.up != last {
+            eprintln!(
+                "lab --netns: {}/{} up at {:.2} s",
+                st.up,
+                st.total,
+                st.time.as_secs_f64()
+            );
+            last = st.up;
         }
     })
     .unwrap();
@@ -63,4 +72,16 @@ fn lab_netns_50_ipoe_subscribers_through_bng_and_nat44() {
     assert_eq!(r.failures, 0);
     assert!(r.setup_wall < Duration::from_secs(30));
     assert!(r.ipoe_setup_wall < Duration::from_secs(30));
+    // the bounded forwarding-load phase: most of it reaches the server through bng
+    let l = &r.load[0];
+    eprintln!(
+        "lab --netns: load {}: offered {} in {:.2} s, {} at the server ({:.0} pps)",
+        l.path,
+        l.offered,
+        l.wall.as_secs_f64(),
+        l.forwarded,
+        l.forwarded_pps()
+    );
+    assert!(l.offered > 0 && l.offered <= 20_000);
+    assert!(l.forwarded > 0, "bng:\n{log}");
 }
