@@ -522,12 +522,129 @@ impl Node for SubscriberInput<'_> {
 }
 
 crate::label! {
+    /// Edges of `pppoe-fast-input`.
+    pub enum FastNext {
+        /// Anything but the common case: to `pppoe-session-input` and the rest of
+        /// the general path (unchanged).
+        Slow => "pppoe-session-input",
+        /// Decapsulated, checked and counted: to `ip4-lookup`.
+        Route => "ip4-lookup",
+        /// Decapsulated, checked and counted: to `ip4-lookup` and `nat44` in2out.
+        Nat => "ip4-lookup-nat",
+        /// Decapsulated and checked, session with an upstream policer (no NAT).
+        Police => "qos-police-up",
+        /// Decapsulated and checked, session with an upstream policer and NAT.
+        PoliceNat => "qos-police-up-nat",
+    }
+}
+
+crate::label! {
+    /// Drop reasons of `pppoe-fast-input` (none: what it does not forward goes to
+    /// the general path, which counts its drops).
+    pub enum FastDrop {
+        /// Never used.
+        Never => "never",
+    }
+}
+
+/// `pppoe-fast-input`: `pppoe-session-input` and `subscriber-input` in one pass for
+/// the common case, a PPPoE session frame (RFC 2516 section 6) carrying IPv4 (PPP
+/// protocol 0x0021) with a 20-byte header, not a TCP SYN (those need `tcp-mss-clamp`),
+/// of a live session, from the session's address: one hash lookup from the PPPoE key
+/// to the session slot, anti-spoofing against the slot, the session's counters, the
+/// decapsulation, and the NAT / QoS decision from the slot's flags. Everything else
+/// (PPP control, IPv6, IPv4 options, SYNs, unknown sessions, spoofed sources,
+/// malformed headers) goes unchanged to the general path, which handles and counts it
+/// as before. (A flow's SYN thus takes the general path; its later packets do not
+/// overtake it, since the general path's packets go first within the frame.)
+struct PppoeFast<'t> {
+    pppoe: &'t PppoeSessionInput,
+    t: &'t mut Table,
+    /// Whether SYNs must go the general path (`tcp-mss-clamp` on).
+    mss: bool,
+}
+
+impl Node for PppoeFast<'_> {
+    type Next = FastNext;
+    type Drop = FastDrop;
+    const NAME: &'static str = "pppoe-fast-input";
+
+    #[inline]
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<FastNext, FastDrop> {
+        let l3 = usize::from(pkt.meta.l3_offset);
+        let d = pkt.data();
+        let (Some(src_mac), Some(h)) = (
+            d.get(6..).and_then(<[u8]>::first_chunk::<6>),
+            d.get(l3..).and_then(<[u8]>::first_chunk::<28>),
+        ) else {
+            return Verdict::Next(FastNext::Slow);
+        };
+        // RFC 2516 section 4: VER 1, TYPE 1, CODE 0x00 (session data); PPP IPv4
+        let ppp_len = usize::from(u16::from_be_bytes([h[4], h[5]]));
+        if h[0] != 0x11
+            || h[1] != 0
+            || h[6] != 0x00
+            || h[7] != 0x21
+            || h[8] != 0x45
+            || ppp_len < 22
+            || d.len() < l3 + 6 + ppp_len
+        {
+            return Verdict::Next(FastNext::Slow);
+        }
+        // TCP (protocol 6), first fragment: a SYN needs the MSS clamp
+        if self.mss && h[17] == 6 && ((h[14] & 0x1f) | h[15]) == 0 {
+            match d.get(l3 + 8 + 33) {
+                Some(f) if f & 0x02 == 0 => {}
+                _ => return Verdict::Next(FastNext::Slow),
+            }
+        }
+        let key = SessionKey {
+            mac: *src_mac,
+            session_id: u16::from_be_bytes([h[2], h[3]]),
+            vlans: pkt.meta.vlans,
+        };
+        let Some(handle) = self.pppoe.get(&key) else {
+            return Verdict::Next(FastNext::Slow);
+        };
+        let Some(slot) = (handle as usize)
+            .checked_sub(1)
+            .and_then(|i| self.t.slots.get_mut(i))
+        else {
+            return Verdict::Next(FastNext::Slow);
+        };
+        let src = u32::from_be_bytes([h[20], h[21], h[22], h[23]]);
+        let f = slot.flags;
+        if f & Slot::LIVE == 0 || src != slot.addr {
+            return Verdict::Next(FastNext::Slow);
+        }
+        let payload = ppp_len - 2;
+        // strip Ethernet + VLANs + PPPoE (6) + PPP protocol (2) and the padding (in
+        // bounds: checked above)
+        if !pkt.pull_front(l3 + 8) || !pkt.set_len(payload) {
+            return Verdict::Next(FastNext::Slow);
+        }
+        if f & Slot::QOS_UP == 0 {
+            slot.counters.up_packets += 1;
+            slot.counters.up_bytes += payload as u64;
+        }
+        pkt.meta.l3_offset = 0;
+        pkt.meta.subscriber = handle;
+        Verdict::Next(match (f & Slot::QOS_UP != 0, f & Slot::NAT != 0) {
+            (false, false) => FastNext::Route,
+            (false, true) => FastNext::Nat,
+            (true, false) => FastNext::Police,
+            (true, true) => FastNext::PoliceNat,
+        })
+    }
+}
+
+crate::label! {
     /// Edges of `subscriber-output`.
     pub enum SubOutNext {
         /// Encapsulated toward an IPoE subscriber: to `interface-output`.
         Output => "interface-output",
-        /// Encapsulated toward a PPPoE subscriber: to `tcp-mss-clamp`, then
-        /// `interface-output`.
+        /// Encapsulated toward a PPPoE subscriber, possibly a TCP SYN: to
+        /// `tcp-mss-clamp`, then `interface-output` (other PPPoE packets take `Output`).
         Pppoe => "tcp-mss-clamp",
         /// Encapsulated toward a subscriber with downstream QoS: to
         /// `qos-police-down` and the `qos-shaper`, then as above.
@@ -580,10 +697,18 @@ impl Node for SubscriberOutput<'_> {
             return Verdict::Drop(SubOutDrop::BadHeader);
         }
         let dst = u32::from_be_bytes([h[16], h[17], h[18], h[19]]);
+        // a TCP first fragment (protocol 6, offset 0) that may be a SYN: only those
+        // need `tcp-mss-clamp` (which passes what is not a SYN unchanged)
+        let maybe_syn = h[9] == 6
+            && ((h[6] & 0x1f) | h[7]) == 0
+            && pkt.data().get(33).is_none_or(|f| f & 0x02 != 0);
         let Some(&idx) = self.t.by_addr.get(&dst) else {
             return Verdict::Drop(SubOutDrop::NoSession);
         };
-        if !header_checksum_ok(h) {
+        let Some(h) = pkt.data_mut().first_chunk_mut::<20>() else {
+            return Verdict::Drop(SubOutDrop::BadHeader);
+        };
+        if !ip4::header_checksum_ok(h) {
             return Verdict::Drop(SubOutDrop::BadChecksum);
         }
         if h[8] <= 1 {
@@ -625,7 +750,7 @@ impl Node for SubscriberOutput<'_> {
         pkt.meta.subscriber = idx + 1;
         if qos {
             Verdict::Next(SubOutNext::Qos)
-        } else if pppoe {
+        } else if pppoe && maybe_syn {
             Verdict::Next(SubOutNext::Pppoe)
         } else {
             Verdict::Next(SubOutNext::Output)
@@ -638,20 +763,6 @@ fn slot_hdr_len(n: usize) -> u8 {
     u8::try_from(n).unwrap_or(0)
 }
 
-/// RFC 1071 sum over a 20-byte header, as five 32-bit words.
-#[inline]
-fn header_checksum_ok(h: &[u8; 20]) -> bool {
-    let mut s = 0u64;
-    for w in h.chunks_exact(4) {
-        s += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s == 0xffff
-}
-
 /// Counters of the graph's nodes, added once per frame.
 #[derive(Debug, Clone)]
 pub struct BngCounters {
@@ -661,6 +772,9 @@ pub struct BngCounters {
     pub arp: Counters,
     /// `pppoe-session-input`.
     pub pppoe: Counters,
+    /// `pppoe-fast-input` (PPPoE IPv4 data of live sessions: decap, anti-spoofing,
+    /// counters in one pass; the rest goes on to `pppoe-session-input`).
+    pub pppoe_fast: Counters,
     /// `ip4-input`.
     pub ip4_input: Counters,
     /// `ipoe-input`.
@@ -792,6 +906,7 @@ pub struct Bng<'p> {
     eth_out: Vec<Frame<'p>>,
     arp_out: Vec<Frame<'p>>,
     pppoe_out: Vec<Frame<'p>>,
+    fast_out: Vec<Frame<'p>>,
     ip4_in_out: Vec<Frame<'p>>,
     ipoe_out: Vec<Frame<'p>>,
     sub_in_out: Vec<Frame<'p>>,
@@ -892,6 +1007,7 @@ impl<'p> Bng<'p> {
                 ethernet: Counters::for_node::<EthernetInput>(),
                 arp: Counters::for_node::<ArpInput>(),
                 pppoe: Counters::for_node::<PppoeSessionInput>(),
+                pppoe_fast: Counters::for_node::<PppoeFast<'_>>(),
                 ip4_input: Counters::for_node::<Ip4Input>(),
                 ipoe: Counters::for_node::<IpoeInput>(),
                 sub_in: Counters::for_node::<SubscriberInput<'_>>(),
@@ -925,6 +1041,7 @@ impl<'p> Bng<'p> {
             eth_out: frames::<EthernetInput>(),
             arp_out: frames::<ArpInput>(),
             pppoe_out: frames::<PppoeSessionInput>(),
+            fast_out: frames::<PppoeFast<'_>>(),
             ip4_in_out: frames::<Ip4Input>(),
             ipoe_out: frames::<IpoeInput>(),
             sub_in_out: frames::<SubscriberInput<'_>>(),
@@ -1425,9 +1542,27 @@ impl<'p> Bng<'p> {
         c.ip6_dropped += f.len() as u64;
         pool.free_all(f);
 
-        // PPPoE session decap
+        // PPPoE session data: the fast path (decap, anti-spoofing, counters in one
+        // pass), then the general path for the rest
         let mut f = take(&mut self.eth_out, ethernet::Next::PppoeSession as usize);
-        warm_pppoe(&self.pppoe, &f);
+        if self.table.slots.len() >= WARM_MIN_SESSIONS {
+            warm_pppoe(&self.pppoe, &self.table, &f);
+        }
+        run(
+            &mut PppoeFast {
+                pppoe: &self.pppoe,
+                t: &mut self.table,
+                mss: self.mss.is_some(),
+            },
+            &mut f,
+            &mut self.fast_out,
+            pool,
+            &mut c.pppoe_fast,
+            tr,
+        );
+        restore(&mut self.eth_out, ethernet::Next::PppoeSession as usize, f);
+        let slow = FastNext::Slow as usize;
+        let mut f = take(&mut self.fast_out, slow);
         run(
             &mut self.pppoe,
             &mut f,
@@ -1436,7 +1571,7 @@ impl<'p> Bng<'p> {
             &mut c.pppoe,
             tr,
         );
-        restore(&mut self.eth_out, ethernet::Next::PppoeSession as usize, f);
+        restore(&mut self.fast_out, slow, f);
         clock.lap(&mut c.nanos[2]);
         let f = &mut self.pppoe_out[pppoe::Next::Control as usize];
         punt_all(
@@ -1507,10 +1642,12 @@ impl<'p> Bng<'p> {
             restore(&mut self.pppoe_out, edge, f);
         }
 
-        // subscriber-input: PPPoE and IPoE upstream packets
+        // subscriber-input: PPPoE (general path) and IPoE upstream packets
         {
-            warm_slots(&self.table, &self.pppoe_out[pppoe::Next::Ip4 as usize]);
-            warm_slots(&self.table, &self.ipoe_out[ipoe::Next::Ip4 as usize]);
+            if self.table.slots.len() >= WARM_MIN_SESSIONS {
+                warm_slots(&self.table, &self.pppoe_out[pppoe::Next::Ip4 as usize]);
+                warm_slots(&self.table, &self.ipoe_out[ipoe::Next::Ip4 as usize]);
+            }
             let mut node = SubscriberInput { t: &mut self.table };
             for (outs, edge) in [
                 (&mut self.pppoe_out, pppoe::Next::Ip4 as usize),
@@ -1526,6 +1663,18 @@ impl<'p> Bng<'p> {
                     tr,
                 );
                 restore(outs, edge, f);
+            }
+        }
+        // the fast path's packets join after the general path's
+        for (from, to) in [
+            (FastNext::Route, SubInNext::Route),
+            (FastNext::Nat, SubInNext::Nat),
+            (FastNext::Police, SubInNext::Police),
+            (FastNext::PoliceNat, SubInNext::PoliceNat),
+        ] {
+            let fr = &mut self.fast_out[from as usize];
+            if !fr.is_empty() {
+                self.sub_in_out[to as usize].append(fr);
             }
         }
         clock.lap(&mut c.nanos[5]);
@@ -1655,14 +1804,16 @@ impl<'p> Bng<'p> {
 
         pool.free_all(&mut self.nat_out_out[hp]);
         {
-            warm_by_addr(
-                &self.table,
-                &self.nat_out_out[nat_node::Next::Forward as usize],
-            );
-            warm_by_addr(
-                &self.table,
-                &self.ip4_in_out[Ip4InNext::Subscriber as usize],
-            );
+            if self.table.slots.len() >= WARM_MIN_SESSIONS {
+                warm_by_addr(
+                    &self.table,
+                    &self.nat_out_out[nat_node::Next::Forward as usize],
+                );
+                warm_by_addr(
+                    &self.table,
+                    &self.ip4_in_out[Ip4InNext::Subscriber as usize],
+                );
+            }
             let mut node = SubscriberOutput { t: &mut self.table };
             for (outs, edge) in [
                 (&mut self.nat_out_out, nat_node::Next::Forward as usize),
@@ -1735,6 +1886,14 @@ impl<'p> Bng<'p> {
             &mut self.rewrite_out[ip4::RewriteNext::Output as usize],
             &mut self.sub_out_out[SubOutNext::Output as usize],
         ] {
+            // the common case, a whole frame to one port: moved in one go
+            if let Some(first) = out.first().map(|p| p.meta.tx_if)
+                && out.iter().all(|p| p.meta.tx_if == first)
+                && let Some(f) = tx.get_mut(usize::from(first))
+            {
+                f.append(out);
+                continue;
+            }
             for p in out.drain(..) {
                 if let Some(f) = tx.get_mut(usize::from(p.meta.tx_if)) {
                     f.push(p);
@@ -1830,6 +1989,7 @@ impl<'p> Bng<'p> {
         for (name, rows) in [
             (EthernetInput::NAME, c.ethernet.rows::<EthernetInput>()),
             (ArpInput::NAME, c.arp.rows::<ArpInput>()),
+            (PppoeFast::NAME, c.pppoe_fast.rows::<PppoeFast<'_>>()),
             (PppoeSessionInput::NAME, c.pppoe.rows::<PppoeSessionInput>()),
             (Ip4Input::NAME, c.ip4_input.rows::<Ip4Input>()),
             (IpoeInput::NAME, c.ipoe.rows::<IpoeInput>()),
@@ -1908,11 +2068,15 @@ fn account(t: &mut Table, f: &mut Frame<'_>, up: bool) {
 // not depend on each other, so their cache misses overlap, and the node's own lookups
 // then hit the cache. (The NAT44 translator's `translate_batch` does the same inside.)
 
-/// The PPPoE session table entries of a frame's packets (as `pppoe-session-input`
-/// will look them up).
-fn warm_pppoe(t: &PppoeSessionInput, f: &Frame<'_>) {
-    let mut acc = 0u32;
-    for p in f {
+/// Sessions from which the warm-up passes run: below, the tables (64-byte slots, the
+/// hash maps) stay in the L2 cache and a warm-up pass would only repeat the lookups.
+const WARM_MIN_SESSIONS: usize = 8192;
+
+/// The PPPoE session table entries of a frame's packets (as `pppoe-fast-input` will
+/// look them up), then their session slots.
+fn warm_pppoe(t: &PppoeSessionInput, table: &Table, f: &Frame<'_>) {
+    let mut handles = [0u32; FRAME_SIZE];
+    for (p, h) in f.iter().zip(handles.iter_mut()) {
         let d = p.data();
         let l3 = usize::from(p.meta.l3_offset);
         let (Some(mac), Some(sid)) = (
@@ -1926,7 +2090,14 @@ fn warm_pppoe(t: &PppoeSessionInput, f: &Frame<'_>) {
             session_id: u16::from_be_bytes(*sid),
             vlans: p.meta.vlans,
         };
-        acc ^= t.get(&key).unwrap_or(0);
+        *h = t.get(&key).unwrap_or(0);
+    }
+    let mut acc = 0u32;
+    for &h in handles.iter().take(f.len()) {
+        acc ^= (h as usize)
+            .checked_sub(1)
+            .and_then(|i| table.slots.get(i))
+            .map_or(0, |s| s.addr);
     }
     core::hint::black_box(acc);
 }

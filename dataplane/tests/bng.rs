@@ -940,3 +940,49 @@ fn downstream_policer_remarks_and_drops() {
     assert_eq!(bng.session_counters(SessionId(5)).unwrap().down_packets, 4);
     assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
 }
+
+/// PPPoE IPv4 data takes `pppoe-fast-input` (decap, anti-spoofing, counters in one
+/// pass); what it does not handle goes unchanged to the general path and is handled
+/// and counted there: a spoofed source, an unknown session, a header with options.
+#[test]
+fn pppoe_fast_path_and_its_fallbacks() {
+    let mut bng = Bng::new(cfg(), None).unwrap();
+    let mut arena = Arena::new(64);
+    let mut pool = arena.pool();
+    bng.add_route(default_route()).unwrap();
+    bng.add_session(pppoe_session(9, 0x99, [7, 0], [192, 0, 2, 9], false))
+        .unwrap();
+    let frame = |sid: u16, src: [u8; 4], ip: Option<Vec<u8>>| {
+        let ip = ip.unwrap_or_else(|| udp(src, HOST, 5000, 53, b"data"));
+        eth(GW_MAC, sub_mac(9), &[7], 0x8864, &pppoe(sid, 0x0021, &ip))
+    };
+    // a 24-byte header (one NOP option word): the general path forwards it
+    let mut opt = udp([192, 0, 2, 9], HOST, 5000, 53, b"data");
+    opt[0] = 0x46;
+    opt.splice(20..20, [1u8, 1, 1, 0]);
+    let tl = (opt.len() as u16).to_be_bytes();
+    opt[2..4].copy_from_slice(&tl);
+    opt[10..12].copy_from_slice(&[0, 0]);
+    let c = csum(&opt[..24]);
+    opt[10..12].copy_from_slice(&c.to_be_bytes());
+    let [_, up] = step(
+        &mut bng,
+        &mut pool,
+        &[
+            (0, frame(0x99, [192, 0, 2, 9], None)),
+            (0, frame(0x99, [192, 0, 2, 66], None)),
+            (0, frame(0x98, [192, 0, 2, 9], None)),
+            (0, frame(0x99, [192, 0, 2, 9], Some(opt))),
+        ],
+    );
+    assert_eq!(up.len(), 2, "{:?}", bng.counter_rows());
+    assert_eq!(up[0][14], 0x46, "the general path's packet first");
+    assert_eq!(up[1][14], 0x45);
+    assert_eq!(row(&bng, "pppoe-fast-input", "next.ip4-lookup"), 1);
+    assert_eq!(row(&bng, "pppoe-fast-input", "next.pppoe-session-input"), 3);
+    assert_eq!(row(&bng, "subscriber-input", "drop.spoofed-source"), 1);
+    assert_eq!(row(&bng, "pppoe-session-input", "drop.unknown-session"), 1);
+    let c = bng.session_counters(SessionId(9)).unwrap();
+    assert_eq!(c.up_packets, 2);
+    assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
+}

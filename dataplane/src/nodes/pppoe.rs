@@ -36,7 +36,14 @@ crate::label! {
 }
 
 /// Key of a PPPoE session: client MAC, session id, VLAN IDs (0 where absent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Hashed as two words (MAC and session id packed in a `u64`, the VLANs in a `u32`)
+/// instead of field by field with a length prefix for the MAC. The table's hasher is
+/// hashbrown's default, foldhash, seeded at random per table: the session id and MAC
+/// are client-chosen, so an unkeyed hash would let a client craft colliding keys and
+/// turn every lookup into a long probe; a keyed one denies that, and foldhash costs a
+/// few multiplies where SipHash-1-3 costs tens of ns per key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SessionKey {
     /// The client's MAC address.
     pub mac: [u8; 6],
@@ -44,6 +51,17 @@ pub struct SessionKey {
     pub session_id: u16,
     /// Outer and inner VLAN IDs.
     pub vlans: [u16; 2],
+}
+
+impl core::hash::Hash for SessionKey {
+    #[inline]
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        let mut k = [0u8; 8];
+        k[..6].copy_from_slice(&self.mac);
+        k[6..].copy_from_slice(&self.session_id.to_be_bytes());
+        state.write_u64(u64::from_be_bytes(k));
+        state.write_u32((u32::from(self.vlans[0]) << 16) | u32::from(self.vlans[1]));
+    }
 }
 
 /// The `pppoe-session-input` node and its (per-worker) session table.
