@@ -37,6 +37,7 @@ use bng_examples::net::recv_until;
 use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir};
 
 mod common;
+use common::bng::{NAT_ADDR, SERVER};
 use common::dhcp_clients::{
     DHCPCD_CONF, Dhcpcd, dhclient_cmd, dhclient_files, dhcpcd, spawn_udhcpc, wait_link_local,
 };
@@ -457,9 +458,6 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
     );
 }
 
-const SERVER: &str = "192.0.2.254";
-const NAT_ADDR: &str = "203.0.113.1";
-
 /// Client hook for the gateway test: the leased address as a /32, the router as an
 /// on-link host route and the default route through it.
 const HOOK_ROUTED: &str = r#"#!/bin/sh
@@ -486,70 +484,10 @@ fn server_saw_only_nat(up: &Path, pings: usize) {
     assert_eq!(leaked, 0, "subscriber addresses leaked upstream");
 }
 
-/// The `bng` configuration of the IPoE gateway tests (IPoE only, local authorisation,
-/// NAT44 to [`NAT_ADDR`], leases from 100.65.0.10-200): `access` adds lines to
-/// `[access]` (VLANs), `gateway` is our IPoE address (server identifier, router).
+/// The `bng` configuration of the IPoE gateway tests over AF_PACKET on `acc` and `up0`
+/// (see [`common::bng::ipoe_config`]).
 fn bng_config(dir: &Path, access: &str, gateway: &str) -> std::path::PathBuf {
-    let cfg = dir.join("bng.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            r#"[access]
-interface = "acc"
-backend = "afpacket"
-{access}
-[upstream]
-interface = "up0"
-backend = "afpacket"
-address = "192.0.2.1/24"
-gateway = "{SERVER}"
-
-[pppoe]
-enabled = false
-pool = "default"
-
-[ipoe]
-enabled = true
-gateway = "{gateway}"
-pool = "ipoe"
-lease_secs = 60
-v6_pool = "na"
-pd_pool = "pd"
-
-[auth]
-mode = "local"
-users_file = "users"
-
-[[pools.v4]]
-name = "default"
-first = "100.64.0.10"
-last = "100.64.0.200"
-
-[[pools.v4]]
-name = "ipoe"
-first = "100.65.0.10"
-last = "100.65.0.200"
-
-[[pools.v6]]
-name = "na"
-prefix = "2001:db8:10::/64"
-length = 128
-
-[[pools.v6_pd]]
-name = "pd"
-prefix = "2001:db8:100::/40"
-length = 56
-
-[nat]
-pool = "{NAT_ADDR}"
-block_size = 512
-log = "nat44.log"
-"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(dir.join("users"), "").unwrap();
-    cfg
+    common::bng::ipoe_config(dir, ["acc", "up0"], "afpacket", access, gateway, "")
 }
 
 /// The `bng` gateway (IPoE only, local authorisation, NAT44) on `acc` behind a switch
@@ -852,8 +790,10 @@ fn bng_ipoe_relayed_clients_forward_through_nat44() {
             .skip_while(|w| *w != "inet")
             .nth(1)
             .and_then(|a| a.split('/').next())
-            .map(str::to_owned)
-            .unwrap_or_else(|| panic!("client {i} has no address: {}", text(&o)));
+            .map_or_else(
+                || panic!("client {i} has no address: {}", text(&o)),
+                str::to_owned,
+            );
         assert!(a.starts_with("100.65.0."), "client {i}: {a}");
         r.ip(&[
             "route",
@@ -867,6 +807,18 @@ fn bng_ipoe_relayed_clients_forward_through_nat44() {
     eprintln!("relayed leases: {leased:?}");
 
     // ---- ping and iperf3 from each relayed client through bng and NAT44 ----
+    // one iperf3 server for the three clients, listening before the first one
+    let mut iperf_srv = srv.spawn(
+        "iperf3 -s",
+        &["iperf3", "-s", "--forceflush", "-B", SERVER],
+        &dir.join("iperf3-server.log"),
+    );
+    common::wait_log(
+        &iperf_srv,
+        10,
+        "iperf3 server listening",
+        "Server listening",
+    );
     let mut rates = Vec::new();
     for (i, c) in cs.iter().enumerate() {
         let o = c
@@ -879,11 +831,8 @@ fn bng_ipoe_relayed_clients_forward_through_nat44() {
             text(&o),
             bng.log()
         );
-        let mut iperf_srv =
-            iperf::server(&srv, SERVER, &dir.join(format!("iperf3-server-{i}.log")));
         let o = iperf::client(c, SERVER, &[]);
         let it = text(&o);
-        iperf_srv.stop();
         assert!(
             o.status.success(),
             "client {i} iperf3: {it}\nbng: {}",
@@ -891,6 +840,7 @@ fn bng_ipoe_relayed_clients_forward_through_nat44() {
         );
         rates.push(iperf::receiver_mbits(&it));
     }
+    iperf_srv.stop();
     eprintln!("iperf3 through the relay and bng (IPoE, NAT44), Mbit/s: {rates:?}");
     drop(dh);
     drop(ud);

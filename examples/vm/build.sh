@@ -93,9 +93,10 @@ ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$R/lib64/ld-linux-x86-64.so.
 
 # Kernel modules, dependencies first (from each module's `depends=` modinfo field).
 # drbg + jitterentropy_rng: ESP's IV generators need the default RNG, a module here.
+# 8021q: the scenarios' VLAN interfaces (bng.vlan).
 WANT="virtio_pci virtio_net ppp_generic pppox pppoe slhc xfrm_user esp4 gcm ghash_generic
   ctr authenc authencesn seqiv echainiv drbg jitterentropy_rng chacha20poly1305 chacha_generic
-  poly1305_generic cbc sha256_generic hmac aesni_intel ghash_clmulni_intel"
+  poly1305_generic cbc sha256_generic hmac aesni_intel ghash_clmulni_intel 8021q"
 declare -A modfile=() added=()
 while IFS= read -r f; do n=${f##*/}; n=${n%.ko}; modfile[${n//-/_}]=$f; done \
     < <(find "$X/lib/modules/$KVER/kernel" -name '*.ko')

@@ -5,7 +5,9 @@
 #   BNG-VM: PASS <check> <detail>     a check held
 #   BNG-VM: FAIL <check> <detail>     a check failed
 #   BNG-VM: DONE fails=N              then the VM powers off
-# Parameters: bng.<key>=<value> (no spaces). Common: bng.scenario, bng.timeout (s, 30).
+# Parameters: bng.<key>=<value> (no spaces). Common: bng.scenario, bng.timeout (s, 30),
+#   bng.vlan=O (the scenario runs on eth0.O, 802.1Q) or O.I (QinQ: eth0.O.I, an 802.1ad
+#   S-tag O over eth0 and an 802.1Q C-tag I inside).
 #   pppoe: bng.user bng.password bng.service bng.mtu (1492) bng.expect=discovery|lcp|auth|ip
 #          bng.ping=1 (ping the IPCP peer over ppp0) bng.pppdopts=a,b,c
 #          bng.ping_to=IP (ping IP through ppp0) bng.hold=1 (stay up until the AC
@@ -32,6 +34,20 @@ IF=eth0
 echo 1 > /proc/sys/net/ipv6/conf/$IF/disable_ipv6 2>/dev/null
 /sbin/ip link set $IF up || { fail boot "no $IF"; done_; }
 n=0; while [ "$(cat /sys/class/net/$IF/carrier 2>/dev/null)" != 1 ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+V=$(arg vlan)
+if [ -n "$V" ]; then
+    O=${V%%.*}; I=${V#*.}
+    if [ "$I" = "$V" ]; then
+        /sbin/ip link add link $IF name $IF.$O type vlan id "$O"
+    else
+        /sbin/ip link add link $IF name $IF.$O type vlan proto 802.1ad id "$O" &&
+        /sbin/ip link set $IF.$O up &&
+        /sbin/ip link add link $IF.$O name $IF.$O.$I type vlan id "$I"
+    fi || { fail vlan "cannot make $IF.$V"; done_; }
+    IF=$IF.$V
+    echo 1 > /proc/sys/net/ipv6/conf/$IF/disable_ipv6 2>/dev/null
+    /sbin/ip link set $IF up || { fail vlan "no $IF"; done_; }
+fi
 TMO=$(arg timeout); TMO=${TMO:-30}
 SC=$(arg scenario)
 echo "BNG-VM: READY scenario=$SC if=$IF mac=$(cat /sys/class/net/$IF/address) uptime=$(now)"

@@ -29,7 +29,8 @@ struct Args {
     /// Validate the configuration and exit.
     #[arg(long)]
     check: bool,
-    /// Override both ports' backend: auto, afxdp or afpacket.
+    /// Override both ports' backend: auto, afxdp, afpacket or dpdk (`[dpdk]` in the
+    /// config, a build with `--features dpdk`).
     #[arg(long)]
     backend: Option<String>,
     /// Stop after this many seconds (as on SIGTERM: sessions are ended first).
@@ -66,8 +67,9 @@ fn main() -> ExitCode {
         Some("auto") => Some(BackendKind::Auto),
         Some("afxdp") => Some(BackendKind::Afxdp),
         Some("afpacket") => Some(BackendKind::Afpacket),
+        Some("dpdk") => Some(BackendKind::Dpdk),
         Some(o) => {
-            eprintln!("bng: --backend {o}: expected auto, afxdp or afpacket");
+            eprintln!("bng: --backend {o}: expected auto, afxdp, afpacket or dpdk");
             return ExitCode::from(2);
         }
     };

@@ -56,6 +56,10 @@ pub enum BackendKind {
     Afxdp,
     /// AF_PACKET raw sockets; needs `CAP_NET_RAW`.
     Afpacket,
+    /// DPDK ethdevs (a `bng` built with the `dpdk` cargo feature): the interface names
+    /// are DPDK device names (e.g. `net_af_packet0`), the EAL arguments come from
+    /// `[dpdk]`. Both ports use it.
+    Dpdk,
 }
 
 /// The whole configuration.
@@ -99,6 +103,9 @@ pub struct Config {
     /// The Prometheus metrics endpoint.
     #[serde(default)]
     pub metrics: Option<Metrics>,
+    /// DPDK's EAL, for `backend = "dpdk"`.
+    #[serde(default)]
+    pub dpdk: Option<Dpdk>,
     /// Where the config was read from (relative paths resolve against its directory).
     #[serde(skip)]
     pub base_dir: PathBuf,
@@ -604,6 +611,22 @@ pub struct Metrics {
     pub listen: SocketAddr,
 }
 
+/// DPDK (`backend = "dpdk"`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dpdk {
+    /// EAL arguments, split at spaces (e.g. `--no-huge -m 512 --no-pci
+    /// --vdev=net_af_packet0,iface=eth1 --vdev=net_af_packet1,iface=eth2`).
+    pub eal: String,
+    /// Microseconds the loop naps when a poll found nothing (0: busy polling).
+    #[serde(default = "default_idle_us")]
+    pub idle_us: u64,
+}
+
+const fn default_idle_us() -> u64 {
+    50
+}
+
 /// A parsed local user.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalUser {
@@ -768,6 +791,19 @@ impl Config {
             return Err(ConfigError::new(
                 "upstream.interface",
                 "must differ from access.interface",
+            ));
+        }
+        let dpdk = [self.access.backend, self.upstream.backend].map(|b| b == BackendKind::Dpdk);
+        if dpdk[0] != dpdk[1] {
+            return Err(ConfigError::new(
+                "upstream.backend",
+                "backend = \"dpdk\" must be set on both ports (access and upstream)",
+            ));
+        }
+        if dpdk[0] && self.dpdk.is_none() {
+            return Err(ConfigError::new(
+                "dpdk.eal",
+                "backend = \"dpdk\" needs a [dpdk] section with the EAL arguments (eal = \"--no-huge ...\")",
             ));
         }
         if !self.access.untagged && self.access.vlans.is_empty() {

@@ -58,6 +58,7 @@ pub fn run(cfg: Config, opt: &Options) -> Result<(), String> {
     caps::check_afpacket(set)?;
     let want = opt.backend.unwrap_or(cfg.access.backend);
     let use_xdp = match want {
+        BackendKind::Dpdk => return run_dpdk(cfg, opt),
         BackendKind::Afpacket => false,
         BackendKind::Afxdp => {
             caps::check_afxdp(set)?;
@@ -99,6 +100,47 @@ pub fn run(cfg: Config, opt: &Options) -> Result<(), String> {
     run_with(cfg, opt, vec![a, u], am, um, |p| {
         let _ = afpacket::wait_any(p, Duration::from_millis(5));
     })
+}
+
+/// `backend = "dpdk"`: the EAL from `[dpdk]`, the two ports as DPDK devices named by
+/// `access.interface` and `upstream.interface`.
+#[cfg(feature = "dpdk")]
+fn run_dpdk(cfg: Config, opt: &Options) -> Result<(), String> {
+    use bng_dataplane::backend::dpdk;
+    let d = cfg
+        .dpdk
+        .clone()
+        .ok_or("dpdk.eal: backend = \"dpdk\" needs a [dpdk] section with the EAL arguments")?;
+    let eal: Vec<&str> = d.eal.split_whitespace().collect();
+    dpdk::init(&eal).map_err(|e| format!("dpdk.eal: DPDK EAL refused `{}`: {e}", d.eal))?;
+    let a = dpdk::DpdkPort::open(&cfg.access.interface).map_err(|e| {
+        format!(
+            "access.interface {}: no such DPDK device ({e}); name a device of the EAL arguments, e.g. net_af_packet0 with --vdev=net_af_packet0,iface=eth1",
+            cfg.access.interface
+        )
+    })?;
+    let u = dpdk::DpdkPort::open(&cfg.upstream.interface).map_err(|e| {
+        format!(
+            "upstream.interface {}: no such DPDK device ({e})",
+            cfg.upstream.interface
+        )
+    })?;
+    tracing::info!(backend = "dpdk", version = %dpdk::version(), "ports open");
+    println!("bng: ports open (dpdk, {})", dpdk::version());
+    let (am, um) = (a.mac(), u.mac());
+    let idle = Duration::from_micros(d.idle_us);
+    run_with(cfg, opt, vec![a, u], am, um, move |_| {
+        // DPDK ports have no descriptor to sleep on: nap instead of spinning a shared core
+        if !idle.is_zero() {
+            std::thread::sleep(idle);
+        }
+    })
+}
+
+/// `backend = "dpdk"` in a `bng` built without the `dpdk` feature.
+#[cfg(not(feature = "dpdk"))]
+fn run_dpdk(_: Config, _: &Options) -> Result<(), String> {
+    Err("backend = \"dpdk\": this bng was built without DPDK; build it with `cargo build --release -p bng-examples --features dpdk` (needs libdpdk-dev), or use backend = \"auto\", \"afxdp\" or \"afpacket\"".into())
 }
 
 #[allow(

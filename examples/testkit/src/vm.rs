@@ -122,6 +122,22 @@ impl Image {
     /// given `bng.<key>=<value>` parameters (no spaces in values).
     #[must_use]
     pub fn boot(&self, ns: &Netns, tap: &str, params: &[(&str, &str)], workdir: &Path) -> Vm {
+        self.boot_dump(ns, tap, params, workdir, None)
+    }
+
+    /// [`Image::boot`], and with `dump` QEMU writes every frame of the VM's NIC to that
+    /// pcap file (`-object filter-dump`): what the VM sent and received exactly, VLAN
+    /// tags included, also when the host side of the TAP is served by AF_XDP (whose
+    /// frames a capture on the TAP does not see).
+    #[must_use]
+    pub fn boot_dump(
+        &self,
+        ns: &Netns,
+        tap: &str,
+        params: &[(&str, &str)],
+        workdir: &Path,
+        dump: Option<&Path>,
+    ) -> Vm {
         let (kernel, initrd) = if self.dir.join("vmlinux").exists() {
             (self.dir.join("vmlinux"), self.dir.join("initramfs.cpio"))
         } else {
@@ -139,7 +155,9 @@ impl Image {
                 .is_ok_and(|c| c.contains(" vmx") || c.contains(" svm"));
         let console = workdir.join("vm-console.log");
         let _ = std::fs::remove_file(&console);
-        let netdev = format!("tap,id=n0,ifname={tap},script=no,downscript=no");
+        // without the virtio-net header a dump holds plain Ethernet frames
+        let vnet = if dump.is_some() { ",vnet_hdr=off" } else { "" };
+        let netdev = format!("tap,id=n0,ifname={tap},script=no,downscript=no{vnet}");
         let chardev = format!("file,id=c0,path={}", console.display());
         let args: Vec<String> = [
             "qemu-system-x86_64",
@@ -177,6 +195,12 @@ impl Image {
         ]
         .iter()
         .map(|s| (*s).to_owned())
+        .chain(dump.into_iter().flat_map(|f| {
+            [
+                "-object".to_owned(),
+                format!("filter-dump,id=d0,netdev=n0,file={}", f.display()),
+            ]
+        }))
         .collect();
         let words: Vec<&str> = args.iter().map(String::as_str).collect();
         let qemu = ns.spawn("qemu", &words, &workdir.join("qemu.log"));

@@ -2,9 +2,14 @@
 //! take the offloads off the links it forwards over, and count what the server saw.
 
 use core::time::Duration;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bng_testkit::netns::{Netns, Peer, wait_for};
+
+/// The server's address in the gateway tests (the upstream next hop).
+pub const SERVER: &str = "192.0.2.254";
+/// The NAT44 pool address of the gateway tests.
+pub const NAT_ADDR: &str = "203.0.113.1";
 
 /// The `bng` binary of this build.
 pub const BNG: &str = env!("CARGO_BIN_EXE_bng");
@@ -49,4 +54,81 @@ pub fn count(file: &Path, filter: &str) -> usize {
         "frame.number",
     ]);
     String::from_utf8_lossy(&o.stdout).lines().count()
+}
+
+/// A `bng` configuration for the IPoE gateway tests, written to `dir/bng.toml` (with an
+/// empty users file): IPoE only, local authorisation, NAT44 to [`NAT_ADDR`], leases from
+/// 100.65.0.10-200, DHCPv6 IA_NA and IA_PD; the server [`SERVER`] is the next hop.
+/// `ports` are the access and upstream interfaces on `backend`, `access` adds lines to
+/// `[access]` (VLANs), `gateway` is our IPoE address (server identifier, router),
+/// `extra` ends the file (e.g. a `[dpdk]` section).
+pub fn ipoe_config(
+    dir: &Path,
+    ports: [&str; 2],
+    backend: &str,
+    access: &str,
+    gateway: &str,
+    extra: &str,
+) -> PathBuf {
+    let [acc, up] = ports;
+    let cfg = dir.join("bng.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"[access]
+interface = "{acc}"
+backend = "{backend}"
+{access}
+[upstream]
+interface = "{up}"
+backend = "{backend}"
+address = "192.0.2.1/24"
+gateway = "{SERVER}"
+
+[pppoe]
+enabled = false
+pool = "default"
+
+[ipoe]
+enabled = true
+gateway = "{gateway}"
+pool = "ipoe"
+lease_secs = 60
+v6_pool = "na"
+pd_pool = "pd"
+
+[auth]
+mode = "local"
+users_file = "users"
+
+[[pools.v4]]
+name = "default"
+first = "100.64.0.10"
+last = "100.64.0.200"
+
+[[pools.v4]]
+name = "ipoe"
+first = "100.65.0.10"
+last = "100.65.0.200"
+
+[[pools.v6]]
+name = "na"
+prefix = "2001:db8:10::/64"
+length = 128
+
+[[pools.v6_pd]]
+name = "pd"
+prefix = "2001:db8:100::/40"
+length = 56
+
+[nat]
+pool = "{NAT_ADDR}"
+block_size = 512
+log = "nat44.log"
+{extra}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("users"), "").unwrap();
+    cfg
 }
