@@ -1135,3 +1135,82 @@ fn ipsec_gw_certificates() {
         }
     }
 }
+
+/// Inner IPv6 (RFC 7296 section 3.13.1 `TS_IPV6_ADDR_RANGE`) over the IPv4 outer
+/// path: strongSwan's LAN fd01::/64 and ours fd02::/64, the Child SA's selectors are
+/// IPv6 prefixes, ipsec-gw routes fd01::/64 into its TUN device; ping6 LAN to LAN both
+/// ways (ESP next header 41), in both roles.
+#[test]
+fn ipsec_gw_ipv6_inner() {
+    let test = "ipsec_gw_ipv6_inner";
+    if !tools(test) {
+        return;
+    }
+    let (proposals, esp, _) = SUITES[0];
+    for initiator in [false, true] {
+        let mut lab = Lab::new(test, proposals, esp, false, Outer::Packet);
+        let file = lab.dir.join("swanctl/swanctl.conf");
+        let conf = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("local_ts = 10.1.0.0/24", "local_ts = fd01::/64")
+            .replace(
+                "remote_ts = 10.2.0.0/24\n        mode",
+                "remote_ts = fd02::/64\n        mode",
+            );
+        std::fs::write(&file, conf).unwrap();
+        let load = lab.swanctl(&["--load-all", "--noprompt"]);
+        assert!(load.contains("loaded connection 'lab'"), "{load}");
+        for (ns, addr, dev) in [
+            (&lab.sslan, "fd01::2/64", "eth0"),
+            (&lab.ss, "fd01::1/64", "lan0"),
+            (&lab.gw, "fd02::1/64", "lan0"),
+            (&lab.gwlan, "fd02::2/64", "eth0"),
+        ] {
+            ns.ip(&["-6", "addr", "add", addr, "dev", dev, "nodad"]);
+        }
+        lab.sslan
+            .ip(&["-6", "route", "add", "default", "via", "fd01::1"]);
+        lab.gwlan
+            .ip(&["-6", "route", "add", "default", "via", "fd02::1"]);
+        for ns in [&lab.ss, &lab.gw] {
+            sysctl(ns, &["net.ipv6.conf.all.forwarding=1"]);
+        }
+        let conf = gw_conf(
+            Outer::Packet,
+            "192.0.2.1",
+            proposals,
+            esp,
+            initiator,
+            "0",
+            "0",
+        )
+        .replace("local_ts = \"10.2.0.0/24\"", "local_ts = \"fd02::/64\"")
+        .replace("remote_ts = \"10.1.0.0/24\"", "remote_ts = \"fd01::/64\"");
+        let mut gw = lab.gw("gw-v6", &conf);
+        if !initiator {
+            lab.initiate("lab", "net", &gw);
+        }
+        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+        let ours = gw.log();
+        assert!(
+            ours.contains("remote_ts=fd01::-fd01::ffff:ffff:ffff:ffff"),
+            "{ours}"
+        );
+        let sas = lab.swanctl(&["--list-sas"]);
+        assert!(
+            sas.contains("fd01::/64") && sas.contains("fd02::/64"),
+            "{sas}"
+        );
+        for (from, to) in [(&lab.sslan, "fd02::2"), (&lab.gwlan, "fd01::2")] {
+            let (tx, rx, out) = Lab::ping(from, to, 5, "0.2");
+            assert!(
+                tx == 5 && rx == 5,
+                "ping6 to {to}: {out}\nours: {}\ncharon: {}",
+                gw.log(),
+                lab.charon_log()
+            );
+        }
+        lab.shutdown(&mut gw);
+        lab.finish_capture();
+    }
+}

@@ -47,7 +47,7 @@ use bng_esp::sa::UdpEncap;
 use bng_esp::wire::NextHeader;
 use bng_examples::ipsec::cert::{CaVerifier, KeySigner};
 use bng_examples::ipsec::config::{self, GwConfig, OuterMode, StartAction};
-use bng_examples::ipsec::esp::{Flow, InstallParams, Sas, selector_matches, ts_text};
+use bng_examples::ipsec::esp::{Flow, InstallParams, Sas, ip_len, selector_matches, ts_text};
 use bng_examples::ipsec::outer::{IKE_PORT, NATT_PORT, Outer};
 use bng_examples::ipsec::tun::{Tun, poll_readable};
 use bng_examples::rng::UrandomRng;
@@ -498,15 +498,14 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                 };
                 let lineage = pair.lineage;
                 match pair.inbound.decap_esp(t, dgram, 0..len) {
-                    Ok(d) if d.next_header == NextHeader::IPV4 => {
+                    Ok(d)
+                        if d.next_header == NextHeader::IPV4
+                            || d.next_header == NextHeader::IPV6 =>
+                    {
                         let Some(inner) = dgram.get(d.payload) else {
                             continue;
                         };
-                        let total = inner
-                            .get(2..4)
-                            .and_then(|l| l.first_chunk::<2>())
-                            .map_or(0, |l| usize::from(u16::from_be_bytes(*l)));
-                        let inner = inner.get(..total).unwrap_or(inner);
+                        let inner = inner.get(..ip_len(inner)).unwrap_or(inner);
                         n.decap += 1;
                         // RFC 4301 section 5.2: the inner packet must fit the SA's selectors.
                         let ok = Flow::parse(inner).is_some_and(|f| {
@@ -532,7 +531,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                             }
                         }
                     }
-                    Ok(_) => {} // TFC dummy packets (next header 59) and non-IPv4 inner packets
+                    Ok(_) => {} // TFC dummy packets (next header 59), anything but IP inside
                     Err(e) => {
                         n.esp_errors += 1;
                         if n.esp_errors <= 20 {
@@ -588,7 +587,11 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                         t,
                         &mut obuf,
                         HEAD..HEAD + len,
-                        NextHeader::IPV4,
+                        if flow.is_v6() {
+                            NextHeader::IPV6
+                        } else {
+                            NextHeader::IPV4
+                        },
                         0,
                         &mut rng,
                     )

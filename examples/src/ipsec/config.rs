@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Duration;
 
@@ -125,40 +125,74 @@ pub enum StartAction {
     Initiate,
 }
 
-/// An IPv4 prefix.
+/// An IPv4 or IPv6 prefix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
     /// Network address (host bits cleared).
-    pub addr: Ipv4Addr,
+    pub addr: IpAddr,
     /// Prefix length.
     pub len: u8,
 }
 
 impl Cidr {
-    /// The first and last address.
+    /// The first and last address as numbers (an IPv4 address in the low 32 bits).
     #[must_use]
-    pub fn bounds(&self) -> (u32, u32) {
-        let mask = if self.len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.len))
+    pub fn range(&self) -> (u128, u128) {
+        let (bits, a) = match self.addr {
+            IpAddr::V4(a) => (32u32, u128::from(u32::from(a))),
+            IpAddr::V6(a) => (128, u128::from(a)),
         };
-        let start = u32::from(self.addr) & mask;
-        (start, start | !mask)
+        let host = bits.saturating_sub(u32::from(self.len));
+        let mask = u128::MAX.checked_shr(128 - host).unwrap_or(0);
+        let start = a & !mask;
+        (start, start | mask)
     }
 
-    /// The selector covering this prefix, any protocol and port (RFC 7296 section 3.13.1).
+    /// The first and last address of an IPv4 prefix (zeros for IPv6).
+    #[must_use]
+    pub fn bounds(&self) -> (u32, u32) {
+        let (s, e) = self.range();
+        (
+            u32::try_from(s).unwrap_or_default(),
+            u32::try_from(e).unwrap_or_default(),
+        )
+    }
+
+    /// Is it an IPv6 prefix?
+    #[must_use]
+    pub const fn is_v6(&self) -> bool {
+        self.addr.is_ipv6()
+    }
+
+    /// Do the two prefixes share an address?
+    #[must_use]
+    pub fn overlaps(&self, o: &Self) -> bool {
+        let ((a, b), (x, y)) = (self.range(), o.range());
+        self.is_v6() == o.is_v6() && a <= y && x <= b
+    }
+
+    /// The selector covering this prefix, any protocol and port (RFC 7296 section
+    /// 3.13.1: `TS_IPV4_ADDR_RANGE` or `TS_IPV6_ADDR_RANGE`).
     #[must_use]
     pub fn selector(&self) -> TrafficSelector {
-        let (s, e) = self.bounds();
+        let (s, e) = self.range();
+        let range = if self.is_v6() {
+            AddrRange::V6 {
+                start: s.to_be_bytes(),
+                end: e.to_be_bytes(),
+            }
+        } else {
+            let (s, e) = self.bounds();
+            AddrRange::V4 {
+                start: s.to_be_bytes(),
+                end: e.to_be_bytes(),
+            }
+        };
         TrafficSelector {
             ip_protocol: 0,
             start_port: 0,
             end_port: 0xffff,
-            range: AddrRange::V4 {
-                start: s.to_be_bytes(),
-                end: e.to_be_bytes(),
-            },
+            range,
         }
     }
 }
@@ -349,29 +383,29 @@ fn duration(
     Ok((secs > 0).then(|| Duration::from_secs(secs)))
 }
 
-/// Reads `a.b.c.d/len`.
+/// Reads `a.b.c.d/len` or an IPv6 `prefix/len`.
 ///
 /// # Errors
-/// A [`ConfigError`] for `key` when `s` is not an IPv4 prefix.
+/// A [`ConfigError`] for `key` when `s` is not one prefix.
 pub fn cidr(key: &str, s: &str) -> Result<Cidr, ConfigError> {
-    const WHAT: &str = "an IPv4 prefix a.b.c.d/len (one; IPv6 is not served yet)";
+    const WHAT: &str = "one IPv4 prefix a.b.c.d/len or IPv6 prefix x:y::/len";
     let s = s.trim();
     if s.contains(',') {
         return Err(err(key, WHAT, format!("a list {s:?}")));
     }
-    let (a, len) = s.split_once('/').unwrap_or((s, "32"));
-    let addr: Ipv4Addr = a.parse().map_err(|_| err(key, WHAT, format!("{s:?}")))?;
+    let (a, len) = s.split_once('/').map_or((s, None), |(a, l)| (a, Some(l)));
+    let addr: IpAddr = a.parse().map_err(|_| err(key, WHAT, format!("{s:?}")))?;
+    let bits = if addr.is_ipv6() { 128 } else { 32 };
     let len: u8 = len
-        .parse()
-        .ok()
-        .filter(|l| *l <= 32)
+        .map_or(Some(bits), |l| l.parse().ok())
+        .filter(|l| *l <= bits)
         .ok_or_else(|| err(key, WHAT, format!("{s:?}")))?;
-    let c = Cidr { addr, len };
-    let (start, _) = c.bounds();
-    Ok(Cidr {
-        addr: Ipv4Addr::from(start),
-        len,
-    })
+    let (start, _) = Cidr { addr, len }.range();
+    let addr = match addr {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::from(u32::try_from(start).unwrap_or_default())),
+        IpAddr::V6(_) => IpAddr::V6(start.into()),
+    };
+    Ok(Cidr { addr, len })
 }
 
 fn dh_group(tok: &str) -> Option<DhGroup> {
@@ -824,6 +858,13 @@ fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection,
         .as_deref()
         .map(|p| cidr(&k("pools"), p))
         .transpose()?;
+    if let Some(p) = pool.filter(Cidr::is_v6) {
+        return Err(err(
+            &k("pools"),
+            "an IPv4 prefix (virtual IPv6 addresses are not served)",
+            p,
+        ));
+    }
     let dns = c
         .dns
         .unwrap_or_default()
@@ -868,9 +909,28 @@ fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection,
     if esp.is_empty() || esp.len() > 8 {
         return Err(err(&ck("esp_proposals"), "1 to 8 proposals", esp.len()));
     }
+    let (local_ts, remote_ts) = (
+        cidr(&ck("local_ts"), &ch.local_ts)?,
+        cidr(&ck("remote_ts"), &ch.remote_ts)?,
+    );
+    // One selector per side: both of one family (and the pool's, IPv4, replaces the
+    // remote one for road warriors).
+    let family = |c: &Cidr| if c.is_v6() { "IPv6" } else { "IPv4" };
+    let remote_family = pool.as_ref().unwrap_or(&remote_ts);
+    if local_ts.is_v6() != remote_family.is_v6() {
+        return Err(err(
+            &ck("remote_ts"),
+            &format!(
+                "a prefix of local_ts's family ({}){}",
+                family(&local_ts),
+                if pool.is_some() { ", as pools" } else { "" }
+            ),
+            format!("{} {}", family(remote_family), remote_family),
+        ));
+    }
     let child = Child {
-        local_ts: cidr(&ck("local_ts"), &ch.local_ts)?,
-        remote_ts: cidr(&ck("remote_ts"), &ch.remote_ts)?,
+        local_ts,
+        remote_ts,
         esp,
         pfs,
         rekey_time: duration(
@@ -951,8 +1011,7 @@ fn check_together(conns: &[Connection]) -> Result<(), ConfigError> {
             }
             for (key, net) in remote_nets(c) {
                 for (okey, onet) in remote_nets(o) {
-                    let ((a, b), (x, y)) = (net.bounds(), onet.bounds());
-                    if a <= y && x <= b {
+                    if net.overlaps(&onet) {
                         return Err(err(
                             &key,
                             "remote addresses no other connection routes",
@@ -969,7 +1028,12 @@ fn check_together(conns: &[Connection]) -> Result<(), ConfigError> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+    #![allow(
+        clippy::unwrap_used,
+        clippy::indexing_slicing,
+        clippy::panic,
+        reason = "tests"
+    )]
 
     use super::*;
 
@@ -1061,7 +1125,7 @@ life_time = "1h"
         );
         let e = error_of(&SITE.replace("10.1.0.0/24", "10.1.0.0/33"));
         assert!(
-            e.starts_with("connections.site.children.net.remote_ts: expected an IPv4 prefix"),
+            e.starts_with("connections.site.children.net.remote_ts: expected one IPv4 prefix a.b.c.d/len or IPv6 prefix"),
             "{e}"
         );
         let e = error_of(&SITE.replace("psk.txt", "missing.txt"));
@@ -1167,6 +1231,43 @@ remote_ts = "10.3.0.0/24"
         assert!(
             e.starts_with("connections.other.psk_file: expected a readable file"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn ipv6_selectors() {
+        let v6 = SITE
+            .replace("10.2.0.0/24", "fd02::1/64")
+            .replace("10.1.0.0/24", "fd01::/64");
+        let c = parse(&v6, &dir_with_psk("v6")).unwrap();
+        let ch = &c.conns[0].child;
+        assert_eq!(ch.local_ts.to_string(), "fd02::/64");
+        let AddrRange::V6 { start, end } = ch.remote_ts.selector().range else {
+            panic!("not IPv6");
+        };
+        assert_eq!(std::net::Ipv6Addr::from(start).to_string(), "fd01::");
+        assert_eq!(
+            std::net::Ipv6Addr::from(end).to_string(),
+            "fd01::ffff:ffff:ffff:ffff"
+        );
+        let e = error_of(&SITE.replace("10.1.0.0/24", "fd01::/64"));
+        assert!(
+            e.starts_with("connections.site.children.net.remote_ts: expected a prefix of local_ts's family (IPv4)"),
+            "{e}"
+        );
+        let e = error_of(&v6.replace("dpd_delay = 30", "dpd_delay = 30\npools = \"fd09::/64\""));
+        assert!(
+            e.starts_with("connections.site.pools: expected an IPv4 prefix"),
+            "{e}"
+        );
+        assert!(cidr("k", "fd01::/129").is_err());
+        let a = cidr("k", "fd01::/64").unwrap();
+        assert!(a.overlaps(&cidr("k", "fd01::8000/120").unwrap()));
+        assert!(!a.overlaps(&cidr("k", "10.0.0.0/8").unwrap()));
+        assert!(
+            cidr("k", "0.0.0.0/0")
+                .unwrap()
+                .overlaps(&cidr("k", "10.1.0.0/24").unwrap())
         );
     }
 

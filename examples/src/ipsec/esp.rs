@@ -4,7 +4,7 @@
 //! section 2.8): a rekeyed pair keeps decapsulating for a grace period after its
 //! successor takes over, so packets in flight on the old SA are not lost.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bng_esp::crypto::{Aes128CbcHmacSha256, Aes256CbcHmacSha256, CryptoError, Transform};
@@ -101,31 +101,56 @@ impl Transform for Cipher {
     }
 }
 
-/// What an IPv4 packet offers to a selector check: addresses, protocol, ports.
+/// What an IP packet offers to a selector check: addresses, protocol, ports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Flow {
     /// Source address.
-    pub src: Ipv4Addr,
+    pub src: IpAddr,
     /// Destination address.
-    pub dst: Ipv4Addr,
-    /// IP protocol.
+    pub dst: IpAddr,
+    /// IP protocol (IPv6: the Next Header of the fixed header).
     pub proto: u8,
     /// Source and destination port (TCP/UDP/SCTP), else `None`.
     pub ports: Option<(u16, u16)>,
 }
 
+fn ports_at(p: &[u8], at: usize, proto: u8) -> Option<(u16, u16)> {
+    match proto {
+        6 | 17 | 132 => p
+            .get(at..at + 4)
+            .and_then(|x| x.first_chunk::<4>())
+            .map(|&[a, b, c, d]| (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]))),
+        _ => None,
+    }
+}
+
 impl Flow {
-    /// Reads an IPv4 packet; `None` for anything else or a truncated header.
+    /// Reads an IPv4 or IPv6 packet; `None` for anything else or a truncated header.
     #[must_use]
     pub fn parse(p: &[u8]) -> Option<Self> {
         let vihl = *p.first()?;
+        if vihl >> 4 == 6 {
+            // RFC 8200 section 3: the fixed 40-byte header. Ports are read only when
+            // the transport header follows it directly (no extension headers).
+            let a = |at: usize| -> Option<IpAddr> {
+                let b: [u8; 16] = p.get(at..at + 16)?.try_into().ok()?;
+                Some(IpAddr::V6(Ipv6Addr::from(b)))
+            };
+            let proto = *p.get(6)?;
+            return Some(Self {
+                src: a(8)?,
+                dst: a(24)?,
+                proto,
+                ports: ports_at(p, 40, proto),
+            });
+        }
         let ihl = usize::from(vihl & 0x0f) * 4;
         if vihl >> 4 != 4 || ihl < 20 {
             return None;
         }
-        let a = |at: usize| -> Option<Ipv4Addr> {
+        let a = |at: usize| -> Option<IpAddr> {
             let b: [u8; 4] = p.get(at..at + 4)?.try_into().ok()?;
-            Some(Ipv4Addr::from(b))
+            Some(IpAddr::V4(Ipv4Addr::from(b)))
         };
         let proto = *p.get(9)?;
         // Only the first fragment carries the ports (RFC 4301 section 7).
@@ -134,35 +159,52 @@ impl Flow {
             .get(6..8)
             .and_then(|f| f.first_chunk::<2>())
             .is_some_and(|f| u16::from_be_bytes(*f).trailing_zeros() >= 13);
-        let ports = match proto {
-            6 | 17 | 132 if first_fragment => p
-                .get(ihl..ihl + 4)
-                .and_then(|x| x.first_chunk::<4>())
-                .map(|&[a, b, c, d]| (u16::from_be_bytes([a, b]), u16::from_be_bytes([c, d]))),
-            _ => None,
-        };
         Some(Self {
             src: a(12)?,
             dst: a(16)?,
             proto,
-            ports,
+            ports: ports_at(p, ihl, proto).filter(|_| first_fragment),
         })
     }
+
+    /// Is it an IPv6 packet?
+    #[must_use]
+    pub const fn is_v6(&self) -> bool {
+        self.src.is_ipv6()
+    }
+}
+
+/// The length of the IP packet at the start of `p` from its header (IPv4 Total
+/// Length, IPv6 Payload Length + 40), at most `p.len()`: what is left after ESP's
+/// padding is removed from a decapsulated tunnel packet.
+#[must_use]
+pub fn ip_len(p: &[u8]) -> usize {
+    let be16 = |at: usize| {
+        p.get(at..at + 2)
+            .and_then(|l| l.first_chunk::<2>())
+            .map_or(0, |l| usize::from(u16::from_be_bytes(*l)))
+    };
+    let n = match p.first().map(|v| v >> 4) {
+        Some(4) => be16(2),
+        Some(6) => be16(4) + 40,
+        _ => p.len(),
+    };
+    n.min(p.len())
 }
 
 /// Does `addr` (with `proto` and `port`) fall inside `ts` (RFC 4301 section 4.4.1.1)?
 #[must_use]
-pub fn selector_matches(
-    ts: &TrafficSelector,
-    addr: Ipv4Addr,
-    proto: u8,
-    port: Option<u16>,
-) -> bool {
-    let AddrRange::V4 { start, end } = ts.range else {
-        return false;
+pub fn selector_matches(ts: &TrafficSelector, addr: IpAddr, proto: u8, port: Option<u16>) -> bool {
+    let inside = match (ts.range, addr) {
+        (AddrRange::V4 { start, end }, IpAddr::V4(a)) => {
+            (u32::from_be_bytes(start)..=u32::from_be_bytes(end)).contains(&u32::from(a))
+        }
+        (AddrRange::V6 { start, end }, IpAddr::V6(a)) => {
+            (u128::from_be_bytes(start)..=u128::from_be_bytes(end)).contains(&u128::from(a))
+        }
+        _ => false,
     };
-    let a = u32::from(addr);
-    if a < u32::from_be_bytes(start) || a > u32::from_be_bytes(end) {
+    if !inside {
         return false;
     }
     if ts.ip_protocol != 0 && ts.ip_protocol != proto {
@@ -174,14 +216,16 @@ pub fn selector_matches(
     port.is_some_and(|p| (ts.start_port..=ts.end_port).contains(&p))
 }
 
-/// A selector as `a.b.c.d-e.f.g.h`.
+/// A selector as `first-last`.
 #[must_use]
 pub fn ts_text(ts: &TrafficSelector) -> String {
     match ts.range {
         AddrRange::V4 { start, end } => {
             format!("{}-{}", Ipv4Addr::from(start), Ipv4Addr::from(end))
         }
-        AddrRange::V6 { .. } => "ipv6".to_owned(),
+        AddrRange::V6 { start, end } => {
+            format!("{}-{}", Ipv6Addr::from(start), Ipv6Addr::from(end))
+        }
     }
 }
 
@@ -353,6 +397,43 @@ mod tests {
 
     use super::*;
 
+    fn v4(a: u8, b: u8, c: u8, d: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(a, b, c, d))
+    }
+
+    #[test]
+    fn ipv6_flows_and_selectors() {
+        let mut p = [0u8; 48];
+        p[0] = 0x60;
+        p[4..6].copy_from_slice(&8u16.to_be_bytes());
+        p[6] = 17;
+        p[8..24].copy_from_slice(&"fd01::2".parse::<Ipv6Addr>().unwrap().octets());
+        p[24..40].copy_from_slice(&"fd02::2".parse::<Ipv6Addr>().unwrap().octets());
+        p[40..44].copy_from_slice(&[0x13, 0x88, 0, 53]);
+        let f = Flow::parse(&p).unwrap();
+        assert!(f.is_v6());
+        assert_eq!(f.ports, Some((5000, 53)));
+        assert_eq!(ip_len(&p), 48);
+        assert_eq!(ip_len(&[p.as_slice(), &[0u8; 6]].concat()), 48);
+        let net = TrafficSelector {
+            ip_protocol: 0,
+            start_port: 0,
+            end_port: 0xffff,
+            range: AddrRange::V6 {
+                start: "fd02::".parse::<Ipv6Addr>().unwrap().octets(),
+                end: "fd02::ffff:ffff:ffff:ffff"
+                    .parse::<Ipv6Addr>()
+                    .unwrap()
+                    .octets(),
+            },
+        };
+        assert!(selector_matches(&net, f.dst, f.proto, Some(53)));
+        assert!(!selector_matches(&net, f.src, f.proto, Some(53)));
+        assert!(!selector_matches(&net, v4(10, 1, 0, 9), 1, None));
+        assert_eq!(ts_text(&net), "fd02::-fd02::ffff:ffff:ffff:ffff");
+        assert!(Flow::parse(&p[..30]).is_none());
+    }
+
     fn ts(a: [u8; 4], b: [u8; 4]) -> TrafficSelector {
         TrafficSelector {
             ip_protocol: 0,
@@ -365,28 +446,13 @@ mod tests {
     #[test]
     fn selectors() {
         let t = ts([10, 1, 0, 0], [10, 1, 0, 255]);
-        assert!(selector_matches(&t, Ipv4Addr::new(10, 1, 0, 9), 1, None));
-        assert!(!selector_matches(&t, Ipv4Addr::new(10, 2, 0, 9), 1, None));
+        assert!(selector_matches(&t, v4(10, 1, 0, 9), 1, None));
+        assert!(!selector_matches(&t, v4(10, 2, 0, 9), 1, None));
         let mut web = t;
         (web.ip_protocol, web.start_port, web.end_port) = (6, 80, 80);
-        assert!(selector_matches(
-            &web,
-            Ipv4Addr::new(10, 1, 0, 9),
-            6,
-            Some(80)
-        ));
-        assert!(!selector_matches(
-            &web,
-            Ipv4Addr::new(10, 1, 0, 9),
-            6,
-            Some(81)
-        ));
-        assert!(!selector_matches(
-            &web,
-            Ipv4Addr::new(10, 1, 0, 9),
-            17,
-            Some(80)
-        ));
+        assert!(selector_matches(&web, v4(10, 1, 0, 9), 6, Some(80)));
+        assert!(!selector_matches(&web, v4(10, 1, 0, 9), 6, Some(81)));
+        assert!(!selector_matches(&web, v4(10, 1, 0, 9), 17, Some(80)));
     }
 
     #[test]
@@ -399,7 +465,7 @@ mod tests {
         p[20..24].copy_from_slice(&[0x13, 0x88, 0, 53]);
         let f = Flow::parse(&p).unwrap();
         assert_eq!(f.ports, Some((5000, 53)));
-        assert_eq!(f.dst, Ipv4Addr::new(10, 2, 0, 2));
+        assert_eq!(f.dst, v4(10, 2, 0, 2));
         assert!(Flow::parse(&p[..10]).is_none());
     }
 
@@ -436,8 +502,8 @@ mod tests {
         s.install(&child(1, 2, None), p(Duration::ZERO, false))
             .unwrap();
         let f = Flow {
-            src: Ipv4Addr::new(10, 2, 0, 2),
-            dst: Ipv4Addr::new(10, 1, 0, 2),
+            src: v4(10, 2, 0, 2),
+            dst: v4(10, 1, 0, 2),
             proto: 1,
             ports: None,
         };

@@ -28,12 +28,16 @@
 //! road-warrior virtual IP from the pool, DPD with re-initiation after peer loss, IKE
 //! fragmentation (RFC 7383) of our `IKE_AUTH` reassembled by strongSwan, and two
 //! strongSwan sites served by one process at once (one initiated by each side), one
-//! rekeying while both carry a 20/s ping, and certificate authentication (a CA and two
+//! rekeying while both carry a 20/s ping, inner IPv6 selectors, and certificate authentication (a CA and two
 //! certificates made with openssl at test time; ECDSA P-256 with strongSwan initiating,
 //! RSA-2048 with ipsec-gw initiating).
 //!
-//! Not served (yet): more than one Child SA per connection or one selector per side;
-//! IPv6; plain ESP (IP protocol 50): ESP is always UDP-encapsulated on 4500 (RFC 3948),
+//! Inner IPv6: a child's `local_ts`/`remote_ts` may be IPv6 prefixes (one family per
+//! child), tested with ping6 LAN to LAN in both roles (`ipsec_gw_ipv6_inner`).
+//!
+//! Not served (yet): more than one Child SA per connection or one selector per side
+//! (so IPv4 and IPv6 to one peer need two peers' worth of connections); IPv6 outer
+//! addresses; virtual IPv6 addresses; plain ESP (IP protocol 50): ESP is always UDP-encapsulated on 4500 (RFC 3948),
 //! which is what kernel-libipsec before strongSwan 5.9.11 (Debian 12 has 5.9.8) and any
 //! peer behind a NAT speak; EAP; CERTREQ (strongSwan needs `send_cert = always`),
 //! intermediate CAs and revocation; IPv4 reassembly on the `AF_PACKET` outer side (IKE
