@@ -9,6 +9,9 @@
 //! a forwarder does to each packet (swap the MACs, decrement the TTL, update the
 //! checksum incrementally): the chain's cost above it is lookups and branches.
 //!
+//! The peer in the same run: `etherparse` slicing the same frames (Ethernet and the
+//! VLAN tag; it does not decode PPPoE), with the same copy-in and free.
+//!
 //! After the criterion groups, a profiled pass prints each node's ns/packet.
 
 #![allow(
@@ -251,6 +254,25 @@ fn bench(c: &mut Criterion) {
                     touch(p.data_mut());
                 }
                 pool.free_all(&mut rx);
+            });
+        });
+
+        // the peer: etherparse slicing the same frames (Ethernet, VLAN; it stops at
+        // the PPPoE ethertype), with the same copy-in and free
+        let mut k = 0usize;
+        g.bench_function(format!("etherparse/{n}-sessions"), |b| {
+            b.iter(|| {
+                for _ in 0..FRAME_SIZE {
+                    rx.push(pool.alloc_from(&ups[k]).unwrap());
+                    k = (k + 1) % ups.len();
+                }
+                let mut tagged = 0usize;
+                for p in &rx {
+                    let sliced = etherparse::SlicedPacket::from_ethernet(p.data()).unwrap();
+                    tagged += usize::from(sliced.vlan.is_some());
+                }
+                pool.free_all(&mut rx);
+                tagged
             });
         });
 

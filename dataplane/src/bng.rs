@@ -1742,6 +1742,9 @@ impl<'p> Bng<'p> {
         if let Some(nat) = &mut self.nat {
             nat.now = now;
             nat.direction = Direction::InToOut;
+            if self.table.slots.len() >= WARM_MIN_SESSIONS {
+                warm_nat(nat, &f, bng_nat44::Direction::InToOut);
+            }
             run(
                 nat,
                 &mut f,
@@ -1783,6 +1786,9 @@ impl<'p> Bng<'p> {
         if let Some(nat) = &mut self.nat {
             nat.now = now;
             nat.direction = Direction::OutToIn;
+            if self.table.slots.len() >= WARM_MIN_SESSIONS {
+                warm_nat(nat, &f, bng_nat44::Direction::OutToIn);
+            }
             run(
                 nat,
                 &mut f,
@@ -2100,6 +2106,15 @@ fn warm_pppoe(t: &PppoeSessionInput, table: &Table, f: &Frame<'_>) {
             .map_or(0, |s| s.addr);
     }
     core::hint::black_box(acc);
+}
+
+/// The NAT44 index slots and sessions of a frame's packets (`Nat44::warm`).
+fn warm_nat(nat: &Nat44Node<'_>, f: &Frame<'_>, dir: bng_nat44::Direction) {
+    nat.nat.warm(
+        dir,
+        f.iter()
+            .map(|p| p.data().get(usize::from(p.meta.l3_offset)..).unwrap_or(&[])),
+    );
 }
 
 /// The session slots of a frame's packets (by `meta.subscriber`).
