@@ -626,30 +626,7 @@ fn bng_ipoe_real_clients_through_nat44() {
     }
 
     // ---- the peer: the kernel forwarding with nftables masquerade on the same links ----
-    g.ip(&["addr", "add", "100.65.0.1/24", "dev", "acc"]);
-    g.ip(&["addr", "add", "192.0.2.1/24", "dev", "up0"]);
-    g.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    g.exec(&["nft", "add", "table", "ip", "nat"]);
-    g.exec(&[
-        "nft",
-        "add",
-        "chain",
-        "ip",
-        "nat",
-        "post",
-        "{ type nat hook postrouting priority 100 ; }",
-    ]);
-    g.exec(&[
-        "nft",
-        "add",
-        "rule",
-        "ip",
-        "nat",
-        "post",
-        "oifname",
-        "up0",
-        "masquerade",
-    ]);
+    common::bng::kernel_masquerade(&g, ["acc", "up0"], "100.65.0.1/24");
     let mut iperf_srv = iperf::server(&srv, SERVER, &dir.join("iperf3-server-kernel.log"));
     let kt = text(&iperf::client(&cs[0], SERVER, &[]));
     iperf_srv.stop();

@@ -58,7 +58,7 @@ pub fn count(file: &Path, filter: &str) -> usize {
 
 /// A `bng` configuration for the IPoE gateway tests, written to `dir/bng.toml` (with an
 /// empty users file): IPoE only, local authorisation, NAT44 to [`NAT_ADDR`], leases from
-/// 100.65.0.10-200, DHCPv6 IA_NA and IA_PD; the server [`SERVER`] is the next hop.
+/// 100.65.0.10-100.65.3.254, DHCPv6 IA_NA and IA_PD; the server [`SERVER`] is the next hop.
 /// `ports` are the access and upstream interfaces on `backend`, `access` adds lines to
 /// `[access]` (VLANs), `gateway` is our IPoE address (server identifier, router),
 /// `extra` ends the file (e.g. a `[dpdk]` section).
@@ -109,7 +109,7 @@ last = "100.64.0.200"
 [[pools.v4]]
 name = "ipoe"
 first = "100.65.0.10"
-last = "100.65.0.200"
+last = "100.65.3.254"
 
 [[pools.v6]]
 name = "na"
@@ -131,4 +131,36 @@ log = "nat44.log"
     .unwrap();
     std::fs::write(dir.join("users"), "").unwrap();
     cfg
+}
+
+/// The peer of the forwarding figures: the kernel of `g` itself forwarding between
+/// `ports` (access, upstream) with an nftables masquerade on the upstream port, our
+/// address `access_addr` (prefix) toward the subscribers and 192.0.2.1/24 upstream, on
+/// the same links bng used (stop bng first).
+pub fn kernel_masquerade(g: &Netns, ports: [&str; 2], access_addr: &str) {
+    let [acc, up] = ports;
+    g.ip(&["addr", "add", access_addr, "dev", acc]);
+    g.ip(&["addr", "add", "192.0.2.1/24", "dev", up]);
+    g.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    g.exec(&["nft", "add", "table", "ip", "nat"]);
+    g.exec(&[
+        "nft",
+        "add",
+        "chain",
+        "ip",
+        "nat",
+        "post",
+        "{ type nat hook postrouting priority 100 ; }",
+    ]);
+    g.exec(&[
+        "nft",
+        "add",
+        "rule",
+        "ip",
+        "nat",
+        "post",
+        "oifname",
+        up,
+        "masquerade",
+    ]);
 }
