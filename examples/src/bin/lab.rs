@@ -87,6 +87,7 @@ struct Live {
     drawn: Option<Instant>,
     quarter: usize,
     fwd_line: Option<Instant>,
+    setup_rate: Option<f64>,
 }
 
 impl Live {
@@ -94,8 +95,13 @@ impl Live {
         if self.quiet {
             return;
         }
-        let wall = self.start.elapsed().as_secs_f64().max(1e-9);
-        let rate = s.up as f64 / wall;
+        // the setup rate so far; frozen once every subscriber is up
+        let rate = *self
+            .setup_rate
+            .get_or_insert_with(|| s.up as f64 / self.start.elapsed().as_secs_f64().max(1e-9));
+        if s.up < s.total {
+            self.setup_rate = None;
+        }
         let done = s.up == s.total && s.forwarded == 0;
         if self.tty {
             if !done
@@ -166,6 +172,7 @@ fn main() -> ExitCode {
         drawn: None,
         quarter: 0,
         fwd_line: None,
+        setup_rate: None,
     };
     let mut progress = |s: &Status| live.update(s);
     let r = if a.netns {
