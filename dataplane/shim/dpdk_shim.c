@@ -115,11 +115,36 @@ uint16_t bng_dpdk_rx_copy(uint16_t port, uint8_t *const *bufs, const uint16_t *c
 }
 
 /*
+ * The port's ethdev counters: out[0..6] = ipackets, opackets, imissed (dropped by the
+ * device/PMD: RX ring full), ierrors, oerrors, rx_nombuf (no mbuf to refill RX). 0 on
+ * success.
+ */
+int bng_dpdk_stats(uint16_t port, uint64_t *out)
+{
+	struct rte_eth_stats st;
+	int rc = rte_eth_stats_get(port, &st);
+
+	if (rc < 0)
+		return rc;
+	out[0] = st.ipackets;
+	out[1] = st.opackets;
+	out[2] = st.imissed;
+	out[3] = st.ierrors;
+	out[4] = st.oerrors;
+	out[5] = st.rx_nombuf;
+	return 0;
+}
+
+/*
  * Copies n frames (datas[i], lens[i]) into mbufs from mp and transmits them on queue
- * 0; returns how many the driver took (the rest are freed here).
+ * 0; returns how many the driver took (the rest are freed here). A partial burst is
+ * retried while the driver keeps taking packets and at most `retries` times without
+ * progress: the vdevs' TX rings (net_af_packet's TPACKET ring, net_af_xdp's TX ring)
+ * take a burst in parts when the kernel has not yet released their slots, and
+ * dropping the rest of every partial burst lost packets under load.
  */
 uint16_t bng_dpdk_tx_copy(uint16_t port, struct rte_mempool *mp, const uint8_t *const *datas,
-			  const uint16_t *lens, uint16_t n)
+			  const uint16_t *lens, uint16_t n, uint16_t retries)
 {
 	struct rte_mbuf *m[256];
 	uint16_t i, sent;
@@ -139,6 +164,12 @@ uint16_t bng_dpdk_tx_copy(uint16_t port, struct rte_mempool *mp, const uint8_t *
 		memcpy(d, datas[i], lens[i]);
 	}
 	sent = rte_eth_tx_burst(port, 0, m, n);
+	for (i = 0; sent < n && i < retries;) {
+		uint16_t more = rte_eth_tx_burst(port, 0, &m[sent], n - sent);
+		sent += more;
+		if (more == 0)
+			i++;
+	}
 	if (sent < n)
 		rte_pktmbuf_free_bulk(&m[sent], n - sent);
 	return sent;

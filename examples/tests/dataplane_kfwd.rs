@@ -329,7 +329,16 @@ fn forwarding_rates_next_to_the_kernel() {
             lab.gw.name()
         )
     };
-    let (eal_packet, eal_xdp) = (dpdk_eal("net_af_packet"), dpdk_eal("net_af_xdp"));
+    // the vdevs' own knobs: BNG_KFWD_AF_PACKET / BNG_KFWD_AF_XDP (appended to each --vdev)
+    let vdev = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
+    let (pk, xk) = (
+        vdev("BNG_KFWD_AF_PACKET", ",framecnt=4096"),
+        vdev("BNG_KFWD_AF_XDP", ",busy_budget=0"),
+    );
+    let (eal_packet, eal_xdp) = (
+        dpdk_eal("net_af_packet").replace(",iface=", &format!("{pk},iface=")),
+        dpdk_eal("net_af_xdp").replace(",iface=", &format!("{xk},iface=")),
+    );
     let mut all = cases();
     if cfg!(feature = "dpdk") {
         for (name, eal, pmd) in [

@@ -49,7 +49,9 @@ unsafe extern "C" {
         datas: *const *const u8,
         lens: *const u16,
         n: u16,
+        retries: u16,
     ) -> u16;
+    fn bng_dpdk_stats(port: u16, out: *mut u64) -> c_int;
 }
 
 /// Whether the EAL has been initialised (it can be only once per process).
@@ -111,14 +113,31 @@ pub struct DpdkStats {
     pub rx_dropped: u64,
     /// Packets the driver took for transmission.
     pub tx: u64,
-    /// Packets not taken (TX queue full, no mbuf).
+    /// Packets not taken (TX queue full after the retries, no mbuf).
     pub tx_dropped: u64,
+    /// The ethdev's `imissed`: dropped by the device or PMD before we polled them
+    /// (RX ring full). Read by [`DpdkPort::stats`].
+    pub dev_missed: u64,
+    /// The ethdev's `ierrors` + `oerrors`.
+    pub dev_errors: u64,
+    /// The ethdev's `rx_nombuf`: no mbuf to refill the RX ring.
+    pub dev_rx_nombuf: u64,
 }
 
-/// One started DPDK ethdev (queue 0 RX and TX) with its own mbuf pool.
+/// Mbufs of a port's RX pool: the RX ring's refills plus bursts in flight.
+pub const RX_MBUFS: u32 = 8191;
+/// Mbufs of a port's TX pool (its own, so transmitting never starves RX refills).
+pub const TX_MBUFS: u32 = 4095;
+/// RX and TX descriptors per queue.
+pub const RING: u16 = 2048;
+/// Retries without progress of a partially sent TX burst (see the shim).
+pub const TX_RETRIES: u16 = 16;
+
+/// One started DPDK ethdev (queue 0 RX and TX) with its own RX and TX mbuf pools.
 #[derive(Debug)]
 pub struct DpdkPort {
     port: u16,
+    /// The TX mbufs (the RX pool belongs to the RX queue).
     pool: *mut c_void,
     mac: [u8; 6],
     stats: DpdkStats,
@@ -130,8 +149,8 @@ pub struct DpdkPort {
 unsafe impl Send for DpdkPort {}
 
 impl DpdkPort {
-    /// Starts the ethdev `name` (after [`init`]) with 4096 mbufs and 1024-descriptor
-    /// rings, promiscuous.
+    /// Starts the ethdev `name` (after [`init`]) with an RX pool of [`RX_MBUFS`], a TX
+    /// pool of [`TX_MBUFS`] and [`RING`]-descriptor rings, promiscuous.
     ///
     /// # Errors
     /// No such device, or the failing DPDK call's error.
@@ -145,19 +164,27 @@ impl DpdkPort {
                 format!("no DPDK port {name} (is it in the EAL's --vdev list?)"),
             ));
         }
-        let pname = CString::new(format!("bng_mp{port}")).map_err(io::Error::other)?;
-        // SAFETY: `pname` is NUL-terminated; the result is checked.
-        let pool = unsafe { bng_dpdk_pool(pname.as_ptr(), 4095) };
-        if pool.is_null() {
-            // SAFETY: reads DPDK's per-thread rte_errno.
-            let e = unsafe { bng_dpdk_errno() };
-            return Err(io::Error::other(format!(
-                "{name}: mbuf pool: rte_errno {e} (more -m memory?)"
-            )));
-        }
+        let mk = |tag: &str, n: u32| -> io::Result<*mut c_void> {
+            let pname = CString::new(format!("bng_{tag}{port}")).map_err(io::Error::other)?;
+            // SAFETY: a NUL-terminated name; the EAL is initialised (else the lookup of
+            // the port above failed). The result is checked.
+            let pool = unsafe { bng_dpdk_pool(pname.as_ptr(), n) };
+            if pool.is_null() {
+                // SAFETY: reads DPDK's per-thread rte_errno.
+                let e = unsafe { bng_dpdk_errno() };
+                return Err(io::Error::other(format!(
+                    "{name}: {tag} mbuf pool: rte_errno {e} (more -m memory?)"
+                )));
+            }
+            Ok(pool)
+        };
+        // separate pools: the RX ring's refills never wait for TX completions (the
+        // net_af_xdp PMD holds TX mbufs until the kernel completes them)
+        let rx_pool = mk("rx", RX_MBUFS)?;
+        let pool = mk("tx", TX_MBUFS)?;
         let mut mac = [0u8; 6];
         // SAFETY: a valid port id and pool; `mac` has the 6 bytes the shim writes.
-        let rc = unsafe { bng_dpdk_port_start(port, pool, 1024, mac.as_mut_ptr()) };
+        let rc = unsafe { bng_dpdk_port_start(port, rx_pool, RING, mac.as_mut_ptr()) };
         if rc < 0 {
             return Err(io::Error::other(format!(
                 "{name}: start: {}",
@@ -178,10 +205,19 @@ impl DpdkPort {
         self.mac
     }
 
-    /// Our counters.
+    /// Our counters and the ethdev's drop counters.
     #[must_use]
     pub fn stats(&self) -> DpdkStats {
-        self.stats
+        let mut s = self.stats;
+        let mut c = [0u64; 6];
+        // SAFETY: a started port; `c` has the six counters the shim writes.
+        if unsafe { bng_dpdk_stats(self.port, c.as_mut_ptr()) } == 0 {
+            let [_, _, missed, ierrors, oerrors, nombuf] = c;
+            s.dev_missed = missed;
+            s.dev_errors = ierrors.saturating_add(oerrors);
+            s.dev_rx_nombuf = nombuf;
+        }
+        s
     }
 }
 
@@ -261,6 +297,7 @@ impl Backend for DpdkPort {
                     datas.as_ptr(),
                     lens.as_ptr(),
                     u16::try_from(k).unwrap_or(256),
+                    TX_RETRIES,
                 )
             };
             let sent = usize::from(sent).min(k);
