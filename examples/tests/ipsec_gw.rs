@@ -683,7 +683,7 @@ fn ipsec_gw_bad_config() {
         ),
         (
             good.replace("local_addrs = \"192.0.2.2\"", "local_addrs = \"192.0.2\""),
-            "connections.lab.local_addrs: expected one IPv4 address",
+            "connections.lab.local_addrs: expected one IPv4 or IPv6 address",
         ),
         (
             good.replace("start_action", "start_acton"),
@@ -1210,6 +1210,70 @@ fn ipsec_gw_ipv6_inner() {
                 lab.charon_log()
             );
         }
+        lab.shutdown(&mut gw);
+        lab.finish_capture();
+    }
+}
+
+/// IPv6 outer addresses (kernel UDP sockets; the AF_PACKET outer side speaks IPv4 and
+/// ARP only): strongSwan at 2001:db8::1, ipsec-gw at 2001:db8::2, IKE and ESP in UDP
+/// over IPv6, IPv4 LANs inside; ping LAN to LAN both ways, in both roles.
+#[test]
+fn ipsec_gw_ipv6_outer() {
+    let test = "ipsec_gw_ipv6_outer";
+    if !tools(test) {
+        return;
+    }
+    let (proposals, esp, _) = SUITES[0];
+    for initiator in [false, true] {
+        let mut lab = Lab::new(test, proposals, esp, false, Outer::Udp);
+        lab.ss.ip(&[
+            "-6",
+            "addr",
+            "add",
+            "2001:db8::1/64",
+            "dev",
+            "veth0",
+            "nodad",
+        ]);
+        lab.gw.ip(&[
+            "-6",
+            "addr",
+            "add",
+            "2001:db8::2/64",
+            "dev",
+            "veth0",
+            "nodad",
+        ]);
+        let file = lab.dir.join("swanctl/swanctl.conf");
+        let conf = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("local_addrs = 192.0.2.1", "local_addrs = 2001:db8::1")
+            .replace("remote_addrs = 192.0.2.2", "remote_addrs = 2001:db8::2");
+        std::fs::write(&file, conf).unwrap();
+        let load = lab.swanctl(&["--load-all", "--noprompt"]);
+        assert!(load.contains("loaded connection 'lab'"), "{load}");
+        let conf = gw_conf(
+            Outer::Udp,
+            "2001:db8::1",
+            proposals,
+            esp,
+            initiator,
+            "0",
+            "0",
+        )
+        .replace(
+            "local_addrs = \"192.0.2.2\"",
+            "local_addrs = \"2001:db8::2\"",
+        );
+        let mut gw = lab.gw("gw-v6outer", &conf);
+        if !initiator {
+            lab.initiate("lab", "net", &gw);
+        }
+        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+        let sas = lab.swanctl(&["--list-sas"]);
+        assert!(sas.contains("@ 2001:db8::2["), "{sas}");
+        lab.ping_both_ways(&gw);
         lab.shutdown(&mut gw);
         lab.finish_capture();
     }

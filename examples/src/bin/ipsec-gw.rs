@@ -252,7 +252,12 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
         OuterMode::Packet {
             interface,
             next_hop,
-        } => Outer::packet(interface, local_ip, *next_hop)?,
+        } => {
+            let IpAddr::V4(l) = local_ip else {
+                return Err("AF_PACKET serves IPv4 only (checked with the configuration)".into());
+            };
+            Outer::packet(interface, l, *next_hop)?
+        }
     };
     let tun = Tun::open(&g.tun)
         .map_err(|e| format!("TUN {}: {e} (needs /dev/net/tun and CAP_NET_ADMIN)", g.tun))?;
@@ -293,7 +298,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
     let stop = stop_flag();
     let t0 = Instant::now();
     let now = || t0.elapsed();
-    let local = SocketAddr::new(IpAddr::V4(local_ip), 500);
+    let local = SocketAddr::new(local_ip, 500);
     // RFC 7383: fragments of the peers' messages are reassembled here (one store: a
     // window of one message per direction).
     let mut reasm_buf = vec![0u8; 2 * 16 * 1500];
@@ -361,7 +366,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                 if let Some(a) = initiate_at.get_mut(k) {
                     *a = None;
                 }
-                let peer = SocketAddr::new(IpAddr::V4(remote), 500);
+                let peer = SocketAddr::new(remote, 500);
                 match IkeSa::initiate_with(ike_cfg, *o, t, local, peer, &mut rng) {
                     Ok(mut sa) => {
                         if let Some(a) = cert_auth(k) {
@@ -446,10 +451,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                     } else if stopping_since.is_none() {
                         // The connection of this peer: by its address, else `%any`
                         // (also for a peer whose NAT moved it to 4500).
-                        let by_addr = g
-                            .conns
-                            .iter()
-                            .position(|c| c.remote.is_some_and(|r| IpAddr::V4(r) == from.ip()));
+                        let by_addr = g.conns.iter().position(|c| c.remote == Some(from.ip()));
                         let Some(k) = by_addr
                             .or_else(|| g.conns.iter().position(|c| c.remote.is_none()))
                             .or_else(|| on_4500.then_some(0).filter(|_| g.conns.len() == 1))
@@ -663,7 +665,7 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
                         let params = InstallParams {
                             lineage: i.lineage,
                             local: c.local,
-                            remote: v4(i.peer),
+                            remote: i.peer.ip(),
                             now: t,
                             life_time: c.child.life_time,
                             rekey_time: c.child.rekey_time,

@@ -223,6 +223,12 @@ impl Id {
                 data: a.octets().to_vec(),
             };
         }
+        if let Ok(a) = s.parse::<std::net::Ipv6Addr>() {
+            return Self {
+                id_type: IdType::IPV6_ADDR,
+                data: a.octets().to_vec(),
+            };
+        }
         if let Some(fqdn) = s.strip_prefix('@') {
             return Self {
                 id_type: IdType::FQDN,
@@ -286,10 +292,10 @@ impl fmt::Debug for CertFiles {
 pub struct Connection {
     /// Its name.
     pub name: String,
-    /// Our address (UDP 500 and 4500 are bound on it).
-    pub local: Ipv4Addr,
+    /// Our address (UDP 500 and 4500 are bound on it), IPv4 or IPv6.
+    pub local: IpAddr,
     /// The peer's address (`None`: any peer may initiate).
-    pub remote: Option<Ipv4Addr>,
+    pub remote: Option<IpAddr>,
     /// Our identity (default: our address).
     pub local_id: Id,
     /// The identity the peer must prove (`None`: any).
@@ -619,6 +625,16 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
                         .map_err(|_| err("gateway.next_hop", "an IPv4 address", format!("{h:?}")))
                 })
                 .transpose()?;
+            if let Some(c) = conns.iter().find(|c| c.local.is_ipv6()) {
+                return Err(err(
+                    "gateway.outer",
+                    "\"udp\" with IPv6 addresses (af_packet speaks IPv4 and ARP only)",
+                    format!(
+                        "\"af_packet\" and connections.{}.local_addrs {}",
+                        c.name, c.local
+                    ),
+                ));
+            }
             OuterMode::Packet {
                 interface,
                 next_hop,
@@ -759,22 +775,27 @@ fn cert_files(
 #[allow(clippy::too_many_lines, reason = "one key after the other")]
 fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection, ConfigError> {
     let k = |s: &str| format!("connections.{name}.{s}");
-    let local: Ipv4Addr = c.local_addrs.trim().parse().map_err(|_| {
+    let local: IpAddr = c.local_addrs.trim().parse().map_err(|_| {
         err(
             &k("local_addrs"),
-            "one IPv4 address",
+            "one IPv4 or IPv6 address",
             format!("{:?}", c.local_addrs),
         )
     })?;
     let remote = match c.remote_addrs.as_deref().map(str::trim) {
         None | Some("%any") => None,
-        Some(r) => Some(r.parse::<Ipv4Addr>().map_err(|_| {
-            err(
-                &k("remote_addrs"),
-                "one IPv4 address or %any",
-                format!("{r:?}"),
-            )
-        })?),
+        Some(r) => Some(
+            r.parse::<IpAddr>()
+                .ok()
+                .filter(|r| r.is_ipv6() == local.is_ipv6())
+                .ok_or_else(|| {
+                    err(
+                        &k("remote_addrs"),
+                        "one address of local_addrs's family, or %any",
+                        format!("{r:?}"),
+                    )
+                })?,
+        ),
     };
     let start_action = match c.start_action.as_deref() {
         None | Some("none" | "wait" | "trap") => StartAction::Wait,
@@ -1180,7 +1201,10 @@ remote_ts = "10.3.0.0/24"
         let c = parse(&two(""), &dir_with_psk("two")).unwrap();
         let names: Vec<&str> = c.conns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["other", "site"]);
-        assert_eq!(c.conns[0].remote, Some(Ipv4Addr::new(192, 0, 2, 3)));
+        assert_eq!(
+            c.conns[0].remote,
+            Some(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 3)))
+        );
         assert_eq!(c.conns[0].child.remote_ts.to_string(), "10.3.0.0/24");
         assert_eq!(c.conns[0].ike, [IkeSuite::AES128GCM_SHA256_X25519]);
     }
@@ -1261,6 +1285,28 @@ remote_ts = "10.3.0.0/24"
             "{e}"
         );
         assert!(cidr("k", "fd01::/129").is_err());
+        // IPv6 outer addresses: one family per connection, UDP sockets only.
+        let outer6 = SITE
+            .replace("\"192.0.2.2\"", "\"2001:db8::2\"")
+            .replace("\"192.0.2.1\"", "\"2001:db8::1\"");
+        let c = parse(&outer6, &dir_with_psk("v6outer")).unwrap();
+        assert_eq!(c.conns[0].remote, Some("2001:db8::1".parse().unwrap()));
+        let e = error_of(&outer6.replace("\"2001:db8::1\"", "\"192.0.2.1\""));
+        assert!(
+            e.starts_with(
+                "connections.site.remote_addrs: expected one address of local_addrs's family"
+            ),
+            "{e}"
+        );
+        let e = error_of(&outer6.replace(
+            "tun = \"tst0\"",
+            "tun = \"tst0\"\nouter = \"af_packet\"\ninterface = \"veth0\"",
+        ));
+        assert!(
+            e.starts_with("gateway.outer: expected \"udp\" with IPv6 addresses"),
+            "{e}"
+        );
+        assert_eq!(Id::parse("2001:db8::1").id_type, IdType::IPV6_ADDR);
         let a = cidr("k", "fd01::/64").unwrap();
         assert!(a.overlaps(&cidr("k", "fd01::8000/120").unwrap()));
         assert!(!a.overlaps(&cidr("k", "10.0.0.0/8").unwrap()));

@@ -260,9 +260,9 @@ pub struct InstallParams {
     /// The owning IKE SA family.
     pub lineage: u64,
     /// Our tunnel endpoint.
-    pub local: Ipv4Addr,
-    /// The peer's tunnel endpoint.
-    pub remote: Ipv4Addr,
+    pub local: IpAddr,
+    /// The peer's tunnel endpoint (of `local`'s family).
+    pub remote: IpAddr,
     /// Now.
     pub now: Duration,
     /// Hard lifetime.
@@ -301,9 +301,16 @@ impl Sas {
     /// # Errors
     /// A message when the suite or keys cannot be served.
     pub fn install(&mut self, c: &ChildSa, p: InstallParams) -> Result<Option<u32>, String> {
-        let mode = Mode::Tunnel(Tunnel::V4 {
-            src: p.local.octets(),
-            dst: p.remote.octets(),
+        let mode = Mode::Tunnel(match (p.local, p.remote) {
+            (IpAddr::V4(l), IpAddr::V4(r)) => Tunnel::V4 {
+                src: l.octets(),
+                dst: r.octets(),
+            },
+            (IpAddr::V6(l), IpAddr::V6(r)) => Tunnel::V6 {
+                src: l.octets(),
+                dst: r.octets(),
+            },
+            _ => return Err("tunnel endpoints of two address families".to_owned()),
         });
         let lifetime = |spi: u32| {
             let mut cfg = Config::new(Spi(spi), mode);
@@ -491,8 +498,8 @@ mod tests {
         let mut s = Sas::default();
         let p = |now, we| InstallParams {
             lineage: 1,
-            local: Ipv4Addr::new(192, 0, 2, 2),
-            remote: Ipv4Addr::new(192, 0, 2, 1),
+            local: v4(192, 0, 2, 2),
+            remote: v4(192, 0, 2, 1),
             now,
             life_time: None,
             rekey_time: None,

@@ -32,12 +32,15 @@
 //! certificates made with openssl at test time; ECDSA P-256 with strongSwan initiating,
 //! RSA-2048 with ipsec-gw initiating).
 //!
-//! Inner IPv6: a child's `local_ts`/`remote_ts` may be IPv6 prefixes (one family per
-//! child), tested with ping6 LAN to LAN in both roles (`ipsec_gw_ipv6_inner`).
+//! IPv6: a child's `local_ts`/`remote_ts` may be IPv6 prefixes (one family per
+//! child), tested with ping6 LAN to LAN in both roles (`ipsec_gw_ipv6_inner`); and
+//! `local_addrs`/`remote_addrs` may be IPv6 with the kernel UDP sockets
+//! (`ipsec_gw_ipv6_outer`: IKE and ESP-in-UDP over IPv6, both roles).
 //!
 //! Not served (yet): more than one Child SA per connection or one selector per side
 //! (so IPv4 and IPv6 to one peer need two peers' worth of connections); IPv6 outer
-//! addresses; virtual IPv6 addresses; plain ESP (IP protocol 50): ESP is always UDP-encapsulated on 4500 (RFC 3948),
+//! addresses over `AF_PACKET` (no NDP: use `outer = "udp"`); virtual IPv6 addresses;
+//! plain ESP (IP protocol 50): ESP is always UDP-encapsulated on 4500 (RFC 3948),
 //! which is what kernel-libipsec before strongSwan 5.9.11 (Debian 12 has 5.9.8) and any
 //! peer behind a NAT speak; EAP; CERTREQ (strongSwan needs `send_cert = always`),
 //! intermediate CAs and revocation; IPv4 reassembly on the `AF_PACKET` outer side (IKE

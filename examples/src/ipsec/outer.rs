@@ -80,7 +80,7 @@ impl Outer {
     ///
     /// # Errors
     /// A message with the OS error.
-    pub fn udp(local: Ipv4Addr) -> Result<Self, String> {
+    pub fn udp(local: IpAddr) -> Result<Self, String> {
         let ike = UdpSocket::bind((local, IKE_PORT))
             .map_err(|e| format!("bind {local}:{IKE_PORT}: {e}"))?;
         let natt = UdpSocket::bind((local, NATT_PORT))
