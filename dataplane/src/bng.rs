@@ -337,9 +337,11 @@ struct Slot {
     flags: u8,
     addr: u32,
     port: u16,
-    _pad: u16,
+    /// The PPPoE session id (0: IPoE) and the VLANs of the session's key, for
+    /// `pppoe-fast-input`'s check of a session found by id.
+    sid: u16,
+    vlans: [u16; 2],
     id: SessionId,
-    up_packets: u32,
     counters: SessionCounters,
 }
 
@@ -357,9 +359,9 @@ impl Slot {
         flags: 0,
         addr: 0,
         port: 0,
-        _pad: 0,
+        sid: 0,
+        vlans: [0, 0],
         id: SessionId(0),
-        up_packets: 0,
         counters: SessionCounters {
             up_packets: 0,
             up_bytes: 0,
@@ -379,6 +381,12 @@ struct Table {
     free: Vec<u32>,
     by_id: HashMap<SessionId, (u32, SessionConfig)>,
     by_addr: HashMap<u32, u32>,
+    /// PPPoE sessions by session id alone (handle, 0: none), 65 536 entries: the
+    /// access concentrator (our control plane) chooses PPPoE session ids (RFC 2516
+    /// section 5.4, PADS), so clients cannot aim entries at one index. Where two
+    /// sessions share an id (different MACs or VLANs), the first holds the entry and
+    /// the others are found through the keyed hash map.
+    by_sid: Vec<u32>,
 }
 
 crate::label! {
@@ -550,8 +558,9 @@ crate::label! {
 /// `pppoe-fast-input`: `pppoe-session-input` and `subscriber-input` in one pass for
 /// the common case, a PPPoE session frame (RFC 2516 section 6) carrying IPv4 (PPP
 /// protocol 0x0021) with a 20-byte header, not a TCP SYN (those need `tcp-mss-clamp`),
-/// of a live session, from the session's address: one hash lookup from the PPPoE key
-/// to the session slot, anti-spoofing against the slot, the session's counters, the
+/// of a live session, from the session's address: one lookup from the PPPoE key to
+/// the session slot (by session id, checked against the slot's MAC and VLANs; the
+/// keyed hash map where ids are shared), anti-spoofing against the slot, the session's counters, the
 /// decapsulation, and the NAT / QoS decision from the slot's flags. Everything else
 /// (PPP control, IPv6, IPv4 options, SYNs, unknown sessions, spoofed sources,
 /// malformed headers) goes unchanged to the general path, which handles and counts it
@@ -598,13 +607,30 @@ impl Node for PppoeFast<'_> {
                 _ => return Verdict::Next(FastNext::Slow),
             }
         }
-        let key = SessionKey {
-            mac: *src_mac,
-            session_id: u16::from_be_bytes([h[2], h[3]]),
-            vlans: pkt.meta.vlans,
+        // the session by id (no hash), checked against the slot's key; else the
+        // keyed hash map
+        let sid = u16::from_be_bytes([h[2], h[3]]);
+        let vlans = pkt.meta.vlans;
+        let by_id = self.t.by_sid.get(usize::from(sid)).copied().unwrap_or(0);
+        let matches = |s: &Slot| {
+            s.sid == sid && s.vlans == vlans && s.hdr.first_chunk::<6>() == Some(src_mac)
         };
-        let Some(handle) = self.pppoe.get(&key) else {
-            return Verdict::Next(FastNext::Slow);
+        let handle = match (by_id as usize)
+            .checked_sub(1)
+            .and_then(|i| self.t.slots.get(i))
+        {
+            Some(s) if matches(s) => by_id,
+            _ => {
+                let key = SessionKey {
+                    mac: *src_mac,
+                    session_id: sid,
+                    vlans,
+                };
+                let Some(h) = self.pppoe.get(&key) else {
+                    return Verdict::Next(FastNext::Slow);
+                };
+                h
+            }
         };
         let Some(slot) = (handle as usize)
             .checked_sub(1)
@@ -987,6 +1013,7 @@ impl<'p> Bng<'p> {
                 free: Vec::new(),
                 by_id: HashMap::with_capacity(max.min(1 << 20)),
                 by_addr: HashMap::with_capacity(max.min(1 << 20)),
+                by_sid: vec![0; 1 << 16],
             },
             lookup: Ip4Lookup {
                 fib: Fib::new(),
@@ -1188,6 +1215,11 @@ impl<'p> Bng<'p> {
         self.set_qos(handle, s.qos.as_ref());
         if let Some(k) = pkey {
             self.pppoe.insert(k, handle);
+            if let Some(e) = self.table.by_sid.get_mut(usize::from(k.session_id))
+                && *e == 0
+            {
+                *e = handle;
+            }
         }
         if let Some(k) = ikey {
             self.ipoe.insert(
@@ -1335,8 +1367,12 @@ impl<'p> Bng<'p> {
     }
 
     fn unlink(&mut self, c: &SessionConfig) {
-        if let Some(k) = Self::pppoe_key(c) {
-            self.pppoe.remove(&k);
+        if let Some(k) = Self::pppoe_key(c)
+            && let Some(h) = self.pppoe.remove(&k)
+            && let Some(e) = self.table.by_sid.get_mut(usize::from(k.session_id))
+            && *e == h
+        {
+            *e = 0;
         }
         if let Some(k) = Self::ipoe_key(c) {
             self.ipoe.remove(&k);
@@ -1471,9 +1507,12 @@ impl<'p> Bng<'p> {
             flags,
             addr: u32::from(s.addr),
             port: s.port,
-            _pad: 0,
+            sid: match s.access {
+                Access::Pppoe { session_id } => session_id,
+                Access::Ipoe { .. } => 0,
+            },
+            vlans: s.vlans,
             id: s.id,
-            up_packets: 0,
             counters,
         }
     }
@@ -2078,11 +2117,23 @@ fn account(t: &mut Table, f: &mut Frame<'_>, up: bool) {
 /// hash maps) stay in the L2 cache and a warm-up pass would only repeat the lookups.
 const WARM_MIN_SESSIONS: usize = 8192;
 
-/// The PPPoE session table entries of a frame's packets (as `pppoe-fast-input` will
-/// look them up), then their session slots.
+/// The PPPoE sessions of a frame's packets, as `pppoe-fast-input` will find them: the
+/// by-id entries, then the slots they name (where the slot's key is another's, the
+/// keyed hash map).
 fn warm_pppoe(t: &PppoeSessionInput, table: &Table, f: &Frame<'_>) {
     let mut handles = [0u32; FRAME_SIZE];
     for (p, h) in f.iter().zip(handles.iter_mut()) {
+        let l3 = usize::from(p.meta.l3_offset);
+        if let Some(sid) = p.data().get(l3 + 2..).and_then(<[u8]>::first_chunk::<2>) {
+            *h = table
+                .by_sid
+                .get(usize::from(u16::from_be_bytes(*sid)))
+                .copied()
+                .unwrap_or(0);
+        }
+    }
+    let mut acc = 0u32;
+    for (p, &h) in f.iter().zip(handles.iter()) {
         let d = p.data();
         let l3 = usize::from(p.meta.l3_offset);
         let (Some(mac), Some(sid)) = (
@@ -2091,19 +2142,17 @@ fn warm_pppoe(t: &PppoeSessionInput, table: &Table, f: &Frame<'_>) {
         ) else {
             continue;
         };
-        let key = SessionKey {
-            mac: *mac,
-            session_id: u16::from_be_bytes(*sid),
-            vlans: p.meta.vlans,
-        };
-        *h = t.get(&key).unwrap_or(0);
-    }
-    let mut acc = 0u32;
-    for &h in handles.iter().take(f.len()) {
-        acc ^= (h as usize)
-            .checked_sub(1)
-            .and_then(|i| table.slots.get(i))
-            .map_or(0, |s| s.addr);
+        match (h as usize).checked_sub(1).and_then(|i| table.slots.get(i)) {
+            Some(s) if s.hdr.first_chunk::<6>() == Some(mac) => acc ^= s.addr,
+            _ => {
+                let key = SessionKey {
+                    mac: *mac,
+                    session_id: u16::from_be_bytes(*sid),
+                    vlans: p.meta.vlans,
+                };
+                acc ^= t.get(&key).unwrap_or(0);
+            }
+        }
     }
     core::hint::black_box(acc);
 }

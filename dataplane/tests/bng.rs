@@ -986,3 +986,51 @@ fn pppoe_fast_path_and_its_fallbacks() {
     assert_eq!(c.up_packets, 2);
     assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
 }
+
+/// Two PPPoE sessions with the same session id (different MACs, or the same MAC on
+/// another VLAN): the first is found by id, the others through the hash map; each
+/// packet reaches its own session, and removing the first leaves the others working.
+#[test]
+fn pppoe_sessions_sharing_an_id() {
+    let mut bng = Bng::new(cfg(), None).unwrap();
+    let mut arena = Arena::new(64);
+    let mut pool = arena.pool();
+    bng.add_route(default_route()).unwrap();
+    let mut s3 = pppoe_session(3, 0x42, [6, 0], [192, 0, 2, 33], false);
+    s3.mac = sub_mac(1);
+    for s in [
+        pppoe_session(1, 0x42, [5, 0], [192, 0, 2, 31], false),
+        pppoe_session(2, 0x42, [5, 0], [192, 0, 2, 32], false),
+        s3,
+    ] {
+        bng.add_session(s).unwrap();
+    }
+    let f = |mac: u32, vlan: u16, src: [u8; 4]| {
+        let ip = udp(src, HOST, 5000, 53, b"data");
+        eth(
+            GW_MAC,
+            sub_mac(mac),
+            &[vlan],
+            0x8864,
+            &pppoe(0x42, 0x0021, &ip),
+        )
+    };
+    let frames = [
+        (0, f(1, 5, [192, 0, 2, 31])),
+        (0, f(2, 5, [192, 0, 2, 32])),
+        (0, f(1, 6, [192, 0, 2, 33])),
+        (0, f(2, 5, [192, 0, 2, 31])), // session 1's address on session 2's key
+        (0, f(1, 6, [192, 0, 2, 31])), // session 1's address on session 3's key
+    ];
+    let [_, up] = step(&mut bng, &mut pool, &frames);
+    assert_eq!(up.len(), 3, "{:?}", bng.counter_rows());
+    assert_eq!(row(&bng, "subscriber-input", "drop.spoofed-source"), 2);
+    for id in [1, 2, 3] {
+        assert_eq!(bng.session_counters(SessionId(id)).unwrap().up_packets, 1);
+    }
+    bng.remove_session(SessionId(1)).unwrap();
+    let [_, up] = step(&mut bng, &mut pool, &[(0, f(2, 5, [192, 0, 2, 32]))]);
+    assert_eq!(up.len(), 1);
+    assert_eq!(bng.session_counters(SessionId(2)).unwrap().up_packets, 2);
+    assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
+}
