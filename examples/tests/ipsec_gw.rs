@@ -689,6 +689,25 @@ fn ipsec_gw_bad_config() {
             good.replace("start_action", "start_acton"),
             "unknown field `start_acton`",
         ),
+        // A second connection that routes the first one's remote network.
+        (
+            format!(
+                "{good}\n{}",
+                good.split_once("[connections.lab]")
+                    .unwrap()
+                    .1
+                    .replace("connections.lab", "connections.other")
+                    .replace("\nlocal_addrs", "[connections.other]\nlocal_addrs")
+                    .replace("192.0.2.1", "192.0.2.3")
+                    .replace("10.1.0.0/24", "10.1.0.128/25")
+            ),
+            "connections.other.children.net.remote_ts: expected remote addresses no other connection routes, found 10.1.0.128/25, which overlaps 10.1.0.0/24 of connections.lab.children.net.remote_ts",
+        ),
+        // The same connection name twice.
+        (
+            format!("{good}\n[connections.lab]\nlocal_addrs = \"192.0.2.2\"\n"),
+            "duplicate key `lab`",
+        ),
     ] {
         let (code, out) = check(&bad);
         assert_eq!(code, Some(2), "{out}");
