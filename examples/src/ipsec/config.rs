@@ -61,6 +61,15 @@ struct RawFile {
     connections: BTreeMap<String, RawConnection>,
 }
 
+/// The same with `[[connections]]` (an array of tables, each with its `name`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFileList {
+    #[serde(default)]
+    gateway: RawGateway,
+    connections: Vec<RawConnection>,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawGateway {
@@ -77,6 +86,8 @@ struct RawGateway {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConnection {
+    /// Only in the `[[connections]]` form.
+    name: Option<String>,
     local_addrs: String,
     remote_addrs: Option<String>,
     proposals: Option<String>,
@@ -583,7 +594,7 @@ pub fn load(path: &Path) -> Result<GwConfig, ConfigError> {
 /// As [`load`].
 #[allow(clippy::too_many_lines, reason = "one key after the other")]
 pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
+    let toml_err = |e: toml::de::Error| {
         let msg = e.message().to_owned();
         let at = e
             .span()
@@ -597,13 +608,47 @@ pub fn parse(text: &str, base: &Path) -> Result<GwConfig, ConfigError> {
             "the ipsec-gw TOML schema (see examples/ipsec-gw/site.toml)",
             format!("{msg}{at}"),
         )
-    })?;
-    let gw = raw.gateway;
-    if raw.connections.is_empty() {
+    };
+    // Connections as named tables (`[connections.NAME]`, swanctl's shape) or as an
+    // array of tables (`[[connections]]` with `name = "..."`).
+    let is_list = text
+        .parse::<toml::Table>()
+        .map_err(toml_err)?
+        .get("connections")
+        .is_some_and(toml::Value::is_array);
+    let (gw, named) = if is_list {
+        let raw: RawFileList = toml::from_str(text).map_err(toml_err)?;
+        let mut named: Vec<(String, RawConnection)> = Vec::new();
+        for (i, c) in raw.connections.into_iter().enumerate() {
+            let key = format!("connections[{i}].name");
+            let Some(name) = c.name.clone().filter(|n| !n.is_empty()) else {
+                return Err(err(&key, "the connection's name", "nothing"));
+            };
+            if named.iter().any(|(n, _)| *n == name) {
+                return Err(err(
+                    &key,
+                    "a name no other connection has",
+                    format!("{name:?} again"),
+                ));
+            }
+            named.push((name, c));
+        }
+        (raw.gateway, named)
+    } else {
+        let raw: RawFile = toml::from_str(text).map_err(toml_err)?;
+        if let Some((n, _)) = raw.connections.iter().find(|(_, c)| c.name.is_some()) {
+            return Err(err(
+                &format!("connections.{n}.name"),
+                "no name key (the table's name is the connection's; `name` is for [[connections]])",
+                "one",
+            ));
+        }
+        (raw.gateway, raw.connections.into_iter().collect())
+    };
+    if named.is_empty() {
         return Err(err("connections", "at least one connection table", "none"));
     }
-    let conns = raw
-        .connections
+    let conns = named
         .into_iter()
         .map(|(name, c)| connection(name, c, base))
         .collect::<Result<Vec<_>, _>>()?;
@@ -1207,6 +1252,52 @@ remote_ts = "10.3.0.0/24"
         );
         assert_eq!(c.conns[0].child.remote_ts.to_string(), "10.3.0.0/24");
         assert_eq!(c.conns[0].ike, [IkeSuite::AES128GCM_SHA256_X25519]);
+    }
+
+    #[test]
+    fn connections_as_an_array_of_tables() {
+        let list = r#"
+[[connections]]
+name = "east"
+local_addrs = "192.0.2.2"
+remote_addrs = "192.0.2.1"
+psk_file = "psk.txt"
+children.net = { local_ts = "10.2.0.0/24", remote_ts = "10.1.0.0/24" }
+
+[[connections]]
+name = "west"
+local_addrs = "192.0.2.2"
+remote_addrs = "192.0.2.3"
+psk_file = "psk.txt"
+[connections.children.net]
+local_ts = "10.2.0.0/24"
+remote_ts = "10.3.0.0/24"
+"#;
+        let c = parse(list, &dir_with_psk("list")).unwrap();
+        let names: Vec<&str> = c.conns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["east", "west"]);
+        assert_eq!(c.conns[1].child.remote_ts.to_string(), "10.3.0.0/24");
+        let e = error_of(&list.replace("\"west\"", "\"east\""));
+        assert!(
+            e.starts_with(
+                "connections[1].name: expected a name no other connection has, found \"east\" again"
+            ),
+            "{e}"
+        );
+        let e = error_of(&list.replace("name = \"west\"\n", ""));
+        assert!(
+            e.starts_with("connections[1].name: expected the connection's name"),
+            "{e}"
+        );
+        let e =
+            error_of(&list.replace("remote_ts = \"10.3.0.0/24\"", "remote_ts = \"10.1.0.0/16\""));
+        assert!(e.contains("overlaps"), "{e}");
+        let e =
+            error_of(&SITE.replace("[connections.site]\n", "[connections.site]\nname = \"x\"\n"));
+        assert!(
+            e.starts_with("connections.site.name: expected no name key"),
+            "{e}"
+        );
     }
 
     #[test]

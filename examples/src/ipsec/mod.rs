@@ -14,7 +14,8 @@
 //!   or over kernel UDP sockets;
 //! - [`tun`]: the TUN device and `poll(2)`.
 //!
-//! Several connections per process (`[connections.NAME]` tables): each has its own
+//! Several connections per process (`[connections.NAME]` tables, or `[[connections]]`
+//! with a `name` each; a name given twice is refused): each has its own
 //! peer, proposals, PSK file, selectors and pool; a new `IKE_SA_INIT` goes to the
 //! connection of its source address (else to the one with `remote_addrs = "%any"`),
 //! IKE messages after it by SPI, ESP by SPI, and each connection's remote selector is
