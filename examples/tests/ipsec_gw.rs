@@ -146,6 +146,18 @@ fn sysctl(ns: &Netns, kv: &[&str]) {
     ns.exec(&a);
 }
 
+/// IPv4 forwarding on, reverse-path filtering off (a gateway between LAN and tunnel).
+fn router(ns: &Netns) {
+    sysctl(
+        ns,
+        &[
+            "net.ipv4.ip_forward=1",
+            "net.ipv4.conf.all.rp_filter=0",
+            "net.ipv4.conf.default.rp_filter=0",
+        ],
+    );
+}
+
 impl Lab {
     /// The namespaces, links and addresses, a capture on the gateway's outer link, and
     /// charon with its swanctl configuration loaded. With `nat`, a masquerading
@@ -191,14 +203,7 @@ impl Lab {
         gwlan.ip(&["addr", "add", "10.2.0.2/24", "dev", "eth0"]);
         gwlan.ip(&["route", "add", "default", "via", "10.2.0.1"]);
         for ns in [&ss, &gw] {
-            sysctl(
-                ns,
-                &[
-                    "net.ipv4.ip_forward=1",
-                    "net.ipv4.conf.all.rp_filter=0",
-                    "net.ipv4.conf.default.rp_filter=0",
-                ],
-            );
+            router(ns);
         }
         let cap = Capture::start(&gw, "veth0", &dir.join("outer.pcapng"));
         let charon = start_charon(&ss, &dir);
@@ -635,6 +640,17 @@ fn ipsec_gw_road_warrior_and_dpd() {
     lab.finish_capture();
 }
 
+/// `ipsec-gw --check` of `conf` (written to `dir/check.toml`): exit code and output.
+fn check_config(dir: &std::path::Path, conf: &str) -> (Option<i32>, String) {
+    let f = dir.join("check.toml");
+    std::fs::write(&f, conf).unwrap();
+    let o = std::process::Command::new(GW)
+        .args(["--config", f.to_str().unwrap(), "--check"])
+        .output()
+        .unwrap();
+    (o.status.code(), text(&o))
+}
+
 /// A bad configuration stops ipsec-gw before anything starts, naming the key, what was
 /// expected and what was found (no root needed).
 #[test]
@@ -650,15 +666,7 @@ fn ipsec_gw_bad_config() {
         "0",
         "0",
     );
-    let check = |conf: &str| {
-        let f = dir.join("gw.toml");
-        std::fs::write(&f, conf).unwrap();
-        let o = std::process::Command::new(GW)
-            .args(["--config", f.to_str().unwrap(), "--check"])
-            .output()
-            .unwrap();
-        (o.status.code(), text(&o))
-    };
+    let check = |conf: &str| check_config(&dir, conf);
     let (code, out) = check(&good);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("config ok"), "{out}");
@@ -845,14 +853,7 @@ impl Site {
         ss.ip(&["addr", "add", &format!("{lan}.1/24"), "dev", "lan0"]);
         l.ip(&["addr", "add", &format!("{lan}.2/24"), "dev", "eth0"]);
         l.ip(&["route", "add", "default", "via", &format!("{lan}.1")]);
-        sysctl(
-            &ss,
-            &[
-                "net.ipv4.ip_forward=1",
-                "net.ipv4.conf.all.rp_filter=0",
-                "net.ipv4.conf.default.rp_filter=0",
-            ],
-        );
+        router(&ss);
         let charon = start_charon(&ss, &dir);
         load_all(&ss, &dir);
         Self {
@@ -926,14 +927,7 @@ fn ipsec_gw_two_peers() {
     gw.ip(&["addr", "add", "10.2.0.1/24", "dev", "lan0"]);
     gwlan.ip(&["addr", "add", "10.2.0.2/24", "dev", "eth0"]);
     gwlan.ip(&["route", "add", "default", "via", "10.2.0.1"]);
-    sysctl(
-        &gw,
-        &[
-            "net.ipv4.ip_forward=1",
-            "net.ipv4.conf.all.rp_filter=0",
-            "net.ipv4.conf.default.rp_filter=0",
-        ],
-    );
+    router(&gw);
     let cap = Capture::start(&gw, "br0", &dir.join("outer.pcapng"));
     let (proposals, esp, _) = SUITES[0];
     let one = gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, false, "0", "0")
@@ -1120,15 +1114,7 @@ fn ipsec_gw_certificates() {
             continue;
         }
         // Configurations that cannot work are refused before anything starts.
-        let check = |conf: &str| {
-            let f = lab.dir.join("bad.toml");
-            std::fs::write(&f, conf).unwrap();
-            let o = std::process::Command::new(GW)
-                .args(["--config", f.to_str().unwrap(), "--check"])
-                .output()
-                .unwrap();
-            (o.status.code(), text(&o))
-        };
+        let check = |conf: &str| check_config(&lab.dir, conf);
         assert_eq!(check(&conf).0, Some(0));
         for (bad, expect) in [
             (
