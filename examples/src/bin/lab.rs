@@ -86,19 +86,49 @@ struct Live {
     start: Instant,
     drawn: Option<Instant>,
     quarter: usize,
+    /// Subscribers of the phase being shown.
+    total: usize,
     fwd_line: Option<Instant>,
     setup_rate: Option<f64>,
 }
 
 impl Live {
+    fn new(tty: bool, quiet: bool) -> Self {
+        Self {
+            tty,
+            quiet,
+            start: Instant::now(),
+            drawn: None,
+            quarter: 0,
+            total: 0,
+            fwd_line: None,
+            setup_rate: None,
+        }
+    }
+
     fn update(&mut self, s: &Status) {
+        if let Some(text) = self.render(s, Instant::now()) {
+            eprint!("{text}");
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    /// What to write to stderr for `s` at `now`, if anything: on a terminal the bar,
+    /// redrawn in place (`\r`, erase to end of line); otherwise whole plain lines.
+    fn render(&mut self, s: &Status, now: Instant) -> Option<String> {
         if self.quiet {
-            return;
+            return None;
+        }
+        if s.total != self.total {
+            // a new phase (`--netns` sets PPPoE up, then IPoE)
+            self.total = s.total;
+            self.quarter = 0;
         }
         // the setup rate so far; frozen once every subscriber is up
+        let start = self.start;
         let rate = *self
             .setup_rate
-            .get_or_insert_with(|| s.up as f64 / self.start.elapsed().as_secs_f64().max(1e-9));
+            .get_or_insert_with(|| s.up as f64 / now.duration_since(start).as_secs_f64().max(1e-9));
         if s.up < s.total {
             self.setup_rate = None;
         }
@@ -107,50 +137,51 @@ impl Live {
             if !done
                 && self
                     .drawn
-                    .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+                    .is_some_and(|t| now.duration_since(t) < Duration::from_millis(100))
             {
-                return;
+                return None;
             }
-            self.drawn = Some(Instant::now());
-            let w = 30 * s.up / s.total.max(1);
+            self.drawn = Some(now);
+            let w = 30 * s.up.min(s.total) / s.total.max(1);
             let fwd = if s.forwarded > 0 {
                 format!("  fwd {:.2} Mpps  drops {}", s.mpps(), s.drops)
             } else {
                 String::new()
             };
-            // \r and erase-to-end-of-line: one line, redrawn in place
-            eprint!(
+            Some(format!(
                 "\r[{}{}] {}/{} up  {:.0}/s{fwd}\x1b[K",
                 "#".repeat(w),
                 ".".repeat(30 - w),
                 s.up,
                 s.total,
                 rate
-            );
-            let _ = std::io::stderr().flush();
+            ))
         } else if s.forwarded == 0 {
             let q = 4 * s.up / s.total.max(1);
-            if q > self.quarter {
-                self.quarter = q;
-                eprintln!(
-                    "lab: {}/{} sessions up ({:.0}/s, virtual t={:.1}s)",
-                    s.up,
-                    s.total,
-                    rate,
-                    s.time.as_secs_f64()
-                );
+            if q <= self.quarter {
+                return None;
             }
+            self.quarter = q;
+            Some(format!(
+                "lab: {}/{} sessions up ({:.0}/s, t={:.1}s)\n",
+                s.up,
+                s.total,
+                rate,
+                s.time.as_secs_f64()
+            ))
         } else if self
             .fwd_line
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
         {
-            self.fwd_line = Some(Instant::now());
-            eprintln!(
-                "lab: forwarding {} packets, {:.2} Mpps, {} dropped",
+            self.fwd_line = Some(now);
+            Some(format!(
+                "lab: forwarding {} packets, {:.2} Mpps, {} dropped\n",
                 s.forwarded,
                 s.mpps(),
                 s.drops
-            );
+            ))
+        } else {
+            None
         }
     }
 }
@@ -165,15 +196,7 @@ fn main() -> ExitCode {
         eprintln!("lab: --ipoe must be 0..=60000 (one address each from a /16 pool)");
         return ExitCode::from(2);
     }
-    let mut live = Live {
-        tty: std::io::stderr().is_terminal(),
-        quiet: a.quiet,
-        start: Instant::now(),
-        drawn: None,
-        quarter: 0,
-        fwd_line: None,
-        setup_rate: None,
-    };
+    let mut live = Live::new(std::io::stderr().is_terminal(), a.quiet);
     let mut progress = |s: &Status| live.update(s);
     let r = if a.netns {
         let bng = std::env::current_exe()
@@ -338,5 +361,79 @@ fn print_netns(r: &Report) {
             kernel.path,
             ours.forwarded_pps() / kernel.forwarded_pps().max(1e-9)
         );
+    }
+}
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests"
+)]
+mod tests {
+    use super::*;
+
+    fn feed(live: &mut Live, now: Instant) -> Vec<String> {
+        let mut out = Vec::new();
+        // 2000 setup updates, then 500 forwarding updates, all within 50 ms
+        for up in 0..=2000usize {
+            out.extend(live.render(&Status::setup(up, 2000, Duration::ZERO), now));
+        }
+        for k in 1..=500u64 {
+            let s = Status {
+                up: 2000,
+                total: 2000,
+                forwarded: k * 256,
+                forward_wall: Duration::from_micros(k * 50),
+                drops: 3,
+                ..Status::default()
+            };
+            out.extend(live.render(&s, now + Duration::from_millis(k / 10)));
+        }
+        out
+    }
+
+    #[test]
+    fn without_a_terminal_a_few_plain_lines_and_no_control_characters() {
+        let mut live = Live::new(false, false);
+        let out = feed(&mut live, Instant::now());
+        assert_eq!(out.len(), 4 + 1, "{out:?}");
+        assert!(
+            out.iter()
+                .all(|l| l.ends_with('\n') && !l.trim_end().chars().any(char::is_control))
+        );
+        assert!(out[3].starts_with("lab: 2000/2000 sessions up"));
+        assert!(out[4].contains("Mpps, 3 dropped"));
+    }
+
+    #[test]
+    fn on_a_terminal_the_bar_is_redrawn_in_place_at_most_ten_times_a_second() {
+        let mut live = Live::new(true, false);
+        let out = feed(&mut live, Instant::now());
+        // the first draw, the completed setup, nothing more within 100 ms
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out.iter().all(|l| l.starts_with('\r') && !l.contains('\n')));
+        assert!(out[1].contains("[##############################] 2000/2000 up"));
+    }
+
+    #[test]
+    fn quiet_prints_nothing() {
+        let mut live = Live::new(true, true);
+        assert!(feed(&mut live, Instant::now()).is_empty());
+    }
+
+    #[test]
+    fn every_flag_is_documented() {
+        use clap::CommandFactory;
+        let cmd = Args::command();
+        for arg in cmd.get_arguments() {
+            assert!(
+                arg.get_help().is_some() || arg.get_id() == "help",
+                "--{} has no help",
+                arg.get_id()
+            );
+        }
     }
 }
