@@ -12,8 +12,12 @@
 //!   changes the rate (bng's log and `/metrics`); a Disconnect-Request ends the session
 //!   (the VM reports the termination); Accounting Start and Stop reach FreeRADIUS's
 //!   detail file.
+//! - `bng_pppoe_dot1q_vlan` and `bng_pppoe_qinq_vlan`: pppd on a VLAN interface in the VM
+//!   (802.1Q 100; QinQ 802.1ad 200 + 802.1Q 10) against bng with only that range
+//!   configured, over AF_XDP; discovery, session and ping through NAT44 all tagged, seen
+//!   in QEMU's dump of the VM's NIC.
 //!
-//! Both check that tshark flags no frame on the TAP as malformed.
+//! All check that tshark flags no frame on the TAP (or the VM's NIC) as malformed.
 
 #![allow(
     clippy::unwrap_used,

@@ -1129,6 +1129,21 @@ mod tests {
     }
 
     #[test]
+    fn dpdk_backend_needs_both_ports_and_the_eal() {
+        let d = dir_with(&[("users", "a b\n")]);
+        let both = DEFAULT.replace("backend = \"auto\"", "backend = \"dpdk\"");
+        let e = Config::parse(&both, &d).unwrap_err();
+        assert_eq!(e.key, "dpdk.eal", "{e}");
+        let ok = format!("{both}\n[dpdk]\neal = \"--no-huge -m 512\"\n");
+        let c = Config::parse(&ok, &d).unwrap();
+        assert_eq!(c.access.backend, BackendKind::Dpdk);
+        assert_eq!(c.dpdk.unwrap().idle_us, 50);
+        let one = DEFAULT.replacen("backend = \"auto\"", "backend = \"dpdk\"", 1);
+        let e = Config::parse(&format!("{one}\n[dpdk]\neal = \"\"\n"), &d).unwrap_err();
+        assert_eq!(e.key, "upstream.backend", "{e}");
+    }
+
+    #[test]
     fn bad_vlan_and_block_size() {
         let d = dir_with(&[("users", "a b\n")]);
         let text = DEFAULT.replace("untagged = true", "untagged = true\nvlans = [\"5000\"]");

@@ -1,7 +1,8 @@
-//! The `bng` process: opens the ports (AF_XDP or AF_PACKET), builds the forwarding
-//! plane, the PPPoE control plane, AAA, the `CoA` listener and the metrics endpoint, and
-//! runs them in one loop until SIGINT/SIGTERM; then ends every session (Accounting-Stop,
-//! LCP Terminate-Request and PADT) before exiting.
+//! The `bng` process: opens the ports (AF_XDP, AF_PACKET, or DPDK with the `dpdk`
+//! feature), builds the forwarding plane, the PPPoE control plane, AAA, the `CoA`
+//! listener and the metrics endpoint, and runs them in one loop until SIGINT/SIGTERM;
+//! then ends every session (Accounting-Stop, LCP Terminate-Request and PADT) before
+//! exiting.
 
 use std::fs::File;
 use std::io::Write as _;
