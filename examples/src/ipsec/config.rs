@@ -766,8 +766,8 @@ fn cert_files(
     local: &RawEnd,
     remote: &RawEnd,
     base: &Path,
-    id: &Id,
-) -> Result<CertFiles, ConfigError> {
+    id: Option<&Id>,
+) -> Result<(CertFiles, Id), ConfigError> {
     let read = |key: &str, v: Option<&String>, what: &str| -> Result<Vec<u8>, ConfigError> {
         let Some(f) = v else {
             return Err(err(
@@ -802,6 +802,16 @@ fn cert_files(
     super::cert::CaVerifier::new(&ca).map_err(|e| err(&k("remote.cacert"), &e, "otherwise"))?;
     let parsed = x509_cert::Certificate::from_der(&cert)
         .map_err(|e| err(&k("local.cert"), "an X.509 certificate", e))?;
+    // No local.id: the certificate's subject as an ID_DER_ASN1_DN (strongSwan's default).
+    let Some(id) = id else {
+        let dn = x509_cert::der::Encode::to_der(&parsed.tbs_certificate.subject)
+            .map_err(|e| err(&k("local.cert"), "a certificate with a subject", e))?;
+        let id = Id {
+            id_type: IdType::DER_ASN1_DN,
+            data: dn,
+        };
+        return Ok((CertFiles { cert, key, ca }, id));
+    };
     let ident = bng_ikev2::exchange::Identity {
         id_type: id.id_type,
         data: &id.data,
@@ -813,7 +823,7 @@ fn cert_files(
             format!("{:?}", String::from_utf8_lossy(&id.data)),
         ));
     }
-    Ok(CertFiles { cert, key, ca })
+    Ok((CertFiles { cert, key, ca }, id.clone()))
 }
 
 /// Reads and checks one connection table (`base`: where `psk_file` is relative to).
@@ -872,7 +882,7 @@ fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection,
             ));
         }
     }
-    let local_id = c
+    let mut local_id = c
         .local
         .id
         .as_deref()
@@ -898,7 +908,10 @@ fn connection(name: String, c: RawConnection, base: &Path) -> Result<Connection,
         ));
     }
     let cert = if local_auth == "pubkey" {
-        Some(cert_files(&k, &c.local, &c.remote, base, &local_id)?)
+        let given = c.local.id.is_some().then_some(&local_id);
+        let (files, id) = cert_files(&k, &c.local, &c.remote, base, given)?;
+        local_id = id;
+        Some(files)
     } else {
         None
     };
