@@ -328,12 +328,15 @@ impl CaVerifier {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let v = &c.tbs_certificate.validity;
-        if now < v.not_before.to_unix_duration() || now > v.not_after.to_unix_duration() {
-            return Err(format!(
-                "outside its validity ({} to {})",
-                v.not_before, v.not_after
-            ));
+        // RFC 5280 section 6.1.3 (a)(2): the certificate, and the CA's, valid now.
+        for (whose, cert) in [("", &c), (" (the CA's)", &self.ca)] {
+            let v = &cert.tbs_certificate.validity;
+            if now < v.not_before.to_unix_duration() || now > v.not_after.to_unix_duration() {
+                return Err(format!(
+                    "outside its validity{whose} ({} to {})",
+                    v.not_before, v.not_after
+                ));
+            }
         }
         if !binds(&c, peer) {
             return Err("the peer's identity is not in its subjectAltName".to_owned());
