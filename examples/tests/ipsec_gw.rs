@@ -1004,7 +1004,7 @@ fn ipsec_gw_two_peers() {
         );
         let (tx, rx) = sent_received(&p.log());
         assert!(
-            tx >= 50 && rx == tx,
+            tx >= 50 && tx - rx <= 1,
             "site {site}: {rx}/{tx}\nours: {}",
             ours.log()
         );
