@@ -837,3 +837,136 @@ fn bng_ipoe_relayed_clients_forward_through_nat44() {
     assert!(common::bng::count(&acc, "dhcp.option.type == 82") > 0);
     assert!(common::bng::count(&acc, &format!("icmp && ip.dst == {SERVER}")) >= 9);
 }
+
+/// The word after `key` on the first line of `log` that has it (`IAADDR 2001:db8:...`).
+fn word_after(log: &str, key: &str) -> Option<String> {
+    log.lines().find_map(|l| {
+        let mut w = l.split_whitespace().skip_while(|w| *w != key);
+        w.next()?;
+        w.next().map(str::to_owned)
+    })
+}
+
+/// IPv6 through the `bng` gateway (IPoE): dhclient -6 -N -P gets an IA_NA address and
+/// a /56 from bng, the client puts the address on its link and the prefix's first
+/// address on its loopback, with a default route via bng (`fe80::1`, answered by bng's
+/// Neighbor Discovery); pings from both reach the server through bng, which routes the
+/// address and the prefix (no NAT for IPv6) and resolves the server as its IPv6 next
+/// hop. The server sees the subscriber's own addresses; tshark flags nothing.
+#[test]
+fn bng_ipoe_ipv6_forwarding() {
+    if !require(
+        "bng_ipoe_ipv6_forwarding",
+        &["ip", "tshark", "dhclient", "ping", "timeout", "ethtool"],
+    ) {
+        return;
+    }
+    let dir = workdir(&format!("bng_ipoe_v6-{}", std::process::id()));
+    let hook = dir.join("hook.sh");
+    write_exec(&hook, HOOK_ROUTED);
+    let g = Netns::new("bi6g");
+    let c = Netns::new("bi6c");
+    let srv = Netns::new("bi6s");
+    veth(&g, "acc", &c, "veth0");
+    veth(&g, "up0", &srv, "up1");
+    // the gateway's kernel stays out of IPv6 (bng answers Neighbor Discovery itself)
+    g.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    g.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+    for ns in [&c, &srv] {
+        no_dad(ns);
+    }
+    for (ns, dev) in [(&g, "acc"), (&g, "up0"), (&c, "veth0"), (&srv, "up1")] {
+        common::bng::offloads_off(ns, dev);
+    }
+    srv.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:ff00::2/64",
+        "dev",
+        "up1",
+        "nodad",
+    ]);
+    for net in ["2001:db8:10::/64", "2001:db8:100::/40"] {
+        srv.ip(&["-6", "route", "add", net, "via", "2001:db8:ff00::1"]);
+    }
+    let cfg = bng_config(&dir, "", "100.65.0.1");
+    let toml = std::fs::read_to_string(&cfg).unwrap();
+    let toml = toml
+        .replacen(
+            &format!("gateway = \"{SERVER}\"\n"),
+            &format!(
+                "gateway = \"{SERVER}\"\naddress6 = \"2001:db8:ff00::1\"\ngateway6 = \"2001:db8:ff00::2\"\n"
+            ),
+            1,
+        )
+        .replacen("[ipoe]\n", "[ipoe]\ngateway6 = \"fe80::1\"\n", 1);
+    std::fs::write(&cfg, toml).unwrap();
+    let acc_cap = Capture::start(&g, "acc", &dir.join("acc.pcapng"));
+    let up_cap = Capture::start(&srv, "up1", &dir.join("up1.pcapng"));
+    let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
+    wait_link_local(&c, "veth0");
+    let dh6 = dhclient(&c, &dir, &hook, "c6", "40", true);
+    assert!(
+        wait_for(Duration::from_secs(25), "dhclient -6 bound", || dh6
+            .log()
+            .contains("Bound to lease")),
+        "dhclient -6: {}\nbng: {}",
+        dh6.log(),
+        bng.log()
+    );
+    let l6 = dh6.log();
+    let addr = word_after(&l6, "IAADDR").expect("IA_NA address");
+    let prefix = word_after(&l6, "IAPREFIX").expect("delegated prefix");
+    let pd_host = format!("{}1", prefix.split('/').next().unwrap());
+    eprintln!("IA_NA {addr}, IA_PD {prefix}: pinging from {addr} and {pd_host}");
+    c.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{addr}/128"),
+        "dev",
+        "veth0",
+        "nodad",
+    ]);
+    c.ip(&["-6", "addr", "add", &format!("{pd_host}/128"), "dev", "lo"]);
+    c.ip(&[
+        "-6", "route", "add", "default", "via", "fe80::1", "dev", "veth0",
+    ]);
+    for from in [&addr, &pd_host] {
+        let o = c
+            .command(&[
+                "ping",
+                "-6",
+                "-c",
+                "3",
+                "-i",
+                "0.2",
+                "-W",
+                "2",
+                "-I",
+                from,
+                "2001:db8:ff00::2",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "ping -6 from {from}: {}\nbng: {}",
+            text(&o),
+            bng.log()
+        );
+    }
+    drop(dh6);
+    bng.stop();
+    eprintln!("bng:\n{}", bng.log());
+    let up = up_cap.finish();
+    let acc = acc_cap.finish();
+    for from in [&addr, &pd_host] {
+        let n = common::bng::count(&up, &format!("icmpv6.type == 128 && ipv6.src == {from}"));
+        assert!(n >= 3, "the server saw {n} echo requests from {from}");
+    }
+    for f in [&acc, &up] {
+        assert_clean_capture(f);
+    }
+}

@@ -204,6 +204,13 @@ pub struct Upstream {
     pub address: String,
     /// The next hop (default route), resolved with ARP.
     pub gateway: Ipv4Addr,
+    /// Our IPv6 address on the upstream link (answered in Neighbor Discovery); with
+    /// `gateway6`, IPoE subscribers' IPv6 (IA_NA addresses, IA_PD prefixes) is routed.
+    #[serde(default)]
+    pub address6: Option<Ipv6Addr>,
+    /// The IPv6 next hop, resolved with Neighbor Solicitation (RFC 4861).
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 impl Upstream {
@@ -340,6 +347,10 @@ pub struct Ipoe {
     /// DHCPv6: IA_PD pool name (`pools.v6_pd`).
     #[serde(default)]
     pub pd_pool: Option<String>,
+    /// An IPv6 address we answer Neighbor Solicitations for on the access port (the
+    /// subscribers' IPv6 router, e.g. `fe80::1`), besides our EUI-64 link-local.
+    #[serde(default)]
+    pub gateway6: Option<Ipv6Addr>,
 }
 
 /// Where users are authenticated.
@@ -791,6 +802,12 @@ impl Config {
             return Err(ConfigError::new(
                 "upstream.interface",
                 "must differ from access.interface",
+            ));
+        }
+        if self.upstream.address6.is_some() != self.upstream.gateway6.is_some() {
+            return Err(ConfigError::new(
+                "upstream.gateway6",
+                "IPv6 forwarding needs both upstream.address6 and upstream.gateway6",
             ));
         }
         let dpdk = [self.access.backend, self.upstream.backend].map(|b| b == BackendKind::Dpdk);

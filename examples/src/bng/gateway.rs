@@ -31,7 +31,7 @@ use super::config::{AuthMode, AuthProtocol, BackendKind, Config};
 use super::ipoe::IpoeCp;
 use super::ipoe::service::TAG_BIT as IPOE_TAG_BIT;
 use super::metrics::{self, Snapshot};
-use super::plane::{GraphPlane, VlanFilter};
+use super::plane::{GraphPlane, V6Upstream, VlanFilter};
 use super::pppoe::{Policy, PppoeCp};
 use super::radius::RadiusAaa;
 use super::session::{AddressPools, Ctx, EndCause, Punt, PuntKind, Service, Sessions};
@@ -274,6 +274,10 @@ fn run_with<B: Backend>(
         cfg.pppoe.pd_pool.as_deref(),
         &cfg.access.interface,
     )?;
+    if let (Some(addr), Some(gateway)) = (cfg.upstream.address6, cfg.upstream.gateway6) {
+        plane.v6 = Some(V6Upstream { addr, gateway });
+    }
+    plane.access_nd.extend(cfg.ipoe.gateway6);
     let mut ipoe = if cfg.ipoe.enabled {
         let c = IpoeCp::from_config(cfg, access_mac)?;
         if let Some(gw) = cfg.ipoe.gateway {

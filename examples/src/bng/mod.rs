@@ -39,8 +39,14 @@
 //! Backends: AF_XDP, AF_PACKET, `auto`, and DPDK (`backend = "dpdk"` with a `[dpdk]`
 //! section, in a build with the `dpdk` cargo feature; `bng_dpdk.rs`).
 //!
-//! Not yet: IPv6 is signalled (IPv6CP, DHCPv6, delegated prefixes) but not
-//! forwarded; one worker thread. The dataplane's `Bng` (workers, lock-free control API)
+//! IPv6: IPoE subscribers' IA_NA addresses and delegated prefixes are routed when
+//! `upstream.address6` and `upstream.gateway6` are set (Neighbor Discovery on both
+//! ports, anti-spoofing on the address and prefix, no NAT); proven by `bng_ipoe.rs`
+//! (`bng_ipoe_ipv6_forwarding`: dhclient -6 -N -P, ping6 from the address and from the
+//! prefix to the server).
+//!
+//! Not yet: IPv6 of PPPoE subscribers (IPv6CP and delegated prefixes are signalled, not
+//! forwarded) and of relayed IPoE subscribers; one worker thread. The dataplane's `Bng` (workers, lock-free control API)
 //! replaces [`plane::GraphPlane`] behind [`session::Forwarding`] once it enforces QoS and
 //! punts what the control planes need (ARP resolution of the next hop, DHCPv6).
 

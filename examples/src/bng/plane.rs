@@ -14,7 +14,7 @@
 )]
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bng_dataplane::backend::Backend;
@@ -46,6 +46,9 @@ struct Sub {
     addr: Option<u32>,
     /// Routed (behind a relay): the router's MAC, the only source its frames have.
     via: Option<Mac>,
+    /// IPv6 (IPoE): the IA_NA address and the delegated prefix routed to it.
+    addr6: Option<u128>,
+    pd: Option<(u128, u8)>,
     up: bool,
     qos: Option<(TokenBucket, TokenBucket)>,
     rate: Option<Qos>,
@@ -87,6 +90,19 @@ pub struct GraphPlane<'p, 's> {
     pub access_arp: Vec<Ipv4Addr>,
     /// VLANs accepted on the access port (`None`: all).
     pub vlan_filter: Option<VlanFilter>,
+    /// IPv6 upstream (`None`: IPv6 is not forwarded).
+    pub v6: Option<V6Upstream>,
+    /// The IPv6 next hop's MAC, once Neighbor Discovery resolved it.
+    pub gateway6_mac: Option<Mac>,
+    /// Addresses answered in Neighbor Discovery on the access port (our link-local,
+    /// the subscribers' IPv6 router).
+    pub access_nd: Vec<Ipv6Addr>,
+    last_ns: Option<Duration>,
+    /// IPoE IPv6 subscribers by MAC and VLANs, by IA_NA address, by delegated prefix.
+    v6_in: HashMap<(Mac, [u16; 2]), Handle>,
+    v6_addr: HashMap<u128, Handle>,
+    v6_pd: HashMap<(u8, u128), Handle>,
+    pd_lens: Vec<u8>,
     /// The current time (set by the caller before each [`GraphPlane::poll`]).
     pub now: Duration,
     eth: EthernetInput,
@@ -152,6 +168,14 @@ impl<'p, 's> GraphPlane<'p, 's> {
             local: Vec::new(),
             access_arp: Vec::new(),
             vlan_filter: None,
+            v6: None,
+            gateway6_mac: None,
+            access_nd: vec![link_local(access_mac)],
+            last_ns: None,
+            v6_in: HashMap::new(),
+            v6_addr: HashMap::new(),
+            v6_pd: HashMap::new(),
+            pd_lens: Vec::new(),
             ipoe_in: IpoeInput::default(),
             ipoe_encap: IpoeEncap::default(),
             c_ipoe: NodeCounters::for_node::<IpoeInput>(),
@@ -231,6 +255,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
     ) -> usize {
         let mut got = 0;
         self.resolve_gateway();
+        self.resolve_gateway6();
         got += access.rx_burst(pool, &mut self.rx);
         for p in &mut self.rx {
             p.meta.rx_if = 0;
@@ -336,8 +361,19 @@ impl<'p, 's> GraphPlane<'p, 's> {
                 d.get(l3 + 6) == Some(&17) && d.get(l3 + 42..l3 + 44) == Some(&[0x02, 0x23][..]);
             if dhcp6 {
                 self.punt(PuntKind::Dhcp6, &p, None);
+                pool.free(p);
+                continue;
             }
-            pool.free(p);
+            if let Some(na) = d
+                .get(l3..)
+                .and_then(|ip| nd_answer(ip, self.access_mac, &self.access_nd, true))
+            {
+                self.ctl_access
+                    .push(reply_with_tags(d, l3, self.access_mac, &na));
+                pool.free(p);
+                continue;
+            }
+            self.v6_from_access(pool, p);
         }
         let mut routed4 = Vec::new();
         if !self.routed.is_empty() {
@@ -516,6 +552,173 @@ impl<'p, 's> GraphPlane<'p, 's> {
         Routed::Bound(p)
     }
 
+    /// IPv6 from an IPoE subscriber (RFC 8200): bound by its MAC and VLANs, the source
+    /// must be its IA_NA address or inside its delegated prefix (anti-spoofing), the hop
+    /// limit is decremented, and it goes to the IPv6 next hop unchanged otherwise (no
+    /// NAT for IPv6).
+    fn v6_from_access(&mut self, pool: &mut Pool<'p>, mut p: Pkt<'p>) {
+        let l3 = usize::from(p.meta.l3_offset);
+        let d = p.data();
+        let src_mac = d.get(6..12).and_then(|m| <[u8; 6]>::try_from(m).ok());
+        let Some(&h) = src_mac.and_then(|m| self.v6_in.get(&(m, p.meta.vlans))) else {
+            self.drop(pool, p, "unknown-subscriber6");
+            return;
+        };
+        let Some((src, _, plen, hops)) = d.get(l3..).and_then(ip6_fields) else {
+            self.drop(pool, p, "bad-header6");
+            return;
+        };
+        let now = self.now;
+        let Some(s) = self.subs.get_mut(&h) else {
+            self.drop(pool, p, "unknown-subscriber6");
+            return;
+        };
+        let within = |(prefix, len): (u128, u8)| {
+            (src ^ prefix)
+                .checked_shr(128 - u32::from(len))
+                .unwrap_or(0)
+                == 0
+        };
+        if !(s.up && (s.addr6 == Some(src) || s.pd.is_some_and(within))) {
+            self.drop(pool, p, "spoofed-source6");
+            return;
+        }
+        let len = 40 + plen;
+        if let Some((up, _)) = &mut s.qos
+            && !up.take(now, len as u64)
+        {
+            self.drop(pool, p, "qos-upstream");
+            return;
+        }
+        s.counters.in_packets += 1;
+        s.counters.in_bytes += len as u64;
+        if hops <= 1 {
+            self.drop(pool, p, "hop-limit");
+            return;
+        }
+        let Some(gw) = self.gateway6_mac else {
+            self.drop(pool, p, "no-next-hop6");
+            return;
+        };
+        if !p.pull_front(l3) || !p.set_len(len) {
+            self.drop(pool, p, "bad-header6");
+            return;
+        }
+        if let Some(hl) = p.data_mut().get_mut(7) {
+            *hl = hops - 1;
+        }
+        let up_mac = self.up_mac;
+        let Some(e) = p.push_front(14).and_then(<[u8]>::first_chunk_mut::<14>) else {
+            self.drop(pool, p, "no-headroom");
+            return;
+        };
+        e[..6].copy_from_slice(&gw);
+        e[6..12].copy_from_slice(&up_mac);
+        e[12..].copy_from_slice(&[0x86, 0xdd]);
+        self.forwarded += 1;
+        self.tx_up.push(p);
+    }
+
+    /// IPv6 on the upstream port: Neighbor Discovery for our address (RFC 4861: answer
+    /// solicitations, learn the next hop's MAC), and packets to a subscriber's IA_NA
+    /// address or delegated prefix, to its MAC (and VLAN tags) on the access port.
+    fn v6_from_upstream(&mut self, pool: &mut Pool<'p>, mut p: Pkt<'p>) {
+        let Some(v6) = self.v6 else {
+            self.drop(pool, p, "ipv6-not-routed");
+            return;
+        };
+        let l3 = usize::from(p.meta.l3_offset);
+        let d = p.data();
+        let Some((src, dst, plen, hops)) = d.get(l3..).and_then(ip6_fields) else {
+            self.drop(pool, p, "bad-header6");
+            return;
+        };
+        if src == u128::from(v6.gateway) {
+            let mac = d.get(6..12).and_then(|m| <[u8; 6]>::try_from(m).ok());
+            if mac.is_some() && self.gateway6_mac != mac {
+                tracing::info!(gateway6 = %v6.gateway, mac = ?mac, "IPv6 next hop resolved");
+                self.gateway6_mac = mac;
+            }
+        }
+        if let Some(na) = d
+            .get(l3..)
+            .and_then(|ip| nd_answer(ip, self.up_mac, &[v6.addr], false))
+        {
+            self.ctl_up.push(reply_with_tags(d, l3, self.up_mac, &na));
+            pool.free(p);
+            return;
+        }
+        if d.get(l3 + 6) == Some(&58) && matches!(d.get(l3 + 40), Some(133..=137)) {
+            pool.free(p); // other Neighbor Discovery: consumed
+            return;
+        }
+        let h = self.v6_addr.get(&dst).copied().or_else(|| {
+            self.pd_lens.iter().find_map(|&len| {
+                let prefix = dst & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                self.v6_pd.get(&(len, prefix)).copied()
+            })
+        });
+        let now = self.now;
+        let Some(s) = h.and_then(|h| self.subs.get_mut(&h)) else {
+            self.drop(pool, p, "no-session6");
+            return;
+        };
+        let AccessKey::Ipoe { mac, vlans, .. } = s.key else {
+            self.drop(pool, p, "no-session6");
+            return;
+        };
+        let len = 40 + plen;
+        if let Some((_, down)) = &mut s.qos
+            && !down.take(now, len as u64)
+        {
+            self.drop(pool, p, "qos-downstream");
+            return;
+        }
+        s.counters.out_packets += 1;
+        s.counters.out_bytes += len as u64;
+        if hops <= 1 {
+            self.drop(pool, p, "hop-limit");
+            return;
+        }
+        if !p.pull_front(l3) || !p.set_len(len) {
+            self.drop(pool, p, "bad-header6");
+            return;
+        }
+        if let Some(hl) = p.data_mut().get_mut(7) {
+            *hl = hops - 1;
+        }
+        let access_mac = self.access_mac;
+        let Some(e) = p.push_front(14).and_then(<[u8]>::first_chunk_mut::<14>) else {
+            self.drop(pool, p, "no-headroom");
+            return;
+        };
+        e[..6].copy_from_slice(&mac);
+        e[6..12].copy_from_slice(&access_mac);
+        e[12..].copy_from_slice(&[0x86, 0xdd]);
+        p.meta.vlans = vlans;
+        if push_tags(&mut p) {
+            self.forwarded += 1;
+            self.tx_access.push(p);
+        } else {
+            self.drop(pool, p, "no-headroom");
+        }
+    }
+
+    /// Sends a Neighbor Solicitation (RFC 4861 section 7.2.2) for the IPv6 next hop
+    /// every second until it answers.
+    fn resolve_gateway6(&mut self) {
+        let Some(v6) = self.v6 else { return };
+        if self.gateway6_mac.is_some()
+            || self
+                .last_ns
+                .is_some_and(|t| self.now.saturating_sub(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.last_ns = Some(self.now);
+        self.ctl_up.push(ns_frame(self.up_mac, v6.addr, v6.gateway));
+    }
+
     fn out_upstream(&mut self, pool: &mut Pool<'p>, pkts: Vec<Pkt<'p>>) {
         for mut p in pkts {
             let Some(gw) = self.gateway_mac else {
@@ -628,8 +831,14 @@ impl<'p, 's> GraphPlane<'p, 's> {
         let ip4: Vec<_> = self.eth_out[ethernet::Next::Ip4 as usize]
             .drain(..)
             .collect();
+        let ip6: Vec<_> = self.eth_out[ethernet::Next::Ip6 as usize]
+            .drain(..)
+            .collect();
         for f in &mut self.eth_out {
             pool.free_all(f);
+        }
+        for p in ip6 {
+            self.v6_from_upstream(pool, p);
         }
         if let Some(nat) = &mut self.nat {
             self.fwd.extend(ip4);
@@ -715,6 +924,113 @@ impl<'p, 's> GraphPlane<'p, 's> {
     pub fn rate(&self, h: Handle) -> Option<Qos> {
         self.subs.get(&h).and_then(|s| s.rate)
     }
+}
+
+/// The IPv6 upstream of the plane.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V6Upstream {
+    /// Our address on the upstream link.
+    pub addr: Ipv6Addr,
+    /// The next hop.
+    pub gateway: Ipv6Addr,
+}
+
+/// Source, destination, payload length and hop limit of an IPv6 header (RFC 8200
+/// section 3) whose payload is all there.
+fn ip6_fields(ip: &[u8]) -> Option<(u128, u128, usize, u8)> {
+    let h = ip.first_chunk::<40>()?;
+    let plen = usize::from(u16::from_be_bytes([h[4], h[5]]));
+    if h[0] >> 4 != 6 || ip.len() < 40 + plen {
+        return None;
+    }
+    let src = u128::from_be_bytes(<[u8; 16]>::try_from(&h[8..24]).ok()?);
+    let dst = u128::from_be_bytes(<[u8; 16]>::try_from(&h[24..40]).ok()?);
+    Some((src, dst, plen, h[7]))
+}
+
+/// The EUI-64 link-local address of `mac` (RFC 4291 appendix A).
+#[must_use]
+pub fn link_local(mac: Mac) -> Ipv6Addr {
+    Ipv6Addr::from([
+        0xfe,
+        0x80,
+        0,
+        0,
+        0,
+        0,
+        0,
+        0,
+        mac[0] ^ 2,
+        mac[1],
+        mac[2],
+        0xff,
+        0xfe,
+        mac[3],
+        mac[4],
+        mac[5],
+    ])
+}
+
+/// An IPv6 packet carrying the ICMPv6 message `icmp` (RFC 4443), hop limit 255 (as
+/// Neighbor Discovery requires), its checksum over the pseudo-header set.
+fn icmp6_packet(src: Ipv6Addr, dst: Ipv6Addr, mut icmp: Vec<u8>) -> Vec<u8> {
+    let len = u32::try_from(icmp.len()).unwrap_or(0);
+    let c = crate::net::checksum(&[
+        &src.octets(),
+        &dst.octets(),
+        &len.to_be_bytes(),
+        &[0, 0, 0, 58],
+        &icmp,
+    ]);
+    if let Some(f) = icmp.get_mut(2..4) {
+        f.copy_from_slice(&c.to_be_bytes());
+    }
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend_from_slice(&u16::try_from(icmp.len()).unwrap_or(0).to_be_bytes());
+    ip.extend_from_slice(&[58, 255]);
+    ip.extend_from_slice(&src.octets());
+    ip.extend_from_slice(&dst.octets());
+    ip.extend_from_slice(&icmp);
+    ip
+}
+
+/// The Neighbor Advertisement (RFC 4861 section 7.2.4) answering a Neighbor
+/// Solicitation in `ip` (an IPv6 packet) for one of `addrs`, as an IPv6 packet: Solicited
+/// and Override set, Router with `router`, our MAC as the target link-layer address.
+/// `None` for anything else, and for duplicate address detection (unspecified source).
+fn nd_answer(ip: &[u8], our_mac: Mac, addrs: &[Ipv6Addr], router: bool) -> Option<Vec<u8>> {
+    let (src, _, plen, hops) = ip6_fields(ip)?;
+    // RFC 4861 section 7.1.1: hop limit 255, ICMPv6 type 135 code 0, at least 24 bytes
+    if ip.get(6) != Some(&58) || hops != 255 || plen < 24 || ip.get(40..42) != Some(&[135, 0]) {
+        return None;
+    }
+    let target = Ipv6Addr::from(<[u8; 16]>::try_from(ip.get(48..64)?).ok()?);
+    if src == 0 || !addrs.contains(&target) {
+        return None;
+    }
+    let mut icmp = vec![136, 0, 0, 0, if router { 0xe0 } else { 0x60 }, 0, 0, 0];
+    icmp.extend_from_slice(&target.octets());
+    icmp.extend_from_slice(&[2, 1]);
+    icmp.extend_from_slice(&our_mac);
+    Some(icmp6_packet(target, Ipv6Addr::from(src), icmp))
+}
+
+/// A Neighbor Solicitation (RFC 4861 section 7.2.2) from `src` for `target`, to its
+/// solicited-node multicast address (RFC 4291 section 2.7.1), as an Ethernet frame.
+fn ns_frame(our_mac: Mac, src: Ipv6Addr, target: Ipv6Addr) -> Vec<u8> {
+    let t = target.octets();
+    let group = Ipv6Addr::from([
+        0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, t[13], t[14], t[15],
+    ]);
+    let mut icmp = vec![135, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&t);
+    icmp.extend_from_slice(&[1, 1]);
+    icmp.extend_from_slice(&our_mac);
+    let mut f = vec![0x33, 0x33, 0xff, t[13], t[14], t[15]];
+    f.extend_from_slice(&our_mac);
+    f.extend_from_slice(&[0x86, 0xdd]);
+    f.extend_from_slice(&icmp6_packet(src, group, icmp));
+    f
 }
 
 /// What [`GraphPlane::routed_input`] made of a frame.
@@ -881,6 +1197,8 @@ impl Forwarding for GraphPlane<'_, '_> {
                 key: s.key.clone(),
                 addr: None,
                 via: None,
+                addr6: None,
+                pd: None,
                 up: false,
                 qos: None,
                 rate: None,
@@ -915,6 +1233,30 @@ impl Forwarding for GraphPlane<'_, '_> {
         }
         if let Some(old) = old_addr {
             self.routed.remove(&old);
+        }
+        // IPv6 (IPoE, directly attached): by MAC and VLANs in, by address/prefix out
+        if let Some(a) = sub.addr6.take() {
+            self.v6_addr.remove(&a);
+        }
+        if let Some((p, l)) = sub.pd.take() {
+            self.v6_pd.remove(&(l, p));
+        }
+        if let AccessKey::Ipoe { mac, vlans, .. } = &sub.key {
+            self.v6_in.remove(&(*mac, *vlans));
+            if s.next_hop.is_none() && (s.ipv6.is_some() || s.pd.is_some()) {
+                sub.addr6 = s.ipv6.map(u128::from);
+                sub.pd = s.pd.map(|(p, l)| (u128::from(p), l.min(128)));
+                self.v6_in.insert((*mac, *vlans), s.handle);
+                if let Some(a) = sub.addr6 {
+                    self.v6_addr.insert(a, s.handle);
+                }
+                if let Some((p, l)) = sub.pd {
+                    self.v6_pd.insert((l, p), s.handle);
+                    if !self.pd_lens.contains(&l) {
+                        self.pd_lens.push(l);
+                    }
+                }
+            }
         }
         sub.via = s.next_hop.map(|n| n.mac);
         if let (Some(a), Some(via), AccessKey::Ipoe { .. }) = (sub.addr, sub.via, &sub.key) {
@@ -977,6 +1319,17 @@ impl Forwarding for GraphPlane<'_, '_> {
                 self.routed.remove(&a);
                 self.encap.remove(a);
                 self.ipoe_encap.remove(a);
+            }
+            if let Some(a) = sub.addr6 {
+                self.v6_addr.remove(&a);
+            }
+            if let Some((p, l)) = sub.pd {
+                self.v6_pd.remove(&(l, p));
+            }
+            if let AccessKey::Ipoe { mac, vlans, .. } = &sub.key
+                && self.v6_in.get(&(*mac, *vlans)) == Some(&s.handle)
+            {
+                self.v6_in.remove(&(*mac, *vlans));
             }
             if let (AccessKey::Ipoe { mac, vlans, .. }, None) = (&sub.key, sub.via) {
                 self.ipoe_in.remove(&IpoeKey {
@@ -1293,6 +1646,140 @@ mod tests {
         access.push_rx(&eth(ACC, RELAY, 0x0800, &data));
         plane.poll(&mut access, &mut upstream, &mut pool);
         assert!(upstream.take_transmitted().is_empty());
+    }
+
+    /// An IPv6 packet (RFC 8200) of `len` UDP payload bytes, hop limit 64.
+    fn ip6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&((8 + len) as u16).to_be_bytes());
+        p.extend_from_slice(&[17, 64]);
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&dst.octets());
+        p.extend_from_slice(&[0x0f, 0xa0, 0, 7]);
+        p.extend_from_slice(&((8 + len) as u16).to_be_bytes());
+        p.extend_from_slice(&[0, 0]);
+        p.resize(48 + len, 0);
+        p
+    }
+
+    #[test]
+    fn ipoe_ipv6_is_routed_with_neighbor_discovery_and_anti_spoofing() {
+        let mut arena = Arena::new(64);
+        let mut pool = arena.pool();
+        let (mut access, mut upstream) = (Memory::new(), Memory::new());
+        let mut plane = GraphPlane::new(
+            ACC,
+            UP,
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 254),
+            None,
+        );
+        plane.gateway_mac = Some(GW);
+        let (ours, gw6): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8:ff00::1".parse().unwrap(),
+            "2001:db8:ff00::2".parse().unwrap(),
+        );
+        plane.v6 = Some(V6Upstream {
+            addr: ours,
+            gateway: gw6,
+        });
+        // RFC 4861: the next hop is solicited, its advertisement learnt
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = upstream.take_transmitted();
+        let ns = out.iter().find(|f| f[12..14] == [0x86, 0xdd]).unwrap();
+        assert_eq!(&ns[..6], &[0x33, 0x33, 0xff, 0, 0, 2]);
+        assert_eq!(ns[54], 135);
+        let na = {
+            let mut icmp = vec![136, 0, 0, 0, 0x60, 0, 0, 0];
+            icmp.extend_from_slice(&gw6.octets());
+            icmp6_packet(gw6, ours, icmp)
+        };
+        upstream.push_rx(&eth(UP, GW, 0x86dd, &na));
+        // and our address is answered to the next hop
+        let sol = ns_frame(GW, gw6, ours);
+        upstream.push_rx(&sol);
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        assert_eq!(plane.gateway6_mac, Some(GW));
+        let out = upstream.take_transmitted();
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0][54], 136);
+        assert_eq!(&out[0][62..78], &ours.octets());
+        let icmp_len = out[0].len() - 54;
+        assert_eq!(
+            crate::net::checksum(&[
+                &out[0][22..54],
+                &(icmp_len as u32).to_be_bytes(),
+                &[0, 0, 0, 58],
+                &out[0][54..]
+            ]),
+            0
+        );
+        // the subscriber: IA_NA and a /56 delegated prefix
+        let mut reg = Sessions::new("t-");
+        let h = reg.create(
+            Duration::ZERO,
+            AccessKey::Ipoe {
+                mac: SUB,
+                vlans: [0, 0],
+                circuit: None,
+            },
+        );
+        let (na_addr, pd): (Ipv6Addr, Ipv6Addr) = (
+            "2001:db8:10::1000".parse().unwrap(),
+            "2001:db8:100:200::".parse().unwrap(),
+        );
+        {
+            let s = reg.get_mut(h).unwrap();
+            s.ipv6 = Some(na_addr);
+            s.pd = Some((pd, 56));
+            s.state = State::Up;
+        }
+        plane.session_up(reg.get(h).unwrap());
+        // our link-local is answered on the access port
+        access.push_rx(&ns_frame(SUB, na_addr, link_local(ACC)));
+        let server: Ipv6Addr = "2001:db8:ff00::2".parse().unwrap();
+        let from_na = ip6(na_addr, server, 10);
+        let from_pd = ip6("2001:db8:100:2ff::9".parse().unwrap(), server, 10);
+        let spoofed = ip6("2001:db8:100:300::9".parse().unwrap(), server, 10);
+        for p in [&from_na, &from_pd, &spoofed] {
+            access.push_rx(&eth(ACC, SUB, 0x86dd, p));
+        }
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let na_out = access.take_transmitted();
+        assert_eq!(na_out.len(), 1);
+        assert_eq!(na_out[0][54], 136);
+        assert_eq!(na_out[0][58], 0xe0, "router, solicited, override");
+        let out = upstream.take_transmitted();
+        assert_eq!(out.len(), 2, "{:?}", plane.drops);
+        assert_eq!(&out[0][..6], &GW);
+        assert_eq!(&out[0][6..12], &UP);
+        assert_eq!(out[0][14 + 7], 63, "hop limit decremented");
+        assert_eq!(&out[0][14 + 8..14 + 24], &na_addr.octets());
+        assert_eq!(plane.drops.get("spoofed-source6"), Some(&1));
+        // downstream to the address and into the prefix, to the subscriber's MAC
+        upstream.push_rx(&eth(UP, GW, 0x86dd, &ip6(server, na_addr, 10)));
+        upstream.push_rx(&eth(
+            UP,
+            GW,
+            0x86dd,
+            &ip6(server, "2001:db8:100:2aa::1".parse().unwrap(), 10),
+        ));
+        upstream.push_rx(&eth(
+            UP,
+            GW,
+            0x86dd,
+            &ip6(server, "2001:db8:100:400::1".parse().unwrap(), 10),
+        ));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = access.take_transmitted();
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|f| f[..6] == SUB && f[6..12] == ACC));
+        assert_eq!(plane.drops.get("no-session6"), Some(&1));
+        assert_eq!(plane.counters(h).out_packets, 2);
+        plane.session_down(reg.get(h).unwrap());
+        upstream.push_rx(&eth(UP, GW, 0x86dd, &ip6(server, na_addr, 10)));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        assert!(access.take_transmitted().is_empty());
     }
 
     #[test]
