@@ -203,8 +203,11 @@ pub struct Load {
     pub offered: u64,
     /// Datagrams the server's interface received.
     pub forwarded: u64,
-    /// Time from the first send to the last (the count at the server is read 0.5 s later).
+    /// Time from the first send to the last.
     pub wall: Duration,
+    /// Time from the first send until the server's count stopped growing (read every
+    /// 50 ms after the last send): what the forwarded rate is measured over.
+    pub forward_time: Duration,
     /// CPU time (user + system) of the gateway process during the phase, when it is one.
     pub cpu: Option<Duration>,
 }
@@ -216,10 +219,11 @@ impl Load {
         self.offered as f64 / self.wall.as_secs_f64().max(1e-9)
     }
 
-    /// Datagrams received by the server per second of the sending.
+    /// Datagrams received by the server per second, from the first send until the
+    /// server's count stopped growing.
     #[must_use]
     pub fn forwarded_pps(&self) -> f64 {
-        self.forwarded as f64 / self.wall.as_secs_f64().max(1e-9)
+        self.forwarded as f64 / self.forward_time.max(self.wall).as_secs_f64().max(1e-9)
     }
 }
 

@@ -727,8 +727,9 @@ fn load_frames(subs: &[(usize, [u8; 6], Ipv4Addr)], gw_mac: [u8; 6]) -> Vec<Vec<
 }
 
 /// Sends `frames` round robin as fast as the socket takes them, until
-/// `opt.load_packets` are sent or `opt.load_time` has passed; counts what reached the
-/// server (`rx()` before, and 0.5 s after the last send).
+/// `opt.load_packets` are sent or `opt.load_time` has passed; then reads what reached
+/// the server (`rx()`) every 50 ms until it stops growing, so the gateway's backlog
+/// drained after the last send counts, and over the time it took.
 fn blast(sock: &Socket, frames: &[Vec<u8>], opt: &NetnsOptions, rx: impl Fn() -> u64) -> Load {
     let before = rx();
     let t = Instant::now();
@@ -744,11 +745,21 @@ fn blast(sock: &Socket, frames: &[Vec<u8>], opt: &NetnsOptions, rx: impl Fn() ->
         }
     }
     let wall = t.elapsed();
-    std::thread::sleep(Duration::from_millis(500));
+    let (mut last, mut last_change) = (rx(), t.elapsed());
+    // bounded: at most 3 s of draining
+    while t.elapsed() < wall + Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = rx();
+        if now == last {
+            break;
+        }
+        (last, last_change) = (now, t.elapsed());
+    }
     Load {
         offered: sent,
-        forwarded: rx().saturating_sub(before),
+        forwarded: last.saturating_sub(before),
         wall,
+        forward_time: last_change,
         ..Load::default()
     }
 }

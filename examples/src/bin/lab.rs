@@ -66,7 +66,7 @@ struct Args {
     backend: String,
     /// With `--netns`: datagrams of the forwarding-load phase (from the IPoE
     /// subscribers, through bng and NAT44, counted at the server); 0 skips the phase.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 1_000_000)]
     load_packets: u64,
     /// With `--netns`: time limit of the forwarding-load phase, seconds.
     #[arg(long, default_value_t = 5)]
@@ -345,12 +345,13 @@ fn print_netns(r: &Report) {
             )
         });
         println!(
-            "  load               {}: {} sent in {:.2} s ({:.0} pps offered), {} at the server ({:.0} pps forwarded){cpu}",
+            "  load               {}: {} sent in {:.2} s ({:.0} pps offered), {} at the server by {:.2} s ({:.0} pps forwarded){cpu}",
             l.path,
             l.offered,
             l.wall.as_secs_f64(),
             l.offered_pps(),
             l.forwarded,
+            l.forward_time.as_secs_f64(),
             l.forwarded_pps()
         );
     }
