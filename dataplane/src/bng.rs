@@ -535,10 +535,10 @@ crate::label! {
         /// Anything but the common case: to `pppoe-session-input` and the rest of
         /// the general path (unchanged).
         Slow => "pppoe-session-input",
-        /// Decapsulated, checked and counted: to `ip4-lookup`.
-        Route => "ip4-lookup",
-        /// Decapsulated, checked and counted: to `ip4-lookup` and `nat44` in2out.
-        Nat => "ip4-lookup-nat",
+        /// Decapsulated, checked, counted and looked up in the FIB: to `ip4-rewrite`.
+        Route => "ip4-rewrite",
+        /// Decapsulated, checked, counted and looked up in the FIB: to `nat44` in2out.
+        Nat => "nat44-in2out",
         /// Decapsulated and checked, session with an upstream policer (no NAT).
         Police => "qos-police-up",
         /// Decapsulated and checked, session with an upstream policer and NAT.
@@ -562,13 +562,18 @@ crate::label! {
 /// the session slot (by session id, checked against the slot's MAC and VLANs; the
 /// keyed hash map where ids are shared), anti-spoofing against the slot, the session's counters, the
 /// decapsulation, and the NAT / QoS decision from the slot's flags. Everything else
+/// For sessions without an upstream policer it also does `ip4-lookup`'s work (RFC
+/// 791 / RFC 1812 section 5.2.2 header checks, checksum, TTL, DIR-24-8 lookup), so
+/// those packets go straight to `ip4-rewrite` or `nat44` in2out. Everything else
 /// (PPP control, IPv6, IPv4 options, SYNs, unknown sessions, spoofed sources,
-/// malformed headers) goes unchanged to the general path, which handles and counts it
+/// malformed headers, bad checksums, expired TTLs, our own addresses, no route) goes
+/// unchanged to the general path, which handles and counts it
 /// as before. (A flow's SYN thus takes the general path; its later packets do not
 /// overtake it, since the general path's packets go first within the frame.)
 struct PppoeFast<'t> {
     pppoe: &'t PppoeSessionInput,
     t: &'t mut Table,
+    lookup: &'t Ip4Lookup,
     /// Whether SYNs must go the general path (`tcp-mss-clamp` on).
     mss: bool,
 }
@@ -607,30 +612,14 @@ impl Node for PppoeFast<'_> {
                 _ => return Verdict::Next(FastNext::Slow),
             }
         }
-        // the session by id (no hash), checked against the slot's key; else the
-        // keyed hash map
-        let sid = u16::from_be_bytes([h[2], h[3]]);
-        let vlans = pkt.meta.vlans;
-        let by_id = self.t.by_sid.get(usize::from(sid)).copied().unwrap_or(0);
-        let matches = |s: &Slot| {
-            s.sid == sid && s.vlans == vlans && s.hdr.first_chunk::<6>() == Some(src_mac)
-        };
-        let handle = match (by_id as usize)
-            .checked_sub(1)
-            .and_then(|i| self.t.slots.get(i))
-        {
-            Some(s) if matches(s) => by_id,
-            _ => {
-                let key = SessionKey {
-                    mac: *src_mac,
-                    session_id: sid,
-                    vlans,
-                };
-                let Some(h) = self.pppoe.get(&key) else {
-                    return Verdict::Next(FastNext::Slow);
-                };
-                h
-            }
+        let Some(handle) = find_pppoe(
+            self.t,
+            self.pppoe,
+            *src_mac,
+            u16::from_be_bytes([h[2], h[3]]),
+            pkt.meta.vlans,
+        ) else {
+            return Verdict::Next(FastNext::Slow);
         };
         let Some(slot) = (handle as usize)
             .checked_sub(1)
@@ -644,23 +633,75 @@ impl Node for PppoeFast<'_> {
             return Verdict::Next(FastNext::Slow);
         }
         let payload = ppp_len - 2;
+        if f & Slot::QOS_UP == 0 {
+            // ip4-lookup: total length within the PPP payload, checksum, not to us,
+            // TTL > 1, a route
+            let Some(ip) = h.get(8..).and_then(<[u8]>::first_chunk::<20>) else {
+                return Verdict::Next(FastNext::Slow);
+            };
+            let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+            let dst = u32::from_be_bytes([ip[16], ip[17], ip[18], ip[19]]);
+            if total < 20
+                || total > payload
+                || !ip4::header_checksum_ok(ip)
+                || ip[8] <= 1
+                || self.lookup.local.iter().any(|a| u32::from(*a) == dst)
+            {
+                return Verdict::Next(FastNext::Slow);
+            }
+            let Some(adj) = self.lookup.fib.lookup(dst) else {
+                return Verdict::Next(FastNext::Slow);
+            };
+            if !pkt.pull_front(l3 + 8) || !pkt.set_len(total) {
+                return Verdict::Next(FastNext::Slow);
+            }
+            slot.counters.up_packets += 1;
+            slot.counters.up_bytes += payload as u64;
+            pkt.meta.l3_offset = 0;
+            pkt.meta.subscriber = handle;
+            pkt.meta.adjacency = adj;
+            return Verdict::Next(if f & Slot::NAT == 0 {
+                FastNext::Route
+            } else {
+                FastNext::Nat
+            });
+        }
         // strip Ethernet + VLANs + PPPoE (6) + PPP protocol (2) and the padding (in
         // bounds: checked above)
         if !pkt.pull_front(l3 + 8) || !pkt.set_len(payload) {
             return Verdict::Next(FastNext::Slow);
         }
-        if f & Slot::QOS_UP == 0 {
-            slot.counters.up_packets += 1;
-            slot.counters.up_bytes += payload as u64;
-        }
+        // QoS sessions: counted after their policer
         pkt.meta.l3_offset = 0;
         pkt.meta.subscriber = handle;
-        Verdict::Next(match (f & Slot::QOS_UP != 0, f & Slot::NAT != 0) {
-            (false, false) => FastNext::Route,
-            (false, true) => FastNext::Nat,
-            (true, false) => FastNext::Police,
-            (true, true) => FastNext::PoliceNat,
+        Verdict::Next(if f & Slot::NAT == 0 {
+            FastNext::Police
+        } else {
+            FastNext::PoliceNat
         })
+    }
+}
+
+/// A PPPoE session's handle: by session id (no hash), checked against the slot's
+/// MAC and VLANs; else the keyed hash map.
+#[inline]
+fn find_pppoe(
+    t: &Table,
+    pppoe: &PppoeSessionInput,
+    mac: [u8; 6],
+    sid: u16,
+    vlans: [u16; 2],
+) -> Option<u32> {
+    let by_id = t.by_sid.get(usize::from(sid)).copied().unwrap_or(0);
+    match (by_id as usize).checked_sub(1).and_then(|i| t.slots.get(i)) {
+        Some(s) if s.sid == sid && s.vlans == vlans && s.hdr.first_chunk::<6>() == Some(&mac) => {
+            Some(by_id)
+        }
+        _ => pppoe.get(&SessionKey {
+            mac,
+            session_id: sid,
+            vlans,
+        }),
     }
 }
 
@@ -1591,6 +1632,7 @@ impl<'p> Bng<'p> {
             &mut PppoeFast {
                 pppoe: &self.pppoe,
                 t: &mut self.table,
+                lookup: &self.lookup,
                 mss: self.mss.is_some(),
             },
             &mut f,
@@ -1706,8 +1748,6 @@ impl<'p> Bng<'p> {
         }
         // the fast path's packets join after the general path's
         for (from, to) in [
-            (FastNext::Route, SubInNext::Route),
-            (FastNext::Nat, SubInNext::Nat),
             (FastNext::Police, SubInNext::Police),
             (FastNext::PoliceNat, SubInNext::PoliceNat),
         ] {
@@ -1762,6 +1802,16 @@ impl<'p> Bng<'p> {
             tr,
         );
         restore(&mut self.sub_in_out, SubInNext::Nat as usize, f);
+        // the fast path's looked-up packets join after the general path's
+        for (from, to) in [
+            (FastNext::Route, &mut self.lookup_out),
+            (FastNext::Nat, &mut self.lookup_nat_out),
+        ] {
+            let fr = &mut self.fast_out[from as usize];
+            if !fr.is_empty() {
+                to[ip4::LookupNext::Rewrite as usize].append(fr);
+            }
+        }
         clock.lap(&mut c.nanos[6]);
         for outs in [&mut self.lookup_out, &mut self.lookup_nat_out] {
             let f = &mut outs[ip4::LookupNext::Local as usize];

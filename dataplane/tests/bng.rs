@@ -978,7 +978,7 @@ fn pppoe_fast_path_and_its_fallbacks() {
     assert_eq!(up.len(), 2, "{:?}", bng.counter_rows());
     assert_eq!(up[0][14], 0x46, "the general path's packet first");
     assert_eq!(up[1][14], 0x45);
-    assert_eq!(row(&bng, "pppoe-fast-input", "next.ip4-lookup"), 1);
+    assert_eq!(row(&bng, "pppoe-fast-input", "next.ip4-rewrite"), 1);
     assert_eq!(row(&bng, "pppoe-fast-input", "next.pppoe-session-input"), 3);
     assert_eq!(row(&bng, "subscriber-input", "drop.spoofed-source"), 1);
     assert_eq!(row(&bng, "pppoe-session-input", "drop.unknown-session"), 1);
