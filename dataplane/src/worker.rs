@@ -49,6 +49,16 @@ pub struct Batch {
 }
 
 impl Batch {
+    /// An empty batch with room for a frame of 64-byte packets, so a fresh batch does
+    /// not grow (reallocate) while the first frames are steered into it.
+    fn sized() -> Self {
+        Self {
+            origin: 0,
+            data: Vec::with_capacity(FRAME_SIZE * 128),
+            pkts: Vec::with_capacity(FRAME_SIZE),
+        }
+    }
+
     fn clear(&mut self) {
         self.data.clear();
         self.pkts.clear();
@@ -143,7 +153,7 @@ impl Steering {
                 from,
                 returns_to: ret_to.clone(),
                 returned,
-                out: (0..workers).map(|_| Batch::default()).collect(),
+                out: (0..workers).map(|_| Batch::sized()).collect(),
             })
             .collect()
     }
@@ -411,7 +421,7 @@ fn run<B: Backend>(
                 if st.out.get(w).is_none_or(Batch::is_empty) {
                     continue;
                 }
-                let fresh = st.returned.try_recv().unwrap_or_default();
+                let fresh = st.returned.try_recv().unwrap_or_else(|_| Batch::sized());
                 let Some(slot) = st.out.get_mut(w) else {
                     continue;
                 };
@@ -461,17 +471,21 @@ fn run<B: Backend>(
                         flush(&mut ports, &mut pool, &mut tx, stats);
                     }
                 }
-                stats
-                    .processed
-                    .fetch_add(rx.len() as u64, Ordering::Relaxed);
-                bng.process(now, &mut rx, &mut pool, &mut tx);
-                flush(&mut ports, &mut pool, &mut tx, stats);
                 // back to the worker that filled it, for reuse
                 let mut b = b;
                 b.clear();
                 if let Some(r) = st.returns_to.get(b.origin) {
                     let _ = r.send(b);
                 }
+            }
+            // the rest of the batches as one frame (batches are often half a frame:
+            // running the graph per batch doubled its per-frame cost per packet)
+            if !rx.is_empty() {
+                stats
+                    .processed
+                    .fetch_add(rx.len() as u64, Ordering::Relaxed);
+                bng.process(now, &mut rx, &mut pool, &mut tx);
+                flush(&mut ports, &mut pool, &mut tx, stats);
             }
         }
         flush(&mut ports, &mut pool, &mut tx, stats);
@@ -492,11 +506,11 @@ fn run<B: Backend>(
             if stop.load(Ordering::Acquire) && !held {
                 break;
             }
-            if held {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(20));
-            }
+            // held (the owner's queue full) as idle: a nap, not a yield loop; the full
+            // queue holds far more than a nap's worth of work for its worker, and spinning
+            // took the CPU that worker needed when they share one (the steered rate on
+            // the loaded 2-core VM fell below one worker's)
+            std::thread::sleep(Duration::from_micros(20));
         }
     }
     drop(bng);

@@ -29,6 +29,7 @@
 //!
 //! `BNG_KFWD_TRAFGEN` replaces trafgen's extra arguments (default `--rate 1000000pps`:
 //! its blocking one-`sendto`-per-frame path; see `Lab::trafgen`).
+//! `BNG_KFWD_BIN` runs another `bng-fwd` binary.
 //! `BNG_KFWD_RUNS` (default 2) runs per case, `BNG_KFWD_CASES` (comma list of name parts)
 //! picks cases, `BNG_KFWD_EXTRA` adds bng-fwd arguments to every case, `BNG_KFWD_PERF=1`
 //! records CPU 1 with `perf` during the first run of each case and prints the top symbols.
@@ -339,6 +340,10 @@ fn forwarding_rates_next_to_the_kernel() {
         dpdk_eal("net_af_packet").replace(",iface=", &format!("{pk},iface=")),
         dpdk_eal("net_af_xdp").replace(",iface=", &format!("{xk},iface=")),
     );
+    // BNG_KFWD_BIN: another bng-fwd build (the shared target dir's may be rebuilt
+    // without the `dpdk` feature by another build while this runs)
+    let bin =
+        std::env::var("BNG_KFWD_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_bng-fwd").to_owned());
     let mut all = cases();
     if cfg!(feature = "dpdk") {
         for (name, eal, pmd) in [
@@ -392,7 +397,7 @@ fn forwarding_rates_next_to_the_kernel() {
             ));
             let before = kthreads(&format!("napi/{IN}-"));
             let _ = lab.sys(IN, "threaded", if busy_poll { "0" } else { "1" });
-            let mut args = vec!["taskset", "-c", "1", env!("CARGO_BIN_EXE_bng-fwd")];
+            let mut args = vec!["taskset", "-c", "1", bin.as_str()];
             if !name.contains("dpdk") {
                 args.extend(["--port", "kf0=10.0.1.1", "--port", "kf1=10.0.2.1"]);
             }
