@@ -16,6 +16,8 @@
 //!   (802.1Q 100; QinQ 802.1ad 200 + 802.1Q 10) against bng with only that range
 //!   configured, over AF_XDP; discovery, session and ping through NAT44 all tagged, seen
 //!   in QEMU's dump of the VM's NIC.
+//! - `bng_ipoe_dot1q_vlan_udhcpc` and `bng_ipoe_qinq_vlan_udhcpc`: the same with busybox
+//!   udhcpc in the VM (IPoE: DORA, lease and ping through NAT44, all tagged).
 //!
 //! All check that tshark flags no frame on the TAP (or the VM's NIC) as malformed.
 
@@ -464,7 +466,20 @@ clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
 /// configured (`untagged = false`): PPPoE discovery, the session and the ping through
 /// NAT44 all run tagged; tshark finds the tags in QEMU's dump of the VM's NIC (`tagged`
 /// filter) and no malformed frame; the server sees the pool address.
-fn vlan_case(test: &str, tag: &str, access: &str, vlan: &str, tagged: &str) {
+/// The IPoE part `vlan_case` adds for busybox udhcpc in the VM (the `dhcp` scenario).
+const IPOE_EXTRA: &str = r#"
+[ipoe]
+enabled = true
+gateway = "100.65.0.1"
+pool = "ipoe"
+
+[[pools.v4]]
+name = "ipoe"
+first = "100.65.0.10"
+last = "100.65.0.200"
+"#;
+
+fn vlan_case(test: &str, tag: &str, access: &str, vlan: &str, tagged: &str, ipoe: bool) {
     if !require(test, &["ip", "tshark"]) {
         return;
     }
@@ -474,7 +489,8 @@ fn vlan_case(test: &str, tag: &str, access: &str, vlan: &str, tagged: &str) {
     // AF_XDP: the kernel moves a received VLAN tag out of the frame before AF_PACKET
     // sees it (`tp_vlan_tci`, which our TPACKET_V3 ring does not put back yet); XDP
     // runs before that and keeps the tags in the frame
-    let cfg = config(&dir, "local", "chap", "afxdp", "");
+    let extra = if ipoe { IPOE_EXTRA } else { "" };
+    let cfg = config(&dir, "local", "chap", "afxdp", extra);
     let toml = std::fs::read_to_string(&cfg).unwrap();
     std::fs::write(
         &cfg,
@@ -483,11 +499,16 @@ fn vlan_case(test: &str, tag: &str, access: &str, vlan: &str, tagged: &str) {
     .unwrap();
     let mut bng = common::bng::start(&lab.ns, &cfg, &dir, &[]);
     let dump = dir.join("vm-nic.pcap");
+    let (scenario, up_check) = if ipoe {
+        ("dhcp", "lease")
+    } else {
+        ("pppoe", "ipcp")
+    };
     let run = image.boot_dump(
         &lab.ns,
         "tap0",
         &[
-            ("scenario", "pppoe"),
+            ("scenario", scenario),
             ("vlan", vlan),
             ("expect", "ip"),
             ("ping_to", SERVER),
@@ -498,13 +519,13 @@ fn vlan_case(test: &str, tag: &str, access: &str, vlan: &str, tagged: &str) {
         &dir,
         Some(&dump),
     );
-    let up = wait_vm(&run, 150, "ipcp");
+    let up = wait_vm(&run, 150, up_check);
     let pinged = up && wait_vm(&run, 30, "pingto");
     bng.stop();
     let report = run.finish(Duration::from_secs(60));
     let console = &report.console;
     let log = bng.log();
-    assert!(up, "{test}: pppd did not reach IPCP.\n{console}\n{log}");
+    assert!(up, "{test}: no {up_check} in the VM.\n{console}\n{log}");
     assert!(pinged, "{test}: no ping through NAT44.\n{console}\n{log}");
     assert!(log.contains("session up"), "{log}");
     let seen = server_saw_pool_address(&lab.up_cap.finish());
@@ -513,13 +534,12 @@ fn vlan_case(test: &str, tag: &str, access: &str, vlan: &str, tagged: &str) {
     drop(lab.tap_cap.finish());
     let tap = dump;
     assert_clean_capture(&tap);
-    let discovery = common::bng::count(&tap, &format!("pppoed && {tagged}"));
+    let control = if ipoe { "dhcp" } else { "pppoed" };
+    let setup = common::bng::count(&tap, &format!("{control} && {tagged}"));
     let data = common::bng::count(&tap, &format!("icmp && {tagged}"));
-    let untagged = common::bng::count(&tap, "(pppoed || pppoes) && !vlan");
-    eprintln!(
-        "{test}: tagged PPPoE discovery {discovery}, tagged ICMP {data}, untagged PPPoE {untagged}"
-    );
-    assert!(discovery >= 4, "PADI/PADO/PADR/PADS tagged: {discovery}");
+    let untagged = common::bng::count(&tap, "(pppoed || pppoes || dhcp || icmp) && !vlan");
+    eprintln!("{test}: tagged {control} {setup}, tagged ICMP {data}, untagged {untagged}");
+    assert!(setup >= 4, "PADI/PADO/PADR/PADS or DORA tagged: {setup}");
     assert!(data >= 6, "tagged ICMP both ways: {data}");
     assert_eq!(untagged, 0);
     drop(lab.server);
@@ -533,6 +553,7 @@ fn bng_pppoe_dot1q_vlan() {
         "untagged = false\nvlans = [\"100-199\"]\n",
         "100",
         "vlan.id == 100 && !ieee8021ad",
+        false,
     );
 }
 
@@ -544,5 +565,32 @@ fn bng_pppoe_qinq_vlan() {
         "untagged = false\nvlans = [\"200-299\"]\ninner_vlans = [\"1-100\"]\n",
         "200.10",
         "ieee8021ad.id == 200 && vlan.id == 10",
+        false,
+    );
+}
+
+/// busybox udhcpc in the VM on a VLAN interface: IPoE over 802.1Q.
+#[test]
+fn bng_ipoe_dot1q_vlan_udhcpc() {
+    vlan_case(
+        "bng_ipoe_dot1q_vlan_udhcpc",
+        "bivq",
+        "untagged = false\nvlans = [\"100-199\"]\n",
+        "150",
+        "vlan.id == 150 && !ieee8021ad",
+        true,
+    );
+}
+
+/// busybox udhcpc in the VM on QinQ (802.1ad 300, 802.1Q 20): IPoE over QinQ.
+#[test]
+fn bng_ipoe_qinq_vlan_udhcpc() {
+    vlan_case(
+        "bng_ipoe_qinq_vlan_udhcpc",
+        "bivd",
+        "untagged = false\nvlans = [\"300-399\"]\ninner_vlans = [\"1-100\"]\n",
+        "300.20",
+        "ieee8021ad.id == 300 && vlan.id == 20",
+        true,
     );
 }

@@ -12,6 +12,9 @@
 #          bng.ping=1 (ping the IPCP peer over ppp0) bng.pppdopts=a,b,c
 #          bng.ping_to=IP (ping IP through ppp0) bng.hold=1 (stay up until the AC
 #          terminates the session: PASS terminated on LCP TermReq or PADT)
+#   dhcp:  busybox udhcpc on $IF (bng.vlan for a tagged one): PASS lease (the address as a
+#          /32, the router on-link and the default route through it), then
+#          bng.ping_to=IP (PASS pingto)
 #   esp:   bng.mode=tunnel|transport bng.local=IP/LEN bng.remote=IP bng.spi_out bng.spi_in
 #          bng.key_out bng.key_in (rfc4106 keymat incl. salt) bng.icv (128)
 #          bng.inner_local bng.inner_net (tunnel) bng.count (3)
@@ -99,6 +102,31 @@ pppoe)
     kill $PID 2>/dev/null; n=0; while kill -0 $PID 2>/dev/null && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
     kill -9 $PID 2>/dev/null
     sed 's/^/pppd: /' /tmp/pppd.log
+    ;;
+dhcp)
+    cat > /tmp/udhcpc.sh <<'EOS'
+#!/bin/sh
+case "$1" in
+bound|renew)
+    /sbin/ip addr replace "$ip/32" dev "$interface"
+    G=${router%% *}
+    [ -n "$G" ] && /sbin/ip route replace "$G" dev "$interface" && /sbin/ip route replace default via "$G"
+    echo "$ip" > /tmp/lease ;;
+esac
+exit 0
+EOS
+    chmod 755 /tmp/udhcpc.sh
+    if udhcpc -i $IF -n -q -t 5 -T 2 -s /tmp/udhcpc.sh > /tmp/udhcpc.log 2>&1; then
+        pass lease "t=$(now) $(cat /tmp/lease)"
+    else
+        fail lease "t=$(now)"
+    fi
+    sed 's/^/udhcpc: /' /tmp/udhcpc.log
+    PT=$(arg ping_to)
+    if [ -s /tmp/lease ] && [ -n "$PT" ]; then
+        if ping -c 3 -W 2 "$PT" > /tmp/pingto.log 2>&1; then pass pingto "$PT"; else fail pingto "$PT"; fi
+        sed 's/^/pingto: /' /tmp/pingto.log
+    fi
     ;;
 esp)
     MODE=$(arg mode); MODE=${MODE:-tunnel}
