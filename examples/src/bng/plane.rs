@@ -408,9 +408,8 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.punt(PuntKind::Dhcp4, &p, None);
             pool.free(p);
         }
-        let mut ipoe4: Vec<_> = self.ipoe_out[ipoe_node::Next::Ip4 as usize]
-            .drain(..)
-            .collect();
+        // the edges' own frames are taken and given back below (no Vec per burst)
+        let mut ipoe4 = std::mem::take(&mut self.ipoe_out[ipoe_node::Next::Ip4 as usize]);
         ipoe4.extend(routed4);
         let ctl: Vec<_> = self.decap_out[pppoe_node::Next::Control as usize]
             .drain(..)
@@ -421,13 +420,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
             pool.free(p);
         }
         // anti-spoofing, upstream policer, counters
-        let mut ip4: Vec<_> = self.decap_out[pppoe_node::Next::Ip4 as usize]
-            .drain(..)
-            .collect();
-        ip4.extend(ipoe4);
+        let mut ip4 = std::mem::take(&mut self.decap_out[pppoe_node::Next::Ip4 as usize]);
         let now = self.now;
         let mut echo = Vec::new();
-        for p in ip4 {
+        for p in ip4.drain(..).chain(ipoe4.drain(..)) {
             let Some(s) = self.subs.get_mut(&p.meta.subscriber) else {
                 self.drop(pool, p, "unknown-subscriber");
                 continue;
@@ -468,6 +464,8 @@ impl<'p, 's> GraphPlane<'p, 's> {
             }
             self.fwd.push(p);
         }
+        self.decap_out[pppoe_node::Next::Ip4 as usize] = ip4;
+        self.ipoe_out[ipoe_node::Next::Ip4 as usize] = ipoe4;
         if !echo.is_empty() {
             let fw: Vec<_> = self.fwd.drain(..).collect();
             self.out_access(pool, echo);
