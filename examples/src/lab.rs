@@ -10,13 +10,20 @@
 //! The BNG's PPPoE side is the `bng` gateway's own code: its PPPoE control plane
 //! ([`crate::bng::pppoe::PppoeCp`] with [`crate::bng::aaa::LocalAaa`], the session
 //! registry and pools), and the forwarding phase runs the gateway's forwarding plane
-//! ([`crate::bng::plane::GraphPlane`], one `poll` per round over both ports) with every
-//! session installed through its control API. The IPoE setup still drives the lab's own
-//! `ipoe-input` instance and DHCPv4 server (the gateway's IPoE control plane is
-//! `bng::ipoe`).
+//! ([`crate::bng::plane::GraphPlane`]) with every session installed through its control
+//! API. The IPoE setup still drives the lab's own `ipoe-input` instance and DHCPv4 server
+//! (the gateway's IPoE control plane is `bng::ipoe`).
 //!
-//! No root, no external server, deterministic for a given seed. [`run`] returns a
-//! [`Report`]; the `lab` binary prints it.
+//! What is timed: the PPPoE setup from the first PADI to the last IPCP up and the DHCP
+//! setup from the first DISCOVER to the last ACK, both in wall-clock time **with our
+//! client machines on the same core**; the forwarding phase only inside
+//! `GraphPlane::poll` (wall and thread CPU clock), while the traffic streams in bursts of
+//! one frame (packet j of every subscriber, the host's answers, back down). A reference
+//! pass sends the same traffic through the same plane without NAT44 for a same-run ratio.
+//!
+//! No root, no external server, deterministic for a given seed (the counters; the rates
+//! are measured). [`run`] returns a [`Report`] and calls a [`Progress`] callback with a
+//! [`Status`] for the live summary; the `lab` binary prints both.
 
 #![allow(
     clippy::cast_precision_loss,

@@ -14,6 +14,12 @@
 //! server through bng and NAT44 and counts the echoes. The report has the in-memory
 //! lab's shape ([`crate::lab::Report`]): sessions up, setup rates (wall clock: real
 //! time here, nothing is virtual), packets sent and answered, failures.
+//!
+//! Then a bounded forwarding-load phase ([`crate::lab::Load`]): one datagram per IPoE
+//! subscriber round robin to a sink on the server, as fast as the socket sends, at most
+//! `load_packets` or `load_time`, counted at the server's veth; and with `kernel`, after
+//! bng has stopped, the same frames through the gateway namespace turned into a Linux
+//! router (IPv4 forwarding + nftables masquerade) on the same veths, for the ratio.
 
 #![allow(
     clippy::cast_possible_truncation,
