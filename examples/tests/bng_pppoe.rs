@@ -594,3 +594,75 @@ fn bng_ipoe_qinq_vlan_udhcpc() {
         true,
     );
 }
+
+/// Measurement (`#[ignore]`d): `BNG_PPPD_SESSIONS` (default 20) pppd processes started
+/// together in the VM on its one NIC (same MAC, one PPPoE session each) against bng
+/// (local users, CHAP): the VM's clock from the start to every `ppp` interface
+/// having its address, and bng's first to last `session up`. Run in release:
+/// `cargo test --release -p bng-examples --test bng_pppoe -- --ignored --nocapture`.
+#[test]
+#[ignore = "measurement: run by hand (release build), figures in BENCHMARKS.md"]
+fn bng_pppoe_sessions_per_second_pppd() {
+    let test = "bng_pppoe_sessions_per_second_pppd";
+    if !require(test, &["ip"]) {
+        return;
+    }
+    let Some(image) = vm::image(test) else { return };
+    let n: usize = std::env::var("BNG_PPPD_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20)
+        .clamp(1, 150);
+    let count = n.to_string();
+    let dir = workdir(test);
+    let lab = lab("bpsm", &dir);
+    let cfg = config(&dir, "local", "chap", "afpacket", "");
+    let mut bng = common::bng::start(&lab.ns, &cfg, &dir, &[]);
+    let run = image.boot(
+        &lab.ns,
+        "tap0",
+        &[
+            ("scenario", "pppoe-many"),
+            ("count", &count),
+            ("timeout", "90"),
+            ("user", "bob"),
+            ("password", "bobpw"),
+        ],
+        &dir,
+    );
+    let all = wait_vm(&run, 180, "all-up");
+    let report = run.finish(Duration::from_secs(30));
+    bng.stop();
+    let console = &report.console;
+    let log = bng.log();
+    let ups: Vec<f64> = log
+        .lines()
+        .filter(|l| l.contains("session up"))
+        .filter_map(|line| {
+            let stamp = line.split_whitespace().next()?.split('T').nth(1)?;
+            let mut hms = stamp.strip_suffix('Z')?.split(':');
+            let hours: f64 = hms.next()?.parse().ok()?;
+            let minutes: f64 = hms.next()?.parse().ok()?;
+            let secs: f64 = hms.next()?.parse().ok()?;
+            Some(hours * 3600.0 + minutes * 60.0 + secs)
+        })
+        .collect();
+    assert!(all, "{test}: not all {n} sessions up.\n{console}\n{log}");
+    let vm_secs = vm_t(console, "all-up").zip(vm_t(console, "started"));
+    let span = ups.last().zip(ups.first()).map_or(0.0, |(l, f)| l - f);
+    let release = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    #[allow(clippy::cast_precision_loss, reason = "counts")]
+    let rate = |secs: f64| n as f64 / secs;
+    eprintln!(
+        "{test}: bng ({release}) {n} pppd sessions (CHAP, IPCP) in the VM: all up {:.2} s after \
+         the start (VM clock) = {:.1} sessions/s; bng first to last session up {span:.2} s",
+        vm_secs.map_or(f64::NAN, |(a, s)| a - s),
+        vm_secs.map_or(f64::NAN, |(a, s)| rate(a - s)),
+    );
+    assert_eq!(ups.len(), n, "{log}");
+    drop(lab.server);
+}

@@ -12,6 +12,8 @@
 #          bng.ping=1 (ping the IPCP peer over ppp0) bng.pppdopts=a,b,c
 #          bng.ping_to=IP (ping IP through ppp0) bng.hold=1 (stay up until the AC
 #          terminates the session: PASS terminated on LCP TermReq or PADT)
+#   pppoe-many: bng.count pppd sessions at once on $IF (units ppp0..), same user:
+#          PASS started t=..., then PASS all-up t=... n=... once every one has IPCP up
 #   dhcp:  busybox udhcpc on $IF (bng.vlan for a tagged one): PASS lease (the address as a
 #          /32, the router on-link and the default route through it), then
 #          bng.ping_to=IP (PASS pingto)
@@ -102,6 +104,25 @@ pppoe)
     kill $PID 2>/dev/null; n=0; while kill -0 $PID 2>/dev/null && [ $n -lt 30 ]; do sleep 0.1; n=$((n + 1)); done
     kill -9 $PID 2>/dev/null
     sed 's/^/pppd: /' /tmp/pppd.log
+    ;;
+pppoe-many)
+    N=$(arg count); N=${N:-10}
+    pass started "t=$(now) n=$N"
+    i=0; PIDS=""
+    while [ $i -lt "$N" ]; do
+        pppd plugin pppoe.so $IF nodetach noauth noipdefault nodefaultroute unit $i \
+            user "$(arg user)" password "$(arg password)" mtu 1492 mru 1492 \
+            noccp novj nodeflate nobsdcomp maxfail 1 > /tmp/pppd$i.log 2>&1 &
+        PIDS="$PIDS $!"; i=$((i + 1))
+    done
+    up=0
+    while before_deadline; do
+        up=$(/sbin/ip -4 -o addr show | grep -c ' ppp')
+        [ "$up" -ge "$N" ] && break
+        sleep 0.1
+    done
+    if [ "$up" -ge "$N" ]; then pass all-up "t=$(now) n=$up"; else fail all-up "t=$(now) n=$up"; fi
+    kill $PIDS 2>/dev/null; sleep 1; kill -9 $PIDS 2>/dev/null
     ;;
 dhcp)
     cat > /tmp/udhcpc.sh <<'EOS'

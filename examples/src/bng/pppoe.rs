@@ -52,18 +52,36 @@ impl ServicePolicy for Policy<'_> {
     }
 }
 
-/// Session ids: one per client MAC while it holds a session, unique on the port.
+/// Sessions one client MAC may hold at once (several PPPoE clients behind one MAC, e.g.
+/// several pppd on one host; RFC 2516 tells them apart by Host-Uniq).
+pub const MAX_SESSIONS_PER_MAC: u16 = 64;
+
+/// Session ids, unique on the port: one per client (MAC and Host-Uniq) while it holds a
+/// session, so a retransmitted PADR gets its session again (RFC 2516 section 5.4), and
+/// clients sharing a MAC with their own Host-Uniq get their own sessions.
 #[derive(Debug, Default)]
 struct SidAlloc {
     next: u16,
-    by_mac: HashMap<Mac, u16>,
-    used: std::collections::HashSet<u16>,
+    by_client: HashMap<(Mac, Vec<u8>), u16>,
+    owner: HashMap<u16, (Mac, Vec<u8>)>,
+    per_mac: HashMap<Mac, u16>,
+}
+
+impl SidAlloc {
+    /// Whether `peer` holds session `id`.
+    fn holds(&self, peer: Mac, id: u16) -> bool {
+        self.owner.get(&id).is_some_and(|(m, _)| *m == peer)
+    }
 }
 
 impl SessionAllocator for SidAlloc {
-    fn allocate(&mut self, peer: &Mac, _host_uniq: Option<&[u8]>) -> Option<SessionId> {
-        if let Some(id) = self.by_mac.get(peer) {
+    fn allocate(&mut self, peer: &Mac, host_uniq: Option<&[u8]>) -> Option<SessionId> {
+        let client = (*peer, host_uniq.unwrap_or_default().to_vec());
+        if let Some(id) = self.by_client.get(&client) {
             return SessionId::new(*id);
+        }
+        if self.per_mac.get(peer).copied().unwrap_or(0) >= MAX_SESSIONS_PER_MAC {
+            return None;
         }
         for _ in 0..0xfffe {
             self.next = if self.next >= 0xfffe {
@@ -71,21 +89,29 @@ impl SessionAllocator for SidAlloc {
             } else {
                 self.next + 1
             };
-            if self.used.insert(self.next) {
-                self.by_mac.insert(*peer, self.next);
+            if !self.owner.contains_key(&self.next) {
+                self.owner.insert(self.next, client.clone());
+                self.by_client.insert(client, self.next);
+                *self.per_mac.entry(*peer).or_insert(0) += 1;
                 return SessionId::new(self.next);
             }
         }
         None
     }
     fn release(&mut self, peer: &Mac, id: SessionId) -> bool {
-        if self.by_mac.get(peer) == Some(&id.get()) {
-            self.by_mac.remove(peer);
-            self.used.remove(&id.get());
-            true
-        } else {
-            false
+        if !self.holds(*peer, id.get()) {
+            return false;
         }
+        if let Some(client) = self.owner.remove(&id.get()) {
+            self.by_client.remove(&client);
+        }
+        if let Some(n) = self.per_mac.get_mut(peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_mac.remove(peer);
+            }
+        }
+        true
     }
 }
 
@@ -363,7 +389,7 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
         let Some(id) = SessionId::new(sid) else {
             return;
         };
-        if cause == EndCause::UserRequest && !self.alloc.by_mac.contains_key(&s.link.dst) {
+        if cause == EndCause::UserRequest && !self.alloc.holds(s.link.dst, sid) {
             // the client's PADT already released it
         } else if let Ok(n) = self
             .ac
@@ -504,5 +530,34 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
 
     fn name(&self) -> &'static str {
         "pppoe"
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_ids_per_client_mac_and_host_uniq() {
+        let mut a = SidAlloc::default();
+        let m = [2, 0, 0, 0, 0, 1];
+        let one = a.allocate(&m, Some(b"pid-1")).unwrap();
+        // a retransmitted PADR (same Host-Uniq) gets its session again
+        assert_eq!(a.allocate(&m, Some(b"pid-1")), Some(one));
+        // another client behind the same MAC gets its own
+        let two = a.allocate(&m, Some(b"pid-2")).unwrap();
+        assert_ne!(one, two);
+        assert!(a.holds(m, one.get()) && a.holds(m, two.get()));
+        assert!(!a.release(&[2, 0, 0, 0, 0, 2], one));
+        assert!(a.release(&m, one));
+        assert!(!a.holds(m, one.get()));
+        assert!(a.holds(m, two.get()));
+        // at most MAX_SESSIONS_PER_MAC per MAC
+        for i in 0..MAX_SESSIONS_PER_MAC {
+            let _ = a.allocate(&m, Some(&i.to_be_bytes()));
+        }
+        assert_eq!(a.allocate(&m, Some(b"one more")), None);
+        assert!(a.allocate(&[2, 0, 0, 0, 0, 3], None).is_some());
     }
 }
