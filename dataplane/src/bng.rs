@@ -55,7 +55,9 @@ use hashbrown::HashMap;
 use crate::buffer::{Pkt, Pool};
 use crate::control::{Command, ControlError, Route};
 use crate::fib::Fib;
-use crate::graph::{Counters, FRAME_SIZE, Frame, Label, Node, Trace, Verdict, new_frame, run};
+use crate::graph::{
+    Counters, FRAME_SIZE, Frame, Label, Node, Trace, Verdict, new_frame, run, run2,
+};
 use crate::nodes::arp::{self, ArpInput, ArpInterface};
 use crate::nodes::ethernet::{self, EthernetInput};
 use crate::nodes::ip4::{self, Adjacency, Ip4Lookup, Ip4Rewrite};
@@ -1834,12 +1836,16 @@ impl<'p> Bng<'p> {
             if self.table.slots.len() >= WARM_MIN_SESSIONS {
                 warm_nat(nat, &f, bng_nat44::Direction::InToOut);
             }
-            run(
+            // nat44 in2out and ip4-rewrite of what it forwards, in one pass
+            run2(
                 nat,
+                nat_node::Next::Forward,
+                &mut self.rewrite,
                 &mut f,
                 &mut self.nat_in_out,
+                &mut self.rewrite_out,
                 pool,
-                &mut c.nat_in2out,
+                (&mut c.nat_in2out, &mut c.rewrite),
                 tr,
             );
         } else {
@@ -1877,15 +1883,29 @@ impl<'p> Bng<'p> {
             nat.direction = Direction::OutToIn;
             if self.table.slots.len() >= WARM_MIN_SESSIONS {
                 warm_nat(nat, &f, bng_nat44::Direction::OutToIn);
+                run(
+                    nat,
+                    &mut f,
+                    &mut self.nat_out_out,
+                    pool,
+                    &mut c.nat_out2in,
+                    tr,
+                );
+            } else {
+                // small tables (no warm-up of the addresses between the two): nat44
+                // out2in and subscriber-output of what it forwards, in one pass
+                run2(
+                    nat,
+                    nat_node::Next::Forward,
+                    &mut SubscriberOutput { t: &mut self.table },
+                    &mut f,
+                    &mut self.nat_out_out,
+                    &mut self.sub_out_out,
+                    pool,
+                    (&mut c.nat_out2in, &mut c.sub_out),
+                    tr,
+                );
             }
-            run(
-                nat,
-                &mut f,
-                &mut self.nat_out_out,
-                pool,
-                &mut c.nat_out2in,
-                tr,
-            );
         } else {
             pool.free_all(&mut f);
         }

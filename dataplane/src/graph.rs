@@ -243,3 +243,122 @@ pub fn run<'p, N: Node>(
         *c += u64::from(t);
     }
 }
+
+/// Tallies of one node over one frame, added to its [`Counters`] once per frame.
+struct Tally {
+    next: [u32; 32],
+    drops: [u32; 32],
+}
+
+impl Tally {
+    const fn new() -> Self {
+        Self {
+            next: [0; 32],
+            drops: [0; 32],
+        }
+    }
+
+    fn add_to(&self, c: &mut Counters, packets: u32) {
+        c.frames += 1;
+        c.packets += u64::from(packets);
+        for (c, t) in c.next.iter_mut().zip(self.next) {
+            *c += u64::from(t);
+        }
+        for (c, t) in c.drops.iter_mut().zip(self.drops) {
+            *c += u64::from(t);
+        }
+    }
+}
+
+fn record<N: Node>(trace: &mut Trace, v: Verdict<N::Next, N::Drop>, pkt: &Pkt<'_>) {
+    let (verdict, dropped) = match v {
+        Verdict::Next(e) => (N::Next::NAMES.get(e.index()).copied().unwrap_or("?"), false),
+        Verdict::Drop(d) => (N::Drop::NAMES.get(d.index()).copied().unwrap_or("?"), true),
+    };
+    let head = pkt
+        .data()
+        .get(..pkt.len().min(64))
+        .unwrap_or_default()
+        .to_vec();
+    trace.record(TraceEntry {
+        node: N::NAME,
+        verdict,
+        dropped,
+        len: pkt.len(),
+        head,
+    });
+}
+
+/// Runs `first` over `frame` and, in the same loop, `second` over each packet `first`
+/// sends along its edge `via`: two nodes fused into one pass over the frame (the packet is not
+/// moved between them). Everything else is as with [`run`] for each node: `first`'s
+/// other edges go to `a_outs`, `second`'s edges to `b_outs` (`a_outs[via]` stays untouched),
+/// drops back to `pool`, each node's counters added once per frame, both traced.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "two nodes' outputs and counters, as run() has for one"
+)]
+pub fn run2<'p, A: Node, B: Node>(
+    first: &mut A,
+    via: A::Next,
+    second: &mut B,
+    frame: &mut Frame<'p>,
+    a_outs: &mut [Frame<'p>],
+    b_outs: &mut [Frame<'p>],
+    pool: &mut Pool<'p>,
+    (ca, cb): (&mut Counters, &mut Counters),
+    trace: &mut Trace,
+) {
+    if frame.is_empty() {
+        return;
+    }
+    let (mut ta, mut tb) = (Tally::new(), Tally::new());
+    let (mut na, mut nb) = (0u32, 0u32);
+    for mut pkt in frame.drain(..) {
+        na += 1;
+        let v = first.packet(&mut pkt);
+        if trace.capacity > 0 {
+            record::<A>(trace, v, &pkt);
+        }
+        let (v, outs, tally) = match v {
+            Verdict::Next(e) if e == via => {
+                if let Some(t) = ta.next.get_mut(e.index()) {
+                    *t += 1;
+                }
+                nb += 1;
+                let vb = second.packet(&mut pkt);
+                if trace.capacity > 0 {
+                    record::<B>(trace, vb, &pkt);
+                }
+                let vb = match vb {
+                    Verdict::Next(e) => Verdict::Next(e.index()),
+                    Verdict::Drop(d) => Verdict::Drop(d.index()),
+                };
+                (vb, &mut *b_outs, &mut tb)
+            }
+            Verdict::Next(e) => (Verdict::Next(e.index()), &mut *a_outs, &mut ta),
+            Verdict::Drop(d) => (Verdict::Drop(d.index()), &mut *a_outs, &mut ta),
+        };
+        match v {
+            Verdict::Next(i) => {
+                if let Some(t) = tally.next.get_mut(i) {
+                    *t += 1;
+                }
+                match outs.get_mut(i) {
+                    Some(out) => out.push(pkt),
+                    None => pool.free(pkt),
+                }
+            }
+            Verdict::Drop(i) => {
+                if let Some(t) = tally.drops.get_mut(i) {
+                    *t += 1;
+                }
+                pool.free(pkt);
+            }
+        }
+    }
+    ta.add_to(ca, na);
+    if nb > 0 {
+        tb.add_to(cb, nb);
+    }
+}

@@ -13,7 +13,7 @@
 use bng_dataplane::backend::Backend;
 use bng_dataplane::backend::memory::Memory;
 use bng_dataplane::buffer::Arena;
-use bng_dataplane::graph::{Counters, Label, Trace, new_frame, run};
+use bng_dataplane::graph::{Counters, Label, Trace, new_frame, run, run2};
 use bng_dataplane::nodes::ethernet::{self, EthernetInput};
 use bng_dataplane::nodes::pppoe::{self, PppoeSessionInput, SessionKey};
 
@@ -200,4 +200,96 @@ fn every_corpus_frame_goes_through_without_panic() {
         cp.next[pppoe::Next::Ip4 as usize] > 0,
         "PPPoE sessions in the corpus carry IPv4"
     );
+}
+
+/// `run2` (two nodes fused into one pass) gives the same outputs, counters and trace as
+/// `run` twice.
+#[test]
+fn run2_equals_run_then_run() {
+    let frames = [
+        pppoe_ip4(&[100, 200], 7),
+        pppoe_ip4(&[100, 201], 7),
+        pppoe_ip4(&[], 7),
+        vec![0u8; 10],
+        pppoe_ip4(&[100, 200], 7),
+    ];
+    let setup = || {
+        let mut decap = PppoeSessionInput::default();
+        decap.insert(
+            SessionKey {
+                mac: CLIENT,
+                session_id: 7,
+                vlans: [100, 200],
+            },
+            99,
+        );
+        let eth = EthernetInput {
+            macs: vec![MAC],
+            promiscuous: false,
+        };
+        (eth, decap)
+    };
+    let mut results = Vec::new();
+    for fused in [false, true] {
+        let mut arena = Arena::new(16);
+        let mut pool = arena.pool();
+        let (mut eth, mut decap) = setup();
+        let (mut ce, mut cp) = (
+            Counters::for_node::<EthernetInput>(),
+            Counters::for_node::<PppoeSessionInput>(),
+        );
+        let mut trace = Trace::new(32);
+        let mut rx = new_frame();
+        for f in &frames {
+            rx.push(pool.alloc_from(f).unwrap());
+        }
+        let mut eth_out: Vec<_> = (0..ethernet::Next::COUNT).map(|_| new_frame()).collect();
+        let mut pppoe_out: Vec<_> = (0..pppoe::Next::COUNT).map(|_| new_frame()).collect();
+        if fused {
+            run2(
+                &mut eth,
+                ethernet::Next::PppoeSession,
+                &mut decap,
+                &mut rx,
+                &mut eth_out,
+                &mut pppoe_out,
+                &mut pool,
+                (&mut ce, &mut cp),
+                &mut trace,
+            );
+        } else {
+            run(
+                &mut eth,
+                &mut rx,
+                &mut eth_out,
+                &mut pool,
+                &mut ce,
+                &mut trace,
+            );
+            let mut f = core::mem::take(&mut eth_out[ethernet::Next::PppoeSession as usize]);
+            run(
+                &mut decap,
+                &mut f,
+                &mut pppoe_out,
+                &mut pool,
+                &mut cp,
+                &mut trace,
+            );
+        }
+        assert!(eth_out[ethernet::Next::PppoeSession as usize].is_empty());
+        let data: Vec<Vec<Vec<u8>>> = pppoe_out
+            .iter()
+            .map(|f| f.iter().map(|p| p.data().to_vec()).collect())
+            .collect();
+        let mut names: Vec<_> = trace.entries().map(|e| (e.node, e.verdict)).collect();
+        names.sort_unstable();
+        for f in &mut pppoe_out {
+            pool.free_all(f);
+        }
+        assert_eq!(pool.available(), pool.capacity());
+        results.push((data, ce, cp, names));
+    }
+    assert_eq!(results[0], results[1]);
+    assert_eq!(results[0].2.packets, 4);
+    assert_eq!(results[0].0[pppoe::Next::Ip4 as usize].len(), 2);
 }
