@@ -62,14 +62,24 @@ fn numbered(dst: [u8; 6], src: [u8; 6], i: u8) -> Vec<u8> {
 
 /// The backend alone, byte for byte, in both XDP modes: 200 frames from an AF_PACKET peer
 /// arrive through `rx_burst` in order and intact, 200 frames given to `tx_burst` arrive at
-/// the peer in order and intact, and every buffer returns to the pool.
+/// the peer in order and intact, and every buffer returns to the pool. Native mode also
+/// with busy polling (`Config::busy_poll`: every `rx_burst` drives the NAPI poll).
 #[test]
 fn xsk_backend_round_trip_on_veth() {
     const T: &str = "xsk_backend_round_trip_on_veth";
     if !require(T, &["ip", "sysctl"]) || !af_xdp_available(T) {
         return;
     }
-    for mode in [XdpMode::Native, XdpMode::Generic] {
+    let busy = afxdp::BusyPoll {
+        usecs: 20,
+        budget: 64,
+        prefer: true,
+    };
+    for (mode, busy_poll) in [
+        (XdpMode::Native, None),
+        (XdpMode::Generic, None),
+        (XdpMode::Native, Some(busy)),
+    ] {
         let (a, b) = (Netns::new("xa"), Netns::new("xb"));
         veth(&a, "x0", &b, "y0");
         for (ns, dev) in [(&a, "x0"), (&b, "y0")] {
@@ -79,6 +89,7 @@ fn xsk_backend_round_trip_on_veth() {
         let stats = a.run_in(move || {
             let cfg = Config {
                 mode,
+                busy_poll,
                 ..Config::default()
             };
             let mut xsk = Xsk::open("x0", cfg).unwrap_or_else(|e| panic!("{mode:?}: {e}"));
@@ -133,6 +144,8 @@ fn xsk_backend_round_trip_on_veth() {
             (200, 200, 0),
             "{stats:?}"
         );
+        // with busy polling every RX burst starts with the recvfrom that polls the NAPI
+        assert_eq!(busy_poll.is_some(), stats.rx_wakeups > 0, "{stats:?}");
         assert_eq!(
             stats.rx_dropped + stats.rx_ring_full + stats.tx_invalid,
             0,
