@@ -481,7 +481,10 @@ fn rate(workers: usize, streams: u32, packets: u64, steer: bool, gen_ns: f64) ->
                 .into_iter()
                 .filter(|r| r.2 > 0)
                 .collect();
-            eprintln!("worker {w} (steer {steer}): {rows:?}");
+            eprintln!(
+                "worker {w} (steer {steer}): {:?} {rows:?}",
+                ws.get(w).map(|x| &x.stats)
+            );
         }
     }
     let busiest = cpu1
