@@ -20,7 +20,8 @@
 //! namespace's ingress veth moves its forwarding (and the veth hop out) to CPU 1; for
 //! `bng-fwd`, the process is pinned to CPU 1 and the ingress veth's NAPI (where native XDP
 //! runs the redirect and the copy into the socket) runs threaded, its kthread pinned to
-//! CPU 1 too (or, with busy polling, inside `bng-fwd`'s own system calls). The forwarding
+//! CPU 1 too (with busy polling, also inside `bng-fwd`'s own system calls); RPS sends
+//! the rest of the ingress path (generic XDP in skb mode) to CPU 1 as well. The forwarding
 //! cost per packet is the CPU time of CPU 1 spent on it: CPU 1's softirq and irq time
 //! (`/proc/stat`) plus the user + system time of `bng-fwd`, of our NAPI kthreads and of
 //! `ksoftirqd/1` — other processes that happen to run on CPU 1 are not counted (CPU 1's
@@ -170,7 +171,9 @@ impl Lab {
         self.gw.ip(&["addr", "flush", "dev", IN]);
         self.gw.ip(&["addr", "flush", "dev", OUT]);
         let _ = self.gw.command(&["nft", "flush", "ruleset"]).status();
-        assert!(self.sys(IN, "queues/rx-0/rps_cpus", if on { "2" } else { "0" }));
+        // every case: what the kernel does past the ingress veth's RX (its forwarding,
+        // generic XDP in skb mode) runs on CPU 1
+        assert!(self.sys(IN, "queues/rx-0/rps_cpus", "2"));
         let _ = self.sys(IN, "threaded", "0");
         self.gw.exec(&["ethtool", "-K", IN, "gro", "off"]);
         if on {
@@ -396,7 +399,7 @@ fn forwarding_rates_next_to_the_kernel() {
                 if busy_poll { "200000" } else { "0" },
             ));
             let before = kthreads(&format!("napi/{IN}-"));
-            let _ = lab.sys(IN, "threaded", if busy_poll { "0" } else { "1" });
+            let _ = lab.sys(IN, "threaded", "1");
             let mut args = vec!["taskset", "-c", "1", bin.as_str()];
             if !name.contains("dpdk") {
                 args.extend(["--port", "kf0=10.0.1.1", "--port", "kf1=10.0.2.1"]);
@@ -423,7 +426,7 @@ fn forwarding_rates_next_to_the_kernel() {
                 p.log()
             );
             // the threaded NAPI of our ingress veth (created with XDP or GRO) on CPU 1
-            let _ = lab.sys(IN, "threaded", if busy_poll { "0" } else { "1" });
+            let _ = lab.sys(IN, "threaded", "1");
             napi = kthreads(&format!("napi/{IN}-"))
                 .difference(&before)
                 .copied()
