@@ -635,26 +635,11 @@ fn bng_pppoe_sessions_per_second_pppd() {
     bng.stop();
     let console = &report.console;
     let log = bng.log();
-    let ups: Vec<f64> = log
-        .lines()
-        .filter(|l| l.contains("session up"))
-        .filter_map(|line| {
-            let stamp = line.split_whitespace().next()?.split('T').nth(1)?;
-            let mut hms = stamp.strip_suffix('Z')?.split(':');
-            let hours: f64 = hms.next()?.parse().ok()?;
-            let minutes: f64 = hms.next()?.parse().ok()?;
-            let secs: f64 = hms.next()?.parse().ok()?;
-            Some(hours * 3600.0 + minutes * 60.0 + secs)
-        })
-        .collect();
+    let ups = common::bng::session_up_times(&log);
     assert!(all, "{test}: not all {n} sessions up.\n{console}\n{log}");
     let vm_secs = vm_t(console, "all-up").zip(vm_t(console, "started"));
     let span = ups.last().zip(ups.first()).map_or(0.0, |(l, f)| l - f);
-    let release = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
+    let release = common::bng::PROFILE;
     #[allow(clippy::cast_precision_loss, reason = "counts")]
     let rate = |secs: f64| n as f64 / secs;
     eprintln!(

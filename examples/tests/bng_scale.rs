@@ -62,17 +62,6 @@ fn gateway_and_server(tag: &str) -> (Netns, Netns) {
     (g, srv)
 }
 
-/// Seconds since the Unix epoch of a tracing line's RFC 3339 timestamp
-/// (`2026-11-22T02:45:39.331688Z ...`), within the day.
-fn log_secs(line: &str) -> Option<f64> {
-    let stamp = line.split_whitespace().next()?.split('T').nth(1)?;
-    let mut hms = stamp.strip_suffix('Z')?.split(':');
-    let hours: f64 = hms.next()?.parse().ok()?;
-    let minutes: f64 = hms.next()?.parse().ok()?;
-    let secs: f64 = hms.next()?.parse().ok()?;
-    Some(hours * 3600.0 + minutes * 60.0 + secs)
-}
-
 /// CPU time `pid` has run so far (`/proc/<pid>/schedstat`, nanoseconds on CPU).
 fn cpu(pid: u32) -> Duration {
     std::fs::read_to_string(format!("/proc/{pid}/schedstat"))
@@ -144,17 +133,9 @@ fn bng_ipoe_sessions_per_second_real_clients() {
     drop(clients);
     bng.stop();
     let log = bng.log();
-    let ups: Vec<f64> = log
-        .lines()
-        .filter(|l| l.contains("session up"))
-        .filter_map(log_secs)
-        .collect();
+    let ups = common::bng::session_up_times(&log);
     let span = ups.last().zip(ups.first()).map_or(0.0, |(l, f)| l - f);
-    let release = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
+    let release = common::bng::PROFILE;
     // bng's loop naps in poll(2) when idle, so its CPU time is the work of the sessions
     // (DISCOVER/OFFER/REQUEST/ACK, the registry, accounting log, plane binding, ARP)
     eprintln!(
@@ -221,11 +202,7 @@ fn bng_ipoe_forwarding_vs_kernel() {
     server.stop();
     let bm = iperf::receiver_mbits(&through_bng);
     let km = iperf::receiver_mbits(&through_kernel);
-    let release = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    };
+    let release = common::bng::PROFILE;
     eprintln!("iperf3 through bng ({release}, IPoE + NAT44, AF_PACKET): {bm} Mbit/s");
     eprintln!("iperf3 through the kernel (forwarding + nftables masquerade): {km} Mbit/s");
     if let (Ok(ours), Ok(peer)) = (bm.parse::<f64>(), km.parse::<f64>()) {

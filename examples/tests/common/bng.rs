@@ -11,6 +11,13 @@ pub const SERVER: &str = "192.0.2.254";
 /// The NAT44 pool address of the gateway tests.
 pub const NAT_ADDR: &str = "203.0.113.1";
 
+/// The build profile of this test (and of [`BNG`]): `debug` or `release`.
+pub const PROFILE: &str = if cfg!(debug_assertions) {
+    "debug"
+} else {
+    "release"
+};
+
 /// The `bng` binary of this build.
 pub const BNG: &str = env!("CARGO_BIN_EXE_bng");
 
@@ -163,4 +170,23 @@ pub fn kernel_masquerade(g: &Netns, ports: [&str; 2], access_addr: &str) {
         up,
         "masquerade",
     ]);
+}
+
+/// Seconds within the day of a tracing line's RFC 3339 timestamp
+/// (`2026-11-22T02:45:39.331688Z ...`, as bng logs).
+pub fn log_secs(line: &str) -> Option<f64> {
+    let stamp = line.split_whitespace().next()?.split('T').nth(1)?;
+    let mut hms = stamp.strip_suffix('Z')?.split(':');
+    let hours: f64 = hms.next()?.parse().ok()?;
+    let minutes: f64 = hms.next()?.parse().ok()?;
+    let secs: f64 = hms.next()?.parse().ok()?;
+    Some(hours * 3600.0 + minutes * 60.0 + secs)
+}
+
+/// The times (see [`log_secs`]) of bng's `session up` lines in `log`.
+pub fn session_up_times(log: &str) -> Vec<f64> {
+    log.lines()
+        .filter(|l| l.contains("session up"))
+        .filter_map(log_secs)
+        .collect()
 }
