@@ -562,10 +562,16 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.drop(pool, p, "unknown-subscriber6");
             return;
         };
-        let Some((src, _, plen, hops)) = d.get(l3..).and_then(ip6_fields) else {
+        let Some((src, dst, plen, hops)) = d.get(l3..).and_then(ip6_fields) else {
             self.drop(pool, p, "bad-header6");
             return;
         };
+        // link-local and multicast stay on the link (RFC 4291 sections 2.5.6, 2.7):
+        // the subscriber's Router Solicitations, MLD reports, its ND
+        if !routable6(src) || !routable6(dst) {
+            self.drop(pool, p, "link-scope6");
+            return;
+        }
         let now = self.now;
         let Some(s) = self.subs.get_mut(&h) else {
             self.drop(pool, p, "unknown-subscriber6");
@@ -944,6 +950,13 @@ fn ip6_fields(ip: &[u8]) -> Option<(u128, u128, usize, u8)> {
     let src = u128::from_be_bytes(<[u8; 16]>::try_from(&h[8..24]).ok()?);
     let dst = u128::from_be_bytes(<[u8; 16]>::try_from(&h[24..40]).ok()?);
     Some((src, dst, plen, h[7]))
+}
+
+/// Whether an IPv6 address may be routed: not unspecified, link-local (fe80::/10) or
+/// multicast (ff00::/8) (RFC 4291 section 2.4).
+fn routable6(a: u128) -> bool {
+    let top = a >> 118;
+    a != 0 && top != 0x3fa && a >> 120 != 0xff
 }
 
 /// The EUI-64 link-local address of `mac` (RFC 4291 appendix A).
@@ -1739,7 +1752,8 @@ mod tests {
         let from_na = ip6(na_addr, server, 10);
         let from_pd = ip6("2001:db8:100:2ff::9".parse().unwrap(), server, 10);
         let spoofed = ip6("2001:db8:100:300::9".parse().unwrap(), server, 10);
-        for p in [&from_na, &from_pd, &spoofed] {
+        let rs = ip6(link_local(SUB), "ff02::2".parse().unwrap(), 10);
+        for p in [&from_na, &from_pd, &spoofed, &rs] {
             access.push_rx(&eth(ACC, SUB, 0x86dd, p));
         }
         plane.poll(&mut access, &mut upstream, &mut pool);
@@ -1754,6 +1768,7 @@ mod tests {
         assert_eq!(out[0][14 + 7], 63, "hop limit decremented");
         assert_eq!(&out[0][14 + 8..14 + 24], &na_addr.octets());
         assert_eq!(plane.drops.get("spoofed-source6"), Some(&1));
+        assert_eq!(plane.drops.get("link-scope6"), Some(&1));
         // downstream to the address and into the prefix, to the subscriber's MAC
         upstream.push_rx(&eth(UP, GW, 0x86dd, &ip6(server, na_addr, 10)));
         upstream.push_rx(&eth(
