@@ -154,8 +154,10 @@ block_size = 512
         m > 0,
         Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 64, 0, 0)) + ppp_last),
         Ipv4Addr::from(u32::from(Ipv4Addr::new(100, 65, 0, 0)) + last),
-        // one 512-port block per subscriber, 126 blocks per address
-        (n + m) / 100 + 1
+        // one 512-port block per subscriber, 126 blocks per address; subscribers are
+        // paired to addresses by hash, so an address per 50 keeps the fullest address
+        // below its 126 blocks (an address per 100 left 10 of 4000 without a block)
+        (n + m).div_ceil(50) + 1
     );
     let p = dir.join("bng.toml");
     let _ = std::fs::write(&p, text);
@@ -324,7 +326,8 @@ pub fn run(opt: &NetnsOptions, progress: Progress<'_>) -> Result<Report, String>
         ]);
     }
     s.ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "up1"]);
-    s.ip(&["route", "add", "203.0.113.0/24", "via", "192.0.2.1"]);
+    // the NAT pool starts at 203.0.113.1 and may pass the /24 (one address per 50)
+    s.ip(&["route", "add", "203.0.0.0/16", "via", "192.0.2.1"]);
     // the server: a UDP echo responder
     let echo = s.run_in(|| UdpSocket::bind((SERVER, ECHO_PORT)));
     let echo = echo.map_err(|e| format!("echo socket: {e}"))?;
