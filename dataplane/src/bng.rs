@@ -1584,14 +1584,35 @@ impl<'p> Bng<'p> {
         let c = &mut self.counters;
         let tr = &mut self.trace;
         let mut clock = Lap::new(self.profile);
-        run(
-            &mut self.eth,
-            rx,
-            &mut self.eth_out,
-            pool,
-            &mut c.ethernet,
-            tr,
-        );
+        if self.table.slots.len() < WARM_MIN_SESSIONS {
+            // small tables (no warm-up pass between the two): ethernet-input and
+            // pppoe-fast-input of its PPPoE session frames in one pass
+            run2(
+                &mut self.eth,
+                ethernet::Next::PppoeSession,
+                &mut PppoeFast {
+                    pppoe: &self.pppoe,
+                    t: &mut self.table,
+                    lookup: &self.lookup,
+                    mss: self.mss.is_some(),
+                },
+                rx,
+                &mut self.eth_out,
+                &mut self.fast_out,
+                pool,
+                (&mut c.ethernet, &mut c.pppoe_fast),
+                tr,
+            );
+        } else {
+            run(
+                &mut self.eth,
+                rx,
+                &mut self.eth_out,
+                pool,
+                &mut c.ethernet,
+                tr,
+            );
+        }
         clock.lap(&mut c.nanos[0]);
 
         // ARP for our addresses
