@@ -867,14 +867,16 @@ fn bng_ipoe_ipv6_forwarding() {
     let g = Netns::new("bi6g");
     let c = Netns::new("bi6c");
     let srv = Netns::new("bi6s");
-    veth(&g, "acc", &c, "veth0");
-    veth(&g, "up0", &srv, "up1");
-    // the gateway's kernel stays out of IPv6 (bng answers Neighbor Discovery itself)
-    g.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-    g.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+    // before the links exist: they inherit no DAD (a tentative link-local address
+    // makes dhclient -6 fail to bind), and the gateway's kernel stays out of IPv6 (bng
+    // answers Neighbor Discovery itself)
     for ns in [&c, &srv] {
         no_dad(ns);
     }
+    g.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    g.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+    veth(&g, "acc", &c, "veth0");
+    veth(&g, "up0", &srv, "up1");
     for (ns, dev) in [(&g, "acc"), (&g, "up0"), (&c, "veth0"), (&srv, "up1")] {
         common::bng::offloads_off(ns, dev);
     }

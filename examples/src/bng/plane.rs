@@ -952,8 +952,8 @@ fn ip6_fields(ip: &[u8]) -> Option<(u128, u128, usize, u8)> {
     Some((src, dst, plen, h[7]))
 }
 
-/// Whether an IPv6 address may be routed: not unspecified, link-local (fe80::/10) or
-/// multicast (ff00::/8) (RFC 4291 section 2.4).
+/// Whether an IPv6 address may be routed: not unspecified, link-local (`fe80::/10`) or
+/// multicast (`ff00::/8`) (RFC 4291 section 2.4).
 fn routable6(a: u128) -> bool {
     let top = a >> 118;
     a != 0 && top != 0x3fa && a >> 120 != 0xff
