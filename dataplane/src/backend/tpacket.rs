@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::Backend;
-use super::afpacket::Socket;
+use super::afpacket::{Socket, vlan};
 use super::mmap::Mmap;
 use crate::buffer::Pool;
 use crate::graph::{FRAME_SIZE, Frame};
@@ -55,6 +55,10 @@ const H3_SNAPLEN: usize = 12;
 const H3_LEN: usize = 16;
 const H3_STATUS: usize = 20;
 const H3_MAC: usize = 24;
+/// `hv1.tp_vlan_tci` (a `__u32`) and `hv1.tp_vlan_tpid` (a `__u16`, host order) of
+/// `struct tpacket3_hdr` (`struct tpacket_hdr_variant1` starts at 28).
+const H3_VLAN_TCI: usize = 32;
+const H3_VLAN_TPID: usize = 36;
 /// `TPACKET_ALIGN(sizeof(struct tpacket3_hdr))`: where `sockaddr_ll` follows on RX and
 /// where the frame's bytes start on TX.
 const H3_ALIGNED: usize = 48;
@@ -70,7 +74,12 @@ struct Entry {
     data: core::ops::Range<usize>,
     /// `sll_pkttype`.
     pkttype: u8,
+    /// The 802.1Q/802.1ad tag the kernel stripped off the frame, to put back.
+    vlan: Option<[u8; 4]>,
 }
+
+/// A received frame's bytes, `sll_pkttype` and stripped VLAN tag.
+type RxEntry<'a> = (&'a [u8], u8, Option<[u8; 4]>);
 
 /// The packet entry at `off` of an RX block: its header, `sockaddr_ll` and data must lie
 /// inside the block (the kernel's offsets are checked, never trusted for indexing).
@@ -80,12 +89,20 @@ fn parse_entry(blk: &[u8], off: usize) -> Option<Entry> {
     let snap = u32_at(h, H3_SNAPLEN)? as usize;
     let mac = usize::from(u16_at(h, H3_MAC)?);
     let pkttype = *h.get(SLL_PKTTYPE)?;
+    let status = u32_at(h, H3_STATUS)?;
+    // the tag the kernel stripped (linux/if_packet.h: hv1, TP_STATUS_VLAN_*_VALID)
+    let vlan = vlan::from_status(
+        status,
+        u16_at(h, H3_VLAN_TPID)?,
+        u32_at(h, H3_VLAN_TCI)? as u16,
+    );
     let end = mac.checked_add(snap)?;
     h.get(mac..end)?;
     Some(Entry {
         next,
         data: off.checked_add(mac)?..off.checked_add(end)?,
         pkttype,
+        vlan,
     })
 }
 
@@ -385,7 +402,7 @@ impl RingSocket {
     /// The next received frame and its `sll_pkttype`, or `None` when the kernel has
     /// not handed over the next block yet. A malformed entry (offsets outside the
     /// block) ends the block early and is counted.
-    fn next_rx(&mut self) -> Option<(&[u8], u8)> {
+    fn next_rx(&mut self) -> Option<RxEntry<'_>> {
         loop {
             if self.left == 0 {
                 self.release_block();
@@ -410,8 +427,8 @@ impl RingSocket {
             };
             self.left -= 1;
             self.off = off.saturating_add(e.next);
-            let (data, pkttype) = (self.block(self.cur).get(e.data).unwrap_or(&[]), e.pkttype);
-            return Some((data, pkttype));
+            let data = self.block(self.cur).get(e.data).unwrap_or(&[]);
+            return Some((data, e.pkttype, e.vlan));
         }
     }
 
@@ -485,14 +502,20 @@ impl RingSocket {
     pub fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<Option<usize>> {
         let deadline = std::time::Instant::now() + timeout;
         loop {
-            while let Some((data, pkttype)) = self.next_rx() {
+            while let Some((data, pkttype, tag)) = self.next_rx() {
                 if pkttype == libc::PACKET_OUTGOING {
                     continue;
                 }
                 let n = data.len();
                 if let Some(d) = buf.get_mut(..n) {
                     d.copy_from_slice(data);
-                    return Ok(Some(n));
+                    let m = match tag {
+                        Some(t) => vlan::insert_in_place(buf, n, t),
+                        None => Some(n),
+                    };
+                    if let Some(m) = m {
+                        return Ok(Some(m));
+                    }
                 }
                 self.stats.rx_dropped += 1;
             }
@@ -534,13 +557,18 @@ impl Backend for RingSocket {
     fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
         let mut n = 0usize;
         while out.len() < FRAME_SIZE && pool.available() > 0 {
-            let Some((data, pkttype)) = self.next_rx() else {
+            let Some((data, pkttype, tag)) = self.next_rx() else {
                 break;
             };
             if pkttype == libc::PACKET_OUTGOING {
                 continue;
             }
-            if let Some(p) = pool.alloc_from(data) {
+            if let Some(mut p) = pool.alloc_from(data) {
+                if tag.is_some_and(|t| !vlan::push_tag(&mut p, t)) {
+                    pool.free(p);
+                    self.stats.rx_dropped += 1;
+                    continue;
+                }
                 out.push(p);
                 n += 1;
             } else {
@@ -741,6 +769,24 @@ mod tests {
     }
 
     #[test]
+    fn rx_entries_carry_the_stripped_vlan_tag() {
+        let mut b = block_with_two_entries();
+        assert_eq!(parse_entry(&b, 48).unwrap().vlan, None);
+        // priority-tagged (TCI 0x6000), TPID not reported: 802.1Q assumed
+        let st = libc::TP_STATUS_USER | libc::TP_STATUS_VLAN_VALID;
+        b[48 + H3_STATUS..48 + H3_STATUS + 4].copy_from_slice(&st.to_ne_bytes());
+        b[48 + H3_VLAN_TCI..48 + H3_VLAN_TCI + 4].copy_from_slice(&0x6000u32.to_ne_bytes());
+        b[48 + H3_VLAN_TPID..48 + H3_VLAN_TPID + 2].copy_from_slice(&0x88a8u16.to_ne_bytes());
+        assert_eq!(parse_entry(&b, 48).unwrap().vlan, Some([0x81, 0, 0x60, 0]));
+        let st = st | libc::TP_STATUS_VLAN_TPID_VALID;
+        b[48 + H3_STATUS..48 + H3_STATUS + 4].copy_from_slice(&st.to_ne_bytes());
+        assert_eq!(
+            parse_entry(&b, 48).unwrap().vlan,
+            Some([0x88, 0xa8, 0x60, 0])
+        );
+    }
+
+    #[test]
     fn malformed_rx_entries_are_refused_not_indexed() {
         let good = block_with_two_entries();
         // an entry offset past the end, a header cut by the end of the block
@@ -778,6 +824,15 @@ mod tests {
             H3_STATUS
         );
         assert_eq!(core::mem::offset_of!(libc::tpacket3_hdr, tp_mac), H3_MAC);
+        let hv1 = core::mem::offset_of!(libc::tpacket3_hdr, hv1);
+        assert_eq!(
+            hv1 + core::mem::offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tci),
+            H3_VLAN_TCI
+        );
+        assert_eq!(
+            hv1 + core::mem::offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tpid),
+            H3_VLAN_TPID
+        );
         assert_eq!(
             libc::TPACKET3_HDRLEN - size_of::<libc::sockaddr_ll>(),
             H3_ALIGNED
