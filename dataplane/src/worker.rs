@@ -18,6 +18,10 @@
 //!
 //! Commands from [`Control`](crate::control::Control) are drained at frame boundaries,
 //! at most [`DRAIN_BUDGET`] per loop.
+//!
+//! A loop that received nothing releases the shaper's due packets
+//! ([`Bng::poll_shaper`] when [`Bng::shaper_timeout`] has passed), so a shaped burst
+//! leaves at its rate on an otherwise idle port.
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -487,6 +491,11 @@ fn run<B: Backend>(
                 bng.process(now, &mut rx, &mut pool, &mut tx);
                 flush(&mut ports, &mut pool, &mut tx, stats);
             }
+        }
+        if work == 0 && bng.shaper_timeout().is_some_and(|t| t <= now) {
+            // an idle port: shaped packets are otherwise released only by the next
+            // frame's `process`, so a burst with nothing after it would wait forever
+            bng.poll_shaper(now, &mut pool, &mut tx);
         }
         flush(&mut ports, &mut pool, &mut tx, stats);
         while let Some(p) = bng.poll_punt() {

@@ -718,3 +718,72 @@ fn replies_are_steered_to_the_worker_that_translated_them() {
         w.join().unwrap();
     }
 }
+
+/// A shaped downstream burst with no traffic after it: the idle worker releases it
+/// through `Bng::poll_shaper` when `shaper_timeout` is due (before, shaped packets left
+/// only with the next received frame, so the tail of a burst never left). 20 packets
+/// of 500 bytes at 800 kbit/s (100 kB/s) after a 2048-byte burst: 80 ms; waited for at
+/// most 30 s.
+#[test]
+fn idle_worker_releases_a_shaped_burst() {
+    use bng_dataplane::bng::{DownQos, QosProfile};
+    use bng_dataplane::nodes::qos::ShaperProfile;
+
+    let (ctl, mut rxs) = Control::new(1, 64);
+    let (mut feeds, mut outs) = (Vec::new(), Vec::new());
+    let mut ports = Vec::new();
+    for _ in 0..2 {
+        let (itx, irx) = std::sync::mpsc::channel();
+        let (otx, orx) = std::sync::mpsc::channel();
+        ports.push(Chan {
+            input: irx,
+            output: otx,
+        });
+        feeds.push(itx);
+        outs.push(orx);
+    }
+    let worker = Worker::spawn(0, worker_cfg(0, 1), ports, rxs.remove(0), None, None);
+    ctl.add_route(route()).unwrap();
+    let mut sess = session(7, false);
+    sess.qos = Some(QosProfile {
+        up: None,
+        down: Some(DownQos::Shape(ShaperProfile {
+            rate: 800_000,
+            burst: 0, // at least one buffer (2048 bytes): four packets
+            queue: 32,
+        })),
+    });
+    ctl.add_session_wait(sess).unwrap();
+    let down = {
+        let mut eth = UP_MAC.to_vec();
+        eth.extend_from_slice(&ROUTER_MAC);
+        eth.extend_from_slice(&[0x08, 0x00]);
+        let mut ip = vec![0x45, 0, 0x01, 0xf4, 0, 1, 0, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&HOST);
+        ip.extend_from_slice(&addr(7));
+        let sum = csum(&ip);
+        ip[10..12].copy_from_slice(&sum.to_be_bytes());
+        ip.extend_from_slice(&[0, 53, 0x13, 0x88, 0x01, 0xe0, 0, 0]);
+        ip.resize(500, 0);
+        eth.extend_from_slice(&ip);
+        eth
+    };
+    for _ in 0..20 {
+        feeds[1].send(down.clone()).unwrap();
+    }
+    let mut got = 0usize;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while got < 20 {
+        assert!(
+            Instant::now() < deadline,
+            "{got} of 20 released with no further traffic"
+        );
+        while let Ok(out) = outs[0].try_recv() {
+            assert_eq!(out[..6], mac(7), "to the shaped session");
+            got += 1;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    assert!(outs[1].try_recv().is_err(), "nothing upstream");
+    worker.join().unwrap();
+}
