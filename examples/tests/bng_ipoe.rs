@@ -206,6 +206,43 @@ fn dhclient(c: &Netns, dir: &Path, hook: &Path, stem: &str, secs: &str, v6: bool
     c.spawn(what, &dhclient_cmd(head, &files), &dir.join(log))
 }
 
+/// The relay's client ports d0..d2 answer ARP for the gateway (proxy ARP) and accept
+/// client addresses from a pool they have no route for (no reverse-path filter).
+fn relay_ports_proxy_arp(r: &Netns) {
+    for i in 0..3 {
+        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.proxy_arp=1")]);
+        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.rp_filter=0")]);
+    }
+}
+
+/// ISC `dhcrelay -4` in `r` from the client ports d0..d2 to `server` over `upl`,
+/// adding option 82 with the downstream port as circuit-id (`-a -m replace`, RFC 3046).
+fn dhcrelay4(r: &Netns, dir: &Path, server: &str) -> Peer {
+    r.spawn(
+        "dhcrelay -4",
+        &[
+            "dhcrelay",
+            "-d",
+            "-4",
+            "-a",
+            "-m",
+            "replace",
+            "-id",
+            "d0",
+            "-id",
+            "d1",
+            "-id",
+            "d2",
+            "-iu",
+            "upl",
+            "-pf",
+            dir.join("relay4.pid").to_str().unwrap(),
+            server,
+        ],
+        &dir.join("relay4.log"),
+    )
+}
+
 #[test]
 fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_control_plane() {
     if !require(
@@ -268,10 +305,7 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
         "net.ipv4.conf.all.rp_filter=0",
         "net.ipv4.conf.default.rp_filter=0",
     ]);
-    for i in 0..3 {
-        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.proxy_arp=1")]);
-        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.rp_filter=0")]);
-    }
+    relay_ports_proxy_arp(&r);
     // link-local addresses for DHCPv6 (dhclient -6 and dhcrelay -6 need them)
     for (ns, dev) in [(&cs[3], "veth0"), (&r, "d3"), (&r, "upl"), (&g, "acc")] {
         wait_link_local(ns, dev);
@@ -284,29 +318,7 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
     let gw = run_gateway(sock, Arc::clone(&stop), Arc::clone(&log));
 
     // ISC dhcrelay: option 82 with the downstream port as circuit-id (-a), v4 and v6
-    let relay4 = r.spawn(
-        "dhcrelay -4",
-        &[
-            "dhcrelay",
-            "-d",
-            "-4",
-            "-a",
-            "-m",
-            "replace",
-            "-id",
-            "d0",
-            "-id",
-            "d1",
-            "-id",
-            "d2",
-            "-iu",
-            "upl",
-            "-pf",
-            dir.join("relay4.pid").to_str().unwrap(),
-            "100.65.0.1",
-        ],
-        &dir.join("relay4.log"),
-    );
+    let relay4 = dhcrelay4(&r, &dir, "100.65.0.1");
     let relay6 = r.spawn(
         "dhcrelay -6",
         &[
@@ -700,10 +712,7 @@ fn bng_ipoe_relayed_clients_forward_through_nat44() {
         "net.ipv4.conf.all.rp_filter=0",
         "net.ipv4.conf.default.rp_filter=0",
     ]);
-    for i in 0..3 {
-        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.proxy_arp=1")]);
-        r.exec(&["sysctl", "-qw", &format!("net.ipv4.conf.d{i}.rp_filter=0")]);
-    }
+    relay_ports_proxy_arp(&r);
     srv.ip(&["addr", "add", &format!("{SERVER}/24"), "dev", "up1"]);
     srv.ip(&["route", "add", "203.0.113.0/24", "via", "192.0.2.1"]);
     let cfg = bng_config(&dir, "", "100.66.0.1");
@@ -711,29 +720,7 @@ fn bng_ipoe_relayed_clients_forward_through_nat44() {
     let acc_cap = Capture::start_filtered(&g, "acc", &dir.join("acc.pcapng"), no_iperf);
     let up_cap = Capture::start_filtered(&srv, "up1", &dir.join("up1.pcapng"), no_iperf);
     let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
-    let relay = r.spawn(
-        "dhcrelay -4",
-        &[
-            "dhcrelay",
-            "-d",
-            "-4",
-            "-a",
-            "-m",
-            "replace",
-            "-id",
-            "d0",
-            "-id",
-            "d1",
-            "-id",
-            "d2",
-            "-iu",
-            "upl",
-            "-pf",
-            dir.join("relay4.pid").to_str().unwrap(),
-            "100.66.0.1",
-        ],
-        &dir.join("relay4.log"),
-    );
+    let relay = dhcrelay4(&r, &dir, "100.66.0.1");
     std::thread::sleep(Duration::from_millis(500));
 
     // ---- leases through the relay ----
