@@ -430,12 +430,7 @@ fn ipsec_gw_responder() {
         }
         // strongSwan rekeys the Child SA, then the IKE SA, under a 20/s ping.
         let mut ping = lab.background_ping(6);
-        std::thread::sleep(Duration::from_secs(1));
-        let r1 = lab.swanctl(&["--rekey", "--child", "net"]);
-        wait_log(&gw, 5, "Child SA rekey", "rekeys=");
-        std::thread::sleep(Duration::from_millis(1500));
-        let r2 = lab.swanctl(&["--rekey", "--ike", "lab"]);
-        wait_log(&gw, 5, "IKE SA rekey", "IKE_SA rekeyed");
+        let (r1, r2) = rekey_child_then_ike(&gw, |a| lab.swanctl(a));
         assert!(
             ping.wait(Duration::from_secs(15)).is_some(),
             "ping did not end"
@@ -651,6 +646,28 @@ fn check_config(dir: &std::path::Path, conf: &str) -> (Option<i32>, String) {
     (o.status.code(), text(&o))
 }
 
+/// Each `(configuration, message)`: `ipsec-gw --check` refuses it (exit 2) with an
+/// error containing `message`.
+fn assert_refused<'a>(dir: &std::path::Path, cases: impl IntoIterator<Item = (String, &'a str)>) {
+    for (bad, expect) in cases {
+        let (code, out) = check_config(dir, &bad);
+        assert_eq!(code, Some(2), "{out}");
+        assert!(out.contains(expect), "expected {expect:?} in {out}");
+    }
+}
+
+/// strongSwan rekeys the Child SA `net`, then the IKE SA `lab` (through `swanctl`),
+/// each seen in `gw`'s log; returns swanctl's two outputs.
+fn rekey_child_then_ike(gw: &Peer, swanctl: impl Fn(&[&str]) -> String) -> (String, String) {
+    std::thread::sleep(Duration::from_secs(1));
+    let r1 = swanctl(&["--rekey", "--child", "net"]);
+    wait_log(gw, 5, "Child SA rekey", "rekeys=");
+    std::thread::sleep(Duration::from_millis(1500));
+    let r2 = swanctl(&["--rekey", "--ike", "lab"]);
+    wait_log(gw, 5, "IKE SA rekey", "IKE_SA rekeyed");
+    (r1, r2)
+}
+
 /// A bad configuration stops ipsec-gw before anything starts, naming the key, what was
 /// expected and what was found (no root needed).
 #[test]
@@ -670,57 +687,56 @@ fn ipsec_gw_bad_config() {
     let (code, out) = check(&good);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("config ok"), "{out}");
-    for (bad, expect) in [
-        (
-            good.replace(
-                "aes128gcm16-prfsha256-x25519",
-                "aes128gcm16-prfsha256-modp1024",
+    assert_refused(
+        &dir,
+        [
+            (
+                good.replace(
+                    "aes128gcm16-prfsha256-x25519",
+                    "aes128gcm16-prfsha256-modp1024",
+                ),
+                "connections.lab.proposals: expected an IKE proposal",
             ),
-            "connections.lab.proposals: expected an IKE proposal",
-        ),
-        (
-            good.replace(
-                "esp_proposals = \"aes128gcm16\"",
-                "esp_proposals = \"3des-md5\"",
+            (
+                good.replace(
+                    "esp_proposals = \"aes128gcm16\"",
+                    "esp_proposals = \"3des-md5\"",
+                ),
+                "connections.lab.children.net.esp_proposals: expected an ESP proposal",
             ),
-            "connections.lab.children.net.esp_proposals: expected an ESP proposal",
-        ),
-        (
-            good.replace("psk.txt", "nope.txt"),
-            "connections.lab.psk_file: expected a readable file",
-        ),
-        (
-            good.replace("local_addrs = \"192.0.2.2\"", "local_addrs = \"192.0.2\""),
-            "connections.lab.local_addrs: expected one IPv4 or IPv6 address",
-        ),
-        (
-            good.replace("start_action", "start_acton"),
-            "unknown field `start_acton`",
-        ),
-        // A second connection that routes the first one's remote network.
-        (
-            format!(
-                "{good}\n{}",
-                good.split_once("[connections.lab]")
-                    .unwrap()
-                    .1
-                    .replace("connections.lab", "connections.other")
-                    .replace("\nlocal_addrs", "[connections.other]\nlocal_addrs")
-                    .replace("192.0.2.1", "192.0.2.3")
-                    .replace("10.1.0.0/24", "10.1.0.128/25")
+            (
+                good.replace("psk.txt", "nope.txt"),
+                "connections.lab.psk_file: expected a readable file",
             ),
-            "connections.other.children.net.remote_ts: expected remote addresses no other connection routes, found 10.1.0.128/25, which overlaps 10.1.0.0/24 of connections.lab.children.net.remote_ts",
-        ),
-        // The same connection name twice.
-        (
-            format!("{good}\n[connections.lab]\nlocal_addrs = \"192.0.2.2\"\n"),
-            "duplicate key `lab`",
-        ),
-    ] {
-        let (code, out) = check(&bad);
-        assert_eq!(code, Some(2), "{out}");
-        assert!(out.contains(expect), "expected {expect:?} in {out}");
-    }
+            (
+                good.replace("local_addrs = \"192.0.2.2\"", "local_addrs = \"192.0.2\""),
+                "connections.lab.local_addrs: expected one IPv4 or IPv6 address",
+            ),
+            (
+                good.replace("start_action", "start_acton"),
+                "unknown field `start_acton`",
+            ),
+            // A second connection that routes the first one's remote network.
+            (
+                format!(
+                    "{good}\n{}",
+                    good.split_once("[connections.lab]")
+                        .unwrap()
+                        .1
+                        .replace("connections.lab", "connections.other")
+                        .replace("\nlocal_addrs", "[connections.other]\nlocal_addrs")
+                        .replace("192.0.2.1", "192.0.2.3")
+                        .replace("10.1.0.0/24", "10.1.0.128/25")
+                ),
+                "connections.other.children.net.remote_ts: expected remote addresses no other connection routes, found 10.1.0.128/25, which overlaps 10.1.0.0/24 of connections.lab.children.net.remote_ts",
+            ),
+            // The same connection name twice.
+            (
+                format!("{good}\n[connections.lab]\nlocal_addrs = \"192.0.2.2\"\n"),
+                "duplicate key `lab`",
+            ),
+        ],
+    );
 }
 
 /// Peer loss: ipsec-gw initiates with DPD every second and one retransmission; charon
@@ -1011,12 +1027,7 @@ fn ipsec_gw_two_peers() {
     }
     // Site 1 rekeys its Child SA, then its IKE SA, while both sites send.
     let (mut p1, mut p3) = (s1.background_ping(6), s3.background_ping(6));
-    std::thread::sleep(Duration::from_secs(1));
-    let r1 = s1.swanctl(&["--rekey", "--child", "net"]);
-    wait_log(&ours, 5, "Child SA rekey", "rekeys=");
-    std::thread::sleep(Duration::from_millis(1500));
-    let r2 = s1.swanctl(&["--rekey", "--ike", "lab"]);
-    wait_log(&ours, 5, "IKE SA rekey", "IKE_SA rekeyed");
+    let (r1, r2) = rekey_child_then_ike(&ours, |a| s1.swanctl(a));
     for (p, site) in [(&mut p1, "1"), (&mut p3, "3")] {
         assert!(
             p.wait(Duration::from_secs(15)).is_some(),
@@ -1119,30 +1130,28 @@ fn ipsec_gw_certificates() {
             continue;
         }
         // Configurations that cannot work are refused before anything starts.
-        let check = |conf: &str| check_config(&lab.dir, conf);
-        assert_eq!(check(&conf).0, Some(0));
-        for (bad, expect) in [
-            (
-                conf.replace("local.id = \"gw.lab\"", "local.id = \"other.lab\""),
-                "connections.lab.local.id: expected an identity named in local.cert's subjectAltName",
-            ),
-            (
-                conf.replace("gw.lab.key", "ss.lab.key"),
-                "connections.lab.local.key: expected the private key of the certificate",
-            ),
-            (
-                conf.replace(&format!("remote.cacert = \"{p}/ca.pem\""), ""),
-                "connections.lab.remote.cacert: expected the path of the CA certificate",
-            ),
-            (
-                conf.replace("remote.auth = \"pubkey\"", "remote.auth = \"psk\""),
-                "connections.lab.remote.auth: expected the method of local.auth (pubkey)",
-            ),
-        ] {
-            let (code, out) = check(&bad);
-            assert_eq!(code, Some(2), "{out}");
-            assert!(out.contains(expect), "expected {expect:?} in {out}");
-        }
+        assert_eq!(check_config(&lab.dir, &conf).0, Some(0));
+        assert_refused(
+            &lab.dir,
+            [
+                (
+                    conf.replace("local.id = \"gw.lab\"", "local.id = \"other.lab\""),
+                    "connections.lab.local.id: expected an identity named in local.cert's subjectAltName",
+                ),
+                (
+                    conf.replace("gw.lab.key", "ss.lab.key"),
+                    "connections.lab.local.key: expected the private key of the certificate",
+                ),
+                (
+                    conf.replace(&format!("remote.cacert = \"{p}/ca.pem\""), ""),
+                    "connections.lab.remote.cacert: expected the path of the CA certificate",
+                ),
+                (
+                    conf.replace("remote.auth = \"pubkey\"", "remote.auth = \"psk\""),
+                    "connections.lab.remote.auth: expected the method of local.auth (pubkey)",
+                ),
+            ],
+        );
     }
 }
 
