@@ -20,24 +20,12 @@
     reason = "tests"
 )]
 
-use core::time::Duration;
-
-use bng_testkit::netns::{Capture, Netns, require, veth, wait_for, workdir};
+use bng_testkit::netns::{Capture, Netns, require, veth, workdir};
 
 mod common;
 use common::bng::{NAT_ADDR, SERVER};
-use common::dhcp_clients::spawn_udhcpc;
+use common::dhcp_clients::{UDHCPC_ROUTED_HOOK, spawn_udhcpc, wait_udhcpc_lease};
 use common::{assert_clean_capture, text, write_exec};
-
-/// udhcpc's hook: the leased address as a /32, the router on-link, default route via it.
-const HOOK: &str = r#"#!/bin/sh
-case "$1" in
-  bound|renew) ip addr replace "$ip/32" dev "$interface"
-    G="${router%% *}"
-    [ -n "$G" ] && ip route replace "$G" dev "$interface" && ip route replace default via "$G" ;;
-esac
-exit 0
-"#;
 
 #[test]
 fn bng_ipoe_lease_and_ping_over_dpdk() {
@@ -47,7 +35,7 @@ fn bng_ipoe_lease_and_ping_over_dpdk() {
     }
     let dir = workdir(test);
     let hook = dir.join("hook.sh");
-    write_exec(&hook, HOOK);
+    write_exec(&hook, UDHCPC_ROUTED_HOOK);
     let g = Netns::new("bdpg");
     let c = Netns::new("bdpc");
     let srv = Netns::new("bdps");
@@ -80,14 +68,7 @@ fn bng_ipoe_lease_and_ping_over_dpdk() {
     let up_cap = Capture::start(&srv, "up1", &dir.join("up1.pcapng"));
     let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
     let ud = spawn_udhcpc(&c, &dir.join("udhcpc.log"), &hook, "2", &[]);
-    assert!(
-        wait_for(Duration::from_secs(30), "udhcpc lease over DPDK", || ud
-            .log()
-            .contains("obtained")),
-        "udhcpc: {}\nbng: {}",
-        ud.log(),
-        bng.log()
-    );
+    wait_udhcpc_lease(&ud, 30, "udhcpc lease over DPDK", &bng);
     let o = c
         .command(&["ping", "-c", "5", "-i", "0.2", "-W", "2", SERVER])
         .output()

@@ -34,22 +34,11 @@ use bng_testkit::netns::{Netns, Peer, require, veth, wait_for, workdir};
 
 mod common;
 use common::bng::SERVER;
-use common::dhcp_clients::spawn_udhcpc;
+use common::dhcp_clients::{UDHCPC_ROUTED_HOOK, spawn_udhcpc, wait_udhcpc_lease};
 use common::{iperf, text, write_exec};
 
 /// udhcpc's hook: nothing (the lease alone is counted).
 const NOOP_HOOK: &str = "#!/bin/sh\nexit 0\n";
-
-/// udhcpc's hook for the forwarding test: the leased address as a /32, the router
-/// on-link and the default route through it.
-const ROUTED_HOOK: &str = r#"#!/bin/sh
-case "$1" in
-  bound|renew) ip addr replace "$ip/32" dev "$interface"
-    G="${router%% *}"
-    [ -n "$G" ] && ip route replace "$G" dev "$interface" && ip route replace default via "$G" ;;
-esac
-exit 0
-"#;
 
 /// The gateway and server namespaces: `acc` (to be linked by the caller) and
 /// `up0` -- `up1` with the server's address and its route to the NAT pool.
@@ -169,7 +158,7 @@ fn bng_ipoe_forwarding_vs_kernel() {
     }
     let dir = workdir(test);
     let hook = dir.join("hook.sh");
-    write_exec(&hook, ROUTED_HOOK);
+    write_exec(&hook, UDHCPC_ROUTED_HOOK);
     let (g, srv) = gateway_and_server("bsf");
     let client = Netns::new("bsfc");
     veth(&g, "acc", &client, "veth0");
@@ -183,14 +172,7 @@ fn bng_ipoe_forwarding_vs_kernel() {
     let cfg = common::bng::ipoe_config(&dir, ["acc", "up0"], "afpacket", "", "100.65.0.1", "");
     let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
     let ud = spawn_udhcpc(&client, &dir.join("udhcpc.log"), &hook, "2", &[]);
-    assert!(
-        wait_for(Duration::from_secs(30), "udhcpc lease", || ud
-            .log()
-            .contains("obtained")),
-        "udhcpc: {}\nbng: {}",
-        ud.log(),
-        bng.log()
-    );
+    wait_udhcpc_lease(&ud, 30, "udhcpc lease", &bng);
     let mut server = iperf::server(&srv, SERVER, &dir.join("iperf3-bng.log"));
     let through_bng = text(&iperf::client(&client, SERVER, &[]));
     server.stop();

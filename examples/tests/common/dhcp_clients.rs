@@ -15,6 +15,30 @@ use super::text;
 pub const DHCPCD_CONF: &str =
     "noipv6rs\nnoarp\nnohook resolv.conf, timesyncd, ntp.conf, wpa_supplicant, hostname\n";
 
+/// busybox udhcpc's hook script for a routed lease: the leased address as a /32, the
+/// router on-link and the default route through it.
+pub const UDHCPC_ROUTED_HOOK: &str = r#"#!/bin/sh
+case "$1" in
+  bound|renew) ip addr replace "$ip/32" dev "$interface"
+    G="${router%% *}"
+    [ -n "$G" ] && ip route replace "$G" dev "$interface" && ip route replace default via "$G" ;;
+esac
+exit 0
+"#;
+
+/// Waits up to `secs` for udhcpc's lease (`obtained` in its log), else panics with its
+/// log and the gateway's.
+pub fn wait_udhcpc_lease(ud: &Peer, secs: u64, what: &str, gateway: &Peer) {
+    assert!(
+        wait_for(Duration::from_secs(secs), what, || ud
+            .log()
+            .contains("obtained")),
+        "udhcpc: {}\nbng: {}",
+        ud.log(),
+        gateway.log()
+    );
+}
+
 /// dhclient's private lease and pid files (`dir/<stem>.{leases,pid}`), with `conf` its
 /// config file `dir/<stem>.conf` (else the system's), and the hook script, as its
 /// `-lf -pf [-cf] -sf` arguments.
