@@ -26,7 +26,7 @@ use bng_pppoe::ppp::session::Config as PppConfig;
 
 use super::aaa::{Aaa, LocalAaa};
 use super::caps;
-use super::coa::CoaListener;
+use super::coa::{CoaListener, CoaStats};
 use super::config::{AuthMode, AuthProtocol, BackendKind, Config};
 use super::ipoe::IpoeCp;
 use super::ipoe::service::TAG_BIT as IPOE_TAG_BIT;
@@ -306,6 +306,11 @@ fn run_with<B: Backend>(
     let start = Instant::now();
     let mut last_metrics = Duration::ZERO;
     let mut radius_hist = metrics::Histogram::default();
+    // the PPPoE and IPoE services' next deadlines (see the timers in the loop)
+    let mut svc_due = (
+        pppoe.poll_timeout(),
+        ipoe.as_ref().and_then(Service::poll_timeout),
+    );
     println!("bng: ready");
     tracing::info!(access = %cfg.access.interface, upstream = %cfg.upstream.interface, "bng ready");
     loop {
@@ -342,33 +347,57 @@ fn run_with<B: Backend>(
             }
         }
         cx.aaa.poll(now);
+        let mut results = 0_usize;
         while let Some((tag, res)) = cx.aaa.poll_result() {
+            results += 1;
             match &mut ipoe {
                 Some(i) if tag & IPOE_TAG_BIT != 0 => i.handle_auth(tag, res, &mut cx),
                 _ => pppoe.handle_auth(tag, res, &mut cx),
             }
         }
-        if pppoe.poll_timeout().is_some_and(|t| t <= now) {
+        // Timers, the sans-IO way: each machine's earliest deadline is kept and its
+        // `handle_timeout` runs only when that is due. The services' `poll_timeout`
+        // and the sessions' scan are O(sessions), so the deadlines are recomputed only
+        // after something could have moved them (a punt, an AAA result, a timeout, a
+        // CoA request), never per received burst: under forwarding load the loop
+        // does no per-session work at all. The sessions' timers (Idle-Timeout with
+        // its counters reads, Session-Timeout, interim accounting) have a 1 s
+        // resolution (`session::TICK`).
+        let mut changed = !punts.is_empty() || results > 0;
+        if svc_due.0.is_some_and(|t| t <= now) {
             pppoe.handle_timeout(&mut cx);
+            changed = true;
         }
         if let Some(i) = &mut ipoe
-            && i.poll_timeout().is_some_and(|t| t <= now)
+            && svc_due.1.is_some_and(|t| t <= now)
         {
             i.handle_timeout(&mut cx);
+            changed = true;
         }
-        for (h, cause) in cx.sessions.handle_timeout(now, &*cx.plane, cx.aaa) {
-            tracing::info!(handle = h, cause = ?cause, "session timeout");
-            if !pppoe.disconnect(h, cause, &mut cx)
-                && let Some(i) = &mut ipoe
-            {
-                i.disconnect(h, cause, &mut cx);
+        if cx.sessions.poll_timeout().is_some_and(|t| t <= now) {
+            for (h, cause) in cx.sessions.handle_timeout(now, &*cx.plane, cx.aaa) {
+                tracing::info!(handle = h, cause = ?cause, "session timeout");
+                changed = true;
+                if !pppoe.disconnect(h, cause, &mut cx)
+                    && let Some(i) = &mut ipoe
+                {
+                    i.disconnect(h, cause, &mut cx);
+                }
             }
         }
         if let Some(c) = &mut coa {
+            let before = coa_requests(c.stats);
             match &mut ipoe {
                 Some(i) => c.poll(&mut cx, &mut [&mut pppoe, i]),
                 None => c.poll(&mut cx, &mut [&mut pppoe]),
             }
+            changed |= coa_requests(c.stats) != before;
+        }
+        if changed {
+            svc_due = (
+                pppoe.poll_timeout(),
+                ipoe.as_ref().and_then(Service::poll_timeout),
+            );
         }
         if let Some(nat) = plane.nat_mut() {
             if nat.nat.poll_timeout().is_some_and(|t| t <= now) {
@@ -441,6 +470,12 @@ fn run_with<B: Backend>(
 
 /// One compliance-log line: the fields of an RFC 8158 NAT44 port-block event
 /// (natEvent, timestamp, inside and outside address, port range).
+/// `CoA` / Disconnect requests seen (answered or dropped): a change means sessions may have
+/// been disconnected or changed.
+fn coa_requests(s: CoaStats) -> u64 {
+    s.coa_ack + s.coa_nak + s.disconnect_ack + s.disconnect_nak + s.dropped
+}
+
 fn nat_line(e: &NatEvent, boot: u64) -> String {
     let (what, b) = match e {
         NatEvent::BlockAllocated(b) => ("NAT44_PORT_BLOCK_ALLOC", b),

@@ -456,7 +456,21 @@ pub struct Sessions {
     pub total_up: u64,
     /// Sessions ended, by cause.
     pub ended: BTreeMap<&'static str, u64>,
+    /// The earliest timer deadline of the Up sessions as of the last scan, lowered by
+    /// [`Sessions::up`] (`None`: no timers). Zero after a change to an Up session that
+    /// may move a deadline ([`Sessions::authorize`], [`Sessions::get_mut`]): rescan at the next tick.
+    earliest: Option<Duration>,
+    /// When [`Sessions::handle_timeout`] last scanned the sessions.
+    last_scan: Duration,
 }
+
+/// The timers' resolution: [`Sessions::poll_timeout`] is never sooner than this after
+/// the last scan, so the scan over every session (and the plane's counters for those
+/// with an Idle-Timeout) runs at most once per `TICK`, not once per main-loop
+/// iteration. Idle-Timeout, Session-Timeout and interim updates therefore fire at
+/// most 1 s late, and the idle clock (the last time traffic was seen) has 1 s
+/// resolution.
+pub const TICK: Duration = Duration::from_secs(1);
 
 impl Sessions {
     /// An empty registry whose Acct-Session-Ids start with `acct_prefix`.
@@ -516,9 +530,14 @@ impl Sessions {
         self.by_handle.get(&h)
     }
 
-    /// The session `h`, mutably.
+    /// The session `h`, mutably (if it is up, the timers are rescanned at the next
+    /// [`TICK`]).
     pub fn get_mut(&mut self, h: Handle) -> Option<&mut Subscriber> {
-        self.by_handle.get_mut(&h)
+        let s = self.by_handle.get_mut(&h)?;
+        if s.state == State::Up {
+            self.earliest = Some(Duration::ZERO);
+        }
+        Some(s)
     }
 
     /// Every session.
@@ -561,6 +580,9 @@ impl Sessions {
         let Some(s) = self.by_handle.get_mut(&h) else {
             return;
         };
+        if s.state == State::Up {
+            self.earliest = Some(Duration::ZERO);
+        }
         s.user = user.into();
         s.session_timeout = a.session_timeout;
         s.idle_timeout = a.idle_timeout;
@@ -597,6 +619,8 @@ impl Sessions {
         s.started = cx_now;
         s.last_active = (cx_now, 0);
         s.next_interim = s.interim.map(|i| cx_now + i);
+        let first = deadline(s, cx_now);
+        self.earliest = self.earliest.into_iter().chain(first).min();
         self.total_up += 1;
         plane.session_up(s);
         aaa.account(cx_now, AcctKind::Start, s, &Counters::default(), None);
@@ -650,7 +674,9 @@ impl Sessions {
     }
 
     /// Interim updates due and expired timeouts: sends the Interim-Updates itself and
-    /// returns the sessions to end (Session-Timeout / Idle-Timeout).
+    /// returns the sessions to end (Session-Timeout / Idle-Timeout). Scans every session:
+    /// call it when [`Sessions::poll_timeout`] is due, not on every loop. Reads the
+    /// plane's counters only for sessions with an Idle-Timeout or an interim update due.
     pub fn handle_timeout(
         &mut self,
         now: Duration,
@@ -658,47 +684,44 @@ impl Sessions {
         aaa: &mut dyn Aaa,
     ) -> Vec<(Handle, EndCause)> {
         let mut end = Vec::new();
+        let mut earliest = None;
         for s in self.by_handle.values_mut().filter(|s| s.state == State::Up) {
+            if s.session_timeout.is_some_and(|t| now >= s.started + t) {
+                end.push((s.handle, EndCause::SessionTimeout));
+                continue;
+            }
+            let interim_due = s.next_interim.is_some_and(|at| now >= at);
+            if s.idle_timeout.is_none() && !interim_due {
+                earliest = earliest.into_iter().chain(deadline(s, now)).min();
+                continue;
+            }
             let c = plane.counters(s.handle);
             let pk = c.in_packets + c.out_packets;
             if pk != s.last_active.1 {
                 s.last_active = (now, pk);
             }
-            if s.session_timeout.is_some_and(|t| now >= s.started + t) {
-                end.push((s.handle, EndCause::SessionTimeout));
-                continue;
-            }
             if s.idle_timeout.is_some_and(|t| now >= s.last_active.0 + t) {
                 end.push((s.handle, EndCause::IdleTimeout));
                 continue;
             }
-            if let (Some(at), Some(i)) = (s.next_interim, s.interim)
-                && now >= at
-            {
+            if let (true, Some(i)) = (interim_due, s.interim) {
                 aaa.account(now, AcctKind::Interim, s, &c, None);
                 s.next_interim = Some(now + i);
             }
+            earliest = earliest.into_iter().chain(deadline(s, now)).min();
         }
+        self.earliest = earliest;
+        self.last_scan = now;
         end
     }
 
-    /// The next deadline of [`Sessions::handle_timeout`] (at most a second away
-    /// while sessions have idle timeouts, which depend on traffic).
+    /// The next deadline of [`Sessions::handle_timeout`]: the earliest interim update or
+    /// Session-Timeout, or the next idle check while sessions have an Idle-Timeout
+    /// (which depends on traffic), but never sooner than [`TICK`] after the last scan.
+    /// Constant time (kept up to date by the scan and [`Sessions::up`]).
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
-        self.by_handle
-            .values()
-            .filter(|s| s.state == State::Up)
-            .flat_map(|s| {
-                [
-                    s.next_interim,
-                    s.session_timeout.map(|t| s.started + t),
-                    s.idle_timeout
-                        .map(|_| s.last_active.0 + Duration::from_secs(1)),
-                ]
-            })
-            .flatten()
-            .min()
+        self.earliest.map(|t| t.max(self.last_scan + TICK))
     }
 
     /// Sessions registered.
@@ -712,6 +735,19 @@ impl Sessions {
     pub fn is_empty(&self) -> bool {
         self.by_handle.is_empty()
     }
+}
+
+/// The earliest timer of Up session `s` as seen at `now`: its next interim update, its
+/// Session-Timeout, or the next idle check ([`TICK`] away) if it has an Idle-Timeout.
+fn deadline(s: &Subscriber, now: Duration) -> Option<Duration> {
+    [
+        s.next_interim,
+        s.session_timeout.map(|t| s.started + t),
+        s.idle_timeout.map(|_| now + TICK),
+    ]
+    .into_iter()
+    .flatten()
+    .min()
 }
 
 /// The metrics label of an end cause.
@@ -785,6 +821,7 @@ mod registry_tests {
     struct Plane {
         installed: Vec<Handle>,
         counters: Counters,
+        reads: std::cell::Cell<u32>,
     }
 
     impl Forwarding for Plane {
@@ -796,6 +833,7 @@ mod registry_tests {
         }
         fn set_qos(&mut self, _s: &Subscriber) {}
         fn counters(&self, _h: Handle) -> Counters {
+            self.reads.set(self.reads.get() + 1);
             self.counters
         }
         fn transmit(&mut self, _p: Port, _f: &[u8]) {}
@@ -920,5 +958,49 @@ mod registry_tests {
         );
         assert_eq!(reg.find(None, Some(b"eve"), None), None);
         assert_eq!(reg.find(None, None, None), None);
+    }
+
+    #[test]
+    fn timers_tick_and_counters_read_only_when_needed() {
+        let (mut plane, mut aaa) = (Plane::default(), Log::default());
+        let mut reg = Sessions::new("t-");
+        assert_eq!(reg.poll_timeout(), None);
+        let key = |n| AccessKey::Pppoe {
+            mac: [2, 0, 0, 0, 0, n],
+            session_id: u16::from(n),
+            vlans: [0, 0],
+        };
+        let interim = Authorization {
+            interim: Some(Duration::from_secs(60)),
+            ..Authorization::default()
+        };
+        let idle = Authorization {
+            idle_timeout: Some(Duration::from_secs(30)),
+            ..Authorization::default()
+        };
+        let (a, b) = (
+            reg.create(Duration::ZERO, key(1)),
+            reg.create(Duration::ZERO, key(2)),
+        );
+        reg.authorize(a, "a", &interim, &cfg());
+        reg.up(a, Duration::ZERO, &mut plane, &mut aaa);
+        assert_eq!(reg.poll_timeout(), Some(Duration::from_secs(60)));
+        reg.authorize(b, "b", &idle, &cfg());
+        reg.up(b, Duration::from_millis(300), &mut plane, &mut aaa);
+        // the idle check of b, a tick after it came up
+        assert_eq!(reg.poll_timeout(), Some(Duration::from_millis(1300)));
+        assert!(
+            reg.handle_timeout(Duration::from_millis(1300), &plane, &mut aaa)
+                .is_empty()
+        );
+        // only b (idle timeout) was read; a has no timer due
+        assert_eq!(plane.reads.get(), 1);
+        assert_eq!(reg.poll_timeout(), Some(Duration::from_millis(2300)));
+        // a change to an up session: rescanned at the next tick, not sooner
+        reg.get_mut(a).unwrap().session_timeout = Some(Duration::from_secs(2));
+        assert_eq!(reg.poll_timeout(), Some(Duration::from_millis(2300)));
+        let end = reg.handle_timeout(Duration::from_millis(2300), &plane, &mut aaa);
+        assert_eq!(end, vec![(a, EndCause::SessionTimeout)]);
+        assert_eq!(plane.reads.get(), 2);
     }
 }
