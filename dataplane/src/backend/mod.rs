@@ -7,6 +7,7 @@ pub mod afxdp;
 pub mod dpdk;
 pub mod memory;
 mod mmap;
+pub mod prefetch;
 mod sys;
 pub mod tpacket;
 
