@@ -67,8 +67,14 @@ fn mac(i: u32) -> [u8; 6] {
         i as u8,
     ]
 }
+/// Session ids as an access concentrator assigns them (RFC 2516 §5.4, PADS: a
+/// SESSION_ID unique to the session; §4: 0 is discovery's and 0xffff reserved, so 65 534
+/// ids per port): distinct for every session up to 65 534 sessions (the 1k case: ids
+/// 1..=1000, all found through the by-id table), and necessarily repeating beyond (the
+/// 100k case: 34 466 sessions share an id with another MAC, told apart by the keyed
+/// hash map, as on a real port with that many subscribers).
 fn sid(i: u32) -> u16 {
-    (i % 65_000) as u16 + 1
+    (i % 65_534) as u16 + 1
 }
 fn vlan(i: u32) -> u16 {
     (i % 4000) as u16 + 1
