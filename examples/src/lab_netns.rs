@@ -795,25 +795,32 @@ fn process_cpu(pid: u32) -> Option<Duration> {
     Some(Duration::from_millis(ticks * 10))
 }
 
-/// The gateway namespace as a Linux router (RFC 1812 forwarding, nftables masquerade
-/// toward the server, like `../shared/lab/kfwd.sh`) on the same veths bng used; returns
-/// the access interface's MAC, the subscribers' next hop.
-fn kernel_forwarding(g: &Netns) -> Result<[u8; 6], String> {
+/// `g` as a Linux router between `ports` (access, upstream): RFC 1812 forwarding
+/// without reverse-path filter, an nftables masquerade on the upstream port, the
+/// address `access_addr` (with its prefix) toward the subscribers and 192.0.2.1/24
+/// upstream (like `../shared/lab/kfwd.sh`).
+///
+/// # Errors
+/// nft missing or refusing the rules.
+pub fn kernel_masquerade(g: &Netns, ports: [&str; 2], access_addr: &str) -> Result<(), String> {
+    let [acc, up] = ports;
     if !bng_testkit::netns::have_tool("nft") {
         return Err("nft not installed".into());
     }
-    g.ip(&["addr", "add", "100.65.0.1/16", "dev", "acc"]);
-    g.ip(&["addr", "add", "192.0.2.1/24", "dev", "up0"]);
+    g.ip(&["addr", "add", access_addr, "dev", acc]);
+    g.ip(&["addr", "add", "192.0.2.1/24", "dev", up]);
     for k in [
-        "net.ipv4.ip_forward=1",
-        "net.ipv4.conf.all.rp_filter=0",
-        "net.ipv4.conf.acc.rp_filter=0",
+        "net.ipv4.ip_forward=1".to_owned(),
+        "net.ipv4.conf.all.rp_filter=0".to_owned(),
+        format!("net.ipv4.conf.{acc}.rp_filter=0"),
     ] {
-        g.exec(&["sysctl", "-qw", k]);
+        g.exec(&["sysctl", "-qw", &k]);
     }
     let nft = g.exec(&[
         "nft",
-        "add table ip labnat; add chain ip labnat post { type nat hook postrouting priority srcnat; }; add rule ip labnat post oifname up0 masquerade",
+        &format!(
+            "add table ip labnat; add chain ip labnat post {{ type nat hook postrouting priority srcnat; }}; add rule ip labnat post oifname {up} masquerade"
+        ),
     ]);
     if !nft.status.success() {
         return Err(format!(
@@ -821,6 +828,14 @@ fn kernel_forwarding(g: &Netns) -> Result<[u8; 6], String> {
             String::from_utf8_lossy(&nft.stderr).trim()
         ));
     }
+    Ok(())
+}
+
+/// The gateway namespace as a Linux router (RFC 1812 forwarding, nftables masquerade
+/// toward the server, like `../shared/lab/kfwd.sh`) on the same veths bng used; returns
+/// the access interface's MAC, the subscribers' next hop.
+fn kernel_forwarding(g: &Netns) -> Result<[u8; 6], String> {
+    kernel_masquerade(g, ["acc", "up0"], "100.65.0.1/16")?;
     let out = g.exec(&["cat", "/sys/class/net/acc/address"]);
     let text = String::from_utf8_lossy(&out.stdout);
     let mut mac = [0u8; 6];

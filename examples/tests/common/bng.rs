@@ -145,31 +145,7 @@ log = "nat44.log"
 /// address `access_addr` (prefix) toward the subscribers and 192.0.2.1/24 upstream, on
 /// the same links bng used (stop bng first).
 pub fn kernel_masquerade(g: &Netns, ports: [&str; 2], access_addr: &str) {
-    let [acc, up] = ports;
-    g.ip(&["addr", "add", access_addr, "dev", acc]);
-    g.ip(&["addr", "add", "192.0.2.1/24", "dev", up]);
-    g.exec(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
-    g.exec(&["nft", "add", "table", "ip", "nat"]);
-    g.exec(&[
-        "nft",
-        "add",
-        "chain",
-        "ip",
-        "nat",
-        "post",
-        "{ type nat hook postrouting priority 100 ; }",
-    ]);
-    g.exec(&[
-        "nft",
-        "add",
-        "rule",
-        "ip",
-        "nat",
-        "post",
-        "oifname",
-        up,
-        "masquerade",
-    ]);
+    bng_examples::lab_netns::kernel_masquerade(g, ports, access_addr).unwrap();
 }
 
 /// Seconds within the day of a tracing line's RFC 3339 timestamp
