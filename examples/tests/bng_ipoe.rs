@@ -418,15 +418,9 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
 
     // ---- dhclient -6 -N -P on d3, relayed with Interface-Id ----
     let dh6 = dhclient(&cs[3], &dir, &hook, "c3", "30", true);
-    assert!(
-        wait_for(Duration::from_secs(25), "dhclient -6 bound", || dh6
-            .log()
-            .contains("Bound to lease")),
-        "dhclient -6: {}\nrelay6: {}\ngateway:\n{}",
-        dh6.log(),
-        relay6.log(),
-        dump(&log)
-    );
+    wait_dhclient6_bound(&dh6, &|| {
+        format!("relay6: {}\ngateway:\n{}", relay6.log(), dump(&log))
+    });
     let l6 = dh6.log();
     assert!(l6.contains("IAADDR 2001:db8:10::"), "IA_NA: {l6}");
     assert!(l6.contains("IAPREFIX 2001:db8:100:"), "IA_PD: {l6}");
@@ -467,6 +461,59 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
         d.protocols.iter().any(|p| p.contains("dhcpv6")),
         "{:?}",
         d.protocols
+    );
+}
+
+/// dhclient on client 0 and udhcpc on client 1 (both still running on return) and
+/// dhcpcd on client 2 (one-shot) get a lease from the IPoE pool 100.65.0.0/24; a
+/// failure shows the clients' logs and `context()`.
+fn v4_leases(cs: &[Netns], dir: &Path, hook: &Path, context: &dyn Fn() -> String) -> (Peer, Peer) {
+    let dh = dhclient(&cs[0], dir, hook, "c0", "60", false);
+    let ud = udhcpc(&cs[1], dir, hook);
+    assert!(
+        wait_for(
+            Duration::from_secs(25),
+            "dhclient and udhcpc leases",
+            || { dh.log().contains("bound to") && ud.log().contains("obtained") }
+        ),
+        "dhclient: {}\nudhcpc: {}\n{}",
+        dh.log(),
+        ud.log(),
+        context()
+    );
+    let dl = dhcpcd4(&cs[2], dir, hook);
+    assert!(
+        dl.contains("leased 100.65.0."),
+        "dhcpcd: {dl}\n{}",
+        context()
+    );
+    (dh, ud)
+}
+
+/// Waits up to 25 s for dhclient -6 to be bound; a failure shows its log and
+/// `context()`.
+fn wait_dhclient6_bound(dh6: &Peer, context: &dyn Fn() -> String) {
+    assert!(
+        wait_for(Duration::from_secs(25), "dhclient -6 bound", || dh6
+            .log()
+            .contains("Bound to lease")),
+        "dhclient -6: {}\n{}",
+        dh6.log(),
+        context()
+    );
+}
+
+/// Client `i` (`c`) pings the server 3 times through the gateway `bng`.
+fn ping_server(c: &Netns, i: usize, bng: &Peer) {
+    let o = c
+        .command(&["ping", "-c", "3", "-i", "0.2", "-W", "2", SERVER])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "client {i} ping: {}\nbng: {}",
+        text(&o),
+        bng.log()
     );
 }
 
@@ -565,38 +612,11 @@ fn bng_ipoe_real_clients_through_nat44() {
     let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
 
     // ---- leases: dhclient, udhcpc, dhcpcd ----
-    let dh = dhclient(&cs[0], &dir, &hook, "c0", "60", false);
-    let ud = udhcpc(&cs[1], &dir, &hook);
-    assert!(
-        wait_for(
-            Duration::from_secs(25),
-            "dhclient and udhcpc leases",
-            || { dh.log().contains("bound to") && ud.log().contains("obtained") }
-        ),
-        "dhclient: {}\nudhcpc: {}\nbng: {}",
-        dh.log(),
-        ud.log(),
-        bng.log()
-    );
-    let dl = dhcpcd4(&cs[2], &dir, &hook);
-    assert!(
-        dl.contains("leased 100.65.0."),
-        "dhcpcd: {dl}\nbng: {}",
-        bng.log()
-    );
+    let (dh, ud) = v4_leases(&cs, &dir, &hook, &|| format!("bng: {}", bng.log()));
 
     // ---- ping through NAT44 from each ----
     for (i, c) in cs.iter().enumerate() {
-        let o = c
-            .command(&["ping", "-c", "3", "-i", "0.2", "-W", "2", SERVER])
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "client {i} ping: {}\nbng: {}",
-            text(&o),
-            bng.log()
-        );
+        ping_server(c, i, &bng);
     }
 
     // ---- iperf3 -t 3 through bng and NAT44 ----
@@ -613,14 +633,7 @@ fn bng_ipoe_real_clients_through_nat44() {
     // ---- DHCPv6: dhclient -6 -N -P (IA_NA + IA_PD) from client 0 ----
     wait_link_local(&cs[0], "veth0");
     let dh6 = dhclient(&cs[0], &dir, &hook, "c0v6", "30", true);
-    assert!(
-        wait_for(Duration::from_secs(25), "dhclient -6 bound", || dh6
-            .log()
-            .contains("Bound to lease")),
-        "dhclient -6: {}\nbng: {}",
-        dh6.log(),
-        bng.log()
-    );
+    wait_dhclient6_bound(&dh6, &|| format!("bng: {}", bng.log()));
     let l6 = dh6.log();
     assert!(l6.contains("IAADDR 2001:db8:10::"), "IA_NA: {l6}");
     assert!(l6.contains("IAPREFIX 2001:db8:100:"), "IA_PD: {l6}");
@@ -724,27 +737,9 @@ fn bng_ipoe_relayed_clients_forward_through_nat44() {
     std::thread::sleep(Duration::from_millis(500));
 
     // ---- leases through the relay ----
-    let dh = dhclient(&cs[0], &dir, &hook, "c0", "60", false);
-    let ud = udhcpc(&cs[1], &dir, &hook);
-    assert!(
-        wait_for(
-            Duration::from_secs(25),
-            "dhclient and udhcpc leases",
-            || { dh.log().contains("bound to") && ud.log().contains("obtained") }
-        ),
-        "dhclient: {}\nudhcpc: {}\nrelay: {}\nbng: {}",
-        dh.log(),
-        ud.log(),
-        relay.log(),
-        bng.log()
-    );
-    let dl = dhcpcd4(&cs[2], &dir, &hook);
-    assert!(
-        dl.contains("leased 100.65.0."),
-        "dhcpcd: {dl}\nrelay: {}\nbng: {}",
-        relay.log(),
-        bng.log()
-    );
+    let (dh, ud) = v4_leases(&cs, &dir, &hook, &|| {
+        format!("relay: {}\nbng: {}", relay.log(), bng.log())
+    });
     // the relay-router's host route to each lease, on the client's port
     let mut leased = Vec::new();
     for (i, c) in cs.iter().enumerate() {
@@ -785,16 +780,7 @@ fn bng_ipoe_relayed_clients_forward_through_nat44() {
     );
     let mut rates = Vec::new();
     for (i, c) in cs.iter().enumerate() {
-        let o = c
-            .command(&["ping", "-c", "3", "-i", "0.2", "-W", "2", SERVER])
-            .output()
-            .unwrap();
-        assert!(
-            o.status.success(),
-            "client {i} ping: {}\nbng: {}",
-            text(&o),
-            bng.log()
-        );
+        ping_server(c, i, &bng);
         let o = iperf::client(c, SERVER, &[]);
         let it = text(&o);
         assert!(
@@ -896,14 +882,7 @@ fn bng_ipoe_ipv6_forwarding() {
     let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
     wait_link_local(&c, "veth0");
     let dh6 = dhclient(&c, &dir, &hook, "c6", "40", true);
-    assert!(
-        wait_for(Duration::from_secs(25), "dhclient -6 bound", || dh6
-            .log()
-            .contains("Bound to lease")),
-        "dhclient -6: {}\nbng: {}",
-        dh6.log(),
-        bng.log()
-    );
+    wait_dhclient6_bound(&dh6, &|| format!("bng: {}", bng.log()));
     let l6 = dh6.log();
     let addr = word_after(&l6, "IAADDR").expect("IA_NA address");
     let prefix = word_after(&l6, "IAPREFIX").expect("delegated prefix");
