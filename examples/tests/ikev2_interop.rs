@@ -29,6 +29,7 @@ use core::time::Duration;
 use bng_testkit::netns::{Netns, Peer, require, veth, wait_for, workdir};
 use common::strongswan::{
     self, CHARON, PSK, RoadWarrior, load_all, start_charon, swanctl_conf, swanctl_in,
+    swanctl_initiate,
 };
 
 mod common;
@@ -167,15 +168,7 @@ fn strongswan_initiates_to_our_responder() {
             ],
         );
         std::thread::sleep(Duration::from_millis(300));
-        let out = lab.swanctl(&[
-            "--initiate",
-            "--child",
-            "net",
-            "--ike",
-            "lab",
-            "--timeout",
-            "15",
-        ]);
+        let out = swanctl_initiate(&lab.ss, &lab.dir, "lab", "net");
         let sas = lab.swanctl(&["--list-sas"]);
         // strongSwan rekeys the IKE SA (section 1.3.2), then the Child SA over the
         // new IKE SA (section 1.3.3): both must go through with our responder.
@@ -197,15 +190,7 @@ fn strongswan_initiates_to_our_responder() {
         std::thread::sleep(Duration::from_millis(500));
         // Remote access (section 2.19): strongSwan asks for a virtual IP with a
         // CFG_REQUEST and installs the one we assign.
-        let rw = lab.swanctl(&[
-            "--initiate",
-            "--child",
-            "rwnet",
-            "--ike",
-            "rw",
-            "--timeout",
-            "15",
-        ]);
+        let rw = swanctl_initiate(&lab.ss, &lab.dir, "rw", "rwnet");
         let sas_after = lab.swanctl(&["--list-sas"]);
         gw.stop();
         let ours = gw.log();

@@ -53,6 +53,7 @@ use std::path::PathBuf;
 use bng_testkit::netns::{Capture, Netns, Peer, require, veth, wait_for, workdir};
 use common::strongswan::{
     self, CHARON, PSK, RoadWarrior, load_all, start_charon, swanctl_conf, swanctl_in,
+    swanctl_initiate,
 };
 use common::{assert_clean_capture, iperf, text, wait_log};
 
@@ -228,15 +229,7 @@ impl Lab {
     /// `swanctl --initiate` of `child` over `ike` (15 s at most); fails the test with
     /// both sides' logs unless it completed. Returns swanctl's output.
     fn initiate(&self, ike: &str, child: &str, ours: &Peer) -> String {
-        let out = self.swanctl(&[
-            "--initiate",
-            "--child",
-            child,
-            "--ike",
-            ike,
-            "--timeout",
-            "15",
-        ]);
+        let out = swanctl_initiate(&self.ss, &self.dir, ike, child);
         assert!(
             out.contains("initiate completed successfully"),
             "swanctl: {out}\nours: {}\ncharon: {}",
@@ -975,15 +968,7 @@ fn ipsec_gw_two_peers() {
         "west's Child SA",
         "CHILD_SA installed connection west",
     );
-    let out = s1.swanctl(&[
-        "--initiate",
-        "--child",
-        "net",
-        "--ike",
-        "lab",
-        "--timeout",
-        "15",
-    ]);
+    let out = swanctl_initiate(&s1.ss, &s1.dir, "lab", "net");
     assert!(
         out.contains("initiate completed successfully"),
         "swanctl: {out}\nours: {}",

@@ -190,6 +190,24 @@ pub fn swanctl_in(ns: &Netns, dir: &Path, args: &[&str]) -> String {
     text(&out)
 }
 
+/// `swanctl --initiate` of the Child SA `child` over the IKE SA `ike` against the
+/// charon of `dir` in `ns`, waiting 15 s at most; its output.
+pub fn swanctl_initiate(ns: &Netns, dir: &Path, ike: &str, child: &str) -> String {
+    swanctl_in(
+        ns,
+        dir,
+        &[
+            "--initiate",
+            "--child",
+            child,
+            "--ike",
+            ike,
+            "--timeout",
+            "15",
+        ],
+    )
+}
+
 /// `swanctl --load-all` against the charon of `dir` in `ns`; fails the test unless the
 /// connection `lab` was loaded.
 pub fn load_all(ns: &Netns, dir: &Path) {
