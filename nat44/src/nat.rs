@@ -1417,6 +1417,43 @@ impl<'a> Nat44<'a> {
         }
     }
 
+    /// [`Nat44::warm`] for callers that can prefetch (this crate cannot: no `unsafe`):
+    /// hands `index` a reference to each index slot translating `pkts` in `dir` will
+    /// read first (pass 1), then, reading those slots (by then on their way), hands
+    /// `session` a reference into each session entry they name (pass 2), in chunks of
+    /// [`BATCH_CHUNK`]. The callbacks should prefetch the reference's cache line; the
+    /// referenced values are opaque. Changes nothing.
+    pub fn warm_refs<'p>(
+        &self,
+        dir: Direction,
+        pkts: impl Iterator<Item = &'p [u8]>,
+        mut index: impl FnMut(&u64),
+        mut session: impl FnMut(&u32),
+    ) {
+        let mut it = pkts;
+        loop {
+            let mut hashes = [None; BATCH_CHUNK];
+            let mut n = 0usize;
+            for (h, p) in hashes.iter_mut().zip(it.by_ref()) {
+                *h = self.quick_hash(dir, p);
+                if let Some(r) = h.and_then(|h| self.sidx.home_ref(h)) {
+                    index(r);
+                }
+                n += 1;
+            }
+            for &h in hashes.iter().take(n).flatten() {
+                #[allow(clippy::cast_possible_truncation, reason = "slot low half")]
+                let i = (self.sidx.touch(h) as u32).wrapping_sub(1);
+                if let Some(s) = self.sessions.get(i) {
+                    session(&s.expires);
+                }
+            }
+            if n < BATCH_CHUNK {
+                break;
+            }
+        }
+    }
+
     /// Loads the index slots and session entries that translating `pkts` in `dir`
     /// will read, in chunks of [`BATCH_CHUNK`]: one pass of independent index loads,
     /// then one of independent session loads, so their cache misses overlap. Changes

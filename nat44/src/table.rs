@@ -64,6 +64,12 @@ impl<'a> Index<'a> {
         (t as usize) & self.mask
     }
 
+    /// The home slot of `h` itself (for a caller's prefetch).
+    #[inline]
+    pub(crate) fn home_ref(&self, h: u64) -> Option<&u64> {
+        self.slots.get(self.home(tag(h)))
+    }
+
     /// Reads the home slot of `h` (for the batch path, to start the cache miss early).
     #[inline]
     pub(crate) fn touch(&self, h: u64) -> u64 {

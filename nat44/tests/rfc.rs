@@ -632,3 +632,35 @@ fn batch_translation_matches_single() {
         assert_eq!(Some(ends(b).0), nat.outside_of(17, inside));
     }
 }
+
+/// `warm_refs` hands out one index slot per packet and one session per packet that
+/// has one (40 packets: more than a `BATCH_CHUNK`), and changes nothing.
+#[test]
+fn warm_refs_names_each_packets_slot_and_session() {
+    let c = cfg();
+    let mut o = Owned::new(&c, 64, 16);
+    let mut nat = o.nat(c);
+    let mut known: Vec<Vec<u8>> = (0..20)
+        .map(|i| udp(&format!("10.0.0.{}:5000", i + 1), "203.0.113.1:53", b"q"))
+        .collect();
+    for b in &mut known {
+        assert_eq!(nat.in2out(T0, b), Verdict::Forward);
+        while nat.poll_event().is_some() {}
+    }
+    let pkts: Vec<Vec<u8>> = (0..20)
+        .map(|i| udp(&format!("10.0.0.{}:5000", i + 1), "203.0.113.1:53", b"q"))
+        .chain((0..20).map(|i| udp(&format!("10.0.1.{}:5000", i + 1), "203.0.113.1:53", b"q")))
+        .collect();
+    let (mut slots, mut sessions) = (0usize, 0usize);
+    nat.warm_refs(
+        bng_nat44::Direction::InToOut,
+        pkts.iter().map(|p| &p[..]),
+        |_| slots += 1,
+        |_| sessions += 1,
+    );
+    assert_eq!(slots, 40);
+    // a new flow's home slot may hold another flow's session: at least the 20 known
+    assert!(sessions >= 20, "{sessions}");
+    let inside = ep("10.0.1.1:5000");
+    assert_eq!(nat.outside_of(17, inside), None, "nothing created");
+}
