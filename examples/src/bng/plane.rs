@@ -623,21 +623,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.drop(pool, p, "no-next-hop6");
             return;
         };
-        if !p.pull_front(l3) || !p.set_len(len) {
-            self.drop(pool, p, "bad-header6");
+        if let Err(why) = rewrite6(&mut p, l3, len, hops, gw, self.up_mac) {
+            self.drop(pool, p, why);
             return;
         }
-        if let Some(hl) = p.data_mut().get_mut(7) {
-            *hl = hops - 1;
-        }
-        let up_mac = self.up_mac;
-        let Some(e) = p.push_front(14).and_then(<[u8]>::first_chunk_mut::<14>) else {
-            self.drop(pool, p, "no-headroom");
-            return;
-        };
-        e[..6].copy_from_slice(&gw);
-        e[6..12].copy_from_slice(&up_mac);
-        e[12..].copy_from_slice(&[0x86, 0xdd]);
         self.forwarded += 1;
         self.tx_up.push(p);
     }
@@ -703,21 +692,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.drop(pool, p, "hop-limit");
             return;
         }
-        if !p.pull_front(l3) || !p.set_len(len) {
-            self.drop(pool, p, "bad-header6");
+        if let Err(why) = rewrite6(&mut p, l3, len, hops, mac, self.access_mac) {
+            self.drop(pool, p, why);
             return;
         }
-        if let Some(hl) = p.data_mut().get_mut(7) {
-            *hl = hops - 1;
-        }
-        let access_mac = self.access_mac;
-        let Some(e) = p.push_front(14).and_then(<[u8]>::first_chunk_mut::<14>) else {
-            self.drop(pool, p, "no-headroom");
-            return;
-        };
-        e[..6].copy_from_slice(&mac);
-        e[6..12].copy_from_slice(&access_mac);
-        e[12..].copy_from_slice(&[0x86, 0xdd]);
         p.meta.vlans = vlans;
         if push_tags(&mut p) {
             self.forwarded += 1;
@@ -956,6 +934,33 @@ pub struct V6Upstream {
     pub addr: Ipv6Addr,
     /// The next hop.
     pub gateway: Ipv6Addr,
+}
+
+/// Forwards an IPv6 packet one hop (RFC 8200 section 3): keeps the `len` bytes of the
+/// IPv6 packet at `l3`, decrements the hop limit (the caller has checked `hops > 1`) and
+/// writes a new Ethernet header from `src` to `dst`. On failure, the drop reason.
+fn rewrite6(
+    p: &mut Pkt<'_>,
+    l3: usize,
+    len: usize,
+    hops: u8,
+    dst: Mac,
+    src: Mac,
+) -> Result<(), &'static str> {
+    if !p.pull_front(l3) || !p.set_len(len) {
+        return Err("bad-header6");
+    }
+    if let Some(hl) = p.data_mut().get_mut(7) {
+        *hl = hops.saturating_sub(1);
+    }
+    let e = p
+        .push_front(14)
+        .and_then(<[u8]>::first_chunk_mut::<14>)
+        .ok_or("no-headroom")?;
+    e[..6].copy_from_slice(&dst);
+    e[6..12].copy_from_slice(&src);
+    e[12..].copy_from_slice(&[0x86, 0xdd]);
+    Ok(())
 }
 
 /// Source, destination, payload length and hop limit of an IPv6 header (RFC 8200
