@@ -198,22 +198,7 @@ pub fn run<'p, N: Node>(
     for mut pkt in frame.drain(..) {
         let v = node.packet(&mut pkt);
         if trace.capacity > 0 {
-            let (verdict, dropped) = match v {
-                Verdict::Next(e) => (N::Next::NAMES.get(e.index()).copied().unwrap_or("?"), false),
-                Verdict::Drop(d) => (N::Drop::NAMES.get(d.index()).copied().unwrap_or("?"), true),
-            };
-            let head = pkt
-                .data()
-                .get(..pkt.len().min(64))
-                .unwrap_or_default()
-                .to_vec();
-            trace.record(TraceEntry {
-                node: N::NAME,
-                verdict,
-                dropped,
-                len: pkt.len(),
-                head,
-            });
+            record::<N>(trace, v, &pkt);
         }
         match v {
             Verdict::Next(e) => {
