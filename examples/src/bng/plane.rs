@@ -59,6 +59,34 @@ struct Sub {
     counters: Counters,
 }
 
+impl Sub {
+    /// Meters one upstream packet of `len` bytes: the subscriber's upstream rate limit,
+    /// then its accounting counters (only what passes QoS is counted). On a QoS drop,
+    /// the drop reason.
+    fn meter_up(&mut self, now: Duration, len: u64) -> Result<(), &'static str> {
+        if let Some((up, _)) = &mut self.qos
+            && !up.take(now, len)
+        {
+            return Err("qos-upstream");
+        }
+        self.counters.in_packets += 1;
+        self.counters.in_bytes += len;
+        Ok(())
+    }
+
+    /// [`Sub::meter_up`] for the downstream direction.
+    fn meter_down(&mut self, now: Duration, len: u64) -> Result<(), &'static str> {
+        if let Some((_, down)) = &mut self.qos
+            && !down.take(now, len)
+        {
+            return Err("qos-downstream");
+        }
+        self.counters.out_packets += 1;
+        self.counters.out_bytes += len;
+        Ok(())
+    }
+}
+
 /// A frame punted to the control plane (owned copy).
 #[derive(Debug, Clone)]
 pub struct Punted {
@@ -459,14 +487,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
                 self.drop(pool, p, "spoofed-source");
                 continue;
             }
-            if let Some((up, _)) = &mut s.qos
-                && !up.take(now, p.len() as u64)
-            {
-                self.drop(pool, p, "qos-upstream");
+            if let Err(why) = s.meter_up(now, p.len() as u64) {
+                self.drop(pool, p, why);
                 continue;
             }
-            s.counters.in_packets += 1;
-            s.counters.in_bytes += p.len() as u64;
             let to_us = p
                 .data()
                 .get(16..20)
@@ -607,14 +631,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
             return;
         }
         let len = 40 + plen;
-        if let Some((up, _)) = &mut s.qos
-            && !up.take(now, len as u64)
-        {
-            self.drop(pool, p, "qos-upstream");
+        if let Err(why) = s.meter_up(now, len as u64) {
+            self.drop(pool, p, why);
             return;
         }
-        s.counters.in_packets += 1;
-        s.counters.in_bytes += len as u64;
         if hops <= 1 {
             self.drop(pool, p, "hop-limit");
             return;
@@ -680,14 +700,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
             return;
         };
         let len = 40 + plen;
-        if let Some((_, down)) = &mut s.qos
-            && !down.take(now, len as u64)
-        {
-            self.drop(pool, p, "qos-downstream");
+        if let Err(why) = s.meter_down(now, len as u64) {
+            self.drop(pool, p, why);
             return;
         }
-        s.counters.out_packets += 1;
-        s.counters.out_bytes += len as u64;
         if hops <= 1 {
             self.drop(pool, p, "hop-limit");
             return;
@@ -761,14 +777,10 @@ impl<'p, 's> GraphPlane<'p, 's> {
                 continue;
             };
             let len = p.len().saturating_sub(l3);
-            if let Some((_, down)) = &mut s.qos
-                && !down.take(now, len as u64)
-            {
-                self.drop(pool, p, "qos-downstream");
+            if let Err(why) = s.meter_down(now, len as u64) {
+                self.drop(pool, p, why);
                 continue;
             }
-            s.counters.out_packets += 1;
-            s.counters.out_bytes += len as u64;
             let vlans = match &s.key {
                 AccessKey::Pppoe { vlans, .. } | AccessKey::Ipoe { vlans, .. } => *vlans,
             };
