@@ -14,6 +14,15 @@
 //!          -> the punt queue (Bng::poll_punt); ARP for our addresses -> arp-input -> tx[rx port]
 //! ```
 //!
+//! Route-based ESP tunnels ([`Bng::add_tunnel`], [`Bng::add_tunnel_route`]): a FIB
+//! route may name a tunnel instead of an adjacency. Upstream packets routed into a
+//! tunnel skip NAT44 (a business subscriber's site-to-site VPN keeps its addresses),
+//! then `esp-encrypt` (RFC 4303 tunnel mode, optional RFC 3948 UDP encapsulation), and
+//! the outer packet takes `ip4-lookup` and `ip4-rewrite` to the peer. Downstream, ESP
+//! to our addresses goes `ip4-input` -> `esp-decrypt` -> `esp-inner-check` (the inner
+//! source must route into the same tunnel) -> `ip4-input` again, then as any upstream
+//! packet to a subscriber.
+//!
 //! PPPoE sessions' TCP SYNs pass `tcp-mss-clamp` both ways (after
 //! `pppoe-session-input` and after `subscriber-output`; `BngConfig::pppoe_mtu`).
 //!
@@ -49,6 +58,9 @@ use core::time::Duration;
 use std::collections::VecDeque;
 use std::net::Ipv4Addr;
 
+use bng_esp::crypto::{CryptoError, Transform};
+use bng_esp::rand_core::{CryptoRng, CryptoRngCore, Error as RngError, RngCore};
+use bng_esp::sa::{Event as SaEvent, Inbound, Mode, Outbound, Stats as SaStats, Tunnel};
 use bng_nat44::{Config as NatConfig, Mapping, Nat44, Session as NatSession, Storage, Subscriber};
 use hashbrown::HashMap;
 
@@ -60,6 +72,7 @@ use crate::graph::{
     Counters, FRAME_SIZE, Frame, Label, Node, Trace, Verdict, new_frame, run, run2,
 };
 use crate::nodes::arp::{self, ArpInput, ArpInterface};
+use crate::nodes::esp::{self as esp_node, EspDecrypt, EspEncrypt};
 use crate::nodes::ethernet::{self, EthernetInput};
 use crate::nodes::ip4::{self, Adjacency, Ip4Lookup, Ip4Rewrite};
 use crate::nodes::ipoe::{self, Binding, IpoeInput, IpoeKey};
@@ -329,6 +342,231 @@ pub struct Punt {
     pub data: Vec<u8>,
 }
 
+/// The ESP transform of a route-based tunnel's SAs: any `bng-esp` [`Transform`]
+/// (the `ring` AES-GCM and ChaCha20-Poly1305 providers, the `RustCrypto` ones, CBC +
+/// HMAC), behind one type so a `Bng` holds tunnels of different algorithms.
+pub struct TunnelTransform(Box<dyn Transform + Send>);
+
+impl TunnelTransform {
+    /// Wraps a transform.
+    #[must_use]
+    pub fn new<T: Transform + Send + 'static>(t: T) -> Self {
+        Self(Box::new(t))
+    }
+}
+
+impl core::fmt::Debug for TunnelTransform {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TunnelTransform")
+            .field("iv_len", &self.0.iv_len())
+            .field("icv_len", &self.0.icv_len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Transform for TunnelTransform {
+    fn iv_len(&self) -> usize {
+        self.0.iv_len()
+    }
+    fn icv_len(&self) -> usize {
+        self.0.icv_len()
+    }
+    fn block_len(&self) -> usize {
+        self.0.block_len()
+    }
+    fn random_iv(&self) -> bool {
+        self.0.random_iv()
+    }
+    fn seal(
+        &self,
+        header: &[u8; 8],
+        seq_hi: Option<u32>,
+        iv: &[u8],
+        payload: &mut [u8],
+        icv: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        self.0.seal(header, seq_hi, iv, payload, icv)
+    }
+    fn open(
+        &self,
+        header: &[u8; 8],
+        seq_hi: Option<u32>,
+        iv: &[u8],
+        payload_icv: &mut [u8],
+    ) -> Result<(), CryptoError> {
+        self.0.open(header, seq_hi, iv, payload_icv)
+    }
+}
+
+/// The randomness `esp-encrypt` draws IVs of random-IV transforms (CBC, RFC 3602
+/// section 2) from: the caller's `CryptoRng` ([`TunnelConfig::rng`], STYLE.md section
+/// 8). Until one is given it holds none, and [`Bng::add_tunnel`] refuses tunnels whose
+/// transform draws IVs, so it is never read empty (AEAD transforms derive IVs from the
+/// sequence number, RFC 4106 section 3.1).
+struct TunnelRng(Option<Box<dyn CryptoRngCore + Send>>);
+
+impl core::fmt::Debug for TunnelRng {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "TunnelRng(caller's)"
+        } else {
+            "TunnelRng(none)"
+        })
+    }
+}
+
+impl RngCore for TunnelRng {
+    fn next_u32(&mut self) -> u32 {
+        self.0.as_mut().map_or(0, |r| r.next_u32())
+    }
+    fn next_u64(&mut self) -> u64 {
+        self.0.as_mut().map_or(0, |r| r.next_u64())
+    }
+    fn fill_bytes(&mut self, d: &mut [u8]) {
+        if let Some(r) = self.0.as_mut() {
+            r.fill_bytes(d);
+        }
+    }
+    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), RngError> {
+        match self.0.as_mut() {
+            Some(r) => r.try_fill_bytes(d),
+            None => Err(RngError::from(NO_RNG)),
+        }
+    }
+}
+
+/// The error of an empty [`TunnelRng`] (never returned: see its docs).
+const NO_RNG: core::num::NonZeroU32 = match core::num::NonZeroU32::new(RngError::CUSTOM_START) {
+    Some(n) => n,
+    None => core::num::NonZeroU32::MIN,
+};
+
+// Only ever read when it holds the caller's `CryptoRng` (see the type's docs).
+impl CryptoRng for TunnelRng {}
+
+/// A route-based IPsec tunnel (RFC 4301 section 4.1 tunnel mode, as a route target
+/// like an `xfrm` interface): an outbound and an inbound `bng-esp` SA, whose
+/// [`bng_esp::sa::Config`]s carry the outer addresses ([`Mode::Tunnel`] with
+/// [`Tunnel::V4`]; the outbound SA's source must be one of our addresses) and UDP
+/// encapsulation on or off ([`bng_esp::sa::Config::udp_encap`], RFC 3948). Routes whose
+/// next hop is the tunnel: [`Bng::add_tunnel_route`].
+pub struct TunnelConfig {
+    /// The tunnel's index (below [`MAX_TUNNELS`]); adding an existing index replaces
+    /// its SAs (a rekey: the old inbound SPI is forgotten at once).
+    pub id: u32,
+    /// The SA protecting what we send to the peer.
+    pub outbound: Outbound<TunnelTransform>,
+    /// The SA verifying what the peer sends us (found by its SPI).
+    pub inbound: Inbound<TunnelTransform>,
+    /// Randomness for transforms with random IVs (from now on used for every tunnel of
+    /// this `Bng`); `None` keeps what an earlier tunnel gave.
+    pub rng: Option<Box<dyn CryptoRngCore + Send>>,
+}
+
+impl core::fmt::Debug for TunnelConfig {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("TunnelConfig")
+            .field("id", &self.id)
+            .field("outbound", self.outbound.config())
+            .field("inbound", self.inbound.config())
+            .field("rng", &self.rng.is_some())
+            .finish()
+    }
+}
+
+/// Tunnel indexes are below this.
+pub const MAX_TUNNELS: u32 = 1 << 16;
+
+/// FIB next hops from here up name tunnels (`TUNNEL_NH + id`) instead of adjacencies.
+const TUNNEL_NH: u32 = 1 << 23;
+
+/// What a tunnel's SAs reported (lifetimes, sequence numbers), for the key manager.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelEvent {
+    /// The tunnel.
+    pub tunnel: u32,
+    /// True for the outbound SA, false for the inbound one.
+    pub outbound: bool,
+    /// What happened (rekey now, or the SA refuses traffic).
+    pub event: SaEvent,
+}
+
+crate::label! {
+    /// Edges of `esp-inner-check`.
+    pub enum InnerNext {
+        /// The inner packet came through the tunnel its source routes to: to
+        /// `ip4-input` (as if received on the upstream port).
+        Ip4 => "ip4-input",
+    }
+}
+
+crate::label! {
+    /// Drop reasons of `esp-inner-check`.
+    pub enum InnerDrop {
+        /// The inner source address is not routed into the tunnel the packet came
+        /// through (RFC 4301 section 5.2 step 4, the inbound selector check, done as
+        /// a strict reverse-path check on the routes, RFC 3704 section 2.2).
+        NotViaTunnel => "not-via-tunnel",
+        /// Shorter than an IPv4 header.
+        Truncated => "truncated",
+    }
+}
+
+/// `esp-inner-check`: a decrypted packet's source must route back into its tunnel.
+struct InnerCheck<'a> {
+    fib: &'a Fib,
+    upstream: u16,
+}
+
+impl Node for InnerCheck<'_> {
+    type Next = InnerNext;
+    type Drop = InnerDrop;
+    const NAME: &'static str = "esp-inner-check";
+
+    #[inline]
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<InnerNext, InnerDrop> {
+        let Some(h) = pkt.data().first_chunk::<20>() else {
+            return Verdict::Drop(InnerDrop::Truncated);
+        };
+        let src = u32::from_be_bytes([h[12], h[13], h[14], h[15]]);
+        // `esp-decrypt` wrote the tunnel's index to `meta.adjacency`
+        if self.fib.lookup(src) != Some(TUNNEL_NH + pkt.meta.adjacency) {
+            return Verdict::Drop(InnerDrop::NotViaTunnel);
+        }
+        pkt.meta.l3_offset = 0;
+        pkt.meta.rx_if = self.upstream;
+        pkt.meta.subscriber = 0;
+        Verdict::Next(InnerNext::Ip4)
+    }
+}
+
+/// Moves the packets of `from` routed into a tunnel (next hop `TUNNEL_NH + id`) to
+/// `to`, in order, with `meta.adjacency` = the tunnel's index and the inner TTL
+/// decremented (RFC 1812 section 5.3.1; `ip4-lookup` checked it is above 1); the rest
+/// stay in `from`, in order. `scratch` is an empty frame (left empty).
+fn split_tunnel<'p>(from: &mut Frame<'p>, scratch: &mut Frame<'p>, to: &mut Frame<'p>) {
+    if !from.iter().any(|p| p.meta.adjacency >= TUNNEL_NH) {
+        return;
+    }
+    core::mem::swap(from, scratch);
+    for mut p in scratch.drain(..) {
+        if p.meta.adjacency >= TUNNEL_NH {
+            p.meta.adjacency -= TUNNEL_NH;
+            let l3 = usize::from(p.meta.l3_offset);
+            if let Some(h) = p
+                .data_mut()
+                .get_mut(l3..)
+                .and_then(<[u8]>::first_chunk_mut::<20>)
+            {
+                ip4::decrement_ttl(h);
+            }
+            to.push(p);
+        } else {
+            from.push(p);
+        }
+    }
+}
+
 /// The per-subscriber state the packet path reads: 64 bytes, one cache line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(64))]
@@ -403,6 +641,9 @@ crate::label! {
         Subscriber => "subscriber-output",
         /// To one of our addresses: punted.
         Local => "local",
+        /// ESP (RFC 4303) or ESP-in-UDP (RFC 3948, port 4500, non-zero SPI) to one of
+        /// our addresses while tunnels are configured: to `esp-decrypt`.
+        Esp => "esp-decrypt",
     }
 }
 
@@ -421,6 +662,8 @@ struct Ip4Input {
     local: Vec<u32>,
     pool_first: u32,
     pool_len: u32,
+    /// Route-based tunnels are configured: ESP to our addresses goes to `esp-decrypt`.
+    esp: bool,
 }
 
 impl Node for Ip4Input {
@@ -445,7 +688,11 @@ impl Node for Ip4Input {
         if dst.wrapping_sub(self.pool_first) < self.pool_len {
             Verdict::Next(Ip4InNext::Nat)
         } else if self.local.contains(&dst) {
-            Verdict::Next(Ip4InNext::Local)
+            if self.esp && pkt.data().get(l3..).and_then(esp_node::spi_of).is_some() {
+                Verdict::Next(Ip4InNext::Esp)
+            } else {
+                Verdict::Next(Ip4InNext::Local)
+            }
         } else {
             Verdict::Next(Ip4InNext::Subscriber)
         }
@@ -869,6 +1116,17 @@ pub struct BngCounters {
     pub police_up: Counters,
     /// `qos-police-down` (the downstream policer; drop reasons by colour).
     pub police_down: Counters,
+    /// `esp-encrypt` (route-based tunnels, upstream).
+    pub esp_encrypt: Counters,
+    /// `esp-decrypt` (route-based tunnels, downstream: unknown SPI, replayed, ICV
+    /// mismatch, ...).
+    pub esp_decrypt: Counters,
+    /// `esp-inner-check` (a decrypted packet's source routes into its tunnel).
+    pub esp_inner: Counters,
+    /// ESP packets `ip4-lookup` routed into a tunnel again, or to ourselves: dropped.
+    pub tunnel_loop: u64,
+    /// Decrypted packets that were ESP to us again (nested tunnels): dropped.
+    pub tunnel_nested: u64,
     /// Frames handed to the control plane's queue ([`Bng::poll_punt`]), by
     /// [`PuntReason`].
     pub punted: [u64; PuntReason::COUNT],
@@ -987,6 +1245,22 @@ pub struct Bng<'p> {
     rewrite_out: Vec<Frame<'p>>,
     sub_out_out: Vec<Frame<'p>>,
     mss_out: Vec<Frame<'p>>,
+    /// Route-based tunnels: outbound SAs by tunnel index.
+    esp_enc: EspEncrypt<TunnelTransform, TunnelRng>,
+    /// Route-based tunnels: inbound SAs by SPI, tagged with their tunnel index.
+    esp_dec: EspDecrypt<TunnelTransform>,
+    /// Tunnel index -> its inbound SPI.
+    tunnels: HashMap<u32, u32>,
+    /// Some FIB route names a tunnel (`TUNNEL_NH + id`).
+    tunnel_routes: bool,
+    tunnel_events: VecDeque<TunnelEvent>,
+    esp_frame: Frame<'p>,
+    esp_scratch: Frame<'p>,
+    esp_enc_out: Vec<Frame<'p>>,
+    esp_dec_out: Vec<Frame<'p>>,
+    esp_inner_out: Vec<Frame<'p>>,
+    esp_ip4_in_out: Vec<Frame<'p>>,
+    esp_lookup_out: Vec<Frame<'p>>,
 }
 
 impl<'p> Bng<'p> {
@@ -1050,6 +1324,7 @@ impl<'p> Bng<'p> {
                 local: local.iter().map(|a| u32::from(*a)).collect(),
                 pool_first,
                 pool_len,
+                esp: false,
             },
             ipoe: IpoeInput::default(),
             table: Table {
@@ -1091,6 +1366,11 @@ impl<'p> Bng<'p> {
                 punt: Counters::for_node::<PuntNode<'_>>(),
                 police_up: Counters::for_node::<Policer>(),
                 police_down: Counters::for_node::<Policer>(),
+                esp_encrypt: Counters::for_node::<EspEncrypt<TunnelTransform, TunnelRng>>(),
+                esp_decrypt: Counters::for_node::<EspDecrypt<TunnelTransform>>(),
+                esp_inner: Counters::for_node::<InnerCheck<'_>>(),
+                tunnel_loop: 0,
+                tunnel_nested: 0,
                 punted: [0; PuntReason::COUNT],
                 punt_dropped: [0; PuntReason::COUNT],
                 ip6_dropped: 0,
@@ -1123,6 +1403,18 @@ impl<'p> Bng<'p> {
             rewrite_out: frames::<Ip4Rewrite>(),
             sub_out_out: frames::<SubscriberOutput<'_>>(),
             mss_out: frames::<MssClamp>(),
+            esp_enc: EspEncrypt::new(TunnelRng(None)),
+            esp_dec: EspDecrypt::new(),
+            tunnels: HashMap::new(),
+            tunnel_routes: false,
+            tunnel_events: VecDeque::new(),
+            esp_frame: new_frame(),
+            esp_scratch: new_frame(),
+            esp_enc_out: frames::<EspEncrypt<TunnelTransform, TunnelRng>>(),
+            esp_dec_out: frames::<EspDecrypt<TunnelTransform>>(),
+            esp_inner_out: frames::<InnerCheck<'_>>(),
+            esp_ip4_in_out: frames::<Ip4Input>(),
+            esp_lookup_out: frames::<Ip4Lookup>(),
             cfg,
         })
     }
@@ -1184,6 +1476,24 @@ impl<'p> Bng<'p> {
                 let _ = reply.send(self.counter_rows());
             }
             Command::SteerAddress(..) => {}
+            Command::AddTunnel(t, reply) => {
+                let r = self.add_tunnel(*t);
+                if let Some(tx) = reply {
+                    let _ = tx.send(r);
+                }
+            }
+            Command::RemoveTunnel(id, reply) => {
+                let r = self.remove_tunnel(id);
+                if let Some(tx) = reply {
+                    let _ = tx.send(r);
+                }
+            }
+            Command::AddTunnelRoute(prefix, len, id, reply) => {
+                let r = self.add_tunnel_route(prefix, len, id);
+                if let Some(tx) = reply {
+                    let _ = tx.send(r);
+                }
+            }
         }
     }
 
@@ -1365,15 +1675,160 @@ impl<'p> Bng<'p> {
             self.rewrite.adjacencies.len() - 1
         };
         let idx = u32::try_from(idx).map_err(|_| ControlError::BadRoute("too many adjacencies"))?;
-        self.lookup
+        let r = self
+            .lookup
             .fib
             .insert(r.prefix, r.len, idx)
-            .map_err(ControlError::BadRoute)
+            .map_err(ControlError::BadRoute);
+        self.refresh_tunnel_routes();
+        r
     }
 
     /// Removes a route; returns whether it existed.
     pub fn remove_route(&mut self, prefix: Ipv4Addr, len: u8) -> bool {
-        self.lookup.fib.remove(prefix, len)
+        let r = self.lookup.fib.remove(prefix, len);
+        self.refresh_tunnel_routes();
+        r
+    }
+
+    fn refresh_tunnel_routes(&mut self) {
+        self.tunnel_routes = self.lookup.fib.routes().iter().any(|r| r.2 >= TUNNEL_NH);
+    }
+
+    /// Adds a route-based tunnel, or replaces the SAs of tunnel `t.id` (a rekey). From
+    /// then on, ESP and ESP-in-UDP (port 4500, non-zero SPI) to our addresses from the
+    /// upstream port go to `esp-decrypt`; IKE (SPI 0 on port 4500) and NAT-keepalives
+    /// are still punted as `local`.
+    ///
+    /// # Errors
+    /// [`ControlError::BadConfig`]: the index is [`MAX_TUNNELS`] or more; an SA is not
+    /// in tunnel mode with IPv4 outer addresses; the outbound SA's source is not one of
+    /// our addresses; the inbound SPI belongs to another tunnel; the transform draws
+    /// random IVs and no randomness was ever given ([`TunnelConfig::rng`]).
+    pub fn add_tunnel(&mut self, t: TunnelConfig) -> Result<(), ControlError> {
+        if t.id >= MAX_TUNNELS {
+            return Err(ControlError::BadConfig("tunnel index too large"));
+        }
+        let Mode::Tunnel(Tunnel::V4 { src, .. }) = t.outbound.config().mode else {
+            return Err(ControlError::BadConfig(
+                "the outbound SA is not a tunnel with IPv4 outer addresses",
+            ));
+        };
+        if !matches!(t.inbound.config().mode, Mode::Tunnel(Tunnel::V4 { .. })) {
+            return Err(ControlError::BadConfig(
+                "the inbound SA is not a tunnel with IPv4 outer addresses",
+            ));
+        }
+        if !self.ip4_in.local.contains(&u32::from_be_bytes(src)) {
+            return Err(ControlError::BadConfig(
+                "the tunnel's local address is not one of ours",
+            ));
+        }
+        let spi = t.inbound.config().spi.0;
+        if self.tunnels.iter().any(|(&id, &s)| s == spi && id != t.id) {
+            return Err(ControlError::BadConfig("inbound SPI of another tunnel"));
+        }
+        if t.outbound.transform().random_iv() && t.rng.is_none() && self.esp_enc.rng.0.is_none() {
+            return Err(ControlError::BadConfig(
+                "a transform with random IVs needs TunnelConfig::rng",
+            ));
+        }
+        if let Some(r) = t.rng {
+            self.esp_enc.rng = TunnelRng(Some(r));
+        }
+        if let Some(old) = self.tunnels.insert(t.id, spi) {
+            self.esp_dec.remove(old);
+        }
+        self.esp_enc.set_sa(t.id, t.outbound);
+        self.esp_enc.bind(t.id, t.id);
+        self.esp_dec.insert_tagged(t.inbound, t.id);
+        self.ip4_in.esp = true;
+        Ok(())
+    }
+
+    /// Removes a tunnel's SAs; its routes stay (their packets are then dropped by
+    /// `esp-encrypt` as `no-sa`) until [`Bng::remove_route`].
+    ///
+    /// # Errors
+    /// [`ControlError::BadConfig`]: no such tunnel.
+    pub fn remove_tunnel(&mut self, id: u32) -> Result<(), ControlError> {
+        let spi = self
+            .tunnels
+            .remove(&id)
+            .ok_or(ControlError::BadConfig("no such tunnel"))?;
+        self.esp_dec.remove(spi);
+        self.esp_enc.remove_sa(id);
+        self.ip4_in.esp = !self.tunnels.is_empty();
+        Ok(())
+    }
+
+    /// Adds or replaces the route `prefix/len` into tunnel `tunnel` (route-based
+    /// IPsec: the FIB entry names the tunnel). Subscribers' packets to it skip NAT44
+    /// (a business subscriber's site-to-site VPN keeps its own addresses) and leave
+    /// ESP-encrypted toward the tunnel's peer, which is itself routed by the FIB.
+    /// The tunnel may be added after its routes.
+    ///
+    /// # Errors
+    /// [`ControlError::BadRoute`]: prefix length over 32, tunnel index too large.
+    pub fn add_tunnel_route(
+        &mut self,
+        prefix: Ipv4Addr,
+        len: u8,
+        tunnel: u32,
+    ) -> Result<(), ControlError> {
+        if tunnel >= MAX_TUNNELS {
+            return Err(ControlError::BadRoute("tunnel index too large"));
+        }
+        let r = self
+            .lookup
+            .fib
+            .insert(prefix, len, TUNNEL_NH + tunnel)
+            .map_err(ControlError::BadRoute);
+        self.refresh_tunnel_routes();
+        r
+    }
+
+    /// The tunnel's outbound and inbound SA counters (`bng-esp`'s [`SaStats`]).
+    #[must_use]
+    pub fn tunnel_stats(&self, id: u32) -> Option<(SaStats, SaStats)> {
+        let spi = *self.tunnels.get(&id)?;
+        let out = *self.esp_enc.sa(id)?.stats();
+        let inb = *self.esp_dec.sa(spi)?.stats();
+        Some((out, inb))
+    }
+
+    /// The next event of a tunnel's SAs (soft lifetime: rekey; hard lifetime or last
+    /// sequence number: the SA refuses traffic), oldest first.
+    pub fn poll_tunnel_event(&mut self) -> Option<TunnelEvent> {
+        self.tunnel_events.pop_front()
+    }
+
+    /// Moves the tunnels' SA events to `tunnel_events`.
+    fn collect_tunnel_events(&mut self) {
+        for (&id, &spi) in &self.tunnels {
+            if let Some(sa) = self.esp_enc.sa_mut(id) {
+                while let Some(event) = sa.poll_event() {
+                    if self.tunnel_events.len() < 4096 {
+                        self.tunnel_events.push_back(TunnelEvent {
+                            tunnel: id,
+                            outbound: true,
+                            event,
+                        });
+                    }
+                }
+            }
+            if let Some(sa) = self.esp_dec.sa_mut(spi) {
+                while let Some(event) = sa.poll_event() {
+                    if self.tunnel_events.len() < 4096 {
+                        self.tunnel_events.push_back(TunnelEvent {
+                            tunnel: id,
+                            outbound: false,
+                            event,
+                        });
+                    }
+                }
+            }
+        }
     }
 
     fn pppoe_key(s: &SessionConfig) -> Option<SessionKey> {
@@ -1703,6 +2158,56 @@ impl<'p> Bng<'p> {
             tr,
         );
         restore(&mut self.eth_out, ethernet::Next::Ip4 as usize, f);
+        // esp-decrypt: route-based tunnels' ESP to us; the inner packets join
+        // ip4-input's edges as if received on the upstream port
+        let mut f = take(&mut self.ip4_in_out, Ip4InNext::Esp as usize);
+        if !f.is_empty() {
+            self.esp_dec.now = now;
+            run(
+                &mut self.esp_dec,
+                &mut f,
+                &mut self.esp_dec_out,
+                pool,
+                &mut c.esp_decrypt,
+                tr,
+            );
+            let f6 = &mut self.esp_dec_out[esp_node::DecryptNext::Ip6 as usize];
+            c.ip6_dropped += f6.len() as u64;
+            pool.free_all(f6);
+            let e4 = esp_node::DecryptNext::Ip4 as usize;
+            let mut inner = take(&mut self.esp_dec_out, e4);
+            run(
+                &mut InnerCheck {
+                    fib: &self.lookup.fib,
+                    upstream: self.cfg.upstream,
+                },
+                &mut inner,
+                &mut self.esp_inner_out,
+                pool,
+                &mut c.esp_inner,
+                tr,
+            );
+            restore(&mut self.esp_dec_out, e4, inner);
+            let mut inner = take(&mut self.esp_inner_out, InnerNext::Ip4 as usize);
+            run(
+                &mut self.ip4_in,
+                &mut inner,
+                &mut self.esp_ip4_in_out,
+                pool,
+                &mut c.ip4_input,
+                tr,
+            );
+            restore(&mut self.esp_inner_out, InnerNext::Ip4 as usize, inner);
+            for e in [Ip4InNext::Nat, Ip4InNext::Subscriber, Ip4InNext::Local] {
+                self.ip4_in_out[e as usize].append(&mut self.esp_ip4_in_out[e as usize]);
+            }
+            for e in [Ip4InNext::Esp, Ip4InNext::Access] {
+                let fr = &mut self.esp_ip4_in_out[e as usize];
+                c.tunnel_nested += fr.len() as u64;
+                pool.free_all(fr);
+            }
+        }
+        restore(&mut self.ip4_in_out, Ip4InNext::Esp as usize, f);
         clock.lap(&mut c.nanos[3]);
         let f = &mut self.ip4_in_out[Ip4InNext::Local as usize];
         punt_all(
@@ -1848,6 +2353,67 @@ impl<'p> Bng<'p> {
                 pool,
                 PuntReason::Local,
             );
+        }
+
+        // route-based tunnels: what ip4-lookup routed into a tunnel skips NAT44 and
+        // goes to esp-encrypt, then (the outer packet) ip4-lookup and ip4-rewrite
+        if self.tunnel_routes {
+            for outs in [&mut self.lookup_out, &mut self.lookup_nat_out] {
+                split_tunnel(
+                    &mut outs[ip4::LookupNext::Rewrite as usize],
+                    &mut self.esp_scratch,
+                    &mut self.esp_frame,
+                );
+            }
+        }
+        if !self.esp_frame.is_empty() {
+            self.esp_enc.now = now;
+            run(
+                &mut self.esp_enc,
+                &mut self.esp_frame,
+                &mut self.esp_enc_out,
+                pool,
+                &mut c.esp_encrypt,
+                tr,
+            );
+            let f6 = &mut self.esp_enc_out[esp_node::EncryptNext::Ip6 as usize];
+            c.ip6_dropped += f6.len() as u64;
+            pool.free_all(f6);
+            let e4 = esp_node::EncryptNext::Ip4 as usize;
+            let mut outer = take(&mut self.esp_enc_out, e4);
+            run(
+                &mut self.lookup,
+                &mut outer,
+                &mut self.esp_lookup_out,
+                pool,
+                &mut c.lookup,
+                tr,
+            );
+            restore(&mut self.esp_enc_out, e4, outer);
+            let lo = &mut self.esp_lookup_out[ip4::LookupNext::Local as usize];
+            c.tunnel_loop += lo.len() as u64;
+            pool.free_all(lo);
+            // an outer packet routed into a tunnel again is dropped (no nesting)
+            let rw = ip4::LookupNext::Rewrite as usize;
+            let mut nested = take(&mut self.esp_enc_out, e4);
+            split_tunnel(
+                &mut self.esp_lookup_out[rw],
+                &mut self.esp_scratch,
+                &mut nested,
+            );
+            c.tunnel_loop += nested.len() as u64;
+            pool.free_all(&mut nested);
+            restore(&mut self.esp_enc_out, e4, nested);
+            let mut outer = take(&mut self.esp_lookup_out, rw);
+            run(
+                &mut self.rewrite,
+                &mut outer,
+                &mut self.rewrite_out,
+                pool,
+                &mut c.rewrite,
+                tr,
+            );
+            restore(&mut self.esp_lookup_out, rw, outer);
         }
 
         // nat44 in2out
@@ -2071,6 +2637,9 @@ impl<'p> Bng<'p> {
                 }
             }
         }
+        if !self.tunnels.is_empty() {
+            self.collect_tunnel_events();
+        }
     }
 
     /// Changes the rate limit and queue share of one control type (see `nodes::punt`).
@@ -2084,7 +2653,8 @@ impl<'p> Bng<'p> {
         self.punt.stats
     }
 
-    /// Runs the NAT44 sweep when due ([`Bng::poll_timeout`]).
+    /// Runs the NAT44 sweep and the tunnels' SA lifetime checks when due
+    /// ([`Bng::poll_timeout`]).
     pub fn handle_timeout(&mut self, now: Duration) {
         if let Some(nat) = &mut self.nat {
             nat.nat.handle_timeout(now);
@@ -2094,12 +2664,31 @@ impl<'p> Bng<'p> {
                 }
             }
         }
+        if !self.tunnels.is_empty() {
+            for (&id, &spi) in &self.tunnels {
+                if let Some(sa) = self.esp_enc.sa_mut(id) {
+                    sa.handle_timeout(now);
+                }
+                if let Some(sa) = self.esp_dec.sa_mut(spi) {
+                    sa.handle_timeout(now);
+                }
+            }
+            self.collect_tunnel_events();
+        }
     }
 
     /// When [`Bng::handle_timeout`] wants to run next.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Duration> {
-        self.nat.as_ref().and_then(|n| n.nat.poll_timeout())
+        let mut t = self.nat.as_ref().and_then(|n| n.nat.poll_timeout());
+        for (&id, &spi) in &self.tunnels {
+            let o = self.esp_enc.sa(id).and_then(Outbound::poll_timeout);
+            let i = self.esp_dec.sa(spi).and_then(Inbound::poll_timeout);
+            for d in [o, i].into_iter().flatten() {
+                t = Some(t.map_or(d, |t| t.min(d)));
+            }
+        }
+        t
     }
 
     /// The next punted frame, oldest first.
@@ -2146,6 +2735,16 @@ impl<'p> Bng<'p> {
             (PuntNode::NAME, c.punt.rows::<PuntNode<'_>>()),
             ("qos-police-up", c.police_up.rows::<Policer>()),
             ("qos-police-down", c.police_down.rows::<Policer>()),
+            (
+                "esp-encrypt",
+                c.esp_encrypt
+                    .rows::<EspEncrypt<TunnelTransform, TunnelRng>>(),
+            ),
+            (
+                "esp-decrypt",
+                c.esp_decrypt.rows::<EspDecrypt<TunnelTransform>>(),
+            ),
+            (InnerCheck::NAME, c.esp_inner.rows::<InnerCheck<'_>>()),
         ] {
             v.extend(rows.into_iter().map(|(k, n)| (name, k, n)));
         }
@@ -2175,6 +2774,8 @@ impl<'p> Bng<'p> {
         }
         v.push(("graph", "ip6-dropped".to_owned(), c.ip6_dropped));
         v.push(("graph", "no-tx-port".to_owned(), c.no_tx_port));
+        v.push(("graph", "tunnel-loop".to_owned(), c.tunnel_loop));
+        v.push(("graph", "tunnel-nested".to_owned(), c.tunnel_nested));
         v
     }
 }

@@ -103,6 +103,18 @@ pub enum Command {
     /// to worker `.1` (`None`: forget it). For the workers' steering stages
     /// ([`crate::worker::Steering`]); a lone `Bng` ignores it.
     SteerAddress(Ipv4Addr, Option<usize>),
+    /// Add a route-based ESP tunnel, or replace its SAs (a rekey); see
+    /// [`Bng::add_tunnel`]. A tunnel's SAs live in one worker (their sequence numbers
+    /// and replay window are that worker's).
+    AddTunnel(
+        Box<crate::bng::TunnelConfig>,
+        Option<Reply<Result<(), ControlError>>>,
+    ),
+    /// Remove a tunnel's SAs ([`Bng::remove_tunnel`]).
+    RemoveTunnel(u32, Option<Reply<Result<(), ControlError>>>),
+    /// Route `prefix/len` into tunnel `.2` ([`Bng::add_tunnel_route`]); removed with
+    /// [`Command::RemoveRoute`].
+    AddTunnelRoute(Ipv4Addr, u8, u32, Option<Reply<Result<(), ControlError>>>),
 }
 
 /// Commands applied per frame boundary at most by [`drain`].

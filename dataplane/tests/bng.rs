@@ -1089,3 +1089,296 @@ proptest::proptest! {
         assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
     }
 }
+
+// ------------------------------------------------------------------ ESP tunnels
+
+mod tunnels {
+    use super::*;
+    use bng_dataplane::bng::{TunnelConfig, TunnelTransform};
+    use bng_dataplane::control::Command;
+    use bng_esp::ring::Aes128GcmEsp;
+    use bng_esp::sa::{Config, Inbound, Mode, Outbound, Tunnel, UdpEncap};
+    use bng_esp::wire::Spi;
+
+    /// Test randomness (AES-GCM draws none: its IVs are the sequence number).
+    struct TestRng(u64);
+
+    impl bng_esp::rand_core::RngCore for TestRng {
+        fn next_u32(&mut self) -> u32 {
+            self.next_u64() as u32
+        }
+        fn next_u64(&mut self) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1);
+            self.0
+        }
+        fn fill_bytes(&mut self, d: &mut [u8]) {
+            d.fill_with(|| self.next_u64() as u8);
+        }
+        fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), bng_esp::rand_core::Error> {
+            self.fill_bytes(d);
+            Ok(())
+        }
+    }
+    impl bng_esp::rand_core::CryptoRng for TestRng {}
+
+    /// The remote site's gateway (the tunnel's peer) and a host behind it.
+    const PEER: [u8; 4] = [192, 0, 2, 77];
+    const SITE_HOST: [u8; 4] = [10, 9, 0, 5];
+    const SUB: [u8; 4] = [100, 64, 0, 10];
+    /// Keys of the two directions (both ends hold both).
+    const K_OUT: [u8; 20] = [0x11; 20];
+    const K_IN: [u8; 20] = [0x22; 20];
+    const SPI_TO_PEER: u32 = 0x0000_1001;
+    const SPI_TO_US: u32 = 0x0000_2002;
+
+    fn sa_cfg(spi: u32, src: [u8; 4], dst: [u8; 4], udp: bool) -> Config {
+        let mut c = Config::new(Spi(spi), Mode::Tunnel(Tunnel::V4 { src, dst }));
+        if udp {
+            c.udp_encap = Some(UdpEncap::default());
+        }
+        c
+    }
+
+    fn t(k: &[u8; 20]) -> Aes128GcmEsp {
+        Aes128GcmEsp::from_keymat(k).unwrap()
+    }
+
+    /// Our end of tunnel 3.
+    fn our_tunnel(udp: bool) -> TunnelConfig {
+        TunnelConfig {
+            id: 3,
+            outbound: Outbound::new(
+                sa_cfg(SPI_TO_PEER, UP, PEER, udp),
+                TunnelTransform::new(t(&K_OUT)),
+                Duration::ZERO,
+            )
+            .unwrap(),
+            inbound: Inbound::new(
+                sa_cfg(SPI_TO_US, PEER, UP, udp),
+                TunnelTransform::new(t(&K_IN)),
+                Duration::ZERO,
+            )
+            .unwrap(),
+            rng: None,
+        }
+    }
+
+    /// The peer's end: a second SA pair (bng-esp directly).
+    fn peer(udp: bool) -> (Outbound<Aes128GcmEsp>, Inbound<Aes128GcmEsp>) {
+        (
+            Outbound::new(sa_cfg(SPI_TO_US, PEER, UP, udp), t(&K_IN), Duration::ZERO).unwrap(),
+            Inbound::new(
+                sa_cfg(SPI_TO_PEER, UP, PEER, udp),
+                t(&K_OUT),
+                Duration::ZERO,
+            )
+            .unwrap(),
+        )
+    }
+
+    /// `ip` with TTL - 1 and its header checksum recomputed.
+    fn forwarded(ip: &[u8]) -> Vec<u8> {
+        let mut v = ip.to_vec();
+        v[8] -= 1;
+        v[10..12].copy_from_slice(&[0, 0]);
+        let c = csum(&v[..20]);
+        v[10..12].copy_from_slice(&c.to_be_bytes());
+        v
+    }
+
+    /// The peer protects `inner` and sends it to us from the upstream router.
+    fn from_peer(out: &mut Outbound<Aes128GcmEsp>, inner: &[u8]) -> Vec<u8> {
+        let mut buf = vec![0u8; 128 + inner.len() + 64];
+        buf[128..128 + inner.len()].copy_from_slice(inner);
+        let r = out
+            .encap(
+                Duration::from_secs(1),
+                &mut buf,
+                128..128 + inner.len(),
+                &mut TestRng(1),
+            )
+            .unwrap();
+        eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &buf[r])
+    }
+
+    fn setup(bng: &mut Bng<'_>, udp: bool) {
+        bng.add_route(default_route()).unwrap();
+        bng.add_session(pppoe_session(10, 0x0a0a, [0, 0], SUB, true))
+            .unwrap();
+        // through the control API, as a worker applies it
+        let (tx, rx) = std::sync::mpsc::channel();
+        bng.apply(Command::AddTunnel(Box::new(our_tunnel(udp)), Some(tx)));
+        rx.recv().unwrap().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        bng.apply(Command::AddTunnelRoute(
+            [10, 9, 0, 0].into(),
+            16,
+            3,
+            Some(tx),
+        ));
+        rx.recv().unwrap().unwrap();
+    }
+
+    fn from_sub(ip: &[u8]) -> (u16, Vec<u8>) {
+        (
+            0,
+            eth(GW_MAC, sub_mac(10), &[], 0x8864, &pppoe(0x0a0a, 0x0021, ip)),
+        )
+    }
+
+    fn round_trip(encap: bool) {
+        let mut nt = nat_tables();
+        let mut bng = Bng::new(cfg(), Some(&mut nt)).unwrap();
+        let mut arena = Arena::new(256);
+        let mut pool = arena.pool();
+        setup(&mut bng, encap);
+        let (mut p_out, mut p_in) = peer(encap);
+
+        // upstream: subscriber -> site host leaves as ESP to the peer, not translated
+        let up = udp(SUB, SITE_HOST, 5000, 7, b"to the remote site");
+        let [to_access, to_up] = step(&mut bng, &mut pool, &[from_sub(&up)]);
+        assert!(to_access.is_empty());
+        assert_eq!(to_up.len(), 1, "{:?}", bng.counter_rows());
+        let out = &to_up[0];
+        assert_eq!(&out[..6], &ROUTER_MAC);
+        assert_eq!(&out[6..12], &UP_MAC);
+        assert_eq!(&out[12..14], &[8, 0]);
+        let outer = &out[14..];
+        assert_eq!(outer[9], if encap { 17 } else { 50 });
+        assert_eq!(&outer[12..16], &UP);
+        assert_eq!(&outer[16..20], &PEER);
+        assert_eq!(csum(&outer[..20]), 0, "outer header checksum");
+        if encap {
+            assert_eq!(&outer[20..24], &[0x11, 0x94, 0x11, 0x94], "ports 4500");
+        }
+        let mut buf = outer.to_vec();
+        let whole = 0..buf.len();
+        let dec = p_in.decap(Duration::from_secs(1), &mut buf, whole).unwrap();
+        assert_eq!(
+            &buf[dec.packet],
+            &forwarded(&up)[..],
+            "the peer decrypts the original packet (TTL - 1, source not translated)"
+        );
+        assert_eq!(row(&bng, "esp-encrypt", "next.ip4-lookup"), 1);
+        assert_eq!(bng.nat_stats().unwrap().in2out, 0, "NAT44 skipped");
+
+        // downstream: the peer's reply reaches the subscriber PPPoE-encapsulated
+        let back = udp(SITE_HOST, SUB, 7, 5000, b"from the remote site");
+        let reply = from_peer(&mut p_out, &back);
+        let [to_access, to_up] = step(&mut bng, &mut pool, &[(1, reply.clone())]);
+        assert!(to_up.is_empty());
+        assert_eq!(to_access.len(), 1, "{:?}", bng.counter_rows());
+        let down = &to_access[0];
+        assert_eq!(&down[..6], &sub_mac(10));
+        assert_eq!(&down[6..12], &GW_MAC);
+        assert_eq!(&down[12..14], &[0x88, 0x64]);
+        assert_eq!(&down[16..18], &0x0a0au16.to_be_bytes());
+        assert_eq!(&down[20..22], &[0x00, 0x21]);
+        assert_eq!(&down[22..], &forwarded(&back)[..]);
+        let c = bng.session_counters(SessionId(10)).unwrap();
+        assert_eq!((c.up_packets, c.down_packets), (1, 1));
+
+        // a replay, a tampered packet, an inner source not behind the tunnel, and
+        // IKE / a NAT-keepalive to our address (punted, not decrypted)
+        let mut tampered = from_peer(&mut p_out, &back);
+        let last = tampered.len() - 1;
+        tampered[last] ^= 0x80;
+        let spoofed = from_peer(&mut p_out, &udp([8, 8, 8, 8], SUB, 7, 5000, b"x"));
+        let mut frames = vec![(1, reply), (1, tampered), (1, spoofed)];
+        if encap {
+            let ike = udp_raw(PEER, UP, 4500, 4500, &[0, 0, 0, 0, 1, 2, 3, 4]);
+            frames.push((1, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &ike)));
+        }
+        let [to_access, to_up] = step(&mut bng, &mut pool, &frames);
+        assert!(to_access.is_empty() && to_up.is_empty());
+        assert_eq!(row(&bng, "esp-decrypt", "drop.replayed"), 1);
+        assert_eq!(row(&bng, "esp-decrypt", "drop.icv-mismatch"), 1);
+        assert_eq!(row(&bng, "esp-inner-check", "drop.not-via-tunnel"), 1);
+        if encap {
+            let p = bng.poll_punt().expect("IKE punted");
+            assert_eq!(p.reason, PuntReason::Local);
+        }
+        let (o, i) = bng.tunnel_stats(3).unwrap();
+        assert_eq!(o.packets, 1);
+        assert_eq!(i.packets, 2, "the reply and the spoofed one verified");
+
+        // other traffic of the same subscriber still goes through NAT44
+        let web = udp(SUB, HOST, 5001, 53, b"q");
+        let [_, to_up] = step(&mut bng, &mut pool, &[from_sub(&web)]);
+        assert_eq!(to_up.len(), 1);
+        assert_eq!(to_up[0][14 + 9], 17);
+        assert_eq!(&to_up[0][14 + 12..14 + 16], &POOL, "translated");
+        assert_eq!(&to_up[0][14 + 16..14 + 20], &HOST);
+
+        // removing the tunnel: its route's packets are dropped as no-sa, ESP is
+        // punted as local again
+        bng.remove_tunnel(3).unwrap();
+        let [_, to_up] = step(&mut bng, &mut pool, &[from_sub(&up)]);
+        assert!(to_up.is_empty());
+        assert_eq!(row(&bng, "esp-encrypt", "drop.no-sa"), 1);
+        assert!(bng.remove_route([10, 9, 0, 0].into(), 16));
+        assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
+    }
+
+    /// [`udp`] without the UDP checksum (IKE on 4500 need not have one).
+    fn udp_raw(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
+        let mut p = udp(src, dst, sport, dport, payload);
+        p[26..28].copy_from_slice(&[0, 0]);
+        p
+    }
+
+    #[test]
+    fn pppoe_subscriber_through_an_esp_tunnel() {
+        round_trip(false);
+    }
+
+    #[test]
+    fn pppoe_subscriber_through_an_esp_in_udp_tunnel() {
+        round_trip(true);
+    }
+
+    #[test]
+    fn tunnel_configuration_rules() {
+        let mut bng = Bng::new(cfg(), None).unwrap();
+        let mut bad = our_tunnel(false);
+        bad.outbound = Outbound::new(
+            sa_cfg(SPI_TO_PEER, [1, 2, 3, 4], PEER, false),
+            TunnelTransform::new(t(&K_OUT)),
+            Duration::ZERO,
+        )
+        .unwrap();
+        assert!(matches!(
+            bng.add_tunnel(bad),
+            Err(ControlError::BadConfig(_))
+        ));
+        let mut cbc = our_tunnel(false);
+        cbc.outbound = Outbound::new(
+            sa_cfg(SPI_TO_PEER, UP, PEER, false),
+            TunnelTransform::new(
+                bng_esp::crypto::Aes128CbcHmacSha256::new(&[1; 16], &[2; 32]).unwrap(),
+            ),
+            Duration::ZERO,
+        )
+        .unwrap();
+        assert!(
+            matches!(bng.add_tunnel(cbc), Err(ControlError::BadConfig(_))),
+            "random IVs without a CryptoRng"
+        );
+        bng.add_tunnel(our_tunnel(false)).unwrap();
+        let mut other = our_tunnel(false);
+        other.id = 4;
+        assert!(
+            matches!(bng.add_tunnel(other), Err(ControlError::BadConfig(_))),
+            "inbound SPI of tunnel 3"
+        );
+        assert!(
+            bng.add_tunnel_route([10, 0, 0, 0].into(), 8, 1 << 20)
+                .is_err()
+        );
+        assert!(bng.remove_tunnel(9).is_err());
+        bng.remove_tunnel(3).unwrap();
+    }
+}

@@ -1,6 +1,7 @@
 //! Fuzz bodies for `bng-dataplane`: arbitrary frames through the whole `Bng` subscriber
 //! graph with a populated session table (PPPoE and IPoE, untagged, 802.1Q and QinQ,
-//! with and without NAT44) and a default route.
+//! with and without NAT44), a default route, and a route-based ESP tunnel (tunnel 0
+//! to [`PEER`], routing [`TUNNEL_ROUTE`]/16; AES-128-GCM keys [`TUNNEL_KEYS`]).
 
 use core::time::Duration;
 use std::cell::RefCell;
@@ -8,6 +9,7 @@ use std::net::Ipv4Addr;
 
 use bng_dataplane::bng::{
     Access, Bng, BngConfig, DownQos, NatTables, PortConfig, QosProfile, SessionConfig, SessionId,
+    TunnelConfig, TunnelTransform,
 };
 use bng_dataplane::buffer::{Arena, Pool};
 use bng_dataplane::control::Route;
@@ -25,6 +27,36 @@ pub const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
 pub const UP_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 2];
 /// The NAT44 pool.
 pub const POOL: [u8; 4] = [203, 0, 113, 0];
+
+/// The tunnel's peer (outer address).
+pub const PEER: [u8; 4] = [192, 0, 2, 77];
+/// The prefix (/16) routed into the tunnel.
+pub const TUNNEL_ROUTE: [u8; 4] = [10, 9, 0, 0];
+/// Key material of the tunnel's outbound and inbound SAs (SPIs 0x1001 and 0x2002).
+pub const TUNNEL_KEYS: [[u8; 20]; 2] = [[0x11; 20], [0x22; 20]];
+
+/// Tunnel 0 as every input starts with it (fresh sequence numbers and replay window).
+#[must_use]
+pub fn tunnel() -> TunnelConfig {
+    use bng_esp::ring::Aes128GcmEsp;
+    use bng_esp::sa::{Config, Inbound, Mode, Outbound, Tunnel};
+    let up = [198, 51, 100, 1];
+    let cfg = |spi, src, dst| {
+        Config::new(
+            bng_esp::wire::Spi(spi),
+            Mode::Tunnel(Tunnel::V4 { src, dst }),
+        )
+    };
+    let tr = |k: &[u8; 20]| TunnelTransform::new(Aes128GcmEsp::from_keymat(k).expect("key"));
+    TunnelConfig {
+        id: 0,
+        outbound: Outbound::new(cfg(0x1001, up, PEER), tr(&TUNNEL_KEYS[0]), Duration::ZERO)
+            .expect("SA"),
+        inbound: Inbound::new(cfg(0x2002, PEER, up), tr(&TUNNEL_KEYS[1]), Duration::ZERO)
+            .expect("SA"),
+        rng: None,
+    }
+}
 
 /// The subscriber sessions every input starts with.
 #[must_use]
@@ -118,6 +150,8 @@ fn state() -> State {
         next_hop_mac: [2, 0xcc, 0, 0, 0, 1],
     })
     .expect("route");
+    bng.add_tunnel_route(TUNNEL_ROUTE.into(), 16, 0)
+        .expect("tunnel route");
     State {
         bng,
         pool: arena.pool(),
@@ -152,6 +186,7 @@ pub fn dataplane_bng(data: &[u8]) {
         for s in &subs {
             st.bng.add_session(s.clone()).expect("session");
         }
+        st.bng.add_tunnel(tunnel()).expect("tunnel");
         let cap = st.pool.capacity();
         let mut rx: Frame<'static> = new_frame();
         let mut tx: [Frame<'static>; 2] = [new_frame(), new_frame()];
@@ -202,6 +237,7 @@ pub fn dataplane_bng(data: &[u8]) {
             }
             while st.bng.poll_punt().is_some() {}
             while st.bng.poll_nat_event().is_some() {}
+            while st.bng.poll_tunnel_event().is_some() {}
             now += Duration::from_millis(100);
         }
         let up: u64 = subs

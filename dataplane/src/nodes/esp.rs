@@ -136,6 +136,12 @@ impl<T: Transform, R: RngCore + CryptoRng> EspEncrypt<T, R> {
     pub fn sa_mut(&mut self, tunnel: u32) -> Option<&mut Outbound<T>> {
         self.sas.get_mut(tunnel as usize)?.as_mut()
     }
+
+    /// The SA of tunnel `tunnel`, read-only.
+    #[must_use]
+    pub fn sa(&self, tunnel: u32) -> Option<&Outbound<T>> {
+        self.sas.get(tunnel as usize)?.as_ref()
+    }
 }
 
 impl<T: Transform, R: RngCore + CryptoRng> Node for EspEncrypt<T, R> {
@@ -214,7 +220,8 @@ crate::label! {
 pub struct EspDecrypt<T> {
     /// The time of the frame being processed (set by the worker per frame).
     pub now: Duration,
-    by_spi: HashMap<u32, Inbound<T>>,
+    /// Inbound SAs by SPI, each with its tag ([`EspDecrypt::insert_tagged`]).
+    by_spi: HashMap<u32, (Inbound<T>, u32)>,
 }
 
 impl<T: Transform> Default for EspDecrypt<T> {
@@ -233,24 +240,42 @@ impl<T: Transform> EspDecrypt<T> {
         Self::default()
     }
 
-    /// Installs (or replaces) the inbound SA of its SPI.
+    /// Installs (or replaces) the inbound SA of its SPI (tag [`EspDecrypt::UNTAGGED`]).
     pub fn insert(&mut self, sa: Inbound<T>) {
-        self.by_spi.insert(sa.config().spi.0, sa);
+        self.insert_tagged(sa, Self::UNTAGGED);
+    }
+
+    /// The tag of SAs installed with [`EspDecrypt::insert`].
+    pub const UNTAGGED: u32 = u32::MAX;
+
+    /// Installs (or replaces) the inbound SA of its SPI with a tag (a route-based
+    /// tunnel's index), which the node writes to `meta.adjacency` of each packet the SA
+    /// decrypts, so later nodes know which tunnel the inner packet came through.
+    pub fn insert_tagged(&mut self, sa: Inbound<T>, tag: u32) {
+        self.by_spi.insert(sa.config().spi.0, (sa, tag));
     }
 
     /// Removes the inbound SA of `spi`.
     pub fn remove(&mut self, spi: u32) -> Option<Inbound<T>> {
-        self.by_spi.remove(&spi)
+        self.by_spi.remove(&spi).map(|(sa, _)| sa)
     }
 
     /// The SA of `spi`: its stats, events, window and lifetimes.
     pub fn sa_mut(&mut self, spi: u32) -> Option<&mut Inbound<T>> {
-        self.by_spi.get_mut(&spi)
+        self.by_spi.get_mut(&spi).map(|(sa, _)| sa)
+    }
+
+    /// The SA of `spi`, read-only.
+    #[must_use]
+    pub fn sa(&self, spi: u32) -> Option<&Inbound<T>> {
+        self.by_spi.get(&spi).map(|(sa, _)| sa)
     }
 }
 
-/// The SPI of an IPv4 ESP or ESP-in-UDP (port 4500) packet.
-fn spi_of(ip: &[u8]) -> Option<u32> {
+/// The SPI of an IPv4 ESP or ESP-in-UDP (port 4500) packet (`None` for anything
+/// else, including IKE on port 4500 and NAT-keepalives, RFC 3948 sections 2.2-2.3).
+#[must_use]
+pub fn spi_of(ip: &[u8]) -> Option<u32> {
     let h = ip.first_chunk::<20>()?;
     let ihl = usize::from(h[0] & 0x0f) * 4;
     if h[0] >> 4 != 4 || ihl < 20 {
@@ -284,7 +309,7 @@ impl<T: Transform> Node for EspDecrypt<T> {
         let Some(spi) = pkt.data().get(l3..).and_then(spi_of) else {
             return Verdict::Drop(DecryptDrop::NotEsp);
         };
-        let Some(sa) = self.by_spi.get_mut(&spi) else {
+        let Some((sa, tag)) = self.by_spi.get_mut(&spi) else {
             return Verdict::Drop(DecryptDrop::UnknownSpi);
         };
         if !pkt.pull_front(l3) {
@@ -292,6 +317,7 @@ impl<T: Transform> Node for EspDecrypt<T> {
         }
         pkt.meta.l3_offset = 0;
         let now = self.now;
+        pkt.meta.adjacency = *tag;
         let r = in_buffer(pkt, |buf, range| {
             sa.decap(now, buf, range).map(|d| d.packet)
         });

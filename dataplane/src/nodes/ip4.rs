@@ -86,6 +86,17 @@ pub fn header_checksum_ok(h: &[u8; 20]) -> bool {
     s == 0xffff
 }
 
+/// TTL - 1 and the checksum update of RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
+#[inline]
+pub fn decrement_ttl(h: &mut [u8; 20]) {
+    let old = u16::from_be_bytes([h[8], h[9]]);
+    h[8] = h[8].wrapping_sub(1);
+    let new = u16::from_be_bytes([h[8], h[9]]);
+    let hc = u16::from_be_bytes([h[10], h[11]]);
+    let ck = crate::nodes::mss::update(hc, old, new);
+    h[10..12].copy_from_slice(&ck.to_be_bytes());
+}
+
 fn fold(mut sum: u32) -> u16 {
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
@@ -176,14 +187,8 @@ impl Node for Ip4Rewrite {
         if !pkt.pull_front(l3) {
             return Verdict::Drop(RewriteDrop::NoHeadroom);
         }
-        // TTL - 1 and the checksum update of RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m')
         if let Some(h) = pkt.data_mut().first_chunk_mut::<20>() {
-            let old = u16::from_be_bytes([h[8], h[9]]);
-            h[8] = h[8].wrapping_sub(1);
-            let new = u16::from_be_bytes([h[8], h[9]]);
-            let hc = u16::from_be_bytes([h[10], h[11]]);
-            let ck = crate::nodes::mss::update(hc, old, new);
-            h[10..12].copy_from_slice(&ck.to_be_bytes());
+            decrement_ttl(h);
         }
         let Some(eth) = pkt.push_front(14).and_then(<[u8]>::first_chunk_mut::<14>) else {
             return Verdict::Drop(RewriteDrop::NoHeadroom);
