@@ -334,6 +334,13 @@ impl Lab {
         );
     }
 
+    /// Checks the capture decodes cleanly, without requiring ESP in it.
+    fn finish_capture_any(&mut self) {
+        if let Some(cap) = self.cap.take() {
+            assert_clean_capture(&cap.finish());
+        }
+    }
+
     fn finish_capture(&mut self) {
         if let Some(cap) = self.cap.take() {
             let file = cap.finish();
@@ -1281,4 +1288,296 @@ fn ipsec_gw_ipv6_outer() {
         lab.shutdown(&mut gw);
         lab.finish_capture();
     }
+}
+
+const CA_TRUE: &str = "basicConstraints=critical,CA:TRUE";
+const CA_FALSE: &str = "basicConstraints=critical,CA:FALSE";
+
+/// Two roots and chains under them, ECDSA P-256 (files in `pki`):
+///
+/// ```text
+/// rootA "lab root A" -- gw-a "gw.lab A" (DNS:gw.lab)
+///                    -- ss-a "ss.lab A" (DNS:ss.lab)
+/// rootB "lab root B" -- gw-inter "gw intermediate" -- gw-b "gw.lab B" (DNS:gw.lab)
+///                    -- ss-inter "ss intermediate" -- ss.lab "ss.lab" (DNS:ss.lab)
+///                    -- ss-noca "ss not a CA" (CA:FALSE) -- ss-c "ss.lab C" (DNS:ss.lab)
+/// ```
+///
+/// plus `gw-b-chain.pem` (gw-b, then gw-inter): our second certificate file.
+fn two_root_pki(pki: &std::path::Path) {
+    use strongswan::openssl_issue as issue;
+    std::fs::create_dir_all(pki).unwrap();
+    let (gw, ss) = ("subjectAltName=DNS:gw.lab", "subjectAltName=DNS:ss.lab");
+    issue(pki, None, "rootA", "lab root A", &[CA_TRUE]);
+    issue(pki, None, "rootB", "lab root B", &[CA_TRUE]);
+    issue(pki, Some("rootA"), "gw-a", "gw.lab A", &[CA_FALSE, gw]);
+    issue(pki, Some("rootA"), "ss-a", "ss.lab A", &[CA_FALSE, ss]);
+    issue(
+        pki,
+        Some("rootB"),
+        "gw-inter",
+        "gw intermediate",
+        &[CA_TRUE],
+    );
+    issue(pki, Some("gw-inter"), "gw-b", "gw.lab B", &[CA_FALSE, gw]);
+    issue(
+        pki,
+        Some("rootB"),
+        "ss-inter",
+        "ss intermediate",
+        &[CA_TRUE],
+    );
+    issue(pki, Some("ss-inter"), "ss.lab", "ss.lab", &[CA_FALSE, ss]);
+    issue(pki, Some("rootB"), "ss-noca", "ss not a CA", &[CA_FALSE]);
+    issue(pki, Some("ss-noca"), "ss-c", "ss.lab C", &[CA_FALSE, ss]);
+    let chain = [
+        std::fs::read(pki.join("gw-b.pem")).unwrap(),
+        std::fs::read(pki.join("gw-inter.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(pki.join("gw-b-chain.pem"), chain).unwrap();
+}
+
+/// [`gw_conf`] with certificate authentication: identity gw.lab, our certificates
+/// gw-a (first) and gw-b with its intermediate, trusting rootB only (files of
+/// [`two_root_pki`] in `pki`).
+fn cert_conf(pki: &std::path::Path, initiator: bool) -> String {
+    let (proposals, esp, _) = SUITES[0];
+    let p = pki.display();
+    gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, initiator, "0", "0")
+        .replace("psk_file = \"psk.txt\"\n", "")
+        .replace(
+            "local.id = \"ike2@lab\"",
+            &format!(
+                "local.id = \"gw.lab\"\nlocal.auth = \"pubkey\"\nlocal.certs = [\"{p}/gw-a.pem\", \"{p}/gw-b-chain.pem\"]\nlocal.keys = [\"{p}/gw-a.key\", \"{p}/gw-b.key\"]"
+            ),
+        )
+        .replace(
+            "remote.id = \"ike1@lab\"",
+            &format!("remote.id = \"ss.lab\"\nremote.auth = \"pubkey\"\nremote.cacerts = [\"{p}/rootB.pem\"]"),
+        )
+}
+
+/// strongSwan's side: trusting `cas`, with `certs` (its certificate, then its
+/// intermediates) and `key`, sending its certificate only when asked (CERTREQ).
+fn ss_side<'a>(cas: &'a [&'a str], certs: &'a [&'a str], key: &'a str) -> strongswan::CertSide<'a> {
+    strongswan::CertSide {
+        cas,
+        certs,
+        key,
+        id: "ss.lab",
+        peer: "gw.lab",
+        send_cert: "ifasked",
+    }
+}
+
+/// RFC 7296 sections 3.6 and 3.7 with strongSwan: CERTREQ both ways and intermediate
+/// CAs both ways, in both roles. strongSwan trusts only rootB and sends its
+/// certificate (ss.lab, then "ss intermediate") only because our CERTREQ names rootB
+/// (`send_cert = ifasked`); ipsec-gw has two certificates for gw.lab, gw-a under rootA
+/// first and gw-b under rootB's "gw intermediate", and sends gw-b with its
+/// intermediate because strongSwan's CERTREQ (IKE_AUTH request when it initiates,
+/// IKE_SA_INIT response when we do) names rootB; each side verifies the other's
+/// end entity -> intermediate -> root.
+#[test]
+fn ipsec_gw_cert_chains_and_certreq() {
+    let test = "ipsec_gw_cert_chains_and_certreq";
+    if !tools(test) || !require(test, &["openssl"]) {
+        return;
+    }
+    let (proposals, esp, _) = SUITES[0];
+    for initiator in [false, true] {
+        let mut lab = Lab::new(test, proposals, esp, false, Outer::Packet);
+        let pki = lab.dir.join("pki");
+        two_root_pki(&pki);
+        let side = ss_side(
+            &["rootB.pem"],
+            &["ss.lab.pem", "ss-inter.pem"],
+            "ss.lab.key",
+        );
+        strongswan::use_cert_chain(&lab.ss, &lab.dir, &pki, side);
+        let mut gw = lab.gw("gw-chain", &cert_conf(&pki, initiator));
+        if !initiator {
+            lab.initiate("lab", "net", &gw);
+        }
+        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+        let ours = gw.log();
+        let charon = lab.charon_log();
+        let ctx = format!("initiator={initiator}\nours: {ours}\ncharon: {charon}");
+        // Our CERTREQ named rootB (charon: "received cert request for ...").
+        assert!(
+            charon.contains("received cert request for \"CN=lab root B\""),
+            "{ctx}"
+        );
+        // strongSwan's CERTREQ picked our second certificate, sent with its
+        // intermediate.
+        assert!(ours.contains("sending 'CN=gw.lab B'"), "{ctx}");
+        assert!(
+            charon.contains("received end entity cert \"CN=gw.lab B\"")
+                && charon.contains("received issuer cert \"CN=gw intermediate\""),
+            "{ctx}"
+        );
+        let theirs = charon
+            .lines()
+            .find(|l| l.contains("authentication of 'gw.lab' with"))
+            .unwrap_or_else(|| panic!("charon did not authenticate us: {ctx}"));
+        assert!(theirs.contains("successful"), "{theirs}");
+        // We verified ss.lab -> ss intermediate -> rootB.
+        assert!(
+            ours.contains(
+                "certificate auth: peer 'ss.lab' authenticated with 'CN=ss.lab' (issued by 'CN=ss intermediate')"
+            ),
+            "{ctx}"
+        );
+        lab.ping_both_ways(&gw);
+        lab.shutdown(&mut gw);
+        lab.finish_capture();
+    }
+}
+
+/// Refusals with a logged reason, strongSwan initiating each time with another
+/// certificate of its own, and receiving AUTHENTICATION_FAILED: an expired end entity
+/// (valid 1-2 January 2020), one under a root we do not trust (rootA), and one under
+/// an intermediate without CA:TRUE (which strongSwan, trusting it locally, sends).
+#[test]
+fn ipsec_gw_cert_refusals() {
+    let test = "ipsec_gw_cert_refusals";
+    if !tools(test) || !require(test, &["openssl"]) {
+        return;
+    }
+    let (proposals, esp, _) = SUITES[0];
+    let mut lab = Lab::new(test, proposals, esp, false, Outer::Packet);
+    let pki = lab.dir.join("pki");
+    two_root_pki(&pki);
+    strongswan::openssl_expired(&pki, "ss-inter", "ss-old", "ss.lab");
+    let mut gw = lab.gw("gw-refuse", &cert_conf(&pki, false));
+    let cases: [(&[&str], &[&str], &str, &str); 3] = [
+        (
+            &["rootB.pem"],
+            &["ss-old.pem", "ss-inter.pem"],
+            "ss-old.key",
+            "certificate auth: refused peer 'ss.lab': end-entity certificate 'CN=ss.lab' expired on 2020-01-02",
+        ),
+        (
+            &["rootB.pem", "rootA.pem"],
+            &["ss-a.pem"],
+            "ss-a.key",
+            "certificate auth: refused peer 'ss.lab': 'CN=ss.lab A' was issued by 'CN=lab root A', which is neither a trusted CA ('CN=lab root B')",
+        ),
+        (
+            &["rootB.pem", "ss-noca.pem"],
+            &["ss-c.pem"],
+            "ss-c.key",
+            "certificate auth: refused peer 'ss.lab': intermediate certificate 2 of 2 'CN=ss not a CA' is not a CA (no basicConstraints CA:TRUE) but issued 'CN=ss.lab C'",
+        ),
+    ];
+    for (i, (cas, certs, key, reason)) in cases.into_iter().enumerate() {
+        strongswan::use_cert_chain(&lab.ss, &lab.dir, &pki, ss_side(cas, certs, key));
+        let out = swanctl_initiate(&lab.ss, &lab.dir, "lab", "net");
+        let charon = lab.charon_log();
+        let ctx = format!(
+            "case {i}\nswanctl: {out}\nours: {}\ncharon: {charon}",
+            gw.log()
+        );
+        assert!(!out.contains("initiate completed successfully"), "{ctx}");
+        assert_eq!(
+            charon
+                .matches("received AUTHENTICATION_FAILED notify error")
+                .count(),
+            i + 1,
+            "{ctx}"
+        );
+        assert!(gw.log().contains(reason), "expected {reason:?}\n{ctx}");
+    }
+    gw.stop();
+    lab.finish_capture_any();
+}
+
+/// `local.certs`/`local.keys`/`remote.cacerts` errors name the key, the file and what
+/// was expected (`--check`, no root).
+#[test]
+fn ipsec_gw_cert_config() {
+    let test = "ipsec_gw_cert_config";
+    if !require(test, &["openssl"]) {
+        return;
+    }
+    let dir = workdir(test);
+    let pki = dir.join("pki");
+    two_root_pki(&pki);
+    let p = pki.display().to_string();
+    std::fs::write(
+        pki.join("bad.pem"),
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let bad_chain = [
+        std::fs::read(pki.join("gw-b.pem")).unwrap(),
+        std::fs::read(pki.join("rootA.pem")).unwrap(),
+    ]
+    .concat();
+    std::fs::write(pki.join("gw-bad-chain.pem"), bad_chain).unwrap();
+    let good = cert_conf(&pki, false);
+    assert_eq!(
+        check_config(&dir, &good).0,
+        Some(0),
+        "{}",
+        check_config(&dir, &good).1
+    );
+    let cacerts = format!("remote.cacerts = [\"{p}/rootB.pem\"]");
+    assert_refused(
+        &dir,
+        [
+            (
+                good.replace(
+                    &cacerts,
+                    &format!("remote.cacerts = [\"{p}/rootB.pem\", \"{p}/nope.pem\"]"),
+                ),
+                &format!(
+                    "connections.lab.remote.cacerts[1]: expected a readable file, found {p}/nope.pem: No such file"
+                ) as &str,
+            ),
+            (
+                good.replace(&cacerts, &format!("remote.cacerts = [\"{p}/gw-a.pem\"]")),
+                "connections.lab.remote.cacerts[0]: expected CA certificate 1 ('CN=gw.lab A'): a CA (basicConstraints CA:TRUE)",
+            ),
+            (
+                good.replace(&cacerts, &format!("remote.cacerts = [\"{p}/rootB.key\"]")),
+                &format!(
+                    "connections.lab.remote.cacerts[0]: expected X.509 CA certificates in PEM (CERTIFICATE blocks), found {p}/rootB.key: no CERTIFICATE block"
+                ),
+            ),
+            (
+                good.replace(&cacerts, ""),
+                "connections.lab.remote.cacert: expected the path of the CA certificate",
+            ),
+            (
+                good.replace(&format!("{p}/gw-a.pem\""), &format!("{p}/bad.pem\"")),
+                &format!(
+                    "connections.lab.local.certs[0]: expected an X.509 certificate in PEM (then its intermediate CAs), found {p}/bad.pem: CERTIFICATE block 1: X.509 certificate"
+                ),
+            ),
+            (
+                good.replace("gw-b-chain.pem", "gw-bad-chain.pem"),
+                "connections.lab.local.certs[1]: expected certificate 2 ('CN=lab root A') to be the issuer of certificate 1 ('CN=gw.lab B', issued by 'CN=gw intermediate')",
+            ),
+            (
+                good.replace(&format!(", \"{p}/gw-b.key\""), ""),
+                &format!(
+                    "connections.lab.local.keys[0]: expected the private key of the certificate (the keys differ), found otherwise for {p}/gw-b-chain.pem"
+                ),
+            ),
+            (
+                good.replace("gw-a.key", "ss-a.key").replace(
+                    &format!(", \"{p}/gw-b.key\""),
+                    &format!(", \"{p}/gw-b.pem\""),
+                ),
+                "connections.lab.local.keys[1]: expected an unencrypted PKCS#8 \"PRIVATE KEY\" block",
+            ),
+            (
+                good.replace("gw-a.pem", "ss-a.pem")
+                    .replace("gw-a.key", "ss-a.key"),
+                "connections.lab.local.id: expected an identity named in local.certs[0]'s subjectAltName",
+            ),
+        ],
+    );
 }

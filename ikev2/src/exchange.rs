@@ -380,7 +380,33 @@ pub trait Signer {
     /// # Errors
     /// [`CryptoError`] when the signature cannot be made.
     fn sign(&self, octets: &[&[u8]], out: &mut [u8]) -> Result<usize, CryptoError>;
+    /// The `index`-th certificate (DER) sent after [`Signer::certificate`] in a
+    /// further CERT payload (X.509 Certificate - Signature), e.g. the intermediate
+    /// CAs from the end entity up (RFC 7296 section 3.6: "the first certificate
+    /// provided MUST contain the public key used to verify the AUTH field"); empty
+    /// ends the list. At most [`MAX_CHAIN`] are sent. Default: none.
+    fn intermediate(&self, index: usize) -> &[u8] {
+        let _ = index;
+        &[]
+    }
+    /// The signer to use instead of this one for a peer that sent a CERTREQ
+    /// (RFC 7296 section 3.7) of encoding X.509 Certificate - Signature whose
+    /// Certification Authority field is `authorities` (concatenated 20-byte SHA-1
+    /// hashes of trusted CAs' `SubjectPublicKeyInfo`), e.g. the key whose chain
+    /// ends at one of those CAs; `None` keeps this one. Asked once per IKE SA,
+    /// before our AUTH is made. Default: `None`.
+    fn select(&self, authorities: &[u8]) -> Option<&dyn Signer> {
+        let _ = authorities;
+        None
+    }
 }
+
+/// Most CERT payloads after the end-entity certificate that we send
+/// ([`Signer::intermediate`]).
+pub const MAX_CHAIN: usize = 4;
+/// Most CERT payloads of one peer message handed to [`Verifier::verify_chain`];
+/// further ones are ignored.
+pub const MAX_PEER_CERTS: usize = 8;
 
 /// Signature verification for certificate authentication, done by the caller,
 /// including the certificate path validation and the binding of the certificate to
@@ -397,6 +423,34 @@ pub trait Verifier {
         octets: &[&[u8]],
         signature: &[u8],
     ) -> bool;
+    /// [`Verifier::verify`] with all the peer's CERT payloads of the message, in
+    /// the order received (at most [`MAX_PEER_CERTS`]): the end-entity certificate
+    /// first, then e.g. intermediate CAs to build the path from. Default: `verify`
+    /// with the first one.
+    fn verify_chain(
+        &self,
+        peer: Identity<'_>,
+        certificates: &[&[u8]],
+        algorithm: &[u8],
+        octets: &[&[u8]],
+        signature: &[u8],
+    ) -> bool {
+        self.verify(
+            peer,
+            certificates.first().copied(),
+            algorithm,
+            octets,
+            signature,
+        )
+    }
+    /// The Certification Authority field of the CERTREQ we send (RFC 7296 section
+    /// 3.7, encoding X.509 Certificate - Signature): the concatenated 20-byte SHA-1
+    /// hashes of our trust anchors' `SubjectPublicKeyInfo`, sent in the responder's
+    /// IKE_SA_INIT response and the initiator's IKE_AUTH request; empty (the
+    /// default) sends no CERTREQ.
+    fn authorities(&self) -> &[u8] {
+        &[]
+    }
 }
 
 /// Certificate authentication for one SA: our signer and the peer's verifier.
@@ -1013,6 +1067,8 @@ struct InitPayloads<'a> {
     error: Option<NotifyType>,
     /// IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 section 2.3).
     fragmentation: bool,
+    /// The first CERTREQ of encoding X.509 Certificate - Signature (section 3.7).
+    certreq: Option<&'a [u8]>,
 }
 
 fn collect_init<'a>(p: &Packet<&'a [u8]>) -> Result<InitPayloads<'a>, ProtocolError> {
@@ -1024,6 +1080,9 @@ fn collect_init<'a>(p: &Packet<&'a [u8]>) -> Result<InitPayloads<'a>, ProtocolEr
             Payload::Sa(_) => out.sa = Some(raw.body),
             Payload::Ke(k) => out.ke = Some(k),
             Payload::Nonce(n) => out.nonce = Some(n),
+            Payload::CertReq(c) if c.encoding == CertEncoding::X509_SIGNATURE => {
+                out.certreq = out.certreq.or(Some(c.data));
+            }
             Payload::Notify(n) => match n.notify_type {
                 NotifyType::NAT_DETECTION_SOURCE_IP => out.nat_src = Some(n.data),
                 NotifyType::NAT_DETECTION_DESTINATION_IP => out.nat_dst = Some(n.data),
@@ -1277,6 +1336,8 @@ impl<'c> Responder<'c> {
             sa_new.frag_on.then_some(FRAGMENTATION_SUPPORTED),
             (self.cert.is_some() || self.options.signature_hash_algorithms)
                 .then_some(SIGNATURE_HASHES),
+            // Section 1.2: `HDR, SAr1, KEr, Nr, [CERTREQ]`.
+            self.cert.and_then(certreq),
         ]);
         let mut buf = [0u8; MAX_MESSAGE];
         let len = Repr {
@@ -1523,12 +1584,17 @@ impl<'c> IkeSa<'c> {
                     let (method, an) =
                         self.our_auth(false, id_body.get(..idn).unwrap_or_default(), &mut our)?;
                     // IDr, [CERT,] AUTH, EAP (section 2.16).
+                    let [c0, c1, c2, c3, c4] = self.our_certs();
                     let (inner, n) = compact([
                         Some(Payload::Idr(Id {
                             id_type: lid.id_type,
                             data: lid.data,
                         })),
-                        self.our_cert(),
+                        c0,
+                        c1,
+                        c2,
+                        c3,
+                        c4,
                         Some(Payload::Auth(Auth {
                             method,
                             data: our.get(..an).unwrap_or_default(),
@@ -1910,14 +1976,37 @@ impl<'c> IkeSa<'c> {
         ))
     }
 
-    /// Our CERT payload, with [`CertAuth`] and a certificate (section 3.6).
-    fn our_cert(&self) -> Option<Payload<'c>> {
-        let c = self.cert?;
+    /// Our CERT payloads, with [`CertAuth`] and a certificate (section 3.6): the
+    /// end-entity certificate, then [`Signer::intermediate`]s.
+    fn our_certs(&self) -> [Option<Payload<'c>>; 1 + MAX_CHAIN] {
+        let mut out = [None; 1 + MAX_CHAIN];
+        let Some(c) = self.cert else {
+            return out;
+        };
         let data = c.signer.certificate();
-        (!data.is_empty()).then_some(Payload::Cert(Cert {
-            encoding: CertEncoding::X509_SIGNATURE,
-            data,
-        }))
+        if data.is_empty() {
+            return out;
+        }
+        let chain = core::iter::once(data)
+            .chain((0..MAX_CHAIN).map(|i| c.signer.intermediate(i)))
+            .take_while(|d| !d.is_empty());
+        for (slot, data) in out.iter_mut().zip(chain) {
+            *slot = Some(Payload::Cert(Cert {
+                encoding: CertEncoding::X509_SIGNATURE,
+                data,
+            }));
+        }
+        out
+    }
+
+    /// Section 3.7: a CERTREQ from the peer lets the caller's [`Signer::select`]
+    /// pick the signer (and certificate) of our AUTH.
+    fn peer_requested(&mut self, authorities: Option<&[u8]>) {
+        if let (Some(c), Some(a)) = (self.cert, authorities)
+            && let Some(signer) = c.signer.select(a)
+        {
+            self.cert = Some(CertAuth { signer, ..c });
+        }
     }
 
     fn recv_keys(&self) -> (&[u8], &[u8]) {
@@ -2030,7 +2119,11 @@ impl<'c> IkeSa<'c> {
         } else {
             self.our_auth(true, id_body.get(..idn).unwrap_or_default(), &mut auth)?
         };
-        let cert = if eap { None } else { self.our_cert() };
+        let [c0, c1, c2, c3, c4] = if eap {
+            [None; 1 + MAX_CHAIN]
+        } else {
+            self.our_certs()
+        };
         self.child_spi = random(rng);
         let spi = self.child_spi;
         let mut ts = [[TransformRepr {
@@ -2063,13 +2156,18 @@ impl<'c> IkeSa<'c> {
         }
         let tsi = [self.cfg.ts_i];
         let tsr = [self.cfg.ts_r];
-        // IDi, [CERT,] AUTH, SAi2, TSi, TSr (section 1.2).
+        // IDi, [CERT,] [CERTREQ,] AUTH, SAi2, TSi, TSr (section 1.2).
         let (inner, n) = compact([
             Some(Payload::Idi(Id {
                 id_type: id.id_type,
                 data: id.data,
             })),
-            cert,
+            c0,
+            c1,
+            c2,
+            c3,
+            c4,
+            self.cert.and_then(certreq),
             (!eap).then_some(Payload::Auth(Auth {
                 method,
                 data: auth.get(..an).unwrap_or_default(),
@@ -2340,6 +2438,7 @@ impl<'c> IkeSa<'c> {
         self.msg2.set(p.as_bytes())?;
         self.nat_check(ip.nat_src, ip.nat_dst);
         self.frag_on = self.frag_len.is_some() && ip.fragmentation;
+        self.peer_requested(ip.certreq);
         self.derive(shared.get(..n).unwrap_or_default())?;
         zeroize::Zeroize::zeroize(&mut shared);
         self.send_auth(now, rng)
@@ -2373,7 +2472,8 @@ impl<'c> IkeSa<'c> {
     )]
     fn on_auth_response(&mut self, d: Inner<'_>) -> Result<(), ProtocolError> {
         let mut idr = None;
-        let mut cert = None;
+        let mut peer_certs: [&[u8]; MAX_PEER_CERTS] = [&[]; MAX_PEER_CERTS];
+        let mut nc = 0;
         let mut auth = None;
         let mut sa = None;
         let mut tsi = None;
@@ -2385,7 +2485,12 @@ impl<'c> IkeSa<'c> {
             match Payload::parse(&raw)? {
                 Payload::Eap(m) => eap = Some(m),
                 Payload::Idr(_) => idr = Some(raw.body),
-                Payload::Cert(c) => cert = cert.or(Some(c.data)),
+                Payload::Cert(c) => {
+                    if let Some(s) = peer_certs.get_mut(nc) {
+                        *s = c.data;
+                        nc += 1;
+                    }
+                }
                 Payload::Auth(a) => auth = Some(a),
                 Payload::Sa(_) => sa = Some(raw.body),
                 Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
@@ -2410,7 +2515,7 @@ impl<'c> IkeSa<'c> {
                         "first EAP response without IDr or AUTH",
                     )));
                 };
-                self.check_peer(idr, auth, cert)?;
+                self.check_peer(idr, auth, peer_certs.get(..nc).unwrap_or_default())?;
                 if let Some(e) = self.eap.as_mut() {
                     e.peer_id.set(idr)?;
                 }
@@ -2446,7 +2551,7 @@ impl<'c> IkeSa<'c> {
                 );
                 return Err(self.fail(e));
             };
-            self.check_peer(idr, auth, cert)?;
+            self.check_peer(idr, auth, peer_certs.get(..nc).unwrap_or_default())?;
         }
         self.established();
         // Section 1.2: a Child SA error leaves the IKE SA established.
@@ -2475,7 +2580,7 @@ impl<'c> IkeSa<'c> {
         &mut self,
         id_body: &[u8],
         auth: Auth<'_>,
-        cert: Option<&[u8]>,
+        certs: &[&[u8]],
     ) -> Result<(), ProtocolError> {
         if let Some(want) = self.cfg.remote_id {
             let mut b = [0u8; 260];
@@ -2500,9 +2605,9 @@ impl<'c> IkeSa<'c> {
                     let (msg, nonce) = self.real_message_nonce(peer_is_initiator);
                     let mut maced = [0u8; 64];
                     let mn = self.maced_id(peer_is_initiator, id_body, &mut maced)?;
-                    c.verifier.verify(
+                    c.verifier.verify_chain(
                         peer,
-                        cert,
+                        certs,
                         alg,
                         &[msg, nonce, maced.get(..mn).unwrap_or_default()],
                         sig,
@@ -3274,7 +3379,9 @@ impl<'c> IkeSa<'c> {
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
         let mut idi = None;
-        let mut cert = None;
+        let mut peer_certs: [&[u8]; MAX_PEER_CERTS] = [&[]; MAX_PEER_CERTS];
+        let mut nc = 0;
+        let mut certreq = None;
         let mut auth = None;
         let mut sa = None;
         let mut tsi = None;
@@ -3286,7 +3393,15 @@ impl<'c> IkeSa<'c> {
             match Payload::parse(&raw)? {
                 Payload::Eap(m) => eap = Some(m),
                 Payload::Idi(_) => idi = Some(raw.body),
-                Payload::Cert(c) => cert = cert.or(Some(c.data)),
+                Payload::Cert(c) => {
+                    if let Some(s) = peer_certs.get_mut(nc) {
+                        *s = c.data;
+                        nc += 1;
+                    }
+                }
+                Payload::CertReq(c) if c.encoding == CertEncoding::X509_SIGNATURE => {
+                    certreq = certreq.or(Some(c.data));
+                }
                 Payload::Auth(a) => auth = Some(a),
                 Payload::Sa(_) => sa = Some(raw.body),
                 Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
@@ -3365,7 +3480,17 @@ impl<'c> IkeSa<'c> {
                     method: AuthMethod::SHARED_KEY_MIC,
                     data: a.get(..an).unwrap_or_default(),
                 });
-                return self.auth_response_tail(id, None, None, authp, sa, tsi, tsr, cp, rng);
+                return self.auth_response_tail(
+                    id,
+                    None,
+                    [None; 1 + MAX_CHAIN],
+                    authp,
+                    sa,
+                    tsi,
+                    tsr,
+                    cp,
+                    rng,
+                );
             }
             (Some(EapStage::Start) | None, _, _) => {}
             _ => {
@@ -3380,7 +3505,7 @@ impl<'c> IkeSa<'c> {
             ));
         };
         self.expected_request_id = id.wrapping_add(1);
-        if let Err(e) = self.check_peer(idi, auth, cert) {
+        if let Err(e) = self.check_peer(idi, auth, peer_certs.get(..nc).unwrap_or_default()) {
             // Section 2.21.2: answer AUTHENTICATION_FAILED, then forget the SA.
             let n = [Payload::Notify(Notify {
                 protocol: ProtocolId::NONE,
@@ -3391,6 +3516,7 @@ impl<'c> IkeSa<'c> {
             self.seal_out(ExchangeType::IKE_AUTH, true, id, &n, rng)?;
             return Err(e);
         }
+        self.peer_requested(certreq);
         // Our AUTH over RealMessage2 | Ni | prf(SK_pr, IDr').
         let lid = self.cfg.local_id;
         let mut id_body = [0u8; 260];
@@ -3398,7 +3524,7 @@ impl<'c> IkeSa<'c> {
         let mut our_auth = [0u8; AUTH_BUF];
         let (method, an) =
             self.our_auth(false, id_body.get(..idn).unwrap_or_default(), &mut our_auth)?;
-        let certp = self.our_cert();
+        let certp = self.our_certs();
         let idr = Payload::Idr(Id {
             id_type: lid.id_type,
             data: lid.data,
@@ -3422,7 +3548,7 @@ impl<'c> IkeSa<'c> {
         &mut self,
         id: u32,
         idr: Option<Payload<'_>>,
-        certp: Option<Payload<'_>>,
+        certp: [Option<Payload<'_>>; 1 + MAX_CHAIN],
         authp: Payload<'_>,
         sa: Option<&[u8]>,
         tsi: Option<TrafficSelector>,
@@ -3430,6 +3556,7 @@ impl<'c> IkeSa<'c> {
         cp_request: bool,
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
+        let [c0, c1, c2, c3, c4] = certp;
         self.established();
         // Child SA: proposal and selectors (section 2.9 narrowing).
         let child = sa
@@ -3493,7 +3620,11 @@ impl<'c> IkeSa<'c> {
                 // IDr, [CERT,] AUTH, SAr2, TSi, TSr, [CP(CFG_REPLY)] (sections 1.2, 2.19).
                 let (inner, count) = compact([
                     idr,
-                    certp,
+                    c0,
+                    c1,
+                    c2,
+                    c3,
+                    c4,
                     Some(authp),
                     Some(Payload::Sa(Sa {
                         proposals: ProposalList::List(&props),
@@ -3526,7 +3657,11 @@ impl<'c> IkeSa<'c> {
                 };
                 let (inner, count) = compact([
                     idr,
-                    certp,
+                    c0,
+                    c1,
+                    c2,
+                    c3,
+                    c4,
                     Some(authp),
                     Some(Payload::Notify(Notify {
                         protocol: ProtocolId::NONE,
@@ -3686,6 +3821,15 @@ impl<'x> Inner<'x> {
 }
 
 /// The present payloads of `items`, in order, and their count.
+/// Our CERTREQ (section 3.7), when the verifier names trust anchors.
+fn certreq(c: CertAuth<'_>) -> Option<Payload<'_>> {
+    let data = c.verifier.authorities();
+    (!data.is_empty()).then_some(Payload::CertReq(Cert {
+        encoding: CertEncoding::X509_SIGNATURE,
+        data,
+    }))
+}
+
 fn compact<const N: usize>(items: [Option<Payload<'_>>; N]) -> ([Payload<'_>; N], usize) {
     let mut out = [Payload::Nonce(&[]); N];
     let mut n = 0;

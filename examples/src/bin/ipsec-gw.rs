@@ -45,7 +45,7 @@ use bng_dataplane::backend::afpacket::stop_flag;
 use bng_esp::natt::{self, Payload as NattPayload};
 use bng_esp::sa::UdpEncap;
 use bng_esp::wire::NextHeader;
-use bng_examples::ipsec::cert::{CaVerifier, KeySigner};
+use bng_examples::ipsec::cert::{CaVerifier, SignerSet};
 use bng_examples::ipsec::config::{self, GwConfig, OuterMode, StartAction};
 use bng_examples::ipsec::esp::{Flow, InstallParams, Sas, ip_len, selector_matches, ts_text};
 use bng_examples::ipsec::outer::{IKE_PORT, NATT_PORT, Outer};
@@ -174,15 +174,13 @@ fn run(g: &GwConfig, args: &Args) -> Result<(), String> {
     let local_ip = first.local;
     // Certificate authentication (RFC 7427): each such connection's signer and
     // verifier (the files were checked with the configuration).
-    let certs: Vec<Option<(KeySigner, CaVerifier)>> = g
+    let certs: Vec<Option<(SignerSet, CaVerifier)>> = g
         .conns
         .iter()
         .map(|c| {
             c.cert
                 .as_ref()
-                .map(|f| {
-                    Ok::<_, String>((KeySigner::new(&f.key, &f.cert)?, CaVerifier::new(&f.ca)?))
-                })
+                .map(bng_examples::ipsec::config::CertFiles::build)
                 .transpose()
                 .map_err(|e| format!("connection {}: {e}", c.name))
         })

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use bng_ikev2::exchange::{ChildSuite, IkeSuite};
@@ -112,8 +112,11 @@ struct RawEnd {
     auth: Option<String>,
     id: Option<String>,
     cert: Option<String>,
+    certs: Option<Vec<String>>,
     key: Option<String>,
+    keys: Option<Vec<String>>,
     cacert: Option<String>,
+    cacerts: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,20 +284,56 @@ pub struct Child {
 /// checked at load.
 #[derive(Clone, PartialEq, Eq)]
 pub struct CertFiles {
-    /// Our certificate (`local.cert`), DER.
-    pub cert: Vec<u8>,
-    /// Our PKCS#8 private key (`local.key`), DER.
+    /// Our certificates in order of preference (`local.cert`, then `local.certs`);
+    /// the first is sent unless the peer's CERTREQ asks for another's CA.
+    pub ours: Vec<OwnCert>,
+    /// The trusted CA certificates (`remote.cacert`, then `remote.cacerts`; every
+    /// certificate of each file), DER.
+    pub cas: Vec<Vec<u8>>,
+}
+
+/// One of our certificates with its chain and key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OwnCert {
+    /// The certificates of one `local.cert(s)` file, DER: the end entity first, then
+    /// its intermediate CAs (and optionally the root), each the issuer of the one
+    /// before.
+    pub chain: Vec<Vec<u8>>,
+    /// The PKCS#8 private key (DER) of `local.key(s)` that matches the end entity.
     pub key: Vec<u8>,
-    /// The CA certificate the peer's must be issued by (`remote.cacert`), DER.
-    pub ca: Vec<u8>,
+    /// The file it came from.
+    pub file: PathBuf,
 }
 
 impl fmt::Debug for CertFiles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let files: Vec<_> = self.ours.iter().map(|o| (&o.file, o.chain.len())).collect();
         f.debug_struct("CertFiles")
-            .field("cert", &self.cert.len())
-            .field("ca", &self.ca.len())
+            .field("ours", &files)
+            .field("cas", &self.cas.len())
             .finish_non_exhaustive()
+    }
+}
+
+impl CertFiles {
+    /// The signers (one per certificate, in order) and the verifier of the
+    /// connection.
+    ///
+    /// # Errors
+    /// What does not fit (checked at load already).
+    pub fn build(&self) -> Result<(super::cert::SignerSet, super::cert::CaVerifier), String> {
+        let signers = self
+            .ours
+            .iter()
+            .map(|o| {
+                super::cert::KeySigner::with_chain(&o.key, &o.chain, &self.cas)
+                    .map_err(|e| format!("{}: expected {e}", o.file.display()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((
+            super::cert::SignerSet::new(signers)?,
+            super::cert::CaVerifier::with_anchors(&self.cas)?,
+        ))
     }
 }
 
@@ -758,9 +797,25 @@ fn psk(
     Ok(psk)
 }
 
-/// Reads and checks `local.cert`, `local.key` and `remote.cacert` (relative to
-/// `base`): the key is the certificate's, the CA certificate verifies, and our
-/// identity `id` is in our certificate.
+/// The paths of the single key `one` and the list key `many` (in that order) with
+/// their key names, e.g. `local.certs[1]`.
+fn paths<'a>(
+    one: (&str, Option<&'a String>),
+    many: (&str, Option<&'a Vec<String>>),
+) -> Vec<(String, &'a String)> {
+    let mut out: Vec<(String, &String)> =
+        one.1.map(|p| (one.0.to_owned(), p)).into_iter().collect();
+    for (i, p) in many.1.into_iter().flatten().enumerate() {
+        out.push((format!("{}[{i}]", many.0), p));
+    }
+    out
+}
+
+/// Reads and checks `local.cert(s)`, `local.key(s)` and `remote.cacert(s)` (relative
+/// to `base`): each certificate file is a chain (end entity first, each next one its
+/// issuer and a CA), each has a matching key, the CA certificates are CAs, and our
+/// identity `id` is in every certificate of ours.
+#[allow(clippy::too_many_lines, reason = "one key after the other")]
 fn cert_files(
     k: &dyn Fn(&str) -> String,
     local: &RawEnd,
@@ -768,62 +823,169 @@ fn cert_files(
     base: &Path,
     id: Option<&Id>,
 ) -> Result<(CertFiles, Id), ConfigError> {
-    let read = |key: &str, v: Option<&String>, what: &str| -> Result<Vec<u8>, ConfigError> {
-        let Some(f) = v else {
-            return Err(err(
-                &k(key),
-                &format!("the path of {what} (PEM) with auth = \"pubkey\""),
-                "nothing",
-            ));
-        };
+    let read = |key: &str, f: &String| -> Result<(PathBuf, Vec<u8>), ConfigError> {
         let path = base.join(f);
-        std::fs::read(&path).map_err(|e| {
+        let b = std::fs::read(&path).map_err(|e| {
             err(
                 &k(key),
                 "a readable file",
                 format!("{}: {e}", path.display()),
             )
-        })
+        })?;
+        Ok((path, b))
     };
-    let cert_pem = read("local.cert", local.cert.as_ref(), "our certificate")?;
-    let cert = super::cert::certificate_der(&cert_pem)
-        .map_err(|e| err(&k("local.cert"), "an X.509 certificate in PEM", e))?;
-    let key_pem = read("local.key", local.key.as_ref(), "our private key")?;
-    let key = super::cert::private_key_der(&key_pem)
-        .map_err(|e| err(&k("local.key"), &e, "no such block"))?;
-    super::cert::KeySigner::new(&key, &cert).map_err(|e| err(&k("local.key"), &e, "otherwise"))?;
-    let ca_pem = read(
-        "remote.cacert",
-        remote.cacert.as_ref(),
-        "the CA certificate",
-    )?;
-    let ca = super::cert::certificate_der(&ca_pem)
-        .map_err(|e| err(&k("remote.cacert"), "an X.509 certificate in PEM", e))?;
-    super::cert::CaVerifier::new(&ca).map_err(|e| err(&k("remote.cacert"), &e, "otherwise"))?;
-    let parsed = x509_cert::Certificate::from_der(&cert)
-        .map_err(|e| err(&k("local.cert"), "an X.509 certificate", e))?;
-    // No local.id: the certificate's subject as an ID_DER_ASN1_DN (strongSwan's default).
-    let Some(id) = id else {
-        let dn = x509_cert::der::Encode::to_der(&parsed.tbs_certificate.subject)
-            .map_err(|e| err(&k("local.cert"), "a certificate with a subject", e))?;
-        let id = Id {
+    let none = |key: &str, what: &str| {
+        err(
+            &k(key),
+            &format!("the path of {what} (PEM) with auth = \"pubkey\""),
+            "nothing",
+        )
+    };
+    // Trust anchors first: our chains may end at one of them (CERTREQ matching).
+    let ca_paths = paths(
+        ("remote.cacert", remote.cacert.as_ref()),
+        ("remote.cacerts", remote.cacerts.as_ref()),
+    );
+    if ca_paths.is_empty() {
+        return Err(none(
+            "remote.cacert",
+            "the CA certificate (remote.cacert, or a list remote.cacerts)",
+        ));
+    }
+    let mut cas = Vec::new();
+    for (key, f) in &ca_paths {
+        let (path, pem) = read(key, f)?;
+        let found = super::cert::certificates_der(&pem).map_err(|e| {
+            err(
+                &k(key),
+                "X.509 CA certificates in PEM (CERTIFICATE blocks)",
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        super::cert::CaVerifier::with_anchors(&found)
+            .map_err(|e| err(&k(key), &e, format!("otherwise in {}", path.display())))?;
+        cas.extend(found);
+    }
+    let key_paths = paths(
+        ("local.key", local.key.as_ref()),
+        ("local.keys", local.keys.as_ref()),
+    );
+    if key_paths.is_empty() {
+        return Err(none(
+            "local.key",
+            "our private key (local.key, or a list local.keys)",
+        ));
+    }
+    let mut keys = Vec::new();
+    for (key, f) in &key_paths {
+        let (path, pem) = read(key, f)?;
+        let der = super::cert::private_key_der(&pem)
+            .map_err(|e| err(&k(key), &e, format!("no such block in {}", path.display())))?;
+        keys.push((key.clone(), der));
+    }
+    let cert_paths = paths(
+        ("local.cert", local.cert.as_ref()),
+        ("local.certs", local.certs.as_ref()),
+    );
+    if cert_paths.is_empty() {
+        return Err(none(
+            "local.cert",
+            "our certificate (local.cert, or a list local.certs)",
+        ));
+    }
+    let mut ours = Vec::new();
+    for (key, f) in &cert_paths {
+        let (path, pem) = read(key, f)?;
+        let chain = super::cert::certificates_der(&pem).map_err(|e| {
+            err(
+                &k(key),
+                "an X.509 certificate in PEM (then its intermediate CAs)",
+                format!("{}: {e}", path.display()),
+            )
+        })?;
+        let leaf = chain.first().map_or(&[][..], Vec::as_slice);
+        // The key of this certificate among local.key(s).
+        let mut mismatch = None;
+        let mut found = None;
+        for (kname, kder) in &keys {
+            match super::cert::KeySigner::new(kder, leaf) {
+                Ok(_) => {
+                    found = Some(kder.clone());
+                    break;
+                }
+                Err(e) => mismatch = Some((kname.clone(), e)),
+            }
+        }
+        let Some(key_der) = found else {
+            let (kname, e) = mismatch.unwrap_or_default();
+            return Err(if keys.len() == 1 {
+                err(&k(&kname), &e, format!("otherwise for {}", path.display()))
+            } else {
+                err(
+                    &k("local.keys"),
+                    "the private key of each certificate",
+                    format!("none for {key} ({})", path.display()),
+                )
+            });
+        };
+        super::cert::KeySigner::with_chain(&key_der, &chain, &cas)
+            .map_err(|e| err(&k(key), &e, format!("otherwise in {}", path.display())))?;
+        ours.push(OwnCert {
+            chain,
+            key: key_der,
+            file: path,
+        });
+    }
+    let parsed = ours
+        .iter()
+        .zip(&cert_paths)
+        .map(|(o, (key, _))| {
+            let leaf = o.chain.first().map_or(&[][..], Vec::as_slice);
+            x509_cert::Certificate::from_der(leaf)
+                .map(|c| (key.clone(), c))
+                .map_err(|e| err(&k(key), "an X.509 certificate", e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // No local.id: the first certificate's subject as an ID_DER_ASN1_DN (strongSwan's
+    // default).
+    let id = if let Some(id) = id {
+        id.clone()
+    } else {
+        let first = parsed.first().map(|(_, c)| c);
+        let dn = first
+            .map(|c| x509_cert::der::Encode::to_der(&c.tbs_certificate.subject))
+            .transpose()
+            .map_err(|e| err(&k("local.cert"), "a certificate with a subject", e))?
+            .unwrap_or_default();
+        Id {
             id_type: IdType::DER_ASN1_DN,
             data: dn,
-        };
-        return Ok((CertFiles { cert, key, ca }, id));
+        }
     };
     let ident = bng_ikev2::exchange::Identity {
         id_type: id.id_type,
         data: &id.data,
     };
-    if !super::cert::binds(&parsed, ident) {
-        return Err(err(
-            &k("local.id"),
-            "an identity named in local.cert's subjectAltName (dNSName for a name, rfc822Name for user@domain, iPAddress)",
-            format!("{:?}", String::from_utf8_lossy(&id.data)),
-        ));
+    for (key, c) in &parsed {
+        if !super::cert::binds(c, ident) {
+            let what = if id.id_type == IdType::DER_ASN1_DN {
+                format!(
+                    "the subject of every certificate (no local.id: the first one's); {key} has '{}'",
+                    super::cert::subject(c)
+                )
+            } else {
+                format!(
+                    "an identity named in {key}'s subjectAltName (dNSName for a name, rfc822Name for user@domain, iPAddress)"
+                )
+            };
+            return Err(err(
+                &k("local.id"),
+                &what,
+                format!("{:?}", String::from_utf8_lossy(&id.data)),
+            ));
+        }
     }
-    Ok((CertFiles { cert, key, ca }, id.clone()))
+    Ok((CertFiles { ours, cas }, id))
 }
 
 /// Reads and checks one connection table (`base`: where `psk_file` is relative to).

@@ -329,3 +329,169 @@ pub fn use_certificates(ns: &Netns, dir: &Path, pki: &Path, name: &str, peer: &s
         "{out}"
     );
 }
+
+/// Makes `name.pem` and its PKCS#8 key `name.key` (ECDSA P-256, two days) in `dir`
+/// with the subject `CN=cn`: self-signed without `issuer`, else issued by
+/// `issuer.pem`/`issuer.key`; `exts` are `-addext` values (e.g.
+/// `basicConstraints=critical,CA:TRUE`, `subjectAltName=DNS:gw.lab`).
+pub fn openssl_issue(dir: &Path, issuer: Option<&str>, name: &str, cn: &str, exts: &[&str]) {
+    let (cert, key, subj) = (
+        format!("{name}.pem"),
+        format!("{name}.key"),
+        format!("/CN={cn}"),
+    );
+    let (ca, ca_key) = issuer.map_or((String::new(), String::new()), |i| {
+        (format!("{i}.pem"), format!("{i}.key"))
+    });
+    let mut args = vec![
+        "req",
+        "-x509",
+        "-nodes",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-keyout",
+        &key,
+        "-out",
+        &cert,
+        "-days",
+        "2",
+        "-subj",
+        &subj,
+    ];
+    if issuer.is_some() {
+        args.extend_from_slice(&["-CA", &ca, "-CAkey", &ca_key]);
+    }
+    for e in exts {
+        args.extend_from_slice(&["-addext", e]);
+    }
+    openssl(dir, &args);
+}
+
+/// Makes `name.pem`/`name.key` as [`openssl_issue`] for the DNS name `cn`
+/// (subjectAltName, CA:FALSE) issued by `issuer`, but valid only on 1 and 2 January
+/// 2020 (expired), through `openssl ca` (`req -x509` cannot backdate).
+pub fn openssl_expired(dir: &Path, issuer: &str, name: &str, cn: &str) {
+    let conf = format!(
+        "[ca]\ndefault_ca = lab\n[lab]\ndatabase = {name}.index\nnew_certs_dir = .\nserial = {name}.serial\ndefault_md = sha256\npolicy = any\ncopy_extensions = copy\n[any]\ncommonName = supplied\n"
+    );
+    std::fs::write(dir.join(format!("{name}.cnf")), conf).unwrap();
+    std::fs::write(dir.join(format!("{name}.index")), "").unwrap();
+    std::fs::write(dir.join(format!("{name}.serial")), "01\n").unwrap();
+    let (key, csr, subj, san) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("/CN={cn}"),
+        format!("subjectAltName=DNS:{cn}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &subj,
+            "-addext",
+            &san,
+            "-addext",
+            "basicConstraints=critical,CA:FALSE",
+        ],
+    );
+    let (conf_file, ca, ca_key, out) = (
+        format!("{name}.cnf"),
+        format!("{issuer}.pem"),
+        format!("{issuer}.key"),
+        format!("{name}.pem"),
+    );
+    openssl(
+        dir,
+        &[
+            "ca",
+            "-config",
+            &conf_file,
+            "-batch",
+            "-notext",
+            "-startdate",
+            "20200101000000Z",
+            "-enddate",
+            "20200102000000Z",
+            "-keyfile",
+            &ca_key,
+            "-cert",
+            &ca,
+            "-in",
+            &csr,
+            "-out",
+            &out,
+        ],
+    );
+}
+
+/// strongSwan's side of a certificate test ([`use_cert_chain`]).
+#[derive(Debug, Clone, Copy)]
+pub struct CertSide<'a> {
+    /// Trust anchors (files of `pki`, into `x509ca/`), also `remote.cacerts`.
+    pub cas: &'a [&'a str],
+    /// Our certificate and, after it, intermediates (files of `pki`, into `x509/`).
+    pub certs: &'a [&'a str],
+    /// The private key (file of `pki`, into `private/`).
+    pub key: &'a str,
+    /// Our identity (a DNS name in our certificate).
+    pub id: &'a str,
+    /// The identity of the peer.
+    pub peer: &'a str,
+    /// `send_cert` (`ifasked`, strongSwan's default, sends it only after a CERTREQ).
+    pub send_cert: &'a str,
+}
+
+/// As [`use_certificates`] with intermediate CAs and several trust anchors: the
+/// charon of `dir` gets `side`'s files from `pki` (its credential directories emptied
+/// first) and the connection `lab` `auth = pubkey` with them; then reloads. Returns
+/// swanctl's output.
+pub fn use_cert_chain(ns: &Netns, dir: &Path, pki: &Path, side: CertSide<'_>) -> String {
+    let sw = dir.join("swanctl");
+    for sub in ["x509ca", "x509", "private"] {
+        let _ = std::fs::remove_dir_all(sw.join(sub));
+        std::fs::create_dir_all(sw.join(sub)).unwrap();
+    }
+    let copy = |f: &str, sub: &str| std::fs::copy(pki.join(f), sw.join(sub).join(f)).unwrap();
+    for f in side.cas {
+        copy(f, "x509ca");
+    }
+    for f in side.certs {
+        copy(f, "x509");
+    }
+    copy(side.key, "private");
+    let file = sw.join("swanctl.conf");
+    let conf = std::fs::read_to_string(&file).unwrap();
+    let (lab, rest) = conf.split_once("  rw {").unwrap();
+    // The `lab` connection's local/remote blocks, whatever they hold now.
+    let start = lab
+        .find("    send_cert")
+        .or_else(|| lab.find("    local {"))
+        .unwrap();
+    let end = lab.find("    children {").unwrap();
+    let cert = side.certs.first().unwrap();
+    let blocks = format!(
+        "    send_cert = {send}\n    local {{\n      auth = pubkey\n      certs = {cert}\n      id = {id}\n    }}\n    remote {{\n      auth = pubkey\n      id = {peer}\n      cacerts = {cas}\n    }}\n",
+        send = side.send_cert,
+        id = side.id,
+        peer = side.peer,
+        cas = side.cas.join(","),
+    );
+    let lab = format!("{}{blocks}{}", &lab[..start], &lab[end..]);
+    std::fs::write(&file, format!("{lab}  rw {{{rest}")).unwrap();
+    let out = swanctl_in(ns, dir, &["--load-all", "--noprompt", "--clear"]);
+    assert!(out.contains("loaded connection 'lab'"), "{out}");
+    out
+}
