@@ -460,6 +460,32 @@ impl PppoeSide<'_> {
     }
 }
 
+/// The lab's `n` subscribers' credentials: `sub<i>@lab` / `pw<i>` (the users file both
+/// the in-memory lab and `--netns` give bng).
+pub(crate) fn lab_users(n: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            (
+                format!("sub{i}@lab").into_bytes(),
+                format!("pw{i}").into_bytes(),
+            )
+        })
+        .collect()
+}
+
+/// PPP client configurations for `users`, borrowing their credentials.
+pub(crate) fn client_configs(users: &[(Vec<u8>, Vec<u8>)]) -> Vec<PppConfig<'_>> {
+    users
+        .iter()
+        .map(|(u, p)| {
+            PppConfig::client(Credentials {
+                user: u,
+                password: p,
+            })
+        })
+        .collect()
+}
+
 fn sub_mac(i: usize) -> Mac {
     let b = (i as u32).to_be_bytes();
     [0x02, 0x5b, b[0], b[1], b[2], b[3]]
@@ -501,23 +527,8 @@ pub fn run(opt: &Options, progress: Progress<'_>) -> Report {
     let n = opt.subscribers;
     let m = opt.ipoe;
     // The embedded default: a local users file and a local pool.
-    let users: Vec<(Vec<u8>, Vec<u8>)> = (0..n)
-        .map(|i| {
-            (
-                format!("sub{i}@lab").into_bytes(),
-                format!("pw{i}").into_bytes(),
-            )
-        })
-        .collect();
-    let host_cfgs: Vec<PppConfig<'_>> = users
-        .iter()
-        .map(|(u, p)| {
-            PppConfig::client(Credentials {
-                user: u,
-                password: p,
-            })
-        })
-        .collect();
+    let users = lab_users(n);
+    let host_cfgs = client_configs(&users);
     let server_cfg = PppConfig::server(AuthProto::ChapMd5, b"bng-lab", [100, 64, 0, 1]);
     let mut rng = opt.seed;
     // the embedded default of `bng` (no RADIUS, no interim accounting, no QoS)

@@ -40,7 +40,7 @@ use bng_dhcp::v4::client::{Client, ClientAction, ClientConfig, ClientDestination
 use bng_pppoe::client::{
     Action as DiscAction, Client as DiscClient, ClientConfig as DiscConfig, Event as DiscEvent,
 };
-use bng_pppoe::ppp::session::{Config as PppConfig, Credentials, Event as PppEvent, Session};
+use bng_pppoe::ppp::session::{Config as PppConfig, Event as PppEvent, Session};
 use bng_testkit::netns::{Netns, Peer, veth, wait_for};
 
 use crate::lab::{Load, Progress, Report, Status};
@@ -104,6 +104,20 @@ pub fn check_root() -> Result<(), String> {
                 .into(),
         )
     }
+}
+
+/// Datagram `k` of the load phase from subscriber `i` (MAC `src_mac`, address `src`) to
+/// the echo server, as an Ethernet frame to `dst_mac`; its port tells the subscribers apart.
+fn load_frame(src_mac: [u8; 6], dst_mac: [u8; 6], src: Ipv4Addr, i: usize, k: usize) -> Vec<u8> {
+    Udp4 {
+        src_mac,
+        dst_mac,
+        src,
+        dst: SERVER,
+        src_port: 20_000 + (i % 40_000) as u16,
+        dst_port: ECHO_PORT,
+    }
+    .frame(&(k as u32).to_be_bytes())
 }
 
 fn config(dir: &Path, backend: &str, n: usize, m: usize) -> PathBuf {
@@ -364,23 +378,8 @@ pub fn run(opt: &NetnsOptions, progress: Progress<'_>) -> Result<Report, String>
         .map_err(|e| format!("AF_PACKET on sub0: {e}"))?;
 
     // ---- phase 0: PPPoE subscribers (discovery, LCP, CHAP-MD5, IPCP) ----
-    let creds: Vec<(Vec<u8>, Vec<u8>)> = (0..m)
-        .map(|i| {
-            (
-                format!("sub{i}@lab").into_bytes(),
-                format!("pw{i}").into_bytes(),
-            )
-        })
-        .collect();
-    let ppp_cfgs: Vec<PppConfig<'_>> = creds
-        .iter()
-        .map(|(u, p)| {
-            PppConfig::client(Credentials {
-                user: u,
-                password: p,
-            })
-        })
-        .collect();
+    let creds = crate::lab::lab_users(m);
+    let ppp_cfgs = crate::lab::client_configs(&creds);
     let mut psubs: Vec<PppSub<'_>> = (0..m)
         .map(|i| {
             Ok(PppSub {
@@ -487,15 +486,7 @@ pub fn run(opt: &NetnsOptions, progress: Progress<'_>) -> Result<Report, String>
     for (i, s) in subs.iter().enumerate() {
         let Some(a) = s.addr else { continue };
         for k in 0..opt.packets {
-            let f = Udp4 {
-                src_mac: s.mac,
-                dst_mac: bng_mac,
-                src: a,
-                dst: SERVER,
-                src_port: 20_000 + (i % 40_000) as u16,
-                dst_port: ECHO_PORT,
-            }
-            .frame(&(k as u32).to_be_bytes());
+            let f = load_frame(s.mac, bng_mac, a, i, k);
             if sock.send(&f).is_ok() {
                 sent += 1;
             }
@@ -519,15 +510,7 @@ pub fn run(opt: &NetnsOptions, progress: Progress<'_>) -> Result<Report, String>
     for (i, s) in psubs.iter().enumerate() {
         let Some(a) = s.addr else { continue };
         for k in 0..opt.packets {
-            let ip = Udp4 {
-                src_mac: s.mac,
-                dst_mac: ac_mac,
-                src: a,
-                dst: SERVER,
-                src_port: 20_000 + (i % 40_000) as u16,
-                dst_port: ECHO_PORT,
-            }
-            .frame(&(k as u32).to_be_bytes());
+            let ip = load_frame(s.mac, ac_mac, a, i, k);
             let mut ppp = vec![0x00, 0x21];
             ppp.extend_from_slice(&ip[14..]);
             if sock.send(&eth_session(ac_mac, s.mac, s.sid, &ppp)).is_ok() {
