@@ -174,6 +174,10 @@ fn server_saw_pool_address(file: &Path) -> usize {
     common::bng::count(file, &format!("icmp.type == 8 && ip.src == {NAT_ADDR}"))
 }
 
+/// Dual stack: besides IPv4 through NAT44, pppd runs IPv6CP (`+ipv6`), bng advertises
+/// a /64 from `pppoe.ra_pool` on the PPP link, the VM kernel forms a SLAAC address and
+/// pings the server's IPv6 address through bng (routed, no NAT); at shutdown bng sends a
+/// Router Advertisement with router lifetime 0.
 #[test]
 fn bng_pppoe_local_pap() {
     local("bng_pppoe_local_pap", "bnglp", "pap", "afpacket");
@@ -194,27 +198,38 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     let Some(image) = vm::image(test) else { return };
     let dir = workdir(test);
     let lab = lab(tag, &dir);
-    let cfg = config(&dir, "local", ppp_auth, backend_cfg, "");
+    // dual stack on the AF_PACKET run (its TAP capture shows the PPP link)
+    let v6 = backend_cfg == "afpacket";
+    let cfg = config(
+        &dir,
+        "local",
+        ppp_auth,
+        backend_cfg,
+        if v6 { V6_POOLS } else { "" },
+    );
+    if v6 {
+        dual_stack(&lab, &cfg);
+    }
     let mut bng = common::bng::start(&lab.ns, &cfg, &dir, &[]);
     let t0 = Instant::now();
-    let run = image.boot(
-        &lab.ns,
-        "tap0",
-        &[
-            ("scenario", "pppoe"),
-            ("expect", "ip"),
-            ("ping", "1"),
-            ("ping_to", SERVER),
-            ("hold", "1"),
-            ("timeout", "90"),
-            ("user", "bob"),
-            ("password", "bobpw"),
-        ],
-        &dir,
-    );
+    let mut params = vec![
+        ("scenario", "pppoe"),
+        ("expect", "ip"),
+        ("ping", "1"),
+        ("ping_to", SERVER),
+        ("hold", "1"),
+        ("timeout", "90"),
+        ("user", "bob"),
+        ("password", "bobpw"),
+    ];
+    if v6 {
+        params.extend([("pppdopts", "+ipv6"), ("ping6_to", SERVER6)]);
+    }
+    let run = image.boot(&lab.ns, "tap0", &params, &dir);
     let up = wait_vm(&run, 150, "ipcp");
     let setup = t0.elapsed();
     let pinged = up && wait_vm(&run, 30, "pingto");
+    let pinged6 = !v6 || (up && wait_vm(&run, 40, "ping6"));
     let m = metrics(&lab.ns);
     // graceful shutdown: bng ends the session (LCP Terminate-Request + PADT)
     bng.stop();
@@ -230,6 +245,10 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     assert!(
         pinged,
         "{test}: ping through NAT44 failed.\n{console}\n{log}"
+    );
+    assert!(
+        pinged6,
+        "{test}: IPv6 (SLAAC on ppp0, ping6 to {SERVER6}) failed.\n{console}\n{log}"
     );
     assert!(
         report.passed("terminated"),
@@ -252,9 +271,40 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     let up_file = lab.up_cap.finish();
     let seen = server_saw_pool_address(&up_file);
     assert!(seen >= 1, "the server saw no echo request from {NAT_ADDR}");
-    let d = assert_clean_capture(&lab.tap_cap.finish());
+    let seen6 = if v6 {
+        common::bng::count(
+            &up_file,
+            &format!("icmpv6.type == 128 && ipv6.src == {SLAAC_NET} && ipv6.dst == {SERVER6}"),
+        )
+    } else {
+        0
+    };
+    assert!(
+        !v6 || seen6 >= 1,
+        "the server saw no echo request from {SLAAC_NET}"
+    );
+    let tap_file = lab.tap_cap.finish();
+    let d = assert_clean_capture(&tap_file);
     if backend_cfg == "afpacket" {
         assert!(d.frames > 10, "the TAP capture holds {} frames", d.frames);
+    }
+    if v6 {
+        // RFC 4861: RAs in the PPP session with the /64, and router lifetime 0 at the end
+        let ra = common::bng::count(
+            &tap_file,
+            &format!("pppoes && icmpv6.type == 134 && icmpv6.opt.prefix == {SLAAC_NET}"),
+        );
+        let bye = common::bng::count(
+            &tap_file,
+            "pppoes && icmpv6.type == 134 && icmpv6.nd.ra.router_lifetime == 0",
+        );
+        assert!(
+            ra >= 1 && bye >= 1,
+            "RAs on the TAP: {ra} with the prefix, {bye} with lifetime 0"
+        );
+        eprintln!(
+            "{test}: IPv6 over PPP: {ra} RAs, {bye} with lifetime 0 at shutdown, {seen6} echo requests from {SLAAC_NET} at the server"
+        );
     }
     drop(lab.server);
     let padi_to_ipcp = vm_t(console, "ipcp").zip(vm_t(console, "discovery"));
@@ -266,6 +316,52 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
         padi_to_ipcp.map_or(f64::NAN, |(i, d)| i - d),
         d.frames
     );
+}
+
+/// The server's IPv6 address (bng's IPv6 next hop) and the pool of /64s bng
+/// advertises on PPP links.
+const SERVER6: &str = "2001:db8:ff00::2";
+const SLAAC_NET: &str = "2001:db8:1000::/48";
+
+/// The `pools.v6_pd` entry for `pppoe.ra_pool` (appended to the config).
+const V6_POOLS: &str =
+    "\n[[pools.v6_pd]]\nname = \"slaac\"\nprefix = \"2001:db8:1000::/48\"\nlength = 64\n";
+
+/// Dual stack in `cfg` and the lab: bng routes IPv6 (upstream `address6`/`gateway6`),
+/// runs IPv6CP and advertises a /64 from the `slaac` pool with an IPv6 DNS server; the
+/// server has its IPv6 address and the route back to the pool.
+fn dual_stack(lab: &Lab, cfg: &Path) {
+    let toml = std::fs::read_to_string(cfg).unwrap();
+    let toml = toml
+        .replacen(
+            &format!("gateway = \"{SERVER}\"\n"),
+            &format!(
+                "gateway = \"{SERVER}\"\naddress6 = \"2001:db8:ff00::1\"\ngateway6 = \"{SERVER6}\"\n"
+            ),
+            1,
+        )
+        .replacen(
+            "echo_interval = 10\n",
+            "echo_interval = 10\nipv6 = true\nra_pool = \"slaac\"\n",
+            1,
+        )
+        .replacen(
+            "v4 = [\"198.51.100.53\"]\n",
+            "v4 = [\"198.51.100.53\"]\nv6 = [\"2001:db8:ff00::53\"]\n",
+            1,
+        );
+    std::fs::write(cfg, toml).unwrap();
+    lab.server.ip(&[
+        "-6",
+        "addr",
+        "add",
+        &format!("{SERVER6}/64"),
+        "dev",
+        "up1",
+        "nodad",
+    ]);
+    lab.server
+        .ip(&["-6", "route", "add", SLAAC_NET, "via", "2001:db8:ff00::1"]);
 }
 
 /// The virtual server's sections for the gateway's requests: users from `users`,

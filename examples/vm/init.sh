@@ -10,7 +10,9 @@
 #   S-tag O over eth0 and an 802.1Q C-tag I inside).
 #   pppoe: bng.user bng.password bng.service bng.mtu (1492) bng.expect=discovery|lcp|auth|ip
 #          bng.ping=1 (ping the IPCP peer over ppp0) bng.pppdopts=a,b,c
-#          bng.ping_to=IP (ping IP through ppp0) bng.hold=1 (stay up until the AC
+#          bng.ping_to=IP (ping IP through ppp0) bng.ping6_to=IPv6 (with pppdopts=+ipv6:
+#          wait for a SLAAC address on ppp0, PASS slaac, then ping it, PASS ping6)
+#          bng.hold=1 (stay up until the AC
 #          terminates the session: PASS terminated on LCP TermReq or PADT)
 #   pppoe-many: bng.count pppd sessions at once on $IF (units ppp0..), same user:
 #          PASS started t=..., then PASS all-up t=... n=... once every one has IPCP up
@@ -92,6 +94,23 @@ pppoe)
         /sbin/ip route add "$PT" dev ppp0 2>/dev/null
         if ping -c 3 -W 2 "$PT" > /tmp/pingto.log 2>&1; then pass pingto "$PT"; else fail pingto "$PT"; fi
         sed 's/^/pingto: /' /tmp/pingto.log
+    fi
+    P6=$(arg ping6_to)
+    if [ "$got" = ip ] && [ -n "$P6" ]; then
+        # IPv6 over ppp0 (pppd +ipv6): the kernel takes the AC's Router Advertisement
+        # (SLAAC, RFC 4862) and pings P6 from the address it formed
+        A6=""; n=0
+        while [ $n -lt 100 ] && before_deadline; do
+            A6=$(/sbin/ip -6 -o addr show dev ppp0 scope global -tentative 2>/dev/null | awk '{print $4}' | head -1)
+            [ -n "$A6" ] && break
+            sleep 0.2; n=$((n + 1))
+        done
+        if [ -n "$A6" ]; then pass slaac "t=$(now) $A6 $(/sbin/ip -6 route show default | head -1 | tr ' ' '_')"
+        else fail slaac "t=$(now) no global address on ppp0"; fi
+        if [ -n "$A6" ] && ping -6 -c 3 -W 2 "$P6" > /tmp/ping6.log 2>&1; then pass ping6 "$P6"; else fail ping6 "$P6"; fi
+        sed 's/^/ping6: /' /tmp/ping6.log 2>/dev/null
+        /sbin/ip -6 addr show dev ppp0 | sed 's/^/ip6: /'
+        /sbin/ip -6 route show | sed 's/^/route6: /'
     fi
     if [ "$got" = ip ] && [ "$(arg hold)" = 1 ]; then
         # stay up until the AC ends the session (LCP Terminate-Request / PADT)

@@ -97,6 +97,9 @@ pub struct Authorization {
     pub interim: Option<Duration>,
     /// Delegated-IPv6-Prefix (RFC 4818).
     pub delegated_prefix: Option<(Ipv6Addr, u8)>,
+    /// Framed-IPv6-Prefix (RFC 3162 section 2.3): the prefix advertised on the
+    /// subscriber's link (a /64 for SLAAC over PPP).
+    pub framed_ipv6_prefix: Option<(Ipv6Addr, u8)>,
     /// A rate limit given as rates (name `radius`), or
     pub qos: Option<(String, Qos)>,
     /// a QoS profile name (Filter-Id, RFC 2865 section 5.11, or the users file).

@@ -252,6 +252,7 @@ pub enum AuthProtocol {
 /// PPPoE service.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[allow(clippy::struct_excessive_bools, reason = "independent TOML switches")]
 pub struct Pppoe {
     /// Run the PPPoE access concentrator.
     #[serde(default = "yes")]
@@ -283,6 +284,20 @@ pub struct Pppoe {
     /// Run IPv6CP.
     #[serde(default)]
     pub ipv6: bool,
+    /// A `pools.v6_pd` pool of /64s: each IPv6CP session gets one, advertised for SLAAC
+    /// in its Router Advertisements (unless RADIUS gives a Framed-IPv6-Prefix).
+    #[serde(default)]
+    pub ra_pool: Option<String>,
+    /// Router Advertisements' M flag (RFC 4861 section 4.2: addresses by DHCPv6).
+    #[serde(default)]
+    pub ra_managed: bool,
+    /// Router Advertisements' O flag (other configuration by DHCPv6).
+    #[serde(default)]
+    pub ra_other: bool,
+    /// Seconds between unsolicited Router Advertisements (RFC 4861 section 6.2.1
+    /// `MaxRtrAdvInterval`, 4..=1800); the router lifetime is three times this.
+    #[serde(default = "default_ra_interval")]
+    pub ra_interval: u64,
 }
 
 impl Default for Pppoe {
@@ -298,6 +313,10 @@ impl Default for Pppoe {
             pd_pool: None,
             echo_interval: default_echo(),
             ipv6: false,
+            ra_pool: None,
+            ra_managed: false,
+            ra_other: false,
+            ra_interval: default_ra_interval(),
         }
     }
 }
@@ -316,6 +335,9 @@ fn default_pool_name() -> String {
 }
 fn default_echo() -> u64 {
     30
+}
+fn default_ra_interval() -> u64 {
+    200
 }
 
 /// IPoE service (DHCPv4 server/relay with option 82, DHCPv6 IA_NA/IA_PD), run by
@@ -927,6 +949,32 @@ impl Config {
             }
             if let Some(pd) = &self.pppoe.pd_pool {
                 pool_ref("pppoe.pd_pool", pd, &self.pools.v6_pd)?;
+            }
+            if let Some(name) = &self.pppoe.ra_pool {
+                pool_ref("pppoe.ra_pool", name, &self.pools.v6_pd)?;
+                if !self.pppoe.ipv6 {
+                    return Err(ConfigError::new(
+                        "pppoe.ra_pool",
+                        "needs pppoe.ipv6 = true (the prefix is advertised once IPv6CP is up)",
+                    ));
+                }
+                if let Some(p) = self.pools.v6_pd.iter().find(|p| &p.name == name)
+                    && p.length != 64
+                {
+                    return Err(ConfigError::new(
+                        "pppoe.ra_pool",
+                        format!(
+                            "pool `{name}` hands out /{} prefixes, expected /64 (SLAAC, RFC 4862 section 5.5.3)",
+                            p.length
+                        ),
+                    ));
+                }
+            }
+            if !(4..=1800).contains(&self.pppoe.ra_interval) {
+                return Err(ConfigError::new(
+                    "pppoe.ra_interval",
+                    "expected 4..=1800 seconds (RFC 4861 section 6.2.1)",
+                ));
             }
             if !(576..=1500).contains(&self.pppoe.mtu) {
                 return Err(ConfigError::new("pppoe.mtu", "expected 576..=1500"));

@@ -32,7 +32,7 @@ use super::ipoe::IpoeCp;
 use super::ipoe::service::TAG_BIT as IPOE_TAG_BIT;
 use super::metrics::{self, Snapshot};
 use super::plane::{GraphPlane, V6Upstream, VlanFilter};
-use super::pppoe::{Policy, PppoeCp};
+use super::pppoe::{Policy, PppoeCp, RaConfig};
 use super::radius::RadiusAaa;
 use super::session::{AddressPools, Ctx, EndCause, Punt, PuntKind, Service, Sessions};
 use crate::rng::UrandomRng;
@@ -273,7 +273,15 @@ fn run_with<B: Backend>(
         &cfg.pppoe.pool,
         cfg.pppoe.pd_pool.as_deref(),
         &cfg.access.interface,
-    )?;
+    )?
+    .with_ra(RaConfig {
+        managed: cfg.pppoe.ra_managed,
+        other: cfg.pppoe.ra_other,
+        interval: Duration::from_secs(cfg.pppoe.ra_interval),
+        mtu: cfg.pppoe.mtu,
+        dns: cfg.dns.v6.clone(),
+        pool: cfg.pppoe.ra_pool.clone(),
+    });
     if let (Some(addr), Some(gateway)) = (cfg.upstream.address6, cfg.upstream.gateway6) {
         plane.v6 = Some(V6Upstream { addr, gateway });
     }

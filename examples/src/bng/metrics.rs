@@ -201,6 +201,8 @@ pub fn render(s: &Sources<'_, '_, '_>) -> Snapshot {
         ("ipcp_up", p.ipcp_up),
         ("padt_sent", p.padt_sent),
         ("no_address", p.no_address),
+        ("ra_sent", p.ra_sent),
+        ("rs_answered", p.rs_answered),
         ("discovery_dropped", s.ac.total_drops()),
     ] {
         let _ = writeln!(o, "bng_pppoe_total{{event=\"{k}\"}} {v}");

@@ -45,8 +45,22 @@
 //! (`bng_ipoe_ipv6_forwarding`: dhclient -6 -N -P, ping6 from the address and from the
 //! prefix to the server).
 //!
-//! Not yet: IPv6 of PPPoE subscribers (IPv6CP and delegated prefixes are signalled, not
-//! forwarded) and of relayed IPoE subscribers; one worker thread. The dataplane's `Bng` (workers, lock-free control API)
+//! IPv6 of PPPoE subscribers (`pppoe.ipv6`): once IPv6CP opens, [`pppoe`] sends Router
+//! Advertisements over the PPP session from `fe80::` and our interface identifier
+//! (RFC 4861 section 6.2, RFC 5072 section 5): M/O flags from `pppoe.ra_managed` /
+//! `pppoe.ra_other`, the MTU, RDNSS from `dns.v6`, and the link's /64 for SLAAC
+//! (RADIUS Framed-IPv6-Prefix, else a /64 from the `pppoe.ra_pool` pool); Router
+//! Solicitations are answered, unsolicited RAs repeat every `pppoe.ra_interval`, and
+//! disconnect/shutdown sends router lifetime 0. The plane routes PPP protocol 0x0057:
+//! upstream with anti-spoofing on the /64 and the delegated prefix, downstream by
+//! either prefix into the session (VLAN tags kept), hop limit, ICMPv6 echo to our
+//! addresses, IPv6 octets in the accounting counters. Proven by `bng_pppoe.rs`
+//! (`bng_pppoe_local_pap`: pppd `+ipv6` in the VM forms a SLAAC address and pings the
+//! server's IPv6 address through bng; RAs and the final lifetime-0 RA in tshark).
+//!
+//! Not yet: DHCPv6 over PPP (IA_PD of the delegated prefix is routed but not
+//! handed out by DHCPv6 in the session), IPv6 of relayed IPoE subscribers; one worker
+//! thread. The dataplane's `Bng` (workers, lock-free control API)
 //! replaces [`plane::GraphPlane`] behind [`session::Forwarding`] once it enforces QoS and
 //! punts what the control planes need (ARP resolution of the next hop, DHCPv6).
 

@@ -50,9 +50,11 @@ struct Sub {
     addr: Option<u32>,
     /// Routed (behind a relay): the router's MAC, the only source its frames have.
     via: Option<Mac>,
-    /// IPv6 (IPoE): the IA_NA address and the delegated prefix routed to it.
+    /// IPv6: the IA_NA address (IPoE) and the delegated prefix routed to it.
     addr6: Option<u128>,
     pd: Option<(u128, u8)>,
+    /// IPv6 (PPPoE): the prefix of the PPP link (SLAAC), routed to the session.
+    net64: Option<(u128, u8)>,
     up: bool,
     qos: Option<(TokenBucket, TokenBucket)>,
     rate: Option<Qos>,
@@ -466,6 +468,13 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.punt(PuntKind::PppControl, &p, Some(h));
             pool.free(p);
         }
+        // IPv6 of PPPoE sessions (PPP protocol 0x0057, RFC 5072)
+        let ppp6: Vec<_> = self.decap_out[pppoe_node::Next::Ip6 as usize]
+            .drain(..)
+            .collect();
+        for p in ppp6 {
+            self.v6_from_session(pool, p);
+        }
         // anti-spoofing, upstream policer, counters
         let mut ip4 = std::mem::take(&mut self.decap_out[pppoe_node::Next::Ip4 as usize]);
         let now = self.now;
@@ -593,19 +602,64 @@ impl<'p, 's> GraphPlane<'p, 's> {
         Routed::Bound(p)
     }
 
-    /// IPv6 from an IPoE subscriber (RFC 8200): bound by its MAC and VLANs, the source
-    /// must be its IA_NA address or inside its delegated prefix (anti-spoofing), the hop
-    /// limit is decremented, and it goes to the IPv6 next hop unchanged otherwise (no
-    /// NAT for IPv6).
-    fn v6_from_access(&mut self, pool: &mut Pool<'p>, mut p: Pkt<'p>) {
-        let l3 = usize::from(p.meta.l3_offset);
-        let d = p.data();
-        let src_mac = d.get(6..12).and_then(|m| <[u8; 6]>::try_from(m).ok());
+    /// IPv6 from an IPoE subscriber (RFC 8200): bound by its MAC and VLANs, then
+    /// [`GraphPlane::v6_up`].
+    fn v6_from_access(&mut self, pool: &mut Pool<'p>, p: Pkt<'p>) {
+        let src_mac = p
+            .data()
+            .get(6..12)
+            .and_then(|m| <[u8; 6]>::try_from(m).ok());
         let Some(&h) = src_mac.and_then(|m| self.v6_in.get(&(m, p.meta.vlans))) else {
             self.drop(pool, p, "unknown-subscriber6");
             return;
         };
-        let Some((src, dst, plen, hops)) = d.get(l3..).and_then(ip6_fields) else {
+        self.v6_up(pool, p, h);
+    }
+
+    /// IPv6 from a PPPoE session (PPP protocol 0x0057, RFC 5072), at its IPv6 header.
+    /// What is addressed to the gateway on the link (link-local or multicast
+    /// destination) goes to the control plane when it is a Router Solicitation
+    /// (RFC 4861 section 6.2.6), an echo request (RFC 4443 section 4.1) or DHCPv6
+    /// (RFC 8415, UDP to port 547); other link-scoped traffic (MLD, duplicate address
+    /// detection) is dropped. The rest is routed by [`GraphPlane::v6_up`].
+    fn v6_from_session(&mut self, pool: &mut Pool<'p>, p: Pkt<'p>) {
+        let h = p.meta.subscriber;
+        let l3 = usize::from(p.meta.l3_offset);
+        let d = p.data();
+        let Some((_, dst, plen, _)) = d.get(l3..).and_then(ip6_fields) else {
+            self.drop(pool, p, "bad-header6");
+            return;
+        };
+        if routable6(dst) {
+            self.v6_up(pool, p, h);
+            return;
+        }
+        let icmp = d.get(l3 + 6) == Some(&58) && matches!(d.get(l3 + 40), Some(128 | 133));
+        let dhcp = d.get(l3 + 6) == Some(&17) && d.get(l3 + 42..l3 + 44) == Some(&[2, 0x23][..]);
+        if !(icmp || dhcp) {
+            self.drop(pool, p, "link-scope6");
+            return;
+        }
+        if let Some(ip) = d.get(l3..l3 + 40 + plen) {
+            self.punts.push(Punted {
+                kind: PuntKind::PppIpv6,
+                frame: ip.to_vec(),
+                l3_offset: 0,
+                vlans: p.meta.vlans,
+                handle: Some(h),
+            });
+        }
+        pool.free(p);
+    }
+
+    /// IPv6 from subscriber `h` (RFC 8200): the source must be its IA_NA address, or
+    /// inside its delegated prefix or its link's prefix (anti-spoofing); link-local and
+    /// multicast stay on the link. An echo request to our upstream address is answered;
+    /// the rest has its hop limit decremented and goes to the IPv6 next hop unchanged
+    /// otherwise (no NAT for IPv6).
+    fn v6_up(&mut self, pool: &mut Pool<'p>, mut p: Pkt<'p>, h: Handle) {
+        let l3 = usize::from(p.meta.l3_offset);
+        let Some((src, dst, plen, hops)) = p.data().get(l3..).and_then(ip6_fields) else {
             self.drop(pool, p, "bad-header6");
             return;
         };
@@ -626,13 +680,24 @@ impl<'p, 's> GraphPlane<'p, 's> {
                 .unwrap_or(0)
                 == 0
         };
-        if !(s.up && (s.addr6 == Some(src) || s.pd.is_some_and(within))) {
+        if !(s.up
+            && (s.addr6 == Some(src) || s.pd.is_some_and(within) || s.net64.is_some_and(within)))
+        {
             self.drop(pool, p, "spoofed-source6");
             return;
         }
         let len = 40 + plen;
         if let Err(why) = s.meter_up(now, len as u64) {
             self.drop(pool, p, why);
+            return;
+        }
+        if self.v6.is_some_and(|v6| u128::from(v6.addr) == dst) {
+            // RFC 4443 section 4.2: the reply goes back the way the request came
+            if p.data_mut().get_mut(l3..l3 + len).is_some_and(echo6_reply) {
+                self.v6_down(pool, p, h, 64);
+            } else {
+                self.drop(pool, p, "to-gateway6");
+            }
             return;
         }
         if hops <= 1 {
@@ -643,7 +708,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.drop(pool, p, "no-next-hop6");
             return;
         };
-        if let Err(why) = rewrite6(&mut p, l3, len, hops, gw, self.up_mac) {
+        if let Err(why) = rewrite6(&mut p, l3, len, hops - 1, (gw, self.up_mac), None) {
             self.drop(pool, p, why);
             return;
         }
@@ -653,8 +718,9 @@ impl<'p, 's> GraphPlane<'p, 's> {
 
     /// IPv6 on the upstream port: Neighbor Discovery for our address (RFC 4861: answer
     /// solicitations, learn the next hop's MAC), and packets to a subscriber's IA_NA
-    /// address or delegated prefix, to its MAC (and VLAN tags) on the access port.
-    fn v6_from_upstream(&mut self, pool: &mut Pool<'p>, mut p: Pkt<'p>) {
+    /// address or delegated prefix (or a PPPoE session's link prefix), to the subscriber
+    /// ([`GraphPlane::v6_down`]).
+    fn v6_from_upstream(&mut self, pool: &mut Pool<'p>, p: Pkt<'p>) {
         let Some(v6) = self.v6 else {
             self.drop(pool, p, "ipv6-not-routed");
             return;
@@ -690,16 +756,15 @@ impl<'p, 's> GraphPlane<'p, 's> {
                 self.v6_pd.get(&(len, prefix)).copied()
             })
         });
-        let now = self.now;
-        let Some(s) = h.and_then(|h| self.subs.get_mut(&h)) else {
+        let Some(h) = h else {
             self.drop(pool, p, "no-session6");
             return;
         };
-        let AccessKey::Ipoe { mac, vlans, .. } = s.key else {
+        let (now, len) = (self.now, 40 + plen);
+        let Some(s) = self.subs.get_mut(&h) else {
             self.drop(pool, p, "no-session6");
             return;
         };
-        let len = 40 + plen;
         if let Err(why) = s.meter_down(now, len as u64) {
             self.drop(pool, p, why);
             return;
@@ -708,7 +773,32 @@ impl<'p, 's> GraphPlane<'p, 's> {
             self.drop(pool, p, "hop-limit");
             return;
         }
-        if let Err(why) = rewrite6(&mut p, l3, len, hops, mac, self.access_mac) {
+        self.v6_down(pool, p, h, hops - 1);
+    }
+
+    /// Sends the IPv6 packet in `p` (at `meta.l3_offset`, counted by the caller) to
+    /// subscriber `h` with hop limit `hops`: in an Ethernet frame to its MAC (IPoE) or
+    /// in its PPPoE session as PPP protocol 0x0057 (RFC 5072 section 3, RFC 2516
+    /// section 6), with its VLAN tags.
+    fn v6_down(&mut self, pool: &mut Pool<'p>, mut p: Pkt<'p>, h: Handle, hops: u8) {
+        let l3 = usize::from(p.meta.l3_offset);
+        let Some((_, _, plen, _)) = p.data().get(l3..).and_then(ip6_fields) else {
+            self.drop(pool, p, "bad-header6");
+            return;
+        };
+        let Some(s) = self.subs.get(&h) else {
+            self.drop(pool, p, "no-session6");
+            return;
+        };
+        let (macs, pppoe, vlans) = match s.key {
+            AccessKey::Ipoe { mac, vlans, .. } => ((mac, self.access_mac), None, vlans),
+            AccessKey::Pppoe {
+                mac,
+                session_id,
+                vlans,
+            } => ((mac, self.access_mac), Some(session_id), vlans),
+        };
+        if let Err(why) = rewrite6(&mut p, l3, 40 + plen, hops, macs, pppoe) {
             self.drop(pool, p, why);
             return;
         }
@@ -949,30 +1039,73 @@ pub struct V6Upstream {
 }
 
 /// Forwards an IPv6 packet one hop (RFC 8200 section 3): keeps the `len` bytes of the
-/// IPv6 packet at `l3`, decrements the hop limit (the caller has checked `hops > 1`) and
-/// writes a new Ethernet header from `src` to `dst`. On failure, the drop reason.
+/// IPv6 packet at `l3`, sets the hop limit to `hops` (the caller decremented it) and
+/// writes a new Ethernet header `(to, from)`; with `pppoe` (a session id), inside a
+/// PPPoE session header and PPP protocol 0x0057 (RFC 2516 section 4, RFC 5072 section
+/// 3). On failure, the drop reason.
 fn rewrite6(
     p: &mut Pkt<'_>,
     l3: usize,
     len: usize,
     hops: u8,
-    dst: Mac,
-    src: Mac,
+    (dst, src): (Mac, Mac),
+    pppoe: Option<u16>,
 ) -> Result<(), &'static str> {
     if !p.pull_front(l3) || !p.set_len(len) {
         return Err("bad-header6");
     }
     if let Some(hl) = p.data_mut().get_mut(7) {
-        *hl = hops.saturating_sub(1);
+        *hl = hops;
     }
+    let ethertype: [u8; 2] = if let Some(sid) = pppoe {
+        let ppp_len = u16::try_from(len + 2).map_err(|_| "too-big6")?;
+        let h = p
+            .push_front(8)
+            .and_then(<[u8]>::first_chunk_mut::<8>)
+            .ok_or("no-headroom")?;
+        h[..2].copy_from_slice(&[0x11, 0x00]);
+        h[2..4].copy_from_slice(&sid.to_be_bytes());
+        h[4..6].copy_from_slice(&ppp_len.to_be_bytes());
+        h[6..].copy_from_slice(&[0x00, 0x57]);
+        [0x88, 0x64]
+    } else {
+        [0x86, 0xdd]
+    };
     let e = p
         .push_front(14)
         .and_then(<[u8]>::first_chunk_mut::<14>)
         .ok_or("no-headroom")?;
     e[..6].copy_from_slice(&dst);
     e[6..12].copy_from_slice(&src);
-    e[12..].copy_from_slice(&[0x86, 0xdd]);
+    e[12..].copy_from_slice(&ethertype);
     Ok(())
+}
+
+/// Turns an ICMPv6 echo request (RFC 4443 section 4.1) in the IPv6 packet `ip` into its
+/// reply in place (addresses swapped, type 129, hop limit 64, checksum over the
+/// pseudo-header); whether it was one. Only a packet whose next header is ICMPv6.
+pub(crate) fn echo6_reply(ip: &mut [u8]) -> bool {
+    let Some((src, dst, plen, _)) = ip6_fields(ip) else {
+        return false;
+    };
+    if ip.get(6) != Some(&58) || ip.get(40..42) != Some(&[128, 0][..]) || plen < 8 {
+        return false;
+    }
+    ip[8..24].copy_from_slice(&dst.to_be_bytes());
+    ip[24..40].copy_from_slice(&src.to_be_bytes());
+    ip[7] = 64;
+    ip[40] = 129;
+    ip[42..44].fill(0);
+    let c = icmp6_checksum(&ip[8..24], &ip[24..40], &ip[40..40 + plen]);
+    ip[42..44].copy_from_slice(&c.to_be_bytes());
+    true
+}
+
+/// The ICMPv6 checksum (RFC 4443 section 2.3) of `icmp` (checksum field zero) between
+/// `src` and `dst`.
+fn icmp6_checksum(src: &[u8], dst: &[u8], icmp: &[u8]) -> u16 {
+    let len = u32::try_from(icmp.len()).unwrap_or(0);
+    crate::net::checksum(&[src, dst, &len.to_be_bytes(), &[0, 0, 0, 58], icmp])
 }
 
 /// Source, destination, payload length and hop limit of an IPv6 header (RFC 8200
@@ -1020,15 +1153,8 @@ pub fn link_local(mac: Mac) -> Ipv6Addr {
 
 /// An IPv6 packet carrying the ICMPv6 message `icmp` (RFC 4443), hop limit 255 (as
 /// Neighbor Discovery requires), its checksum over the pseudo-header set.
-fn icmp6_packet(src: Ipv6Addr, dst: Ipv6Addr, mut icmp: Vec<u8>) -> Vec<u8> {
-    let len = u32::try_from(icmp.len()).unwrap_or(0);
-    let c = crate::net::checksum(&[
-        &src.octets(),
-        &dst.octets(),
-        &len.to_be_bytes(),
-        &[0, 0, 0, 58],
-        &icmp,
-    ]);
+pub(crate) fn icmp6_packet(src: Ipv6Addr, dst: Ipv6Addr, mut icmp: Vec<u8>) -> Vec<u8> {
+    let c = icmp6_checksum(&src.octets(), &dst.octets(), &icmp);
     if let Some(f) = icmp.get_mut(2..4) {
         f.copy_from_slice(&c.to_be_bytes());
     }
@@ -1246,6 +1372,7 @@ impl Forwarding for GraphPlane<'_, '_> {
                 via: None,
                 addr6: None,
                 pd: None,
+                net64: None,
                 up: false,
                 qos: None,
                 rate: None,
@@ -1254,6 +1381,10 @@ impl Forwarding for GraphPlane<'_, '_> {
         );
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one table after the other: v4, v6 (PPPoE, IPoE), routed, encap"
+    )]
     fn session_up(&mut self, s: &Subscriber) {
         if !self.subs.contains_key(&s.handle) {
             self.session_created(s);
@@ -1287,6 +1418,21 @@ impl Forwarding for GraphPlane<'_, '_> {
         }
         if let Some((p, l)) = sub.pd.take() {
             self.v6_pd.remove(&(l, p));
+        }
+        if let Some((p, l)) = sub.net64.take() {
+            self.v6_pd.remove(&(l, p));
+        }
+        if let AccessKey::Pppoe { .. } = &sub.key {
+            // PPPoE: in by session, out by the link's prefix and the delegated prefix
+            let v6 = |p: Option<(Ipv6Addr, u8)>| p.map(|(p, l)| (u128::from(p), l.min(128)));
+            sub.pd = v6(s.pd);
+            sub.net64 = v6(s.prefix64);
+            for (p, l) in sub.pd.into_iter().chain(sub.net64) {
+                self.v6_pd.insert((l, p), s.handle);
+                if !self.pd_lens.contains(&l) {
+                    self.pd_lens.push(l);
+                }
+            }
         }
         if let AccessKey::Ipoe { mac, vlans, .. } = &sub.key {
             self.v6_in.remove(&(*mac, *vlans));
@@ -1370,7 +1516,7 @@ impl Forwarding for GraphPlane<'_, '_> {
             if let Some(a) = sub.addr6 {
                 self.v6_addr.remove(&a);
             }
-            if let Some((p, l)) = sub.pd {
+            for (p, l) in sub.pd.into_iter().chain(sub.net64) {
                 self.v6_pd.remove(&(l, p));
             }
             if let AccessKey::Ipoe { mac, vlans, .. } = &sub.key
@@ -1829,6 +1975,136 @@ mod tests {
         upstream.push_rx(&eth(UP, GW, 0x86dd, &ip6(server, na_addr, 10)));
         plane.poll(&mut access, &mut upstream, &mut pool);
         assert!(access.take_transmitted().is_empty());
+    }
+
+    #[test]
+    fn pppoe_ipv6_is_routed_by_the_link_prefix_and_the_delegated_prefix() {
+        let mut arena = Arena::new(64);
+        let mut pool = arena.pool();
+        let (mut access, mut upstream) = (Memory::new(), Memory::new());
+        let mut plane = GraphPlane::new(
+            ACC,
+            UP,
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 254),
+            None,
+        );
+        plane.gateway_mac = Some(GW);
+        plane.gateway6_mac = Some(GW);
+        let ours: Ipv6Addr = "2001:db8:ff00::1".parse().unwrap();
+        plane.v6 = Some(V6Upstream {
+            addr: ours,
+            gateway: "2001:db8:ff00::2".parse().unwrap(),
+        });
+        let mut reg = Sessions::new("t-");
+        let h = reg.create(
+            Duration::ZERO,
+            AccessKey::Pppoe {
+                mac: SUB,
+                session_id: 5,
+                vlans: [100, 0],
+            },
+        );
+        {
+            let s = reg.get_mut(h).unwrap();
+            s.ipv4 = Some(Ipv4Addr::new(100, 64, 0, 10));
+            s.prefix64 = Some(("2001:db8:1:1::".parse().unwrap(), 64));
+            s.pd = Some(("2001:db8:2:100::".parse().unwrap(), 56));
+            s.state = State::Up;
+        }
+        plane.session_up(reg.get(h).unwrap());
+        // one 802.1Q tag (VLAN 100) after the MACs
+        let tagged = |proto: u16, payload: &[u8]| {
+            let f = pppoe(5, proto, payload);
+            let mut t = f[..12].to_vec();
+            t.extend_from_slice(&[0x81, 0x00, 0, 100]);
+            t.extend_from_slice(&f[12..]);
+            t
+        };
+        let server: Ipv6Addr = "2001:db8:ff00::2".parse().unwrap();
+        let slaac: Ipv6Addr = "2001:db8:1:1:a:b:c:d".parse().unwrap();
+        let from_slaac = ip6(slaac, server, 10);
+        let from_pd = ip6("2001:db8:2:1ff::1".parse().unwrap(), server, 10);
+        let spoofed = ip6("2001:db8:1:2::1".parse().unwrap(), server, 10);
+        let peer_ll: Ipv6Addr = "fe80::1234".parse().unwrap();
+        let rs = icmp6_packet(
+            peer_ll,
+            "ff02::2".parse().unwrap(),
+            vec![133, 0, 0, 0, 0, 0, 0, 0],
+        );
+        let mld = ip6(peer_ll, "ff02::16".parse().unwrap(), 10);
+        let echo = icmp6_packet(slaac, ours, vec![128, 0, 0, 0, 0, 1, 0, 1, 0xab]);
+        for p in [&from_slaac, &from_pd, &spoofed, &rs, &mld, &echo] {
+            access.push_rx(&tagged(0x0057, p));
+        }
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = upstream.take_transmitted();
+        assert_eq!(out.len(), 2, "{:?}", plane.drops);
+        for (f, sent) in out.iter().zip([&from_slaac, &from_pd]) {
+            assert_eq!(&f[..6], &GW);
+            assert_eq!(&f[6..12], &UP);
+            assert_eq!(&f[12..14], &[0x86, 0xdd]);
+            assert_eq!(f[14 + 7], 63, "hop limit decremented");
+            assert_eq!(&f[14 + 8..], &sent[8..]);
+        }
+        assert_eq!(plane.drops.get("spoofed-source6"), Some(&1));
+        assert_eq!(plane.drops.get("link-scope6"), Some(&1));
+        // the Router Solicitation goes to the control plane with the session
+        let punts: Vec<_> = plane.punts.drain(..).collect();
+        assert_eq!(punts.len(), 1);
+        assert_eq!(punts[0].kind, PuntKind::PppIpv6);
+        assert_eq!(punts[0].handle, Some(h));
+        assert_eq!(punts[0].frame, rs);
+        // the echo request to our address is answered in the session (RFC 4443)
+        let back = access.take_transmitted();
+        assert_eq!(back.len(), 1);
+        let r = &back[0];
+        assert_eq!(&r[12..16], &[0x81, 0x00, 0, 100]);
+        assert_eq!(&r[16..24], &[0x88, 0x64, 0x11, 0x00, 0, 5, 0, 51]);
+        assert_eq!(&r[24..26], &[0x00, 0x57]);
+        let ip = &r[26..];
+        assert_eq!(ip[40], 129);
+        assert_eq!(&ip[8..24], &ours.octets());
+        assert_eq!(&ip[24..40], &slaac.octets());
+        assert_eq!(icmp6_checksum(&ip[8..24], &ip[24..40], &ip[40..]), 0);
+        assert_eq!(plane.counters(h).in_packets, 3);
+        // downstream into the link prefix and the delegated prefix: PPPoE, 0x0057,
+        // tagged again; outside both: no session
+        for dst in ["2001:db8:1:1::99", "2001:db8:2:1aa::1", "2001:db8:3::1"] {
+            let p = ip6(server, dst.parse().unwrap(), 10);
+            upstream.push_rx(&eth(UP, GW, 0x86dd, &p));
+        }
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = access.take_transmitted();
+        assert_eq!(out.len(), 2, "{:?}", plane.drops);
+        for f in &out {
+            assert_eq!(&f[..6], &SUB);
+            assert_eq!(&f[6..12], &ACC);
+            assert_eq!(&f[12..16], &[0x81, 0x00, 0, 100]);
+            assert_eq!(&f[16..22], &[0x88, 0x64, 0x11, 0x00, 0, 5]);
+            assert_eq!(u16::from_be_bytes([f[22], f[23]]) as usize, f.len() - 24);
+            assert_eq!(&f[24..26], &[0x00, 0x57]);
+            assert_eq!(f[26 + 7], 63);
+        }
+        assert_eq!(plane.drops.get("no-session6"), Some(&1));
+        let c = plane.counters(h);
+        assert_eq!(
+            (c.out_packets, c.out_bytes),
+            (2, 2 * 58),
+            "IPv6 octets counted"
+        );
+        // down: nothing is routed any more
+        plane.session_down(reg.get(h).unwrap());
+        upstream.push_rx(&eth(
+            UP,
+            GW,
+            0x86dd,
+            &ip6(server, "2001:db8:1:1::99".parse().unwrap(), 10),
+        ));
+        access.push_rx(&tagged(0x0057, &from_slaac));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        assert!(access.take_transmitted().is_empty());
+        assert!(upstream.take_transmitted().is_empty());
     }
 
     #[test]

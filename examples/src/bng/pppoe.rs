@@ -12,7 +12,7 @@
 //! [`Sessions`]: super::session::Sessions
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use bng_pppoe::ac::{
@@ -120,9 +120,127 @@ impl SessionAllocator for SidAlloc {
 /// kernel PPPoE channel is not ready yet (pppd), which then costs a 3 s restart timer.
 pub const LCP_START_DELAY: Duration = Duration::from_millis(500);
 
-/// The next deadline of a session: its LCP start, else its own timers.
+/// The next deadline of a session: its LCP start, else its own timers, and its next
+/// unsolicited Router Advertisement.
 fn deadline(s: &Sess<'_>) -> Option<Duration> {
-    s.start_at.or_else(|| s.ppp.poll_timeout())
+    let ppp = s.start_at.or_else(|| s.ppp.poll_timeout());
+    match (ppp, s.v6.as_ref().map(|v| v.next_ra)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Router Advertisements on the PPP links (RFC 4861 section 6.2.1 router variables;
+/// RFC 5072 section 5: after IPv6CP, the link-local addresses are `fe80::` and the
+/// interface identifier, and a router advertises the link's prefix for stateless
+/// autoconfiguration, RFC 4862).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RaConfig {
+    /// M flag: addresses by DHCPv6 (RFC 4861 section 4.2).
+    pub managed: bool,
+    /// O flag: other configuration (DNS) by DHCPv6.
+    pub other: bool,
+    /// `MaxRtrAdvInterval`: between unsolicited advertisements; the router lifetime
+    /// is three times this (`AdvDefaultLifetime`'s default), at most 9000 s.
+    pub interval: Duration,
+    /// The link MTU advertised (MTU option, RFC 4861 section 4.6.4).
+    pub mtu: u16,
+    /// DNS servers (RDNSS option, RFC 8106 section 5.1).
+    pub dns: Vec<Ipv6Addr>,
+    /// The `pools.v6_pd` pool of /64s for sessions without a Framed-IPv6-Prefix.
+    pub pool: Option<String>,
+}
+
+impl Default for RaConfig {
+    fn default() -> Self {
+        Self {
+            managed: false,
+            other: false,
+            interval: Duration::from_secs(200),
+            mtu: 1492,
+            dns: Vec::new(),
+            pool: None,
+        }
+    }
+}
+
+/// RFC 4861 section 10: `MAX_INITIAL_RTR_ADVERTISEMENTS` and
+/// `MAX_INITIAL_RTR_ADVERT_INTERVAL`.
+const INITIAL_RAS: u8 = 3;
+const INITIAL_RA_INTERVAL: Duration = Duration::from_secs(16);
+
+/// IPv6 on one PPP link, once IPv6CP is open.
+#[derive(Debug, Clone, Copy)]
+struct Link6 {
+    /// Our link-local address, `fe80::` and our interface identifier (RFC 5072 section 5).
+    local: Ipv6Addr,
+    /// The next unsolicited Router Advertisement.
+    next_ra: Duration,
+    /// Initial advertisements still to send at the short interval.
+    initial: u8,
+    /// The last solicited advertisement (at most one per second per link).
+    last_solicited: Option<Duration>,
+}
+
+/// The link-local address `fe80::<iid>` (RFC 5072 section 5, RFC 4291 section 2.5.6).
+fn link_local6(iid: [u8; 8]) -> Ipv6Addr {
+    let mut a = [0u8; 16];
+    a[0] = 0xfe;
+    a[1] = 0x80;
+    a[8..].copy_from_slice(&iid);
+    Ipv6Addr::from(a)
+}
+
+/// A Router Advertisement (RFC 4861 section 4.2) as an ICMPv6 message: hop limit 64,
+/// M/O flags, router lifetime, the MTU option, the prefix of the link for SLAAC
+/// (section 4.6.2: on-link and autonomous; preferred lifetime 0 when `leaving`,
+/// RFC 8978 section 3) and RDNSS (RFC 8106). When `leaving`, router lifetime 0
+/// (section 6.2.5: the router ceases to advertise).
+fn router_advertisement(c: &RaConfig, prefix: Option<(Ipv6Addr, u8)>, leaving: bool) -> Vec<u8> {
+    let lifetime = if leaving {
+        0
+    } else {
+        u16::try_from((c.interval.as_secs() * 3).min(9000)).unwrap_or(9000)
+    };
+    let flags = (u8::from(c.managed) << 7) | (u8::from(c.other) << 6);
+    let mut m = vec![134, 0, 0, 0, 64, flags];
+    m.extend_from_slice(&lifetime.to_be_bytes());
+    m.extend_from_slice(&[0; 8]); // reachable time, retrans timer: unspecified
+    m.extend_from_slice(&[5, 1, 0, 0]);
+    m.extend_from_slice(&u32::from(c.mtu).to_be_bytes());
+    if let Some((p, len)) = prefix {
+        let (valid, preferred): (u32, u32) = (86_400, if leaving { 0 } else { 14_400 });
+        m.extend_from_slice(&[3, 4, len, 0xc0]);
+        m.extend_from_slice(&valid.to_be_bytes());
+        m.extend_from_slice(&preferred.to_be_bytes());
+        m.extend_from_slice(&[0; 4]);
+        m.extend_from_slice(&p.octets());
+    }
+    if !c.dns.is_empty() {
+        let n = c.dns.len().min(8);
+        m.extend_from_slice(&[25, u8::try_from(1 + 2 * n).unwrap_or(17), 0, 0]);
+        m.extend_from_slice(&u32::from(lifetime).to_be_bytes());
+        for d in c.dns.iter().take(n) {
+            m.extend_from_slice(&d.octets());
+        }
+    }
+    m
+}
+
+/// A PPPoE session frame (RFC 2516 section 4) carrying the IPv6 packet `ip` as PPP
+/// protocol 0x0057 (RFC 5072 section 3) behind `link`'s Ethernet header.
+fn ppp6_frame(link: &Header, sid: u16, ip: &[u8]) -> Option<Vec<u8>> {
+    let l2 = link.wire_len();
+    let mut f = vec![0u8; l2 + 8 + ip.len()];
+    link.emit(&mut f).ok()?;
+    let len = u16::try_from(ip.len() + 2).ok()?;
+    let h = f.get_mut(l2..)?.first_chunk_mut::<8>()?;
+    h[..2].copy_from_slice(&[0x11, 0x00]);
+    h[2..4].copy_from_slice(&sid.to_be_bytes());
+    h[4..6].copy_from_slice(&len.to_be_bytes());
+    h[6..].copy_from_slice(&[0x00, 0x57]);
+    f.get_mut(l2 + 8..)?.copy_from_slice(ip);
+    Some(f)
 }
 
 struct Sess<'c> {
@@ -133,6 +251,8 @@ struct Sess<'c> {
     handle: Handle,
     /// Why we are ending it (set by [`PppoeCp::disconnect`]).
     ending: Option<EndCause>,
+    /// IPv6 on the link, once IPv6CP is open (Router Advertisements).
+    v6: Option<Link6>,
 }
 
 /// Counters of the PPPoE control plane (metrics).
@@ -150,6 +270,10 @@ pub struct Stats {
     pub padt_sent: u64,
     /// No address could be given (pool empty).
     pub no_address: u64,
+    /// Router Advertisements sent on PPP links.
+    pub ra_sent: u64,
+    /// Router Solicitations answered.
+    pub rs_answered: u64,
 }
 
 /// The PPPoE control plane.
@@ -166,6 +290,8 @@ pub struct PppoeCp<'c, R: RngCore> {
     pool: String,
     /// The delegated-prefix pool, if any.
     pd_pool: Option<String>,
+    /// Router Advertisements on IPv6CP links.
+    ra: RaConfig,
     /// NAS-Port-Id prefix (the access interface).
     port_name: String,
     tx: Vec<u8>,
@@ -203,11 +329,19 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
             rng,
             pool: pool.into(),
             pd_pool: pd_pool.map(str::to_string),
+            ra: RaConfig::default(),
             port_name: port_name.into(),
             tx: vec![0; 2048],
             frame: vec![0; 2048],
             stats: Stats::default(),
         })
+    }
+
+    /// Sets the Router Advertisements sent on links whose IPv6CP opens.
+    #[must_use]
+    pub fn with_ra(mut self, ra: RaConfig) -> Self {
+        self.ra = ra;
+        self
     }
 
     /// The access concentrator's counters.
@@ -276,6 +410,7 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
                         link,
                         handle,
                         ending: None,
+                        v6: None,
                     },
                 );
                 self.by_handle.insert(handle, sid);
@@ -358,18 +493,33 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
             }
         }
         let mut down = None;
+        let mut v6_up = false;
         while let Some(e) = s.ppp.poll_event() {
             match e {
                 PppEvent::Ipv4Up { .. } => {
                     self.stats.ipcp_up += 1;
                     cx.sessions.up(s.handle, now, cx.plane, cx.aaa);
                 }
+                PppEvent::Ipv6Up { local, .. } => {
+                    // RFC 4861 section 6.2.4: advertise at once, then the initial ones
+                    s.v6 = Some(Link6 {
+                        local: link_local6(local),
+                        next_ra: now,
+                        initial: INITIAL_RAS,
+                        last_solicited: None,
+                    });
+                    v6_up = true;
+                }
                 PppEvent::Down { cause } => down = Some(cause),
                 _ => {}
             }
         }
+        let ending = s.ending;
+        if v6_up && down.is_none() {
+            self.advertise(sid, None, false, cx);
+        }
         if let Some(cause) = down {
-            let end = s.ending.unwrap_or(match cause {
+            let end = ending.unwrap_or(match cause {
                 DownCause::PeerTerminated => EndCause::UserRequest,
                 DownCause::LowerDown | DownCause::DeadPeer => EndCause::LostCarrier,
                 DownCause::AdminClose => EndCause::AdminReset,
@@ -405,6 +555,81 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
             .down(s.handle, cx.now, cause, cx.plane, cx.aaa, cx.pools);
     }
 
+    /// Sends a Router Advertisement on session `sid`'s link: to `to` (a solicitation's
+    /// source, RFC 4861 section 6.2.6) or to all nodes (`ff02::1`, unsolicited, which
+    /// schedules the next one: section 6.2.4), with router lifetime 0 when `leaving`.
+    fn advertise(&mut self, sid: u16, to: Option<Ipv6Addr>, leaving: bool, cx: &mut Ctx<'_>) {
+        let now = cx.now;
+        let Some(s) = self.by_sid.get_mut(&sid) else {
+            return;
+        };
+        let Some(v6) = &mut s.v6 else { return };
+        if to.is_none() {
+            let gap = if v6.initial > 0 {
+                v6.initial -= 1;
+                self.ra.interval.min(INITIAL_RA_INTERVAL)
+            } else {
+                self.ra.interval
+            };
+            v6.next_ra = now + gap;
+        }
+        let prefix = cx.sessions.get(s.handle).and_then(|x| x.prefix64);
+        let ra = router_advertisement(&self.ra, prefix, leaving);
+        let dst = to.unwrap_or(Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1));
+        let ip = super::plane::icmp6_packet(v6.local, dst, ra);
+        if let Some(f) = ppp6_frame(&s.link, sid, &ip) {
+            self.stats.ra_sent += 1;
+            cx.plane.transmit(Port::Access, &f);
+        }
+    }
+
+    /// IPv6 for us in a PPP session: Router Solicitations (RFC 4861 section 6.2.6,
+    /// answered to their source at most once a second) and echo requests to our
+    /// link-local address (RFC 4443 section 4.2).
+    fn ipv6(&mut self, punt: &Punt<'_>, cx: &mut Ctx<'_>) {
+        let now = cx.now;
+        let Some(&sid) = punt.handle.and_then(|h| self.by_handle.get(&h)) else {
+            return;
+        };
+        let Some(s) = self.by_sid.get_mut(&sid) else {
+            return;
+        };
+        let Some(v6) = &mut s.v6 else { return };
+        let ip = punt.frame;
+        let field = |r: core::ops::Range<usize>| {
+            ip.get(r)
+                .and_then(|b| <[u8; 16]>::try_from(b).ok())
+                .map(Ipv6Addr::from)
+        };
+        let (Some(src), Some(dst)) = (field(8..24), field(24..40)) else {
+            return;
+        };
+        match (ip.get(6), ip.get(40)) {
+            // RFC 4861 section 6.1.1: hop limit 255, code 0
+            (Some(58), Some(133)) if ip.get(7) == Some(&255) && ip.get(41) == Some(&0) => {
+                if v6
+                    .last_solicited
+                    .is_some_and(|t| now.saturating_sub(t) < Duration::from_secs(1))
+                {
+                    return;
+                }
+                v6.last_solicited = Some(now);
+                let to = (!src.is_unspecified()).then_some(src);
+                self.stats.rs_answered += 1;
+                self.advertise(sid, to, false, cx);
+            }
+            (Some(58), Some(128)) if dst == v6.local => {
+                let mut reply = ip.to_vec();
+                if super::plane::echo6_reply(&mut reply)
+                    && let Some(f) = ppp6_frame(&s.link, sid, &reply)
+                {
+                    cx.plane.transmit(Port::Access, &f);
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn address(
         &mut self,
         a: &super::aaa::Authorization,
@@ -424,6 +649,7 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
         match punt.kind {
             PuntKind::PppoeDiscovery => self.discovery(punt, cx),
             PuntKind::PppControl => self.control(punt, cx),
+            PuntKind::PppIpv6 => self.ipv6(punt, cx),
             _ => {}
         }
     }
@@ -476,6 +702,16 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
                     sub.pd = Some(p);
                     sub.pd_pool = Some(name.clone());
                 }
+                // the link's prefix for SLAAC (RFC 3162 section 2.3, else the pool)
+                if let Some(p) = a.framed_ipv6_prefix {
+                    sub.prefix64 = Some(p);
+                } else if self.ppp_cfg.ipv6
+                    && let Some(name) = &self.ra.pool
+                    && let Some(p) = cx.pools.alloc_v6(name)
+                {
+                    sub.prefix64 = Some(p);
+                    sub.prefix64_pool = Some(name.clone());
+                }
             }
             s.ppp.set_peer_ipv4(ip.octets());
             let _ = s.ppp.auth_accept(now);
@@ -495,13 +731,18 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
             .map(|(k, _)| *k)
             .collect();
         for sid in due {
+            let mut ra_due = false;
             if let Some(s) = self.by_sid.get_mut(&sid) {
                 if s.start_at.is_some_and(|t| t <= now) {
                     s.start_at = None;
                     s.ppp.start(now);
-                } else {
+                } else if s.ppp.poll_timeout().is_some_and(|t| t <= now) {
                     s.ppp.handle_timeout(now);
                 }
+                ra_due = s.v6.is_some_and(|v| v.next_ra <= now);
+            }
+            if ra_due {
+                self.advertise(sid, None, false, cx);
             }
             self.flush(sid, cx);
         }
@@ -515,6 +756,10 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
         let Some(&sid) = self.by_handle.get(&handle) else {
             return false;
         };
+        if self.by_sid.get(&sid).is_some_and(|s| s.v6.is_some()) {
+            // RFC 4861 section 6.2.5: router lifetime 0 before the link goes
+            self.advertise(sid, None, true, cx);
+        }
         if let Some(s) = self.by_sid.get_mut(&sid) {
             // LCP Terminate-Request (RFC 1661 section 5.5), then PADT at once
             // (RFC 2516 section 5.5) rather than waiting for the Terminate-Ack
@@ -534,9 +779,43 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests")]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn router_advertisement_carries_flags_mtu_prefix_and_dns() {
+        let c = RaConfig {
+            managed: true,
+            other: true,
+            interval: Duration::from_secs(200),
+            mtu: 1492,
+            dns: vec!["2001:db8::53".parse().unwrap()],
+            pool: None,
+        };
+        let p: Ipv6Addr = "2001:db8:1:1::".parse().unwrap();
+        let ra = router_advertisement(&c, Some((p, 64)), false);
+        assert_eq!(&ra[..8], &[134, 0, 0, 0, 64, 0xc0, 0x02, 0x58]); // 600 s
+        assert_eq!(&ra[16..24], &[5, 1, 0, 0, 0, 0, 0x05, 0xd4]);
+        assert_eq!(&ra[24..28], &[3, 4, 64, 0xc0]);
+        assert_eq!(&ra[32..36], &14_400u32.to_be_bytes());
+        assert_eq!(&ra[40..56], &p.octets());
+        assert_eq!(&ra[56..60], &[25, 3, 0, 0]);
+        assert_eq!(ra.len(), 56 + 24);
+        // leaving: router lifetime 0, the prefix deprecated, the DNS withdrawn
+        let bye = router_advertisement(&c, Some((p, 64)), true);
+        assert_eq!(&bye[6..8], &[0, 0]);
+        assert_eq!(&bye[32..36], &[0; 4]);
+        assert_eq!(&bye[60..64], &[0; 4]);
+        let link = Header::new([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2], 0x8864);
+        let f = ppp6_frame(&link, 7, &[0x60; 40]).unwrap();
+        assert_eq!(&f[12..22], &[0x88, 0x64, 0x11, 0, 0, 7, 0, 42, 0, 0x57]);
+        assert_eq!(f.len(), 22 + 40);
+        assert_eq!(
+            link_local6([0, 0, 0, 0, 0, 0, 0, 1]),
+            "fe80::1".parse::<Ipv6Addr>().unwrap()
+        );
+    }
 
     #[test]
     fn session_ids_per_client_mac_and_host_uniq() {

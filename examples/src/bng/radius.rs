@@ -235,6 +235,10 @@ pub fn authorization(p: &Packet<&[u8]>) -> Authorization {
                     }
                 }
             }
+            AttrType::FRAMED_IPV6_PREFIX => {
+                // RFC 3162 section 2.3: same layout as Delegated-IPv6-Prefix
+                a.framed_ipv6_prefix = attr.as_ipv6_prefix().map(|p| (p.addr, p.len));
+            }
             AttrType::VENDOR_SPECIFIC => {
                 let v = attr.value;
                 let vendor = v.first_chunk::<4>().map(|b| u32::from_be_bytes(*b));

@@ -178,6 +178,11 @@ pub struct Subscriber {
     pub pd: Option<(Ipv6Addr, u8)>,
     /// The IPv6 address (DHCPv6 IA_NA).
     pub ipv6: Option<Ipv6Addr>,
+    /// The prefix of the subscriber's link (PPP: the /64 advertised for SLAAC, from
+    /// Framed-IPv6-Prefix or `pppoe.ra_pool`).
+    pub prefix64: Option<(Ipv6Addr, u8)>,
+    /// The pool `prefix64` came from, if any.
+    pub prefix64_pool: Option<String>,
     /// The rate limit and the profile name it came from.
     pub qos: Option<(String, Qos)>,
     /// Class (RFC 2865 section 5.25), echoed in accounting.
@@ -270,6 +275,10 @@ pub enum PuntKind {
     Dhcp6,
     /// ARP for our addresses / unknown.
     Arp,
+    /// IPv6 for the gateway inside a PPP session (Router Solicitations, echo requests
+    /// to our link-local, DHCPv6): `frame` is the IPv6 packet (`l3_offset` 0), `handle`
+    /// the session.
+    PppIpv6,
 }
 
 /// What the control planes share, lent to them on each call.
@@ -507,6 +516,8 @@ impl Sessions {
                 ipv4: None,
                 pd: None,
                 ipv6: None,
+                prefix64: None,
+                prefix64_pool: None,
                 qos: None,
                 class: None,
                 state: State::Starting,
@@ -669,6 +680,9 @@ impl Sessions {
             pools.release_v4(a);
         }
         if let (Some((p, _)), Some(name)) = (s.pd, &s.pd_pool) {
+            pools.release_v6(name, p);
+        }
+        if let (Some((p, _)), Some(name)) = (s.prefix64, &s.prefix64_pool) {
             pools.release_v6(name, p);
         }
     }
