@@ -1438,7 +1438,12 @@ fn ipsec_gw_cert_chains_and_certreq() {
 /// Refusals with a logged reason, strongSwan initiating each time with another
 /// certificate of its own, and receiving AUTHENTICATION_FAILED: an expired end entity
 /// (valid 1-2 January 2020), one under a root we do not trust (rootA), and one under
-/// an intermediate without CA:TRUE (which strongSwan, trusting it locally, sends).
+/// an intermediate without basicConstraints (X.509 v1) under rootB. strongSwan 5.9
+/// never sends an intermediate that is not a CA (its own chain building stops there:
+/// the v1 intermediate in its `x509/` is left out, one in `x509ca/` is a trust anchor
+/// and not sent either), so on the wire this is an end entity whose issuer is unknown;
+/// the refusal of a non-CA intermediate that a peer does send is proven by the unit
+/// test `ipsec::cert::tests::chains_verify_through_sent_intermediates_and_refusals_say_why`.
 #[test]
 fn ipsec_gw_cert_refusals() {
     let test = "ipsec_gw_cert_refusals";
@@ -1450,6 +1455,10 @@ fn ipsec_gw_cert_refusals() {
     let pki = lab.dir.join("pki");
     two_root_pki(&pki);
     strongswan::openssl_expired(&pki, "ss-inter", "ss-old", "ss.lab");
+    // An intermediate without basicConstraints (X.509 v1), which strongSwan sends.
+    strongswan::openssl_sign_req(&pki, "rootB", "ss-v1", "ss v1 intermediate", &[]);
+    let san = "subjectAltName=DNS:ss.lab";
+    strongswan::openssl_sign_req(&pki, "ss-v1", "ss-v", "ss.lab V", &[CA_FALSE, san]);
     let mut gw = lab.gw("gw-refuse", &cert_conf(&pki, false));
     let cases: [(&[&str], &[&str], &str, &str); 3] = [
         (
@@ -1465,10 +1474,10 @@ fn ipsec_gw_cert_refusals() {
             "certificate auth: refused peer 'ss.lab': 'CN=ss.lab A' was issued by 'CN=lab root A', which is neither a trusted CA ('CN=lab root B')",
         ),
         (
-            &["rootB.pem", "ss-noca.pem"],
-            &["ss-c.pem"],
-            "ss-c.key",
-            "certificate auth: refused peer 'ss.lab': intermediate certificate 2 of 2 'CN=ss not a CA' is not a CA (no basicConstraints CA:TRUE) but issued 'CN=ss.lab C'",
+            &["rootB.pem"],
+            &["ss-v.pem", "ss-v1.pem"],
+            "ss-v.key",
+            "certificate auth: refused peer 'ss.lab': 'CN=ss.lab V' was issued by 'CN=ss v1 intermediate', which is neither a trusted CA ('CN=lab root B') nor among the 0 intermediate certificate(s) the peer sent",
         ),
     ];
     for (i, (cas, certs, key, reason)) in cases.into_iter().enumerate() {

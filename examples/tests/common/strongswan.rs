@@ -495,3 +495,47 @@ pub fn use_cert_chain(ns: &Netns, dir: &Path, pki: &Path, side: CertSide<'_>) ->
     assert!(out.contains("loaded connection 'lab'"), "{out}");
     out
 }
+
+/// Makes `name.pem`/`name.key` (ECDSA P-256, two days) in `dir` for `CN=cn`, issued
+/// by `issuer` through `openssl x509 -req` with the extensions `exts` (lines of an
+/// `-extfile`): none makes an X.509 version 1 certificate (so no basicConstraints),
+/// and an issuer without a subject key identifier works too.
+pub fn openssl_sign_req(dir: &Path, issuer: &str, name: &str, cn: &str, exts: &[&str]) {
+    let (key, csr, out, subj) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("{name}.pem"),
+        format!("/CN={cn}"),
+    );
+    openssl(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-nodes",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &subj,
+        ],
+    );
+    let (ca, ca_key, ext) = (
+        format!("{issuer}.pem"),
+        format!("{issuer}.key"),
+        format!("{name}.ext"),
+    );
+    let mut args = vec![
+        "x509", "-req", "-in", &csr, "-CA", &ca, "-CAkey", &ca_key, "-out", &out, "-days", "2",
+    ];
+    if !exts.is_empty() {
+        std::fs::write(dir.join(&ext), exts.join("\n") + "\n").unwrap();
+        args.extend_from_slice(&["-extfile", &ext]);
+    }
+    openssl(dir, &args);
+}
