@@ -28,6 +28,13 @@
 //!   once, one site rekeys while both ping.
 //! - `ipsec_gw_certificates`: certificate authentication (RFC 7427) with a CA and two
 //!   certificates made by openssl at test time, ECDSA P-256 and RSA-2048.
+//! - `ipsec_gw_cert_chains_and_certreq`: CERTREQ both ways and root -> intermediate ->
+//!   end entity on both sides, both roles; strongSwan's CERTREQ picks the second of our
+//!   two certificates.
+//! - `ipsec_gw_cert_refusals`: expired end entity, untrusted root, unknown
+//!   intermediate: refused with the reason logged, strongSwan sees AUTHENTICATION_FAILED.
+//! - `ipsec_gw_cert_config` (no root): `local.certs`/`local.keys`/`remote.cacerts`
+//!   errors name the key, the file and the expectation.
 //! - `ipsec_gw_bad_config` (no root): `--check` names the key, the expectation and the
 //!   value of a bad configuration and exits 2.
 //!

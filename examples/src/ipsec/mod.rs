@@ -31,7 +31,13 @@
 //! strongSwan sites served by one process at once (one initiated by each side), one
 //! rekeying while both carry a 20/s ping, inner IPv6 selectors, and certificate authentication (a CA and two
 //! certificates made with openssl at test time; ECDSA P-256 with strongSwan initiating,
-//! RSA-2048 with ipsec-gw initiating).
+//! RSA-2048 with ipsec-gw initiating); certificate chains and CERTREQ (RFC 7296
+//! sections 3.6, 3.7) in both roles: root -> intermediate -> end entity on both sides,
+//! strongSwan sending its certificate only because our CERTREQ asks (`send_cert =
+//! ifasked`), its CERTREQ picking the second of our two certificates (from two roots);
+//! refusals of an expired end entity, an untrusted root and an unknown intermediate,
+//! each logged with the certificate and the reason while strongSwan sees
+//! AUTHENTICATION_FAILED (`examples/ipsec-gw/README.md`, "Certificates").
 //!
 //! IPv6: a child's `local_ts`/`remote_ts` may be IPv6 prefixes (one family per
 //! child), tested with ping6 LAN to LAN in both roles (`ipsec_gw_ipv6_inner`); and
@@ -43,8 +49,8 @@
 //! addresses over `AF_PACKET` (no NDP: use `outer = "udp"`); virtual IPv6 addresses;
 //! plain ESP (IP protocol 50): ESP is always UDP-encapsulated on 4500 (RFC 3948),
 //! which is what kernel-libipsec before strongSwan 5.9.11 (Debian 12 has 5.9.8) and any
-//! peer behind a NAT speak; EAP; CERTREQ (strongSwan needs `send_cert = always`),
-//! intermediate CAs and revocation; IPv4 reassembly on the `AF_PACKET` outer side (IKE
+//! peer behind a NAT speak; EAP; certificate revocation (CRL, OCSP), path length, key
+//! usage and name constraints; IPv4 reassembly on the `AF_PACKET` outer side (IKE
 //! fragmentation, on by default, keeps IKE messages below the MTU instead).
 //! `bng-ikev2` does not yet send or report a Delete of a single Child SA (RFC 7296
 //! section 1.4.1), so after a rekey the old inbound SA is kept for

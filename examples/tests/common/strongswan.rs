@@ -292,7 +292,7 @@ fn openssl(dir: &Path, args: &[&str]) {
 /// Gives the charon of `dir` certificate authentication for the connection `lab` of
 /// [`swanctl_conf`]: the CA of `pki` and its certificate `name` (files from
 /// [`openssl_cert`]) in its swanctl directory, `auth = pubkey` with `send_cert =
-/// always` (ipsec-gw sends no CERTREQ) and the identities `name` and `peer` (DNS
+/// always` (so it does not depend on a CERTREQ) and the identities `name` and `peer` (DNS
 /// names) instead of the PSK ones; then reloads. The `pkcs8` plugin must be loaded
 /// by swanctl and charon (see [`strongswan_conf`]'s load lists).
 pub fn use_certificates(ns: &Netns, dir: &Path, pki: &Path, name: &str, peer: &str) {
