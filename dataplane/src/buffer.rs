@@ -5,6 +5,13 @@
 //! cannot outlive the memory it lives in, nor cross into another worker's arena: the
 //! borrow checker brands it (STYLE.md section 9). Buffers are recycled through the
 //! [`Pool`]'s free list; nothing is allocated per packet.
+//!
+//! Workers that steer packets to each other use
+//! [`SharedArena`](crate::backend::shared::SharedArena)s instead of [`Arena`]s: a packet
+//! then crosses to another worker as its buffer's token, not as a copy. For that, a
+//! buffer held by a [`Pkt`] or a [`Pool`] is always the one `&mut` that owns those
+//! bytes, never a reborrow of another (nothing in this module makes one), which the
+//! shared arena's token conversion relies on.
 
 #![allow(
     clippy::cast_possible_truncation,
@@ -111,6 +118,25 @@ impl<'p> Pool<'p> {
         self.free.extend(frame.drain(..).map(|p| p.buf));
     }
 
+    /// A pool of the given buffers (each the whole `&mut` that owns its bytes, see the
+    /// module docs), all free.
+    pub(crate) fn from_buffers(free: Vec<&'p mut [u8]>) -> Self {
+        let capacity = free.len();
+        Self { free, capacity }
+    }
+
+    /// Takes a free buffer out of the pool (it leaves the pool's ownership).
+    #[inline]
+    pub(crate) fn pop_buffer(&mut self) -> Option<&'p mut [u8]> {
+        self.free.pop()
+    }
+
+    /// Puts a free buffer (the whole `&mut` that owns it) into the pool.
+    #[inline]
+    pub(crate) fn push_buffer(&mut self, buf: &'p mut [u8]) {
+        self.free.push(buf);
+    }
+
     /// Buffers available.
     #[must_use]
     pub fn available(&self) -> usize {
@@ -135,7 +161,33 @@ pub struct Pkt<'p> {
     pub meta: Meta,
 }
 
-impl Pkt<'_> {
+impl<'p> Pkt<'p> {
+    /// The packet's parts: its buffer (the `&mut` that owns it), data start, length and
+    /// metadata.
+    #[inline]
+    pub(crate) fn into_parts(self) -> (&'p mut [u8], u16, u16, Meta) {
+        (self.buf, self.start, self.len, self.meta)
+    }
+
+    /// A packet from [`Pkt::into_parts`]'s parts (`buf` the whole `&mut` that owns the
+    /// buffer). A start or length past the buffer gives an empty packet after the
+    /// headroom.
+    #[inline]
+    pub(crate) fn from_parts(buf: &'p mut [u8], start: u16, len: u16, meta: Meta) -> Self {
+        let fits = usize::from(start) + usize::from(len) <= buf.len();
+        let (start, len) = if fits {
+            (start, len)
+        } else {
+            (HEADROOM as u16, 0)
+        };
+        Self {
+            buf,
+            start,
+            len,
+            meta,
+        }
+    }
+
     /// The packet's bytes.
     #[must_use]
     pub fn data(&self) -> &[u8] {

@@ -4,17 +4,25 @@
 //! single-core limitation).
 //!
 //! Steering: every packet a worker receives is given an owner
-//! ([`Steering::owner`]): from an access port, the hash of (source MAC, PPPoE session
-//! id) ([`steer_hash`], the same function the control plane uses to place the session,
+//! ([`Steering::owner`], a few loads at fixed offsets): from an access port, the hash
+//! of (source MAC, PPPoE session id) ([`steer_hash`], the same function the control
+//! plane uses to place the session,
 //! [`SessionConfig::worker`](crate::bng::SessionConfig::worker)); from the upstream
 //! port, the worker whose slice of the NAT44 pool holds the destination (each worker
 //! translates into its own pool slice, [`pool_slice`]) or, for a public subscriber
 //! address, the owner the control plane announced ([`Command::SteerAddress`], kept
-//! per worker, [`Steering::set_address`]). Packets of another worker
-//! are copied into a [`Batch`] and handed over through that worker's bounded queue
-//! (one channel operation per batch, batches recycled, so no per-packet allocation);
-//! a full queue drops and counts. Packets cannot move between workers as `Pkt`s: a
-//! `Pkt<'p>` is branded with its worker's arena.
+//! per worker, [`Steering::set_address`]).
+//!
+//! Packets of another worker are handed over without a copy: a steering worker's
+//! buffers live in a [`SharedArena`] (registered in the mesh, so every worker can reach
+//! every arena), and a packet crosses as a [`Handoff`] (its buffer's token, data range
+//! and metadata) in a [`Batch`], one bounded-queue push per received frame per
+//! destination. The receiver turns the tokens back into packets of its own pool
+//! (`Pkt`s stay branded by the lifetime of the worker's borrow of the arenas) and at
+//! once pays back as many free buffers of its pool, as tokens in the same batch, which
+//! returns to the sender for reuse; so every worker's pool keeps its size, and
+//! buffers, not bytes, move. A full queue holds the batch (backpressure: the worker
+//! stops receiving) up to [`STEER_HOLD`] packets, then drops and counts.
 //!
 //! Commands from [`Control`](crate::control::Control) are drained at frame boundaries,
 //! at most [`DRAIN_BUDGET`] per loop.
@@ -24,9 +32,9 @@
 //! leaves at its rate on an otherwise idle port.
 
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::{Arc, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -34,8 +42,10 @@ use bng_nat44::Config as NatConfig;
 use hashbrown::HashMap;
 
 use crate::backend::Backend;
+use crate::backend::prefetch::{prefetch_read, prefetch_write};
+use crate::backend::shared::{BufToken, Handoff, SharedArena};
 use crate::bng::{Bng, BngConfig, NatTables, Punt, steer_hash, worker_of};
-use crate::buffer::{Arena, Pkt};
+use crate::buffer::{Arena, Pkt, Pool};
 use crate::control::{Command, ControlError, DRAIN_BUDGET};
 use crate::graph::{FRAME_SIZE, Frame, new_frame};
 
@@ -43,36 +53,23 @@ use crate::graph::{FRAME_SIZE, Frame, new_frame};
 /// dropped.
 pub const STEER_HOLD: usize = 4096;
 
-/// Packets copied from one worker to another: their bytes back to back, and per
-/// packet its port and length.
+/// Packets handed from one worker to another (their buffers' tokens, not their
+/// bytes), and on the way back the free buffers the receiver pays for them.
 #[derive(Debug, Default)]
 pub struct Batch {
     origin: usize,
-    data: Vec<u8>,
-    pkts: Vec<(u16, u16)>,
+    pkts: Vec<Handoff>,
+    free: Vec<BufToken>,
 }
 
 impl Batch {
-    /// An empty batch with room for a frame of 64-byte packets, so a fresh batch does
-    /// not grow (reallocate) while the first frames are steered into it.
+    /// An empty batch with room for a frame, so a fresh batch does not grow
+    /// (reallocate) while the first frames are steered into it.
     fn sized() -> Self {
         Self {
             origin: 0,
-            data: Vec::with_capacity(FRAME_SIZE * 128),
             pkts: Vec::with_capacity(FRAME_SIZE),
-        }
-    }
-
-    fn clear(&mut self) {
-        self.data.clear();
-        self.pkts.clear();
-    }
-
-    fn push(&mut self, p: &Pkt<'_>) {
-        let d = p.data();
-        if let Ok(len) = u16::try_from(d.len()) {
-            self.data.extend_from_slice(d);
-            self.pkts.push((p.meta.rx_if, len));
+            free: Vec::with_capacity(FRAME_SIZE),
         }
     }
 
@@ -86,6 +83,102 @@ impl Batch {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.pkts.is_empty()
+    }
+}
+
+/// The arenas of a steering mesh, one per worker, set when the worker starts.
+#[derive(Debug)]
+struct Registry {
+    arenas: Vec<OnceLock<Arc<SharedArena>>>,
+}
+
+/// A worker's view of the mesh's arenas for its lifetime `'p`: its own first.
+struct Arenas<'p> {
+    reg: &'p Registry,
+    known: Vec<&'p SharedArena>,
+}
+
+impl<'p> Arenas<'p> {
+    fn new(reg: &'p Registry, own: &'p SharedArena) -> Self {
+        Self {
+            reg,
+            known: vec![own],
+        }
+    }
+
+    /// The arena with id `id`, looking again at the registry if it is not known yet
+    /// (a worker that started after this one).
+    #[inline]
+    fn find(&mut self, id: u32) -> Option<&'p SharedArena> {
+        if let Some(a) = self.known.iter().find(|a| a.id() == id) {
+            return Some(a);
+        }
+        for slot in &self.reg.arenas {
+            if let Some(a) = slot.get()
+                && !self.known.iter().any(|k| k.id() == a.id())
+            {
+                self.known.push(a);
+            }
+        }
+        self.known.iter().find(|a| a.id() == id).copied()
+    }
+
+    /// A packet as a handoff (its buffer is one of the mesh's arenas').
+    #[inline]
+    fn hand_off(&self, mut p: Pkt<'p>) -> Result<Handoff, Pkt<'p>> {
+        for a in &self.known {
+            match a.hand_off(p) {
+                Ok(h) => return Ok(h),
+                Err(back) => p = back,
+            }
+        }
+        Err(p)
+    }
+
+    #[inline]
+    fn receive(&mut self, h: Handoff) -> Result<Pkt<'p>, Handoff> {
+        match self.find(h.arena()) {
+            Some(a) => a.receive(h),
+            None => Err(h),
+        }
+    }
+
+    /// Up to `n` free buffers of `pool` as tokens into `out`; how many.
+    fn pay(&self, pool: &mut Pool<'p>, n: usize, out: &mut Vec<BufToken>) -> usize {
+        let mut paid = 0;
+        'next: while paid < n {
+            let Some(mut b) = pool.pop_buffer() else {
+                break;
+            };
+            for a in &self.known {
+                match a.give_buffer(b) {
+                    Ok(t) => {
+                        out.push(t);
+                        paid += 1;
+                        continue 'next;
+                    }
+                    Err(back) => b = back,
+                }
+            }
+            pool.push_buffer(b);
+            break;
+        }
+        paid
+    }
+
+    /// Takes the buffers of `tokens` into `pool`; how many (a token of no known arena
+    /// is dropped: its buffer is lost to the mesh, which cannot happen between workers
+    /// of one mesh).
+    fn take_paid(&mut self, pool: &mut Pool<'p>, tokens: &mut Vec<BufToken>) -> usize {
+        let mut n = 0;
+        for t in tokens.drain(..) {
+            if let Some(a) = self.find(t.arena())
+                && a.put_free(pool, t).is_ok()
+            {
+                n += 1;
+            }
+        }
+        n
     }
 }
 
@@ -119,11 +212,22 @@ pub struct Steering {
     pool_first: u32,
     pool_len: u32,
     addrs: HashMap<u32, u16>,
+    registry: Arc<Registry>,
     to: Vec<SyncSender<Batch>>,
     from: Receiver<Batch>,
     returns_to: Vec<mpsc::Sender<Batch>>,
     returned: Receiver<Batch>,
     out: Vec<Batch>,
+    spare: Vec<Batch>,
+    /// Buffers handed to other workers and not paid back yet.
+    lent: usize,
+    /// The most `lent` may reach ([`LEND_MAX`], at most half the pool).
+    lend_max: usize,
+    /// Batches taken off the queue while napping, for the next loop.
+    pending: Vec<Batch>,
+    /// Buffers this worker still owes each worker (received packets it could not pay
+    /// for at once: its pool was empty).
+    owed: Vec<usize>,
 }
 
 impl Steering {
@@ -143,6 +247,9 @@ impl Steering {
             .map(|_| mpsc::sync_channel(depth.max(1)))
             .unzip();
         let (ret_to, ret_from): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel()).unzip();
+        let registry = Arc::new(Registry {
+            arenas: (0..workers).map(|_| OnceLock::new()).collect(),
+        });
         from.into_iter()
             .zip(ret_from)
             .enumerate()
@@ -153,11 +260,17 @@ impl Steering {
                 pool_first: u32::from(pool_first),
                 pool_len,
                 addrs: HashMap::new(),
+                registry: Arc::clone(&registry),
                 to: to.clone(),
                 from,
                 returns_to: ret_to.clone(),
                 returned,
                 out: (0..workers).map(|_| Batch::sized()).collect(),
+                spare: Vec::new(),
+                lent: 0,
+                lend_max: LEND_MAX,
+                pending: Vec::new(),
+                owed: vec![0; workers],
             })
             .collect()
     }
@@ -169,6 +282,22 @@ impl Steering {
             Some(w) => self.addrs.insert(u32::from(addr), w),
             None => self.addrs.remove(&u32::from(addr)),
         };
+    }
+
+    /// An idle steering worker's nap of at most `nap`: on its payments queue if it
+    /// cannot receive for want of paid-back buffers (taking them at once), else on its
+    /// steering queue (a batch waits in `pending` for the next loop).
+    fn nap<'p>(&mut self, ar: &mut Arenas<'p>, pool: &mut Pool<'p>, nap: Duration) {
+        if self.lent >= self.lend_max {
+            if let Ok(mut b) = self.returned.recv_timeout(nap) {
+                let k = ar.take_paid(pool, &mut b.free);
+                self.lent = self.lent.saturating_sub(k);
+                b.pkts.clear();
+                self.spare.push(b);
+            }
+        } else if let Ok(b) = self.from.recv_timeout(nap) {
+            self.pending.push(b);
+        }
     }
 
     /// The inverse of [`pool_slice`]: the worker `w` with `start(w) <= off <
@@ -194,6 +323,44 @@ impl Steering {
     #[inline]
     pub fn owner(&self, p: &Pkt<'_>) -> usize {
         let d = p.data();
+        if p.meta.rx_if == self.upstream {
+            return self.owner_upstream(d);
+        }
+        // an access port: the source MAC, and the PPPoE session id after up to two
+        // VLAN tags (RFC 2516 section 4 after IEEE 802.1Q/802.1ad tags), all within
+        // the first 26 bytes: loads at fixed offsets, no walk
+        let h = match d.first_chunk::<26>() {
+            Some(h) => *h,
+            None if d.len() < 14 => return self.me,
+            None => {
+                let mut h = [0u8; 26];
+                for (dst, src) in h.iter_mut().zip(d) {
+                    *dst = *src;
+                }
+                h
+            }
+        };
+        let be = |a: u8, b: u8| u16::from_be_bytes([a, b]);
+        let is_tag = |t: u16| matches!(t, 0x8100 | 0x88a8 | 0x9100);
+        let (et, sid) = if is_tag(be(h[12], h[13])) {
+            if is_tag(be(h[16], h[17])) {
+                (be(h[20], h[21]), be(h[24], h[25]))
+            } else {
+                (be(h[16], h[17]), be(h[20], h[21]))
+            }
+        } else {
+            (be(h[12], h[13]), be(h[16], h[17]))
+        };
+        // PPPoE discovery is not steered by session id (PADI/PADR carry 0): the
+        // control plane owns it; the PADS assigns a session id whose owner is where
+        // its data goes. IPoE: the MAC alone.
+        let sid = if et == 0x8864 { sid } else { 0 };
+        let mac = [h[6], h[7], h[8], h[9], h[10], h[11]];
+        worker_of(steer_hash(mac, sid), self.workers)
+    }
+
+    /// The owner of a packet from the upstream port: by its IPv4 destination.
+    fn owner_upstream(&self, d: &[u8]) -> usize {
         let mut at = 12usize;
         let mut et = 0u16;
         // up to two VLAN tags, as ethernet-input reads them
@@ -208,37 +375,18 @@ impl Steering {
                 break;
             }
         }
-        let l3 = at + 2;
-        if p.meta.rx_if == self.upstream {
-            if et != 0x0800 {
-                return self.me;
-            }
-            let Some(dst) = d.get(l3 + 16..).and_then(<[u8]>::first_chunk::<4>) else {
-                return self.me;
-            };
-            let dst = u32::from_be_bytes(*dst);
-            let off = dst.wrapping_sub(self.pool_first);
-            if off < self.pool_len {
-                return self.pool_owner(off);
-            }
-            return self.addrs.get(&dst).map_or(self.me, |&w| usize::from(w));
+        if et != 0x0800 {
+            return self.me;
         }
-        let Some(&mac) = d.get(6..).and_then(<[u8]>::first_chunk::<6>) else {
+        let Some(dst) = d.get(at + 2 + 16..).and_then(<[u8]>::first_chunk::<4>) else {
             return self.me;
         };
-        let sid = if et == 0x8864 || et == 0x8863 {
-            d.get(l3 + 2..)
-                .and_then(<[u8]>::first_chunk::<2>)
-                .map_or(0, |s| u16::from_be_bytes(*s))
-        } else {
-            0
-        };
-        // PPPoE discovery is not steered by session id (PADI/PADR carry 0): the control
-        // plane owns it; the PADS assigns a session id whose owner is where its data goes
-        worker_of(
-            steer_hash(mac, if et == 0x8863 { 0 } else { sid }),
-            self.workers,
-        )
+        let dst = u32::from_be_bytes(*dst);
+        let off = dst.wrapping_sub(self.pool_first);
+        if off < self.pool_len {
+            return self.pool_owner(off);
+        }
+        self.addrs.get(&dst).map_or(self.me, |&w| usize::from(w))
     }
 }
 
@@ -263,6 +411,11 @@ pub struct WorkerStats {
     pub punt_dropped: AtomicU64,
     /// Loops that found nothing to do.
     pub idle_loops: AtomicU64,
+    /// Buffers in the worker's pool when it started (set once the pool exists).
+    pub pool_capacity: AtomicU64,
+    /// Buffers free in its pool when it stopped (set as it stops): with every packet
+    /// sent and every buffer handed over paid back, equal to `pool_capacity`.
+    pub pool_available: AtomicU64,
 }
 
 /// What a worker hands to the control plane.
@@ -346,6 +499,22 @@ impl<B: Backend + Send + 'static> Worker<B> {
     }
 }
 
+/// Frames a steering worker receives from one port per loop (each split into its own
+/// packets and the others' handoffs) before it moves on.
+const RX_BURSTS: usize = 4;
+/// Packets ahead whose first cache line is prefetched while steering.
+const PREFETCH_AHEAD: usize = 4;
+/// Idle loops (a 20 µs nap each, so about 1 s) a stopping worker waits for buffers it
+/// lent to be paid back, or for room to pay its own debts, before it stops anyway.
+const SETTLE_LOOPS: u32 = 50_000;
+/// How long an idle worker naps before it looks at its ports again.
+const NAP: Duration = Duration::from_micros(20);
+/// Buffers a steering worker may have lent to the others (handed over and not paid
+/// back yet) before it stops receiving until they are paid: bounds the buffers in
+/// flight, so the pools' working set stays in the caches and TLB instead of every
+/// buffer of both pools circulating when the receiver lags.
+const LEND_MAX: usize = 8 * FRAME_SIZE;
+
 #[allow(
     clippy::too_many_arguments,
     clippy::too_many_lines,
@@ -362,9 +531,38 @@ fn run<B: Backend>(
     stop: &AtomicBool,
     stats: &WorkerStats,
 ) -> Result<Vec<B>, ControlError> {
-    let mut arena = Arena::new(cfg.buffers.max(4 * FRAME_SIZE));
+    let buffers = cfg.buffers.max(4 * FRAME_SIZE);
+    let registry = steering.as_ref().map(|s| Arc::clone(&s.registry));
+    let mut private: Option<Arena> = None;
     let mut nat = cfg.nat.map(|(c, s, u)| NatTables::new(c, s, u));
-    let mut pool = arena.pool();
+    // a steering worker's buffers are in a shared arena, registered in the mesh so
+    // the other workers can take its packets without a copy; otherwise a private one
+    let (mut pool, mut arenas) = match (&registry, &steering) {
+        (Some(reg), Some(st)) => {
+            let (own, tokens) = SharedArena::new(buffers);
+            let slot = reg
+                .arenas
+                .get(st.me)
+                .ok_or(ControlError::BadConfig("steering stage of no worker"))?;
+            slot.set(own)
+                .map_err(|_| ControlError::BadConfig("steering stage used twice"))?;
+            let own: &SharedArena = slot
+                .get()
+                .ok_or(ControlError::BadConfig("steering stage of no worker"))?;
+            let (pool, _) = own.pool(tokens);
+            (pool, Some(Arenas::new(reg, own)))
+        }
+        _ => (
+            private.get_or_insert_with(|| Arena::new(buffers)).pool(),
+            None,
+        ),
+    };
+    stats
+        .pool_capacity
+        .store(pool.capacity() as u64, Ordering::Relaxed);
+    if let Some(st) = &mut steering {
+        st.lend_max = LEND_MAX.min(pool.capacity() / 2);
+    }
     let mut bng = Bng::new(cfg.bng, nat.as_mut())?;
     let nports = ports.len();
     let mut rx: Frame<'_> = new_frame();
@@ -373,6 +571,7 @@ fn run<B: Backend>(
     let start = Instant::now();
     let mut commands_open = true;
     let mut held = false;
+    let mut settle = 0u32;
     loop {
         if commands_open {
             commands_open = drain_worker(commands, &mut bng, steering.as_mut());
@@ -382,114 +581,44 @@ fn run<B: Backend>(
             bng.handle_timeout(now);
         }
         let mut work = 0usize;
-        for (i, port) in ports.iter_mut().enumerate() {
-            if held {
-                break;
-            }
-            let n = port.rx_burst(&mut pool, &mut rx);
-            if n == 0 {
-                continue;
-            }
-            work += n;
-            stats.rx.fetch_add(n as u64, Ordering::Relaxed);
-            let rx_if = u16::try_from(i).unwrap_or(u16::MAX);
-            for p in &mut rx {
-                p.meta.rx_if = rx_if;
-            }
-            if let Some(st) = &mut steering {
-                for p in rx.drain(..) {
-                    let w = st.owner(&p);
-                    if w == st.me {
-                        local.push(p);
-                    } else {
-                        if let Some(b) = st.out.get_mut(w) {
-                            b.push(&p);
-                        }
-                        pool.free(p);
-                    }
+        if let (Some(st), Some(ar)) = (&mut steering, &mut arenas) {
+            let mut io = Io {
+                ports: &mut ports,
+                pool: &mut pool,
+                tx: &mut tx,
+                bng: &mut bng,
+                now,
+                stats,
+            };
+            // take back what other workers paid for the packets this one handed over
+            settle_debts(st, ar, io.pool);
+            // batches held back last loop first
+            held = send_batches(st, ar, io.pool, stats);
+            for i in 0..nports {
+                if held {
+                    break;
                 }
-                core::mem::swap(&mut rx, &mut local);
+                let (n, h) = steer_port(&mut io, i, st, ar, &mut rx, &mut local);
+                work += n;
+                held = h;
             }
-            stats
-                .processed
-                .fetch_add(rx.len() as u64, Ordering::Relaxed);
-            bng.process(now, &mut rx, &mut pool, &mut tx);
-        }
-        if let Some(st) = &mut steering {
-            // hand the batches over, one channel operation each; a batch whose queue
-            // is full is kept and retried (and this worker stops receiving until it
-            // goes: backpressure to its RX ring) unless it has grown past
-            // STEER_HOLD packets, then it is dropped and counted
-            held = false;
-            for w in 0..st.workers {
-                if st.out.get(w).is_none_or(Batch::is_empty) {
+            work += receive_steered(&mut io, st, ar, &mut rx);
+        } else {
+            for (i, port) in ports.iter_mut().enumerate() {
+                let n = port.rx_burst(&mut pool, &mut rx);
+                if n == 0 {
                     continue;
                 }
-                let fresh = st.returned.try_recv().unwrap_or_else(|_| Batch::sized());
-                let Some(slot) = st.out.get_mut(w) else {
-                    continue;
-                };
-                let mut b = core::mem::replace(slot, fresh);
-                b.origin = st.me;
-                let n = b.len() as u64;
-                match st.to.get(w).map(|q| q.try_send(b)) {
-                    Some(Ok(())) => {
-                        stats.steered_out.fetch_add(n, Ordering::Relaxed);
-                    }
-                    Some(Err(TrySendError::Full(mut b))) if b.len() < STEER_HOLD => {
-                        // put it back in front of what was batched since
-                        if let Some(slot) = st.out.get_mut(w) {
-                            core::mem::swap(slot, &mut b);
-                            slot.data.extend_from_slice(&b.data);
-                            slot.pkts.extend_from_slice(&b.pkts);
-                        }
-                        held = true;
-                    }
-                    _ => {
-                        stats.steer_dropped.fetch_add(n, Ordering::Relaxed);
-                    }
+                work += n;
+                stats.rx.fetch_add(n as u64, Ordering::Relaxed);
+                let rx_if = u16::try_from(i).unwrap_or(u16::MAX);
+                for p in &mut rx {
+                    p.meta.rx_if = rx_if;
                 }
-            }
-            // take what other workers handed us
-            while let Ok(b) = st.from.try_recv() {
-                work += b.len();
-                stats
-                    .steered_in
-                    .fetch_add(b.len() as u64, Ordering::Relaxed);
-                let mut at = 0usize;
-                for &(rx_if, len) in &b.pkts {
-                    let end = at + usize::from(len);
-                    if let Some(p) = b.data.get(at..end).and_then(|d| pool.alloc_from(d)) {
-                        let mut p = p;
-                        p.meta.rx_if = rx_if;
-                        rx.push(p);
-                    } else {
-                        stats.steer_no_buffer.fetch_add(1, Ordering::Relaxed);
-                    }
-                    at = end;
-                    if rx.len() == FRAME_SIZE {
-                        stats
-                            .processed
-                            .fetch_add(rx.len() as u64, Ordering::Relaxed);
-                        bng.process(now, &mut rx, &mut pool, &mut tx);
-                        flush(&mut ports, &mut pool, &mut tx, stats);
-                    }
-                }
-                // back to the worker that filled it, for reuse
-                let mut b = b;
-                b.clear();
-                if let Some(r) = st.returns_to.get(b.origin) {
-                    let _ = r.send(b);
-                }
-            }
-            // the rest of the batches as one frame (batches are often half a frame:
-            // running the graph per batch doubled its per-frame cost per packet)
-            if !rx.is_empty() {
                 stats
                     .processed
                     .fetch_add(rx.len() as u64, Ordering::Relaxed);
                 bng.process(now, &mut rx, &mut pool, &mut tx);
-                flush(&mut ports, &mut pool, &mut tx, stats);
             }
         }
         if work == 0 && bng.shaper_timeout().is_some_and(|t| t <= now) {
@@ -513,17 +642,267 @@ fn run<B: Backend>(
         if work == 0 {
             stats.idle_loops.fetch_add(1, Ordering::Relaxed);
             if stop.load(Ordering::Acquire) && !held {
-                break;
+                // buffers lent to other workers come back as they are paid for; a
+                // stopping worker waits for them (and pays what it owes) for a while
+                let settled = steering
+                    .as_ref()
+                    .is_none_or(|st| st.lent == 0 && st.owed.iter().all(|&o| o == 0));
+                if settled || settle >= SETTLE_LOOPS {
+                    break;
+                }
+                settle += 1;
             }
             // held (the owner's queue full) as idle: a nap, not a yield loop; the full
             // queue holds far more than a nap's worth of work for its worker, and spinning
             // took the CPU that worker needed when they share one (the steered rate on
-            // the loaded 2-core VM fell below one worker's)
-            std::thread::sleep(Duration::from_micros(20));
+            // the loaded 2-core VM fell below one worker's). A steering worker naps on
+            // its queues instead, so a batch or a payment wakes it at once
+            match (&mut steering, &mut arenas) {
+                (Some(st), Some(ar)) => st.nap(ar, &mut pool, NAP),
+                _ => std::thread::sleep(NAP),
+            }
         }
     }
+    stats
+        .pool_available
+        .store(pool.available() as u64, Ordering::Relaxed);
     drop(bng);
     Ok(ports)
+}
+
+/// What the steering steps of a worker's loop share.
+struct Io<'a, 'p, B> {
+    ports: &'a mut [B],
+    pool: &'a mut Pool<'p>,
+    tx: &'a mut [Frame<'p>],
+    bng: &'a mut Bng<'p>,
+    now: Duration,
+    stats: &'a WorkerStats,
+}
+
+impl<'p, B: Backend> Io<'_, 'p, B> {
+    /// Runs a frame through the graph and sends what it produced.
+    fn process(&mut self, frame: &mut Frame<'p>) {
+        self.stats
+            .processed
+            .fetch_add(frame.len() as u64, Ordering::Relaxed);
+        self.bng.process(self.now, frame, self.pool, self.tx);
+        flush(self.ports, self.pool, self.tx, self.stats);
+    }
+}
+
+/// Receives up to [`RX_BURSTS`] frames from port `i`: this worker's packets go through
+/// the graph in full frames, the others' into their owners' batches (pushed after each
+/// frame). Returns the packets received, and whether a batch is held (its queue full:
+/// stop receiving).
+fn steer_port<'p, B: Backend>(
+    io: &mut Io<'_, 'p, B>,
+    i: usize,
+    st: &mut Steering,
+    ar: &mut Arenas<'p>,
+    rx: &mut Frame<'p>,
+    local: &mut Frame<'p>,
+) -> (usize, bool) {
+    let mut held = false;
+    let rx_if = u16::try_from(i).unwrap_or(u16::MAX);
+    let mut total = 0;
+    for _ in 0..RX_BURSTS {
+        if st.lent >= st.lend_max {
+            held = true;
+            break;
+        }
+        let Some(port) = io.ports.get_mut(i) else {
+            break;
+        };
+        let n = port.rx_burst(io.pool, rx);
+        if n == 0 {
+            break;
+        }
+        total += n;
+        io.stats.rx.fetch_add(n as u64, Ordering::Relaxed);
+        // owners first (reading the first bytes, the packets a few ahead prefetched),
+        // then the packets to their places
+        let mut owners = [0u16; FRAME_SIZE];
+        for k in 0..rx.len() {
+            if let Some(b) = rx.get(k + PREFETCH_AHEAD).and_then(|p| p.data().first()) {
+                prefetch_read(b);
+            }
+            if let (Some(p), Some(o)) = (rx.get_mut(k), owners.get_mut(k)) {
+                p.meta.rx_if = rx_if;
+                *o = u16::try_from(st.owner(p)).unwrap_or(u16::MAX);
+            }
+        }
+        for (k, p) in rx.drain(..).enumerate() {
+            let w = owners.get(k).map_or(st.me, |&w| usize::from(w));
+            if w == st.me {
+                local.push(p);
+                if local.len() == FRAME_SIZE {
+                    io.process(local);
+                }
+            } else if let Some(b) = st.out.get_mut(w) {
+                match ar.hand_off(p) {
+                    Ok(h) => b.pkts.push(h),
+                    Err(p) => {
+                        // not a buffer of the mesh (cannot happen: this worker's pool
+                        // holds only the mesh's buffers)
+                        io.pool.free(p);
+                        io.stats.steer_dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            } else {
+                io.pool.free(p);
+            }
+        }
+        // one push per received frame per destination, so the owners start at once
+        held = send_batches(st, ar, io.pool, io.stats);
+        if held || n < FRAME_SIZE {
+            break;
+        }
+    }
+    if !local.is_empty() {
+        io.process(local);
+    }
+    (total, held)
+}
+
+/// Hands the non-empty batches to their workers, one channel operation each; a batch
+/// whose queue is full is kept and retried (and this worker stops receiving until it
+/// goes: backpressure to its RX ring) unless it has grown past [`STEER_HOLD`] packets,
+/// then it is dropped and counted. Returns true if a batch is held.
+fn send_batches<'p>(
+    st: &mut Steering,
+    ar: &mut Arenas<'p>,
+    pool: &mut Pool<'p>,
+    stats: &WorkerStats,
+) -> bool {
+    let mut held = false;
+    for w in 0..st.workers {
+        if st.out.get(w).is_none_or(Batch::is_empty) {
+            continue;
+        }
+        let fresh = st.spare.pop().unwrap_or_else(Batch::sized);
+        let Some(slot) = st.out.get_mut(w) else {
+            continue;
+        };
+        let mut b = core::mem::replace(slot, fresh);
+        b.origin = st.me;
+        let n = b.len();
+        let dropped = match st.to.get(w).map(|q| q.try_send(b)) {
+            Some(Ok(())) => {
+                st.lent += n;
+                stats.steered_out.fetch_add(n as u64, Ordering::Relaxed);
+                continue;
+            }
+            Some(Err(TrySendError::Full(b))) if n < STEER_HOLD => {
+                // back in its slot (the fresh batch there is empty)
+                if let Some(slot) = st.out.get_mut(w) {
+                    st.spare.push(core::mem::replace(slot, b));
+                }
+                held = true;
+                continue;
+            }
+            Some(Err(TrySendError::Full(b) | TrySendError::Disconnected(b))) => b,
+            None => continue,
+        };
+        // dropped: the buffers come back to this worker's pool
+        let mut dropped = dropped;
+        for h in dropped.pkts.drain(..) {
+            if let Ok(p) = ar.receive(h) {
+                pool.free(p);
+            }
+        }
+        stats.steer_dropped.fetch_add(n as u64, Ordering::Relaxed);
+        st.spare.push(dropped);
+    }
+    held
+}
+
+/// Takes what other workers handed over, pays each at once with as many free buffers
+/// (in the same batch, which goes back to it), and runs the packets through the graph
+/// in full frames. Returns the packets taken.
+fn receive_steered<'p, B: Backend>(
+    io: &mut Io<'_, 'p, B>,
+    st: &mut Steering,
+    ar: &mut Arenas<'p>,
+    rx: &mut Frame<'p>,
+) -> usize {
+    let mut work = 0;
+    while let Some(mut b) = st.pending.pop().or_else(|| st.from.try_recv().ok()) {
+        let n = b.len();
+        work += n;
+        io.stats.steered_in.fetch_add(n as u64, Ordering::Relaxed);
+        let paid = ar.pay(io.pool, n, &mut b.free);
+        if let Some(o) = st.owed.get_mut(b.origin) {
+            *o += n - paid;
+        }
+        for h in b.pkts.drain(..) {
+            match ar.receive(h) {
+                Ok(mut p) => {
+                    // the line the sender's core wrote last and the graph rewrites
+                    // (Ethernet, PPPoE and IPv4 headers): fetched for writing, so the
+                    // rewrite does not pay a second transfer
+                    if let Some(first) = p.data_mut().first_mut() {
+                        prefetch_write(first);
+                    }
+                    rx.push(p);
+                    if rx.len() == FRAME_SIZE {
+                        io.process(rx);
+                    }
+                }
+                Err(_) => {
+                    io.stats.steer_no_buffer.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        // back to the worker that filled it, with the payment, for reuse
+        let origin = b.origin;
+        if let Some(r) = st.returns_to.get(origin)
+            && let Err(mpsc::SendError(mut b)) = r.send(b)
+        {
+            // that worker is gone: keep the buffers
+            ar.take_paid(io.pool, &mut b.free);
+            if let Some(o) = st.owed.get_mut(origin) {
+                *o = 0;
+            }
+        }
+    }
+    // the rest of the batches as one frame (batches are often half a frame: running
+    // the graph per batch doubled its per-frame cost per packet)
+    if !rx.is_empty() {
+        io.process(rx);
+    }
+    work
+}
+
+/// Takes the buffers other workers paid back (their batches come back for reuse), and
+/// pays what this worker still owes when its pool has buffers again.
+fn settle_debts<'p>(st: &mut Steering, ar: &mut Arenas<'p>, pool: &mut Pool<'p>) {
+    while let Ok(mut b) = st.returned.try_recv() {
+        let k = ar.take_paid(pool, &mut b.free);
+        st.lent = st.lent.saturating_sub(k);
+        b.pkts.clear();
+        st.spare.push(b);
+    }
+    for w in 0..st.workers {
+        let owed = st.owed.get(w).copied().unwrap_or(0);
+        if owed == 0 || pool.available() == 0 {
+            continue;
+        }
+        let mut b = st.spare.pop().unwrap_or_else(Batch::sized);
+        b.origin = st.me;
+        let paid = ar.pay(pool, owed, &mut b.free);
+        if let Some(o) = st.owed.get_mut(w) {
+            *o -= paid;
+        }
+        if let Some(r) = st.returns_to.get(w)
+            && let Err(mpsc::SendError(mut b)) = r.send(b)
+        {
+            ar.take_paid(pool, &mut b.free);
+            if let Some(o) = st.owed.get_mut(w) {
+                *o = 0;
+            }
+        }
+    }
 }
 
 /// [`drain`] with the steering commands applied to the worker's steering stage.

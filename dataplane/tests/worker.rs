@@ -25,7 +25,7 @@ use bng_dataplane::bng::{Access, BngConfig, PortConfig, SessionConfig, SessionId
 use bng_dataplane::buffer::Pool;
 use bng_dataplane::control::{Control, ControlError, Route};
 use bng_dataplane::graph::Frame;
-use bng_dataplane::worker::{Steering, Worker, WorkerConfig, pool_slice};
+use bng_dataplane::worker::{Steering, Worker, WorkerConfig, WorkerStats, pool_slice};
 use bng_nat44::Config as NatConfig;
 
 const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
@@ -235,12 +235,29 @@ fn run(workers: usize, streams: u32, rounds: u32) -> (Vec<Vec<u8>>, u64) {
         .sum();
     assert_eq!(dropped, 0);
     let mut up = Vec::new();
+    let mut stats = Vec::new();
     for w in ws {
+        stats.push(Arc::clone(&w.stats));
         let mut ports = w.join().unwrap();
         up.extend(ports[1].inner.take_transmitted());
     }
+    assert_no_buffer_leak(&stats);
     assert!(k > 0, "churn happened");
     (up, steered)
+}
+
+/// Every buffer is back in a pool once the workers stopped: the buffers handed between
+/// workers were paid back, none was lost (pools keep their sizes worker by worker).
+fn assert_no_buffer_leak(stats: &[Arc<WorkerStats>]) {
+    for (w, s) in stats.iter().enumerate() {
+        let cap = s.pool_capacity.load(Ordering::Relaxed);
+        assert!(cap > 0);
+        assert_eq!(
+            s.pool_available.load(Ordering::Relaxed),
+            cap,
+            "worker {w}: buffers missing from its pool"
+        );
+    }
 }
 
 fn check(up: &[Vec<u8>], streams: u32, rounds: u32) {
@@ -487,6 +504,15 @@ fn rate(workers: usize, streams: u32, packets: u64, steer: bool, gen_ns: f64) ->
             );
         }
     }
+    if std::env::var("SCALING_DEBUG").is_ok() {
+        eprintln!(
+            "workers {workers} steer {steer}: CPU ticks {:?}, {secs:.3} s wall",
+            cpu1.iter()
+                .zip(&cpu0)
+                .map(|((_, b), (_, a))| b - a)
+                .collect::<Vec<_>>()
+        );
+    }
     let busiest = cpu1
         .iter()
         .zip(&cpu0)
@@ -500,9 +526,11 @@ fn rate(workers: usize, streams: u32, packets: u64, steer: bool, gen_ns: f64) ->
         .iter()
         .map(|w| w.stats.steered_out.load(Ordering::Relaxed))
         .sum();
+    let stats: Vec<_> = ws.iter().map(|w| Arc::clone(&w.stats)).collect();
     for w in ws {
         w.join().unwrap();
     }
+    assert_no_buffer_leak(&stats);
     (
         expected as f64 / secs / 1e6,
         steered,
@@ -714,9 +742,11 @@ fn replies_are_steered_to_the_worker_that_translated_them() {
         steered >= u64::from(down[1]) * 2,
         "requests and replies steered"
     );
+    let stats: Vec<_> = ws.iter().map(|w| Arc::clone(&w.stats)).collect();
     for w in ws {
         w.join().unwrap();
     }
+    assert_no_buffer_leak(&stats);
 }
 
 /// A shaped downstream burst with no traffic after it: the idle worker releases it

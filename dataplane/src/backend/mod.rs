@@ -8,6 +8,7 @@ pub mod dpdk;
 pub mod memory;
 mod mmap;
 pub mod prefetch;
+pub mod shared;
 mod sys;
 pub mod tpacket;
 
