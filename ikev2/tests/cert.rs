@@ -3,7 +3,8 @@
 //! SHA-256 signers and verifiers supplied by the test, as an integrator would
 //! supply them (the machine computes the signed octets; the caller signs, verifies
 //! and validates the certificate). Also with fragmentation (RFC 7383) for a large
-//! certificate, and the failures: wrong key, unknown certificate, PSK peer.
+//! certificate, and the failures: wrong key, unknown certificate, PSK peer; CERTREQ
+//! choosing the signer and intermediate certificates both ways (sections 3.6, 3.7).
 
 #![allow(
     clippy::unwrap_used,
@@ -449,4 +450,197 @@ fn signature_hash_algorithms_notify() {
         };
         assert_eq!(hashes(&tx[..len]).is_some(), want_resp);
     }
+}
+
+/// One of several certificates of a [`Pick`]: a signer, the intermediates sent after
+/// its certificate, and the (stand-in) hash of the CA its chain ends at.
+struct Alt {
+    signer: TestSigner,
+    chain: Vec<Vec<u8>>,
+    authority: [u8; 20],
+}
+
+impl Signer for Alt {
+    fn algorithm(&self) -> &[u8] {
+        self.signer.algorithm()
+    }
+    fn certificate(&self) -> &[u8] {
+        self.signer.certificate()
+    }
+    fn sign(&self, octets: &[&[u8]], out: &mut [u8]) -> Result<usize, CryptoError> {
+        self.signer.sign(octets, out)
+    }
+    fn intermediate(&self, index: usize) -> &[u8] {
+        self.chain.get(index).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// Several certificates; the first unless a CERTREQ names another's CA (RFC 7296
+/// section 3.7).
+struct Pick {
+    alts: Vec<Alt>,
+    asked: core::cell::RefCell<Vec<Vec<u8>>>,
+}
+
+impl Signer for Pick {
+    fn algorithm(&self) -> &[u8] {
+        self.alts[0].algorithm()
+    }
+    fn certificate(&self) -> &[u8] {
+        self.alts[0].certificate()
+    }
+    fn sign(&self, octets: &[&[u8]], out: &mut [u8]) -> Result<usize, CryptoError> {
+        self.alts[0].sign(octets, out)
+    }
+    fn intermediate(&self, index: usize) -> &[u8] {
+        self.alts[0].intermediate(index)
+    }
+    fn select(&self, authorities: &[u8]) -> Option<&dyn Signer> {
+        self.asked.borrow_mut().push(authorities.to_vec());
+        self.alts
+            .iter()
+            .find(|a| authorities.chunks(20).any(|h| h == a.authority))
+            .map(|a| a as &dyn Signer)
+    }
+}
+
+/// [`TestVerifier`] that names `authorities` in its CERTREQ and records every chain
+/// it is handed.
+struct ChainVerifier {
+    inner: TestVerifier,
+    authorities: Vec<u8>,
+    seen: core::cell::RefCell<Vec<Vec<Vec<u8>>>>,
+}
+
+impl Verifier for ChainVerifier {
+    fn verify(
+        &self,
+        peer: Identity<'_>,
+        certificate: Option<&[u8]>,
+        algorithm: &[u8],
+        octets: &[&[u8]],
+        signature: &[u8],
+    ) -> bool {
+        self.inner
+            .verify(peer, certificate, algorithm, octets, signature)
+    }
+    fn verify_chain(
+        &self,
+        peer: Identity<'_>,
+        certificates: &[&[u8]],
+        algorithm: &[u8],
+        octets: &[&[u8]],
+        signature: &[u8],
+    ) -> bool {
+        self.seen
+            .borrow_mut()
+            .push(certificates.iter().map(|c| c.to_vec()).collect());
+        self.verify(
+            peer,
+            certificates.first().copied(),
+            algorithm,
+            octets,
+            signature,
+        )
+    }
+    fn authorities(&self) -> &[u8] {
+        &self.authorities
+    }
+}
+
+/// Sections 3.6 and 3.7: each side has two certificates; the initiator's CERTREQ (in
+/// IKE_AUTH) makes the responder pick its second one, the responder's CERTREQ (in the
+/// IKE_SA_INIT response) makes the initiator pick its second one; each sends its
+/// intermediates after the end entity and the peer's verifier gets them all, in order.
+#[test]
+fn certreq_picks_the_signer_and_chains_reach_the_verifier() {
+    let alt = |id: &[u8], seed: u8, chain: &[&[u8]], ca: u8| Alt {
+        signer: signer(id, seed, 0),
+        chain: chain.iter().map(|c| c.to_vec()).collect(),
+        authority: [ca; 20],
+    };
+    let west = Pick {
+        alts: vec![
+            alt(b"west.example", 11, &[], 0xa1),
+            alt(b"west.example", 12, &[b"INTER-W1", b"INTER-W2"], 0xa2),
+        ],
+        asked: core::cell::RefCell::default(),
+    };
+    let east = Pick {
+        alts: vec![
+            alt(b"east.example", 13, &[b"INTER-E1"], 0xb1),
+            alt(b"east.example", 14, &[b"INTER-E2"], 0xb2),
+        ],
+        asked: core::cell::RefCell::default(),
+    };
+    let trusted: Vec<Vec<u8>> = west
+        .alts
+        .iter()
+        .chain(&east.alts)
+        .map(|a| a.signer.cert.clone())
+        .collect();
+    let verifier = |ca: u8| ChainVerifier {
+        inner: TestVerifier {
+            trusted: trusted.clone(),
+        },
+        // A hash naming nothing, then the one wanted.
+        authorities: [[0u8; 20], [ca; 20]].concat(),
+        seen: core::cell::RefCell::default(),
+    };
+    // West (initiator) asks for east's 0xb2; east asks for west's 0xa2.
+    let (wv, ev) = (verifier(0xb2), verifier(0xa2));
+    let o = run(
+        Some(CertAuth {
+            signer: &west,
+            verifier: &wv,
+        }),
+        Some(CertAuth {
+            signer: &east,
+            verifier: &ev,
+        }),
+        Options::default(),
+    );
+    assert!(
+        established(&o.i_events) && established(&o.r_events),
+        "{o:?}"
+    );
+    assert_eq!(*west.asked.borrow(), vec![ev.authorities.clone()]);
+    assert_eq!(*east.asked.borrow(), vec![wv.authorities.clone()]);
+    // East got west's second certificate and its two intermediates; west got east's
+    // second and its intermediate.
+    let w2 = &west.alts[1];
+    assert_eq!(
+        *ev.seen.borrow(),
+        vec![vec![
+            w2.signer.cert.clone(),
+            w2.chain[0].clone(),
+            w2.chain[1].clone()
+        ]]
+    );
+    let e2 = &east.alts[1];
+    assert_eq!(
+        *wv.seen.borrow(),
+        vec![vec![e2.signer.cert.clone(), e2.chain[0].clone()]]
+    );
+    // IDi, CERT x3, CERTREQ, AUTH, ... and IDr, CERT x2, AUTH, ...
+    assert_eq!(
+        o.auth_payloads[0][..6],
+        [
+            PayloadType::IDI,
+            PayloadType::CERT,
+            PayloadType::CERT,
+            PayloadType::CERT,
+            PayloadType::CERTREQ,
+            PayloadType::AUTH
+        ]
+    );
+    assert_eq!(
+        o.auth_payloads[1][..4],
+        [
+            PayloadType::IDR,
+            PayloadType::CERT,
+            PayloadType::CERT,
+            PayloadType::AUTH
+        ]
+    );
 }
