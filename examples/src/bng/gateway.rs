@@ -32,7 +32,7 @@ use super::ipoe::IpoeCp;
 use super::ipoe::service::TAG_BIT as IPOE_TAG_BIT;
 use super::metrics::{self, Snapshot};
 use super::plane::{GraphPlane, V6Upstream, VlanFilter};
-use super::pppoe::{Policy, PppoeCp, RaConfig};
+use super::pppoe::{Dhcp6Storage, Policy, PppoeCp, RaConfig};
 use super::radius::RadiusAaa;
 use super::session::{AddressPools, Ctx, EndCause, Punt, PuntKind, Service, Sessions};
 use crate::rng::UrandomRng;
@@ -282,6 +282,11 @@ fn run_with<B: Backend>(
         dns: cfg.dns.v6.clone(),
         pool: cfg.pppoe.ra_pool.clone(),
     });
+    if cfg.pppoe.ipv6 {
+        // DHCPv6 over PPP: IA_PD of the sessions' delegated prefixes
+        let storage = Box::leak(Box::new(Dhcp6Storage::new(access_mac, 16_384)));
+        pppoe = pppoe.with_dhcp6(storage, &cfg.dns.v6)?;
+    }
     if let (Some(addr), Some(gateway)) = (cfg.upstream.address6, cfg.upstream.gateway6) {
         plane.v6 = Some(V6Upstream { addr, gateway });
     }

@@ -368,12 +368,25 @@ impl AddressSource for Addrs4<'_> {
     }
 }
 
-/// The local prefixes, or the one AAA delegated.
+/// The local prefixes, or the one AAA delegated (`framed_pd`, set around each request).
+/// Also the PPPoE control plane's assigner for DHCPv6 over PPP ([`Addrs6::framed_only`]).
 #[derive(Debug)]
-struct Addrs6<'s> {
+pub(crate) struct Addrs6<'s> {
     pool: Pool6<'s>,
     framed_pd: Rc<Cell<Option<(Ipv6Addr, u8)>>>,
     outside: HashSet<(Ipv6Addr, u8)>,
+}
+
+impl Addrs6<'_> {
+    /// No local pool: only the prefix in `framed_pd` is handed out (IA_PD); IA_NA gets
+    /// `NoAddrsAvail`.
+    pub(crate) fn framed_only(framed_pd: Rc<Cell<Option<(Ipv6Addr, u8)>>>) -> Self {
+        Self {
+            pool: Pool6::new(),
+            framed_pd,
+            outside: HashSet::new(),
+        }
+    }
 }
 
 impl Assigner6 for Addrs6<'_> {
@@ -1232,34 +1245,8 @@ impl<'s> Ipoe<'s> {
     }
 
     fn frame6(&self, l2: &L2, dst: Ipv6Addr, dport: u16, reply: &[u8]) -> Vec<u8> {
-        let src = self.server_ll;
         let mut f = eth_head(l2.src, self.cfg.access_mac, l2.tags, ETH_IPV6);
-        let udp_len = 8 + reply.len();
-        let mut ip = [0u8; 40];
-        ip[0] = 0x60;
-        ip[4..6].copy_from_slice(&len16(udp_len));
-        ip[6] = UDP;
-        ip[7] = 64;
-        ip[8..24].copy_from_slice(&src.octets());
-        ip[24..40].copy_from_slice(&dst.octets());
-        f.extend_from_slice(&ip);
-        let mut udp = [0u8; 8];
-        udp[0..2].copy_from_slice(&547u16.to_be_bytes());
-        udp[2..4].copy_from_slice(&dport.to_be_bytes());
-        udp[4..6].copy_from_slice(&len16(udp_len));
-        // RFC 8200 section 8.1 pseudo header
-        let mut pseudo = [0u8; 40];
-        pseudo[0..16].copy_from_slice(&src.octets());
-        pseudo[16..32].copy_from_slice(&dst.octets());
-        pseudo[32..36].copy_from_slice(&u32::try_from(udp_len).unwrap_or(0).to_be_bytes());
-        pseudo[39] = UDP;
-        let c = match checksum(&[&pseudo, &udp, reply]) {
-            0 => 0xffff,
-            c => c,
-        };
-        udp[6..8].copy_from_slice(&c.to_be_bytes());
-        f.extend_from_slice(&udp);
-        f.extend_from_slice(reply);
+        f.extend_from_slice(&udp6_packet(self.server_ll, dst, dport, reply));
         f
     }
 
@@ -1533,6 +1520,38 @@ fn parse_udp6(l3: &[u8]) -> Option<(u16, Ipv6Addr, u16, &[u8])> {
     let src = Ipv6Addr::from(*h.get(8..24)?.first_chunk::<16>()?);
     let (dport, sport, payload) = udp4_6(rest.get(..plen)?)?;
     Some((dport, src, sport, payload))
+}
+
+/// A DHCPv6 server's UDP reply (RFC 8415 section 18.3, from port 547 to `dport`) as an
+/// IPv6 packet from `src` to `dst`, hop limit 64, UDP checksum over the pseudo-header.
+pub(crate) fn udp6_packet(src: Ipv6Addr, dst: Ipv6Addr, dport: u16, reply: &[u8]) -> Vec<u8> {
+    let udp_len = 8 + reply.len();
+    let mut ip = [0u8; 40];
+    ip[0] = 0x60;
+    ip[4..6].copy_from_slice(&len16(udp_len));
+    ip[6] = UDP;
+    ip[7] = 64;
+    ip[8..24].copy_from_slice(&src.octets());
+    ip[24..40].copy_from_slice(&dst.octets());
+    let mut f = ip.to_vec();
+    let mut udp = [0u8; 8];
+    udp[0..2].copy_from_slice(&547u16.to_be_bytes());
+    udp[2..4].copy_from_slice(&dport.to_be_bytes());
+    udp[4..6].copy_from_slice(&len16(udp_len));
+    // RFC 8200 section 8.1 pseudo header
+    let mut pseudo = [0u8; 40];
+    pseudo[0..16].copy_from_slice(&src.octets());
+    pseudo[16..32].copy_from_slice(&dst.octets());
+    pseudo[32..36].copy_from_slice(&u32::try_from(udp_len).unwrap_or(0).to_be_bytes());
+    pseudo[39] = UDP;
+    let c = match checksum(&[&pseudo, &udp, reply]) {
+        0 => 0xffff,
+        c => c,
+    };
+    udp[6..8].copy_from_slice(&c.to_be_bytes());
+    f.extend_from_slice(&udp);
+    f.extend_from_slice(reply);
+    f
 }
 
 fn eth_head(dst: [u8; 6], src: [u8; 6], tags: [(u16, u16); 2], ethertype: u16) -> Vec<u8> {

@@ -58,9 +58,13 @@
 //! (`bng_pppoe_local_pap`: pppd `+ipv6` in the VM forms a SLAAC address and pings the
 //! server's IPv6 address through bng; RAs and the final lifetime-0 RA in tshark).
 //!
-//! Not yet: DHCPv6 over PPP (IA_PD of the delegated prefix is routed but not
-//! handed out by DHCPv6 in the session), IPv6 of relayed IPoE subscribers; one worker
-//! thread. The dataplane's `Bng` (workers, lock-free control API)
+//! DHCPv6 over PPP (RFC 8415, served when `pppoe.ipv6` is on): `bng-dhcp`'s server with
+//! the IPoE service's assigner hands each session its delegated prefix (RADIUS
+//! Delegated-IPv6-Prefix, RFC 4818, else `pppoe.pd_pool`) in IA_PD, with DNS (option
+//! 23); IA_NA is answered `NoAddrsAvail` (the link's addresses come from SLAAC). The
+//! delegated prefix is routed into the session from the start.
+//!
+//! Not yet: IPv6 of relayed IPoE subscribers; one worker thread. The dataplane's `Bng` (workers, lock-free control API)
 //! replaces [`plane::GraphPlane`] behind [`session::Forwarding`] once it enforces QoS and
 //! punts what the control planes need (ARP resolution of the next hop, DHCPv6).
 

@@ -11,9 +11,13 @@
 //! [`Forwarding`]: super::session::Forwarding
 //! [`Sessions`]: super::session::Sessions
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
+use std::rc::Rc;
 use std::time::Duration;
+
+use bng_dhcp::v6::server::{Action6, BindingSlot, Config6, Event6, Server6};
 
 use bng_pppoe::ac::{
     Ac, AcConfig, CookieSecret, Outcome, ServicePolicy, SessionAllocator, SessionId,
@@ -23,6 +27,7 @@ use bng_pppoe::ppp::session::{Config as PppConfig, DownCause, Event as PppEvent,
 use bng_radius::rand_core::RngCore;
 
 use super::aaa::{AuthRequest, AuthResult};
+use super::ipoe::{Addrs6, udp6_packet};
 use super::session::{AccessKey, Ctx, EndCause, Handle, Port, Punt, PuntKind, Service, State};
 
 /// The Service-Name policy of the configuration: any, or one name (RFC 2516 section 5.1).
@@ -169,6 +174,35 @@ impl Default for RaConfig {
 const INITIAL_RAS: u8 = 3;
 const INITIAL_RA_INTERVAL: Duration = Duration::from_secs(16);
 
+/// Storage of the DHCPv6 server over PPP ([`PppoeCp::with_dhcp6`]): its bindings
+/// (IA_PD, one per session and client IAID) and its DUID.
+#[derive(Debug)]
+pub struct Dhcp6Storage {
+    bindings: Vec<BindingSlot>,
+    duid: Vec<u8>,
+}
+
+impl Dhcp6Storage {
+    /// Room for `bindings` bindings; the server DUID is DUID-LL (RFC 8415 section
+    /// 11.4) of the access port's `mac`.
+    #[must_use]
+    pub fn new(mac: Mac, bindings: usize) -> Self {
+        Self {
+            bindings: vec![BindingSlot::Empty; bindings.max(16)],
+            duid: vec![0, 3, 0, 1, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]],
+        }
+    }
+}
+
+/// DHCPv6 over PPP (RFC 8415): `bng-dhcp`'s server with the IPoE service's assigner
+/// ([`Addrs6::framed_only`]), which hands each session the delegated prefix it got
+/// at authentication (RADIUS Delegated-IPv6-Prefix, RFC 4818, or `pppoe.pd_pool`):
+/// `framed` holds it while the session's message is handled.
+struct PppDhcp6<'c> {
+    server: Server6<'c, Addrs6<'c>>,
+    framed: Rc<Cell<Option<(Ipv6Addr, u8)>>>,
+}
+
 /// IPv6 on one PPP link, once IPv6CP is open.
 #[derive(Debug, Clone, Copy)]
 struct Link6 {
@@ -274,6 +308,8 @@ pub struct Stats {
     pub ra_sent: u64,
     /// Router Solicitations answered.
     pub rs_answered: u64,
+    /// DHCPv6 bindings made or extended over PPP.
+    pub dhcp6_bound: u64,
 }
 
 /// The PPPoE control plane.
@@ -292,6 +328,8 @@ pub struct PppoeCp<'c, R: RngCore> {
     pd_pool: Option<String>,
     /// Router Advertisements on IPv6CP links.
     ra: RaConfig,
+    /// DHCPv6 in the sessions, if served.
+    dhcp6: Option<PppDhcp6<'c>>,
     /// NAS-Port-Id prefix (the access interface).
     port_name: String,
     tx: Vec<u8>,
@@ -330,6 +368,7 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
             pool: pool.into(),
             pd_pool: pd_pool.map(str::to_string),
             ra: RaConfig::default(),
+            dhcp6: None,
             port_name: port_name.into(),
             tx: vec![0; 2048],
             frame: vec![0; 2048],
@@ -342,6 +381,32 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
     pub fn with_ra(mut self, ra: RaConfig) -> Self {
         self.ra = ra;
         self
+    }
+
+    /// Serves DHCPv6 in the sessions (RFC 8415: Solicit/Advertise, Request/Renew/
+    /// Rebind/Reply, Release, Information-request; IA_PD with the session's delegated
+    /// prefix, IA_NA answered `NoAddrsAvail`; DNS, option 23, from `dns`).
+    ///
+    /// # Errors
+    /// The DHCPv6 server refuses the storage.
+    pub fn with_dhcp6(
+        mut self,
+        storage: &'c mut Dhcp6Storage,
+        dns: &[Ipv6Addr],
+    ) -> Result<Self, String> {
+        let framed = Rc::new(Cell::new(None));
+        let mut c6 = Config6::new(&storage.duid);
+        for (d, s) in c6.dns.iter_mut().zip(dns) {
+            *d = *s;
+        }
+        let server = Server6::new(
+            c6,
+            Addrs6::framed_only(Rc::clone(&framed)),
+            &mut storage.bindings,
+        )
+        .map_err(|e| format!("DHCPv6 over PPP: {e:?}"))?;
+        self.dhcp6 = Some(PppDhcp6 { server, framed });
+        Ok(self)
     }
 
     /// The access concentrator's counters.
@@ -594,6 +659,7 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
         let Some(s) = self.by_sid.get_mut(&sid) else {
             return;
         };
+        let (link, handle) = (s.link, s.handle);
         let Some(v6) = &mut s.v6 else { return };
         let ip = punt.frame;
         let field = |r: core::ops::Range<usize>| {
@@ -618,6 +684,20 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
                 self.stats.rs_answered += 1;
                 self.advertise(sid, to, false, cx);
             }
+            // RFC 8415 section 7.2: to port 547, from the client's link-local address
+            (Some(17), _) if ip.get(42..44) == Some(&[2, 0x23][..]) => {
+                let local = v6.local;
+                let be16 = |at: usize| {
+                    ip.get(at..at + 2)
+                        .and_then(|b| <[u8; 2]>::try_from(b).ok())
+                        .map(u16::from_be_bytes)
+                };
+                let sport = be16(40).unwrap_or(546);
+                let plen = usize::from(be16(4).unwrap_or(0));
+                if let Some(msg) = ip.get(48..40 + plen) {
+                    self.dhcp6(sid, handle, &link, (local, src, sport), msg, cx);
+                }
+            }
             (Some(58), Some(128)) if dst == v6.local => {
                 let mut reply = ip.to_vec();
                 if super::plane::echo6_reply(&mut reply)
@@ -627,6 +707,42 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// One DHCPv6 message of session `sid` (`handle`) from `(our address, its address,
+    /// its port)`: answered over the session, bindings logged and counted.
+    fn dhcp6(
+        &mut self,
+        sid: u16,
+        handle: Handle,
+        link: &Header,
+        (local, peer, port): (Ipv6Addr, Ipv6Addr, u16),
+        msg: &[u8],
+        cx: &mut Ctx<'_>,
+    ) {
+        let now = cx.now;
+        let Some(d) = &mut self.dhcp6 else { return };
+        d.framed.set(cx.sessions.get(handle).and_then(|s| s.pd));
+        let _ = d.server.handle_packet(now, msg);
+        d.framed.set(None);
+        while let Some(a) = d.server.poll_action(now, &mut self.tx) {
+            match a {
+                Action6::Transmit { len, .. } => {
+                    let Some(reply) = self.tx.get(..len) else {
+                        continue;
+                    };
+                    let ip = udp6_packet(local, peer, port, reply);
+                    if let Some(f) = ppp6_frame(link, sid, &ip) {
+                        cx.plane.transmit(Port::Access, &f);
+                    }
+                }
+                Action6::Event(Event6::Bound { kind, value, .. }) => {
+                    self.stats.dhcp6_bound += 1;
+                    tracing::info!(handle, kind = ?kind, prefix = %value.0, len = value.1, "DHCPv6 bound over PPP");
+                }
+                _ => {}
+            }
         }
     }
 
@@ -724,6 +840,13 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
 
     fn handle_timeout(&mut self, cx: &mut Ctx<'_>) {
         let now = cx.now;
+        if let Some(d) = &mut self.dhcp6
+            && d.server.poll_timeout().is_some_and(|t| t <= now)
+        {
+            // advertised offers not requested, bindings not renewed: forgotten
+            d.server.handle_timeout(now);
+            while d.server.poll_action(now, &mut self.tx).is_some() {}
+        }
         let due: Vec<u16> = self
             .by_sid
             .iter()
@@ -749,7 +872,8 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
     }
 
     fn poll_timeout(&self) -> Option<Duration> {
-        self.by_sid.values().filter_map(deadline).min()
+        let dhcp6 = self.dhcp6.as_ref().and_then(|d| d.server.poll_timeout());
+        self.by_sid.values().filter_map(deadline).chain(dhcp6).min()
     }
 
     fn disconnect(&mut self, handle: Handle, cause: EndCause, cx: &mut Ctx<'_>) -> bool {
@@ -779,9 +903,227 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::too_many_lines,
+    reason = "tests"
+)]
 mod tests {
     use super::*;
+
+    use crate::bng::aaa::{Aaa, AcctKind, AuthRequest as Req};
+    use crate::bng::config::Config;
+    use crate::bng::session::{AddressPools, Counters, Forwarding, Sessions, Subscriber};
+    use bng_pppoe::ppp::lcp::AuthProto;
+
+    /// A plane that keeps the frames sent (shared with the test).
+    #[derive(Default, Clone)]
+    struct Rec(Rc<std::cell::RefCell<Vec<Vec<u8>>>>);
+    impl Rec {
+        fn take(&self) -> Vec<Vec<u8>> {
+            std::mem::take(&mut *self.0.borrow_mut())
+        }
+    }
+    impl Forwarding for Rec {
+        fn session_up(&mut self, _: &Subscriber) {}
+        fn session_down(&mut self, _: &Subscriber) {}
+        fn set_qos(&mut self, _: &Subscriber) {}
+        fn counters(&self, _: Handle) -> Counters {
+            Counters::default()
+        }
+        fn transmit(&mut self, _: Port, frame: &[u8]) {
+            self.0.borrow_mut().push(frame.to_vec());
+        }
+    }
+    struct NoAaa;
+    impl Aaa for NoAaa {
+        fn submit(&mut self, _: Duration, _: u64, _: Req) {}
+        fn poll_result(&mut self) -> Option<(u64, AuthResult)> {
+            None
+        }
+        fn account(
+            &mut self,
+            _: Duration,
+            _: AcctKind,
+            _: &Subscriber,
+            _: &Counters,
+            _: Option<EndCause>,
+        ) {
+        }
+        fn flush(&mut self, _: Duration) {}
+    }
+
+    /// An IPv6 packet from `src` to `dst` with `next` header and `payload`, hop limit 255.
+    fn ip6(src: &str, dst: &str, next: u8, payload: &[u8]) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&u16::try_from(payload.len()).unwrap().to_be_bytes());
+        p.extend_from_slice(&[next, 255]);
+        p.extend_from_slice(&src.parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&dst.parse::<Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(payload);
+        p
+    }
+
+    /// A DHCPv6 client message (RFC 8415 section 8) in UDP from port 546 to 547:
+    /// Client Identifier, IA_PD (IAID 1), Elapsed Time, ORO (DNS), `extra` options.
+    fn dhcp6(kind: u8, extra: &[u8]) -> Vec<u8> {
+        let mut m = vec![kind, 0, 0, 7];
+        m.extend_from_slice(&[0, 1, 0, 10, 0, 3, 0, 1, 2, 0x5b, 0, 0, 0, 1]);
+        m.extend_from_slice(&[0, 25, 0, 12, 0, 0, 0, 1]);
+        m.extend_from_slice(&[0; 8]);
+        m.extend_from_slice(&[0, 8, 0, 2, 0, 0]);
+        m.extend_from_slice(&[0, 6, 0, 2, 0, 23]); // ORO: DNS
+        m.extend_from_slice(extra);
+        let mut u = 546u16.to_be_bytes().to_vec();
+        u.extend_from_slice(&547u16.to_be_bytes());
+        u.extend_from_slice(&u16::try_from(8 + m.len()).unwrap().to_be_bytes());
+        u.extend_from_slice(&[0, 0]);
+        u.extend_from_slice(&m);
+        ip6("fe80::1234", "ff02::1:2", 17, &u)
+    }
+
+    /// The options of a DHCPv6 reply (RFC 8415 section 21.1) by code.
+    fn option(msg: &[u8], code: u16) -> Option<Vec<u8>> {
+        let mut rest = &msg[4..];
+        while rest.len() >= 4 {
+            let c = u16::from_be_bytes([rest[0], rest[1]]);
+            let l = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+            if c == code {
+                return Some(rest[4..4 + l].to_vec());
+            }
+            rest = &rest[4 + l..];
+        }
+        None
+    }
+
+    #[test]
+    fn ipv6_over_ppp_rs_dhcpv6_prefix_delegation_and_the_last_ra() {
+        let ppp_cfg = PppConfig::server(AuthProto::Pap, b"ac", [100, 64, 0, 1]);
+        let mut storage = Dhcp6Storage::new([2, 0xaa, 0, 0, 0, 1], 16);
+        let dns: Ipv6Addr = "2001:db8::53".parse().unwrap();
+        let mut cp = PppoeCp::new(
+            AcConfig {
+                mac: [2, 0xaa, 0, 0, 0, 1],
+                ac_name: b"ac",
+                cookie_window: Duration::from_secs(30),
+                max_payload: None,
+            },
+            Policy::new(b""),
+            &ppp_cfg,
+            crate::rng::UrandomRng::new(),
+            "default",
+            None,
+            "eth0",
+        )
+        .unwrap()
+        .with_ra(RaConfig::default())
+        .with_dhcp6(&mut storage, &[dns])
+        .unwrap();
+        let (config, mut plane, mut sessions, mut pools) = (
+            Config::embedded_default(),
+            Rec::default(),
+            Sessions::new("t-"),
+            AddressPools::default(),
+        );
+        let mac = [2, 0x5b, 0, 0, 0, 1];
+        let h = sessions.create(
+            Duration::ZERO,
+            AccessKey::Pppoe {
+                mac,
+                session_id: 9,
+                vlans: [0, 0],
+            },
+        );
+        let pd: Ipv6Addr = "2001:db8:2:100::".parse().unwrap();
+        sessions.get_mut(h).unwrap().pd = Some((pd, 56));
+        let link = Header::new(mac, [2, 0xaa, 0, 0, 0, 1], 0x8864);
+        let local = link_local6([0, 0, 0, 0, 0, 0, 0, 0x42]);
+        cp.by_sid.insert(
+            9,
+            Sess {
+                ppp: Session::from_parts(&ppp_cfg, 9, 1, [0; 16]),
+                start_at: None,
+                link,
+                handle: h,
+                ending: None,
+                v6: Some(Link6 {
+                    local,
+                    next_ra: Duration::from_secs(100),
+                    initial: 0,
+                    last_solicited: None,
+                }),
+            },
+        );
+        cp.by_handle.insert(h, 9);
+        let mut aaa = NoAaa;
+        let sent = plane.clone();
+        let mut cx = Ctx {
+            now: Duration::from_secs(1),
+            config: &config,
+            plane: &mut plane,
+            sessions: &mut sessions,
+            aaa: &mut aaa,
+            pools: &mut pools,
+        };
+        let punt = |cp: &mut PppoeCp<'_, _>, cx: &mut Ctx<'_>, ip: &[u8]| {
+            cp.handle_punt(
+                &Punt {
+                    kind: PuntKind::PppIpv6,
+                    frame: ip,
+                    l3_offset: 0,
+                    vlans: [0, 0],
+                    handle: Some(h),
+                },
+                cx,
+            );
+        };
+        // RFC 4861 section 6.2.6: a solicitation is answered to its source
+        let rs = ip6("fe80::1234", "ff02::2", 58, &[133, 0, 0, 0, 0, 0, 0, 0]);
+        punt(&mut cp, &mut cx, &rs);
+        punt(&mut cp, &mut cx, &rs); // within a second: not again
+        let ra = sent.take();
+        assert_eq!(ra.len(), 1);
+        assert_eq!(&ra[0][12..14], &[0x88, 0x64]);
+        assert_eq!(&ra[0][20..22], &[0x00, 0x57]);
+        let ip = &ra[0][22..];
+        assert_eq!(&ip[8..24], &local.octets());
+        assert_eq!(
+            &ip[24..40],
+            &"fe80::1234".parse::<Ipv6Addr>().unwrap().octets()
+        );
+        assert_eq!((ip[7], ip[40], &ip[46..48]), (255, 134, &[2, 0x58][..]));
+        // DHCPv6: Solicit -> Advertise with the session's delegated prefix
+        punt(&mut cp, &mut cx, &dhcp6(1, &[]));
+        let adv = sent.take();
+        assert_eq!(adv.len(), 1);
+        let ip = &adv[0][22..];
+        assert_eq!((ip[6], &ip[40..44]), (17, &[2, 0x23, 2, 0x22][..]));
+        let msg = &ip[48..];
+        assert_eq!(msg[0], 2, "Advertise");
+        let ia_pd = option(msg, 25).unwrap();
+        let iaprefix = &ia_pd[12..];
+        assert_eq!(&iaprefix[..2], &[0, 26]);
+        assert_eq!(iaprefix[12], 56);
+        assert_eq!(&iaprefix[13..29], &pd.octets());
+        assert_eq!(option(msg, 23).unwrap(), dns.octets());
+        // Request (with the server's identifier) -> Reply, bound
+        let sid = option(msg, 2).unwrap();
+        let mut server_id = vec![0, 2, 0, u8::try_from(sid.len()).unwrap()];
+        server_id.extend_from_slice(&sid);
+        punt(&mut cp, &mut cx, &dhcp6(3, &server_id));
+        let reply = sent.take();
+        assert_eq!(reply[0][22 + 48], 7, "Reply");
+        assert_eq!(cp.stats.dhcp6_bound, 1);
+        // disconnect: a last RA with router lifetime 0 (RFC 4861 section 6.2.5)
+        assert!(cp.disconnect(h, EndCause::AdminReboot, &mut cx));
+        let out = sent.take();
+        let last = out
+            .iter()
+            .find(|f| f[12..14] == [0x88, 0x64] && f.get(20..22) == Some(&[0, 0x57][..]))
+            .unwrap();
+        assert_eq!((last[22 + 40], &last[22 + 46..22 + 48]), (134, &[0, 0][..]));
+    }
 
     #[test]
     fn router_advertisement_carries_flags_mtu_prefix_and_dns() {
