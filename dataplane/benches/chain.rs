@@ -12,7 +12,11 @@
 //! The peer in the same run: `etherparse` slicing the same frames (Ethernet and the
 //! VLAN tag; it does not decode PPPoE), with the same copy-in and free.
 //!
-//! After the criterion groups, a profiled pass prints each node's ns/packet.
+//! After the criterion groups, a profiled pass prints each node's ns/packet, and a
+//! CPU-time pass prints ns/packet of thread CPU time (`/proc/thread-self/schedstat`, median
+//! of 7 blocks of 2000 frames): time the thread was descheduled is not in it, so it is
+//! steadier than criterion's wall time on a loaded machine. `CHAIN_CPU_ONLY=1` skips
+//! the criterion groups (quick A/B runs).
 
 #![allow(
     clippy::unwrap_used,
@@ -164,7 +168,50 @@ fn touch(f: &mut [u8]) {
     ip[10..12].copy_from_slice(&(!(s as u16)).to_be_bytes());
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Up,
+    Down,
+    Touch,
+    Etherparse,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Up => "up",
+            Self::Down => "down",
+            Self::Touch => "touch",
+            Self::Etherparse => "etherparse",
+        }
+    }
+}
+
+/// This thread's CPU time so far, in nanoseconds (`/proc/thread-self/schedstat`'s
+/// first field: time spent on the CPU).
+fn cpu_now() -> u64 {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+    s.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// Median over 7 blocks of 2000 calls of `frame` (one 256-packet frame each) of thread
+/// CPU ns per packet.
+fn cpu_ns_per_packet(mut frame: impl FnMut()) -> f64 {
+    let mut v: Vec<f64> = (0..7)
+        .map(|_| {
+            let t0 = cpu_now();
+            for _ in 0..2000 {
+                frame();
+            }
+            (cpu_now() - t0) as f64 / (2000.0 * FRAME_SIZE as f64)
+        })
+        .collect();
+    v.sort_by(f64::total_cmp);
+    v[3]
+}
+
 fn bench(c: &mut Criterion) {
+    let cpu_only = std::env::var_os("CHAIN_CPU_ONLY").is_some();
     let mut g = c.benchmark_group("chain");
     g.throughput(Throughput::Elements(FRAME_SIZE as u64));
     for n in [1_000u32, 100_000] {
@@ -218,69 +265,63 @@ fn bench(c: &mut Criterion) {
         }
 
         let mut k = 0usize;
-        g.bench_function(format!("up/{n}-sessions"), |b| {
-            b.iter(|| {
+        let mut cpu = Vec::new();
+        for kind in [Kind::Up, Kind::Down, Kind::Touch, Kind::Etherparse] {
+            let frames = if kind == Kind::Down { &downs } else { &ups };
+            let mut frame = || {
                 for _ in 0..FRAME_SIZE {
-                    let mut p = pool.alloc_from(&ups[k]).unwrap();
-                    p.meta.rx_if = 0;
+                    let mut p = pool.alloc_from(&frames[k % frames.len()]).unwrap();
+                    p.meta.rx_if = u16::from(kind == Kind::Down);
                     rx.push(p);
-                    k = (k + 1) % ups.len();
+                    k += 1;
                 }
-                bng.process(NOW, &mut rx, &mut pool, &mut tx);
-                debug_assert_eq!(tx[1].len(), FRAME_SIZE);
-                for f in &mut tx {
-                    pool.free_all(f);
+                match kind {
+                    Kind::Up | Kind::Down => {
+                        bng.process(NOW, &mut rx, &mut pool, &mut tx);
+                        debug_assert_eq!(tx[usize::from(kind == Kind::Up)].len(), FRAME_SIZE);
+                        for f in &mut tx {
+                            pool.free_all(f);
+                        }
+                        0
+                    }
+                    Kind::Touch => {
+                        for p in &mut rx {
+                            touch(p.data_mut());
+                        }
+                        pool.free_all(&mut rx);
+                        0
+                    }
+                    // the peer: etherparse slicing the same frames (Ethernet, VLAN; it
+                    // stops at the PPPoE ethertype), with the same copy-in and free
+                    Kind::Etherparse => {
+                        let mut tagged = 0usize;
+                        for p in &rx {
+                            let sliced = etherparse::SlicedPacket::from_ethernet(p.data()).unwrap();
+                            tagged += usize::from(sliced.vlan.is_some());
+                        }
+                        pool.free_all(&mut rx);
+                        tagged
+                    }
                 }
-            });
-        });
-        let mut k = 0usize;
-        g.bench_function(format!("down/{n}-sessions"), |b| {
-            b.iter(|| {
-                for _ in 0..FRAME_SIZE {
-                    let mut p = pool.alloc_from(&downs[k]).unwrap();
-                    p.meta.rx_if = 1;
-                    rx.push(p);
-                    k = (k + 1) % downs.len();
-                }
-                bng.process(NOW, &mut rx, &mut pool, &mut tx);
-                debug_assert_eq!(tx[0].len(), FRAME_SIZE);
-                for f in &mut tx {
-                    pool.free_all(f);
-                }
-            });
-        });
-        let mut k = 0usize;
-        g.bench_function(format!("touch/{n}-sessions"), |b| {
-            b.iter(|| {
-                for _ in 0..FRAME_SIZE {
-                    rx.push(pool.alloc_from(&ups[k]).unwrap());
-                    k = (k + 1) % ups.len();
-                }
-                for p in &mut rx {
-                    touch(p.data_mut());
-                }
-                pool.free_all(&mut rx);
-            });
-        });
-
-        // the peer: etherparse slicing the same frames (Ethernet, VLAN; it stops at
-        // the PPPoE ethertype), with the same copy-in and free
-        let mut k = 0usize;
-        g.bench_function(format!("etherparse/{n}-sessions"), |b| {
-            b.iter(|| {
-                for _ in 0..FRAME_SIZE {
-                    rx.push(pool.alloc_from(&ups[k]).unwrap());
-                    k = (k + 1) % ups.len();
-                }
-                let mut tagged = 0usize;
-                for p in &rx {
-                    let sliced = etherparse::SlicedPacket::from_ethernet(p.data()).unwrap();
-                    tagged += usize::from(sliced.vlan.is_some());
-                }
-                pool.free_all(&mut rx);
-                tagged
-            });
-        });
+            };
+            if !cpu_only {
+                g.bench_function(format!("{}/{n}-sessions", kind.name()), |b| {
+                    b.iter(&mut frame);
+                });
+            }
+            cpu.push((
+                kind.name(),
+                cpu_ns_per_packet(|| {
+                    core::hint::black_box(frame());
+                }),
+            ));
+        }
+        eprintln!(
+            "cpu time, {n} sessions, ns/packet (thread CPU time, median of 7 x 2000 frames):"
+        );
+        for (name, v) in &cpu {
+            eprintln!("  {name:12} {v:6.2}");
+        }
 
         // per-node profile: 2000 frames each way
         for (dir, port, frames) in [("up", 0u16, &ups), ("down", 1, &downs)] {

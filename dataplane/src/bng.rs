@@ -2040,7 +2040,21 @@ impl<'p> Bng<'p> {
         let c = &mut self.counters;
         let tr = &mut self.trace;
         let mut clock = Lap::new(self.profile);
-        if self.table.slots.len() < WARM_MIN_SESSIONS {
+        if rx.first().is_some_and(|p| p.meta.rx_if == self.cfg.upstream) {
+            // a frame from the upstream port (backends receive per port): ethernet-input
+            // and ip4-input of its IPv4 packets in one pass
+            run2(
+                &mut self.eth,
+                ethernet::Next::Ip4,
+                &mut self.ip4_in,
+                rx,
+                &mut self.eth_out,
+                &mut self.ip4_in_out,
+                pool,
+                (&mut c.ethernet, &mut c.ip4_input),
+                tr,
+            );
+        } else if self.table.slots.len() < WARM_MIN_SESSIONS {
             // small tables (no warm-up pass between the two): ethernet-input and
             // pppoe-fast-input of its PPPoE session frames in one pass
             run2(
