@@ -223,13 +223,14 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
         ("password", "bobpw"),
     ];
     if v6 {
-        params.extend([("pppdopts", "+ipv6"), ("ping6_to", SERVER6)]);
+        params.extend([("pppdopts", "+ipv6"), ("ping6_to", SERVER6), ("pd", "1")]);
     }
     let run = image.boot(&lab.ns, "tap0", &params, &dir);
     let up = wait_vm(&run, 150, "ipcp");
     let setup = t0.elapsed();
     let pinged = up && wait_vm(&run, 30, "pingto");
     let pinged6 = !v6 || (up && wait_vm(&run, 40, "ping6"));
+    let pinged_pd = !v6 || (pinged6 && wait_vm(&run, 40, "pingpd"));
     let m = metrics(&lab.ns);
     // graceful shutdown: bng ends the session (LCP Terminate-Request + PADT)
     bng.stop();
@@ -249,6 +250,10 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     assert!(
         pinged6,
         "{test}: IPv6 (SLAAC on ppp0, ping6 to {SERVER6}) failed.\n{console}\n{log}"
+    );
+    assert!(
+        pinged_pd,
+        "{test}: DHCPv6 IA_PD over ppp0 (dhcpcd) or the ping from the prefix failed.\n{console}\n{log}"
     );
     assert!(
         report.passed("terminated"),
@@ -279,9 +284,17 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     } else {
         0
     };
+    let seen_pd = if v6 {
+        common::bng::count(
+            &up_file,
+            &format!("icmpv6.type == 128 && ipv6.src == {PD_NET} && ipv6.dst == {SERVER6}"),
+        )
+    } else {
+        0
+    };
     assert!(
-        !v6 || seen6 >= 1,
-        "the server saw no echo request from {SLAAC_NET}"
+        !v6 || (seen6 >= 1 && seen_pd >= 1),
+        "the server saw {seen6} echo requests from {SLAAC_NET}, {seen_pd} from {PD_NET}"
     );
     let tap_file = lab.tap_cap.finish();
     let d = assert_clean_capture(&tap_file);
@@ -302,8 +315,10 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
             ra >= 1 && bye >= 1,
             "RAs on the TAP: {ra} with the prefix, {bye} with lifetime 0"
         );
+        let dhcp6 = common::bng::count(&tap_file, "pppoes && dhcpv6.msgtype == 7");
+        assert!(dhcp6 >= 1, "no DHCPv6 Reply in the PPP session on the TAP");
         eprintln!(
-            "{test}: IPv6 over PPP: {ra} RAs, {bye} with lifetime 0 at shutdown, {seen6} echo requests from {SLAAC_NET} at the server"
+            "{test}: IPv6 over PPP: {ra} RAs, {bye} with lifetime 0 at shutdown, {dhcp6} DHCPv6 Replies, {seen6} echo requests from {SLAAC_NET} and {seen_pd} from {PD_NET} at the server"
         );
     }
     drop(lab.server);
@@ -324,8 +339,9 @@ const SERVER6: &str = "2001:db8:ff00::2";
 const SLAAC_NET: &str = "2001:db8:1000::/48";
 
 /// The `pools.v6_pd` entry for `pppoe.ra_pool` (appended to the config).
-const V6_POOLS: &str =
-    "\n[[pools.v6_pd]]\nname = \"slaac\"\nprefix = \"2001:db8:1000::/48\"\nlength = 64\n";
+const V6_POOLS: &str = "\n[[pools.v6_pd]]\nname = \"slaac\"\nprefix = \"2001:db8:1000::/48\"\nlength = 64\n\n[[pools.v6_pd]]\nname = \"pd\"\nprefix = \"2001:db8:2000::/40\"\nlength = 56\n";
+/// The delegated prefixes (DHCPv6 IA_PD over PPP).
+const PD_NET: &str = "2001:db8:2000::/40";
 
 /// Dual stack in `cfg` and the lab: bng routes IPv6 (upstream `address6`/`gateway6`),
 /// runs IPv6CP and advertises a /64 from the `slaac` pool with an IPv6 DNS server; the
@@ -342,7 +358,7 @@ fn dual_stack(lab: &Lab, cfg: &Path) {
         )
         .replacen(
             "echo_interval = 10\n",
-            "echo_interval = 10\nipv6 = true\nra_pool = \"slaac\"\n",
+            "echo_interval = 10\nipv6 = true\nra_pool = \"slaac\"\npd_pool = \"pd\"\n",
             1,
         )
         .replacen(
@@ -360,8 +376,10 @@ fn dual_stack(lab: &Lab, cfg: &Path) {
         "up1",
         "nodad",
     ]);
-    lab.server
-        .ip(&["-6", "route", "add", SLAAC_NET, "via", "2001:db8:ff00::1"]);
+    for net in [SLAAC_NET, PD_NET] {
+        lab.server
+            .ip(&["-6", "route", "add", net, "via", "2001:db8:ff00::1"]);
+    }
 }
 
 /// The virtual server's sections for the gateway's requests: users from `users`,

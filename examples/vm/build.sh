@@ -3,7 +3,7 @@
 # peers this host kernel cannot run (pppd + kernel PPPoE, kernel ESP via ip xfrm).
 #
 # Stock Debian packages only, unpacked with dpkg-deb (nothing is installed on the host):
-# the distribution kernel, busybox-static, ppp, iproute2 and the shared libraries they
+# the distribution kernel, busybox-static, ppp, iproute2, dhcpcd and the shared libraries they
 # need, packed into an initramfs whose /init runs one scenario chosen on the kernel
 # command line (see init.sh). Outputs in OUT_DIR: vmlinuz, vmlinux (PVH ELF, boots
 # faster under TCG, if the kernel has a PVH note), initramfs.cpio, MANIFEST, stamp.
@@ -21,7 +21,7 @@ say() { echo "[vm-build] $*" >&2; }
 # The generic amd64 flavour: it has CONFIG_PPPOE=m (the cloud flavour has no PPP).
 KPKG=${KPKG:-$(apt-cache depends linux-image-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/{print $2; exit}')}
 [ -n "$KPKG" ] || { say "cannot resolve the kernel package: run apt-get update"; exit 1; }
-PKGS="$KPKG busybox-static ppp iproute2 libc6 libssl3 libcrypt1 libpam0g libsystemd0
+PKGS="$KPKG busybox-static ppp iproute2 dhcpcd-base libc6 libssl3 libcrypt1 libpam0g libsystemd0
   libpcap0.8 libaudit1 libcap2 libgcrypt20 liblzma5 libzstd1 liblz4-1 libdbus-1-3 libcap-ng0
   libgpg-error0 libbpf1 libelf1 libmnl0 libbsd0 zlib1g libmd0"
 
@@ -65,6 +65,9 @@ for a in $("$R/bin/busybox" --list); do
 done
 cp "$X/bin/ip" "$R/sbin/ip"
 cp "$X/usr/sbin/pppd" "$R/usr/sbin/"
+# dhcpcd: the DHCPv6 client asking for a delegated prefix (IA_PD) over ppp0
+cp "$X/usr/sbin/dhcpcd" "$R/usr/sbin/"
+mkdir -p "$R/var/lib/dhcpcd"
 PPPVER=$(ls "$X/usr/lib/pppd")
 mkdir -p "$R/usr/lib/pppd/$PPPVER"
 cp "$X/usr/lib/pppd/$PPPVER/pppoe.so" "$R/usr/lib/pppd/$PPPVER/"
@@ -87,7 +90,7 @@ needs() {
         needs "$src"
     done
 }
-for b in "$R/sbin/ip" "$R/usr/sbin/pppd" "$R/usr/lib/pppd/$PPPVER/pppoe.so"; do needs "$b"; done
+for b in "$R/sbin/ip" "$R/usr/sbin/pppd" "$R/usr/sbin/dhcpcd" "$R/usr/lib/pppd/$PPPVER/pppoe.so"; do needs "$b"; done
 cp -L "$X/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2" "$R/lib/x86_64-linux-gnu/"
 ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$R/lib64/ld-linux-x86-64.so.2"
 

@@ -11,7 +11,9 @@
 #   pppoe: bng.user bng.password bng.service bng.mtu (1492) bng.expect=discovery|lcp|auth|ip
 #          bng.ping=1 (ping the IPCP peer over ppp0) bng.pppdopts=a,b,c
 #          bng.ping_to=IP (ping IP through ppp0) bng.ping6_to=IPv6 (with pppdopts=+ipv6:
-#          wait for a SLAAC address on ppp0, PASS slaac, then ping it, PASS ping6)
+#          wait for a SLAAC address on ppp0, PASS slaac, then ping it, PASS ping6;
+#          and with bng.pd=1: dhcpcd asks for a delegated prefix, PASS pd, then pings
+#          from its ::1 on lo, PASS pingpd)
 #          bng.hold=1 (stay up until the AC
 #          terminates the session: PASS terminated on LCP TermReq or PADT)
 #   pppoe-many: bng.count pppd sessions at once on $IF (units ppp0..), same user:
@@ -111,6 +113,22 @@ pppoe)
         sed 's/^/ping6: /' /tmp/ping6.log 2>/dev/null
         /sbin/ip -6 addr show dev ppp0 | sed 's/^/ip6: /'
         /sbin/ip -6 route show | sed 's/^/route6: /'
+    fi
+    if [ "$got" = ip ] && [ -n "$P6" ] && [ "$(arg pd)" = 1 ]; then
+        # DHCPv6 prefix delegation over ppp0 (RFC 8415 IA_PD): dhcpcd asks at once
+        # (noipv6rs), the delegated prefix's ::1 goes on lo and pings P6 from there
+        mkdir -p /var/lib/dhcpcd /run/dhcpcd
+        printf 'ipv6only\nnoipv6rs\npersistent\nia_pd 1\n' > /tmp/dhcpcd.conf
+        timeout 30 dhcpcd -6 -1 -B -d -t 20 -f /tmp/dhcpcd.conf -c /bin/true ppp0 > /tmp/dhcpcd.log 2>&1
+        PFX=$(sed -n 's/.*delegated prefix \([0-9a-f:]*\/[0-9]*\).*/\1/p' /tmp/dhcpcd.log | head -1)
+        if [ -n "$PFX" ]; then
+            pass pd "t=$(now) $PFX"
+            A=${PFX%/*}1
+            /sbin/ip -6 addr add "$A/128" dev lo
+            if ping -6 -c 3 -W 2 -I "$A" "$P6" > /tmp/pingpd.log 2>&1; then pass pingpd "$A"; else fail pingpd "$A"; fi
+            sed 's/^/pingpd: /' /tmp/pingpd.log
+        else fail pd "t=$(now) no delegated prefix"; fi
+        sed 's/^/dhcpcd: /' /tmp/dhcpcd.log
     fi
     if [ "$got" = ip ] && [ "$(arg hold)" = 1 ]; then
         # stay up until the AC ends the session (LCP Terminate-Request / PADT)
