@@ -37,7 +37,7 @@
 //! ifasked`), its CERTREQ picking the second of our two certificates (from two roots);
 //! refusals of an expired end entity, an untrusted root and an unknown intermediate,
 //! each logged with the certificate and the reason while strongSwan sees
-//! AUTHENTICATION_FAILED (`examples/ipsec-gw/README.md`, "Certificates").
+//! `AUTHENTICATION_FAILED` (`examples/ipsec-gw/README.md`, "Certificates").
 //!
 //! IPv6: a child's `local_ts`/`remote_ts` may be IPv6 prefixes (one family per
 //! child), tested with ping6 LAN to LAN in both roles (`ipsec_gw_ipv6_inner`); and

@@ -223,59 +223,47 @@ pub fn charon_log(dir: &Path) -> String {
 /// Makes a lab CA with the openssl CLI in `dir`: `ca.pem` (ECDSA P-256, self-signed,
 /// valid for two days) and its key `ca.key`.
 pub fn openssl_ca(dir: &Path) {
-    openssl(
-        dir,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=bngkit lab CA",
-        ],
-    );
+    issue(dir, None, "ca", "bngkit lab CA", &[], EC_P256);
 }
 
 /// Makes `name.pem`, a certificate issued by [`openssl_ca`]'s CA for the DNS name
 /// `name` (subject CN and subjectAltName), and its PKCS#8 key `name.key`: ECDSA P-256,
 /// or RSA-2048 with `rsa`.
 pub fn openssl_cert(dir: &Path, name: &str, rsa: bool) {
-    let (cert, key) = (format!("{name}.pem"), format!("{name}.key"));
-    let (subj, san) = (format!("/CN={name}"), format!("subjectAltName=DNS:{name}"));
-    let mut args = vec![
-        "req",
-        "-x509",
-        "-CA",
-        "ca.pem",
-        "-CAkey",
-        "ca.key",
-        "-nodes",
-        "-keyout",
-        &key,
-        "-out",
-        &cert,
-        "-days",
-        "2",
-        "-subj",
-        &subj,
-        "-addext",
-        &san,
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-    ];
-    if rsa {
-        args.extend_from_slice(&["-newkey", "rsa:2048"]);
+    let san = format!("subjectAltName=DNS:{name}");
+    let exts = [san.as_str(), "basicConstraints=critical,CA:FALSE"];
+    let key: &[&str] = if rsa {
+        &["-newkey", "rsa:2048"]
     } else {
-        args.extend_from_slice(&["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        EC_P256
+    };
+    issue(dir, Some("ca"), name, name, &exts, key);
+}
+
+/// openssl's arguments for a new ECDSA P-256 key.
+const EC_P256: &[&str] = &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+
+/// `openssl req -x509`: `name.pem` for `CN=cn` with a new key (`newkey` arguments) in
+/// `name.key`, valid for two days, self-signed or issued by `issuer.pem`/`issuer.key`,
+/// with the `-addext` values `exts`.
+fn issue(dir: &Path, issuer: Option<&str>, name: &str, cn: &str, exts: &[&str], newkey: &[&str]) {
+    let (cert, key, subj) = (
+        format!("{name}.pem"),
+        format!("{name}.key"),
+        format!("/CN={cn}"),
+    );
+    let (ca, ca_key) = issuer.map_or((String::new(), String::new()), |i| {
+        (format!("{i}.pem"), format!("{i}.key"))
+    });
+    let mut args = vec![
+        "req", "-x509", "-nodes", "-keyout", &key, "-out", &cert, "-days", "2", "-subj", &subj,
+    ];
+    args.extend_from_slice(newkey);
+    if issuer.is_some() {
+        args.extend_from_slice(&["-CA", &ca, "-CAkey", &ca_key]);
+    }
+    for e in exts {
+        args.extend_from_slice(&["-addext", e]);
     }
     openssl(dir, &args);
 }
@@ -335,38 +323,7 @@ pub fn use_certificates(ns: &Netns, dir: &Path, pki: &Path, name: &str, peer: &s
 /// `issuer.pem`/`issuer.key`; `exts` are `-addext` values (e.g.
 /// `basicConstraints=critical,CA:TRUE`, `subjectAltName=DNS:gw.lab`).
 pub fn openssl_issue(dir: &Path, issuer: Option<&str>, name: &str, cn: &str, exts: &[&str]) {
-    let (cert, key, subj) = (
-        format!("{name}.pem"),
-        format!("{name}.key"),
-        format!("/CN={cn}"),
-    );
-    let (ca, ca_key) = issuer.map_or((String::new(), String::new()), |i| {
-        (format!("{i}.pem"), format!("{i}.key"))
-    });
-    let mut args = vec![
-        "req",
-        "-x509",
-        "-nodes",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-keyout",
-        &key,
-        "-out",
-        &cert,
-        "-days",
-        "2",
-        "-subj",
-        &subj,
-    ];
-    if issuer.is_some() {
-        args.extend_from_slice(&["-CA", &ca, "-CAkey", &ca_key]);
-    }
-    for e in exts {
-        args.extend_from_slice(&["-addext", e]);
-    }
-    openssl(dir, &args);
+    issue(dir, issuer, name, cn, exts, EC_P256);
 }
 
 /// Makes `name.pem`/`name.key` as [`openssl_issue`] for the DNS name `cn`
@@ -379,34 +336,8 @@ pub fn openssl_expired(dir: &Path, issuer: &str, name: &str, cn: &str) {
     std::fs::write(dir.join(format!("{name}.cnf")), conf).unwrap();
     std::fs::write(dir.join(format!("{name}.index")), "").unwrap();
     std::fs::write(dir.join(format!("{name}.serial")), "01\n").unwrap();
-    let (key, csr, subj, san) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("/CN={cn}"),
-        format!("subjectAltName=DNS:{cn}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subj,
-            "-addext",
-            &san,
-            "-addext",
-            "basicConstraints=critical,CA:FALSE",
-        ],
-    );
+    let san = format!("subjectAltName=DNS:{cn}");
+    let csr = new_csr(dir, name, cn, &[&san, "basicConstraints=critical,CA:FALSE"]);
     let (conf_file, ca, ca_key, out) = (
         format!("{name}.cnf"),
         format!("{issuer}.pem"),
@@ -501,30 +432,8 @@ pub fn use_cert_chain(ns: &Netns, dir: &Path, pki: &Path, side: CertSide<'_>) ->
 /// `-extfile`): none makes an X.509 version 1 certificate (so no basicConstraints),
 /// and an issuer without a subject key identifier works too.
 pub fn openssl_sign_req(dir: &Path, issuer: &str, name: &str, cn: &str, exts: &[&str]) {
-    let (key, csr, out, subj) = (
-        format!("{name}.key"),
-        format!("{name}.csr"),
-        format!("{name}.pem"),
-        format!("/CN={cn}"),
-    );
-    openssl(
-        dir,
-        &[
-            "req",
-            "-new",
-            "-nodes",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &subj,
-        ],
-    );
+    let csr = new_csr(dir, name, cn, &[]);
+    let out = format!("{name}.pem");
     let (ca, ca_key, ext) = (
         format!("{issuer}.pem"),
         format!("{issuer}.key"),
@@ -538,4 +447,23 @@ pub fn openssl_sign_req(dir: &Path, issuer: &str, name: &str, cn: &str, exts: &[
         args.extend_from_slice(&["-extfile", &ext]);
     }
     openssl(dir, &args);
+}
+
+/// `openssl req -new`: a request `name.csr` for `CN=cn` with the `-addext` values
+/// `exts` and a new ECDSA P-256 key in `name.key`; returns the request's file name.
+fn new_csr(dir: &Path, name: &str, cn: &str, exts: &[&str]) -> String {
+    let (key, csr, subj) = (
+        format!("{name}.key"),
+        format!("{name}.csr"),
+        format!("/CN={cn}"),
+    );
+    let mut args = vec![
+        "req", "-new", "-nodes", "-keyout", &key, "-out", &csr, "-subj", &subj,
+    ];
+    args.extend_from_slice(EC_P256);
+    for e in exts {
+        args.extend_from_slice(&["-addext", e]);
+    }
+    openssl(dir, &args);
+    csr
 }
