@@ -827,42 +827,27 @@ mod tests {
     fn pki(tag: &str, rsa: bool) -> Option<std::path::PathBuf> {
         let d = std::env::temp_dir().join(format!("ipsecgw-cert-{}-{tag}", std::process::id()));
         std::fs::create_dir_all(&d).unwrap();
-        let run = |args: &[&str]| {
-            std::process::Command::new("openssl")
-                .args(args)
-                .current_dir(&d)
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-        };
-        let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
-        let rsa_key = ["-newkey", "rsa:2048"];
-        let mut ca = vec![
-            "req", "-x509", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
-        ];
-        ca.extend_from_slice(&["-days", "2", "-subj", "/CN=test CA"]);
-        ca.extend_from_slice(&ec);
-        run(&ca)?;
-        let mut ee = vec![
-            "req", "-x509", "-CA", "ca.pem", "-CAkey", "ca.key", "-nodes",
-        ];
-        ee.extend_from_slice(&["-keyout", "gw.key", "-out", "gw.pem", "-days", "2"]);
-        ee.extend_from_slice(&[
-            "-subj",
-            "/CN=gw.lab",
-            "-addext",
-            "subjectAltName=DNS:gw.lab",
-        ]);
-        ee.extend_from_slice(if rsa { &rsa_key[..] } else { &ec[..] });
-        run(&ee)?;
+        std::process::Command::new("openssl")
+            .arg("version")
+            .output()
+            .ok()?;
+        issue(&d, None, "ca", &[], EC);
+        let key: &[&str] = if rsa { &["-newkey", "rsa:2048"] } else { EC };
+        issue(
+            &d,
+            Some("ca"),
+            "gw.lab",
+            &["subjectAltName=DNS:gw.lab"],
+            key,
+        );
         Some(d)
     }
 
     fn files(d: &std::path::Path) -> (Vec<u8>, Vec<u8>, Vec<u8>) {
         let read = |f: &str| std::fs::read(d.join(f)).unwrap();
         (
-            certificate_der(&read("gw.pem")).unwrap(),
-            private_key_der(&read("gw.key")).unwrap(),
+            certificate_der(&read("gw.lab.pem")).unwrap(),
+            private_key_der(&read("gw.lab.key")).unwrap(),
             certificate_der(&read("ca.pem")).unwrap(),
         )
     }
@@ -909,6 +894,7 @@ mod tests {
             // A key that is not the certificate's.
             let (other_cert, _, _) = files(&other);
             assert!(KeySigner::new(&key, &other_cert).is_err());
+            let _ = (std::fs::remove_dir_all(&d), std::fs::remove_dir_all(&other));
         }
     }
 
@@ -924,36 +910,27 @@ mod tests {
 
     /// `name.pem`/`name.key` (ECDSA P-256) in `d`, self-signed with no `issuer`,
     /// with the extensions `ext`.
-    fn issue(d: &std::path::Path, issuer: Option<&str>, name: &str, ext: &[&str]) {
-        let (cert, key, subj) = (
+    const EC: &[&str] = &["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256"];
+
+    fn issue(d: &std::path::Path, issuer: Option<&str>, name: &str, ext: &[&str], key: &[&str]) {
+        let (cert, keyf, subj) = (
             format!("{name}.pem"),
             format!("{name}.key"),
             format!("/CN={name}"),
         );
-        let mut a: Vec<String> = ["req", "-x509", "-nodes", "-newkey", "ec", "-pkeyopt"]
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        a.extend([
-            "ec_paramgen_curve:P-256".into(),
-            "-keyout".into(),
-            key,
-            "-out".into(),
-            cert,
-        ]);
-        a.extend(["-days".into(), "2".into(), "-subj".into(), subj]);
-        if let Some(i) = issuer {
-            a.extend([
-                "-CA".into(),
-                format!("{i}.pem"),
-                "-CAkey".into(),
-                format!("{i}.key"),
-            ]);
+        let (ca, ca_key) = issuer.map_or((String::new(), String::new()), |i| {
+            (format!("{i}.pem"), format!("{i}.key"))
+        });
+        let mut a = vec![
+            "req", "-x509", "-nodes", "-keyout", &keyf, "-out", &cert, "-days", "2", "-subj", &subj,
+        ];
+        a.extend_from_slice(key);
+        if issuer.is_some() {
+            a.extend_from_slice(&["-CA", &ca, "-CAkey", &ca_key]);
         }
         for e in ext {
-            a.extend(["-addext".into(), (*e).to_owned()]);
+            a.extend_from_slice(&["-addext", e]);
         }
-        let a: Vec<&str> = a.iter().map(String::as_str).collect();
         ossl(d, &a);
     }
 
@@ -970,13 +947,13 @@ mod tests {
             .output()
             .ok()?;
         let san = "subjectAltName=DNS:gw.lab";
-        issue(&d, None, "root", &[CA]);
-        issue(&d, Some("root"), "inter", &[CA]);
-        issue(&d, Some("inter"), "gw.lab", &[EE, san]);
-        issue(&d, None, "root2", &[CA]);
-        issue(&d, Some("root2"), "gw2", &[EE, san]);
-        issue(&d, Some("root"), "inter-noca", &[EE]);
-        issue(&d, Some("inter-noca"), "gw3", &[EE, san]);
+        issue(&d, None, "root", &[CA], EC);
+        issue(&d, Some("root"), "inter", &[CA], EC);
+        issue(&d, Some("inter"), "gw.lab", &[EE, san], EC);
+        issue(&d, None, "root2", &[CA], EC);
+        issue(&d, Some("root2"), "gw2", &[EE, san], EC);
+        issue(&d, Some("root"), "inter-noca", &[EE], EC);
+        issue(&d, Some("inter-noca"), "gw3", &[EE, san], EC);
         Some(d)
     }
 
