@@ -1185,6 +1185,37 @@ mod tests {
     }
 
     #[test]
+    fn ra_pool_must_hand_out_64s_and_needs_ipv6cp() {
+        let d = dir_with(&[("users", "a b\n")]);
+        let with = |pppoe: &str, length: u8| {
+            let text = DEFAULT.replacen(
+                "pool = \"default\"\n",
+                &format!("pool = \"default\"\n{pppoe}"),
+                1,
+            ) + &format!(
+                "\n[[pools.v6_pd]]\nname = \"ra\"\nprefix = \"2001:db8:1000::/48\"\nlength = {length}\n"
+            );
+            Config::parse(&text, &d)
+        };
+        let e = with("ipv6 = true\nra_pool = \"ra\"\n", 56).unwrap_err();
+        assert_eq!(e.key, "pppoe.ra_pool", "{e}");
+        assert!(
+            e.message.contains("/56") && e.message.contains("/64"),
+            "{e}"
+        );
+        let e = with("ra_pool = \"ra\"\n", 64).unwrap_err();
+        assert!(e.message.contains("pppoe.ipv6"), "{e}");
+        let e = with("ipv6 = true\nra_pool = \"nope\"\n", 64).unwrap_err();
+        assert_eq!(e.key, "pppoe.ra_pool", "{e}");
+        let e = with("ipv6 = true\nra_interval = 2\n", 64).unwrap_err();
+        assert_eq!(e.key, "pppoe.ra_interval", "{e}");
+        let c = with("ipv6 = true\nra_pool = \"ra\"\nra_managed = true\n", 64).unwrap();
+        assert_eq!(c.pppoe.ra_pool.as_deref(), Some("ra"));
+        assert!(c.pppoe.ra_managed && !c.pppoe.ra_other);
+        assert_eq!(c.pppoe.ra_interval, 200);
+    }
+
+    #[test]
     fn missing_secret_file_named() {
         let d = dir_with(&[("users", "a b\n"), ("x", "")]);
         let text = DEFAULT.replace("mode = \"local\"", "mode = \"radius\"")

@@ -419,9 +419,30 @@ impl Aaa for RadiusAaa {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, reason = "tests")]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
 mod tests {
     use super::*;
+
+    #[test]
+    fn framed_and_delegated_ipv6_prefixes() {
+        // Access-Accept (RFC 2865 section 3) with Framed-IPv6-Prefix 2001:db8:1:1::/64
+        // (RFC 3162 section 2.3) and Delegated-IPv6-Prefix 2001:db8:2:100::/56 (RFC 4818)
+        let mut b = vec![2, 1, 0, 0];
+        b.extend_from_slice(&[0; 16]);
+        b.extend_from_slice(&[97, 12, 0, 64, 0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 1]);
+        b.extend_from_slice(&[123, 11, 0, 56, 0x20, 0x01, 0x0d, 0xb8, 0, 2, 1]);
+        let len = u16::try_from(b.len()).unwrap().to_be_bytes();
+        b[2..4].copy_from_slice(&len);
+        let a = authorization(&Packet::new_checked(&b[..]).unwrap());
+        assert_eq!(
+            a.framed_ipv6_prefix,
+            Some(("2001:db8:1:1::".parse().unwrap(), 64))
+        );
+        assert_eq!(
+            a.delegated_prefix,
+            Some(("2001:db8:2:100::".parse().unwrap(), 56))
+        );
+    }
 
     #[test]
     fn mikrotik_rates() {
