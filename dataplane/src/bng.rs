@@ -567,7 +567,10 @@ fn split_tunnel<'p>(from: &mut Frame<'p>, scratch: &mut Frame<'p>, to: &mut Fram
     }
 }
 
-/// The per-subscriber state the packet path reads: 64 bytes, one cache line.
+/// The per-subscriber state: the packet path reads and writes only its first 64 bytes
+/// (one cache line: the rewrite, the key, and 32-bit counter deltas); the second line
+/// holds the control plane's id and the 64-bit counters the deltas are folded into
+/// when one reaches 2^31 (so at least every 2^15 packets of 64 KiB), and on reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(64))]
 struct Slot {
@@ -582,6 +585,9 @@ struct Slot {
     /// `pppoe-fast-input`'s check of a session found by id.
     sid: u16,
     vlans: [u16; 2],
+    /// Packets and bytes since the last fold into `counters`: up packets, up bytes,
+    /// down packets, down bytes.
+    delta: [u32; 4],
     id: SessionId,
     counters: SessionCounters,
 }
@@ -602,6 +608,7 @@ impl Slot {
         port: 0,
         sid: 0,
         vlans: [0, 0],
+        delta: [0; 4],
         id: SessionId(0),
         counters: SessionCounters {
             up_packets: 0,
@@ -613,6 +620,66 @@ impl Slot {
 }
 
 const _: () = assert!(core::mem::size_of::<Slot>() <= 128);
+const _: () = assert!(core::mem::offset_of!(Slot, delta) + 16 <= 64);
+
+impl Slot {
+    /// Counts one packet of `bytes` from the subscriber.
+    #[inline]
+    fn count_up(&mut self, bytes: usize) {
+        self.count::<0>(bytes);
+    }
+
+    /// Counts one packet of `bytes` to the subscriber.
+    #[inline]
+    fn count_down(&mut self, bytes: usize) {
+        self.count::<2>(bytes);
+    }
+
+    /// Counts one packet in `delta[AT]` (packets) and `delta[AT + 1]` (bytes).
+    #[inline]
+    fn count<const AT: usize>(&mut self, bytes: usize) {
+        let (p, b) = (self.delta[AT], self.delta[AT + 1]);
+        match u32::try_from(bytes) {
+            // below 2^31 each, one packet of under 64 KiB cannot overflow them
+            Ok(n) if n < 1 << 16 && (p | b) < 1 << 31 => {
+                self.delta[AT] = p + 1;
+                self.delta[AT + 1] = b + n;
+            }
+            _ => self.fold_count(AT, bytes),
+        }
+    }
+
+    /// Folds the deltas into the 64-bit counters, then counts the packet there.
+    #[cold]
+    fn fold_count(&mut self, at: usize, bytes: usize) {
+        self.fold();
+        let c = &mut self.counters;
+        if at == 0 {
+            c.up_packets += 1;
+            c.up_bytes += bytes as u64;
+        } else {
+            c.down_packets += 1;
+            c.down_bytes += bytes as u64;
+        }
+    }
+
+    /// The deltas into the 64-bit counters.
+    fn fold(&mut self) {
+        let [up, ub, dp, db] = core::mem::take(&mut self.delta);
+        let c = &mut self.counters;
+        c.up_packets += u64::from(up);
+        c.up_bytes += u64::from(ub);
+        c.down_packets += u64::from(dp);
+        c.down_bytes += u64::from(db);
+    }
+
+    /// The session's counters (the 64-bit ones plus the deltas).
+    fn totals(&self) -> SessionCounters {
+        let mut s = *self;
+        s.fold();
+        s.counters
+    }
+}
 
 /// The subscriber table: slots by handle (`meta.subscriber` = slot + 1), and the
 /// downstream index by address.
@@ -769,8 +836,7 @@ impl Node for SubscriberInput<'_> {
                 SubInNext::PoliceNat
             });
         }
-        slot.counters.up_packets += 1;
-        slot.counters.up_bytes += (pkt.len() - l3) as u64;
+        slot.count_up(pkt.len() - l3);
         if f & Slot::NAT == 0 {
             Verdict::Next(SubInNext::Route)
         } else {
@@ -905,8 +971,7 @@ impl Node for PppoeFast<'_> {
             if !pkt.pull_front(l3 + 8) || !pkt.set_len(total) {
                 return Verdict::Next(FastNext::Slow);
             }
-            slot.counters.up_packets += 1;
-            slot.counters.up_bytes += payload as u64;
+            slot.count_up(payload);
             pkt.meta.l3_offset = 0;
             pkt.meta.subscriber = handle;
             pkt.meta.adjacency = adj;
@@ -1046,8 +1111,7 @@ impl Node for SubscriberOutput<'_> {
         let qos = slot.flags & Slot::QOS_DOWN != 0;
         if !qos {
             // QoS sessions are counted after their policer or shaper (`account`)
-            slot.counters.down_packets += 1;
-            slot.counters.down_bytes += u64::from(total);
+            slot.count_down(usize::from(total));
         }
         let n = usize::from(slot.hdr_len);
         let pppoe = slot.flags & Slot::PPPOE != 0;
@@ -1544,7 +1608,7 @@ impl<'p> Bng<'p> {
                 .table
                 .slots
                 .get(*i as usize)
-                .map(|sl| sl.counters)
+                .map(Slot::totals)
                 .unwrap_or_default(),
             _ => SessionCounters::default(),
         };
@@ -1604,7 +1668,7 @@ impl<'p> Bng<'p> {
             .table
             .slots
             .get_mut(idx as usize)
-            .map(|s| core::mem::replace(s, Slot::EMPTY).counters)
+            .map(|s| core::mem::replace(s, Slot::EMPTY).totals())
             .unwrap_or_default();
         let shaped = self.set_qos(idx + 1, None);
         if shaped {
@@ -1629,7 +1693,7 @@ impl<'p> Bng<'p> {
         self.table
             .slots
             .get(*i as usize)
-            .map(|s| s.counters)
+            .map(Slot::totals)
             .ok_or(ControlError::UnknownSession)
     }
 
@@ -1639,7 +1703,7 @@ impl<'p> Bng<'p> {
         self.table
             .by_id
             .iter()
-            .filter_map(|(id, (i, _))| self.table.slots.get(*i as usize).map(|s| (*id, s.counters)))
+            .filter_map(|(id, (i, _))| self.table.slots.get(*i as usize).map(|s| (*id, s.totals())))
             .collect()
     }
 
@@ -2012,6 +2076,7 @@ impl<'p> Bng<'p> {
             },
             vlans: s.vlans,
             id: s.id,
+            delta: [0; 4],
             counters,
         }
     }
@@ -2040,7 +2105,10 @@ impl<'p> Bng<'p> {
         let c = &mut self.counters;
         let tr = &mut self.trace;
         let mut clock = Lap::new(self.profile);
-        if rx.first().is_some_and(|p| p.meta.rx_if == self.cfg.upstream) {
+        if rx
+            .first()
+            .is_some_and(|p| p.meta.rx_if == self.cfg.upstream)
+        {
             // a frame from the upstream port (backends receive per port): ethernet-input
             // and ip4-input of its IPv4 packets in one pass
             run2(
@@ -2799,17 +2867,15 @@ impl<'p> Bng<'p> {
 /// their policer or shaper.
 fn account(t: &mut Table, f: &mut Frame<'_>, up: bool) {
     for p in f.iter() {
-        let bytes = p.len().saturating_sub(usize::from(p.meta.l3_offset)) as u64;
+        let bytes = p.len().saturating_sub(usize::from(p.meta.l3_offset));
         if let Some(s) = (p.meta.subscriber as usize)
             .checked_sub(1)
             .and_then(|i| t.slots.get_mut(i))
         {
             if up {
-                s.counters.up_packets += 1;
-                s.counters.up_bytes += bytes;
+                s.count_up(bytes);
             } else {
-                s.counters.down_packets += 1;
-                s.counters.down_bytes += bytes;
+                s.count_down(bytes);
             }
         }
     }
@@ -2999,5 +3065,33 @@ fn reason_of(t: PuntType) -> PuntReason {
         }
         PuntType::Dhcp4 | PuntType::Dhcp6 => PuntReason::Dhcp,
         _ => PuntReason::Local,
+    }
+}
+
+#[cfg(test)]
+mod slot_tests {
+    #![allow(clippy::cast_possible_truncation, reason = "tests")]
+    use super::{SessionCounters, Slot};
+
+    #[test]
+    fn counter_deltas_fold_exactly() {
+        let mut s = Slot::EMPTY;
+        let mut want = SessionCounters::default();
+        // past 2^31 bytes each way (folds), plus a packet too large for a delta
+        for i in 0..80_000u64 {
+            let n = 30_000 + (i % 7) * 5_000;
+            s.count_up(n as usize);
+            s.count_down((n / 2) as usize);
+            want.up_packets += 1;
+            want.up_bytes += n;
+            want.down_packets += 1;
+            want.down_bytes += n / 2;
+        }
+        s.count_up(1 << 20);
+        want.up_packets += 1;
+        want.up_bytes += 1 << 20;
+        assert_eq!(s.totals(), want);
+        assert!(s.counters.up_bytes > 0, "folded at least once");
+        assert!(s.delta.iter().all(|&d| d < 1 << 31));
     }
 }
