@@ -1532,6 +1532,7 @@ fn ipsec_gw_cert_config() {
     ]
     .concat();
     std::fs::write(pki.join("gw-bad-chain.pem"), bad_chain).unwrap();
+    strongswan::openssl_expired(&pki, "rootA", "gw-old", "gw.lab");
     let good = cert_conf(&pki, false);
     assert_eq!(
         check_config(&dir, &good).0,
@@ -1588,6 +1589,11 @@ fn ipsec_gw_cert_config() {
                     &format!(", \"{p}/gw-b.pem\""),
                 ),
                 "connections.lab.local.keys[1]: expected an unencrypted PKCS#8 \"PRIVATE KEY\" block",
+            ),
+            (
+                good.replace("gw-a.pem", "gw-old.pem")
+                    .replace("gw-a.key", "gw-old.key"),
+                "connections.lab.local.certs[0]: expected certificates valid now, found end-entity certificate 'CN=gw.lab' expired on 2020-01-02T00:00:00Z (now 20",
             ),
             (
                 good.replace("gw-a.pem", "ss-a.pem")

@@ -930,6 +930,25 @@ fn cert_files(
         };
         super::cert::KeySigner::with_chain(&key_der, &chain, &cas)
             .map_err(|e| err(&k(key), &e, format!("otherwise in {}", path.display())))?;
+        // The peer checks our chain at its clock: refuse one that is not valid now.
+        let now = super::cert::wall_clock();
+        for (i, der) in chain.iter().enumerate() {
+            let role = if i == 0 {
+                "end-entity certificate".to_owned()
+            } else {
+                format!("certificate {}", i + 1)
+            };
+            x509_cert::Certificate::from_der(der)
+                .map_err(|e| e.to_string())
+                .and_then(|c| super::cert::check_validity(&c, &role, now))
+                .map_err(|e| {
+                    err(
+                        &k(key),
+                        "certificates valid now",
+                        format!("{e} in {}", path.display()),
+                    )
+                })?;
+        }
         ours.push(OwnCert {
             chain,
             key: key_der,
