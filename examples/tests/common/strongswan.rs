@@ -387,7 +387,8 @@ pub struct CertSide<'a> {
 
 /// As [`use_certificates`] with intermediate CAs and several trust anchors: the
 /// charon of `dir` gets `side`'s files from `pki` (its credential directories emptied
-/// first) and the connection `lab` `auth = pubkey` with them; then reloads. Returns
+/// first) and the connection `lab` `auth = pubkey` with them and `send_certreq = yes`
+/// (strongSwan's default, written out); then reloads. Returns
 /// swanctl's output.
 pub fn use_cert_chain(ns: &Netns, dir: &Path, pki: &Path, side: CertSide<'_>) -> String {
     let sw = dir.join("swanctl");
@@ -414,7 +415,7 @@ pub fn use_cert_chain(ns: &Netns, dir: &Path, pki: &Path, side: CertSide<'_>) ->
     let end = lab.find("    children {").unwrap();
     let cert = side.certs.first().unwrap();
     let blocks = format!(
-        "    send_cert = {send}\n    local {{\n      auth = pubkey\n      certs = {cert}\n      id = {id}\n    }}\n    remote {{\n      auth = pubkey\n      id = {peer}\n      cacerts = {cas}\n    }}\n",
+        "    send_cert = {send}\n    send_certreq = yes\n    local {{\n      auth = pubkey\n      certs = {cert}\n      id = {id}\n    }}\n    remote {{\n      auth = pubkey\n      id = {peer}\n      cacerts = {cas}\n    }}\n",
         send = side.send_cert,
         id = side.id,
         peer = side.peer,
