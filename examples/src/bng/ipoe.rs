@@ -211,6 +211,10 @@ pub struct Session {
     pub next_hop_mac: [u8; 6],
     /// The relay's `giaddr`, when relayed.
     pub relay: Option<Ipv4Addr>,
+    /// The DHCPv6 relay's address (the source of its Relay-forward, RFC 8415 section
+    /// 19.1), when DHCPv6 came through a relay: the next hop of the IA_NA address and
+    /// the delegated prefix, reached at `next_hop_mac`.
+    pub relay6: Option<Ipv6Addr>,
     /// Option 82 circuit-id.
     pub circuit_id: Option<Vec<u8>>,
     /// Option 82 remote-id.
@@ -825,6 +829,7 @@ impl<'s> Ipoe<'s> {
                 vlans: l2.vlans(),
                 next_hop_mac: l2.src,
                 relay: None,
+                relay6: None,
                 circuit_id: None,
                 remote_id: None,
                 username: String::new(),
@@ -1118,6 +1123,9 @@ impl<'s> Ipoe<'s> {
                 return;
             };
             sub.s.next_hop_mac = l2.src;
+            if Packet6::new_checked(payload).is_ok_and(|p| p.msg_type().is_relay()) {
+                sub.s.relay6 = Some(src);
+            }
             if sub.duid.is_none() {
                 sub.duid = duid.map(<[u8]>::to_vec);
             }
@@ -2297,6 +2305,7 @@ mod tests {
         };
         assert_eq!(last.ipv6, Some(a));
         assert_eq!(last.delegated, Some((p, 56)));
+        assert_eq!(last.relay6, None, "not relayed");
         // DHCPv4 from the same MAC joins the session
         let mut s4 = Sub4::new(1);
         s4.mac = s6.mac;
@@ -2337,6 +2346,9 @@ mod tests {
         assert_eq!((p, l), ("2001:db8:ff00::".parse().unwrap(), 48));
         let s = n.ipoe.sessions().next().unwrap();
         assert_eq!(s.key, SubscriberKey::Circuit(b"dn0".to_vec()));
+        // the relay is the next hop of the binding (RFC 8415 section 19)
+        assert_eq!(s.relay6, Some(link_local(RELAY_MAC)));
+        assert_eq!(s.next_hop_mac, RELAY_MAC);
         assert_eq!(n.auths[0].username, "dn0");
         // DHCPv4 relayed with circuit-id "dn0" joins it
         let mut s4 = Sub4::new(20);

@@ -64,7 +64,13 @@
 //! 23); IA_NA is answered `NoAddrsAvail` (the link's addresses come from SLAAC). The
 //! delegated prefix is routed into the session from the start.
 //!
-//! Not yet: IPv6 of relayed IPoE subscribers; one worker thread. The dataplane's `Bng` (workers, lock-free control API)
+//! Relayed IPoE IPv6 (DHCPv6 through a relay, RFC 8415 section 19): the Relay-forward's
+//! source and MAC become the subscriber's IPv6 next hop
+//! ([`session::Subscriber::next_hop6`]); its IA_NA address and delegated prefix are
+//! bound by source address (accepted only from the relay's MAC and VLANs) and routed
+//! to the relay's MAC.
+//!
+//! Not yet: one worker thread. The dataplane's `Bng` (workers, lock-free control API)
 //! replaces [`plane::GraphPlane`] behind [`session::Forwarding`] once it enforces QoS and
 //! punts what the control planes need (ARP resolution of the next hop, DHCPv6).
 

@@ -55,6 +55,8 @@ struct Sub {
     pd: Option<(u128, u8)>,
     /// IPv6 (PPPoE): the prefix of the PPP link (SLAAC), routed to the session.
     net64: Option<(u128, u8)>,
+    /// IPv6 behind a DHCPv6 relay: the relay's MAC, the only source its frames have.
+    via6: Option<Mac>,
     up: bool,
     qos: Option<(TokenBucket, TokenBucket)>,
     rate: Option<Qos>,
@@ -602,18 +604,45 @@ impl<'p, 's> GraphPlane<'p, 's> {
         Routed::Bound(p)
     }
 
-    /// IPv6 from an IPoE subscriber (RFC 8200): bound by its MAC and VLANs, then
-    /// [`GraphPlane::v6_up`].
+    /// IPv6 from an IPoE subscriber (RFC 8200): bound by its MAC and VLANs, or (behind
+    /// a DHCPv6 relay) by its source address, accepted only from its relay's MAC and
+    /// VLANs; then [`GraphPlane::v6_up`].
     fn v6_from_access(&mut self, pool: &mut Pool<'p>, p: Pkt<'p>) {
-        let src_mac = p
-            .data()
-            .get(6..12)
-            .and_then(|m| <[u8; 6]>::try_from(m).ok());
-        let Some(&h) = src_mac.and_then(|m| self.v6_in.get(&(m, p.meta.vlans))) else {
+        let d = p.data();
+        let src_mac = d.get(6..12).and_then(|m| <[u8; 6]>::try_from(m).ok());
+        if let Some(&h) = src_mac.and_then(|m| self.v6_in.get(&(m, p.meta.vlans))) {
+            self.v6_up(pool, p, h);
+            return;
+        }
+        let l3 = usize::from(p.meta.l3_offset);
+        let src = d
+            .get(l3 + 8..l3 + 24)
+            .and_then(|b| <[u8; 16]>::try_from(b).ok())
+            .map(u128::from_be_bytes);
+        let Some(h) = src.and_then(|a| self.v6_owner(a)) else {
             self.drop(pool, p, "unknown-subscriber6");
             return;
         };
+        let relayed_from = self.subs.get(&h).and_then(|s| match s.key {
+            AccessKey::Ipoe { vlans, .. } => s.via6.map(|m| (m, vlans)),
+            AccessKey::Pppoe { .. } => None,
+        });
+        if relayed_from.is_none() || relayed_from != src_mac.map(|m| (m, p.meta.vlans)) {
+            self.drop(pool, p, "routed-wrong-next-hop6");
+            return;
+        }
         self.v6_up(pool, p, h);
+    }
+
+    /// The subscriber an IPv6 address belongs to: its IA_NA address, or inside its
+    /// delegated prefix or its PPP link's prefix (pools do not overlap).
+    fn v6_owner(&self, a: u128) -> Option<Handle> {
+        self.v6_addr.get(&a).copied().or_else(|| {
+            self.pd_lens.iter().find_map(|&len| {
+                let prefix = a & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+                self.v6_pd.get(&(len, prefix)).copied()
+            })
+        })
     }
 
     /// IPv6 from a PPPoE session (PPP protocol 0x0057, RFC 5072), at its IPv6 header.
@@ -750,13 +779,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
             pool.free(p); // other Neighbor Discovery: consumed
             return;
         }
-        let h = self.v6_addr.get(&dst).copied().or_else(|| {
-            self.pd_lens.iter().find_map(|&len| {
-                let prefix = dst & u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
-                self.v6_pd.get(&(len, prefix)).copied()
-            })
-        });
-        let Some(h) = h else {
+        let Some(h) = self.v6_owner(dst) else {
             self.drop(pool, p, "no-session6");
             return;
         };
@@ -791,7 +814,9 @@ impl<'p, 's> GraphPlane<'p, 's> {
             return;
         };
         let (macs, pppoe, vlans) = match s.key {
-            AccessKey::Ipoe { mac, vlans, .. } => ((mac, self.access_mac), None, vlans),
+            AccessKey::Ipoe { mac, vlans, .. } => {
+                ((s.via6.unwrap_or(mac), self.access_mac), None, vlans)
+            }
             AccessKey::Pppoe {
                 mac,
                 session_id,
@@ -1373,6 +1398,7 @@ impl Forwarding for GraphPlane<'_, '_> {
                 addr6: None,
                 pd: None,
                 net64: None,
+                via6: None,
                 up: false,
                 qos: None,
                 rate: None,
@@ -1435,11 +1461,19 @@ impl Forwarding for GraphPlane<'_, '_> {
             }
         }
         if let AccessKey::Ipoe { mac, vlans, .. } = &sub.key {
-            self.v6_in.remove(&(*mac, *vlans));
-            if s.next_hop.is_none() && (s.ipv6.is_some() || s.pd.is_some()) {
+            if self.v6_in.get(&(*mac, *vlans)) == Some(&s.handle) {
+                self.v6_in.remove(&(*mac, *vlans));
+            }
+            // directly attached (by MAC in), or behind a DHCPv6 relay (by source
+            // address in, from the relay's MAC: RFC 8415 section 19)
+            sub.via6 = s.next_hop6.map(|(m, _)| m);
+            if (s.next_hop.is_none() || sub.via6.is_some()) && (s.ipv6.is_some() || s.pd.is_some())
+            {
                 sub.addr6 = s.ipv6.map(u128::from);
                 sub.pd = s.pd.map(|(p, l)| (u128::from(p), l.min(128)));
-                self.v6_in.insert((*mac, *vlans), s.handle);
+                if sub.via6.is_none() {
+                    self.v6_in.insert((*mac, *vlans), s.handle);
+                }
                 if let Some(a) = sub.addr6 {
                     self.v6_addr.insert(a, s.handle);
                 }
@@ -2105,6 +2139,89 @@ mod tests {
         plane.poll(&mut access, &mut upstream, &mut pool);
         assert!(access.take_transmitted().is_empty());
         assert!(upstream.take_transmitted().is_empty());
+    }
+
+    #[test]
+    fn ipv6_behind_a_dhcpv6_relay_is_bound_by_source_and_routed_to_the_relay() {
+        const RELAY: Mac = [2, 0xee, 0, 0, 0, 1];
+        let mut arena = Arena::new(64);
+        let mut pool = arena.pool();
+        let (mut access, mut upstream) = (Memory::new(), Memory::new());
+        let mut plane = GraphPlane::new(
+            ACC,
+            UP,
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 254),
+            None,
+        );
+        plane.gateway_mac = Some(GW);
+        plane.gateway6_mac = Some(GW);
+        let server: Ipv6Addr = "2001:db8:ff00::2".parse().unwrap();
+        plane.v6 = Some(V6Upstream {
+            addr: "2001:db8:ff00::1".parse().unwrap(),
+            gateway: server,
+        });
+        let relay_ll: Ipv6Addr = "fe80::ee:1".parse().unwrap();
+        let mut reg = Sessions::new("t-");
+        // two subscribers behind one relay (DHCPv6-only: keyed by the relay's MAC)
+        let subs: Vec<(Handle, Ipv6Addr)> = (1..=2u16)
+            .map(|i| {
+                let h = reg.create(
+                    Duration::ZERO,
+                    AccessKey::Ipoe {
+                        mac: RELAY,
+                        vlans: [0, 0],
+                        circuit: Some(vec![b'd', b'0' + i as u8]),
+                    },
+                );
+                let a = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x1000 + i);
+                let s = reg.get_mut(h).unwrap();
+                s.ipv6 = Some(a);
+                s.pd = (i == 1).then(|| ("2001:db8:100:200::".parse().unwrap(), 56));
+                s.next_hop6 = Some((RELAY, relay_ll));
+                s.state = State::Up;
+                plane.session_up(reg.get(h).unwrap());
+                (h, a)
+            })
+            .collect();
+        let from_pd = ip6("2001:db8:100:2ff::9".parse().unwrap(), server, 10);
+        for (_, a) in &subs {
+            access.push_rx(&eth(ACC, RELAY, 0x86dd, &ip6(*a, server, 10)));
+        }
+        access.push_rx(&eth(ACC, RELAY, 0x86dd, &from_pd));
+        // a subscriber's address from another MAC, and the relay's own address
+        access.push_rx(&eth(ACC, SUB, 0x86dd, &ip6(subs[0].1, server, 10)));
+        access.push_rx(&eth(
+            ACC,
+            RELAY,
+            0x86dd,
+            &ip6("2001:db8:aa::2".parse().unwrap(), server, 10),
+        ));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = upstream.take_transmitted();
+        assert_eq!(out.len(), 3, "{:?}", plane.drops);
+        assert_eq!(plane.drops.get("routed-wrong-next-hop6"), Some(&1));
+        assert_eq!(plane.drops.get("unknown-subscriber6"), Some(&1));
+        assert_eq!(plane.counters(subs[0].0).in_packets, 2);
+        assert_eq!(plane.counters(subs[1].0).in_packets, 1);
+        // downstream: each to the relay's MAC
+        for dst in [subs[0].1, subs[1].1, "2001:db8:100:2aa::1".parse().unwrap()] {
+            upstream.push_rx(&eth(UP, GW, 0x86dd, &ip6(server, dst, 10)));
+        }
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = access.take_transmitted();
+        assert_eq!(out.len(), 3, "{:?}", plane.drops);
+        assert!(
+            out.iter()
+                .all(|f| f[..6] == RELAY && f[12..14] == [0x86, 0xdd])
+        );
+        assert_eq!(plane.counters(subs[1].0).out_packets, 1);
+        // one ends: the other stays routed
+        plane.session_down(reg.get(subs[0].0).unwrap());
+        access.push_rx(&eth(ACC, RELAY, 0x86dd, &ip6(subs[0].1, server, 10)));
+        access.push_rx(&eth(ACC, RELAY, 0x86dd, &ip6(subs[1].1, server, 10)));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        assert_eq!(upstream.take_transmitted().len(), 1);
     }
 
     #[test]

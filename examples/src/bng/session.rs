@@ -208,6 +208,10 @@ pub struct Subscriber {
     /// A routed subscriber (IPoE behind a DHCP relay, at L3): the router its frames
     /// come from and go to. Bound by source address instead of by MAC.
     pub next_hop: Option<NextHop>,
+    /// The same for IPv6 (behind a DHCPv6 relay): the relay's MAC and its address
+    /// (RFC 8415 section 19); the IA_NA address and delegated prefix are routed to it
+    /// and bound by source address.
+    pub next_hop6: Option<(Mac, Ipv6Addr)>,
 }
 
 /// The router in front of a routed (relayed) subscriber.
@@ -530,6 +534,7 @@ impl Sessions {
                 v4_pool: None,
                 pd_pool: None,
                 next_hop: None,
+                next_hop6: None,
             },
         );
         h

@@ -261,6 +261,8 @@ impl IpoeCp {
                 mac: s.next_hop_mac,
                 addr,
             });
+            // behind a DHCPv6 relay: its IA_NA and prefix are routed to the relay
+            sub.next_hop6 = s.relay6.map(|a| (s.next_hop_mac, a));
         }
     }
 
