@@ -1056,6 +1056,9 @@ crate::label! {
 /// section 6).
 struct SubscriberOutput<'t> {
     t: &'t mut Table,
+    /// The packets' IPv4 header checksums were verified before (by `nat44` out2in,
+    /// which then updated them incrementally): not checked again.
+    verified: bool,
 }
 
 impl Node for SubscriberOutput<'_> {
@@ -1090,7 +1093,7 @@ impl Node for SubscriberOutput<'_> {
         let Some(h) = pkt.data_mut().first_chunk_mut::<20>() else {
             return Verdict::Drop(SubOutDrop::BadHeader);
         };
-        if !ip4::header_checksum_ok(h) {
+        if !self.verified && !ip4::header_checksum_ok(h) {
             return Verdict::Drop(SubOutDrop::BadChecksum);
         }
         if h[8] <= 1 {
@@ -1135,6 +1138,30 @@ impl Node for SubscriberOutput<'_> {
             Verdict::Next(SubOutNext::Pppoe)
         } else {
             Verdict::Next(SubOutNext::Output)
+        }
+    }
+}
+
+/// `nat44` in2out of packets whose IPv4 header checksum `ip4-lookup` or
+/// `pppoe-fast-input` verified (every in2out packet of the graph):
+/// `Nat44::in2out_verified`, which does not check it a second time.
+struct In2OutVerified<'a, 's>(&'a mut Nat44Node<'s>);
+
+impl Node for In2OutVerified<'_, '_> {
+    type Next = nat_node::Next;
+    type Drop = nat_node::Drop;
+    const NAME: &'static str = "nat44";
+
+    #[inline]
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<nat_node::Next, nat_node::Drop> {
+        let l3 = usize::from(pkt.meta.l3_offset);
+        let Some(ip) = pkt.data_mut().get_mut(l3..) else {
+            return Verdict::Drop(nat_node::Drop::Refused);
+        };
+        match self.0.nat.in2out_verified(self.0.now, ip) {
+            bng_nat44::Verdict::Forward => Verdict::Next(nat_node::Next::Forward),
+            bng_nat44::Verdict::Hairpin => Verdict::Next(nat_node::Next::Hairpin),
+            bng_nat44::Verdict::Drop(_) => Verdict::Drop(nat_node::Drop::Refused),
         }
     }
 }
@@ -2508,7 +2535,7 @@ impl<'p> Bng<'p> {
             }
             // nat44 in2out and ip4-rewrite of what it forwards, in one pass
             run2(
-                nat,
+                &mut In2OutVerified(nat),
                 nat_node::Next::Forward,
                 &mut self.rewrite,
                 &mut f,
@@ -2567,7 +2594,10 @@ impl<'p> Bng<'p> {
                 run2(
                     nat,
                     nat_node::Next::Forward,
-                    &mut SubscriberOutput { t: &mut self.table },
+                    &mut SubscriberOutput {
+                        t: &mut self.table,
+                        verified: true,
+                    },
                     &mut f,
                     &mut self.nat_out_out,
                     &mut self.sub_out_out,
@@ -2599,14 +2629,20 @@ impl<'p> Bng<'p> {
                     &self.ip4_in_out[Ip4InNext::Subscriber as usize],
                 );
             }
-            let mut node = SubscriberOutput { t: &mut self.table };
-            for (outs, edge) in [
-                (&mut self.nat_out_out, nat_node::Next::Forward as usize),
-                (&mut self.ip4_in_out, Ip4InNext::Subscriber as usize),
+            for (outs, edge, verified) in [
+                (
+                    &mut self.nat_out_out,
+                    nat_node::Next::Forward as usize,
+                    true,
+                ),
+                (&mut self.ip4_in_out, Ip4InNext::Subscriber as usize, false),
             ] {
                 let mut f = take(outs, edge);
                 run(
-                    &mut node,
+                    &mut SubscriberOutput {
+                        t: &mut self.table,
+                        verified,
+                    },
                     &mut f,
                     &mut self.sub_out_out,
                     pool,

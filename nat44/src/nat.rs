@@ -1360,7 +1360,17 @@ impl<'a> Nat44<'a> {
     /// Translates a packet from the inside in place (`pkt` starts at the IPv4
     /// header; bytes after Total Length are ignored).
     pub fn in2out(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
-        let v = self.in2out_inner(now, pkt);
+        let v = self.in2out_inner(now, pkt, false);
+        self.count(v, Direction::InToOut);
+        v
+    }
+
+    /// [`Nat44::in2out`] for a packet whose IPv4 header checksum the caller has
+    /// already verified (a router's forwarding path does, RFC 1812 section 5.2.2):
+    /// the header checksum is not checked a second time. Everything else is as
+    /// `in2out`; a packet whose checksum was not verified must use `in2out`.
+    pub fn in2out_verified(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
+        let v = self.in2out_inner(now, pkt, true);
         self.count(v, Direction::InToOut);
         v
     }
@@ -1546,8 +1556,13 @@ impl<'a> Nat44<'a> {
     }
 
     #[inline]
-    fn in2out_inner(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
-        let f = match Self::checked_flow(pkt) {
+    fn in2out_inner(&mut self, now: Duration, pkt: &mut [u8], verified: bool) -> Verdict {
+        let f = if verified {
+            parse_flow(pkt)
+        } else {
+            Self::checked_flow(pkt)
+        };
+        let f = match f {
             Ok(f) => f,
             Err(r) => return Verdict::Drop(r),
         };

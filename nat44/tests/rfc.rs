@@ -664,3 +664,32 @@ fn warm_refs_names_each_packets_slot_and_session() {
     let inside = ep("10.0.1.1:5000");
     assert_eq!(nat.outside_of(17, inside), None, "nothing created");
 }
+
+/// `in2out_verified` translates exactly as `in2out` (same bytes out, same binding), and
+/// does not check the IPv4 header checksum the caller verified: a packet whose header
+/// checksum is wrong is refused by `in2out` and translated by `in2out_verified`.
+#[test]
+fn in2out_verified_skips_only_the_header_checksum_check() {
+    let c = cfg();
+    let (mut oa, mut ob) = (Owned::new(&c, 64, 16), Owned::new(&c, 64, 16));
+    let (mut a, mut b) = (oa.nat(c), ob.nat(c));
+    for i in 0..20 {
+        let p = udp(&format!("10.0.0.{}:5000", i + 1), "203.0.113.1:53", b"q");
+        let (mut x, mut y) = (p.clone(), p);
+        assert_eq!(a.in2out(T0, &mut x), Verdict::Forward);
+        assert_eq!(b.in2out_verified(T0, &mut y), Verdict::Forward);
+        assert_eq!(x, y);
+        while a.poll_event().is_some() {}
+        while b.poll_event().is_some() {}
+    }
+    let mut bad = udp("10.0.0.1:5001", "203.0.113.1:53", b"q");
+    bad[10] ^= 0xff;
+    let mut bad2 = bad.clone();
+    assert_eq!(
+        a.in2out(T0, &mut bad),
+        Verdict::Drop(bng_nat44::DropReason::BadChecksum)
+    );
+    assert_eq!(b.in2out_verified(T0, &mut bad2), Verdict::Forward);
+    assert_eq!(a.stats().in2out, 20);
+    assert_eq!(b.stats().in2out, 21);
+}
