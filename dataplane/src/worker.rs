@@ -60,6 +60,10 @@ pub struct Batch {
     origin: usize,
     pkts: Vec<Handoff>,
     free: Vec<BufToken>,
+    /// Copy mode ([`Steering::set_copy`]): the packets' bytes back to back, and per
+    /// packet its port and length.
+    data: Vec<u8>,
+    copies: Vec<(u16, u16)>,
 }
 
 impl Batch {
@@ -70,19 +74,36 @@ impl Batch {
             origin: 0,
             pkts: Vec::with_capacity(FRAME_SIZE),
             free: Vec::with_capacity(FRAME_SIZE),
+            data: Vec::new(),
+            copies: Vec::new(),
         }
+    }
+
+    /// A copy of `p`'s bytes (copy mode).
+    fn push_copy(&mut self, p: &Pkt<'_>) {
+        let d = p.data();
+        if let Ok(len) = u16::try_from(d.len()) {
+            self.data.extend_from_slice(d);
+            self.copies.push((p.meta.rx_if, len));
+        }
+    }
+
+    fn clear(&mut self) {
+        self.pkts.clear();
+        self.data.clear();
+        self.copies.clear();
     }
 
     /// Packets in the batch.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.pkts.len()
+        self.pkts.len() + self.copies.len()
     }
 
     /// True when empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.pkts.is_empty()
+        self.pkts.is_empty() && self.copies.is_empty()
     }
 }
 
@@ -110,6 +131,9 @@ impl<'p> Arenas<'p> {
     /// (a worker that started after this one).
     #[inline]
     fn find(&mut self, id: u32) -> Option<&'p SharedArena> {
+        if let Some(a) = self.known.first().filter(|a| a.id() == id) {
+            return Some(a);
+        }
         if let Some(a) = self.known.iter().find(|a| a.id() == id) {
             return Some(a);
         }
@@ -223,8 +247,8 @@ pub struct Steering {
     lent: usize,
     /// The most `lent` may reach ([`LEND_MAX`], at most half the pool).
     lend_max: usize,
-    /// Batches taken off the queue while napping, for the next loop.
-    pending: Vec<Batch>,
+    /// Copy the packets into the batches instead of handing their buffers over.
+    copy: bool,
     /// Buffers this worker still owes each worker (received packets it could not pay
     /// for at once: its pool was empty).
     owed: Vec<usize>,
@@ -269,10 +293,19 @@ impl Steering {
                 spare: Vec::new(),
                 lent: 0,
                 lend_max: LEND_MAX,
-                pending: Vec::new(),
+                copy: false,
                 owed: vec![0; workers],
             })
             .collect()
+    }
+
+    /// Copies other workers' packets into the batches (and the receiver into its own
+    /// buffers) instead of handing their buffers over: each buffer then stays on its
+    /// worker's core. Both are measured by `tests/worker.rs::scaling`; a hand-over moves
+    /// every steered buffer's lines to the other core and back, a copy moves a
+    /// sequential stream.
+    pub fn set_copy(&mut self, copy: bool) {
+        self.copy = copy;
     }
 
     /// Announces that the public (not translated) subscriber address `addr` lives on
@@ -284,19 +317,21 @@ impl Steering {
         };
     }
 
-    /// An idle steering worker's nap of at most `nap`: on its payments queue if it
-    /// cannot receive for want of paid-back buffers (taking them at once), else on its
-    /// steering queue (a batch waits in `pending` for the next loop).
+    /// An idle steering worker's nap of at most `nap`. Held for want of paid-back
+    /// buffers it naps on its payments queue (taking them at once: the payer, not this
+    /// worker, pays for the wake-up); otherwise a plain sleep, so the workers handing it
+    /// batches never pay a wake-up (a futex wake per batch cost the busiest, sending,
+    /// worker more than the steering itself).
     fn nap<'p>(&mut self, ar: &mut Arenas<'p>, pool: &mut Pool<'p>, nap: Duration) {
         if self.lent >= self.lend_max {
             if let Ok(mut b) = self.returned.recv_timeout(nap) {
                 let k = ar.take_paid(pool, &mut b.free);
                 self.lent = self.lent.saturating_sub(k);
-                b.pkts.clear();
+                b.clear();
                 self.spare.push(b);
             }
-        } else if let Ok(b) = self.from.recv_timeout(nap) {
-            self.pending.push(b);
+        } else {
+            std::thread::sleep(nap);
         }
     }
 
@@ -513,7 +548,7 @@ const NAP: Duration = Duration::from_micros(20);
 /// back yet) before it stops receiving until they are paid: bounds the buffers in
 /// flight, so the pools' working set stays in the caches and TLB instead of every
 /// buffer of both pools circulating when the receiver lags.
-const LEND_MAX: usize = 8 * FRAME_SIZE;
+const LEND_MAX: usize = 16 * FRAME_SIZE;
 
 #[allow(
     clippy::too_many_arguments,
@@ -720,26 +755,27 @@ fn steer_port<'p, B: Backend>(
         }
         total += n;
         io.stats.rx.fetch_add(n as u64, Ordering::Relaxed);
-        // owners first (reading the first bytes, the packets a few ahead prefetched),
-        // then the packets to their places
-        let mut owners = [0u16; FRAME_SIZE];
+        // one pass: the owner from the first bytes (the packet a few ahead
+        // prefetched: a backend's RX may leave it cold), then the packet to its place
         for k in 0..rx.len() {
             if let Some(b) = rx.get(k + PREFETCH_AHEAD).and_then(|p| p.data().first()) {
                 prefetch_read(b);
             }
-            if let (Some(p), Some(o)) = (rx.get_mut(k), owners.get_mut(k)) {
-                p.meta.rx_if = rx_if;
-                *o = u16::try_from(st.owner(p)).unwrap_or(u16::MAX);
-            }
         }
-        for (k, p) in rx.drain(..).enumerate() {
-            let w = owners.get(k).map_or(st.me, |&w| usize::from(w));
+        for mut p in rx.drain(..) {
+            p.meta.rx_if = rx_if;
+            let w = st.owner(&p);
             if w == st.me {
                 local.push(p);
                 if local.len() == FRAME_SIZE {
                     io.process(local);
                 }
             } else if let Some(b) = st.out.get_mut(w) {
+                if st.copy {
+                    b.push_copy(&p);
+                    io.pool.free(p);
+                    continue;
+                }
                 match ar.hand_off(p) {
                     Ok(h) => b.pkts.push(h),
                     Err(p) => {
@@ -787,9 +823,10 @@ fn send_batches<'p>(
         let mut b = core::mem::replace(slot, fresh);
         b.origin = st.me;
         let n = b.len();
+        let handed = b.pkts.len();
         let dropped = match st.to.get(w).map(|q| q.try_send(b)) {
             Some(Ok(())) => {
-                st.lent += n;
+                st.lent += handed;
                 stats.steered_out.fetch_add(n as u64, Ordering::Relaxed);
                 continue;
             }
@@ -811,6 +848,7 @@ fn send_batches<'p>(
                 pool.free(p);
             }
         }
+        dropped.clear();
         stats.steer_dropped.fetch_add(n as u64, Ordering::Relaxed);
         st.spare.push(dropped);
     }
@@ -827,13 +865,14 @@ fn receive_steered<'p, B: Backend>(
     rx: &mut Frame<'p>,
 ) -> usize {
     let mut work = 0;
-    while let Some(mut b) = st.pending.pop().or_else(|| st.from.try_recv().ok()) {
+    while let Ok(mut b) = st.from.try_recv() {
         let n = b.len();
         work += n;
         io.stats.steered_in.fetch_add(n as u64, Ordering::Relaxed);
-        let paid = ar.pay(io.pool, n, &mut b.free);
+        let handed = b.pkts.len();
+        let paid = ar.pay(io.pool, handed, &mut b.free);
         if let Some(o) = st.owed.get_mut(b.origin) {
-            *o += n - paid;
+            *o += handed - paid;
         }
         for h in b.pkts.drain(..) {
             match ar.receive(h) {
@@ -854,6 +893,25 @@ fn receive_steered<'p, B: Backend>(
                 }
             }
         }
+        // copy mode: into this worker's own buffers
+        let mut at = 0usize;
+        for &(rx_if, len) in &b.copies {
+            let end = at + usize::from(len);
+            match b.data.get(at..end).and_then(|d| io.pool.alloc_from(d)) {
+                Some(mut p) => {
+                    p.meta.rx_if = rx_if;
+                    rx.push(p);
+                    if rx.len() == FRAME_SIZE {
+                        io.process(rx);
+                    }
+                }
+                None => {
+                    io.stats.steer_no_buffer.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            at = end;
+        }
+        b.clear();
         // back to the worker that filled it, with the payment, for reuse
         let origin = b.origin;
         if let Some(r) = st.returns_to.get(origin)
@@ -880,7 +938,7 @@ fn settle_debts<'p>(st: &mut Steering, ar: &mut Arenas<'p>, pool: &mut Pool<'p>)
     while let Ok(mut b) = st.returned.try_recv() {
         let k = ar.take_paid(pool, &mut b.free);
         st.lent = st.lent.saturating_sub(k);
-        b.pkts.clear();
+        b.clear();
         st.spare.push(b);
     }
     for w in 0..st.workers {

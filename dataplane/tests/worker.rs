@@ -151,9 +151,12 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 /// Streams of `streams` sessions through `workers` workers, all frames arriving on
 /// worker 0's access port; other sessions churn from this thread meanwhile. Returns
 /// the upstream frames of every worker.
-fn run(workers: usize, streams: u32, rounds: u32) -> (Vec<Vec<u8>>, u64) {
+fn run(workers: usize, streams: u32, rounds: u32, copy: bool) -> (Vec<Vec<u8>>, u64) {
     let (ctl, rxs) = Control::new(workers, 8192);
-    let steering = Steering::mesh(workers, 1, POOL.into(), 4, 64);
+    let mut steering = Steering::mesh(workers, 1, POOL.into(), 4, 64);
+    for s in &mut steering {
+        s.set_copy(copy);
+    }
     let gate = Arc::new(AtomicBool::new(false));
     let mut steer = steering.into_iter().map(Some).collect::<Vec<_>>();
     if workers == 1 {
@@ -273,16 +276,23 @@ fn check(up: &[Vec<u8>], streams: u32, rounds: u32) {
 
 #[test]
 fn one_worker_with_control_churn_from_another_thread() {
-    let (up, steered) = run(1, 300, 50);
+    let (up, steered) = run(1, 300, 50, false);
     check(&up, 300, 50);
     assert_eq!(steered, 0);
 }
 
 #[test]
 fn two_workers_steer_subscribers_to_their_owner() {
-    let (up, steered) = run(2, 300, 50);
+    let (up, steered) = run(2, 300, 50, false);
     check(&up, 300, 50);
     // about half of the sessions belong to worker 1
+    assert!(steered > 300 * 50 / 4, "steered {steered}");
+}
+
+#[test]
+fn two_workers_steer_by_copy() {
+    let (up, steered) = run(2, 300, 50, true);
+    check(&up, 300, 50);
     assert!(steered > 300 * 50 / 4, "steered {steered}");
 }
 
@@ -386,11 +396,21 @@ fn generator_ns(streams: u32) -> f64 {
 /// forwarding CPU time: its CPU time less `gen_ns` per packet it received from its
 /// generator port, i.e. the rate if every worker had a core of its own and packets
 /// arrived without a copy, which a loaded 2-core machine cannot give a wall clock).
-fn rate(workers: usize, streams: u32, packets: u64, steer: bool, gen_ns: f64) -> (f64, u64, f64) {
+fn rate(
+    workers: usize,
+    streams: u32,
+    packets: u64,
+    steer: bool,
+    copy: bool,
+    gen_ns: f64,
+) -> (f64, u64, f64) {
     let (ctl, rxs) = Control::new(workers, 8192);
     let mut steering: Vec<Option<Steering>> = Steering::mesh(workers, 1, POOL.into(), 4, 256)
         .into_iter()
-        .map(Some)
+        .map(|mut s| {
+            s.set_copy(copy);
+            Some(s)
+        })
         .collect();
     if workers == 1 || !steer {
         for s in &mut steering {
@@ -569,32 +589,45 @@ fn scaling() {
     let rounds: usize = std::env::var("SCALING_ROUNDS").map_or(5, |v| v.parse().unwrap());
     let (mut rss, mut steered_r, mut rss_cpu, mut steered_cpu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut copied_r, mut copied_cpu) = (Vec::new(), Vec::new());
     let g = generator_ns(1000);
     eprintln!(
         "generator (copy into the pool and free): {g:.1} ns/packet, subtracted from the receiving worker's CPU time"
     );
     for round in 0..rounds {
         if std::env::var("SCALING_STEERED_ONLY").is_ok() {
-            // for a profile of the steered case alone
-            let _ = rate(2, 1000, packets, true, g);
+            // for a profile of the steered case alone (SCALING_COPY=1: copy mode)
+            let _ = rate(
+                2,
+                1000,
+                packets,
+                true,
+                std::env::var("SCALING_COPY").is_ok(),
+                g,
+            );
             continue;
         }
-        let (one, _, one_c) = rate(1, 1000, packets / 2, false, g);
-        let (two, _, rss_cpu_rate) = rate(2, 1000, packets, false, g);
-        let (two_steered, steered, two_sc) = rate(2, 1000, packets, true, g);
+        let (one, _, one_c) = rate(1, 1000, packets / 2, false, false, g);
+        let (two, _, rss_cpu_rate) = rate(2, 1000, packets, false, false, g);
+        let (two_steered, steered, two_sc) = rate(2, 1000, packets, true, false, g);
+        let (two_copied, _, two_copied_cpu) = rate(2, 1000, packets, true, true, g);
         let load = std::fs::read_to_string("/proc/loadavg").unwrap();
         eprintln!(
-            "round {round}: wall clock: 1 worker {one:.2} Mpps; 2 workers (RSS) {two:.2} Mpps = {:.2}x; 2 workers (steered from worker 0, {steered} handed over) {two_steered:.2} Mpps = {:.2}x; per busiest worker's forwarding CPU time: 1 worker {one_c:.2}, RSS {rss_cpu_rate:.2} = {:.2}x, steered {two_sc:.2} = {:.2}x; loadavg {}",
+            "round {round}: wall clock: 1 worker {one:.2} Mpps; 2 workers (RSS) {two:.2} Mpps = {:.2}x; 2 workers steered from worker 0 ({steered} packets), handed over {two_steered:.2} Mpps = {:.2}x, copied {two_copied:.2} Mpps = {:.2}x; per busiest worker's forwarding CPU time: 1 worker {one_c:.2}, RSS {rss_cpu_rate:.2} = {:.2}x, steered handed over {two_sc:.2} = {:.2}x, copied {two_copied_cpu:.2} = {:.2}x; loadavg {}",
             two / one,
             two_steered / one,
+            two_copied / one,
             rss_cpu_rate / one_c,
             two_sc / one_c,
+            two_copied_cpu / one_c,
             load.trim()
         );
         rss.push(two / one);
         steered_r.push(two_steered / one);
+        copied_r.push(two_copied / one);
         rss_cpu.push(rss_cpu_rate / one_c);
         steered_cpu.push(two_sc / one_c);
+        copied_cpu.push(two_copied_cpu / one_c);
     }
     if rss.is_empty() {
         return;
@@ -609,11 +642,13 @@ fn scaling() {
         )
     };
     eprintln!(
-        "scaling over {rounds} rounds, wall clock: 2 workers RSS-like {}; steered {}\nscaling over {rounds} rounds, per busiest worker's forwarding CPU time (generator subtracted): 2 workers RSS-like {}; steered {}",
+        "scaling over {rounds} rounds, wall clock: 2 workers RSS-like {}; steered, handed over {}; steered, copied {}\nscaling over {rounds} rounds, per busiest worker's forwarding CPU time (generator subtracted): 2 workers RSS-like {}; steered, handed over {}; steered, copied {}",
         summary(&mut rss),
         summary(&mut steered_r),
+        summary(&mut copied_r),
         summary(&mut rss_cpu),
-        summary(&mut steered_cpu)
+        summary(&mut steered_cpu),
+        summary(&mut copied_cpu)
     );
 }
 
@@ -816,4 +851,92 @@ fn idle_worker_releases_a_shaped_burst() {
     }
     assert!(outs[1].try_recv().is_err(), "nothing upstream");
     worker.join().unwrap();
+}
+
+/// The steering stage alone, on one thread, no graph: per packet, the RX copy
+/// (`Replay`), then `Steering::owner` and, for the other worker's half, the hand-off
+/// (`SharedArena::hand_off` into a batch) and the receiver's side (`receive`, free),
+/// against the RX copy and free alone. Prints ns/packet (best of 5 runs of 4M).
+/// `cargo test --release -p bng-dataplane --test worker -- --ignored --nocapture steer_cost`
+#[test]
+#[ignore = "a measurement; run by hand in release for BENCHMARKS.md"]
+fn steer_cost() {
+    use bng_dataplane::backend::shared::SharedArena;
+    let frames: Vec<Vec<u8>> = (0..1000).map(|i| frame(i, 0)).collect();
+    let st = Steering::mesh(2, 1, POOL.into(), 4, 4).remove(0);
+    let (arena, tokens) = SharedArena::new(8192);
+    let (mut pool, _) = arena.pool(tokens);
+    let mut rx = bng_dataplane::graph::new_frame();
+    let mut local = bng_dataplane::graph::new_frame();
+    let mut batch = Vec::with_capacity(512);
+    let n = 4_000_000u64;
+    let (mut base, mut steer) = (f64::INFINITY, f64::INFINITY);
+    for _ in 0..5 {
+        for steered in [false, true] {
+            let mut g = Replay {
+                frames: Arc::new(frames.clone()),
+                next: 0,
+                remaining: n,
+                sent: 0,
+            };
+            let t = Instant::now();
+            while g.rx_burst(&mut pool, &mut rx) > 0 {
+                if !steered {
+                    pool.free_all(&mut rx);
+                    continue;
+                }
+                let part = std::env::var("STEER_PART").unwrap_or_default();
+                if part == "owner" {
+                    let mut x = 0;
+                    for p in &rx {
+                        x += st.owner(p);
+                    }
+                    std::hint::black_box(x);
+                    pool.free_all(&mut rx);
+                    continue;
+                }
+                if part == "handoff" {
+                    for p in rx.drain(..) {
+                        match arena.hand_off(p) {
+                            Ok(h) => batch.push(h),
+                            Err(p) => pool.free(p),
+                        }
+                    }
+                    for h in batch.drain(..) {
+                        if let Ok(p) = arena.receive(h) {
+                            pool.free(p);
+                        }
+                    }
+                    continue;
+                }
+                for p in rx.drain(..) {
+                    if st.owner(&p) == 0 {
+                        local.push(p);
+                    } else {
+                        match arena.hand_off(p) {
+                            Ok(h) => batch.push(h),
+                            Err(p) => pool.free(p),
+                        }
+                    }
+                }
+                pool.free_all(&mut local);
+                for h in batch.drain(..) {
+                    if let Ok(p) = arena.receive(h) {
+                        pool.free(p);
+                    }
+                }
+            }
+            let ns = t.elapsed().as_secs_f64() * 1e9 / n as f64;
+            if steered {
+                steer = steer.min(ns);
+            } else {
+                base = base.min(ns);
+            }
+        }
+    }
+    assert_eq!(pool.available(), pool.capacity());
+    eprintln!(
+        "RX copy + free {base:.1} ns/packet; with owner + hand-off of the other half + its receive {steer:.1} ns/packet: steering {:.1} ns/packet",
+        steer - base
+    );
 }

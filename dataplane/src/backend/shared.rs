@@ -5,7 +5,7 @@
 //! buffer memory behind an [`Arc`]: each of its buffers is owned by exactly one
 //! [`BufToken`] (created once, when the arena is made, and never cloned) or by exactly
 //! one `&mut [u8]` made from that token. A packet leaves a worker as a [`Handoff`] (its
-//! buffer's token, data range and metadata: 36 bytes, not the packet's bytes), and the
+//! buffer's token, data range and input port: 16 bytes, not the packet's bytes), and the
 //! receiving worker turns the token back into a buffer through the arena
 //! ([`SharedArena::take`]); freed buffers go back the same way
 //! ([`SharedArena::give_buffer`]). Ownership moves with the token, so no buffer is
@@ -62,13 +62,17 @@ impl BufToken {
 }
 
 /// A packet on its way to another worker: its buffer's token, where its data lies in
-/// the buffer, and its metadata. The bytes stay where they are.
+/// the buffer, and the port it came in on (16 bytes). The bytes stay where they are.
+///
+/// Steering happens right after reception, before any node wrote metadata, so the
+/// rest of [`Meta`] is not carried: the receiver's packet has the default metadata
+/// with `rx_if` set.
 #[derive(Debug)]
 pub struct Handoff {
     token: BufToken,
     start: u16,
     len: u16,
-    meta: Meta,
+    rx_if: u16,
 }
 
 impl Handoff {
@@ -168,7 +172,7 @@ impl SharedArena {
                 token,
                 start,
                 len,
-                meta,
+                rx_if: meta.rx_if,
             }),
             Err(buf) => Err(Pkt::from_parts(buf, start, len, meta)),
         }
@@ -185,15 +189,23 @@ impl SharedArena {
             token,
             start,
             len,
-            meta,
+            rx_if,
         } = h;
         match self.take(token) {
-            Ok(buf) => Ok(Pkt::from_parts(buf, start, len, meta)),
+            Ok(buf) => Ok(Pkt::from_parts(
+                buf,
+                start,
+                len,
+                Meta {
+                    rx_if,
+                    ..Meta::default()
+                },
+            )),
             Err(token) => Err(Handoff {
                 token,
                 start,
                 len,
-                meta,
+                rx_if,
             }),
         }
     }
