@@ -8,6 +8,11 @@
 //! 547), a RELEASE ends a session, and tshark decodes every frame on the gateway's link
 //! without a malformed flag. Recipe: `../shared/lab/dhcp-relay.sh`.
 //!
+//! The `bng_ipoe_*` tests run the `bng` binary: NAT44 with direct and relayed clients,
+//! IPv6 of a directly attached client (`bng_ipoe_ipv6_forwarding`) and of a client
+//! behind dhcrelay -6 (`bng_ipoe_ipv6_relayed`: bng routes its IA_NA address and
+//! delegated prefix to the relay it learnt from the Relay-forward).
+//!
 //! ```text
 //! c0 [veth0] -- [d0 10.0.0.1/24]  \
 //! c1 [veth0] -- [d1 10.0.1.1/24]   relay [upl 100.65.0.2/24, 2001:db8:ff::2] -- [acc 100.65.0.1/24] gateway
@@ -319,22 +324,7 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
 
     // ISC dhcrelay: option 82 with the downstream port as circuit-id (-a), v4 and v6
     let relay4 = dhcrelay4(&r, &dir, "100.65.0.1");
-    let relay6 = r.spawn(
-        "dhcrelay -6",
-        &[
-            "dhcrelay",
-            "-d",
-            "-6",
-            "-I",
-            "-l",
-            "d3",
-            "-u",
-            "upl",
-            "-pf",
-            dir.join("relay6.pid").to_str().unwrap(),
-        ],
-        &dir.join("relay6.log"),
-    );
+    let relay6 = dhcrelay6(&r, &dir, "d3");
     std::thread::sleep(Duration::from_millis(500));
 
     // ---- dhclient on d0 ----
@@ -462,6 +452,27 @@ fn real_clients_behind_a_relay_with_option_82_get_leases_from_the_bng_ipoe_contr
         "{:?}",
         d.protocols
     );
+}
+
+/// ISC `dhcrelay -6` in `r` from the client port `lower` to the servers' multicast
+/// address on `upl`, with Interface-Id (`-I`, RFC 8415 section 21.18).
+fn dhcrelay6(r: &Netns, dir: &Path, lower: &str) -> Peer {
+    r.spawn(
+        "dhcrelay -6",
+        &[
+            "dhcrelay",
+            "-d",
+            "-6",
+            "-I",
+            "-l",
+            lower,
+            "-u",
+            "upl",
+            "-pf",
+            dir.join("relay6.pid").to_str().unwrap(),
+        ],
+        &dir.join("relay6.log"),
+    )
 }
 
 /// dhclient on client 0 and udhcpc on client 1 (both still running on return) and
@@ -853,6 +864,29 @@ fn bng_ipoe_ipv6_forwarding() {
     for (ns, dev) in [(&g, "acc"), (&g, "up0"), (&c, "veth0"), (&srv, "up1")] {
         common::bng::offloads_off(ns, dev);
     }
+    v6_server(&srv);
+    let cfg = v6_bng_config(&dir);
+    let acc_cap = Capture::start(&g, "acc", &dir.join("acc.pcapng"));
+    let up_cap = Capture::start(&srv, "up1", &dir.join("up1.pcapng"));
+    let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
+    wait_link_local(&c, "veth0");
+    let dh6 = dhclient(&c, &dir, &hook, "c6", "40", true);
+    wait_dhclient6_bound(&dh6, &|| format!("bng: {}", bng.log()));
+    let (addr, pd_host) = v6_client_pings(&c, &dh6, &bng, |_, _| {});
+    drop(dh6);
+    bng.stop();
+    eprintln!("bng:\n{}", bng.log());
+    let up = up_cap.finish();
+    let acc = acc_cap.finish();
+    server_saw_v6(&up, &[&addr, &pd_host]);
+    for f in [&acc, &up] {
+        assert_clean_capture(f);
+    }
+}
+
+/// The server of the IPv6 tests: `2001:db8:ff00::2/64` on `up1`, routes to the IA_NA
+/// and delegated-prefix pools through bng (`2001:db8:ff00::1`).
+fn v6_server(srv: &Netns) {
     srv.ip(&[
         "-6",
         "addr",
@@ -865,7 +899,12 @@ fn bng_ipoe_ipv6_forwarding() {
     for net in ["2001:db8:10::/64", "2001:db8:100::/40"] {
         srv.ip(&["-6", "route", "add", net, "via", "2001:db8:ff00::1"]);
     }
-    let cfg = bng_config(&dir, "", "100.65.0.1");
+}
+
+/// [`bng_config`] with IPv6 routed (upstream `address6`/`gateway6`) and `fe80::1` as
+/// the subscribers' IPv6 router (answered by bng's Neighbor Discovery).
+fn v6_bng_config(dir: &Path) -> std::path::PathBuf {
+    let cfg = bng_config(dir, "", "100.65.0.1");
     let toml = std::fs::read_to_string(&cfg).unwrap();
     let toml = toml
         .replacen(
@@ -877,12 +916,19 @@ fn bng_ipoe_ipv6_forwarding() {
         )
         .replacen("[ipoe]\n", "[ipoe]\ngateway6 = \"fe80::1\"\n", 1);
     std::fs::write(&cfg, toml).unwrap();
-    let acc_cap = Capture::start(&g, "acc", &dir.join("acc.pcapng"));
-    let up_cap = Capture::start(&srv, "up1", &dir.join("up1.pcapng"));
-    let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
-    wait_link_local(&c, "veth0");
-    let dh6 = dhclient(&c, &dir, &hook, "c6", "40", true);
-    wait_dhclient6_bound(&dh6, &|| format!("bng: {}", bng.log()));
+    cfg
+}
+
+/// After dhclient -6 -N -P (`dh6`) is bound in `c`: its IA_NA address on `veth0`, the
+/// delegated prefix's `::1` on `lo`, the default route via `fe80::1`; `routes(addr,
+/// prefix)` runs before the pings (a relay's routes), then 3 pings from each to the
+/// server. Returns the two source addresses.
+fn v6_client_pings(
+    c: &Netns,
+    dh6: &Peer,
+    bng: &Peer,
+    routes: impl FnOnce(&str, &str),
+) -> (String, String) {
     let l6 = dh6.log();
     let addr = word_after(&l6, "IAADDR").expect("IA_NA address");
     let prefix = word_after(&l6, "IAPREFIX").expect("delegated prefix");
@@ -901,6 +947,7 @@ fn bng_ipoe_ipv6_forwarding() {
     c.ip(&[
         "-6", "route", "add", "default", "via", "fe80::1", "dev", "veth0",
     ]);
+    routes(&addr, &prefix);
     for from in [&addr, &pd_host] {
         let o = c
             .command(&[
@@ -925,16 +972,115 @@ fn bng_ipoe_ipv6_forwarding() {
             bng.log()
         );
     }
-    drop(dh6);
-    bng.stop();
-    eprintln!("bng:\n{}", bng.log());
-    let up = up_cap.finish();
-    let acc = acc_cap.finish();
-    for from in [&addr, &pd_host] {
-        let n = common::bng::count(&up, &format!("icmpv6.type == 128 && ipv6.src == {from}"));
+    (addr, pd_host)
+}
+
+/// The server's capture `up` holds at least 3 echo requests from each of `froms` (no
+/// NAT for IPv6).
+fn server_saw_v6(up: &Path, froms: &[&str]) {
+    for from in froms {
+        let n = common::bng::count(up, &format!("icmpv6.type == 128 && ipv6.src == {from}"));
         assert!(n >= 3, "the server saw {n} echo requests from {from}");
     }
+}
+
+/// IPv6 of a relayed IPoE subscriber: dhclient -6 -N -P behind ISC dhcrelay -6
+/// (Interface-Id) in a router namespace gets an IA_NA address and a /56 from bng; bng
+/// learns the relay (the Relay-forward's source and MAC, RFC 8415 section 19) as the
+/// next hop of both, binds them by source address from the relay's MAC and routes them
+/// back to it. The relay routes the address and the prefix to the client (as a
+/// delegating router would), the client pings the server from both, the server sees
+/// them (no NAT), tshark flags nothing.
+#[test]
+fn bng_ipoe_ipv6_relayed() {
+    if !require(
+        "bng_ipoe_ipv6_relayed",
+        &[
+            "ip", "tshark", "dhclient", "dhcrelay", "ping", "timeout", "ethtool",
+        ],
+    ) {
+        return;
+    }
+    let dir = workdir(&format!("bng_ipoe_v6r-{}", std::process::id()));
+    let hook = dir.join("hook.sh");
+    write_exec(&hook, HOOK_ROUTED);
+    let g = Netns::new("bi6rg");
+    let r = Netns::new("bi6rr");
+    let c = Netns::new("bi6rc");
+    let srv = Netns::new("bi6rs");
+    for ns in [&c, &r, &srv] {
+        no_dad(ns);
+    }
+    g.exec(&["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
+    g.exec(&["sysctl", "-qw", "net.ipv6.conf.default.disable_ipv6=1"]);
+    veth(&g, "acc", &r, "upl");
+    veth(&r, "d0", &c, "veth0");
+    veth(&g, "up0", &srv, "up1");
+    for (ns, dev) in [
+        (&g, "acc"),
+        (&g, "up0"),
+        (&r, "upl"),
+        (&r, "d0"),
+        (&c, "veth0"),
+        (&srv, "up1"),
+    ] {
+        common::bng::offloads_off(ns, dev);
+    }
+    v6_server(&srv);
+    // the relay is the client's router (fe80::1 on its port) and routes the rest to
+    // bng (fe80::1 on the access link, answered by bng)
+    r.exec(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+    r.ip(&["-6", "addr", "add", "fe80::1/64", "dev", "d0", "nodad"]);
+    r.ip(&[
+        "-6",
+        "addr",
+        "add",
+        "2001:db8:c0::1/64",
+        "dev",
+        "d0",
+        "nodad",
+    ]);
+    r.ip(&[
+        "-6", "route", "add", "default", "via", "fe80::1", "dev", "upl",
+    ]);
+    let cfg = v6_bng_config(&dir);
+    let acc_cap = Capture::start(&g, "acc", &dir.join("acc.pcapng"));
+    let up_cap = Capture::start(&srv, "up1", &dir.join("up1.pcapng"));
+    let mut bng = common::bng::start(&g, &cfg, &dir, &[]);
+    for (ns, dev) in [(&c, "veth0"), (&r, "d0"), (&r, "upl")] {
+        wait_link_local(ns, dev);
+    }
+    let relay6 = dhcrelay6(&r, &dir, "d0");
+    std::thread::sleep(Duration::from_millis(500));
+    let dh6 = dhclient(&c, &dir, &hook, "c6", "40", true);
+    wait_dhclient6_bound(&dh6, &|| {
+        format!("relay: {}\nbng: {}", relay6.log(), bng.log())
+    });
+    let o = c.ip(&["-6", "-o", "addr", "show", "dev", "veth0", "scope", "link"]);
+    let client_ll = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .skip_while(|w| *w != "inet6")
+        .nth(1)
+        .and_then(|a| a.split('/').next().map(str::to_owned))
+        .expect("the client's link-local address");
+    let (addr, pd_host) = v6_client_pings(&c, &dh6, &bng, |addr, prefix| {
+        r.ip(&["-6", "route", "add", &format!("{addr}/128"), "dev", "d0"]);
+        r.ip(&["-6", "route", "add", prefix, "via", &client_ll, "dev", "d0"]);
+    });
+    drop(dh6);
+    drop(relay6);
+    bng.stop();
+    let blog = bng.log();
+    eprintln!("bng:\n{blog}");
+    assert!(blog.contains("session up"), "{blog}");
+    assert!(blog.contains("IPv6 routed via the DHCPv6 relay"), "{blog}");
+    let up = up_cap.finish();
+    let acc = acc_cap.finish();
+    server_saw_v6(&up, &[&addr, &pd_host]);
     for f in [&acc, &up] {
         assert_clean_capture(f);
     }
+    // relayed: DHCPv6 crossed bng's access link as Relay-forward/Relay-reply
+    assert!(common::bng::count(&acc, "dhcpv6.msgtype == 12") > 0);
+    assert!(common::bng::count(&acc, "dhcpv6.msgtype == 13") > 0);
 }

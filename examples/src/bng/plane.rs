@@ -1471,7 +1471,9 @@ impl Forwarding for GraphPlane<'_, '_> {
             {
                 sub.addr6 = s.ipv6.map(u128::from);
                 sub.pd = s.pd.map(|(p, l)| (u128::from(p), l.min(128)));
-                if sub.via6.is_none() {
+                if let Some(via) = sub.via6 {
+                    tracing::info!(handle = s.handle, relay = ?s.next_hop6, mac = ?via, "IPv6 routed via the DHCPv6 relay");
+                } else {
                     self.v6_in.insert((*mac, *vlans), s.handle);
                 }
                 if let Some(a) = sub.addr6 {
