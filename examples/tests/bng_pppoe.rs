@@ -5,6 +5,10 @@
 //!   pool, NAT44 with a compliance log), PAP; the VM pings the server through NAT44 and
 //!   the server sees the pool address; SIGTERM to `bng` ends the session (pppd sees
 //!   LCP Terminate-Request / PADT).
+//!   Dual stack: pppd `+ipv6`, bng's Router Advertisements give ppp0 a SLAAC address
+//!   from `pppoe.ra_pool`, dhcpcd gets a delegated prefix by DHCPv6 over PPP, the VM
+//!   pings the server's IPv6 address from both (routed, no NAT); the RAs, the DHCPv6
+//!   Reply and the final router-lifetime-0 RA are checked in tshark.
 //! - `bng_pppoe_local_chap_auto_backend`: the same with CHAP and `backend = "auto"`, which
 //!   opens AF_XDP sockets (XDP redirect program) on the TAP and the veth when run as root.
 //! - `bng_pppoe_radius_chap` and `bng_pppoe_radius_pap`: CHAP (PAP) against FreeRADIUS (in the namespace, generated config
@@ -12,6 +16,9 @@
 //!   changes the rate (bng's log and `/metrics`); a Disconnect-Request ends the session
 //!   (the VM reports the termination); Accounting Start and Stop reach FreeRADIUS's
 //!   detail file.
+//!   The CHAP run is dual stack with alice's Framed-IPv6-Prefix (RFC 3162) and
+//!   Delegated-IPv6-Prefix (RFC 4818) from FreeRADIUS: SLAAC on ppp0 from bng's RA and
+//!   IA_PD by dhcpcd over PPP, pings from both reach the server.
 //! - `bng_pppoe_dot1q_vlan` and `bng_pppoe_qinq_vlan`: pppd on a VLAN interface in the VM
 //!   (802.1Q 100; QinQ 802.1ad 200 + 802.1Q 10) against bng with only that range
 //!   configured, over AF_XDP; discovery, session and ping through NAT44 all tagged, seen
@@ -418,7 +425,11 @@ const RADIUS_POLICY: &str = r"	authorize {
 	}
 ";
 
-const RADIUS_USERS: &str = "alice\tCleartext-Password := \"alicepw\"\n\tService-Type = Framed-User,\n\tFramed-Protocol = PPP,\n\tFramed-IP-Address = 100.64.0.77,\n\tFilter-Id = \"silver\",\n\tSession-Timeout = 3600,\n\tAcct-Interim-Interval = 60\n";
+const RADIUS_USERS: &str = "alice\tCleartext-Password := \"alicepw\"\n\tService-Type = Framed-User,\n\tFramed-Protocol = PPP,\n\tFramed-IP-Address = 100.64.0.77,\n\tFilter-Id = \"silver\",\n\tSession-Timeout = 3600,\n\tAcct-Interim-Interval = 60,\n\tFramed-IPv6-Prefix = 2001:db8:1000:77::/64,\n\tDelegated-IPv6-Prefix = 2001:db8:2000:7700::/56\n";
+/// alice's prefixes from RADIUS (RFC 3162 section 2.3, RFC 4818), inside [`SLAAC_NET`]
+/// and [`PD_NET`] (the pools would give other ones).
+const ALICE_SLAAC: &str = "2001:db8:1000:77::/64";
+const ALICE_PD: &str = "2001:db8:2000:7700::/56";
 
 #[test]
 fn bng_pppoe_radius_chap() {
@@ -464,23 +475,30 @@ listen = "127.0.0.1:3799"
 clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
 "#,
     );
+    // dual stack on the CHAP run: alice's /64 and delegated prefix come from RADIUS
+    let v6 = ppp_auth == "chap";
+    if v6 {
+        std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap() + V6_POOLS).unwrap();
+        dual_stack(&lab, &cfg);
+    }
     let mut bng = common::bng::start(&lab.ns, &cfg, &dir, &[]);
-    let run = image.boot(
-        &lab.ns,
-        "tap0",
-        &[
-            ("scenario", "pppoe"),
-            ("expect", "ip"),
-            ("ping_to", SERVER),
-            ("hold", "1"),
-            ("timeout", "100"),
-            ("user", "alice"),
-            ("password", "alicepw"),
-        ],
-        &dir,
-    );
+    let mut params = vec![
+        ("scenario", "pppoe"),
+        ("expect", "ip"),
+        ("ping_to", SERVER),
+        ("hold", "1"),
+        ("timeout", "100"),
+        ("user", "alice"),
+        ("password", "alicepw"),
+    ];
+    if v6 {
+        params.extend([("pppdopts", "+ipv6"), ("ping6_to", SERVER6), ("pd", "1")]);
+    }
+    let run = image.boot(&lab.ns, "tap0", &params, &dir);
     let up = wait_vm(&run, 150, "ipcp");
     let pinged = up && wait_vm(&run, 30, "pingto");
+    // IPv6 before the CoA and the Disconnect end the session
+    let pinged6 = !v6 || (pinged && wait_vm(&run, 40, "ping6") && wait_vm(&run, 40, "pingpd"));
     let before = metrics(&lab.ns);
     let ts = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -524,6 +542,10 @@ clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
         console.contains("100.64.0.77"),
         "Framed-IP-Address not used:\n{console}"
     );
+    assert!(
+        pinged6,
+        "{test}: IPv6 (SLAAC from Framed-IPv6-Prefix, IA_PD of Delegated-IPv6-Prefix) failed.\n{console}\n{log}"
+    );
     assert!(coa.contains("Received CoA-ACK"), "{coa}\n{log}");
     assert!(changed, "no rate change in the log:\n{log}");
     assert!(
@@ -558,8 +580,18 @@ clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
     ] {
         assert!(d.contains(want), "detail lacks {want}:\n{d}");
     }
-    let seen = server_saw_pool_address(&lab.up_cap.finish());
+    let up_file = lab.up_cap.finish();
+    let seen = server_saw_pool_address(&up_file);
     assert!(seen >= 1, "the server saw no echo request from {NAT_ADDR}");
+    if v6 {
+        for net in [ALICE_SLAAC, ALICE_PD] {
+            let n = common::bng::count(
+                &up_file,
+                &format!("icmpv6.type == 128 && ipv6.src == {net}"),
+            );
+            assert!(n >= 1, "the server saw no echo request from {net} (RADIUS)");
+        }
+    }
     let cap = assert_clean_capture(&lab.tap_cap.finish());
     fr.stop();
     drop(lab.server);
