@@ -16,20 +16,22 @@
     reason = "tests"
 )]
 
-use core::net::SocketAddr;
 use core::time::Duration;
 
 use bng_ikev2::exchange::{
-    Action, CertAuth, ChildSa, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Options,
+    Action, CertAuth, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Options,
     Reassembly, Responder, Signer, Verifier,
 };
 use bng_ikev2::header::Packet;
-use bng_ikev2::payload::{Payload, TrafficSelector};
+use bng_ikev2::payload::Payload;
 use bng_ikev2::sk::{SkSuite, open};
 use bng_ikev2::types::{AuthMethod, IdType, PayloadType};
 use bng_ikev2::{CryptoError, ProtocolError};
 use p256::ecdsa::signature::{Signer as _, Verifier as _};
 use p256::ecdsa::{DerSignature, SigningKey, VerifyingKey};
+mod common;
+
+use common::{Wire, advance, children, established, failed, poll_into};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
@@ -112,20 +114,7 @@ const IKE: [IkeSuite; 1] = [IkeSuite::AES128GCM_SHA256_X25519];
 const ESP: [ChildSuite; 1] = [ChildSuite::AES128GCM];
 
 fn cfg(me: &'static [u8]) -> Config<'static> {
-    Config {
-        ike_suites: &IKE,
-        child_suites: &ESP,
-        psk: b"not used with certificates",
-        local_id: Identity {
-            id_type: IdType::FQDN,
-            data: me,
-        },
-        remote_id: None,
-        ts_i: TrafficSelector::ANY_V4,
-        ts_r: TrafficSelector::ANY_V4,
-        retransmit: Duration::from_millis(500),
-        max_retransmits: 4,
-    }
+    common::cfg(&IKE, &ESP, b"not used with certificates", me)
 }
 
 #[derive(Default, Debug)]
@@ -137,35 +126,11 @@ struct Outcome {
     auth_payloads: Vec<Vec<PayloadType>>,
 }
 
-fn children(ev: &[Action]) -> Vec<&ChildSa> {
-    ev.iter()
-        .filter_map(|a| match a {
-            Action::ChildSa(c) => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-fn established(ev: &[Action]) -> bool {
-    ev.iter()
-        .any(|a| matches!(a, Action::IkeSaEstablished { .. }))
-}
-
-fn failed(ev: &[Action]) -> Option<ProtocolError> {
-    ev.iter().find_map(|a| match a {
-        Action::Failed(e) => Some(*e),
-        _ => None,
-    })
-}
-
 fn run(i_cert: Option<CertAuth<'_>>, r_cert: Option<CertAuth<'_>>, opts: Options) -> Outcome {
     let icfg = cfg(b"west.example");
     let rcfg = cfg(b"east.example");
     let mut rng = StdRng::seed_from_u64(5);
-    let (ia, ra): (SocketAddr, SocketAddr) = (
-        "192.0.2.1:500".parse().unwrap(),
-        "198.51.100.1:500".parse().unwrap(),
-    );
+    let (ia, ra) = common::addrs();
     let mut now = Duration::from_secs(1);
     let mut ini = IkeSa::initiate_with(&icfg, opts, now, ia, ra, &mut rng).unwrap();
     if let Some(c) = i_cert {
@@ -182,34 +147,14 @@ fn run(i_cert: Option<CertAuth<'_>>, r_cert: Option<CertAuth<'_>>, opts: Options
     let mut out = Outcome::default();
     let mut tx = [0u8; 4096];
     for _ in 0..200 {
-        let mut wire: Vec<(bool, Vec<u8>)> = Vec::new();
-        while let Some(a) = ini.poll_action(now, &mut tx) {
-            match a {
-                Action::Send { len } => wire.push((true, tx[..len].to_vec())),
-                a => out.i_events.push(a),
-            }
-        }
+        let mut wire = Wire::new();
+        poll_into(&mut ini, now, &mut tx, true, &mut wire, &mut out.i_events);
         if let Some(r) = resp.as_mut() {
-            while let Some(a) = r.poll_action(now, &mut tx) {
-                match a {
-                    Action::Send { len } => wire.push((false, tx[..len].to_vec())),
-                    a => out.r_events.push(a),
-                }
-            }
+            poll_into(r, now, &mut tx, false, &mut wire, &mut out.r_events);
         }
         if wire.is_empty() {
-            let next = [
-                ini.poll_timeout(),
-                resp.as_ref().and_then(IkeSa::poll_timeout),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            let Some(t) = next else { break };
-            now = now.max(t);
-            ini.handle_timeout(now);
-            if let Some(r) = resp.as_mut() {
-                r.handle_timeout(now);
+            if !advance(&mut ini, resp.as_mut(), &mut now) {
+                break;
             }
             continue;
         }
@@ -414,10 +359,7 @@ fn signature_hash_algorithms_notify() {
     let east = signer(b"east.example", 7, 0);
     let v = TestVerifier { trusted: vec![] };
     let mut rng = StdRng::seed_from_u64(12);
-    let (ia, ra): (SocketAddr, SocketAddr) = (
-        "192.0.2.1:500".parse().unwrap(),
-        "198.51.100.1:500".parse().unwrap(),
-    );
+    let (ia, ra) = common::addrs();
     let mut tx = [0u8; 4096];
     for (opts, with_cert, want_req, want_resp) in [
         (Options::default().with_signature_auth(), true, true, true),

@@ -14,15 +14,13 @@
     reason = "tests"
 )]
 
-use core::net::SocketAddr;
+mod common;
+
 use core::time::Duration;
 
 use bng_ikev2::ProtocolError;
-use bng_ikev2::exchange::{
-    Action, ChildSa, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Responder,
-};
-use bng_ikev2::payload::TrafficSelector;
-use bng_ikev2::types::IdType;
+use bng_ikev2::exchange::{Action, ChildSuite, Config, IkeSa, IkeSuite, InitOutcome, Responder};
+use common::{advance, children, established, failed};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use sha2::{Digest as _, Sha256};
@@ -32,21 +30,11 @@ const ESP: [ChildSuite; 1] = [ChildSuite::AES128GCM];
 /// The dummy method's EAP Type (experimental range, RFC 3748 section 5).
 const DUMMY: u8 = 254;
 
+/// The PSK authenticates the responder only; the initiator uses EAP.
 fn cfg(me: &'static [u8]) -> Config<'static> {
     Config {
-        ike_suites: &IKE,
-        child_suites: &ESP,
-        // Authenticates the responder only; the initiator uses EAP.
-        psk: b"gateway key",
-        local_id: Identity {
-            id_type: IdType::FQDN,
-            data: me,
-        },
-        remote_id: None,
-        ts_i: TrafficSelector::ANY_V4,
-        ts_r: TrafficSelector::ANY_V4,
-        retransmit: Duration::from_millis(500),
         max_retransmits: 6,
+        ..common::cfg(&IKE, &ESP, b"gateway key", me)
     }
 }
 
@@ -88,37 +76,13 @@ struct Outcome {
     dropped: usize,
 }
 
-fn children(ev: &[Action]) -> Vec<&ChildSa> {
-    ev.iter()
-        .filter_map(|a| match a {
-            Action::ChildSa(c) => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-fn established(ev: &[Action]) -> bool {
-    ev.iter()
-        .any(|a| matches!(a, Action::IkeSaEstablished { .. }))
-}
-
-fn failed(ev: &[Action]) -> Option<ProtocolError> {
-    ev.iter().find_map(|a| match a {
-        Action::Failed(e) => Some(*e),
-        _ => None,
-    })
-}
-
 /// Runs the pair; the client knows `client_secret`, the "RADIUS server" expects
 /// `server_secret`; `drop(n)` loses the n-th datagram.
 fn run(client_secret: &[u8], server_secret: &[u8], drop: impl Fn(usize) -> bool) -> Outcome {
     let icfg = cfg(b"alice@example");
     let rcfg = cfg(b"gw.example");
     let mut rng = StdRng::seed_from_u64(8);
-    let (ia, ra): (SocketAddr, SocketAddr) = (
-        "192.0.2.1:500".parse().unwrap(),
-        "198.51.100.1:500".parse().unwrap(),
-    );
+    let (ia, ra) = common::addrs();
     let mut now = Duration::from_secs(1);
     let mut ini = IkeSa::initiate(&icfg, now, ia, ra, &mut rng).unwrap();
     ini.set_eap();
@@ -178,18 +142,8 @@ fn run(client_secret: &[u8], server_secret: &[u8], drop: impl Fn(usize) -> bool)
             }
         }
         if wire.is_empty() {
-            let next = [
-                ini.poll_timeout(),
-                resp.as_ref().and_then(IkeSa::poll_timeout),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            let Some(t) = next else { break };
-            now = now.max(t);
-            ini.handle_timeout(now);
-            if let Some(r) = resp.as_mut() {
-                r.handle_timeout(now);
+            if !advance(&mut ini, resp.as_mut(), &mut now) {
+                break;
             }
             continue;
         }

@@ -16,34 +16,25 @@
     reason = "tests"
 )]
 
-use core::net::SocketAddr;
+mod common;
+
 use core::time::Duration;
 
 use bng_ikev2::ProtocolError;
 use bng_ikev2::exchange::{
-    Action, ChildSa, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Options,
-    Reassembly, Responder, fragment_len_for_mtu,
+    Action, ChildSuite, Config, IkeSa, IkeSuite, InitOutcome, Options, Reassembly, Responder,
+    fragment_len_for_mtu,
 };
 use bng_ikev2::header::Packet;
-use bng_ikev2::payload::{AddrRange, Payload, TrafficSelector};
-use bng_ikev2::types::{IdType, PayloadType};
+use bng_ikev2::payload::Payload;
+use bng_ikev2::types::PayloadType;
+use common::{Wire, advance, assert_mirror, children, established, failed, poll_into, ts};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-const I_ADDR: &str = "192.0.2.1:500";
-const R_ADDR: &str = "198.51.100.1:500";
 const GCM: [IkeSuite; 1] = [IkeSuite::AES128GCM_SHA256_X25519];
 const CBC: [IkeSuite; 1] = [IkeSuite::AES256_SHA256_ECP384];
 const ESP: [ChildSuite; 2] = [ChildSuite::AES128GCM, ChildSuite::AES256_SHA256];
-
-fn ts(a: [u8; 4], b: [u8; 4]) -> TrafficSelector {
-    TrafficSelector {
-        ip_protocol: 0,
-        start_port: 0,
-        end_port: 0xffff,
-        range: AddrRange::V4 { start: a, end: b },
-    }
-}
 
 /// Identities long enough (as a certificate chain would be) that IKE_AUTH needs
 /// several 256-byte fragments.
@@ -52,18 +43,9 @@ static EAST: [u8; 250] = [b'e'; 250];
 
 fn cfg<'a>(ike: &'a [IkeSuite], me: &'a [u8]) -> Config<'a> {
     Config {
-        ike_suites: ike,
-        child_suites: &ESP,
-        psk: b"fragmented secret",
-        local_id: Identity {
-            id_type: IdType::FQDN,
-            data: me,
-        },
-        remote_id: None,
         ts_i: ts([10, 0, 0, 0], [10, 0, 0, 255]),
-        ts_r: ts([0, 0, 0, 0], [255, 255, 255, 255]),
-        retransmit: Duration::from_millis(500),
         max_retransmits: 12,
+        ..common::cfg(ike, &ESP, b"fragmented secret", me)
     }
 }
 
@@ -99,27 +81,6 @@ struct Outcome {
     responder_fragmentation: bool,
 }
 
-fn children(ev: &[Action]) -> Vec<&ChildSa> {
-    ev.iter()
-        .filter_map(|a| match a {
-            Action::ChildSa(c) => Some(c),
-            _ => None,
-        })
-        .collect()
-}
-
-fn established(ev: &[Action]) -> bool {
-    ev.iter()
-        .any(|a| matches!(a, Action::IkeSaEstablished { .. }))
-}
-
-fn failed(ev: &[Action]) -> Option<ProtocolError> {
-    ev.iter().find_map(|a| match a {
-        Action::Failed(e) => Some(*e),
-        _ => None,
-    })
-}
-
 /// Runs our initiator against our responder. `then(step, ini, resp, now, rng)` runs
 /// whenever both are established and idle; it returns false when it has nothing
 /// more to start.
@@ -135,7 +96,7 @@ fn run(
     let rcfg = cfg(ike, &EAST);
     let mut rng = StdRng::seed_from_u64(seed);
     let mut wire_rng = StdRng::seed_from_u64(seed ^ 0x5eed);
-    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
+    let (ia, ra) = common::addrs();
     let mut now = Duration::from_secs(1000);
     let mut ini = IkeSa::initiate_with(&icfg, i_opts, now, ia, ra, &mut rng).unwrap();
     let mut front = Responder::new(&rcfg, &mut rng).unwrap();
@@ -146,25 +107,12 @@ fn run(
     let mut r_store = Reassembly::new(&mut rbuf);
     let mut out = Outcome::default();
     let mut tx = [0u8; 4096];
-    let mut wire: Vec<(bool, Vec<u8>)> = Vec::new();
+    let mut wire = Wire::new();
     let mut step = 0;
     for _ in 0..20_000 {
-        let mut progressed = false;
-        while let Some(a) = ini.poll_action(now, &mut tx) {
-            progressed = true;
-            match a {
-                Action::Send { len } => wire.push((true, tx[..len].to_vec())),
-                a => out.i_events.push(a),
-            }
-        }
+        let mut progressed = poll_into(&mut ini, now, &mut tx, true, &mut wire, &mut out.i_events);
         if let Some(r) = resp.as_mut() {
-            while let Some(a) = r.poll_action(now, &mut tx) {
-                progressed = true;
-                match a {
-                    Action::Send { len } => wire.push((false, tx[..len].to_vec())),
-                    a => out.r_events.push(a),
-                }
-            }
+            progressed |= poll_into(r, now, &mut tx, false, &mut wire, &mut out.r_events);
         }
         if !wire.is_empty() {
             let mut batch = core::mem::take(&mut wire);
@@ -224,18 +172,8 @@ fn run(
                 continue;
             }
         }
-        let next = [
-            ini.poll_timeout(),
-            resp.as_ref().and_then(IkeSa::poll_timeout),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(t) = next else { break };
-        now = now.max(t);
-        ini.handle_timeout(now);
-        if let Some(r) = resp.as_mut() {
-            r.handle_timeout(now);
+        if !advance(&mut ini, resp.as_mut(), &mut now) {
+            break;
         }
     }
     out.initiator_fragmentation = ini.fragmentation();
@@ -245,15 +183,6 @@ fn run(
 
 fn frag(len: u16) -> Options {
     Options::default().with_fragmentation(len)
-}
-
-/// The same Child SA, mirrored, on both ends.
-fn assert_mirror(a: &ChildSa, b: &ChildSa) {
-    assert_eq!(a.inbound_spi, b.outbound_spi);
-    assert_eq!(a.outbound_spi, b.inbound_spi);
-    assert_eq!(a.inbound, b.outbound);
-    assert_eq!(a.outbound, b.inbound);
-    assert_eq!(a.local_ts, b.remote_ts);
 }
 
 /// Section 2.5: with a 256-byte limit, IKE_AUTH (both directions) leaves as several
@@ -392,7 +321,7 @@ fn captured_auth_fragments<'c>(
     rcfg: &'c Config<'c>,
     rng: &mut StdRng,
 ) -> (IkeSa<'c>, IkeSa<'c>, Vec<Vec<u8>>) {
-    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
+    let (ia, ra) = common::addrs();
     let now = Duration::ZERO;
     let mut ini = IkeSa::initiate_with(icfg, frag(256), now, ia, ra, rng).unwrap();
     let mut front = Responder::new(rcfg, rng).unwrap();
@@ -539,6 +468,6 @@ fn fragment_len_for_common_mtus() {
     assert_eq!(fragment_len_for_mtu(10, false), 0);
     let icfg = cfg(&GCM, &WEST);
     let mut rng = StdRng::seed_from_u64(11);
-    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
+    let (ia, ra) = common::addrs();
     assert!(IkeSa::initiate_with(&icfg, frag(255), Duration::ZERO, ia, ra, &mut rng).is_err());
 }

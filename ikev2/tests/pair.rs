@@ -12,30 +12,23 @@
     reason = "tests"
 )]
 
+mod common;
+
 use core::net::SocketAddr;
 use core::time::Duration;
 
 use bng_ikev2::ProtocolError;
-use bng_ikev2::exchange::{
-    Action, ChildSa, ChildSuite, Config, Identity, IkeSa, IkeSuite, InitOutcome, Responder,
-};
+use bng_ikev2::exchange::{Action, ChildSuite, Config, IkeSa, IkeSuite, InitOutcome, Responder};
 use bng_ikev2::payload::{AddrRange, TrafficSelector};
-use bng_ikev2::types::{DhGroup, IdType};
+use bng_ikev2::types::DhGroup;
+use common::{
+    PUMP_NOW, Wire, advance, assert_mirror, child, children, establish, established, failed,
+    poll_into, pump, ts,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-const I_ADDR: &str = "192.0.2.1:500";
-const R_ADDR: &str = "198.51.100.1:500";
-
-fn ts(a: [u8; 4], b: [u8; 4]) -> TrafficSelector {
-    TrafficSelector {
-        ip_protocol: 0,
-        start_port: 0,
-        end_port: 0xffff,
-        range: AddrRange::V4 { start: a, end: b },
-    }
-}
-
+/// `ts_i` is the initiator's 10.0.0.0/24, `ts_r` anything.
 fn cfg<'a>(
     ike: &'a [IkeSuite],
     child: &'a [ChildSuite],
@@ -43,19 +36,17 @@ fn cfg<'a>(
     me: &'a [u8],
 ) -> Config<'a> {
     Config {
-        ike_suites: ike,
-        child_suites: child,
-        psk,
-        local_id: Identity {
-            id_type: IdType::FQDN,
-            data: me,
-        },
-        remote_id: None,
         ts_i: ts([10, 0, 0, 0], [10, 0, 0, 255]),
-        ts_r: ts([0, 0, 0, 0], [255, 255, 255, 255]),
-        retransmit: Duration::from_millis(500),
-        max_retransmits: 4,
+        ..common::cfg(ike, child, psk, me)
     }
+}
+
+/// West (initiator) and east (responder) with the same suites and PSK.
+fn west_east(ike: &'static [IkeSuite]) -> (Config<'static>, Config<'static>) {
+    (
+        cfg(ike, &ESP, b"secret", b"west"),
+        cfg(ike, &ESP, b"secret", b"east"),
+    )
 }
 
 #[derive(Default, Debug)]
@@ -65,25 +56,6 @@ struct Outcome {
     sent: usize,
     dropped: usize,
     stateless_replies: usize,
-}
-
-impl Outcome {
-    fn child(ev: &[Action]) -> Option<&ChildSa> {
-        ev.iter().find_map(|a| match a {
-            Action::ChildSa(c) => Some(c),
-            _ => None,
-        })
-    }
-    fn established(ev: &[Action]) -> bool {
-        ev.iter()
-            .any(|a| matches!(a, Action::IkeSaEstablished { .. }))
-    }
-    fn failed(ev: &[Action]) -> Option<ProtocolError> {
-        ev.iter().find_map(|a| match a {
-            Action::Failed(e) => Some(*e),
-            _ => None,
-        })
-    }
 }
 
 /// What the simulated network does with a datagram that is not dropped.
@@ -112,7 +84,7 @@ fn run(
     mut then: impl FnMut(&mut IkeSa<'_>, &mut IkeSa<'_>, Duration, &mut StdRng) -> bool,
 ) -> Outcome {
     let mut rng = StdRng::seed_from_u64(7);
-    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
+    let (ia, ra) = common::addrs();
     let mut now = Duration::from_secs(1000);
     let mut ini = IkeSa::initiate(icfg, now, ia, ra, &mut rng).unwrap();
     let mut front = Responder::new(rcfg, &mut rng).unwrap();
@@ -120,27 +92,12 @@ fn run(
     let mut resp: Option<IkeSa<'_>> = None;
     let mut out = Outcome::default();
     let mut tx = [0u8; 4096];
-    let mut wire: Vec<(bool, Vec<u8>)> = Vec::new(); // (to responder, bytes)
-    let mut late: Vec<(bool, Vec<u8>)> = Vec::new();
+    let mut wire = Wire::new();
+    let mut late = Wire::new();
     for _step in 0..10_000 {
-        let mut progressed = false;
-        while let Some(a) = ini.poll_action(now, &mut tx) {
-            progressed = true;
-            if let Action::Send { len } = a {
-                wire.push((true, tx[..len].to_vec()));
-            } else {
-                out.i_events.push(a);
-            }
-        }
+        let mut progressed = poll_into(&mut ini, now, &mut tx, true, &mut wire, &mut out.i_events);
         if let Some(r) = resp.as_mut() {
-            while let Some(a) = r.poll_action(now, &mut tx) {
-                progressed = true;
-                if let Action::Send { len } = a {
-                    wire.push((false, tx[..len].to_vec()));
-                } else {
-                    out.r_events.push(a);
-                }
-            }
+            progressed |= poll_into(r, now, &mut tx, false, &mut wire, &mut out.r_events);
         }
         if !wire.is_empty() || !late.is_empty() {
             let mut batch = core::mem::take(&mut wire);
@@ -205,68 +162,40 @@ fn run(
                 continue;
             }
         }
-        // Idle: jump the clock to the next deadline.
-        let next = [
-            ini.poll_timeout(),
-            resp.as_ref().and_then(IkeSa::poll_timeout),
-        ]
-        .into_iter()
-        .flatten()
-        .min();
-        let Some(t) = next else { break };
-        now = now.max(t);
-        ini.handle_timeout(now);
-        if let Some(r) = resp.as_mut() {
-            r.handle_timeout(now);
+        if !advance(&mut ini, resp.as_mut(), &mut now) {
+            break;
         }
-        if Outcome::failed(&out.i_events).is_some() && resp.is_none() {
+        if failed(&out.i_events).is_some() && resp.is_none() {
             break;
         }
     }
-    // Drain the last events.
-    while let Some(a) = ini.poll_action(now, &mut tx) {
-        if !matches!(a, Action::Send { .. }) {
-            out.i_events.push(a);
-        }
-    }
+    // Drain the last events; their datagrams are not delivered.
+    poll_into(&mut ini, now, &mut tx, true, &mut wire, &mut out.i_events);
     if let Some(r) = resp.as_mut() {
-        while let Some(a) = r.poll_action(now, &mut tx) {
-            if !matches!(a, Action::Send { .. }) {
-                out.r_events.push(a);
-            }
-        }
+        poll_into(r, now, &mut tx, false, &mut wire, &mut out.r_events);
     }
     out
 }
 
-/// The two ends see the same Child SA pair, mirrored.
-fn assert_mirror(a: &ChildSa, b: &ChildSa) {
-    assert_eq!(a.inbound_spi, b.outbound_spi);
-    assert_eq!(a.outbound_spi, b.inbound_spi);
-    assert_eq!(a.inbound, b.outbound);
-    assert_eq!(a.outbound, b.inbound);
-    assert_eq!(a.local_ts, b.remote_ts);
-    assert_eq!(a.remote_ts, b.local_ts);
-    assert_eq!(a.suite, b.suite);
-    assert_eq!(a.replaces, b.replaces);
-    assert!(!a.inbound.encr.is_empty() && a.inbound.encr != a.outbound.encr);
+/// A run on a clean wire, the initiator seen from its own address, no cookies.
+fn run_clean(icfg: &Config<'_>, rcfg: &Config<'_>) -> Outcome {
+    run(
+        icfg,
+        common::addrs().0,
+        rcfg,
+        usize::MAX,
+        |_| false,
+        |_| Fate::Once,
+        |_, _, _, _| false,
+    )
 }
 
 fn assert_matching_children(o: &Outcome) {
-    assert!(Outcome::established(&o.i_events), "{o:?}");
-    assert!(Outcome::established(&o.r_events), "{o:?}");
-    let ci = Outcome::child(&o.i_events).expect("initiator child");
-    let cr = Outcome::child(&o.r_events).expect("responder child");
+    assert!(established(&o.i_events), "{o:?}");
+    assert!(established(&o.r_events), "{o:?}");
+    let ci = child(&o.i_events).expect("initiator child");
+    let cr = child(&o.r_events).expect("responder child");
     assert_mirror(ci, cr);
-}
-
-fn children(ev: &[Action]) -> Vec<&ChildSa> {
-    ev.iter()
-        .filter_map(|a| match a {
-            Action::ChildSa(c) => Some(c),
-            _ => None,
-        })
-        .collect()
 }
 
 const GCM: [IkeSuite; 1] = [IkeSuite::AES128GCM_SHA256_X25519];
@@ -302,18 +231,10 @@ fn establishes_with_both_suites() {
     ] {
         let i = cfg(ike, child, b"secret", b"west");
         let r = cfg(ike, &ESP, b"secret", b"east");
-        let o = run(
-            &i,
-            I_ADDR.parse().unwrap(),
-            &r,
-            usize::MAX,
-            |_| false,
-            |_| Fate::Once,
-            |_, _, _, _| false,
-        );
+        let o = run_clean(&i, &r);
         assert_matching_children(&o);
         assert_eq!(o.sent, 4, "IKE_SA_INIT and IKE_AUTH, no retransmission");
-        let c = Outcome::child(&o.i_events).unwrap();
+        let c = common::child(&o.i_events).unwrap();
         assert_eq!(c.suite, child[0]);
         // Narrowed: the initiator's 10.0.0.0/24 within the responder's "any".
         assert_eq!(c.local_ts, i.ts_i);
@@ -331,8 +252,7 @@ fn establishes_with_both_suites() {
 #[test]
 fn nat_detection() {
     // The responder sees the initiator from a translated address (section 2.23).
-    let i = cfg(&GCM, &ESP, b"secret", b"west");
-    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let (i, r) = west_east(&GCM);
     let o = run(
         &i,
         "203.0.113.9:4500".parse().unwrap(),
@@ -356,11 +276,10 @@ fn nat_detection() {
 #[test]
 fn survives_loss_and_duplication() {
     for lost in [&[0usize][..], &[1], &[2], &[3], &[0, 1, 2], &[1, 3, 5]] {
-        let i = cfg(&GCM, &ESP, b"secret", b"west");
-        let r = cfg(&GCM, &ESP, b"secret", b"east");
+        let (i, r) = west_east(&GCM);
         let o = run(
             &i,
-            I_ADDR.parse().unwrap(),
+            common::addrs().0,
             &r,
             usize::MAX,
             |n| lost.contains(&n),
@@ -383,26 +302,17 @@ fn invalid_ke_payload_retry() {
     ];
     let i = cfg(&ike, &ESP, b"secret", b"west");
     let r = cfg(&GCM, &ESP, b"secret", b"east");
-    let o = run(
-        &i,
-        I_ADDR.parse().unwrap(),
-        &r,
-        usize::MAX,
-        |_| false,
-        |_| Fate::Once,
-        |_, _, _, _| false,
-    );
+    let o = run_clean(&i, &r);
     assert_matching_children(&o);
     assert_eq!(o.stateless_replies, 1, "one INVALID_KE_PAYLOAD");
 }
 
 #[test]
 fn cookie_when_half_open_threshold_is_passed() {
-    let i = cfg(&GCM, &ESP, b"secret", b"west");
-    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let (i, r) = west_east(&GCM);
     let o = run(
         &i,
-        I_ADDR.parse().unwrap(),
+        common::addrs().0,
         &r,
         0,
         |_| false,
@@ -417,50 +327,30 @@ fn cookie_when_half_open_threshold_is_passed() {
 fn wrong_psk_fails_both_ends() {
     let i = cfg(&GCM, &ESP, b"secret", b"west");
     let r = cfg(&GCM, &ESP, b"other", b"east");
-    let o = run(
-        &i,
-        I_ADDR.parse().unwrap(),
-        &r,
-        usize::MAX,
-        |_| false,
-        |_| Fate::Once,
-        |_, _, _, _| false,
-    );
+    let o = run_clean(&i, &r);
     assert_eq!(
-        Outcome::failed(&o.r_events),
+        failed(&o.r_events),
         Some(ProtocolError::AuthenticationFailed)
     );
-    assert!(Outcome::failed(&o.i_events).is_some(), "{o:?}");
-    assert!(Outcome::child(&o.i_events).is_none());
+    assert!(failed(&o.i_events).is_some(), "{o:?}");
+    assert!(child(&o.i_events).is_none());
 }
 
 #[test]
 fn no_common_proposal() {
     let i = cfg(&GCM, &ESP, b"secret", b"west");
     let r = cfg(&CBC, &ESP, b"secret", b"east");
-    let o = run(
-        &i,
-        I_ADDR.parse().unwrap(),
-        &r,
-        usize::MAX,
-        |_| false,
-        |_| Fate::Once,
-        |_, _, _, _| false,
-    );
-    assert_eq!(
-        Outcome::failed(&o.i_events),
-        Some(ProtocolError::PeerError(14))
-    );
+    let o = run_clean(&i, &r);
+    assert_eq!(failed(&o.i_events), Some(ProtocolError::PeerError(14)));
 }
 
 #[test]
 fn delete_and_liveness() {
-    let i = cfg(&GCM, &ESP, b"secret", b"west");
-    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let (i, r) = west_east(&GCM);
     let mut done = false;
     let o = run(
         &i,
-        I_ADDR.parse().unwrap(),
+        common::addrs().0,
         &r,
         usize::MAX,
         |n| n == 4,
@@ -481,29 +371,27 @@ fn delete_and_liveness() {
 
 #[test]
 fn dead_peer_times_out() {
-    let i = cfg(&GCM, &ESP, b"secret", b"west");
-    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let (i, r) = west_east(&GCM);
     let o = run(
         &i,
-        I_ADDR.parse().unwrap(),
+        common::addrs().0,
         &r,
         usize::MAX,
         |_| true,
         |_| Fate::Once,
         |_, _, _, _| false,
     );
-    assert_eq!(Outcome::failed(&o.i_events), Some(ProtocolError::Timeout));
+    assert_eq!(failed(&o.i_events), Some(ProtocolError::Timeout));
     assert_eq!(o.sent, 5, "one send and four retransmissions");
 }
 
 #[test]
 fn create_and_rekey_child_sas_both_ways() {
-    let i = cfg(&GCM, &ESP, b"secret", b"west");
-    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let (i, r) = west_east(&GCM);
     let mut stage = 0;
     let o = run(
         &i,
-        I_ADDR.parse().unwrap(),
+        common::addrs().0,
         &r,
         usize::MAX,
         |n| n == 5,
@@ -536,63 +424,15 @@ fn create_and_rekey_child_sas_both_ways() {
     }
     assert_eq!(ci[2].replaces, Some([1, 2, 3, 4]));
     assert_ne!(ci[0].inbound, ci[1].inbound, "fresh nonces give fresh keys");
-    assert!(Outcome::failed(&o.i_events).is_none() && Outcome::failed(&o.r_events).is_none());
-}
-
-/// Delivers queued datagrams between two SAs until both are quiet; returns the
-/// non-send actions of each.
-fn pump(a: &mut IkeSa<'_>, b: &mut IkeSa<'_>, rng: &mut StdRng) -> (Vec<Action>, Vec<Action>) {
-    let now = Duration::from_secs(2000);
-    let mut tx = [0u8; 4096];
-    let (mut ea, mut eb) = (Vec::new(), Vec::new());
-    for _ in 0..20 {
-        let mut moved = false;
-        while let Some(x) = a.poll_action(now, &mut tx) {
-            moved = true;
-            match x {
-                Action::Send { len } => {
-                    let _ = b.handle_packet(now, &tx[..len], rng);
-                }
-                other => ea.push(other),
-            }
-        }
-        while let Some(x) = b.poll_action(now, &mut tx) {
-            moved = true;
-            match x {
-                Action::Send { len } => {
-                    let _ = a.handle_packet(now, &tx[..len], rng);
-                }
-                other => eb.push(other),
-            }
-        }
-        if !moved {
-            break;
-        }
-    }
-    (ea, eb)
+    assert!(failed(&o.i_events).is_none() && failed(&o.r_events).is_none());
 }
 
 #[test]
 fn ike_sa_rekey_both_directions() {
-    let i = cfg(&CBC, &ESP, b"secret", b"west");
-    let r = cfg(&CBC, &ESP, b"secret", b"east");
+    let (i, r) = west_east(&CBC);
     let mut rng = StdRng::seed_from_u64(9);
-    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
-    let now = Duration::from_secs(2000);
-    let mut ini = IkeSa::initiate(&i, now, ia, ra, &mut rng).unwrap();
-    let front = Responder::new(&r, &mut rng).unwrap();
-    let mut tx = [0u8; 4096];
-    let Some(Action::Send { len }) = ini.poll_action(now, &mut tx) else {
-        panic!()
-    };
-    let InitOutcome::NewSa(mut resp) = front
-        .handle_init(now, 0, ra, ia, &tx[..len], &mut rng, &mut [0u8; 4096])
-        .unwrap()
-    else {
-        panic!()
-    };
-    let _ = pump(&mut resp, &mut ini, &mut rng);
-    assert!(ini.is_established() && resp.is_established());
+    let now = PUMP_NOW;
+    let (mut ini, mut resp) = establish(&i, &r, &mut rng);
 
     // Initiator rekeys (section 1.3.2): both ends derive the same new SA.
     ini.rekey_ike(now, &mut rng).unwrap();
@@ -668,10 +508,9 @@ fn narrowing() {
 
 #[test]
 fn message_id_window_and_spoofs() {
-    let i = cfg(&GCM, &ESP, b"secret", b"west");
-    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let (i, r) = west_east(&GCM);
     let mut rng = StdRng::seed_from_u64(11);
-    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
+    let (ia, ra) = common::addrs();
     let now = Duration::from_secs(5);
     let mut ini = IkeSa::initiate(&i, now, ia, ra, &mut rng).unwrap();
     let front = Responder::new(&r, &mut rng).unwrap();
@@ -731,25 +570,11 @@ fn message_id_window_and_spoofs() {
 
 #[test]
 fn simultaneous_requests_keep_their_own_retransmissions() {
-    let i = cfg(&GCM, &ESP, b"secret", b"west");
-    let r = cfg(&GCM, &ESP, b"secret", b"east");
+    let (i, r) = west_east(&GCM);
     let mut rng = StdRng::seed_from_u64(12);
-    let (ia, ra): (SocketAddr, SocketAddr) = (I_ADDR.parse().unwrap(), R_ADDR.parse().unwrap());
-    let now = Duration::from_secs(2000);
-    let mut ini = IkeSa::initiate(&i, now, ia, ra, &mut rng).unwrap();
-    let front = Responder::new(&r, &mut rng).unwrap();
+    let now = PUMP_NOW;
+    let (mut ini, mut resp) = establish(&i, &r, &mut rng);
     let mut tx = [0u8; 4096];
-    let Some(Action::Send { len }) = ini.poll_action(now, &mut tx) else {
-        panic!()
-    };
-    let InitOutcome::NewSa(mut resp) = front
-        .handle_init(now, 0, ra, ia, &tx[..len], &mut rng, &mut [0u8; 4096])
-        .unwrap()
-    else {
-        panic!()
-    };
-    let _ = pump(&mut resp, &mut ini, &mut rng);
-    assert!(ini.is_established() && resp.is_established());
 
     // Both ends start a request at once (section 2.3: each has its own window).
     ini.liveness_check(now, &mut rng).unwrap();
@@ -787,12 +612,11 @@ fn survives_mutation_and_reordering() {
     // so the damage starts with IKE_AUTH: flipped bits fail the ICV and are dropped,
     // a late datagram arrives after the ones sent after it; retransmissions recover.
     for (mutated, delayed) in [(2usize, 3usize), (3, 2), (4, 5), (5, 4)] {
-        let i = cfg(&CBC, &ESP, b"secret", b"west");
-        let r = cfg(&CBC, &ESP, b"secret", b"east");
+        let (i, r) = west_east(&CBC);
         let mut stage = 0;
         let o = run(
             &i,
-            I_ADDR.parse().unwrap(),
+            common::addrs().0,
             &r,
             usize::MAX,
             |_| false,
