@@ -405,13 +405,18 @@ fn rate(
     gen_ns: f64,
 ) -> (f64, u64, f64) {
     let (ctl, rxs) = Control::new(workers, 8192);
-    let mut steering: Vec<Option<Steering>> = Steering::mesh(workers, 1, POOL.into(), 4, 256)
-        .into_iter()
-        .map(|mut s| {
-            s.set_copy(copy);
-            Some(s)
-        })
-        .collect();
+    // a NAT44 pool and tables large enough for `streams` subscribers (1000 port blocks
+    // of 64 per address)
+    let pool_len = (streams / 500).max(4);
+    let subscribers = (streams as usize).next_power_of_two().max(1 << 12);
+    let mut steering: Vec<Option<Steering>> =
+        Steering::mesh(workers, 1, POOL.into(), pool_len, 256)
+            .into_iter()
+            .map(|mut s| {
+                s.set_copy(copy);
+                Some(s)
+            })
+            .collect();
     if workers == 1 || !steer {
         for s in &mut steering {
             *s = None;
@@ -459,6 +464,8 @@ fn rate(
             ];
             let mut cfg = worker_cfg(w, workers);
             cfg.buffers = 8192;
+            let (first, len) = pool_slice(POOL.into(), pool_len, w, workers);
+            cfg.nat = Some((NatConfig::port_block(first, len), 1 << 16, subscribers));
             Worker::spawn(w, cfg, ports, q, st, None)
         })
         .collect();
@@ -576,7 +583,8 @@ impl Backend for Gated2 {
     }
 }
 
-/// 1 worker vs 2 workers, with RSS-like spreading and with software steering.
+/// 1 worker vs 2 workers, with RSS-like spreading and with software steering (handed
+/// over and copied); `SCALING_STREAMS` sessions (default 1000).
 /// `cargo test --release -p bng-dataplane --test worker -- --ignored --nocapture scaling`
 /// (`SCALING_PACKETS`, default 20M; `SCALING_ROUNDS`, default 5). The generator is each
 /// worker's own in-memory port (a copy into the worker's pool per packet, as a copy-mode
@@ -590,7 +598,8 @@ fn scaling() {
     let (mut rss, mut steered_r, mut rss_cpu, mut steered_cpu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut copied_r, mut copied_cpu) = (Vec::new(), Vec::new());
-    let g = generator_ns(1000);
+    let streams: u32 = std::env::var("SCALING_STREAMS").map_or(1000, |v| v.parse().unwrap());
+    let g = generator_ns(streams);
     eprintln!(
         "generator (copy into the pool and free): {g:.1} ns/packet, subtracted from the receiving worker's CPU time"
     );
@@ -599,7 +608,7 @@ fn scaling() {
             // for a profile of the steered case alone (SCALING_COPY=1: copy mode)
             let _ = rate(
                 2,
-                1000,
+                streams,
                 packets,
                 true,
                 std::env::var("SCALING_COPY").is_ok(),
@@ -607,10 +616,10 @@ fn scaling() {
             );
             continue;
         }
-        let (one, _, one_c) = rate(1, 1000, packets / 2, false, false, g);
-        let (two, _, rss_cpu_rate) = rate(2, 1000, packets, false, false, g);
-        let (two_steered, steered, two_sc) = rate(2, 1000, packets, true, false, g);
-        let (two_copied, _, two_copied_cpu) = rate(2, 1000, packets, true, true, g);
+        let (one, _, one_c) = rate(1, streams, packets / 2, false, false, g);
+        let (two, _, rss_cpu_rate) = rate(2, streams, packets, false, false, g);
+        let (two_steered, steered, two_sc) = rate(2, streams, packets, true, false, g);
+        let (two_copied, _, two_copied_cpu) = rate(2, streams, packets, true, true, g);
         let load = std::fs::read_to_string("/proc/loadavg").unwrap();
         eprintln!(
             "round {round}: wall clock: 1 worker {one:.2} Mpps; 2 workers (RSS) {two:.2} Mpps = {:.2}x; 2 workers steered from worker 0 ({steered} packets), handed over {two_steered:.2} Mpps = {:.2}x, copied {two_copied:.2} Mpps = {:.2}x; per busiest worker's forwarding CPU time: 1 worker {one_c:.2}, RSS {rss_cpu_rate:.2} = {:.2}x, steered handed over {two_sc:.2} = {:.2}x, copied {two_copied_cpu:.2} = {:.2}x; loadavg {}",
