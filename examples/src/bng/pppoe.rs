@@ -1093,6 +1093,33 @@ mod tests {
             &"fe80::1234".parse::<Ipv6Addr>().unwrap().octets()
         );
         assert_eq!((ip[7], ip[40], &ip[46..48]), (255, 134, &[2, 0x58][..]));
+        // an echo request to our link-local address is answered (RFC 4443 section 4.2)
+        let mut echo = vec![128, 0, 0, 0, 0, 7, 0, 1, 0xab];
+        let c = crate::net::checksum(&[
+            &"fe80::1234".parse::<Ipv6Addr>().unwrap().octets(),
+            &local.octets(),
+            &[0, 0, 0, 9, 0, 0, 0, 58],
+            &echo,
+        ]);
+        echo[2..4].copy_from_slice(&c.to_be_bytes());
+        punt(
+            &mut cp,
+            &mut cx,
+            &ip6("fe80::1234", &local.to_string(), 58, &echo),
+        );
+        let reply = sent.take();
+        assert_eq!(reply.len(), 1);
+        let ip = &reply[0][22..];
+        assert_eq!((ip[40], &ip[8..24]), (129, &local.octets()[..]));
+        assert_eq!(
+            crate::net::checksum(&[
+                &ip[8..24],
+                &ip[24..40],
+                &[0, 0, 0, 9, 0, 0, 0, 58],
+                &ip[40..]
+            ]),
+            0
+        );
         // DHCPv6: Solicit -> Advertise with the session's delegated prefix
         punt(&mut cp, &mut cx, &dhcp6(1, &[]));
         let adv = sent.take();
