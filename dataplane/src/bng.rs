@@ -1389,6 +1389,17 @@ fn restore<'p>(outs: &mut [Frame<'p>], edge: usize, f: Frame<'p>) {
     outs[edge] = f;
 }
 
+/// Appends `from` to `to`, emptying `from`; when `to` is empty the two frames are
+/// swapped instead of copying the packets (their capacities travel with them).
+#[inline]
+fn move_all<'p>(to: &mut Frame<'p>, from: &mut Frame<'p>) {
+    if to.is_empty() {
+        core::mem::swap(to, from);
+    } else {
+        to.append(from);
+    }
+}
+
 /// One worker's subscriber-gateway graph (see the module docs).
 #[derive(Debug)]
 pub struct Bng<'p> {
@@ -2493,7 +2504,7 @@ impl<'p> Bng<'p> {
         ] {
             let fr = &mut self.fast_out[from as usize];
             if !fr.is_empty() {
-                self.sub_in_out[to as usize].append(fr);
+                move_all(&mut self.sub_in_out[to as usize], fr);
             }
         }
         clock.lap(&mut c.nanos[5]);
@@ -2549,7 +2560,7 @@ impl<'p> Bng<'p> {
         ] {
             let fr = &mut self.fast_out[from as usize];
             if !fr.is_empty() {
-                to[ip4::LookupNext::Rewrite as usize].append(fr);
+                move_all(&mut to[ip4::LookupNext::Rewrite as usize], fr);
             }
         }
         clock.lap(&mut c.nanos[6]);
@@ -2814,7 +2825,7 @@ impl<'p> Bng<'p> {
                 && out.iter().all(|p| p.meta.tx_if == first)
                 && let Some(f) = tx.get_mut(usize::from(first))
             {
-                f.append(out);
+                move_all(f, out);
                 continue;
             }
             for p in out.drain(..) {
