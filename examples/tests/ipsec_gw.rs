@@ -155,6 +155,13 @@ fn sysctl(ns: &Netns, kv: &[&str]) {
 }
 
 /// IPv4 forwarding on, reverse-path filtering off (a gateway between LAN and tunnel).
+/// Adds each IPv6 address to its device in its namespace, without DAD.
+fn add_ip6(addrs: &[(&Netns, &str, &str)]) {
+    for (ns, addr, dev) in addrs {
+        ns.ip(&["-6", "addr", "add", addr, "dev", dev, "nodad"]);
+    }
+}
+
 fn router(ns: &Netns) {
     sysctl(
         ns,
@@ -257,6 +264,34 @@ impl Lab {
         );
         wait_log(&gw, 10, "ipsec-gw to start", "ipsec-gw: connection");
         gw
+    }
+
+    /// Starts ipsec-gw with `conf` as [`Lab::gw`]; strongSwan initiates unless
+    /// `initiator` (then ipsec-gw does); waits for ipsec-gw's Child SA.
+    fn gw_up(&self, what: &str, conf: &str, initiator: bool) -> Peer {
+        let gw = self.gw(what, conf);
+        if !initiator {
+            self.initiate("lab", "net", &gw);
+        }
+        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+        gw
+    }
+
+    /// Rewrites strongSwan's `swanctl.conf` with `edit` and loads it again.
+    fn edit_swanctl(&self, edit: impl FnOnce(String) -> String) {
+        let file = self.dir.join("swanctl/swanctl.conf");
+        let conf = edit(std::fs::read_to_string(&file).unwrap());
+        std::fs::write(&file, conf).unwrap();
+        let load = self.swanctl(&["--load-all", "--noprompt"]);
+        assert!(load.contains("loaded connection 'lab'"), "{load}");
+    }
+
+    /// The tunnel still carries pings both ways; then ipsec-gw shuts down (strongSwan
+    /// sees the Delete) and the capture decodes with ESP in it.
+    fn ping_and_close(&mut self, gw: &mut Peer) {
+        self.ping_both_ways(gw);
+        self.shutdown(gw);
+        self.finish_capture();
     }
 
     fn charon_log(&self) -> String {
@@ -452,9 +487,7 @@ fn ipsec_gw_responder() {
             lab.charon_log()
         );
         // Still up after both rekeys.
-        lab.ping_both_ways(&gw);
-        lab.shutdown(&mut gw);
-        lab.finish_capture();
+        lab.ping_and_close(&mut gw);
     }
 }
 
@@ -467,11 +500,11 @@ fn ipsec_gw_initiator() {
     for (proposals, esp, expect) in SUITES {
         let mut lab = Lab::new(test, proposals, esp, false, Outer::Packet);
         // Our own rekeys: Child SA every 3 s, IKE SA every 5 s.
-        let mut gw = lab.gw(
+        let mut gw = lab.gw_up(
             "gw-initiator",
             &gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, true, "5s", "3s"),
+            true,
         );
-        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
         let sas = lab.swanctl(&["--list-sas"]);
         assert!(sas.contains(expect) && sas.contains("INSTALLED"), "{sas}");
         lab.ping_both_ways(&gw);
@@ -763,8 +796,7 @@ fn ipsec_gw_dpd_reconnect() {
             "tun_mtu = 1400",
             "tun_mtu = 1400\nretransmit_timeout = \"1s\"\nretransmit_tries = 1",
         );
-    let mut gw = lab.gw("gw-dpd", &conf);
-    wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+    let mut gw = lab.gw_up("gw-dpd", &conf, true);
     lab.ping_both_ways(&gw);
     // SIGKILL: charon sends nothing.
     let pid = lab.charon.pid().to_string();
@@ -790,9 +822,7 @@ fn ipsec_gw_dpd_reconnect() {
         gw.log(),
         lab.charon_log()
     );
-    lab.ping_both_ways(&gw);
-    lab.shutdown(&mut gw);
-    lab.finish_capture();
+    lab.ping_and_close(&mut gw);
 }
 
 /// IKE fragmentation (RFC 7383): with `fragment_size = 256` ipsec-gw's IKE_AUTH request
@@ -807,13 +837,7 @@ fn ipsec_gw_fragmentation() {
     let mut lab = Lab::new(test, proposals, esp, false, Outer::Packet);
     // A 200-byte identity makes our IKE_AUTH request (about 420 bytes) exceed 256.
     let long_id = format!("ike2-{}@lab", "x".repeat(192));
-    let swanctl_file = lab.dir.join("swanctl/swanctl.conf");
-    let conf_text = std::fs::read_to_string(&swanctl_file)
-        .unwrap()
-        .replace("ike2@lab", &long_id);
-    std::fs::write(&swanctl_file, conf_text).unwrap();
-    let load = lab.swanctl(&["--load-all", "--noprompt"]);
-    assert!(load.contains("loaded connection 'lab'"), "{load}");
+    lab.edit_swanctl(|c| c.replace("ike2@lab", &long_id));
     let conf = gw_conf(Outer::Packet, "192.0.2.1", proposals, esp, true, "0", "0")
         .replace(
             "dpd_delay = \"30s\"",
@@ -823,17 +847,14 @@ fn ipsec_gw_fragmentation() {
             "local.id = \"ike2@lab\"",
             &format!("local.id = \"{long_id}\""),
         );
-    let mut gw = lab.gw("gw-frag", &conf);
-    wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+    let mut gw = lab.gw_up("gw-frag", &conf, true);
     let charon = lab.charon_log();
     assert!(
         charon.contains("received fragment #1 of")
             && charon.contains("reassembled fragmented IKE message"),
         "{charon}"
     );
-    lab.ping_both_ways(&gw);
-    lab.shutdown(&mut gw);
-    lab.finish_capture();
+    lab.ping_and_close(&mut gw);
 }
 
 /// A strongSwan site behind a bridge port of the gateway's namespace, for
@@ -1106,11 +1127,7 @@ fn ipsec_gw_certificates() {
             "remote.id = \"ike1@lab\"",
             &format!("remote.id = \"ss.lab\"\nremote.auth = \"pubkey\"\nremote.cacert = \"{p}/ca.pem\""),
         );
-        let mut gw = lab.gw("gw-cert", &conf);
-        if !initiator {
-            lab.initiate("lab", "net", &gw);
-        }
-        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+        let mut gw = lab.gw_up("gw-cert", &conf, initiator);
         let charon = lab.charon_log();
         let theirs = charon
             .lines()
@@ -1122,9 +1139,7 @@ fn ipsec_gw_certificates() {
             "charon did not see our certificate: {charon}"
         );
         eprintln!("charon: {}", theirs.trim());
-        lab.ping_both_ways(&gw);
-        lab.shutdown(&mut gw);
-        lab.finish_capture();
+        lab.ping_and_close(&mut gw);
         if rsa {
             continue;
         }
@@ -1167,25 +1182,19 @@ fn ipsec_gw_ipv6_inner() {
     let (proposals, esp, _) = SUITES[0];
     for initiator in [false, true] {
         let mut lab = Lab::new(test, proposals, esp, false, Outer::Packet);
-        let file = lab.dir.join("swanctl/swanctl.conf");
-        let conf = std::fs::read_to_string(&file)
-            .unwrap()
-            .replace("local_ts = 10.1.0.0/24", "local_ts = fd01::/64")
-            .replace(
-                "remote_ts = 10.2.0.0/24\n        mode",
-                "remote_ts = fd02::/64\n        mode",
-            );
-        std::fs::write(&file, conf).unwrap();
-        let load = lab.swanctl(&["--load-all", "--noprompt"]);
-        assert!(load.contains("loaded connection 'lab'"), "{load}");
-        for (ns, addr, dev) in [
+        lab.edit_swanctl(|c| {
+            c.replace("local_ts = 10.1.0.0/24", "local_ts = fd01::/64")
+                .replace(
+                    "remote_ts = 10.2.0.0/24\n        mode",
+                    "remote_ts = fd02::/64\n        mode",
+                )
+        });
+        add_ip6(&[
             (&lab.sslan, "fd01::2/64", "eth0"),
             (&lab.ss, "fd01::1/64", "lan0"),
             (&lab.gw, "fd02::1/64", "lan0"),
             (&lab.gwlan, "fd02::2/64", "eth0"),
-        ] {
-            ns.ip(&["-6", "addr", "add", addr, "dev", dev, "nodad"]);
-        }
+        ]);
         lab.sslan
             .ip(&["-6", "route", "add", "default", "via", "fd01::1"]);
         lab.gwlan
@@ -1204,11 +1213,7 @@ fn ipsec_gw_ipv6_inner() {
         )
         .replace("local_ts = \"10.2.0.0/24\"", "local_ts = \"fd02::/64\"")
         .replace("remote_ts = \"10.1.0.0/24\"", "remote_ts = \"fd01::/64\"");
-        let mut gw = lab.gw("gw-v6", &conf);
-        if !initiator {
-            lab.initiate("lab", "net", &gw);
-        }
-        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+        let mut gw = lab.gw_up("gw-v6", &conf, initiator);
         let ours = gw.log();
         assert!(
             ours.contains("remote_ts=fd01::-fd01::ffff:ffff:ffff:ffff"),
@@ -1245,32 +1250,14 @@ fn ipsec_gw_ipv6_outer() {
     let (proposals, esp, _) = SUITES[0];
     for initiator in [false, true] {
         let mut lab = Lab::new(test, proposals, esp, false, Outer::Udp);
-        lab.ss.ip(&[
-            "-6",
-            "addr",
-            "add",
-            "2001:db8::1/64",
-            "dev",
-            "veth0",
-            "nodad",
+        add_ip6(&[
+            (&lab.ss, "2001:db8::1/64", "veth0"),
+            (&lab.gw, "2001:db8::2/64", "veth0"),
         ]);
-        lab.gw.ip(&[
-            "-6",
-            "addr",
-            "add",
-            "2001:db8::2/64",
-            "dev",
-            "veth0",
-            "nodad",
-        ]);
-        let file = lab.dir.join("swanctl/swanctl.conf");
-        let conf = std::fs::read_to_string(&file)
-            .unwrap()
-            .replace("local_addrs = 192.0.2.1", "local_addrs = 2001:db8::1")
-            .replace("remote_addrs = 192.0.2.2", "remote_addrs = 2001:db8::2");
-        std::fs::write(&file, conf).unwrap();
-        let load = lab.swanctl(&["--load-all", "--noprompt"]);
-        assert!(load.contains("loaded connection 'lab'"), "{load}");
+        lab.edit_swanctl(|c| {
+            c.replace("local_addrs = 192.0.2.1", "local_addrs = 2001:db8::1")
+                .replace("remote_addrs = 192.0.2.2", "remote_addrs = 2001:db8::2")
+        });
         let conf = gw_conf(
             Outer::Udp,
             "2001:db8::1",
@@ -1284,16 +1271,10 @@ fn ipsec_gw_ipv6_outer() {
             "local_addrs = \"192.0.2.2\"",
             "local_addrs = \"2001:db8::2\"",
         );
-        let mut gw = lab.gw("gw-v6outer", &conf);
-        if !initiator {
-            lab.initiate("lab", "net", &gw);
-        }
-        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+        let mut gw = lab.gw_up("gw-v6outer", &conf, initiator);
         let sas = lab.swanctl(&["--list-sas"]);
         assert!(sas.contains("@ 2001:db8::2["), "{sas}");
-        lab.ping_both_ways(&gw);
-        lab.shutdown(&mut gw);
-        lab.finish_capture();
+        lab.ping_and_close(&mut gw);
     }
 }
 
@@ -1403,11 +1384,7 @@ fn ipsec_gw_cert_chains_and_certreq() {
             "ss.lab.key",
         );
         strongswan::use_cert_chain(&lab.ss, &lab.dir, &pki, side);
-        let mut gw = lab.gw("gw-chain", &cert_conf(&pki, initiator));
-        if !initiator {
-            lab.initiate("lab", "net", &gw);
-        }
-        wait_log(&gw, 10, "Child SA installed", "CHILD_SA installed");
+        let mut gw = lab.gw_up("gw-chain", &cert_conf(&pki, initiator), initiator);
         let ours = gw.log();
         let charon = lab.charon_log();
         let ctx = format!("initiator={initiator}\nours: {ours}\ncharon: {charon}");
@@ -1436,9 +1413,7 @@ fn ipsec_gw_cert_chains_and_certreq() {
             ),
             "{ctx}"
         );
-        lab.ping_both_ways(&gw);
-        lab.shutdown(&mut gw);
-        lab.finish_capture();
+        lab.ping_and_close(&mut gw);
     }
 }
 
