@@ -15,7 +15,7 @@ use std::net::Ipv4Addr;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
-use crate::bng::{Bng, SessionConfig, SessionCounters, SessionId};
+use crate::bng::{Access, Bng, SessionConfig, SessionCounters, SessionId, steer_hash};
 
 /// Why a control request failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -142,6 +142,8 @@ pub fn drain(rx: &Receiver<Command>, bng: &mut Bng<'_>, budget: usize) -> Option
 #[derive(Debug, Clone)]
 pub struct Control {
     queues: Vec<SyncSender<Command>>,
+    /// Weighted placement of sessions ([`crate::worker::place`]); empty: equal.
+    shares: Vec<u32>,
     /// How long the blocking requests wait for a worker's answer.
     pub timeout: Duration,
 }
@@ -157,6 +159,7 @@ impl Control {
         (
             Self {
                 queues,
+                shares: Vec::new(),
                 timeout: Duration::from_secs(5),
             },
             rxs,
@@ -181,10 +184,33 @@ impl Control {
         })
     }
 
-    /// The worker that owns a session.
+    /// The worker that owns a session: [`SessionConfig::worker`], or by the weighted
+    /// shares of [`Control::set_shares`].
     #[must_use]
     pub fn worker_of(&self, s: &SessionConfig) -> usize {
-        s.worker(self.queues.len())
+        if self.shares.is_empty() {
+            return s.worker(self.queues.len());
+        }
+        let sid = if let Access::Pppoe { session_id } = s.access {
+            session_id
+        } else {
+            0
+        };
+        crate::worker::place(steer_hash(s.mac, sid), &self.shares)
+    }
+
+    /// Places sessions by weighted shares, one per worker (worker `w` owns `shares[w]`
+    /// parts of the steering hash space): for a receiving worker that steers, a smaller
+    /// share balances its steering work. Give every worker's
+    /// [`Steering::set_shares`](crate::worker::Steering::set_shares) the same shares,
+    /// before sessions are added. `false` (and nothing changes) unless there is one
+    /// share per worker.
+    pub fn set_shares(&mut self, shares: &[u32]) -> bool {
+        if shares.len() != self.queues.len() {
+            return false;
+        }
+        self.shares = shares.to_vec();
+        true
     }
 
     /// Queues an add (or modify) of a session on its owning worker; the worker applies

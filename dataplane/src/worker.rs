@@ -206,6 +206,25 @@ impl<'p> Arenas<'p> {
     }
 }
 
+/// The worker of a steering hash when worker `w` owns `shares[w]` parts of the hash
+/// space (weighted placement: the worker that receives every frame and steers can own a
+/// smaller share, since steering costs it per packet). Equal shares give
+/// [`worker_of`]'s answer; all-zero or no shares give worker 0.
+#[must_use]
+#[inline]
+pub fn place(hash: u64, shares: &[u32]) -> usize {
+    let total: u64 = shares.iter().map(|&s| u64::from(s)).sum();
+    let x = ((hash >> 32) * total) >> 32;
+    let mut acc = 0u64;
+    for (w, &s) in shares.iter().enumerate() {
+        acc += u64::from(s);
+        if x < acc {
+            return w;
+        }
+    }
+    0
+}
+
 /// The slice of a NAT44 pool of `pool_len` addresses from `pool_first` that worker `w`
 /// of `workers` translates into: `(first, len)`.
 #[must_use]
@@ -249,6 +268,8 @@ pub struct Steering {
     lend_max: usize,
     /// Copy the packets into the batches instead of handing their buffers over.
     copy: bool,
+    /// Weighted placement ([`place`]); empty: equal ([`worker_of`]).
+    shares: Vec<u32>,
     /// Buffers this worker still owes each worker (received packets it could not pay
     /// for at once: its pool was empty).
     owed: Vec<usize>,
@@ -294,6 +315,7 @@ impl Steering {
                 lent: 0,
                 lend_max: LEND_MAX,
                 copy: true,
+                shares: Vec::new(),
                 owed: vec![0; workers],
             })
             .collect()
@@ -310,6 +332,18 @@ impl Steering {
     /// mbufs, not done yet), where that RX write is the NIC's.
     pub fn set_copy(&mut self, copy: bool) {
         self.copy = copy;
+    }
+
+    /// Places subscribers by weighted shares ([`place`]), as
+    /// [`Control::set_shares`](crate::control::Control::set_shares) does: both must
+    /// get the same shares. `false` (and nothing changes) unless there is one share
+    /// per worker.
+    pub fn set_shares(&mut self, shares: &[u32]) -> bool {
+        if shares.len() != self.workers {
+            return false;
+        }
+        self.shares = shares.to_vec();
+        true
     }
 
     /// Announces that the public (not translated) subscriber address `addr` lives on
@@ -395,7 +429,12 @@ impl Steering {
         // its data goes. IPoE: the MAC alone.
         let sid = if et == 0x8864 { sid } else { 0 };
         let mac = [h[6], h[7], h[8], h[9], h[10], h[11]];
-        worker_of(steer_hash(mac, sid), self.workers)
+        let hash = steer_hash(mac, sid);
+        if self.shares.is_empty() {
+            worker_of(hash, self.workers)
+        } else {
+            place(hash, &self.shares)
+        }
     }
 
     /// The owner of a packet from the upstream port: by its IPv4 destination.

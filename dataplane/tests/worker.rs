@@ -151,11 +151,23 @@ fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
 /// Streams of `streams` sessions through `workers` workers, all frames arriving on
 /// worker 0's access port; other sessions churn from this thread meanwhile. Returns
 /// the upstream frames of every worker.
-fn run(workers: usize, streams: u32, rounds: u32, copy: bool) -> (Vec<Vec<u8>>, u64) {
-    let (ctl, rxs) = Control::new(workers, 8192);
+fn run(
+    workers: usize,
+    streams: u32,
+    rounds: u32,
+    copy: bool,
+    shares: &[u32],
+) -> (Vec<Vec<u8>>, u64) {
+    let (mut ctl, rxs) = Control::new(workers, 8192);
     let mut steering = Steering::mesh(workers, 1, POOL.into(), 4, 64);
     for s in &mut steering {
         s.set_copy(copy);
+        if !shares.is_empty() {
+            assert!(s.set_shares(shares));
+        }
+    }
+    if !shares.is_empty() {
+        assert!(ctl.set_shares(shares));
     }
     let gate = Arc::new(AtomicBool::new(false));
     let mut steer = steering.into_iter().map(Some).collect::<Vec<_>>();
@@ -276,22 +288,51 @@ fn check(up: &[Vec<u8>], streams: u32, rounds: u32) {
 
 #[test]
 fn one_worker_with_control_churn_from_another_thread() {
-    let (up, steered) = run(1, 300, 50, false);
+    let (up, steered) = run(1, 300, 50, false, &[]);
     check(&up, 300, 50);
     assert_eq!(steered, 0);
 }
 
 #[test]
 fn two_workers_steer_subscribers_to_their_owner() {
-    let (up, steered) = run(2, 300, 50, false);
+    let (up, steered) = run(2, 300, 50, false, &[]);
     check(&up, 300, 50);
     // about half of the sessions belong to worker 1
     assert!(steered > 300 * 50 / 4, "steered {steered}");
 }
 
+/// Weighted placement: worker 0 (which receives everything) owns a quarter of the hash
+/// space, so about three quarters of the packets are steered, and the control plane
+/// places the sessions where the steering sends their packets (every packet counted by
+/// its session, none dropped).
+#[test]
+fn two_workers_steer_with_weighted_shares() {
+    let (up, steered) = run(2, 300, 50, false, &[1, 3]);
+    check(&up, 300, 50);
+    let total = 300 * 50;
+    assert!(
+        steered > total * 6 / 10 && steered < total * 9 / 10,
+        "steered {steered} of {total}"
+    );
+    let shares = [1u32, 3];
+    let counts = (0..1000u64).fold([0u32; 2], |mut c, i| {
+        c[bng_dataplane::worker::place(i.wrapping_mul(0x9e37_79b9_7f4a_7c15), &shares)] += 1;
+        c
+    });
+    assert!(counts[0] > 150 && counts[0] < 350, "{counts:?}");
+    // equal shares are the unweighted placement
+    for i in 0..1000u64 {
+        let h = i.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        assert_eq!(
+            bng_dataplane::worker::place(h, &[1, 1, 1]),
+            bng_dataplane::bng::worker_of(h, 3)
+        );
+    }
+}
+
 #[test]
 fn two_workers_steer_by_copy() {
-    let (up, steered) = run(2, 300, 50, true);
+    let (up, steered) = run(2, 300, 50, true, &[]);
     check(&up, 300, 50);
     assert!(steered > 300 * 50 / 4, "steered {steered}");
 }
@@ -404,7 +445,16 @@ fn rate(
     copy: bool,
     gen_ns: f64,
 ) -> (f64, u64, f64) {
-    let (ctl, rxs) = Control::new(workers, 8192);
+    let (mut ctl, rxs) = Control::new(workers, 8192);
+    // SCALING_SHARES=a,b: weighted placement of the steered runs (worker 0 receives)
+    let shares: Vec<u32> = std::env::var("SCALING_SHARES")
+        .ok()
+        .filter(|_| steer && workers > 1)
+        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+        .unwrap_or_default();
+    if !shares.is_empty() {
+        assert!(ctl.set_shares(&shares));
+    }
     // a NAT44 pool and tables large enough for `streams` subscribers (1000 port blocks
     // of 64 per address)
     let pool_len = (streams / 500).max(4);
@@ -414,6 +464,9 @@ fn rate(
             .into_iter()
             .map(|mut s| {
                 s.set_copy(copy);
+                if !shares.is_empty() {
+                    assert!(s.set_shares(&shares));
+                }
                 Some(s)
             })
             .collect();
