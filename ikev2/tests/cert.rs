@@ -208,6 +208,19 @@ fn inner_types(receiver: &IkeSa<'_>, bytes: &[u8], from_initiator: bool) -> Vec<
     d.payloads().map(|r| r.unwrap().kind).collect()
 }
 
+/// Signs with `signer`, checks the peer with `verifier`.
+#[allow(clippy::unnecessary_wraps, reason = "run takes an Option for each end")]
+fn auth<'a>(signer: &'a dyn Signer, verifier: &'a dyn Verifier) -> Option<CertAuth<'a>> {
+    Some(CertAuth { signer, verifier })
+}
+
+/// A verifier that trusts the certificates of `signers`.
+fn trusting(signers: &[&TestSigner]) -> TestVerifier {
+    TestVerifier {
+        trusted: signers.iter().map(|s| s.cert.clone()).collect(),
+    }
+}
+
 fn signer(id: &[u8], seed: u8, pad: usize) -> TestSigner {
     let key = SigningKey::from_slice(&[seed; 32]).unwrap();
     let cert = certificate(id, key.verifying_key(), pad);
@@ -218,20 +231,8 @@ fn signer(id: &[u8], seed: u8, pad: usize) -> TestSigner {
 fn ecdsa_p256_certificates_both_ways() {
     let west = signer(b"west.example", 1, 0);
     let east = signer(b"east.example", 2, 0);
-    let v = TestVerifier {
-        trusted: vec![west.cert.clone(), east.cert.clone()],
-    };
-    let o = run(
-        Some(CertAuth {
-            signer: &west,
-            verifier: &v,
-        }),
-        Some(CertAuth {
-            signer: &east,
-            verifier: &v,
-        }),
-        Options::default(),
-    );
+    let v = trusting(&[&west, &east]);
+    let o = run(auth(&west, &v), auth(&east, &v), Options::default());
     assert!(established(&o.i_events), "{o:?}");
     assert!(established(&o.r_events), "{o:?}");
     let (ci, cr) = (children(&o.i_events), children(&o.r_events));
@@ -253,18 +254,10 @@ fn ecdsa_p256_certificates_both_ways() {
 fn large_certificates_with_fragmentation() {
     let west = signer(b"west.example", 3, 1500);
     let east = signer(b"east.example", 4, 1500);
-    let v = TestVerifier {
-        trusted: vec![west.cert.clone(), east.cert.clone()],
-    };
+    let v = trusting(&[&west, &east]);
     let o = run(
-        Some(CertAuth {
-            signer: &west,
-            verifier: &v,
-        }),
-        Some(CertAuth {
-            signer: &east,
-            verifier: &v,
-        }),
+        auth(&west, &v),
+        auth(&east, &v),
         Options::default().with_fragmentation(576),
     );
     assert!(
@@ -284,32 +277,15 @@ fn untrusted_or_wrong_key_or_psk_peer_fails() {
         key: SigningKey::from_slice(&[9; 32]).unwrap(),
         cert: west.cert.clone(),
     };
-    let v = TestVerifier {
-        trusted: vec![west.cert.clone(), east.cert.clone()],
-    };
+    let v = trusting(&[&west, &east]);
     let untrusting = TestVerifier { trusted: vec![] };
     let e = CertAuth {
         signer: &east,
         verifier: &v,
     };
     for (i, r) in [
-        (
-            Some(CertAuth {
-                signer: &forged,
-                verifier: &v,
-            }),
-            Some(e),
-        ),
-        (
-            Some(CertAuth {
-                signer: &west,
-                verifier: &v,
-            }),
-            Some(CertAuth {
-                signer: &east,
-                verifier: &untrusting,
-            }),
-        ),
+        (auth(&forged, &v), Some(e)),
+        (auth(&west, &v), auth(&east, &untrusting)),
         (None, Some(e)),
     ] {
         let o = run(i, r, Options::default());
@@ -322,14 +298,7 @@ fn untrusted_or_wrong_key_or_psk_peer_fails() {
         assert!(!established(&o.i_events), "{o:?}");
     }
     // The responder is fine but the initiator does not trust it.
-    let o = run(
-        Some(CertAuth {
-            signer: &west,
-            verifier: &untrusting,
-        }),
-        Some(e),
-        Options::default(),
-    );
+    let o = run(auth(&west, &untrusting), Some(e), Options::default());
     assert!(established(&o.r_events));
     assert_eq!(
         failed(&o.i_events),
@@ -531,17 +500,7 @@ fn certreq_picks_the_signer_and_chains_reach_the_verifier() {
     };
     // West (initiator) asks for east's 0xb2; east asks for west's 0xa2.
     let (wv, ev) = (verifier(0xb2), verifier(0xa2));
-    let o = run(
-        Some(CertAuth {
-            signer: &west,
-            verifier: &wv,
-        }),
-        Some(CertAuth {
-            signer: &east,
-            verifier: &ev,
-        }),
-        Options::default(),
-    );
+    let o = run(auth(&west, &wv), auth(&east, &ev), Options::default());
     assert!(
         established(&o.i_events) && established(&o.r_events),
         "{o:?}"

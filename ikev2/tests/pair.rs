@@ -202,25 +202,18 @@ const GCM: [IkeSuite; 1] = [IkeSuite::AES128GCM_SHA256_X25519];
 const CBC: [IkeSuite; 1] = [IkeSuite::AES256_SHA256_ECP384];
 const ESP: [ChildSuite; 2] = [ChildSuite::AES128GCM, ChildSuite::AES256_SHA256];
 
+/// `base` with Diffie-Hellman group `dh`, as a one-suite list.
+fn with_dh(base: IkeSuite, dh: DhGroup) -> [IkeSuite; 1] {
+    [IkeSuite { dh, ..base }]
+}
+
 #[test]
 fn establishes_with_both_suites() {
-    let modp = [IkeSuite {
-        dh: DhGroup::MODP2048,
-        ..IkeSuite::AES128GCM_SHA256_X25519
-    }];
-    let p521 = [IkeSuite {
-        dh: DhGroup::ECP521,
-        ..IkeSuite::AES256_SHA256_ECP384
-    }];
+    let modp = with_dh(IkeSuite::AES128GCM_SHA256_X25519, DhGroup::MODP2048);
+    let p521 = with_dh(IkeSuite::AES256_SHA256_ECP384, DhGroup::ECP521);
     // RFC 3526 groups 17 and 18: 768- and 1024-byte KE payloads in IKE_SA_INIT.
-    let modp6144 = [IkeSuite {
-        dh: DhGroup::MODP6144,
-        ..IkeSuite::AES256_SHA256_ECP384
-    }];
-    let modp8192 = [IkeSuite {
-        dh: DhGroup::MODP8192,
-        ..IkeSuite::AES128GCM_SHA256_X25519
-    }];
+    let modp6144 = with_dh(IkeSuite::AES256_SHA256_ECP384, DhGroup::MODP6144);
+    let modp8192 = with_dh(IkeSuite::AES128GCM_SHA256_X25519, DhGroup::MODP8192);
     for (ike, child) in [
         (&GCM, &ESP[..1]),
         (&CBC, &ESP[1..]),
