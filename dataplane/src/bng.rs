@@ -7,7 +7,8 @@
 //!                                                 (anti-spoof)      (anti-spoof, per-session counters)
 //! downstream (Internet -> subscriber):
 //!   rx[upstream] -> ethernet-input -> ip4-input -+-> nat44 out2in -> subscriber-output -> tx[access]
-//!                                                +----------------------^  (one lookup by address: TTL,
+//!                                                +----------------------^  (one lookup by address
+//!                                                                           in `AddrIndex`: TTL,
 //!                                                                           counters, PPPoE or IPoE encap
 //!                                                                           with the session's VLANs)
 //! control: PPPoE discovery, PPP control (LCP, auth, NCP), DHCP, IPv4 to our own addresses
