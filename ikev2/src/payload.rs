@@ -15,7 +15,7 @@ use crate::types::{
     AuthMethod, CertEncoding, CfgType, ConfigAttr, DhGroup, IdType, NotifyType, PayloadType,
     ProtocolId, TsType,
 };
-use crate::wire::{Reader, Writer, len16};
+use crate::wire::{Fuse, Reader, Writer, len16};
 
 /// Length of the generic payload header (section 3.2).
 pub const GENERIC_HDR_LEN: usize = 4;
@@ -119,8 +119,7 @@ fn chain_ok(first: PayloadType, bytes: &[u8]) -> bool {
 pub struct Payloads<'a> {
     next: PayloadType,
     rest: &'a [u8],
-    count: usize,
-    done: bool,
+    fuse: Fuse,
 }
 
 impl<'a> Payloads<'a> {
@@ -130,8 +129,7 @@ impl<'a> Payloads<'a> {
         Self {
             next: first,
             rest: bytes,
-            count: 0,
-            done: false,
+            fuse: Fuse::NEW,
         }
     }
 
@@ -182,23 +180,15 @@ impl<'a> Iterator for Payloads<'a> {
     type Item = Result<RawPayload<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
+        if self.fuse.done {
             return None;
         }
         if self.next == PayloadType::NONE {
-            self.done = true;
-            return (!self.rest.is_empty()).then_some(Err(ParseError::InvalidField(
-                "bytes after the last payload",
-            )));
+            let trailing = Err(ParseError::InvalidField("bytes after the last payload"));
+            return self.fuse.end((!self.rest.is_empty()).then_some(trailing));
         }
-        if self.count >= MAX_PAYLOADS {
-            self.done = true;
-            return Some(Err(ParseError::TooManyTlvs { cap: MAX_PAYLOADS }));
-        }
-        self.count += 1;
-        let r = self.step();
-        self.done = r.is_err();
-        Some(r)
+        let r = self.fuse.count(MAX_PAYLOADS).and_then(|()| self.step());
+        self.fuse.pass(r)
     }
 }
 
@@ -356,7 +346,7 @@ impl TrafficSelector {
 pub struct Selectors<'a> {
     rest: &'a [u8],
     left: usize,
-    done: bool,
+    fuse: Fuse,
 }
 
 impl Selectors<'_> {
@@ -396,20 +386,14 @@ impl Iterator for Selectors<'_> {
     type Item = Result<TrafficSelector, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
+        if self.fuse.done {
             return None;
         }
-        if self.left == 0 {
-            self.done = true;
-            return (!self.rest.is_empty()).then_some(Err(ParseError::BadLength));
-        }
-        if self.left > MAX_SELECTORS {
-            self.done = true;
-            return Some(Err(ParseError::TooManyTlvs { cap: MAX_SELECTORS }));
-        }
-        let r = self.step();
-        self.done = r.is_err();
-        Some(r)
+        let go = self
+            .fuse
+            .countdown(self.left, !self.rest.is_empty(), MAX_SELECTORS)?;
+        let r = go.and_then(|()| self.step());
+        self.fuse.pass(r)
     }
 }
 
@@ -437,7 +421,7 @@ impl<'a> Ts<'a> {
             SelectorList::Wire(n, b) => TsIter::Wire(Selectors {
                 rest: b,
                 left: usize::from(n),
-                done: false,
+                fuse: Fuse::NEW,
             }),
             SelectorList::List(l) => TsIter::List(l.iter()),
         }
@@ -484,24 +468,19 @@ pub struct ConfigAttribute<'a> {
 #[derive(Debug, Clone)]
 pub struct ConfigAttributes<'a> {
     rest: &'a [u8],
-    count: usize,
-    done: bool,
+    fuse: Fuse,
 }
 
 impl<'a> Iterator for ConfigAttributes<'a> {
     type Item = Result<ConfigAttribute<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.rest.is_empty() {
+        if self.fuse.done || self.rest.is_empty() {
             return None;
         }
-        if self.count >= MAX_CONFIG_ATTRS {
-            self.done = true;
-            return Some(Err(ParseError::TooManyTlvs {
-                cap: MAX_CONFIG_ATTRS,
-            }));
+        if let Err(e) = self.fuse.count(MAX_CONFIG_ATTRS) {
+            return self.fuse.pass(Err(e));
         }
-        self.count += 1;
         let mut r = Reader::new(self.rest);
         let res = (|| {
             let t = r.u16()?;
@@ -513,8 +492,7 @@ impl<'a> Iterator for ConfigAttributes<'a> {
             })
         })();
         self.rest = r.rest();
-        self.done = res.is_err();
-        Some(res)
+        self.fuse.pass(res)
     }
 }
 
@@ -546,8 +524,7 @@ impl<'a> Cp<'a> {
         };
         ConfigAttributes {
             rest,
-            count: 0,
-            done: false,
+            fuse: Fuse::NEW,
         }
     }
 }

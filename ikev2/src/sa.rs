@@ -7,7 +7,7 @@
 
 use crate::error::{EmitError, ParseError};
 use crate::types::{AttributeType, ProtocolId, TransformType};
-use crate::wire::{Reader, Writer, len16};
+use crate::wire::{Fuse, Reader, Writer, len16};
 
 /// Hard cap on proposals in one SA payload.
 pub const MAX_PROPOSALS: usize = 64;
@@ -134,7 +134,7 @@ impl<'a> Proposal<'a> {
         Transforms {
             rest: self.transforms,
             left: usize::from(self.num_transforms),
-            done: false,
+            fuse: Fuse::NEW,
         }
     }
 
@@ -149,8 +149,7 @@ impl<'a> Proposal<'a> {
 #[derive(Debug, Clone)]
 pub struct Proposals<'a> {
     rest: &'a [u8],
-    count: usize,
-    done: bool,
+    fuse: Fuse,
 }
 
 impl<'a> Proposals<'a> {
@@ -159,8 +158,7 @@ impl<'a> Proposals<'a> {
     pub const fn new(body: &'a [u8]) -> Self {
         Self {
             rest: body,
-            count: 0,
-            done: false,
+            fuse: Fuse::NEW,
         }
     }
 
@@ -227,17 +225,11 @@ impl<'a> Iterator for Proposals<'a> {
     type Item = Result<Proposal<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.rest.is_empty() {
+        if self.fuse.done || self.rest.is_empty() {
             return None;
         }
-        if self.count >= MAX_PROPOSALS {
-            self.done = true;
-            return Some(Err(ParseError::TooManyTlvs { cap: MAX_PROPOSALS }));
-        }
-        self.count += 1;
-        let r = self.step();
-        self.done = r.is_err();
-        Some(r)
+        let r = self.fuse.count(MAX_PROPOSALS).and_then(|()| self.step());
+        self.fuse.pass(r)
     }
 }
 
@@ -257,8 +249,7 @@ impl<'a> Transform<'a> {
     pub const fn attributes(&self) -> Attributes<'a> {
         Attributes {
             rest: self.attributes,
-            count: 0,
-            done: false,
+            fuse: Fuse::NEW,
         }
     }
 
@@ -280,7 +271,7 @@ impl<'a> Transform<'a> {
 pub struct Transforms<'a> {
     rest: &'a [u8],
     left: usize,
-    done: bool,
+    fuse: Fuse,
 }
 
 impl<'a> Transforms<'a> {
@@ -317,22 +308,14 @@ impl<'a> Iterator for Transforms<'a> {
     type Item = Result<Transform<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done {
+        if self.fuse.done {
             return None;
         }
-        if self.left == 0 {
-            self.done = true;
-            return (!self.rest.is_empty()).then_some(Err(ParseError::BadLength));
-        }
-        if self.left > MAX_TRANSFORMS {
-            self.done = true;
-            return Some(Err(ParseError::TooManyTlvs {
-                cap: MAX_TRANSFORMS,
-            }));
-        }
-        let r = self.step();
-        self.done = r.is_err();
-        Some(r)
+        let go = self
+            .fuse
+            .countdown(self.left, !self.rest.is_empty(), MAX_TRANSFORMS)?;
+        let r = go.and_then(|()| self.step());
+        self.fuse.pass(r)
     }
 }
 
@@ -369,8 +352,7 @@ impl Attribute<'_> {
 #[derive(Debug, Clone)]
 pub struct Attributes<'a> {
     rest: &'a [u8],
-    count: usize,
-    done: bool,
+    fuse: Fuse,
 }
 
 impl<'a> Attributes<'a> {
@@ -393,19 +375,11 @@ impl<'a> Iterator for Attributes<'a> {
     type Item = Result<Attribute<'a>, ParseError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.done || self.rest.is_empty() {
+        if self.fuse.done || self.rest.is_empty() {
             return None;
         }
-        if self.count >= MAX_ATTRIBUTES {
-            self.done = true;
-            return Some(Err(ParseError::TooManyTlvs {
-                cap: MAX_ATTRIBUTES,
-            }));
-        }
-        self.count += 1;
-        let r = self.step();
-        self.done = r.is_err();
-        Some(r)
+        let r = self.fuse.count(MAX_ATTRIBUTES).and_then(|()| self.step());
+        self.fuse.pass(r)
     }
 }
 

@@ -2,6 +2,67 @@
 
 use crate::error::{EmitError, ParseError};
 
+/// What every TLV iterator keeps (STYLE.md section 3): how many items it counted
+/// against its cap, and whether it is fused (after its one `Err`, or at the end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Fuse {
+    count: usize,
+    pub(crate) done: bool,
+}
+
+impl Fuse {
+    /// Nothing counted, not fused.
+    pub(crate) const NEW: Self = Self {
+        count: 0,
+        done: false,
+    };
+
+    /// Counts one more item; past `cap` items, the `TooManyTlvs` error.
+    pub(crate) const fn count(&mut self, cap: usize) -> Result<(), ParseError> {
+        if self.count >= cap {
+            return Err(ParseError::TooManyTlvs { cap });
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    /// For an iterator counting down the items its header announced, `left` of them:
+    /// `Some(Ok(()))` for one more; at zero the end, `None`, or `BadLength` when
+    /// bytes are `trailing`; `TooManyTlvs` above `cap`. Fused but for `Ok`.
+    pub(crate) fn countdown(
+        &mut self,
+        left: usize,
+        trailing: bool,
+        cap: usize,
+    ) -> Option<Result<(), ParseError>> {
+        let r = match left {
+            0 => trailing.then_some(Err(ParseError::BadLength)),
+            n if n > cap => Some(Err(ParseError::TooManyTlvs { cap })),
+            _ => return Some(Ok(())),
+        };
+        self.end(r)
+    }
+
+    /// Yields `r`, fusing after an error.
+    #[allow(
+        clippy::unnecessary_wraps,
+        reason = "the value of Iterator::next for the caller to return"
+    )]
+    pub(crate) fn pass<T>(&mut self, r: Result<T, ParseError>) -> Option<Result<T, ParseError>> {
+        self.done = r.is_err();
+        Some(r)
+    }
+
+    /// Fuses with `r` as the last item.
+    pub(crate) fn end<T>(
+        &mut self,
+        r: Option<Result<T, ParseError>>,
+    ) -> Option<Result<T, ParseError>> {
+        self.done = true;
+        r
+    }
+}
+
 /// Reads big-endian fields from untrusted bytes; every read is checked.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Reader<'a> {
