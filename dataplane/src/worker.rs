@@ -13,11 +13,12 @@
 //! address, the owner the control plane announced ([`Command::SteerAddress`], kept
 //! per worker, [`Steering::set_address`]).
 //!
-//! Packets of another worker are handed over without a copy: a steering worker's
-//! buffers live in a [`SharedArena`] (registered in the mesh, so every worker can reach
-//! every arena), and a packet crosses as a [`Handoff`] (its buffer's token, data range
-//! and metadata) in a [`Batch`], one bounded-queue push per received frame per
-//! destination. The receiver turns the tokens back into packets of its own pool
+//! Packets of another worker cross in a [`Batch`], one bounded-queue push per received
+//! frame per destination: copied (the default, [`Steering::set_copy`]; the receiver
+//! copies them into its own buffers), or handed over without a copy: a steering
+//! worker's buffers live in a [`SharedArena`] (registered in the mesh, so every worker
+//! can reach every arena), and a packet crosses as a [`Handoff`] (its buffer's token,
+//! data range and input port). The receiver turns the tokens back into packets of its own pool
 //! (`Pkt`s stay branded by the lifetime of the worker's borrow of the arenas) and at
 //! once pays back as many free buffers of its pool, as tokens in the same batch, which
 //! returns to the sender for reuse; so every worker's pool keeps its size, and
