@@ -8,7 +8,7 @@
 //! buffer's token, data range and input port: 16 bytes, not the packet's bytes), and the
 //! receiving worker turns the token back into a buffer through the arena
 //! ([`SharedArena::take`]); freed buffers go back the same way
-//! ([`SharedArena::give_buffer`]). Ownership moves with the token, so no buffer is
+//! (`SharedArena::give_buffer`, crate-private). Ownership moves with the token, so no buffer is
 //! ever reachable from two workers at once, and no lock is taken.
 //!
 //! Every worker's arena stays allocated while any worker holds its `Arc`; a token whose
@@ -46,7 +46,7 @@ unsafe impl Send for SharedArena {}
 unsafe impl Sync for SharedArena {}
 
 /// The ownership of one buffer of a [`SharedArena`]: neither `Clone` nor `Copy`, made
-/// only by [`SharedArena::new`] and [`SharedArena::give_buffer`].
+/// only by [`SharedArena::new`] and the crate-private `SharedArena::give_buffer`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct BufToken {
     arena: u32,
