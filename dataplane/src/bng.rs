@@ -590,7 +590,6 @@ struct Slot {
     /// down packets, down bytes.
     delta: [u32; 4],
     id: SessionId,
-    counters: SessionCounters,
 }
 
 impl Slot {
@@ -611,74 +610,88 @@ impl Slot {
         vlans: [0, 0],
         delta: [0; 4],
         id: SessionId(0),
-        counters: SessionCounters {
-            up_packets: 0,
-            up_bytes: 0,
-            down_packets: 0,
-            down_bytes: 0,
-        },
     };
 }
 
-const _: () = assert!(core::mem::size_of::<Slot>() <= 128);
-const _: () = assert!(core::mem::offset_of!(Slot, delta) + 16 <= 64);
+const _: () = assert!(core::mem::size_of::<Slot>() == 64);
 
 impl Slot {
-    /// Counts one packet of `bytes` from the subscriber.
+    /// Counts one packet in `delta[AT]` (packets) and `delta[AT + 1]` (bytes); false
+    /// (nothing counted) when that could overflow them: then [`Table::fold_count`].
     #[inline]
-    fn count_up(&mut self, bytes: usize) {
-        self.count::<0>(bytes);
-    }
-
-    /// Counts one packet of `bytes` to the subscriber.
-    #[inline]
-    fn count_down(&mut self, bytes: usize) {
-        self.count::<2>(bytes);
-    }
-
-    /// Counts one packet in `delta[AT]` (packets) and `delta[AT + 1]` (bytes).
-    #[inline]
-    fn count<const AT: usize>(&mut self, bytes: usize) {
+    fn try_count<const AT: usize>(&mut self, bytes: usize) -> bool {
         let (p, b) = (self.delta[AT], self.delta[AT + 1]);
         match u32::try_from(bytes) {
             // below 2^31 each, one packet of under 64 KiB cannot overflow them
             Ok(n) if n < 1 << 16 && (p | b) < 1 << 31 => {
                 self.delta[AT] = p + 1;
                 self.delta[AT + 1] = b + n;
+                true
             }
-            _ => self.fold_count(AT, bytes),
+            _ => false,
+        }
+    }
+}
+
+impl Table {
+    /// Counts one packet of `bytes` from the subscriber of slot `i`.
+    #[inline]
+    fn count_up(&mut self, i: usize, bytes: usize) {
+        self.count::<0>(i, bytes);
+    }
+
+    /// Counts one packet of `bytes` to the subscriber of slot `i`.
+    #[inline]
+    fn count_down(&mut self, i: usize, bytes: usize) {
+        self.count::<2>(i, bytes);
+    }
+
+    #[inline]
+    fn count<const AT: usize>(&mut self, i: usize, bytes: usize) {
+        if let Some(s) = self.slots.get_mut(i)
+            && !s.try_count::<AT>(bytes)
+        {
+            self.fold_count(i, AT, bytes);
         }
     }
 
-    /// Folds the deltas into the 64-bit counters, then counts the packet there.
+    /// Folds slot `i`'s deltas into its 64-bit counters, then counts the packet there.
     #[cold]
-    fn fold_count(&mut self, at: usize, bytes: usize) {
-        self.fold();
-        let c = &mut self.counters;
-        if at == 0 {
-            c.up_packets += 1;
-            c.up_bytes += bytes as u64;
-        } else {
-            c.down_packets += 1;
-            c.down_bytes += bytes as u64;
+    fn fold_count(&mut self, i: usize, at: usize, bytes: usize) {
+        self.fold(i);
+        if let Some(c) = self.totals.get_mut(i) {
+            if at == 0 {
+                c.up_packets += 1;
+                c.up_bytes += bytes as u64;
+            } else {
+                c.down_packets += 1;
+                c.down_bytes += bytes as u64;
+            }
         }
     }
 
-    /// The deltas into the 64-bit counters.
-    fn fold(&mut self) {
-        let [up, ub, dp, db] = core::mem::take(&mut self.delta);
-        let c = &mut self.counters;
-        c.up_packets += u64::from(up);
-        c.up_bytes += u64::from(ub);
-        c.down_packets += u64::from(dp);
-        c.down_bytes += u64::from(db);
+    /// Slot `i`'s deltas into its 64-bit counters.
+    fn fold(&mut self, i: usize) {
+        if let (Some(s), Some(c)) = (self.slots.get_mut(i), self.totals.get_mut(i)) {
+            let [up, ub, dp, db] = core::mem::take(&mut s.delta);
+            c.up_packets += u64::from(up);
+            c.up_bytes += u64::from(ub);
+            c.down_packets += u64::from(dp);
+            c.down_bytes += u64::from(db);
+        }
     }
 
-    /// The session's counters (the 64-bit ones plus the deltas).
-    fn totals(&self) -> SessionCounters {
-        let mut s = *self;
-        s.fold();
-        s.counters
+    /// Slot `i`'s counters (the 64-bit ones plus the deltas).
+    fn counters(&self, i: usize) -> SessionCounters {
+        let mut c = self.totals.get(i).copied().unwrap_or_default();
+        if let Some(s) = self.slots.get(i) {
+            let [up, ub, dp, db] = s.delta;
+            c.up_packets += u64::from(up);
+            c.up_bytes += u64::from(ub);
+            c.down_packets += u64::from(dp);
+            c.down_bytes += u64::from(db);
+        }
+        c
     }
 }
 
@@ -789,6 +802,9 @@ impl AddrIndex {
 #[derive(Debug)]
 struct Table {
     slots: Vec<Slot>,
+    /// The 64-bit counters of each slot, which its 32-bit deltas are folded into (cold:
+    /// the packet path writes only the slot's deltas).
+    totals: Vec<SessionCounters>,
     free: Vec<u32>,
     by_id: HashMap<SessionId, (u32, SessionConfig)>,
     by_addr: AddrIndex,
@@ -939,7 +955,9 @@ impl Node for SubscriberInput<'_> {
                 SubInNext::PoliceNat
             });
         }
-        slot.count_up(pkt.len() - l3);
+        let bytes = pkt.len() - l3;
+        self.t
+            .count_up((pkt.meta.subscriber as usize).wrapping_sub(1), bytes);
         if f & Slot::NAT == 0 {
             Verdict::Next(SubInNext::Route)
         } else {
@@ -1074,7 +1092,7 @@ impl Node for PppoeFast<'_> {
             if !pkt.pull_front(l3 + 8) || !pkt.set_len(total) {
                 return Verdict::Next(FastNext::Slow);
             }
-            slot.count_up(payload);
+            self.t.count_up((handle as usize).wrapping_sub(1), payload);
             pkt.meta.l3_offset = 0;
             pkt.meta.subscriber = handle;
             pkt.meta.adjacency = adj;
@@ -1211,13 +1229,13 @@ impl Node for SubscriberOutput<'_> {
         if !pkt.set_len(usize::from(total)) {
             return Verdict::Drop(SubOutDrop::BadHeader);
         }
-        let Some(slot) = self.t.slots.get_mut(idx as usize) else {
+        let Some(&slot) = self.t.slots.get(idx as usize) else {
             return Verdict::Drop(SubOutDrop::NoSession);
         };
         let qos = slot.flags & Slot::QOS_DOWN != 0;
         if !qos {
             // QoS sessions are counted after their policer or shaper (`account`)
-            slot.count_down(usize::from(total));
+            self.t.count_down(idx as usize, usize::from(total));
         }
         let n = usize::from(slot.hdr_len);
         let pppoe = slot.flags & Slot::PPPOE != 0;
@@ -1534,6 +1552,7 @@ impl<'p> Bng<'p> {
             ipoe: IpoeInput::default(),
             table: Table {
                 slots: Vec::with_capacity(max.min(1 << 20)),
+                totals: Vec::with_capacity(max.min(1 << 20)),
                 free: Vec::new(),
                 by_id: HashMap::with_capacity(max.min(1 << 20)),
                 by_addr: AddrIndex::with_capacity(max.min(1 << 20)),
@@ -1745,12 +1764,9 @@ impl<'p> Bng<'p> {
         }
         let old = self.table.by_id.get(&s.id).map(|(i, c)| (*i, c.clone()));
         let counters = match &old {
-            Some((i, c)) if c.mac == s.mac && c.vlans == s.vlans && c.addr == s.addr => self
-                .table
-                .slots
-                .get(*i as usize)
-                .map(Slot::totals)
-                .unwrap_or_default(),
+            Some((i, c)) if c.mac == s.mac && c.vlans == s.vlans && c.addr == s.addr => {
+                self.table.counters(*i as usize)
+            }
             _ => SessionCounters::default(),
         };
         let idx = if let Some((i, c)) = old {
@@ -1764,11 +1780,15 @@ impl<'p> Bng<'p> {
             }
             let i = u32::try_from(self.table.slots.len()).map_err(|_| ControlError::TableFull)?;
             self.table.slots.push(Slot::EMPTY);
+            self.table.totals.push(SessionCounters::default());
             i
         };
-        let slot = self.build_slot(&s, counters);
+        let slot = self.build_slot(&s);
         if let Some(sl) = self.table.slots.get_mut(idx as usize) {
             *sl = slot;
+        }
+        if let Some(t) = self.table.totals.get_mut(idx as usize) {
+            *t = counters;
         }
         let handle = idx + 1;
         self.set_qos(handle, s.qos.as_ref());
@@ -1805,12 +1825,10 @@ impl<'p> Bng<'p> {
             .remove(&id)
             .ok_or(ControlError::UnknownSession)?;
         self.unlink(&cfg);
-        let c = self
-            .table
-            .slots
-            .get_mut(idx as usize)
-            .map(|s| core::mem::replace(s, Slot::EMPTY).totals())
-            .unwrap_or_default();
+        let c = self.table.counters(idx as usize);
+        if let Some(s) = self.table.slots.get_mut(idx as usize) {
+            *s = Slot::EMPTY;
+        }
         let shaped = self.set_qos(idx + 1, None);
         if shaped {
             // its queue is flushed at the next frame; the slot is reused after that
@@ -1831,11 +1849,7 @@ impl<'p> Bng<'p> {
             .by_id
             .get(&id)
             .ok_or(ControlError::UnknownSession)?;
-        self.table
-            .slots
-            .get(*i as usize)
-            .map(Slot::totals)
-            .ok_or(ControlError::UnknownSession)
+        Ok(self.table.counters(*i as usize))
     }
 
     /// The counters of every session.
@@ -1844,7 +1858,7 @@ impl<'p> Bng<'p> {
         self.table
             .by_id
             .iter()
-            .filter_map(|(id, (i, _))| self.table.slots.get(*i as usize).map(|s| (*id, s.totals())))
+            .map(|(id, (i, _))| (*id, self.table.counters(*i as usize)))
             .collect()
     }
 
@@ -2155,7 +2169,7 @@ impl<'p> Bng<'p> {
         )
     }
 
-    fn build_slot(&self, s: &SessionConfig, counters: SessionCounters) -> Slot {
+    fn build_slot(&self, s: &SessionConfig) -> Slot {
         let our = self
             .cfg
             .ports
@@ -2218,7 +2232,6 @@ impl<'p> Bng<'p> {
             vlans: s.vlans,
             id: s.id,
             delta: [0; 4],
-            counters,
         }
     }
 
@@ -3018,14 +3031,11 @@ impl<'p> Bng<'p> {
 fn account(t: &mut Table, f: &mut Frame<'_>, up: bool) {
     for p in f.iter() {
         let bytes = p.len().saturating_sub(usize::from(p.meta.l3_offset));
-        if let Some(s) = (p.meta.subscriber as usize)
-            .checked_sub(1)
-            .and_then(|i| t.slots.get_mut(i))
-        {
+        if let Some(i) = (p.meta.subscriber as usize).checked_sub(1) {
             if up {
-                s.count_up(bytes);
+                t.count_up(i, bytes);
             } else {
-                s.count_down(bytes);
+                t.count_down(i, bytes);
             }
         }
     }
@@ -3263,27 +3273,34 @@ mod addr_index_tests {
 #[cfg(test)]
 mod slot_tests {
     #![allow(clippy::cast_possible_truncation, reason = "tests")]
-    use super::{SessionCounters, Slot};
+    use super::{AddrIndex, HashMap, SessionCounters, Slot, Table};
 
     #[test]
     fn counter_deltas_fold_exactly() {
-        let mut s = Slot::EMPTY;
+        let mut s = Table {
+            slots: vec![Slot::EMPTY],
+            totals: vec![SessionCounters::default()],
+            free: Vec::new(),
+            by_id: HashMap::new(),
+            by_addr: AddrIndex::with_capacity(1),
+            by_sid: Vec::new(),
+        };
         let mut want = SessionCounters::default();
         // past 2^31 bytes each way (folds), plus a packet too large for a delta
         for i in 0..80_000u64 {
             let n = 30_000 + (i % 7) * 5_000;
-            s.count_up(n as usize);
-            s.count_down((n / 2) as usize);
+            s.count_up(0, n as usize);
+            s.count_down(0, (n / 2) as usize);
             want.up_packets += 1;
             want.up_bytes += n;
             want.down_packets += 1;
             want.down_bytes += n / 2;
         }
-        s.count_up(1 << 20);
+        s.count_up(0, 1 << 20);
         want.up_packets += 1;
         want.up_bytes += 1 << 20;
-        assert_eq!(s.totals(), want);
-        assert!(s.counters.up_bytes > 0, "folded at least once");
-        assert!(s.delta.iter().all(|&d| d < 1 << 31));
+        assert_eq!(s.counters(0), want);
+        assert!(s.totals[0].up_bytes > 0, "folded at least once");
+        assert!(s.slots[0].delta.iter().all(|&d| d < 1 << 31));
     }
 }
