@@ -385,6 +385,22 @@ pub fn skeyseed_rekey<P: Prf + ?Sized>(
     Ok(s)
 }
 
+/// Keying material from prf+, cut into consecutive keys in order (RFC 7296
+/// sections 2.14 and 2.17).
+struct Keymat<'a>(&'a [u8]);
+
+impl Keymat<'_> {
+    /// The next `n` bytes as a key.
+    fn take(&mut self, n: usize) -> Result<Secret, CryptoError> {
+        let (a, b) = self
+            .0
+            .split_at_checked(n)
+            .ok_or(CryptoError::BufferTooSmall)?;
+        self.0 = b;
+        Secret::from_slice(a)
+    }
+}
+
 /// `{SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+ (SKEYSEED, Ni | Nr |
 /// SPIi | SPIr)` (RFC 7296 section 2.14).
 ///
@@ -403,22 +419,15 @@ pub fn derive_ike_keys<P: Prf + ?Sized>(
     let mut buf = [0u8; 7 * MAX_SECRET_LEN];
     let km = buf.get_mut(..total).ok_or(CryptoError::BufferTooSmall)?;
     prf_plus(prf, skeyseed, &[ni, nr, spi_i, spi_r], km)?;
-    let mut rest: &[u8] = km;
-    let mut take = |n: usize| -> Result<Secret, CryptoError> {
-        let (a, b) = rest
-            .split_at_checked(n)
-            .ok_or(CryptoError::BufferTooSmall)?;
-        rest = b;
-        Secret::from_slice(a)
-    };
+    let mut km = Keymat(km);
     let keys = IkeKeys {
-        d: take(lens.prf)?,
-        ai: take(lens.integ)?,
-        ar: take(lens.integ)?,
-        ei: take(lens.encr)?,
-        er: take(lens.encr)?,
-        pi: take(lens.prf)?,
-        pr: take(lens.prf)?,
+        d: km.take(lens.prf)?,
+        ai: km.take(lens.integ)?,
+        ar: km.take(lens.integ)?,
+        ei: km.take(lens.encr)?,
+        er: km.take(lens.encr)?,
+        pi: km.take(lens.prf)?,
+        pr: km.take(lens.prf)?,
     };
     zeroize::Zeroize::zeroize(&mut buf);
     Ok(keys)
@@ -460,19 +469,12 @@ pub fn derive_child_keys<P: Prf + ?Sized>(
         Some(g) => prf_plus(prf, sk_d, &[g, ni, nr], km)?,
         None => prf_plus(prf, sk_d, &[ni, nr], km)?,
     }
-    let mut rest: &[u8] = km;
-    let mut take = |n: usize| -> Result<Secret, CryptoError> {
-        let (a, b) = rest
-            .split_at_checked(n)
-            .ok_or(CryptoError::BufferTooSmall)?;
-        rest = b;
-        Secret::from_slice(a)
-    };
+    let mut km = Keymat(km);
     let keys = ChildKeys {
-        ei: take(encr_len)?,
-        ai: take(integ_len)?,
-        er: take(encr_len)?,
-        ar: take(integ_len)?,
+        ei: km.take(encr_len)?,
+        ai: km.take(integ_len)?,
+        er: km.take(encr_len)?,
+        ar: km.take(integ_len)?,
     };
     zeroize::Zeroize::zeroize(&mut buf);
     Ok(keys)
