@@ -93,26 +93,10 @@ impl IkeSuite {
 
     fn transforms(&self) -> ([TransformRepr; 4], usize) {
         let t = [
-            TransformRepr {
-                kind: TransformType::ENCR,
-                id: self.encr.0,
-                key_length: Some(self.key_bits),
-            },
-            TransformRepr {
-                kind: TransformType::PRF,
-                id: self.prf.0,
-                key_length: None,
-            },
-            TransformRepr {
-                kind: TransformType::DH,
-                id: self.dh.0,
-                key_length: None,
-            },
-            TransformRepr {
-                kind: TransformType::INTEG,
-                id: self.integ.0,
-                key_length: None,
-            },
+            transform(TransformType::ENCR, self.encr.0, Some(self.key_bits)),
+            transform(TransformType::PRF, self.prf.0, None),
+            transform(TransformType::DH, self.dh.0, None),
+            transform(TransformType::INTEG, self.integ.0, None),
         ];
         (t, if self.encr.is_aead() { 3 } else { 4 })
     }
@@ -162,21 +146,9 @@ impl ChildSuite {
 
     fn transforms(self) -> ([TransformRepr; 3], usize) {
         let t = [
-            TransformRepr {
-                kind: TransformType::ENCR,
-                id: self.encr.0,
-                key_length: Some(self.key_bits),
-            },
-            TransformRepr {
-                kind: TransformType::ESN,
-                id: self.esn.0,
-                key_length: None,
-            },
-            TransformRepr {
-                kind: TransformType::INTEG,
-                id: self.integ.0,
-                key_length: None,
-            },
+            transform(TransformType::ENCR, self.encr.0, Some(self.key_bits)),
+            transform(TransformType::ESN, self.esn.0, None),
+            transform(TransformType::INTEG, self.integ.0, None),
         ];
         (t, if self.encr.is_aead() { 2 } else { 3 })
     }
@@ -1254,13 +1226,8 @@ impl<'c> Responder<'c> {
             flags: Flags::RESPONSE,
             message_id: 0,
         };
-        let notify = |t: NotifyType, data: &[u8], tx: &mut [u8]| {
-            let pl = [Payload::Notify(Notify {
-                protocol: ProtocolId::NONE,
-                notify_type: t,
-                spi: &[],
-                data,
-            })];
+        let reply = |t: NotifyType, data: &[u8], tx: &mut [u8]| {
+            let pl = [notify(t, data)];
             Repr {
                 header: hdr,
                 payloads: PayloadList::List(&pl),
@@ -1274,15 +1241,15 @@ impl<'c> Responder<'c> {
                 .cookie
                 .is_some_and(|c| c.len() == want.len() && bool::from(c.ct_eq(&want)));
             if !ok {
-                return notify(NotifyType::COOKIE, &want, tx).map(InitOutcome::Reply);
+                return reply(NotifyType::COOKIE, &want, tx).map(InitOutcome::Reply);
             }
         }
         let Ok((num, suite)) = select_ike(self.cfg.ike_suites, sa) else {
-            return notify(NotifyType::NO_PROPOSAL_CHOSEN, &[], tx).map(InitOutcome::Reply);
+            return reply(NotifyType::NO_PROPOSAL_CHOSEN, &[], tx).map(InitOutcome::Reply);
         };
         if ke.group != suite.dh {
             // Section 1.2: tell the initiator which group we want.
-            return notify(
+            return reply(
                 NotifyType::INVALID_KE_PAYLOAD,
                 &suite.dh.0.to_be_bytes(),
                 tx,
@@ -1331,8 +1298,8 @@ impl<'c> Responder<'c> {
                 data: pubk.get(..pn).unwrap_or_default(),
             })),
             Some(Payload::Nonce(sa_new.nr.get())),
-            Some(nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src)),
-            Some(nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)),
+            Some(notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src)),
+            Some(notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)),
             sa_new.frag_on.then_some(FRAGMENTATION_SUPPORTED),
             (self.cert.is_some() || self.options.signature_hash_algorithms)
                 .then_some(SIGNATURE_HASHES),
@@ -1362,27 +1329,21 @@ impl<'c> Responder<'c> {
 
 /// RFC 7427 section 4: SHA2-256, SHA2-384, SHA2-512 (IANA IKEv2 Hash Algorithms 2,
 /// 3, 4).
-const SIGNATURE_HASHES: Payload<'static> = Payload::Notify(Notify {
-    protocol: ProtocolId::NONE,
-    notify_type: NotifyType::SIGNATURE_HASH_ALGORITHMS,
-    spi: &[],
-    data: &[0, 2, 0, 3, 0, 4],
-});
+const SIGNATURE_HASHES: Payload<'static> =
+    notify(NotifyType::SIGNATURE_HASH_ALGORITHMS, &[0, 2, 0, 3, 0, 4]);
 
 /// RFC 7383 section 2.3: an empty status notify in IKE_SA_INIT.
-const FRAGMENTATION_SUPPORTED: Payload<'static> = Payload::Notify(Notify {
-    protocol: ProtocolId::NONE,
-    notify_type: NotifyType::IKEV2_FRAGMENTATION_SUPPORTED,
-    spi: &[],
-    data: &[],
-});
+const FRAGMENTATION_SUPPORTED: Payload<'static> =
+    notify(NotifyType::IKEV2_FRAGMENTATION_SUPPORTED, &[]);
 
-const fn nat_notify(t: NotifyType, h: &[u8; 20]) -> Payload<'_> {
+/// A Notify payload about no particular SA (RFC 7296 section 3.10: Protocol ID 0,
+/// no SPI).
+const fn notify(t: NotifyType, data: &[u8]) -> Payload<'_> {
     Payload::Notify(Notify {
         protocol: ProtocolId::NONE,
         notify_type: t,
         spi: &[],
-        data: h,
+        data,
     })
 }
 
@@ -1758,43 +1719,12 @@ impl<'c> IkeSa<'c> {
         let mut pubk = [0u8; MAX_PUBLIC_LEN];
         let pn = key.public_key(&mut pubk)?;
         self.ke = Some(key);
-        let mut ts = [[TransformRepr {
-            kind: TransformType::ENCR,
-            id: 0,
-            key_length: None,
-        }; 4]; 8];
-        let mut props = [ProposalRepr {
-            num: 0,
-            protocol: ProtocolId::IKE,
-            spi: &[],
-            transforms: &[],
-        }; 8];
-        let mut np = 0usize;
-        for (slot, s) in ts.iter_mut().zip(self.cfg.ike_suites) {
-            *slot = s.transforms().0;
-        }
-        for ((p, (t, s)), i) in props
-            .iter_mut()
-            .zip(ts.iter().zip(self.cfg.ike_suites))
-            .zip(1u8..)
-        {
-            let (_, n) = s.transforms();
-            *p = ProposalRepr {
-                num: i,
-                protocol: ProtocolId::IKE,
-                spi: &[],
-                transforms: t.get(..n).unwrap_or_default(),
-            };
-            np += 1;
-        }
+        let suites = self.cfg.ike_suites;
+        let (ts, lens) = transform_rows(suites.iter().map(IkeSuite::transforms), None);
+        let (props, np) = numbered_proposals(ProtocolId::IKE, &[], &ts, &lens, suites.len());
         let src = nat_hash(self.spi_i, [0; 8], self.local);
         let dst = nat_hash(self.spi_i, [0; 8], self.remote);
-        let cookie = Payload::Notify(Notify {
-            protocol: ProtocolId::NONE,
-            notify_type: NotifyType::COOKIE,
-            spi: &[],
-            data: self.cookie.get(),
-        });
+        let cookie = notify(NotifyType::COOKIE, self.cookie.get());
         // Section 2.6: the COOKIE notify comes first when retrying.
         let (all, n) = compact([
             (self.cookie.len > 0).then_some(cookie),
@@ -1806,8 +1736,8 @@ impl<'c> IkeSa<'c> {
                 data: pubk.get(..pn).unwrap_or_default(),
             })),
             Some(Payload::Nonce(self.ni.get())),
-            Some(nat_notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src)),
-            Some(nat_notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)),
+            Some(notify(NotifyType::NAT_DETECTION_SOURCE_IP, &src)),
+            Some(notify(NotifyType::NAT_DETECTION_DESTINATION_IP, &dst)),
             self.frag_len.is_some().then_some(FRAGMENTATION_SUPPORTED),
             (self.sig_hashes || self.cert.is_some()).then_some(SIGNATURE_HASHES),
         ]);
@@ -2126,34 +2056,9 @@ impl<'c> IkeSa<'c> {
         };
         self.child_spi = random(rng);
         let spi = self.child_spi;
-        let mut ts = [[TransformRepr {
-            kind: TransformType::ENCR,
-            id: 0,
-            key_length: None,
-        }; 3]; 8];
-        for (slot, s) in ts.iter_mut().zip(self.cfg.child_suites) {
-            *slot = s.transforms().0;
-        }
-        let mut props = [ProposalRepr {
-            num: 0,
-            protocol: ProtocolId::ESP,
-            spi: &[],
-            transforms: &[],
-        }; 8];
-        let mut np = 0;
-        for ((p, (t, s)), i) in props
-            .iter_mut()
-            .zip(ts.iter().zip(self.cfg.child_suites))
-            .zip(1u8..)
-        {
-            *p = ProposalRepr {
-                num: i,
-                protocol: ProtocolId::ESP,
-                spi: &spi,
-                transforms: t.get(..s.transforms().1).unwrap_or_default(),
-            };
-            np += 1;
-        }
+        let suites = self.cfg.child_suites;
+        let (ts, lens) = transform_rows(suites.iter().map(|s| s.transforms()), None);
+        let (props, np) = numbered_proposals(ProtocolId::ESP, &spi, &ts, &lens, suites.len());
         let tsi = [self.cfg.ts_i];
         let tsr = [self.cfg.ts_r];
         // IDi, [CERT,] [CERTREQ,] AUTH, SAi2, TSi, TSr (section 1.2).
@@ -2471,34 +2376,18 @@ impl<'c> IkeSa<'c> {
         reason = "section 1.2 / 2.16 initiator IKE_AUTH steps in order"
     )]
     fn on_auth_response(&mut self, d: Inner<'_>) -> Result<(), ProtocolError> {
-        let mut idr = None;
-        let mut peer_certs: [&[u8]; MAX_PEER_CERTS] = [&[]; MAX_PEER_CERTS];
-        let mut nc = 0;
-        let mut auth = None;
-        let mut sa = None;
-        let mut tsi = None;
-        let mut tsr = None;
-        let mut err = None;
-        let mut eap = None;
-        for raw in d.payloads() {
-            let raw = raw?;
-            match Payload::parse(&raw)? {
-                Payload::Eap(m) => eap = Some(m),
-                Payload::Idr(_) => idr = Some(raw.body),
-                Payload::Cert(c) => {
-                    if let Some(s) = peer_certs.get_mut(nc) {
-                        *s = c.data;
-                        nc += 1;
-                    }
-                }
-                Payload::Auth(a) => auth = Some(a),
-                Payload::Sa(_) => sa = Some(raw.body),
-                Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
-                Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
-                Payload::Notify(n) if n.notify_type.is_error() => err = Some(n.notify_type),
-                _ => {}
-            }
-        }
+        let got = AuthPayloads::collect(d, false)?;
+        let AuthPayloads {
+            idr,
+            auth,
+            sa,
+            tsi,
+            tsr,
+            err,
+            eap,
+            ..
+        } = got;
+        let peer_certs = got.certs();
         let stage = self.eap.as_ref().map(|e| e.stage);
         if let Some(EapStage::Start | EapStage::Running) = stage {
             // Section 2.16: IDr, [CERT,] AUTH, EAP first (the responder proves
@@ -2515,7 +2404,7 @@ impl<'c> IkeSa<'c> {
                         "first EAP response without IDr or AUTH",
                     )));
                 };
-                self.check_peer(idr, auth, peer_certs.get(..nc).unwrap_or_default())?;
+                self.check_peer(idr, auth, peer_certs)?;
                 if let Some(e) = self.eap.as_mut() {
                     e.peer_id.set(idr)?;
                 }
@@ -2551,7 +2440,7 @@ impl<'c> IkeSa<'c> {
                 );
                 return Err(self.fail(e));
             };
-            self.check_peer(idr, auth, peer_certs.get(..nc).unwrap_or_default())?;
+            self.check_peer(idr, auth, peer_certs)?;
         }
         self.established();
         // Section 1.2: a Child SA error leaves the IKE SA established.
@@ -2816,40 +2705,12 @@ impl<'c> IkeSa<'c> {
             replaces: rekey,
             key,
         };
-        let dh = TransformRepr {
-            kind: TransformType::DH,
-            id: pfs.map_or(0, |g| g.0),
-            key_length: None,
-        };
-        let mut ts = [[dh; 4]; 8];
-        let mut lens = [0usize; 8];
-        for ((slot, len), s) in ts.iter_mut().zip(&mut lens).zip(self.cfg.child_suites) {
-            let (t, n) = s.transforms();
-            for (d, x) in slot.iter_mut().zip(t.get(..n).unwrap_or_default()) {
-                *d = *x;
-            }
-            *len = n + usize::from(pfs.is_some());
-        }
-        let mut props = [ProposalRepr {
-            num: 0,
-            protocol: ProtocolId::ESP,
-            spi: &[],
-            transforms: &[],
-        }; 8];
-        let mut np = 0;
-        for ((p, (t, len)), i) in props
-            .iter_mut()
-            .zip(ts.iter().zip(lens).take(self.cfg.child_suites.len()))
-            .zip(1u8..)
-        {
-            *p = ProposalRepr {
-                num: i,
-                protocol: ProtocolId::ESP,
-                spi: &pending.spi,
-                transforms: t.get(..len).unwrap_or_default(),
-            };
-            np += 1;
-        }
+        // Section 1.3.1: with PFS each proposal ends with the DH transform.
+        let dh = pfs.map(|g| transform(TransformType::DH, g.0, None));
+        let suites = self.cfg.child_suites;
+        let (ts, lens) = transform_rows(suites.iter().map(|s| s.transforms()), dh);
+        let (props, np) =
+            numbered_proposals(ProtocolId::ESP, &pending.spi, &ts, &lens, suites.len());
         let (ti, tr) = self.our_ts_pair();
         let (tia, tra) = ([ti], [tr]);
         let old = rekey.unwrap_or_default();
@@ -2941,12 +2802,7 @@ impl<'c> IkeSa<'c> {
             if let (Some(sa), Some(ni), Some(ke)) = (sa, ni, ke) {
                 return self.on_ike_rekey_request(id, sa, ni, ke, rng);
             }
-            let n = [Payload::Notify(Notify {
-                protocol: ProtocolId::NONE,
-                notify_type: NotifyType::INVALID_SYNTAX,
-                spi: &[],
-                data: &[],
-            })];
+            let n = [notify(NotifyType::INVALID_SYNTAX, &[])];
             return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
         }
         // Section 1.3.1: a KE payload asks for PFS with its group.
@@ -2965,14 +2821,7 @@ impl<'c> IkeSa<'c> {
             (Some(i), Some(r)) => narrow(&i, &theirs).zip(narrow(&r, &ours)),
             _ => None,
         };
-        let refuse = |t: NotifyType| {
-            [Payload::Notify(Notify {
-                protocol: ProtocolId::NONE,
-                notify_type: t,
-                spi: &[],
-                data: &[],
-            })]
-        };
+        let refuse = |t: NotifyType| [notify(t, &[])];
         let ((num, cs, peer_spi), ni) = match chosen {
             Ok(c) => c,
             Err(t) => {
@@ -3072,16 +2921,8 @@ impl<'c> IkeSa<'c> {
         ke: Ke<'_>,
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
-        fn notify(t: NotifyType, data: &[u8]) -> [Payload<'_>; 1] {
-            [Payload::Notify(Notify {
-                protocol: ProtocolId::NONE,
-                notify_type: t,
-                spi: &[],
-                data,
-            })]
-        }
         let Ok((num, suite)) = select_ike(self.cfg.ike_suites, sa) else {
-            let n = notify(NotifyType::NO_PROPOSAL_CHOSEN, &[]);
+            let n = [notify(NotifyType::NO_PROPOSAL_CHOSEN, &[])];
             return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
         };
         let peer_spi = Proposals::new(sa)
@@ -3089,12 +2930,12 @@ impl<'c> IkeSa<'c> {
             .find(|p| p.num == num)
             .and_then(|p| <[u8; 8]>::try_from(p.spi).ok());
         let Some(new_spi_i) = peer_spi else {
-            let n = notify(NotifyType::INVALID_SYNTAX, &[]);
+            let n = [notify(NotifyType::INVALID_SYNTAX, &[])];
             return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
         };
         if ke.group != suite.dh {
             let g = suite.dh.0.to_be_bytes();
-            let n = notify(NotifyType::INVALID_KE_PAYLOAD, &g);
+            let n = [notify(NotifyType::INVALID_KE_PAYLOAD, &g)];
             return self.seal_out(ExchangeType::CREATE_CHILD_SA, true, id, &n, rng);
         }
         let key = EphemeralKey::generate(suite.dh, rng)?;
@@ -3378,43 +3219,19 @@ impl<'c> IkeSa<'c> {
         d: Inner<'_>,
         rng: &mut R,
     ) -> Result<(), ProtocolError> {
-        let mut idi = None;
-        let mut peer_certs: [&[u8]; MAX_PEER_CERTS] = [&[]; MAX_PEER_CERTS];
-        let mut nc = 0;
-        let mut certreq = None;
-        let mut auth = None;
-        let mut sa = None;
-        let mut tsi = None;
-        let mut tsr = None;
-        let mut cp_request = false;
-        let mut eap = None;
-        for raw in d.payloads() {
-            let raw = raw?;
-            match Payload::parse(&raw)? {
-                Payload::Eap(m) => eap = Some(m),
-                Payload::Idi(_) => idi = Some(raw.body),
-                Payload::Cert(c) => {
-                    if let Some(s) = peer_certs.get_mut(nc) {
-                        *s = c.data;
-                        nc += 1;
-                    }
-                }
-                Payload::CertReq(c) if c.encoding == CertEncoding::X509_SIGNATURE => {
-                    certreq = certreq.or(Some(c.data));
-                }
-                Payload::Auth(a) => auth = Some(a),
-                Payload::Sa(_) => sa = Some(raw.body),
-                Payload::Tsi(t) => tsi = t.iter().next().and_then(Result::ok),
-                Payload::Tsr(t) => tsr = t.iter().next().and_then(Result::ok),
-                Payload::Cp(cp) => cp_request |= cp.cfg_type == CfgType::REQUEST,
-                Payload::Other { critical: true, .. } => {
-                    return Err(ProtocolError::PeerMisbehaved(
-                        "unsupported critical payload",
-                    ));
-                }
-                _ => {}
-            }
-        }
+        let got = AuthPayloads::collect(d, true)?;
+        let AuthPayloads {
+            idi,
+            certreq,
+            auth,
+            sa,
+            tsi,
+            tsr,
+            cp_request,
+            eap,
+            ..
+        } = got;
+        let peer_certs = got.certs();
         let stage = self.eap.as_ref().map(|e| e.stage);
         match (stage, auth, idi) {
             (Some(EapStage::Start), None, Some(idi)) => {
@@ -3453,12 +3270,7 @@ impl<'c> IkeSa<'c> {
             (Some(EapStage::Success), Some(auth), _) => {
                 self.expected_request_id = id.wrapping_add(1);
                 if let Err(e) = self.check_msk_auth(auth) {
-                    let n = [Payload::Notify(Notify {
-                        protocol: ProtocolId::NONE,
-                        notify_type: NotifyType::AUTHENTICATION_FAILED,
-                        spi: &[],
-                        data: &[],
-                    })];
+                    let n = [notify(NotifyType::AUTHENTICATION_FAILED, &[])];
                     self.seal_out(ExchangeType::IKE_AUTH, true, id, &n, rng)?;
                     return Err(e);
                 }
@@ -3505,14 +3317,9 @@ impl<'c> IkeSa<'c> {
             ));
         };
         self.expected_request_id = id.wrapping_add(1);
-        if let Err(e) = self.check_peer(idi, auth, peer_certs.get(..nc).unwrap_or_default()) {
+        if let Err(e) = self.check_peer(idi, auth, peer_certs) {
             // Section 2.21.2: answer AUTHENTICATION_FAILED, then forget the SA.
-            let n = [Payload::Notify(Notify {
-                protocol: ProtocolId::NONE,
-                notify_type: NotifyType::AUTHENTICATION_FAILED,
-                spi: &[],
-                data: &[],
-            })];
+            let n = [notify(NotifyType::AUTHENTICATION_FAILED, &[])];
             self.seal_out(ExchangeType::IKE_AUTH, true, id, &n, rng)?;
             return Err(e);
         }
@@ -3655,21 +3462,8 @@ impl<'c> IkeSa<'c> {
                 } else {
                     NotifyType::TS_UNACCEPTABLE
                 };
-                let (inner, count) = compact([
-                    idr,
-                    c0,
-                    c1,
-                    c2,
-                    c3,
-                    c4,
-                    Some(authp),
-                    Some(Payload::Notify(Notify {
-                        protocol: ProtocolId::NONE,
-                        notify_type: t,
-                        spi: &[],
-                        data: &[],
-                    })),
-                ]);
+                let (inner, count) =
+                    compact([idr, c0, c1, c2, c3, c4, Some(authp), Some(notify(t, &[]))]);
                 let inner = inner.get(..count).unwrap_or_default();
                 self.seal_out(ExchangeType::IKE_AUTH, true, id, inner, rng)
             }
@@ -3820,6 +3614,88 @@ impl<'x> Inner<'x> {
     }
 }
 
+/// The IKE_AUTH payloads either end looks at (RFC 7296 sections 1.2, 2.16, 3.6,
+/// 3.7, 3.15), gathered in one pass over the decrypted message; the last of each
+/// kind counts, but for CERT (up to [`MAX_PEER_CERTS`] in order) and CERTREQ (the
+/// first with X.509 authorities).
+#[derive(Clone, Copy)]
+struct AuthPayloads<'x> {
+    /// The IDi body (in a request).
+    idi: Option<&'x [u8]>,
+    /// The IDr body (in a response).
+    idr: Option<&'x [u8]>,
+    peer_certs: [&'x [u8]; MAX_PEER_CERTS],
+    nc: usize,
+    certreq: Option<&'x [u8]>,
+    auth: Option<Auth<'x>>,
+    /// The SA payload's body.
+    sa: Option<&'x [u8]>,
+    /// The first traffic selector of TSi and of TSr.
+    tsi: Option<TrafficSelector>,
+    tsr: Option<TrafficSelector>,
+    /// A CFG_REQUEST configuration payload was present.
+    cp_request: bool,
+    eap: Option<&'x [u8]>,
+    /// An error notify (section 3.10.1).
+    err: Option<NotifyType>,
+}
+
+impl<'x> AuthPayloads<'x> {
+    /// Parses every payload of `d`; with `refuse_critical` an unknown payload with
+    /// the critical bit set ends it (section 2.5).
+    fn collect(d: Inner<'x>, refuse_critical: bool) -> Result<Self, ProtocolError> {
+        let mut g = Self {
+            idi: None,
+            idr: None,
+            peer_certs: [&[]; MAX_PEER_CERTS],
+            nc: 0,
+            certreq: None,
+            auth: None,
+            sa: None,
+            tsi: None,
+            tsr: None,
+            cp_request: false,
+            eap: None,
+            err: None,
+        };
+        for raw in d.payloads() {
+            let raw = raw?;
+            match Payload::parse(&raw)? {
+                Payload::Eap(m) => g.eap = Some(m),
+                Payload::Idi(_) => g.idi = Some(raw.body),
+                Payload::Idr(_) => g.idr = Some(raw.body),
+                Payload::Cert(c) => {
+                    if let Some(s) = g.peer_certs.get_mut(g.nc) {
+                        *s = c.data;
+                        g.nc += 1;
+                    }
+                }
+                Payload::CertReq(c) if c.encoding == CertEncoding::X509_SIGNATURE => {
+                    g.certreq = g.certreq.or(Some(c.data));
+                }
+                Payload::Auth(a) => g.auth = Some(a),
+                Payload::Sa(_) => g.sa = Some(raw.body),
+                Payload::Tsi(t) => g.tsi = t.iter().next().and_then(Result::ok),
+                Payload::Tsr(t) => g.tsr = t.iter().next().and_then(Result::ok),
+                Payload::Cp(cp) => g.cp_request |= cp.cfg_type == CfgType::REQUEST,
+                Payload::Notify(n) if n.notify_type.is_error() => g.err = Some(n.notify_type),
+                Payload::Other { critical: true, .. } if refuse_critical => {
+                    return Err(ProtocolError::PeerMisbehaved(
+                        "unsupported critical payload",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(g)
+    }
+
+    /// The peer's certificates, end entity first.
+    fn certs(&self) -> &[&'x [u8]] {
+        self.peer_certs.get(..self.nc).unwrap_or_default()
+    }
+}
+
 /// The present payloads of `items`, in order, and their count.
 /// Our CERTREQ (section 3.7), when the verifier names trust anchors.
 fn certreq(c: CertAuth<'_>) -> Option<Payload<'_>> {
@@ -3828,6 +3704,70 @@ fn certreq(c: CertAuth<'_>) -> Option<Payload<'_>> {
         encoding: CertEncoding::X509_SIGNATURE,
         data,
     }))
+}
+
+/// A transform substructure's fields (RFC 7296 section 3.3.2), the Key Length
+/// attribute only where given (section 3.3.5).
+const fn transform(kind: TransformType, id: u16, key_length: Option<u16>) -> TransformRepr {
+    TransformRepr {
+        kind,
+        id,
+        key_length,
+    }
+}
+
+/// The transform rows of up to eight proposals (RFC 7296 section 3.3): each suite's
+/// first `n` transforms, then `extra` when given (the DH transform of a
+/// CREATE_CHILD_SA with PFS, section 1.3.1). The rows' lengths in the second array.
+fn transform_rows<const M: usize>(
+    suites: impl Iterator<Item = ([TransformRepr; M], usize)>,
+    extra: Option<TransformRepr>,
+) -> ([[TransformRepr; 4]; 8], [usize; 8]) {
+    let fill = match extra {
+        Some(t) => t,
+        None => transform(TransformType::ENCR, 0, None),
+    };
+    let mut rows = [[fill; 4]; 8];
+    let mut lens = [0usize; 8];
+    for ((row, len), (t, n)) in rows.iter_mut().zip(&mut lens).zip(suites) {
+        for (d, x) in row.iter_mut().zip(t.get(..n).unwrap_or_default()) {
+            *d = *x;
+        }
+        *len = n + usize::from(extra.is_some());
+    }
+    (rows, lens)
+}
+
+/// The first `count` rows as proposals numbered from 1 (RFC 7296 section 3.3.1),
+/// each with `spi`; returns them and how many there are.
+fn numbered_proposals<'t>(
+    protocol: ProtocolId,
+    spi: &'t [u8],
+    rows: &'t [[TransformRepr; 4]; 8],
+    lens: &[usize; 8],
+    count: usize,
+) -> ([ProposalRepr<'t>; 8], usize) {
+    let mut props = [ProposalRepr {
+        num: 0,
+        protocol,
+        spi: &[],
+        transforms: &[],
+    }; 8];
+    let mut np = 0;
+    for ((p, (t, len)), i) in props
+        .iter_mut()
+        .zip(rows.iter().zip(lens).take(count))
+        .zip(1u8..)
+    {
+        *p = ProposalRepr {
+            num: i,
+            protocol,
+            spi,
+            transforms: t.get(..*len).unwrap_or_default(),
+        };
+        np += 1;
+    }
+    (props, np)
 }
 
 fn compact<const N: usize>(items: [Option<Payload<'_>>; N]) -> ([Payload<'_>; N], usize) {
