@@ -811,6 +811,25 @@ fn paths<'a>(
     out
 }
 
+/// [`paths`], at least one (with auth = "pubkey"); otherwise the error names `what`.
+fn required_paths<'a>(
+    k: &dyn Fn(&str) -> String,
+    one: (&str, Option<&'a String>),
+    many: (&str, Option<&'a Vec<String>>),
+    what: &str,
+) -> Result<Vec<(String, &'a String)>, ConfigError> {
+    let found = paths(one, many);
+    if found.is_empty() {
+        let (a, b) = (one.0, many.0);
+        return Err(err(
+            &k(a),
+            &format!("the path of {what} ({a}, or a list {b}) (PEM) with auth = \"pubkey\""),
+            "nothing",
+        ));
+    }
+    Ok(found)
+}
+
 /// Reads and checks `local.cert(s)`, `local.key(s)` and `remote.cacert(s)` (relative
 /// to `base`): each certificate file is a chain (end entity first, each next one its
 /// issuer and a CA), each has a matching key, the CA certificates are CAs, and our
@@ -834,24 +853,13 @@ fn cert_files(
         })?;
         Ok((path, b))
     };
-    let none = |key: &str, what: &str| {
-        err(
-            &k(key),
-            &format!("the path of {what} (PEM) with auth = \"pubkey\""),
-            "nothing",
-        )
-    };
     // Trust anchors first: our chains may end at one of them (CERTREQ matching).
-    let ca_paths = paths(
+    let ca_paths = required_paths(
+        k,
         ("remote.cacert", remote.cacert.as_ref()),
         ("remote.cacerts", remote.cacerts.as_ref()),
-    );
-    if ca_paths.is_empty() {
-        return Err(none(
-            "remote.cacert",
-            "the CA certificate (remote.cacert, or a list remote.cacerts)",
-        ));
-    }
+        "the CA certificate",
+    )?;
     let mut cas = Vec::new();
     for (key, f) in &ca_paths {
         let (path, pem) = read(key, f)?;
@@ -866,16 +874,12 @@ fn cert_files(
             .map_err(|e| err(&k(key), &e, format!("otherwise in {}", path.display())))?;
         cas.extend(found);
     }
-    let key_paths = paths(
+    let key_paths = required_paths(
+        k,
         ("local.key", local.key.as_ref()),
         ("local.keys", local.keys.as_ref()),
-    );
-    if key_paths.is_empty() {
-        return Err(none(
-            "local.key",
-            "our private key (local.key, or a list local.keys)",
-        ));
-    }
+        "our private key",
+    )?;
     let mut keys = Vec::new();
     for (key, f) in &key_paths {
         let (path, pem) = read(key, f)?;
@@ -883,16 +887,12 @@ fn cert_files(
             .map_err(|e| err(&k(key), &e, format!("no such block in {}", path.display())))?;
         keys.push((key.clone(), der));
     }
-    let cert_paths = paths(
+    let cert_paths = required_paths(
+        k,
         ("local.cert", local.cert.as_ref()),
         ("local.certs", local.certs.as_ref()),
-    );
-    if cert_paths.is_empty() {
-        return Err(none(
-            "local.cert",
-            "our certificate (local.cert, or a list local.certs)",
-        ));
-    }
+        "our certificate",
+    )?;
     let mut ours = Vec::new();
     for (key, f) in &cert_paths {
         let (path, pem) = read(key, f)?;
