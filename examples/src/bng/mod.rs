@@ -62,7 +62,21 @@
 //! the IPoE service's assigner hands each session its delegated prefix (RADIUS
 //! Delegated-IPv6-Prefix, RFC 4818, else `pppoe.pd_pool`) in IA_PD, with DNS (option
 //! 23); IA_NA is answered `NoAddrsAvail` (the link's addresses come from SLAAC). The
-//! delegated prefix is routed into the session from the start.
+//! delegated prefix is routed into the session from the start; Renew and Rebind extend
+//! its binding, and once the client releases it (RFC 8415 section 18.3.7) or its valid
+//! lifetime runs out, it is no longer routed until a new Solicit/Request binds it
+//! again (the session stays up).
+//!
+//! IPv6-only PPP sessions: IPCP and IPv6CP are independent (RFC 1661 section 3.7), so
+//! the first NCP to open brings the session up (installed, Accounting-Start once); the
+//! IPv4 address reserved at authentication becomes the subscriber's, and is installed
+//! (anti-spoofing, downstream encapsulation, so NAT44), only when IPCP opens, and goes
+//! back to its pool at the end if it never did (pppd `noip +ipv6`). A user with no
+//! IPv4 address to give (no Framed-IP-Address, the pool empty or absent) but an IPv6
+//! prefix (Framed-IPv6-Prefix, Delegated-IPv6-Prefix, `pppoe.ra_pool`,
+//! `pppoe.pd_pool`) with `pppoe.ipv6` on is accepted IPv6-only: its IPCP requests are
+//! left unanswered. Proven by unit tests in [`pppoe`] with our PPP client session
+//! over the punt path (not yet by a VM scenario).
 //!
 //! Relayed IPoE IPv6 (DHCPv6 through a relay, RFC 8415 section 19): the Relay-forward's
 //! source and MAC become the subscriber's IPv6 next hop

@@ -3,6 +3,8 @@
 //! session per client (`bng_pppoe::ppp::session::Session`: LCP, PAP/CHAP, IPCP,
 //! IPv6CP; RFC 1661, 1334, 1994, 1332, 5072), authenticated through [`Aaa`] and
 //! addressed from AAA (Framed-IP-Address, Framed-Pool) or the configured pool.
+//! A session is up once either NCP opens (RFC 1661 section 3.7); its IPv4 address is
+//! installed only when IPCP opens, so IPv6-only sessions have no IPv4 state.
 //!
 //! It sees the world through [`Ctx`]: punted frames in ([`Service::handle_punt`]),
 //! frames out and sessions installed through [`Forwarding`], accounting through the
@@ -17,7 +19,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::rc::Rc;
 use std::time::Duration;
 
-use bng_dhcp::v6::server::{Action6, BindingSlot, Config6, Event6, Server6};
+use bng_dhcp::v6::server::{Action6, BindingSlot, Config6, Event6, IaKind, Server6};
 
 use bng_pppoe::ac::{
     Ac, AcConfig, CookieSecret, Outcome, ServicePolicy, SessionAllocator, SessionId,
@@ -132,6 +134,56 @@ fn deadline(s: &Sess<'_>) -> Option<Duration> {
     match (ppp, s.v6.as_ref().map(|v| v.next_ra)) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    }
+}
+
+/// An NCP opened on `s`'s link. IPCP and IPv6CP are independent (RFC 1661 section
+/// 3.7), so the first to open brings the session up (installed in the plane,
+/// Accounting-Start once); IPCP opening on a session already up installs it again
+/// with its IPv4 address (`reinstall`).
+fn ncp_up(s: &Sess<'_>, reinstall: bool, cx: &mut Ctx<'_>) {
+    match cx.sessions.get(s.handle).map(|x| x.state) {
+        Some(State::Up) if reinstall => install(s, cx),
+        Some(State::Up) | None => {}
+        Some(_) => cx.sessions.up(s.handle, cx.now, cx.plane, cx.aaa),
+    }
+}
+
+/// Installs the up session `s` in the plane again (an NCP opened, its delegated
+/// prefix released or bound again): the delegated prefix only while not released.
+fn install(s: &Sess<'_>, cx: &mut Ctx<'_>) {
+    let Some(sub) = cx.sessions.get(s.handle).filter(|x| x.state == State::Up) else {
+        return;
+    };
+    if s.pd_released {
+        let mut view = sub.clone();
+        view.pd = None;
+        cx.plane.session_up(&view);
+    } else {
+        cx.plane.session_up(sub);
+    }
+}
+
+/// What a DHCPv6 server event means for a delegated prefix's route: bound (routed),
+/// released or expired (not routed).
+fn pd_route(a: &Action6) -> Option<((Ipv6Addr, u8), bool)> {
+    match *a {
+        Action6::Event(Event6::Bound {
+            kind: IaKind::Pd,
+            value,
+            ..
+        }) => Some((value, true)),
+        Action6::Event(
+            Event6::Released {
+                kind: IaKind::Pd,
+                value,
+            }
+            | Event6::Expired {
+                kind: IaKind::Pd,
+                value,
+            },
+        ) => Some((value, false)),
+        _ => None,
     }
 }
 
@@ -287,6 +339,12 @@ struct Sess<'c> {
     ending: Option<EndCause>,
     /// IPv6 on the link, once IPv6CP is open (Router Advertisements).
     v6: Option<Link6>,
+    /// The IPv4 address reserved at authentication: the subscriber's (installed in the
+    /// plane) only once IPCP opens, given back at the end if it never did.
+    v4: Option<Ipv4Addr>,
+    /// The delegated prefix was released by the client (DHCPv6 Release) or its binding
+    /// expired: not routed until a new binding (RFC 8415 section 18.3.7).
+    pd_released: bool,
 }
 
 /// Counters of the PPPoE control plane (metrics).
@@ -476,6 +534,8 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
                         handle,
                         ending: None,
                         v6: None,
+                        v4: None,
+                        pd_released: false,
                     },
                 );
                 self.by_handle.insert(handle, sid);
@@ -563,7 +623,10 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
             match e {
                 PppEvent::Ipv4Up { .. } => {
                     self.stats.ipcp_up += 1;
-                    cx.sessions.up(s.handle, now, cx.plane, cx.aaa);
+                    if let Some(sub) = cx.sessions.get_mut(s.handle) {
+                        sub.ipv4 = s.v4;
+                    }
+                    ncp_up(s, true, cx);
                 }
                 PppEvent::Ipv6Up { local, .. } => {
                     // RFC 4861 section 6.2.4: advertise at once, then the initial ones
@@ -574,6 +637,7 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
                         last_solicited: None,
                     });
                     v6_up = true;
+                    ncp_up(s, false, cx);
                 }
                 PppEvent::Down { cause } => down = Some(cause),
                 _ => {}
@@ -616,6 +680,12 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
             }
         }
         let _ = self.alloc.release(&s.link.dst, id);
+        if let Some(a) = s.v4
+            && cx.sessions.get(s.handle).is_some_and(|x| x.ipv4.is_none())
+        {
+            // reserved, but IPCP never opened: not the registry's to give back
+            cx.pools.release_v4(a);
+        }
         cx.sessions
             .down(s.handle, cx.now, cause, cx.plane, cx.aaa, cx.pools);
     }
@@ -726,7 +796,11 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
         d.framed.set(cx.sessions.get(handle).and_then(|s| s.pd));
         let _ = d.server.handle_packet(now, msg);
         d.framed.set(None);
+        let mut routes = Vec::new();
         while let Some(a) = d.server.poll_action(now, &mut self.tx) {
+            if let Some(r) = pd_route(&a) {
+                routes.push(r);
+            }
             match a {
                 Action6::Transmit { len, .. } => {
                     let Some(reply) = self.tx.get(..len) else {
@@ -744,6 +818,28 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
                 _ => {}
             }
         }
+        for (value, routed) in routes {
+            self.route_pd(value, routed, cx);
+        }
+    }
+
+    /// Routes the delegated prefix `value` into its session again (`routed`: bound
+    /// again) or stops (released by the client, RFC 8415 section 18.3.7, or expired,
+    /// section 7.7: the server may hand it out again, so traffic to it must stop).
+    fn route_pd(&mut self, value: (Ipv6Addr, u8), routed: bool, cx: &mut Ctx<'_>) {
+        let Some(s) = self.by_sid.values_mut().find(|s| {
+            cx.sessions
+                .get(s.handle)
+                .is_some_and(|x| x.pd == Some(value))
+        }) else {
+            return;
+        };
+        if s.pd_released != routed {
+            return;
+        }
+        s.pd_released = !routed;
+        tracing::info!(handle = s.handle, prefix = %value.0, len = value.1, routed, "delegated prefix");
+        install(s, cx);
     }
 
     fn address(
@@ -757,6 +853,39 @@ impl<'c, R: RngCore> PppoeCp<'c, R> {
         let pool = a.framed_pool.clone().unwrap_or_else(|| self.pool.clone());
         let ip = cx.pools.alloc_v4(&pool)?;
         Some((ip, Some(pool)))
+    }
+
+    /// The IPv6 prefixes of session `handle`: the delegated prefix (RADIUS
+    /// Delegated-IPv6-Prefix, RFC 4818, else `pppoe.pd_pool`) and the link's prefix for
+    /// SLAAC (Framed-IPv6-Prefix, RFC 3162 section 2.3, else `pppoe.ra_pool`). Whether
+    /// the session has one with IPv6CP on.
+    fn address6(
+        &mut self,
+        handle: Handle,
+        a: &super::aaa::Authorization,
+        cx: &mut Ctx<'_>,
+    ) -> bool {
+        let Some(sub) = cx.sessions.get_mut(handle) else {
+            return false;
+        };
+        if let Some(p) = a.delegated_prefix {
+            sub.pd = Some(p);
+        } else if let Some(name) = &self.pd_pool
+            && let Some(p) = cx.pools.alloc_v6(name)
+        {
+            sub.pd = Some(p);
+            sub.pd_pool = Some(name.clone());
+        }
+        if let Some(p) = a.framed_ipv6_prefix {
+            sub.prefix64 = Some(p);
+        } else if self.ppp_cfg.ipv6
+            && let Some(name) = &self.ra.pool
+            && let Some(p) = cx.pools.alloc_v6(name)
+        {
+            sub.prefix64 = Some(p);
+            sub.prefix64_pool = Some(name.clone());
+        }
+        self.ppp_cfg.ipv6 && (sub.pd.is_some() || sub.prefix64.is_some())
     }
 }
 
@@ -780,15 +909,23 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
         };
         let granted = match result {
             AuthResult::Accept(a) => {
-                let got = self.address(&a, cx);
-                if got.is_none() {
+                let v4 = self.address(&a, cx);
+                // IPv6 only (RFC 1661 section 3.7: the NCPs are independent) when no
+                // IPv4 address can be given but the session has an IPv6 prefix
+                let v6 = self.address6(handle, &a, cx);
+                if v4.is_none() && !v6 {
                     self.stats.no_address += 1;
                     tracing::warn!(
                         handle,
-                        "no IPv4 address for the session (pool empty or address taken)"
+                        "no address for the session (IPv4 pool empty or address taken, no IPv6 prefix)"
                     );
+                    None
+                } else {
+                    if v4.is_none() {
+                        tracing::info!(handle, "no IPv4 address: IPv6-only session");
+                    }
+                    Some((a, v4))
                 }
-                got.map(|(ip, pool)| (a, ip, pool))
             }
             AuthResult::Reject(why) => {
                 tracing::info!(handle, reason = %why, "authentication rejected");
@@ -798,7 +935,7 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
         let Some(s) = self.by_sid.get_mut(&sid) else {
             return;
         };
-        if let Some((a, ip, pool)) = granted {
+        if let Some((a, v4)) = granted {
             self.stats.auth_accepted += 1;
             let user = cx
                 .sessions
@@ -807,29 +944,15 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
                 .unwrap_or_default();
             cx.sessions.authorize(handle, &user, &a, cx.config);
             if let Some(sub) = cx.sessions.get_mut(handle) {
-                sub.ipv4 = Some(ip);
-                sub.v4_pool = pool;
                 sub.state = State::Starting;
-                if let Some(p) = a.delegated_prefix {
-                    sub.pd = Some(p);
-                } else if let Some(name) = &self.pd_pool
-                    && let Some(p) = cx.pools.alloc_v6(name)
-                {
-                    sub.pd = Some(p);
-                    sub.pd_pool = Some(name.clone());
-                }
-                // the link's prefix for SLAAC (RFC 3162 section 2.3, else the pool)
-                if let Some(p) = a.framed_ipv6_prefix {
-                    sub.prefix64 = Some(p);
-                } else if self.ppp_cfg.ipv6
-                    && let Some(name) = &self.ra.pool
-                    && let Some(p) = cx.pools.alloc_v6(name)
-                {
-                    sub.prefix64 = Some(p);
-                    sub.prefix64_pool = Some(name.clone());
-                }
+                sub.v4_pool = v4.as_ref().and_then(|(_, pool)| pool.clone());
             }
-            s.ppp.set_peer_ipv4(ip.octets());
+            // the address is the subscriber's once IPCP opens (without one, IPCP
+            // requests wait: RFC 1332 section 3.3 has the peer Nak'd to a valid one)
+            s.v4 = v4.map(|(ip, _)| ip);
+            if let Some(ip) = s.v4 {
+                s.ppp.set_peer_ipv4(ip.octets());
+            }
             let _ = s.ppp.auth_accept(now);
         } else {
             self.stats.auth_rejected += 1;
@@ -845,7 +968,13 @@ impl<R: RngCore> Service for PppoeCp<'_, R> {
         {
             // advertised offers not requested, bindings not renewed: forgotten
             d.server.handle_timeout(now);
-            while d.server.poll_action(now, &mut self.tx).is_some() {}
+            let mut routes = Vec::new();
+            while let Some(a) = d.server.poll_action(now, &mut self.tx) {
+                routes.extend(pd_route(&a));
+            }
+            for (value, routed) in routes {
+                self.route_pd(value, routed, cx);
+            }
         }
         let due: Vec<u16> = self
             .by_sid
@@ -917,26 +1046,41 @@ mod tests {
     use crate::bng::session::{AddressPools, Counters, Forwarding, Sessions, Subscriber};
     use bng_pppoe::ppp::lcp::AuthProto;
 
-    /// A plane that keeps the frames sent (shared with the test).
+    /// What a session was installed in the plane with: its IPv4 address and its
+    /// delegated prefix.
+    type Installed = (Option<Ipv4Addr>, Option<(Ipv6Addr, u8)>);
+
+    /// A plane that keeps the frames sent and the sessions installed (shared with the
+    /// test).
     #[derive(Default, Clone)]
-    struct Rec(Rc<std::cell::RefCell<Vec<Vec<u8>>>>);
+    struct Rec {
+        frames: Rc<std::cell::RefCell<Vec<Vec<u8>>>>,
+        installs: Rc<std::cell::RefCell<Vec<Installed>>>,
+    }
     impl Rec {
         fn take(&self) -> Vec<Vec<u8>> {
-            std::mem::take(&mut *self.0.borrow_mut())
+            std::mem::take(&mut *self.frames.borrow_mut())
+        }
+        fn installs(&self) -> Vec<Installed> {
+            std::mem::take(&mut *self.installs.borrow_mut())
         }
     }
     impl Forwarding for Rec {
-        fn session_up(&mut self, _: &Subscriber) {}
+        fn session_up(&mut self, s: &Subscriber) {
+            self.installs.borrow_mut().push((s.ipv4, s.pd));
+        }
         fn session_down(&mut self, _: &Subscriber) {}
         fn set_qos(&mut self, _: &Subscriber) {}
         fn counters(&self, _: Handle) -> Counters {
             Counters::default()
         }
         fn transmit(&mut self, _: Port, frame: &[u8]) {
-            self.0.borrow_mut().push(frame.to_vec());
+            self.frames.borrow_mut().push(frame.to_vec());
         }
     }
-    struct NoAaa;
+    /// AAA that answers nothing and keeps the accounting records sent.
+    #[derive(Default, Clone)]
+    struct NoAaa(Rc<std::cell::RefCell<Vec<AcctKind>>>);
     impl Aaa for NoAaa {
         fn submit(&mut self, _: Duration, _: u64, _: Req) {}
         fn poll_result(&mut self) -> Option<(u64, AuthResult)> {
@@ -945,13 +1089,96 @@ mod tests {
         fn account(
             &mut self,
             _: Duration,
-            _: AcctKind,
+            kind: AcctKind,
             _: &Subscriber,
             _: &Counters,
             _: Option<EndCause>,
         ) {
+            self.0.borrow_mut().push(kind);
         }
         fn flush(&mut self, _: Duration) {}
+    }
+
+    const AC_MAC: Mac = [2, 0xaa, 0, 0, 0, 1];
+
+    /// A control plane as the gateway builds it with `pppoe.ipv6`: RAs, DHCPv6 over PPP
+    /// with `dns`.
+    fn cp_v6<'c>(
+        ppp_cfg: &'c PppConfig<'c>,
+        storage: &'c mut Dhcp6Storage,
+        dns: Ipv6Addr,
+    ) -> PppoeCp<'c, crate::rng::UrandomRng> {
+        PppoeCp::new(
+            AcConfig {
+                mac: AC_MAC,
+                ac_name: b"ac",
+                cookie_window: Duration::from_secs(30),
+                max_payload: None,
+            },
+            Policy::new(b""),
+            ppp_cfg,
+            crate::rng::UrandomRng::new(),
+            "default",
+            None,
+            "eth0",
+        )
+        .unwrap()
+        .with_ra(RaConfig::default())
+        .with_dhcp6(storage, &[dns])
+        .unwrap()
+    }
+
+    /// PPPoE session `sid` of `mac` as after PADS (registry entry, PPP server session
+    /// not started), with IPv6CP open on link-local `local` if given.
+    fn add_session(
+        cp: &mut PppoeCp<'_, crate::rng::UrandomRng>,
+        sessions: &mut Sessions,
+        (mac, sid): (Mac, u16),
+        local: Option<Ipv6Addr>,
+    ) -> Handle {
+        let h = sessions.create(
+            Duration::ZERO,
+            AccessKey::Pppoe {
+                mac,
+                session_id: sid,
+                vlans: [0, 0],
+            },
+        );
+        cp.by_sid.insert(
+            sid,
+            Sess {
+                ppp: Session::from_parts(cp.ppp_cfg, sid, 1, [0; 16]),
+                // started by the client's first frame, unless IPv6CP is open already
+                start_at: local.is_none().then_some(Duration::from_secs(100)),
+                link: Header::new(mac, AC_MAC, 0x8864),
+                handle: h,
+                ending: None,
+                v6: local.map(|local| Link6 {
+                    local,
+                    next_ra: Duration::from_secs(100_000),
+                    initial: 0,
+                    last_solicited: None,
+                }),
+                v4: None,
+                pd_released: false,
+            },
+        );
+        cp.by_handle.insert(h, sid);
+        h
+    }
+
+    /// IPv6 packet `ip` from the client of session `h` to us (punted by the plane).
+    fn punt6(cp: &mut PppoeCp<'_, crate::rng::UrandomRng>, cx: &mut Ctx<'_>, h: Handle, ip: &[u8]) {
+        cp.handle_punt(
+            &Punt {
+                kind: PuntKind::PppIpv6,
+                frame: ip,
+                l3_offset: 0,
+                vlans: [0, 0],
+                handle: Some(h),
+            },
+            cx,
+        );
     }
 
     /// An IPv6 packet from `src` to `dst` with `next` header and `payload`, hop limit 255.
@@ -1000,63 +1227,25 @@ mod tests {
     #[test]
     fn ipv6_over_ppp_rs_dhcpv6_prefix_delegation_and_the_last_ra() {
         let ppp_cfg = PppConfig::server(AuthProto::Pap, b"ac", [100, 64, 0, 1]);
-        let mut storage = Dhcp6Storage::new([2, 0xaa, 0, 0, 0, 1], 16);
+        let mut storage = Dhcp6Storage::new(AC_MAC, 16);
         let dns: Ipv6Addr = "2001:db8::53".parse().unwrap();
-        let mut cp = PppoeCp::new(
-            AcConfig {
-                mac: [2, 0xaa, 0, 0, 0, 1],
-                ac_name: b"ac",
-                cookie_window: Duration::from_secs(30),
-                max_payload: None,
-            },
-            Policy::new(b""),
-            &ppp_cfg,
-            crate::rng::UrandomRng::new(),
-            "default",
-            None,
-            "eth0",
-        )
-        .unwrap()
-        .with_ra(RaConfig::default())
-        .with_dhcp6(&mut storage, &[dns])
-        .unwrap();
+        let mut cp = cp_v6(&ppp_cfg, &mut storage, dns);
         let (config, mut plane, mut sessions, mut pools) = (
             Config::embedded_default(),
             Rec::default(),
             Sessions::new("t-"),
             AddressPools::default(),
         );
-        let mac = [2, 0x5b, 0, 0, 0, 1];
-        let h = sessions.create(
-            Duration::ZERO,
-            AccessKey::Pppoe {
-                mac,
-                session_id: 9,
-                vlans: [0, 0],
-            },
+        let local = link_local6([0, 0, 0, 0, 0, 0, 0, 0x42]);
+        let h = add_session(
+            &mut cp,
+            &mut sessions,
+            ([2, 0x5b, 0, 0, 0, 1], 9),
+            Some(local),
         );
         let pd: Ipv6Addr = "2001:db8:2:100::".parse().unwrap();
         sessions.get_mut(h).unwrap().pd = Some((pd, 56));
-        let link = Header::new(mac, [2, 0xaa, 0, 0, 0, 1], 0x8864);
-        let local = link_local6([0, 0, 0, 0, 0, 0, 0, 0x42]);
-        cp.by_sid.insert(
-            9,
-            Sess {
-                ppp: Session::from_parts(&ppp_cfg, 9, 1, [0; 16]),
-                start_at: None,
-                link,
-                handle: h,
-                ending: None,
-                v6: Some(Link6 {
-                    local,
-                    next_ra: Duration::from_secs(100),
-                    initial: 0,
-                    last_solicited: None,
-                }),
-            },
-        );
-        cp.by_handle.insert(h, 9);
-        let mut aaa = NoAaa;
+        let mut aaa = NoAaa::default();
         let sent = plane.clone();
         let mut cx = Ctx {
             now: Duration::from_secs(1),
@@ -1066,18 +1255,7 @@ mod tests {
             aaa: &mut aaa,
             pools: &mut pools,
         };
-        let punt = |cp: &mut PppoeCp<'_, _>, cx: &mut Ctx<'_>, ip: &[u8]| {
-            cp.handle_punt(
-                &Punt {
-                    kind: PuntKind::PppIpv6,
-                    frame: ip,
-                    l3_offset: 0,
-                    vlans: [0, 0],
-                    handle: Some(h),
-                },
-                cx,
-            );
-        };
+        let punt = |cp: &mut PppoeCp<'_, _>, cx: &mut Ctx<'_>, ip: &[u8]| punt6(cp, cx, h, ip);
         // RFC 4861 section 6.2.6: a solicitation is answered to its source
         let rs = ip6("fe80::1234", "ff02::2", 58, &[133, 0, 0, 0, 0, 0, 0, 0]);
         punt(&mut cp, &mut cx, &rs);
@@ -1150,6 +1328,319 @@ mod tests {
             .find(|f| f[12..14] == [0x88, 0x64] && f.get(20..22) == Some(&[0, 0x57][..]))
             .unwrap();
         assert_eq!((last[22 + 40], &last[22 + 46..22 + 48]), (134, &[0, 0][..]));
+    }
+
+    /// The DHCPv6 message in the first DHCPv6 frame of `frames` (over PPP).
+    fn dhcp6_reply(frames: &[Vec<u8>]) -> Vec<u8> {
+        let f = frames
+            .iter()
+            .find(|f| f.get(22 + 40..22 + 42) == Some(&[2, 0x23][..]))
+            .unwrap();
+        f[22 + 48..].to_vec()
+    }
+
+    /// The delegated prefix and valid lifetime of a reply's IA_PD (RFC 8415 section
+    /// 21.21/21.22), if it holds one.
+    fn ia_prefix(msg: &[u8]) -> Option<((Ipv6Addr, u8), u32)> {
+        let ia_pd = option(msg, 25)?;
+        let p = ia_pd.get(12..)?;
+        if p[..2] != [0, 26] {
+            return None;
+        }
+        let prefix = Ipv6Addr::from(<[u8; 16]>::try_from(&p[13..29]).unwrap());
+        Some((
+            (prefix, p[12]),
+            u32::from_be_bytes(p[8..12].try_into().unwrap()),
+        ))
+    }
+
+    #[test]
+    fn dhcpv6_over_ppp_renew_rebind_release_expiry_and_the_route_of_the_prefix() {
+        let ppp_cfg = PppConfig::server(AuthProto::Pap, b"ac", [100, 64, 0, 1]);
+        let mut storage = Dhcp6Storage::new(AC_MAC, 16);
+        let mut cp = cp_v6(&ppp_cfg, &mut storage, "2001:db8::53".parse().unwrap());
+        let (config, mut plane, mut sessions, mut pools, mut aaa) = (
+            Config::embedded_default(),
+            Rec::default(),
+            Sessions::new("t-"),
+            AddressPools::default(),
+            NoAaa::default(),
+        );
+        let local = link_local6([0, 0, 0, 0, 0, 0, 0, 0x42]);
+        let h = add_session(
+            &mut cp,
+            &mut sessions,
+            ([2, 0x5b, 0, 0, 0, 1], 9),
+            Some(local),
+        );
+        let pd: (Ipv6Addr, u8) = ("2001:db8:2:100::".parse().unwrap(), 56);
+        sessions.get_mut(h).unwrap().pd = Some(pd);
+        sessions.up(h, Duration::from_secs(1), &mut plane, &mut aaa);
+        let sent = plane.clone();
+        // routed from the start (RADIUS Delegated-IPv6-Prefix or pppoe.pd_pool)
+        assert_eq!(sent.installs(), vec![(None, Some(pd))]);
+        let mut cx = Ctx {
+            now: Duration::from_secs(1),
+            config: &config,
+            plane: &mut plane,
+            sessions: &mut sessions,
+            aaa: &mut aaa,
+            pools: &mut pools,
+        };
+        let ask = |cp: &mut PppoeCp<'_, _>, cx: &mut Ctx<'_>, kind: u8, extra: &[u8]| {
+            punt6(cp, cx, h, &dhcp6(kind, extra));
+            dhcp6_reply(&sent.take())
+        };
+        // Solicit/Advertise, Request/Reply (RFC 8415 section 18.3.1, 18.3.2)
+        let adv = ask(&mut cp, &mut cx, 1, &[]);
+        let sid = option(&adv, 2).unwrap();
+        let mut server_id = vec![0, 2, 0, u8::try_from(sid.len()).unwrap()];
+        server_id.extend_from_slice(&sid);
+        let reply = ask(&mut cp, &mut cx, 3, &server_id);
+        assert_eq!((reply[0], ia_prefix(&reply)), (7, Some((pd, 7200))));
+        assert!(sent.installs().is_empty(), "already routed");
+        // Renew at T1 (section 18.3.4): the same prefix, lifetimes from now
+        cx.now = Duration::from_secs(3000);
+        let reply = ask(&mut cp, &mut cx, 5, &server_id);
+        assert_eq!((reply[0], ia_prefix(&reply)), (7, Some((pd, 7200))));
+        // past the Request's valid lifetime (7201 s), not the Renew's (10200 s)
+        cx.now = Duration::from_secs(7300);
+        cp.handle_timeout(&mut cx);
+        assert!(sent.installs().is_empty(), "renewed: still routed");
+        // Rebind (section 18.3.5: no Server Identifier): the same prefix again
+        cx.now = Duration::from_secs(9000);
+        let reply = ask(&mut cp, &mut cx, 6, &[]);
+        assert_eq!((reply[0], ia_prefix(&reply)), (7, Some((pd, 7200))));
+        assert!(sent.installs().is_empty());
+        // Release (section 18.3.7): Reply, and the prefix is no longer routed to the
+        // session, which stays up
+        let reply = ask(&mut cp, &mut cx, 8, &server_id);
+        assert_eq!(reply[0], 7);
+        assert_eq!(sent.installs(), vec![(None, None)]);
+        assert!(cp.by_sid[&9].pd_released);
+        assert_eq!(cx.sessions.get(h).unwrap().pd, Some(pd));
+        // a Renew of the released binding gets NoBinding, no route
+        let reply = ask(&mut cp, &mut cx, 5, &server_id);
+        assert_eq!(ia_prefix(&reply), None);
+        assert!(sent.installs().is_empty());
+        // a new Solicit/Request gets it back, routed again
+        cx.now = Duration::from_secs(9200);
+        let adv = ask(&mut cp, &mut cx, 1, &[]);
+        assert_eq!(ia_prefix(&adv).map(|p| p.0), Some(pd));
+        assert!(sent.installs().is_empty(), "advertised, not bound");
+        let reply = ask(&mut cp, &mut cx, 3, &server_id);
+        assert_eq!(ia_prefix(&reply), Some((pd, 7200)));
+        assert_eq!(sent.installs(), vec![(None, Some(pd))]);
+        assert!(!cp.by_sid[&9].pd_released);
+        // not renewed: the binding expires (section 7.7 / 18.3.4), the route goes
+        cx.now = Duration::from_secs(9200 + 7200 + 1);
+        cp.handle_timeout(&mut cx);
+        assert_eq!(sent.installs(), vec![(None, None)]);
+    }
+
+    /// Runs PPP between `client` and session `h` (`mac`) of `cp` over the punt path and
+    /// the frames sent, until neither side sends; the client's events.
+    fn ppp_pump(
+        cp: &mut PppoeCp<'_, crate::rng::UrandomRng>,
+        cx: &mut Ctx<'_>,
+        sent: &Rec,
+        client: &mut Session<'_>,
+        (mac, h): (Mac, Handle),
+    ) -> Vec<PppEvent> {
+        let now = cx.now;
+        let mut events = Vec::new();
+        for _ in 0..64 {
+            let mut moved = false;
+            let mut buf = [0u8; 1500];
+            while let Some(bng_pppoe::ppp::session::Action::Send { len }) =
+                client.poll_action(now, &mut buf)
+            {
+                let mut f = AC_MAC.to_vec();
+                f.extend_from_slice(&mac);
+                f.extend_from_slice(&[0x88, 0x64]);
+                f.extend_from_slice(&buf[..len]);
+                let punt = Punt {
+                    kind: PuntKind::PppControl,
+                    frame: &f,
+                    l3_offset: 14,
+                    vlans: [0, 0],
+                    handle: Some(h),
+                };
+                cp.handle_punt(&punt, cx);
+                moved = true;
+            }
+            for f in sent.take() {
+                // PPP control to the client; IPv6 (RAs) is not for its PPP session
+                if f[..6] == mac && f[12..14] == [0x88, 0x64] && f[20..22] != [0, 0x57] {
+                    let _ = client.handle_packet(now, &f[14..]);
+                    moved = true;
+                }
+            }
+            events.extend(core::iter::from_fn(|| client.poll_event()));
+            if !moved {
+                break;
+            }
+        }
+        events
+    }
+
+    #[test]
+    #[allow(clippy::similar_names, reason = "one client per case")]
+    fn the_first_ncp_to_open_brings_the_session_up_ipv6_only_without_ipv4_state() {
+        use crate::bng::aaa::Authorization;
+        use crate::bng::config::{V4Pool, V6Pool};
+        use bng_pppoe::ppp::session::Credentials;
+
+        let ppp_cfg = PppConfig::server(AuthProto::Pap, b"ac", [100, 64, 0, 1]);
+        let mut storage = Dhcp6Storage::new(AC_MAC, 16);
+        let mut cp = cp_v6(&ppp_cfg, &mut storage, "2001:db8::53".parse().unwrap());
+        let dual = PppConfig::client(Credentials {
+            user: b"u",
+            password: b"p",
+        });
+        // pppd noip +ipv6: Protocol-Reject for IPCP (RFC 1661 section 5.7)
+        let noip = PppConfig {
+            ipv4: false,
+            ..dual
+        };
+        let v4 = V4Pool {
+            name: "default".into(),
+            first: Ipv4Addr::new(100, 64, 0, 10),
+            last: Ipv4Addr::new(100, 64, 0, 19),
+        };
+        let pd_pool = V6Pool {
+            name: "pd".into(),
+            prefix: "2001:db8:2000::/40".into(),
+            length: 56,
+        };
+        let (config, mut plane, mut sessions, mut pools, mut aaa) = (
+            Config::embedded_default(),
+            Rec::default(),
+            Sessions::new("t-"),
+            AddressPools::new(&[v4], &[], &[pd_pool]),
+            NoAaa::default(),
+        );
+        let (sent, acct) = (plane.clone(), aaa.0.clone());
+        let mut cx = Ctx {
+            now: Duration::from_secs(1),
+            config: &config,
+            plane: &mut plane,
+            sessions: &mut sessions,
+            aaa: &mut aaa,
+            pools: &mut pools,
+        };
+        let net64: (Ipv6Addr, u8) = ("2001:db8:1:1::".parse().unwrap(), 64);
+        let pd: (Ipv6Addr, u8) = ("2001:db8:2:100::".parse().unwrap(), 56);
+        // one client through LCP, PAP (answered with `auth`) and the NCPs
+        let run = |cp: &mut PppoeCp<'_, _>,
+                   cx: &mut Ctx<'_>,
+                   cfg: &PppConfig<'_>,
+                   (mac, sid): (Mac, u16),
+                   auth: AuthResult| {
+            let h = add_session(cp, cx.sessions, (mac, sid), None);
+            let mut client = Session::from_parts(cfg, sid, 7, [0; 16]);
+            client.start(cx.now);
+            ppp_pump(cp, cx, &sent, &mut client, (mac, h));
+            let tag = *cp.pending.keys().next().unwrap();
+            cp.handle_auth(tag, auth, cx);
+            let events = ppp_pump(cp, cx, &sent, &mut client, (mac, h));
+            (h, events)
+        };
+        let ipv6_only = |e: &[PppEvent]| {
+            e.iter().any(|e| matches!(e, PppEvent::Ipv6Up { .. }))
+                && !e.iter().any(|e| matches!(e, PppEvent::Ipv4Up { .. }))
+        };
+
+        // pppd noip: an address is reserved, but IPCP never opens: up on IPv6CP alone
+        let accept = Authorization {
+            framed_ipv6_prefix: Some(net64),
+            ..Authorization::default()
+        };
+        let (h, events) = run(
+            &mut cp,
+            &mut cx,
+            &noip,
+            ([2, 0x5b, 0, 0, 0, 1], 11),
+            AuthResult::Accept(accept),
+        );
+        assert!(ipv6_only(&events), "{events:?}");
+        let sub = cx.sessions.get(h).unwrap();
+        assert_eq!(
+            (sub.state, sub.ipv4, sub.prefix64),
+            (State::Up, None, Some(net64))
+        );
+        // installed without IPv4: no anti-spoofing entry, nothing for NAT44 to bind
+        assert_eq!(sent.installs(), vec![(None, None)]);
+        assert_eq!(*acct.borrow(), vec![AcctKind::Start]);
+        assert_eq!(cx.pools.usage_v4("default"), Some((1, 10)));
+        assert!(cp.disconnect(h, EndCause::AdminReset, &mut cx));
+        assert_eq!(*acct.borrow(), vec![AcctKind::Start, AcctKind::Stop]);
+        // the reserved address went back to the pool
+        assert_eq!(cx.pools.usage_v4("default"), Some((0, 10)));
+        acct.borrow_mut().clear();
+
+        // RADIUS: no Framed-IP-Address, a pool that gives nothing, only IPv6 prefixes:
+        // accepted IPv6-only; the client's IPCP requests wait
+        let accept = Authorization {
+            framed_pool: Some("none".into()),
+            framed_ipv6_prefix: Some(net64),
+            delegated_prefix: Some(pd),
+            ..Authorization::default()
+        };
+        let (h, events) = run(
+            &mut cp,
+            &mut cx,
+            &dual,
+            ([2, 0x5b, 0, 0, 0, 2], 12),
+            AuthResult::Accept(accept),
+        );
+        assert!(ipv6_only(&events), "{events:?}");
+        let sub = cx.sessions.get(h).unwrap();
+        assert_eq!((sub.state, sub.ipv4, sub.pd), (State::Up, None, Some(pd)));
+        assert_eq!(sent.installs(), vec![(None, Some(pd))]);
+        assert_eq!(*acct.borrow(), vec![AcctKind::Start]);
+        assert_eq!((cp.stats.no_address, cp.stats.ipcp_up), (0, 0));
+        assert!(cp.disconnect(h, EndCause::AdminReset, &mut cx));
+        acct.borrow_mut().clear();
+
+        // dual stack: both NCPs open, Accounting-Start once, installed with IPv4
+        let accept = Authorization {
+            framed_ipv6_prefix: Some(net64),
+            ..Authorization::default()
+        };
+        let (h, events) = run(
+            &mut cp,
+            &mut cx,
+            &dual,
+            ([2, 0x5b, 0, 0, 0, 3], 13),
+            AuthResult::Accept(accept),
+        );
+        assert_eq!(events.len(), 2, "{events:?}");
+        let sub = cx.sessions.get(h).unwrap();
+        assert_eq!(sub.state, State::Up);
+        let ip = sub.ipv4.unwrap();
+        assert_eq!(sent.installs().last(), Some(&(Some(ip), None)));
+        assert_eq!(*acct.borrow(), vec![AcctKind::Start]);
+        assert_eq!(cp.stats.ipcp_up, 1);
+        assert!(cp.disconnect(h, EndCause::AdminReset, &mut cx));
+        assert_eq!(cx.pools.usage_v4("default"), Some((0, 10)));
+        acct.borrow_mut().clear();
+
+        // neither an IPv4 address nor an IPv6 prefix: refused
+        let accept = Authorization {
+            framed_pool: Some("none".into()),
+            ..Authorization::default()
+        };
+        let (h, _) = run(
+            &mut cp,
+            &mut cx,
+            &dual,
+            ([2, 0x5b, 0, 0, 0, 4], 14),
+            AuthResult::Accept(accept),
+        );
+        assert_eq!((cp.stats.no_address, cp.stats.auth_rejected), (1, 1));
+        assert!(cx.sessions.get(h).is_none_or(|s| s.state != State::Up));
+        assert!(acct.borrow().is_empty());
     }
 
     #[test]

@@ -239,7 +239,10 @@ pub trait Forwarding {
     /// A session exists (PPPoE: after PADS) but is not up: its control frames must
     /// reach the control plane; data is not forwarded yet.
     fn session_created(&mut self, _s: &Subscriber) {}
-    /// Installs an up session (its addresses, QoS, NAT subscriber).
+    /// Installs an up session (its addresses, QoS, NAT subscriber). Called again for
+    /// a session already up when what is routed to it changes (a PPP session's IPCP
+    /// opening after IPv6CP, a delegated prefix released or bound again): the new
+    /// `s` replaces what was installed.
     fn session_up(&mut self, s: &Subscriber);
     /// Removes a session.
     fn session_down(&mut self, s: &Subscriber);
