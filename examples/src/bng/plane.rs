@@ -2129,6 +2129,33 @@ mod tests {
             (2, 2 * 58),
             "IPv6 octets counted"
         );
+        // installed again IPv6-only (no IPCP) with its delegated prefix released
+        // (DHCPv6 Release): no IPv4 state, the prefix unrouted, the link's /64 still
+        {
+            let s = reg.get_mut(h).unwrap();
+            s.ipv4 = None;
+            s.pd = None;
+        }
+        plane.session_up(reg.get(h).unwrap());
+        assert!(plane.by_addr.is_empty());
+        for dst in ["2001:db8:1:1::99", "2001:db8:2:1aa::1"] {
+            let p = ip6(server, dst.parse().unwrap(), 10);
+            upstream.push_rx(&eth(UP, GW, 0x86dd, &p));
+        }
+        access.push_rx(&tagged(
+            0x0021,
+            &self::ip([100, 64, 0, 10], [192, 0, 2, 99], 28),
+        ));
+        plane.poll(&mut access, &mut upstream, &mut pool);
+        let out = access.take_transmitted();
+        assert_eq!(out.len(), 1, "{:?}", plane.drops);
+        assert_eq!(
+            &out[0][26 + 24..26 + 40],
+            &"2001:db8:1:1::99".parse::<Ipv6Addr>().unwrap().octets()
+        );
+        assert_eq!(plane.drops.get("no-session6"), Some(&2));
+        assert_eq!(plane.drops.get("spoofed-source"), Some(&1));
+        assert!(upstream.take_transmitted().is_empty());
         // down: nothing is routed any more
         plane.session_down(reg.get(h).unwrap());
         upstream.push_rx(&eth(
