@@ -853,6 +853,11 @@ fn cert_files(
         })?;
         Ok((path, b))
     };
+    // The DER certificates in the PEM file `path` read for `key`.
+    let certs_in = |key: &str, path: &Path, pem: &[u8], what: &str| {
+        super::cert::certificates_der(pem)
+            .map_err(|e| err(&k(key), what, format!("{}: {e}", path.display())))
+    };
     // Trust anchors first: our chains may end at one of them (CERTREQ matching).
     let ca_paths = required_paths(
         k,
@@ -863,13 +868,12 @@ fn cert_files(
     let mut cas = Vec::new();
     for (key, f) in &ca_paths {
         let (path, pem) = read(key, f)?;
-        let found = super::cert::certificates_der(&pem).map_err(|e| {
-            err(
-                &k(key),
-                "X.509 CA certificates in PEM (CERTIFICATE blocks)",
-                format!("{}: {e}", path.display()),
-            )
-        })?;
+        let found = certs_in(
+            key,
+            &path,
+            &pem,
+            "X.509 CA certificates in PEM (CERTIFICATE blocks)",
+        )?;
         super::cert::CaVerifier::with_anchors(&found)
             .map_err(|e| err(&k(key), &e, format!("otherwise in {}", path.display())))?;
         cas.extend(found);
@@ -896,13 +900,12 @@ fn cert_files(
     let mut ours = Vec::new();
     for (key, f) in &cert_paths {
         let (path, pem) = read(key, f)?;
-        let chain = super::cert::certificates_der(&pem).map_err(|e| {
-            err(
-                &k(key),
-                "an X.509 certificate in PEM (then its intermediate CAs)",
-                format!("{}: {e}", path.display()),
-            )
-        })?;
+        let chain = certs_in(
+            key,
+            &path,
+            &pem,
+            "an X.509 certificate in PEM (then its intermediate CAs)",
+        )?;
         let leaf = chain.first().map_or(&[][..], Vec::as_slice);
         // The key of this certificate among local.key(s).
         let mut mismatch = None;
