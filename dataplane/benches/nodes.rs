@@ -26,33 +26,14 @@ use bng_dataplane::nodes::esp::{EspDecrypt, EspEncrypt};
 use bng_dataplane::nodes::mss::MssClamp;
 use bng_dataplane::nodes::punt::{Punt, PuntConfig};
 use bng_dataplane::nodes::qos::{Policer, Profile, Shaper, ShaperProfile};
-use bng_esp::rand_core::{CryptoRng, Error as RngError, RngCore};
 use bng_esp::ring::Aes128GcmEsp;
 use bng_esp::sa::{Config, Inbound, Mode, Outbound, Tunnel};
 use bng_esp::wire::Spi;
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 
-struct Rng(u64);
-impl RngCore for Rng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1);
-        self.0
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        d.fill(self.next_u64() as u8);
-    }
-    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), RngError> {
-        self.fill_bytes(d);
-        Ok(())
-    }
-}
-impl CryptoRng for Rng {}
+#[path = "../tests/support/mod.rs"]
+mod support;
+use support::TestRng as Rng;
 
 bng_dataplane::label! {
     enum NoopNext { Out => "out", }

@@ -27,6 +27,8 @@ use bng_dataplane::graph::new_frame;
 use bng_dataplane::nodes::qos::{Action, Meter, Profile, ShaperProfile};
 use bng_nat44::Config as NatConfig;
 
+mod support;
+
 const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
 const UP_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 2];
 const ROUTER_MAC: [u8; 6] = [2, 0xcc, 0, 0, 0, 1];
@@ -1100,29 +1102,7 @@ mod tunnels {
     use bng_esp::sa::{Config, Inbound, Mode, Outbound, Tunnel, UdpEncap};
     use bng_esp::wire::Spi;
 
-    /// Test randomness (AES-GCM draws none: its IVs are the sequence number).
-    struct TestRng(u64);
-
-    impl bng_esp::rand_core::RngCore for TestRng {
-        fn next_u32(&mut self) -> u32 {
-            self.next_u64() as u32
-        }
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1);
-            self.0
-        }
-        fn fill_bytes(&mut self, d: &mut [u8]) {
-            d.fill_with(|| self.next_u64() as u8);
-        }
-        fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), bng_esp::rand_core::Error> {
-            self.fill_bytes(d);
-            Ok(())
-        }
-    }
-    impl bng_esp::rand_core::CryptoRng for TestRng {}
+    use crate::support::TestRng;
 
     /// The remote site's gateway (the tunnel's peer) and a host behind it.
     const PEER: [u8; 4] = [192, 0, 2, 77];

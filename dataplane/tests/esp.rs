@@ -17,37 +17,13 @@ use core::time::Duration;
 use bng_dataplane::buffer::{Arena, Pool};
 use bng_dataplane::graph::{Counters, Frame, Label, Trace, new_frame, run};
 use bng_dataplane::nodes::esp::{self, EspDecrypt, EspEncrypt};
-use bng_esp::rand_core::{CryptoRng, Error as RngError, RngCore};
 use bng_esp::ring::Aes128GcmEsp;
 use bng_esp::sa::{Config, Inbound, Mode, Outbound, Tunnel, UdpEncap};
 use bng_esp::wire::Spi;
 
-/// Deterministic test randomness (AES-GCM IVs come from the sequence number anyway).
-#[derive(Debug)]
-struct TestRng(u64);
-
-impl RngCore for TestRng {
-    fn next_u32(&mut self) -> u32 {
-        self.next_u64() as u32
-    }
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6_364_136_223_846_793_005)
-            .wrapping_add(1);
-        self.0
-    }
-    fn fill_bytes(&mut self, d: &mut [u8]) {
-        for b in d {
-            *b = self.next_u64() as u8;
-        }
-    }
-    fn try_fill_bytes(&mut self, d: &mut [u8]) -> Result<(), RngError> {
-        self.fill_bytes(d);
-        Ok(())
-    }
-}
-impl CryptoRng for TestRng {}
+mod support;
+use bng_esp::rand_core::RngCore as _;
+use support::TestRng;
 
 const KEYMAT: [u8; 20] = [0x42; 20];
 const SPI: u32 = 0x0c00_ffee;
