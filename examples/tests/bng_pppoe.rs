@@ -187,7 +187,16 @@ fn server_saw_pool_address(file: &Path) -> usize {
 /// Router Advertisement with router lifetime 0.
 #[test]
 fn bng_pppoe_local_pap() {
-    local("bng_pppoe_local_pap", "bnglp", "pap", "afpacket");
+    local("bng_pppoe_local_pap", "bnglp", "pap", "afpacket", false);
+}
+
+/// An IPv6-only PPP subscriber: pppd `noip +ipv6` never opens IPCP, so the session
+/// comes up on IPv6CP alone (RFC 1661 section 3.7): SLAAC on ppp0 and ping6 to the
+/// server, DHCPv6 IA_PD and a ping from the prefix, no IPv4 (nothing in the NAT44 log,
+/// no echo request from the NAT address at the server), Stop at shutdown.
+#[test]
+fn bng_pppoe_ipv6_only_noip() {
+    local("bng_pppoe_ipv6_only_noip", "bng6o", "pap", "afpacket", true);
 }
 
 /// `backend = "auto"`: AF_XDP (the XDP redirect program on the TAP and the veth) where
@@ -195,10 +204,18 @@ fn bng_pppoe_local_pap() {
 /// this run's TAP capture is empty; the AF_PACKET run checks the frames.
 #[test]
 fn bng_pppoe_local_chap_auto_backend() {
-    local("bng_pppoe_local_chap_auto_backend", "bnglx", "chap", "auto");
+    local(
+        "bng_pppoe_local_chap_auto_backend",
+        "bnglx",
+        "chap",
+        "auto",
+        false,
+    );
 }
 
-fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
+/// One pppd in the VM against `bng` with local users; dual stack on AF_PACKET, and
+/// IPv6 only (pppd `noip +ipv6`) with `ip6only`.
+fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str, ip6only: bool) {
     if !require(test, &["ip", "tshark"]) {
         return;
     }
@@ -206,7 +223,7 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     let dir = workdir(test);
     let lab = lab(tag, &dir);
     // dual stack on the AF_PACKET run (its TAP capture shows the PPP link)
-    let v6 = backend_cfg == "afpacket";
+    let v6 = backend_cfg == "afpacket" || ip6only;
     let cfg = config(
         &dir,
         "local",
@@ -222,20 +239,27 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     let mut params = vec![
         ("scenario", "pppoe"),
         ("expect", "ip"),
-        ("ping", "1"),
-        ("ping_to", SERVER),
         ("hold", "1"),
         ("timeout", "90"),
         ("user", "bob"),
         ("password", "bobpw"),
     ];
+    if ip6only {
+        params.extend([("pppdopts", "noip,+ipv6"), ("ip6only", "1")]);
+    } else {
+        params.extend([("ping", "1"), ("ping_to", SERVER)]);
+    }
     if v6 {
-        params.extend([("pppdopts", "+ipv6"), ("ping6_to", SERVER6), ("pd", "1")]);
+        if !ip6only {
+            params.push(("pppdopts", "+ipv6"));
+        }
+        params.extend([("ping6_to", SERVER6), ("pd", "1")]);
     }
     let run = image.boot(&lab.ns, "tap0", &params, &dir);
-    let up = wait_vm(&run, 150, "ipcp");
+    let ncp = if ip6only { "ipv6cp" } else { "ipcp" };
+    let up = wait_vm(&run, 150, ncp);
     let setup = t0.elapsed();
-    let pinged = up && wait_vm(&run, 30, "pingto");
+    let pinged = ip6only || (up && wait_vm(&run, 30, "pingto"));
     let pinged6 = !v6 || (up && wait_vm(&run, 40, "ping6"));
     let pinged_pd = !v6 || (pinged6 && wait_vm(&run, 40, "pingpd"));
     let m = metrics(&lab.ns);
@@ -249,7 +273,7 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     } else {
         "AF_PACKET"
     };
-    assert!(up, "{test}: pppd did not reach IPCP.\n{console}\n{log}");
+    assert!(up, "{test}: pppd did not reach {ncp}.\n{console}\n{log}");
     assert!(
         pinged,
         "{test}: ping through NAT44 failed.\n{console}\n{log}"
@@ -276,13 +300,21 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
     assert!(log.contains("session down"), "{log}");
     assert!(log.contains("kind=Stop") || log.contains("Stop"), "{log}");
     let nat_log = std::fs::read_to_string(dir.join("nat44.log")).unwrap_or_default();
-    assert!(
+    assert_eq!(
         nat_log.contains("NAT44_PORT_BLOCK_ALLOC") && nat_log.contains(NAT_ADDR),
+        !ip6only,
         "compliance log: {nat_log}"
     );
     let up_file = lab.up_cap.finish();
     let seen = server_saw_pool_address(&up_file);
-    assert!(seen >= 1, "the server saw no echo request from {NAT_ADDR}");
+    if ip6only {
+        // up on IPv6CP alone, installed without IPv4 (RFC 1661 section 3.7)
+        assert_eq!(seen, 0, "echo requests from {NAT_ADDR} with no IPv4");
+        assert!(log.contains("ipv4=None"), "{log}");
+        assert_eq!(log.matches("session up").count(), 1, "{log}");
+    } else {
+        assert!(seen >= 1, "the server saw no echo request from {NAT_ADDR}");
+    }
     let seen6 = if v6 {
         common::bng::count(
             &up_file,
@@ -329,9 +361,9 @@ fn local(test: &str, tag: &str, ppp_auth: &str, backend_cfg: &str) {
         );
     }
     drop(lab.server);
-    let padi_to_ipcp = vm_t(console, "ipcp").zip(vm_t(console, "discovery"));
+    let padi_to_ipcp = vm_t(console, ncp).zip(vm_t(console, "discovery"));
     eprintln!(
-        "{test}: pppd up ({ppp_auth}, local users, {backend}) in {:.2} s from boot, PADS->IPCP {:.2} s (VM clock), \
+        "{test}: pppd up ({ppp_auth}, local users, {backend}) in {:.2} s from boot, PADS->{ncp} {:.2} s (VM clock), \
          {seen} pings from {NAT_ADDR} at the server, session ended at SIGTERM; tshark: {} frames on \
          the TAP, 0 malformed",
         setup.as_secs_f64(),

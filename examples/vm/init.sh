@@ -14,6 +14,8 @@
 #          wait for a SLAAC address on ppp0, PASS slaac, then ping it, PASS ping6;
 #          and with bng.pd=1: dhcpcd asks for a delegated prefix, PASS pd, then pings
 #          from its ::1 on lo, PASS pingpd)
+#          bng.ip6only=1 (with pppdopts=noip,+ipv6: the ip stage is IPv6CP, PASS ipv6cp
+#          once ppp0 has its link-local address; no IPv4 on ppp0)
 #          bng.hold=1 (stay up until the AC
 #          terminates the session: PASS terminated on LCP TermReq or PADT)
 #   pppoe-many: bng.count pppd sessions at once on $IF (units ppp0..), same user:
@@ -78,7 +80,11 @@ pppoe)
         "") grep -q 'PPP session is' /tmp/pppd.log && { got=discovery; pass discovery "t=$(now)"; } ;;
         discovery) grep -q 'rcvd \[LCP ConfAck' /tmp/pppd.log && { got=lcp; pass lcp "t=$(now)"; } ;;
         lcp) grep -qE '(PAP|CHAP) authentication succeeded' /tmp/pppd.log && { got=auth; pass auth "t=$(now)"; } ;;
-        auth) /sbin/ip -4 addr show dev ppp0 2>/dev/null | grep -q inet && { got=ip; pass ipcp "t=$(now) $(/sbin/ip -4 -o addr show dev ppp0 | awk '{print $4,$5,$6}')"; } ;;
+        auth) if [ "$(arg ip6only)" = 1 ]; then
+                /sbin/ip -6 addr show dev ppp0 scope link 2>/dev/null | grep -q inet6 && { got=ip; pass ipv6cp "t=$(now) $(/sbin/ip -6 -o addr show dev ppp0 scope link | awk '{print $4}')"; }
+            else
+                /sbin/ip -4 addr show dev ppp0 2>/dev/null | grep -q inet && { got=ip; pass ipcp "t=$(now) $(/sbin/ip -4 -o addr show dev ppp0 | awk '{print $4,$5,$6}')"; }
+            fi ;;
         esac
         [ "$got" = "$EXPECT" ] && break
         grep -qE '(PAP|CHAP) authentication failed' /tmp/pppd.log && { fail auth "rejected t=$(now)"; break; }

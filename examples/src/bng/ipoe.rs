@@ -1833,9 +1833,26 @@ mod tests {
         }
     }
 
+    /// A simulated DHCP client (v4 or v6) on the access port.
+    trait Sim {
+        /// The frames it sends at `now`.
+        fn send(&mut self, now: Duration) -> Vec<Vec<u8>>;
+        /// A frame from the gateway.
+        fn receive(&mut self, now: Duration, r: &Rx);
+    }
+
+    impl Sim for Sub4 {
+        fn send(&mut self, now: Duration) -> Vec<Vec<u8>> {
+            Sub4::send(self, now)
+        }
+        fn receive(&mut self, now: Duration, r: &Rx) {
+            let _ = self.c.handle_packet(now, &r.payload);
+        }
+    }
+
     /// Runs client and gateway until nothing moves at `now`; returns the frames the
     /// gateway sent.
-    fn exchange(n: &mut Net<'_>, s: &mut Sub4, now: Duration) -> Vec<Rx> {
+    fn exchange<C: Sim>(n: &mut Net<'_>, s: &mut C, now: Duration) -> Vec<Rx> {
         let mut seen = vec![];
         for _ in 0..10 {
             let fs = s.send(now);
@@ -1849,7 +1866,7 @@ mod tests {
             }
             for f in out {
                 let r = rx(&f);
-                let _ = s.c.handle_packet(now, &r.payload);
+                s.receive(now, &r);
                 seen.push(r);
             }
         }
@@ -2249,34 +2266,24 @@ mod tests {
         }
     }
 
-    fn exchange6(n: &mut Net<'_>, s: &mut Sub6, now: Duration) -> Vec<Rx> {
-        let mut seen = vec![];
-        for _ in 0..10 {
-            let fs = s.send(now);
-            for f in &fs {
-                n.ipoe.handle_frame(now, f);
-            }
-            n.pump(now);
-            let out: Vec<_> = n.frames.drain(..).collect();
-            if fs.is_empty() && out.is_empty() {
-                break;
-            }
-            for f in out {
-                let r = rx(&f);
-                let msg = if s.relay.is_some() {
-                    let p = Packet6::new_checked(&r.payload[..]).unwrap();
-                    assert_eq!(p.msg_type(), Type6::RELAY_REPL);
-                    let o = Options6::new(&r.payload[34..]);
-                    assert_eq!(o.clone().find(Code6::INTERFACE_ID), s.relay.as_deref());
-                    o.find(Code6::RELAY_MSG).unwrap().to_vec()
-                } else {
-                    r.payload.clone()
-                };
-                let _ = s.c.handle_packet(now, &msg);
-                seen.push(r);
-            }
+    impl Sim for Sub6 {
+        fn send(&mut self, now: Duration) -> Vec<Vec<u8>> {
+            Sub6::send(self, now)
         }
-        seen
+        /// Behind the relay: the Relay-reply (RFC 8415 section 9.2) carries the
+        /// Interface-Id it sent and the reply.
+        fn receive(&mut self, now: Duration, r: &Rx) {
+            let msg = if self.relay.is_some() {
+                let p = Packet6::new_checked(&r.payload[..]).unwrap();
+                assert_eq!(p.msg_type(), Type6::RELAY_REPL);
+                let o = Options6::new(&r.payload[34..]);
+                assert_eq!(o.clone().find(Code6::INTERFACE_ID), self.relay.as_deref());
+                o.find(Code6::RELAY_MSG).unwrap().to_vec()
+            } else {
+                r.payload.clone()
+            };
+            let _ = self.c.handle_packet(now, &msg);
+        }
     }
 
     #[test]
@@ -2285,7 +2292,7 @@ mod tests {
         let mut st = Storage::new(&c);
         let mut n = net(&mut st, c);
         let mut s6 = Sub6::new(1, None);
-        let seen = exchange6(&mut n, &mut s6, Duration::ZERO);
+        let seen = exchange(&mut n, &mut s6, Duration::ZERO);
         assert_eq!(s6.c.state(), Client6State::Bound);
         for r in &seen {
             assert_eq!(r.dst_mac, s6.mac);
@@ -2335,7 +2342,7 @@ mod tests {
             })
         });
         let mut s6 = Sub6::new(2, Some(b"dn0"));
-        let seen = exchange6(&mut n, &mut s6, Duration::ZERO);
+        let seen = exchange(&mut n, &mut s6, Duration::ZERO);
         assert_eq!(s6.c.state(), Client6State::Bound);
         for r in &seen {
             assert_eq!(r.dst_mac, RELAY_MAC);

@@ -1656,6 +1656,31 @@ mod tests {
         f
     }
 
+    /// Our upstream IPv6 address and the next hop's (the server's) in the tests.
+    const OURS6: &str = "2001:db8:ff00::1";
+    const SERVER6: &str = "2001:db8:ff00::2";
+
+    /// The tests' plane: upstream 192.0.2.1, the next hop 192.0.2.254 resolved to `GW`,
+    /// no NAT; with `v6`, IPv6 upstream too (`OURS6`, the next hop `SERVER6` at `GW`).
+    fn test_plane<'p>(v6: bool) -> GraphPlane<'p, 'static> {
+        let mut plane = GraphPlane::new(
+            ACC,
+            UP,
+            Ipv4Addr::new(192, 0, 2, 1),
+            Ipv4Addr::new(192, 0, 2, 254),
+            None,
+        );
+        plane.gateway_mac = Some(GW);
+        if v6 {
+            plane.gateway6_mac = Some(GW);
+            plane.v6 = Some(V6Upstream {
+                addr: OURS6.parse().unwrap(),
+                gateway: SERVER6.parse().unwrap(),
+            });
+        }
+        plane
+    }
+
     #[test]
     fn pppoe_session_through_the_plane() {
         let mut arena = Arena::new(256);
@@ -1804,14 +1829,7 @@ mod tests {
         let mut arena = Arena::new(64);
         let mut pool = arena.pool();
         let (mut access, mut upstream) = (Memory::new(), Memory::new());
-        let mut plane = GraphPlane::new(
-            ACC,
-            UP,
-            Ipv4Addr::new(192, 0, 2, 1),
-            Ipv4Addr::new(192, 0, 2, 254),
-            None,
-        );
-        plane.gateway_mac = Some(GW);
+        let mut plane = test_plane(false);
         let mut reg = Sessions::new("t-");
         let h = reg.create(
             Duration::ZERO,
@@ -1896,18 +1914,8 @@ mod tests {
         let mut arena = Arena::new(64);
         let mut pool = arena.pool();
         let (mut access, mut upstream) = (Memory::new(), Memory::new());
-        let mut plane = GraphPlane::new(
-            ACC,
-            UP,
-            Ipv4Addr::new(192, 0, 2, 1),
-            Ipv4Addr::new(192, 0, 2, 254),
-            None,
-        );
-        plane.gateway_mac = Some(GW);
-        let (ours, gw6): (Ipv6Addr, Ipv6Addr) = (
-            "2001:db8:ff00::1".parse().unwrap(),
-            "2001:db8:ff00::2".parse().unwrap(),
-        );
+        let mut plane = test_plane(false);
+        let (ours, gw6): (Ipv6Addr, Ipv6Addr) = (OURS6.parse().unwrap(), SERVER6.parse().unwrap());
         plane.v6 = Some(V6Upstream {
             addr: ours,
             gateway: gw6,
@@ -2018,20 +2026,8 @@ mod tests {
         let mut arena = Arena::new(64);
         let mut pool = arena.pool();
         let (mut access, mut upstream) = (Memory::new(), Memory::new());
-        let mut plane = GraphPlane::new(
-            ACC,
-            UP,
-            Ipv4Addr::new(192, 0, 2, 1),
-            Ipv4Addr::new(192, 0, 2, 254),
-            None,
-        );
-        plane.gateway_mac = Some(GW);
-        plane.gateway6_mac = Some(GW);
-        let ours: Ipv6Addr = "2001:db8:ff00::1".parse().unwrap();
-        plane.v6 = Some(V6Upstream {
-            addr: ours,
-            gateway: "2001:db8:ff00::2".parse().unwrap(),
-        });
+        let mut plane = test_plane(true);
+        let ours: Ipv6Addr = OURS6.parse().unwrap();
         let mut reg = Sessions::new("t-");
         let h = reg.create(
             Duration::ZERO,
@@ -2176,20 +2172,8 @@ mod tests {
         let mut arena = Arena::new(64);
         let mut pool = arena.pool();
         let (mut access, mut upstream) = (Memory::new(), Memory::new());
-        let mut plane = GraphPlane::new(
-            ACC,
-            UP,
-            Ipv4Addr::new(192, 0, 2, 1),
-            Ipv4Addr::new(192, 0, 2, 254),
-            None,
-        );
-        plane.gateway_mac = Some(GW);
-        plane.gateway6_mac = Some(GW);
-        let server: Ipv6Addr = "2001:db8:ff00::2".parse().unwrap();
-        plane.v6 = Some(V6Upstream {
-            addr: "2001:db8:ff00::1".parse().unwrap(),
-            gateway: server,
-        });
+        let mut plane = test_plane(true);
+        let server: Ipv6Addr = SERVER6.parse().unwrap();
         let relay_ll: Ipv6Addr = "fe80::ee:1".parse().unwrap();
         let mut reg = Sessions::new("t-");
         // two subscribers behind one relay (DHCPv6-only: keyed by the relay's MAC)
@@ -2258,14 +2242,7 @@ mod tests {
         let mut arena = Arena::new(64);
         let mut pool = arena.pool();
         let (mut access, mut upstream) = (Memory::new(), Memory::new());
-        let mut plane = GraphPlane::new(
-            ACC,
-            UP,
-            Ipv4Addr::new(192, 0, 2, 1),
-            Ipv4Addr::new(192, 0, 2, 254),
-            None,
-        );
-        plane.gateway_mac = Some(GW);
+        let mut plane = test_plane(false);
         plane.vlan_filter = Some(VlanFilter {
             untagged: false,
             outer: vec![(100, 199)],
