@@ -74,7 +74,7 @@ enum Fate {
 /// Runs the pair; `drop(n)` says whether the n-th datagram on the wire is lost
 /// and `fate(n)` what happens to it otherwise. `then` runs whenever both are
 /// established and idle, until it returns false.
-fn run(
+fn run_via(
     icfg: &Config<'_>,
     seen_from: SocketAddr,
     rcfg: &Config<'_>,
@@ -177,17 +177,20 @@ fn run(
     out
 }
 
-/// A run on a clean wire, the initiator seen from its own address, no cookies.
+/// [`run_via`] with the initiator seen from its own address (no NAT) and no cookies.
+fn run(
+    icfg: &Config<'_>,
+    rcfg: &Config<'_>,
+    drop: impl Fn(usize) -> bool,
+    fate: impl Fn(usize) -> Fate,
+    then: impl FnMut(&mut IkeSa<'_>, &mut IkeSa<'_>, Duration, &mut StdRng) -> bool,
+) -> Outcome {
+    run_via(icfg, common::addrs().0, rcfg, usize::MAX, drop, fate, then)
+}
+
+/// A run on a clean wire, nothing started after IKE_AUTH.
 fn run_clean(icfg: &Config<'_>, rcfg: &Config<'_>) -> Outcome {
-    run(
-        icfg,
-        common::addrs().0,
-        rcfg,
-        usize::MAX,
-        |_| false,
-        |_| Fate::Once,
-        |_, _, _, _| false,
-    )
+    run(icfg, rcfg, |_| false, |_| Fate::Once, |_, _, _, _| false)
 }
 
 fn assert_matching_children(o: &Outcome) {
@@ -246,7 +249,7 @@ fn establishes_with_both_suites() {
 fn nat_detection() {
     // The responder sees the initiator from a translated address (section 2.23).
     let (i, r) = west_east(&GCM);
-    let o = run(
+    let o = run_via(
         &i,
         "203.0.113.9:4500".parse().unwrap(),
         &r,
@@ -272,9 +275,7 @@ fn survives_loss_and_duplication() {
         let (i, r) = west_east(&GCM);
         let o = run(
             &i,
-            common::addrs().0,
             &r,
-            usize::MAX,
             |n| lost.contains(&n),
             |n| if n == 2 { Fate::Twice } else { Fate::Once },
             |_, _, _, _| false,
@@ -303,7 +304,7 @@ fn invalid_ke_payload_retry() {
 #[test]
 fn cookie_when_half_open_threshold_is_passed() {
     let (i, r) = west_east(&GCM);
-    let o = run(
+    let o = run_via(
         &i,
         common::addrs().0,
         &r,
@@ -343,9 +344,7 @@ fn delete_and_liveness() {
     let mut done = false;
     let o = run(
         &i,
-        common::addrs().0,
         &r,
-        usize::MAX,
         |n| n == 4,
         |_| Fate::Once,
         |sa, _, now, rng| {
@@ -365,15 +364,7 @@ fn delete_and_liveness() {
 #[test]
 fn dead_peer_times_out() {
     let (i, r) = west_east(&GCM);
-    let o = run(
-        &i,
-        common::addrs().0,
-        &r,
-        usize::MAX,
-        |_| true,
-        |_| Fate::Once,
-        |_, _, _, _| false,
-    );
+    let o = run(&i, &r, |_| true, |_| Fate::Once, |_, _, _, _| false);
     assert_eq!(failed(&o.i_events), Some(ProtocolError::Timeout));
     assert_eq!(o.sent, 5, "one send and four retransmissions");
 }
@@ -384,9 +375,7 @@ fn create_and_rekey_child_sas_both_ways() {
     let mut stage = 0;
     let o = run(
         &i,
-        common::addrs().0,
         &r,
-        usize::MAX,
         |n| n == 5,
         |n| if n == 6 { Fate::Twice } else { Fate::Once },
         |ini, resp, now, rng| {
@@ -609,9 +598,7 @@ fn survives_mutation_and_reordering() {
         let mut stage = 0;
         let o = run(
             &i,
-            common::addrs().0,
             &r,
-            usize::MAX,
             |_| false,
             |n| {
                 if n == mutated {
