@@ -990,15 +990,23 @@ impl<'s> Ipoe<'s> {
             return; // a renewal
         }
         let was_up = sub.bound();
-        let old = sub.s.ipv4.replace(addr);
+        if let Some(o) = sub.s.ipv4.replace(addr) {
+            self.by_v4.remove(&o);
+        }
+        self.by_v4.insert(addr, key.clone());
+        self.after_bind(now, key, was_up);
+    }
+
+    /// Subscriber `key` got an address or prefix: up with its first one (its
+    /// Session-Timeout starts), changed with the others.
+    fn after_bind(&mut self, now: Duration, key: &SubscriberKey, was_up: bool) {
+        let Some(sub) = self.subs.get_mut(key) else {
+            return;
+        };
         if !was_up {
             sub.deadline = sub.authz.session_timeout.map(|t| now + t);
         }
         let snap = sub.s.clone();
-        if let Some(o) = old {
-            self.by_v4.remove(&o);
-        }
-        self.by_v4.insert(addr, key.clone());
         self.push(if was_up {
             Output::Changed(snap)
         } else {
@@ -1222,19 +1230,11 @@ impl<'s> Ipoe<'s> {
             IaKind::Na => sub.s.ipv6 = Some(value.0),
             IaKind::Pd => sub.s.delegated = Some(value),
         }
-        if !was_up {
-            sub.deadline = sub.authz.session_timeout.map(|t| now + t);
-        }
-        let snap = sub.s.clone();
         if let Some(o) = slot_old {
             self.by_v6.remove(&o);
         }
         self.by_v6.insert(value, key.clone());
-        self.push(if was_up {
-            Output::Changed(snap)
-        } else {
-            Output::Up(snap)
-        });
+        self.after_bind(now, key, was_up);
     }
 
     fn unbind6(&mut self, now: Duration, value: (Ipv6Addr, u8), why: DownReason) {

@@ -1532,11 +1532,15 @@ mod tests {
         let net64: (Ipv6Addr, u8) = ("2001:db8:1:1::".parse().unwrap(), 64);
         let pd: (Ipv6Addr, u8) = ("2001:db8:2:100::".parse().unwrap(), 56);
         // one client through LCP, PAP (answered with `auth`) and the NCPs
+        // client `n` (its MAC and session id) through LCP, PAP (accepted with `a`) and
+        // the NCPs
         let run = |cp: &mut PppoeCp<'_, _>,
                    cx: &mut Ctx<'_>,
                    cfg: &PppConfig<'_>,
-                   (mac, sid): (Mac, u16),
-                   auth: AuthResult| {
+                   n: u8,
+                   a: Authorization| {
+            let (mac, sid) = ([2, 0x5b, 0, 0, 0, n], 10 + u16::from(n));
+            let auth = AuthResult::Accept(a);
             let h = add_session(cp, cx.sessions, (mac, sid), None);
             let mut client = Session::from_parts(cfg, sid, 7, [0; 16]);
             client.start(cx.now);
@@ -1556,13 +1560,7 @@ mod tests {
             framed_ipv6_prefix: Some(net64),
             ..Authorization::default()
         };
-        let (h, events) = run(
-            &mut cp,
-            &mut cx,
-            &noip,
-            ([2, 0x5b, 0, 0, 0, 1], 11),
-            AuthResult::Accept(accept),
-        );
+        let (h, events) = run(&mut cp, &mut cx, &noip, 1, accept);
         assert!(ipv6_only(&events), "{events:?}");
         let sub = cx.sessions.get(h).unwrap();
         assert_eq!(
@@ -1587,13 +1585,7 @@ mod tests {
             delegated_prefix: Some(pd),
             ..Authorization::default()
         };
-        let (h, events) = run(
-            &mut cp,
-            &mut cx,
-            &dual,
-            ([2, 0x5b, 0, 0, 0, 2], 12),
-            AuthResult::Accept(accept),
-        );
+        let (h, events) = run(&mut cp, &mut cx, &dual, 2, accept);
         assert!(ipv6_only(&events), "{events:?}");
         let sub = cx.sessions.get(h).unwrap();
         assert_eq!((sub.state, sub.ipv4, sub.pd), (State::Up, None, Some(pd)));
@@ -1608,13 +1600,7 @@ mod tests {
             framed_ipv6_prefix: Some(net64),
             ..Authorization::default()
         };
-        let (h, events) = run(
-            &mut cp,
-            &mut cx,
-            &dual,
-            ([2, 0x5b, 0, 0, 0, 3], 13),
-            AuthResult::Accept(accept),
-        );
+        let (h, events) = run(&mut cp, &mut cx, &dual, 3, accept);
         assert_eq!(events.len(), 2, "{events:?}");
         let sub = cx.sessions.get(h).unwrap();
         assert_eq!(sub.state, State::Up);
@@ -1631,13 +1617,7 @@ mod tests {
             framed_pool: Some("none".into()),
             ..Authorization::default()
         };
-        let (h, _) = run(
-            &mut cp,
-            &mut cx,
-            &dual,
-            ([2, 0x5b, 0, 0, 0, 4], 14),
-            AuthResult::Accept(accept),
-        );
+        let (h, _) = run(&mut cp, &mut cx, &dual, 4, accept);
         assert_eq!((cp.stats.no_address, cp.stats.auth_rejected), (1, 1));
         assert!(cx.sessions.get(h).is_none_or(|s| s.state != State::Up));
         assert!(acct.borrow().is_empty());
