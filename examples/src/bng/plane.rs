@@ -1681,6 +1681,34 @@ mod tests {
         plane
     }
 
+    /// A session of `key` in `reg`, edited by `edit`, up and installed in `plane`.
+    fn up_session(
+        reg: &mut Sessions,
+        plane: &mut GraphPlane<'_, '_>,
+        key: AccessKey,
+        edit: impl FnOnce(&mut Subscriber),
+    ) -> Handle {
+        let h = reg.create(Duration::ZERO, key);
+        let s = reg.get_mut(h).unwrap();
+        s.state = State::Up;
+        edit(s);
+        plane.session_up(reg.get(h).unwrap());
+        h
+    }
+
+    /// One IPv4 packet from the internet to `to` through `plane`: what leaves by the
+    /// access port.
+    fn downstream4<'p>(
+        plane: &mut GraphPlane<'p, '_>,
+        (access, upstream): (&mut Memory, &mut Memory),
+        pool: &mut Pool<'p>,
+        to: [u8; 4],
+    ) -> Vec<Vec<u8>> {
+        upstream.push_rx(&eth(UP, GW, 0x0800, &ip([198, 51, 100, 1], to, 10)));
+        plane.poll(access, upstream, pool);
+        access.take_transmitted()
+    }
+
     #[test]
     fn pppoe_session_through_the_plane() {
         let mut arena = Arena::new(256);
@@ -1762,14 +1790,12 @@ mod tests {
         assert_eq!(plane.counters(h).in_packets, 1);
 
         // downstream: PPPoE encapsulation toward the subscriber's session
-        upstream.push_rx(&eth(
-            UP,
-            GW,
-            0x0800,
-            &ip([198, 51, 100, 1], [100, 64, 0, 10], 10),
-        ));
-        plane.poll(&mut access, &mut upstream, &mut pool);
-        let out = access.take_transmitted();
+        let out = downstream4(
+            &mut plane,
+            (&mut access, &mut upstream),
+            &mut pool,
+            [100, 64, 0, 10],
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(&out[0][..6], &SUB);
         assert_eq!(&out[0][12..18], &[0x88, 0x64, 0x11, 0x00, 0, 5]);
@@ -1831,24 +1857,18 @@ mod tests {
         let (mut access, mut upstream) = (Memory::new(), Memory::new());
         let mut plane = test_plane(false);
         let mut reg = Sessions::new("t-");
-        let h = reg.create(
-            Duration::ZERO,
-            AccessKey::Ipoe {
-                mac: SUB,
-                vlans: [0, 0],
-                circuit: Some(b"d0".to_vec()),
-            },
-        );
-        {
-            let s = reg.get_mut(h).unwrap();
+        let key = AccessKey::Ipoe {
+            mac: SUB,
+            vlans: [0, 0],
+            circuit: Some(b"d0".to_vec()),
+        };
+        let h = up_session(&mut reg, &mut plane, key, |s| {
             s.ipv4 = Some(Ipv4Addr::new(100, 64, 0, 10));
-            s.state = State::Up;
             s.next_hop = Some(crate::bng::session::NextHop {
                 mac: RELAY,
                 addr: Ipv4Addr::new(10, 0, 0, 1),
             });
-        }
-        plane.session_up(reg.get(h).unwrap());
+        });
         let data = ip([100, 64, 0, 10], [198, 51, 100, 1], 10);
         // from the relay's MAC with the subscriber's address: forwarded
         access.push_rx(&eth(ACC, RELAY, 0x0800, &data));
@@ -1876,14 +1896,12 @@ mod tests {
         );
         assert_eq!(plane.counters(h).in_packets, 1);
         // downstream: to the relay's MAC
-        upstream.push_rx(&eth(
-            UP,
-            GW,
-            0x0800,
-            &ip([198, 51, 100, 1], [100, 64, 0, 10], 10),
-        ));
-        plane.poll(&mut access, &mut upstream, &mut pool);
-        let out = access.take_transmitted();
+        let out = downstream4(
+            &mut plane,
+            (&mut access, &mut upstream),
+            &mut pool,
+            [100, 64, 0, 10],
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(&out[0][..6], &RELAY);
         assert_eq!(&out[0][6..12], &ACC);
@@ -1953,25 +1971,19 @@ mod tests {
         );
         // the subscriber: IA_NA and a /56 delegated prefix
         let mut reg = Sessions::new("t-");
-        let h = reg.create(
-            Duration::ZERO,
-            AccessKey::Ipoe {
-                mac: SUB,
-                vlans: [0, 0],
-                circuit: None,
-            },
-        );
         let (na_addr, pd): (Ipv6Addr, Ipv6Addr) = (
             "2001:db8:10::1000".parse().unwrap(),
             "2001:db8:100:200::".parse().unwrap(),
         );
-        {
-            let s = reg.get_mut(h).unwrap();
+        let key = AccessKey::Ipoe {
+            mac: SUB,
+            vlans: [0, 0],
+            circuit: None,
+        };
+        let h = up_session(&mut reg, &mut plane, key, |s| {
             s.ipv6 = Some(na_addr);
             s.pd = Some((pd, 56));
-            s.state = State::Up;
-        }
-        plane.session_up(reg.get(h).unwrap());
+        });
         // our link-local is answered on the access port
         access.push_rx(&ns_frame(SUB, na_addr, link_local(ACC)));
         let server: Ipv6Addr = "2001:db8:ff00::2".parse().unwrap();
@@ -2029,22 +2041,16 @@ mod tests {
         let mut plane = test_plane(true);
         let ours: Ipv6Addr = OURS6.parse().unwrap();
         let mut reg = Sessions::new("t-");
-        let h = reg.create(
-            Duration::ZERO,
-            AccessKey::Pppoe {
-                mac: SUB,
-                session_id: 5,
-                vlans: [100, 0],
-            },
-        );
-        {
-            let s = reg.get_mut(h).unwrap();
+        let key = AccessKey::Pppoe {
+            mac: SUB,
+            session_id: 5,
+            vlans: [100, 0],
+        };
+        let h = up_session(&mut reg, &mut plane, key, |s| {
             s.ipv4 = Some(Ipv4Addr::new(100, 64, 0, 10));
             s.prefix64 = Some(("2001:db8:1:1::".parse().unwrap(), 64));
             s.pd = Some(("2001:db8:2:100::".parse().unwrap(), 56));
-            s.state = State::Up;
-        }
-        plane.session_up(reg.get(h).unwrap());
+        });
         // one 802.1Q tag (VLAN 100) after the MACs
         let tagged = |proto: u16, payload: &[u8]| {
             let f = pppoe(5, proto, payload);
@@ -2179,21 +2185,17 @@ mod tests {
         // two subscribers behind one relay (DHCPv6-only: keyed by the relay's MAC)
         let subs: Vec<(Handle, Ipv6Addr)> = (1..=2u16)
             .map(|i| {
-                let h = reg.create(
-                    Duration::ZERO,
-                    AccessKey::Ipoe {
-                        mac: RELAY,
-                        vlans: [0, 0],
-                        circuit: Some(vec![b'd', b'0' + i as u8]),
-                    },
-                );
+                let key = AccessKey::Ipoe {
+                    mac: RELAY,
+                    vlans: [0, 0],
+                    circuit: Some(vec![b'd', b'0' + i as u8]),
+                };
                 let a = Ipv6Addr::new(0x2001, 0xdb8, 0x10, 0, 0, 0, 0, 0x1000 + i);
-                let s = reg.get_mut(h).unwrap();
-                s.ipv6 = Some(a);
-                s.pd = (i == 1).then(|| ("2001:db8:100:200::".parse().unwrap(), 56));
-                s.next_hop6 = Some((RELAY, relay_ll));
-                s.state = State::Up;
-                plane.session_up(reg.get(h).unwrap());
+                let h = up_session(&mut reg, &mut plane, key, |s| {
+                    s.ipv6 = Some(a);
+                    s.pd = (i == 1).then(|| ("2001:db8:100:200::".parse().unwrap(), 56));
+                    s.next_hop6 = Some((RELAY, relay_ll));
+                });
                 (h, a)
             })
             .collect();
@@ -2249,20 +2251,14 @@ mod tests {
             inner: Vec::new(),
         });
         let mut reg = Sessions::new("t-");
-        let h = reg.create(
-            Duration::ZERO,
-            AccessKey::Pppoe {
-                mac: SUB,
-                session_id: 9,
-                vlans: [150, 0],
-            },
-        );
-        {
-            let s = reg.get_mut(h).unwrap();
+        let key = AccessKey::Pppoe {
+            mac: SUB,
+            session_id: 9,
+            vlans: [150, 0],
+        };
+        up_session(&mut reg, &mut plane, key, |s| {
             s.ipv4 = Some(Ipv4Addr::new(100, 64, 0, 20));
-            s.state = State::Up;
-        }
-        plane.session_up(reg.get(h).unwrap());
+        });
         let tagged = |vlan: u16, payload: &[u8]| {
             let f = pppoe(9, 0x0021, payload);
             let mut t = f[..12].to_vec();
@@ -2284,14 +2280,12 @@ mod tests {
             plane.counter_rows()
         );
         assert_eq!(plane.drops.get("vlan-not-configured"), Some(&2));
-        upstream.push_rx(&eth(
-            UP,
-            GW,
-            0x0800,
-            &ip([198, 51, 100, 1], [100, 64, 0, 20], 10),
-        ));
-        plane.poll(&mut access, &mut upstream, &mut pool);
-        let out = access.take_transmitted();
+        let out = downstream4(
+            &mut plane,
+            (&mut access, &mut upstream),
+            &mut pool,
+            [100, 64, 0, 20],
+        );
         assert_eq!(out.len(), 1);
         assert_eq!(&out[0][..6], &SUB);
         assert_eq!(&out[0][12..16], &[0x81, 0x00, 0, 150]);
