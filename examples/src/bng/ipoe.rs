@@ -1700,6 +1700,13 @@ mod tests {
         }
     }
 
+    impl Net<'_> {
+        /// AAA grants `a` from now on.
+        fn grant(&mut self, a: Authorization) {
+            self.aaa = Box::new(move |_| Some(a.clone()));
+        }
+    }
+
     fn net(st: &mut Storage, c: IpoeConfig) -> Net<'_> {
         Net {
             ipoe: Ipoe::new(c, st).unwrap(),
@@ -2018,11 +2025,9 @@ mod tests {
         let mut st = Storage::new(&c);
         let mut n = net(&mut st, c);
         let framed = Ipv4Addr::new(198, 18, 0, 7);
-        n.aaa = Box::new(move |_| {
-            Some(Authorization {
-                framed_ip: Some(framed),
-                ..Authorization::default()
-            })
+        n.grant(Authorization {
+            framed_ip: Some(framed),
+            ..Authorization::default()
         });
         let mut s = Sub4::new(5);
         exchange(&mut n, &mut s, Duration::ZERO);
@@ -2030,11 +2035,9 @@ mod tests {
         assert_eq!(n.ups()[0].ipv4, Some(framed));
         // an in-pool Framed-IP-Address for a second subscriber is taken from the pool
         let inpool = Ipv4Addr::new(100, 64, 1, 50);
-        n.aaa = Box::new(move |_| {
-            Some(Authorization {
-                framed_ip: Some(inpool),
-                ..Authorization::default()
-            })
+        n.grant(Authorization {
+            framed_ip: Some(inpool),
+            ..Authorization::default()
         });
         let mut s2 = Sub4::new(6);
         exchange(&mut n, &mut s2, Duration::ZERO);
@@ -2165,11 +2168,9 @@ mod tests {
         let c = cfg();
         let mut st = Storage::new(&c);
         let mut n = net(&mut st, c);
-        n.aaa = Box::new(|_| {
-            Some(Authorization {
-                session_timeout: Some(Duration::from_secs(90)),
-                ..Authorization::default()
-            })
+        n.grant(Authorization {
+            session_timeout: Some(Duration::from_secs(90)),
+            ..Authorization::default()
         });
         let mut s = Sub4::new(12);
         exchange(&mut n, &mut s, Duration::from_secs(5));
@@ -2335,11 +2336,9 @@ mod tests {
         let c = cfg();
         let mut st = Storage::new(&c);
         let mut n = net(&mut st, c);
-        n.aaa = Box::new(|_| {
-            Some(Authorization {
-                delegated_prefix: Some(("2001:db8:ff00::".parse().unwrap(), 48)),
-                ..Authorization::default()
-            })
+        n.grant(Authorization {
+            delegated_prefix: Some(("2001:db8:ff00::".parse().unwrap(), 48)),
+            ..Authorization::default()
         });
         let mut s6 = Sub6::new(2, Some(b"dn0"));
         let seen = exchange(&mut n, &mut s6, Duration::ZERO);
