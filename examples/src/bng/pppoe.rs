@@ -1101,6 +1101,49 @@ mod tests {
 
     const AC_MAC: Mac = [2, 0xaa, 0, 0, 0, 1];
 
+    /// What the control plane's [`Ctx`] borrows in the tests.
+    struct World {
+        config: Config,
+        plane: Rec,
+        sessions: Sessions,
+        pools: AddressPools,
+        aaa: NoAaa,
+    }
+    impl World {
+        fn new(pools: AddressPools) -> Self {
+            Self {
+                config: Config::embedded_default(),
+                plane: Rec::default(),
+                sessions: Sessions::new("t-"),
+                pools,
+                aaa: NoAaa::default(),
+            }
+        }
+        fn cx(&mut self, now: Duration) -> Ctx<'_> {
+            Ctx {
+                now,
+                config: &self.config,
+                plane: &mut self.plane,
+                sessions: &mut self.sessions,
+                aaa: &mut self.aaa,
+                pools: &mut self.pools,
+            }
+        }
+    }
+
+    /// PPPoE session 9 with IPv6CP open (our link-local `fe80::42`) and delegated
+    /// prefix `pd`.
+    fn v6_session(
+        cp: &mut PppoeCp<'_, crate::rng::UrandomRng>,
+        w: &mut World,
+        pd: (Ipv6Addr, u8),
+    ) -> Handle {
+        let local = link_local6([0, 0, 0, 0, 0, 0, 0, 0x42]);
+        let h = add_session(cp, &mut w.sessions, ([2, 0x5b, 0, 0, 0, 1], 9), Some(local));
+        w.sessions.get_mut(h).unwrap().pd = Some(pd);
+        h
+    }
+
     /// A control plane as the gateway builds it with `pppoe.ipv6`: RAs, DHCPv6 over PPP
     /// with `dns`.
     fn cp_v6<'c>(
@@ -1230,31 +1273,12 @@ mod tests {
         let mut storage = Dhcp6Storage::new(AC_MAC, 16);
         let dns: Ipv6Addr = "2001:db8::53".parse().unwrap();
         let mut cp = cp_v6(&ppp_cfg, &mut storage, dns);
-        let (config, mut plane, mut sessions, mut pools) = (
-            Config::embedded_default(),
-            Rec::default(),
-            Sessions::new("t-"),
-            AddressPools::default(),
-        );
+        let mut w = World::new(AddressPools::default());
         let local = link_local6([0, 0, 0, 0, 0, 0, 0, 0x42]);
-        let h = add_session(
-            &mut cp,
-            &mut sessions,
-            ([2, 0x5b, 0, 0, 0, 1], 9),
-            Some(local),
-        );
         let pd: Ipv6Addr = "2001:db8:2:100::".parse().unwrap();
-        sessions.get_mut(h).unwrap().pd = Some((pd, 56));
-        let mut aaa = NoAaa::default();
-        let sent = plane.clone();
-        let mut cx = Ctx {
-            now: Duration::from_secs(1),
-            config: &config,
-            plane: &mut plane,
-            sessions: &mut sessions,
-            aaa: &mut aaa,
-            pools: &mut pools,
-        };
+        let h = v6_session(&mut cp, &mut w, (pd, 56));
+        let sent = w.plane.clone();
+        let mut cx = w.cx(Duration::from_secs(1));
         let punt = |cp: &mut PppoeCp<'_, _>, cx: &mut Ctx<'_>, ip: &[u8]| punt6(cp, cx, h, ip);
         // RFC 4861 section 6.2.6: a solicitation is answered to its source
         let rs = ip6("fe80::1234", "ff02::2", 58, &[133, 0, 0, 0, 0, 0, 0, 0]);
@@ -1359,34 +1383,14 @@ mod tests {
         let ppp_cfg = PppConfig::server(AuthProto::Pap, b"ac", [100, 64, 0, 1]);
         let mut storage = Dhcp6Storage::new(AC_MAC, 16);
         let mut cp = cp_v6(&ppp_cfg, &mut storage, "2001:db8::53".parse().unwrap());
-        let (config, mut plane, mut sessions, mut pools, mut aaa) = (
-            Config::embedded_default(),
-            Rec::default(),
-            Sessions::new("t-"),
-            AddressPools::default(),
-            NoAaa::default(),
-        );
-        let local = link_local6([0, 0, 0, 0, 0, 0, 0, 0x42]);
-        let h = add_session(
-            &mut cp,
-            &mut sessions,
-            ([2, 0x5b, 0, 0, 0, 1], 9),
-            Some(local),
-        );
+        let mut w = World::new(AddressPools::default());
         let pd: (Ipv6Addr, u8) = ("2001:db8:2:100::".parse().unwrap(), 56);
-        sessions.get_mut(h).unwrap().pd = Some(pd);
-        sessions.up(h, Duration::from_secs(1), &mut plane, &mut aaa);
-        let sent = plane.clone();
+        let h = v6_session(&mut cp, &mut w, pd);
+        let sent = w.plane.clone();
+        let mut cx = w.cx(Duration::from_secs(1));
+        cx.sessions.up(h, cx.now, cx.plane, cx.aaa);
         // routed from the start (RADIUS Delegated-IPv6-Prefix or pppoe.pd_pool)
         assert_eq!(sent.installs(), vec![(None, Some(pd))]);
-        let mut cx = Ctx {
-            now: Duration::from_secs(1),
-            config: &config,
-            plane: &mut plane,
-            sessions: &mut sessions,
-            aaa: &mut aaa,
-            pools: &mut pools,
-        };
         let ask = |cp: &mut PppoeCp<'_, _>, cx: &mut Ctx<'_>, kind: u8, extra: &[u8]| {
             punt6(cp, cx, h, &dhcp6(kind, extra));
             dhcp6_reply(&sent.take())
@@ -1513,22 +1517,9 @@ mod tests {
             prefix: "2001:db8:2000::/40".into(),
             length: 56,
         };
-        let (config, mut plane, mut sessions, mut pools, mut aaa) = (
-            Config::embedded_default(),
-            Rec::default(),
-            Sessions::new("t-"),
-            AddressPools::new(&[v4], &[], &[pd_pool]),
-            NoAaa::default(),
-        );
-        let (sent, acct) = (plane.clone(), aaa.0.clone());
-        let mut cx = Ctx {
-            now: Duration::from_secs(1),
-            config: &config,
-            plane: &mut plane,
-            sessions: &mut sessions,
-            aaa: &mut aaa,
-            pools: &mut pools,
-        };
+        let mut w = World::new(AddressPools::new(&[v4], &[], &[pd_pool]));
+        let (sent, acct) = (w.plane.clone(), w.aaa.0.clone());
+        let mut cx = w.cx(Duration::from_secs(1));
         let net64: (Ipv6Addr, u8) = ("2001:db8:1:1::".parse().unwrap(), 64);
         let pd: (Ipv6Addr, u8) = ("2001:db8:2:100::".parse().unwrap(), 56);
         // one client through LCP, PAP (answered with `auth`) and the NCPs
