@@ -76,7 +76,9 @@
 //! prefix (Framed-IPv6-Prefix, Delegated-IPv6-Prefix, `pppoe.ra_pool`,
 //! `pppoe.pd_pool`) with `pppoe.ipv6` on is accepted IPv6-only: its IPCP requests are
 //! left unanswered. Proven by unit tests in [`pppoe`] with our PPP client session
-//! over the punt path (not yet by a VM scenario).
+//! over the punt path (pppd `noip`, RADIUS IPv6-only, dual stack) and by
+//! `bng_pppoe.rs` (`bng_pppoe_ipv6_only_noip`: pppd `noip +ipv6` in the VM, SLAAC,
+//! DHCPv6 IA_PD and pings from both, nothing in the NAT44 log).
 //!
 //! Relayed IPoE IPv6 (DHCPv6 through a relay, RFC 8415 section 19): the Relay-forward's
 //! source and MAC become the subscriber's IPv6 next hop
