@@ -1,7 +1,7 @@
 //! The PPPoE control plane of `bng`, shared by the gateway and `lab`: the discovery
 //! access concentrator (`bng_pppoe::ac::Ac`, RFC 2516 section 5) and one PPP server
 //! session per client (`bng_pppoe::ppp::session::Session`: LCP, PAP/CHAP, IPCP,
-//! IPv6CP; RFC 1661, 1334, 1994, 1332, 5072), authenticated through [`Aaa`] and
+//! IPv6CP; RFC 1661, 1334, 1994, 1332, 5072), authenticated through [`Aaa`](super::aaa::Aaa) and
 //! addressed from AAA (Framed-IP-Address, Framed-Pool) or the configured pool.
 //! A session is up once either NCP opens (RFC 1661 section 3.7); its IPv4 address is
 //! installed only when IPCP opens, so IPv6-only sessions have no IPv4 state.
