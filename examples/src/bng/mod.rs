@@ -71,7 +71,9 @@
 //! the first NCP to open brings the session up (installed, Accounting-Start once); the
 //! IPv4 address reserved at authentication becomes the subscriber's, and is installed
 //! (anti-spoofing, downstream encapsulation, so NAT44), only when IPCP opens, and goes
-//! back to its pool at the end if it never did (pppd `noip +ipv6`). A user with no
+//! back to its pool at the end if it never did (pppd `noip +ipv6`). When IPv6CP opens
+//! before IPCP, Accounting-Start has no Framed-IP-Address (Interim and Stop have it).
+//! A user with no
 //! IPv4 address to give (no Framed-IP-Address, the pool empty or absent) but an IPv6
 //! prefix (Framed-IPv6-Prefix, Delegated-IPv6-Prefix, `pppoe.ra_pool`,
 //! `pppoe.pd_pool`) with `pppoe.ipv6` on is accepted IPv6-only: its IPCP requests are
