@@ -342,6 +342,16 @@ impl<'p, 's> GraphPlane<'p, 's> {
         });
     }
 
+    /// Punts the packets of a node's edge as `kind` (PPP control with its session)
+    /// and frees them.
+    fn punt_edge(&mut self, pool: &mut Pool<'p>, kind: PuntKind, edge: Vec<Pkt<'p>>) {
+        for p in edge {
+            let handle = (kind == PuntKind::PppControl).then_some(p.meta.subscriber);
+            self.punt(kind, &p, handle);
+            pool.free(p);
+        }
+    }
+
     #[allow(
         clippy::too_many_lines,
         reason = "the access side of the graph, in order"
@@ -376,10 +386,7 @@ impl<'p, 's> GraphPlane<'p, 's> {
         let disc: Vec<_> = self.eth_out[ethernet::Next::PppoeDiscovery as usize]
             .drain(..)
             .collect();
-        for p in disc {
-            self.punt(PuntKind::PppoeDiscovery, &p, None);
-            pool.free(p);
-        }
+        self.punt_edge(pool, PuntKind::PppoeDiscovery, disc);
         run(
             &mut self.decap,
             &mut self.eth_out[ethernet::Next::PppoeSession as usize],
@@ -455,21 +462,14 @@ impl<'p, 's> GraphPlane<'p, 's> {
         let dhcp: Vec<_> = self.ipoe_out[ipoe_node::Next::Dhcp as usize]
             .drain(..)
             .collect();
-        for p in dhcp {
-            self.punt(PuntKind::Dhcp4, &p, None);
-            pool.free(p);
-        }
+        self.punt_edge(pool, PuntKind::Dhcp4, dhcp);
         // the edges' own frames are taken and given back below (no Vec per burst)
         let mut ipoe4 = std::mem::take(&mut self.ipoe_out[ipoe_node::Next::Ip4 as usize]);
         ipoe4.extend(routed4);
         let ctl: Vec<_> = self.decap_out[pppoe_node::Next::Control as usize]
             .drain(..)
             .collect();
-        for p in ctl {
-            let h = p.meta.subscriber;
-            self.punt(PuntKind::PppControl, &p, Some(h));
-            pool.free(p);
-        }
+        self.punt_edge(pool, PuntKind::PppControl, ctl);
         // IPv6 of PPPoE sessions (PPP protocol 0x0057, RFC 5072)
         let ppp6: Vec<_> = self.decap_out[pppoe_node::Next::Ip6 as usize]
             .drain(..)
