@@ -360,7 +360,8 @@ pub struct Stats {
     pub ipcp_up: u64,
     /// PADTs we sent.
     pub padt_sent: u64,
-    /// No address could be given (pool empty).
+    /// Accepted users refused for want of an address: no IPv4 address (pool empty or
+    /// address taken) and no IPv6 prefix.
     pub no_address: u64,
     /// Router Advertisements sent on PPP links.
     pub ra_sent: u64,
