@@ -418,10 +418,20 @@ impl core::fmt::Debug for TunnelRng {
 
 impl RngCore for TunnelRng {
     fn next_u32(&mut self) -> u32 {
-        self.0.as_mut().map_or(0, |r| r.next_u32())
+        // (a match, not `map_or` with a closure: whether the closure is redundant
+        // depends on rand_core's `alloc` feature, which the workspace unifies)
+        match self.0.as_mut() {
+            Some(r) => r.next_u32(),
+            None => 0,
+        }
     }
     fn next_u64(&mut self) -> u64 {
-        self.0.as_mut().map_or(0, |r| r.next_u64())
+        // (a match, not `map_or` with a closure: whether the closure is redundant
+        // depends on rand_core's `alloc` feature, which the workspace unifies)
+        match self.0.as_mut() {
+            Some(r) => r.next_u64(),
+            None => 0,
+        }
     }
     fn fill_bytes(&mut self, d: &mut [u8]) {
         if let Some(r) = self.0.as_mut() {
