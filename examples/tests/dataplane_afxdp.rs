@@ -27,8 +27,8 @@ use bng_dataplane::buffer::Arena;
 use bng_dataplane::graph::new_frame;
 mod common;
 
-use bng_testkit::netns::{Capture, Netns, require, veth, workdir};
-use common::{Routed, assert_pings_forwarded, no_ipv6, rx_packets};
+use bng_testkit::netns::{Capture, Netns, require, workdir};
+use common::{Routed, assert_pings_forwarded, no_ipv6, rx_packets, veth_with_peer};
 
 /// Whether this kernel and build can open an AF_XDP socket with our redirect program:
 /// tried on the loopback of a fresh namespace in generic mode. Prints why not (the test
@@ -80,12 +80,7 @@ fn xsk_backend_round_trip_on_veth() {
         (XdpMode::Generic, None),
         (XdpMode::Native, Some(busy)),
     ] {
-        let (a, b) = (Netns::new("xa"), Netns::new("xb"));
-        veth(&a, "x0", &b, "y0");
-        for (ns, dev) in [(&a, "x0"), (&b, "y0")] {
-            no_ipv6(ns, dev);
-        }
-        let peer = b.run_in(|| Socket::open("y0").expect("AF_PACKET on y0"));
+        let (a, _b, peer) = veth_with_peer("xa", "x0", "xb", "y0");
         let stats = a.run_in(move || {
             let cfg = Config {
                 mode,

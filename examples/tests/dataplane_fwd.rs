@@ -19,12 +19,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::Backend;
-use bng_dataplane::backend::afpacket::Socket;
 use bng_dataplane::backend::tpacket::{self, Port, RingConfig, RingSocket};
 use bng_dataplane::buffer::Arena;
 use bng_dataplane::graph::new_frame;
-use bng_testkit::netns::{Capture, Netns, require, veth, workdir};
-use common::{Routed, assert_pings_forwarded, fwd_counter, no_ipv6, rx_packets};
+use bng_testkit::netns::{Capture, Netns, require, workdir};
+use common::{Routed, assert_pings_forwarded, fwd_counter, rx_packets, veth_with_peer};
 
 #[test]
 fn ping_through_the_graph_over_af_packet() {
@@ -85,12 +84,7 @@ fn tpacket_v3_backend_bursts_on_veth() {
     if !require(T, &["ip", "sysctl"]) {
         return;
     }
-    let (a, b) = (Netns::new("ta"), Netns::new("tb"));
-    veth(&a, "t0", &b, "u0");
-    for (ns, dev) in [(&a, "t0"), (&b, "u0")] {
-        no_ipv6(ns, dev);
-    }
-    let peer = b.run_in(|| Socket::open("u0").expect("AF_PACKET on u0"));
+    let (a, _b, peer) = veth_with_peer("ta", "t0", "tb", "u0");
     let stats = a.run_in(move || {
         // small blocks so that 2000 frames span many of them
         let cfg = RingConfig {

@@ -19,12 +19,11 @@ mod common;
 use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::Backend;
-use bng_dataplane::backend::afpacket::Socket;
 use bng_dataplane::backend::tpacket::{self, Port, RingConfig};
 use bng_dataplane::buffer::Arena;
 use bng_dataplane::graph::new_frame;
-use bng_testkit::netns::{Netns, require, veth};
-use common::no_ipv6;
+use bng_testkit::netns::require;
+use common::veth_with_peer;
 
 /// Frames from `src` to `dst`: untagged, 802.1Q VID 100, QinQ 10/20, priority-tagged.
 fn tagged_frames(dst: [u8; 6], src: [u8; 6]) -> Vec<Vec<u8>> {
@@ -63,12 +62,7 @@ fn vlan_tags_survive(t: &'static str, ring: bool) {
     if !require(t, &["ip", "sysctl"]) {
         return;
     }
-    let (a, b) = (Netns::new("vla"), Netns::new("vlb"));
-    veth(&a, "vl0", &b, "vm0");
-    for (ns, dev) in [(&a, "vl0"), (&b, "vm0")] {
-        no_ipv6(ns, dev);
-    }
-    let peer = b.run_in(|| Socket::open("vm0").expect("AF_PACKET on vm0"));
+    let (a, _b, peer) = veth_with_peer("vla", "vl0", "vlb", "vm0");
     a.run_in(move || {
         let cfg = RingConfig::default();
         let mut port = Port::open("vl0", ring.then_some(&cfg)).expect("AF_PACKET on vl0");

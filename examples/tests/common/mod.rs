@@ -81,6 +81,20 @@ pub fn no_ipv6(ns: &Netns, dev: &str) {
     ]);
 }
 
+/// Two namespaces `a`/`b` joined by a veth pair `da`/`db`, IPv6 off on both ends (no
+/// solicitations among the counted frames), and a plain AF_PACKET socket on `db`: the
+/// peer a backend under test in `a` exchanges frames with.
+pub fn veth_with_peer(a: &str, da: &str, b: &str, db: &str) -> (Netns, Netns, Socket) {
+    let (na, nb) = (Netns::new(a), Netns::new(b));
+    bng_testkit::netns::veth(&na, da, &nb, db);
+    for (ns, dev) in [(&na, da), (&nb, db)] {
+        no_ipv6(ns, dev);
+    }
+    let dev = db.to_owned();
+    let peer = nb.run_in(move || Socket::open(&dev).expect("AF_PACKET on the peer's end"));
+    (na, nb, peer)
+}
+
 /// The RX packet counter of `dev` in `ns` (`ip -s -j link show`).
 pub fn rx_packets(ns: &Netns, dev: &str) -> u64 {
     let out = ns.ip(&["-s", "-j", "link", "show", dev]);
