@@ -542,12 +542,12 @@ clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
         "coa",
         &format!("User-Name=alice,Filter-Id=gold,Event-Timestamp={ts},Message-Authenticator=0x00"),
     );
-    let changed = wait_for(Duration::from_secs(3), "CoA in the log", || {
+    let changed = wait_for(Duration::from_secs(20), "CoA in the log", || {
         bng.log().contains("CoA: rate changed")
     });
     // the metrics snapshot is rendered every 500 ms
     let mut after = String::new();
-    wait_for(Duration::from_secs(3), "gold rate in /metrics", || {
+    wait_for(Duration::from_secs(20), "gold rate in /metrics", || {
         after = metrics(&lab.ns);
         after.contains("direction=\"down\"} 50000000")
     });
@@ -598,7 +598,7 @@ clients = [{ address = "127.0.0.1", secret_file = "coa.secret" }]
         "{test}: pppd did not see the Disconnect.\n{console}\n{log}"
     );
     let detail = rd.join("log/radacct/detail");
-    let ok = wait_for(Duration::from_secs(5), "detail Stop", || {
+    let ok = wait_for(Duration::from_secs(20), "detail Stop", || {
         std::fs::read_to_string(&detail).is_ok_and(|d| d.contains("Acct-Status-Type = Stop"))
     });
     let d = std::fs::read_to_string(&detail).unwrap_or_default();

@@ -464,7 +464,7 @@ fn our_client_gets_a_lease_from_kea() {
     );
     assert!(log.contains("tx type=RELEASE"), "{log}");
     assert!(
-        wait_for(Duration::from_secs(5), "kea logged the release", || {
+        wait_for(Duration::from_secs(20), "kea logged the release", || {
             kea_log().contains("DHCP4_RELEASE")
         }),
         "kea: {}",

@@ -365,7 +365,7 @@ impl Lab {
         let ours = gw.log();
         assert!(ours.contains("shutdown: deleting"), "{ours}");
         assert!(ours.contains("counters "), "no counters at exit: {ours}");
-        let gone = wait_for(Duration::from_secs(5), "strongSwan to drop the SA", || {
+        let gone = wait_for(Duration::from_secs(20), "strongSwan to drop the SA", || {
             !self.swanctl(&["--list-sas"]).contains("ESTABLISHED")
         });
         let charon = self.charon_log();
@@ -1066,7 +1066,7 @@ fn ipsec_gw_two_peers() {
     let log = ours.log();
     assert!(log.contains("shutdown: deleting 2 IKE SA(s)"), "{log}");
     for s in [&s1, &s3] {
-        let gone = wait_for(Duration::from_secs(5), "strongSwan to drop the SA", || {
+        let gone = wait_for(Duration::from_secs(20), "strongSwan to drop the SA", || {
             !s.swanctl(&["--list-sas"]).contains("ESTABLISHED")
         });
         assert!(gone, "{}", strongswan::charon_log(&s.dir));

@@ -226,7 +226,7 @@ fn radius_interop_freeradius() {
         assert!(o.contains("code=Accounting-Response"), "{status}: {o}");
     }
     let detail = a.join("log/radacct/detail");
-    let ok = wait_for(Duration::from_secs(5), "detail file", || {
+    let ok = wait_for(Duration::from_secs(20), "detail file", || {
         std::fs::read_to_string(&detail).is_ok_and(|d| d.contains("Acct-Status-Type = Stop"))
     });
     let d = std::fs::read_to_string(&detail).unwrap_or_default();

@@ -294,7 +294,11 @@ pub fn wait_for(bound: Duration, what: &str, mut cond: impl FnMut() -> bool) -> 
     }
 }
 
-/// A tshark (dumpcap) capture on one interface of a namespace, stopped on drop.
+/// A dumpcap capture on one interface of a namespace, stopped on drop.
+///
+/// dumpcap (tshark's capture engine, from the same package) is run directly: tshark
+/// loads every dissector before it starts dumpcap, which took over 10 s on a loaded CI
+/// machine when two tests started captures at once.
 #[derive(Debug)]
 pub struct Capture {
     peer: Peer,
@@ -316,15 +320,17 @@ impl Capture {
         let _ = std::fs::remove_file(file);
         let log = file.with_extension("log");
         let f = file.to_str().expect("utf-8 path");
-        let mut args = vec!["tshark", "-Q", "-i", dev, "-w", f];
+        let mut args = vec!["dumpcap", "-q", "-i", dev, "-w", f];
         if let Some(filter) = filter {
             args.extend(["-f", filter]);
         }
-        let peer = ns.spawn("tshark", &args, &log);
-        let up = wait_for(Duration::from_secs(10), "tshark to start", || file.exists());
+        let peer = ns.spawn("dumpcap", &args, &log);
+        let up = wait_for(Duration::from_secs(30), "dumpcap to start", || {
+            file.exists()
+        });
         assert!(
             up,
-            "tshark did not start: {}",
+            "dumpcap did not start: {}",
             std::fs::read_to_string(&log).unwrap_or_default()
         );
         Self {
