@@ -99,7 +99,7 @@ fn xsk_backend_round_trip_on_veth() {
             }
             let mut got = Vec::new();
             let mut rx = new_frame();
-            let deadline = Instant::now() + Duration::from_secs(5);
+            let deadline = Instant::now() + Duration::from_secs(20);
             while got.len() < sent.len() && Instant::now() < deadline {
                 if xsk.rx_burst(&mut pool, &mut rx) == 0 {
                     let _ = afxdp::wait_any(std::slice::from_ref(&xsk), Duration::from_millis(50));
@@ -120,7 +120,7 @@ fn xsk_backend_round_trip_on_veth() {
             let mut seen = Vec::new();
             let mut buf = [0u8; 2048];
             while seen.len() < out.len() {
-                match peer.recv(&mut buf, Duration::from_secs(2)).unwrap() {
+                match peer.recv(&mut buf, Duration::from_secs(5)).unwrap() {
                     Some(n) => seen.push(buf[..n].to_vec()),
                     None => break,
                 }
@@ -281,7 +281,7 @@ fn xsk_one_socket_per_queue_on_multiqueue_veth() {
             }
             let mut got = [0usize; 4];
             let mut rx = new_frame();
-            let deadline = Instant::now() + Duration::from_secs(5);
+            let deadline = Instant::now() + Duration::from_secs(20);
             while got.iter().sum::<usize>() < N && Instant::now() < deadline {
                 let mut any = 0;
                 for (q, x) in xsks.iter_mut().enumerate() {
@@ -382,7 +382,7 @@ fn forwarding_with_one_worker_per_af_xdp_queue() {
         .unwrap();
     assert!(udp.status.success(), "{}", common::text(&udp));
     // bounded wait until the server has seen the 64 datagrams (and the pings)
-    let _ = bng_testkit::netns::wait_for(Duration::from_secs(3), "64 datagrams", || {
+    let _ = bng_testkit::netns::wait_for(Duration::from_secs(20), "64 datagrams", || {
         rx_packets(&net.server, "eth0") >= 64 + 3
     });
     fwd.stop();

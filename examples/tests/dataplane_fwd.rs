@@ -103,7 +103,7 @@ fn tpacket_v3_backend_bursts_on_veth() {
         }
         let mut got = Vec::new();
         let mut rx = new_frame();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while got.len() < sent.len() && Instant::now() < deadline {
             if ring.rx_burst(&mut pool, &mut rx) == 0 {
                 let _ = tpacket::wait_fds(
@@ -129,7 +129,7 @@ fn tpacket_v3_backend_bursts_on_veth() {
             assert!(tx.is_empty());
             let want = seen.len() + chunk.len();
             while seen.len() < want {
-                match peer.recv(&mut buf, Duration::from_secs(2)).unwrap() {
+                match peer.recv(&mut buf, Duration::from_secs(5)).unwrap() {
                     Some(n) => seen.push(buf[..n].to_vec()),
                     None => break,
                 }
@@ -249,7 +249,7 @@ fn tpacket_v3_forwards_a_trafgen_burst_without_loss() {
             .unwrap_or(0)
     };
     let mut got = 0;
-    let _ = bng_testkit::netns::wait_for(Duration::from_secs(5), "the burst to arrive", || {
+    let _ = bng_testkit::netns::wait_for(Duration::from_secs(20), "the burst to arrive", || {
         got = sink();
         got >= N
     });

@@ -78,7 +78,7 @@ fn vlan_tags_survive(t: &'static str, ring: bool) {
         }
         let mut got = Vec::new();
         let mut rx = new_frame();
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while got.len() < sent.len() && Instant::now() < deadline {
             if port.rx_burst(&mut pool, &mut rx) == 0 {
                 let _ = tpacket::wait_any(std::slice::from_ref(&port), Duration::from_millis(50));
@@ -99,7 +99,7 @@ fn vlan_tags_survive(t: &'static str, ring: bool) {
         }
         let mut got = Vec::new();
         let mut buf = [0u8; 2048];
-        let deadline = Instant::now() + Duration::from_secs(5);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while got.len() < sent.len() && Instant::now() < deadline {
             let n = match &mut port {
                 Port::Ring(r) => r.recv(&mut buf, Duration::from_millis(200)),
