@@ -269,6 +269,37 @@ fn bench(c: &mut Criterion) {
             }
         }
 
+        // `CHAIN_COUNT=<frames>`: that many frames each way through `Bng::process`
+        // and nothing else (for `valgrind --tool=callgrind --toggle-collect='*Bng*process*'`:
+        // instructions per packet without the copy-in and free)
+        if let Some(count) = std::env::var("CHAIN_COUNT")
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+        {
+            // `CHAIN_DIR=up` or `down`: one direction only
+            let dir = std::env::var("CHAIN_DIR").unwrap_or_default();
+            for (port, frames) in [(0u16, &ups), (1, &downs)] {
+                if (port == 0 && dir == "down") || (port == 1 && dir == "up") {
+                    continue;
+                }
+                let mut k = 0usize;
+                for _ in 0..count {
+                    for _ in 0..FRAME_SIZE {
+                        let mut p = pool.alloc_from(&frames[k]).unwrap();
+                        p.meta.rx_if = port;
+                        rx.push(p);
+                        k = (k + 1) % frames.len();
+                    }
+                    bng.process(NOW, &mut rx, &mut pool, &mut tx);
+                    assert_eq!(tx[usize::from(port == 0)].len(), FRAME_SIZE);
+                    for f in &mut tx {
+                        pool.free_all(f);
+                    }
+                }
+            }
+            continue;
+        }
+
         let mut k = 0usize;
         let mut cpu = Vec::new();
         for kind in [Kind::Up, Kind::Down, Kind::Touch, Kind::Etherparse] {

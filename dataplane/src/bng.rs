@@ -1275,7 +1275,8 @@ impl Node for SubscriberOutput<'_> {
 
 /// `nat44` in2out of packets whose IPv4 header checksum `ip4-lookup` or
 /// `pppoe-fast-input` verified (every in2out packet of the graph):
-/// `Nat44::in2out_verified`, which does not check it a second time.
+/// `Nat44::in2out_fast` (`Nat44::in2out_verified` with a fixed-size-view fast path
+/// for established UDP/TCP flows), which does not check it a second time.
 struct In2OutVerified<'a, 's>(&'a mut Nat44Node<'s>);
 
 impl Node for In2OutVerified<'_, '_> {
@@ -1289,7 +1290,7 @@ impl Node for In2OutVerified<'_, '_> {
         let Some(ip) = pkt.data_mut().get_mut(l3..) else {
             return Verdict::Drop(nat_node::Drop::Refused);
         };
-        match self.0.nat.in2out_verified(self.0.now, ip) {
+        match self.0.nat.in2out_fast(self.0.now, ip) {
             bng_nat44::Verdict::Forward => Verdict::Next(nat_node::Next::Forward),
             bng_nat44::Verdict::Hairpin => Verdict::Next(nat_node::Next::Hairpin),
             bng_nat44::Verdict::Drop(_) => Verdict::Drop(nat_node::Drop::Refused),

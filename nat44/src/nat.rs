@@ -521,6 +521,58 @@ fn parse_flow(pkt: &[u8]) -> Result<Flow, DropReason> {
     Ok(f)
 }
 
+/// The flow of the common packet, read through one fixed-size view: IPv4 without
+/// options (IHL 5, RFC 791 section 3.1), not a fragment (MF clear, offset zero), UDP
+/// (RFC 768) or TCP (RFC 793 section 3.1) whose lengths [`parse_flow`] accepts. `None`
+/// for anything else, which [`parse_flow`] then handles; for the packets it accepts
+/// the result equals [`parse_flow`]'s.
+#[allow(
+    clippy::inline_always,
+    reason = "hot path: the Flow stays in the caller's frame"
+)]
+#[inline(always)]
+fn fast_flow(pkt: &[u8]) -> Option<Flow> {
+    let h = pkt.first_chunk::<28>()?;
+    let end = usize::from(u16::from_be_bytes([h[2], h[3]]));
+    // version 4, IHL 5; the fragment field (offset and MF) zero
+    if h[0] != 0x45 || end > pkt.len() || (h[6] & 0x3f) | h[7] != 0 {
+        return None;
+    }
+    let l4len = end.checked_sub(20)?;
+    let proto = h[9];
+    let tcp_flags = match proto {
+        UDP => {
+            let ulen = usize::from(u16::from_be_bytes([h[24], h[25]]));
+            if l4len < 8 || ulen < 8 || ulen > l4len {
+                return None;
+            }
+            0
+        }
+        TCP => {
+            let t = pkt.get(20..)?.first_chunk::<20>()?;
+            let off = usize::from(t[12] >> 4) * 4;
+            if l4len < 20 || off < 20 || off > l4len {
+                return None;
+            }
+            t[13]
+        }
+        _ => return None,
+    };
+    Some(Flow {
+        proto,
+        src: u32::from_be_bytes([h[12], h[13], h[14], h[15]]),
+        dst: u32::from_be_bytes([h[16], h[17], h[18], h[19]]),
+        sport: u16::from_be_bytes([h[20], h[21]]),
+        dport: u16::from_be_bytes([h[22], h[23]]),
+        l4: 20,
+        end,
+        tcp_flags,
+        kind: Kind::Transport,
+        ident: u16::from_be_bytes([h[4], h[5]]),
+        first_frag: false,
+    })
+}
+
 /// Rewrites the source (`src_side`) or destination endpoint of a parsed packet and
 /// updates the IPv4, TCP, UDP or ICMP checksum incrementally (RFC 1624 equation 3;
 /// RFC 768: a UDP checksum of zero stays zero, a computed zero is sent as all ones).
@@ -1373,6 +1425,69 @@ impl<'a> Nat44<'a> {
         let v = self.in2out_inner(now, pkt, true);
         self.count(v, Direction::InToOut);
         v
+    }
+
+    /// [`Nat44::in2out_verified`] with a fast path for the common packet of an
+    /// established flow: IPv4 without options, not a fragment, UDP or TCP, neither
+    /// address in the pool (no hairpin), a live session. Those are read through
+    /// fixed-size views (one bounds check), looked up, refreshed and rewritten; every
+    /// other packet, and a miss, takes [`Nat44::in2out_verified`]. Verdicts, tables
+    /// and [`Stats`] are exactly as with [`Nat44::in2out_verified`] (the caller must
+    /// have verified the IPv4 header checksum, RFC 1812 section 5.2.2).
+    #[inline]
+    pub fn in2out_fast(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
+        if let Some(f) = fast_flow(pkt)
+            && !self.in_pool(f.src)
+            && !self.in_pool(f.dst)
+        {
+            let t = secs(now);
+            if let Some(i) = self.find_session_in(f.proto, f.src, f.sport, f.dst, f.dport)
+                && let Some(&se) = self.sessions.get(i)
+                && se.expires > t
+            {
+                // outbound()'s hit, then in2out_inner's non-hairpin tail (RFC 4787
+                // section 4.3 / RFC 5382 section 5 refresh)
+                self.refresh(i, &f, true, t);
+                rewrite(pkt, &f, true, se.out_addr, se.out_port);
+                self.stats.in2out += 1;
+                return Verdict::Forward;
+            }
+        }
+        self.in2out_verified(now, pkt)
+    }
+
+    /// [`Nat44::out2in`] with a fast path for the common reply of an established
+    /// flow: IPv4 without options whose header checksum verifies (RFC 1071), not a
+    /// fragment, UDP or TCP to a pool address, a live session. Every other packet,
+    /// and a miss, takes [`Nat44::out2in`]; verdicts, tables and [`Stats`] are
+    /// exactly as with it.
+    #[inline]
+    pub fn out2in_fast(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
+        if let Some(f) = fast_flow(pkt)
+            && self.in_pool(f.dst)
+            && pkt.first_chunk::<20>().is_some_and(|h| {
+                // RFC 1071 section 2 (B): five 32-bit words, folded
+                let acc: u64 = h
+                    .chunks_exact(4)
+                    .filter_map(|w| w.first_chunk::<4>())
+                    .map(|w| u64::from(u32::from_be_bytes(*w)))
+                    .sum();
+                fold(acc) == 0xffff
+            })
+        {
+            let t = secs(now);
+            if let Some(i) = self.find_session_out(f.proto, f.dst, f.dport, f.src, f.sport)
+                && let Some(&se) = self.sessions.get(i)
+                && se.expires > t
+            {
+                // inbound()'s hit, then out2in_inner's tail
+                self.refresh(i, &f, false, t);
+                rewrite(pkt, &f, false, se.in_addr, se.in_port);
+                self.stats.out2in += 1;
+                return Verdict::Forward;
+            }
+        }
+        self.out2in(now, pkt)
     }
 
     /// Translates a packet from the outside in place.

@@ -291,3 +291,53 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    /// `in2out_fast` / `out2in_fast` against `in2out_verified` / `out2in`: the same
+    /// verdicts, bytes and stats for flows, their replies, and packets with one byte
+    /// changed (options, fragments, lengths, other protocols, bad checksums), over
+    /// times that let sessions expire.
+    #[test]
+    fn fast_paths_agree_with_the_general_ones(
+        steps in proptest::collection::vec(
+            (pkt(), any::<bool>(), proptest::option::of((any::<usize>(), any::<u8>())), 0u64..400),
+            1..24,
+        )
+    ) {
+        let c = cfg();
+        let (mut oa, mut ob) = (Owned::new(&c, 64, 64), Owned::new(&c, 64, 64));
+        let (mut a, mut b) = (oa.nat(c), ob.nat(c));
+        let mut t = 5u64;
+        let mut last_out: Option<Vec<u8>> = None;
+        for (p, answer, poke, dt) in &steps {
+            t += dt;
+            let now = Duration::from_secs(t);
+            let mut v = if *answer && let Some(o) = &last_out {
+                let mut r = o.clone();
+                reply(&mut r);
+                r
+            } else {
+                build(p)
+            };
+            if let Some((at, val)) = poke {
+                let i = at % v.len();
+                v[i] = *val;
+            }
+            let mut w = v.clone();
+            let out = *answer && last_out.is_some();
+            let (va, vb) = if out {
+                (a.out2in(now, &mut v), b.out2in_fast(now, &mut w))
+            } else {
+                (a.in2out_verified(now, &mut v), b.in2out_fast(now, &mut w))
+            };
+            prop_assert_eq!(va, vb);
+            prop_assert_eq!(&v, &w);
+            prop_assert_eq!(a.stats(), b.stats());
+            if !out && va == Verdict::Forward {
+                last_out = Some(v);
+            }
+        }
+    }
+}

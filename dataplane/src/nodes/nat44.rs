@@ -62,7 +62,8 @@ impl Node for Nat44Node<'_> {
         };
         let v = match self.direction {
             Direction::InToOut => self.nat.in2out(self.now, ip),
-            Direction::OutToIn => self.nat.out2in(self.now, ip),
+            // the same verdicts as `out2in`, established flows through fixed-size views
+            Direction::OutToIn => self.nat.out2in_fast(self.now, ip),
         };
         match v {
             NatVerdict::Forward => Verdict::Next(Next::Forward),
