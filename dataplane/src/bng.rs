@@ -24,6 +24,14 @@
 //! source must route into the same tunnel) -> `ip4-input` again, then as any upstream
 //! packet to a subscriber.
 //!
+//! Fused passes (VPP runs several nodes' work per packet in one loop where it pays):
+//! with small tables (no warm-up passes), an upstream frame's PPPoE session packets
+//! take `ethernet-input`, `pppoe-fast-input` (decap, anti-spoofing, counters,
+//! `ip4-lookup`), `nat44` in2out and `ip4-rewrite` in one loop over the frame, unless
+//! the trace is on or tunnel routes exist (then node by node); each node's counters
+//! are still added once per frame, and the fused packets leave after the general
+//! path's, as before.
+//!
 //! PPPoE sessions' TCP SYNs pass `tcp-mss-clamp` both ways (after
 //! `pppoe-session-input` and after `subscriber-output`; `BngConfig::pppoe_mtu`).
 //!
@@ -990,6 +998,13 @@ crate::label! {
         Police => "qos-police-up",
         /// Decapsulated and checked, session with an upstream policer and NAT.
         PoliceNat => "qos-police-up-nat",
+        /// Fused (small tables, no trace, no tunnel routes): looked up, translated by
+        /// `nat44` in2out where the session has NAT, and rewritten by `ip4-rewrite` in
+        /// the same pass: to `interface-output`, after the general path's packets.
+        Out => "interface-output",
+        /// Fused: hairpinned by `nat44` in2out (RFC 4787 REQ-9): back toward the
+        /// inside, after the general path's hairpinned packets.
+        Hairpin => "nat44-hairpin",
     }
 }
 
@@ -999,6 +1014,10 @@ crate::label! {
     pub enum FastDrop {
         /// Never used.
         Never => "never",
+        /// Fused: `nat44` in2out refused it (counted in nat44's counters too).
+        Nat => "nat44",
+        /// Fused: `ip4-rewrite` dropped it (counted in its counters too).
+        Rewrite => "ip4-rewrite",
     }
 }
 
@@ -1017,15 +1036,107 @@ crate::label! {
 /// unchanged to the general path, which handles and counts it
 /// as before. (A flow's SYN thus takes the general path; its later packets do not
 /// overtake it, since the general path's packets go first within the frame.)
-struct PppoeFast<'t> {
+struct PppoeFast<'t, 'n> {
     pppoe: &'t PppoeSessionInput,
     t: &'t mut Table,
     lookup: &'t Ip4Lookup,
     /// Whether SYNs must go the general path (`tcp-mss-clamp` on).
     mss: bool,
+    /// `nat44` in2out and `ip4-rewrite` fused into the pass, if they are.
+    fuse: Option<Fused<'t, 'n>>,
 }
 
-impl Node for PppoeFast<'_> {
+/// `nat44` in2out (`Nat44::in2out_fast`) and `ip4-rewrite` run inside
+/// `pppoe-fast-input`'s pass (VPP's several nodes' work per packet in one loop): the
+/// packet is not moved through two more frames. Their verdicts are tallied here and
+/// added to their own counters once per frame ([`Fused::add_to`]), as `run` would.
+struct Fused<'t, 'n> {
+    nat: &'t mut Nat44Node<'n>,
+    rewrite: &'t mut Ip4Rewrite,
+    /// nat44: packets, forwarded, hairpinned, refused.
+    nat_tally: [u32; 4],
+    /// ip4-rewrite: packets, output, and per drop reason.
+    rw_tally: [u32; 2],
+    rw_drops: [u32; 2],
+}
+
+impl<'t, 'n> Fused<'t, 'n> {
+    fn new(nat: &'t mut Nat44Node<'n>, rewrite: &'t mut Ip4Rewrite) -> Self {
+        Self {
+            nat,
+            rewrite,
+            nat_tally: [0; 4],
+            rw_tally: [0; 2],
+            rw_drops: [0; 2],
+        }
+    }
+
+    /// nat44 in2out (for `FastNext::Nat`), then ip4-rewrite.
+    #[inline]
+    fn finish(&mut self, pkt: &mut Pkt<'_>, next: FastNext) -> Verdict<FastNext, FastDrop> {
+        if next == FastNext::Nat {
+            self.nat_tally[0] += 1;
+            match In2OutVerified(self.nat).packet(pkt) {
+                Verdict::Next(nat_node::Next::Forward) => self.nat_tally[1] += 1,
+                Verdict::Next(nat_node::Next::Hairpin) => {
+                    self.nat_tally[2] += 1;
+                    return Verdict::Next(FastNext::Hairpin);
+                }
+                Verdict::Drop(_) => {
+                    self.nat_tally[3] += 1;
+                    return Verdict::Drop(FastDrop::Nat);
+                }
+            }
+        }
+        self.rw_tally[0] += 1;
+        match self.rewrite.packet(pkt) {
+            Verdict::Next(_) => {
+                self.rw_tally[1] += 1;
+                Verdict::Next(FastNext::Out)
+            }
+            Verdict::Drop(d) => {
+                if let Some(t) = self.rw_drops.get_mut(d.index()) {
+                    *t += 1;
+                }
+                Verdict::Drop(FastDrop::Rewrite)
+            }
+        }
+    }
+
+    /// The tallies into nat44's and ip4-rewrite's counters (one frame each, if any
+    /// packet reached them).
+    fn add_to(&self, nat: &mut Counters, rewrite: &mut Counters) {
+        let [n, fwd, hp, refused] = self.nat_tally.map(u64::from);
+        if n > 0 {
+            nat.frames += 1;
+            nat.packets += n;
+            for (i, v) in [
+                (nat_node::Next::Forward as usize, fwd),
+                (nat_node::Next::Hairpin as usize, hp),
+            ] {
+                if let Some(c) = nat.next.get_mut(i) {
+                    *c += v;
+                }
+            }
+            if let Some(c) = nat.drops.get_mut(nat_node::Drop::Refused as usize) {
+                *c += refused;
+            }
+        }
+        let [n, out] = self.rw_tally.map(u64::from);
+        if n > 0 {
+            rewrite.frames += 1;
+            rewrite.packets += n;
+            if let Some(c) = rewrite.next.get_mut(ip4::RewriteNext::Output as usize) {
+                *c += out;
+            }
+            for (c, d) in rewrite.drops.iter_mut().zip(self.rw_drops) {
+                *c += u64::from(d);
+            }
+        }
+    }
+}
+
+impl Node for PppoeFast<'_, '_> {
     type Next = FastNext;
     type Drop = FastDrop;
     const NAME: &'static str = "pppoe-fast-input";
@@ -1106,11 +1217,15 @@ impl Node for PppoeFast<'_> {
             pkt.meta.l3_offset = 0;
             pkt.meta.subscriber = handle;
             pkt.meta.adjacency = adj;
-            return Verdict::Next(if f & Slot::NAT == 0 {
+            let next = if f & Slot::NAT == 0 {
                 FastNext::Route
             } else {
                 FastNext::Nat
-            });
+            };
+            return match &mut self.fuse {
+                Some(fu) => fu.finish(pkt, next),
+                None => Verdict::Next(next),
+            };
         }
         // strip Ethernet + VLANs + PPPoE (6) + PPP protocol (2) and the padding (in
         // bounds: checked above)
@@ -1588,7 +1703,7 @@ impl<'p> Bng<'p> {
                 ethernet: Counters::for_node::<EthernetInput>(),
                 arp: Counters::for_node::<ArpInput>(),
                 pppoe: Counters::for_node::<PppoeSessionInput>(),
-                pppoe_fast: Counters::for_node::<PppoeFast<'_>>(),
+                pppoe_fast: Counters::for_node::<PppoeFast<'_, '_>>(),
                 ip4_input: Counters::for_node::<Ip4Input>(),
                 ipoe: Counters::for_node::<IpoeInput>(),
                 sub_in: Counters::for_node::<SubscriberInput<'_>>(),
@@ -1627,7 +1742,7 @@ impl<'p> Bng<'p> {
             eth_out: frames::<EthernetInput>(),
             arp_out: frames::<ArpInput>(),
             pppoe_out: frames::<PppoeSessionInput>(),
-            fast_out: frames::<PppoeFast<'_>>(),
+            fast_out: frames::<PppoeFast<'_, '_>>(),
             ip4_in_out: frames::<Ip4Input>(),
             ipoe_out: frames::<IpoeInput>(),
             sub_in_out: frames::<SubscriberInput<'_>>(),
@@ -2289,16 +2404,29 @@ impl<'p> Bng<'p> {
             );
         } else if self.table.slots.len() < WARM_MIN_SESSIONS {
             // small tables (no warm-up pass between the two): ethernet-input and
-            // pppoe-fast-input of its PPPoE session frames in one pass
+            // pppoe-fast-input of its PPPoE session frames in one pass, and (unless
+            // tracing, or with tunnel routes, which split ip4-lookup's output) nat44
+            // in2out and ip4-rewrite in the same pass
+            let fuse = match &mut self.nat {
+                Some(nat) if !tr.is_on() && !self.tunnel_routes => {
+                    nat.now = now;
+                    nat.direction = Direction::InToOut;
+                    Some(Fused::new(nat, &mut self.rewrite))
+                }
+                _ => None,
+            };
+            let fused = fuse.is_some();
+            let mut fast = PppoeFast {
+                pppoe: &self.pppoe,
+                t: &mut self.table,
+                lookup: &self.lookup,
+                mss: self.mss.is_some(),
+                fuse,
+            };
             run2(
                 &mut self.eth,
                 ethernet::Next::PppoeSession,
-                &mut PppoeFast {
-                    pppoe: &self.pppoe,
-                    t: &mut self.table,
-                    lookup: &self.lookup,
-                    mss: self.mss.is_some(),
-                },
+                &mut fast,
                 rx,
                 &mut self.eth_out,
                 &mut self.fast_out,
@@ -2306,6 +2434,10 @@ impl<'p> Bng<'p> {
                 (&mut c.ethernet, &mut c.pppoe_fast),
                 tr,
             );
+            if let Some(fu) = &fast.fuse {
+                fu.add_to(&mut c.nat_in2out, &mut c.rewrite);
+            }
+            debug_assert!(fused || self.fast_out[FastNext::Out as usize].is_empty());
         } else {
             run(
                 &mut self.eth,
@@ -2360,6 +2492,7 @@ impl<'p> Bng<'p> {
                 t: &mut self.table,
                 lookup: &self.lookup,
                 mss: self.mss.is_some(),
+                fuse: None,
             },
             &mut f,
             &mut self.fast_out,
@@ -2749,8 +2882,13 @@ impl<'p> Bng<'p> {
         }
         restore(&mut self.ip4_in_out, Ip4InNext::Nat as usize, f);
         clock.lap(&mut c.nanos[9]);
-        // hairpinned packets of the in2out half are inside->inside now
+        // hairpinned packets of the in2out half are inside->inside now (those of the
+        // fused pass after the general path's)
         let hp = nat_node::Next::Hairpin as usize;
+        let fh = &mut self.fast_out[FastNext::Hairpin as usize];
+        if !fh.is_empty() {
+            self.nat_in_out[hp].append(fh);
+        }
         let mut hairpin = take(&mut self.nat_in_out, hp);
         self.nat_out_out[nat_node::Next::Forward as usize].append(&mut hairpin);
         restore(&mut self.nat_in_out, hp, hairpin);
@@ -2838,6 +2976,12 @@ impl<'p> Bng<'p> {
         }
         self.sub_out_out[SubOutNext::Output as usize].append(&mut f);
         restore(&mut self.sub_out_out, edge, f);
+
+        // the fused pass's packets join ip4-rewrite's output after the general path's
+        let fo = &mut self.fast_out[FastNext::Out as usize];
+        if !fo.is_empty() {
+            move_all(&mut self.rewrite_out[ip4::RewriteNext::Output as usize], fo);
+        }
 
         // interface-output
         for out in [
@@ -2971,7 +3115,7 @@ impl<'p> Bng<'p> {
         for (name, rows) in [
             (EthernetInput::NAME, c.ethernet.rows::<EthernetInput>()),
             (ArpInput::NAME, c.arp.rows::<ArpInput>()),
-            (PppoeFast::NAME, c.pppoe_fast.rows::<PppoeFast<'_>>()),
+            (PppoeFast::NAME, c.pppoe_fast.rows::<PppoeFast<'_, '_>>()),
             (PppoeSessionInput::NAME, c.pppoe.rows::<PppoeSessionInput>()),
             (Ip4Input::NAME, c.ip4_input.rows::<Ip4Input>()),
             (IpoeInput::NAME, c.ipoe.rows::<IpoeInput>()),

@@ -154,6 +154,12 @@ impl Trace {
         }
     }
 
+    /// Whether records are kept (a capacity above 0).
+    #[must_use]
+    pub fn is_on(&self) -> bool {
+        self.capacity > 0
+    }
+
     /// The records, oldest first.
     pub fn entries(&self) -> impl Iterator<Item = &TraceEntry> {
         self.entries.iter()

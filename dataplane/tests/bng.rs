@@ -989,6 +989,98 @@ fn pppoe_fast_path_and_its_fallbacks() {
     assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
 }
 
+/// The fused upstream pass (`pppoe-fast-input` with nat44 in2out and ip4-rewrite in
+/// one loop: small tables, no trace) against the node-by-node path (the same `Bng`
+/// with the trace on): the same bytes out of both ports, in the same order, the same
+/// counters (but for `pppoe-fast-input`'s own and the frame counts), session counters
+/// and NAT44 stats, over NAT'd and routed sessions, a spoofed source, an expiring TTL,
+/// a TCP segment, an options header and a hairpin to another session's mapping.
+#[test]
+fn fused_upstream_pass_equals_the_node_by_node_path() {
+    let run = |trace: usize| {
+        let mut nt = nat_tables();
+        let mut c = cfg();
+        c.trace = trace;
+        let mut bng = Bng::new(c, Some(&mut nt)).unwrap();
+        let mut arena = Arena::new(64);
+        let mut pool = arena.pool();
+        bng.add_route(default_route()).unwrap();
+        bng.add_session(pppoe_session(1, 1, [10, 0], [100, 64, 1, 1], true))
+            .unwrap();
+        bng.add_session(pppoe_session(2, 2, [10, 0], [100, 64, 1, 2], true))
+            .unwrap();
+        bng.add_session(pppoe_session(3, 3, [10, 0], [192, 0, 2, 3], false))
+            .unwrap();
+        let pf = |id: u32, ip: &[u8]| {
+            (
+                0u16,
+                eth(
+                    GW_MAC,
+                    sub_mac(id),
+                    &[10],
+                    0x8864,
+                    &pppoe(id as u16, 0x0021, ip),
+                ),
+            )
+        };
+        let mut ttl1 = udp([100, 64, 1, 1], HOST, 5001, 53, b"ttl");
+        ttl1[8] = 1;
+        ttl1[10..12].copy_from_slice(&[0, 0]);
+        let c1 = csum(&ttl1[..20]);
+        ttl1[10..12].copy_from_slice(&c1.to_be_bytes());
+        let mut opt = udp([100, 64, 1, 1], HOST, 5002, 53, b"opt");
+        opt[0] = 0x46;
+        opt.splice(20..20, [1u8, 1, 1, 0]);
+        let tl = (opt.len() as u16).to_be_bytes();
+        opt[2..4].copy_from_slice(&tl);
+        opt[10..12].copy_from_slice(&[0, 0]);
+        let c2 = csum(&opt[..24]);
+        opt[10..12].copy_from_slice(&c2.to_be_bytes());
+        let first = [
+            pf(1, &udp([100, 64, 1, 1], HOST, 5000, 53, b"one")),
+            pf(2, &udp([100, 64, 1, 2], HOST, 6000, 53, b"two")),
+            pf(3, &udp([192, 0, 2, 3], HOST, 7000, 53, b"three")),
+            pf(1, &udp([100, 64, 1, 9], HOST, 5000, 53, b"spoofed")),
+            pf(1, &ttl1),
+            pf(1, &opt),
+            pf(1, &tcp_syn([100, 64, 1, 1], HOST, 5003, 80, 1460, true)),
+        ];
+        let mut out = vec![step(&mut bng, &mut pool, &first)];
+        // session 2's mapped port, then session 1 to it (hairpin) and more
+        let two = out[0][1]
+            .iter()
+            .find(|f| f.ends_with(b"two"))
+            .unwrap()
+            .clone();
+        let port = u16::from_be_bytes([two[34], two[35]]);
+        let second = [
+            pf(1, &udp([100, 64, 1, 1], POOL, 5004, port, b"hairpin")),
+            pf(1, &udp([100, 64, 1, 1], HOST, 5000, 53, b"one again")),
+            pf(3, &udp([192, 0, 2, 3], HOST, 7000, 53, b"three again")),
+        ];
+        out.push(step(&mut bng, &mut pool, &second));
+        assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
+        let rows: Vec<_> = bng
+            .counter_rows()
+            .into_iter()
+            .filter(|(n, k, _)| *n != "pppoe-fast-input" && k != "frames")
+            .collect();
+        let sessions: Vec<_> = (1..=3)
+            .map(|i| bng.session_counters(SessionId(i)).unwrap())
+            .collect();
+        let fused = row(&bng, "pppoe-fast-input", "next.interface-output");
+        (out, rows, sessions, bng.nat_stats(), fused)
+    };
+    let (fused, node_by_node) = (run(0), run(64));
+    assert_eq!(fused.0[0][1].len(), 5, "{:?}", fused.1);
+    assert_eq!(fused.0[1][0].len(), 1, "the hairpin goes back to session 2");
+    assert_eq!(fused.0, node_by_node.0);
+    assert_eq!(fused.1, node_by_node.1);
+    assert_eq!(fused.2, node_by_node.2);
+    assert_eq!(fused.3, node_by_node.3);
+    assert_eq!((fused.4, node_by_node.4), (5, 0), "which run fused");
+}
+
 /// Two PPPoE sessions with the same session id (different MACs, or the same MAC on
 /// another VLAN): the first is found by id, the others through the hash map; each
 /// packet reaches its own session, and removing the first leaves the others working.
