@@ -28,9 +28,11 @@
 //! with small tables (no warm-up passes), an upstream frame's PPPoE session packets
 //! take `ethernet-input`, `pppoe-fast-input` (decap, anti-spoofing, counters,
 //! `ip4-lookup`), `nat44` in2out and `ip4-rewrite` in one loop over the frame, unless
-//! the trace is on or tunnel routes exist (then node by node); each node's counters
-//! are still added once per frame, and the fused packets leave after the general
-//! path's, as before.
+//! the trace is on or tunnel routes exist (then node by node); a downstream frame's
+//! IPv4 packets take `ethernet-input`, `ip4-input`, `nat44` out2in and
+//! `subscriber-output` in one loop (unless the trace is on or tunnels exist). Each
+//! node's counters are still added once per frame, and the packets leave in the
+//! order the node-by-node path sends them (test `fused_passes_equal_the_node_by_node_path`).
 //!
 //! PPPoE sessions' TCP SYNs pass `tcp-mss-clamp` both ways (after
 //! `pppoe-session-input` and after `subscriber-output`; `BngConfig::pppoe_mtu`).
@@ -78,7 +80,7 @@ use crate::buffer::{Pkt, Pool};
 use crate::control::{Command, ControlError, Route};
 use crate::fib::Fib;
 use crate::graph::{
-    Counters, FRAME_SIZE, Frame, Label, Node, Trace, Verdict, new_frame, run, run2,
+    Counters, FRAME_SIZE, Frame, Label, Node, Tally, Trace, Verdict, new_frame, run, run2,
 };
 use crate::nodes::arp::{self, ArpInput, ArpInterface};
 use crate::nodes::esp::{self as esp_node, EspDecrypt, EspEncrypt};
@@ -848,6 +850,14 @@ crate::label! {
         /// ESP (RFC 4303) or ESP-in-UDP (RFC 3948, port 4500, non-zero SPI) to one of
         /// our addresses while tunnels are configured: to `esp-decrypt`.
         Esp => "esp-decrypt",
+        /// Fused (small tables, no trace, no tunnels): translated by `nat44` out2in
+        /// and encapsulated by `subscriber-output` in the same pass; on as that node's
+        /// `interface-output` edge.
+        Output => "interface-output",
+        /// Fused: as `subscriber-output`'s `tcp-mss-clamp` edge.
+        Pppoe => "tcp-mss-clamp",
+        /// Fused: as `subscriber-output`'s `qos-down` edge.
+        Qos => "qos-down",
     }
 }
 
@@ -856,6 +866,10 @@ crate::label! {
     pub enum Ip4InDrop {
         /// Shorter than an IPv4 header.
         Truncated => "truncated",
+        /// Fused: `nat44` out2in refused it (counted in its counters too).
+        Nat => "nat44",
+        /// Fused: `subscriber-output` dropped it (counted in its counters too).
+        SubscriberOutput => "subscriber-output",
     }
 }
 
@@ -899,6 +913,46 @@ impl Node for Ip4Input {
             }
         } else {
             Verdict::Next(Ip4InNext::Subscriber)
+        }
+    }
+}
+
+/// `ip4-input` with `nat44` out2in (`Nat44::out2in_fast`) and `subscriber-output` run
+/// inside its loop for what it sends to NAT44 (a fused pass: the packet is not moved
+/// through two more frames). Their verdicts are tallied and added to their own
+/// counters once per frame, as `run` would.
+struct Ip4InFused<'a, 'n> {
+    ip4: &'a mut Ip4Input,
+    nat: &'a mut Nat44Node<'n>,
+    t: &'a mut Table,
+    nat_tally: Tally,
+    sub_tally: Tally,
+}
+
+impl Node for Ip4InFused<'_, '_> {
+    type Next = Ip4InNext;
+    type Drop = Ip4InDrop;
+    const NAME: &'static str = Ip4Input::NAME;
+
+    #[inline]
+    fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Ip4InNext, Ip4InDrop> {
+        let v = self.ip4.packet(pkt);
+        if v != Verdict::Next(Ip4InNext::Nat) {
+            return v;
+        }
+        if self.nat_tally.count(self.nat.packet(pkt)) != Verdict::Next(nat_node::Next::Forward) {
+            // refused (out2in never hairpins; the node-by-node path frees those too)
+            return Verdict::Drop(Ip4InDrop::Nat);
+        }
+        let mut out = SubscriberOutput {
+            t: self.t,
+            verified: true,
+        };
+        match self.sub_tally.count(out.packet(pkt)) {
+            Verdict::Next(SubOutNext::Output) => Verdict::Next(Ip4InNext::Output),
+            Verdict::Next(SubOutNext::Pppoe) => Verdict::Next(Ip4InNext::Pppoe),
+            Verdict::Next(SubOutNext::Qos) => Verdict::Next(Ip4InNext::Qos),
+            Verdict::Drop(_) => Verdict::Drop(Ip4InDrop::SubscriberOutput),
         }
     }
 }
@@ -2390,18 +2444,48 @@ impl<'p> Bng<'p> {
             .is_some_and(|p| p.meta.rx_if == self.cfg.upstream)
         {
             // a frame from the upstream port (backends receive per port): ethernet-input
-            // and ip4-input of its IPv4 packets in one pass
-            run2(
-                &mut self.eth,
-                ethernet::Next::Ip4,
-                &mut self.ip4_in,
-                rx,
-                &mut self.eth_out,
-                &mut self.ip4_in_out,
-                pool,
-                (&mut c.ethernet, &mut c.ip4_input),
-                tr,
-            );
+            // and ip4-input of its IPv4 packets in one pass; with small tables, no
+            // trace and no tunnels also nat44 out2in and subscriber-output
+            if self.table.slots.len() < WARM_MIN_SESSIONS
+                && !tr.is_on()
+                && !self.ip4_in.esp
+                && let Some(nat) = &mut self.nat
+            {
+                nat.now = now;
+                nat.direction = Direction::OutToIn;
+                let mut fused = Ip4InFused {
+                    ip4: &mut self.ip4_in,
+                    nat,
+                    t: &mut self.table,
+                    nat_tally: Tally::new(),
+                    sub_tally: Tally::new(),
+                };
+                run2(
+                    &mut self.eth,
+                    ethernet::Next::Ip4,
+                    &mut fused,
+                    rx,
+                    &mut self.eth_out,
+                    &mut self.ip4_in_out,
+                    pool,
+                    (&mut c.ethernet, &mut c.ip4_input),
+                    tr,
+                );
+                fused.nat_tally.add_counted(&mut c.nat_out2in);
+                fused.sub_tally.add_counted(&mut c.sub_out);
+            } else {
+                run2(
+                    &mut self.eth,
+                    ethernet::Next::Ip4,
+                    &mut self.ip4_in,
+                    rx,
+                    &mut self.eth_out,
+                    &mut self.ip4_in_out,
+                    pool,
+                    (&mut c.ethernet, &mut c.ip4_input),
+                    tr,
+                );
+            }
         } else if self.table.slots.len() < WARM_MIN_SESSIONS {
             // small tables (no warm-up pass between the two): ethernet-input and
             // pppoe-fast-input of its PPPoE session frames in one pass, and (unless
@@ -2881,6 +2965,17 @@ impl<'p> Bng<'p> {
             pool.free_all(&mut f);
         }
         restore(&mut self.ip4_in_out, Ip4InNext::Nat as usize, f);
+        // the fused pass's packets: subscriber-output's first, as node by node
+        for (from, to) in [
+            (Ip4InNext::Output, SubOutNext::Output),
+            (Ip4InNext::Pppoe, SubOutNext::Pppoe),
+            (Ip4InNext::Qos, SubOutNext::Qos),
+        ] {
+            let fr = &mut self.ip4_in_out[from as usize];
+            if !fr.is_empty() {
+                move_all(&mut self.sub_out_out[to as usize], fr);
+            }
+        }
         clock.lap(&mut c.nanos[9]);
         // hairpinned packets of the in2out half are inside->inside now (those of the
         // fused pass after the general path's)

@@ -235,17 +235,50 @@ pub fn run<'p, N: Node>(
     }
 }
 
-/// Tallies of one node over one frame, added to its [`Counters`] once per frame.
-struct Tally {
+/// Tallies of one node over one frame, added to its [`Counters`] once per frame (for
+/// a node whose per-packet function another node's loop calls: a fused pass).
+#[derive(Debug)]
+pub struct Tally {
+    packets: u32,
     next: [u32; 32],
     drops: [u32; 32],
 }
 
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Tally {
-    const fn new() -> Self {
+    /// Nothing counted yet.
+    #[must_use]
+    pub const fn new() -> Self {
         Self {
+            packets: 0,
             next: [0; 32],
             drops: [0; 32],
+        }
+    }
+
+    /// Counts one packet and its verdict `v`; returns `v`.
+    #[inline]
+    pub fn count<E: Label, D: Label>(&mut self, v: Verdict<E, D>) -> Verdict<E, D> {
+        self.packets += 1;
+        let t = match v {
+            Verdict::Next(e) => self.next.get_mut(e.index()),
+            Verdict::Drop(d) => self.drops.get_mut(d.index()),
+        };
+        if let Some(t) = t {
+            *t += 1;
+        }
+        v
+    }
+
+    /// Adds what [`Tally::count`] counted to `c` as one frame, if it counted any packet.
+    pub fn add_counted(&self, c: &mut Counters) {
+        if self.packets > 0 {
+            self.add_to(c, self.packets);
         }
     }
 

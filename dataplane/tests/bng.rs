@@ -989,14 +989,16 @@ fn pppoe_fast_path_and_its_fallbacks() {
     assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
 }
 
-/// The fused upstream pass (`pppoe-fast-input` with nat44 in2out and ip4-rewrite in
-/// one loop: small tables, no trace) against the node-by-node path (the same `Bng`
-/// with the trace on): the same bytes out of both ports, in the same order, the same
-/// counters (but for `pppoe-fast-input`'s own and the frame counts), session counters
-/// and NAT44 stats, over NAT'd and routed sessions, a spoofed source, an expiring TTL,
-/// a TCP segment, an options header and a hairpin to another session's mapping.
+/// The fused passes (upstream `pppoe-fast-input` with nat44 in2out and ip4-rewrite in
+/// one loop, downstream `ip4-input` with nat44 out2in and subscriber-output: small
+/// tables, no trace) against the node-by-node path (the same `Bng` with the trace on):
+/// the same bytes out of both ports, in the same order, the same counters (but for
+/// the fusing nodes' own and the frame counts), session counters and NAT44 stats, over
+/// NAT'd and routed sessions, a spoofed source, an expiring TTL, a TCP segment, an
+/// options header, a hairpin to another session's mapping, and the replies (to a
+/// public address, an unmapped port and with a bad checksum among them).
 #[test]
-fn fused_upstream_pass_equals_the_node_by_node_path() {
+fn fused_passes_equal_the_node_by_node_path() {
     let run = |trace: usize| {
         let mut nt = nat_tables();
         let mut c = cfg();
@@ -1059,16 +1061,47 @@ fn fused_upstream_pass_equals_the_node_by_node_path() {
             pf(3, &udp([192, 0, 2, 3], HOST, 7000, 53, b"three again")),
         ];
         out.push(step(&mut bng, &mut pool, &second));
+        // downstream: the replies to what went out (addresses and ports swapped: the
+        // checksums stay valid), one to an unmapped port, one with a bad checksum
+        let mut third: Vec<(u16, Vec<u8>)> = out[0][1]
+            .iter()
+            .map(|f| {
+                let mut ip = f[14..].to_vec();
+                for i in 0..4 {
+                    ip.swap(12 + i, 16 + i);
+                }
+                ip.swap(20, 22);
+                ip.swap(21, 23);
+                (1u16, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &ip))
+            })
+            .collect();
+        third.push((
+            1,
+            eth(
+                UP_MAC,
+                ROUTER_MAC,
+                &[],
+                0x0800,
+                &udp(HOST, POOL, 53, 1, b"nomap"),
+            ),
+        ));
+        let mut bad = third[0].1.clone();
+        bad[14 + 10] ^= 0x40;
+        third.push((1, bad));
+        out.push(step(&mut bng, &mut pool, &third));
         assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
         let rows: Vec<_> = bng
             .counter_rows()
             .into_iter()
-            .filter(|(n, k, _)| *n != "pppoe-fast-input" && k != "frames")
+            .filter(|(n, k, _)| !matches!(*n, "pppoe-fast-input" | "ip4-input") && k != "frames")
             .collect();
         let sessions: Vec<_> = (1..=3)
             .map(|i| bng.session_counters(SessionId(i)).unwrap())
             .collect();
-        let fused = row(&bng, "pppoe-fast-input", "next.interface-output");
+        let fused = (
+            row(&bng, "pppoe-fast-input", "next.interface-output"),
+            row(&bng, "ip4-input", "next.interface-output"),
+        );
         (out, rows, sessions, bng.nat_stats(), fused)
     };
     let (fused, node_by_node) = (run(0), run(64));
@@ -1078,7 +1111,12 @@ fn fused_upstream_pass_equals_the_node_by_node_path() {
     assert_eq!(fused.1, node_by_node.1);
     assert_eq!(fused.2, node_by_node.2);
     assert_eq!(fused.3, node_by_node.3);
-    assert_eq!((fused.4, node_by_node.4), (5, 0), "which run fused");
+    assert_eq!(fused.0[2][0].len(), 4, "{:?}", fused.1);
+    assert_eq!(
+        (fused.4, node_by_node.4),
+        ((5, 2), (0, 0)),
+        "which run fused"
+    );
 }
 
 /// Two PPPoE sessions with the same session id (different MACs, or the same MAC on
