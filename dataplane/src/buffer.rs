@@ -20,6 +20,13 @@
 
 /// Bytes of one buffer (packet data plus headroom).
 pub const BUF_SIZE: usize = 2048;
+/// Distance between two buffers of an arena: [`BUF_SIZE`] and one cache line. With a
+/// stride of 2 KiB the same offset of every buffer (the Ethernet header, the metadata
+/// the nodes read) falls into 2 of the 64 sets of a 32 KiB 8-way L1: a pass over a
+/// frame of 256 packets kept 16 of their header lines in L1 and missed on the rest, in
+/// every node and in the steering owner read. The extra line moves each buffer one set
+/// over.
+pub const BUF_STRIDE: usize = BUF_SIZE + 64;
 /// Bytes kept free in front of received data, for encapsulations (PPPoE 8, VLAN 8,
 /// outer IPv4 + ESP 40+, Ethernet 14).
 pub const HEADROOM: usize = 128;
@@ -55,17 +62,21 @@ pub struct Arena {
 }
 
 impl Arena {
-    /// An arena of `count` buffers of [`BUF_SIZE`] bytes.
+    /// An arena of `count` buffers of [`BUF_SIZE`] bytes, [`BUF_STRIDE`] apart.
     #[must_use]
     pub fn new(count: usize) -> Self {
         Self {
-            mem: vec![0; count * BUF_SIZE],
+            mem: vec![0; count * BUF_STRIDE],
         }
     }
 
     /// Cuts the arena into a [`Pool`] of buffers borrowed for `'p`.
     pub fn pool(&mut self) -> Pool<'_> {
-        let free: Vec<&mut [u8]> = self.mem.chunks_exact_mut(BUF_SIZE).collect();
+        let free: Vec<&mut [u8]> = self
+            .mem
+            .chunks_exact_mut(BUF_STRIDE)
+            .map(|c| c.split_at_mut(BUF_SIZE).0)
+            .collect();
         let capacity = free.len();
         Pool { free, capacity }
     }

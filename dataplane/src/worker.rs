@@ -33,10 +33,10 @@
 //! leaves at its rate on an otherwise idle port.
 
 use std::net::Ipv4Addr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering, fence};
 use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, OnceLock};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
 use bng_nat44::Config as NatConfig;
@@ -45,6 +45,7 @@ use hashbrown::HashMap;
 use crate::backend::Backend;
 use crate::backend::prefetch::{prefetch_read, prefetch_write};
 use crate::backend::shared::{BufToken, Handoff, SharedArena};
+use crate::backend::sys::thread_cpu_ns;
 use crate::bng::{Bng, BngConfig, NatTables, Punt, steer_hash, worker_of};
 use crate::buffer::{Arena, Pkt, Pool};
 use crate::control::{Command, ControlError, DRAIN_BUDGET};
@@ -108,10 +109,38 @@ impl Batch {
     }
 }
 
-/// The arenas of a steering mesh, one per worker, set when the worker starts.
+/// The arenas of a steering mesh, one per worker, set when the worker starts, and
+/// each worker's [`Bell`].
 #[derive(Debug)]
 struct Registry {
     arenas: Vec<OnceLock<Arc<SharedArena>>>,
+    bells: Vec<Bell>,
+}
+
+/// A worker's doorbell: an idle steering worker first polls [`SPIN_LOOPS`] times, then
+/// raises `sleeping` and parks (bounded by [`NAP`], its ports still need polling); a
+/// worker that hands it a batch or pays it back rings only when `sleeping` is up, so
+/// in a saturated steady state neither side makes a system call (session 4 napped
+/// with a plain sleep per idle loop: ~10 ns of kernel time per packet on each side).
+#[derive(Debug, Default)]
+struct Bell {
+    sleeping: AtomicBool,
+    thread: OnceLock<Thread>,
+}
+
+impl Bell {
+    /// Wakes the worker if it is parked (or about to: the fence orders the caller's
+    /// queue push before the load, as [`Steering::nap`] orders its flag before its
+    /// last look at the queues).
+    #[inline]
+    fn ring(&self) {
+        fence(Ordering::SeqCst);
+        if self.sleeping.load(Ordering::Relaxed) && self.sleeping.swap(false, Ordering::AcqRel) {
+            if let Some(t) = self.thread.get() {
+                t.unpark();
+            }
+        }
+    }
 }
 
 /// A worker's view of the mesh's arenas for its lifetime `'p`: its own first.
@@ -274,6 +303,8 @@ pub struct Steering {
     /// Buffers this worker still owes each worker (received packets it could not pay
     /// for at once: its pool was empty).
     owed: Vec<usize>,
+    /// Batches taken from the queue by [`Steering::nap`]'s last look before parking.
+    early: Vec<Batch>,
 }
 
 impl Steering {
@@ -295,6 +326,7 @@ impl Steering {
         let (ret_to, ret_from): (Vec<_>, Vec<_>) = (0..workers).map(|_| mpsc::channel()).unzip();
         let registry = Arc::new(Registry {
             arenas: (0..workers).map(|_| OnceLock::new()).collect(),
+            bells: (0..workers).map(|_| Bell::default()).collect(),
         });
         from.into_iter()
             .zip(ret_from)
@@ -318,6 +350,7 @@ impl Steering {
                 copy: true,
                 shares: Vec::new(),
                 owed: vec![0; workers],
+                early: Vec::new(),
             })
             .collect()
     }
@@ -356,22 +389,43 @@ impl Steering {
         };
     }
 
-    /// An idle steering worker's nap of at most `nap`. Held for want of paid-back
-    /// buffers it naps on its payments queue (taking them at once: the payer, not this
-    /// worker, pays for the wake-up); otherwise a plain sleep, so the workers handing it
-    /// batches never pay a wake-up (a futex wake per batch cost the busiest, sending,
-    /// worker more than the steering itself).
-    fn nap<'p>(&mut self, ar: &mut Arenas<'p>, pool: &mut Pool<'p>, nap: Duration) {
-        if self.lent >= self.lend_max {
-            if let Ok(mut b) = self.returned.recv_timeout(nap) {
-                let k = ar.take_paid(pool, &mut b.free);
-                self.lent = self.lent.saturating_sub(k);
-                b.clear();
-                self.spare.push(b);
-            }
-        } else {
-            std::thread::sleep(nap);
+    /// Rings worker `w`'s [`Bell`] (after handing it a batch or paying it back).
+    #[inline]
+    fn ring(&self, w: usize) {
+        if let Some(b) = self.registry.bells.get(w) {
+            b.ring();
         }
+    }
+
+    /// An idle steering worker's nap of at most `nap`, after [`SPIN_LOOPS`] idle
+    /// polls: raises its bell's flag, looks at its queues once more (a batch or a
+    /// payment pushed before the flag was seen is taken now, not after the nap), and
+    /// parks; a worker that hands it a batch or pays it back while the flag is up
+    /// unparks it. Returns whether it parked.
+    fn nap<'p>(&mut self, ar: &mut Arenas<'p>, pool: &mut Pool<'p>, nap: Duration) -> bool {
+        let Some(bell) = self.registry.bells.get(self.me) else {
+            std::thread::sleep(nap);
+            return true;
+        };
+        bell.sleeping.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let mut found = false;
+        while let Ok(mut b) = self.returned.try_recv() {
+            let k = ar.take_paid(pool, &mut b.free);
+            self.lent = self.lent.saturating_sub(k);
+            b.clear();
+            self.spare.push(b);
+            found = true;
+        }
+        if let Ok(b) = self.from.try_recv() {
+            self.early.push(b);
+            found = true;
+        }
+        if !found {
+            std::thread::park_timeout(nap);
+        }
+        bell.sleeping.store(false, Ordering::Relaxed);
+        !found
     }
 
     /// The inverse of [`pool_slice`]: the worker `w` with `start(w) <= off <
@@ -490,6 +544,16 @@ pub struct WorkerStats {
     pub punt_dropped: AtomicU64,
     /// Loops that found nothing to do.
     pub idle_loops: AtomicU64,
+    /// Naps (a sleep, or a steering worker's park, after [`SPIN_LOOPS`] idle loops).
+    pub naps: AtomicU64,
+    /// Loops of a steering worker that stopped receiving: a batch held (its owner's
+    /// queue full) or [`LEND_MAX`] buffers lent and not paid back yet. Many of them
+    /// mean the other workers are the bottleneck.
+    pub held_loops: AtomicU64,
+    /// CPU time (ns) the worker spent in idle periods (its spins and naps, from the
+    /// first idle loop to the next loop that found work): its CPU time less this is
+    /// what forwarding cost it, on a core shared or not.
+    pub idle_cpu_ns: AtomicU64,
     /// Buffers in the worker's pool when it started (set once the pool exists).
     pub pool_capacity: AtomicU64,
     /// Buffers free in its pool when it stopped (set as it stops): with every packet
@@ -583,9 +647,14 @@ impl<B: Backend + Send + 'static> Worker<B> {
 const RX_BURSTS: usize = 4;
 /// Packets ahead whose first cache line is prefetched while steering.
 const PREFETCH_AHEAD: usize = 4;
-/// Idle loops (a 20 µs nap each, so about 1 s) a stopping worker waits for buffers it
-/// lent to be paid back, or for room to pay its own debts, before it stops anyway.
+/// Idle loops (a 20 µs nap each after the spin, so about 1 s) a stopping worker waits
+/// for buffers it lent to be paid back, or for room to pay its own debts, before it
+/// stops anyway.
 const SETTLE_LOOPS: u32 = 50_000;
+/// Consecutive idle loops a steering worker polls (with a spin hint between) before it
+/// parks: a few tens of µs, longer than the gap between two batches of a saturated
+/// peer (a frame of 256 packets every few µs), so a steady stream never parks.
+pub const SPIN_LOOPS: u32 = 512;
 /// How long an idle worker naps before it looks at its ports again.
 const NAP: Duration = Duration::from_micros(20);
 /// Buffers a steering worker may have lent to the others (handed over and not paid
@@ -625,6 +694,9 @@ fn run<B: Backend>(
                 .ok_or(ControlError::BadConfig("steering stage of no worker"))?;
             slot.set(own)
                 .map_err(|_| ControlError::BadConfig("steering stage used twice"))?;
+            if let Some(bell) = reg.bells.get(st.me) {
+                let _ = bell.thread.set(std::thread::current());
+            }
             let own: &SharedArena = slot
                 .get()
                 .ok_or(ControlError::BadConfig("steering stage of no worker"))?;
@@ -651,6 +723,8 @@ fn run<B: Backend>(
     let mut commands_open = true;
     let mut held = false;
     let mut settle = 0u32;
+    let mut idle = 0u32;
+    let mut idle_since = 0u64;
     loop {
         if commands_open {
             commands_open = drain_worker(commands, &mut bng, steering.as_mut());
@@ -718,8 +792,14 @@ fn run<B: Backend>(
                 let _ = ev.try_send(WorkerEvent::Nat(index, e));
             }
         }
-        if work == 0 {
+        if held {
+            stats.held_loops.fetch_add(1, Ordering::Relaxed);
+        }
+        if work > 0 {
+            idle = 0;
+        } else {
             stats.idle_loops.fetch_add(1, Ordering::Relaxed);
+            idle = idle.saturating_add(1);
             if stop.load(Ordering::Acquire) && !held {
                 // buffers lent to other workers come back as they are paid for; a
                 // stopping worker waits for them (and pays what it owes) for a while
@@ -731,15 +811,34 @@ fn run<B: Backend>(
                 }
                 settle += 1;
             }
-            // held (the owner's queue full) as idle: a nap, not a yield loop; the full
-            // queue holds far more than a nap's worth of work for its worker, and spinning
-            // took the CPU that worker needed when they share one (the steered rate on
-            // the loaded 2-core VM fell below one worker's). A steering worker naps on
-            // its queues instead, so a batch or a payment wakes it at once
-            match (&mut steering, &mut arenas) {
+            // a steering worker (idle, or held: its owner's queue full or its lent
+            // buffers at the bound) polls SPIN_LOOPS times, then parks until a batch or a
+            // payment rings its bell or the nap ends; so a saturated steady state makes
+            // no system call, and a worker sharing a core with its peer still gives the
+            // core up after a few tens of µs
+            let napped = match (&mut steering, &mut arenas) {
+                (Some(_), Some(_)) if idle < SPIN_LOOPS => {
+                    std::hint::spin_loop();
+                    false
+                }
                 (Some(st), Some(ar)) => st.nap(ar, &mut pool, NAP),
-                _ => std::thread::sleep(NAP),
+                _ => {
+                    std::thread::sleep(NAP);
+                    true
+                }
+            };
+            if napped {
+                stats.naps.fetch_add(1, Ordering::Relaxed);
             }
+            // idle CPU: from the end of an idle period's first loop to the end of its
+            // last (a system call per idle loop: idle time only, never per packet)
+            let t = thread_cpu_ns();
+            if idle > 1 {
+                stats
+                    .idle_cpu_ns
+                    .fetch_add(t.saturating_sub(idle_since), Ordering::Relaxed);
+            }
+            idle_since = t;
         }
     }
     stats
@@ -870,6 +969,7 @@ fn send_batches<'p>(
         let handed = b.pkts.len();
         let dropped = match st.to.get(w).map(|q| q.try_send(b)) {
             Some(Ok(())) => {
+                st.ring(w);
                 st.lent += handed;
                 stats.steered_out.fetch_add(n as u64, Ordering::Relaxed);
                 continue;
@@ -909,7 +1009,7 @@ fn receive_steered<'p, B: Backend>(
     rx: &mut Frame<'p>,
 ) -> usize {
     let mut work = 0;
-    while let Ok(mut b) = st.from.try_recv() {
+    while let Some(mut b) = st.early.pop().or_else(|| st.from.try_recv().ok()) {
         let n = b.len();
         work += n;
         io.stats.steered_in.fetch_add(n as u64, Ordering::Relaxed);
@@ -958,13 +1058,16 @@ fn receive_steered<'p, B: Backend>(
         b.clear();
         // back to the worker that filled it, with the payment, for reuse
         let origin = b.origin;
-        if let Some(r) = st.returns_to.get(origin)
-            && let Err(mpsc::SendError(mut b)) = r.send(b)
-        {
-            // that worker is gone: keep the buffers
-            ar.take_paid(io.pool, &mut b.free);
-            if let Some(o) = st.owed.get_mut(origin) {
-                *o = 0;
+        if let Some(r) = st.returns_to.get(origin) {
+            match r.send(b) {
+                Ok(()) => st.ring(origin),
+                Err(mpsc::SendError(mut b)) => {
+                    // that worker is gone: keep the buffers
+                    ar.take_paid(io.pool, &mut b.free);
+                    if let Some(o) = st.owed.get_mut(origin) {
+                        *o = 0;
+                    }
+                }
             }
         }
     }
@@ -996,12 +1099,15 @@ fn settle_debts<'p>(st: &mut Steering, ar: &mut Arenas<'p>, pool: &mut Pool<'p>)
         if let Some(o) = st.owed.get_mut(w) {
             *o -= paid;
         }
-        if let Some(r) = st.returns_to.get(w)
-            && let Err(mpsc::SendError(mut b)) = r.send(b)
-        {
-            ar.take_paid(pool, &mut b.free);
-            if let Some(o) = st.owed.get_mut(w) {
-                *o = 0;
+        if let Some(r) = st.returns_to.get(w) {
+            match r.send(b) {
+                Ok(()) => st.ring(w),
+                Err(mpsc::SendError(mut b)) => {
+                    ar.take_paid(pool, &mut b.free);
+                    if let Some(o) = st.owed.get_mut(w) {
+                        *o = 0;
+                    }
+                }
             }
         }
     }

@@ -538,7 +538,13 @@ fn rate(
             }
         })
         .sum();
+    let idle = |ws: &[Worker<Gated2>]| -> Vec<u64> {
+        ws.iter()
+            .map(|w| w.stats.idle_cpu_ns.load(Ordering::Relaxed))
+            .collect()
+    };
     let cpu0 = worker_ticks();
+    let idle0 = idle(&ws);
     let t = Instant::now();
     gate.store(true, Ordering::Release);
     let t0 = Instant::now();
@@ -570,6 +576,16 @@ fn rate(
     }
     let secs = t.elapsed().as_secs_f64();
     let cpu1 = worker_ticks();
+    let idle1 = idle(&ws);
+    // each worker's forwarding CPU: its CPU time less its idle periods' (spins, naps)
+    let busy: Vec<f64> = cpu1
+        .iter()
+        .zip(&cpu0)
+        .zip(idle1.iter().zip(&idle0))
+        .map(|(((_, b), (_, a)), (i1, i0))| {
+            ((b - a) as f64 / 100.0 - (i1 - i0) as f64 / 1e9).max(1e-3)
+        })
+        .collect();
     if std::env::var("SCALING_DEBUG").is_ok() {
         for w in 0..ws.len() {
             let rows: Vec<_> = ctl
@@ -586,20 +602,28 @@ fn rate(
     }
     if std::env::var("SCALING_DEBUG").is_ok() {
         eprintln!(
-            "workers {workers} steer {steer}: CPU ticks {:?}, {secs:.3} s wall",
+            "workers {workers} steer {steer} copy {copy}: CPU ticks {:?}, idle CPU ms {:?}, busy ns per packet forwarded by the worker {:?}, {secs:.3} s wall",
             cpu1.iter()
                 .zip(&cpu0)
                 .map(|((_, b), (_, a))| b - a)
+                .collect::<Vec<_>>(),
+            idle1
+                .iter()
+                .zip(&idle0)
+                .map(|(b, a)| (b - a) / 1_000_000)
+                .collect::<Vec<_>>(),
+            busy.iter()
+                .zip(&ws)
+                .map(|(b, w)| (b * 1e9 / w.stats.tx.load(Ordering::Relaxed).max(1) as f64).round())
                 .collect::<Vec<_>>()
         );
     }
-    let busiest = cpu1
+    let busiest = busy
         .iter()
-        .zip(&cpu0)
         .zip(&ws)
-        .map(|(((_, b), (_, a)), w)| {
+        .map(|(b, w)| {
             let generator_secs = w.stats.rx.load(Ordering::Relaxed) as f64 * gen_ns / 1e9;
-            ((b - a) as f64 / 100.0 - generator_secs).max(1e-3)
+            (b - generator_secs).max(1e-3)
         })
         .fold(0.0, f64::max);
     let steered = ws

@@ -9,7 +9,7 @@ pub mod memory;
 mod mmap;
 pub mod prefetch;
 pub mod shared;
-mod sys;
+pub(crate) mod sys;
 pub mod tpacket;
 
 use crate::buffer::Pool;

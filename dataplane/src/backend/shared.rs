@@ -24,7 +24,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::buffer::{BUF_SIZE, Meta, Pkt, Pool};
+use crate::buffer::{BUF_SIZE, BUF_STRIDE, Meta, Pkt, Pool};
 
 /// Ids of arenas, so a token is only ever turned into a buffer of its own arena.
 static NEXT_ID: AtomicU32 = AtomicU32::new(1);
@@ -84,13 +84,14 @@ impl Handoff {
 }
 
 impl SharedArena {
-    /// An arena of `buffers` buffers of [`BUF_SIZE`] bytes (zeroed), and the one token
+    /// An arena of `buffers` buffers of [`BUF_SIZE`] bytes (zeroed, [`BUF_STRIDE`]
+    /// apart), and the one token
     /// of each buffer. `buffers` is capped so that every offset fits a `u32` index.
     #[must_use]
     pub fn new(buffers: usize) -> (Arc<Self>, Vec<BufToken>) {
         let buffers = u32::try_from(buffers.max(1)).unwrap_or(u32::MAX) / 2 * 2;
         let buffers = buffers.clamp(2, 1 << 20);
-        let bytes = buffers as usize * BUF_SIZE;
+        let bytes = buffers as usize * BUF_STRIDE;
         let mem: Box<[u8]> = vec![0u8; bytes].into_boxed_slice();
         let raw: *mut [u8] = Box::into_raw(mem);
         let base = NonNull::new(raw.cast::<u8>()).unwrap_or(NonNull::dangling());
@@ -127,8 +128,8 @@ impl SharedArena {
         if t.arena != self.id || t.index >= self.buffers {
             return Err(t);
         }
-        let off = t.index as usize * BUF_SIZE;
-        // SAFETY: `off + BUF_SIZE <= buffers * BUF_SIZE`, the allocation's length, so
+        let off = t.index as usize * BUF_STRIDE;
+        // SAFETY: `off + BUF_SIZE <= buffers * BUF_STRIDE`, the allocation's length, so
         // the range is inside the allocation `base` points to (alive while `self` is
         // borrowed: it is freed only by `Drop`). The token is consumed here and is the
         // only owner of buffer `index` (tokens are made once per buffer by `new`, or by
@@ -150,12 +151,15 @@ impl SharedArena {
     #[inline]
     pub(crate) fn give_buffer<'a>(&self, buf: &'a mut [u8]) -> Result<BufToken, &'a mut [u8]> {
         let off = (buf.as_ptr() as usize).wrapping_sub(self.base.as_ptr() as usize);
-        if buf.len() != BUF_SIZE || off % BUF_SIZE != 0 || off / BUF_SIZE >= self.buffers as usize {
+        if buf.len() != BUF_SIZE
+            || off % BUF_STRIDE != 0
+            || off / BUF_STRIDE >= self.buffers as usize
+        {
             return Err(buf);
         }
         Ok(BufToken {
             arena: self.id,
-            index: u32::try_from(off / BUF_SIZE).unwrap_or(u32::MAX),
+            index: u32::try_from(off / BUF_STRIDE).unwrap_or(u32::MAX),
         })
     }
 
@@ -255,7 +259,7 @@ impl Drop for SharedArena {
     fn drop(&mut self) {
         let raw = std::ptr::slice_from_raw_parts_mut(
             self.base.as_ptr(),
-            self.buffers as usize * BUF_SIZE,
+            self.buffers as usize * BUF_STRIDE,
         );
         // SAFETY: `raw` is the pointer and length `Box::into_raw` gave in `new` (the
         // length is recomputed from the same `buffers`); `drop` runs once, when no

@@ -1,6 +1,10 @@
-//! Small system-call helpers shared by the socket backends (AF_PACKET rings, AF_XDP).
+//! Small system-call helpers shared by the socket backends (AF_PACKET rings, AF_XDP),
+//! and the calling thread's CPU time for the workers' idle accounting.
 
-#![allow(unsafe_code, reason = "setsockopt; the block has a SAFETY comment")]
+#![allow(
+    unsafe_code,
+    reason = "setsockopt, clock_gettime; each block has a SAFETY comment"
+)]
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -20,4 +24,24 @@ pub(super) fn setsockopt<T>(fd: BorrowedFd<'_>, level: i32, name: i32, v: &T) ->
 /// Prefixes an I/O error with what was being done (for `map_err`).
 pub(super) fn ctx(what: &str) -> impl FnOnce(io::Error) -> io::Error + '_ {
     move |e| io::Error::new(e.kind(), format!("{what}: {e}"))
+}
+
+/// The calling thread's CPU time in nanoseconds (`CLOCK_THREAD_CPUTIME_ID`; 0 if the
+/// clock cannot be read). A system call: the workers read it twice per idle period,
+/// never per packet.
+#[must_use]
+pub(crate) fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the call's duration.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &raw mut ts) };
+    if rc != 0 {
+        return 0;
+    }
+    u64::try_from(ts.tv_sec)
+        .unwrap_or(0)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
 }
