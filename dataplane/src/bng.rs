@@ -61,6 +61,10 @@
 //! [`Bng::apply`] (see [`crate::control`]), so the packet path takes no lock.
 
 #![allow(
+    clippy::inline_always,
+    reason = "per-packet functions of the fused passes: inlined into the frame loop (callgrind: the calls cost more instructions than the work)"
+)]
+#![allow(
     clippy::indexing_slicing,
     reason = "output frame vectors have one entry per edge (Label::COUNT), so an edge index is always in bounds"
 )]
@@ -196,7 +200,7 @@ impl SessionConfig {
 /// The steering hash of a subscriber: its MAC and PPPoE session id (0 for IPoE), the
 /// key NICs cannot RSS on for PPPoE (accel-ppp's single-core limitation).
 #[must_use]
-#[inline]
+#[inline(always)]
 pub fn steer_hash(mac: [u8; 6], session_id: u16) -> u64 {
     let k = u64::from_be_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0])
         | u64::from(session_id);
@@ -210,7 +214,7 @@ pub fn steer_hash(mac: [u8; 6], session_id: u16) -> u64 {
 
 /// The worker of a steering hash.
 #[must_use]
-#[inline]
+#[inline(always)]
 pub fn worker_of(hash: u64, workers: usize) -> usize {
     // multiply-shift instead of a division
     let w = u64::try_from(workers.max(1)).unwrap_or(1);
@@ -544,7 +548,7 @@ impl Node for InnerCheck<'_> {
     type Drop = InnerDrop;
     const NAME: &'static str = "esp-inner-check";
 
-    #[inline]
+    #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<InnerNext, InnerDrop> {
         let Some(h) = pkt.data().first_chunk::<20>() else {
             return Verdict::Drop(InnerDrop::Truncated);
@@ -638,7 +642,7 @@ const _: () = assert!(core::mem::size_of::<Slot>() == 64);
 impl Slot {
     /// Counts one packet in `delta[AT]` (packets) and `delta[AT + 1]` (bytes); false
     /// (nothing counted) when that could overflow them: then [`Table::fold_count`].
-    #[inline]
+    #[inline(always)]
     fn try_count<const AT: usize>(&mut self, bytes: usize) -> bool {
         let (p, b) = (self.delta[AT], self.delta[AT + 1]);
         match u32::try_from(bytes) {
@@ -655,18 +659,18 @@ impl Slot {
 
 impl Table {
     /// Counts one packet of `bytes` from the subscriber of slot `i`.
-    #[inline]
+    #[inline(always)]
     fn count_up(&mut self, i: usize, bytes: usize) {
         self.count::<0>(i, bytes);
     }
 
     /// Counts one packet of `bytes` to the subscriber of slot `i`.
-    #[inline]
+    #[inline(always)]
     fn count_down(&mut self, i: usize, bytes: usize) {
         self.count::<2>(i, bytes);
     }
 
-    #[inline]
+    #[inline(always)]
     fn count<const AT: usize>(&mut self, i: usize, bytes: usize) {
         if let Some(s) = self.slots.get_mut(i)
             && !s.try_count::<AT>(bytes)
@@ -743,14 +747,14 @@ impl AddrIndex {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn home(&self, key: u32) -> usize {
         usize::try_from(u64::from(key).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift)
             .unwrap_or(0)
     }
 
     /// The slot of `key`'s entry or of the empty entry its probe ends at.
-    #[inline]
+    #[inline(always)]
     fn find(&self, key: u32) -> Option<usize> {
         let mask = self.e.len() - 1;
         let mut i = self.home(key);
@@ -764,7 +768,7 @@ impl AddrIndex {
         None
     }
 
-    #[inline]
+    #[inline(always)]
     fn get(&self, key: u32) -> Option<u32> {
         let e = *self.e.get(self.find(key)?)?;
         (e != 0).then(|| (e as u32).wrapping_sub(1))
@@ -889,7 +893,7 @@ impl Node for Ip4Input {
     type Drop = Ip4InDrop;
     const NAME: &'static str = "ip4-input";
 
-    #[inline]
+    #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Ip4InNext, Ip4InDrop> {
         if pkt.meta.rx_if != self.upstream {
             return Verdict::Next(Ip4InNext::Access);
@@ -934,7 +938,7 @@ impl Node for Ip4InFused<'_, '_> {
     type Drop = Ip4InDrop;
     const NAME: &'static str = Ip4Input::NAME;
 
-    #[inline]
+    #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Ip4InNext, Ip4InDrop> {
         let v = self.ip4.packet(pkt);
         if v != Verdict::Next(Ip4InNext::Nat) {
@@ -996,7 +1000,7 @@ impl Node for SubscriberInput<'_> {
     type Drop = SubInDrop;
     const NAME: &'static str = "subscriber-input";
 
-    #[inline]
+    #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<SubInNext, SubInDrop> {
         let Some(slot) = (pkt.meta.subscriber as usize)
             .checked_sub(1)
@@ -1126,7 +1130,7 @@ impl<'t, 'n> Fused<'t, 'n> {
     }
 
     /// nat44 in2out (for `FastNext::Nat`), then ip4-rewrite.
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self, pkt: &mut Pkt<'_>, next: FastNext) -> Verdict<FastNext, FastDrop> {
         if next == FastNext::Nat {
             self.nat_tally[0] += 1;
@@ -1195,7 +1199,7 @@ impl Node for PppoeFast<'_, '_> {
     type Drop = FastDrop;
     const NAME: &'static str = "pppoe-fast-input";
 
-    #[inline]
+    #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<FastNext, FastDrop> {
         let l3 = usize::from(pkt.meta.l3_offset);
         let d = pkt.data();
@@ -1299,7 +1303,7 @@ impl Node for PppoeFast<'_, '_> {
 
 /// A PPPoE session's handle: by session id (no hash), checked against the slot's
 /// MAC and VLANs; else the keyed hash map.
-#[inline]
+#[inline(always)]
 fn find_pppoe(
     t: &Table,
     pppoe: &PppoeSessionInput,
@@ -1366,7 +1370,7 @@ impl Node for SubscriberOutput<'_> {
     type Drop = SubOutDrop;
     const NAME: &'static str = "subscriber-output";
 
-    #[inline]
+    #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<SubOutNext, SubOutDrop> {
         let l3 = usize::from(pkt.meta.l3_offset);
         if !pkt.pull_front(l3) {
@@ -1453,7 +1457,7 @@ impl Node for In2OutVerified<'_, '_> {
     type Drop = nat_node::Drop;
     const NAME: &'static str = "nat44";
 
-    #[inline]
+    #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<nat_node::Next, nat_node::Drop> {
         let l3 = usize::from(pkt.meta.l3_offset);
         let Some(ip) = pkt.data_mut().get_mut(l3..) else {
@@ -1467,7 +1471,7 @@ impl Node for In2OutVerified<'_, '_> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn slot_hdr_len(n: usize) -> u8 {
     u8::try_from(n).unwrap_or(0)
 }
@@ -1564,7 +1568,7 @@ impl Lap {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn lap(&mut self, slot: &mut u64) {
         if let Some(l) = self.last {
             let n = std::time::Instant::now();
@@ -1590,7 +1594,7 @@ fn restore<'p>(outs: &mut [Frame<'p>], edge: usize, f: Frame<'p>) {
 
 /// Appends `from` to `to`, emptying `from`; when `to` is empty the two frames are
 /// swapped instead of copying the packets (their capacities travel with them).
-#[inline]
+#[inline(always)]
 fn move_all<'p>(to: &mut Frame<'p>, from: &mut Frame<'p>) {
     if to.is_empty() {
         core::mem::swap(to, from);

@@ -765,7 +765,11 @@ impl<'a> Nat44<'a> {
 
     // ---- hashing ------------------------------------------------------------
 
-    #[inline]
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
     fn h_sess(&self, dir: u64, proto: u8, a: u32, p: u16, ra: u32, rp: u16) -> u64 {
         let lo = (u64::from(a) << 32) | u64::from(ra);
         let hi = (u64::from(p) << 32) | (u64::from(rp) << 16) | (u64::from(proto) << 8) | dir;
@@ -781,7 +785,11 @@ impl<'a> Nat44<'a> {
         hash(self.cfg.hash_seed, u64::from(a), 5)
     }
 
-    #[inline]
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
     fn find_session_in(&self, proto: u8, a: u32, p: u16, ra: u32, rp: u16) -> Option<u32> {
         let h = self.h_sess(1, proto, a, p, ra, rp);
         let s = &self.sessions;
@@ -796,7 +804,11 @@ impl<'a> Nat44<'a> {
         })
     }
 
-    #[inline]
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
     fn find_session_out(&self, proto: u8, a: u32, p: u16, ra: u32, rp: u16) -> Option<u32> {
         let h = self.h_sess(2, proto, a, p, ra, rp);
         let s = &self.sessions;
@@ -884,7 +896,11 @@ impl<'a> Nat44<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
     fn in_pool(&self, a: u32) -> bool {
         a.wrapping_sub(self.pool_first) < self.pool_len
     }
@@ -1434,7 +1450,11 @@ impl<'a> Nat44<'a> {
     /// other packet, and a miss, takes [`Nat44::in2out_verified`]. Verdicts, tables
     /// and [`Stats`] are exactly as with [`Nat44::in2out_verified`] (the caller must
     /// have verified the IPv4 header checksum, RFC 1812 section 5.2.2).
-    #[inline]
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
     pub fn in2out_fast(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
         if let Some(f) = fast_flow(pkt)
             && !self.in_pool(f.src)
@@ -1461,7 +1481,11 @@ impl<'a> Nat44<'a> {
     /// fragment, UDP or TCP to a pool address, a live session. Every other packet,
     /// and a miss, takes [`Nat44::out2in`]; verdicts, tables and [`Stats`] are
     /// exactly as with it.
-    #[inline]
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
     pub fn out2in_fast(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
         if let Some(f) = fast_flow(pkt)
             && self.in_pool(f.dst)

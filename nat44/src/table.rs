@@ -77,7 +77,11 @@ impl<'a> Index<'a> {
     }
 
     /// The entry whose key hashes to `h` and satisfies `eq`.
-    #[inline]
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
     pub(crate) fn find(&self, h: u64, mut eq: impl FnMut(u32) -> bool) -> Option<u32> {
         let t = tag(h);
         let mut i = self.home(t);

@@ -3,6 +3,11 @@
 //! into the packet's metadata. The data still starts at the Ethernet header when it
 //! leaves; `meta.l3_offset` says where the network header begins.
 
+#![allow(
+    clippy::inline_always,
+    reason = "per-packet functions of the fused passes: inlined into the frame loop (callgrind: the calls cost more instructions than the work)"
+)]
+
 use crate::buffer::Pkt;
 use crate::graph::{Node, Verdict};
 
@@ -54,7 +59,7 @@ impl Node for EthernetInput {
     type Drop = Drop;
     const NAME: &'static str = "ethernet-input";
 
-    #[inline]
+    #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Next, Drop> {
         let d = pkt.data();
         let Some(hdr) = d.first_chunk::<14>() else {

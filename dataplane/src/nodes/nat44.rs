@@ -4,6 +4,11 @@
 //! network header starts at `meta.l3_offset`; translation is in place. The translator's
 //! own counters (per drop reason, per direction) are in [`Nat44Node::nat`].
 
+#![allow(
+    clippy::inline_always,
+    reason = "per-packet functions of the fused passes: inlined into the frame loop (callgrind: the calls cost more instructions than the work)"
+)]
+
 use core::time::Duration;
 
 use bng_nat44::{Nat44, Verdict as NatVerdict};
@@ -54,7 +59,7 @@ impl Node for Nat44Node<'_> {
     type Drop = Drop;
     const NAME: &'static str = "nat44";
 
-    #[inline]
+    #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Next, Drop> {
         let l3 = usize::from(pkt.meta.l3_offset);
         let Some(ip) = pkt.data_mut().get_mut(l3..) else {
