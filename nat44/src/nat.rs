@@ -793,15 +793,19 @@ impl<'a> Nat44<'a> {
     fn find_session_in(&self, proto: u8, a: u32, p: u16, ra: u32, rp: u16) -> Option<u32> {
         let h = self.h_sess(1, proto, a, p, ra, rp);
         let s = &self.sessions;
-        self.sidx.find(h, |i| {
-            s.get(i).is_some_and(|e| {
-                e.proto == proto
-                    && e.in_addr == a
-                    && e.in_port == p
-                    && e.rem_addr == ra
-                    && e.rem_port == rp
-            })
-        })
+        self.sidx.find(
+            h,
+            #[inline(always)]
+            |i| {
+                s.get(i).is_some_and(|e| {
+                    e.proto == proto
+                        && e.in_addr == a
+                        && e.in_port == p
+                        && e.rem_addr == ra
+                        && e.rem_port == rp
+                })
+            },
+        )
     }
 
     #[inline(always)]
@@ -812,15 +816,19 @@ impl<'a> Nat44<'a> {
     fn find_session_out(&self, proto: u8, a: u32, p: u16, ra: u32, rp: u16) -> Option<u32> {
         let h = self.h_sess(2, proto, a, p, ra, rp);
         let s = &self.sessions;
-        self.sidx.find(h, |i| {
-            s.get(i).is_some_and(|e| {
-                e.proto == proto
-                    && e.out_addr == a
-                    && e.out_port == p
-                    && e.rem_addr == ra
-                    && e.rem_port == rp
-            })
-        })
+        self.sidx.find(
+            h,
+            #[inline(always)]
+            |i| {
+                s.get(i).is_some_and(|e| {
+                    e.proto == proto
+                        && e.out_addr == a
+                        && e.out_port == p
+                        && e.rem_addr == ra
+                        && e.rem_port == rp
+                })
+            },
+        )
     }
 
     fn find_mapping_in(&self, proto: u8, a: u32, p: u16) -> Option<u32> {
