@@ -173,10 +173,108 @@ impl Trace {
     }
 }
 
+/// A packet's destination decided by the first loop of [`run`] / [`run2`]: an edge
+/// index of the first node's outputs, with [`SECOND`] set one of the second node's, or
+/// [`DROPPED`].
+type Code = u16;
+const SECOND: Code = 0x8000;
+const DROPPED: Code = 0xffff;
+
+/// Moves each packet of `frame` to the output its code names (or back to `pool`), in
+/// order. The common case, every packet to one edge whose frame is empty, swaps the
+/// frames: no packet moves at all. `codes` has one entry per packet of `frame`.
+fn distribute<'p>(
+    frame: &mut Frame<'p>,
+    codes: &[Code],
+    a_outs: &mut [Frame<'p>],
+    b_outs: &mut [Frame<'p>],
+    pool: &mut Pool<'p>,
+) {
+    debug_assert_eq!(codes.len(), frame.len());
+    if let Some((&first, rest)) = codes.split_first()
+        && first != DROPPED
+        && rest.iter().all(|&c| c == first)
+    {
+        let outs = if first & SECOND == 0 {
+            &mut *a_outs
+        } else {
+            &mut *b_outs
+        };
+        if let Some(out) = outs.get_mut(usize::from(first & !SECOND))
+            && out.is_empty()
+        {
+            core::mem::swap(frame, out);
+            return;
+        }
+    }
+    for (pkt, &c) in frame.drain(..).zip(codes) {
+        let outs = if c & SECOND == 0 {
+            &mut *a_outs
+        } else {
+            &mut *b_outs
+        };
+        match outs.get_mut(usize::from(c & !SECOND)) {
+            Some(out) if c != DROPPED => out.push(pkt),
+            _ => pool.free(pkt),
+        }
+    }
+}
+
+/// The code of a verdict (`second`: of the second node of [`run2`]).
+#[inline(always)]
+#[allow(
+    clippy::inline_always,
+    clippy::cast_possible_truncation,
+    reason = "per packet; edge indexes are below 32"
+)]
+fn code<E: Label, D: Label>(v: Verdict<E, D>, second: bool) -> Code {
+    match v {
+        Verdict::Next(e) => e.index() as Code | if second { SECOND } else { 0 },
+        Verdict::Drop(_) => DROPPED,
+    }
+}
+
 /// Runs `node` over `frame`: one verdict per packet in a single loop, then each packet
-/// is moved to `outs[edge]` or, when dropped, back to `pool`. Counters are added once
+/// is moved to `outs[edge]` or, when dropped, back to `pool` (a whole frame to one
+/// empty edge is handed over without moving its packets). Counters are added once
 /// per frame. `outs` must have one frame per edge of the node.
 pub fn run<'p, N: Node>(
+    node: &mut N,
+    frame: &mut Frame<'p>,
+    outs: &mut [Frame<'p>],
+    pool: &mut Pool<'p>,
+    counters: &mut Counters,
+    trace: &mut Trace,
+) {
+    let n = frame.len();
+    if n == 0 {
+        return;
+    }
+    if n > FRAME_SIZE {
+        run_moving(node, frame, outs, pool, counters, trace);
+        return;
+    }
+    let mut codes = [0 as Code; FRAME_SIZE];
+    let mut tally = Tally::new();
+    for (pkt, c) in frame.iter_mut().zip(codes.iter_mut()) {
+        let v = node.packet(pkt);
+        if trace.capacity > 0 {
+            record::<N>(trace, v, pkt);
+        }
+        *c = code(tally.count(v), false);
+    }
+    tally.add_counted(counters);
+    distribute(
+        frame,
+        codes.get(..n).unwrap_or_default(),
+        outs,
+        &mut [],
+        pool,
+    );
+}
+
+/// [`run`] for a frame longer than [`FRAME_SIZE`]: each packet moved as it is decided.
+fn run_moving<'p, N: Node>(
     node: &mut N,
     frame: &mut Frame<'p>,
     outs: &mut [Frame<'p>],
@@ -333,9 +431,68 @@ pub fn run2<'p, A: Node, B: Node>(
     (ca, cb): (&mut Counters, &mut Counters),
     trace: &mut Trace,
 ) {
-    if frame.is_empty() {
+    let n = frame.len();
+    if n == 0 {
         return;
     }
+    if n > FRAME_SIZE {
+        run2_moving(
+            first,
+            via,
+            second,
+            frame,
+            a_outs,
+            b_outs,
+            pool,
+            (ca, cb),
+            trace,
+        );
+        return;
+    }
+    let mut codes = [0 as Code; FRAME_SIZE];
+    let (mut ta, mut tb) = (Tally::new(), Tally::new());
+    for (pkt, c) in frame.iter_mut().zip(codes.iter_mut()) {
+        let v = ta.count(first.packet(pkt));
+        if trace.capacity > 0 {
+            record::<A>(trace, v, pkt);
+        }
+        *c = if v == Verdict::Next(via) {
+            let vb = tb.count(second.packet(pkt));
+            if trace.capacity > 0 {
+                record::<B>(trace, vb, pkt);
+            }
+            code(vb, true)
+        } else {
+            code(v, false)
+        };
+    }
+    ta.add_counted(ca);
+    tb.add_counted(cb);
+    distribute(
+        frame,
+        codes.get(..n).unwrap_or_default(),
+        a_outs,
+        b_outs,
+        pool,
+    );
+}
+
+/// [`run2`] for a frame longer than [`FRAME_SIZE`]: each packet moved as it is decided.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "two nodes' outputs and counters, as run() has for one"
+)]
+fn run2_moving<'p, A: Node, B: Node>(
+    first: &mut A,
+    via: A::Next,
+    second: &mut B,
+    frame: &mut Frame<'p>,
+    a_outs: &mut [Frame<'p>],
+    b_outs: &mut [Frame<'p>],
+    pool: &mut Pool<'p>,
+    (ca, cb): (&mut Counters, &mut Counters),
+    trace: &mut Trace,
+) {
     let (mut ta, mut tb) = (Tally::new(), Tally::new());
     let (mut na, mut nb) = (0u32, 0u32);
     for mut pkt in frame.drain(..) {

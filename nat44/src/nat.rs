@@ -797,13 +797,16 @@ impl<'a> Nat44<'a> {
             h,
             #[inline(always)]
             |i| {
-                s.get(i).is_some_and(|e| {
-                    e.proto == proto
-                        && e.in_addr == a
-                        && e.in_port == p
-                        && e.rem_addr == ra
-                        && e.rem_port == rp
-                })
+                s.get(i).is_some_and(
+                    #[inline(always)]
+                    |e| {
+                        e.proto == proto
+                            && e.in_addr == a
+                            && e.in_port == p
+                            && e.rem_addr == ra
+                            && e.rem_port == rp
+                    },
+                )
             },
         )
     }
@@ -820,13 +823,16 @@ impl<'a> Nat44<'a> {
             h,
             #[inline(always)]
             |i| {
-                s.get(i).is_some_and(|e| {
-                    e.proto == proto
-                        && e.out_addr == a
-                        && e.out_port == p
-                        && e.rem_addr == ra
-                        && e.rem_port == rp
-                })
+                s.get(i).is_some_and(
+                    #[inline(always)]
+                    |e| {
+                        e.proto == proto
+                            && e.out_addr == a
+                            && e.out_port == p
+                            && e.rem_addr == ra
+                            && e.rem_port == rp
+                    },
+                )
             },
         )
     }
