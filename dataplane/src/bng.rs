@@ -1412,26 +1412,27 @@ impl Node for SubscriberOutput<'_> {
         if !pkt.set_len(usize::from(total)) {
             return Verdict::Drop(SubOutDrop::BadHeader);
         }
-        let Some(&slot) = self.t.slots.get(idx as usize) else {
+        let i = idx as usize;
+        let Some(flags) = self.t.slots.get(i).map(|s| s.flags) else {
             return Verdict::Drop(SubOutDrop::NoSession);
         };
-        let qos = slot.flags & Slot::QOS_DOWN != 0;
+        let qos = flags & Slot::QOS_DOWN != 0;
         if !qos {
             // QoS sessions are counted after their policer or shaper (`account`)
-            self.t.count_down(idx as usize, usize::from(total));
+            self.t.count_down(i, usize::from(total));
         }
+        let Some(slot) = self.t.slots.get(i) else {
+            return Verdict::Drop(SubOutDrop::NoSession);
+        };
         let n = usize::from(slot.hdr_len);
-        let pppoe = slot.flags & Slot::PPPOE != 0;
-        let ppp_len = total.wrapping_add(2).to_be_bytes();
-        let (hdr, port) = (slot.hdr, slot.port);
+        let pppoe = flags & Slot::PPPOE != 0;
+        let port = slot.port;
         let Some(out) = pkt.push_front(n) else {
             return Verdict::Drop(SubOutDrop::NoHeadroom);
         };
-        if let (Some(o), Some(src)) = (out.get_mut(..n), hdr.get(..n)) {
-            o.copy_from_slice(src);
-        }
-        if pppoe && let Some(l) = out.get_mut(n - 4..n - 2) {
-            l.copy_from_slice(&ppp_len);
+        write_hdr(out, &slot.hdr);
+        if pppoe && let Some(l) = out.get_mut(n.wrapping_sub(4)..n.wrapping_sub(2)) {
+            l.copy_from_slice(&total.wrapping_add(2).to_be_bytes());
         }
         pkt.meta.l3_offset = u16::from(slot_hdr_len(n));
         pkt.meta.tx_if = port;
@@ -1442,6 +1443,31 @@ impl Node for SubscriberOutput<'_> {
             Verdict::Next(SubOutNext::Pppoe)
         } else {
             Verdict::Next(SubOutNext::Output)
+        }
+    }
+}
+
+/// Writes the first `out.len()` bytes of a session's prebuilt header to `out`: the
+/// lengths a slot holds (Ethernet 14, + 4 per VLAN tag, + 8 for PPPoE) as fixed-size
+/// copies (a few moves where a length-generic copy calls `memcpy`).
+#[inline(always)]
+fn write_hdr(out: &mut [u8], hdr: &[u8; 30]) {
+    #[inline(always)]
+    fn put<const N: usize>(out: &mut [u8], hdr: &[u8; 30]) {
+        if let (Some(o), Some(h)) = (out.first_chunk_mut::<N>(), hdr.first_chunk::<N>()) {
+            *o = *h;
+        }
+    }
+    match out.len() {
+        14 => put::<14>(out, hdr),
+        18 => put::<18>(out, hdr),
+        22 => put::<22>(out, hdr),
+        26 => put::<26>(out, hdr),
+        30 => put::<30>(out, hdr),
+        n => {
+            if let (Some(o), Some(h)) = (out.get_mut(..n), hdr.get(..n)) {
+                o.copy_from_slice(h);
+            }
         }
     }
 }
