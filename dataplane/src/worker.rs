@@ -117,7 +117,7 @@ struct Registry {
     bells: Vec<Bell>,
 }
 
-/// A worker's doorbell: an idle steering worker first polls [`SPIN_LOOPS`] times, then
+/// A worker's doorbell: an idle steering worker first polls for [`SPIN`], then
 /// raises `sleeping` and parks (bounded by [`NAP`], its ports still need polling); a
 /// worker that hands it a batch or pays it back rings only when `sleeping` is up, so
 /// in a saturated steady state neither side makes a system call (session 4 napped
@@ -253,6 +253,63 @@ pub fn place(hash: u64, shares: &[u32]) -> usize {
         }
     }
     0
+}
+
+/// Per-packet costs (ns) that decide how many sessions the receiving worker of a
+/// steering mesh should own ([`balanced_shares`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StageCosts {
+    /// Receiving a packet and steering it (RX, [`Steering::owner`], into a batch or
+    /// the local frame): paid by the receiving worker for every packet.
+    pub receive_and_steer: f64,
+    /// The graph, per packet, on the worker that owns the packet's session.
+    pub graph: f64,
+    /// What a steered packet costs its owner on top of the graph (taking it from the
+    /// batch: the copy into its pool, or the handed-over lines crossing cores).
+    pub steered_in: f64,
+}
+
+impl StageCosts {
+    /// Measured on the shared 2-core dev VM, session 5 (BENCHMARKS.md, "Session 5"),
+    /// copy mode, the 64-byte PPPoE -> NAT44 chain of `tests/worker.rs::scaling`:
+    /// 34 ns receive + steer, 53 ns graph, 15 ns steered in.
+    pub const MEASURED: Self = Self {
+        receive_and_steer: 34.0,
+        graph: 53.0,
+        steered_in: 15.0,
+    };
+}
+
+/// Shares (parts of 1000, for [`Control::set_shares`](crate::control::Control::set_shares)
+/// and [`Steering::set_shares`]) that balance a mesh of `workers` where worker
+/// `receiver` receives every packet and steers it: the receiver's cost per received
+/// packet, `receive_and_steer + s * graph`, equals each other worker's, `(1 - s) /
+/// (workers - 1) * (graph + steered_in)`, so
+/// `s = (g' / (n - 1) - r) / (graph + g' / (n - 1))` with `g' = graph + steered_in`
+/// (clamped to 0..=1; 0 when receiving and steering alone cost as much as a peer's
+/// share). With [`StageCosts::MEASURED`] and 2 workers the receiver owns 28%:
+/// per packet both pay ~49 ns against one worker's 66 (~1.35x at best).
+#[must_use]
+pub fn balanced_shares(workers: usize, receiver: usize, costs: StageCosts) -> Vec<u32> {
+    let n = workers.max(1);
+    if n == 1 {
+        return vec![1000];
+    }
+    let peers = f64::from(u32::try_from(n - 1).unwrap_or(u32::MAX));
+    let g2 = (costs.graph + costs.steered_in) / peers;
+    let s = ((g2 - costs.receive_and_steer) / (costs.graph + g2)).clamp(0.0, 1.0);
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "s is in 0..=1, so both parts are in 0..=1000"
+    )]
+    let (mine, each) = (
+        (s * 1000.0).round() as u32,
+        ((1.0 - s) * 1000.0 / peers).round() as u32,
+    );
+    (0..n)
+        .map(|w| if w == receiver { mine } else { each })
+        .collect()
 }
 
 /// The slice of a NAT44 pool of `pool_len` addresses from `pool_first` that worker `w`
@@ -397,7 +454,7 @@ impl Steering {
         }
     }
 
-    /// An idle steering worker's nap of at most `nap`, after [`SPIN_LOOPS`] idle
+    /// An idle steering worker's nap of at most `nap`, after [`SPIN`] of idle
     /// polls: raises its bell's flag, looks at its queues once more (a batch or a
     /// payment pushed before the flag was seen is taken now, not after the nap), and
     /// parks; a worker that hands it a batch or pays it back while the flag is up
@@ -544,7 +601,7 @@ pub struct WorkerStats {
     pub punt_dropped: AtomicU64,
     /// Loops that found nothing to do.
     pub idle_loops: AtomicU64,
-    /// Naps (a sleep, or a steering worker's park, after [`SPIN_LOOPS`] idle loops).
+    /// Naps (a sleep, or a steering worker's park after [`SPIN`] of idle loops).
     pub naps: AtomicU64,
     /// Loops of a steering worker that stopped receiving: a batch held (its owner's
     /// queue full) or [`LEND_MAX`] buffers lent and not paid back yet. Many of them
@@ -651,10 +708,11 @@ const PREFETCH_AHEAD: usize = 4;
 /// for buffers it lent to be paid back, or for room to pay its own debts, before it
 /// stops anyway.
 const SETTLE_LOOPS: u32 = 50_000;
-/// Consecutive idle loops a steering worker polls (with a spin hint between) before it
-/// parks: a few tens of µs, longer than the gap between two batches of a saturated
-/// peer (a frame of 256 packets every few µs), so a steady stream never parks.
-pub const SPIN_LOOPS: u32 = 512;
+/// How long a steering worker polls in idle loops (with a spin hint between) before it
+/// parks: longer than the gap between two batches of a saturated peer (a frame of 256
+/// packets every 10-15 µs), so a steady stream never parks, and short enough that a
+/// worker sharing a core with its peer gives the core up soon.
+pub const SPIN: Duration = Duration::from_micros(30);
 /// How long an idle worker naps before it looks at its ports again.
 const NAP: Duration = Duration::from_micros(20);
 /// Buffers a steering worker may have lent to the others (handed over and not paid
@@ -725,6 +783,7 @@ fn run<B: Backend>(
     let mut settle = 0u32;
     let mut idle = 0u32;
     let mut idle_since = 0u64;
+    let mut idle_start = Duration::ZERO;
     loop {
         if commands_open {
             commands_open = drain_worker(commands, &mut bng, steering.as_mut());
@@ -799,6 +858,9 @@ fn run<B: Backend>(
             idle = 0;
         } else {
             stats.idle_loops.fetch_add(1, Ordering::Relaxed);
+            if idle == 0 {
+                idle_start = now;
+            }
             idle = idle.saturating_add(1);
             if stop.load(Ordering::Acquire) && !held {
                 // buffers lent to other workers come back as they are paid for; a
@@ -812,12 +874,12 @@ fn run<B: Backend>(
                 settle += 1;
             }
             // a steering worker (idle, or held: its owner's queue full or its lent
-            // buffers at the bound) polls SPIN_LOOPS times, then parks until a batch or a
+            // buffers at the bound) polls for SPIN, then parks until a batch or a
             // payment rings its bell or the nap ends; so a saturated steady state makes
             // no system call, and a worker sharing a core with its peer still gives the
             // core up after a few tens of µs
             let napped = match (&mut steering, &mut arenas) {
-                (Some(_), Some(_)) if idle < SPIN_LOOPS => {
+                (Some(_), Some(_)) if now.saturating_sub(idle_start) < SPIN => {
                     std::hint::spin_loop();
                     false
                 }
@@ -898,16 +960,21 @@ fn steer_port<'p, B: Backend>(
         }
         total += n;
         io.stats.rx.fetch_add(n as u64, Ordering::Relaxed);
-        // one pass: the owner from the first bytes (the packet a few ahead
-        // prefetched: a backend's RX may leave it cold), then the packet to its place
+        // the owners first, in a tight pass over the first bytes (the packet a few
+        // ahead prefetched: a backend's RX may leave it cold), then each packet to its
+        // place
+        let mut owners = [0u16; FRAME_SIZE];
         for k in 0..rx.len() {
             if let Some(b) = rx.get(k + PREFETCH_AHEAD).and_then(|p| p.data().first()) {
                 prefetch_read(b);
             }
+            if let (Some(p), Some(o)) = (rx.get_mut(k), owners.get_mut(k)) {
+                p.meta.rx_if = rx_if;
+                *o = u16::try_from(st.owner(p)).unwrap_or(u16::MAX);
+            }
         }
-        for mut p in rx.drain(..) {
-            p.meta.rx_if = rx_if;
-            let w = st.owner(&p);
+        for (p, &w) in rx.drain(..).zip(owners.iter()) {
+            let w = usize::from(w);
             if w == st.me {
                 local.push(p);
                 if local.len() == FRAME_SIZE {

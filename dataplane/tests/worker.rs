@@ -25,7 +25,9 @@ use bng_dataplane::bng::{Access, BngConfig, PortConfig, SessionConfig, SessionId
 use bng_dataplane::buffer::Pool;
 use bng_dataplane::control::{Control, ControlError, Route};
 use bng_dataplane::graph::Frame;
-use bng_dataplane::worker::{Steering, Worker, WorkerConfig, WorkerStats, pool_slice};
+use bng_dataplane::worker::{
+    StageCosts, Steering, Worker, WorkerConfig, WorkerStats, balanced_shares, pool_slice,
+};
 use bng_nat44::Config as NatConfig;
 
 const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
@@ -337,6 +339,30 @@ fn two_workers_steer_by_copy() {
     assert!(steered > 300 * 50 / 4, "steered {steered}");
 }
 
+/// The receiving worker's share balances its receive + steer + graph cost against each
+/// peer's graph + steered-in cost; one that only receives and steers owns nothing.
+#[test]
+fn balanced_shares_equalise_the_costs() {
+    let c = StageCosts::MEASURED;
+    let sh = balanced_shares(2, 0, c);
+    assert_eq!(sh.len(), 2);
+    let s = f64::from(sh[0]) / f64::from(sh[0] + sh[1]);
+    let receiver = c.receive_and_steer + s * c.graph;
+    let peer = (1.0 - s) * (c.graph + c.steered_in);
+    assert!((receiver - peer).abs() < 0.5, "{receiver} vs {peer}");
+    assert_eq!(balanced_shares(2, 1, c), vec![sh[1], sh[0]]);
+    // with 4 workers receiving and steering costs more than a peer's quarter: none
+    assert_eq!(balanced_shares(4, 0, c)[0], 0);
+    assert_eq!(balanced_shares(1, 0, c), vec![1000]);
+    // free steering and no steered-in cost: an equal split
+    let free = StageCosts {
+        receive_and_steer: 0.0,
+        graph: 50.0,
+        steered_in: 0.0,
+    };
+    assert_eq!(balanced_shares(2, 0, free), vec![500, 500]);
+}
+
 #[test]
 fn pool_slices_partition_the_pool() {
     for workers in 1..5 {
@@ -434,9 +460,12 @@ fn generator_ns(streams: u32) -> f64 {
 }
 
 /// Returns (wall-clock Mpps, packets handed over, Mpps per the busiest worker's
-/// forwarding CPU time: its CPU time less `gen_ns` per packet it received from its
-/// generator port, i.e. the rate if every worker had a core of its own and packets
-/// arrived without a copy, which a loaded 2-core machine cannot give a wall clock).
+/// busy CPU time: its CPU time less its idle periods' (spins, naps), i.e. the rate if
+/// every worker had a core of its own, which a loaded 2-core machine cannot give a wall
+/// clock). The generator's copy stays in (it is the receiving worker's RX, as a
+/// copy-mode backend's); `SCALING_SUBTRACT_GENERATOR=1` also subtracts `gen_ns` per
+/// packet a worker received from its port (the session 3/4 metric: packets arriving
+/// without a copy).
 fn rate(
     workers: usize,
     streams: u32,
@@ -446,11 +475,18 @@ fn rate(
     gen_ns: f64,
 ) -> (f64, u64, f64) {
     let (mut ctl, rxs) = Control::new(workers, 8192);
-    // SCALING_SHARES=a,b: weighted placement of the steered runs (worker 0 receives)
+    // SCALING_SHARES=a,b: weighted placement of the steered runs (worker 0 receives);
+    // SCALING_SHARES=balanced: worker::balanced_shares with StageCosts::MEASURED
     let shares: Vec<u32> = std::env::var("SCALING_SHARES")
         .ok()
         .filter(|_| steer && workers > 1)
-        .map(|v| v.split(',').map(|x| x.parse().unwrap()).collect())
+        .map(|v| {
+            if v == "balanced" {
+                balanced_shares(workers, 0, StageCosts::MEASURED)
+            } else {
+                v.split(',').map(|x| x.parse().unwrap()).collect()
+            }
+        })
         .unwrap_or_default();
     if !shares.is_empty() {
         assert!(ctl.set_shares(&shares));
@@ -618,6 +654,11 @@ fn rate(
                 .collect::<Vec<_>>()
         );
     }
+    let gen_ns = if std::env::var("SCALING_SUBTRACT_GENERATOR").is_ok() {
+        gen_ns
+    } else {
+        0.0
+    };
     let busiest = busy
         .iter()
         .zip(&ws)
@@ -678,7 +719,12 @@ fn scaling() {
     let streams: u32 = std::env::var("SCALING_STREAMS").map_or(1000, |v| v.parse().unwrap());
     let g = generator_ns(streams);
     eprintln!(
-        "generator (copy into the pool and free): {g:.1} ns/packet, subtracted from the receiving worker's CPU time"
+        "generator (copy into the pool and free): {g:.1} ns/packet{}",
+        if std::env::var("SCALING_SUBTRACT_GENERATOR").is_ok() {
+            ", subtracted from the receiving worker's CPU time"
+        } else {
+            ""
+        }
     );
     for round in 0..rounds {
         if std::env::var("SCALING_STEERED_ONLY").is_ok() {
@@ -699,7 +745,7 @@ fn scaling() {
         let (two_copied, _, two_copied_cpu) = rate(2, streams, packets, true, true, g);
         let load = std::fs::read_to_string("/proc/loadavg").unwrap();
         eprintln!(
-            "round {round}: wall clock: 1 worker {one:.2} Mpps; 2 workers (RSS) {two:.2} Mpps = {:.2}x; 2 workers steered from worker 0 ({steered} packets), handed over {two_steered:.2} Mpps = {:.2}x, copied {two_copied:.2} Mpps = {:.2}x; per busiest worker's forwarding CPU time: 1 worker {one_c:.2}, RSS {rss_cpu_rate:.2} = {:.2}x, steered handed over {two_sc:.2} = {:.2}x, copied {two_copied_cpu:.2} = {:.2}x; loadavg {}",
+            "round {round}: wall clock: 1 worker {one:.2} Mpps; 2 workers (RSS) {two:.2} Mpps = {:.2}x; 2 workers steered from worker 0 ({steered} packets), handed over {two_steered:.2} Mpps = {:.2}x, copied {two_copied:.2} Mpps = {:.2}x; per busiest worker's busy CPU time: 1 worker {one_c:.2}, RSS {rss_cpu_rate:.2} = {:.2}x, steered handed over {two_sc:.2} = {:.2}x, copied {two_copied_cpu:.2} = {:.2}x; loadavg {}",
             two / one,
             two_steered / one,
             two_copied / one,
@@ -728,7 +774,7 @@ fn scaling() {
         )
     };
     eprintln!(
-        "scaling over {rounds} rounds, wall clock: 2 workers RSS-like {}; steered, handed over {}; steered, copied {}\nscaling over {rounds} rounds, per busiest worker's forwarding CPU time (generator subtracted): 2 workers RSS-like {}; steered, handed over {}; steered, copied {}",
+        "scaling over {rounds} rounds, wall clock: 2 workers RSS-like {}; steered, handed over {}; steered, copied {}\nscaling over {rounds} rounds, per busiest worker's busy CPU time: 2 workers RSS-like {}; steered, handed over {}; steered, copied {}",
         summary(&mut rss),
         summary(&mut steered_r),
         summary(&mut copied_r),
