@@ -78,17 +78,43 @@ fn csum(bytes: &[u8]) -> u16 {
 #[inline(always)]
 #[must_use]
 pub fn header_checksum_ok(h: &[u8; 20]) -> bool {
-    let mut s = 0u64;
-    for w in h.chunks_exact(4) {
-        if let Some(w) = w.first_chunk::<4>() {
-            s += u64::from(u32::from_be_bytes(*w));
-        }
-    }
-    s = (s & 0xffff_ffff) + (s >> 32);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
-    s == 0xffff
+    // RFC 1071 section 2 (B): the one's complement sum does not depend on byte order
+    // (all ones is all ones either way), and 2^16 = 1 modulo 0xffff, so the header is
+    // summed as two native 64-bit words and one 32-bit word, then folded
+    let [
+        a0,
+        a1,
+        a2,
+        a3,
+        a4,
+        a5,
+        a6,
+        a7,
+        b0,
+        b1,
+        b2,
+        b3,
+        b4,
+        b5,
+        b6,
+        b7,
+        c0,
+        c1,
+        c2,
+        c3,
+    ] = *h;
+    let s = u128::from(u64::from_ne_bytes([a0, a1, a2, a3, a4, a5, a6, a7]))
+        + u128::from(u64::from_ne_bytes([b0, b1, b2, b3, b4, b5, b6, b7]))
+        + u128::from(u32::from_ne_bytes([c0, c1, c2, c3]));
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "the 32-bit pieces of a sum below 2^66"
+    )]
+    let mut t = u64::from(s as u32) + u64::from((s >> 32) as u32) + u64::from((s >> 64) as u32);
+    t = (t & 0xffff) + (t >> 16);
+    t = (t & 0xffff) + (t >> 16);
+    t = (t & 0xffff) + (t >> 16);
+    t == 0xffff
 }
 
 /// TTL - 1 and the checksum update of RFC 1624 eqn. 3: HC' = ~(~HC + ~m + m').
@@ -214,6 +240,20 @@ mod tests {
     use super::*;
 
     proptest::proptest! {
+        #[test]
+        fn header_checksum_ok_agrees_with_the_word_sum(mut hdr in proptest::prelude::any::<[u8; 20]>(), fix in proptest::prelude::any::<bool>()) {
+            if fix {
+                hdr[10] = 0;
+                hdr[11] = 0;
+                let c = !csum(&hdr);
+                hdr[10..12].copy_from_slice(&c.to_be_bytes());
+            }
+            proptest::prop_assert_eq!(header_checksum_ok(&hdr), csum(&hdr) == 0xffff);
+            if fix {
+                proptest::prop_assert!(header_checksum_ok(&hdr));
+            }
+        }
+
         #[test]
         fn incremental_ttl_update_matches_full_recompute(mut hdr in proptest::collection::vec(proptest::prelude::any::<u8>(), 20), ttl in 2u8..=255) {
             hdr[0] = 0x45;
