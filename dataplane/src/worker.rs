@@ -11,7 +11,10 @@
 //! port, the worker whose slice of the NAT44 pool holds the destination (each worker
 //! translates into its own pool slice, [`pool_slice`]) or, for a public subscriber
 //! address, the owner the control plane announced ([`Command::SteerAddress`], kept
-//! per worker, [`Steering::set_address`]).
+//! per worker, [`Steering::set_address`]); downstream ESP (IP protocol 50, or UDP 4500
+//! with a non-zero SPI) to the worker holding its inbound SA, which that worker
+//! announces in the mesh as it applies [`Command::AddTunnel`] (and withdraws on
+//! [`Command::RemoveTunnel`] or a rekey), [`SPI_SLOTS`] SPIs at most.
 //!
 //! Packets of another worker cross in a [`Batch`], one bounded-queue push per received
 //! frame per destination: copied (the default, [`Steering::set_copy`]; the receiver
@@ -50,6 +53,7 @@ use crate::bng::{Bng, BngConfig, NatTables, Punt, steer_hash, worker_of};
 use crate::buffer::{Arena, Pkt, Pool};
 use crate::control::{Command, ControlError, DRAIN_BUDGET};
 use crate::graph::{FRAME_SIZE, Frame, new_frame};
+use crate::nodes::esp::spi_of;
 
 /// Packets a steering batch may hold while its worker's queue is full before it is
 /// dropped.
@@ -115,6 +119,104 @@ impl Batch {
 struct Registry {
     arenas: Vec<OnceLock<Arc<SharedArena>>>,
     bells: Vec<Bell>,
+    /// Which worker holds the inbound SA of each ESP SPI ([`SpiTable`]).
+    spis: SpiTable,
+}
+
+/// SPIs of inbound ESP SAs a steering mesh can steer by: tunnels live on one worker
+/// (their sequence numbers and replay windows are its), so downstream ESP received by
+/// another worker goes to the tunnel's. Written by the worker that installs or removes
+/// a tunnel (as it applies [`Command::AddTunnel`] / [`Command::RemoveTunnel`]), read by
+/// every worker's [`Steering::owner`]: open addressing over atomics (no lock on the
+/// packet path), each slot `spi << 32 | (worker + 1)`, `worker + 1 == 0` a removed
+/// entry (reused by the next new SPI). Up to [`SPI_SLOTS`] SPIs; one that finds no
+/// free slot among its probes is not steered (its packets stay on the receiving
+/// worker, as before this table).
+#[derive(Debug)]
+struct SpiTable {
+    slots: Vec<AtomicU64>,
+}
+
+/// Slots of a mesh's [`SpiTable`] (a power of two).
+pub const SPI_SLOTS: usize = 4096;
+/// Slots an SPI may be found in from its hash: the most a lookup reads.
+const SPI_PROBES: usize = 32;
+
+impl SpiTable {
+    fn new() -> Self {
+        Self {
+            slots: (0..SPI_SLOTS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    /// The slots an SPI may be in, in probe order: at most [`SPI_PROBES`] from its
+    /// hash (so a lookup is bounded whatever the table holds).
+    fn probe(&self, spi: u32) -> impl Iterator<Item = &AtomicU64> {
+        // Fibonacci hashing of the SPI onto the slots
+        let h = u64::from(spi).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 52;
+        let at = usize::try_from(h).unwrap_or(0);
+        (0..SPI_PROBES).filter_map(move |k| self.slots.get((at + k) & (SPI_SLOTS - 1)))
+    }
+
+    fn spi(v: u64) -> u32 {
+        u32::try_from(v >> 32).unwrap_or(0)
+    }
+
+    /// The worker holding `spi`'s SA, if announced.
+    #[inline]
+    fn get(&self, spi: u32) -> Option<usize> {
+        for slot in self.probe(spi) {
+            let v = slot.load(Ordering::Acquire);
+            if v == 0 {
+                return None;
+            }
+            if Self::spi(v) == spi {
+                return usize::try_from(v & 0xffff_ffff).ok()?.checked_sub(1);
+            }
+        }
+        None
+    }
+
+    /// Announces (`Some(worker)`) or withdraws (`None`) `spi`; a new SPI takes the
+    /// first withdrawn or empty slot of its probe sequence. False if there is none.
+    fn set(&self, spi: u32, w: Option<usize>) -> bool {
+        if spi == 0 {
+            // reserved (RFC 4303 section 2.1), and its withdrawn entry would read as empty
+            return false;
+        }
+        let owner = w.map_or(0, |w| u64::try_from(w).map_or(0, |w| (w + 1) & 0xffff_ffff));
+        let v = u64::from(spi) << 32 | owner;
+        // a few rounds: another worker may take the free slot this one chose
+        for _ in 0..4 {
+            let mut free: Option<(&AtomicU64, u64)> = None;
+            for slot in self.probe(spi) {
+                let cur = slot.load(Ordering::Acquire);
+                if cur != 0 && Self::spi(cur) == spi {
+                    slot.store(v, Ordering::Release);
+                    return true;
+                }
+                if free.is_none() && cur.trailing_zeros() >= 32 {
+                    free = Some((slot, cur));
+                }
+                if cur == 0 {
+                    break;
+                }
+            }
+            if owner == 0 {
+                return true;
+            }
+            let Some((slot, cur)) = free else {
+                return false;
+            };
+            if slot
+                .compare_exchange(cur, v, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 /// A worker's doorbell: an idle steering worker first polls for [`SPIN`], then
@@ -362,6 +464,8 @@ pub struct Steering {
     owed: Vec<usize>,
     /// Batches taken from the queue by [`Steering::nap`]'s last look before parking.
     early: Vec<Batch>,
+    /// This worker's tunnels: id -> inbound SPI, as announced in the mesh.
+    tunnels: HashMap<u32, u32>,
 }
 
 impl Steering {
@@ -384,6 +488,7 @@ impl Steering {
         let registry = Arc::new(Registry {
             arenas: (0..workers).map(|_| OnceLock::new()).collect(),
             bells: (0..workers).map(|_| Bell::default()).collect(),
+            spis: SpiTable::new(),
         });
         from.into_iter()
             .zip(ret_from)
@@ -408,6 +513,7 @@ impl Steering {
                 shares: Vec::new(),
                 owed: vec![0; workers],
                 early: Vec::new(),
+                tunnels: HashMap::new(),
             })
             .collect()
     }
@@ -483,6 +589,24 @@ impl Steering {
         }
         bell.sleeping.store(false, Ordering::Relaxed);
         !found
+    }
+
+    /// This worker installs tunnel `id` with inbound SPI `spi` (or replaces its SAs):
+    /// ESP with that SPI is steered here; a rekey's old SPI is withdrawn.
+    fn tunnel_added(&mut self, id: u32, spi: u32) {
+        if let Some(old) = self.tunnels.insert(id, spi)
+            && old != spi
+        {
+            self.registry.spis.set(old, None);
+        }
+        self.registry.spis.set(spi, Some(self.me));
+    }
+
+    /// This worker removes tunnel `id`: its SPI is withdrawn.
+    fn tunnel_removed(&mut self, id: u32) {
+        if let Some(spi) = self.tunnels.remove(&id) {
+            self.registry.spis.set(spi, None);
+        }
     }
 
     /// The inverse of [`pool_slice`]: the worker `w` with `start(w) <= off <
@@ -576,7 +700,16 @@ impl Steering {
         if off < self.pool_len {
             return self.pool_owner(off);
         }
-        self.addrs.get(&dst).map_or(self.me, |&w| usize::from(w))
+        if let Some(&w) = self.addrs.get(&dst) {
+            return usize::from(w);
+        }
+        // ESP (IP protocol 50, or UDP 4500 with a non-zero SPI, RFC 3948 section 2.2)
+        // to the worker holding its SA
+        d.get(at + 2..)
+            .and_then(spi_of)
+            .and_then(|spi| self.registry.spis.get(spi))
+            .filter(|&w| w < self.workers)
+            .unwrap_or(self.me)
     }
 }
 
@@ -1189,6 +1322,18 @@ fn drain_worker(rx: &Receiver<Command>, bng: &mut Bng<'_>, mut st: Option<&mut S
                     s.set_address(a, w);
                 }
             }
+            Ok(Command::AddTunnel(t, reply)) => {
+                if let Some(s) = st.as_deref_mut() {
+                    s.tunnel_added(t.id, t.inbound.config().spi.0);
+                }
+                bng.apply(Command::AddTunnel(t, reply));
+            }
+            Ok(Command::RemoveTunnel(id, reply)) => {
+                if let Some(s) = st.as_deref_mut() {
+                    s.tunnel_removed(id);
+                }
+                bng.apply(Command::RemoveTunnel(id, reply));
+            }
             Ok(c) => bng.apply(c),
             Err(TryRecvError::Empty) => return true,
             Err(TryRecvError::Disconnected) => return false,
@@ -1207,6 +1352,54 @@ fn flush<'p, B: Backend>(
         if !f.is_empty() {
             let n = port.tx_burst(pool, f);
             stats.tx.fetch_add(n as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::{SPI_SLOTS, SpiTable};
+
+    #[test]
+    fn spi_table_announces_withdraws_and_fills() {
+        let t = SpiTable::new();
+        assert_eq!(t.get(0x2002), None);
+        assert!(t.set(0x2002, Some(1)));
+        assert!(t.set(0x3003, Some(0)));
+        assert_eq!((t.get(0x2002), t.get(0x3003)), (Some(1), Some(0)));
+        // moved (a tunnel re-installed on another worker), withdrawn, announced again
+        assert!(t.set(0x2002, Some(0)));
+        assert_eq!(t.get(0x2002), Some(0));
+        assert!(t.set(0x2002, None));
+        assert_eq!(t.get(0x2002), None);
+        assert_eq!(
+            t.get(0x3003),
+            Some(0),
+            "a withdrawn entry keeps the probe chain"
+        );
+        assert!(t.set(0x2002, Some(1)));
+        assert_eq!(t.get(0x2002), Some(1));
+        // SPI 0 is reserved; withdrawing an unknown SPI is a no-op
+        assert!(!t.set(0, Some(1)));
+        assert!(t.set(0x4004, None));
+        // full: new SPIs are refused (and not found), the known ones still answer
+        let mut refused = 0;
+        for spi in 1..=2 * u32::try_from(SPI_SLOTS).unwrap() {
+            if !t.set(spi + 0x10_0000, Some(1)) {
+                assert_eq!(t.get(spi + 0x10_0000), None);
+                refused += 1;
+            }
+        }
+        assert!(refused >= SPI_SLOTS, "{refused}");
+        assert_eq!(t.get(0x2002), Some(1));
+        // withdrawn slots are reused: rekeys do not fill the table
+        let t = SpiTable::new();
+        for spi in 1..=u32::try_from(4 * SPI_SLOTS).unwrap() {
+            assert!(t.set(spi, Some(0)), "rekey {spi}");
+            assert_eq!(t.get(spi), Some(0));
+            assert!(t.set(spi, None));
         }
     }
 }

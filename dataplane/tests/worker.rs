@@ -30,6 +30,8 @@ use bng_dataplane::worker::{
 };
 use bng_nat44::Config as NatConfig;
 
+mod support;
+
 const GW_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 1];
 const UP_MAC: [u8; 6] = [2, 0xbb, 0, 0, 0, 2];
 const ROUTER_MAC: [u8; 6] = [2, 0xcc, 0, 0, 0, 1];
@@ -809,6 +811,180 @@ impl Backend for Chan {
         }
         n
     }
+}
+
+/// Downstream ESP (protocol 50, and ESP in UDP 4500) received by worker 0 goes to the
+/// worker holding the tunnel's SAs (announced as that worker installs the tunnel),
+/// which decrypts it and sends the inner packet to its subscriber; once the tunnel is
+/// removed, such packets are no longer steered.
+#[test]
+fn esp_is_steered_to_the_worker_holding_the_tunnel() {
+    use bng_dataplane::bng::{TunnelConfig, TunnelTransform};
+    use bng_dataplane::control::Command;
+    use bng_esp::ring::Aes128GcmEsp;
+    use bng_esp::sa::{Config, Inbound, Mode, Outbound, Tunnel, UdpEncap};
+    use bng_esp::wire::Spi;
+
+    const PEER: [u8; 4] = [192, 0, 2, 77];
+    const UP: [u8; 4] = [198, 51, 100, 1];
+    const SITE_HOST: [u8; 4] = [10, 9, 0, 5];
+    const SPI_TO_US: u32 = 0x2002;
+    type Done = std::sync::mpsc::Sender<Result<(), ControlError>>;
+    let sa_cfg = |spi: u32, src: [u8; 4], dst: [u8; 4], udp: bool| {
+        let mut c = Config::new(Spi(spi), Mode::Tunnel(Tunnel::V4 { src, dst }));
+        if udp {
+            c.udp_encap = Some(UdpEncap::default());
+        }
+        c
+    };
+    let aead = |k: u8| Aes128GcmEsp::from_keymat(&[k; 20]).unwrap();
+    let tunnel = |id: u32, spi_in: u32, udp: bool| TunnelConfig {
+        id,
+        outbound: Outbound::new(
+            sa_cfg(0x1000 + id, UP, PEER, udp),
+            TunnelTransform::new(aead(0x11)),
+            Duration::ZERO,
+        )
+        .unwrap(),
+        inbound: Inbound::new(
+            sa_cfg(spi_in, PEER, UP, udp),
+            TunnelTransform::new(aead(0x22)),
+            Duration::ZERO,
+        )
+        .unwrap(),
+        rng: None,
+    };
+
+    let workers = 2;
+    let (ctl, rxs) = Control::new(workers, 4096);
+    let steering = Steering::mesh(workers, 1, POOL.into(), 4, 64);
+    let (mut feeds, mut outs) = (Vec::new(), Vec::new());
+    let ws: Vec<Worker<Chan>> = rxs
+        .into_iter()
+        .zip(steering)
+        .enumerate()
+        .map(|(w, (q, st))| {
+            let mut ports = Vec::new();
+            for _ in 0..2 {
+                let (itx, irx) = std::sync::mpsc::channel();
+                let (otx, orx) = std::sync::mpsc::channel();
+                ports.push(Chan {
+                    input: irx,
+                    output: otx,
+                });
+                feeds.push(itx);
+                outs.push(orx);
+            }
+            Worker::spawn(w, worker_cfg(w, workers), ports, q, Some(st), None)
+        })
+        .collect();
+    ctl.add_route(route()).unwrap();
+    // a subscriber of worker 1, and the tunnels there (the site behind them routed in)
+    let i = (0..1000)
+        .find(|&i| session(i, true).worker(workers) == 1)
+        .unwrap();
+    ctl.add_session_wait(session(i, true)).unwrap();
+    let send_wait = |cmd: fn(Done) -> Command| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        ctl.send(1, cmd(tx)).unwrap();
+        rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    };
+    for (id, spi, udp) in [(3, SPI_TO_US, false), (4, SPI_TO_US + 1, true)] {
+        let (tx, rx) = std::sync::mpsc::channel();
+        ctl.send(
+            1,
+            Command::AddTunnel(Box::new(tunnel(id, spi, udp)), Some(tx)),
+        )
+        .unwrap();
+        rx.recv_timeout(Duration::from_secs(20)).unwrap().unwrap();
+    }
+    send_wait(|tx| Command::AddTunnelRoute([10, 9, 0, 0].into(), 24, 3, Some(tx)));
+    send_wait(|tx| Command::AddTunnelRoute([10, 9, 1, 0].into(), 24, 4, Some(tx)));
+
+    // the peer protects a packet from the site to the subscriber
+    let mut peers = [
+        Outbound::new(
+            sa_cfg(SPI_TO_US, PEER, UP, false),
+            aead(0x22),
+            Duration::ZERO,
+        )
+        .unwrap(),
+        Outbound::new(
+            sa_cfg(SPI_TO_US + 1, PEER, UP, true),
+            aead(0x22),
+            Duration::ZERO,
+        )
+        .unwrap(),
+    ];
+    let mut esp = |k: usize, n: u32| {
+        let mut src = SITE_HOST;
+        src[2] = k as u8;
+        let mut ip = vec![0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0];
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&addr(i));
+        let c = csum(&ip);
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        ip.extend_from_slice(&[0, 7, 0x13, 0x88, 0, 12, 0, 0]);
+        ip.extend_from_slice(&n.to_be_bytes());
+        let mut buf = vec![0u8; 128 + ip.len() + 64];
+        buf[128..128 + ip.len()].copy_from_slice(&ip);
+        let r = peers[k]
+            .encap(
+                Duration::from_secs(1),
+                &mut buf,
+                128..128 + ip.len(),
+                &mut support::TestRng(1),
+            )
+            .unwrap();
+        let mut f = UP_MAC.to_vec();
+        f.extend_from_slice(&ROUTER_MAC);
+        f.extend_from_slice(&[0x08, 0x00]);
+        f.extend_from_slice(&buf[r]);
+        f
+    };
+    // feeds/outs: worker w port p at index 2w + p; all into worker 0's upstream port
+    for n in 0..10u32 {
+        feeds[1].send(esp((n % 2) as usize, n)).unwrap();
+    }
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while got.len() < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "{} of 10 decrypted; worker 1: {:?}",
+            got.len(),
+            ctl.node_counters(1)
+        );
+        while let Ok(f) = outs[2].try_recv() {
+            got.push(f);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for f in &got {
+        assert_eq!(&f[..6], &mac(i), "PPPoE toward the subscriber");
+        assert_eq!(&f[12..14], &[0x88, 0x64]);
+    }
+    assert!(outs[0].try_recv().is_err(), "nothing from worker 0");
+    let steered = |ws: &[Worker<Chan>]| ws[0].stats.steered_out.load(Ordering::Relaxed);
+    assert!(steered(&ws) >= 10, "steered from worker 0");
+
+    // tunnel 3 removed: its ESP stays on worker 0 (which has no SA: dropped there)
+    let before = steered(&ws);
+    send_wait(|tx| Command::RemoveTunnel(3, Some(tx)));
+    feeds[1].send(esp(0, 100)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ws[0].stats.rx.load(Ordering::Relaxed) < 11 {
+        assert!(Instant::now() < deadline, "worker 0 took the packet");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(steered(&ws), before, "not steered after the removal");
+    assert!(outs[2].try_recv().is_err());
+    let stats: Vec<_> = ws.iter().map(|w| Arc::clone(&w.stats)).collect();
+    for w in ws {
+        w.join().unwrap();
+    }
+    assert_no_buffer_leak(&stats);
 }
 
 /// Two workers, every frame received by worker 0 (access and upstream): subscribers'
