@@ -17,6 +17,13 @@
 //! of 5 blocks of 6000 frames; the clock advances in scheduler ticks, 4 ms here, so a block is ~100 ms): time the thread was descheduled is not in it, so it is
 //! steadier than criterion's wall time on a loaded machine. `CHAIN_CPU_ONLY=1` skips
 //! the criterion groups (quick A/B runs); `CHAIN_SESSIONS=<n>` runs one table size.
+//!
+//! Instructions per packet, the noise-free metric (no hardware counters needed):
+//! `CHAIN_COUNT=<frames>` pushes that many frames each way (`CHAIN_DIR=up` or `down`:
+//! one way) through `Bng::process` after the warm-up and does nothing else, for
+//! `valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*Bng*process*'`;
+//! subtract the `CHAIN_COUNT=0` run (the warm-up frames) and divide by 256 x frames
+//! (BENCHMARKS.md has the command).
 
 #![allow(
     clippy::unwrap_used,
@@ -379,6 +386,12 @@ fn bench(c: &mut Criterion) {
             bng.set_profile(false);
             let packets = 2000.0 * FRAME_SIZE as f64;
             eprintln!("profile {dir}, {n} sessions, ns/packet (copy-in and free not included):");
+            if n < 8192 {
+                eprintln!(
+                    "  (small tables: the ethernet-input row is the fused pass, up: ethernet-input, pppoe-fast-input, \
+                     nat44 in2out, ip4-rewrite; down: ethernet-input, ip4-input, nat44 out2in, subscriber-output)"
+                );
+            }
             let mut total = 0.0;
             for (name, ns) in BngCounters::NODES.iter().zip(bng.counters.nanos) {
                 if ns > 0 {
