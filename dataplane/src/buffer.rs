@@ -92,6 +92,7 @@ pub struct Pool<'p> {
 impl<'p> Pool<'p> {
     /// A packet holding a copy of `data` after [`HEADROOM`] bytes, or `None` if the
     /// pool is empty or `data` does not fit.
+    #[inline]
     pub fn alloc_from(&mut self, data: &[u8]) -> Option<Pkt<'p>> {
         if data.len() > BUF_SIZE - HEADROOM {
             return None;
@@ -112,6 +113,7 @@ impl<'p> Pool<'p> {
     }
 
     /// An empty packet (length 0, start after the headroom), or `None` if the pool is empty.
+    #[inline]
     pub fn alloc(&mut self) -> Option<Pkt<'p>> {
         self.prefetch_ahead();
         let buf = self.free.pop()?;
@@ -124,12 +126,14 @@ impl<'p> Pool<'p> {
     }
 
     /// Returns a packet's buffer to the pool.
+    #[inline]
     pub fn free(&mut self, p: Pkt<'p>) {
         let Pkt { buf, .. } = p;
         self.free.push(buf);
     }
 
     /// Returns every packet of `frame` to the pool, leaving it empty.
+    #[inline]
     pub fn free_all(&mut self, frame: &mut Vec<Pkt<'p>>) {
         self.free.extend(frame.drain(..).map(|p| p.buf));
     }
@@ -223,12 +227,14 @@ impl<'p> Pkt<'p> {
 
     /// The packet's bytes.
     #[must_use]
+    #[inline]
     pub fn data(&self) -> &[u8] {
         let s = usize::from(self.start);
         self.buf.get(s..s + usize::from(self.len)).unwrap_or(&[])
     }
 
     /// The packet's bytes, writable.
+    #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
         let s = usize::from(self.start);
         self.buf
