@@ -150,8 +150,6 @@ fn state() -> State {
         next_hop_mac: [2, 0xcc, 0, 0, 0, 1],
     })
     .expect("route");
-    bng.add_tunnel_route(TUNNEL_ROUTE.into(), 16, 0)
-        .expect("tunnel route");
     State {
         bng,
         pool: arena.pool(),
@@ -174,88 +172,104 @@ fn ipv4_header_ok(ip: &[u8]) -> bool {
 /// of up to 16. Asserts: no panic; every buffer returns to the pool; every IPv4 packet
 /// the graph transmits has a verifying header checksum (nodes verify before they
 /// update incrementally); access-side output goes to a session's MAC or is an ARP
-/// reply; the per-session counters never exceed the packets offered.
+/// reply; the per-session counters never exceed the packets offered. Each input runs
+/// twice: with tunnel 0 and its route (the graph node by node), then without them (a
+/// small table, no trace, no tunnels: the fused passes).
 pub fn dataplane_bng(data: &[u8]) {
     STATE.with(|cell| {
         let mut guard = cell.borrow_mut();
         let st = guard.get_or_insert_with(state);
-        let subs = sessions();
-        for s in &subs {
-            let _ = st.bng.remove_session(s.id);
+        for tunnel_on in [true, false] {
+            run_input(st, data, tunnel_on);
         }
-        for s in &subs {
-            st.bng.add_session(s.clone()).expect("session");
-        }
+    });
+}
+
+fn run_input(st: &mut State, data: &[u8], tunnel_on: bool) {
+    let subs = sessions();
+    for s in &subs {
+        let _ = st.bng.remove_session(s.id);
+    }
+    for s in &subs {
+        st.bng.add_session(s.clone()).expect("session");
+    }
+    if tunnel_on {
         st.bng.add_tunnel(tunnel()).expect("tunnel");
-        let cap = st.pool.capacity();
-        let mut rx: Frame<'static> = new_frame();
-        let mut tx: [Frame<'static>; 2] = [new_frame(), new_frame()];
-        let mut rest = data;
-        let mut offered = 0u64;
-        let mut now = Duration::from_secs(10);
-        while !rest.is_empty() {
-            for _ in 0..16 {
-                let Some((&[port, len], tail)) = rest.split_first_chunk::<2>() else {
-                    rest = &[];
-                    break;
+        st.bng
+            .add_tunnel_route(TUNNEL_ROUTE.into(), 16, 0)
+            .expect("tunnel route");
+    } else {
+        st.bng.remove_route(TUNNEL_ROUTE.into(), 16);
+        st.bng.remove_tunnel(0).expect("tunnel");
+    }
+    let cap = st.pool.capacity();
+    let mut rx: Frame<'static> = new_frame();
+    let mut tx: [Frame<'static>; 2] = [new_frame(), new_frame()];
+    let mut rest = data;
+    let mut offered = 0u64;
+    let mut now = Duration::from_secs(10);
+    while !rest.is_empty() {
+        for _ in 0..16 {
+            let Some((&[port, len], tail)) = rest.split_first_chunk::<2>() else {
+                rest = &[];
+                break;
+            };
+            let (pkt, tail) = tail.split_at(usize::from(len).min(tail.len()));
+            rest = tail;
+            if let Some(mut p) = st.pool.alloc_from(pkt) {
+                p.meta.rx_if = u16::from(port & 1);
+                rx.push(p);
+                offered += 1;
+            }
+            if rest.is_empty() {
+                break;
+            }
+        }
+        st.bng.process(now, &mut rx, &mut st.pool, &mut tx);
+        assert!(rx.is_empty(), "the graph consumes its input frame");
+        for (port, f) in tx.iter_mut().enumerate() {
+            for p in f.iter() {
+                let d = p.data();
+                let l3 = usize::from(p.meta.l3_offset);
+                let et = d.get(l3.wrapping_sub(2)..l3).map(|e| [e[0], e[1]]);
+                let ip = match et {
+                    Some([0x08, 0x00]) => d.get(l3..),
+                    Some([0x00, 0x21]) => d.get(l3..),
+                    _ => None,
                 };
-                let (pkt, tail) = tail.split_at(usize::from(len).min(tail.len()));
-                rest = tail;
-                if let Some(mut p) = st.pool.alloc_from(pkt) {
-                    p.meta.rx_if = u16::from(port & 1);
-                    rx.push(p);
-                    offered += 1;
+                if let Some(ip) = ip {
+                    assert!(ipv4_header_ok(ip), "transmitted IPv4 header checksum");
                 }
-                if rest.is_empty() {
-                    break;
+                if port == 0 && et != Some([0x08, 0x06]) {
+                    let dst = d.get(..6).expect("Ethernet");
+                    assert!(
+                        subs.iter().any(|s| s.mac == dst),
+                        "access output to a session's MAC"
+                    );
                 }
             }
-            st.bng.process(now, &mut rx, &mut st.pool, &mut tx);
-            assert!(rx.is_empty(), "the graph consumes its input frame");
-            for (port, f) in tx.iter_mut().enumerate() {
-                for p in f.iter() {
-                    let d = p.data();
-                    let l3 = usize::from(p.meta.l3_offset);
-                    let et = d.get(l3.wrapping_sub(2)..l3).map(|e| [e[0], e[1]]);
-                    let ip = match et {
-                        Some([0x08, 0x00]) => d.get(l3..),
-                        Some([0x00, 0x21]) => d.get(l3..),
-                        _ => None,
-                    };
-                    if let Some(ip) = ip {
-                        assert!(ipv4_header_ok(ip), "transmitted IPv4 header checksum");
-                    }
-                    if port == 0 && et != Some([0x08, 0x06]) {
-                        let dst = d.get(..6).expect("Ethernet");
-                        assert!(
-                            subs.iter().any(|s| s.mac == dst),
-                            "access output to a session's MAC"
-                        );
-                    }
-                }
-                st.pool.free_all(f);
-            }
-            while st.bng.poll_punt().is_some() {}
-            while st.bng.poll_nat_event().is_some() {}
-            while st.bng.poll_tunnel_event().is_some() {}
-            now += Duration::from_millis(100);
-        }
-        let up: u64 = subs
-            .iter()
-            .filter_map(|s| st.bng.session_counters(s.id).ok())
-            .map(|c| c.up_packets + c.down_packets)
-            .sum();
-        assert!(up <= offered, "counted more packets than offered");
-        // packets still in the shaper's queues go back to the pool once their
-        // sessions are removed (at the next frame)
-        for s in &subs {
-            let _ = st.bng.remove_session(s.id);
-        }
-        st.bng.poll_shaper(now, &mut st.pool, &mut tx);
-        for f in &mut tx {
             st.pool.free_all(f);
         }
-        assert_eq!(st.bng.shaper_timeout(), None, "shaper queues flushed");
-        assert_eq!(st.pool.available(), cap, "no buffer leaked");
-    });
+        while st.bng.poll_punt().is_some() {}
+        while st.bng.poll_nat_event().is_some() {}
+        while st.bng.poll_tunnel_event().is_some() {}
+        now += Duration::from_millis(100);
+    }
+    let up: u64 = subs
+        .iter()
+        .filter_map(|s| st.bng.session_counters(s.id).ok())
+        .map(|c| c.up_packets + c.down_packets)
+        .sum();
+    assert!(up <= offered, "counted more packets than offered");
+    // packets still in the shaper's queues go back to the pool once their
+    // sessions are removed (at the next frame)
+    for s in &subs {
+        let _ = st.bng.remove_session(s.id);
+    }
+    st.bng.poll_shaper(now, &mut st.pool, &mut tx);
+    for f in &mut tx {
+        st.pool.free_all(f);
+    }
+    assert_eq!(st.bng.shaper_timeout(), None, "shaper queues flushed");
+    assert_eq!(st.pool.available(), cap, "no buffer leaked");
 }
