@@ -7,6 +7,7 @@
  * Compiled by dataplane/build.rs (only with the `dpdk` cargo feature) against
  * pkg-config's libdpdk (Debian 12: libdpdk-dev 22.11).
  */
+#include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
+#include <rte_mbuf_pool_ops.h>
 #include <rte_mempool.h>
 #include <rte_version.h>
 
@@ -33,11 +35,62 @@ const char *bng_dpdk_version(void)
 	return rte_version();
 }
 
-/* A packet mbuf pool of n mbufs with the default data room (2048 + headroom). */
-struct rte_mempool *bng_dpdk_pool(const char *name, unsigned n)
+/* Whether `port`'s driver is the net_af_xdp PMD. */
+static int is_af_xdp(uint16_t port)
 {
-	return rte_pktmbuf_pool_create(name, n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
-				       (int)rte_socket_id());
+	struct rte_eth_dev_info info;
+
+	return rte_eth_dev_info_get(port, &info) == 0 && info.driver_name != NULL &&
+	       strcmp(info.driver_name, "net_af_xdp") == 0;
+}
+
+/*
+ * A packet mbuf pool of n mbufs with the default data room (2048 + headroom), for
+ * `port`; NULL on failure with rte_errno set.
+ *
+ * For a net_af_xdp port the pool is created with RTE_MEMPOOL_F_NO_IOVA_CONTIG, and must
+ * be one memory chunk: the PMD (22.11, XDP_UMEM_UNALIGNED_CHUNK_FLAG path) registers the
+ * RX pool as the socket's UMEM from its first chunk's address over populated_size *
+ * object size bytes (get_base_addr / xdp_umem_configure), and also copies TX packets
+ * into mbufs of that pool. rte_pktmbuf_pool_create's pools keep each object inside one
+ * page when the EAL has no hugepages (--no-huge: 4 KiB pages, one ~2.4 KiB mbuf per
+ * page), so they span ~1.7x what the PMD registers: the kernel then drops every TX
+ * descriptor of an mbuf past the registered end as invalid (XDP_STATISTICS
+ * tx_invalid_descs; 90% of forwarded packets under load) and skips such fill-ring
+ * entries (RX fill ring empty: imissed). Packed objects make the pool exactly the
+ * registered span. Other ports get rte_pktmbuf_pool_create's pool.
+ */
+struct rte_mempool *bng_dpdk_pool(const char *name, unsigned n, uint16_t port)
+{
+	struct rte_pktmbuf_pool_private priv;
+	struct rte_mempool *mp;
+	int rc;
+
+	if (!is_af_xdp(port))
+		return rte_pktmbuf_pool_create(name, n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
+					       (int)rte_socket_id());
+	memset(&priv, 0, sizeof(priv));
+	priv.mbuf_data_room_size = RTE_MBUF_DEFAULT_BUF_SIZE;
+	priv.mbuf_priv_size = 0;
+	mp = rte_mempool_create_empty(name, n, sizeof(struct rte_mbuf) + RTE_MBUF_DEFAULT_BUF_SIZE,
+				      256, sizeof(priv), (int)rte_socket_id(),
+				      RTE_MEMPOOL_F_NO_IOVA_CONTIG);
+	if (mp == NULL)
+		return NULL;
+	rc = rte_mempool_set_ops_byname(mp, rte_mbuf_best_mempool_ops(), NULL);
+	if (rc == 0) {
+		rte_pktmbuf_pool_init(mp, &priv);
+		rc = rte_mempool_populate_default(mp);
+	}
+	if (rc >= 0 && mp->nb_mem_chunks != 1)
+		rc = -ENOMEM; /* the PMD would register only the first chunk */
+	if (rc < 0) {
+		rte_mempool_free(mp);
+		rte_errno = -rc;
+		return NULL;
+	}
+	rte_mempool_obj_iter(mp, rte_pktmbuf_init, NULL);
+	return mp;
 }
 
 /* The port id of an ethdev by name (e.g. "net_af_packet0"); 0 on success. */

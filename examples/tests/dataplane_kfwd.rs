@@ -545,6 +545,21 @@ fn forwarding_rates_next_to_the_kernel() {
             eprintln!("{T}: {line}");
             writeln!(table, "{line}").unwrap();
         }
+        if name.contains("dpdk") {
+            // where the DPDK cases' packets went: both ends of the egress veth (TX drops
+            // of kf1 are the peer's full ring), the server's backlog
+            let show = |ns: &Netns, args: &[&str]| {
+                String::from_utf8_lossy(&ns.exec(args).stdout).into_owned()
+            };
+            eprintln!(
+                "{T}: {name}: counters\n{}{}{}{}{}",
+                show(&lab.gw, &["ss", "--xdp", "-a", "-e", "-m"]),
+                show(&lab.gw, &["ip", "-s", "-s", "link", "show", OUT]),
+                show(&lab.gw, &["ethtool", "-S", OUT]),
+                show(&lab.server, &["ip", "-s", "-s", "link", "show", "eth0"]),
+                show(&lab.server, &["cat", "/proc/net/softnet_stat"]),
+            );
+        }
         if let Some(mut p) = fwd {
             p.stop();
             let log = p.log();

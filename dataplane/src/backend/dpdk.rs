@@ -31,7 +31,7 @@ unsafe extern "C" {
     fn bng_dpdk_eal_init(argc: c_int, argv: *mut *mut c_char) -> c_int;
     fn bng_dpdk_errno() -> c_int;
     fn bng_dpdk_version() -> *const c_char;
-    fn bng_dpdk_pool(name: *const c_char, n: c_uint) -> *mut c_void;
+    fn bng_dpdk_pool(name: *const c_char, n: c_uint, port: u16) -> *mut c_void;
     fn bng_dpdk_port_by_name(name: *const c_char, port: *mut u16) -> c_int;
     fn bng_dpdk_port_start(port: u16, mp: *mut c_void, ring: u16, mac: *mut u8) -> c_int;
     fn bng_dpdk_port_stop(port: u16);
@@ -124,6 +124,80 @@ pub struct DpdkStats {
     pub dev_rx_nombuf: u64,
 }
 
+/// The kernel's counters of one AF_XDP socket (`XDP_STATISTICS`, `struct
+/// xdp_statistics` of `linux/if_xdp.h`): what the `net_af_xdp` PMD's ethdev counters do
+/// not show, e.g. TX descriptors the kernel skipped as invalid.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct XskStats {
+    /// The socket's file descriptor in this process.
+    pub fd: i32,
+    /// RX: dropped for other reasons than a full ring (e.g. no fill buffer).
+    pub rx_dropped: u64,
+    /// RX: invalid descriptors.
+    pub rx_invalid_descs: u64,
+    /// TX: descriptors the kernel dropped as invalid (address or length outside the
+    /// UMEM, or bad options).
+    pub tx_invalid_descs: u64,
+    /// RX: dropped because the RX ring was full.
+    pub rx_ring_full: u64,
+    /// RX: the fill ring was empty when a packet came.
+    pub rx_fill_ring_empty_descs: u64,
+    /// TX: a `sendto` found the TX ring empty.
+    pub tx_ring_empty_descs: u64,
+}
+
+/// `SOL_XDP` and `XDP_STATISTICS` of `linux/if_xdp.h` (not in the libc crate's Linux
+/// constants for every target).
+const SOL_XDP: c_int = 283;
+const XDP_STATISTICS: c_int = 7;
+
+/// The kernel's counters of every AF_XDP socket this process holds (file descriptors
+/// 0..4096 that answer `getsockopt(SOL_XDP, XDP_STATISTICS)`): the `net_af_xdp` PMD
+/// opens one per queue and does not export these (DPDK 22.11 has no xstats for it).
+/// A diagnostic: which socket belongs to which port is not known here (in opening
+/// order: port 0's first).
+#[must_use]
+pub fn xdp_socket_stats() -> Vec<XskStats> {
+    let mut out = Vec::new();
+    for fd in 0..4096 {
+        let mut v = [0u64; 6];
+        let mut len = libc::socklen_t::try_from(core::mem::size_of_val(&v)).unwrap_or(0);
+        // SAFETY: `v` has `len` writable bytes and `len` is a valid in/out pointer;
+        // getsockopt on a descriptor that is not an XDP socket (or not open) fails
+        // without side effects.
+        let rc = unsafe {
+            libc::getsockopt(
+                fd,
+                SOL_XDP,
+                XDP_STATISTICS,
+                v.as_mut_ptr().cast(),
+                &raw mut len,
+            )
+        };
+        if rc == 0 {
+            let [
+                rx_dropped,
+                rx_invalid_descs,
+                tx_invalid_descs,
+                rx_ring_full,
+                rx_fill,
+                tx_empty,
+            ] = v;
+            out.push(XskStats {
+                fd,
+                rx_dropped,
+                rx_invalid_descs,
+                tx_invalid_descs,
+                rx_ring_full,
+                rx_fill_ring_empty_descs: rx_fill,
+                tx_ring_empty_descs: tx_empty,
+            });
+        }
+    }
+    out
+}
+
 /// Mbufs of a port's RX pool: the RX ring's refills plus bursts in flight.
 pub const RX_MBUFS: u32 = 8191;
 /// Mbufs of a port's TX pool (its own, so transmitting never starves RX refills).
@@ -166,9 +240,10 @@ impl DpdkPort {
         }
         let mk = |tag: &str, n: u32| -> io::Result<*mut c_void> {
             let pname = CString::new(format!("bng_{tag}{port}")).map_err(io::Error::other)?;
-            // SAFETY: a NUL-terminated name; the EAL is initialised (else the lookup of
-            // the port above failed). The result is checked.
-            let pool = unsafe { bng_dpdk_pool(pname.as_ptr(), n) };
+            // SAFETY: a NUL-terminated name and a port id the EAL found; the EAL is
+            // initialised (else that lookup failed). The result is checked. (For a
+            // net_af_xdp port the shim packs the pool into one chunk: see there.)
+            let pool = unsafe { bng_dpdk_pool(pname.as_ptr(), n, port) };
             if pool.is_null() {
                 // SAFETY: reads DPDK's per-thread rte_errno.
                 let e = unsafe { bng_dpdk_errno() };

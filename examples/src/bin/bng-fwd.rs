@@ -198,6 +198,10 @@ fn run_dpdk(args: &Args) -> ExitCode {
                 for (i, p) in s.iter().enumerate() {
                     println!("dpdk{i} {:?}", p.stats());
                 }
+                // the kernel's side of net_af_xdp ports (none for other vdevs)
+                for x in dpdk::xdp_socket_stats() {
+                    println!("dpdk xsk {x:?}");
+                }
             },
         ),
         Err(code) => code,
