@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_eal.h>
 #include <rte_ethdev.h>
@@ -226,4 +227,44 @@ uint16_t bng_dpdk_tx_copy(uint16_t port, struct rte_mempool *mp, const uint8_t *
 	if (sent < n)
 		rte_pktmbuf_free_bulk(&m[sent], n - sent);
 	return sent;
+}
+
+struct obj_end_arg {
+	uintptr_t end;
+};
+
+static void obj_end(struct rte_mempool *mp, void *arg, void *obj, unsigned idx)
+{
+	struct obj_end_arg *a = arg;
+	uintptr_t e = (uintptr_t)obj + mp->elt_size + mp->trailer_size;
+
+	(void)idx;
+	if (e > a->end)
+		a->end = e;
+}
+
+/*
+ * A pool's layout against the UMEM the net_af_xdp PMD (22.11) registers for it:
+ * out[0] = memory chunks, out[1] = bytes from the first chunk's page start to the end
+ * of its last object, out[2] = the bytes the PMD registers (populated_size * object
+ * size + the first chunk's offset in its page). Every mbuf is usable as a UMEM frame
+ * only if out[1] <= out[2] (and out[0] == 1). 0 on success.
+ */
+int bng_dpdk_pool_layout(struct rte_mempool *mp, uint64_t *out)
+{
+	struct rte_mempool_memhdr *hdr = STAILQ_FIRST(&mp->mem_list);
+	struct obj_end_arg a = { 0 };
+	uintptr_t first, base;
+
+	if (hdr == NULL)
+		return -EINVAL;
+	first = (uintptr_t)hdr->addr;
+	base = first & ~((uintptr_t)getpagesize() - 1);
+	(void)rte_mempool_obj_iter(mp, obj_end, &a);
+	out[0] = mp->nb_mem_chunks;
+	out[1] = a.end > base ? a.end - base : 0;
+	out[2] = (uint64_t)mp->populated_size *
+			 rte_mempool_calc_obj_size(mp->elt_size, mp->flags, NULL) +
+		 (first - base);
+	return 0;
 }

@@ -52,6 +52,7 @@ unsafe extern "C" {
         retries: u16,
     ) -> u16;
     fn bng_dpdk_stats(port: u16, out: *mut u64) -> c_int;
+    fn bng_dpdk_pool_layout(mp: *mut c_void, out: *mut u64) -> c_int;
 }
 
 /// Whether the EAL has been initialised (it can be only once per process).
@@ -198,6 +199,30 @@ pub fn xdp_socket_stats() -> Vec<XskStats> {
     out
 }
 
+/// Where a port's RX mbuf pool lies against the UMEM the `net_af_xdp` PMD registers
+/// for it ([`DpdkPort::rx_pool_layout`]): every mbuf can be a UMEM frame only if the
+/// pool is one chunk and `span <= registered` (the kernel drops TX descriptors and
+/// skips fill-ring entries outside the UMEM).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PoolLayout {
+    /// Memory chunks of the pool (the PMD registers the first one only).
+    pub chunks: u64,
+    /// Bytes from the first chunk's page start to the end of the last object.
+    pub span: u64,
+    /// Bytes the PMD registers: populated mbufs times the object size, plus the first
+    /// chunk's offset in its page.
+    pub registered: u64,
+}
+
+impl PoolLayout {
+    /// Whether every mbuf of the pool lies inside the registered UMEM.
+    #[must_use]
+    pub fn fits(&self) -> bool {
+        self.chunks == 1 && self.span <= self.registered
+    }
+}
+
 /// Mbufs of a port's RX pool: the RX ring's refills plus bursts in flight.
 pub const RX_MBUFS: u32 = 8191;
 /// Mbufs of a port's TX pool (its own, so transmitting never starves RX refills).
@@ -213,6 +238,8 @@ pub struct DpdkPort {
     port: u16,
     /// The TX mbufs (the RX pool belongs to the RX queue).
     pool: *mut c_void,
+    /// The RX queue's mbufs (for a `net_af_xdp` port, also its UMEM).
+    rx_pool: *mut c_void,
     mac: [u8; 6],
     stats: DpdkStats,
 }
@@ -269,6 +296,7 @@ impl DpdkPort {
         Ok(Self {
             port,
             pool,
+            rx_pool,
             mac,
             stats: DpdkStats::default(),
         })
@@ -278,6 +306,20 @@ impl DpdkPort {
     #[must_use]
     pub fn mac(&self) -> [u8; 6] {
         self.mac
+    }
+
+    /// The RX pool's layout against the UMEM a `net_af_xdp` PMD registers for it
+    /// (meaningful for such ports only; `None` if DPDK could not tell).
+    #[must_use]
+    pub fn rx_pool_layout(&self) -> Option<PoolLayout> {
+        let mut o = [0u64; 3];
+        // SAFETY: `rx_pool` is the mempool created in `open` (never freed while the
+        // port lives); `o` has the three values the shim writes.
+        (unsafe { bng_dpdk_pool_layout(self.rx_pool, o.as_mut_ptr()) } == 0).then_some(PoolLayout {
+            chunks: o[0],
+            span: o[1],
+            registered: o[2],
+        })
     }
 
     /// Our counters and the ethdev's drop counters.

@@ -183,27 +183,35 @@ fn run_dpdk(args: &Args) -> ExitCode {
     }
     println!("bng-fwd: {}", dpdk::version());
     match open_ports(args, dpdk::DpdkPort::open, dpdk::DpdkPort::mac) {
-        Ok((sockets, ports)) => run(
-            args,
-            sockets,
-            &ports,
-            // DPDK ports have no descriptor to sleep on: an idle worker naps briefly
-            // instead of spinning a shared core (`--dpdk-idle-us 0`: busy polling)
-            |_| {
-                if args.dpdk_idle_us > 0 {
-                    std::thread::sleep(Duration::from_micros(args.dpdk_idle_us));
+        Ok((sockets, ports)) => {
+            // net_af_xdp: every RX mbuf must lie inside the UMEM the PMD registers
+            for (i, p) in sockets.iter().enumerate() {
+                if let Some(l) = p.rx_pool_layout() {
+                    println!("dpdk{i} rx pool {l:?} fits {}", l.fits());
                 }
-            },
-            |s| {
-                for (i, p) in s.iter().enumerate() {
-                    println!("dpdk{i} {:?}", p.stats());
-                }
-                // the kernel's side of net_af_xdp ports (none for other vdevs)
-                for x in dpdk::xdp_socket_stats() {
-                    println!("dpdk xsk {x:?}");
-                }
-            },
-        ),
+            }
+            run(
+                args,
+                sockets,
+                &ports,
+                // DPDK ports have no descriptor to sleep on: an idle worker naps briefly
+                // instead of spinning a shared core (`--dpdk-idle-us 0`: busy polling)
+                |_| {
+                    if args.dpdk_idle_us > 0 {
+                        std::thread::sleep(Duration::from_micros(args.dpdk_idle_us));
+                    }
+                },
+                |s| {
+                    for (i, p) in s.iter().enumerate() {
+                        println!("dpdk{i} {:?}", p.stats());
+                    }
+                    // the kernel's side of net_af_xdp ports (none for other vdevs)
+                    for x in dpdk::xdp_socket_stats() {
+                        println!("dpdk xsk {x:?}");
+                    }
+                },
+            )
+        }
         Err(code) => code,
     }
 }
