@@ -36,8 +36,8 @@ const char *bng_dpdk_version(void)
 	return rte_version();
 }
 
-/* Whether `port`'s driver is the net_af_xdp PMD. */
-static int is_af_xdp(uint16_t port)
+/* Whether `port`'s driver is the net_af_xdp PMD (1) or not (0). */
+int bng_dpdk_is_af_xdp(uint16_t port)
 {
 	struct rte_eth_dev_info info;
 
@@ -67,7 +67,7 @@ struct rte_mempool *bng_dpdk_pool(const char *name, unsigned n, uint16_t port)
 	struct rte_mempool *mp;
 	int rc;
 
-	if (!is_af_xdp(port))
+	if (!bng_dpdk_is_af_xdp(port))
 		return rte_pktmbuf_pool_create(name, n, 256, 0, RTE_MBUF_DEFAULT_BUF_SIZE,
 					       (int)rte_socket_id());
 	memset(&priv, 0, sizeof(priv));

@@ -53,6 +53,7 @@ unsafe extern "C" {
     ) -> u16;
     fn bng_dpdk_stats(port: u16, out: *mut u64) -> c_int;
     fn bng_dpdk_pool_layout(mp: *mut c_void, out: *mut u64) -> c_int;
+    fn bng_dpdk_is_af_xdp(port: u16) -> c_int;
 }
 
 /// Whether the EAL has been initialised (it can be only once per process).
@@ -308,10 +309,14 @@ impl DpdkPort {
         self.mac
     }
 
-    /// The RX pool's layout against the UMEM a `net_af_xdp` PMD registers for it
-    /// (meaningful for such ports only; `None` if DPDK could not tell).
+    /// The RX pool's layout against the UMEM the `net_af_xdp` PMD registers for it;
+    /// `None` for other drivers (no UMEM) or if DPDK could not tell.
     #[must_use]
     pub fn rx_pool_layout(&self) -> Option<PoolLayout> {
+        // SAFETY: a started port id; the shim only reads its device info.
+        if unsafe { bng_dpdk_is_af_xdp(self.port) } != 1 {
+            return None;
+        }
         let mut o = [0u64; 3];
         // SAFETY: `rx_pool` is the mempool created in `open` (never freed while the
         // port lives); `o` has the three values the shim writes.

@@ -184,7 +184,7 @@ fn run_dpdk(args: &Args) -> ExitCode {
     println!("bng-fwd: {}", dpdk::version());
     match open_ports(args, dpdk::DpdkPort::open, dpdk::DpdkPort::mac) {
         Ok((sockets, ports)) => {
-            // net_af_xdp: every RX mbuf must lie inside the UMEM the PMD registers
+            // net_af_xdp ports: every RX mbuf must lie inside the UMEM the PMD registers
             for (i, p) in sockets.iter().enumerate() {
                 if let Some(l) = p.rx_pool_layout() {
                     println!("dpdk{i} rx pool {l:?} fits {}", l.fits());
