@@ -34,6 +34,10 @@
 //! `BNG_KFWD_RUNS` (default 2) runs per case, `BNG_KFWD_CASES` (comma list of name parts)
 //! picks cases, `BNG_KFWD_EXTRA` adds bng-fwd arguments to every case, `BNG_KFWD_PERF=1`
 //! records CPU 1 with `perf` during the first run of each case and prints the top symbols.
+//! DPDK cases (built with `--features dpdk`, `BNG_KFWD_BIN` a `bng-fwd` with the feature;
+//! `BNG_KFWD_AF_PACKET` / `BNG_KFWD_AF_XDP` replace the vdev options) also print both ends
+//! of the egress veth (`ip -s -s link`, `ethtool -S`), the server's `softnet_stat` and
+//! `bng-fwd`'s port, pool-layout and AF_XDP socket counters: where lost packets went.
 
 #![allow(
     clippy::unwrap_used,
