@@ -55,6 +55,43 @@ pub struct Meta {
     pub adjacency: u32,
 }
 
+impl Meta {
+    /// The metadata of a packet just received: every field 0 (the same as
+    /// `Meta::default()`, as one constant).
+    pub const EMPTY: Self = Self {
+        rx_if: 0,
+        tx_if: 0,
+        vlans: [0; 2],
+        vlan_count: 0,
+        l3_offset: 0,
+        ethertype: 0,
+        subscriber: 0,
+        adjacency: 0,
+    };
+}
+
+/// Copies `src` into `dst` (the same length): a frame of 32 to 64 bytes (a minimum-size
+/// Ethernet frame) as two overlapping 32-byte copies inlined here, anything else by
+/// `copy_from_slice` (a call to `memcpy`).
+#[expect(
+    clippy::inline_always,
+    reason = "once per received packet: inlined, the copy is four loads and stores"
+)]
+#[inline(always)]
+fn copy_short(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    if (32..=64).contains(&n) && dst.len() == n {
+        if let (Some(d), Some(s)) = (dst.first_chunk_mut::<32>(), src.first_chunk::<32>()) {
+            *d = *s;
+        }
+        if let (Some(d), Some(s)) = (dst.last_chunk_mut::<32>(), src.last_chunk::<32>()) {
+            *d = *s;
+        }
+    } else if dst.len() == n {
+        dst.copy_from_slice(src);
+    }
+}
+
 /// The memory of one worker's buffers.
 #[derive(Debug)]
 pub struct Arena {
@@ -94,22 +131,41 @@ impl<'p> Pool<'p> {
     /// pool is empty or `data` does not fit.
     #[inline]
     pub fn alloc_from(&mut self, data: &[u8]) -> Option<Pkt<'p>> {
-        if data.len() > BUF_SIZE - HEADROOM {
-            return None;
-        }
         self.prefetch_ahead();
         let buf = self.free.pop()?;
-        let mut p = Pkt {
+        let Some(dst) = buf.get_mut(HEADROOM..HEADROOM + data.len()) else {
+            self.free.push(buf);
+            return None;
+        };
+        copy_short(dst, data);
+        Some(Pkt {
             buf,
             start: HEADROOM as u16,
-            len: 0,
-            meta: Meta::default(),
-        };
-        p.buf
-            .get_mut(HEADROOM..HEADROOM + data.len())?
-            .copy_from_slice(data);
-        p.len = data.len() as u16;
-        Some(p)
+            len: data.len() as u16,
+            meta: Meta::EMPTY,
+        })
+    }
+
+    /// Receives a batch: appends to `rx` one packet per item of `frames` (a copy of
+    /// it after [`HEADROOM`] bytes, as [`Pool::alloc_from`]), with `rx_if` set, and
+    /// returns how many it appended: it stops at the first frame that does not fit or
+    /// when the pool runs empty (the caller drops or retries the rest).
+    #[inline]
+    pub fn alloc_from_each<'d>(
+        &mut self,
+        frames: impl IntoIterator<Item = &'d [u8]>,
+        rx_if: u16,
+        rx: &mut Vec<Pkt<'p>>,
+    ) -> usize {
+        let before = rx.len();
+        for data in frames {
+            let Some(mut p) = self.alloc_from(data) else {
+                break;
+            };
+            p.meta.rx_if = rx_if;
+            rx.push(p);
+        }
+        rx.len() - before
     }
 
     /// An empty packet (length 0, start after the headroom), or `None` if the pool is empty.
@@ -121,7 +177,7 @@ impl<'p> Pool<'p> {
             buf,
             start: HEADROOM as u16,
             len: 0,
-            meta: Meta::default(),
+            meta: Meta::EMPTY,
         })
     }
 
@@ -144,13 +200,9 @@ impl<'p> Pool<'p> {
     /// (it paid it back), so without the hint each allocation waited for the transfer.
     #[inline]
     fn prefetch_ahead(&mut self) {
-        if let Some(b) = self
-            .free
-            .len()
-            .checked_sub(ALLOC_PREFETCH)
-            .and_then(|i| self.free.get_mut(i))
-            .and_then(|b| b.get_mut(HEADROOM))
-        {
+        // fewer than ALLOC_PREFETCH free: the index wraps past the end, no prefetch
+        let i = self.free.len().wrapping_sub(ALLOC_PREFETCH);
+        if let Some(b) = self.free.get_mut(i).and_then(|b| b.get_mut(HEADROOM)) {
             crate::backend::prefetch::prefetch_write(b);
         }
     }
@@ -337,5 +389,40 @@ mod tests {
             pool.alloc_from(&[0; BUF_SIZE]).is_none(),
             "too large for one buffer"
         );
+    }
+
+    #[test]
+    fn alloc_from_copies_every_length_and_alloc_from_each_stops_when_empty() {
+        let mut arena = Arena::new(4);
+        let mut pool = arena.pool();
+        let src: Vec<u8> = (0..=255).collect();
+        for n in 0..=src.len() {
+            let p = pool.alloc_from(&src[..n]).unwrap();
+            assert_eq!(p.data(), &src[..n], "length {n}");
+            assert_eq!(p.meta, Meta::default());
+            pool.free(p);
+        }
+        assert!(pool.alloc_from(&[0; BUF_SIZE - HEADROOM + 1]).is_none());
+        assert_eq!(
+            pool.available(),
+            4,
+            "a frame that does not fit keeps its buffer"
+        );
+        let mut rx = Vec::new();
+        let frames = [&src[..60], &src[..1], &src[3..40]];
+        assert_eq!(pool.alloc_from_each(frames, 7, &mut rx), 3);
+        assert_eq!(pool.alloc_from_each(frames, 8, &mut rx), 1, "pool empty");
+        let got: Vec<(&[u8], u16)> = rx.iter().map(|p| (p.data(), p.meta.rx_if)).collect();
+        assert_eq!(
+            got,
+            [
+                (&src[..60], 7),
+                (&src[..1], 7),
+                (&src[3..40], 7),
+                (&src[..60], 8)
+            ]
+        );
+        pool.free_all(&mut rx);
+        assert_eq!(pool.available(), 4);
     }
 }
