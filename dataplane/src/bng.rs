@@ -1377,7 +1377,7 @@ impl Node for SubscriberOutput<'_> {
             return Verdict::Drop(SubOutDrop::BadHeader);
         }
         let len = pkt.len();
-        let Some(h) = pkt.data_mut().first_chunk_mut::<20>() else {
+        let Some(h) = pkt.head_mut::<20>() else {
             return Verdict::Drop(SubOutDrop::BadHeader);
         };
         let total = u16::from_be_bytes([h[2], h[3]]);
@@ -1394,7 +1394,7 @@ impl Node for SubscriberOutput<'_> {
         let Some(idx) = self.t.by_addr.get(dst) else {
             return Verdict::Drop(SubOutDrop::NoSession);
         };
-        let Some(h) = pkt.data_mut().first_chunk_mut::<20>() else {
+        let Some(h) = pkt.head_mut::<20>() else {
             return Verdict::Drop(SubOutDrop::BadHeader);
         };
         if !self.verified && !ip4::header_checksum_ok(h) {

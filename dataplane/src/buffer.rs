@@ -294,6 +294,29 @@ impl<'p> Pkt<'p> {
             .unwrap_or(&mut [])
     }
 
+    /// The first `N` bytes of the packet's data as a fixed-size view (a header read in
+    /// place, bounds-checked once: every index into it is then checked at compile
+    /// time), or `None` if the packet is shorter.
+    #[must_use]
+    #[inline]
+    pub fn head<const N: usize>(&self) -> Option<&[u8; N]> {
+        if N > usize::from(self.len) {
+            return None;
+        }
+        self.buf.get(usize::from(self.start)..)?.first_chunk::<N>()
+    }
+
+    /// [`Pkt::head`], writable.
+    #[inline]
+    pub fn head_mut<const N: usize>(&mut self) -> Option<&mut [u8; N]> {
+        if N > usize::from(self.len) {
+            return None;
+        }
+        self.buf
+            .get_mut(usize::from(self.start)..)?
+            .first_chunk_mut::<N>()
+    }
+
     /// Length in bytes.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -364,7 +387,7 @@ impl<'p> Pkt<'p> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, reason = "tests")]
     use super::*;
 
     #[test]
@@ -422,6 +445,15 @@ mod tests {
                 (&src[..60], 8)
             ]
         );
+        let mut p = rx.pop().unwrap();
+        assert_eq!(p.head::<60>(), src.first_chunk::<60>());
+        assert!(p.head::<61>().is_none(), "past the data");
+        assert!(p.pull_front(10));
+        p.head_mut::<2>().unwrap().copy_from_slice(&[0xaa, 0xbb]);
+        assert_eq!(&p.data()[..3], &[0xaa, 0xbb, 12]);
+        assert_eq!(p.head::<50>().map(|h| h.len()), Some(50));
+        assert!(p.head::<51>().is_none());
+        pool.free(p);
         pool.free_all(&mut rx);
         assert_eq!(pool.available(), 4);
     }
