@@ -1268,7 +1268,7 @@ impl Node for PppoeFast<'_, '_> {
             let Some(adj) = self.lookup.fib.lookup(dst) else {
                 return Verdict::Next(FastNext::Slow);
             };
-            if !pkt.pull_front(l3 + 8) || !pkt.set_len(total) {
+            if !pkt.narrow(l3 + 8, total) {
                 return Verdict::Next(FastNext::Slow);
             }
             self.t.count_up((handle as usize).wrapping_sub(1), payload);
@@ -1287,7 +1287,7 @@ impl Node for PppoeFast<'_, '_> {
         }
         // strip Ethernet + VLANs + PPPoE (6) + PPP protocol (2) and the padding (in
         // bounds: checked above)
-        if !pkt.pull_front(l3 + 8) || !pkt.set_len(payload) {
+        if !pkt.narrow(l3 + 8, payload) {
             return Verdict::Next(FastNext::Slow);
         }
         // QoS sessions: counted after their policer

@@ -363,6 +363,23 @@ impl<'p> Pkt<'p> {
         }
     }
 
+    /// Keeps the `len` bytes of the data that start `off` bytes in (a decapsulation:
+    /// the outer headers and the trailing padding go at once); `false`, the packet
+    /// unchanged, if they are not all within the data. One check where
+    /// [`Pkt::pull_front`] then [`Pkt::set_len`] make two.
+    #[inline]
+    pub fn narrow(&mut self, off: usize, len: usize) -> bool {
+        match off.checked_add(len) {
+            Some(end) if end <= usize::from(self.len) => {
+                // both below self.len, a u16
+                self.start += off as u16;
+                self.len = len as u16;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Sets the length (growing into the tailroom or truncating); `false` if it does
     /// not fit.
     pub fn set_len(&mut self, len: usize) -> bool {
@@ -453,6 +470,13 @@ mod tests {
         assert_eq!(&p.data()[..3], &[0xaa, 0xbb, 12]);
         assert_eq!(p.head::<50>().map(|h| h.len()), Some(50));
         assert!(p.head::<51>().is_none());
+        assert!(!p.narrow(40, 11), "past the data");
+        assert!(!p.narrow(usize::MAX, 2), "overflow");
+        assert_eq!(p.len(), 50);
+        assert!(p.narrow(2, 3));
+        assert_eq!(p.data(), &[12, 13, 14]);
+        assert!(p.narrow(3, 0));
+        assert!(p.is_empty());
         pool.free(p);
         pool.free_all(&mut rx);
         assert_eq!(pool.available(), 4);
