@@ -1373,11 +1373,9 @@ impl Node for SubscriberOutput<'_> {
     #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<SubOutNext, SubOutDrop> {
         let l3 = usize::from(pkt.meta.l3_offset);
-        if !pkt.pull_front(l3) {
-            return Verdict::Drop(SubOutDrop::BadHeader);
-        }
-        let len = pkt.len();
-        let Some(h) = pkt.head_mut::<20>() else {
+        // the IPv4 header after the Ethernet one, which goes with the padding below
+        let len = pkt.len().wrapping_sub(l3);
+        let Some(h) = pkt.head_at_mut::<20>(l3) else {
             return Verdict::Drop(SubOutDrop::BadHeader);
         };
         let total = u16::from_be_bytes([h[2], h[3]]);
@@ -1390,11 +1388,11 @@ impl Node for SubscriberOutput<'_> {
         // need `tcp-mss-clamp` (which passes what is not a SYN unchanged)
         let maybe_syn = h[9] == 6
             && ((h[6] & 0x1f) | h[7]) == 0
-            && pkt.data().get(33).is_none_or(|f| f & 0x02 != 0);
+            && pkt.data().get(l3 + 33).is_none_or(|f| f & 0x02 != 0);
         let Some(idx) = self.t.by_addr.get(dst) else {
             return Verdict::Drop(SubOutDrop::NoSession);
         };
-        let Some(h) = pkt.head_mut::<20>() else {
+        let Some(h) = pkt.head_at_mut::<20>(l3) else {
             return Verdict::Drop(SubOutDrop::BadHeader);
         };
         if !self.verified && !ip4::header_checksum_ok(h) {
@@ -1408,8 +1406,9 @@ impl Node for SubscriberOutput<'_> {
         let new = u16::from_be_bytes([h[8], h[9]]);
         let sum = crate::nodes::mss::update(u16::from_be_bytes([h[10], h[11]]), old, new);
         h[10..12].copy_from_slice(&sum.to_be_bytes());
-        // trailing Ethernet padding goes (the IPv4 total length bounds the packet)
-        if !pkt.set_len(usize::from(total)) {
+        // the Ethernet header and the trailing padding go (the IPv4 total length
+        // bounds the packet)
+        if !pkt.narrow(l3, usize::from(total)) {
             return Verdict::Drop(SubOutDrop::BadHeader);
         }
         let i = idx as usize;

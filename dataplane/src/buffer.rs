@@ -317,6 +317,18 @@ impl<'p> Pkt<'p> {
             .first_chunk_mut::<N>()
     }
 
+    /// [`Pkt::head_mut`] of the data from `off` bytes in (a header behind others that
+    /// stay): `None` if the packet is shorter than `off + N`.
+    #[inline]
+    pub fn head_at_mut<const N: usize>(&mut self, off: usize) -> Option<&mut [u8; N]> {
+        if off.checked_add(N)? > usize::from(self.len) {
+            return None;
+        }
+        self.buf
+            .get_mut(usize::from(self.start) + off..)?
+            .first_chunk_mut::<N>()
+    }
+
     /// Length in bytes.
     #[must_use]
     pub fn len(&self) -> usize {
@@ -470,6 +482,9 @@ mod tests {
         assert_eq!(&p.data()[..3], &[0xaa, 0xbb, 12]);
         assert_eq!(p.head::<50>().map(|h| h.len()), Some(50));
         assert!(p.head::<51>().is_none());
+        assert_eq!(p.head_at_mut::<3>(47).map(|h| *h), Some([57, 58, 59]));
+        assert!(p.head_at_mut::<3>(48).is_none(), "past the data");
+        assert!(p.head_at_mut::<3>(usize::MAX).is_none(), "overflow");
         assert!(!p.narrow(40, 11), "past the data");
         assert!(!p.narrow(usize::MAX, 2), "overflow");
         assert_eq!(p.len(), 50);
