@@ -786,6 +786,43 @@ fn scaling() {
     );
 }
 
+/// `workers` steering workers with two [`Chan`] ports each (access, upstream): the
+/// control handle, the workers, and per port (worker-major) the frame feed and the
+/// transmitted-frame output.
+#[allow(clippy::type_complexity, reason = "the four handles a test drives")]
+fn steered_chan_workers(
+    workers: usize,
+) -> (
+    Control,
+    Vec<Worker<Chan>>,
+    Vec<std::sync::mpsc::Sender<Vec<u8>>>,
+    Vec<std::sync::mpsc::Receiver<Vec<u8>>>,
+) {
+    let (ctl, rxs) = Control::new(workers, 4096);
+    let steering = Steering::mesh(workers, 1, POOL.into(), 4, 64);
+    let (mut feeds, mut outs) = (Vec::new(), Vec::new());
+    let ws: Vec<Worker<Chan>> = rxs
+        .into_iter()
+        .zip(steering)
+        .enumerate()
+        .map(|(w, (q, st))| {
+            let mut ports = Vec::new();
+            for _ in 0..2 {
+                let (itx, irx) = std::sync::mpsc::channel();
+                let (otx, orx) = std::sync::mpsc::channel();
+                ports.push(Chan {
+                    input: irx,
+                    output: otx,
+                });
+                feeds.push(itx);
+                outs.push(orx);
+            }
+            Worker::spawn(w, worker_cfg(w, workers), ports, q, Some(st), None)
+        })
+        .collect();
+    (ctl, ws, feeds, outs)
+}
+
 struct Chan {
     input: std::sync::mpsc::Receiver<Vec<u8>>,
     output: std::sync::mpsc::Sender<Vec<u8>>,
@@ -856,28 +893,7 @@ fn esp_is_steered_to_the_worker_holding_the_tunnel() {
     };
 
     let workers = 2;
-    let (ctl, rxs) = Control::new(workers, 4096);
-    let steering = Steering::mesh(workers, 1, POOL.into(), 4, 64);
-    let (mut feeds, mut outs) = (Vec::new(), Vec::new());
-    let ws: Vec<Worker<Chan>> = rxs
-        .into_iter()
-        .zip(steering)
-        .enumerate()
-        .map(|(w, (q, st))| {
-            let mut ports = Vec::new();
-            for _ in 0..2 {
-                let (itx, irx) = std::sync::mpsc::channel();
-                let (otx, orx) = std::sync::mpsc::channel();
-                ports.push(Chan {
-                    input: irx,
-                    output: otx,
-                });
-                feeds.push(itx);
-                outs.push(orx);
-            }
-            Worker::spawn(w, worker_cfg(w, workers), ports, q, Some(st), None)
-        })
-        .collect();
+    let (ctl, ws, feeds, outs) = steered_chan_workers(workers);
     ctl.add_route(route()).unwrap();
     // a subscriber of worker 1, and the tunnels there (the site behind them routed in)
     let i = (0..1000)
@@ -995,28 +1011,7 @@ fn esp_is_steered_to_the_worker_holding_the_tunnel() {
 fn replies_are_steered_to_the_worker_that_translated_them() {
     const N: u32 = 200;
     let workers = 2;
-    let (ctl, rxs) = Control::new(workers, 4096);
-    let steering = Steering::mesh(workers, 1, POOL.into(), 4, 64);
-    let (mut feeds, mut outs) = (Vec::new(), Vec::new());
-    let ws: Vec<Worker<Chan>> = rxs
-        .into_iter()
-        .zip(steering)
-        .enumerate()
-        .map(|(w, (q, st))| {
-            let mut ports = Vec::new();
-            for _ in 0..2 {
-                let (itx, irx) = std::sync::mpsc::channel();
-                let (otx, orx) = std::sync::mpsc::channel();
-                ports.push(Chan {
-                    input: irx,
-                    output: otx,
-                });
-                feeds.push(itx);
-                outs.push(orx);
-            }
-            Worker::spawn(w, worker_cfg(w, workers), ports, q, Some(st), None)
-        })
-        .collect();
+    let (ctl, ws, feeds, outs) = steered_chan_workers(workers);
     ctl.add_route(route()).unwrap();
     for i in 0..N {
         ctl.add_session_wait(session(i, i % 4 != 0)).unwrap();
