@@ -835,9 +835,10 @@ struct Table {
     /// PPPoE sessions by session id alone (handle, 0: none), 65 536 entries: the
     /// access concentrator (our control plane) chooses PPPoE session ids (RFC 2516
     /// section 5.4, PADS), so clients cannot aim entries at one index. Where two
-    /// sessions share an id (different MACs or VLANs), the first holds the entry and
-    /// the others are found through the keyed hash map.
-    by_sid: Vec<u32>,
+    /// sessions share an id (different MACs or VLANs), the first two hold the entry's
+    /// two ways (one 8-byte entry: one cache line for both, so a warm-up pass
+    /// prefetches both slots) and the others are found through the keyed hash map.
+    by_sid: Vec<[u32; 2]>,
 }
 
 crate::label! {
@@ -1311,17 +1312,41 @@ fn find_pppoe(
     sid: u16,
     vlans: [u16; 2],
 ) -> Option<u32> {
-    let by_id = t.by_sid.get(usize::from(sid)).copied().unwrap_or(0);
-    match (by_id as usize).checked_sub(1).and_then(|i| t.slots.get(i)) {
-        Some(s) if s.sid == sid && s.vlans == vlans && s.hdr.first_chunk::<6>() == Some(&mac) => {
-            Some(by_id)
-        }
-        _ => pppoe.get(&SessionKey {
-            mac,
-            session_id: sid,
-            vlans,
-        }),
+    let first = t.by_sid.get(usize::from(sid)).map_or(0, |w| w[0]);
+    if pppoe_slot_is(t, first, mac, sid, vlans) {
+        return Some(first);
     }
+    find_pppoe_shared(t, pppoe, mac, sid, vlans)
+}
+
+/// Whether slot `handle` holds the PPPoE session `(mac, sid, vlans)`.
+#[inline(always)]
+fn pppoe_slot_is(t: &Table, handle: u32, mac: [u8; 6], sid: u16, vlans: [u16; 2]) -> bool {
+    matches!(
+        (handle as usize).checked_sub(1).and_then(|i| t.slots.get(i)),
+        Some(s) if s.sid == sid && s.vlans == vlans && s.hdr.first_chunk::<6>() == Some(&mac)
+    )
+}
+
+/// [`find_pppoe`] past the by-id entry's first way (a shared id): its second way, then
+/// the keyed hash map. Out of line, so the common case's loop stays as small.
+#[inline(never)]
+fn find_pppoe_shared(
+    t: &Table,
+    pppoe: &PppoeSessionInput,
+    mac: [u8; 6],
+    sid: u16,
+    vlans: [u16; 2],
+) -> Option<u32> {
+    let second = t.by_sid.get(usize::from(sid)).map_or(0, |w| w[1]);
+    if pppoe_slot_is(t, second, mac, sid, vlans) {
+        return Some(second);
+    }
+    pppoe.get(&SessionKey {
+        mac,
+        session_id: sid,
+        vlans,
+    })
 }
 
 crate::label! {
@@ -1765,7 +1790,7 @@ impl<'p> Bng<'p> {
                 free: Vec::new(),
                 by_id: HashMap::with_capacity(max.min(1 << 20)),
                 by_addr: AddrIndex::with_capacity(max.min(1 << 20)),
-                by_sid: vec![0; 1 << 16],
+                by_sid: vec![[0; 2]; 1 << 16],
             },
             lookup: Ip4Lookup {
                 fib: Fib::new(),
@@ -2004,9 +2029,9 @@ impl<'p> Bng<'p> {
         if let Some(k) = pkey {
             self.pppoe.insert(k, handle);
             if let Some(e) = self.table.by_sid.get_mut(usize::from(k.session_id))
-                && *e == 0
+                && let Some(w) = e.iter_mut().find(|w| **w == 0)
             {
-                *e = handle;
+                *w = handle;
             }
         }
         if let Some(k) = ikey {
@@ -2297,9 +2322,9 @@ impl<'p> Bng<'p> {
         if let Some(k) = Self::pppoe_key(c)
             && let Some(h) = self.pppoe.remove(&k)
             && let Some(e) = self.table.by_sid.get_mut(usize::from(k.session_id))
-            && *e == h
+            && let Some(w) = e.iter_mut().find(|w| **w == h)
         {
-            *e = 0;
+            *w = 0;
         }
         if let Some(k) = Self::ipoe_key(c) {
             self.ipoe.remove(&k);
@@ -3363,12 +3388,12 @@ fn warm_pppoe(t: &PppoeSessionInput, table: &Table, f: &Frame<'_>) {
             }
         }
         for p in f {
-            if let Some(s) = sid_of(p)
-                .and_then(|s| table.by_sid.get(s))
-                .and_then(|&h| (h as usize).checked_sub(1))
-                .and_then(|i| table.slots.get(i))
-            {
-                prefetch_read(s);
+            if let Some(ways) = sid_of(p).and_then(|s| table.by_sid.get(s)) {
+                for &h in ways {
+                    if let Some(s) = (h as usize).checked_sub(1).and_then(|i| table.slots.get(i)) {
+                        prefetch_read(s);
+                    }
+                }
             }
         }
         return;
@@ -3380,8 +3405,7 @@ fn warm_pppoe(t: &PppoeSessionInput, table: &Table, f: &Frame<'_>) {
             *h = table
                 .by_sid
                 .get(usize::from(u16::from_be_bytes(*sid)))
-                .copied()
-                .unwrap_or(0);
+                .map_or(0, |w| w[0]);
         }
     }
     let mut acc = 0u32;

@@ -1120,8 +1120,9 @@ fn fused_passes_equal_the_node_by_node_path() {
 }
 
 /// Two PPPoE sessions with the same session id (different MACs, or the same MAC on
-/// another VLAN): the first is found by id, the others through the hash map; each
-/// packet reaches its own session, and removing the first leaves the others working.
+/// another VLAN): the first two are found by id (the by-id entry's two ways), the third
+/// through the hash map; each packet reaches its own session, removing the first leaves
+/// the others working, and a fourth takes the freed way.
 #[test]
 fn pppoe_sessions_sharing_an_id() {
     let mut bng = Bng::new(cfg(), None).unwrap();
@@ -1164,6 +1165,20 @@ fn pppoe_sessions_sharing_an_id() {
     let [_, up] = step(&mut bng, &mut pool, &[(0, f(2, 5, [192, 0, 2, 32]))]);
     assert_eq!(up.len(), 1);
     assert_eq!(bng.session_counters(SessionId(2)).unwrap().up_packets, 2);
+    let mut s4 = pppoe_session(4, 0x42, [5, 0], [192, 0, 2, 34], false);
+    s4.mac = sub_mac(4);
+    bng.add_session(s4).unwrap();
+    let frames = [
+        (0, f(2, 5, [192, 0, 2, 32])),
+        (0, f(1, 6, [192, 0, 2, 33])),
+        (0, f(4, 5, [192, 0, 2, 34])),
+        (0, f(1, 5, [192, 0, 2, 31])), // the removed session
+    ];
+    let [_, up] = step(&mut bng, &mut pool, &frames);
+    assert_eq!(up.len(), 3, "{:?}", bng.counter_rows());
+    assert_eq!(bng.session_counters(SessionId(2)).unwrap().up_packets, 3);
+    assert_eq!(bng.session_counters(SessionId(3)).unwrap().up_packets, 2);
+    assert_eq!(bng.session_counters(SessionId(4)).unwrap().up_packets, 1);
     assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
 }
 
