@@ -319,7 +319,7 @@ impl Lab {
             let (mut tx, mut rx, mut out) = Self::ping(from, to, 5, "0.2");
             if !(tx == 5 && rx == 5) {
                 eprintln!("ping to {to} lost packets, trying once more in 1 s: {out}");
-                std::thread::sleep(std::time::Duration::from_secs(1));
+                std::thread::sleep(Duration::from_secs(1));
                 (tx, rx, out) = Self::ping(from, to, 5, "0.2");
             }
             assert!(
