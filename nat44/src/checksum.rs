@@ -151,6 +151,7 @@ pub const fn update_region(hc: u16, old_sum: u16, new_sum: u16) -> u16 {
 
 /// True when `data` (with its checksum field in place) verifies: its one's complement
 /// sum plus `acc` (e.g. a pseudo-header) is all ones.
+#[inline]
 #[must_use]
 pub fn verifies(data: &[u8], acc: u64) -> bool {
     fold(sum(data, acc)) == 0xffff

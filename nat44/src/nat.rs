@@ -1503,15 +1503,10 @@ impl<'a> Nat44<'a> {
     pub fn out2in_fast(&mut self, now: Duration, pkt: &mut [u8]) -> Verdict {
         if let Some(f) = fast_flow(pkt)
             && self.in_pool(f.dst)
-            && pkt.first_chunk::<20>().is_some_and(|h| {
-                // RFC 1071 section 2 (B): five 32-bit words, folded
-                let acc: u64 = h
-                    .chunks_exact(4)
-                    .filter_map(|w| w.first_chunk::<4>())
-                    .map(|w| u64::from(u32::from_be_bytes(*w)))
-                    .sum();
-                fold(acc) == 0xffff
-            })
+            // RFC 791 section 3.1 / RFC 1071: the 20-byte header verifies
+            && pkt
+                .first_chunk::<20>()
+                .is_some_and(|h| crate::checksum::verifies(h, 0))
         {
             let t = secs(now);
             if let Some(i) = self.find_session_out(f.proto, f.dst, f.dport, f.src, f.sport)
