@@ -932,12 +932,81 @@ struct Ip4InFused<'a, 'n> {
     t: &'a mut Table,
     nat_tally: Tally,
     sub_tally: Tally,
+    /// Look-ahead on (tables past [`WARM_MIN_SESSIONS`]: [`Node::ahead`]).
+    ahead: bool,
+    /// The look-ahead's NAT44 key of each packet (stage 4 for stages 3 and 2).
+    ahead_key: [Option<u64>; FRAME_SIZE],
+    /// The look-ahead's guess of each packet's inside address (stage 2 for stage 1).
+    inside: [u32; FRAME_SIZE],
 }
 
 impl Node for Ip4InFused<'_, '_> {
     type Next = Ip4InNext;
     type Drop = Ip4InDrop;
     const NAME: &'static str = Ip4Input::NAME;
+    const AHEAD: usize = 4;
+
+    #[inline(always)]
+    fn ahead_on(&self) -> bool {
+        self.ahead
+    }
+
+    /// For packets to a NAT pool address, each stage one dependent line of the
+    /// chain the decision reads: NAT44's index slot (4, from the packet's bytes), the
+    /// session it names (3), the address index entry of the session's inside
+    /// address (2), the subscriber slot it names (1). What a stage finds is kept
+    /// for the next.
+    #[inline(always)]
+    fn ahead(&mut self, pkt: &Pkt<'_>, pos: usize, stage: usize) {
+        let (Some(key), Some(inside)) = (self.ahead_key.get_mut(pos), self.inside.get_mut(pos))
+        else {
+            return;
+        };
+        let nat = &self.nat.nat;
+        match stage {
+            4 => {
+                *key = None;
+                let d = pkt.data();
+                let Some(ip) = raw_l3(d, 0x0800).and_then(|l3| d.get(l3..)) else {
+                    return;
+                };
+                let Some(dst) = ip.get(16..).and_then(<[u8]>::first_chunk::<4>) else {
+                    return;
+                };
+                if u32::from_be_bytes(*dst).wrapping_sub(self.ip4.pool_first) < self.ip4.pool_len {
+                    *key = nat.ahead_key(bng_nat44::Direction::OutToIn, ip);
+                    if let Some(r) = key.and_then(|k| nat.ahead_index(k)) {
+                        prefetch_read(r);
+                    }
+                }
+            }
+            3 => {
+                if let Some(r) = key.and_then(|k| nat.ahead_session(k)) {
+                    prefetch_read(r);
+                }
+            }
+            2 => {
+                *inside = 0;
+                if let Some(se) = key.and_then(|k| nat.ahead_session(k)) {
+                    *inside = se.inside_addr();
+                    if let Some(e) = self.t.by_addr.e.get(self.t.by_addr.home(*inside)) {
+                        prefetch_read(e);
+                    }
+                }
+            }
+            _ => {
+                if *inside != 0
+                    && let Some(s) = self
+                        .t
+                        .by_addr
+                        .get(*inside)
+                        .and_then(|i| self.t.slots.get(i as usize))
+                {
+                    prefetch_read(s);
+                }
+            }
+        }
+    }
 
     #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Ip4InNext, Ip4InDrop> {
@@ -1103,6 +1172,12 @@ struct PppoeFast<'t, 'n> {
     mss: bool,
     /// `nat44` in2out and `ip4-rewrite` fused into the pass, if they are.
     fuse: Option<Fused<'t, 'n>>,
+    /// Look-ahead on (tables past [`WARM_MIN_SESSIONS`]: [`Node::ahead`]).
+    ahead: bool,
+    /// The look-ahead's PPPoE session id of each packet (stage 2 for stage 1).
+    ahead_sid: [u32; FRAME_SIZE],
+    /// The look-ahead's NAT44 key of each packet (stage 2 for stage 1).
+    ahead_key: [Option<u64>; FRAME_SIZE],
 }
 
 /// `nat44` in2out (`Nat44::in2out_fast`) and `ip4-rewrite` run inside
@@ -1199,6 +1274,62 @@ impl Node for PppoeFast<'_, '_> {
     type Next = FastNext;
     type Drop = FastDrop;
     const NAME: &'static str = "pppoe-fast-input";
+    const AHEAD: usize = 2;
+
+    #[inline(always)]
+    fn ahead_on(&self) -> bool {
+        self.ahead
+    }
+
+    /// Stage 2, from the packet's own bytes: the by-id entry and NAT44's index slot
+    /// (their indexes kept for stage 1); stage 1: the session slots the by-id entry
+    /// names and the NAT44 session the index slot names. The lines the decision
+    /// reads, prefetched [`AHEAD_STRIDE`] and twice that packets ahead.
+    #[inline(always)]
+    fn ahead(&mut self, pkt: &Pkt<'_>, pos: usize, stage: usize) {
+        let (Some(sid), Some(key)) = (self.ahead_sid.get_mut(pos), self.ahead_key.get_mut(pos))
+        else {
+            return;
+        };
+        let nat = self.fuse.as_ref().map(|f| &f.nat.nat);
+        if stage == 2 {
+            *sid = u32::MAX;
+            *key = None;
+            let d = pkt.data();
+            let Some(l3) = raw_l3(d, 0x8864) else {
+                return;
+            };
+            if let Some(s) = d.get(l3 + 2..).and_then(<[u8]>::first_chunk::<2>) {
+                *sid = u32::from(u16::from_be_bytes(*s));
+                if let Some(e) = self.t.by_sid.get(*sid as usize) {
+                    prefetch_read(e);
+                }
+            }
+            if let Some(n) = nat {
+                *key = n.ahead_key(
+                    bng_nat44::Direction::InToOut,
+                    d.get(l3 + 8..).unwrap_or_default(),
+                );
+                if let Some(r) = key.and_then(|k| n.ahead_index(k)) {
+                    prefetch_read(r);
+                }
+            }
+        } else {
+            if let Some(ways) = self.t.by_sid.get(*sid as usize) {
+                for &h in ways {
+                    if let Some(s) = (h as usize)
+                        .checked_sub(1)
+                        .and_then(|i| self.t.slots.get(i))
+                    {
+                        prefetch_read(s);
+                    }
+                }
+            }
+            if let Some(r) = nat.zip(*key).and_then(|(n, k)| n.ahead_session(k)) {
+                prefetch_read(r);
+            }
+        }
+    }
 
     #[inline(always)]
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<FastNext, FastDrop> {
@@ -1347,6 +1478,26 @@ fn find_pppoe_shared(
         session_id: sid,
         vlans,
     })
+}
+
+/// The offset of the payload of an Ethernet frame whose Ethernet type (behind up to two
+/// 802.1Q / 802.1ad tags) is `ethertype`, read from the raw bytes (the look-ahead
+/// stages see packets before `ethernet-input` has).
+#[inline(always)]
+fn raw_l3(d: &[u8], ethertype: u16) -> Option<usize> {
+    let mut off = 12;
+    for _ in 0..3 {
+        let t = u16::from_be_bytes(*d.get(off..)?.first_chunk::<2>()?);
+        if t == ethertype {
+            return Some(off + 2);
+        }
+        // the tags `ethernet-input` reads: 802.1Q, 802.1ad, the older QinQ 0x9100
+        if !matches!(t, 0x8100 | 0x88a8 | 0x9100) {
+            return None;
+        }
+        off += 4;
+    }
+    None
 }
 
 crate::label! {
@@ -2500,7 +2651,7 @@ impl<'p> Bng<'p> {
             // a frame from the upstream port (backends receive per port): ethernet-input
             // and ip4-input of its IPv4 packets in one pass; with small tables, no
             // trace and no tunnels also nat44 out2in and subscriber-output
-            if self.table.slots.len() < WARM_MIN_SESSIONS
+            if (FUSE_LARGE || self.table.slots.len() < WARM_MIN_SESSIONS)
                 && !tr.is_on()
                 && !self.ip4_in.esp
                 && let Some(nat) = &mut self.nat
@@ -2510,9 +2661,12 @@ impl<'p> Bng<'p> {
                 let mut fused = Ip4InFused {
                     ip4: &mut self.ip4_in,
                     nat,
+                    ahead: self.table.slots.len() >= WARM_MIN_SESSIONS,
                     t: &mut self.table,
                     nat_tally: Tally::new(),
                     sub_tally: Tally::new(),
+                    ahead_key: [None; FRAME_SIZE],
+                    inside: [0; FRAME_SIZE],
                 };
                 run2(
                     &mut self.eth,
@@ -2540,7 +2694,7 @@ impl<'p> Bng<'p> {
                     tr,
                 );
             }
-        } else if self.table.slots.len() < WARM_MIN_SESSIONS {
+        } else if FUSE_LARGE || self.table.slots.len() < WARM_MIN_SESSIONS {
             // small tables (no warm-up pass between the two): ethernet-input and
             // pppoe-fast-input of its PPPoE session frames in one pass, and (unless
             // tracing, or with tunnel routes, which split ip4-lookup's output) nat44
@@ -2556,10 +2710,13 @@ impl<'p> Bng<'p> {
             let fused = fuse.is_some();
             let mut fast = PppoeFast {
                 pppoe: &self.pppoe,
+                ahead: self.table.slots.len() >= WARM_MIN_SESSIONS,
                 t: &mut self.table,
                 lookup: &self.lookup,
                 mss: self.mss.is_some(),
                 fuse,
+                ahead_sid: [0; FRAME_SIZE],
+                ahead_key: [None; FRAME_SIZE],
             };
             run2(
                 &mut self.eth,
@@ -2631,6 +2788,9 @@ impl<'p> Bng<'p> {
                 lookup: &self.lookup,
                 mss: self.mss.is_some(),
                 fuse: None,
+                ahead: false,
+                ahead_sid: [0; FRAME_SIZE],
+                ahead_key: [None; FRAME_SIZE],
             },
             &mut f,
             &mut self.fast_out,
@@ -3356,9 +3516,27 @@ fn account(t: &mut Table, f: &mut Frame<'_>, up: bool) {
 // 124.1 -> 75.5 us against `Nat44::warm`'s loads). A/B at 100k sessions, 7 alternating rounds at load 3.7-5.6 (medians, per
 // 256-packet frame): up 104.0 -> 86.1 us, down 111.3 -> 95.6 us with prefetch; noisy.
 
-/// Sessions from which the warm-up passes run: below, the tables (64-byte slots, the
-/// hash maps) stay in the L2 cache and a warm-up pass would only repeat the lookups.
+//
+// Session 6: the warm-up passes prefetch a whole 256-packet frame before the node reads
+// it, which is too far ahead: on this VM a gather of four random lines per packet
+// over 6.4 MB tables costs 82 ns/packet prefetched a frame ahead and 30 ns prefetched
+// 4 packets ahead (the lines of the first packets are evicted or not yet issued by
+// the time they are read). The fused passes now run at every table size, and past
+// WARM_MIN_SESSIONS prefetch as VPP does, a few packets ahead, one stage per
+// dependent load (`Node::ahead`, `AHEAD_STRIDE`): upstream the by-id entry and NAT44's
+// index slot, then the session slots and the NAT44 session; downstream NAT44's index
+// slot, its session, the address index entry of the session's inside address, the
+// subscriber slot. The warm-up passes remain for the node-by-node path (tracing,
+// tunnels). BENCHMARKS.md "Session 6" has the figures.
+
+/// Sessions from which the warm-up passes and the look-ahead run: below, the tables
+/// (64-byte slots, the hash maps) stay in the L2 cache and they would only cost
+/// instructions.
 const WARM_MIN_SESSIONS: usize = 8192;
+
+/// The fused passes also past [`WARM_MIN_SESSIONS`], with their look-ahead (false:
+/// session 5's node-by-node path with warm-up passes there, for A/B runs).
+const FUSE_LARGE: bool = true;
 
 /// Warm-up passes issue prefetches (`backend::prefetch`) for the dependent loads
 /// instead of loading them.

@@ -71,7 +71,35 @@ pub trait Node {
     /// Decides one packet: the per-packet function, inlined into the frame loop of
     /// [`run`]. It may rewrite the packet in place.
     fn packet(&mut self, pkt: &mut Pkt<'_>) -> Verdict<Self::Next, Self::Drop>;
+
+    /// Look-ahead stages of the node (software pipelining, VPP's prefetch of the
+    /// packets a few ahead): [`run2`] calls [`Node::ahead`] with each stage `s` in
+    /// `1..=AHEAD` on the packet `s * AHEAD_STRIDE` places ahead of the one it
+    /// decides. 0 (the default): none.
+    const AHEAD: usize = 0;
+
+    /// Whether the look-ahead runs for this frame (a node may keep it for tables that
+    /// outgrow the caches: below that it only costs instructions).
+    #[inline]
+    fn ahead_on(&self) -> bool {
+        false
+    }
+
+    /// Stage `stage` of the look-ahead for the packet at `pos` in the frame, before any
+    /// node of the pass has seen it: stage `s` prefetches what stage `s - 1` (called
+    /// [`AHEAD_STRIDE`] packets later, when those lines have arrived) reads, and stage
+    /// 1 what the packet's decision reads. It must not change what the decision
+    /// depends on.
+    #[inline]
+    fn ahead(&mut self, _pkt: &Pkt<'_>, _pos: usize, _stage: usize) {}
 }
+
+/// Packets between two look-ahead stages ([`Node::ahead`]): far enough that a stage's
+/// cache misses (DRAM, ~150-200 ns on the dev VM) arrive while the packets between are
+/// decided, near enough that the lines are still in L1 when they are read. Measured on
+/// a gather of four random 64-byte lines per packet over 6.4 MB tables: prefetching 4
+/// ahead 30 ns/packet, 8 ahead 33, 32 ahead 42, a whole 256-packet frame first 82.
+pub const AHEAD_STRIDE: usize = 4;
 
 /// Per-worker counters of one node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -451,12 +479,12 @@ pub fn run2<'p, A: Node, B: Node>(
     }
     let mut codes = [0 as Code; FRAME_SIZE];
     let (mut ta, mut tb) = (Tally::new(), Tally::new());
-    for (pkt, c) in frame.iter_mut().zip(codes.iter_mut()) {
+    let mut decide = |second: &mut B, pkt: &mut Pkt<'p>| {
         let v = ta.count(first.packet(pkt));
         if trace.capacity > 0 {
             record::<A>(trace, v, pkt);
         }
-        *c = if v == Verdict::Next(via) {
+        if v == Verdict::Next(via) {
             let vb = tb.count(second.packet(pkt));
             if trace.capacity > 0 {
                 record::<B>(trace, vb, pkt);
@@ -464,7 +492,30 @@ pub fn run2<'p, A: Node, B: Node>(
             code(vb, true)
         } else {
             code(v, false)
-        };
+        }
+    };
+    if B::AHEAD > 0 && second.ahead_on() {
+        // the pipeline's prologue: each stage for the packets the loop starts past
+        for s in (1..=B::AHEAD).rev() {
+            for (pos, p) in frame.iter().enumerate().take(s * AHEAD_STRIDE) {
+                second.ahead(p, pos, s);
+            }
+        }
+        for j in 0..n {
+            for s in 1..=B::AHEAD {
+                let pos = j + s * AHEAD_STRIDE;
+                if let Some(p) = frame.get(pos) {
+                    second.ahead(p, pos, s);
+                }
+            }
+            if let (Some(pkt), Some(c)) = (frame.get_mut(j), codes.get_mut(j)) {
+                *c = decide(second, pkt);
+            }
+        }
+    } else {
+        for (pkt, c) in frame.iter_mut().zip(codes.iter_mut()) {
+            *c = decide(second, pkt);
+        }
     }
     ta.add_counted(ca);
     tb.add_counted(cb);

@@ -144,6 +144,15 @@ impl Session {
     };
 }
 
+impl Session {
+    /// The inside address (what out2in translates the destination to), for a
+    /// caller's own look-ahead ([`Nat44::ahead_session`]).
+    #[must_use]
+    pub const fn inside_addr(&self) -> u32 {
+        self.in_addr
+    }
+}
+
 impl Default for Session {
     fn default() -> Self {
         Self::EMPTY
@@ -1610,6 +1619,50 @@ impl<'a> Nat44<'a> {
                 break;
             }
         }
+    }
+
+    /// Look-ahead for one packet (software pipelining across packets, as a vector
+    /// dataplane prefetches the packets a few ahead), first stage: the key of the
+    /// session lookup that translating `pkt` (from its IPv4 header) in `dir` will
+    /// do, read with minimal checks (a wrong key only costs a useless prefetch);
+    /// `None` for a packet without a flow key. Hand it to [`Nat44::ahead_index`]
+    /// now and to [`Nat44::ahead_session`] a few packets later.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
+    #[must_use]
+    pub fn ahead_key(&self, dir: Direction, pkt: &[u8]) -> Option<u64> {
+        self.quick_hash(dir, pkt)
+    }
+
+    /// The index slot the lookup of `key` ([`Nat44::ahead_key`]) reads first, for
+    /// the caller to prefetch. Changes nothing.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
+    #[must_use]
+    pub fn ahead_index(&self, key: u64) -> Option<&u64> {
+        self.sidx.home_ref(key)
+    }
+
+    /// The session entry that the index slot of [`Nat44::ahead_index`] names (it
+    /// reads that slot: call it a few packets later, when the slot's line has
+    /// arrived), for the caller to prefetch. The home slot's entry, not checked
+    /// against the key: a guess, good for prefetching only. Changes nothing.
+    #[inline(always)]
+    #[allow(
+        clippy::inline_always,
+        reason = "hot path: inlined into the caller's per-packet loop"
+    )]
+    #[must_use]
+    pub fn ahead_session(&self, key: u64) -> Option<&Session> {
+        #[allow(clippy::cast_possible_truncation, reason = "slot low half")]
+        let i = (self.sidx.touch(key) as u32).wrapping_sub(1);
+        self.sessions.get(i)
     }
 
     /// Loads the index slots and session entries that translating `pkts` in `dir`
