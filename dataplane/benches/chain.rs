@@ -12,6 +12,13 @@
 //! The peer in the same run: `etherparse` slicing the same frames (Ethernet and the
 //! VLAN tag; it does not decode PPPoE), with the same copy-in and free.
 //!
+//! The memory floor in the same run: `gather-up` / `gather-down`, the same copy-in,
+//! `touch` and free, plus the table reads of the chain and nothing else of it: tables
+//! of the chain's sizes read through the same dependent steps (upstream two chains of
+//! two: by-id entry then session slot, NAT44 index then session; downstream one of
+//! four: NAT44 index, session, address index, slot) with the same look-ahead
+//! (`AHEAD_STRIDE`). Above it, the chain's cost is instructions.
+//!
 //! After the criterion groups, a profiled pass prints each node's ns/packet, and a
 //! CPU-time pass prints ns/packet of thread CPU time (`/proc/thread-self/schedstat`, median
 //! of 5 blocks of 6000 frames; the clock advances in scheduler ticks, 4 ms here, so a block is ~100 ms): time the thread was descheduled is not in it, so it is
@@ -34,6 +41,7 @@
     clippy::missing_docs_in_private_items,
     clippy::std_instead_of_core,
     clippy::too_many_lines,
+    clippy::inline_always,
     missing_docs,
     reason = "bench"
 )]
@@ -211,6 +219,8 @@ enum Kind {
     Down,
     Touch,
     Etherparse,
+    GatherUp,
+    GatherDown,
 }
 
 impl Kind {
@@ -220,6 +230,8 @@ impl Kind {
             Self::Down => "down",
             Self::Touch => "touch",
             Self::Etherparse => "etherparse",
+            Self::GatherUp => "gather-up",
+            Self::GatherDown => "gather-down",
         }
     }
 }
@@ -245,6 +257,129 @@ fn cpu_ns_per_packet(mut frame: impl FnMut()) -> f64 {
         .collect();
     v.sort_by(f64::total_cmp);
     v[2]
+}
+
+/// The memory floor of the chain at `n` sessions: tables of the sizes `Bng` and
+/// NAT44 hold (a by-id table of 65 536 u32, `n` 64-byte session slots, a NAT44 index
+/// of 4n u64 and 2n 32-byte NAT44 sessions, an address index of 2n u64), read the
+/// way the chain reads them (each entry found through the one before it) with the
+/// same look-ahead (`AHEAD_STRIDE` packets per dependent stage), and nothing else of
+/// the chain: per packet `touch` plus a counter written in the slot and the session.
+/// Upstream: by-id entry then slot, NAT44 index then session (two chains of two);
+/// downstream: NAT44 index, session, address index, slot (one chain of four). What
+/// is left between this and the chain is instructions, not memory.
+struct Gather {
+    by_sid: Vec<u32>,
+    slots: Vec<[u64; 8]>,
+    nidx: Vec<u64>,
+    sess: Vec<[u32; 8]>,
+    aidx: Vec<u32>,
+}
+
+fn mix(x: u32) -> usize {
+    (u64::from(x).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 32) as usize
+}
+
+impl Gather {
+    /// `order[j]` is the session of `ups[j]`, whose reply is `downs[j]`.
+    fn new(n: u32, order: &[u32], downs: &[Vec<u8>]) -> Self {
+        let ni = (4 * n as usize).next_power_of_two();
+        let na = (2 * n as usize).next_power_of_two();
+        let mut g = Self {
+            by_sid: vec![0; 1 << 16],
+            slots: vec![[0; 8]; n as usize],
+            nidx: vec![0; ni],
+            sess: vec![[0; 8]; 2 * n as usize],
+            aidx: vec![0; na],
+        };
+        let scatter = picks(n, n as usize);
+        for (j, &i) in order.iter().enumerate() {
+            let a = u32::from_be_bytes(addr(i));
+            // the session entries in a scattered order, as NAT44 allocates them
+            let se = scatter[i as usize] * 2;
+            g.by_sid[usize::from(sid(i))] = i;
+            g.nidx[mix(a) & (ni - 1)] = u64::from(se);
+            let (_, out) = Self::key(&downs[j], true);
+            g.nidx[mix(out) & (ni - 1)] = u64::from(se);
+            g.sess[se as usize][0] = a;
+            g.aidx[mix(a ^ 0x5555_5555) & (na - 1)] = i;
+        }
+        g
+    }
+
+    #[inline(always)]
+    fn key(d: &[u8], down: bool) -> (usize, u32) {
+        if down {
+            // the outside address and port: NAT44's out2in key
+            let dst = u32::from_be_bytes(d[30..34].try_into().unwrap());
+            (
+                0,
+                dst ^ u32::from(u16::from_be_bytes([d[36], d[37]])).rotate_left(16),
+            )
+        } else {
+            (
+                usize::from(u16::from_be_bytes([d[20], d[21]])),
+                u32::from_be_bytes(d[34..38].try_into().unwrap()),
+            )
+        }
+    }
+
+    #[inline(always)]
+    fn ahead(&self, d: &[u8], stage: usize, down: bool) {
+        use bng_dataplane::backend::prefetch::prefetch_read as pf;
+        let (s, a) = Self::key(d, down);
+        let ni = self.nidx.len() - 1;
+        let na = self.aidx.len() - 1;
+        if down {
+            let se = self.nidx[mix(a) & ni] as usize;
+            match stage {
+                4 => pf(&self.nidx[mix(a) & ni]),
+                3 => pf(&self.sess[se]),
+                2 => pf(&self.aidx[mix(self.sess[se][0] ^ 0x5555_5555) & na]),
+                _ => pf(&self.slots[self.aidx[mix(self.sess[se][0] ^ 0x5555_5555) & na] as usize]),
+            }
+        } else if stage == 2 {
+            pf(&self.by_sid[s]);
+            pf(&self.nidx[mix(a) & ni]);
+        } else {
+            pf(&self.slots[self.by_sid[s] as usize]);
+            pf(&self.sess[self.nidx[mix(a) & ni] as usize]);
+        }
+    }
+
+    #[inline(always)]
+    fn packet(&mut self, d: &mut [u8], down: bool) {
+        let (s, a) = Self::key(d, down);
+        let ni = self.nidx.len() - 1;
+        let na = self.aidx.len() - 1;
+        let se = self.nidx[mix(a) & ni] as usize;
+        self.sess[se][1] = self.sess[se][1].wrapping_add(1);
+        let slot = if down {
+            self.aidx[mix(self.sess[se][0] ^ 0x5555_5555) & na] as usize
+        } else {
+            self.by_sid[s] as usize
+        };
+        self.slots[slot][1] += 1;
+        touch(d);
+    }
+
+    fn frame(&mut self, f: &mut Frame<'_>, down: bool) {
+        use bng_dataplane::graph::AHEAD_STRIDE;
+        let stages = if down { 4 } else { 2 };
+        for st in (1..=stages).rev() {
+            for p in f.iter().take(st * AHEAD_STRIDE) {
+                self.ahead(p.data(), st, down);
+            }
+        }
+        for j in 0..f.len() {
+            for st in 1..=stages {
+                if let Some(p) = f.get(j + st * AHEAD_STRIDE) {
+                    self.ahead(p.data(), st, down);
+                }
+            }
+            self.packet(f[j].data_mut(), down);
+        }
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -333,10 +468,19 @@ fn bench(c: &mut Criterion) {
 
         let mut k = 0usize;
         let mut cpu = Vec::new();
-        for kind in [Kind::Up, Kind::Down, Kind::Touch, Kind::Etherparse] {
-            let frames = if kind == Kind::Down { &downs } else { &ups };
+        let mut gather = Gather::new(n, &order, &downs);
+        for kind in [
+            Kind::Up,
+            Kind::Down,
+            Kind::Touch,
+            Kind::Etherparse,
+            Kind::GatherUp,
+            Kind::GatherDown,
+        ] {
+            let down = matches!(kind, Kind::Down | Kind::GatherDown);
+            let frames = if down { &downs } else { &ups };
             let mut frame = || {
-                k = rx_frame(&mut pool, frames, k, u16::from(kind == Kind::Down), &mut rx);
+                k = rx_frame(&mut pool, frames, k, u16::from(down), &mut rx);
                 match kind {
                     Kind::Up | Kind::Down => {
                         bng.process(NOW, &mut rx, &mut pool, &mut tx);
@@ -350,6 +494,11 @@ fn bench(c: &mut Criterion) {
                         for p in &mut rx {
                             touch(p.data_mut());
                         }
+                        pool.free_all(&mut rx);
+                        0
+                    }
+                    Kind::GatherUp | Kind::GatherDown => {
+                        gather.frame(&mut rx, down);
                         pool.free_all(&mut rx);
                         0
                     }
