@@ -129,6 +129,11 @@ fn sub_mac(i: u32) -> [u8; 6] {
 }
 
 fn cfg() -> BngConfig {
+    cfg_for(1024)
+}
+
+/// [`cfg`] with room for `sessions`.
+fn cfg_for(sessions: usize) -> BngConfig {
     BngConfig::two_ports(
         PortConfig {
             mac: GW_MAC,
@@ -138,7 +143,7 @@ fn cfg() -> BngConfig {
             mac: UP_MAC,
             addr: UP.into(),
         },
-        1024,
+        sessions,
     )
 }
 
@@ -997,6 +1002,54 @@ fn pppoe_fast_path_and_its_fallbacks() {
 /// NAT'd and routed sessions, a spoofed source, an expiring TTL, a TCP segment, an
 /// options header, a hairpin to another session's mapping, and the replies (to a
 /// public address, an unmapped port and with a bad checksum among them).
+/// The downstream replies to what went upstream (addresses and ports swapped: the
+/// checksums stay valid), then one to an unmapped pool port.
+fn replies(sent: &[Vec<u8>]) -> Vec<(u16, Vec<u8>)> {
+    let mut v: Vec<(u16, Vec<u8>)> = sent
+        .iter()
+        .map(|f| {
+            let mut ip = f[14..].to_vec();
+            for i in 0..4 {
+                ip.swap(12 + i, 16 + i);
+            }
+            ip.swap(20, 22);
+            ip.swap(21, 23);
+            (1u16, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &ip))
+        })
+        .collect();
+    let nomap = udp(HOST, POOL, 53, 1, b"nomap");
+    v.push((1, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &nomap)));
+    v
+}
+
+/// What a fused and a node-by-node run must agree on: the counter rows (but the
+/// fused nodes' own and frame counts), sessions `1..=n`'s counters, NAT44's
+/// statistics; and the packets the fused passes sent on (upstream, downstream).
+#[allow(clippy::type_complexity, reason = "a test's tuple of outcomes")]
+fn outcome(
+    bng: &Bng<'_>,
+    n: u32,
+) -> (
+    Vec<(&'static str, String, u64)>,
+    Vec<bng_dataplane::bng::SessionCounters>,
+    Option<bng_nat44::Stats>,
+    (u64, u64),
+) {
+    let rows: Vec<_> = bng
+        .counter_rows()
+        .into_iter()
+        .filter(|(n, k, _)| !matches!(*n, "pppoe-fast-input" | "ip4-input") && k != "frames")
+        .collect();
+    let sessions: Vec<_> = (1..=n)
+        .map(|i| bng.session_counters(SessionId(i)).unwrap())
+        .collect();
+    let fused = (
+        row(bng, "pppoe-fast-input", "next.interface-output"),
+        row(bng, "ip4-input", "next.interface-output"),
+    );
+    (rows, sessions, bng.nat_stats(), fused)
+}
+
 #[test]
 fn fused_passes_equal_the_node_by_node_path() {
     let run = |trace: usize| {
@@ -1063,46 +1116,14 @@ fn fused_passes_equal_the_node_by_node_path() {
         out.push(step(&mut bng, &mut pool, &second));
         // downstream: the replies to what went out (addresses and ports swapped: the
         // checksums stay valid), one to an unmapped port, one with a bad checksum
-        let mut third: Vec<(u16, Vec<u8>)> = out[0][1]
-            .iter()
-            .map(|f| {
-                let mut ip = f[14..].to_vec();
-                for i in 0..4 {
-                    ip.swap(12 + i, 16 + i);
-                }
-                ip.swap(20, 22);
-                ip.swap(21, 23);
-                (1u16, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &ip))
-            })
-            .collect();
-        third.push((
-            1,
-            eth(
-                UP_MAC,
-                ROUTER_MAC,
-                &[],
-                0x0800,
-                &udp(HOST, POOL, 53, 1, b"nomap"),
-            ),
-        ));
+        let mut third = replies(&out[0][1]);
         let mut bad = third[0].1.clone();
         bad[14 + 10] ^= 0x40;
         third.push((1, bad));
         out.push(step(&mut bng, &mut pool, &third));
         assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
-        let rows: Vec<_> = bng
-            .counter_rows()
-            .into_iter()
-            .filter(|(n, k, _)| !matches!(*n, "pppoe-fast-input" | "ip4-input") && k != "frames")
-            .collect();
-        let sessions: Vec<_> = (1..=3)
-            .map(|i| bng.session_counters(SessionId(i)).unwrap())
-            .collect();
-        let fused = (
-            row(&bng, "pppoe-fast-input", "next.interface-output"),
-            row(&bng, "ip4-input", "next.interface-output"),
-        );
-        (out, rows, sessions, bng.nat_stats(), fused)
+        let (rows, sessions, nat, fused) = outcome(&bng, 3);
+        (out, rows, sessions, nat, fused)
     };
     let (fused, node_by_node) = (run(0), run(64));
     assert_eq!(fused.0[0][1].len(), 5, "{:?}", fused.1);
@@ -1152,17 +1173,7 @@ fn look_ahead_with_large_tables_changes_nothing() {
             4 * N as usize,
             N as usize,
         );
-        let mut c = BngConfig::two_ports(
-            PortConfig {
-                mac: GW_MAC,
-                addr: GW.into(),
-            },
-            PortConfig {
-                mac: UP_MAC,
-                addr: UP.into(),
-            },
-            N as usize,
-        );
+        let mut c = cfg_for(N as usize);
         c.trace = trace;
         let mut bng = Bng::new(c, Some(&mut nt)).unwrap();
         let mut arena = Arena::new(1024);
@@ -1208,28 +1219,7 @@ fn look_ahead_with_large_tables_changes_nothing() {
             eth(GW_MAC, sub_mac(7), &[1, 2, 3], 0x8864, &[0x11, 0, 0, 1]),
         ));
         let mut out = vec![step(&mut bng, &mut pool, &ups)];
-        let mut downs: Vec<(u16, Vec<u8>)> = out[0][1]
-            .iter()
-            .map(|f| {
-                let mut ip = f[14..].to_vec();
-                for i in 0..4 {
-                    ip.swap(12 + i, 16 + i);
-                }
-                ip.swap(20, 22);
-                ip.swap(21, 23);
-                (1u16, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &ip))
-            })
-            .collect();
-        downs.push((
-            1,
-            eth(
-                UP_MAC,
-                ROUTER_MAC,
-                &[],
-                0x0800,
-                &udp(HOST, POOL, 53, 1, b"nomap"),
-            ),
-        ));
+        let mut downs = replies(&out[0][1]);
         downs.push((1, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &POOL)));
         downs.push((
             1,
@@ -1243,19 +1233,8 @@ fn look_ahead_with_large_tables_changes_nothing() {
         ));
         out.push(step(&mut bng, &mut pool, &downs));
         assert_eq!(pool.available(), pool.capacity(), "no buffer leaked");
-        let rows: Vec<_> = bng
-            .counter_rows()
-            .into_iter()
-            .filter(|(n, k, _)| !matches!(*n, "pppoe-fast-input" | "ip4-input") && k != "frames")
-            .collect();
-        let sessions: Vec<_> = (1..=N)
-            .map(|i| bng.session_counters(SessionId(i)).unwrap())
-            .collect();
-        let fused = (
-            row(&bng, "pppoe-fast-input", "next.interface-output"),
-            row(&bng, "ip4-input", "next.interface-output"),
-        );
-        (out, rows, sessions, bng.nat_stats(), fused)
+        let (rows, sessions, nat, fused) = outcome(&bng, N);
+        (out, rows, sessions, nat, fused)
     };
     let (fused, node_by_node) = (run(0), run(64));
     assert!(fused.0[0][1].len() > 200, "{:?}", fused.1);
