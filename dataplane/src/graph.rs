@@ -88,8 +88,9 @@ pub trait Node {
     /// Stage `stage` of the look-ahead for the packet at `pos` in the frame, before any
     /// node of the pass has seen it: stage `s` prefetches what stage `s - 1` (called
     /// [`AHEAD_STRIDE`] packets later, when those lines have arrived) reads, and stage
-    /// 1 what the packet's decision reads. It must not change what the decision
-    /// depends on.
+    /// 1 what the packet's decision reads; stage 0 comes right before the decision
+    /// (the node may note `pos` to use what its stages found). It must not change what
+    /// the decision depends on.
     #[inline]
     fn ahead(&mut self, _pkt: &Pkt<'_>, _pos: usize, _stage: usize) {}
 }
@@ -492,6 +493,9 @@ pub fn run2<'p, A: Node, B: Node>(
                 if let Some(p) = frame.get(pos) {
                     second.ahead(p, pos, s);
                 }
+            }
+            if let Some(p) = frame.get(j) {
+                second.ahead(p, j, 0);
             }
             if let (Some(pkt), Some(c)) = (frame.get_mut(j), codes.get_mut(j)) {
                 *c = decide2(first, via, second, pkt, (&mut ta, &mut tb), trace);
