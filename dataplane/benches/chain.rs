@@ -15,8 +15,8 @@
 //! The memory floor in the same run: `gather-up` / `gather-down`, the same copy-in,
 //! `touch` and free, plus the table reads of the chain and nothing else of it: tables
 //! of the chain's sizes read through the same dependent steps (upstream two chains of
-//! two: by-id entry then session slot, NAT44 index then session; downstream one of
-//! four: NAT44 index, session, address index, slot) with the same look-ahead
+//! two: by-id entry then session slot, NAT44 index then session; downstream NAT44
+//! index then session, port-block owner then slot) with the same look-ahead
 //! (`AHEAD_STRIDE`). Above it, the chain's cost is instructions.
 //!
 //! After the criterion groups, a profiled pass prints each node's ns/packet, and a
@@ -261,19 +261,20 @@ fn cpu_ns_per_packet(mut frame: impl FnMut()) -> f64 {
 
 /// The memory floor of the chain at `n` sessions: tables of the sizes `Bng` and
 /// NAT44 hold (a by-id table of 65 536 u32, `n` 64-byte session slots, a NAT44 index
-/// of 4n u64 and 2n 32-byte NAT44 sessions, an address index of 2n u64), read the
-/// way the chain reads them (each entry found through the one before it) with the
-/// same look-ahead (`AHEAD_STRIDE` packets per dependent stage), and nothing else of
-/// the chain: per packet `touch` plus a counter written in the slot and the session.
-/// Upstream: by-id entry then slot, NAT44 index then session (two chains of two);
-/// downstream: NAT44 index, session, address index, slot (one chain of four). What
-/// is left between this and the chain is instructions, not memory.
+/// of 4n u64 and 2n 32-byte NAT44 sessions, a port-block owner table of 256 x 1008
+/// u32), read the way the chain reads them (each entry found through the one before
+/// it) with the same look-ahead (`AHEAD_STRIDE` packets per dependent stage), and
+/// nothing else of the chain: per packet `touch` plus a counter written in the slot
+/// and the session. Upstream: by-id entry then slot, NAT44 index then session;
+/// downstream: NAT44 index then session, port-block owner then slot (two chains of
+/// two each way). What is left between this and the chain is instructions, not
+/// memory.
 struct Gather {
     by_sid: Vec<u32>,
     slots: Vec<[u64; 8]>,
     nidx: Vec<u64>,
     sess: Vec<[u32; 8]>,
-    aidx: Vec<u32>,
+    owner: Vec<u32>,
 }
 
 fn mix(x: u32) -> usize {
@@ -284,13 +285,12 @@ impl Gather {
     /// `order[j]` is the session of `ups[j]`, whose reply is `downs[j]`.
     fn new(n: u32, order: &[u32], downs: &[Vec<u8>]) -> Self {
         let ni = (4 * n as usize).next_power_of_two();
-        let na = (2 * n as usize).next_power_of_two();
         let mut g = Self {
             by_sid: vec![0; 1 << 16],
             slots: vec![[0; 8]; n as usize],
             nidx: vec![0; ni],
             sess: vec![[0; 8]; 2 * n as usize],
-            aidx: vec![0; na],
+            owner: vec![0; 256 * 1008],
         };
         let scatter = picks(n, n as usize);
         for (j, &i) in order.iter().enumerate() {
@@ -299,10 +299,10 @@ impl Gather {
             let se = scatter[i as usize] * 2;
             g.by_sid[usize::from(sid(i))] = i;
             g.nidx[mix(a) & (ni - 1)] = u64::from(se);
-            let (_, out) = Self::key(&downs[j], true);
+            let (block, out) = Self::key(&downs[j], true);
             g.nidx[mix(out) & (ni - 1)] = u64::from(se);
             g.sess[se as usize][0] = a;
-            g.aidx[mix(a ^ 0x5555_5555) & (na - 1)] = i;
+            g.owner[block] = i;
         }
         g
     }
@@ -310,11 +310,14 @@ impl Gather {
     #[inline(always)]
     fn key(d: &[u8], down: bool) -> (usize, u32) {
         if down {
-            // the outside address and port: NAT44's out2in key
+            // the outside address and port: NAT44's out2in key, and the port block
+            // (the bench's pool: 256 addresses of 1008 blocks of 64 ports from 1024)
             let dst = u32::from_be_bytes(d[30..34].try_into().unwrap());
+            let port = u16::from_be_bytes([d[36], d[37]]);
             (
-                0,
-                dst ^ u32::from(u16::from_be_bytes([d[36], d[37]])).rotate_left(16),
+                (dst & 0xff) as usize * 1008
+                    + usize::from(port.saturating_sub(1024) / 64).min(1007),
+                dst ^ u32::from(port).rotate_left(16),
             )
         } else {
             (
@@ -329,14 +332,13 @@ impl Gather {
         use bng_dataplane::backend::prefetch::prefetch_read as pf;
         let (s, a) = Self::key(d, down);
         let ni = self.nidx.len() - 1;
-        let na = self.aidx.len() - 1;
         if down {
-            let se = self.nidx[mix(a) & ni] as usize;
-            match stage {
-                4 => pf(&self.nidx[mix(a) & ni]),
-                3 => pf(&self.sess[se]),
-                2 => pf(&self.aidx[mix(self.sess[se][0] ^ 0x5555_5555) & na]),
-                _ => pf(&self.slots[self.aidx[mix(self.sess[se][0] ^ 0x5555_5555) & na] as usize]),
+            if stage == 2 {
+                pf(&self.nidx[mix(a) & ni]);
+                pf(&self.owner[s]);
+            } else {
+                pf(&self.sess[self.nidx[mix(a) & ni] as usize]);
+                pf(&self.slots[self.owner[s] as usize]);
             }
         } else if stage == 2 {
             pf(&self.by_sid[s]);
@@ -351,11 +353,10 @@ impl Gather {
     fn packet(&mut self, d: &mut [u8], down: bool) {
         let (s, a) = Self::key(d, down);
         let ni = self.nidx.len() - 1;
-        let na = self.aidx.len() - 1;
         let se = self.nidx[mix(a) & ni] as usize;
         self.sess[se][1] = self.sess[se][1].wrapping_add(1);
         let slot = if down {
-            self.aidx[mix(self.sess[se][0] ^ 0x5555_5555) & na] as usize
+            self.owner[s] as usize
         } else {
             self.by_sid[s] as usize
         };
@@ -365,7 +366,7 @@ impl Gather {
 
     fn frame(&mut self, f: &mut Frame<'_>, down: bool) {
         use bng_dataplane::graph::AHEAD_STRIDE;
-        let stages = if down { 4 } else { 2 };
+        let stages = 2;
         for st in (1..=stages).rev() {
             for p in f.iter().take(st * AHEAD_STRIDE) {
                 self.ahead(p.data(), st, down);
