@@ -116,10 +116,15 @@ struct State {
 }
 
 thread_local! {
-    static STATE: RefCell<Option<State>> = const { RefCell::new(None) };
+    static STATE: RefCell<Option<[State; 2]>> = const { RefCell::new(None) };
 }
 
-fn state() -> State {
+/// Sessions that only fill the table past the 8192 from which `Bng`'s fused passes
+/// prefetch a few packets ahead (`Node::ahead`): no traffic is addressed to them, but
+/// they share PPPoE session ids with the input's sessions.
+const FILLER: u32 = 8200;
+
+fn state(large: bool) -> State {
     // the FIB (DIR-24-8, 64 MiB) and the NAT tables are built once per thread and
     // leaked; each input re-populates the session table
     let arena: &'static mut Arena = Box::leak(Box::new(Arena::new(512)));
@@ -138,11 +143,29 @@ fn state() -> State {
                 mac: UP_MAC,
                 addr: [198, 51, 100, 1].into(),
             },
-            64,
+            if large { 64 + FILLER as usize } else { 64 },
         ),
         Some(nat),
     )
     .expect("config");
+    if large {
+        for i in 0..FILLER {
+            let b = i.to_be_bytes();
+            bng.add_session(SessionConfig {
+                id: SessionId(100_000 + i),
+                port: 0,
+                mac: [2, 0xee, b[0], b[1], b[2], b[3]],
+                vlans: [(i % 7) as u16, 0],
+                access: Access::Pppoe {
+                    session_id: (i % 4000) as u16 + 1,
+                },
+                addr: Ipv4Addr::new(10, 9, b[2], b[3]),
+                nat: true,
+                qos: None,
+            })
+            .expect("filler session");
+        }
+    }
     bng.add_route(Route {
         prefix: Ipv4Addr::UNSPECIFIED,
         len: 0,
@@ -174,14 +197,16 @@ fn ipv4_header_ok(ip: &[u8]) -> bool {
 /// update incrementally); access-side output goes to a session's MAC or is an ARP
 /// reply; the per-session counters never exceed the packets offered. Each input runs
 /// twice: with tunnel 0 and its route (the graph node by node), then without them (a
-/// small table, no trace, no tunnels: the fused passes).
+/// small table, no trace, no tunnels: the fused passes), then through a table past
+/// 8192 sessions without tunnels (the fused passes with their look-ahead).
 pub fn dataplane_bng(data: &[u8]) {
     STATE.with(|cell| {
         let mut guard = cell.borrow_mut();
-        let st = guard.get_or_insert_with(state);
+        let [small, large] = guard.get_or_insert_with(|| [state(false), state(true)]);
         for tunnel_on in [true, false] {
-            run_input(st, data, tunnel_on);
+            run_input(small, data, tunnel_on);
         }
+        run_input(large, data, false);
     });
 }
 
@@ -200,7 +225,8 @@ fn run_input(st: &mut State, data: &[u8], tunnel_on: bool) {
             .expect("tunnel route");
     } else {
         st.bng.remove_route(TUNNEL_ROUTE.into(), 16);
-        st.bng.remove_tunnel(0).expect("tunnel");
+        // (the large table never had it)
+        let _ = st.bng.remove_tunnel(0);
     }
     let cap = st.pool.capacity();
     let mut rx: Frame<'static> = new_frame();
