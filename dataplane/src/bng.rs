@@ -1322,10 +1322,8 @@ struct PppoeFast<'t, 'n> {
     mss: bool,
     /// `nat44` in2out and `ip4-rewrite` fused into the pass, if they are.
     fuse: Option<Fused<'t, 'n>>,
-    /// Look-ahead on (tables past [`WARM_MIN_SESSIONS`]: [`Node::ahead`]).
-    ahead: bool,
     /// The look-ahead's findings: PPPoE session ids and NAT44 keys (stage 2 for 1);
-    /// `None` without the look-ahead.
+    /// `None`: no look-ahead (tables below [`WARM_MIN_SESSIONS`]).
     scratch: Option<&'t mut AheadScratch>,
 }
 
@@ -1427,7 +1425,7 @@ impl Node for PppoeFast<'_, '_> {
 
     #[inline(always)]
     fn ahead_on(&self) -> bool {
-        self.ahead
+        self.scratch.is_some()
     }
 
     /// Stage 2, from the packet's own bytes: the by-id entry and NAT44's index slot
@@ -2885,7 +2883,6 @@ impl<'p> Bng<'p> {
             let ahead = self.table.slots.len() >= WARM_MIN_SESSIONS;
             let mut fast = PppoeFast {
                 pppoe: &self.pppoe,
-                ahead,
                 t: &mut self.table,
                 lookup: &self.lookup,
                 mss: self.mss.is_some(),
@@ -2962,7 +2959,6 @@ impl<'p> Bng<'p> {
                 lookup: &self.lookup,
                 mss: self.mss.is_some(),
                 fuse: None,
-                ahead: false,
                 scratch: None,
             },
             &mut f,
