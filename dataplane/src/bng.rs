@@ -202,8 +202,17 @@ impl SessionConfig {
 #[must_use]
 #[inline(always)]
 pub fn steer_hash(mac: [u8; 6], session_id: u16) -> u64 {
-    let k = u64::from_be_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0])
-        | u64::from(session_id);
+    steer_key_hash(
+        u64::from_be_bytes([mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], 0, 0])
+            | u64::from(session_id),
+    )
+}
+
+/// [`steer_hash`] of its key: the MAC in the top 48 bits (network order), the session
+/// id in the low 16.
+#[must_use]
+#[inline(always)]
+pub fn steer_key_hash(k: u64) -> u64 {
     // a 64-bit finaliser (murmur3 fmix64): every input bit reaches every output bit
     let mut h = k ^ (k >> 33);
     h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);

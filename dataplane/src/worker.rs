@@ -5,7 +5,7 @@
 //!
 //! Steering: every packet a worker receives is given an owner
 //! ([`Steering::owner`], a few loads at fixed offsets): from an access port, the hash
-//! of (source MAC, PPPoE session id) ([`steer_hash`], the same function the control
+//! of (source MAC, PPPoE session id) ([`steer_hash`](crate::bng::steer_hash), the same function the control
 //! plane uses to place the session,
 //! [`SessionConfig::worker`](crate::bng::SessionConfig::worker)); from the upstream
 //! port, the worker whose slice of the NAT44 pool holds the destination (each worker
@@ -46,10 +46,11 @@ use bng_nat44::Config as NatConfig;
 use hashbrown::HashMap;
 
 use crate::backend::Backend;
+use crate::backend::claim::access_owner;
 use crate::backend::prefetch::{prefetch_read, prefetch_write};
 use crate::backend::shared::{BufToken, Handoff, SharedArena};
 use crate::backend::sys::thread_cpu_ns;
-use crate::bng::{Bng, BngConfig, NatTables, Punt, steer_hash, worker_of};
+use crate::bng::{Bng, BngConfig, NatTables, Punt};
 use crate::buffer::{Arena, Pkt, Pool};
 use crate::control::{Command, ControlError, DRAIN_BUDGET};
 use crate::graph::{FRAME_SIZE, Frame, new_frame};
@@ -341,7 +342,7 @@ impl<'p> Arenas<'p> {
 /// The worker of a steering hash when worker `w` owns `shares[w]` parts of the hash
 /// space (weighted placement: the worker that receives every frame and steers can own a
 /// smaller share, since steering costs it per packet). Equal shares give
-/// [`worker_of`]'s answer; all-zero or no shares give worker 0.
+/// [`worker_of`](crate::bng::worker_of)'s answer; all-zero or no shares give worker 0.
 #[must_use]
 #[inline]
 pub fn place(hash: u64, shares: &[u32]) -> usize {
@@ -457,7 +458,7 @@ pub struct Steering {
     lend_max: usize,
     /// Copy the packets into the batches instead of handing their buffers over.
     copy: bool,
-    /// Weighted placement ([`place`]); empty: equal ([`worker_of`]).
+    /// Weighted placement ([`place`]); empty: equal ([`worker_of`](crate::bng::worker_of)).
     shares: Vec<u32>,
     /// Buffers this worker still owes each worker (received packets it could not pay
     /// for at once: its pool was empty).
@@ -635,42 +636,9 @@ impl Steering {
         if p.meta.rx_if == self.upstream {
             return self.owner_upstream(d);
         }
-        // an access port: the source MAC, and the PPPoE session id after up to two
-        // VLAN tags (RFC 2516 section 4 after IEEE 802.1Q/802.1ad tags), all within
-        // the first 26 bytes: loads at fixed offsets, no walk
-        let h = match d.first_chunk::<26>() {
-            Some(h) => *h,
-            None if d.len() < 14 => return self.me,
-            None => {
-                let mut h = [0u8; 26];
-                for (dst, src) in h.iter_mut().zip(d) {
-                    *dst = *src;
-                }
-                h
-            }
-        };
-        let be = |a: u8, b: u8| u16::from_be_bytes([a, b]);
-        let is_tag = |t: u16| matches!(t, 0x8100 | 0x88a8 | 0x9100);
-        let (et, sid) = if is_tag(be(h[12], h[13])) {
-            if is_tag(be(h[16], h[17])) {
-                (be(h[20], h[21]), be(h[24], h[25]))
-            } else {
-                (be(h[16], h[17]), be(h[20], h[21]))
-            }
-        } else {
-            (be(h[12], h[13]), be(h[16], h[17]))
-        };
-        // PPPoE discovery is not steered by session id (PADI/PADR carry 0): the
-        // control plane owns it; the PADS assigns a session id whose owner is where
-        // its data goes. IPoE: the MAC alone.
-        let sid = if et == 0x8864 { sid } else { 0 };
-        let mac = [h[6], h[7], h[8], h[9], h[10], h[11]];
-        let hash = steer_hash(mac, sid);
-        if self.shares.is_empty() {
-            worker_of(hash, self.workers)
-        } else {
-            place(hash, &self.shares)
-        }
+        // an access port: the source MAC and PPPoE session id, as the control plane
+        // places the session
+        access_owner(d, self.workers, &self.shares).unwrap_or(self.me)
     }
 
     /// The owner of a packet from the upstream port: by its IPv4 destination.

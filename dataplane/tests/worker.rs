@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bng_dataplane::backend::Backend;
+use bng_dataplane::backend::claim::{Claim, ClaimPort, ClaimQueue};
 use bng_dataplane::backend::memory::Memory;
 use bng_dataplane::bng::{Access, BngConfig, PortConfig, SessionConfig, SessionId};
 use bng_dataplane::buffer::Pool;
@@ -476,7 +477,25 @@ fn rate(
     copy: bool,
     gen_ns: f64,
 ) -> (f64, u64, f64) {
+    rate_of(workers, streams, packets, steer, copy, false, gen_ns)
+}
+
+/// [`rate`], or with `claim` every worker reading one shared queue of all sessions'
+/// frames and taking its own (`backend::claim`; no mesh).
+fn rate_of(
+    workers: usize,
+    streams: u32,
+    packets: u64,
+    steer: bool,
+    copy: bool,
+    claim: bool,
+    gen_ns: f64,
+) -> (f64, u64, f64) {
     let (mut ctl, rxs) = Control::new(workers, 8192);
+    let queue = claim.then(|| {
+        let frames: Vec<Vec<u8>> = (0..streams).map(|i| frame(i, 0)).collect();
+        ClaimQueue::new(frames.iter().map(Vec::as_slice))
+    });
     // SCALING_SHARES=a,b: weighted placement of the steered runs (worker 0 receives);
     // SCALING_SHARES=balanced: worker::balanced_shares with StageCosts::MEASURED
     let shares: Vec<u32> = std::env::var("SCALING_SHARES")
@@ -508,7 +527,7 @@ fn rate(
                 Some(s)
             })
             .collect();
-    if workers == 1 || !steer {
+    if workers == 1 || !steer || claim {
         for s in &mut steering {
             *s = None;
         }
@@ -529,27 +548,36 @@ fn rate(
             } else {
                 packets * mine.len() as u64 / u64::from(streams)
             };
+            let access = match &queue {
+                // every worker reads the whole queue and takes its own sessions' frames
+                Some(q) => Src::Claim(ClaimPort::new(
+                    Arc::clone(q),
+                    Claim::new(w, workers, &shares),
+                    packets,
+                )),
+                None => Src::Replay(Replay {
+                    frames: Arc::new(if mine.is_empty() {
+                        vec![vec![0; 60]]
+                    } else {
+                        mine
+                    }),
+                    next: 0,
+                    remaining: share,
+                    sent: 0,
+                }),
+            };
             let ports = vec![
                 Gated2 {
-                    inner: Replay {
-                        frames: Arc::new(if mine.is_empty() {
-                            vec![vec![0; 60]]
-                        } else {
-                            mine
-                        }),
-                        next: 0,
-                        remaining: share,
-                        sent: 0,
-                    },
+                    inner: access,
                     open: Arc::clone(&gate),
                 },
                 Gated2 {
-                    inner: Replay {
+                    inner: Src::Replay(Replay {
                         frames: Arc::new(vec![vec![0; 60]]),
                         next: 0,
                         remaining: 0,
                         sent: 0,
-                    },
+                    }),
                     open: Arc::clone(&gate),
                 },
             ];
@@ -568,7 +596,7 @@ fn rate(
         .iter()
         .enumerate()
         .map(|(w, _)| {
-            if steer {
+            if steer || claim {
                 if w == 0 { packets } else { 0 }
             } else {
                 packets * (0..streams).filter(|&i| owner(i) == w).count() as u64
@@ -686,8 +714,29 @@ fn rate(
 }
 
 struct Gated2 {
-    inner: Replay,
+    inner: Src,
     open: Arc<AtomicBool>,
+}
+
+/// A scaling run's port: its own frames replayed, or its claim of the shared queue.
+enum Src {
+    Replay(Replay),
+    Claim(ClaimPort),
+}
+
+impl Backend for Src {
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        match self {
+            Self::Replay(r) => r.rx_burst(pool, out),
+            Self::Claim(c) => c.rx_burst(pool, out),
+        }
+    }
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
+        match self {
+            Self::Replay(r) => r.tx_burst(pool, frame),
+            Self::Claim(c) => c.tx_burst(pool, frame),
+        }
+    }
 }
 
 impl Backend for Gated2 {
@@ -718,6 +767,7 @@ fn scaling() {
     let (mut rss, mut steered_r, mut rss_cpu, mut steered_cpu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let (mut copied_r, mut copied_cpu) = (Vec::new(), Vec::new());
+    let (mut claim_r, mut claim_cpu, mut claim_vs_own) = (Vec::new(), Vec::new(), Vec::new());
     let streams: u32 = std::env::var("SCALING_STREAMS").map_or(1000, |v| v.parse().unwrap());
     let g = generator_ns(streams);
     eprintln!(
@@ -741,10 +791,35 @@ fn scaling() {
             );
             continue;
         }
+        if std::env::var("SCALING_CLAIM_ONLY").is_ok() {
+            // steering at the queue alone: 1 worker reading the queue, then 2 claiming
+            let (one_q, _, one_q_c) = rate_of(1, streams, packets / 2, false, false, true, g);
+            let (two_q, _, two_q_c) = rate_of(2, streams, packets, false, false, true, g);
+            eprintln!(
+                "round {round}: claimed from one queue: 1 worker {one_q:.2} Mpps, 2 workers {two_q:.2} Mpps = {:.2}x (wall clock); per busiest worker's busy CPU {:.2}x",
+                two_q / one_q,
+                two_q_c / one_q_c
+            );
+            claim_r.push(two_q / one_q);
+            claim_cpu.push(two_q_c / one_q_c);
+            continue;
+        }
         let (one, _, one_c) = rate(1, streams, packets / 2, false, false, g);
         let (two, _, rss_cpu_rate) = rate(2, streams, packets, false, false, g);
         let (two_steered, steered, two_sc) = rate(2, streams, packets, true, false, g);
         let (two_copied, _, two_copied_cpu) = rate(2, streams, packets, true, true, g);
+        // steering at the queue: 1 worker reading the shared queue, then 2 claiming
+        let (one_q, _, one_q_c) = rate_of(1, streams, packets / 2, false, false, true, g);
+        let (two_q, _, two_q_c) = rate_of(2, streams, packets, false, false, true, g);
+        eprintln!(
+            "round {round}: claimed from one queue: 1 worker {one_q:.2} Mpps, 2 workers {two_q:.2} Mpps = {:.2}x (wall clock); per busiest worker's busy CPU {one_q_c:.2} / {two_q_c:.2} = {:.2}x; 2 claiming against 1 worker of its own frames: {:.2}x",
+            two_q / one_q,
+            two_q_c / one_q_c,
+            two_q / one
+        );
+        claim_r.push(two_q / one_q);
+        claim_cpu.push(two_q_c / one_q_c);
+        claim_vs_own.push(two_q / one);
         let load = std::fs::read_to_string("/proc/loadavg").unwrap();
         eprintln!(
             "round {round}: wall clock: 1 worker {one:.2} Mpps; 2 workers (RSS) {two:.2} Mpps = {:.2}x; 2 workers steered from worker 0 ({steered} packets), handed over {two_steered:.2} Mpps = {:.2}x, copied {two_copied:.2} Mpps = {:.2}x; per busiest worker's busy CPU time: 1 worker {one_c:.2}, RSS {rss_cpu_rate:.2} = {:.2}x, steered handed over {two_sc:.2} = {:.2}x, copied {two_copied_cpu:.2} = {:.2}x; loadavg {}",
@@ -763,9 +838,6 @@ fn scaling() {
         steered_cpu.push(two_sc / one_c);
         copied_cpu.push(two_copied_cpu / one_c);
     }
-    if rss.is_empty() {
-        return;
-    }
     let summary = |v: &mut Vec<f64>| {
         v.sort_by(f64::total_cmp);
         format!(
@@ -775,6 +847,16 @@ fn scaling() {
             v[v.len() - 1]
         )
     };
+    if rss.is_empty() {
+        if !claim_r.is_empty() {
+            eprintln!(
+                "scaling over {rounds} rounds, steered at the queue: wall clock {}; per busiest worker's busy CPU time {}",
+                summary(&mut claim_r),
+                summary(&mut claim_cpu)
+            );
+        }
+        return;
+    }
     eprintln!(
         "scaling over {rounds} rounds, wall clock: 2 workers RSS-like {}; steered, handed over {}; steered, copied {}\nscaling over {rounds} rounds, per busiest worker's busy CPU time: 2 workers RSS-like {}; steered, handed over {}; steered, copied {}",
         summary(&mut rss),
@@ -783,6 +865,12 @@ fn scaling() {
         summary(&mut rss_cpu),
         summary(&mut steered_cpu),
         summary(&mut copied_cpu)
+    );
+    eprintln!(
+        "scaling over {rounds} rounds, steered at the queue (each worker claims its own from one shared queue): wall clock {}; per busiest worker's busy CPU time {}; against 1 worker replaying only its own frames, wall clock {}",
+        summary(&mut claim_r),
+        summary(&mut claim_cpu),
+        summary(&mut claim_vs_own)
     );
 }
 
@@ -1242,4 +1330,58 @@ fn steer_cost() {
         "RX copy + free {base:.1} ns/packet; with owner + hand-off of the other half + its receive {steer:.1} ns/packet: steering {:.1} ns/packet",
         steer - base
     );
+}
+
+/// The claim stage alone, one thread, no graph: ns per frame of the queue for a port
+/// that takes every frame (1 worker) and for one that takes about half (worker 0 of
+/// 2), each received packet freed at once; best of 5 x 4M frames.
+/// `cargo test --release -p bng-dataplane --test worker -- --ignored --nocapture claim_cost`
+#[test]
+#[ignore = "a timing; run by hand in release for BENCHMARKS.md"]
+fn claim_cost() {
+    let streams: u32 = std::env::var("SCALING_STREAMS").map_or(1000, |v| v.parse().unwrap());
+    let frames: Vec<Vec<u8>> = (0..streams).map(|i| frame(i, 0)).collect();
+    let q = ClaimQueue::new(frames.iter().map(Vec::as_slice));
+    let mut arena = bng_dataplane::buffer::Arena::new(4096);
+    let mut pool = arena.pool();
+    let mut out = bng_dataplane::graph::new_frame();
+    {
+        let t = Instant::now();
+        let mut sum = 0usize;
+        let mut k = 0;
+        for _ in 0..4_000_000usize {
+            k += 1;
+            if k == frames.len() {
+                k = 0;
+            }
+            sum += bng_dataplane::backend::claim::access_owner(
+                std::hint::black_box(&frames[k]),
+                2,
+                &[],
+            )
+            .unwrap_or(0);
+        }
+        eprintln!(
+            "access_owner alone (compact frames): {:.2} ns per frame ({sum})",
+            t.elapsed().as_secs_f64() * 1e9 / 4e6
+        );
+    }
+    for (me, workers) in [(0, 1), (0, 2), (1, 2)] {
+        let mut best = f64::INFINITY;
+        let mut taken = 0;
+        for _ in 0..5 {
+            let mut port = ClaimPort::new(Arc::clone(&q), Claim::new(me, workers, &[]), 4_000_000);
+            let t = Instant::now();
+            while port.remaining() > 0 {
+                port.rx_burst(&mut pool, &mut out);
+                pool.free_all(&mut out);
+            }
+            best = best.min(t.elapsed().as_secs_f64() * 1e9 / 4e6);
+            taken = port.taken;
+        }
+        eprintln!(
+            "worker {me} of {workers}: {best:.2} ns per frame of the queue, {:.2} ns per frame taken ({taken} of 4000000 taken)",
+            best * 4e6 / taken.max(1) as f64
+        );
+    }
 }

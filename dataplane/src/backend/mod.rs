@@ -3,6 +3,7 @@
 
 pub mod afpacket;
 pub mod afxdp;
+pub mod claim;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
 pub mod memory;
