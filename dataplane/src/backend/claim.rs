@@ -25,9 +25,9 @@ use std::sync::Arc;
 
 use super::Backend;
 use super::prefetch::prefetch_read;
-use crate::bng::{steer_key_hash, worker_of};
 #[cfg(test)]
 use crate::bng::steer_hash;
+use crate::bng::{steer_key_hash, worker_of};
 use crate::buffer::{BUF_STRIDE, Pool};
 use crate::graph::{FRAME_SIZE, Frame};
 use crate::worker::place;
@@ -155,10 +155,9 @@ impl ClaimQueue {
         let mut lens = Vec::with_capacity(frames.len());
         for (slot, f) in area.chunks_exact_mut(SLOT).zip(&frames) {
             let n = f.len().min(SLOT - SLOT_HEADROOM);
-            if let (Some(dst), Some(src)) = (
-                slot.get_mut(SLOT_HEADROOM..SLOT_HEADROOM + n),
-                f.get(..n),
-            ) {
+            if let (Some(dst), Some(src)) =
+                (slot.get_mut(SLOT_HEADROOM..SLOT_HEADROOM + n), f.get(..n))
+            {
                 dst.copy_from_slice(src);
             }
             lens.push(u16::try_from(n).unwrap_or(0));
@@ -383,6 +382,10 @@ mod tests {
         want.sort();
         assert_eq!(all, want);
         // weighted: worker 0 owns about a quarter
-        assert!(got[0].len() > 602 / 8 && got[0].len() < 602 * 3 / 8, "{}", got[0].len());
+        assert!(
+            got[0].len() > 602 / 8 && got[0].len() < 602 * 3 / 8,
+            "{}",
+            got[0].len()
+        );
     }
 }

@@ -6,6 +6,7 @@ pub mod afxdp;
 pub mod claim;
 #[cfg(feature = "dpdk")]
 pub mod dpdk;
+pub mod fanout;
 pub mod memory;
 mod mmap;
 pub mod prefetch;
