@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use super::Backend;
+use super::claim::Claim;
 use super::mmap::Mmap;
 use crate::buffer::{BUF_SIZE, Pool};
 use crate::graph::{FRAME_SIZE, Frame};
@@ -310,12 +311,9 @@ pub struct Xsk {
     prog: std::sync::Arc<prog::Attached>,
     fd: OwnedFd,
     rx: Ring<libc::xdp_desc>,
-    tx: Ring<libc::xdp_desc>,
+    txs: TxSide,
     fill: Ring<u64>,
-    comp: Ring<u64>,
     umem: Mmap,
-    /// UMEM frame addresses not lent to the kernel (for TX).
-    free: Vec<u64>,
     ifindex: i32,
     mac: [u8; 6],
     queue: u32,
@@ -570,11 +568,13 @@ impl Xsk {
                 prog: std::sync::Arc::clone(&attached),
                 fd: p.fd,
                 rx: p.rx,
-                tx: p.tx,
+                txs: TxSide {
+                    tx: p.tx,
+                    comp: p.comp,
+                    free: Vec::with_capacity(cfg.frames as usize),
+                },
                 fill: p.fill,
-                comp: p.comp,
                 umem: p.umem,
-                free: Vec::with_capacity(cfg.frames as usize),
                 ifindex,
                 mac,
                 queue,
@@ -592,7 +592,8 @@ impl Xsk {
                     .write(prod.wrapping_add(i), u64::from(i) * UMEM_FRAME as u64);
             }
             s.fill.submit(prod.wrapping_add(lend));
-            s.free
+            s.txs
+                .free
                 .extend((lend..cfg.frames).map(|i| u64::from(i) * UMEM_FRAME as u64));
             out.push(s);
         }
@@ -634,92 +635,19 @@ impl Xsk {
     /// Our counters and the kernel's `XDP_STATISTICS`.
     #[must_use]
     pub fn stats(&self) -> Stats {
-        let mut s = self.stats;
-        // SAFETY: plain data; all-zero is valid.
-        let mut k: libc::xdp_statistics = unsafe { core::mem::zeroed() };
-        let mut len = size_of::<libc::xdp_statistics>() as libc::socklen_t;
-        // SAFETY: `k`/`len` describe a buffer we own of the size passed.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_XDP,
-                libc::XDP_STATISTICS,
-                (&raw mut k).cast(),
-                &raw mut len,
-            )
-        };
-        if rc == 0 {
-            s.rx_dropped = k.rx_dropped;
-            s.rx_ring_full = k.rx_ring_full;
-            s.rx_fill_ring_empty = k.rx_fill_ring_empty_descs;
-            s.tx_invalid = k.tx_invalid_descs;
-        }
-        s
+        with_kernel_stats(self.fd.as_fd(), self.stats)
     }
 
     /// The bytes of UMEM frame `addr`, `len` long (`None` if outside the UMEM).
     fn frame(&self, addr: u64, len: usize) -> Option<&[u8]> {
-        let a = usize::try_from(addr).ok()?;
-        if a.checked_add(len)? > self.umem.len || len > UMEM_FRAME {
-            return None;
-        }
-        // SAFETY: `a..a+len` was checked to lie inside the UMEM mapping; the frame is
-        // ours (the kernel handed it over on the RX ring and gets it back only after
-        // this borrow ends, when we put it on the fill ring).
-        Some(unsafe { core::slice::from_raw_parts(self.umem.ptr.as_ptr().add(a), len) })
-    }
-
-    /// UMEM frame `addr`, writable, `len` long (`None` if outside the UMEM).
-    fn frame_mut(&mut self, addr: u64, len: usize) -> Option<&mut [u8]> {
-        let a = usize::try_from(addr).ok()?;
-        if a.checked_add(len)? > self.umem.len || len > UMEM_FRAME {
-            return None;
-        }
-        // SAFETY: inside the UMEM mapping (checked); the frame came from our free list,
-        // so the kernel does not use it until we put it on the TX ring after this borrow.
-        Some(unsafe { core::slice::from_raw_parts_mut(self.umem.ptr.as_ptr().add(a), len) })
-    }
-
-    /// Takes back frames the kernel finished sending.
-    fn reap_completions(&mut self) {
-        let (cons, n) = self.comp.ready();
-        for i in 0..n {
-            let addr = self.comp.read(cons.wrapping_add(i));
-            self.free.push(addr);
-        }
-        self.comp.release(cons.wrapping_add(n));
+        umem_frame(&self.umem, addr, len)
     }
 
     /// A zero-length, non-blocking `recvfrom`: wakes a zero-copy driver's RX, and with
     /// busy polling runs the NAPI poll in our context.
     fn wake_rx(&mut self) {
-        // SAFETY: a zero-length, non-blocking receive on our socket, no buffer.
-        unsafe {
-            libc::recvfrom(
-                self.fd.as_raw_fd(),
-                core::ptr::null_mut(),
-                0,
-                libc::MSG_DONTWAIT,
-                core::ptr::null_mut(),
-                core::ptr::null_mut(),
-            );
-        }
+        wake_rx(self.fd.as_fd());
         self.stats.rx_wakeups += 1;
-    }
-
-    /// Asks the kernel to transmit what the TX ring holds (copy mode sends on `sendto`).
-    fn kick(&self) {
-        // SAFETY: a zero-length send with no buffer and no address on our socket.
-        unsafe {
-            libc::sendto(
-                self.fd.as_raw_fd(),
-                core::ptr::null(),
-                0,
-                libc::MSG_DONTWAIT,
-                core::ptr::null(),
-                0,
-            );
-        }
     }
 }
 
@@ -764,7 +692,7 @@ impl Backend for Xsk {
                 let addr = d.addr - d.addr % UMEM_FRAME as u64;
                 self.fill.write(fprod.wrapping_add(i), addr);
             } else {
-                self.free.push(d.addr - d.addr % UMEM_FRAME as u64);
+                self.txs.free.push(d.addr - d.addr % UMEM_FRAME as u64);
             }
         }
         self.fill.submit(fprod.wrapping_add(want.min(froom)));
@@ -779,59 +707,267 @@ impl Backend for Xsk {
     }
 
     fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
-        let pending = self.tx.producer().load(Ordering::Relaxed)
-            != self.tx.consumer().load(Ordering::Acquire);
-        if frame.is_empty() && !pending {
-            return 0;
-        }
-        self.reap_completions();
-        let (prod, room) = self.tx.room();
-        let mut n = 0u32;
-        for p in frame.drain(..) {
-            let len = p.len();
-            let addr = if n < room && len <= UMEM_FRAME {
-                self.free.pop()
-            } else {
-                None
-            };
-            if let Some((a, f)) = addr.and_then(|a| self.frame_mut(a, len).map(|f| (a, f))) {
-                f.copy_from_slice(p.data());
-                let desc = libc::xdp_desc {
-                    addr: a,
-                    len: len as u32,
-                    options: 0,
-                };
-                self.tx.write(prod.wrapping_add(n), desc);
-                n += 1;
-            } else {
-                if let Some(a) = addr {
-                    self.free.push(a);
-                }
-                self.stats.tx_dropped += 1;
+        self.txs.send(
+            &self.umem,
+            self.fd.as_fd(),
+            self.need_wakeup,
+            &mut self.stats,
+            pool,
+            frame,
+        )
+    }
+}
+
+/// Steering at the queue over AF_XDP ([`super::claim`]): one socket's RX ring read by
+/// several workers, each taking only the frames its [`Claim`] gives it. This is the
+/// kernel-bypass answer to a NIC that cannot RSS PPPoE: every subscriber frame arrives
+/// on one queue, and an XDP program can only hand a frame to the socket of the queue it
+/// arrived on, so one socket it is, and the workers share its RX ring (the hardware
+/// queue's own receive stays on one core).
+///
+/// Each member ([`Xsk::into_claims`]) reads the ring's descriptors from its own cursor,
+/// copies its frames into its worker's pool and passes over the others; none consumes
+/// the ring alone. A frame goes back to the kernel (fill ring, and the RX ring's
+/// consumer index moves) once every member has passed it: whichever member finds the
+/// lock free hands back everything behind the slowest cursor. TX goes through the
+/// socket's one TX ring under the same lock, a burst at a time.
+///
+/// The members move at the pace of the slowest: a worker that stops reading (a long
+/// stall) holds the ring, and the kernel counts the frames it then drops
+/// (`rx_ring_full`). A dropped member stops holding it.
+#[derive(Debug)]
+pub struct XskClaim {
+    shared: std::sync::Arc<XskShared>,
+    me: usize,
+    claim: Claim,
+    /// The next RX ring index this member reads (free-running, as the ring's indices).
+    cursor: u32,
+    stats: Stats,
+}
+
+/// What the members of an [`XskClaim`] group share.
+#[derive(Debug)]
+struct XskShared {
+    // Fields drop in this order, as an `Xsk`'s: program, socket, rings, UMEM.
+    _prog: std::sync::Arc<prog::Attached>,
+    fd: OwnedFd,
+    rx: Ring<libc::xdp_desc>,
+    /// The fill and TX sides, and the right to move the RX ring's consumer index.
+    side: std::sync::Mutex<ClaimSide>,
+    umem: Mmap,
+    /// Each member's cursor, published after it has finished with the frames before.
+    cursors: Box<[AtomicU32]>,
+    /// Members not dropped yet.
+    active: Box<[std::sync::atomic::AtomicBool]>,
+    mac: [u8; 6],
+    ifindex: i32,
+    queue: u32,
+    need_wakeup: bool,
+    busy_poll: bool,
+}
+
+#[derive(Debug)]
+struct ClaimSide {
+    fill: Ring<u64>,
+    txs: TxSide,
+}
+
+// SAFETY: the raw pointers point into mappings the `XskShared` owns. Members share it
+// as follows: the RX ring's descriptors between its consumer and producer indices are
+// only read (by every member; the kernel does not touch them until the consumer index
+// passes them), and the UMEM frames they name are only read (the kernel reuses a frame
+// only after it is put back on the fill ring); the consumer index, the fill ring, the
+// TX and completion rings and the free frames are used only under the `side` lock, and
+// the consumer index never passes an active member's cursor, which that member
+// publishes (Release) only after its last read before it; the releaser loads the
+// cursors with Acquire.
+unsafe impl Send for XskShared {}
+// SAFETY: as for `Send`: shared use is read-only or under the lock, as described.
+unsafe impl Sync for XskShared {}
+
+impl Xsk {
+    /// Turns this socket into one [`XskClaim`] member per claim of `claims` (worker
+    /// `claims[i]`'s port), which read its RX ring together. The claims are of one
+    /// placement (the same worker count and shares), so every frame is taken by
+    /// exactly one member.
+    #[must_use]
+    pub fn into_claims(self, claims: Vec<Claim>) -> Vec<XskClaim> {
+        let start = self.rx.consumer().load(Ordering::Relaxed);
+        let n = claims.len();
+        let shared = std::sync::Arc::new(XskShared {
+            _prog: self.prog,
+            fd: self.fd,
+            rx: self.rx,
+            side: std::sync::Mutex::new(ClaimSide {
+                fill: self.fill,
+                txs: self.txs,
+            }),
+            umem: self.umem,
+            cursors: (0..n).map(|_| AtomicU32::new(start)).collect(),
+            active: (0..n)
+                .map(|_| std::sync::atomic::AtomicBool::new(true))
+                .collect(),
+            mac: self.mac,
+            ifindex: self.ifindex,
+            queue: self.queue,
+            need_wakeup: self.need_wakeup,
+            busy_poll: self.busy_poll,
+        });
+        claims
+            .into_iter()
+            .enumerate()
+            .map(|(me, claim)| XskClaim {
+                shared: std::sync::Arc::clone(&shared),
+                me,
+                claim,
+                cursor: start,
+                stats: Stats::default(),
+            })
+            .collect()
+    }
+}
+
+impl XskClaim {
+    /// The interface's MAC address.
+    #[must_use]
+    pub fn mac(&self) -> [u8; 6] {
+        self.shared.mac
+    }
+
+    /// The interface index.
+    #[must_use]
+    pub fn ifindex(&self) -> i32 {
+        self.shared.ifindex
+    }
+
+    /// The interface queue the shared socket is bound to.
+    #[must_use]
+    pub fn queue(&self) -> u32 {
+        self.shared.queue
+    }
+
+    /// This member's counters (its `rx`, `tx`) and the socket's `XDP_STATISTICS`.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        with_kernel_stats(self.shared.fd.as_fd(), self.stats)
+    }
+
+    /// Hands every frame all active members have passed back to the kernel, if no
+    /// other member is doing so right now.
+    fn release(&self) {
+        let sh = &*self.shared;
+        let Ok(mut side) = sh.side.try_lock() else {
+            return;
+        };
+        let cons = sh.rx.consumer().load(Ordering::Relaxed);
+        let mut done = u32::MAX;
+        for (c, a) in sh.cursors.iter().zip(sh.active.iter()) {
+            if a.load(Ordering::Acquire) {
+                done = done.min(c.load(Ordering::Acquire).wrapping_sub(cons));
             }
-            pool.free(p);
         }
-        if n > 0 || pending {
-            let end = prod.wrapping_add(n);
-            self.tx.submit(end);
-            // copy mode sends at most 32 descriptors per sendto (the kernel's TX batch):
-            // kick until the kernel has consumed the burst, a bounded number of times
-            // (with need-wakeup, only while the kernel flags that it wants a kick: a
-            // zero-copy driver consumes the ring on its own)
-            for _ in 0..=n / 16 + 2 {
-                if self.need_wakeup && !self.tx.needs_wakeup() {
-                    break;
+        if done == u32::MAX {
+            // no member left: everything read is released
+            done = sh.rx.producer().load(Ordering::Acquire).wrapping_sub(cons);
+        }
+        if done == 0 {
+            return;
+        }
+        let side = &mut *side;
+        let (fprod, froom) = side.fill.room();
+        for i in 0..done {
+            let d = sh.rx.read(cons.wrapping_add(i));
+            let addr = d.addr - d.addr % UMEM_FRAME as u64;
+            if i < froom {
+                side.fill.write(fprod.wrapping_add(i), addr);
+            } else {
+                side.txs.free.push(addr);
+            }
+        }
+        side.fill.submit(fprod.wrapping_add(done.min(froom)));
+        sh.rx.release(cons.wrapping_add(done));
+        if !sh.busy_poll && sh.need_wakeup && side.fill.needs_wakeup() {
+            wake_rx(sh.fd.as_fd());
+        }
+    }
+}
+
+impl Drop for XskClaim {
+    fn drop(&mut self) {
+        if let Some(a) = self.shared.active.get(self.me) {
+            a.store(false, Ordering::Release);
+        }
+        self.release();
+    }
+}
+
+impl AsFd for XskClaim {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.shared.fd.as_fd()
+    }
+}
+
+/// Frames a member looks at per [`Backend::rx_burst`] at most.
+const CLAIM_SCAN_MAX: u32 = 4 * FRAME_SIZE as u32;
+
+impl Backend for XskClaim {
+    fn rx_burst<'p>(&mut self, pool: &mut Pool<'p>, out: &mut Frame<'p>) -> usize {
+        let sh = &*self.shared;
+        if sh.busy_poll {
+            wake_rx(sh.fd.as_fd());
+            self.stats.rx_wakeups += 1;
+        }
+        let prod = sh.rx.producer().load(Ordering::Acquire);
+        let ready = prod.wrapping_sub(self.cursor).min(CLAIM_SCAN_MAX);
+        let mut read = 0u32;
+        let mut got = 0u64;
+        while read < ready && out.len() < FRAME_SIZE {
+            let d = sh.rx.read(self.cursor.wrapping_add(read));
+            match umem_frame(&sh.umem, d.addr, d.len as usize) {
+                Some(data) if self.claim.takes(data) => {
+                    let Some(p) = pool.alloc_from(data) else {
+                        // the pool is empty: read this one again next time
+                        break;
+                    };
+                    out.push(p);
+                    got += 1;
                 }
-                self.kick();
-                self.stats.tx_kicks += 1;
-                if self.tx.consumer().load(Ordering::Acquire) == end {
-                    break;
+                Some(_) => {}
+                None => {
+                    // outside the UMEM or too long: counted by the member that would
+                    // take it (worker 0's claim takes unparsable frames)
+                    if self.claim.takes(&[]) {
+                        self.stats.rx_too_long += 1;
+                    }
                 }
             }
-            self.reap_completions();
+            read += 1;
         }
-        self.stats.tx += u64::from(n);
-        n as usize
+        if read > 0 {
+            self.cursor = self.cursor.wrapping_add(read);
+            if let Some(c) = sh.cursors.get(self.me) {
+                c.store(self.cursor, Ordering::Release);
+            }
+            self.release();
+        }
+        self.stats.rx += got;
+        usize::try_from(got).unwrap_or(0)
+    }
+
+    fn tx_burst<'p>(&mut self, pool: &mut Pool<'p>, frame: &mut Frame<'p>) -> usize {
+        let sh = &*self.shared;
+        let mut side = sh
+            .side
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        side.txs.send(
+            &sh.umem,
+            sh.fd.as_fd(),
+            sh.need_wakeup,
+            &mut self.stats,
+            pool,
+            frame,
+        )
     }
 }
 
@@ -856,6 +992,180 @@ pub fn wait_any(sockets: &[Xsk], timeout: Duration) -> io::Result<bool> {
         return Err(io::Error::last_os_error());
     }
     Ok(n > 0)
+}
+
+/// `stats` with the kernel's `XDP_STATISTICS` of socket `fd` filled in.
+fn with_kernel_stats(fd: BorrowedFd<'_>, mut s: Stats) -> Stats {
+    // SAFETY: plain data; all-zero is valid.
+    let mut k: libc::xdp_statistics = unsafe { core::mem::zeroed() };
+    let mut len = size_of::<libc::xdp_statistics>() as libc::socklen_t;
+    // SAFETY: `k`/`len` describe a buffer we own of the size passed.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_XDP,
+            libc::XDP_STATISTICS,
+            (&raw mut k).cast(),
+            &raw mut len,
+        )
+    };
+    if rc == 0 {
+        s.rx_dropped = k.rx_dropped;
+        s.rx_ring_full = k.rx_ring_full;
+        s.rx_fill_ring_empty = k.rx_fill_ring_empty_descs;
+        s.tx_invalid = k.tx_invalid_descs;
+    }
+    s
+}
+
+/// A zero-length, non-blocking `recvfrom` on socket `fd`: wakes a zero-copy driver's
+/// RX, and with busy polling runs the NAPI poll in our context.
+fn wake_rx(fd: BorrowedFd<'_>) {
+    // SAFETY: a zero-length, non-blocking receive on a socket we borrow, no buffer.
+    unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            core::ptr::null_mut(),
+            0,
+            libc::MSG_DONTWAIT,
+            core::ptr::null_mut(),
+            core::ptr::null_mut(),
+        );
+    }
+}
+
+/// The bytes of UMEM frame `addr`, `len` long (`None` if outside the UMEM). The
+/// caller holds the frame: the kernel handed it over on the RX ring and gets it back
+/// only through the fill ring, after this borrow ends.
+fn umem_frame(umem: &Mmap, addr: u64, len: usize) -> Option<&[u8]> {
+    let a = usize::try_from(addr).ok()?;
+    if a.checked_add(len)? > umem.len || len > UMEM_FRAME {
+        return None;
+    }
+    // SAFETY: `a..a+len` was checked to lie inside the UMEM mapping; the frame is held
+    // by the caller (see above), so nothing writes it while the borrow lives.
+    Some(unsafe { core::slice::from_raw_parts(umem.ptr.as_ptr().add(a), len) })
+}
+
+/// UMEM frame `addr`, writable, `len` long (`None` if outside the UMEM). The caller
+/// holds the frame alone: it came from a free list, so the kernel does not use it until
+/// it is put on the TX ring after this borrow, and no other borrow of it exists.
+#[allow(
+    clippy::mut_from_ref,
+    reason = "the UMEM is shared memory; the frame's only holder is the caller"
+)]
+fn umem_frame_mut(umem: &Mmap, addr: u64, len: usize) -> Option<&mut [u8]> {
+    let a = usize::try_from(addr).ok()?;
+    if a.checked_add(len)? > umem.len || len > UMEM_FRAME {
+        return None;
+    }
+    // SAFETY: inside the UMEM mapping (checked); the frame is the caller's alone (see
+    // above), so this is the only reference to these bytes while it lives.
+    Some(unsafe { core::slice::from_raw_parts_mut(umem.ptr.as_ptr().add(a), len) })
+}
+
+/// Asks the kernel to transmit what the TX ring of socket `fd` holds (copy mode sends
+/// on `sendto`).
+fn kick(fd: BorrowedFd<'_>) {
+    // SAFETY: a zero-length send with no buffer and no address on a socket we borrow.
+    unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            core::ptr::null(),
+            0,
+            libc::MSG_DONTWAIT,
+            core::ptr::null(),
+            0,
+        );
+    }
+}
+
+/// The TX side of a socket: its TX and completion rings and the UMEM frames not lent
+/// to the kernel.
+#[derive(Debug)]
+struct TxSide {
+    tx: Ring<libc::xdp_desc>,
+    comp: Ring<u64>,
+    /// UMEM frame addresses not lent to the kernel (for TX).
+    free: Vec<u64>,
+}
+
+impl TxSide {
+    /// Takes back frames the kernel finished sending.
+    fn reap_completions(&mut self) {
+        let (cons, n) = self.comp.ready();
+        for i in 0..n {
+            let addr = self.comp.read(cons.wrapping_add(i));
+            self.free.push(addr);
+        }
+        self.comp.release(cons.wrapping_add(n));
+    }
+
+    /// Copies `frame`'s packets into free UMEM frames of `umem` and onto the TX ring,
+    /// kicking the kernel through `fd`; returns how many went out.
+    fn send<'p>(
+        &mut self,
+        umem: &Mmap,
+        fd: BorrowedFd<'_>,
+        need_wakeup: bool,
+        stats: &mut Stats,
+        pool: &mut Pool<'p>,
+        frame: &mut Frame<'p>,
+    ) -> usize {
+        let pending = self.tx.producer().load(Ordering::Relaxed)
+            != self.tx.consumer().load(Ordering::Acquire);
+        if frame.is_empty() && !pending {
+            return 0;
+        }
+        self.reap_completions();
+        let (prod, room) = self.tx.room();
+        let mut n = 0u32;
+        for p in frame.drain(..) {
+            let len = p.len();
+            let addr = if n < room && len <= UMEM_FRAME {
+                self.free.pop()
+            } else {
+                None
+            };
+            if let Some((a, f)) = addr.and_then(|a| umem_frame_mut(umem, a, len).map(|f| (a, f))) {
+                f.copy_from_slice(p.data());
+                let desc = libc::xdp_desc {
+                    addr: a,
+                    len: len as u32,
+                    options: 0,
+                };
+                self.tx.write(prod.wrapping_add(n), desc);
+                n += 1;
+            } else {
+                if let Some(a) = addr {
+                    self.free.push(a);
+                }
+                stats.tx_dropped += 1;
+            }
+            pool.free(p);
+        }
+        if n > 0 || pending {
+            let end = prod.wrapping_add(n);
+            self.tx.submit(end);
+            // copy mode sends at most 32 descriptors per sendto (the kernel's TX batch):
+            // kick until the kernel has consumed the burst, a bounded number of times
+            // (with need-wakeup, only while the kernel flags that it wants a kick: a
+            // zero-copy driver consumes the ring on its own)
+            for _ in 0..=n / 16 + 2 {
+                if need_wakeup && !self.tx.needs_wakeup() {
+                    break;
+                }
+                kick(fd);
+                stats.tx_kicks += 1;
+                if self.tx.consumer().load(Ordering::Acquire) == end {
+                    break;
+                }
+            }
+            self.reap_completions();
+        }
+        stats.tx += u64::from(n);
+        n as usize
+    }
 }
 
 #[cfg(feature = "afxdp")]
