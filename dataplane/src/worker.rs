@@ -28,6 +28,14 @@
 //! buffers, not bytes, move. A full queue holds the batch (backpressure: the worker
 //! stops receiving) up to [`STEER_HOLD`] packets, then drops and counts.
 //!
+//! Two ways avoid the receiving worker altogether, for the access direction: every
+//! worker reads the one queue and takes its own subscribers' frames
+//! ([`backend::claim`](crate::backend::claim), and over AF_XDP
+//! [`Xsk::into_claims`](crate::backend::afxdp::Xsk::into_claims)), or, over AF_PACKET,
+//! the kernel delivers each frame to its worker's socket
+//! ([`backend::fanout`](crate::backend::fanout)). A worker whose ports deliver only its
+//! own packets needs no `Steering` for them.
+//!
 //! Commands from [`Control`](crate::control::Control) are drained at frame boundaries,
 //! at most [`DRAIN_BUDGET`] per loop.
 //!
