@@ -48,7 +48,7 @@ const SCAN_MAX: usize = 4 * FRAME_SIZE;
 const CHUNK: usize = 64;
 
 /// The worker of `workers` that owns an access-port frame: the hash of its source MAC
-/// and PPPoE session id ([`steer_hash`], the function the control plane places the
+/// and PPPoE session id ([`steer_hash`](crate::bng::steer_hash), the function the control plane places the
 /// session by, [`SessionConfig::worker`](crate::bng::SessionConfig::worker)), placed by
 /// `shares` ([`place`]) or equally ([`worker_of`]) when `shares` is empty. The session
 /// id follows up to two VLAN tags (RFC 2516 section 4 after IEEE 802.1Q / 802.1ad) and
