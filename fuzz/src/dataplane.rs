@@ -198,8 +198,10 @@ fn ipv4_header_ok(ip: &[u8]) -> bool {
 /// reply; the per-session counters never exceed the packets offered. Each input runs
 /// twice: with tunnel 0 and its route (the graph node by node), then without them (a
 /// small table, no trace, no tunnels: the fused passes), then through a table past
-/// 8192 sessions without tunnels (the fused passes with their look-ahead).
+/// 8192 sessions without tunnels (the fused passes with their look-ahead). First, the
+/// same frames through the steering claims ([`claims`]).
 pub fn dataplane_bng(data: &[u8]) {
+    claims(data);
     STATE.with(|cell| {
         let mut guard = cell.borrow_mut();
         let [small, large] = guard.get_or_insert_with(|| [state(false), state(true)]);
@@ -208,6 +210,27 @@ pub fn dataplane_bng(data: &[u8]) {
         }
         run_input(large, data, false);
     });
+}
+
+/// Steering at the queue on the same frames: `access_owner` has an answer exactly for
+/// frames of an Ethernet header or more, within the workers, and exactly one of the
+/// workers' claims takes each frame (equal and weighted placements).
+fn claims(data: &[u8]) {
+    use bng_dataplane::backend::claim::{Claim, access_owner};
+    let mut rest = data;
+    while let Some((&[_, len], tail)) = rest.split_first_chunk::<2>() {
+        let (pkt, tail) = tail.split_at(usize::from(len).min(tail.len()));
+        rest = tail;
+        for shares in [&[][..], &[1, 0, 5]] {
+            let owner = access_owner(pkt, 3, shares);
+            assert_eq!(owner.is_some(), pkt.len() >= 14, "an owner for every Ethernet frame");
+            assert!(owner.is_none_or(|w| w < 3), "owner within the workers");
+            let takers = (0..3)
+                .filter(|&w| Claim::new(w, 3, shares).takes(pkt))
+                .count();
+            assert_eq!(takers, 1, "one worker takes each frame");
+        }
+    }
 }
 
 fn run_input(st: &mut State, data: &[u8], tunnel_on: bool) {
