@@ -223,7 +223,11 @@ fn claims(data: &[u8]) {
         rest = tail;
         for shares in [&[][..], &[1, 0, 5]] {
             let owner = access_owner(pkt, 3, shares);
-            assert_eq!(owner.is_some(), pkt.len() >= 14, "an owner for every Ethernet frame");
+            assert_eq!(
+                owner.is_some(),
+                pkt.len() >= 14,
+                "an owner for every Ethernet frame"
+            );
             assert!(owner.is_none_or(|w| w < 3), "owner within the workers");
             let takers = (0..3)
                 .filter(|&w| Claim::new(w, 3, shares).takes(pkt))

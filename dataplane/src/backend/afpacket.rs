@@ -374,21 +374,7 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// # Errors
 /// The OS error of `poll`.
 pub fn wait_any(sockets: &[Socket], timeout: Duration) -> io::Result<bool> {
-    let mut fds: Vec<libc::pollfd> = sockets
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: s.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n > 0)
+    super::sys::wait_readable(sockets.iter().map(|s| s.fd.as_raw_fd()), timeout)
 }
 
 #[cfg(test)]

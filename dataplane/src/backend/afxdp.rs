@@ -977,21 +977,7 @@ impl Backend for XskClaim {
 /// # Errors
 /// The OS error of `poll`.
 pub fn wait_any(sockets: &[Xsk], timeout: Duration) -> io::Result<bool> {
-    let mut fds: Vec<libc::pollfd> = sockets
-        .iter()
-        .map(|s| libc::pollfd {
-            fd: s.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
-    let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n > 0)
+    super::sys::wait_readable(sockets.iter().map(|s| s.fd.as_raw_fd()), timeout)
 }
 
 /// `stats` with the kernel's `XDP_STATISTICS` of socket `fd` filled in.
@@ -1180,25 +1166,7 @@ mod prog {
 
     use super::XdpMode;
 
-    /// One eBPF instruction (`struct bpf_insn`: code, dst/src register nibbles, offset,
-    /// immediate), laid out as the kernel reads it.
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Insn {
-        code: u8,
-        regs: u8,
-        off: i16,
-        imm: i32,
-    }
-
-    const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-        Insn {
-            code,
-            regs: (src << 4) | (dst & 0x0f),
-            off,
-            imm,
-        }
-    }
+    use super::super::sys::{Insn, insn};
 
     /// `return bpf_redirect_map(&xsks, ctx->rx_queue_index, XDP_PASS);` — the program
     /// libxdp loads for an XSK (kernels >= 5.3 accept the fallback action in `flags`).

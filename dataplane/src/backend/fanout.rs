@@ -28,7 +28,7 @@
 
 #![allow(
     unsafe_code,
-    reason = "setsockopt(PACKET_FANOUT) and the BPF program load; each block has a SAFETY comment"
+    reason = "the BPF program load; the block has a SAFETY comment"
 )]
 
 use std::io;
@@ -48,25 +48,7 @@ const LL: i32 = -0x0020_0000;
 /// `PACKET_FANOUT_EBPF`: the member is what the group's eBPF program returns.
 const PACKET_FANOUT_EBPF: u32 = 7;
 
-/// One eBPF instruction (`struct bpf_insn`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(C)]
-struct Insn {
-    code: u8,
-    /// dst in the low nibble, src in the high one.
-    regs: u8,
-    off: i16,
-    imm: i32,
-}
-
-const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-    Insn {
-        code,
-        regs: (src << 4) | (dst & 0x0f),
-        off,
-        imm,
-    }
-}
+use super::sys::{Insn, insn};
 
 /// Opcodes used (`linux/bpf.h`, `linux/bpf_common.h`).
 mod op {
@@ -152,32 +134,28 @@ impl Asm {
 fn program(workers: usize, shares: &[u32]) -> Option<Vec<Insn>> {
     const TAGS: [i32; 3] = [0x8100, 0x88a8, 0x9100];
     let mut a = Asm::new();
-    let (tag1, tag2, nosid, have) = (a.label(), a.label(), a.label(), a.label());
+    let (nosid, have) = (a.label(), a.label());
     // r6 = ctx (the classic loads read the packet through it)
     a.op(insn(op::MOV_X, 6, 1, 0, 0));
-    // the ethertype at 12 (the outer tag, if any, is already in the skb)
-    a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + 12));
-    for t in TAGS {
-        a.jump(op::JEQ_K, 0, t, tag1);
+    // the ethertype at 12 (the outer tag, if any, is already in the skb), then after
+    // one and two tags left in the frame, at 16 and 20; the session id 4 bytes on
+    let mut tagged = None;
+    for (depth, at) in [12, 16, 20].into_iter().enumerate() {
+        if let Some(l) = tagged {
+            a.bind(l);
+        }
+        a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + at));
+        if depth < 2 {
+            let next = a.label();
+            for t in TAGS {
+                a.jump(op::JEQ_K, 0, t, next);
+            }
+            tagged = Some(next);
+        }
+        a.jump(op::JNE_K, 0, 0x8864, nosid);
+        a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + at + 4));
+        a.jump(op::JA, 0, 0, have);
     }
-    a.jump(op::JNE_K, 0, 0x8864, nosid);
-    a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + 16));
-    a.jump(op::JA, 0, 0, have);
-    // one tag in the frame: the ethertype at 16
-    a.bind(tag1);
-    a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + 16));
-    for t in TAGS {
-        a.jump(op::JEQ_K, 0, t, tag2);
-    }
-    a.jump(op::JNE_K, 0, 0x8864, nosid);
-    a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + 20));
-    a.jump(op::JA, 0, 0, have);
-    // two: at 20, the session id at 24
-    a.bind(tag2);
-    a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + 20));
-    a.jump(op::JNE_K, 0, 0x8864, nosid);
-    a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + 24));
-    a.jump(op::JA, 0, 0, have);
     // not PPPoE session: the MAC alone
     a.bind(nosid);
     a.op(insn(op::MOV_K, 0, 0, 0, 0));
@@ -283,23 +261,7 @@ impl Fanout {
 }
 
 fn setsockopt_u32(s: BorrowedFd<'_>, opt: libc::c_int, v: u32, what: &str) -> io::Result<()> {
-    // SAFETY: a SOL_PACKET option on a socket we borrow, with a pointer to a u32 that
-    // lives for the call and its exact size.
-    let rc = unsafe {
-        libc::setsockopt(
-            s.as_raw_fd(),
-            libc::SOL_PACKET,
-            opt,
-            (&raw const v).cast(),
-            libc::socklen_t::try_from(size_of::<u32>()).unwrap_or(4),
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        let e = io::Error::last_os_error();
-        Err(io::Error::new(e.kind(), format!("{what}: {e}")))
-    }
+    super::sys::setsockopt(s, libc::SOL_PACKET, opt, &v).map_err(super::sys::ctx(what))
 }
 
 #[cfg(feature = "afxdp")]

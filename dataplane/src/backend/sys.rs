@@ -3,7 +3,7 @@
 
 #![allow(
     unsafe_code,
-    reason = "setsockopt, clock_gettime; each block has a SAFETY comment"
+    reason = "setsockopt, poll, clock_gettime; each block has a SAFETY comment"
 )]
 
 use std::io;
@@ -19,6 +19,53 @@ pub(super) fn setsockopt<T>(fd: BorrowedFd<'_>, level: i32, name: i32, v: &T) ->
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Waits at most `timeout` until one of `fds` is readable (`poll(2)`, `POLLIN`).
+/// Returns whether one is.
+pub(super) fn wait_readable(
+    fds: impl IntoIterator<Item = i32>,
+    timeout: std::time::Duration,
+) -> io::Result<bool> {
+    let mut pfds: Vec<libc::pollfd> = fds
+        .into_iter()
+        .map(|fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let n = libc::nfds_t::try_from(pfds.len()).unwrap_or(0);
+    // SAFETY: `pfds` is a valid array of at least `n` pollfd structs.
+    let rc = unsafe { libc::poll(pfds.as_mut_ptr(), n, ms) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(rc > 0)
+}
+
+/// One eBPF instruction (`struct bpf_insn`: opcode, dst and src registers, offset,
+/// immediate), laid out as the kernel reads it; for the programs the backends build
+/// from their instructions (the XDP redirect, the AF_PACKET fanout).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Insn {
+    pub(super) code: u8,
+    /// dst in the low nibble, src in the high one.
+    pub(super) regs: u8,
+    pub(super) off: i16,
+    pub(super) imm: i32,
+}
+
+/// An eBPF instruction.
+pub(super) const fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn {
+        code,
+        regs: (src << 4) | (dst & 0x0f),
+        off,
+        imm,
+    }
 }
 
 /// Prefixes an I/O error with what was being done (for `map_err`).

@@ -609,21 +609,7 @@ impl Backend for RingSocket {
 /// # Errors
 /// The OS error of `poll`.
 pub fn wait_fds(fds: &[BorrowedFd<'_>], timeout: Duration) -> io::Result<bool> {
-    let mut pfds: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|f| libc::pollfd {
-            fd: f.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        })
-        .collect();
-    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: `pfds` is a valid array of `pfds.len()` pollfd structs.
-    let n = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(n > 0)
+    super::sys::wait_readable(fds.iter().map(AsRawFd::as_raw_fd), timeout)
 }
 
 /// An AF_PACKET port: the ring socket when its setup succeeded, else the plain socket
