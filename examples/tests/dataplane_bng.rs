@@ -4,6 +4,13 @@
 //! namespace (198.51.100.2), over AF_PACKET (TPACKET_V3) and over AF_XDP. ping and
 //! iperf3 (`-t 3`) pass; the server sees only the pool address; tshark flags nothing on
 //! the client's and the server's links.
+//!
+//! With `--workers 2`, two subscribers in two client namespaces (bridged onto the access
+//! interface: one queue, as a NIC that cannot RSS them gives) whose MACs the placement
+//! puts on different workers: each worker forwards and translates its own subscriber
+//! (over AF_XDP both claim from one socket's RX ring, over AF_PACKET the kernel's fanout
+//! program picks the socket), and the downstream replies, which arrive at one worker,
+//! reach the other through the steering mesh.
 
 #![allow(
     clippy::unwrap_used,
@@ -22,83 +29,138 @@ use std::time::Duration;
 use bng_testkit::netns::{Capture, Netns, require, veth, workdir};
 use common::{assert_clean_capture, fwd_counter, iperf, no_ipv6, text, wait_log};
 
-const CLIENT_MAC: &str = "02:00:00:00:01:02";
 const SERVER_MAC: &str = "02:00:00:00:02:02";
 
 #[test]
 fn ipoe_nat44_ping_and_iperf3_over_af_packet() {
-    run("ipoe_nat44_ping_and_iperf3_over_af_packet", "afpacket");
+    run("ipoe_nat44_ping_and_iperf3_over_af_packet", "afpacket", 1);
 }
 
 #[test]
 fn ipoe_nat44_ping_and_iperf3_over_af_xdp() {
-    run("ipoe_nat44_ping_and_iperf3_over_af_xdp", "afxdp");
+    run("ipoe_nat44_ping_and_iperf3_over_af_xdp", "afxdp", 1);
 }
 
-fn run(t: &'static str, backend: &str) {
+#[test]
+fn two_workers_one_queue_over_af_packet_fanout() {
+    run("two_workers_one_queue_over_af_packet_fanout", "afpacket", 2);
+}
+
+#[test]
+fn two_workers_one_queue_over_af_xdp_claims() {
+    run("two_workers_one_queue_over_af_xdp_claims", "afxdp", 2);
+}
+
+/// The MAC of subscriber `k` of `workers`: the first of 02:00:00:00:01:02 on that the
+/// placement puts on worker `k`.
+fn client_mac(k: usize, workers: usize) -> String {
+    use bng_dataplane::bng::{steer_hash, worker_of};
+    (2u8..=255)
+        .map(|last| [2, 0, 0, 0, 1, last])
+        .find(|m| workers == 1 || worker_of(steer_hash(*m, 0), workers) == k)
+        .map(|m| {
+            m.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        })
+        .unwrap()
+}
+
+fn run(t: &'static str, backend: &str, workers: usize) {
     if !require(t, &["ip", "ping", "tshark", "iperf3", "ethtool", "sysctl"]) {
         return;
     }
     let dir = workdir(t);
-    let (client, gw, server) = (Netns::new("dbc"), Netns::new("dbg"), Netns::new("dbs"));
-    veth(&client, "eth0", &gw, "p0");
+    let (gw, server) = (Netns::new("dbg"), Netns::new("dbs"));
+    let clients: Vec<Netns> = (0..workers).map(|_| Netns::new("dbc")).collect();
+    let macs: Vec<String> = (0..workers).map(|k| client_mac(k, workers)).collect();
+    let addr = |k: usize| format!("100.64.0.{}", k + 2);
+    if workers == 1 {
+        veth(&clients[0], "eth0", &gw, "p0");
+    } else {
+        // the clients on a bridge, and the bridge on p0 through a veth pair
+        gw.ip(&["link", "add", "br0", "type", "bridge"]);
+        gw.ip(&["link", "add", "p0", "type", "veth", "peer", "name", "pb"]);
+        for (k, c) in clients.iter().enumerate() {
+            let port = format!("c{k}");
+            veth(c, "eth0", &gw, &port);
+            gw.ip(&["link", "set", &port, "master", "br0"]);
+        }
+        gw.ip(&["link", "set", "pb", "master", "br0"]);
+        for dev in ["br0", "p0", "pb"] {
+            gw.ip(&["link", "set", dev, "up"]);
+            no_ipv6(&gw, dev);
+        }
+    }
+    for (k, c) in clients.iter().enumerate() {
+        c.ip(&["link", "set", "eth0", "address", &macs[k]]);
+        c.ip(&["addr", "add", &format!("{}/24", addr(k)), "dev", "eth0"]);
+        c.ip(&["route", "add", "default", "via", "100.64.0.1"]);
+    }
+    let client = &clients[0];
     veth(&gw, "p1", &server, "eth0");
-    client.ip(&["link", "set", "eth0", "address", CLIENT_MAC]);
     server.ip(&["link", "set", "eth0", "address", SERVER_MAC]);
-    client.ip(&["addr", "add", "100.64.0.2/24", "dev", "eth0"]);
-    client.ip(&["route", "add", "default", "via", "100.64.0.1"]);
     server.ip(&["addr", "add", "198.51.100.2/24", "dev", "eth0"]);
     server.ip(&["route", "add", "203.0.113.0/30", "via", "198.51.100.1"]);
     // full checksums and no offload segments: the graph sees what the wire would carry
-    for (ns, dev) in [
-        (&client, "eth0"),
-        (&server, "eth0"),
-        (&gw, "p0"),
-        (&gw, "p1"),
-    ] {
+    for (ns, dev) in
+        clients
+            .iter()
+            .map(|c| (c, "eth0"))
+            .chain([(&server, "eth0"), (&gw, "p0"), (&gw, "p1")])
+    {
         ns.exec(&[
             "ethtool", "-K", dev, "tx", "off", "tso", "off", "gso", "off", "gro", "off",
         ]);
         no_ipv6(ns, dev);
     }
-    let cap_c = Capture::start(&client, "eth0", &dir.join("client-eth0.pcapng"));
+    let cap_c = Capture::start(client, "eth0", &dir.join("client-eth0.pcapng"));
     let cap_s = Capture::start(&server, "eth0", &dir.join("server-eth0.pcapng"));
-    let mut dp = gw.spawn(
-        "bng-dp",
-        &[
-            env!("CARGO_BIN_EXE_bng-dp"),
-            "--backend",
-            backend,
-            "--access",
-            "p0=100.64.0.1",
-            "--upstream",
-            "p1=198.51.100.1",
-            "--route",
-            &format!("0.0.0.0/0={SERVER_MAC}"),
-            "--nat",
-            "203.0.113.0/4",
-            "--ipoe",
-            &format!("{CLIENT_MAC},100.64.0.2"),
-            "--seconds",
-            "60",
-        ],
-        &dir.join("bng-dp.log"),
-    );
+    let route = format!("0.0.0.0/0={SERVER_MAC}");
+    let n = workers.to_string();
+    let ipoe: Vec<String> = (0..workers)
+        .map(|k| format!("{},{}", macs[k], addr(k)))
+        .collect();
+    let mut argv = vec![
+        env!("CARGO_BIN_EXE_bng-dp"),
+        "--backend",
+        backend,
+        "--workers",
+        &n,
+        "--access",
+        "p0=100.64.0.1",
+        "--upstream",
+        "p1=198.51.100.1",
+        "--route",
+        &route,
+        "--nat",
+        "203.0.113.0/4",
+        "--seconds",
+        "60",
+    ];
+    for i in &ipoe {
+        argv.extend(["--ipoe", i]);
+    }
+    let mut dp = gw.spawn("bng-dp", &argv, &dir.join("bng-dp.log"));
     wait_log(&dp, 15, "bng-dp to start", "bng-dp: forwarding");
-    let ping = client
-        .command(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "198.51.100.2"])
-        .output()
-        .unwrap();
-    let out = text(&ping);
-    assert!(
-        ping.status.success() && out.contains(" 0% packet loss"),
-        "ping through bng-dp: {out}\n{}",
-        dp.log()
-    );
+    let mut out = String::new();
+    for c in &clients {
+        let ping = c
+            .command(&["ping", "-c", "5", "-i", "0.2", "-W", "2", "198.51.100.2"])
+            .output()
+            .unwrap();
+        out = text(&ping);
+        assert!(
+            ping.status.success() && out.contains(" 0% packet loss"),
+            "ping through bng-dp: {out}\n{}",
+            dp.log()
+        );
+    }
     let mut srv = iperf::server(&server, "198.51.100.2", &dir.join("iperf3-server.log"));
     // random payload sometimes looks like TPKT/Q.931 to tshark's heuristic dissectors,
     // which then flag the kernel's own segments as malformed
-    let o = iperf::client(&client, "198.51.100.2", &["--repeating-payload"]);
+    let o = iperf::client(client, "198.51.100.2", &["--repeating-payload"]);
     let it = text(&o);
     assert!(o.status.success(), "iperf3: {it}\nbng-dp: {}", dp.log());
     let rate = iperf::receiver_mbits(&it);
@@ -110,7 +172,7 @@ fn run(t: &'static str, backend: &str) {
         "the server sees the pool address: {srv_log}"
     );
     assert!(
-        !srv_log.contains("100.64.0.2"),
+        !srv_log.contains("100.64.0."),
         "no inside address upstream: {srv_log}"
     );
     let (fc, fs) = (cap_c.finish(), cap_s.finish());
@@ -128,6 +190,20 @@ fn run(t: &'static str, backend: &str) {
         fwd_counter(&log, "arp-input next.interface-output") >= 2,
         "ARP answered on both sides:\n{log}"
     );
+    if workers > 1 {
+        // each worker translated its own subscriber's traffic and sent the replies
+        for w in 0..workers {
+            for counter in [
+                "nat44-in2out next.forward",
+                "subscriber-output next.interface-output",
+            ] {
+                assert!(
+                    fwd_counter(&log, &format!("worker {w} {counter}")) >= 5,
+                    "worker {w} {counter}:\n{log}"
+                );
+            }
+        }
+    }
     let dc = assert_clean_capture(&fc);
     let ds = assert_clean_capture(&fs);
     assert!(dc.frames > 100 && ds.frames > 100);

@@ -10,7 +10,17 @@
 //! ```
 //! Needs `CAP_NET_RAW` (and `CAP_NET_ADMIN` + `CAP_BPF` for `--backend afxdp`). Runs
 //! until SIGINT/SIGTERM or `--seconds`, then prints the per-node counters
-//! (`<node> <counter> <value>`) and each session's counters.
+//! (`<node> <counter> <value>`, of every worker added up, then `worker <w> <node>
+//! <counter> <value>` with more than one) and each session's counters.
+//!
+//! `--workers N` runs N worker threads, each with its subscribers (placed by
+//! `SessionConfig::worker`) and its slice of the NAT44 pool, on one queue per interface
+//! (what a NIC that cannot RSS PPPoE gives): over AF_XDP every worker claims its own
+//! frames from the one socket's RX ring (`Xsk::into_claims`); over AF_PACKET each worker
+//! has its own socket per interface and the kernel hands each frame to its worker
+//! (`backend::fanout`). Frames from the upstream port are claimed by the router's MAC
+//! (one worker), which passes each on to the worker holding its pool slice (the
+//! `Steering` mesh).
 
 #![allow(clippy::std_instead_of_core, reason = "a std binary")]
 
@@ -21,10 +31,12 @@ use std::time::{Duration, Instant};
 use bng_dataplane::backend::Backend;
 use bng_dataplane::backend::afpacket::stop_flag;
 use bng_dataplane::backend::afxdp;
+use bng_dataplane::backend::claim::Claim;
+use bng_dataplane::backend::fanout::Fanout;
 use bng_dataplane::backend::tpacket::{Port as PacketPort, RingConfig};
 use bng_dataplane::bng::{Access, BngConfig, PortConfig, SessionConfig, SessionId};
 use bng_dataplane::control::{Control, Route};
-use bng_dataplane::worker::{Worker, WorkerConfig};
+use bng_dataplane::worker::{Steering, Worker, WorkerConfig, pool_slice};
 use bng_nat44::Config as NatConfig;
 use clap::Parser;
 
@@ -53,6 +65,9 @@ struct Args {
     /// The packet I/O backend.
     #[arg(long, value_enum, default_value_t = BackendKind::Afpacket)]
     backend: BackendKind,
+    /// Worker threads (see the module docs).
+    #[arg(long, default_value_t = 1)]
+    workers: usize,
 }
 
 /// Which packet I/O backend to use.
@@ -127,15 +142,38 @@ fn run_args(args: &Args) -> Result<(), String> {
     let (acc_if, acc_addr) = port_arg(&args.access)?;
     let (up_if, up_addr) = port_arg(&args.upstream)?;
     let subs = sessions(args)?;
+    let n = args.workers;
+    if n == 0 || n > 64 {
+        return Err(format!("--workers {n}: 1 to 64"));
+    }
     match args.backend {
         BackendKind::Afpacket => {
             let ring = RingConfig::default();
             let open = |i: &str| {
                 PacketPort::open(i, Some(&ring)).map_err(|e| format!("{i}: {e} (run as root)"))
             };
+            // one socket per worker and interface; with more than one worker each
+            // interface's sockets form a fanout group that steers by subscriber
             let (acc, up) = (open(acc_if)?, open(up_if)?);
             let macs = [acc.mac(), up.mac()];
-            run(args, vec![acc, up], macs, (acc_addr, up_addr), &subs)
+            let mut ports: Vec<Vec<PacketPort>> = vec![vec![acc, up]];
+            for _ in 1..n {
+                ports.push(vec![open(acc_if)?, open(up_if)?]);
+            }
+            if n > 1 {
+                let fanout = Fanout::new(n, &[]).map_err(|e| e.to_string())?;
+                let base = u16::try_from(std::process::id() % 30_000).unwrap_or(0);
+                for (k, group) in [base, base + 30_000].into_iter().enumerate() {
+                    for w in &ports {
+                        if let Some(p) = w.get(k) {
+                            fanout
+                                .join(std::os::fd::AsFd::as_fd(p), group)
+                                .map_err(|e| format!("fanout: {e}"))?;
+                        }
+                    }
+                }
+            }
+            run(args, ports, macs, (acc_addr, up_addr), &subs)
         }
         BackendKind::Afxdp => {
             let cfg = afxdp::Config::default();
@@ -143,25 +181,32 @@ fn run_args(args: &Args) -> Result<(), String> {
                 |i: &str| afxdp::Xsk::open(i, cfg).map_err(|e| format!("{i}: {e} (run as root)"));
             let (acc, up) = (open(acc_if)?, open(up_if)?);
             let macs = [acc.mac(), up.mac()];
-            run(args, vec![acc, up], macs, (acc_addr, up_addr), &subs)
+            if n == 1 {
+                return run(args, vec![vec![acc, up]], macs, (acc_addr, up_addr), &subs);
+            }
+            // every worker claims its own frames from each interface's one socket
+            let claims = || (0..n).map(|w| Claim::new(w, n, &[])).collect::<Vec<_>>();
+            let ports = acc
+                .into_claims(claims())
+                .into_iter()
+                .zip(up.into_claims(claims()))
+                .map(|(a, u)| vec![a, u])
+                .collect();
+            run(args, ports, macs, (acc_addr, up_addr), &subs)
         }
     }
 }
 
 fn run<B: Backend + Send + 'static>(
     args: &Args,
-    ports: Vec<B>,
+    ports: Vec<Vec<B>>,
     macs: [[u8; 6]; 2],
     (acc_addr, up_addr): (Ipv4Addr, Ipv4Addr),
     subs: &[SessionConfig],
 ) -> Result<(), String> {
-    let nat = args
-        .nat
-        .as_deref()
-        .map(prefix)
-        .transpose()?
-        .map(|(first, len)| (NatConfig::port_block(first, len), 1 << 16, 4096));
-    let cfg = WorkerConfig {
+    let n = ports.len();
+    let nat = args.nat.as_deref().map(prefix).transpose()?;
+    let cfg = |w: usize| WorkerConfig {
         bng: BngConfig::two_ports(
             PortConfig {
                 mac: macs[0],
@@ -174,12 +219,33 @@ fn run<B: Backend + Send + 'static>(
             4096,
         ),
         buffers: 4096,
-        nat,
+        nat: nat.map(|(first, len)| {
+            let (first, len) = pool_slice(first, len, w, n);
+            (NatConfig::port_block(first, len), 1 << 16, 4096)
+        }),
     };
-    let (ctl, mut queues) = Control::new(1, 1024);
-    let q = queues.pop().ok_or("no queue")?;
+    let (ctl, queues) = Control::new(n, 1024);
     let (ev_tx, ev_rx) = std::sync::mpsc::sync_channel(1024);
-    let worker = Worker::spawn(0, cfg, ports, q, None, Some(ev_tx));
+    // more than one worker: the mesh passes upstream frames to their pool slice's worker
+    let mut mesh: Vec<Option<Steering>> = if n > 1 {
+        let (first, len) = nat.unwrap_or((Ipv4Addr::UNSPECIFIED, 0));
+        Steering::mesh(n, 1, first, len, 64)
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None]
+    };
+    let workers: Vec<Worker<B>> = ports
+        .into_iter()
+        .zip(queues)
+        .enumerate()
+        .map(|(w, (p, q))| {
+            let st = mesh.get_mut(w).and_then(Option::take);
+            Worker::spawn(w, cfg(w), p, q, st, Some(ev_tx.clone()))
+        })
+        .collect();
+    drop(ev_tx);
     for r in &args.routes {
         let (net, via) = r
             .split_once('=')
@@ -198,7 +264,7 @@ fn run<B: Backend + Send + 'static>(
             .map_err(|e| format!("--ipoe {}: {e}", s.addr))?;
     }
     println!(
-        "bng-dp: forwarding, {} subscriber(s), NAT44 {}",
+        "bng-dp: forwarding, {} subscriber(s), NAT44 {}, {n} worker(s)",
         subs.len(),
         args.nat.as_deref().unwrap_or("off")
     );
@@ -216,11 +282,7 @@ fn run<B: Backend + Send + 'static>(
             Err(_) => {}
         }
     }
-    for (node, counter, value) in ctl.node_counters(0).map_err(|e| e.to_string())? {
-        if value > 0 {
-            println!("{node} {counter} {value}");
-        }
-    }
+    print_node_counters(&ctl, n)?;
     for (id, c) in ctl.all_counters().map_err(|e| e.to_string())? {
         println!(
             "session {} up {} packets {} bytes, down {} packets {} bytes",
@@ -228,6 +290,32 @@ fn run<B: Backend + Send + 'static>(
         );
     }
     println!("bng-dp: punted {punts}, nat44 events {nat_events}");
-    worker.join().map_err(|e| e.to_string())?;
+    for w in workers {
+        w.join().map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Every worker's node counters that are not zero (each worker's own too, with more than
+/// one), added up per node and counter.
+fn print_node_counters(ctl: &Control, n: usize) -> Result<(), String> {
+    let mut total: Vec<(&'static str, String, u64)> = Vec::new();
+    for w in 0..n {
+        for (node, counter, value) in ctl.node_counters(w).map_err(|e| e.to_string())? {
+            if value == 0 {
+                continue;
+            }
+            if n > 1 {
+                println!("worker {w} {node} {counter} {value}");
+            }
+            match total.iter_mut().find(|t| t.0 == node && t.1 == counter) {
+                Some(t) => t.2 += value,
+                None => total.push((node, counter, value)),
+            }
+        }
+    }
+    for (node, counter, value) in total {
+        println!("{node} {counter} {value}");
+    }
     Ok(())
 }
