@@ -57,7 +57,7 @@ use crate::backend::Backend;
 use crate::backend::claim::access_owner;
 use crate::backend::prefetch::{prefetch_read, prefetch_write};
 use crate::backend::shared::{BufToken, Handoff, SharedArena};
-use crate::backend::sys::thread_cpu_ns;
+use crate::backend::sys::{pin_to_cpu, thread_cpu_ns};
 use crate::bng::{Bng, BngConfig, NatTables, Punt};
 use crate::buffer::{Arena, Pkt, Pool};
 use crate::control::{Command, ControlError, DRAIN_BUDGET};
@@ -746,6 +746,11 @@ pub struct WorkerConfig {
     /// NAT44: this worker's configuration (its pool slice) and table sizes
     /// (sessions, subscribers).
     pub nat: Option<(NatConfig, usize, usize)>,
+    /// The CPU to pin the worker's thread to (`sched_setaffinity`), as a run-to-
+    /// completion worker wants (VPP's `corelist-workers`); `None`: the OS places it. A
+    /// CPU that does not exist or is not allowed is a `ControlError::BadConfig` from
+    /// [`Worker::join`].
+    pub cpu: Option<usize>,
 }
 
 /// A running worker thread.
@@ -846,6 +851,9 @@ fn run<B: Backend>(
     stop: &AtomicBool,
     stats: &WorkerStats,
 ) -> Result<Vec<B>, ControlError> {
+    if let Some(cpu) = cfg.cpu {
+        pin_to_cpu(cpu).map_err(|_| ControlError::BadConfig("the worker's CPU cannot be used"))?;
+    }
     let buffers = cfg.buffers.max(4 * FRAME_SIZE);
     let registry = steering.as_ref().map(|s| Arc::clone(&s.registry));
     let mut private: Option<Arena> = None;

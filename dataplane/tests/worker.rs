@@ -133,6 +133,7 @@ fn worker_cfg(w: usize, workers: usize) -> WorkerConfig {
         ),
         buffers: 4096,
         nat: Some((NatConfig::port_block(first, len), 1 << 16, 1 << 12)),
+        cpu: None,
     }
 }
 
@@ -289,6 +290,22 @@ fn check(up: &[Vec<u8>], streams: u32, rounds: u32) {
         per_round[tag as usize] += 1;
     }
     assert!(per_round.iter().all(|&n| n == streams));
+}
+
+/// A worker pinned to CPU 0 runs there; one pinned to a CPU that does not exist stops
+/// with a configuration error instead of running unpinned.
+#[test]
+fn worker_cpu_pinning() {
+    let (_ctl, mut rxs) = Control::new(1, 16);
+    let mut cfg = worker_cfg(0, 1);
+    cfg.cpu = Some(0);
+    let ok = Worker::spawn(0, cfg, vec![Memory::new()], rxs.remove(0), None, None);
+    assert!(ok.join().is_ok());
+    let (_ctl, mut rxs) = Control::new(1, 16);
+    let mut cfg = worker_cfg(0, 1);
+    cfg.cpu = Some(100_000);
+    let bad = Worker::spawn(0, cfg, vec![Memory::new()], rxs.remove(0), None, None);
+    assert!(matches!(bad.join(), Err(ControlError::BadConfig(_))));
 }
 
 #[test]
@@ -583,6 +600,10 @@ fn rate_of(
             ];
             let mut cfg = worker_cfg(w, workers);
             cfg.buffers = 8192;
+            // SCALING_PIN=1: worker w on CPU w (the lone worker on CPU 0)
+            if std::env::var("SCALING_PIN").is_ok() {
+                cfg.cpu = Some(w);
+            }
             let (first, len) = pool_slice(POOL.into(), pool_len, w, workers);
             cfg.nat = Some((NatConfig::port_block(first, len), 1 << 16, subscribers));
             Worker::spawn(w, cfg, ports, q, st, None)

@@ -3,7 +3,7 @@
 
 #![allow(
     unsafe_code,
-    reason = "setsockopt, poll, clock_gettime; each block has a SAFETY comment"
+    reason = "setsockopt, poll, clock_gettime, sched_setaffinity; each block has a SAFETY comment"
 )]
 
 use std::io;
@@ -91,4 +91,21 @@ pub(crate) fn thread_cpu_ns() -> u64 {
         .unwrap_or(0)
         .saturating_mul(1_000_000_000)
         .saturating_add(u64::try_from(ts.tv_nsec).unwrap_or(0))
+}
+
+/// Pins the calling thread to CPU `cpu` (`sched_setaffinity`).
+pub(crate) fn pin_to_cpu(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; all-zero is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+    if cpu >= 8 * size_of::<libc::cpu_set_t>() {
+        return Err(io::Error::from(io::ErrorKind::InvalidInput));
+    }
+    // SAFETY: `cpu` is below the set's capacity in bits (checked above).
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: pid 0 is the calling thread; `set` lives for the call and its size is passed.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const set) };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }

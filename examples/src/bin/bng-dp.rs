@@ -68,6 +68,9 @@ struct Args {
     /// Worker threads (see the module docs).
     #[arg(long, default_value_t = 1)]
     workers: usize,
+    /// Pin worker `w` to CPU `w`.
+    #[arg(long)]
+    pin: bool,
 }
 
 /// Which packet I/O backend to use.
@@ -223,6 +226,7 @@ fn run<B: Backend + Send + 'static>(
             let (first, len) = pool_slice(first, len, w, n);
             (NatConfig::port_block(first, len), 1 << 16, 4096)
         }),
+        cpu: args.pin.then_some(w),
     };
     let (ctl, queues) = Control::new(n, 1024);
     let (ev_tx, ev_rx) = std::sync::mpsc::sync_channel(1024);
