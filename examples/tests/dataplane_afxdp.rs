@@ -464,7 +464,8 @@ fn xsk_claims_split_one_queue_between_workers() {
         let us = xsk.mac();
         (
             us,
-            xsk.into_claims(vec![Claim::new(0, 2, &[]), Claim::new(1, 2, &[])]),
+            xsk.into_claims(vec![Claim::new(0, 2, &[]), Claim::new(1, 2, &[])])
+                .expect("one placement's claims"),
         )
     });
     let them = peer.mac();

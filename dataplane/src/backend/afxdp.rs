@@ -787,11 +787,18 @@ unsafe impl Sync for XskShared {}
 
 impl Xsk {
     /// Turns this socket into one [`XskClaim`] member per claim of `claims` (worker
-    /// `claims[i]`'s port), which read its RX ring together. The claims are of one
-    /// placement (the same worker count and shares), so every frame is taken by
-    /// exactly one member.
-    #[must_use]
-    pub fn into_claims(self, claims: Vec<Claim>) -> Vec<XskClaim> {
+    /// `claims[i]`'s port), which read its RX ring together.
+    ///
+    /// # Errors
+    /// `InvalidInput` unless the claims are one placement's, one per worker
+    /// ([`Claim::cover`]): otherwise some frames would be taken twice or by nobody.
+    pub fn into_claims(self, claims: Vec<Claim>) -> io::Result<Vec<XskClaim>> {
+        if !Claim::cover(&claims) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "claims must be one placement's, one per worker",
+            ));
+        }
         let start = self.rx.consumer().load(Ordering::Relaxed);
         let n = claims.len();
         let shared = std::sync::Arc::new(XskShared {
@@ -813,7 +820,7 @@ impl Xsk {
             need_wakeup: self.need_wakeup,
             busy_poll: self.busy_poll,
         });
-        claims
+        Ok(claims
             .into_iter()
             .enumerate()
             .map(|(me, claim)| XskClaim {
@@ -823,7 +830,7 @@ impl Xsk {
                 cursor: start,
                 stats: Stats::default(),
             })
-            .collect()
+            .collect())
     }
 }
 

@@ -127,6 +127,30 @@ impl Claim {
         }
     }
 
+    /// The worker this claim is for.
+    #[must_use]
+    pub fn me(&self) -> usize {
+        self.me
+    }
+
+    /// Whether `claims` are one placement's, one per worker: the same workers and
+    /// shares, and each worker once (then every frame is taken by exactly one of them).
+    #[must_use]
+    pub fn cover(claims: &[Self]) -> bool {
+        let Some(first) = claims.first() else {
+            return false;
+        };
+        let mut seen = vec![false; first.workers];
+        claims.len() == first.workers
+            && claims.iter().all(|c| {
+                c.workers == first.workers
+                    && c.shares == first.shares
+                    && seen
+                        .get_mut(c.me)
+                        .is_some_and(|s| !std::mem::replace(s, true))
+            })
+    }
+
     /// Whether this worker takes the frame `d` (a lone worker takes every frame
     /// without looking).
     #[must_use]

@@ -189,10 +189,12 @@ fn run_args(args: &Args) -> Result<(), String> {
             }
             // every worker claims its own frames from each interface's one socket
             let claims = || (0..n).map(|w| Claim::new(w, n, &[])).collect::<Vec<_>>();
+            let e = |e: std::io::Error| format!("claims: {e}");
             let ports = acc
                 .into_claims(claims())
+                .map_err(e)?
                 .into_iter()
-                .zip(up.into_claims(claims()))
+                .zip(up.into_claims(claims()).map_err(e)?)
                 .map(|(a, u)| vec![a, u])
                 .collect();
             run(args, ports, macs, (acc_addr, up_addr), &subs)
