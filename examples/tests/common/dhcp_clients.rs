@@ -21,18 +21,21 @@ pub const UDHCPC_ROUTED_HOOK: &str = r#"#!/bin/sh
 case "$1" in
   bound|renew) ip addr replace "$ip/32" dev "$interface"
     G="${router%% *}"
-    [ -n "$G" ] && ip route replace "$G" dev "$interface" && ip route replace default via "$G" ;;
+    [ -n "$G" ] && ip route replace "$G" dev "$interface" && ip route replace default via "$G"
+    echo "hook: $1 configured" ;;
 esac
 exit 0
 "#;
 
-/// Waits up to `secs` for udhcpc's lease (`obtained` in its log), else panics with its
-/// log and the gateway's.
+/// Waits up to `secs` for udhcpc's lease to be in place: [`UDHCPC_ROUTED_HOOK`] has
+/// configured the address and routes (`hook: bound configured` in udhcpc's log; its
+/// `obtained` line comes before the hook runs, and a ping right after it could find no
+/// route), else panics with its log and the gateway's.
 pub fn wait_udhcpc_lease(ud: &Peer, secs: u64, what: &str, gateway: &Peer) {
     assert!(
         wait_for(Duration::from_secs(secs), what, || ud
             .log()
-            .contains("obtained")),
+            .contains("hook: bound configured")),
         "udhcpc: {}\nbng: {}",
         ud.log(),
         gateway.log()
