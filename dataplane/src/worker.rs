@@ -444,6 +444,25 @@ pub fn pool_slice(
     )
 }
 
+/// The inverse of [`pool_slice`]: the worker `w` of `workers` whose slice of a pool of
+/// `pool_len` addresses holds offset `off` (`start(w) <= off < start(w + 1)`,
+/// `start(w) = pool_len * w / workers`).
+#[must_use]
+pub fn pool_owner(off: u32, pool_len: u32, workers: usize) -> usize {
+    let n = u64::try_from(workers.max(1)).unwrap_or(1);
+    let len = u64::from(pool_len);
+    let off = u64::from(off);
+    let start = |w: u64| len * w / n;
+    let mut w = (off * n / len.max(1)).min(n - 1);
+    while w > 0 && off < start(w) {
+        w -= 1;
+    }
+    while w + 1 < n && off >= start(w + 1) {
+        w += 1;
+    }
+    usize::try_from(w).unwrap_or(0)
+}
+
 /// One worker's steering stage (see the module docs).
 #[derive(Debug)]
 pub struct Steering {
@@ -618,23 +637,6 @@ impl Steering {
         }
     }
 
-    /// The inverse of [`pool_slice`]: the worker `w` with `start(w) <= off <
-    /// start(w + 1)`, `start(w) = len * w / workers`.
-    fn pool_owner(&self, off: u32) -> usize {
-        let n = self.workers as u64;
-        let len = u64::from(self.pool_len);
-        let off = u64::from(off);
-        let start = |w: u64| len * w / n;
-        let mut w = (off * n / len.max(1)).min(n - 1);
-        while w > 0 && off < start(w) {
-            w -= 1;
-        }
-        while w + 1 < n && off >= start(w + 1) {
-            w += 1;
-        }
-        usize::try_from(w).unwrap_or(0)
-    }
-
     /// The worker that owns a received packet (its data starting at the Ethernet
     /// header, `meta.rx_if` set). Unparsable packets stay where they are.
     #[must_use]
@@ -674,7 +676,7 @@ impl Steering {
         let dst = u32::from_be_bytes(*dst);
         let off = dst.wrapping_sub(self.pool_first);
         if off < self.pool_len {
-            return self.pool_owner(off);
+            return pool_owner(off, self.pool_len, self.workers);
         }
         if let Some(&w) = self.addrs.get(&dst) {
             return usize::from(w);

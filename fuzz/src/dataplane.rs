@@ -216,7 +216,7 @@ pub fn dataplane_bng(data: &[u8]) {
 /// frames of an Ethernet header or more, within the workers, and exactly one of the
 /// workers' claims takes each frame (equal and weighted placements).
 fn claims(data: &[u8]) {
-    use bng_dataplane::backend::claim::{Claim, access_owner};
+    use bng_dataplane::backend::claim::{Claim, access_owner, upstream_owner};
     let mut rest = data;
     while let Some((&[_, len], tail)) = rest.split_first_chunk::<2>() {
         let (pkt, tail) = tail.split_at(usize::from(len).min(tail.len()));
@@ -234,6 +234,13 @@ fn claims(data: &[u8]) {
                 .count();
             assert_eq!(takers, 1, "one worker takes each frame");
         }
+        let first = std::net::Ipv4Addr::new(203, 0, 113, 0);
+        let up = upstream_owner(pkt, 3, u32::from(first), 11);
+        assert!(up.is_none_or(|w| w < 3), "upstream owner within the workers");
+        let takers = (0..3)
+            .filter(|&w| Claim::upstream(w, 3, first, 11).takes(pkt))
+            .count();
+        assert_eq!(takers, 1, "one worker takes each upstream frame");
     }
 }
 

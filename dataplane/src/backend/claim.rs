@@ -21,6 +21,7 @@
 //! [`Backend`] over it. A claimed port needs no [`Steering`](crate::worker::Steering)
 //! for what it receives: every packet it delivers belongs to its worker.
 
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use super::Backend;
@@ -30,7 +31,7 @@ use crate::bng::steer_hash;
 use crate::bng::{steer_key_hash, worker_of};
 use crate::buffer::{BUF_STRIDE, Pool};
 use crate::graph::{FRAME_SIZE, Frame};
-use crate::worker::place;
+use crate::worker::{place, pool_owner};
 
 /// Bytes from one slot of a [`ClaimQueue`] to the next: a UMEM frame's 2 KiB and a
 /// cache line, as the worker pools' [`BUF_STRIDE`] (2 KiB apart, the same offset of
@@ -99,30 +100,92 @@ pub fn access_owner(d: &[u8], workers: usize, shares: &[u32]) -> Option<usize> {
     })
 }
 
-/// Which frames of a shared queue one worker takes: those [`access_owner`] gives it.
-/// Frames too short to have an owner go to worker 0, so exactly one worker takes every
-/// frame.
+/// The worker of `workers` that owns a frame from the upstream port: an IPv4 packet
+/// (after up to two VLAN tags) to an address of the NAT44 pool of `pool_len` addresses
+/// from `pool_first` goes to the worker whose slice holds it
+/// ([`pool_slice`](crate::worker::pool_slice) /
+/// [`pool_owner`](crate::worker::pool_owner)), as the `Steering` mesh places it.
+/// `None` for anything else (ARP, public subscriber addresses, ESP: the mesh's).
+#[must_use]
+#[inline]
+pub fn upstream_owner(d: &[u8], workers: usize, pool_first: u32, pool_len: u32) -> Option<usize> {
+    let be16 = |at: usize| {
+        d.get(at..at + 2)
+            .and_then(<[u8]>::first_chunk::<2>)
+            .map(|b| u16::from_be_bytes(*b))
+    };
+    let is_tag = |t: u16| matches!(t, 0x8100 | 0x88a8 | 0x9100);
+    let mut at = 12;
+    let mut et = be16(at)?;
+    for _ in 0..2 {
+        if !is_tag(et) {
+            break;
+        }
+        at += 4;
+        et = be16(at)?;
+    }
+    if et != 0x0800 {
+        return None;
+    }
+    let dst = d
+        .get(at + 2 + 16..)
+        .and_then(<[u8]>::first_chunk::<4>)
+        .map(|b| u32::from_be_bytes(*b))?;
+    let off = dst.wrapping_sub(pool_first);
+    (off < pool_len).then(|| pool_owner(off, pool_len, workers))
+}
+
+/// Which frames of a shared queue one worker takes: those its rule's owner function
+/// gives it ([`access_owner`] for an access port, [`upstream_owner`] for the upstream
+/// port). Frames with no owner go to worker 0, so exactly one worker takes every frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     me: usize,
     workers: usize,
-    shares: Vec<u32>,
+    rule: Rule,
+}
+
+/// Whose frames a [`Claim`] looks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Rule {
+    /// An access port's: by subscriber, placed equally or by shares.
+    Access { shares: Vec<u32> },
+    /// The upstream port's: by the NAT44 pool slice of the destination.
+    Upstream { pool_first: u32, pool_len: u32 },
 }
 
 impl Claim {
-    /// Worker `me` of `workers`, placed equally, or by `shares` (one per worker, as
-    /// given to [`Control::set_shares`](crate::control::Control::set_shares); any other
-    /// length is ignored and the placement is equal).
+    /// Worker `me` of `workers` on an access port, placed equally, or by `shares` (one
+    /// per worker, as given to
+    /// [`Control::set_shares`](crate::control::Control::set_shares); any other length is
+    /// ignored and the placement is equal).
     #[must_use]
     pub fn new(me: usize, workers: usize, shares: &[u32]) -> Self {
         let workers = workers.max(1);
         Self {
             me,
             workers,
-            shares: if shares.len() == workers {
-                shares.to_vec()
-            } else {
-                Vec::new()
+            rule: Rule::Access {
+                shares: if shares.len() == workers {
+                    shares.to_vec()
+                } else {
+                    Vec::new()
+                },
+            },
+        }
+    }
+
+    /// Worker `me` of `workers` on the upstream port, whose NAT44 pool is `pool_len`
+    /// addresses from `pool_first` (each worker translating into its
+    /// [`pool_slice`](crate::worker::pool_slice)).
+    #[must_use]
+    pub fn upstream(me: usize, workers: usize, pool_first: Ipv4Addr, pool_len: u32) -> Self {
+        Self {
+            me,
+            workers: workers.max(1),
+            rule: Rule::Upstream {
+                pool_first: u32::from(pool_first),
+                pool_len,
             },
         }
     }
@@ -134,7 +197,7 @@ impl Claim {
     }
 
     /// Whether `claims` are one placement's, one per worker: the same workers and
-    /// shares, and each worker once (then every frame is taken by exactly one of them).
+    /// rule, and each worker once (then every frame is taken by exactly one of them).
     #[must_use]
     pub fn cover(claims: &[Self]) -> bool {
         let Some(first) = claims.first() else {
@@ -144,11 +207,25 @@ impl Claim {
         claims.len() == first.workers
             && claims.iter().all(|c| {
                 c.workers == first.workers
-                    && c.shares == first.shares
+                    && c.rule == first.rule
                     && seen
                         .get_mut(c.me)
                         .is_some_and(|s| !std::mem::replace(s, true))
             })
+    }
+
+    /// The worker that takes the frame `d`.
+    #[must_use]
+    #[inline]
+    pub fn owner(&self, d: &[u8]) -> usize {
+        match &self.rule {
+            Rule::Access { shares } => access_owner(d, self.workers, shares),
+            Rule::Upstream {
+                pool_first,
+                pool_len,
+            } => upstream_owner(d, self.workers, *pool_first, *pool_len),
+        }
+        .unwrap_or(0)
     }
 
     /// Whether this worker takes the frame `d` (a lone worker takes every frame
@@ -156,7 +233,7 @@ impl Claim {
     #[must_use]
     #[inline]
     pub fn takes(&self, d: &[u8]) -> bool {
-        self.workers == 1 || access_owner(d, self.workers, &self.shares).unwrap_or(0) == self.me
+        self.workers == 1 || self.owner(d) == self.me
     }
 }
 
@@ -374,6 +451,66 @@ mod tests {
         assert_eq!(access_owner(&d, 4, &[]), Some(mac_only));
         assert_eq!(access_owner(&d[..13], 4, &[]), None);
         assert!(access_owner(&d[..14], 4, &[]).is_some());
+    }
+
+    #[test]
+    fn upstream_owner_is_the_pool_slice() {
+        use crate::worker::pool_slice;
+        let first = Ipv4Addr::new(203, 0, 113, 0);
+        let ip4 = |dst: [u8; 4], tags: &[u16]| {
+            let mut f = vec![2, 0, 0, 0, 0, 2, 2, 0xcc, 0, 0, 0, 1];
+            for t in tags {
+                f.extend_from_slice(&t.to_be_bytes());
+                f.extend_from_slice(&[0, 7]);
+            }
+            f.extend_from_slice(&[0x08, 0x00, 0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0]);
+            f.extend_from_slice(&[198, 51, 100, 2]);
+            f.extend_from_slice(&dst);
+            f.resize(f.len() + 8, 0);
+            f
+        };
+        for workers in 1..5 {
+            for k in 0..11u8 {
+                let want = (0..workers)
+                    .find(|&w| {
+                        let (a, n) = pool_slice(first, 11, w, workers);
+                        let off = u32::from(k);
+                        let a = u32::from(a) - u32::from(first);
+                        off >= a && off < a + n
+                    })
+                    .unwrap();
+                for tags in [&[][..], &[0x8100], &[0x88a8, 0x8100]] {
+                    let f = ip4([203, 0, 113, k], tags);
+                    assert_eq!(
+                        upstream_owner(&f, workers, u32::from(first), 11),
+                        Some(want)
+                    );
+                    let c = Claim::upstream(want, workers, first, 11);
+                    assert!(c.takes(&f));
+                }
+            }
+            // outside the pool, not IPv4, truncated: no owner (worker 0 takes them)
+            assert_eq!(
+                upstream_owner(&ip4([203, 0, 113, 11], &[]), workers, u32::from(first), 11),
+                None
+            );
+            let mut arp = ip4([203, 0, 113, 1], &[]);
+            arp[12..14].copy_from_slice(&[0x08, 0x06]);
+            assert_eq!(upstream_owner(&arp, workers, u32::from(first), 11), None);
+            assert_eq!(
+                upstream_owner(&arp[..20], workers, u32::from(first), 11),
+                None
+            );
+            assert!(Claim::upstream(0, workers, first, 11).takes(&arp));
+        }
+        assert!(!Claim::cover(&[
+            Claim::upstream(0, 2, first, 11),
+            Claim::new(1, 2, &[])
+        ]));
+        assert!(Claim::cover(&[
+            Claim::upstream(0, 2, first, 11),
+            Claim::upstream(1, 2, first, 11)
+        ]));
     }
 
     #[test]

@@ -35,7 +35,8 @@ use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
 #[cfg(doc)]
-use super::claim::access_owner;
+use super::claim::{access_owner, upstream_owner};
+use std::net::Ipv4Addr;
 
 /// `PACKET_FANOUT` and `PACKET_FANOUT_DATA` (`linux/if_packet.h`).
 const PACKET_FANOUT: libc::c_int = 18;
@@ -61,6 +62,8 @@ mod op {
     /// `BPF_ALU64 | op | BPF_K` (immediate) / `| BPF_X` (register).
     pub(super) const MOV_X: u8 = 0xbf;
     pub(super) const MOV_K: u8 = 0xb7;
+    /// `BPF_ALU | BPF_SUB | BPF_K`: 32-bit, the result zero-extended.
+    pub(super) const SUB32_K: u8 = 0x14;
     pub(super) const OR_X: u8 = 0x4f;
     pub(super) const XOR_X: u8 = 0xaf;
     pub(super) const MUL_X: u8 = 0x2f;
@@ -131,14 +134,13 @@ impl Asm {
 
 /// The program: the member (worker) of an access frame, as [`access_owner`] computes it
 /// for `workers` workers and `shares` (empty, or one per worker: weighted).
-fn program(workers: usize, shares: &[u32]) -> Option<Vec<Insn>> {
+/// The start of a program: r6 = ctx (the classic loads read the packet through it),
+/// then the ethertype at 12 (the outer tag, if any, is already in the skb), or after one
+/// or two tags left in the frame at 16 or 20; if it is `ethertype`, `load(at)` (emitted
+/// for each depth, `at` the ethertype's offset) and on to `have`, else to `miss`.
+fn walk_tags(a: &mut Asm, ethertype: i32, load: impl Fn(&mut Asm, i32), miss: usize, have: usize) {
     const TAGS: [i32; 3] = [0x8100, 0x88a8, 0x9100];
-    let mut a = Asm::new();
-    let (nosid, have) = (a.label(), a.label());
-    // r6 = ctx (the classic loads read the packet through it)
     a.op(insn(op::MOV_X, 6, 1, 0, 0));
-    // the ethertype at 12 (the outer tag, if any, is already in the skb), then after
-    // one and two tags left in the frame, at 16 and 20; the session id 4 bytes on
     let mut tagged = None;
     for (depth, at) in [12, 16, 20].into_iter().enumerate() {
         if let Some(l) = tagged {
@@ -152,10 +154,23 @@ fn program(workers: usize, shares: &[u32]) -> Option<Vec<Insn>> {
             }
             tagged = Some(next);
         }
-        a.jump(op::JNE_K, 0, 0x8864, nosid);
-        a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + at + 4));
+        a.jump(op::JNE_K, 0, ethertype, miss);
+        load(a, at);
         a.jump(op::JA, 0, 0, have);
     }
+}
+
+fn program(workers: usize, shares: &[u32]) -> Option<Vec<Insn>> {
+    let mut a = Asm::new();
+    let (nosid, have) = (a.label(), a.label());
+    // the PPPoE session id, 4 bytes after a session frame's ethertype
+    walk_tags(
+        &mut a,
+        0x8864,
+        |a, at| a.op(insn(op::LD_ABS_H, 0, 0, 0, LL + at + 4)),
+        nosid,
+        have,
+    );
     // not PPPoE session: the MAC alone
     a.bind(nosid);
     a.op(insn(op::MOV_K, 0, 0, 0, 0));
@@ -215,6 +230,51 @@ fn program(workers: usize, shares: &[u32]) -> Option<Vec<Insn>> {
     a.finish()
 }
 
+/// The upstream port's program: the worker whose slice of the NAT44 pool (`pool_len`
+/// addresses from `pool_first`) holds an IPv4 destination ([`upstream_owner`]); worker
+/// 0 for anything else (the `Steering` mesh places it).
+fn program_upstream(workers: usize, pool_first: u32, pool_len: u32) -> Option<Vec<Insn>> {
+    let mut a = Asm::new();
+    let (none, have) = (a.label(), a.label());
+    // the IPv4 destination, 18 bytes after the ethertype
+    walk_tags(
+        &mut a,
+        0x0800,
+        |a, at| a.op(insn(op::LD_ABS_W, 0, 0, 0, LL + at + 18)),
+        none,
+        have,
+    );
+    a.bind(none);
+    a.op(insn(op::MOV_K, 0, 0, 0, 0));
+    a.op(insn(op::EXIT, 0, 0, 0, 0));
+    a.bind(have);
+    // the offset in the pool, in 32 bits (zero-extended): w0 -= first
+    #[allow(
+        clippy::cast_possible_wrap,
+        reason = "the immediate is the address's 32 bits, subtracted modulo 2^32"
+    )]
+    a.op(insn(op::SUB32_K, 0, 0, 0, pool_first as i32));
+    let outside = a.label();
+    a.jump(op::JGE_K, 0, i32::try_from(pool_len).ok()?, outside);
+    // the slice: start(w) = len * w / workers, as pool_slice cuts it
+    let n = u64::try_from(workers.max(1)).ok()?;
+    for w in 0..n - 1 {
+        let skip = a.label();
+        let start = u64::from(pool_len) * (w + 1) / n;
+        a.jump(op::JGE_K, 0, i32::try_from(start).ok()?, skip);
+        a.op(insn(op::MOV_K, 0, 0, 0, i32::try_from(w).ok()?));
+        a.op(insn(op::EXIT, 0, 0, 0, 0));
+        a.bind(skip);
+    }
+    a.op(insn(op::MOV_K, 0, 0, 0, i32::try_from(n - 1).ok()?));
+    a.op(insn(op::EXIT, 0, 0, 0, 0));
+    // not in the pool (jumps go forward only: older verifiers refuse back-edges)
+    a.bind(outside);
+    a.op(insn(op::MOV_K, 0, 0, 0, 0));
+    a.op(insn(op::EXIT, 0, 0, 0, 0));
+    a.finish()
+}
+
 /// The loaded steering program of a fanout group.
 #[derive(Debug)]
 pub struct Fanout {
@@ -233,6 +293,23 @@ impl Fanout {
     pub fn new(workers: usize, shares: &[u32]) -> io::Result<Self> {
         let insns = program(workers, shares)
             .ok_or_else(|| io::Error::other("fanout program: shares too large"))?;
+        Ok(Self {
+            prog: load(&insns)?,
+            workers: workers.max(1),
+        })
+    }
+
+    /// Loads the upstream port's program for `workers` workers translating into their
+    /// slices of the NAT44 pool of `pool_len` addresses from `pool_first`
+    /// ([`pool_slice`](crate::worker::pool_slice)): a frame to a pool address goes to
+    /// the worker holding it, anything else to worker 0.
+    ///
+    /// # Errors
+    /// A pool of 2^31 addresses or more, the kernel refusing the program, or a build
+    /// without the `afxdp` feature.
+    pub fn upstream(workers: usize, pool_first: Ipv4Addr, pool_len: u32) -> io::Result<Self> {
+        let insns = program_upstream(workers, u32::from(pool_first), pool_len)
+            .ok_or_else(|| io::Error::other("fanout program: pool too large"))?;
         Ok(Self {
             prog: load(&insns)?,
             workers: workers.max(1),
@@ -306,14 +383,7 @@ mod tests {
 
     #[test]
     fn program_is_well_formed() {
-        for (w, shares) in [
-            (1, &[][..]),
-            (2, &[]),
-            (3, &[]),
-            (2, &[1, 3]),
-            (3, &[0, 0, 0]),
-        ] {
-            let p = program(w, shares).unwrap();
+        let check = |p: &[Insn]| {
             assert_eq!(p.last().unwrap().code, op::EXIT);
             // every jump lands inside the program, forward
             for (i, x) in p.iter().enumerate() {
@@ -325,6 +395,18 @@ mod tests {
                     );
                 }
             }
+        };
+        for (w, shares) in [
+            (1, &[][..]),
+            (2, &[]),
+            (3, &[]),
+            (2, &[1, 3]),
+            (3, &[0, 0, 0]),
+        ] {
+            check(&program(w, shares).unwrap());
+        }
+        for w in 1..5 {
+            check(&program_upstream(w, 0xcb00_7100, 11).unwrap());
         }
         assert!(program(2, &[u32::MAX, 1]).is_none());
     }

@@ -18,9 +18,10 @@
 //! (what a NIC that cannot RSS PPPoE gives): over AF_XDP every worker claims its own
 //! frames from the one socket's RX ring (`Xsk::into_claims`); over AF_PACKET each worker
 //! has its own socket per interface and the kernel hands each frame to its worker
-//! (`backend::fanout`). Frames from the upstream port are claimed by the router's MAC
-//! (one worker), which passes each on to the worker holding its pool slice (the
-//! `Steering` mesh).
+//! (`backend::fanout`). Frames from the upstream port go straight to the worker whose
+//! slice of the NAT44 pool holds their destination (claimed, or by the kernel's program,
+//! the same way); anything else there (ARP, public subscriber addresses) to worker 0,
+//! which passes it on through the `Steering` mesh where needed.
 
 #![allow(clippy::std_instead_of_core, reason = "a std binary")]
 
@@ -149,6 +150,13 @@ fn run_args(args: &Args) -> Result<(), String> {
     if n == 0 || n > 64 {
         return Err(format!("--workers {n}: 1 to 64"));
     }
+    // the NAT44 pool, which places downstream frames on the upstream port
+    let (pool_first, pool_len) = args
+        .nat
+        .as_deref()
+        .map(prefix)
+        .transpose()?
+        .unwrap_or((Ipv4Addr::UNSPECIFIED, 0));
     match args.backend {
         BackendKind::Afpacket => {
             let ring = RingConfig::default();
@@ -164,14 +172,20 @@ fn run_args(args: &Args) -> Result<(), String> {
                 ports.push(vec![open(acc_if)?, open(up_if)?]);
             }
             if n > 1 {
-                let fanout = Fanout::new(n, &[]).map_err(|e| e.to_string())?;
+                let fe = |e: std::io::Error| format!("fanout: {e}");
+                let programs = [
+                    Fanout::new(n, &[]).map_err(fe)?,
+                    Fanout::upstream(n, pool_first, pool_len).map_err(fe)?,
+                ];
                 let base = u16::try_from(std::process::id() % 30_000).unwrap_or(0);
-                for (k, group) in [base, base + 30_000].into_iter().enumerate() {
+                for (k, (group, fanout)) in
+                    [base, base + 30_000].into_iter().zip(&programs).enumerate()
+                {
                     for w in &ports {
                         if let Some(p) = w.get(k) {
                             fanout
                                 .join(std::os::fd::AsFd::as_fd(p), group)
-                                .map_err(|e| format!("fanout: {e}"))?;
+                                .map_err(fe)?;
                         }
                     }
                 }
@@ -188,13 +202,16 @@ fn run_args(args: &Args) -> Result<(), String> {
                 return run(args, vec![vec![acc, up]], macs, (acc_addr, up_addr), &subs);
             }
             // every worker claims its own frames from each interface's one socket
-            let claims = || (0..n).map(|w| Claim::new(w, n, &[])).collect::<Vec<_>>();
+            let access = (0..n).map(|w| Claim::new(w, n, &[])).collect();
+            let upstream = (0..n)
+                .map(|w| Claim::upstream(w, n, pool_first, pool_len))
+                .collect();
             let e = |e: std::io::Error| format!("claims: {e}");
             let ports = acc
-                .into_claims(claims())
+                .into_claims(access)
                 .map_err(e)?
                 .into_iter()
-                .zip(up.into_claims(claims()).map_err(e)?)
+                .zip(up.into_claims(upstream).map_err(e)?)
                 .map(|(a, u)| vec![a, u])
                 .collect();
             run(args, ports, macs, (acc_addr, up_addr), &subs)
@@ -296,8 +313,17 @@ fn run<B: Backend + Send + 'static>(
         );
     }
     println!("bng-dp: punted {punts}, nat44 events {nat_events}");
-    for w in workers {
+    for (i, w) in workers.into_iter().enumerate() {
+        let st = std::sync::Arc::clone(&w.stats);
         w.join().map_err(|e| e.to_string())?;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "bng-dp: worker {i} rx {} tx {} steered_out {} steered_in {}",
+            get(&st.rx),
+            get(&st.tx),
+            get(&st.steered_out),
+            get(&st.steered_in)
+        );
     }
     Ok(())
 }
