@@ -494,6 +494,8 @@ pub struct Steering {
     early: Vec<Batch>,
     /// This worker's tunnels: id -> inbound SPI, as announced in the mesh.
     tunnels: HashMap<u32, u32>,
+    /// Ports (by number) that deliver only this worker's packets ([`Steering::set_claimed`]).
+    claimed: Vec<bool>,
 }
 
 impl Steering {
@@ -542,6 +544,7 @@ impl Steering {
                 owed: vec![0; workers],
                 early: Vec::new(),
                 tunnels: HashMap::new(),
+                claimed: Vec::new(),
             })
             .collect()
     }
@@ -569,6 +572,23 @@ impl Steering {
         }
         self.shares = shares.to_vec();
         true
+    }
+
+    /// Marks port `port` as delivering only this worker's packets: a claim of a shared
+    /// queue ([`backend::claim`](crate::backend::claim),
+    /// [`Xsk::into_claims`](crate::backend::afxdp::Xsk::into_claims)) or a fanout
+    /// socket ([`backend::fanout`](crate::backend::fanout)) whose rule is the one this
+    /// mesh places by. Its packets skip the owner step and go to this worker's graph.
+    /// Where a claim gives worker 0 what has no owner under its rule (ARP, public
+    /// addresses and ESP on the upstream port), leave that port unmarked, so the mesh
+    /// still passes those on.
+    pub fn set_claimed(&mut self, port: usize, claimed: bool) {
+        if self.claimed.len() <= port {
+            self.claimed.resize(port + 1, false);
+        }
+        if let Some(c) = self.claimed.get_mut(port) {
+            *c = claimed;
+        }
     }
 
     /// Announces that the public (not translated) subscriber address `addr` lives on
@@ -1079,6 +1099,20 @@ fn steer_port<'p, B: Backend>(
         }
         total += n;
         io.stats.rx.fetch_add(n as u64, Ordering::Relaxed);
+        if st.claimed.get(i).copied().unwrap_or(false) {
+            // a claimed port delivers only this worker's packets
+            for mut p in rx.drain(..) {
+                p.meta.rx_if = rx_if;
+                local.push(p);
+                if local.len() == FRAME_SIZE {
+                    io.process(local);
+                }
+            }
+            if n < FRAME_SIZE {
+                break;
+            }
+            continue;
+        }
         // the owners first, in a tight pass over the first bytes (the packet a few
         // ahead prefetched: a backend's RX may leave it cold), then each packet to its
         // place

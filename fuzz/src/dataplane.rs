@@ -214,7 +214,8 @@ pub fn dataplane_bng(data: &[u8]) {
 
 /// Steering at the queue on the same frames: `access_owner` has an answer exactly for
 /// frames of an Ethernet header or more, within the workers, and exactly one of the
-/// workers' claims takes each frame (equal and weighted placements).
+/// workers' claims takes each frame (access: equal and weighted placements; upstream:
+/// by NAT44 pool slice).
 fn claims(data: &[u8]) {
     use bng_dataplane::backend::claim::{Claim, access_owner, upstream_owner};
     let mut rest = data;
@@ -236,7 +237,10 @@ fn claims(data: &[u8]) {
         }
         let first = std::net::Ipv4Addr::new(203, 0, 113, 0);
         let up = upstream_owner(pkt, 3, u32::from(first), 11);
-        assert!(up.is_none_or(|w| w < 3), "upstream owner within the workers");
+        assert!(
+            up.is_none_or(|w| w < 3),
+            "upstream owner within the workers"
+        );
         let takers = (0..3)
             .filter(|&w| Claim::upstream(w, 3, first, 11).takes(pkt))
             .count();

@@ -254,7 +254,13 @@ fn run<B: Backend + Send + 'static>(
         let (first, len) = nat.unwrap_or((Ipv4Addr::UNSPECIFIED, 0));
         Steering::mesh(n, 1, first, len, 64)
             .into_iter()
-            .map(Some)
+            .map(|mut st| {
+                // the access port delivers only the worker's own subscribers; the
+                // upstream port's unplaced frames (ARP, public addresses) land on
+                // worker 0 and still go through the mesh
+                st.set_claimed(0, true);
+                Some(st)
+            })
             .collect()
     } else {
         vec![None]
@@ -313,19 +319,7 @@ fn run<B: Backend + Send + 'static>(
         );
     }
     println!("bng-dp: punted {punts}, nat44 events {nat_events}");
-    for (i, w) in workers.into_iter().enumerate() {
-        let st = std::sync::Arc::clone(&w.stats);
-        w.join().map_err(|e| e.to_string())?;
-        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
-        println!(
-            "bng-dp: worker {i} rx {} tx {} steered_out {} steered_in {}",
-            get(&st.rx),
-            get(&st.tx),
-            get(&st.steered_out),
-            get(&st.steered_in)
-        );
-    }
-    Ok(())
+    join_all(workers)
 }
 
 /// Every worker's node counters that are not zero (each worker's own too, with more than
@@ -348,6 +342,24 @@ fn print_node_counters(ctl: &Control, n: usize) -> Result<(), String> {
     }
     for (node, counter, value) in total {
         println!("{node} {counter} {value}");
+    }
+    Ok(())
+}
+
+/// Joins the workers, printing each one's packet counters (`steered_out` /
+/// `steered_in`: packets that crossed to another worker through the mesh).
+fn join_all<B: Backend + Send + 'static>(workers: Vec<Worker<B>>) -> Result<(), String> {
+    for (i, w) in workers.into_iter().enumerate() {
+        let st = std::sync::Arc::clone(&w.stats);
+        w.join().map_err(|e| e.to_string())?;
+        let get = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "bng-dp: worker {i} rx {} tx {} steered_out {} steered_in {}",
+            get(&st.rx),
+            get(&st.tx),
+            get(&st.steered_out),
+            get(&st.steered_in)
+        );
     }
     Ok(())
 }
