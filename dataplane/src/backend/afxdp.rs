@@ -1246,27 +1246,12 @@ mod prog {
                     .map_err(e("XSKMAP update"))?;
             }
             let insns = redirect_insns(map.as_fd().as_raw_fd());
-            // SAFETY: `insns` is an array of `insns.len()` instructions with the layout of
-            // `struct bpf_insn` (8 bytes, repr(C)); the name and license are NUL-terminated
-            // literals; NULL opts is accepted by libbpf. The result is checked.
-            let raw = unsafe {
-                libbpf_sys::bpf_prog_load(
-                    libbpf_sys::BPF_PROG_TYPE_XDP,
-                    c"bng_xsk_redir".as_ptr(),
-                    c"GPL".as_ptr(),
-                    insns.as_ptr().cast::<libbpf_sys::bpf_insn>(),
-                    insns.len() as _,
-                    core::ptr::null_mut(),
-                )
-            };
-            if raw < 0 {
-                return Err(io::Error::other(format!(
-                    "load XDP program: {}",
-                    io::Error::from_raw_os_error(-raw)
-                )));
-            }
-            // SAFETY: `raw` is a fresh program descriptor nothing else owns.
-            let prog = unsafe { OwnedFd::from_raw_fd(raw) };
+            let prog = super::super::sys::bpf_prog_load(
+                libbpf_sys::BPF_PROG_TYPE_XDP,
+                c"bng_xsk_redir",
+                &insns,
+                "load XDP program",
+            )?;
             // SAFETY: bpf_link_create_opts is plain data; all-zero is the default, and `sz`
             // is set as libbpf requires.
             let mut lopts: libbpf_sys::bpf_link_create_opts = unsafe { core::mem::zeroed() };

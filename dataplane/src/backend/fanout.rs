@@ -26,11 +26,6 @@
 //! Built without the `afxdp` feature (the `libbpf-rs` loader), [`Fanout::new`] returns
 //! an error saying so.
 
-#![allow(
-    unsafe_code,
-    reason = "the BPF program load; the block has a SAFETY comment"
-)]
-
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 
@@ -343,29 +338,12 @@ fn setsockopt_u32(s: BorrowedFd<'_>, opt: libc::c_int, v: u32, what: &str) -> io
 
 #[cfg(feature = "afxdp")]
 fn load(insns: &[Insn]) -> io::Result<OwnedFd> {
-    use libbpf_rs::libbpf_sys;
-    use std::os::fd::FromRawFd;
-    // SAFETY: `insns` is a slice of `insns.len()` instructions with the layout of
-    // `struct bpf_insn` (8 bytes, repr(C)); the name and license are NUL-terminated
-    // literals; NULL opts is accepted by libbpf. The result is checked.
-    let raw = unsafe {
-        libbpf_sys::bpf_prog_load(
-            libbpf_sys::BPF_PROG_TYPE_SOCKET_FILTER,
-            c"bng_fanout".as_ptr(),
-            c"GPL".as_ptr(),
-            insns.as_ptr().cast::<libbpf_sys::bpf_insn>(),
-            u64::try_from(insns.len()).unwrap_or(0) as _,
-            core::ptr::null_mut(),
-        )
-    };
-    if raw < 0 {
-        return Err(io::Error::other(format!(
-            "load the fanout program: {}",
-            io::Error::from_raw_os_error(-raw)
-        )));
-    }
-    // SAFETY: `raw` is a fresh program descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+    super::sys::bpf_prog_load(
+        libbpf_rs::libbpf_sys::BPF_PROG_TYPE_SOCKET_FILTER,
+        c"bng_fanout",
+        insns,
+        "load the fanout program",
+    )
 }
 
 #[cfg(not(feature = "afxdp"))]

@@ -3,7 +3,7 @@
 
 #![allow(
     unsafe_code,
-    reason = "setsockopt, poll, clock_gettime, sched_setaffinity; each block has a SAFETY comment"
+    reason = "setsockopt, poll, clock_gettime, sched_setaffinity, BPF program load; each block has a SAFETY comment"
 )]
 
 use std::io;
@@ -108,4 +108,40 @@ pub(crate) fn pin_to_cpu(cpu: usize) -> io::Result<()> {
         return Err(io::Error::last_os_error());
     }
     Ok(())
+}
+
+/// Loads a BPF program of type `prog_type` (a `BPF_PROG_TYPE_*`) from its instructions,
+/// GPL-licensed, named `name`; `what` prefixes the kernel's refusal.
+#[cfg(feature = "afxdp")]
+pub(super) fn bpf_prog_load(
+    prog_type: libbpf_rs::libbpf_sys::bpf_prog_type,
+    name: &core::ffi::CStr,
+    insns: &[Insn],
+    what: &str,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use libbpf_rs::libbpf_sys;
+    use std::os::fd::FromRawFd;
+    let n = libbpf_sys::size_t::try_from(insns.len())
+        .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `insns` is a slice of `n` instructions with the layout of `struct
+    // bpf_insn` (8 bytes, repr(C)); the name and license are NUL-terminated; NULL opts
+    // is accepted by libbpf. The result is checked.
+    let raw = unsafe {
+        libbpf_sys::bpf_prog_load(
+            prog_type,
+            name.as_ptr(),
+            c"GPL".as_ptr(),
+            insns.as_ptr().cast::<libbpf_sys::bpf_insn>(),
+            n,
+            core::ptr::null_mut(),
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::other(format!(
+            "{what}: {}",
+            io::Error::from_raw_os_error(-raw)
+        )));
+    }
+    // SAFETY: `raw` is a fresh program descriptor nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) })
 }
