@@ -315,6 +315,59 @@ fn one_worker_with_control_churn_from_another_thread() {
     assert_eq!(steered, 0);
 }
 
+/// A port marked claimed (`Steering::set_claimed`) delivers only its worker's packets:
+/// worker 0 keeps what arrives there even when the placement names worker 1 (here
+/// frames of worker 1's subscribers, as a wrong claim would deliver them), while the
+/// same frames on an unmarked port are passed to worker 1.
+#[test]
+fn claimed_port_skips_the_owner_step() {
+    let theirs: Vec<Vec<u8>> = (0..400)
+        .filter(|&i| session(i, true).worker(2) == 1)
+        .take(50)
+        .map(|i| frame(i, 0))
+        .collect();
+    for claimed in [true, false] {
+        let (_ctl, rxs) = Control::new(2, 64);
+        let mut steering = Steering::mesh(2, 1, POOL.into(), 4, 64);
+        steering[0].set_claimed(0, claimed);
+        let ws: Vec<Worker<Memory>> = rxs
+            .into_iter()
+            .zip(steering)
+            .enumerate()
+            .map(|(w, (q, st))| {
+                let mut access = Memory::new();
+                if w == 0 {
+                    for f in &theirs {
+                        access.push_rx(f);
+                    }
+                }
+                Worker::spawn(
+                    w,
+                    worker_cfg(w, 2),
+                    vec![access, Memory::new()],
+                    q,
+                    Some(st),
+                    None,
+                )
+            })
+            .collect();
+        wait_until("worker 0 received", || {
+            ws[0].stats.rx.load(Ordering::Relaxed) == theirs.len() as u64
+        });
+        let moved = || ws[0].stats.steered_out.load(Ordering::Relaxed);
+        if claimed {
+            // nothing passed on, ever: give the worker a moment to prove it
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(moved(), 0);
+        } else {
+            wait_until("steered to worker 1", || moved() == theirs.len() as u64);
+        }
+        for w in ws {
+            w.join().unwrap();
+        }
+    }
+}
+
 #[test]
 fn two_workers_steer_subscribers_to_their_owner() {
     let (up, steered) = run(2, 300, 50, false, &[]);
