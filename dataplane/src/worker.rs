@@ -54,7 +54,7 @@ use bng_nat44::Config as NatConfig;
 use hashbrown::HashMap;
 
 use crate::backend::Backend;
-use crate::backend::claim::access_owner;
+use crate::backend::claim::{access_owner, ipv4_after_tags};
 use crate::backend::prefetch::{prefetch_read, prefetch_write};
 use crate::backend::shared::{BufToken, Handoff, SharedArena};
 use crate::backend::sys::{pin_to_cpu, thread_cpu_ns};
@@ -673,24 +673,10 @@ impl Steering {
 
     /// The owner of a packet from the upstream port: by its IPv4 destination.
     fn owner_upstream(&self, d: &[u8]) -> usize {
-        let mut at = 12usize;
-        let mut et = 0u16;
-        // up to two VLAN tags, as ethernet-input reads them
-        for _ in 0..3 {
-            let Some(e) = d.get(at..).and_then(<[u8]>::first_chunk::<2>) else {
-                return self.me;
-            };
-            et = u16::from_be_bytes(*e);
-            if matches!(et, 0x8100 | 0x88a8 | 0x9100) {
-                at += 4;
-            } else {
-                break;
-            }
-        }
-        if et != 0x0800 {
+        let Some(ip) = ipv4_after_tags(d) else {
             return self.me;
-        }
-        let Some(dst) = d.get(at + 2 + 16..).and_then(<[u8]>::first_chunk::<4>) else {
+        };
+        let Some(dst) = ip.get(16..).and_then(<[u8]>::first_chunk::<4>) else {
             return self.me;
         };
         let dst = u32::from_be_bytes(*dst);
@@ -703,8 +689,7 @@ impl Steering {
         }
         // ESP (IP protocol 50, or UDP 4500 with a non-zero SPI, RFC 3948 section 2.2)
         // to the worker holding its SA
-        d.get(at + 2..)
-            .and_then(spi_of)
+        spi_of(ip)
             .and_then(|spi| self.registry.spis.get(spi))
             .filter(|&w| w < self.workers)
             .unwrap_or(self.me)

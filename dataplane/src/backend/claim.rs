@@ -91,6 +91,9 @@ pub fn access_owner(d: &[u8], workers: usize, shares: &[u32]) -> Option<usize> {
     } else {
         (et0, be16(16))
     };
+    // PPPoE discovery is not placed by session id (PADI/PADR carry 0): the control
+    // plane owns it; the PADS assigns a session id whose owner is where its data goes.
+    // IPoE: the MAC alone.
     let sid = if et == 0x8864 { sid } else { 0 };
     let hash = steer_key_hash((mac_et & !0xffff) | u64::from(sid));
     Some(if shares.is_empty() {
@@ -109,6 +112,19 @@ pub fn access_owner(d: &[u8], workers: usize, shares: &[u32]) -> Option<usize> {
 #[must_use]
 #[inline]
 pub fn upstream_owner(d: &[u8], workers: usize, pool_first: u32, pool_len: u32) -> Option<usize> {
+    let dst = ipv4_after_tags(d)?
+        .get(16..)
+        .and_then(<[u8]>::first_chunk::<4>)
+        .map(|b| u32::from_be_bytes(*b))?;
+    let off = dst.wrapping_sub(pool_first);
+    (off < pool_len).then(|| pool_owner(off, pool_len, workers))
+}
+
+/// The IPv4 packet of an Ethernet frame (ethertype 0x0800 after up to two VLAN tags,
+/// as `ethernet-input` reads them), from its header on; `None` for anything else.
+#[must_use]
+#[inline]
+pub fn ipv4_after_tags(d: &[u8]) -> Option<&[u8]> {
     let be16 = |at: usize| {
         d.get(at..at + 2)
             .and_then(<[u8]>::first_chunk::<2>)
@@ -124,15 +140,7 @@ pub fn upstream_owner(d: &[u8], workers: usize, pool_first: u32, pool_len: u32) 
         at += 4;
         et = be16(at)?;
     }
-    if et != 0x0800 {
-        return None;
-    }
-    let dst = d
-        .get(at + 2 + 16..)
-        .and_then(<[u8]>::first_chunk::<4>)
-        .map(|b| u32::from_be_bytes(*b))?;
-    let off = dst.wrapping_sub(pool_first);
-    (off < pool_len).then(|| pool_owner(off, pool_len, workers))
+    (et == 0x0800).then(|| d.get(at + 2..)).flatten()
 }
 
 /// Which frames of a shared queue one worker takes: those its rule's owner function
