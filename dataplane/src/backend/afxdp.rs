@@ -672,7 +672,6 @@ impl Backend for Xsk {
         if want == 0 {
             return 0;
         }
-        let (fprod, froom) = self.fill.room();
         let mut got = 0u32;
         for i in 0..want {
             let d = self.rx.read(cons.wrapping_add(i));
@@ -686,16 +685,9 @@ impl Backend for Xsk {
             } else {
                 self.stats.rx_too_long += 1;
             }
-            // the frame goes straight back to the kernel; the fill ring always has room
-            // for every frame we hold, since it is as large as the frames we lend
-            if i < froom {
-                let addr = d.addr - d.addr % UMEM_FRAME as u64;
-                self.fill.write(fprod.wrapping_add(i), addr);
-            } else {
-                self.txs.free.push(d.addr - d.addr % UMEM_FRAME as u64);
-            }
         }
-        self.fill.submit(fprod.wrapping_add(want.min(froom)));
+        // the frames go straight back to the kernel
+        refill(&self.rx, cons, want, &mut self.fill, &mut self.txs.free);
         if !self.busy_poll && self.need_wakeup && self.fill.needs_wakeup() {
             // a zero-copy driver that ran out of fill entries waits for this to resume
             // RX (copy mode never sets the flag); an idle worker's poll does the same
@@ -881,17 +873,7 @@ impl XskClaim {
             return;
         }
         let side = &mut *side;
-        let (fprod, froom) = side.fill.room();
-        for i in 0..done {
-            let d = sh.rx.read(cons.wrapping_add(i));
-            let addr = d.addr - d.addr % UMEM_FRAME as u64;
-            if i < froom {
-                side.fill.write(fprod.wrapping_add(i), addr);
-            } else {
-                side.txs.free.push(addr);
-            }
-        }
-        side.fill.submit(fprod.wrapping_add(done.min(froom)));
+        refill(&sh.rx, cons, done, &mut side.fill, &mut side.txs.free);
         sh.rx.release(cons.wrapping_add(done));
         if !sh.busy_poll && sh.need_wakeup && side.fill.needs_wakeup() {
             wake_rx(sh.fd.as_fd());
@@ -932,12 +914,17 @@ impl Backend for XskClaim {
             let d = sh.rx.read(self.cursor.wrapping_add(read));
             match umem_frame(&sh.umem, d.addr, d.len as usize) {
                 Some(data) if self.claim.takes(data) => {
-                    let Some(p) = pool.alloc_from(data) else {
-                        // the pool is empty: read this one again next time
+                    if pool.available() == 0 {
+                        // read this one again next time
                         break;
-                    };
-                    out.push(p);
-                    got += 1;
+                    }
+                    if let Some(p) = pool.alloc_from(data) {
+                        out.push(p);
+                        got += 1;
+                    } else {
+                        // longer than a pool buffer holds after its headroom
+                        self.stats.rx_too_long += 1;
+                    }
                 }
                 Some(_) => {}
                 None => {
@@ -985,6 +972,24 @@ impl Backend for XskClaim {
 /// The OS error of `poll`.
 pub fn wait_any(sockets: &[Xsk], timeout: Duration) -> io::Result<bool> {
     super::sys::wait_readable(sockets.iter().map(|s| s.fd.as_raw_fd()), timeout)
+}
+
+/// Gives the UMEM frames of RX ring entries `cons .. cons + n` back to the kernel on
+/// the fill ring (the frame's start: the kernel may have placed the data further in).
+/// The fill ring has room for every frame we hold, since it is as large as the frames
+/// we lend; any beyond its room go to `free`, for TX.
+fn refill(rx: &Ring<libc::xdp_desc>, cons: u32, n: u32, fill: &mut Ring<u64>, free: &mut Vec<u64>) {
+    let (fprod, froom) = fill.room();
+    for i in 0..n {
+        let d = rx.read(cons.wrapping_add(i));
+        let addr = d.addr - d.addr % UMEM_FRAME as u64;
+        if i < froom {
+            fill.write(fprod.wrapping_add(i), addr);
+        } else {
+            free.push(addr);
+        }
+    }
+    fill.submit(fprod.wrapping_add(n.min(froom)));
 }
 
 /// `stats` with the kernel's `XDP_STATISTICS` of socket `fd` filled in.
