@@ -409,24 +409,6 @@ fn forwarding_with_one_worker_per_af_xdp_queue() {
     assert!(per_worker.iter().sum::<u64>() >= 6 + 64, "{per_worker:?}");
 }
 
-/// Subscriber `i`'s PPPoE session frame (untagged, 802.1Q or QinQ by `i % 3`) to
-/// `dst`, numbered `(i, round)` in its payload.
-fn subscriber_frame(dst: [u8; 6], i: u16, round: u8) -> Vec<u8> {
-    let [hi, lo] = i.to_be_bytes();
-    let mut f = dst.to_vec();
-    f.extend_from_slice(&[2, 0xaa, 0, 9, hi, lo]);
-    match i % 3 {
-        1 => f.extend_from_slice(&[0x81, 0x00, 0x00, 100]),
-        2 => f.extend_from_slice(&[0x88, 0xa8, 0x00, 10, 0x81, 0x00, 0x00, 20]),
-        _ => {}
-    }
-    f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
-    f.extend_from_slice(&(0x200 + i).to_be_bytes());
-    f.extend_from_slice(&[0, 8, 0, 0x21, 0xfe, 0xed, hi, lo, round]);
-    f.resize(64, 0x5a);
-    f
-}
-
 /// Steering at the queue over AF_XDP (`Xsk::into_claims`): a veth has one queue, so
 /// every subscriber frame reaches one socket; two workers (threads, each with its own
 /// pool) read its RX ring together. Of 2000 PPPoE frames of 400 subscribers each
@@ -510,7 +492,7 @@ fn xsk_claims_split_one_queue_between_workers() {
         })
         .collect();
     let frames: Vec<Vec<u8>> = (0..ROUNDS)
-        .flat_map(|r| (0..SUBSCRIBERS).map(move |i| subscriber_frame(us, i, r)))
+        .flat_map(|r| (0..SUBSCRIBERS).map(move |i| common::subscriber_frame(us, i, 3, r)))
         .collect();
     // in steps of 100 (well within the ring), each once the workers have taken the last
     for (k, chunk) in frames.chunks(100).enumerate() {

@@ -29,31 +29,6 @@ use bng_dataplane::graph::new_frame;
 use bng_testkit::netns::require;
 use common::veth_with_peer;
 
-/// Subscriber `i`'s frame to `dst`: PPPoE session (untagged, 802.1Q, QinQ), PPPoE
-/// discovery or IPoE by `i % 5`, numbered `i` in its payload.
-fn frame(dst: [u8; 6], i: u16) -> Vec<u8> {
-    let [hi, lo] = i.to_be_bytes();
-    let mut f = dst.to_vec();
-    f.extend_from_slice(&[2, 0xaa, 0, 7, hi, lo]);
-    match i % 5 {
-        1 => f.extend_from_slice(&[0x81, 0x00, 0x00, 100]),
-        2 => f.extend_from_slice(&[0x88, 0xa8, 0x00, 10, 0x81, 0x00, 0x00, 20]),
-        _ => {}
-    }
-    let sid = 0x100 + i;
-    match i % 5 {
-        3 => f.extend_from_slice(&[0x88, 0x63, 0x11, 0x09, 0, 0]),
-        4 => f.extend_from_slice(&[0x08, 0x00, 0x45, 0]),
-        _ => {
-            f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
-            f.extend_from_slice(&sid.to_be_bytes());
-        }
-    }
-    f.extend_from_slice(&[0, 8, 0, 0x21, 0xfe, 0xed, hi, lo]);
-    f.resize(64, 0x5a);
-    f
-}
-
 /// Receives from `ports` (one per worker) until `want` frames whose source MAC starts
 /// with `src` have arrived (20 s at most), by worker.
 fn receive(ports: &mut [Port], want: usize, src: &[u8]) -> Vec<Vec<Vec<u8>>> {
@@ -171,7 +146,9 @@ fn af_packet_fanout_steers_each_subscriber_to_its_worker() {
             let fanout = Fanout::new(workers, shares).expect("load the fanout program");
             let mut ports = group("fo0", workers, &fanout, group_id);
             let us = ports[0].mac();
-            let sent: Vec<Vec<u8>> = (0..300).map(|i| frame(us, i)).collect();
+            let sent: Vec<Vec<u8>> = (0..300)
+                .map(|i| common::subscriber_frame(us, i, 5, 0))
+                .collect();
             for f in &sent {
                 peer.send(f).unwrap();
             }

@@ -292,3 +292,30 @@ pub fn assert_pings_forwarded(log: &str, file: &Path, is_icmp: fn(&str) -> bool)
         d.protocols
     );
 }
+
+/// Subscriber `i`'s 64-byte frame to `dst` from MAC 02:aa:00:07:i, numbered `(i, tag)`
+/// in its payload. By `i % kinds` (`kinds` up to 5): a PPPoE session frame (session id
+/// 0x100 + i) untagged, 802.1Q, QinQ (0x88a8 outside, 0x8100 inside), then PPPoE
+/// discovery, then IPoE.
+pub fn subscriber_frame(dst: [u8; 6], i: u16, kinds: u16, tag: u8) -> Vec<u8> {
+    let [hi, lo] = i.to_be_bytes();
+    let kind = i % kinds.clamp(1, 5);
+    let mut f = dst.to_vec();
+    f.extend_from_slice(&[2, 0xaa, 0, 7, hi, lo]);
+    match kind {
+        1 => f.extend_from_slice(&[0x81, 0x00, 0x00, 100]),
+        2 => f.extend_from_slice(&[0x88, 0xa8, 0x00, 10, 0x81, 0x00, 0x00, 20]),
+        _ => {}
+    }
+    match kind {
+        3 => f.extend_from_slice(&[0x88, 0x63, 0x11, 0x09, 0, 0]),
+        4 => f.extend_from_slice(&[0x08, 0x00, 0x45, 0]),
+        _ => {
+            f.extend_from_slice(&[0x88, 0x64, 0x11, 0x00]);
+            f.extend_from_slice(&(0x100 + i).to_be_bytes());
+        }
+    }
+    f.extend_from_slice(&[0, 8, 0, 0x21, 0xfe, 0xed, hi, lo, tag]);
+    f.resize(64, 0x5a);
+    f
+}
