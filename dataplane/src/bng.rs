@@ -89,6 +89,7 @@ use crate::graph::{
 use crate::nodes::arp::{self, ArpInput, ArpInterface};
 use crate::nodes::esp::{self as esp_node, EspDecrypt, EspEncrypt};
 use crate::nodes::ethernet::{self, EthernetInput};
+use crate::nodes::icmp::{self, IcmpError, IcmpLimit};
 use crate::nodes::ip4::{self, Adjacency, Ip4Lookup, Ip4Rewrite};
 use crate::nodes::ipoe::{self, Binding, IpoeInput, IpoeKey};
 use crate::nodes::mss::{self, MssClamp};
@@ -274,7 +275,13 @@ pub struct BngConfig {
     pub trace: usize,
     /// The PPPoE link MTU the TCP MSS of PPPoE sessions is clamped to (`tcp-mss-clamp`
     /// on SYNs both ways: MSS = MTU - 40; RFC 4638 section 1); 0 turns clamping off.
+    /// Also the largest IPv4 datagram sent to a PPPoE session: a larger one is
+    /// fragmented, or with DF set answered with ICMP "fragmentation needed" (RFC 1191);
+    /// 0: no limit.
     pub pppoe_mtu: u16,
+    /// ICMP errors the gateway sends (time exceeded, fragmentation needed; see
+    /// `nodes::icmp`): the rate limit, or `per_sec` 0 for none.
+    pub icmp: IcmpLimit,
 }
 
 impl BngConfig {
@@ -289,6 +296,7 @@ impl BngConfig {
             punt_queue: 1024,
             trace: 0,
             pppoe_mtu: 1492,
+            icmp: IcmpLimit::default(),
         }
     }
 }
@@ -947,6 +955,12 @@ struct Table {
     /// two ways (one 8-byte entry: one cache line for both, so a warm-up pass
     /// prefetches both slots) and the others are found through the keyed hash map.
     by_sid: Vec<[u32; 2]>,
+    /// The largest IPv4 datagram to a PPPoE session (`BngConfig::pppoe_mtu`;
+    /// `usize::MAX`: no limit).
+    pppoe_mtu: usize,
+    /// ICMP errors are on: `subscriber-output` sends expired and too-big (DF) packets
+    /// to `icmp-error` instead of dropping them.
+    icmp: bool,
 }
 
 crate::label! {
@@ -971,6 +985,10 @@ crate::label! {
         Pppoe => "tcp-mss-clamp",
         /// Fused: as `subscriber-output`'s `qos-down` edge.
         Qos => "qos-down",
+        /// Fused: as `subscriber-output`'s `icmp-error` edge.
+        Icmp => "icmp-error",
+        /// Fused: as `subscriber-output`'s `ip4-fragment` edge.
+        Fragment => "ip4-fragment",
     }
 }
 
@@ -1185,6 +1203,8 @@ impl Node for Ip4InFused<'_, '_> {
             Verdict::Next(SubOutNext::Output) => Verdict::Next(Ip4InNext::Output),
             Verdict::Next(SubOutNext::Pppoe) => Verdict::Next(Ip4InNext::Pppoe),
             Verdict::Next(SubOutNext::Qos) => Verdict::Next(Ip4InNext::Qos),
+            Verdict::Next(SubOutNext::Icmp) => Verdict::Next(Ip4InNext::Icmp),
+            Verdict::Next(SubOutNext::Fragment) => Verdict::Next(Ip4InNext::Fragment),
             Verdict::Drop(_) => Verdict::Drop(Ip4InDrop::SubscriberOutput),
         }
     }
@@ -1672,6 +1692,13 @@ crate::label! {
         /// Encapsulated toward a subscriber with downstream QoS: to
         /// `qos-police-down` and the `qos-shaper`, then as above.
         Qos => "qos-down",
+        /// TTL would reach zero, or larger than the PPPoE MTU with DF set: unchanged
+        /// (`meta.subscriber` set), to `icmp-error` (time exceeded, RFC 1812 section
+        /// 5.3.1; fragmentation needed, RFC 1191 section 4).
+        Icmp => "icmp-error",
+        /// Encapsulated toward a PPPoE session, larger than its MTU, DF clear: to
+        /// `ip4-fragment` (RFC 791 section 3.2), then as `Output` or `Qos`.
+        Fragment => "ip4-fragment",
     }
 }
 
@@ -1682,8 +1709,10 @@ crate::label! {
         BadHeader => "bad-header",
         /// The header checksum does not verify.
         BadChecksum => "bad-checksum",
-        /// TTL would reach zero (RFC 1812 section 5.3.1; no ICMP is generated yet).
+        /// TTL would reach zero (RFC 1812 section 5.3.1), ICMP errors off.
         TtlExpired => "ttl-expired",
+        /// Larger than the PPPoE MTU with DF set, ICMP errors off.
+        TooBig => "too-big",
         /// No session holds the destination address.
         NoSession => "no-session",
         /// No headroom for the encapsulation.
@@ -1746,8 +1775,16 @@ impl Node for SubscriberOutput<'_> {
         if !self.verified && !ip4::header_checksum_ok(h) {
             return Verdict::Drop(SubOutDrop::BadChecksum);
         }
-        if h[8] <= 1 {
-            return Verdict::Drop(SubOutDrop::TtlExpired);
+        let i = idx as usize;
+        let Some(flags) = self.t.slots.get(i).map(|s| s.flags) else {
+            return Verdict::Drop(SubOutDrop::NoSession);
+        };
+        let pppoe = flags & Slot::PPPOE != 0;
+        // over the PPPoE MTU: fragmented below, or with DF set an ICMP error (RFC 1191)
+        let too_big = pppoe && usize::from(total) > self.t.pppoe_mtu;
+        let (expired, df) = (h[8] <= 1, h[6] & 0x40 != 0);
+        if expired || (too_big && df) {
+            return self.to_icmp(pkt, idx, expired);
         }
         let old = u16::from_be_bytes([h[8], h[9]]);
         h[8] -= 1;
@@ -1759,10 +1796,6 @@ impl Node for SubscriberOutput<'_> {
         if !pkt.narrow(l3, usize::from(total)) {
             return Verdict::Drop(SubOutDrop::BadHeader);
         }
-        let i = idx as usize;
-        let Some(flags) = self.t.slots.get(i).map(|s| s.flags) else {
-            return Verdict::Drop(SubOutDrop::NoSession);
-        };
         let qos = flags & Slot::QOS_DOWN != 0;
         if !qos {
             // QoS sessions are counted after their policer or shaper (`account`)
@@ -1772,7 +1805,6 @@ impl Node for SubscriberOutput<'_> {
             return Verdict::Drop(SubOutDrop::NoSession);
         };
         let n = usize::from(slot.hdr_len);
-        let pppoe = flags & Slot::PPPOE != 0;
         let port = slot.port;
         let Some(out) = pkt.push_front(n) else {
             return Verdict::Drop(SubOutDrop::NoHeadroom);
@@ -1784,13 +1816,39 @@ impl Node for SubscriberOutput<'_> {
         pkt.meta.l3_offset = u16::from(slot_hdr_len(n));
         pkt.meta.tx_if = port;
         pkt.meta.subscriber = idx + 1;
-        if qos {
+        if too_big {
+            Verdict::Next(SubOutNext::Fragment)
+        } else if qos {
             Verdict::Next(SubOutNext::Qos)
         } else if pppoe && maybe_syn {
             Verdict::Next(SubOutNext::Pppoe)
         } else {
             Verdict::Next(SubOutNext::Output)
         }
+    }
+}
+
+impl SubscriberOutput<'_> {
+    /// A packet whose TTL would reach zero (`expired`) or that is over its PPPoE
+    /// session's MTU with DF set: to `icmp-error`, unchanged, with the error in
+    /// `meta.adjacency` and the session in `meta.subscriber`; dropped with ICMP off.
+    #[cold]
+    #[inline(never)]
+    fn to_icmp(&self, pkt: &mut Pkt<'_>, idx: u32, expired: bool) -> Verdict<SubOutNext, SubOutDrop> {
+        if !self.t.icmp {
+            return Verdict::Drop(if expired {
+                SubOutDrop::TtlExpired
+            } else {
+                SubOutDrop::TooBig
+            });
+        }
+        pkt.meta.adjacency = if expired {
+            icmp::time_exceeded()
+        } else {
+            icmp::frag_needed(u16::try_from(self.t.pppoe_mtu).unwrap_or(u16::MAX))
+        };
+        pkt.meta.subscriber = idx + 1;
+        Verdict::Next(SubOutNext::Icmp)
     }
 }
 
@@ -1892,6 +1950,15 @@ pub struct BngCounters {
     pub esp_decrypt: Counters,
     /// `esp-inner-check` (a decrypted packet's source routes into its tunnel).
     pub esp_inner: Counters,
+    /// `icmp-error` (the errors sent, by edge; those not sent, by reason).
+    pub icmp: Counters,
+    /// `ip4-fragment`: packets split toward PPPoE sessions (RFC 791 section 3.2).
+    pub fragmented: u64,
+    /// `ip4-fragment`: fragments sent.
+    pub fragments: u64,
+    /// `ip4-fragment`: packets that could not be split (no free buffer, options):
+    /// dropped.
+    pub frag_dropped: u64,
     /// ESP packets `ip4-lookup` routed into a tunnel again, or to ourselves: dropped.
     pub tunnel_loop: u64,
     /// Decrypted packets that were ESP to us again (nested tunnels): dropped.
@@ -2045,6 +2112,15 @@ pub struct Bng<'p> {
     esp_inner_out: Vec<Frame<'p>>,
     esp_ip4_in_out: Vec<Frame<'p>>,
     esp_lookup_out: Vec<Frame<'p>>,
+    /// `icmp-error` (RFC 1812 section 4.3) and its frames: its input, its edges, the
+    /// errors to NAT44 sessions, and `ip4-lookup` / `nat44` in2out of the errors it
+    /// sends upstream.
+    icmp: IcmpError,
+    icmp_in: Frame<'p>,
+    icmp_out: Vec<Frame<'p>>,
+    icmp_nat: Frame<'p>,
+    icmp_lookup_out: Vec<Frame<'p>>,
+    icmp_nat_out: Vec<Frame<'p>>,
 }
 
 impl<'p> Bng<'p> {
@@ -2118,10 +2194,16 @@ impl<'p> Bng<'p> {
                 by_id: HashMap::with_capacity(max.min(1 << 20)),
                 by_addr: AddrIndex::with_capacity(max.min(1 << 20)),
                 by_sid: vec![[0; 2]; 1 << 16],
+                pppoe_mtu: match cfg.pppoe_mtu {
+                    0 => usize::MAX,
+                    m => usize::from(m),
+                },
+                icmp: cfg.icmp.per_sec > 0,
             },
             lookup: Ip4Lookup {
                 fib: Fib::new(),
                 local,
+                icmp: cfg.icmp.per_sec > 0,
             },
             scratch: AheadScratch::new(),
             blocks: nat
@@ -2158,6 +2240,10 @@ impl<'p> Bng<'p> {
                 esp_encrypt: Counters::for_node::<EspEncrypt<TunnelTransform, TunnelRng>>(),
                 esp_decrypt: Counters::for_node::<EspDecrypt<TunnelTransform>>(),
                 esp_inner: Counters::for_node::<InnerCheck<'_>>(),
+                icmp: Counters::for_node::<IcmpError>(),
+                fragmented: 0,
+                fragments: 0,
+                frag_dropped: 0,
                 tunnel_loop: 0,
                 tunnel_nested: 0,
                 punted: [0; PuntReason::COUNT],
@@ -2204,6 +2290,16 @@ impl<'p> Bng<'p> {
             esp_inner_out: frames::<InnerCheck<'_>>(),
             esp_ip4_in_out: frames::<Ip4Input>(),
             esp_lookup_out: frames::<Ip4Lookup>(),
+            icmp: IcmpError::new(
+                cfg.ports.iter().map(|p| p.addr).collect(),
+                cfg.upstream,
+                cfg.icmp,
+            ),
+            icmp_in: new_frame(),
+            icmp_out: frames::<IcmpError>(),
+            icmp_nat: new_frame(),
+            icmp_lookup_out: frames::<Ip4Lookup>(),
+            icmp_nat_out: frames::<Nat44Node<'_>>(),
             cfg,
         })
     }
@@ -3272,6 +3368,32 @@ impl<'p> Bng<'p> {
             restore(&mut self.esp_lookup_out, rw, outer);
         }
 
+        // icmp-error: what ip4-lookup found expired (RFC 1812 section 5.3.1) gets a
+        // time exceeded; errors to subscribers join subscriber-output's input below
+        let te = ip4::LookupNext::TimeExceeded as usize;
+        for outs in [
+            &mut self.lookup_out,
+            &mut self.lookup_nat_out,
+            &mut self.esp_lookup_out,
+        ] {
+            if !outs[te].is_empty() {
+                self.icmp_in.append(&mut outs[te]);
+            }
+        }
+        if !self.icmp_in.is_empty() {
+            self.icmp.now = now;
+            run(
+                &mut self.icmp,
+                &mut self.icmp_in,
+                &mut self.icmp_out,
+                pool,
+                &mut c.icmp,
+                tr,
+            );
+            self.ip4_in_out[Ip4InNext::Subscriber as usize]
+                .append(&mut self.icmp_out[icmp::Next::Access as usize]);
+        }
+
         // nat44 in2out
         let mut f = take(&mut self.lookup_nat_out, ip4::LookupNext::Rewrite as usize);
         if let Some(nat) = &mut self.nat {
@@ -3363,6 +3485,8 @@ impl<'p> Bng<'p> {
             (Ip4InNext::Output, SubOutNext::Output),
             (Ip4InNext::Pppoe, SubOutNext::Pppoe),
             (Ip4InNext::Qos, SubOutNext::Qos),
+            (Ip4InNext::Icmp, SubOutNext::Icmp),
+            (Ip4InNext::Fragment, SubOutNext::Fragment),
         ] {
             let fr = &mut self.ip4_in_out[from as usize];
             if !fr.is_empty() {
@@ -3418,6 +3542,125 @@ impl<'p> Bng<'p> {
             }
         }
         clock.lap(&mut c.nanos[10]);
+
+        // icmp-error for subscriber-output's expired and too-big (DF) packets, then
+        // ip4-fragment for its too-big ones without DF
+        let ie = SubOutNext::Icmp as usize;
+        if !self.sub_out_out[ie].is_empty()
+            || !self.icmp_out[icmp::Next::Upstream as usize].is_empty()
+        {
+            self.icmp.now = now;
+            let mut f = take(&mut self.sub_out_out, ie);
+            run(
+                &mut self.icmp,
+                &mut f,
+                &mut self.icmp_out,
+                pool,
+                &mut c.icmp,
+                tr,
+            );
+            // errors about hairpinned packets go back to a subscriber
+            let mut back = take(&mut self.icmp_out, icmp::Next::Access as usize);
+            run(
+                &mut SubscriberOutput {
+                    t: &mut self.table,
+                    verified: false,
+                    hint: 0,
+                },
+                &mut back,
+                &mut self.sub_out_out,
+                pool,
+                &mut c.sub_out,
+                tr,
+            );
+            restore(&mut self.icmp_out, icmp::Next::Access as usize, back);
+            // (an error is never expired or over an MTU again)
+            pool.free_all(&mut self.sub_out_out[ie]);
+            restore(&mut self.sub_out_out, ie, f);
+            // errors about translated packets: nat44 in2out (RFC 5508 section 4.2:
+            // the quoted packet back to its outside view, the source to the pool
+            // address) after ip4-lookup; the others ip4-lookup alone
+            let up = &mut self.icmp_out[icmp::Next::Upstream as usize];
+            let t = &self.table;
+            let mut k = 0;
+            while k < up.len() {
+                let nat = (up[k].meta.subscriber as usize)
+                    .checked_sub(1)
+                    .and_then(|i| t.slots.get(i))
+                    .is_some_and(|s| s.flags & Slot::NAT != 0);
+                if nat {
+                    self.icmp_nat.push(up.remove(k));
+                } else {
+                    k += 1;
+                }
+            }
+            let rw = ip4::LookupNext::Rewrite as usize;
+            for (f, nat) in [(up, false), (&mut self.icmp_nat, true)] {
+                run(
+                    &mut self.lookup,
+                    f,
+                    &mut self.icmp_lookup_out,
+                    pool,
+                    &mut c.lookup,
+                    tr,
+                );
+                let mut routed = take(&mut self.icmp_lookup_out, rw);
+                match &mut self.nat {
+                    Some(n) if nat => {
+                        n.now = now;
+                        n.direction = Direction::InToOut;
+                        run2(
+                            &mut In2OutVerified(n),
+                            nat_node::Next::Forward,
+                            &mut self.rewrite,
+                            &mut routed,
+                            &mut self.icmp_nat_out,
+                            &mut self.rewrite_out,
+                            pool,
+                            (&mut c.nat_in2out, &mut c.rewrite),
+                            tr,
+                        );
+                    }
+                    _ => run(
+                        &mut self.rewrite,
+                        &mut routed,
+                        &mut self.rewrite_out,
+                        pool,
+                        &mut c.rewrite,
+                        tr,
+                    ),
+                }
+                restore(&mut self.icmp_lookup_out, rw, routed);
+                for o in self
+                    .icmp_lookup_out
+                    .iter_mut()
+                    .chain(self.icmp_nat_out.iter_mut())
+                {
+                    pool.free_all(o);
+                }
+            }
+        }
+        let fe = SubOutNext::Fragment as usize;
+        if !self.sub_out_out[fe].is_empty() {
+            let mut f = take(&mut self.sub_out_out, fe);
+            let mtu = self.table.pppoe_mtu;
+            for p in f.drain(..) {
+                let qos = (p.meta.subscriber as usize)
+                    .checked_sub(1)
+                    .and_then(|i| self.table.slots.get(i))
+                    .is_some_and(|s| s.flags & Slot::QOS_DOWN != 0);
+                let to = if qos { SubOutNext::Qos } else { SubOutNext::Output };
+                let out = &mut self.sub_out_out[to as usize];
+                let before = out.len();
+                if icmp::fragment(p, mtu, true, pool, out) {
+                    c.fragmented += 1;
+                    c.fragments += (out.len() - before) as u64;
+                } else {
+                    c.frag_dropped += 1;
+                }
+            }
+            restore(&mut self.sub_out_out, fe, f);
+        }
 
         // qos-down: sessions with a downstream policer or shaper (encapsulated, with
         // meta.subscriber set), then what may go now onto subscriber-output's edges
@@ -3636,6 +3879,7 @@ impl<'p> Bng<'p> {
                 c.esp_decrypt.rows::<EspDecrypt<TunnelTransform>>(),
             ),
             (InnerCheck::NAME, c.esp_inner.rows::<InnerCheck<'_>>()),
+            (IcmpError::NAME, c.icmp.rows::<IcmpError>()),
         ] {
             v.extend(rows.into_iter().map(|(k, n)| (name, k, n)));
         }
@@ -3667,6 +3911,9 @@ impl<'p> Bng<'p> {
         v.push(("graph", "no-tx-port".to_owned(), c.no_tx_port));
         v.push(("graph", "tunnel-loop".to_owned(), c.tunnel_loop));
         v.push(("graph", "tunnel-nested".to_owned(), c.tunnel_nested));
+        v.push(("ip4-fragment", "fragmented".to_owned(), c.fragmented));
+        v.push(("ip4-fragment", "fragments".to_owned(), c.fragments));
+        v.push(("ip4-fragment", "dropped".to_owned(), c.frag_dropped));
         v
     }
 }
@@ -3950,6 +4197,8 @@ mod slot_tests {
             by_id: HashMap::new(),
             by_addr: AddrIndex::with_capacity(1),
             by_sid: Vec::new(),
+            pppoe_mtu: usize::MAX,
+            icmp: false,
         };
         let mut want = SessionCounters::default();
         // past 2^31 bytes each way (folds), plus a packet too large for a delta

@@ -78,6 +78,7 @@ impl<'p> Router<'p> {
             lookup: Ip4Lookup {
                 fib: Fib::new(),
                 local: ports.iter().map(|p| p.addr).collect(),
+                icmp: false,
             },
             rewrite: Ip4Rewrite::default(),
             counters: [

@@ -21,6 +21,9 @@ crate::label! {
         Rewrite => "ip4-rewrite",
         /// Addressed to one of our own addresses: to the control plane.
         Local => "local",
+        /// TTL would reach zero (RFC 1812 section 5.3.1) and `Ip4Lookup::icmp` is on:
+        /// to `icmp-error` (time exceeded) with the packet unchanged.
+        TimeExceeded => "icmp-error",
     }
 }
 
@@ -31,7 +34,8 @@ crate::label! {
         BadHeader => "bad-header",
         /// Header checksum does not verify.
         BadChecksum => "bad-checksum",
-        /// TTL would reach zero (RFC 1812 section 5.3.1; no ICMP is generated yet).
+        /// TTL would reach zero (RFC 1812 section 5.3.1) and no ICMP error is sent
+        /// from here (`Ip4Lookup::icmp` off).
         TtlExpired => "ttl-expired",
         /// No route.
         NoRoute => "no-route",
@@ -56,10 +60,13 @@ pub struct Ip4Lookup {
     pub fib: Fib,
     /// Our own addresses (packets to them go to `Local`).
     pub local: Vec<Ipv4Addr>,
+    /// Packets whose TTL would reach zero go to `TimeExceeded` (else they are
+    /// dropped as `TtlExpired`).
+    pub icmp: bool,
 }
 
 /// Ones'-complement sum of 16-bit words (RFC 1071), folded.
-fn csum(bytes: &[u8]) -> u16 {
+pub(crate) fn csum(bytes: &[u8]) -> u16 {
     let sum = bytes
         .chunks(2)
         .map(|c| {
@@ -167,6 +174,10 @@ impl Node for Ip4Lookup {
             return Verdict::Next(LookupNext::Local);
         }
         if h[8] <= 1 {
+            if self.icmp {
+                pkt.meta.adjacency = crate::nodes::icmp::time_exceeded();
+                return Verdict::Next(LookupNext::TimeExceeded);
+            }
             return Verdict::Drop(LookupDrop::TtlExpired);
         }
         let Some(adj) = self.fib.lookup(dst) else {

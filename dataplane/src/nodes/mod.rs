@@ -4,6 +4,7 @@
 pub mod arp;
 pub mod esp;
 pub mod ethernet;
+pub mod icmp;
 pub mod ip4;
 pub mod ipoe;
 pub mod mss;
