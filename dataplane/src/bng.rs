@@ -1834,7 +1834,12 @@ impl SubscriberOutput<'_> {
     /// `meta.adjacency` and the session in `meta.subscriber`; dropped with ICMP off.
     #[cold]
     #[inline(never)]
-    fn to_icmp(&self, pkt: &mut Pkt<'_>, idx: u32, expired: bool) -> Verdict<SubOutNext, SubOutDrop> {
+    fn to_icmp(
+        &self,
+        pkt: &mut Pkt<'_>,
+        idx: u32,
+        expired: bool,
+    ) -> Verdict<SubOutNext, SubOutDrop> {
         if !self.t.icmp {
             return Verdict::Drop(if expired {
                 SubOutDrop::TtlExpired
@@ -3581,12 +3586,12 @@ impl<'p> Bng<'p> {
             // the quoted packet back to its outside view, the source to the pool
             // address) after ip4-lookup; the others ip4-lookup alone
             let up = &mut self.icmp_out[icmp::Next::Upstream as usize];
-            let t = &self.table;
+            let table = &self.table;
             let mut k = 0;
             while k < up.len() {
                 let nat = (up[k].meta.subscriber as usize)
                     .checked_sub(1)
-                    .and_then(|i| t.slots.get(i))
+                    .and_then(|i| table.slots.get(i))
                     .is_some_and(|s| s.flags & Slot::NAT != 0);
                 if nat {
                     self.icmp_nat.push(up.remove(k));
@@ -3649,7 +3654,11 @@ impl<'p> Bng<'p> {
                     .checked_sub(1)
                     .and_then(|i| self.table.slots.get(i))
                     .is_some_and(|s| s.flags & Slot::QOS_DOWN != 0);
-                let to = if qos { SubOutNext::Qos } else { SubOutNext::Output };
+                let to = if qos {
+                    SubOutNext::Qos
+                } else {
+                    SubOutNext::Output
+                };
                 let out = &mut self.sub_out_out[to as usize];
                 let before = out.len();
                 if icmp::fragment(p, mtu, true, pool, out) {

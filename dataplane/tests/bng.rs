@@ -1674,3 +1674,302 @@ mod tunnels {
         bng.remove_tunnel(3).unwrap();
     }
 }
+
+// ------------------------------------------------------------------ ICMP errors
+
+/// ICMP errors the gateway originates (RFC 792, RFC 1812 section 4.3) and
+/// fragmentation toward PPPoE sessions (RFC 791 section 3.2, RFC 1191).
+mod icmp_errors {
+    use super::*;
+    use bng_dataplane::nodes::icmp::IcmpLimit;
+
+    /// `p` with its TTL and DF bit set, the header checksum recomputed.
+    fn ttl_df(mut p: Vec<u8>, ttl: u8, df: bool) -> Vec<u8> {
+        p[8] = ttl;
+        p[6] = if df { 0x40 } else { 0 };
+        p[10..12].copy_from_slice(&[0, 0]);
+        let c = csum(&p[..20]);
+        p[10..12].copy_from_slice(&c.to_be_bytes());
+        p
+    }
+
+    /// The IPv4 packet of a PPPoE session frame with QinQ tags [100, 200].
+    fn pppoe_ip(f: &[u8]) -> &[u8] {
+        assert_eq!(&f[20..22], &[0x88, 0x64], "PPPoE session");
+        assert_eq!(&f[28..30], &[0x00, 0x21], "PPP IPv4");
+        let len = usize::from(u16::from_be_bytes([f[26], f[27]]));
+        let ip = &f[30..];
+        assert_eq!(
+            len,
+            usize::from(u16::from_be_bytes([ip[2], ip[3]])) + 2,
+            "PPPoE LENGTH = IPv4 total + 2"
+        );
+        &ip[..len - 2]
+    }
+
+    /// Checks an ICMP error datagram (checksums, addresses, type, code) and returns
+    /// its second word and the quoted bytes.
+    fn error(
+        ip: &[u8],
+        src: [u8; 4],
+        dst: [u8; 4],
+        ty: u8,
+        code: u8,
+    ) -> ([u8; 4], &[u8]) {
+        assert_eq!(ip[0], 0x45);
+        assert_eq!(usize::from(u16::from_be_bytes([ip[2], ip[3]])), ip.len());
+        assert!(ip.len() <= 576, "RFC 1812 section 4.3.2.3");
+        assert_eq!(ip[9], 1, "ICMP");
+        assert_eq!(csum(&ip[..20]), 0, "IPv4 header checksum");
+        assert_eq!(&ip[12..16], &src, "source");
+        assert_eq!(&ip[16..20], &dst, "destination");
+        let icmp = &ip[20..];
+        assert_eq!(csum(icmp), 0, "ICMP checksum");
+        assert_eq!((icmp[0], icmp[1]), (ty, code));
+        (icmp[4..8].try_into().unwrap(), &icmp[8..])
+    }
+
+    fn up_frame(p: &[u8]) -> Vec<u8> {
+        eth(
+            GW_MAC,
+            sub_mac(7),
+            &[100, 200],
+            0x8864,
+            &pppoe(0x1234, 0x0021, p),
+        )
+    }
+
+    /// A PPPoE session (QinQ, NAT44) that has sent one packet to HOST:53; returns
+    /// the outside port of its mapping.
+    fn setup<'p>(bng: &mut Bng<'p>, pool: &mut Pool<'p>) -> u16 {
+        bng.add_route(default_route()).unwrap();
+        bng.add_session(pppoe_session(7, 0x1234, [100, 200], [100, 64, 1, 7], true))
+            .unwrap();
+        let up = udp([100, 64, 1, 7], HOST, 5000, 53, b"query");
+        let [_, to_up] = step(bng, pool, &[(0, up_frame(&up))]);
+        assert_eq!(to_up.len(), 1);
+        u16::from_be_bytes([to_up[0][34], to_up[0][35]])
+    }
+
+    #[test]
+    fn upstream_ttl_expiry_gets_time_exceeded_back_over_pppoe() {
+        let mut nt = nat_tables();
+        let mut bng = Bng::new(cfg(), Some(&mut nt)).unwrap();
+        let mut arena = Arena::new(256);
+        let mut pool = arena.pool();
+        setup(&mut bng, &mut pool);
+        let sent = ttl_df(udp([100, 64, 1, 7], HOST, 5000, 53, b"query"), 1, false);
+        let [to_access, to_up] = step(&mut bng, &mut pool, &[(0, up_frame(&sent))]);
+        assert!(to_up.is_empty(), "not forwarded");
+        assert_eq!(to_access.len(), 1, "{:?}", bng.counter_rows());
+        let f = &to_access[0];
+        assert_eq!(&f[..6], &sub_mac(7));
+        assert_eq!(&f[6..12], &GW_MAC);
+        assert_eq!(&f[12..14], &[0x88, 0xa8]);
+        let ip = pppoe_ip(f);
+        // from our access address to the subscriber, quoting its packet as sent
+        let (word, quoted) = error(ip, GW, [100, 64, 1, 7], 11, 0);
+        assert_eq!(word, [0; 4]);
+        assert_eq!(quoted, &sent[..]);
+        assert_eq!(row(&bng, "icmp-error", "next.subscriber-output"), 1);
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    #[test]
+    fn downstream_ttl_expiry_through_nat_gets_time_exceeded_quoting_the_outside_view() {
+        for trace in [false, true] {
+            downstream_expiry(trace);
+        }
+    }
+
+    fn downstream_expiry(trace: bool) {
+        let mut nt = nat_tables();
+        let mut bng = Bng::new(cfg_trace(trace), Some(&mut nt)).unwrap();
+        let mut arena = Arena::new(256);
+        let mut pool = arena.pool();
+        let port = setup(&mut bng, &mut pool);
+        let back = ttl_df(udp(HOST, POOL, 53, port, b"answer"), 1, false);
+        let f = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &back);
+        let [to_access, to_up] = step(&mut bng, &mut pool, &[(1, f)]);
+        assert!(to_access.is_empty(), "not forwarded");
+        assert_eq!(to_up.len(), 1, "{:?}", bng.counter_rows());
+        let f = &to_up[0];
+        assert_eq!(&f[..6], &ROUTER_MAC);
+        assert_eq!(&f[12..14], &[8, 0]);
+        // RFC 5508 section 4.2: translated back, so the host sees its own packet to
+        // the pool address quoted, from the pool address
+        let (_, quoted) = error(&f[14..], POOL, HOST, 11, 0);
+        assert_eq!(quoted, &back[..]);
+        assert_eq!(row(&bng, "icmp-error", "next.ip4-lookup"), 1);
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    /// [`cfg`] with the trace on (`on`): the node-by-node path instead of the fused
+    /// passes.
+    fn cfg_trace(on: bool) -> BngConfig {
+        let mut c = cfg();
+        c.trace = if on { 64 } else { 0 };
+        c
+    }
+
+    #[test]
+    fn df_packet_over_the_pppoe_mtu_gets_fragmentation_needed() {
+        for trace in [false, true] {
+            df_over_mtu(trace);
+        }
+    }
+
+    fn df_over_mtu(trace: bool) {
+        let mut nt = nat_tables();
+        let mut bng = Bng::new(cfg_trace(trace), Some(&mut nt)).unwrap();
+        let mut arena = Arena::new(256);
+        let mut pool = arena.pool();
+        let port = setup(&mut bng, &mut pool);
+        let big = ttl_df(udp(HOST, POOL, 53, port, &[0x5a; 1472]), 64, true);
+        assert_eq!(big.len(), 1500);
+        let f = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &big);
+        let [to_access, to_up] = step(&mut bng, &mut pool, &[(1, f)]);
+        assert!(to_access.is_empty());
+        assert_eq!(to_up.len(), 1, "{:?}", bng.counter_rows());
+        let (word, quoted) = error(&to_up[0][14..], POOL, HOST, 3, 4);
+        assert_eq!(
+            word,
+            [0, 0, 0x05, 0xd4],
+            "next-hop MTU 1492 (RFC 1191 section 4)"
+        );
+        assert_eq!(quoted, &big[..548], "as much as fits 576 bytes");
+        // at the MTU it passes whole
+        let fits = ttl_df(udp(HOST, POOL, 53, port, &[0x5a; 1464]), 64, true);
+        let f = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &fits);
+        let [to_access, _] = step(&mut bng, &mut pool, &[(1, f)]);
+        assert_eq!(to_access.len(), 1);
+        assert_eq!(pppoe_ip(&to_access[0]).len(), 1492);
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    #[test]
+    fn packet_over_the_pppoe_mtu_without_df_is_fragmented() {
+        for trace in [false, true] {
+            fragmented(trace);
+        }
+    }
+
+    fn fragmented(trace: bool) {
+        let mut nt = nat_tables();
+        let mut bng = Bng::new(cfg_trace(trace), Some(&mut nt)).unwrap();
+        let mut arena = Arena::new(256);
+        let mut pool = arena.pool();
+        let port = setup(&mut bng, &mut pool);
+        let payload: Vec<u8> = (0..1472u32).map(|i| (i * 7) as u8).collect();
+        let one = udp(HOST, POOL, 53, port, &payload[..1472]);
+        let f = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &one);
+        let [to_access, to_up] = step(&mut bng, &mut pool, &[(1, f)]);
+        assert!(to_up.is_empty());
+        assert_eq!(to_access.len(), 2, "{:?}", bng.counter_rows());
+        let (a, b) = (pppoe_ip(&to_access[0]), pppoe_ip(&to_access[1]));
+        for ip in [a, b] {
+            assert!(ip.len() <= 1492);
+            assert_eq!(csum(&ip[..20]), 0);
+            assert_eq!(&ip[16..20], &[100, 64, 1, 7], "translated");
+            assert_eq!(ip[8], 63, "TTL decremented once");
+        }
+        // RFC 791 section 3.2: first MF set at offset 0, the rest at 1472/8
+        assert_eq!(u16::from_be_bytes([a[6], a[7]]), 0x2000);
+        assert_eq!(a.len(), 20 + 1472);
+        assert_eq!(u16::from_be_bytes([b[6], b[7]]), 1472 / 8);
+        // reassembled: the translated datagram's payload
+        let mut whole = a[20..].to_vec();
+        whole.extend_from_slice(&b[20..]);
+        assert_eq!(whole.len(), 8 + 1472);
+        assert_eq!(&whole[8..], &payload[..1472]);
+        assert_eq!(
+            u16::from_be_bytes([whole[2], whole[3]]),
+            5000,
+            "inside port"
+        );
+        assert_eq!(row(&bng, "ip4-fragment", "fragmented"), 1);
+        assert_eq!(row(&bng, "ip4-fragment", "fragments"), 2);
+        // an IPoE subscriber's link takes 1500 bytes: not fragmented
+        bng.add_session(ipoe_session(8, [0, 0], [100, 64, 2, 8], false))
+            .unwrap();
+        let p = udp(HOST, [100, 64, 2, 8], 53, 5000, &payload[..1472]);
+        let f = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &p);
+        let [to_access, _] = step(&mut bng, &mut pool, &[(1, f)]);
+        assert_eq!(to_access.len(), 1);
+        assert_eq!(to_access[0].len(), 14 + 1500);
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    #[test]
+    fn no_error_about_errors_fragments_or_broadcast_and_within_the_rate_limit() {
+        let mut nt = nat_tables();
+        let mut c = cfg();
+        c.icmp = IcmpLimit {
+            per_sec: 10,
+            burst: 2,
+        };
+        let mut bng = Bng::new(c, Some(&mut nt)).unwrap();
+        let mut arena = Arena::new(256);
+        let mut pool = arena.pool();
+        setup(&mut bng, &mut pool);
+        let expired = |p: Vec<u8>| up_frame(&ttl_df(p, 1, false));
+        // an ICMP error (destination unreachable) with TTL 1: no error about it
+        let mut unreach = udp([100, 64, 1, 7], HOST, 5000, 53, b"xxxxxxxx");
+        unreach[9] = 1;
+        unreach[20] = 3;
+        // a non-first fragment
+        let mut frag = udp([100, 64, 1, 7], HOST, 5000, 53, b"query");
+        frag[7] = 1;
+        // to a multicast group
+        let group = udp([100, 64, 1, 7], [224, 0, 0, 251], 5353, 5353, b"mdns");
+        let [to_access, _] = step(
+            &mut bng,
+            &mut pool,
+            &[
+                (0, expired(unreach)),
+                (0, expired(frag)),
+                (0, expired(group)),
+            ],
+        );
+        assert!(to_access.is_empty());
+        assert_eq!(row(&bng, "icmp-error", "drop.about-icmp-error"), 1);
+        assert_eq!(row(&bng, "icmp-error", "drop.not-first-fragment"), 1);
+        assert_eq!(row(&bng, "icmp-error", "drop.bad-address"), 1);
+        // five expired packets at once: the burst of 2 answered, 3 over the limit
+        let five: Vec<_> = (0..5)
+            .map(|i| (0, expired(udp([100, 64, 1, 7], HOST, 5000 + i, 53, b"q"))))
+            .collect();
+        let [to_access, _] = step(&mut bng, &mut pool, &five);
+        assert_eq!(to_access.len(), 2);
+        assert_eq!(row(&bng, "icmp-error", "drop.rate-limited"), 3);
+        // 100 ms later one more token (10 a second)
+        let at = Duration::from_millis(1100);
+        let [to_access, _] = step_at(&mut bng, &mut pool, at, &five);
+        assert_eq!(to_access.len(), 1);
+        assert_eq!(pool.available(), pool.capacity());
+    }
+
+    #[test]
+    fn with_icmp_off_expired_and_too_big_packets_are_dropped_as_before() {
+        let mut nt = nat_tables();
+        let mut c = cfg();
+        c.icmp.per_sec = 0;
+        let mut bng = Bng::new(c, Some(&mut nt)).unwrap();
+        let mut arena = Arena::new(256);
+        let mut pool = arena.pool();
+        let port = setup(&mut bng, &mut pool);
+        let sent = ttl_df(udp([100, 64, 1, 7], HOST, 5000, 53, b"query"), 1, false);
+        let big = ttl_df(udp(HOST, POOL, 53, port, &[0; 1472]), 64, true);
+        let [a, u] = step(&mut bng, &mut pool, &[(0, up_frame(&sent))]);
+        assert!(a.is_empty() && u.is_empty());
+        let [a, u] = step(
+            &mut bng,
+            &mut pool,
+            &[(1, eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &big))],
+        );
+        assert!(a.is_empty() && u.is_empty());
+        assert_eq!(row(&bng, "ip4-lookup", "drop.ttl-expired"), 1);
+        assert_eq!(row(&bng, "subscriber-output", "drop.too-big"), 1);
+        assert_eq!(pool.available(), pool.capacity());
+    }
+}

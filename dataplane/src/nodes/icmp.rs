@@ -217,31 +217,36 @@ impl Node for IcmpError {
         if !pkt.narrow(l3, quote) {
             return Verdict::Drop(Drop::BadHeader);
         }
-        let Some(hdr) = pkt.push_front(28) else {
-            return Verdict::Drop(Drop::NoHeadroom);
-        };
         #[expect(
             clippy::cast_possible_truncation,
             reason = "quote + 28 <= MAX_ERROR (576)"
         )]
-        let len = (quote + 28) as u16;
+        let [l0, l1] = ((quote + 28) as u16).to_be_bytes();
+        let [s0, s1, s2, s3] = from.to_be_bytes();
+        let [d0, d1, d2, d3] = src.to_be_bytes();
         // RFC 791 section 3.1 header; TOS: internetwork control precedence, as routers
         // send their own control traffic (RFC 1812 section 5.3.3.2)
-        hdr[..20].copy_from_slice(&[
-            0x45, 0xc0, 0, 0, 0, 0, 0, 0, TTL, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        ]);
-        hdr[2..4].copy_from_slice(&len.to_be_bytes());
-        hdr[12..16].copy_from_slice(&from.to_be_bytes());
-        hdr[16..20].copy_from_slice(&src.to_be_bytes());
-        let c = checksum(&hdr[..20]);
-        hdr[10..12].copy_from_slice(&c.to_be_bytes());
+        let mut ip = [
+            0x45, 0xc0, l0, l1, 0, 0, 0, 0, TTL, 1, 0, 0, s0, s1, s2, s3, d0, d1, d2, d3,
+        ];
+        let [c0, c1] = checksum(&ip).to_be_bytes();
+        ip[10] = c0;
+        ip[11] = c1;
         // RFC 792: type, code, checksum, then the second word (unused, or the next-hop
         // MTU in its low half for "fragmentation needed", RFC 1191 section 4)
         let [ty, code, m0, m1] = kind.to_be_bytes();
-        hdr[20..28].copy_from_slice(&[ty, code, 0, 0, 0, 0, m0, m1]);
+        let Some(hdr) = pkt.push_front(28).and_then(<[u8]>::first_chunk_mut::<28>) else {
+            return Verdict::Drop(Drop::NoHeadroom);
+        };
+        if let Some((a, b)) = hdr.split_first_chunk_mut::<20>() {
+            *a = ip;
+            b.copy_from_slice(&[ty, code, 0, 0, 0, 0, m0, m1]);
+        }
         if let Some(icmp) = pkt.data_mut().get_mut(20..) {
-            let c = checksum(icmp);
-            icmp[2..4].copy_from_slice(&c.to_be_bytes());
+            let [c0, c1] = checksum(icmp).to_be_bytes();
+            if let Some(c) = icmp.get_mut(2..4) {
+                c.copy_from_slice(&[c0, c1]);
+            }
         }
         pkt.meta.l3_offset = 0;
         pkt.meta.adjacency = 0;
@@ -298,7 +303,7 @@ fn split<'p>(
         return false;
     };
     dst.copy_from_slice(src);
-    let Some(h) = head.get(l3..hl) else {
+    let Some(h) = head.get(l3..).and_then(<[u8]>::first_chunk::<20>) else {
         return false;
     };
     let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
@@ -327,8 +332,10 @@ fn split<'p>(
         }
         q.meta = p.meta;
         let qd = q.data_mut();
-        qd[..hl].copy_from_slice(&head[..hl]);
-        qd[hl..].copy_from_slice(body);
+        if let (Some((a, b)), Some(h)) = (qd.split_at_mut_checked(hl), head.get(..hl)) {
+            a.copy_from_slice(h);
+            b.copy_from_slice(body);
+        }
         #[expect(
             clippy::cast_possible_truncation,
             reason = "offsets and lengths of a < 64 KiB datagram"
@@ -350,7 +357,7 @@ fn split<'p>(
 /// Sets a fragment's total length, flags and offset, its header checksum, and the
 /// PPPoE LENGTH field when asked.
 fn fix(d: &mut [u8], l3: usize, total: u16, flags_off: u16, ppp_len: bool) {
-    if let Some(h) = d.get_mut(l3..l3 + 20) {
+    if let Some(h) = d.get_mut(l3..).and_then(<[u8]>::first_chunk_mut::<20>) {
         h[2..4].copy_from_slice(&total.to_be_bytes());
         h[6..8].copy_from_slice(&flags_off.to_be_bytes());
         h[10..12].copy_from_slice(&[0, 0]);
