@@ -2,8 +2,9 @@
 //! subscriber provisioned through the control API, NAT44 into 203.0.113.0/30) in a
 //! middle namespace between a client namespace (the subscriber, 100.64.0.2) and a server
 //! namespace (198.51.100.2), over AF_PACKET (TPACKET_V3) and over AF_XDP. ping and
-//! iperf3 (`-t 3`) pass; the server sees only the pool address; tshark flags nothing on
-//! the client's and the server's links.
+//! iperf3 (`-t 3`) pass; `ping -t 1` gets bng-dp's ICMP time exceeded from 100.64.0.1;
+//! the server sees only the pool address; tshark flags nothing on the client's and the
+//! server's links.
 //!
 //! With `--workers 2`, two subscribers in two client namespaces (bridged onto the access
 //! interface: one queue, as a NIC that cannot RSS them gives) whose MACs the placement
@@ -157,6 +158,18 @@ fn run(t: &'static str, backend: &str, workers: usize) {
             dp.log()
         );
     }
+    // TTL 1: bng-dp answers with ICMP time exceeded (RFC 1812 section 5.3.1) from its
+    // access address, which Linux ping reports
+    let o = client
+        .command(&["ping", "-c", "1", "-t", "1", "-W", "2", "198.51.100.2"])
+        .output()
+        .unwrap();
+    let ttl1 = text(&o);
+    assert!(
+        ttl1.contains("From 100.64.0.1") && ttl1.contains("Time to live exceeded"),
+        "ping -t 1 through bng-dp: {ttl1}\n{}",
+        dp.log()
+    );
     let mut srv = iperf::server(&server, "198.51.100.2", &dir.join("iperf3-server.log"));
     // random payload sometimes looks like TPKT/Q.931 to tshark's heuristic dissectors,
     // which then flag the kernel's own segments as malformed
@@ -185,6 +198,10 @@ fn run(t: &'static str, backend: &str, workers: usize) {
     assert!(
         fwd_counter(&log, "subscriber-output next.interface-output") >= 5,
         "encapsulated downstream:\n{log}"
+    );
+    assert!(
+        fwd_counter(&log, "icmp-error next.subscriber-output") >= 1,
+        "time exceeded sent:\n{log}"
     );
     assert!(
         fwd_counter(&log, "arp-input next.interface-output") >= 2,
