@@ -13,6 +13,11 @@
 //!                                                                           with the session's VLANs)
 //! control: PPPoE discovery, PPP control (LCP, auth, NCP), DHCP, IPv4 to our own addresses
 //!          -> the punt queue (Bng::poll_punt); ARP for our addresses -> arp-input -> tx[rx port]
+//! ICMP errors (`nodes::icmp`, `BngConfig::icmp`):
+//!   up:   ip4-lookup (TTL 1) -> icmp-error -> subscriber-output -> tx[access]
+//!   down: subscriber-output (TTL 1, or DF and over `BngConfig::pppoe_mtu` toward a PPPoE
+//!         session) -> icmp-error -> ip4-lookup -> [nat44 in2out, RFC 5508] -> ip4-rewrite
+//!         subscriber-output (over the PPPoE MTU, DF clear) -> ip4-fragment -> tx[access]
 //! ```
 //!
 //! Route-based ESP tunnels ([`Bng::add_tunnel`], [`Bng::add_tunnel_route`]): a FIB
