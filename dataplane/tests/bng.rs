@@ -1709,13 +1709,7 @@ mod icmp_errors {
 
     /// Checks an ICMP error datagram (checksums, addresses, type, code) and returns
     /// its second word and the quoted bytes.
-    fn error(
-        ip: &[u8],
-        src: [u8; 4],
-        dst: [u8; 4],
-        ty: u8,
-        code: u8,
-    ) -> ([u8; 4], &[u8]) {
+    fn error(ip: &[u8], src: [u8; 4], dst: [u8; 4], ty: u8, code: u8) -> ([u8; 4], &[u8]) {
         assert_eq!(ip[0], 0x45);
         assert_eq!(usize::from(u16::from_be_bytes([ip[2], ip[3]])), ip.len());
         assert!(ip.len() <= 576, "RFC 1812 section 4.3.2.3");

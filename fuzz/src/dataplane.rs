@@ -195,7 +195,8 @@ fn ipv4_header_ok(ip: &[u8]) -> bool {
 /// of up to 16. Asserts: no panic; every buffer returns to the pool; every IPv4 packet
 /// the graph transmits has a verifying header checksum (nodes verify before they
 /// update incrementally); access-side output goes to a session's MAC or is an ARP
-/// reply; the per-session counters never exceed the packets offered. Each input runs
+/// reply; the per-session counters never exceed the packets offered (and the ICMP
+/// errors sent to subscribers). Each input runs
 /// twice: with tunnel 0 and its route (the graph node by node), then without them (a
 /// small table, no trace, no tunnels: the fused passes), then through a table past
 /// 8192 sessions without tunnels (the fused passes with their look-ahead). First, the
@@ -248,6 +249,14 @@ fn claims(data: &[u8]) {
     }
 }
 
+/// ICMP errors `icmp-error` sent toward subscribers so far.
+fn icmp_to_subscribers(bng: &Bng<'_>) -> u64 {
+    bng.counter_rows()
+        .into_iter()
+        .find(|(n, k, _)| *n == "icmp-error" && k == "next.subscriber-output")
+        .map_or(0, |(_, _, v)| v)
+}
+
 fn run_input(st: &mut State, data: &[u8], tunnel_on: bool) {
     let subs = sessions();
     for s in &subs {
@@ -267,6 +276,7 @@ fn run_input(st: &mut State, data: &[u8], tunnel_on: bool) {
         let _ = st.bng.remove_tunnel(0);
     }
     let cap = st.pool.capacity();
+    let icmp_before = icmp_to_subscribers(&st.bng);
     let mut rx: Frame<'static> = new_frame();
     let mut tx: [Frame<'static>; 2] = [new_frame(), new_frame()];
     let mut rest = data;
@@ -324,7 +334,13 @@ fn run_input(st: &mut State, data: &[u8], tunnel_on: bool) {
         .filter_map(|s| st.bng.session_counters(s.id).ok())
         .map(|c| c.up_packets + c.down_packets)
         .sum();
-    assert!(up <= offered, "counted more packets than offered");
+    // (an ICMP error to a subscriber is counted downstream besides the packet that
+    // caused it)
+    let errors = icmp_to_subscribers(&st.bng) - icmp_before;
+    assert!(
+        up <= offered + errors,
+        "counted more packets than offered and ICMP errors sent to subscribers"
+    );
     // packets still in the shaper's queues go back to the pool once their
     // sessions are removed (at the next frame)
     for s in &subs {
