@@ -37,6 +37,9 @@ pub const MAX_ERROR: usize = 576;
 /// TTL of the errors we originate.
 const TTL: u8 = 64;
 
+/// One error in the rate limit's units.
+const NANO: u128 = 1_000_000_000;
+
 /// The error of a packet whose TTL would reach zero (RFC 1812 section 5.3.1), as
 /// `meta.adjacency` of a packet sent to `icmp-error`.
 #[must_use]
@@ -113,8 +116,9 @@ pub struct IcmpError {
     /// [`Next::Access`].
     pub upstream: u16,
     limit: IcmpLimit,
-    /// Tokens in thousandths of an error.
-    tokens: u64,
+    /// Tokens in billionths of an error (a nanosecond at one error a second: nothing
+    /// is lost to rounding however often the bucket is filled).
+    tokens: u128,
     last: Duration,
     /// The frame's time (set by the caller before a run).
     pub now: Duration,
@@ -128,7 +132,7 @@ impl IcmpError {
             addrs,
             upstream,
             limit,
-            tokens: u64::from(limit.burst) * 1000,
+            tokens: u128::from(limit.burst) * NANO,
             last: Duration::ZERO,
             now: Duration::ZERO,
         }
@@ -136,17 +140,14 @@ impl IcmpError {
 
     /// Takes one token at `self.now`; false when the bucket is empty.
     fn take_token(&mut self) -> bool {
-        let cap = u64::from(self.limit.burst) * 1000;
+        let cap = u128::from(self.limit.burst) * NANO;
         let dt = self.now.saturating_sub(self.last);
         self.last = self.last.max(self.now);
-        // per_sec tokens a second = per_sec thousandths a millisecond
-        let add = u64::try_from(dt.as_micros())
-            .unwrap_or(u64::MAX)
-            .saturating_mul(u64::from(self.limit.per_sec))
-            / 1000;
+        // per_sec errors a second: per_sec billionths a nanosecond
+        let add = dt.as_nanos().saturating_mul(u128::from(self.limit.per_sec));
         self.tokens = self.tokens.saturating_add(add).min(cap);
-        if self.tokens >= 1000 {
-            self.tokens -= 1000;
+        if self.tokens >= NANO {
+            self.tokens -= NANO;
             true
         } else {
             false
@@ -366,5 +367,32 @@ fn fix(d: &mut [u8], l3: usize, total: u16, flags_off: u16, ppp_len: bool) {
     }
     if ppp_len && let Some(l) = l3.checked_sub(4).and_then(|s| d.get_mut(s..s + 2)) {
         l.copy_from_slice(&total.wrapping_add(2).to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_rate_limit_refills_however_often_it_is_asked() {
+        // 10 a second, asked every microsecond for a second: the burst of 1 at 0,
+        // then one at each 100 ms (nothing lost to rounding tiny refills)
+        let mut n = IcmpError::new(
+            Vec::new(),
+            0,
+            IcmpLimit {
+                per_sec: 10,
+                burst: 1,
+            },
+        );
+        let mut sent = 0;
+        for us in 0..1_000_000u64 {
+            n.now = Duration::from_micros(us);
+            if n.take_token() {
+                sent += 1;
+            }
+        }
+        assert_eq!(sent, 10);
     }
 }
