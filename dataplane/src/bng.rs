@@ -1701,8 +1701,9 @@ crate::label! {
         /// (`meta.subscriber` set), to `icmp-error` (time exceeded, RFC 1812 section
         /// 5.3.1; fragmentation needed, RFC 1191 section 4).
         Icmp => "icmp-error",
-        /// Encapsulated toward a PPPoE session, larger than its MTU, DF clear: to
-        /// `ip4-fragment` (RFC 791 section 3.2), then as `Output` or `Qos`.
+        /// Toward a PPPoE session, larger than its MTU, DF clear: unchanged
+        /// (`meta.subscriber` set), to `ip4-fragment` (RFC 791 section 3.2), whose
+        /// fragments take `subscriber-output` again.
         Fragment => "ip4-fragment",
     }
 }
@@ -1784,12 +1785,11 @@ impl Node for SubscriberOutput<'_> {
         let Some(flags) = self.t.slots.get(i).map(|s| s.flags) else {
             return Verdict::Drop(SubOutDrop::NoSession);
         };
-        let pppoe = flags & Slot::PPPOE != 0;
-        // over the PPPoE MTU: fragmented below, or with DF set an ICMP error (RFC 1191)
-        let too_big = pppoe && usize::from(total) > self.t.pppoe_mtu;
-        let (expired, df) = (h[8] <= 1, h[6] & 0x40 != 0);
-        if expired || (too_big && df) {
-            return self.to_icmp(pkt, idx, expired);
+        // a PPPoE session's link takes at most `pppoe_mtu` bytes (on the common path
+        // one compare more; the rest in `exception`)
+        if h[8] <= 1 || (usize::from(total) > self.t.pppoe_mtu && flags & Slot::PPPOE != 0) {
+            let (expired, df) = (h[8] <= 1, h[6] & 0x40 != 0);
+            return self.exception(pkt, idx, expired, df);
         }
         let old = u16::from_be_bytes([h[8], h[9]]);
         h[8] -= 1;
@@ -1810,6 +1810,7 @@ impl Node for SubscriberOutput<'_> {
             return Verdict::Drop(SubOutDrop::NoSession);
         };
         let n = usize::from(slot.hdr_len);
+        let pppoe = flags & Slot::PPPOE != 0;
         let port = slot.port;
         let Some(out) = pkt.push_front(n) else {
             return Verdict::Drop(SubOutDrop::NoHeadroom);
@@ -1821,9 +1822,7 @@ impl Node for SubscriberOutput<'_> {
         pkt.meta.l3_offset = u16::from(slot_hdr_len(n));
         pkt.meta.tx_if = port;
         pkt.meta.subscriber = idx + 1;
-        if too_big {
-            Verdict::Next(SubOutNext::Fragment)
-        } else if qos {
+        if qos {
             Verdict::Next(SubOutNext::Qos)
         } else if pppoe && maybe_syn {
             Verdict::Next(SubOutNext::Pppoe)
@@ -1835,16 +1834,22 @@ impl Node for SubscriberOutput<'_> {
 
 impl SubscriberOutput<'_> {
     /// A packet whose TTL would reach zero (`expired`) or that is over its PPPoE
-    /// session's MTU with DF set: to `icmp-error`, unchanged, with the error in
-    /// `meta.adjacency` and the session in `meta.subscriber`; dropped with ICMP off.
+    /// session's MTU: unchanged, with the session in `meta.subscriber`, to
+    /// `icmp-error` (expired, or DF set: the error in `meta.adjacency`; dropped with
+    /// ICMP off) or to `ip4-fragment` (DF clear).
     #[cold]
     #[inline(never)]
-    fn to_icmp(
+    fn exception(
         &self,
         pkt: &mut Pkt<'_>,
         idx: u32,
         expired: bool,
+        df: bool,
     ) -> Verdict<SubOutNext, SubOutDrop> {
+        pkt.meta.subscriber = idx + 1;
+        if !expired && !df {
+            return Verdict::Next(SubOutNext::Fragment);
+        }
         if !self.t.icmp {
             return Verdict::Drop(if expired {
                 SubOutDrop::TtlExpired
@@ -1857,7 +1862,6 @@ impl SubscriberOutput<'_> {
         } else {
             icmp::frag_needed(u16::try_from(self.t.pppoe_mtu).unwrap_or(u16::MAX))
         };
-        pkt.meta.subscriber = idx + 1;
         Verdict::Next(SubOutNext::Icmp)
     }
 }
@@ -3553,8 +3557,39 @@ impl<'p> Bng<'p> {
         }
         clock.lap(&mut c.nanos[10]);
 
-        // icmp-error for subscriber-output's expired and too-big (DF) packets, then
-        // ip4-fragment for its too-big ones without DF
+        // ip4-fragment: subscriber-output's packets over a PPPoE session's MTU without
+        // DF, split (RFC 791 section 3.2); the fragments take subscriber-output again
+        // (TTL, counters, encapsulation)
+        let fe = SubOutNext::Fragment as usize;
+        if !self.sub_out_out[fe].is_empty() {
+            let mut f = take(&mut self.sub_out_out, fe);
+            let mtu = self.table.pppoe_mtu;
+            for p in f.drain(..) {
+                let before = self.icmp_in.len();
+                if icmp::fragment(p, mtu, pool, &mut self.icmp_in) {
+                    c.fragmented += 1;
+                    c.fragments += (self.icmp_in.len() - before) as u64;
+                } else {
+                    c.frag_dropped += 1;
+                }
+            }
+            run(
+                &mut SubscriberOutput {
+                    t: &mut self.table,
+                    verified: false,
+                    hint: 0,
+                },
+                &mut self.icmp_in,
+                &mut self.sub_out_out,
+                pool,
+                &mut c.sub_out,
+                tr,
+            );
+            // (a fragment is never over the MTU again)
+            pool.free_all(&mut self.sub_out_out[fe]);
+            restore(&mut self.sub_out_out, fe, f);
+        }
+        // icmp-error for subscriber-output's expired and too-big (DF) packets
         let ie = SubOutNext::Icmp as usize;
         if !self.sub_out_out[ie].is_empty()
             || !self.icmp_out[icmp::Next::Upstream as usize].is_empty()
@@ -3649,31 +3684,6 @@ impl<'p> Bng<'p> {
                     pool.free_all(o);
                 }
             }
-        }
-        let fe = SubOutNext::Fragment as usize;
-        if !self.sub_out_out[fe].is_empty() {
-            let mut f = take(&mut self.sub_out_out, fe);
-            let mtu = self.table.pppoe_mtu;
-            for p in f.drain(..) {
-                let qos = (p.meta.subscriber as usize)
-                    .checked_sub(1)
-                    .and_then(|i| self.table.slots.get(i))
-                    .is_some_and(|s| s.flags & Slot::QOS_DOWN != 0);
-                let to = if qos {
-                    SubOutNext::Qos
-                } else {
-                    SubOutNext::Output
-                };
-                let out = &mut self.sub_out_out[to as usize];
-                let before = out.len();
-                if icmp::fragment(p, mtu, true, pool, out) {
-                    c.fragmented += 1;
-                    c.fragments += (out.len() - before) as u64;
-                } else {
-                    c.frag_dropped += 1;
-                }
-            }
-            restore(&mut self.sub_out_out, fe, f);
         }
 
         // qos-down: sessions with a downstream policer or shaper (encapsulated, with

@@ -1883,6 +1883,18 @@ mod icmp_errors {
         );
         assert_eq!(row(&bng, "ip4-fragment", "fragmented"), 1);
         assert_eq!(row(&bng, "ip4-fragment", "fragments"), 2);
+        // no free buffer for the second fragment: the packet is dropped and counted,
+        // every buffer comes back
+        let held: Vec<_> = (1..pool.available())
+            .map(|_| pool.alloc().unwrap())
+            .collect();
+        let f = eth(UP_MAC, ROUTER_MAC, &[], 0x0800, &one);
+        let [to_access, to_up] = step(&mut bng, &mut pool, &[(1, f)]);
+        assert!(to_access.is_empty() && to_up.is_empty());
+        assert_eq!(row(&bng, "ip4-fragment", "dropped"), 1);
+        for p in held {
+            pool.free(p);
+        }
         // an IPoE subscriber's link takes 1500 bytes: not fragmented
         bng.add_session(ipoe_session(8, [0, 0], [100, 64, 2, 8], false))
             .unwrap();

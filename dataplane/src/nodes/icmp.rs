@@ -259,24 +259,20 @@ impl Node for IcmpError {
     }
 }
 
-/// Splits the encapsulated IPv4 packet `p` (its IPv4 header at `meta.l3_offset`, a
-/// 20-byte header, DF clear) into fragments whose IPv4 datagrams fit `mtu` (RFC 791
-/// section 3.2 "An Example Fragmentation Procedure"; RFC 1812 section 5.2.6), each
-/// with `p`'s link-layer header in front; `ppp_len` patches the PPPoE LENGTH field
-/// (RFC 2516 section 4: payload + the 2-byte PPP protocol) 4 bytes before the IPv4
-/// header. The fragments go to `out` in order; false (and `p` freed) when the packet
-/// cannot be split (options, a bad length, `mtu` under 28, a link-layer header over
-/// 44 bytes, or no free buffer).
+/// Splits the IPv4 datagram of `p` (at `meta.l3_offset`, a 20-byte header, DF clear)
+/// into fragments of at most `mtu` bytes (RFC 791 section 3.2 "An Example
+/// Fragmentation Procedure"; RFC 1812 section 5.2.6), bare IPv4 packets
+/// (`l3_offset` 0) with `p`'s metadata, appended to `out` in order; false (and `p`
+/// freed) when it cannot be split (options, a bad length, `mtu` under 28, or no free
+/// buffer).
 pub fn fragment<'p>(
     mut p: Pkt<'p>,
     mtu: usize,
-    ppp_len: bool,
     pool: &mut Pool<'p>,
     out: &mut Vec<Pkt<'p>>,
 ) -> bool {
-    let l3 = usize::from(p.meta.l3_offset);
     let start = out.len();
-    if !split(&mut p, l3, mtu, ppp_len, pool, out) {
+    if !split(&mut p, mtu, pool, out) {
         for q in out.drain(start..) {
             pool.free(q);
         }
@@ -287,87 +283,75 @@ pub fn fragment<'p>(
     true
 }
 
-/// [`fragment`]'s work: the second and later fragments into `out`, then `p` cut to the
-/// first; false (the caller frees what was made) when it cannot.
-fn split<'p>(
-    p: &mut Pkt<'p>,
-    l3: usize,
-    mtu: usize,
-    ppp_len: bool,
-    pool: &mut Pool<'p>,
-    out: &mut Vec<Pkt<'p>>,
-) -> bool {
-    // the link-layer and IPv4 headers every fragment starts with
-    let mut head = [0u8; 64];
-    let hl = l3 + 20;
-    let (Some(dst), Some(src)) = (head.get_mut(..hl), p.data().get(..hl)) else {
-        return false;
-    };
-    dst.copy_from_slice(src);
-    let Some(h) = head.get(l3..).and_then(<[u8]>::first_chunk::<20>) else {
+/// [`fragment`]'s work: `p` narrowed to its datagram, the second and later fragments
+/// into `out`, then `p` cut to the first; false (the caller frees what was made) when
+/// it cannot.
+fn split<'p>(p: &mut Pkt<'p>, mtu: usize, pool: &mut Pool<'p>, out: &mut Vec<Pkt<'p>>) -> bool {
+    let l3 = usize::from(p.meta.l3_offset);
+    let Some(h) = p
+        .data()
+        .get(l3..)
+        .and_then(<[u8]>::first_chunk::<20>)
+        .copied()
+    else {
         return false;
     };
     let total = usize::from(u16::from_be_bytes([h[2], h[3]]));
     let per = mtu.saturating_sub(20) & !7;
-    if h[0] != 0x45 || total > p.len() - l3 || total <= 20 || per == 0 {
+    if h[0] != 0x45 || total <= 20 || per == 0 || !p.narrow(l3, total) {
         return false;
     }
+    p.meta.l3_offset = 0;
     let flags_off = u16::from_be_bytes([h[6], h[7]]);
     let base = flags_off & 0x1fff;
     let more = flags_off & 0x2000;
     let payload = total - 20;
     let n = payload.div_ceil(per);
     for k in 1..n {
+        let from = k * per;
+        let len = per.min(payload - from);
+        let Some(body) = p.data().get(20 + from..20 + from + len) else {
+            return false;
+        };
         let Some(mut q) = pool.alloc() else {
             return false;
         };
-        let from = k * per;
-        let len = per.min(payload - from);
-        let Some(body) = p.data().get(hl + from..hl + from + len) else {
-            pool.free(q);
-            return false;
-        };
-        if !q.set_len(hl + len) {
+        if !q.set_len(20 + len) {
             pool.free(q);
             return false;
         }
         q.meta = p.meta;
-        let qd = q.data_mut();
-        if let (Some((a, b)), Some(h)) = (qd.split_at_mut_checked(hl), head.get(..hl)) {
-            a.copy_from_slice(h);
+        if let Some((a, b)) = q.data_mut().split_first_chunk_mut::<20>() {
+            *a = h;
             b.copy_from_slice(body);
+            #[expect(
+                clippy::cast_possible_truncation,
+                reason = "offsets and lengths of a < 64 KiB datagram"
+            )]
+            let (off, flen) = (base + (from / 8) as u16, (len + 20) as u16);
+            let mf = if k + 1 == n { more } else { 0x2000 };
+            fix(a, flen, off | mf);
         }
-        #[expect(
-            clippy::cast_possible_truncation,
-            reason = "offsets and lengths of a < 64 KiB datagram"
-        )]
-        let (off, flen) = (base + (from / 8) as u16, (len + 20) as u16);
-        let mf = if k + 1 == n { more } else { 0x2000 };
-        fix(qd, l3, flen, off | mf, ppp_len);
         out.push(q);
     }
     // the first fragment: p itself, cut to `per` bytes of payload with MF set
-    if !p.set_len(hl + per) {
+    if !p.set_len(20 + per) {
         return false;
     }
-    #[expect(clippy::cast_possible_truncation, reason = "per + 20 <= mtu < 64 KiB")]
-    fix(p.data_mut(), l3, (per + 20) as u16, base | 0x2000, ppp_len);
+    if let Some(a) = p.data_mut().first_chunk_mut::<20>() {
+        #[expect(clippy::cast_possible_truncation, reason = "per + 20 <= mtu < 64 KiB")]
+        fix(a, (per + 20) as u16, base | 0x2000);
+    }
     true
 }
 
-/// Sets a fragment's total length, flags and offset, its header checksum, and the
-/// PPPoE LENGTH field when asked.
-fn fix(d: &mut [u8], l3: usize, total: u16, flags_off: u16, ppp_len: bool) {
-    if let Some(h) = d.get_mut(l3..).and_then(<[u8]>::first_chunk_mut::<20>) {
-        h[2..4].copy_from_slice(&total.to_be_bytes());
-        h[6..8].copy_from_slice(&flags_off.to_be_bytes());
-        h[10..12].copy_from_slice(&[0, 0]);
-        let c = checksum(h);
-        h[10..12].copy_from_slice(&c.to_be_bytes());
-    }
-    if ppp_len && let Some(l) = l3.checked_sub(4).and_then(|s| d.get_mut(s..s + 2)) {
-        l.copy_from_slice(&total.wrapping_add(2).to_be_bytes());
-    }
+/// Sets a fragment's total length, flags and offset, and its header checksum.
+fn fix(h: &mut [u8; 20], total: u16, flags_off: u16) {
+    h[2..4].copy_from_slice(&total.to_be_bytes());
+    h[6..8].copy_from_slice(&flags_off.to_be_bytes());
+    h[10..12].copy_from_slice(&[0, 0]);
+    let c = checksum(h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
 }
 
 #[cfg(test)]
